@@ -1,0 +1,40 @@
+"""Hook specifications: the one place that says what a plugin may add.
+
+Plugins import only `hookimpl` from here. Hooks are called with keywords. Return plain data
+(dicts, lists, callables over domain objects) so plugins stay free of framework code.
+"""
+import pluggy
+
+PROJECT = "zhifa"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def zhifa_presets():
+    """Named jurisdiction presets: {name: {"penalty": {...}, "personnel": {...}, "registry": {...}}}."""
+
+
+@hookspec
+def zhifa_dept_settings(dept):
+    """Per-department overrides for `dept`: {"penalty": {...}, "personnel": {...}, "registry": {...}} or None."""
+
+
+@hookspec
+def zhifa_crime_thresholds(dept):
+    """Crime thresholds for `dept`: list of {"id", "item_codes", "measure", "threshold", "law", "name"}."""
+
+
+@hookspec
+def zhifa_case_rules(dept):
+    """Extra case rules for `dept`: list of (rule_id, fn(case, facts, settings, as_of) -> list[Finding])."""
+
+
+@hookspec
+def zhifa_document_templates():
+    """Document templates (文书): {doc_type: {"title": ..., "body": str.format template}}."""
+
+
+@hookspec
+def zhifa_payload_extensions():
+    """Extra optional payload fields by event type: {event_type: {field: cerberus rule}}."""

@@ -1,0 +1,59 @@
+"""Working days (工作日) by China's official holiday calendar, make-up workdays included.
+
+《行政处罚法》Art. 85: its 2/3/5/7-day limits are working days. `chinese_calendar` is pure data
+(no I/O); for years it does not cover yet we fall back to Monday–Friday and say so through
+`covered()`, so a deployment can add overrides (extra holidays / make-up days) as configuration.
+"""
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Iterable
+
+import chinese_calendar
+
+
+class WorkdayCalendar:
+    def __init__(self, extra_holidays: Iterable[date] = (), extra_workdays: Iterable[date] = ()):
+        self._holidays = frozenset(extra_holidays)
+        self._workdays = frozenset(extra_workdays)
+
+    @staticmethod
+    def covered(day: date) -> bool:
+        try:
+            chinese_calendar.is_workday(day)
+            return True
+        except NotImplementedError:
+            return False
+
+    def is_workday(self, day: date) -> bool:
+        if day in self._workdays:
+            return True
+        if day in self._holidays:
+            return False
+        try:
+            return chinese_calendar.is_workday(day)
+        except NotImplementedError:
+            return day.weekday() < 5
+
+    def add_workdays(self, start: date, n: int) -> date:
+        """The n-th working day after `start` (start itself not counted)."""
+        if n < 0:
+            raise ValueError("n must be >= 0")
+        day = start
+        while n > 0:
+            day += timedelta(days=1)
+            if self.is_workday(day):
+                n -= 1
+        return day
+
+    def workdays_between(self, start: date, end: date) -> int:
+        """Working days after `start` up to and including `end` (0 if end <= start)."""
+        count, day = 0, start
+        while day < end:
+            day += timedelta(days=1)
+            if self.is_workday(day):
+                count += 1
+        return count
+
+
+DEFAULT_CALENDAR = WorkdayCalendar()

@@ -1,0 +1,252 @@
+"""Gateway: the suite's front door for departmental systems (AMQP `ingress` and HTTP).
+
+Entrypoints only translate: decode -> admit (contracts) -> dedupe -> dispatch as a nameko
+event, or reject with a machine-readable reason (rejection exchange / HTTP 4xx) and keep the
+rejected input in quarantine. It is also the process's one HTTP-facing service, so the read
+API lives here and reads other services through RPC.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import eventlet
+from kombu import Queue
+from nameko.amqp.publish import Publisher as AmqpPublisher
+from nameko.events import EventDispatcher
+from nameko.extensions import DependencyProvider
+from nameko.messaging import Consumer
+from nameko.rpc import ServiceRpc
+from nameko.web.handlers import http
+
+from contracts.catalog import Catalog
+from services.gateway.admission import Admitted, Refused, admit
+from services.gateway.store import GatewayStore, digest, ensure_indexes
+from services.kernel import config
+from services.kernel.clock import Clock
+from services.kernel.messaging import (ATTEMPTS_HEADER, DEAD_LETTER_QUEUE, INGRESS_EXCHANGE,
+                                       REJECTIONS_EXCHANGE, ReliableConsumer, declare_topology)
+from services.kernel.metrics import (DEAD_LETTERS, INGRESS_ACCEPTED, INGRESS_DUPLICATES,
+                                     INGRESS_REJECTED, Metrics)
+from services.kernel.mongo import Mongo
+from services.kernel.web import error, health_response, json_response, metrics_response
+
+log = logging.getLogger("zhifa.gateway")
+
+INGRESS_QUEUE = Queue("gateway.ingress", exchange=INGRESS_EXCHANGE, routing_key="#", durable=True)
+
+
+class Contracts(DependencyProvider):
+    """The contract catalog, built once per container."""
+
+    def setup(self):
+        declare_topology()
+        self.catalog = Catalog(max_bytes=int(config.get("INGRESS_MAX_BYTES")))
+
+    def get_dependency(self, worker_ctx):
+        return self.catalog
+
+
+class Rejections(DependencyProvider):
+    """Publishes rejection notices to `ingress.rejections` with routing key `<dept>`."""
+
+    def setup(self):
+        self.publisher = AmqpPublisher(config.get("AMQP_URI"), use_confirms=True)
+
+    def get_dependency(self, worker_ctx):
+        def publish(dept: str, notice: dict):
+            self.publisher.publish(json.dumps(notice, ensure_ascii=False).encode(), exchange=REJECTIONS_EXCHANGE,
+                                   routing_key=dept, declare=[REJECTIONS_EXCHANGE], serializer=None,
+                                   content_type="application/json", content_encoding="utf-8")
+        return publish
+
+
+class IngressConsumer(ReliableConsumer):
+    """Hands the worker the raw bytes and routing key, whatever the content type says."""
+
+    def setup(self):
+        self.consumer_options["on_decode_error"] = lambda message, exc: self.handle_message(None, message)
+        self.consumer_options["accept"] = ["json", "application/json", "text/plain", "application/octet-stream"]
+        super().setup()
+
+    def handle_message(self, body, message):
+        raw = {"raw": message.body, "routing_key": message.delivery_info.get("routing_key", "")}
+        super().handle_message(raw, message)
+
+
+class DeadLetterConsumer(Consumer):
+    """Passes body and headers; on a storage failure waits before requeueing (no hot loop)."""
+
+    def setup(self):
+        self.consumer_options["on_decode_error"] = lambda message, exc: self.handle_message(None, message)
+        super().setup()
+
+    def handle_message(self, body, message):
+        raw = message.body
+        text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+        headers = dict(message.headers or {})
+        msg_id = headers.get("x-zhifa-dead-id") or message.properties.get("message_id") or digest(
+            {"b": text, "h": {k: str(v) for k, v in headers.items()}})
+        super().handle_message({"id": msg_id, "body": text, "headers": headers,
+                                "content_type": message.content_type}, message)
+
+    def handle_message_processed(self, message, result=None, exc_info=None):
+        if exc_info is not None:
+            eventlet.sleep(1)
+        super().handle_message_processed(message, result, exc_info)
+
+
+class GatewayService:
+    """Ingress (AMQP + HTTP), quarantine, dead letters and the read API."""
+
+    name = "gateway"
+
+    db = Mongo("gateway", indexes=ensure_indexes)
+    catalog = Contracts()
+    dispatch = EventDispatcher()
+    reject = Rejections()
+    clock = Clock()
+    metrics = Metrics()
+    personnel = ServiceRpc("personnel")
+
+    # ---- ingress ---------------------------------------------------------------------------
+    @IngressConsumer.decorator(queue=INGRESS_QUEUE)
+    def handle_ingress(self, message):
+        """One event from a departmental system via exchange `ingress`."""
+        self._process(message["raw"], channel="amqp", routing_key=message["routing_key"])
+
+    def _process(self, raw, *, channel: str, routing_key: str | None = None,
+                 authenticated_dept: str | None = None) -> dict:
+        store = GatewayStore(self.db)
+        now = self.clock()
+        result = admit(self.catalog, raw, routing_key=routing_key, authenticated_dept=authenticated_dept)
+        if isinstance(result, Admitted):
+            env = result.envelope
+            prior = store.seen(env["event_id"])
+            if prior is not None:
+                if prior.get("hash") == digest(env):
+                    INGRESS_DUPLICATES.labels(channel).inc()
+                    return {"event_id": env["event_id"], "status": "duplicate"}
+                result = Refused([{"field": "event_id", "rule": "event_id_conflict",
+                                   "message": "相同 event_id 已用于内容不同的事件"}],
+                                 dept=env["dept"], event_id=env["event_id"], reason="event_id_conflict")
+            else:
+                self.dispatch(env["type"], env)
+                store.remember(env, channel, now)
+                INGRESS_ACCEPTED.labels(channel, env["type"]).inc()
+                return {"event_id": env["event_id"], "status": "accepted"}
+        raw_for_quarantine = json.dumps(raw, ensure_ascii=False) if isinstance(raw, dict) else raw
+        qid = store.quarantine(raw_for_quarantine, result.violations, channel=channel, dept=result.dept,
+                               routing_key=routing_key or "", received_at=now, event_id=result.event_id)
+        INGRESS_REJECTED.labels(channel, result.reason).inc()
+        notice = {"event_id": result.event_id, "status": "rejected", "reason": result.reason,
+                  "violations": result.violations, "quarantine_id": qid, "channel": channel,
+                  "routing_key": routing_key, "rejected_at": now.isoformat()}
+        if channel == "amqp":
+            self.reject(result.dept, notice)
+        return notice
+
+    @http("POST", "/api/v1/events")
+    def post_events(self, request):
+        """One event (JSON object) or a batch (JSON array) over HTTP."""
+        body = request.get_data()
+        max_bytes = int(config.get("INGRESS_MAX_BYTES"))
+        max_batch = int(config.get("INGRESS_MAX_BATCH"))
+        dept = request.headers.get("X-Zhifa-Dept") or None
+        stripped = body.lstrip()
+        if stripped[:1] == b"[":
+            if len(body) > max_bytes * max_batch:
+                return error(413, "max_bytes", f"批量请求超过 {max_bytes * max_batch} 字节")
+            try:
+                items = json.loads(body)
+            except ValueError as exc:
+                res = self._process(body, channel="http", authenticated_dept=dept)
+                return json_response({"results": [res]}, 400)
+            if len(items) > max_batch:
+                return error(413, "max_batch", f"一次最多提交 {max_batch} 个事件")
+            results = [self._process(self._reencode(item, max_bytes), channel="http", authenticated_dept=dept)
+                       for item in items]
+            status = 422 if any(r["status"] == "rejected" for r in results) else 202
+            return json_response({"results": results}, status)
+        res = self._process(body, channel="http", authenticated_dept=dept)
+        if res["status"] == "rejected":
+            code = {"max_bytes": 413, "malformed_json": 400, "not_an_object": 400}.get(res["reason"], 422)
+            return json_response(res, code)
+        return json_response(res, 202 if res["status"] == "accepted" else 200)
+
+    @staticmethod
+    def _reencode(item, max_bytes: int):
+        """Batch items are re-encoded so each is size-checked like a single message."""
+        return json.dumps(item, ensure_ascii=False).encode() if not isinstance(item, (bytes, str)) else item
+
+    # ---- dead letters ----------------------------------------------------------------------
+    @DeadLetterConsumer.decorator(queue=DEAD_LETTER_QUEUE, requeue_on_error=True)
+    def keep_dead_letter(self, message):
+        """Store every dead-lettered message so it can be listed and replayed."""
+        headers = message["headers"]
+        GatewayStore(self.db).add_dead_letter({
+            "_id": message["id"],
+            "queue": headers.get("x-zhifa-queue", ""),
+            "service": headers.get("x-zhifa-service", ""),
+            "entrypoint": headers.get("x-zhifa-entrypoint", ""),
+            "error": headers.get("x-zhifa-error", ""),
+            "traceback": headers.get("x-zhifa-traceback", ""),
+            "attempts": headers.get(ATTEMPTS_HEADER, 0),
+            "dead_at": self.clock(),
+            "headers": {k: v for k, v in headers.items() if isinstance(v, (str, int, float, bool))},
+            "body": message["body"],
+            "content_type": message["content_type"],
+            "status": "dead",
+        })
+        DEAD_LETTERS.labels(headers.get("x-zhifa-service", "")).inc()
+
+    @http("GET", "/api/v1/dead-letters")
+    def list_dead_letters(self, request):
+        status = request.args.get("status")
+        return json_response({"items": GatewayStore(self.db).list_dead_letters(status)})
+
+    @http("POST", "/api/v1/dead-letters/<string:dl_id>/replay")
+    def replay_dead_letter(self, request, dl_id):
+        store = GatewayStore(self.db)
+        doc = store.get_dead_letter(dl_id)
+        if doc is None:
+            return error(404, "not_found", "死信不存在")
+        if doc.get("status") != "dead":
+            return error(409, "already_replayed", "该死信已重放")
+        pub = AmqpPublisher(config.get("AMQP_URI"), use_confirms=True)
+        headers = {k: v for k, v in (doc.get("headers") or {}).items() if not k.startswith("x-zhifa-")}
+        headers[ATTEMPTS_HEADER] = 0
+        pub.publish(doc["body"].encode("utf-8"), exchange="", routing_key=doc["queue"], headers=headers,
+                    serializer=None, content_type=doc.get("content_type") or "application/json",
+                    content_encoding="utf-8")
+        store.mark_replayed(dl_id, self.clock())
+        return json_response({"id": dl_id, "status": "replayed"})
+
+    @http("GET", "/api/v1/quarantine")
+    def list_quarantine(self, request):
+        return json_response({"items": GatewayStore(self.db).list_quarantine(request.args.get("dept"))})
+
+    # ---- read API (through RPC) --------------------------------------------------------------
+    @http("GET", "/api/v1/officers")
+    def list_officers(self, request):
+        args = request.args
+        return json_response(self.personnel.list_officers(
+            dept=args.get("dept"), status=args.get("status"), q=args.get("q"),
+            limit=min(int(args.get("limit", 50)), 500), offset=int(args.get("offset", 0))))
+
+    @http("GET", "/api/v1/officers/<string:officer_id>")
+    def get_officer(self, request, officer_id):
+        doc = self.personnel.get_officer(officer_id)
+        return json_response(doc) if doc else error(404, "not_found", "执法人员不存在")
+
+    @http("GET", "/api/v1/credentials/<string:number>")
+    def get_credential(self, request, number):
+        doc = self.personnel.get_credential(number)
+        return json_response(doc) if doc else error(404, "not_found", "执法证件不存在")
+
+    @http("GET", "/metrics")
+    def get_metrics(self, request):
+        return metrics_response()
+
+    @http("GET", "/health")
+    def get_health(self, request):
+        return health_response()

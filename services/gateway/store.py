@@ -1,0 +1,83 @@
+"""Gateway storage: accepted event ids (dedupe), quarantine of rejected input, dead letters."""
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import datetime
+
+from pymongo import DESCENDING
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+QUARANTINE_KEEP_BYTES = 1024 * 1024
+
+
+def ensure_indexes(db: Database) -> None:
+    db.quarantine.create_index([("received_at", DESCENDING)])
+    db.quarantine.create_index("dept")
+    db.dead_letters.create_index([("dead_at", DESCENDING)])
+    db.dead_letters.create_index("status")
+
+
+def digest(envelope: dict) -> str:
+    import json
+
+    return hashlib.sha256(json.dumps(envelope, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+class GatewayStore:
+    def __init__(self, db: Database):
+        self.db = db
+
+    def seen(self, event_id: str) -> dict | None:
+        return self.db.accepted.find_one({"_id": event_id})
+
+    def remember(self, envelope: dict, channel: str, received_at: datetime) -> None:
+        try:
+            self.db.accepted.insert_one({
+                "_id": envelope["event_id"], "hash": digest(envelope), "type": envelope["type"],
+                "dept": envelope["dept"], "channel": channel, "received_at": received_at,
+            })
+        except DuplicateKeyError:
+            pass  # a concurrent redelivery got here first; both dispatches are idempotent downstream
+
+    def quarantine(self, raw: bytes | str, violations: list[dict], *, channel: str, dept: str,
+                   routing_key: str, received_at: datetime, event_id: str | None) -> str:
+        data = raw.encode() if isinstance(raw, str) else bytes(raw)
+        qid = str(uuid.uuid4())
+        self.db.quarantine.insert_one({
+            "_id": qid,
+            "event_id": event_id,
+            "channel": channel,
+            "dept": dept,
+            "routing_key": routing_key,
+            "received_at": received_at,
+            "violations": violations,
+            "size": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "raw": data[:QUARANTINE_KEEP_BYTES].decode("utf-8", errors="replace"),
+            "truncated": len(data) > QUARANTINE_KEEP_BYTES,
+        })
+        return qid
+
+    def list_quarantine(self, dept: str | None = None, limit: int = 100) -> list[dict]:
+        query = {"dept": dept} if dept else {}
+        return list(self.db.quarantine.find(query, {"raw": 0}).sort("received_at", DESCENDING).limit(limit))
+
+    def add_dead_letter(self, doc: dict) -> None:
+        try:
+            self.db.dead_letters.insert_one(doc)
+        except DuplicateKeyError:
+            pass
+
+    def list_dead_letters(self, status: str | None = None, limit: int = 100) -> list[dict]:
+        query = {"status": status} if status else {}
+        return list(self.db.dead_letters.find(query, {"traceback": 0}).sort("dead_at", DESCENDING).limit(limit))
+
+    def get_dead_letter(self, dl_id: str) -> dict | None:
+        return self.db.dead_letters.find_one({"_id": dl_id})
+
+    def mark_replayed(self, dl_id: str, at: datetime) -> bool:
+        res = self.db.dead_letters.update_one({"_id": dl_id, "status": "dead"},
+                                              {"$set": {"status": "replayed", "replayed_at": at}})
+        return res.modified_count == 1

@@ -1,0 +1,134 @@
+"""Event-sourced aggregate documents with an embedded outbox.
+
+One MongoDB document per aggregate holds: the facts applied (so a redelivered event changes
+nothing and out-of-order facts are folded in time order), a snapshot for queries, the open
+findings, the next due date, and the outbox of events still to be dispatched. All of it is
+written in one single-document write with a version check, so "state saved" and "events to
+send" can never disagree; the relay (service.py + timer) empties the outbox afterwards.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable
+
+from pymongo.collection import Collection
+from pymongo.errors import DuplicateKeyError
+
+from services.common.findings import Finding, diff_findings
+from services.kernel.mongo import ConcurrencyError
+
+NAMESPACE = uuid.UUID("6f1c1e0e-4f6e-4a55-9a53-7a68e9b7c001")
+MAX_ATTEMPTS = 20
+
+
+def derived_event_id(*parts: str) -> str:
+    """Deterministic id for an event caused by another, so re-processing yields the same id."""
+    return str(uuid.uuid5(NAMESPACE, "|".join(parts)))
+
+
+def outbound(type_: str, payload: dict, *, dept: str, source: str, occurred_at: datetime,
+             event_id: str) -> dict:
+    return {
+        "event_id": event_id,
+        "type": type_,
+        "schema_version": 1,
+        "occurred_at": occurred_at.isoformat(),
+        "dept": dept,
+        "source": source,
+        "payload": payload,
+    }
+
+
+def finding_events(cause: str, before: dict[str, dict], after: list[Finding], *, source: str,
+                   as_of: datetime) -> tuple[list[dict], dict[str, dict]]:
+    """Outbox events for the difference between open findings and a fresh evaluation."""
+    raised, resolved = diff_findings(before, after)
+    events = []
+    for f in raised:
+        events.append(outbound("finding.raised", f.to_payload(), dept=f.dept, source=source,
+                               occurred_at=as_of, event_id=derived_event_id(cause, "raised", f.key)))
+    for key in resolved:
+        old = before[key]
+        payload = {**old, "as_of": as_of.isoformat()}
+        events.append(outbound("finding.resolved", payload, dept=old["dept"], source=source,
+                               occurred_at=as_of, event_id=derived_event_id(cause, "resolved", key)))
+    open_now = {f.key: f.to_payload() for f in after}
+    # keep the first-raised evidence for findings still open
+    open_now.update({k: v for k, v in before.items() if k in open_now})
+    return events, open_now
+
+
+@dataclass
+class Change:
+    """What the domain decided for one aggregate: new state document fields and events to send."""
+
+    fields: dict[str, Any]
+    events: list[dict] = field(default_factory=list)
+
+
+class AggregateStore:
+    """Load-modify-save of aggregate documents with optimistic concurrency and an outbox."""
+
+    def __init__(self, collection: Collection):
+        self.col = collection
+
+    @staticmethod
+    def ensure_indexes(col: Collection, *extra: str) -> None:
+        col.create_index("outbox_pending")
+        col.create_index("due_at")
+        for name in extra:
+            col.create_index(name)
+
+    def get(self, agg_id: str) -> dict | None:
+        return self.col.find_one({"_id": agg_id})
+
+    def update(self, agg_id: str, decide: Callable[[dict | None], Change | None]) -> tuple[dict | None, list[dict]]:
+        """Run `decide` on the current document and save its result atomically; retry on conflict.
+
+        `decide` returns None when nothing changes (e.g. a duplicate fact).
+        """
+        for _ in range(MAX_ATTEMPTS):
+            doc = self.get(agg_id)
+            change = decide(doc)
+            if change is None:
+                return doc, []
+            new = {**(doc or {}), **change.fields, "_id": agg_id}
+            pending = list((doc or {}).get("outbox", [])) + change.events
+            new["outbox"] = pending
+            new["outbox_pending"] = bool(pending)
+            try:
+                if doc is None:
+                    new["version"] = 1
+                    self.col.insert_one(new)
+                else:
+                    new["version"] = doc["version"] + 1
+                    res = self.col.replace_one({"_id": agg_id, "version": doc["version"]}, new)
+                    if res.matched_count == 0:
+                        continue
+            except DuplicateKeyError:
+                continue
+            return new, pending
+        raise ConcurrencyError(f"too many concurrent updates of {agg_id}")
+
+    def mark_dispatched(self, agg_id: str, event_ids: list[str]) -> None:
+        """Remove relayed events from the outbox (a version bump keeps writers honest)."""
+        for _ in range(MAX_ATTEMPTS):
+            doc = self.col.find_one({"_id": agg_id}, {"outbox": 1, "version": 1})
+            if doc is None:
+                return
+            rest = [e for e in doc.get("outbox", []) if e["event_id"] not in set(event_ids)]
+            res = self.col.update_one(
+                {"_id": agg_id, "version": doc["version"]},
+                {"$set": {"outbox": rest, "outbox_pending": bool(rest), "version": doc["version"] + 1}},
+            )
+            if res.matched_count:
+                return
+        raise ConcurrencyError(f"could not clear outbox of {agg_id}")
+
+    def pending(self, limit: int = 200) -> list[dict]:
+        return list(self.col.find({"outbox_pending": True}, {"outbox": 1}).limit(limit))
+
+    def due(self, as_of: datetime, limit: int = 500) -> list[dict]:
+        return list(self.col.find({"due_at": {"$lte": as_of}}, {"_id": 1}).limit(limit))

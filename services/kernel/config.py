@@ -1,0 +1,56 @@
+"""Configuration: nameko YAML with ${VAR:default} substitution, and typed accessors.
+
+nameko's config is global (`nameko.config`); every setting has a default here so a service
+runs with no configuration at all. The README lists every setting in one table.
+"""
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+import yaml
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}")
+
+DEFAULTS: dict[str, Any] = {
+    "AMQP_URI": "amqp://guest:guest@127.0.0.1:5672/",
+    "MONGO_URI": "mongodb://127.0.0.1:27017/",
+    "DB_PREFIX": "zhifa_",
+    "MONGO_TIMEOUT_MS": 5000,
+    "RETRY_DELAYS_MS": [1000, 5000, 30000],
+    "OUTBOX_SWEEP_SECONDS": 5,
+    "DEADLINE_SWEEP_SECONDS": 30,
+    "METRICS_PORT": 0,
+    "JURISDICTION_PRESET": "seed001",
+    "PLUGINS_ENABLED": None,
+    "INGRESS_MAX_BYTES": 65536,
+    "INGRESS_MAX_BATCH": 500,
+    "LOG_LEVEL": "INFO",
+}
+
+
+def substitute(text: str, env: dict[str, str] | None = None) -> str:
+    env = os.environ if env is None else env
+    return _VAR.sub(lambda m: env.get(m.group(1), m.group(2) if m.group(2) is not None else ""), text)
+
+
+def load_config(path: str | None = None, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Defaults, then the YAML file (env-substituted), then plain env vars for known keys."""
+    env = os.environ if env is None else env
+    conf: dict[str, Any] = dict(DEFAULTS)
+    if path:
+        with open(path, encoding="utf-8") as fh:
+            conf.update(yaml.safe_load(substitute(fh.read(), env)) or {})
+    for key in DEFAULTS:
+        if key in env and env[key] != "":
+            conf[key] = yaml.safe_load(env[key]) if key != "AMQP_URI" and key != "MONGO_URI" else env[key]
+    return conf
+
+
+def get(key: str) -> Any:
+    """Read one setting from nameko's global config, falling back to the default."""
+    from nameko import config
+
+    value = config.get(key)
+    return DEFAULTS.get(key) if value is None else value

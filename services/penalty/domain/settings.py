@@ -1,0 +1,45 @@
+"""Every number a penalty rule uses. Defaults are the national law (《行政处罚法》2021);
+jurisdiction presets and department plugins override them by field name (see plugins/)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class PenaltySettings:
+    min_officers: int = 2                      # Art. 42
+    decision_days: int = 90                    # Art. 60, calendar days from filing
+    decision_extension_days: int = 30          # 市场监管: +30 days with approval
+    hearing_request_wd: int = 5                # Art. 64(1)
+    hearing_notice_wd: int = 7                 # Art. 64(2)
+    hearing_fine_person: float = 10_000        # Art. 63 "较大数额" (provincial; configurable)
+    hearing_fine_org: float = 100_000
+    simple_limit_person: float = 200           # Art. 51
+    simple_limit_org: float = 3_000
+    service_wd: int = 7                        # Art. 61
+    payment_days: int = 15                     # Art. 67
+    late_fee_rate_per_day: float = 0.03        # Art. 72, capped at the fine
+    publication_penalty_wd: int = 7            # seed 002; 国办发〔2018〕118号
+    publication_other_wd: int = 20
+    withdrawal_wd: int = 3                     # Art. 48
+    major_fine_threshold: float = 200_000      # seed 001 (seed 000: 20,000)
+    major_filing_days: int = 15                # seed 001 (seed 000: 60)
+    major_kinds: tuple[str, ...] = (           # penalty kinds that are always "major"
+        "confiscation", "licence_suspension", "licence_revocation", "qualification_lowered",
+        "practice_restricted", "production_stopped", "closure",
+    )
+    duplicate_fine_window_days: int = 365      # Art. 29 look-back for "same act fined twice"
+    filing_wd: int | None = None               # 及时立案: set by a department plugin (市场监管 15)
+    filing_extension_wd: int = 0               # 市场监管 +15 with approval
+
+    @classmethod
+    def from_mapping(cls, base: "PenaltySettings | None" = None, **overrides: Any) -> "PenaltySettings":
+        """Apply overrides by field name; unknown names are an error, not silently ignored."""
+        names = {f.name for f in fields(cls)}
+        unknown = set(overrides) - names
+        if unknown:
+            raise ValueError(f"unknown penalty settings: {sorted(unknown)}")
+        if "major_kinds" in overrides:
+            overrides["major_kinds"] = tuple(overrides["major_kinds"])
+        return replace(base or cls(), **overrides)

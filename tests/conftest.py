@@ -1,0 +1,146 @@
+"""Test set-up: eventlet first, then real servers for integration tests.
+
+Servers are chosen in this order: AMQP_URI / MONGO_URI if set; else a Docker engine through
+pytest-docker and docker-compose.yml if one answers; else the project's own local servers
+(`scripts/infra.sh up test`, which installs and starts them if needed).
+"""
+import eventlet
+
+eventlet.monkey_patch()  # noqa: E402 -- must run before anything imports socket/threading
+
+import os  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import uuid  # noqa: E402
+import warnings  # noqa: E402
+from pathlib import Path  # noqa: E402
+from urllib.parse import quote, urlsplit, urlunsplit  # noqa: E402
+
+import pytest  # noqa: E402
+
+warnings.filterwarnings("ignore", category=DeprecationWarning, module="eventlet")
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config):
+    config.option.suppress_eventlet_notification = True
+
+
+def _docker_engine() -> bool:
+    if not shutil.which("docker"):
+        return False
+    return subprocess.run(["docker", "info"], capture_output=True, timeout=20).returncode == 0
+
+
+def _local_servers() -> dict:
+    out = subprocess.run(["bash", str(ROOT / "scripts" / "infra.sh"), "up", "test"], capture_output=True,
+                         text=True, timeout=900, check=True).stdout
+    env = {}
+    for line in out.splitlines():
+        if line.startswith("export "):
+            key, _, value = line[len("export "):].partition("=")
+            env[key] = value.strip("'\"")
+    return env
+
+
+@pytest.fixture(scope="session")
+def servers(request):
+    """URIs of the real AMQP broker, its management API and the MongoDB-wire server."""
+    if os.environ.get("AMQP_URI") and os.environ.get("MONGO_URI"):
+        return {k: os.environ.get(k, "") for k in ("AMQP_URI", "MONGO_URI", "RABBIT_MGMT_URI")}
+    if _docker_engine():
+        docker_services = request.getfixturevalue("docker_services")
+        docker_ip = request.getfixturevalue("docker_ip")
+        amqp = f"amqp://guest:guest@{docker_ip}:{docker_services.port_for('rabbitmq', 5672)}/"
+        mgmt = f"http://guest:guest@{docker_ip}:{docker_services.port_for('rabbitmq', 15672)}"
+        mongo = f"mongodb://{docker_ip}:{docker_services.port_for('mongo', 27017)}/"
+        docker_services.wait_until_responsive(timeout=120, pause=1, check=lambda: _mgmt_ok(mgmt))
+        return {"AMQP_URI": amqp, "MONGO_URI": mongo, "RABBIT_MGMT_URI": mgmt}
+    return _local_servers()
+
+
+@pytest.fixture(scope="session")
+def docker_compose_file():
+    return str(ROOT / "docker-compose.yml")
+
+
+def _mgmt_ok(mgmt: str) -> bool:
+    import requests
+
+    try:
+        return requests.get(f"{_mgmt_base(mgmt)}/api/overview", auth=_mgmt_auth(mgmt), timeout=2).ok
+    except requests.RequestException:
+        return False
+
+
+def _mgmt_base(mgmt: str) -> str:
+    parts = urlsplit(mgmt)
+    netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, "", "", "")).rstrip("/")
+
+
+def _mgmt_auth(mgmt: str):
+    parts = urlsplit(mgmt)
+    return (parts.username or "guest", parts.password or "guest")
+
+
+@pytest.fixture
+def vhost(servers):
+    """A fresh RabbitMQ virtual host per test, deleted afterwards: tests share nothing."""
+    import requests
+
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    base, auth = _mgmt_base(servers["RABBIT_MGMT_URI"]), _mgmt_auth(servers["RABBIT_MGMT_URI"])
+    requests.put(f"{base}/api/vhosts/{name}", auth=auth, timeout=10).raise_for_status()
+    requests.put(f"{base}/api/permissions/{name}/{auth[0]}", auth=auth, timeout=10,
+                 json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
+    amqp = servers["AMQP_URI"].rstrip("/") + "/" + quote(name, safe="")
+    yield {"name": name, "amqp_uri": amqp, "mgmt": base, "auth": auth}
+    requests.delete(f"{base}/api/vhosts/{name}", auth=auth, timeout=10)
+
+
+@pytest.fixture
+def zhifa_config(servers, vhost):
+    """nameko config for one test: its own vhost and its own database prefix."""
+    from nameko import config
+
+    import pymongo
+
+    prefix = f"t{uuid.uuid4().hex[:8]}_"
+    settings = {
+        "AMQP_URI": vhost["amqp_uri"],
+        "MONGO_URI": servers["MONGO_URI"],
+        "DB_PREFIX": prefix,
+        "RETRY_DELAYS_MS": [200, 400],
+        "OUTBOX_SWEEP_SECONDS": 1,
+        "METRICS_PORT": 0,
+        "WEB_SERVER_ADDRESS": f"127.0.0.1:{_free_port()}",
+        "max_workers": 10,
+    }
+    with config.patch(settings, clear=False):
+        yield settings
+    client = pymongo.MongoClient(servers["MONGO_URI"], serverSelectionTimeoutMS=3000)
+    for name in client.list_database_names():
+        if name.startswith(prefix):
+            client.drop_database(name)
+    client.close()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def free_port():
+    return _free_port
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "integration" in item.nodeid.split("/"):
+            item.add_marker(pytest.mark.integration)
