@@ -79,7 +79,7 @@ def _flatten(errors, prefix: str = "") -> list[Violation]:
             out.extend(_flatten(err.child_errors, prefix))
             continue
         path = ".".join(str(p) for p in err.document_path)
-        rule = err.rule or "invalid"
+        rule = err.rule or ("unknown" if err.code == 0x03 else "invalid")
         if rule == "schema" and err.info:
             out.extend(_flatten(err.info[0] if isinstance(err.info[0], list) else err.info, prefix))
             continue

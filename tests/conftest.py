@@ -4,7 +4,11 @@ Servers are chosen in this order: AMQP_URI / MONGO_URI if set; else a Docker eng
 pytest-docker and docker-compose.yml if one answers; else the project's own local servers
 (`scripts/infra.sh up test`, which installs and starts them if needed).
 """
-import eventlet
+import warnings
+
+warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+import eventlet  # noqa: E402
 
 eventlet.monkey_patch()  # noqa: E402 -- must run before anything imports socket/threading
 
@@ -12,13 +16,11 @@ import os  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import uuid  # noqa: E402
-import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
 from urllib.parse import quote, urlsplit, urlunsplit  # noqa: E402
 
 import pytest  # noqa: E402
 
-warnings.filterwarnings("ignore", category=DeprecationWarning, module="eventlet")
 
 ROOT = Path(__file__).resolve().parent.parent
 

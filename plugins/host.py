@@ -1,0 +1,365 @@
+"""The plugin host: builds one pluggy manager per process and calls hooks so that no plugin can
+stop the suite.
+
+There is no import-time manager: each composition root calls `build_plugin_manager()` with the
+enabled plugin names from its configuration.
+
+Isolation. pluggy's own `pm.hook.zhifa_x(...)` stops at the first implementation that raises (the
+rest are never called), and a hookwrapper only sees that combined outcome, so it cannot bring the
+other results back. The host therefore never calls hooks through pluggy's caller: `_results`
+iterates `get_hookimpls()` and calls each implementation's function with the keywords it
+declares, catching exceptions one implementation at a time. A failure is recorded in
+`host.failures` (deduplicated, with a count), logged on the 'zhifa.plugins' logger, and that
+plugin's answer is left out. The same applies to a plugin that fails to import or register, to
+one implementing a hook that has no spec (found before `check_pending()`), to one returning data
+of the wrong shape (e.g. an unknown PenaltySettings key), and to case-rule functions at call time.
+Hook wrappers are refused at registration: zhifa hooks return plain data and are merged here.
+
+Order. Results come in pluggy's priority order, lowest first: built-ins, then entry points sorted
+by name, then plugins registered directly; `tryfirst`/`trylast` move an implementation as usual.
+When merging dictionaries the later (higher-priority) answer wins, so a department plugin
+overrides a built-in.
+"""
+from __future__ import annotations
+
+import copy
+import functools
+import importlib
+import importlib.metadata
+import logging
+from dataclasses import dataclass, fields
+from typing import Any, Callable, Iterable, Mapping
+
+import pluggy
+
+import plugins.hookspecs as hookspecs
+from plugins.builtin import BUILTIN_PLUGINS
+from services.penalty.domain.settings import PenaltySettings
+
+ENTRYPOINT_GROUP = "zhifa.plugins"
+NATIONAL = "national"
+SETTINGS_SECTIONS = ("penalty", "personnel", "registry")
+THRESHOLD_KEYS = ("id", "item_codes", "measure", "threshold", "law", "name")
+PENALTY_FIELDS = frozenset(f.name for f in fields(PenaltySettings))
+
+logger = logging.getLogger("zhifa.plugins")
+
+
+class PluginError(Exception):
+    """A plugin problem; the message is Chinese."""
+
+
+class PluginDataError(PluginError):
+    """A hook answered with data of the wrong shape."""
+
+
+class UnknownPresetError(PluginError, LookupError):
+    """No plugin provides a jurisdiction preset of that name."""
+
+
+@dataclass
+class PluginFailure:
+    """One isolated plugin failure: which plugin, where (hook or 'load'), what, how many times."""
+
+    name: str
+    error: str
+    hook: str | None = None
+    count: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "hook": self.hook, "error": self.error, "count": self.count}
+
+
+@dataclass
+class _Origin:
+    source: str
+    distribution: str | None = None
+
+
+class PluginHost:
+    """A pluggy manager plus the guarded, merged answers the services ask for."""
+
+    def __init__(self, pm: pluggy.PluginManager):
+        self.pm = pm
+        self.failures: list[PluginFailure] = []
+        self._failure_index: dict[tuple[str, str | None, str], PluginFailure] = {}
+        self._origins: dict[str, _Origin] = {}
+
+    # -- registration -------------------------------------------------------------------------
+
+    def record_failure(self, name: str, error: BaseException | str, hook: str | None = None) -> PluginFailure:
+        """Remember and log a failure; the same failure again only increments its count."""
+        text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        key = (name, hook, text)
+        known = self._failure_index.get(key)
+        if known is not None:
+            known.count += 1
+            logger.warning("插件 %s 再次失败（%s，第 %d 次）：%s", name, hook or "加载", known.count, text)
+            return known
+        failure = PluginFailure(name=name, error=text, hook=hook)
+        self._failure_index[key] = failure
+        self.failures.append(failure)
+        exc_info = error if isinstance(error, BaseException) else None
+        logger.error("插件 %s 已隔离（%s）：%s", name, hook or "加载", text, exc_info=exc_info)
+        return failure
+
+    def register(self, plugin: object, name: str, source: str = "direct", distribution: str | None = None) -> bool:
+        """Register one plugin object; on any problem record it and return False."""
+        if self.pm.has_plugin(name) or self.pm.is_registered(plugin):
+            self.record_failure(name, PluginError(f"插件名称“{name}”或插件对象已被注册，重复的插件未加载"))
+            return False
+        try:
+            self.pm.register(plugin, name=name)
+        except Exception as exc:  # PluginValidationError, or anything a plugin's attributes raise
+            self.record_failure(name, exc)
+            return False
+        wrappers = sorted(
+            caller.name
+            for caller in self.pm.get_hookcallers(plugin) or ()
+            for impl in caller.get_hookimpls()
+            if impl.plugin is plugin and (impl.hookwrapper or impl.wrapper)
+        )
+        if wrappers:
+            self.pm.unregister(plugin)
+            self.record_failure(name, PluginError(f"不支持钩子包装器（{', '.join(wrappers)}），插件未加载"))
+            return False
+        self._origins[name] = _Origin(source, distribution)
+        return True
+
+    def load(self, name: str, module_path: str, source: str) -> bool:
+        """Import a module by dotted path and register it."""
+        try:
+            module = importlib.import_module(module_path)
+        except Exception as exc:
+            self.record_failure(name, exc)
+            return False
+        return self.register(module, name, source=source)
+
+    def load_entrypoints(self, enabled: Iterable[str] | None = None) -> None:
+        """Register plugins from the 'zhifa.plugins' entry-point group, only `enabled` ones if given."""
+        wanted = None if enabled is None else set(enabled)
+        found: set[str] = set()
+        for ep in sorted(importlib.metadata.entry_points(group=ENTRYPOINT_GROUP), key=lambda e: (e.name, e.value)):
+            found.add(ep.name)
+            if wanted is not None and ep.name not in wanted:
+                logger.info("插件 %s 未在配置中启用，已跳过", ep.name)
+                continue
+            dist = ep.dist
+            distribution = f"{dist.name} {dist.version}" if dist is not None else None
+            try:
+                plugin = ep.load()
+            except Exception as exc:
+                self.record_failure(ep.name, exc)
+                continue
+            self.register(plugin, ep.name, source="entrypoint", distribution=distribution)
+        builtin_names = {name for name, _ in BUILTIN_PLUGINS}
+        for name in sorted((wanted or set()) - found - builtin_names):
+            self.record_failure(name, PluginError(f"配置中启用了插件“{name}”，但未找到对应的入口点"))
+
+    def check_pending(self) -> None:
+        """Isolate plugins that implement hooks with no spec, then let pluggy confirm the rest."""
+        for hook_name, caller in list(vars(self.pm.hook).items()):
+            if not isinstance(caller, pluggy.HookCaller) or caller.has_spec():
+                continue
+            for impl in caller.get_hookimpls():
+                if impl.optionalhook or not self.pm.is_registered(impl.plugin):
+                    continue
+                self.pm.unregister(impl.plugin)
+                self._origins.pop(impl.plugin_name, None)
+                self.record_failure(impl.plugin_name, PluginError(f"未知的钩子 {hook_name}（没有对应的钩子规范），插件未加载"), hook=hook_name)
+        self.pm.check_pending()
+
+    # -- guarded calls ------------------------------------------------------------------------
+
+    def _results(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        """(plugin name, answer) for every implementation that answered; see the module docstring."""
+        caller: pluggy.HookCaller = getattr(self.pm.hook, hook_name)
+        answers: list[tuple[str, Any]] = []
+        for impl in caller.get_hookimpls():
+            arguments = {arg: kwargs[arg] for arg in impl.argnames}
+            try:
+                result = impl.function(**arguments)
+            except Exception as exc:
+                self.record_failure(impl.plugin_name, exc, hook=hook_name)
+                continue
+            if result is not None:
+                answers.append((impl.plugin_name, result))
+        return answers
+
+    def _accepted(self, hook_name: str, check: Callable[[Any], None], **kwargs: Any) -> list[tuple[str, Any]]:
+        """Like `_results`, leaving out (and recording) answers that `check` rejects."""
+        accepted = []
+        for plugin_name, result in self._results(hook_name, **kwargs):
+            try:
+                check(result)
+            except PluginDataError as exc:
+                self.record_failure(plugin_name, exc, hook=hook_name)
+                continue
+            accepted.append((plugin_name, result))
+        return accepted
+
+    # -- what the services ask for ------------------------------------------------------------
+
+    def presets(self) -> dict[str, dict[str, dict]]:
+        """Every jurisdiction preset, each already merged over 'national'."""
+        raw: dict[str, dict[str, dict]] = {}
+        for _, answer in self._accepted("zhifa_presets", _check_presets):
+            for preset_name, sections in answer.items():
+                _merge_sections(raw.setdefault(preset_name, {}), sections)
+        base = raw.get(NATIONAL, {})
+        resolved = {}
+        for preset_name, sections in raw.items():
+            merged: dict[str, dict] = {}
+            _merge_sections(merged, base)
+            _merge_sections(merged, sections)
+            resolved[preset_name] = merged
+        return resolved
+
+    def preset(self, name: str) -> dict[str, dict]:
+        """One preset by name; UnknownPresetError if no plugin provides it."""
+        presets = self.presets()
+        if name not in presets:
+            raise UnknownPresetError(f"未知的辖区预设“{name}”，可用的预设：{'、'.join(sorted(presets)) or '无'}")
+        return presets[name]
+
+    def dept_settings(self, dept: str) -> dict[str, dict]:
+        """The merged per-department overrides for `dept` ({} when no plugin has any)."""
+        merged: dict[str, dict] = {}
+        for _, answer in self._accepted("zhifa_dept_settings", _check_sections, dept=dept):
+            _merge_sections(merged, answer)
+        return merged
+
+    def penalty_settings(self, dept: str, preset_name: str = NATIONAL) -> PenaltySettings:
+        """Law defaults, then the preset's "penalty" section, then the department's overrides."""
+        preset = self.preset(preset_name)
+        settings = PenaltySettings.from_mapping(**dict(preset.get("penalty", {})))
+        return PenaltySettings.from_mapping(settings, **dict(self.dept_settings(dept).get("penalty", {})))
+
+    def crime_thresholds(self, dept: str) -> list[dict[str, Any]]:
+        """Every plugin's crime thresholds for `dept`, in plugin order."""
+        out: list[dict[str, Any]] = []
+        for _, answer in self._accepted("zhifa_crime_thresholds", _check_thresholds, dept=dept):
+            out.extend(copy.deepcopy(list(answer)))
+        return out
+
+    def case_rules(self, dept: str) -> list[tuple[str, Callable[..., list]]]:
+        """(rule_id, fn) for `dept`; each fn is guarded so a raising rule yields [] and is recorded."""
+        rules: list[tuple[str, Callable[..., list]]] = []
+        seen: set[str] = set()
+        for plugin_name, answer in self._accepted("zhifa_case_rules", _check_rules, dept=dept):
+            for rule_id, fn in answer:
+                if rule_id in seen:
+                    self.record_failure(plugin_name, PluginDataError(f"规则编号 {rule_id} 与其他插件重复，已忽略"), hook="zhifa_case_rules")
+                    continue
+                seen.add(rule_id)
+                rules.append((rule_id, self._guard_rule(plugin_name, rule_id, fn)))
+        return rules
+
+    def _guard_rule(self, plugin_name: str, rule_id: str, fn: Callable[..., Any]) -> Callable[..., list]:
+        @functools.wraps(fn)
+        def guarded(*args: Any, **kwargs: Any) -> list:
+            try:
+                return list(fn(*args, **kwargs) or [])
+            except Exception as exc:
+                self.record_failure(plugin_name, exc, hook=f"rule:{rule_id}")
+                return []
+
+        return guarded
+
+    def document_templates(self) -> dict[str, dict[str, str]]:
+        """{doc_type: {"title", "body"}}; a later plugin may replace a built-in template."""
+        merged: dict[str, dict[str, str]] = {}
+        for _, answer in self._accepted("zhifa_document_templates", _check_templates):
+            merged.update(copy.deepcopy(dict(answer)))
+        return merged
+
+    def payload_extensions(self) -> dict[str, dict[str, dict]]:
+        """{event_type: {field: cerberus rule}}, merged over all plugins."""
+        merged: dict[str, dict[str, dict]] = {}
+        for _, answer in self._accepted("zhifa_payload_extensions", _check_extensions):
+            for event_type, extra in answer.items():
+                merged.setdefault(event_type, {}).update(copy.deepcopy(dict(extra)))
+        return merged
+
+    def plugins(self) -> list[dict[str, Any]]:
+        """Registered plugins for the console: name, source, distribution, hooks implemented."""
+        listing = []
+        for name, plugin in self.pm.list_name_plugin():
+            origin = self._origins.get(name, _Origin("direct"))
+            hooks = sorted(caller.name for caller in self.pm.get_hookcallers(plugin) or ())
+            listing.append({"name": name, "source": origin.source, "distribution": origin.distribution, "hooks": hooks})
+        return listing
+
+
+def build_plugin_manager(enabled: list[str] | None = None, load_entrypoints: bool = True) -> PluginHost:
+    """The one way to get a plugin host: built-ins always, entry points (only `enabled` if given)."""
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    host = PluginHost(pm)
+    for name, module_path in BUILTIN_PLUGINS:
+        host.load(name, module_path, source="builtin")
+    if load_entrypoints:
+        host.load_entrypoints(enabled)
+    host.check_pending()
+    return host
+
+
+# -- shape checks (a wrong answer is that plugin's failure, not everyone's) -----------------------
+
+def _merge_sections(target: dict[str, dict], sections: Mapping[str, Mapping]) -> None:
+    for section, values in sections.items():
+        target.setdefault(section, {}).update(copy.deepcopy(dict(values)))
+
+
+def _check_sections(sections: Any) -> None:
+    if not isinstance(sections, Mapping):
+        raise PluginDataError("设置必须是按分组（penalty/personnel/registry）组织的字典")
+    unknown = sorted(set(sections) - set(SETTINGS_SECTIONS))
+    if unknown:
+        raise PluginDataError(f"未知的设置分组：{'、'.join(map(str, unknown))}")
+    for section, values in sections.items():
+        if not isinstance(values, Mapping):
+            raise PluginDataError(f"设置分组 {section} 必须是字典")
+    unknown_penalty = sorted(set(sections.get("penalty", {})) - PENALTY_FIELDS)
+    if unknown_penalty:
+        raise PluginDataError(f"未知的处罚设置项：{'、'.join(map(str, unknown_penalty))}")
+
+
+def _check_presets(answer: Any) -> None:
+    if not isinstance(answer, Mapping):
+        raise PluginDataError("辖区预设必须是 {名称: 设置} 字典")
+    for preset_name, sections in answer.items():
+        try:
+            _check_sections(sections)
+        except PluginDataError as exc:
+            raise PluginDataError(f"辖区预设“{preset_name}”：{exc}") from None
+
+
+def _check_thresholds(answer: Any) -> None:
+    if not isinstance(answer, (list, tuple)):
+        raise PluginDataError("入罪标准必须是列表")
+    for item in answer:
+        missing = [k for k in THRESHOLD_KEYS if not isinstance(item, Mapping) or k not in item]
+        if missing:
+            raise PluginDataError(f"入罪标准缺少字段：{'、'.join(missing)}")
+
+
+def _check_rules(answer: Any) -> None:
+    if not isinstance(answer, (list, tuple)):
+        raise PluginDataError("案件规则必须是 (规则编号, 函数) 列表")
+    for item in answer:
+        if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str) and callable(item[1])):
+            raise PluginDataError(f"案件规则格式错误：{item!r}")
+
+
+def _check_templates(answer: Any) -> None:
+    if not isinstance(answer, Mapping):
+        raise PluginDataError("文书模板必须是 {文书类型: 模板} 字典")
+    for doc_type, template in answer.items():
+        if not (isinstance(template, Mapping) and isinstance(template.get("title"), str) and isinstance(template.get("body"), str)):
+            raise PluginDataError(f"文书模板 {doc_type} 必须包含字符串 title 和 body")
+
+
+def _check_extensions(answer: Any) -> None:
+    if not isinstance(answer, Mapping) or not all(isinstance(v, Mapping) for v in answer.values()):
+        raise PluginDataError("报文扩展字段必须是 {事件类型: {字段: 规则}} 字典")

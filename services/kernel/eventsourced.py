@@ -1,0 +1,94 @@
+"""The one ingest path shared by every event-sourced service (personnel, registry, penalty).
+
+A service supplies an adapter over its pure domain; this module does the rest: dedupe by
+event id inside the aggregate, fold the facts in time order, evaluate the rules at `as_of`,
+turn new/cleared findings into `finding.raised` / `finding.resolved`, store the snapshot and the
+next due date, and put every resulting event in the outbox — all in one document write.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+
+from services.common.findings import Finding
+from services.kernel.aggregates import AggregateStore, Change, finding_events
+
+MAX_FACTS = 5000
+
+
+class DomainAdapter(Protocol):
+    """What a service's domain must offer to be run by the kernel."""
+
+    def aggregate_id(self, envelope: dict) -> str: ...
+
+    def fold(self, facts: list[dict]) -> Any: ...
+
+    def snapshot(self, agg: Any, as_of: datetime) -> dict: ...
+
+    def findings(self, agg: Any, as_of: datetime) -> list[Finding]: ...
+
+    def due_at(self, agg: Any, as_of: datetime) -> datetime | None: ...
+
+    def changed_events(self, agg: Any, snapshot: dict, cause: str, as_of: datetime) -> list[dict]: ...
+
+
+def stored_fact(envelope: dict) -> dict:
+    return {k: envelope[k] for k in ("event_id", "type", "occurred_at", "dept", "source", "payload")}
+
+
+class EventSourcedRepository:
+    def __init__(self, store: AggregateStore, adapter: DomainAdapter, service: str):
+        self.store = store
+        self.adapter = adapter
+        self.service = service
+
+    def _evaluate(self, doc: dict | None, facts: list[dict], cause: str, as_of: datetime) -> Change:
+        agg = self.adapter.fold(facts)
+        snap = self.adapter.snapshot(agg, as_of)
+        found = self.adapter.findings(agg, as_of)
+        before = (doc or {}).get("findings_open", {})
+        events, open_now = finding_events(cause, before, found, source=self.service, as_of=as_of)
+        events = self.adapter.changed_events(agg, snap, cause, as_of) + events
+        return Change(
+            fields={
+                "facts": facts,
+                "fact_ids": [f["event_id"] for f in facts],
+                "snapshot": snap,
+                "dept": snap.get("dept") or (facts[0]["dept"] if facts else None),
+                "findings_open": open_now,
+                "due_at": self.adapter.due_at(agg, as_of),
+                "evaluated_at": as_of,
+            },
+            events=events,
+        )
+
+    def ingest(self, envelope: dict, as_of: datetime) -> tuple[dict | None, list[dict]]:
+        """Apply one validated fact; a redelivered or duplicate fact changes nothing."""
+        agg_id = self.adapter.aggregate_id(envelope)
+
+        def decide(doc):
+            if doc and envelope["event_id"] in doc.get("fact_ids", ()):
+                return None
+            facts = list((doc or {}).get("facts", [])) + [stored_fact(envelope)]
+            if len(facts) > MAX_FACTS:
+                raise ValueError(f"aggregate {agg_id} exceeds {MAX_FACTS} facts")
+            return self._evaluate(doc, facts, envelope["event_id"], as_of)
+
+        return self.store.update(agg_id, decide)
+
+    def reevaluate(self, agg_id: str, as_of: datetime) -> tuple[dict | None, list[dict]]:
+        """Re-run the rules at a later time with no new fact (deadline sweep, settings change)."""
+
+        def decide(doc):
+            if doc is None:
+                return None
+            change = self._evaluate(doc, doc["facts"], f"sweep:{as_of.isoformat()}", as_of)
+            findings_same = set(change.fields["findings_open"]) == set(doc.get("findings_open", {}))
+            if findings_same and change.fields["due_at"] == doc.get("due_at"):
+                return Change(fields={"due_at": change.fields["due_at"], "evaluated_at": as_of}) \
+                    if doc.get("due_at") is not None and doc["due_at"] <= as_of else None
+            # only finding changes travel on a sweep; state snapshots did not change
+            change.events = [e for e in change.events if e["type"].startswith("finding.")]
+            return change
+
+        return self.store.update(agg_id, decide)
