@@ -1,0 +1,939 @@
+"""Personnel and credentials (执法主体、执法人员、执法证件、培训): pure aggregates and rules.
+
+Each aggregate (an `Officer` keyed by officer_id, an `Agency` keyed by agency_id) is a fold over
+its own fact log: duplicates (same event_id) are dropped, the rest sorted by time and replayed.
+So facts may arrive late, twice or out of order and the state is the same. A fact waiting for its
+subject (a suspension before its credential was reported) is *pending*; a fact that is illegal
+even in time order (restoring a credential never suspended) is an *anomaly* recorded with a
+Chinese reason — departments report facts, we do not refuse them. Zhifa's own commands
+(`suspend_credential` …) are strict and raise `IllegalTransitionError`.
+
+Credential actions are reported by date ('YYYY-MM-DD') and take effect from 00:00 China Standard
+Time of that day; validity runs from `valid_from` 00:00 to the end of `valid_to`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any, Iterable
+
+from services.common.errors import DomainError, IllegalTransitionError, NotFoundError
+from services.common.findings import Finding
+
+# China Standard Time has no daylight saving; dates in credentials and work plans are CST dates.
+LOCAL_TZ = timezone(timedelta(hours=8), "CST")
+
+AGENCY_KINDS = ("statutory", "authorised", "entrusted")      # 法定机关 / 授权组织 / 受委托组织
+OFFICER_KINDS = ("officer", "auxiliary", "supervisor")       # 执法人员 / 辅助人员 / 监督员
+OFFICER_STATUSES = ("active", "inactive", "left")            # 在岗 / 停用 / 离岗
+ISSUER_LEVELS = ("state_council", "provincial", "municipal", "county")
+CREDENTIAL_STATUSES = ("not_issued", "not_yet_valid", "valid", "suspended", "expired", "revoked", "cancelled")
+# seed 000: credentials issued by State Council departments are filed (备案) with the county before use.
+FILING_REQUIRED_LEVELS = ("state_council",)
+
+_STATUS_LABELS = {"active": "在岗", "inactive": "停用", "left": "离岗", None: "未登记"}
+_ENDED_LABELS = {"revoked": "收回", "cancelled": "注销"}
+
+
+class InvalidFactError(DomainError):
+    """A fact whose own content is impossible (bad date, validity ending before it starts)."""
+
+    code = "invalid_fact"
+
+
+class FactRoutingError(DomainError):
+    """A fact handed to an aggregate it does not belong to (a wiring error, not a department's)."""
+
+    code = "wrong_aggregate"
+
+
+class NaiveTimeError(DomainError):
+    code = "naive_time"
+
+
+def _parse_month_day(value: str, name: str) -> tuple[int, int]:
+    try:
+        month, day = (int(part) for part in value.split("-"))
+        date(2001, month, day)  # a non-leap year: "02-29" would not exist every year
+    except (ValueError, AttributeError):
+        raise ValueError(f"personnel setting {name} must be 'MM-DD', got {value!r}") from None
+    return month, day
+
+
+@dataclass(frozen=True)
+class PersonnelSettings:
+    """Every number a personnel rule uses. Presets and department plugins override by field name."""
+
+    expiry_warning_days: int = 30              # PER-CRED-EXPIRING look-ahead, calendar days
+    training_hours_per_year: float = 20        # seed 001: 20 class hours of public legal knowledge
+    training_due: str = "11-15"                # seed 001: full rotation by Nov 15 ('MM-DD')
+    training_report_due: str | None = "07-01"  # seed 001: training reported by Jul 1; None = no check
+    training_kinds: tuple[str, ...] = ("officer",)  # who owes the yearly hours
+    held_fact_grace_days: int = 3              # a fact waiting for its subject longer is reported
+
+    def __post_init__(self):
+        _parse_month_day(self.training_due, "training_due")
+        if self.training_report_due is not None:
+            _parse_month_day(self.training_report_due, "training_report_due")
+        if self.expiry_warning_days < 0 or self.held_fact_grace_days < 0 or self.training_hours_per_year < 0:
+            raise ValueError("personnel settings must not be negative")
+
+    @classmethod
+    def from_mapping(cls, base: "PersonnelSettings | None" = None, **overrides: Any) -> "PersonnelSettings":
+        """Apply overrides by field name; unknown names are an error, not silently ignored."""
+        unknown = set(overrides) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown personnel settings: {sorted(unknown)}")
+        if "training_kinds" in overrides:
+            overrides["training_kinds"] = tuple(overrides["training_kinds"])
+        return replace(base or cls(), **overrides)
+
+
+DEFAULT_SETTINGS = PersonnelSettings()
+
+
+def _aware(at: datetime, name: str = "at") -> datetime:
+    if not isinstance(at, datetime) or at.tzinfo is None or at.utcoffset() is None:
+        raise NaiveTimeError(f"{name} 必须是带时区的时间", field=name)
+    return at
+
+
+def local_date(at: datetime) -> date:
+    """The China calendar day `at` falls on."""
+    return _aware(at).astimezone(LOCAL_TZ).date()
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time.min, LOCAL_TZ)
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.astimezone(LOCAL_TZ).isoformat() if at is not None else None
+
+
+def _parse_date(payload: dict, name: str) -> date:
+    try:
+        return date.fromisoformat(payload[name])
+    except KeyError:
+        raise InvalidFactError(f"缺少日期字段 {name}", field=f"payload.{name}") from None
+    except (TypeError, ValueError):
+        raise InvalidFactError(f"日期 {payload[name]!r} 无效", field=f"payload.{name}") from None
+
+
+# The payload date a fact takes effect on; facts not listed take effect at occurred_at.
+_EFFECTIVE_DATE = {
+    "credential.issued": "issued_on",
+    "credential.filed": "filed_on",
+    "credential.suspended": "suspended_on",
+    "credential.restored": "restored_on",
+    "credential.revoked": "revoked_on",
+    "credential.cancelled": "cancelled_on",
+    "training.completed": "completed_on",
+}
+# Tie-break for facts effective at the same moment: what must exist comes first.
+_RANK = {
+    "agency.registered": 0, "officer.registered": 0, "officer.updated": 1,
+    "credential.issued": 0, "credential.filed": 1, "credential.suspended": 2,
+    "credential.restored": 3, "credential.revoked": 4, "credential.cancelled": 4,
+    "training.completed": 5,
+}
+FACT_TYPES = tuple(_RANK)
+_OPTIONAL_DATES = ("valid_from", "valid_to", "confirmed_on", "published_on")
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One validated event as the aggregate keeps it. `seq` is the store's arrival order."""
+
+    event_id: str
+    type: str
+    occurred_at: datetime
+    payload: dict[str, Any]
+    dept: str
+    seq: int = 0
+    effective_at: datetime = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self):
+        if self.type not in _RANK:
+            raise InvalidFactError(f"人员服务不处理事件类型 {self.type}", field="type")
+        _aware(self.occurred_at, "occurred_at")
+        id_field = "agency_id" if self.type == "agency.registered" else "officer_id"
+        for key in (id_field, "credential_no") if self.type.startswith("credential.") else (id_field,):
+            if not self.payload.get(key):
+                raise InvalidFactError(f"缺少 {key}", field=f"payload.{key}")
+        for name in _OPTIONAL_DATES:
+            if self.payload.get(name) is not None:
+                _parse_date(self.payload, name)
+        if self.type == "credential.issued":
+            if _parse_date(self.payload, "valid_to") < _parse_date(self.payload, "valid_from"):
+                raise InvalidFactError("证件有效期截止日期早于起始日期", field="payload.valid_to")
+        day_field = _EFFECTIVE_DATE.get(self.type)
+        effective = _midnight(_parse_date(self.payload, day_field)) if day_field else self.occurred_at
+        object.__setattr__(self, "effective_at", effective)
+
+    @property
+    def aggregate(self) -> tuple[str, str]:
+        """("agency", agency_id) or ("officer", officer_id): which document this fact belongs to."""
+        if self.type == "agency.registered":
+            return "agency", self.payload["agency_id"]
+        return "officer", self.payload["officer_id"]
+
+    @property
+    def sort_key(self) -> tuple:
+        return (self.effective_at, _RANK[self.type], self.occurred_at, self.seq, self.event_id)
+
+    @classmethod
+    def from_envelope(cls, envelope: dict, seq: int = 0) -> "Fact":
+        """A fact from an envelope the contract catalog has already validated."""
+        try:
+            occurred_at = datetime.fromisoformat(envelope["occurred_at"])
+        except ValueError:
+            raise InvalidFactError(f"occurred_at {envelope['occurred_at']!r} 无效", field="occurred_at") from None
+        return cls(envelope["event_id"], envelope["type"], occurred_at, dict(envelope["payload"]),
+                   envelope["dept"], seq)
+
+    def to_dict(self) -> dict:
+        return {"event_id": self.event_id, "type": self.type, "occurred_at": self.occurred_at.isoformat(),
+                "payload": dict(self.payload), "dept": self.dept, "seq": self.seq}
+
+    @classmethod
+    def from_dict(cls, doc: dict) -> "Fact":
+        return cls(doc["event_id"], doc["type"], datetime.fromisoformat(doc["occurred_at"]),
+                   dict(doc["payload"]), doc["dept"], doc.get("seq", 0))
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    """A fact that could not take effect even in time order, and why (Chinese)."""
+
+    event_id: str
+    type: str
+    reason: str
+
+
+@dataclass
+class Suspension:
+    start: datetime
+    end: datetime | None
+    reason: str
+
+
+@dataclass
+class Credential:
+    """执法证件. Times are effective moments; `status_at` answers for any past or future time."""
+
+    number: str
+    issuer: str
+    issuer_level: str
+    areas: tuple[str, ...]
+    regions: tuple[str, ...]
+    valid_from: date
+    valid_to: date
+    issued_at: datetime
+    dept: str
+    filed_at: datetime | None = None
+    suspensions: list[Suspension] = field(default_factory=list)
+    ended_at: datetime | None = None
+    ended_as: str | None = None  # 'revoked' | 'cancelled'
+    end_reason: str = ""
+
+    @property
+    def filing_required(self) -> bool:
+        return self.issuer_level in FILING_REQUIRED_LEVELS
+
+    @property
+    def starts_at(self) -> datetime:
+        return _midnight(self.valid_from)
+
+    @property
+    def expires_at(self) -> datetime:
+        return _midnight(self.valid_to + timedelta(days=1))
+
+    @property
+    def open_suspension(self) -> Suspension | None:
+        return self.suspensions[-1] if self.suspensions and self.suspensions[-1].end is None else None
+
+    def suspension_at(self, at: datetime) -> Suspension | None:
+        for s in self.suspensions:
+            if s.start <= at and (s.end is None or at < s.end):
+                return s
+        return None
+
+    def filed_by(self, at: datetime) -> bool:
+        return self.filed_at is not None and self.filed_at <= at
+
+    def live_at(self, at: datetime) -> bool:
+        """Held at `at`: issued, not revoked/cancelled, not expired (a suspended one is still held)."""
+        return self.issued_at <= at < self.expires_at and not (self.ended_at and self.ended_at <= at)
+
+    def status_at(self, at: datetime) -> str:
+        at = _aware(at)
+        if at < self.issued_at:
+            return "not_issued"
+        if self.ended_at is not None and self.ended_at <= at:
+            return self.ended_as
+        if self.suspension_at(at):
+            return "suspended"
+        if at >= self.expires_at:
+            return "expired"
+        if at < self.starts_at:
+            return "not_yet_valid"
+        return "valid"
+
+    def usable_windows(self) -> list[tuple[datetime, datetime]]:
+        """Half-open [from, to) spans in which the credential may be used (filing included)."""
+        if self.filing_required and self.filed_at is None:
+            return []
+        start = max(self.starts_at, self.issued_at, self.filed_at or self.issued_at)
+        end = min(self.expires_at, self.ended_at or self.expires_at)
+        windows = [(start, end)] if start < end else []
+        for s in self.suspensions:
+            cut = []
+            for a, b in windows:
+                if s.start >= b or (s.end is not None and s.end <= a):
+                    cut.append((a, b))
+                    continue
+                if a < s.start:
+                    cut.append((a, s.start))
+                if s.end is not None and s.end < b:
+                    cut.append((s.end, b))
+            windows = cut
+        return windows
+
+
+def credential_status(credential: Credential, at: datetime) -> str:
+    """One of CREDENTIAL_STATUSES at `at` (revoked/cancelled > suspended > expired > not yet valid)."""
+    return credential.status_at(at)
+
+
+@dataclass(frozen=True)
+class TrainingRecord:
+    event_id: str
+    completed_on: date
+    hours: float
+    topic: str
+
+
+@dataclass
+class Officer:
+    """执法人员 (or 辅助人员 / 监督员) with credentials and training, folded from `facts`."""
+
+    officer_id: str
+    facts: tuple[Fact, ...] = ()
+    name: str | None = None
+    dept: str | None = None
+    agency_id: str | None = None
+    kind: str | None = None
+    registered_at: datetime | None = None
+    statuses: list[tuple[datetime, str]] = field(default_factory=list)
+    credentials: dict[str, Credential] = field(default_factory=dict)
+    training: list[TrainingRecord] = field(default_factory=list)
+    anomalies: list[Anomaly] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)
+
+    @property
+    def registered(self) -> bool:
+        return self.registered_at is not None
+
+    @property
+    def version(self) -> int:
+        """Grows by one with every distinct fact, so consumers can drop stale snapshots."""
+        return len(self.facts)
+
+    def status_at(self, at: datetime) -> str | None:
+        """The status in force at `at`; the first registration is taken to describe the past too."""
+        if not self.statuses:
+            return None
+        current = self.statuses[0][1]
+        for since, status in self.statuses:
+            if since > at:
+                break
+            current = status
+        return current
+
+    def active_windows(self) -> list[tuple[datetime | None, datetime | None]]:
+        out, start, active = [], None, False
+        for i, (since, status) in enumerate(self.statuses):
+            if status == "active" and not active:
+                start, active = (None if i == 0 else since), True
+            elif status != "active" and active:
+                out.append((start, since))
+                active = False
+        if active:
+            out.append((start, None))
+        return out
+
+    def training_hours(self, year: int) -> float:
+        return sum(r.hours for r in self.training if r.completed_on.year == year)
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}（{self.officer_id}）" if self.name else self.officer_id
+
+
+@dataclass
+class Agency:
+    """执法主体: statutory body, authorised organisation or entrusted organisation."""
+
+    agency_id: str
+    facts: tuple[Fact, ...] = ()
+    name: str | None = None
+    dept: str | None = None
+    kind: str | None = None
+    legal_basis: tuple[str, ...] = ()
+    entrusted_by: str | None = None
+    confirmed_on: date | None = None
+    published_on: date | None = None
+    anomalies: list[Anomaly] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)
+
+    @property
+    def version(self) -> int:
+        return len(self.facts)
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}（{self.agency_id}）" if self.name else self.agency_id
+
+    def recognised_at(self, at: datetime) -> bool:
+        """Confirmed and published by the county government (seed 003: 确认公布) on or before `at`."""
+        day = local_date(at)
+        return bool(self.confirmed_on and self.published_on and self.confirmed_on <= day
+                    and self.published_on <= day)
+
+
+def _log(facts: Iterable[Fact], kind: str, agg_id: str | None) -> tuple[str, list[Fact]]:
+    unique: dict[str, Fact] = {}
+    for f in facts:
+        unique.setdefault(f.event_id, f)
+    ids = {f.aggregate for f in unique.values()}
+    if agg_id is not None:
+        ids.add((kind, agg_id))
+    if len(ids) != 1 or next(iter(ids))[0] != kind:
+        raise FactRoutingError(f"事实不属于同一个{'执法主体' if kind == 'agency' else '执法人员'}：{sorted(ids)}")
+    return next(iter(ids))[1], sorted(unique.values(), key=lambda f: f.sort_key)
+
+
+def _suspend(cred: Credential, f: Fact) -> str | None:
+    if cred.open_suspension:
+        return "已处于暂扣状态，不能重复暂扣"
+    cred.suspensions.append(Suspension(f.effective_at, None, f.payload.get("reason") or ""))
+    return None
+
+
+def _restore(cred: Credential, f: Fact) -> str | None:
+    suspension = cred.open_suspension
+    if suspension is None:
+        return "未被暂扣，不能恢复"
+    suspension.end = f.effective_at
+    return None
+
+
+def _end(cred: Credential, f: Fact) -> str | None:
+    if cred.open_suspension:
+        cred.open_suspension.end = f.effective_at
+    cred.ended_at, cred.ended_as = f.effective_at, f.type.split(".")[1]
+    cred.end_reason = f.payload.get("reason") or ""
+    return None
+
+
+def _file(cred: Credential, f: Fact) -> str | None:
+    if cred.filed_at is None:
+        cred.filed_at = f.effective_at
+    return None
+
+
+_TRANSITIONS = {
+    "credential.suspended": ("暂扣", _suspend),
+    "credential.restored": ("恢复", _restore),
+    "credential.revoked": ("收回", _end),
+    "credential.cancelled": ("注销", _end),
+    "credential.filed": ("备案", _file),
+}
+
+
+def officer_from_facts(facts: Iterable[Fact], officer_id: str | None = None) -> Officer:
+    """Fold an officer's facts (any order, duplicates allowed) into its state."""
+    oid, ordered = _log(facts, "officer", officer_id)
+    officer = Officer(officer_id=oid, facts=tuple(ordered))
+    issued = {f.payload["credential_no"] for f in ordered if f.type == "credential.issued"}
+    has_registration = any(f.type == "officer.registered" for f in ordered)
+
+    def refused(f: Fact, subject_exists: bool, reason: str) -> None:
+        if subject_exists:
+            officer.anomalies.append(Anomaly(f.event_id, f.type, reason))
+        else:
+            officer.pending.append(f.event_id)
+
+    for f in ordered:
+        p = f.payload
+        if f.type in ("officer.registered", "officer.updated"):
+            if f.type == "officer.updated" and not officer.registered:
+                refused(f, has_registration, "人员变更早于人员登记，未生效")
+                continue
+            if not officer.registered:
+                officer.registered_at = f.effective_at
+            for key in ("name", "agency_id", "kind"):
+                if p.get(key) is not None:
+                    setattr(officer, key, p[key])
+            officer.dept = f.dept
+            status = p.get("status") or ("active" if f.type == "officer.registered" else None)
+            if status:
+                officer.statuses.append((f.effective_at, status))
+        elif f.type == "training.completed":
+            officer.training.append(TrainingRecord(f.event_id, date.fromisoformat(p["completed_on"]),
+                                                   float(p["hours"]), p.get("topic") or ""))
+        elif f.type == "credential.issued":
+            number = p["credential_no"]
+            if number in officer.credentials:
+                officer.anomalies.append(Anomaly(f.event_id, f.type, f"证件 {number} 已发证，重复发证不生效"))
+                continue
+            officer.credentials[number] = Credential(
+                number=number, issuer=p["issuer"], issuer_level=p["issuer_level"],
+                areas=tuple(p["areas"]), regions=tuple(p.get("regions") or ()),
+                valid_from=date.fromisoformat(p["valid_from"]), valid_to=date.fromisoformat(p["valid_to"]),
+                issued_at=f.effective_at, dept=f.dept)
+        else:
+            number = p["credential_no"]
+            action, transition = _TRANSITIONS[f.type]
+            cred = officer.credentials.get(number)
+            if cred is None:
+                refused(f, number in issued, f"证件 {number} 的{action}日期早于发证日期，未生效")
+            elif cred.ended_as:
+                refused(f, True, f"证件 {number} 已{_ENDED_LABELS[cred.ended_as]}，不能再{action}")
+            elif reason := transition(cred, f):
+                refused(f, True, f"证件 {number}：{reason}")
+    if officer.dept is None and ordered:
+        officer.dept = ordered[-1].dept
+    return officer
+
+
+def agency_from_facts(facts: Iterable[Fact], agency_id: str | None = None) -> Agency:
+    """Fold an agency's registrations; a later registration restates the whole agency."""
+    aid, ordered = _log(facts, "agency", agency_id)
+    agency = Agency(agency_id=aid, facts=tuple(ordered))
+    for f in ordered:
+        p = f.payload
+        agency.name, agency.kind, agency.dept = p["name"], p["kind"], f.dept
+        agency.legal_basis = tuple(p.get("legal_basis") or ())
+        agency.entrusted_by = p.get("entrusted_by")
+        agency.confirmed_on = date.fromisoformat(p["confirmed_on"]) if p.get("confirmed_on") else None
+        agency.published_on = date.fromisoformat(p["published_on"]) if p.get("published_on") else None
+        # each registration restates the agency, so only the latest one's defects stand
+        agency.anomalies = ([Anomaly(f.event_id, f.type, "受委托组织未载明委托机关")]
+                            if agency.kind == "entrusted" and not agency.entrusted_by else [])
+    return agency
+
+
+def apply(aggregate: Officer | Agency | None, fact: Fact) -> Officer | Agency:
+    """Add one fact and refold; a fact already applied (same event_id) changes nothing."""
+    if aggregate is None:
+        return agency_from_facts([fact]) if fact.aggregate[0] == "agency" else officer_from_facts([fact])
+    if any(f.event_id == fact.event_id for f in aggregate.facts):
+        return aggregate
+    if isinstance(aggregate, Agency):
+        return agency_from_facts([*aggregate.facts, fact], aggregate.agency_id)
+    return officer_from_facts([*aggregate.facts, fact], aggregate.officer_id)
+
+
+# Strict commands: what Zhifa itself orders (e.g. the justice bureau suspends a credential).
+
+def _command(officer: Officer | None, type_: str, number: str, at: datetime, extra: dict,
+             event_id: str, dept: str) -> Fact:
+    at = _aware(at)
+    if officer is None or number not in officer.credentials:
+        raise NotFoundError(f"未找到证件 {number}", field="credential_no")
+    payload = {"officer_id": officer.officer_id, "credential_no": number,
+               **{k: v for k, v in extra.items() if v is not None}}
+    fact = Fact(event_id, type_, at, payload, dept)
+    before = {(a.event_id, a.reason) for a in officer.anomalies}
+    after = apply(officer, fact)
+    new = [a for a in after.anomalies if (a.event_id, a.reason) not in before]
+    if new:
+        raise IllegalTransitionError(new[0].reason, field="credential_no")
+    return fact
+
+
+def suspend_credential(officer: Officer | None, number: str, at: datetime, reason: str, *,
+                       event_id: str, dept: str) -> Fact:
+    """暂扣: the credential.suspended fact to apply and publish; raises if illegal at `at`."""
+    return _command(officer, "credential.suspended", number, at,
+                    {"suspended_on": local_date(at).isoformat(), "reason": reason}, event_id, dept)
+
+
+def restore_credential(officer: Officer | None, number: str, at: datetime, reason: str | None = None, *,
+                       event_id: str, dept: str) -> Fact:
+    """恢复 a suspended credential."""
+    return _command(officer, "credential.restored", number, at,
+                    {"restored_on": local_date(at).isoformat(), "reason": reason}, event_id, dept)
+
+
+def revoke_credential(officer: Officer | None, number: str, at: datetime, reason: str, *,
+                      event_id: str, dept: str) -> Fact:
+    """收回 a credential (final)."""
+    return _command(officer, "credential.revoked", number, at,
+                    {"revoked_on": local_date(at).isoformat(), "reason": reason}, event_id, dept)
+
+
+def cancel_credential(officer: Officer | None, number: str, at: datetime, reason: str, *,
+                      event_id: str, dept: str) -> Fact:
+    """注销 a credential (final)."""
+    return _command(officer, "credential.cancelled", number, at,
+                    {"cancelled_on": local_date(at).isoformat(), "reason": reason}, event_id, dept)
+
+
+def file_credential(officer: Officer | None, number: str, at: datetime, filed_with: str | None = None, *,
+                    event_id: str, dept: str) -> Fact:
+    """备案 of a State-Council-issued credential with the county."""
+    return _command(officer, "credential.filed", number, at,
+                    {"filed_on": local_date(at).isoformat(), "filed_with": filed_with}, event_id, dept)
+
+
+# May this person enforce in this area at this time?
+
+@dataclass(frozen=True)
+class Reason:
+    code: str
+    message: str
+    credential_no: str | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    reasons: tuple[Reason, ...] = ()
+    credential_no: str | None = None  # the credential that qualifies, when allowed
+
+    @property
+    def message(self) -> str:
+        return "；".join(r.message for r in self.reasons)
+
+
+def _credential_reasons(c: Credential, at: datetime, area: str, region: str | None) -> list[Reason]:
+    n, out = c.number, []
+    if c.ended_at is not None and c.ended_at <= at:
+        out.append(Reason(c.ended_as, f"证件 {n} 已于 {local_date(c.ended_at)} {_ENDED_LABELS[c.ended_as]}", n))
+    if s := c.suspension_at(at):
+        out.append(Reason("suspended", f"证件 {n} 自 {local_date(s.start)} 起暂扣（{s.reason}）", n))
+    if at >= c.expires_at:
+        out.append(Reason("expired", f"证件 {n} 已于 {c.valid_to} 到期", n))
+    if at < c.starts_at:
+        out.append(Reason("not_yet_valid", f"证件 {n} 自 {c.valid_from} 起才生效", n))
+    if c.filing_required and not c.filed_by(at):
+        out.append(Reason("unfiled", f"国务院部门制发的证件 {n} 尚未向县司法局备案，不得在本行政区域内使用", n))
+    if area not in c.areas:
+        out.append(Reason("area_not_covered", f"证件 {n} 的执法领域（{'、'.join(c.areas)}）不包含 {area}", n))
+    if region and c.regions and region not in c.regions:
+        out.append(Reason("region_not_covered", f"证件 {n} 的执法区域（{'、'.join(c.regions)}）不包含 {region}", n))
+    return out
+
+
+def can_act(officer: Officer | None, area: str, at: datetime, *, region: str | None = None,
+            agency: Agency | None = None) -> Verdict:
+    """Every reason `officer` may not enforce in `area` at `at` (《行政处罚法》Art. 42; 国办发〔2024〕54号)."""
+    at = _aware(at)
+    reasons: list[Reason] = []
+    if officer is None or not officer.registered:
+        reasons.append(Reason("officer_unknown", "执法人员未登记，不得执法"))
+    else:
+        status = officer.status_at(at)
+        if status != "active":
+            reasons.append(Reason("officer_inactive",
+                                  f"{officer.label}在该时点为{_STATUS_LABELS[status]}状态，不得执法"))
+        if officer.kind == "auxiliary":
+            reasons.append(Reason("auxiliary", f"{officer.label}是辅助人员，不得独立执法，不计入执法人员"))
+        elif officer.kind == "supervisor":
+            reasons.append(Reason("not_enforcement_officer", f"{officer.label}是行政执法监督员，不是执法人员"))
+    if agency is not None and not agency.recognised_at(at):
+        reasons.append(Reason("agency_unconfirmed", f"执法主体{agency.label}在该时点未经确认公布"))
+    held = sorted((c for c in (officer.credentials.values() if officer else ()) if c.issued_at <= at),
+                  key=lambda c: c.number)
+    qualifying = None
+    if not held:
+        reasons.append(Reason("no_credential", "在该时点未持有执法证件"))
+    else:
+        per_credential = [(c, _credential_reasons(c, at, area, region)) for c in held]
+        qualifying = next((c.number for c, problems in per_credential if not problems), None)
+        if qualifying is None:
+            reasons.extend(r for _, problems in per_credential for r in problems)
+    return Verdict(allowed=not reasons, reasons=tuple(reasons), credential_no=qualifying if not reasons else None)
+
+
+# Snapshots: plain JSON-friendly dicts (ISO strings) for storage, queries and projections.
+
+def _window(start: datetime | None, end: datetime | None) -> dict:
+    return {"from": _iso(start), "to": _iso(end)}
+
+
+def _credential_snapshot(c: Credential, as_of: datetime) -> dict:
+    return {
+        "number": c.number, "issuer": c.issuer, "issuer_level": c.issuer_level,
+        "areas": list(c.areas), "regions": list(c.regions),
+        "valid_from": c.valid_from.isoformat(), "valid_to": c.valid_to.isoformat(),
+        "issued_at": _iso(c.issued_at), "expires_at": _iso(c.expires_at), "dept": c.dept,
+        "filing_required": c.filing_required, "filed_at": _iso(c.filed_at),
+        "suspensions": [{"from": _iso(s.start), "to": _iso(s.end), "reason": s.reason} for s in c.suspensions],
+        "ended_as": c.ended_as, "ended_at": _iso(c.ended_at), "end_reason": c.end_reason,
+        "usable": [_window(a, b) for a, b in c.usable_windows()],
+        "status": c.status_at(as_of),
+    }
+
+
+def _anomalies(items: list[Anomaly]) -> list[dict]:
+    return [{"event_id": a.event_id, "type": a.type, "reason": a.reason} for a in items]
+
+
+def to_snapshot(aggregate: Officer | Agency, as_of: datetime) -> dict:
+    """The query document of an officer (or agency); statuses are those at `as_of`."""
+    as_of = _aware(as_of, "as_of")
+    if isinstance(aggregate, Agency):
+        a = aggregate
+        return {
+            "agency_id": a.agency_id, "name": a.name, "dept": a.dept, "kind": a.kind,
+            "legal_basis": list(a.legal_basis), "entrusted_by": a.entrusted_by,
+            "confirmed_on": a.confirmed_on.isoformat() if a.confirmed_on else None,
+            "published_on": a.published_on.isoformat() if a.published_on else None,
+            "recognised": a.recognised_at(as_of), "version": a.version, "as_of": _iso(as_of),
+            "anomalies": _anomalies(a.anomalies),
+        }
+    o = aggregate
+    years = sorted({r.completed_on.year for r in o.training})
+    return {
+        "officer_id": o.officer_id, "name": o.name, "dept": o.dept, "agency_id": o.agency_id,
+        "kind": o.kind, "registered": o.registered, "status": o.status_at(as_of),
+        "active": [_window(a, b) for a, b in o.active_windows()],
+        "version": o.version, "as_of": _iso(as_of),
+        "credentials": [_credential_snapshot(c, as_of) for _, c in sorted(o.credentials.items())],
+        "training_hours": {str(y): o.training_hours(y) for y in years},
+        "training": [{"event_id": r.event_id, "completed_on": r.completed_on.isoformat(), "hours": r.hours,
+                      "topic": r.topic} for r in sorted(o.training, key=lambda r: (r.completed_on, r.event_id))],
+        "anomalies": _anomalies(o.anomalies),
+        "pending": list(o.pending),
+    }
+
+
+_CHANGED_CREDENTIAL_KEYS = ("number", "areas", "regions", "issuer_level", "filing_required", "filed_at",
+                            "valid_from", "valid_to", "ended_as", "status", "usable")
+
+
+def officer_changed_payload(officer: Officer, as_of: datetime) -> dict:
+    """Payload of `officer.changed`: enough for a consumer to answer "may act in area X at T"."""
+    snap = to_snapshot(officer, as_of)
+    return {
+        **{k: snap[k] for k in ("officer_id", "name", "dept", "agency_id", "kind", "status", "active",
+                                "version", "as_of")},
+        "credentials": [{k: c[k] for k in _CHANGED_CREDENTIAL_KEYS} for c in snap["credentials"]],
+    }
+
+
+# Rules. Each returns findings keyed stably, so re-evaluation is idempotent through diff_findings.
+
+RULES = {
+    "PER-CRED-EXPIRING": ("info", "执法证件即将到期"),
+    "PER-CRED-UNFILED": ("warning", "国务院部门制发的执法证件未备案"),
+    "PER-CRED-HOLDER-INACTIVE": ("warning", "停用或离岗人员的执法证件未暂扣、收回或注销"),
+    "PER-AUX-CREDENTIAL": ("warning", "辅助人员持有执法证件"),
+    "PER-TRAIN-PROGRESS": ("info", "培训报送时点已过，年度学时尚未达标"),
+    "PER-TRAIN-HOURS": ("warning", "年度公共法律知识培训学时不足"),
+    "PER-FACT-CONFLICT": ("warning", "上报的人员、证件或主体事实相互矛盾"),
+    "PER-FACT-HELD": ("warning", "上报的事实长期缺少其所指对象"),
+    "PER-AGENCY-UNCONFIRMED": ("warning", "执法主体未经确认公布"),
+}
+
+
+def _finding(rule_id: str, dept: str, subject_type: str, subject_id: str, as_of: datetime,
+             evidence: dict, message: str) -> Finding:
+    return Finding(rule_id=rule_id, severity=RULES[rule_id][0], dept=dept, subject_type=subject_type,
+                   subject_id=subject_id, as_of=as_of, evidence=evidence, message=message)
+
+
+def _live(officer: Officer, as_of: datetime) -> list[Credential]:
+    return [c for _, c in sorted(officer.credentials.items()) if c.live_at(as_of)]
+
+
+def check_credential_expiring(officer: Officer, as_of: datetime, settings: PersonnelSettings) -> list[Finding]:
+    """PER-CRED-EXPIRING: an active officer's credential ends within `expiry_warning_days`."""
+    if officer.status_at(as_of) != "active":
+        return []
+    today, out = local_date(as_of), []
+    for c in _live(officer, as_of):
+        left = (c.valid_to - today).days
+        if left <= settings.expiry_warning_days:
+            out.append(_finding("PER-CRED-EXPIRING", officer.dept, "credential", c.number, as_of,
+                                {"officer_id": officer.officer_id, "valid_to": c.valid_to.isoformat(),
+                                 "days_left": left},
+                                f"{officer.label}的执法证件 {c.number} 将于 {c.valid_to} 到期"
+                                f"（剩余 {left} 天），请及时换证"))
+    return out
+
+
+def check_credential_unfiled(officer: Officer, as_of: datetime, settings: PersonnelSettings) -> list[Finding]:
+    """PER-CRED-UNFILED: a State-Council-issued credential held without 备案 (seed 000)."""
+    if officer.status_at(as_of) != "active":
+        return []
+    return [_finding("PER-CRED-UNFILED", officer.dept, "credential", c.number, as_of,
+                     {"officer_id": officer.officer_id, "issuer": c.issuer,
+                      "issued_on": local_date(c.issued_at).isoformat()},
+                     f"{officer.label}持有的国务院部门制发证件 {c.number}（{c.issuer}）尚未向县司法局备案，"
+                     "备案前不得在本行政区域内使用")
+            for c in _live(officer, as_of) if c.filing_required and not c.filed_by(as_of)]
+
+
+def check_inactive_holder(officer: Officer, as_of: datetime, settings: PersonnelSettings) -> list[Finding]:
+    """PER-CRED-HOLDER-INACTIVE: a stood-down or departed officer still holds a usable credential."""
+    status = officer.status_at(as_of)
+    if status not in ("inactive", "left"):
+        return []
+    return [_finding("PER-CRED-HOLDER-INACTIVE", officer.dept, "credential", c.number, as_of,
+                     {"officer_id": officer.officer_id, "officer_status": status},
+                     f"{officer.label}已{_STATUS_LABELS[status]}，其执法证件 {c.number} 仍未暂扣、收回或注销")
+            for c in _live(officer, as_of) if not c.suspension_at(as_of)]
+
+
+def check_auxiliary_credential(officer: Officer, as_of: datetime, settings: PersonnelSettings) -> list[Finding]:
+    """PER-AUX-CREDENTIAL: auxiliaries may not enforce, so may not hold a credential (国办发〔2024〕54号)."""
+    if officer.kind != "auxiliary":
+        return []
+    return [_finding("PER-AUX-CREDENTIAL", officer.dept, "credential", c.number, as_of,
+                     {"officer_id": officer.officer_id},
+                     f"辅助人员{officer.label}持有执法证件 {c.number}，应予收回或注销")
+            for c in _live(officer, as_of)]
+
+
+def _due(year: int, month_day: str) -> date:
+    return date(year, *_parse_month_day(month_day, "due"))
+
+
+def _owes_training(officer: Officer, as_of: datetime, settings: PersonnelSettings, since: date) -> bool:
+    return (officer.kind in settings.training_kinds and officer.status_at(as_of) == "active"
+            and officer.registered_at is not None and local_date(officer.registered_at) <= since)
+
+
+def _training_finding(rule_id: str, officer: Officer, as_of: datetime, settings: PersonnelSettings,
+                      year: int, due: date, message: str) -> list[Finding]:
+    hours = officer.training_hours(year)
+    if hours >= settings.training_hours_per_year:
+        return []
+    return [_finding(rule_id, officer.dept, "training_year", f"{officer.officer_id}/{year}", as_of,
+                     {"officer_id": officer.officer_id, "year": year, "hours": hours,
+                      "required": settings.training_hours_per_year, "due": due.isoformat()},
+                     message.format(who=officer.label, year=year, hours=f"{hours:g}",
+                                    required=f"{settings.training_hours_per_year:g}", due=due))]
+
+
+def check_training_hours(officer: Officer, as_of: datetime, settings: PersonnelSettings) -> list[Finding]:
+    """PER-TRAIN-HOURS: the latest year whose rotation deadline (seed 001: Nov 15) has passed."""
+    today = local_date(as_of)
+    year = today.year if today > _due(today.year, settings.training_due) else today.year - 1
+    due = _due(year, settings.training_due)
+    if not _owes_training(officer, as_of, settings, due):
+        return []
+    return _training_finding("PER-TRAIN-HOURS", officer, as_of, settings, year, due,
+                             "{who}{year} 年度公共法律知识培训仅 {hours} 学时，低于 {required} 学时（期限 {due}）")
+
+
+def check_training_progress(officer: Officer, as_of: datetime, settings: PersonnelSettings) -> list[Finding]:
+    """PER-TRAIN-PROGRESS: between the report date (Jul 1) and the deadline, hours still short."""
+    if settings.training_report_due is None:
+        return []
+    today = local_date(as_of)
+    report, due = _due(today.year, settings.training_report_due), _due(today.year, settings.training_due)
+    if not (report < today <= due) or not _owes_training(officer, as_of, settings, report):
+        return []
+    return _training_finding("PER-TRAIN-PROGRESS", officer, as_of, settings, today.year, due,
+                             "{who}{year} 年度培训报送时点已过，目前仅 {hours} 学时，须在 {due} 前达到 {required} 学时")
+
+
+def _settled(aggregate: Officer | Agency, event_ids: Iterable[str], as_of: datetime,
+             settings: PersonnelSettings) -> set[str]:
+    """Of `event_ids`, those older than the grace period: late facts get time to arrive first."""
+    cutoff, wanted = as_of - timedelta(days=settings.held_fact_grace_days), set(event_ids)
+    return {f.event_id for f in aggregate.facts if f.event_id in wanted and f.occurred_at <= cutoff}
+
+
+def _conflicts(dept: str, subject_type: str, subject_id: str, label: str, aggregate: Officer | Agency,
+               as_of: datetime, settings: PersonnelSettings) -> list[Finding]:
+    settled = _settled(aggregate, (a.event_id for a in aggregate.anomalies), as_of, settings)
+    anomalies = [a for a in aggregate.anomalies if a.event_id in settled]
+    if not anomalies:
+        return []
+    return [_finding("PER-FACT-CONFLICT", dept, subject_type, subject_id, as_of,
+                     {"count": len(anomalies), "anomalies": _anomalies(anomalies[:20])},
+                     f"{label}的上报事实有 {len(anomalies)} 处矛盾，例如：{anomalies[0].reason}")]
+
+
+def _held(dept: str, subject_type: str, subject_id: str, label: str, aggregate: Officer | Agency,
+          as_of: datetime, settings: PersonnelSettings) -> list[Finding]:
+    settled = _settled(aggregate, aggregate.pending, as_of, settings)
+    waiting = [f for f in aggregate.facts if f.event_id in settled]
+    if not waiting:
+        return []
+    return [_finding("PER-FACT-HELD", dept, subject_type, subject_id, as_of,
+                     {"count": len(waiting), "event_ids": [f.event_id for f in waiting[:20]]},
+                     f"{label}有 {len(waiting)} 条上报事实超过 {settings.held_fact_grace_days} 天"
+                     "仍缺少其所指的登记或证件")]
+
+
+def check_fact_conflicts(officer: Officer, as_of: datetime, settings: PersonnelSettings) -> list[Finding]:
+    """PER-FACT-CONFLICT: facts that could not take effect even in time order (after the grace period)."""
+    return _conflicts(officer.dept, "officer", officer.officer_id, officer.label, officer, as_of, settings)
+
+
+def check_held_facts(officer: Officer, as_of: datetime, settings: PersonnelSettings) -> list[Finding]:
+    """PER-FACT-HELD: facts still waiting for their subject after `held_fact_grace_days`."""
+    return _held(officer.dept, "officer", officer.officer_id, officer.label, officer, as_of, settings)
+
+
+OFFICER_RULES = (check_credential_expiring, check_credential_unfiled, check_inactive_holder,
+                 check_auxiliary_credential, check_training_progress, check_training_hours,
+                 check_fact_conflicts, check_held_facts)
+
+
+def evaluate_officer(officer: Officer, as_of: datetime,
+                     settings: PersonnelSettings = DEFAULT_SETTINGS) -> list[Finding]:
+    """All personnel findings for one officer at `as_of`."""
+    as_of = _aware(as_of, "as_of")
+    return [f for rule in OFFICER_RULES for f in rule(officer, as_of, settings)]
+
+
+def evaluate_agency(agency: Agency, as_of: datetime,
+                    settings: PersonnelSettings = DEFAULT_SETTINGS) -> list[Finding]:
+    """PER-AGENCY-UNCONFIRMED (seed 003: 未经县政府确认公布的主体不得执法) plus fact conflicts."""
+    as_of = _aware(as_of, "as_of")
+    out = []
+    if agency.name is not None and not agency.recognised_at(as_of):
+        out.append(_finding("PER-AGENCY-UNCONFIRMED", agency.dept, "agency", agency.agency_id, as_of,
+                            {"confirmed_on": agency.confirmed_on.isoformat() if agency.confirmed_on else None,
+                             "published_on": agency.published_on.isoformat() if agency.published_on else None},
+                            f"执法主体{agency.label}尚未经县政府确认并公布，不得以该主体名义执法"))
+    out += _conflicts(agency.dept, "agency", agency.agency_id, agency.label, agency, as_of, settings)
+    out += _held(agency.dept, "agency", agency.agency_id, agency.label, agency, as_of, settings)
+    return out
+
+
+def next_evaluation_at(aggregate: Officer | Agency, as_of: datetime,
+                       settings: PersonnelSettings = DEFAULT_SETTINGS) -> datetime | None:
+    """The next moment after `as_of` at which a verdict or finding can change without a new fact.
+
+    The service stores it as the aggregate's due date, so the timer re-evaluates exactly then.
+    """
+    as_of = _aware(as_of, "as_of")
+    grace = timedelta(days=settings.held_fact_grace_days)
+    waiting = set(aggregate.pending) | {a.event_id for a in aggregate.anomalies}
+    moments = [f.occurred_at + grace for f in aggregate.facts if f.event_id in waiting]
+    if isinstance(aggregate, Agency):
+        moments += [_midnight(d + timedelta(days=1)) for d in (aggregate.confirmed_on, aggregate.published_on) if d]
+    else:
+        moments += [since for since, _ in aggregate.statuses]
+        for c in aggregate.credentials.values():
+            moments += [c.issued_at, c.starts_at, c.expires_at,
+                        _midnight(c.valid_to - timedelta(days=settings.expiry_warning_days))]
+            moments += [t for t in (c.filed_at, c.ended_at) if t]
+            moments += [t for s in c.suspensions for t in (s.start, s.end) if t]
+        year = local_date(as_of).year
+        for y in (year, year + 1):
+            for due in (settings.training_due, settings.training_report_due):
+                if due:
+                    moments.append(_midnight(_due(y, due) + timedelta(days=1)))
+    later = [m for m in moments if m > as_of]
+    return min(later) if later else None
