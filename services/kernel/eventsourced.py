@@ -83,12 +83,11 @@ class EventSourcedRepository:
             if doc is None:
                 return None
             change = self._evaluate(doc, doc["facts"], f"sweep:{as_of.isoformat()}", as_of)
-            findings_same = set(change.fields["findings_open"]) == set(doc.get("findings_open", {}))
-            if findings_same and change.fields["due_at"] == doc.get("due_at"):
-                return Change(fields={"due_at": change.fields["due_at"], "evaluated_at": as_of}) \
-                    if doc.get("due_at") is not None and doc["due_at"] <= as_of else None
-            # only finding changes travel on a sweep; state snapshots did not change
+            # only finding changes travel on a sweep; no new fact means no new state event
             change.events = [e for e in change.events if e["type"].startswith("finding.")]
+            was_due = doc.get("due_at") is not None and doc["due_at"] <= as_of
+            if not change.events and not was_due and change.fields["due_at"] == doc.get("due_at"):
+                return None
             return change
 
         return self.store.update(agg_id, decide)

@@ -1,0 +1,87 @@
+"""Helpers shared by the integration tests: envelopes, publishing, waiting."""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+
+from kombu import Connection, Exchange, Queue
+
+CST = timezone(timedelta(hours=8))
+SCJG = "511322-scjg"
+STHJ = "511322-sthj"
+
+
+def envelope(type_: str, payload: dict, dept: str = SCJG, occurred_at: str | None = None,
+             event_id: str | None = None) -> dict:
+    return {"event_id": event_id or str(uuid.uuid4()), "type": type_, "schema_version": 1,
+            "occurred_at": occurred_at or datetime.now(CST).isoformat(timespec="seconds"),
+            "dept": dept, "source": f"{dept}-system", "payload": payload}
+
+
+def officer_registered(officer_id: str, dept: str = SCJG, name: str = "李明", kind: str = "officer") -> dict:
+    return envelope("officer.registered", {"officer_id": officer_id, "name": name, "agency_id": f"A{dept}",
+                                           "kind": kind, "status": "active"}, dept)
+
+
+def credential_issued(officer_id: str, number: str, dept: str = SCJG, areas=("market",),
+                      valid_from="2024-01-10", valid_to="2029-01-10", issuer_level="provincial") -> dict:
+    return envelope("credential.issued", {
+        "officer_id": officer_id, "credential_no": number, "issuer": "四川省人民政府",
+        "issuer_level": issuer_level, "areas": list(areas), "regions": ["511322"],
+        "valid_from": valid_from, "valid_to": valid_to, "issued_on": valid_from}, dept)
+
+
+def publish(amqp_uri: str, messages: list, routing_keys: list[str] | None = None) -> None:
+    """Publish raw envelopes (dicts) or raw bytes to exchange `ingress` with confirms."""
+    exchange = Exchange("ingress", type="topic", durable=True)
+    with Connection(amqp_uri, transport_options={"confirm_publish": True}) as conn:
+        producer = conn.Producer()
+        for i, msg in enumerate(messages):
+            if isinstance(msg, dict):
+                body, key = json.dumps(msg, ensure_ascii=False).encode(), f"{msg['dept']}.{msg['type']}"
+            else:
+                body, key = msg, None
+            if routing_keys:
+                key = routing_keys[i]
+            producer.publish(body, exchange=exchange, routing_key=key, declare=[exchange],
+                             content_type="application/json", content_encoding="utf-8", serializer=None)
+
+
+def rejection_queue(conn: Connection, dept: str) -> Queue:
+    """A queue bound to `ingress.rejections` for one department (declared before publishing)."""
+    exchange = Exchange("ingress.rejections", type="topic", durable=True)
+    queue = Queue(f"test-rejections-{dept}-{uuid.uuid4().hex[:6]}", exchange=exchange, routing_key=dept,
+                  auto_delete=False)
+    queue(conn.channel()).declare()
+    return queue
+
+
+def drain(conn: Connection, queue: Queue, count: int, timeout: float = 10) -> list[dict]:
+    out: list[dict] = []
+    deadline = time.monotonic() + timeout
+    simple = conn.SimpleQueue(queue)
+    try:
+        while len(out) < count and time.monotonic() < deadline:
+            try:
+                msg = simple.get(timeout=0.5)
+            except simple.Empty:
+                continue
+            out.append(json.loads(msg.body) if isinstance(msg.body, (bytes, str)) else msg.payload)
+            msg.ack()
+    finally:
+        simple.close()
+    return out
+
+
+def wait_for(check, timeout: float = 10, interval: float = 0.1):
+    """Poll `check` until it returns something truthy; return it or fail with the last value."""
+    deadline = time.monotonic() + timeout
+    value = None
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s (last value: {value!r})")

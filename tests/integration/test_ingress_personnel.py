@@ -1,0 +1,142 @@
+"""Through the real ingress (AMQP and HTTP) to the personnel service, on real RabbitMQ and FerretDB."""
+import json
+
+import pymongo
+import pytest
+import requests
+from kombu import Connection
+
+from services.gateway.service import GatewayService
+from services.personnel.service import PersonnelService
+from tests.helpers import (SCJG, STHJ, credential_issued, drain, envelope, officer_registered, publish,
+                           rejection_queue, wait_for)
+
+
+@pytest.fixture
+def suite(zhifa_config, container_factory):
+    """Gateway + personnel containers against this test's vhost and databases."""
+    for cls in (GatewayService, PersonnelService):
+        container_factory(cls).start()
+    base = f"http://{zhifa_config['WEB_SERVER_ADDRESS']}"
+    return {"base": base, "amqp": zhifa_config["AMQP_URI"], "config": zhifa_config}
+
+
+def db(suite, name):
+    client = pymongo.MongoClient(suite["config"]["MONGO_URI"], serverSelectionTimeoutMS=3000)
+    return client[f"{suite['config']['DB_PREFIX']}{name}"]
+
+
+def get_officer(suite, officer_id):
+    resp = requests.get(f"{suite['base']}/api/v1/officers/{officer_id}", timeout=5)
+    return resp.json() if resp.status_code == 200 else None
+
+
+def test_credential_published_on_amqp_is_visible_through_http_api(suite):
+    publish(suite["amqp"], [officer_registered("511322-scjg-0001"),
+                            credential_issued("511322-scjg-0001", "川A5113220001")])
+
+    officer = wait_for(lambda: (o := get_officer(suite, "511322-scjg-0001")) and o["credentials"] and o, timeout=5)
+    assert officer["name"] == "李明"
+    assert officer["credentials"][0]["number"] == "川A5113220001"
+    assert officer["credentials"][0]["status"] == "valid"
+    cred = requests.get(f"{suite['base']}/api/v1/credentials/川A5113220001", timeout=5).json()
+    assert cred["holder"]["officer_id"] == "511322-scjg-0001"
+    listing = requests.get(f"{suite['base']}/api/v1/officers", params={"dept": SCJG}, timeout=5).json()
+    assert [o["officer_id"] for o in listing["items"]] == ["511322-scjg-0001"]
+    assert requests.get(f"{suite['base']}/api/v1/officers", params={"dept": STHJ}, timeout=5).json()["total"] == 0
+
+
+def test_invalid_event_gets_rejection_message_and_quarantine(suite):
+    bad = credential_issued("511322-scjg-0002", "川A5113220002")
+    del bad["payload"]["valid_to"]
+    bad["payload"]["$where"] = "sleep(1000)"
+    with Connection(suite["amqp"]) as conn:
+        queue = rejection_queue(conn, SCJG)
+        publish(suite["amqp"], [bad, b"{broken json"],
+                routing_keys=[f"{SCJG}.credential.issued", f"{SCJG}.credential.issued"])
+        notices = drain(conn, queue, 2)
+    assert len(notices) == 2
+    by_reason = {n["reason"]: n for n in notices}
+    assert by_reason["forbidden_key"]["event_id"] == bad["event_id"]
+    assert {"field": "payload.$where", "rule": "forbidden_key"}.items() <= by_reason["forbidden_key"]["violations"][0].items()
+    assert "malformed_json" in by_reason
+    kept = wait_for(lambda: list(db(suite, "gateway").quarantine.find()) if
+                    db(suite, "gateway").quarantine.count_documents({}) == 2 else None)
+    assert {k["raw"] for k in kept} >= {"{broken json"}
+    assert get_officer(suite, "511322-scjg-0002") is None
+
+
+def test_event_from_wrong_department_is_rejected(suite):
+    env = officer_registered("511322-sthj-0001", dept=STHJ)
+    with Connection(suite["amqp"]) as conn:
+        queue = rejection_queue(conn, SCJG)
+        publish(suite["amqp"], [env], routing_keys=[f"{SCJG}.officer.registered"])
+        [notice] = drain(conn, queue, 1)
+    assert notice["reason"] == "dept_mismatch"
+
+
+def test_duplicates_are_applied_once(suite):
+    reg = officer_registered("511322-scjg-0003")
+    issue = credential_issued("511322-scjg-0003", "川A5113220003")
+    publish(suite["amqp"], [reg, issue, issue, reg])
+    wait_for(lambda: (o := get_officer(suite, "511322-scjg-0003")) and o["credentials"])
+    resp = requests.post(f"{suite['base']}/api/v1/events", data=json.dumps(issue), timeout=5)
+    assert resp.status_code == 200 and resp.json()["status"] == "duplicate"
+    doc = db(suite, "personnel").officers.find_one({"_id": "511322-scjg-0003"})
+    assert sorted(doc["fact_ids"]) == sorted([reg["event_id"], issue["event_id"]])
+
+
+def test_out_of_order_suspension_is_kept_and_applied(suite):
+    issue = credential_issued("511322-scjg-0004", "川A5113220004")
+    suspend = envelope("credential.suspended", {"officer_id": "511322-scjg-0004", "credential_no": "川A5113220004",
+                                                "suspended_on": "2024-06-01", "reason": "涉嫌违纪，暂扣证件"})
+    publish(suite["amqp"], [suspend])  # arrives first: refers to a credential not yet issued
+    wait_for(lambda: db(suite, "personnel").officers.find_one({"_id": "511322-scjg-0004"}))
+    publish(suite["amqp"], [officer_registered("511322-scjg-0004"), issue])
+    officer = wait_for(lambda: (o := get_officer(suite, "511322-scjg-0004")) and o["credentials"] and o)
+    assert officer["credentials"][0]["status"] == "suspended"
+    verdict = None
+    for _ in range(1):
+        from nameko.standalone.rpc import ServiceRpcClient
+
+        with ServiceRpcClient("personnel") as personnel:
+            verdict = personnel.verify_officer("511322-scjg-0004", "market")
+    assert verdict["allowed"] is False
+    assert "suspended" in {r["code"] for r in verdict["reasons"]}
+
+
+def test_http_ingress_single_batch_and_errors(suite):
+    base = suite["base"]
+    ok = officer_registered("511322-scjg-0005")
+    resp = requests.post(f"{base}/api/v1/events", data=json.dumps(ok), timeout=5)
+    assert resp.status_code == 202 and resp.json()["status"] == "accepted"
+
+    resp = requests.post(f"{base}/api/v1/events", data=b"{nope", timeout=5)
+    assert resp.status_code == 400 and resp.json()["reason"] == "malformed_json"
+
+    huge = officer_registered("511322-scjg-0006", name="名" * 40000)
+    resp = requests.post(f"{base}/api/v1/events", data=json.dumps(huge), timeout=5)
+    assert resp.status_code == 413
+
+    wrong_type = officer_registered("511322-scjg-0007")
+    wrong_type["payload"]["kind"] = "boss"
+    batch = [officer_registered("511322-scjg-0008"), wrong_type]
+    resp = requests.post(f"{base}/api/v1/events", data=json.dumps(batch), timeout=5)
+    assert resp.status_code == 422
+    statuses = [r["status"] for r in resp.json()["results"]]
+    assert statuses == ["accepted", "rejected"]
+    assert resp.json()["results"][1]["violations"][0] == {"field": "payload.kind", "rule": "allowed",
+                                                            "message": resp.json()["results"][1]["violations"][0]["message"]}
+    wait_for(lambda: get_officer(suite, "511322-scjg-0008"))
+    quarantined = requests.get(f"{base}/api/v1/quarantine", timeout=5).json()["items"]
+    assert len(quarantined) == 3
+
+
+def test_metrics_count_accepted_and_rejected(suite):
+    base = suite["base"]
+    requests.post(f"{base}/api/v1/events", data=json.dumps(officer_registered("511322-scjg-0009")), timeout=5)
+    requests.post(f"{base}/api/v1/events", data=b"[", timeout=5)
+    text = requests.get(f"{base}/metrics", timeout=5).text
+    assert 'zhifa_ingress_accepted_total{channel="http",type="officer.registered"}' in text
+    assert 'zhifa_ingress_rejected_total{channel="http",reason="malformed_json"}' in text
+    assert requests.get(f"{base}/health", timeout=5).json()["status"] == "ok"
