@@ -15,10 +15,10 @@ from nameko.amqp.publish import Publisher as AmqpPublisher
 from nameko.events import EventDispatcher
 from nameko.extensions import DependencyProvider
 from nameko.messaging import Consumer
-from nameko.rpc import ServiceRpc
 from nameko.web.handlers import http
 
 from contracts.catalog import Catalog
+from services.gateway.api.personnel import PersonnelApi
 from services.gateway.admission import Admitted, Refused, admit
 from services.gateway.store import GatewayStore, digest, ensure_indexes
 from services.kernel import config
@@ -95,7 +95,7 @@ class DeadLetterConsumer(Consumer):
         super().handle_message_processed(message, result, exc_info)
 
 
-class GatewayService:
+class GatewayService(PersonnelApi):
     """Ingress (AMQP + HTTP), quarantine, dead letters and the read API."""
 
     name = "gateway"
@@ -106,7 +106,6 @@ class GatewayService:
     reject = Rejections()
     clock = Clock()
     metrics = Metrics()
-    personnel = ServiceRpc("personnel")
 
     # ---- ingress ---------------------------------------------------------------------------
     @IngressConsumer.decorator(queue=INGRESS_QUEUE)
@@ -224,24 +223,6 @@ class GatewayService:
     @http("GET", "/api/v1/quarantine")
     def list_quarantine(self, request):
         return json_response({"items": GatewayStore(self.db).list_quarantine(request.args.get("dept"))})
-
-    # ---- read API (through RPC) --------------------------------------------------------------
-    @http("GET", "/api/v1/officers")
-    def list_officers(self, request):
-        args = request.args
-        return json_response(self.personnel.list_officers(
-            dept=args.get("dept"), status=args.get("status"), q=args.get("q"),
-            limit=min(int(args.get("limit", 50)), 500), offset=int(args.get("offset", 0))))
-
-    @http("GET", "/api/v1/officers/<string:officer_id>")
-    def get_officer(self, request, officer_id):
-        doc = self.personnel.get_officer(officer_id)
-        return json_response(doc) if doc else error(404, "not_found", "执法人员不存在")
-
-    @http("GET", "/api/v1/credentials/<string:number>")
-    def get_credential(self, request, number):
-        doc = self.personnel.get_credential(number)
-        return json_response(doc) if doc else error(404, "not_found", "执法证件不存在")
 
     @http("GET", "/metrics")
     def get_metrics(self, request):

@@ -33,3 +33,19 @@ def metrics_response() -> Response:
 def health_response() -> Response:
     code, doc = health()
     return json_response(doc, code)
+
+
+def int_arg(request, name: str, default: int, lo: int = 0, hi: int = 10_000) -> int:
+    """An integer query argument within bounds; anything else is a 400 naming the argument."""
+    from werkzeug.exceptions import BadRequest
+
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"参数 {name} 必须是整数") from None
+    if not lo <= value <= hi:
+        raise BadRequest(f"参数 {name} 必须在 {lo} 到 {hi} 之间")
+    return value

@@ -1,0 +1,1 @@
+"""HTTP API mixins of the gateway: one module per backing service, each reading through RPC."""
