@@ -6,6 +6,9 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 
+TUPLE_FIELDS = frozenset({"major_kinds", "hearing_kinds", "simple_kinds", "av_mandatory_kinds"})
+
+
 @dataclass(frozen=True)
 class PenaltySettings:
     min_officers: int = 2                      # Art. 42
@@ -32,6 +35,15 @@ class PenaltySettings:
     duplicate_fine_window_days: int = 365      # Art. 29 look-back for "same act fined twice"
     filing_wd: int | None = None               # 及时立案: set by a department plugin (市场监管 15)
     filing_extension_wd: int = 0               # 市场监管 +15 with approval
+    hearing_kinds: tuple[str, ...] = (         # Art. 63(3)(4): kinds that always give a hearing right
+        "qualification_lowered", "licence_revocation", "production_stopped", "closure",
+        "practice_restricted",
+    )
+    simple_kinds: tuple[str, ...] = ("warning", "fine")        # Art. 51: all 当场处罚 may impose
+    av_mandatory_kinds: tuple[str, ...] = ("seizure", "forced_demolition")  # seed 002: full AV
+    publish_simple_procedure: bool = False     # 当场处罚 decisions are not published by default
+    held_fact_grace_days: int = 3              # a fact waiting for its prerequisite longer is reported
+    utc_offset_hours: int = 8                  # dates and day limits are reckoned in China time
 
     @classmethod
     def from_mapping(cls, base: "PenaltySettings | None" = None, **overrides: Any) -> "PenaltySettings":
@@ -40,6 +52,6 @@ class PenaltySettings:
         unknown = set(overrides) - names
         if unknown:
             raise ValueError(f"unknown penalty settings: {sorted(unknown)}")
-        if "major_kinds" in overrides:
-            overrides["major_kinds"] = tuple(overrides["major_kinds"])
+        for name in TUPLE_FIELDS & set(overrides):
+            overrides[name] = tuple(overrides[name])
         return replace(base or cls(), **overrides)

@@ -1,0 +1,76 @@
+"""Failure handling on a real broker: retry with backoff, dead letters, replay; no silent drops."""
+import json
+import time
+
+import pytest
+import requests
+
+from services.gateway.service import GatewayService
+from services.kernel.messaging import PoisonMessage, reliable_event_handler
+from tests.helpers import officer_registered, publish, wait_for
+
+CALLS: dict[str, list[float]] = {}
+FAIL_TIMES: dict[str, int] = {}
+
+
+class FlakyService:
+    """Fails the first FAIL_TIMES[officer_id] deliveries of an event, then succeeds."""
+
+    name = "flaky"
+
+    @reliable_event_handler("gateway", "officer.registered")
+    def handle(self, envelope):
+        officer_id = envelope["payload"]["officer_id"]
+        CALLS.setdefault(officer_id, []).append(time.monotonic())
+        if officer_id.endswith("poison"):
+            raise PoisonMessage("无法处理的事实")
+        if len(CALLS[officer_id]) <= FAIL_TIMES.get(officer_id, 0):
+            raise ConnectionError("database unavailable")
+
+
+@pytest.fixture
+def suite(zhifa_config, container_factory):
+    CALLS.clear()
+    FAIL_TIMES.clear()
+    for cls in (GatewayService, FlakyService):
+        container_factory(cls).start()
+    return {"base": f"http://{zhifa_config['WEB_SERVER_ADDRESS']}", "amqp": zhifa_config["AMQP_URI"]}
+
+
+def dead_letters(suite):
+    return requests.get(f"{suite['base']}/api/v1/dead-letters", timeout=5).json()["items"]
+
+
+def test_transient_failure_is_retried_with_backoff_not_dropped(suite):
+    FAIL_TIMES["511322-scjg-0101"] = 2  # retry delays are 200 ms and 400 ms in tests
+    publish(suite["amqp"], [officer_registered("511322-scjg-0101")])
+    calls = wait_for(lambda: len(CALLS.get("511322-scjg-0101", [])) >= 3 and CALLS["511322-scjg-0101"], timeout=10)
+    gaps = [b - a for a, b in zip(calls, calls[1:])]
+    assert gaps[0] >= 0.18 and gaps[1] >= 0.38  # backoff, not a hot loop
+    time.sleep(0.5)
+    assert len(CALLS["511322-scjg-0101"]) == 3 and dead_letters(suite) == []
+
+
+def test_persistent_failure_is_dead_lettered_then_replayed(suite):
+    FAIL_TIMES["511322-scjg-0102"] = 3  # one more failure than there are retries
+    env = officer_registered("511322-scjg-0102")
+    publish(suite["amqp"], [env])
+    [dl] = wait_for(lambda: dead_letters(suite), timeout=10)
+    assert dl["service"] == "flaky" and dl["entrypoint"] == "handle"
+    assert "ConnectionError: database unavailable" in dl["error"]
+    assert json.loads(dl["body"])["event_id"] == env["event_id"]
+    assert len(CALLS["511322-scjg-0102"]) == 3
+
+    resp = requests.post(f"{suite['base']}/api/v1/dead-letters/{dl['_id']}/replay", timeout=5)
+    assert resp.status_code == 200
+    wait_for(lambda: len(CALLS["511322-scjg-0102"]) == 4, timeout=5)  # the replay succeeds
+    assert dead_letters(suite)[0]["status"] == "replayed"
+    again = requests.post(f"{suite['base']}/api/v1/dead-letters/{dl['_id']}/replay", timeout=5)
+    assert again.status_code == 409
+
+
+def test_poison_message_is_dead_lettered_at_once(suite):
+    publish(suite["amqp"], [officer_registered("511322-scjg-poison")])
+    [dl] = wait_for(lambda: dead_letters(suite), timeout=10)
+    assert "PoisonMessage" in dl["error"]
+    assert len(CALLS["511322-scjg-poison"]) == 1
