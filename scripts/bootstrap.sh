@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# One-time (and idempotent) machine set-up for running Zhifa without Docker.
+#
+#   scripts/bootstrap.sh [venv] [rabbitmq] [ferretdb] [browser]
+#
+# Default: venv rabbitmq ferretdb. Every step checks first and does nothing when already done,
+# so a second run takes a fraction of a second (no apt, no go build, no pip):
+#   venv      .venv + `pip install -e '.[dev]'`; redone when pyproject.toml is newer than the stamp
+#   rabbitmq  Debian package rabbitmq-server, only if /usr/lib/rabbitmq/bin/rabbitmq-server is
+#             missing (skipped when AMQP_URI is set: an external broker is used)
+#   ferretdb  patched FerretDB binary in .run/bin (infra/ferretdb/build.sh; skipped when MONGO_URI
+#             is set)
+#   browser   Debian chromium for the browser tests (not part of the default set); Playwright
+#             must be pointed at it: executable_path="/usr/bin/chromium"
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+PYTHON="${PYTHON:-python3}"
+STAMPS="$ROOT/.run/stamps"
+RABBIT_SERVER="${RABBITMQ_BIN_DIR:-/usr/lib/rabbitmq/bin}/rabbitmq-server"
+
+say() { printf 'zhifa: %s\n' "$*" >&2; }
+die() { printf 'zhifa: ERROR: %s\n' "$*" >&2; exit 1; }
+
+STEPS=("$@")
+[[ ${#STEPS[@]} -gt 0 ]] || STEPS=(venv rabbitmq ferretdb)
+
+mkdir -p "$STAMPS"
+if command -v flock >/dev/null; then
+    exec 9>"$ROOT/.run/bootstrap.lock"
+    flock -w 900 9 || die "another bootstrap holds .run/bootstrap.lock"
+fi
+
+SUDO=()
+if [[ "$(id -u)" != 0 ]]; then
+    command -v sudo >/dev/null && SUDO=(sudo) || true
+fi
+APT_UPDATED=0
+apt_install() {
+    command -v apt-get >/dev/null || die "apt-get not found: install $* by hand (this script targets Debian/Ubuntu)"
+    if [[ $APT_UPDATED == 0 ]]; then
+        say "apt-get update"
+        "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
+        APT_UPDATED=1
+    fi
+    say "apt-get install $*"
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null
+}
+
+step_venv() {
+    local stamp="$STAMPS/venv"
+    [[ -f pyproject.toml ]] || die "pyproject.toml not found in $ROOT"
+    if [[ -x .venv/bin/python && -f "$stamp" && "$stamp" -nt pyproject.toml ]]; then
+        return 0
+    fi
+    if ! .venv/bin/python -c 'import sys' >/dev/null 2>&1; then
+        say "creating .venv with $("$PYTHON" --version 2>&1)"
+        rm -rf .venv
+        if ! "$PYTHON" -m venv .venv >/dev/null 2>&1; then
+            # Debian's own python3 ships venv/ensurepip separately
+            rm -rf .venv
+            apt_install python3-venv
+            "$PYTHON" -m venv .venv
+        fi
+    fi
+    say "installing Python dependencies into .venv (pip install -e '.[dev]')"
+    .venv/bin/python -m pip install -q -e '.[dev]'
+    touch "$stamp"
+}
+
+step_rabbitmq() {
+    if [[ -n "${AMQP_URI:-}" ]]; then return 0; fi
+    if [[ -x "$RABBIT_SERVER" ]]; then return 0; fi
+    say "installing RabbitMQ (Debian package rabbitmq-server, first time)"
+    apt_install rabbitmq-server
+    [[ -x "$RABBIT_SERVER" ]] || die "rabbitmq-server installed but $RABBIT_SERVER is missing"
+    # On a machine with systemd the package starts a system-wide node on 5672/25672, which would
+    # collide with the project's own 'run' profile. The project runs its own nodes; stop that one.
+    if command -v systemctl >/dev/null && systemctl is-active --quiet rabbitmq-server 2>/dev/null; then
+        say "disabling the system-wide rabbitmq-server service the package just started (the project runs its own nodes)"
+        "${SUDO[@]}" systemctl disable --now rabbitmq-server >/dev/null 2>&1 || true
+    fi
+}
+
+step_ferretdb() {
+    if [[ -n "${MONGO_URI:-}" ]]; then return 0; fi
+    command -v patch >/dev/null || apt_install patch
+    "$ROOT/infra/ferretdb/build.sh"
+}
+
+step_browser() {
+    if [[ -x /usr/bin/chromium ]]; then return 0; fi
+    say "installing Debian chromium for the browser tests (Playwright: executable_path=/usr/bin/chromium)"
+    apt_install chromium
+}
+
+for step in "${STEPS[@]}"; do
+    case "$step" in
+        venv) step_venv ;;
+        rabbitmq) step_rabbitmq ;;
+        ferretdb) step_ferretdb ;;
+        browser) step_browser ;;
+        *) die "unknown step '$step' (venv|rabbitmq|ferretdb|browser)" ;;
+    esac
+done

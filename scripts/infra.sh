@@ -1,0 +1,416 @@
+#!/usr/bin/env bash
+# Project-local RabbitMQ and FerretDB, one set per profile, all state under .run/<profile>/.
+#
+#   scripts/infra.sh up     <profile> [rabbitmq|ferretdb ...]   start what is not running, wait, print exports
+#   scripts/infra.sh down   <profile> [rabbitmq|ferretdb ...]   stop what this profile started (pid files)
+#   scripts/infra.sh status <profile>                           show what runs where
+#   scripts/infra.sh env    <profile>                           print the exports without starting anything
+#
+# Profiles (so the test suite never collides with a running demo):
+#   run   AMQP 5672  management 15672  Erlang dist 25673  Mongo 27017  FerretDB debug 28017
+#   test  AMQP 5682  management 15682  Erlang dist 25683  Mongo 27027  FerretDB debug 28027
+# Ports can be overridden with ZHIFA_AMQP_PORT, ZHIFA_MGMT_PORT, ZHIFA_DIST_PORT, ZHIFA_MONGO_PORT,
+# ZHIFA_FERRETDB_DEBUG_PORT.
+#
+# `up` prints shell `export` lines on stdout (progress goes to stderr), so callers do
+#   eval "$(scripts/infra.sh up test)"
+# If AMQP_URI (or MONGO_URI) is already set in the environment, that server is not started and
+# the given URI is passed through. ZHIFA_INFRA_STARTED lists what this call started, so a caller
+# can stop exactly that afterwards (`scripts/infra.sh down <profile> $ZHIFA_INFRA_STARTED`).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+RABBIT_BIN="${RABBITMQ_BIN_DIR:-/usr/lib/rabbitmq/bin}"
+FERRETDB_BIN="${FERRETDB_BIN:-$ROOT/.run/bin/ferretdb}"
+HOST=127.0.0.1
+
+say() { printf 'zhifa: %s\n' "$*" >&2; }
+die() { printf 'zhifa: ERROR: %s\n' "$*" >&2; exit 1; }
+usage() { sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+
+[[ $# -ge 2 ]] || usage
+CMD="$1" PROFILE="$2"
+shift 2
+COMPONENTS=("$@")
+[[ ${#COMPONENTS[@]} -gt 0 ]] || COMPONENTS=(rabbitmq ferretdb)
+for c in "${COMPONENTS[@]}"; do
+    [[ "$c" == rabbitmq || "$c" == ferretdb ]] || die "unknown component '$c' (rabbitmq|ferretdb)"
+done
+wants() { local c; for c in "${COMPONENTS[@]}"; do [[ "$c" == "$1" ]] && return 0; done; return 1; }
+
+case "$PROFILE" in
+    run)  d_amqp=5672 d_mgmt=15672 d_dist=25673 d_mongo=27017 d_fdebug=28017 stats_ms=5000 ;;
+    test) d_amqp=5682 d_mgmt=15682 d_dist=25683 d_mongo=27027 d_fdebug=28027 stats_ms=1000 ;;
+    *) die "unknown profile '$PROFILE' (run|test)" ;;
+esac
+AMQP_PORT="${ZHIFA_AMQP_PORT:-$d_amqp}"
+MGMT_PORT="${ZHIFA_MGMT_PORT:-$d_mgmt}"
+DIST_PORT="${ZHIFA_DIST_PORT:-$d_dist}"
+MONGO_PORT="${ZHIFA_MONGO_PORT:-$d_mongo}"
+FDEBUG_PORT="${ZHIFA_FERRETDB_DEBUG_PORT:-$d_fdebug}"
+
+P="$ROOT/.run/$PROFILE"
+RMQ_DIR="$P/rabbitmq"
+FER_DIR="$P/ferretdb"
+LOGS="$P/logs"
+PIDS="$P/pids"
+NODE="zhifa-$PROFILE@localhost"
+RMQ_PIDFILE="$PIDS/rabbitmq.pid"       # written by RabbitMQ itself (the beam.smp pid)
+FER_PIDFILE="$PIDS/ferretdb.pid"
+
+OWN_AMQP_URI="amqp://guest:guest@$HOST:$AMQP_PORT/"
+OWN_MGMT_URI="http://guest:guest@$HOST:$MGMT_PORT"
+OWN_MONGO_URI="mongodb://$HOST:$MONGO_PORT/"
+
+# ---------------------------------------------------------------- helpers
+
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+alive() { [[ -n "${1:-}" ]] && kill -0 "$1" 2>/dev/null; }
+cmdline() { { tr '\0' ' ' < "/proc/$1/cmdline"; } 2>/dev/null || true; }
+# who listens on a port (best effort, for error messages only)
+port_owner() {
+    command -v ss >/dev/null || return 0
+    ss -ltnpH "sport = :$1" 2>/dev/null | sed -n 's/.*users:((\(.*\)))/\1/p' | head -n1
+}
+
+wait_until() {  # wait_until <seconds> <description> <pid-that-must-stay-alive|""> <command...>
+    local secs="$1" what="$2" pid="$3"; shift 3
+    local deadline=$((SECONDS + secs))
+    until "$@"; do
+        if [[ -n "$pid" ]] && ! alive "$pid"; then return 2; fi
+        if (( SECONDS >= deadline )); then say "timed out after ${secs}s waiting for $what"; return 1; fi
+        sleep 0.2
+    done
+}
+
+# Is <pid> this checkout's RabbitMQ node for the profile? (node name and data directory match)
+is_our_rabbit() {
+    local env
+    [[ "$(cat "/proc/$1/comm" 2>/dev/null)" == beam.smp ]] || return 1
+    env="$({ tr '\0' '\n' < "/proc/$1/environ"; } 2>/dev/null)" || return 1
+    grep -qxF "RABBITMQ_NODENAME=$NODE" <<<"$env" && grep -qxF "RABBITMQ_MNESIA_BASE=$RMQ_DIR/mnesia" <<<"$env"
+}
+
+# Print the pid of this checkout's RabbitMQ node for the profile (beam.smp) if it runs, else fail.
+rabbit_pid() {
+    local pid=""
+    [[ -f "$RMQ_PIDFILE" ]] && pid="$(tr -dc '0-9' < "$RMQ_PIDFILE")"
+    if alive "$pid" && is_our_rabbit "$pid"; then echo "$pid"; return 0; fi
+    # pid file lost or stale: look for a beam.smp started with our node name and data directory
+    local d
+    for d in /proc/[0-9]*; do
+        if is_our_rabbit "${d#/proc/}"; then
+            pid="${d#/proc/}"; echo "$pid" > "$RMQ_PIDFILE"; echo "$pid"; return 0
+        fi
+    done
+    return 1
+}
+
+# The same profile's node started from ANOTHER checkout of the project (e.g. CI's fresh clone
+# while a developer's test servers are still up): same node name, other data directory.
+# Prints "<pid> <mnesia dir>". Such a node is compatible (guest on loopback) and is used as is.
+rabbit_other_checkout() {
+    local d env base
+    for d in /proc/[0-9]*; do
+        [[ "$(cat "$d/comm" 2>/dev/null)" == beam.smp ]] || continue
+        env="$({ tr '\0' '\n' < "$d/environ"; } 2>/dev/null)" || continue
+        grep -qxF "RABBITMQ_NODENAME=$NODE" <<<"$env" || continue
+        base="$(sed -n 's/^RABBITMQ_MNESIA_BASE=//p' <<<"$env")"
+        echo "${d#/proc/} $base"; return 0
+    done
+    return 1
+}
+
+ferretdb_pid() {
+    local pid=""
+    [[ -f "$FER_PIDFILE" ]] && pid="$(tr -dc '0-9' < "$FER_PIDFILE")"
+    if alive "$pid" && [[ "$(cmdline "$pid")" == *"--state-dir=$FER_DIR "* ]]; then echo "$pid"; return 0; fi
+    local d
+    for d in /proc/[0-9]*; do
+        if [[ "$(cmdline "${d#/proc/}")" == *ferretdb*"--state-dir=$FER_DIR "* ]]; then
+            pid="${d#/proc/}"; echo "$pid" > "$FER_PIDFILE"; echo "$pid"; return 0
+        fi
+    done
+    return 1
+}
+
+ferretdb_other_checkout() {
+    local d c
+    for d in /proc/[0-9]*; do
+        c="$(cmdline "${d#/proc/}")"
+        if [[ "$c" == *ferretdb*"--listen-addr=$HOST:$MONGO_PORT "* && "$c" == *"/.run/$PROFILE/ferretdb"* ]]; then
+            echo "${d#/proc/} $(sed -n 's/.*--state-dir=\([^ ]*\).*/\1/p' <<<"$c")"; return 0
+        fi
+    done
+    return 1
+}
+
+rabbit_env() {
+    export RABBITMQ_NODENAME="$NODE"
+    export RABBITMQ_MNESIA_BASE="$RMQ_DIR/mnesia"
+    export RABBITMQ_LOG_BASE="$LOGS"
+    export RABBITMQ_CONFIG_FILE="$RMQ_DIR/rabbitmq"              # rabbitmq.conf, without extension
+    export RABBITMQ_ADVANCED_CONFIG_FILE="$RMQ_DIR/advanced.config"  # absent on purpose: ignore /etc
+    export RABBITMQ_CONF_ENV_FILE="$RMQ_DIR/rabbitmq-env.conf"       # ditto for /etc/rabbitmq/rabbitmq-env.conf
+    export RABBITMQ_ENABLED_PLUGINS_FILE="$RMQ_DIR/enabled_plugins"
+    export RABBITMQ_PID_FILE="$RMQ_PIDFILE"
+    export RABBITMQ_DIST_PORT="$DIST_PORT"
+    export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+    export ERL_EPMD_ADDRESS="${ERL_EPMD_ADDRESS:-127.0.0.1}"
+    [[ -n "${HOME:-}" ]] || export HOME="$ROOT/.run"   # Erlang keeps its cookie in $HOME/.erlang.cookie
+}
+
+# Servers must not inherit our descriptors beyond stdin/out/err: a lock (fd 9), make's
+# jobserver pipe, or a CI runner's pipe held open by a daemon would block whoever waits on it.
+close_extra_fds() {
+    local fd
+    for fd in "/proc/$BASHPID/fd/"*; do
+        fd="${fd##*/}"
+        if (( fd > 2 && fd != 255 )); then eval "exec $fd>&-" 2>/dev/null || true; fi
+    done
+}
+
+write_if_changed() {  # write_if_changed <file> <content>
+    [[ -f "$1" && "$(cat "$1")" == "$2" ]] || printf '%s\n' "$2" > "$1"
+}
+
+# ---------------------------------------------------------------- rabbitmq
+
+STARTED=()
+
+rabbit_up() {  # appends 'rabbitmq' to STARTED if it had to start the node
+    local pid
+    if pid="$(rabbit_pid)"; then
+        if port_open $HOST "$AMQP_PORT" && port_open $HOST "$MGMT_PORT"; then return 0; fi
+        say "RabbitMQ ($NODE, pid $pid) is running but not answering yet; waiting"
+        wait_until 90 "RabbitMQ on :$AMQP_PORT" "$pid" \
+            bash -c "(exec 3<>/dev/tcp/$HOST/$AMQP_PORT && exec 4<>/dev/tcp/$HOST/$MGMT_PORT) 2>/dev/null" \
+            || die "RabbitMQ $NODE (pid $pid) does not answer; see $LOGS; 'scripts/infra.sh down $PROFILE' and retry"
+        return 0
+    fi
+    local other
+    if other="$(rabbit_other_checkout)"; then
+        say "using RabbitMQ $NODE of another checkout (pid ${other%% *}, data ${other#* }); not starting one"
+        wait_until 90 "RabbitMQ on :$AMQP_PORT" "${other%% *}" port_open $HOST "$AMQP_PORT" \
+            || die "RabbitMQ $NODE of the other checkout does not answer on :$AMQP_PORT"
+        return 0
+    fi
+    [[ -x "$RABBIT_BIN/rabbitmq-server" ]] || die "RabbitMQ is not installed ($RABBIT_BIN/rabbitmq-server missing); run scripts/bootstrap.sh"
+    local port
+    for port in "$AMQP_PORT" "$MGMT_PORT" "$DIST_PORT"; do
+        if port_open $HOST "$port"; then
+            die "port $port is already in use by another process ($(port_owner "$port")), not by this profile's RabbitMQ.
+       Stop it, choose other ports (ZHIFA_AMQP_PORT/ZHIFA_MGMT_PORT/ZHIFA_DIST_PORT), or use it: export AMQP_URI=amqp://guest:guest@$HOST:$AMQP_PORT/"
+        fi
+    done
+
+    mkdir -p "$RMQ_DIR/mnesia" "$LOGS" "$PIDS"
+    write_if_changed "$RMQ_DIR/rabbitmq.conf" "# generated by scripts/infra.sh for profile '$PROFILE' - edits are overwritten
+listeners.tcp.default = $HOST:$AMQP_PORT
+management.tcp.ip = $HOST
+management.tcp.port = $MGMT_PORT
+loopback_users = none
+log.console = false
+log.file.level = warning
+collect_statistics_interval = $stats_ms
+disk_free_limit.absolute = 50MB"
+    write_if_changed "$RMQ_DIR/enabled_plugins" "[rabbitmq_management]."
+    write_if_changed "$RMQ_DIR/rabbitmq-env.conf" "# intentionally empty: keeps /etc/rabbitmq/rabbitmq-env.conf out of the project's nodes"
+    rm -f "$RMQ_PIDFILE"
+
+    say "starting RabbitMQ $NODE (AMQP :$AMQP_PORT, management :$MGMT_PORT)"
+    local launcher
+    (
+        rabbit_env
+        cd "$RMQ_DIR"
+        close_extra_fds
+        exec setsid nohup "$RABBIT_BIN/rabbitmq-server" >>"$LOGS/rabbitmq.out" 2>&1 </dev/null
+    ) &
+    launcher=$!
+    local rc=0
+    wait_until 120 "RabbitMQ on :$AMQP_PORT/:$MGMT_PORT" "$launcher" \
+        bash -c "(exec 3<>/dev/tcp/$HOST/$AMQP_PORT && exec 4<>/dev/tcp/$HOST/$MGMT_PORT) 2>/dev/null" || rc=$?
+    if (( rc != 0 )); then
+        say "RabbitMQ failed to start; last lines of its logs:"
+        tail -n 25 "$LOGS/rabbitmq.out" "$LOGS/$NODE.log" 2>/dev/null >&2 || true
+        local pid
+        if pid="$(rabbit_pid)"; then kill -TERM "$pid" 2>/dev/null || true; fi
+        exit 1
+    fi
+    # listeners are up; make sure the boot has completed as well
+    ( rabbit_env; "$RABBIT_BIN/rabbitmqctl" -q -n "$NODE" wait "$RMQ_PIDFILE" --timeout 60 >/dev/null ) \
+        || die "rabbitmqctl wait failed for $NODE; see $LOGS"
+    STARTED+=(rabbitmq)
+}
+
+rabbit_down() {
+    local pid
+    if ! pid="$(rabbit_pid)"; then
+        rm -f "$RMQ_PIDFILE"
+        say "RabbitMQ $NODE: not running"
+        return 0
+    fi
+    say "stopping RabbitMQ $NODE (pid $pid)"
+    # SIGTERM makes the node shut down gracefully (same path as 'rabbitmqctl stop'),
+    # without the second or two an Erlang CLI needs to boot.
+    kill -TERM "$pid" 2>/dev/null || true
+    if ! wait_until 60 "RabbitMQ $NODE to stop" "" bash -c "! kill -0 $pid 2>/dev/null"; then
+        say "RabbitMQ did not stop in 60s; killing pid $pid"
+        kill -KILL "$pid" 2>/dev/null || true
+        sleep 0.5
+    fi
+    rm -f "$RMQ_PIDFILE"
+}
+
+# ---------------------------------------------------------------- ferretdb
+
+ferretdb_up() {  # appends 'ferretdb' to STARTED if it had to start it
+    local pid
+    if pid="$(ferretdb_pid)"; then
+        if port_open $HOST "$MONGO_PORT"; then return 0; fi
+        wait_until 30 "FerretDB on :$MONGO_PORT" "$pid" port_open $HOST "$MONGO_PORT" \
+            || die "FerretDB (pid $pid) does not answer on :$MONGO_PORT; see $LOGS/ferretdb.log"
+        return 0
+    fi
+    local other
+    if other="$(ferretdb_other_checkout)"; then
+        say "using FerretDB on :$MONGO_PORT of another checkout (pid ${other%% *}, data ${other#* }); not starting one"
+        return 0
+    fi
+    [[ -x "$FERRETDB_BIN" ]] || die "FerretDB binary missing ($FERRETDB_BIN); run scripts/bootstrap.sh"
+    local port
+    for port in "$MONGO_PORT" "$FDEBUG_PORT"; do
+        if port_open $HOST "$port"; then
+            die "port $port is already in use by another process ($(port_owner "$port")), not by this profile's FerretDB.
+       Stop it, choose other ports (ZHIFA_MONGO_PORT/ZHIFA_FERRETDB_DEBUG_PORT), or use it: export MONGO_URI=mongodb://$HOST:$MONGO_PORT/"
+        fi
+    done
+    mkdir -p "$FER_DIR" "$LOGS" "$PIDS"
+    rm -f "$FER_PIDFILE"
+    say "starting FerretDB (Mongo :$MONGO_PORT, data $FER_DIR)"
+    (
+        cd "$FER_DIR"
+        close_extra_fds
+        # the inner shell records its own pid, then becomes ferretdb
+        exec setsid nohup sh -c 'echo $$ > "$0"; exec "$@"' "$FER_PIDFILE" \
+            "$FERRETDB_BIN" --handler=sqlite --sqlite-url="file:$FER_DIR/" \
+            --listen-addr="$HOST:$MONGO_PORT" --debug-addr="$HOST:$FDEBUG_PORT" \
+            --state-dir="$FER_DIR" --telemetry=disable --log-level=warn \
+            >>"$LOGS/ferretdb.log" 2>&1 </dev/null
+    ) &
+    local launcher=$! rc=0
+    wait_until 30 "FerretDB on :$MONGO_PORT" "$launcher" port_open $HOST "$MONGO_PORT" || rc=$?
+    if (( rc != 0 )); then
+        say "FerretDB failed to start; last lines of $LOGS/ferretdb.log:"
+        tail -n 25 "$LOGS/ferretdb.log" >&2 || true
+        [[ $rc == 1 ]] && kill "$launcher" 2>/dev/null || true
+        exit 1
+    fi
+    STARTED+=(ferretdb)
+}
+
+ferretdb_down() {
+    local pid
+    if ! pid="$(ferretdb_pid)"; then
+        rm -f "$FER_PIDFILE"
+        say "FerretDB ($PROFILE): not running"
+        return 0
+    fi
+    say "stopping FerretDB (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    if ! wait_until 20 "FerretDB to stop" "" bash -c "! kill -0 $pid 2>/dev/null"; then
+        say "FerretDB did not stop in 20s; killing pid $pid"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$FER_PIDFILE"
+}
+
+# ---------------------------------------------------------------- commands
+
+# derive the management URI from an externally given AMQP URI (same credentials and host, port 15672)
+mgmt_from_amqp() {
+    local re='^amqps?://(([^@/]*)@)?([^:/?]+)'
+    if [[ "$1" =~ $re ]]; then
+        local cred="${BASH_REMATCH[2]:-guest:guest}"
+        printf 'http://%s@%s:15672' "$cred" "${BASH_REMATCH[3]}"
+    fi
+}
+
+# export KEY='value' - safe for eval, and trivial to parse (tests/conftest.py strips the quotes)
+emit() { printf "export %s='%s'\n" "$1" "${2//\'/\'\\\'\'}"; }
+
+with_lock() {
+    mkdir -p "$P"
+    if command -v flock >/dev/null; then
+        exec 9>"$P/.lock"
+        flock -w 300 9 || die "another scripts/infra.sh holds $P/.lock for more than 300s"
+    fi
+}
+
+cmd_up() {
+    with_lock
+    local amqp="${AMQP_URI:-}" mongo="${MONGO_URI:-}" mgmt="${RABBIT_MGMT_URI:-}"
+    if wants rabbitmq; then
+        if [[ -n "$amqp" ]]; then
+            say "AMQP_URI is set; using it and not starting RabbitMQ"
+            [[ -n "$mgmt" ]] || mgmt="$(mgmt_from_amqp "$amqp")"
+        else
+            rabbit_up
+            amqp="$OWN_AMQP_URI" mgmt="$OWN_MGMT_URI"
+        fi
+    fi
+    if wants ferretdb; then
+        if [[ -n "$mongo" ]]; then
+            say "MONGO_URI is set; using it and not starting FerretDB"
+        else
+            ferretdb_up
+            mongo="$OWN_MONGO_URI"
+        fi
+    fi
+    if [[ ${#STARTED[@]} -gt 0 ]]; then say "$PROFILE: started ${STARTED[*]}"; fi
+    if [[ -n "$amqp" ]]; then emit AMQP_URI "$amqp"; fi
+    if [[ -n "$mgmt" ]]; then emit RABBIT_MGMT_URI "$mgmt"; fi
+    if [[ -n "$mongo" ]]; then emit MONGO_URI "$mongo"; fi
+    emit ZHIFA_PROFILE "$PROFILE"
+    emit ZHIFA_INFRA_STARTED "${STARTED[*]:-}"
+}
+
+cmd_down() {
+    with_lock
+    if wants ferretdb; then ferretdb_down; fi
+    if wants rabbitmq; then rabbit_down; fi
+}
+
+cmd_env() {
+    emit AMQP_URI "${AMQP_URI:-$OWN_AMQP_URI}"
+    emit RABBIT_MGMT_URI "${RABBIT_MGMT_URI:-$OWN_MGMT_URI}"
+    emit MONGO_URI "${MONGO_URI:-$OWN_MONGO_URI}"
+    emit ZHIFA_PROFILE "$PROFILE"
+}
+
+cmd_status() {
+    local pid state other
+    printf 'profile %s (%s)\n' "$PROFILE" "$P"
+    if pid="$(rabbit_pid)"; then
+        state="running, pid $pid"
+        port_open $HOST "$AMQP_PORT" || state="$state, NOT answering on :$AMQP_PORT"
+    elif other="$(rabbit_other_checkout)"; then state="another checkout's, pid ${other%% *} (${other#* })"
+    elif port_open $HOST "$AMQP_PORT"; then state="stopped (port $AMQP_PORT used by another process)"
+    else state="stopped"; fi
+    printf '  rabbitmq  %-40s %s  %s  node %s\n' "$state" "$OWN_AMQP_URI" "$OWN_MGMT_URI" "$NODE"
+    if pid="$(ferretdb_pid)"; then
+        state="running, pid $pid"
+        port_open $HOST "$MONGO_PORT" || state="$state, NOT answering on :$MONGO_PORT"
+    elif other="$(ferretdb_other_checkout)"; then state="another checkout's, pid ${other%% *} (${other#* })"
+    elif port_open $HOST "$MONGO_PORT"; then state="stopped (port $MONGO_PORT used by another process)"
+    else state="stopped"; fi
+    printf '  ferretdb  %-40s %s\n' "$state" "$OWN_MONGO_URI"
+}
+
+case "$CMD" in
+    up) cmd_up ;;
+    down) cmd_down ;;
+    status) cmd_status ;;
+    env) cmd_env ;;
+    *) usage ;;
+esac

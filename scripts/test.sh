@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# `make test`: bootstrap, start the 'test' profile's servers (5682/15682/27027), run pytest with
+# AMQP_URI / MONGO_URI / RABBIT_MGMT_URI exported, exit with pytest's code. The servers stay up
+# for the next run, except under CI=true.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+exec "$ROOT/scripts/with-infra.sh" test --keep-unless-ci -- "$ROOT/.venv/bin/python" -m pytest "$@"
