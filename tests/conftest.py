@@ -63,6 +63,12 @@ def servers(request):
 
 
 @pytest.fixture(scope="session")
+def docker_setup():
+    """Only the servers: the tests start the services themselves."""
+    return ["up -d rabbitmq mongo"]
+
+
+@pytest.fixture(scope="session")
 def docker_compose_file():
     return str(ROOT / "docker-compose.yml")
 

@@ -14,7 +14,8 @@ from nameko.timer import timer
 from services.kernel import config
 from services.kernel.clock import Clock
 from services.kernel.eventsourced import EventSourcedRepository
-from services.kernel.metrics import Metrics
+from services.kernel.metrics import FINDINGS_OPEN, Metrics
+from services.common.findings import SEVERITIES
 from services.kernel.outbox import relay, sweep
 
 log = logging.getLogger("zhifa.service")
@@ -57,3 +58,11 @@ class EventSourcedService:
                     new, pending = repo.reevaluate(doc["_id"], now)
                     if new is not None and pending:
                         relay(repo.store, new["_id"], pending, self.dispatch, self.name)
+        if _due(self.name, "recount", float(config.get("FINDINGS_RECOUNT_SECONDS"))):
+            counts = dict.fromkeys(SEVERITIES, 0)
+            for repo in repos:
+                for doc in repo.store.col.find({}, {"findings_open": 1}):
+                    for finding in (doc.get("findings_open") or {}).values():
+                        counts[finding.get("severity", "info")] = counts.get(finding.get("severity", "info"), 0) + 1
+            for severity, n in counts.items():
+                FINDINGS_OPEN.labels(self.name, severity).set(n)

@@ -30,6 +30,8 @@ INGRESS_DUPLICATES = Counter("zhifa_ingress_duplicates_total", "Duplicate events
 EVENTS_OUT = Counter("zhifa_events_dispatched_total", "Events dispatched", ["service", "type"])
 FINDINGS = Counter("zhifa_findings_total", "Findings raised/resolved", ["service", "rule_id", "change"])
 DEAD_LETTERS = Counter("zhifa_dead_letters_total", "Messages dead-lettered", ["service"])
+FINDINGS_OPEN = Gauge("zhifa_findings_open", "Open findings by severity (recounted from storage)",
+                      ["service", "severity"])
 BUSINESS = Gauge("zhifa_business_gauge", "Business gauges kept by services", ["service", "name"])
 
 _HEALTH: dict[str, object] = {}
@@ -48,7 +50,7 @@ class Metrics(DependencyProvider):
     def setup(self):
         self._started: dict[int, float] = {}
         _HEALTH[self.container.service_name] = "starting"
-        start_metrics_server(int(config.get("METRICS_PORT") or 0))
+        start_metrics_server(int(config.get("METRICS_PORT") or 0), str(config.get("METRICS_HOST")))
 
     def start(self):
         _HEALTH[self.container.service_name] = "ok"
@@ -101,7 +103,7 @@ class _Quiet(WSGIRequestHandler):
         pass
 
 
-def start_metrics_server(port: int) -> None:
+def start_metrics_server(port: int, host: str = "127.0.0.1") -> None:
     """Serve /metrics and /health once per process (a green thread under eventlet)."""
     global _server_started
     if port <= 0:
@@ -109,7 +111,7 @@ def start_metrics_server(port: int) -> None:
     with _server_lock:
         if _server_started:
             return
-        server = make_server("127.0.0.1", port, _app, handler_class=_Quiet)
+        server = make_server(host, port, _app, handler_class=_Quiet)
         threading.Thread(target=server.serve_forever, name="zhifa-metrics", daemon=True).start()
         _server_started = True
-        log.info("metrics on http://127.0.0.1:%s/metrics", port)
+        log.info("metrics on http://%s:%s/metrics", host, port)
