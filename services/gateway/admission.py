@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from contracts.catalog import Catalog, ContractError
+from contracts.catalog import Catalog, ContractError, Violation
 from contracts.model import EventContract
 
 
@@ -27,11 +27,17 @@ def dept_from_routing_key(routing_key: str) -> str:
 
 
 def admit(catalog: Catalog, raw: bytes | str | dict, *, routing_key: str | None = None,
-          authenticated_dept: str | None = None) -> Admitted | Refused:
-    """Check one message. AMQP passes its routing key `<dept>.<type>`; HTTP passes its caller's dept."""
+          authenticated_dept: str | None = None, refusal: Violation | None = None) -> Admitted | Refused:
+    """Check one message. AMQP passes its routing key `<dept>.<type>`; HTTP passes its caller's dept.
+
+    `refusal` is an authentication failure found before admission (services.gateway.auth): the
+    message is refused with it, after decoding so the notice can still carry the event id.
+    """
     envelope: dict | None = None
     try:
         envelope = raw if isinstance(raw, dict) else catalog.decode(raw)
+        if refusal is not None:
+            raise ContractError([refusal])
         expected = authenticated_dept
         if routing_key is not None:
             rk_dept = dept_from_routing_key(routing_key)

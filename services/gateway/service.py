@@ -17,9 +17,13 @@ from nameko.extensions import DependencyProvider
 from nameko.messaging import Consumer
 from nameko.web.handlers import http
 
+from contracts.asyncapi import document as asyncapi_document
 from contracts.catalog import Catalog
+from services.gateway.api.penalty import PenaltyApi
 from services.gateway.api.personnel import PersonnelApi
+from services.gateway.api.registry import RegistryApi
 from services.gateway.admission import Admitted, Refused, admit
+from services.gateway.auth import Unauthorized, amqp_identity, http_dept
 from services.gateway.store import GatewayStore, digest, ensure_indexes
 from services.kernel import config
 from services.kernel.clock import Clock
@@ -61,7 +65,7 @@ class Rejections(DependencyProvider):
 
 
 class IngressConsumer(ReliableConsumer):
-    """Hands the worker the raw bytes and routing key, whatever the content type says."""
+    """Hands the worker the raw bytes, routing key and `user_id`, whatever the content type says."""
 
     def setup(self):
         self.consumer_options["on_decode_error"] = lambda message, exc: self.handle_message(None, message)
@@ -69,7 +73,8 @@ class IngressConsumer(ReliableConsumer):
         super().setup()
 
     def handle_message(self, body, message):
-        raw = {"raw": message.body, "routing_key": message.delivery_info.get("routing_key", "")}
+        raw = {"raw": message.body, "routing_key": message.delivery_info.get("routing_key", ""),
+               "user_id": message.properties.get("user_id")}
         super().handle_message(raw, message)
 
 
@@ -95,7 +100,7 @@ class DeadLetterConsumer(Consumer):
         super().handle_message_processed(message, result, exc_info)
 
 
-class GatewayService(PersonnelApi):
+class GatewayService(PersonnelApi, RegistryApi, PenaltyApi):
     """Ingress (AMQP + HTTP), quarantine, dead letters and the read API."""
 
     name = "gateway"
@@ -111,13 +116,16 @@ class GatewayService(PersonnelApi):
     @IngressConsumer.decorator(queue=INGRESS_QUEUE)
     def handle_ingress(self, message):
         """One event from a departmental system via exchange `ingress`."""
-        self._process(message["raw"], channel="amqp", routing_key=message["routing_key"])
+        identity = amqp_identity(message.get("user_id"))
+        self._process(message["raw"], channel="amqp", routing_key=message["routing_key"],
+                      authenticated_dept=identity.dept, refusal=identity.refusal)
 
     def _process(self, raw, *, channel: str, routing_key: str | None = None,
-                 authenticated_dept: str | None = None) -> dict:
+                 authenticated_dept: str | None = None, refusal=None) -> dict:
         store = GatewayStore(self.db)
         now = self.clock()
-        result = admit(self.catalog, raw, routing_key=routing_key, authenticated_dept=authenticated_dept)
+        result = admit(self.catalog, raw, routing_key=routing_key, authenticated_dept=authenticated_dept,
+                       refusal=refusal)
         if isinstance(result, Admitted):
             env = result.envelope
             prior = store.seen(env["event_id"])
@@ -150,7 +158,10 @@ class GatewayService(PersonnelApi):
         body = request.get_data()
         max_bytes = int(config.get("INGRESS_MAX_BYTES"))
         max_batch = int(config.get("INGRESS_MAX_BATCH"))
-        dept = request.headers.get("X-Zhifa-Dept") or None
+        try:
+            dept = http_dept(request, self.db)
+        except Unauthorized as exc:
+            return exc.response()
         stripped = body.lstrip()
         if stripped[:1] == b"[":
             if len(body) > max_bytes * max_batch:
@@ -223,6 +234,11 @@ class GatewayService(PersonnelApi):
     @http("GET", "/api/v1/quarantine")
     def list_quarantine(self, request):
         return json_response({"items": GatewayStore(self.db).list_quarantine(request.args.get("dept"))})
+
+    @http("GET", "/api/v1/asyncapi.json")
+    def get_asyncapi(self, request):
+        """The AsyncAPI document of every contract, for departments to build against."""
+        return json_response(asyncapi_document())
 
     @http("GET", "/metrics")
     def get_metrics(self, request):

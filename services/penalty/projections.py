@@ -1,0 +1,247 @@
+"""Read models of the penalty service and the local projections its rules read (no RPC).
+
+Projections. Personnel's `officer.changed` and the registry's `item.changed` are self-contained
+snapshots carrying a growing `version` / `revision`; the service keeps the newest one per officer
+and per item code (an older snapshot arriving late is dropped), so rules answer "may this officer
+act at T?" and "does this department hold this item at T, and in which fine range?" from local
+documents. `case_facts` turns the documents one case needs into the domain's `CaseFacts`.
+
+- Officer verdict (contracts/events/personnel.py): the officer may act at T when kind is
+  'officer', T lies in an `active` window and some credential covering the area has T in one of
+  its `usable` windows (windows are half-open [from, to), a null bound is open). The registry does
+  not record an enforcement area (执法领域) for items, so `ItemView.area` is empty and an empty
+  area means "any area": the check is then "held a usable credential at T".
+- Item view: the projected versions and standards are rebuilt as a registry `ItemRecord`, so the
+  registry's own `holds_item` / `standard_at` decide holding and the tier in force. Tiers are
+  given only when every tier of that standard is a yuan range; a standard in multiples of
+  illegal gains cannot be checked against a fine without the gains, so the tier rule stays silent.
+- Decisions index: one entry per decided case (the current decision) for the double-fine rule.
+
+Overdue. A case is overdue when it has an open finding of a time-limit rule (DEADLINE_RULES):
+the finding appears when the limit passes (on ingest, or by the deadline sweep) and goes away
+when the obligation is met late enough to clear it, so `overdue=true` lists exactly the cases a
+supervisor must chase for lateness. Other open findings do not make a case overdue.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Iterable, Mapping, Sequence
+
+from services.common.findings import Finding
+from services.penalty.domain import rules as r
+from services.penalty.domain.case import Case, parse_time
+from services.penalty.domain.rules import CaseFacts, ItemView
+from services.registry import domain as reg
+
+DEADLINE_RULES = frozenset({
+    r.FILING_LATE, r.DECISION_OVERDUE, r.SERVICE_LATE, r.PUBLICATION_LATE, r.WITHDRAWAL_LATE,
+    r.MAJOR_NOT_FILED, r.PAYMENT_OVERDUE,
+})
+SEVERITY_RANK = {"critical": 0, "serious": 1, "warning": 2, "info": 3}
+CREDENTIAL_STATUS_LABELS = {
+    "not_issued": "未发放", "not_yet_valid": "未生效", "valid": "有效", "suspended": "暂扣",
+    "expired": "已过期", "revoked": "已收回", "cancelled": "已注销",
+}
+KIND_REASONS = {
+    "auxiliary": "{label}是辅助人员，不得独立执法，不计入执法人员",
+    "supervisor": "{label}是行政执法监督员，不是执法人员",
+    None: "{label}的人员类别未登记，不能认定为执法人员",
+}
+
+
+# -- case read model --------------------------------------------------------------------------
+
+def references(case: Case) -> dict[str, Any]:
+    """What a case points at in other services' data: acting officers, item codes, the party."""
+    officers = {o for a in case.acts for o in a.officers} | {o for d in case.decisions for o in d.officers}
+    codes = {case.item_code} | {d.item_code for d in case.decisions}
+    party_id = case.party.get("id") or next((d.party.get("id") for d in reversed(case.decisions)
+                                             if d.party.get("id")), None)
+    return {"officer_ids": sorted(officers), "item_codes": sorted(c for c in codes if c), "party_id": party_id}
+
+
+def case_snapshot(case: Case, findings: Sequence[Finding]) -> dict[str, Any]:
+    """The stored query document: the folded case plus references and a findings digest."""
+    rule_ids = sorted({f.rule_id for f in findings})
+    return {
+        **case.to_dict(),
+        **references(case),
+        "open_findings": len(findings),
+        "finding_rules": rule_ids,
+        "overdue": bool(DEADLINE_RULES.intersection(rule_ids)),
+    }
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, (datetime, date)) else value
+
+
+def case_summary(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """One line of the case list (JSON-safe)."""
+    snap = doc.get("snapshot") or {}
+    decision = (snap.get("decisions") or [None])[-1] or {}
+    return {
+        "case_id": doc["_id"], "dept": doc.get("dept"), "case_no": snap.get("case_no"),
+        "stage": snap.get("stage"), "stage_label": snap.get("stage_label"), "procedure": snap.get("procedure"),
+        "item_code": snap.get("item_code"), "party": snap.get("party"), "act_code": snap.get("act_code"),
+        "filed_at": snap.get("filed_at"), "decided_at": decision.get("at"),
+        "decision_no": decision.get("decision_no"), "fine_amount": decision.get("fine_amount"),
+        "closed_at": snap.get("closed_at"), "archived_at": snap.get("archived_at"),
+        "open_findings": snap.get("open_findings", 0), "finding_rules": snap.get("finding_rules", []),
+        "overdue": bool(snap.get("overdue")), "held": len(snap.get("held") or ()),
+        "anomalies": len(snap.get("anomalies") or ()), "due_at": _iso(doc.get("due_at")),
+        "evaluated_at": _iso(doc.get("evaluated_at")), "version": doc.get("version"),
+    }
+
+
+TIMELINE_KEYS = ("record", "held", "anomalies")
+
+
+def case_detail(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """One case: summary, the folded case, its full-process record, open findings, held/anomalous
+    facts and every fact received (JSON-safe)."""
+    snap = dict(doc.get("snapshot") or {})
+    findings = sorted(doc.get("findings_open", {}).values(),
+                      key=lambda f: (SEVERITY_RANK.get(f["severity"], 9), f["finding_key"]))
+    return {
+        **case_summary(doc),
+        "case": {k: v for k, v in snap.items() if k not in TIMELINE_KEYS},
+        "timeline": snap.get("record", []),
+        "findings": findings,
+        "held_facts": snap.get("held", []),
+        "anomaly_facts": snap.get("anomalies", []),
+        "facts": [{k: f.get(k) for k in ("event_id", "type", "occurred_at", "dept", "source", "payload")}
+                  for f in doc.get("facts", [])],
+    }
+
+
+def decision_entry(case_id: str, snapshot: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The decisions-index entry of a case (its current decision), or None before any decision."""
+    decisions = snapshot.get("decisions") or []
+    if not decisions:
+        return None
+    d = decisions[-1]
+    return {
+        "case_id": case_id, "dept": snapshot.get("dept"), "decision_no": d.get("decision_no"),
+        "party_id": (d.get("party") or {}).get("id"), "act_code": d.get("act_code"),
+        "decided_at": d.get("at"), "fine_amount": d.get("fine_amount", 0), "kinds": list(d.get("kinds") or ()),
+        "revoked": d.get("revoked_at") is not None,
+    }
+
+
+# -- officer projection ---------------------------------------------------------------------------
+
+def _within(window: Mapping[str, Any], at: datetime) -> bool:
+    start, end = parse_time(window.get("from")), parse_time(window.get("to"))
+    return (start is None or start <= at) and (end is None or at < end)
+
+
+def _credential_problem(cred: Mapping[str, Any], area: str, at: datetime) -> str | None:
+    number = cred.get("number")
+    if area and area not in (cred.get("areas") or ()):
+        return f"证件 {number} 的执法领域（{'、'.join(cred.get('areas') or ())}）不包含 {area}"
+    if any(_within(w, at) for w in cred.get("usable") or ()):
+        return None
+    if cred.get("filing_required") and not (parse_time(cred.get("filed_at")) and parse_time(cred["filed_at"]) <= at):
+        return f"国务院部门制发的证件 {number} 在该时点尚未向县司法局备案，不得在本行政区域内使用"
+    status = CREDENTIAL_STATUS_LABELS.get(cred.get("status"), cred.get("status") or "未知")
+    return (f"证件 {number} 在 {reg.local_date(at).isoformat()} 不在可使用期间内（有效期 {cred.get('valid_from')} 至 "
+            f"{cred.get('valid_to')}，证件现状：{status}）")
+
+
+def officer_verdict(payload: Mapping[str, Any] | None, area: str, at: datetime) -> tuple[bool, list[str]]:
+    """May the projected officer enforce in `area` (empty = any) at `at`? Every reason if not."""
+    if payload is None:
+        return False, ["执法人员未登记（人事信息中无此人员），不得执法"]
+    label = f"{payload['name']}（{payload['officer_id']}）" if payload.get("name") else payload["officer_id"]
+    reasons = []
+    if payload.get("kind") != "officer":
+        reasons.append(KIND_REASONS.get(payload.get("kind"), KIND_REASONS[None]).format(label=label))
+    if not any(_within(w, at) for w in payload.get("active") or ()):
+        reasons.append(f"{label}在该时点不在岗，不得执法")
+    credentials = payload.get("credentials") or []
+    problems = [_credential_problem(c, area, at) for c in credentials]
+    if not credentials:
+        reasons.append(f"{label}在该时点未持有执法证件")
+    elif all(problems):
+        reasons.extend(problems)
+    return not reasons, reasons
+
+
+# -- item projection -----------------------------------------------------------------------------
+
+class ProjectedItem(reg.ItemRecord):
+    """A registry ItemRecord rebuilt from `item.changed` (versions and standards, without facts),
+    so the registry's own holding and standard look-ups run on the projection unchanged."""
+
+    def __init__(self, code: str, versions: Iterable[reg.ItemVersion], standards: Iterable[reg.DiscretionStandard]):
+        self.code = code
+        self.facts = []
+        self.versions = sorted(versions, key=lambda v: v.version)
+        self.standards = tuple(sorted(standards, key=lambda s: (s.effective_from, s.published_at, s.standard_no)))
+        self.held = ()
+        self.evaluations = ()
+
+
+def _date(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+def projected_item(payload: Mapping[str, Any]) -> ProjectedItem:
+    code = payload["item_code"]
+    versions = [reg.ItemVersion(
+        code=code, version=v["version"], change=v["change"], name=v["name"], category=v["category"],
+        owning_dept=v["owning_dept"], cooperating_depts=tuple(v.get("cooperating_depts") or ()),
+        legal_basis=tuple(reg.LegalBasis(b.get("law", ""), b.get("article", "")) for b in v.get("legal_basis") or ()),
+        delegated_to_township=bool(v.get("delegated_to_township")),
+        delegated_depts=tuple(v.get("delegated_depts") or ()), effective_from=_date(v["effective_from"]),
+        effective_to=_date(v.get("effective_to")), repealed=bool(v.get("repealed")), event_id="",
+        document_no=v.get("document_no") or "",
+    ) for v in payload.get("versions") or ()]
+    standards = [reg.DiscretionStandard(
+        item_code=code, dept=s["dept"], event_id="", published_at=parse_time(s["published_at"]),
+        effective_from=_date(s["effective_from"]), effective_to=_date(s.get("effective_to")),
+        kind=(s.get("legal_limit") or {}).get("kind", ""), legal_max=(s.get("legal_limit") or {}).get("max"),
+        legal_min=(s.get("legal_limit") or {}).get("min"), max_only=bool((s.get("legal_limit") or {}).get("max_only")),
+        tiers=tuple(reg.Tier(t["tier"], t["name"], "", t.get("kind"), t.get("min"), t.get("max"))
+                    for t in s.get("tiers") or ()),
+        standard_no=s.get("standard_no") or "",
+    ) for s in payload.get("standards") or ()]
+    return ProjectedItem(code, versions, standards)
+
+
+def _tiers(standard: reg.DiscretionStandard | None) -> dict[str, tuple[float, float]]:
+    if standard is None or not standard.tiers or any(t.kind != "amount" for t in standard.tiers):
+        return {}
+    out: dict[str, tuple[float, float]] = {}
+    for t in standard.tiers:  # a decision may name a tier by identifier ('normal') or by name ('一般')
+        out[t.tier] = out[t.name] = (float(t.min), float(t.max))
+    return out
+
+
+def item_view(item: ProjectedItem | None, dept: str, code: str, at: datetime) -> ItemView | None:
+    """What the projected registry says about item `code` for `dept` at `at` (None: not listed)."""
+    if item is None or not item.versions:
+        return None
+    holding = reg.holds_item([item], dept, code, at)
+    version = item.latest_version_on(at) or item.versions[0]
+    basis = version.legal_basis
+    complete = bool(basis) and all(b.law and b.article for b in basis)
+    return ItemView(code=code, held=holding.held,
+                    legal_basis="；".join(f"{b.law}{b.article}" for b in basis) if complete else "",
+                    category=version.category, area="", tiers=_tiers(item.standard_at(at)))
+
+
+# -- CaseFacts ----------------------------------------------------------------------------------
+
+def case_facts(officers: Mapping[str, Mapping[str, Any]], items: Mapping[str, Mapping[str, Any]],
+               crime_thresholds: Sequence[Mapping[str, Any]],
+               other_decisions: Sequence[Mapping[str, Any]]) -> CaseFacts:
+    """CaseFacts over the projected documents of one case (officer and item payloads by id)."""
+    records = {code: projected_item(payload) for code, payload in items.items()}
+    return CaseFacts(
+        credentials=lambda officer_id, area, at: officer_verdict(officers.get(officer_id), area, at),
+        items=lambda dept, code, at: item_view(records.get(code), dept, code, at),
+        crime_thresholds=tuple(crime_thresholds),
+        other_decisions=tuple(other_decisions),
+    )

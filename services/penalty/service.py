@@ -1,0 +1,318 @@
+"""Penalty case service (行政处罚案件): one event-sourced aggregate per case.
+
+Two ways in, one model. Departmental systems report case facts through the ingress (`case.*`);
+departments that handle cases inside Zhifa (网上办案) send commands (`act`, RPC and HTTP), which
+the strict domain commands turn into the same facts, wrapped in an envelope from source 'zhifa'.
+Both go through the kernel's ingest path: fold, evaluate the rules, store the snapshot and the
+next due date, relay `finding.raised` / `finding.resolved` on `penalty.events`.
+
+Rules read local projections only (projections.py): `officer.changed` from personnel,
+`item.changed` from the registry, and the service's own decisions index.
+
+Re-evaluation when a projection changes. A newer officer or item snapshot (a credential
+suspended later, an item amended) can change the findings of cases already evaluated. The
+handler does not re-run those cases itself: it sets `due_at` to now on every not-yet-archived
+case whose snapshot lists that officer (`officer_ids`) or item code (`item_codes`), and the
+kernel's deadline sweep (DEADLINE_SWEEP_SECONDS) re-evaluates them with no new fact. A newly
+indexed decision does the same for the party's other cases (double fine). So a projection change
+shows in findings within one sweep interval; redelivered snapshots only cause a spare sweep.
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+import re
+import uuid
+from datetime import datetime
+from typing import Any
+
+from nameko.rpc import rpc
+
+from contracts.catalog import Catalog, ContractError
+from contracts.fields import DEPT, ID
+from services.common.errors import DomainError
+from services.common.workdays import DEFAULT_CALENDAR, WorkdayCalendar
+from services.kernel import config
+from services.kernel.base import EventSourcedService
+from services.kernel.eventsourced import EventSourcedRepository
+from services.kernel.messaging import PoisonMessage, reliable_event_handler
+from services.kernel.mongo import Mongo
+from services.kernel.plugins import Plugins
+from services.penalty import projections, store
+from services.penalty.domain import case as c
+from services.penalty.domain import rules
+from services.penalty.domain.settings import PenaltySettings
+
+# Commands of 网上办案: name -> strict domain command (each builds one fact or refuses).
+COMMANDS = {
+    "file_case": c.file_case, "record_act": c.record_act, "start_testing": c.start_testing,
+    "complete_testing": c.complete_testing, "extend": c.extend, "suspend": c.suspend, "resume": c.resume,
+    "notify": c.notify, "request_hearing": c.request_hearing, "notify_hearing": c.notify_hearing,
+    "hold_hearing": c.hold_hearing, "review": c.review, "discuss": c.discuss, "decide": c.decide,
+    "decide_on_spot": c.decide_on_spot, "serve": c.serve, "record_payment": c.record_payment,
+    "execute": c.execute, "close": c.close, "archive": c.archive, "publish": c.publish,
+    "withdraw_publication": c.withdraw_publication, "revoke_decision": c.revoke_decision,
+    "change_decision": c.change_decision, "file_major_penalty": c.file_major_penalty,
+    "transfer_to_police": c.transfer_to_police,
+}
+DATETIME_PARAMS = frozenset({"at", "discovered_at", "hearing_at", "served_at"})
+SUPPLIED = frozenset({"case", "event_id", "dept"})  # filled in by the service, never by the caller
+TRUE, FALSE = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no"})
+
+
+@functools.lru_cache(maxsize=1)
+def _catalog() -> Catalog:
+    return Catalog()
+
+
+def _refusal(code: str, field: str | None, message: str, **extra) -> dict:
+    return {"ok": False, "error": {"code": code, "field": field, "message": message, **extra}}
+
+
+def _bad_argument(field: str, message: str) -> dict:
+    return {"error": {"code": "invalid_argument", "field": field, "message": message}}
+
+
+class PenaltyAdapter:
+    """Runs the pure penalty domain for the kernel's event-sourced repository.
+
+    The kernel asks for the snapshot and then the findings of the same folded case at the same
+    instant; the rules run once (the snapshot keeps a digest of the findings for queries).
+    """
+
+    def __init__(self, db, plugins, preset: str, calendar: WorkdayCalendar = DEFAULT_CALENDAR):
+        self.db = db
+        self.plugins = plugins
+        self.preset = preset
+        self.calendar = calendar
+        self._per_dept: dict[str, tuple[PenaltySettings, list, list]] = {}
+        self._last: tuple[c.Case, datetime, list] | None = None
+
+    def aggregate_id(self, envelope: dict) -> str:
+        return str(envelope["payload"]["case_id"])
+
+    def fold(self, facts: list[dict]) -> c.Case:
+        return c.fold([c.Fact.from_dict(f) for f in facts], str(facts[0]["payload"]["case_id"]))
+
+    def for_dept(self, dept: str) -> tuple[PenaltySettings, list, list]:
+        """(settings, crime thresholds, extra case rules) of a department, from the plugins."""
+        if dept not in self._per_dept:
+            self._per_dept[dept] = (self.plugins.penalty_settings(dept, self.preset),
+                                    self.plugins.crime_thresholds(dept), self.plugins.case_rules(dept))
+        return self._per_dept[dept]
+
+    @staticmethod
+    def dept_of(case: c.Case) -> str:
+        pending = case.held + case.anomalies
+        return case.dept or (pending[0].fact.dept if pending else "")
+
+    def _evaluate(self, case: c.Case, as_of: datetime) -> list:
+        if self._last is not None and self._last[0] is case and self._last[1] == as_of:
+            return self._last[2]
+        dept = self.dept_of(case)
+        settings, thresholds, extra_rules = self.for_dept(dept)
+        refs = projections.references(case)
+        officers, items = store.projected(self.db, refs["officer_ids"], refs["item_codes"])
+        others = store.other_decisions(self.db, refs["party_id"], case.case_id)
+        facts = projections.case_facts(officers, items, thresholds, others)
+        found = rules.evaluate(case, facts, settings, as_of, self.calendar, extra_rules)
+        self._last = (case, as_of, found)
+        return found
+
+    def snapshot(self, agg: c.Case, as_of: datetime) -> dict:
+        return projections.case_snapshot(agg, self._evaluate(agg, as_of))
+
+    def findings(self, agg: c.Case, as_of: datetime):
+        return self._evaluate(agg, as_of)
+
+    def due_at(self, agg: c.Case, as_of: datetime) -> datetime | None:
+        dates = rules.due_dates(agg, self.for_dept(self.dept_of(agg))[0], self.calendar, after=as_of)
+        return min(dates.values()) if dates else None
+
+    def changed_events(self, agg, snapshot: dict, cause: str, as_of: datetime) -> list[dict]:
+        return []  # cases publish findings only; their state is read through the API
+
+
+def _command_kwargs(command: str, fn, params: Any, dept: str, now: datetime) -> dict:
+    """Caller's JSON params -> keyword arguments of the domain command (times parsed, `at` = now)."""
+    if not isinstance(params, dict):
+        raise DomainError("操作参数必须是 JSON 对象", code="invalid_params", field="params")
+    accepted = {name: p for name, p in inspect.signature(fn).parameters.items()
+                if p.kind is inspect.Parameter.KEYWORD_ONLY and name not in SUPPLIED}
+    kwargs: dict[str, Any] = {}
+    for name, value in params.items():
+        if name not in accepted:
+            raise DomainError(f"操作 {command} 不接受参数 {name}", code="unknown_param", field=name)
+        if name in DATETIME_PARAMS and value is not None:
+            parsed = c.parse_time(value)
+            if parsed is None:
+                raise DomainError(f"参数 {name} 必须是带时区的 ISO 8601 时间", code="invalid_value", field=name)
+            value = parsed
+        kwargs[name] = value
+    if kwargs.get("at") is None:
+        kwargs["at"] = now
+    missing = [n for n, p in accepted.items() if p.default is inspect.Parameter.empty and n not in kwargs]
+    if missing:
+        raise DomainError(f"操作 {command} 缺少参数 {'、'.join(missing)}", code="missing_param", field=missing[0])
+    if "dept" in inspect.signature(fn).parameters:
+        kwargs["dept"] = dept
+    return kwargs
+
+
+def _flag(value: Any) -> bool | None:
+    """A tri-state filter from an RPC/HTTP argument; ValueError when it is not one."""
+    if isinstance(value, bool):
+        return value
+    if value is None or value == "":
+        return None
+    text = str(value).lower()
+    if text in TRUE | FALSE:
+        return text in TRUE
+    raise ValueError(value)
+
+
+def _bounded(value: Any, name: str, lo: int, hi: int) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise DomainError(f"参数 {name} 必须是整数", code="invalid_argument", field=name) from None
+    if not lo <= number <= hi:
+        raise DomainError(f"参数 {name} 必须在 {lo} 到 {hi} 之间", code="invalid_argument", field=name)
+    return number
+
+
+class PenaltyService(EventSourcedService):
+    """Penalty cases: ingress facts and 网上办案 commands, rules over local projections, queries."""
+
+    name = "penalty"
+
+    db = Mongo("penalty", indexes=store.ensure_indexes)
+    plugins = Plugins()
+
+    def repositories(self) -> list[EventSourcedRepository]:
+        adapter = PenaltyAdapter(self.db, self.plugins, config.get("JURISDICTION_PRESET"))
+        return [EventSourcedRepository(store.cases(self.db), adapter, self.name)]
+
+    def _apply(self, envelope: dict) -> dict | None:
+        [cases] = self.repositories()
+        try:
+            doc = self.ingest(cases, envelope)
+        except DomainError as exc:  # a fact the domain can never read (e.g. a time without a zone)
+            raise PoisonMessage(f"{exc.code}: {exc}") from exc
+        if doc is not None:
+            self._index_decision(doc)
+        return doc
+
+    def _index_decision(self, doc: dict) -> None:
+        """Keep the decisions index in step with the saved case (idempotent, so a redelivery
+        after a crash between the two writes repairs it)."""
+        snap = doc["snapshot"]
+        changed = store.index_decision(self.db, doc["_id"], projections.decision_entry(doc["_id"], snap))
+        if changed and snap.get("party_id"):
+            store.mark_due(self.db, "party_id", snap["party_id"], self.clock(), except_case=doc["_id"])
+
+    # ---- ingress facts and projections ---------------------------------------------------------
+    @reliable_event_handler("gateway", "case.*")
+    def handle_case(self, envelope):
+        """Case facts (立案、调查取证、告知、决定、送达…) from departmental systems."""
+        self._apply(envelope)
+
+    @reliable_event_handler("personnel", "officer.changed")
+    def handle_officer_changed(self, envelope):
+        """Officer snapshot for the credential rule; cases referring to the officer fall due."""
+        payload = envelope["payload"]
+        now = self.clock()
+        if store.upsert_officer(self.db, payload, now):
+            store.mark_due(self.db, "officer_ids", payload["officer_id"], now)
+
+    @reliable_event_handler("registry", "item.changed")
+    def handle_item_changed(self, envelope):
+        """Item time line for the item and tier rules; cases referring to the item fall due."""
+        payload = envelope["payload"]
+        now = self.clock()
+        if store.upsert_item(self.db, payload, now):
+            store.mark_due(self.db, "item_codes", payload["item_code"], now)
+
+    # ---- commands (网上办案) ---------------------------------------------------------------------
+    @rpc
+    def act(self, case_id, command, params=None, dept=None):
+        """Run one case-handling command for `dept`; {"ok": True, ...} or {"ok": False, "error": ...}.
+
+        Error codes: unknown_command, invalid_dept, invalid_case_id, unknown_param, missing_param,
+        invalid_value, invalid_params, contract_violation (bad input); forbidden (another
+        department's case); illegal_transition (not allowed in the case's current state).
+        """
+        fn = COMMANDS.get(command)
+        if fn is None:
+            return _refusal("unknown_command", "command", f"未知的办案操作 {command}，可用操作：{'、'.join(COMMANDS)}")
+        if not isinstance(dept, str) or not re.fullmatch(DEPT["regex"], dept):
+            return _refusal("invalid_dept", "dept", "办案部门编码无效（应为“6位行政区划代码-部门简称”）")
+        if not isinstance(case_id, str) or not re.fullmatch(ID["regex"], case_id):
+            return _refusal("invalid_case_id", "case_id", "案件编号无效（1–64 位字母、数字或 _-:/）")
+        now = self.clock()
+        try:
+            kwargs = _command_kwargs(command, fn, params if params is not None else {}, dept, now)
+        except DomainError as exc:
+            return {"ok": False, "error": exc.to_dict()}
+        [cases] = self.repositories()
+        doc = cases.store.get(case_id)
+        case = cases.adapter.fold(doc["facts"]) if doc else c.Case(case_id)
+        if case.exists and case.dept != dept:
+            return _refusal("forbidden", "dept", f"案件 {case_id} 由 {case.dept} 办理，{dept} 无权操作")
+        try:
+            fact = fn(case, event_id=str(uuid.uuid4()), **kwargs)
+        except DomainError as exc:
+            return {"ok": False, "error": exc.to_dict()}
+        except (TypeError, ValueError, AttributeError) as exc:
+            return _refusal("invalid_params", None, f"操作 {command} 的参数类型不正确：{exc}")
+        envelope = {"event_id": fact.event_id, "type": fact.type, "schema_version": 1,
+                    "occurred_at": fact.occurred_at.isoformat(), "dept": fact.dept, "source": "zhifa",
+                    "payload": dict(fact.payload)}
+        try:
+            _catalog().validate(envelope)
+        except ContractError as exc:
+            text = "；".join(f"{v.field}：{v.message}" for v in exc.violations)
+            return _refusal("contract_violation", exc.violations[0].field, f"操作参数不符合事件契约：{text}",
+                            violations=exc.to_list())
+        saved = self._apply(envelope)
+        return {"ok": True, "event_id": fact.event_id, "type": fact.type, "case": projections.case_summary(saved)}
+
+    # ---- queries ----------------------------------------------------------------------------------
+    @rpc
+    def list_cases(self, dept=None, stage=None, overdue=None, limit=50, offset=0):
+        """Cases by department and stage; `overdue` = has an open time-limit finding (see projections)."""
+        if stage and stage not in c.STAGES:
+            return _bad_argument("stage", f"未知的案件阶段 {stage}，可选：{'、'.join(c.STAGES)}")
+        try:
+            flag = _flag(overdue)
+        except ValueError:
+            return _bad_argument("overdue", "参数 overdue 只能是 true 或 false")
+        try:
+            limit, offset = _bounded(limit, "limit", 1, 500), _bounded(offset, "offset", 0, 1_000_000)
+        except DomainError as exc:
+            return {"error": exc.to_dict()}
+        docs, total = store.list_cases(self.db, dept=dept or None, stage=stage or None, overdue=flag,
+                                       limit=limit, offset=offset)
+        return {"items": [projections.case_summary(d) for d in docs], "total": total, "limit": limit,
+                "offset": offset}
+
+    @rpc
+    def get_case(self, case_id):
+        """One case: summary, folded case, full-process record, open findings, held/anomalous facts."""
+        doc = store.cases(self.db).get(case_id)
+        return projections.case_detail(doc) if doc else None
+
+    @rpc
+    def list_findings(self, dept=None, rule_id=None, severity=None, limit=100, offset=0):
+        """Open findings across cases, most severe first."""
+        try:
+            limit, offset = _bounded(limit, "limit", 1, 1000), _bounded(offset, "offset", 0, 1_000_000)
+        except DomainError as exc:
+            return {"error": exc.to_dict()}
+        if severity and severity not in projections.SEVERITY_RANK:
+            return _bad_argument("severity", f"未知的严重程度 {severity}，可选：{'、'.join(projections.SEVERITY_RANK)}")
+        found = [f for doc in store.case_docs_with_findings(self.db, dept or None)
+                 for f in doc.get("findings_open", {}).values()
+                 if (not rule_id or f["rule_id"] == rule_id) and (not severity or f["severity"] == severity)]
+        found.sort(key=lambda f: (projections.SEVERITY_RANK.get(f["severity"], 9), f["as_of"], f["finding_key"]))
+        return {"items": found[offset:offset + limit], "total": len(found), "limit": limit, "offset": offset}

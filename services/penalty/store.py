@@ -1,0 +1,120 @@
+"""Penalty storage: case aggregates, the officer and item projections, the decisions index.
+
+- `cases`: the kernel's aggregate documents (facts + snapshot + findings + due date + outbox);
+  the snapshot lists the officers, item codes and party a case refers to (indexed).
+- `officers` / `items`: the newest `officer.changed` / `item.changed` payload per id, kept only
+  when its version is not older than the stored one, so out-of-order delivery is harmless.
+- `decisions`: one entry per decided case (its current decision), looked up by party.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Iterable
+
+from pymongo import ASCENDING
+from pymongo.collection import Collection
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+from services.kernel.aggregates import AggregateStore
+
+MAX_SCAN = 5000
+MAX_OTHER_DECISIONS = 500
+SUMMARY_FIELDS = {"snapshot": 1, "dept": 1, "due_at": 1, "evaluated_at": 1, "version": 1}
+
+
+def ensure_indexes(db: Database) -> None:
+    AggregateStore.ensure_indexes(db.cases, "dept", "snapshot.stage", "snapshot.officer_ids",
+                                  "snapshot.item_codes", "snapshot.party_id", "snapshot.overdue",
+                                  "snapshot.open_findings")
+    db.decisions.create_index("party_id")
+
+
+def cases(db: Database) -> AggregateStore:
+    return AggregateStore(db.cases)
+
+
+# -- projections ----------------------------------------------------------------------------------
+
+def _upsert_newer(col: Collection, key: str, version: int, payload: dict, now: datetime) -> bool:
+    """Keep `payload` unless a newer version is stored; True when it was stored (or re-stored)."""
+    try:
+        col.update_one({"_id": key, "version": {"$lte": version}},
+                       {"$set": {"version": version, "payload": payload, "received_at": now}}, upsert=True)
+    except DuplicateKeyError:  # a newer version is stored: the filter missed and the insert collided
+        return False
+    return True
+
+
+def upsert_officer(db: Database, payload: dict, now: datetime) -> bool:
+    return _upsert_newer(db.officers, payload["officer_id"], int(payload["version"]), payload, now)
+
+
+def upsert_item(db: Database, payload: dict, now: datetime) -> bool:
+    return _upsert_newer(db.items, payload["item_code"], int(payload["revision"]), payload, now)
+
+
+def projected(db: Database, officer_ids: Iterable[str], item_codes: Iterable[str]) -> tuple[dict, dict]:
+    """The stored officer and item payloads a case refers to, by id."""
+    officer_ids, item_codes = sorted(set(officer_ids)), sorted(set(item_codes))
+    officers = {d["_id"]: d["payload"] for d in db.officers.find({"_id": {"$in": officer_ids}})} if officer_ids else {}
+    items = {d["_id"]: d["payload"] for d in db.items.find({"_id": {"$in": item_codes}})} if item_codes else {}
+    return officers, items
+
+
+def mark_due(db: Database, field: str, value: Any, now: datetime, *, except_case: str | None = None) -> int:
+    """Make every not-yet-archived case whose snapshot lists `value` in `field` due now.
+
+    The version bump makes a concurrent save of the same case retry on fresh projections.
+    """
+    query: dict[str, Any] = {f"snapshot.{field}": value, "snapshot.stage": {"$ne": "archived"}}
+    if except_case is not None:
+        query["_id"] = {"$ne": except_case}
+    return db.cases.update_many(query, {"$set": {"due_at": now}, "$inc": {"version": 1}}).modified_count
+
+
+# -- decisions index ------------------------------------------------------------------------------
+
+def index_decision(db: Database, case_id: str, entry: dict | None) -> bool:
+    """Store (or drop) the decisions-index entry of a case; True when it changed."""
+    current = db.decisions.find_one({"_id": case_id})
+    if current is not None:
+        current.pop("_id")
+    if current == entry:
+        return False
+    if entry is None:
+        db.decisions.delete_one({"_id": case_id})
+    else:
+        db.decisions.replace_one({"_id": case_id}, entry, upsert=True)
+    return True
+
+
+def other_decisions(db: Database, party_id: str | None, case_id: str) -> list[dict]:
+    if not party_id:
+        return []
+    query = {"party_id": party_id, "_id": {"$ne": case_id}}
+    return list(db.decisions.find(query, {"_id": 0}).sort("_id", ASCENDING).limit(MAX_OTHER_DECISIONS))
+
+
+# -- queries --------------------------------------------------------------------------------------
+
+def list_cases(db: Database, *, dept: str | None, stage: str | None, overdue: bool | None,
+               limit: int, offset: int) -> tuple[list[dict], int]:
+    query: dict[str, Any] = {}
+    if dept:
+        query["dept"] = dept
+    if stage:
+        query["snapshot.stage"] = stage
+    if overdue is True:
+        query["snapshot.overdue"] = True
+    elif overdue is False:
+        query["snapshot.overdue"] = {"$ne": True}
+    docs = list(db.cases.find(query, SUMMARY_FIELDS).sort("_id", ASCENDING).skip(offset).limit(limit))
+    return docs, db.cases.count_documents(query)
+
+
+def case_docs_with_findings(db: Database, dept: str | None) -> list[dict]:
+    query: dict[str, Any] = {"snapshot.open_findings": {"$gt": 0}}
+    if dept:
+        query["dept"] = dept
+    return list(db.cases.find(query, {"findings_open": 1}).sort("_id", ASCENDING).limit(MAX_SCAN))
