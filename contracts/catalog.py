@@ -108,6 +108,23 @@ def hostile_keys(value: Any, path: str = "", depth: int = 0) -> list[Violation]:
     return out
 
 
+def strict_regex(schema: Any) -> Any:
+    """A copy of a cerberus schema whose `^…$` patterns end in `\\Z`.
+
+    cerberus matches with Python's `$`, which also accepts one trailing newline
+    ("511322-scjg\\n" would pass as a department code).
+    """
+    if isinstance(schema, dict):
+        out = {k: strict_regex(v) for k, v in schema.items()}
+        pattern = out.get("regex")
+        if isinstance(pattern, str) and pattern.endswith("$") and not pattern.endswith("\\$"):
+            out["regex"] = pattern[:-1] + r"\Z"
+        return out
+    if isinstance(schema, list):
+        return [strict_regex(v) for v in schema]
+    return schema
+
+
 def load_contracts() -> list[EventContract]:
     found: list[EventContract] = []
     for mod in pkgutil.iter_modules(contracts.events.__path__):
@@ -127,8 +144,8 @@ class Catalog:
             if key in self.contracts:
                 raise ValueError(f"duplicate contract {key}")
             self.contracts[key] = c
-        self._envelope = Validator(ENVELOPE_SCHEMA, allow_unknown=False)
-        self._payload = {k: Validator(c.schema, allow_unknown=False) for k, c in self.contracts.items()}
+        self._envelope = Validator(strict_regex(ENVELOPE_SCHEMA), allow_unknown=False)
+        self._payload = {k: Validator(strict_regex(c.schema), allow_unknown=False) for k, c in self.contracts.items()}
 
     def types(self) -> set[str]:
         return {t for t, _ in self.contracts}

@@ -117,3 +117,10 @@ def test_bad_envelope_fields_are_named(catalog):
                       routing_key="511322-scjg.sample.recorded"), "regex")
     fields = {v["field"] for v in r.violations}
     assert {"event_id", "occurred_at"} <= fields
+
+
+def test_trailing_newline_does_not_slip_through_a_pattern(catalog):
+    # cerberus matches with Python's `$`, which accepts one trailing newline
+    refused(admit(catalog, envelope(dept="511322-scjg\n"), authenticated_dept=None), "regex", "dept")
+    refused(admit(catalog, envelope(payload={"sample_id": "S1\n", "name": "x"}),
+                  routing_key="511322-scjg.sample.recorded"), "regex", "payload.sample_id")
