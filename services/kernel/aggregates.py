@@ -112,8 +112,17 @@ class AggregateStore:
             return new, pending
         raise ConcurrencyError(f"too many concurrent updates of {agg_id}")
 
-    def mark_dispatched(self, agg_id: str, event_ids: list[str]) -> None:
-        """Remove relayed events from the outbox (a version bump keeps writers honest)."""
+    def mark_dispatched(self, agg_id: str, event_ids: list[str], version: int | None = None) -> None:
+        """Remove relayed events from the outbox (a version bump keeps writers honest).
+
+        `version` is the version the caller wrote together with exactly these events: if nobody
+        wrote since, one blind compare-and-set clears the outbox without reading it first.
+        """
+        if version is not None:
+            res = self.col.update_one({"_id": agg_id, "version": version},
+                                      {"$set": {"outbox": [], "outbox_pending": False, "version": version + 1}})
+            if res.matched_count:
+                return
         for _ in range(MAX_ATTEMPTS):
             doc = self.col.find_one({"_id": agg_id}, {"outbox": 1, "version": 1})
             if doc is None:

@@ -42,7 +42,7 @@ class EventSourcedService:
     def ingest(self, repo: EventSourcedRepository, envelope: dict) -> dict | None:
         doc, pending = repo.ingest(envelope, self.clock())
         if doc is not None and pending:
-            relay(repo.store, doc["_id"], pending, self.dispatch, self.name)
+            relay(repo.store, doc["_id"], pending, self.dispatch, self.name, version=doc["version"])
         return doc
 
     @timer(interval=1)
@@ -57,7 +57,7 @@ class EventSourcedService:
                 for doc in repo.store.due(now):
                     new, pending = repo.reevaluate(doc["_id"], now)
                     if new is not None and pending:
-                        relay(repo.store, new["_id"], pending, self.dispatch, self.name)
+                        relay(repo.store, new["_id"], pending, self.dispatch, self.name, version=new["version"])
         if _due(self.name, "recount", float(config.get("FINDINGS_RECOUNT_SECONDS"))):
             counts = dict.fromkeys(SEVERITIES, 0)
             for repo in repos:

@@ -16,7 +16,8 @@ log = logging.getLogger("zhifa.outbox")
 
 
 def relay(store: AggregateStore, agg_id: str, events: Iterable[dict],
-          dispatch: Callable[[str, dict], None], service: str) -> int:
+          dispatch: Callable[[str, dict], None], service: str, version: int | None = None) -> int:
+    """Dispatch `events`; `version` is given when they are the whole outbox written at that version."""
     sent = []
     for ev in events:
         dispatch(ev["type"], ev)
@@ -25,7 +26,7 @@ def relay(store: AggregateStore, agg_id: str, events: Iterable[dict],
             FINDINGS.labels(service, ev["payload"]["rule_id"], ev["type"].split(".")[1]).inc()
         sent.append(ev["event_id"])
     if sent:
-        store.mark_dispatched(agg_id, sent)
+        store.mark_dispatched(agg_id, sent, version)
     return len(sent)
 
 

@@ -46,8 +46,19 @@ def _upsert_newer(col: Collection, key: str, version: int, payload: dict, now: d
     return True
 
 
+def _officer_facts(payload: dict | None) -> tuple:
+    """What the credential rule reads from an officer projection (statuses as-of excluded)."""
+    if payload is None:
+        return ()
+    creds = [{k: v for k, v in c.items() if k != "status"} for c in payload.get("credentials", [])]
+    return payload.get("kind"), payload.get("active"), creds
+
+
 def upsert_officer(db: Database, payload: dict, now: datetime) -> bool:
-    return _upsert_newer(db.officers, payload["officer_id"], int(payload["version"]), payload, now)
+    """Store a newer officer projection; True only when what the rules read has changed."""
+    old = db.officers.find_one({"_id": payload["officer_id"]}, {"payload": 1})
+    stored = _upsert_newer(db.officers, payload["officer_id"], int(payload["version"]), payload, now)
+    return stored and _officer_facts(old and old["payload"]) != _officer_facts(payload)
 
 
 def upsert_item(db: Database, payload: dict, now: datetime) -> bool:
@@ -68,9 +79,13 @@ def mark_due(db: Database, field: str, value: Any, now: datetime, *, except_case
     The version bump makes a concurrent save of the same case retry on fresh projections.
     """
     query: dict[str, Any] = {f"snapshot.{field}": value, "snapshot.stage": {"$ne": "archived"}}
-    if except_case is not None:
-        query["_id"] = {"$ne": except_case}
-    return db.cases.update_many(query, {"$set": {"due_at": now}, "$inc": {"version": 1}}).modified_count
+    # read first, then write each case by _id: a filtered update_many would scan every case while
+    # holding the database's write lock, and most projection changes concern no open case
+    ids = [d["_id"] for d in db.cases.find(query, {"_id": 1}) if d["_id"] != except_case]
+    changed = 0
+    for case_id in ids:
+        changed += db.cases.update_one({"_id": case_id}, {"$set": {"due_at": now}, "$inc": {"version": 1}}).modified_count
+    return changed
 
 
 # -- decisions index ------------------------------------------------------------------------------
