@@ -74,7 +74,10 @@ class IngressConsumer(ReliableConsumer):
 
     def handle_message(self, body, message):
         raw = {"raw": message.body, "routing_key": message.delivery_info.get("routing_key", ""),
-               "user_id": message.properties.get("user_id")}
+               "user_id": message.properties.get("user_id"),
+               # a broker redelivery or one of our retries may follow a crash before the dispatch
+               "redelivered": bool(message.delivery_info.get("redelivered"))
+               or int((message.headers or {}).get(ATTEMPTS_HEADER, 0)) > 0}
         super().handle_message(raw, message)
 
 
@@ -118,29 +121,36 @@ class GatewayService(PersonnelApi, RegistryApi, PenaltyApi):
         """One event from a departmental system via exchange `ingress`."""
         identity = amqp_identity(message.get("user_id"))
         self._process(message["raw"], channel="amqp", routing_key=message["routing_key"],
-                      authenticated_dept=identity.dept, refusal=identity.refusal)
+                      authenticated_dept=identity.dept, refusal=identity.refusal,
+                      redelivered=message.get("redelivered", False))
 
     def _process(self, raw, *, channel: str, routing_key: str | None = None,
-                 authenticated_dept: str | None = None, refusal=None) -> dict:
+                 authenticated_dept: str | None = None, refusal=None, redelivered: bool = False) -> dict:
         store = GatewayStore(self.db)
         now = self.clock()
         result = admit(self.catalog, raw, routing_key=routing_key, authenticated_dept=authenticated_dept,
                        refusal=refusal)
         if isinstance(result, Admitted):
             env = result.envelope
-            prior = store.seen(env["event_id"])
-            if prior is not None:
-                if prior.get("hash") == digest(env):
-                    INGRESS_DUPLICATES.labels(channel).inc()
-                    return {"event_id": env["event_id"], "status": "duplicate"}
-                result = Refused([{"field": "event_id", "rule": "event_id_conflict",
-                                   "message": "相同 event_id 已用于内容不同的事件"}],
-                                 dept=env["dept"], event_id=env["event_id"], reason="event_id_conflict")
+            if channel == "amqp":
+                # claim first (one write): a crash before the dispatch means the broker redelivers
+                # the message (or our retry republishes it), and a redelivery dispatches again
+                prior = store.claim(env, channel, now)
             else:
+                # HTTP has no redelivery: dispatch first, remember after (a retried POST re-dispatches)
+                prior = store.seen(env["event_id"])
+            if prior is None or (redelivered and prior.get("hash") == digest(env)):
                 self.dispatch(env["type"], env)
-                store.remember(env, channel, now)
+                if channel != "amqp":
+                    store.remember(env, channel, now)
                 INGRESS_ACCEPTED.labels(channel, env["type"]).inc()
                 return {"event_id": env["event_id"], "status": "accepted"}
+            if prior.get("hash") == digest(env):
+                INGRESS_DUPLICATES.labels(channel).inc()
+                return {"event_id": env["event_id"], "status": "duplicate"}
+            result = Refused([{"field": "event_id", "rule": "event_id_conflict",
+                               "message": "相同 event_id 已用于内容不同的事件"}],
+                             dept=env["dept"], event_id=env["event_id"], reason="event_id_conflict")
         raw_for_quarantine = json.dumps(raw, ensure_ascii=False) if isinstance(raw, dict) else raw
         qid = store.quarantine(raw_for_quarantine, result.violations, channel=channel, dept=result.dept,
                                routing_key=routing_key or "", received_at=now, event_id=result.event_id)

@@ -32,6 +32,17 @@ class GatewayStore:
     def seen(self, event_id: str) -> dict | None:
         return self.db.accepted.find_one({"_id": event_id})
 
+    def claim(self, envelope: dict, channel: str, received_at: datetime) -> dict | None:
+        """Record the event id; None when this is its first arrival, else the earlier record."""
+        try:
+            self.db.accepted.insert_one({
+                "_id": envelope["event_id"], "hash": digest(envelope), "type": envelope["type"],
+                "dept": envelope["dept"], "channel": channel, "received_at": received_at,
+            })
+            return None
+        except DuplicateKeyError:
+            return self.seen(envelope["event_id"]) or {}
+
     def remember(self, envelope: dict, channel: str, received_at: datetime) -> None:
         try:
             self.db.accepted.insert_one({
