@@ -5,11 +5,15 @@ rejects with every reason.
 """
 from __future__ import annotations
 
+from contracts.events.personnel import AREAS
 from contracts.fields import DATE, DEPT, NAME, SHORT, TEXT, opt, req
 from contracts.model import EventContract
 
 ITEM_CODE = {"type": "string", "regex": r"^[0-9A-Za-z][0-9A-Za-z_\-]{0,39}$", "maxlength": 40}
 ITEM_NAME = {"type": "string", "minlength": 1, "maxlength": 300}
+# The enforcement area (执法领域) an officer's credential must cover to act on the item, in the
+# same code as credential `areas` (contracts/events/personnel.py), e.g. "market", "environment".
+AREA = {**AREAS["schema"], "maxlength": 32}
 CATEGORY = {"type": "string", "allowed": ["penalty", "coercion", "inspection", "levy", "licensing", "other"]}
 DEPT_LIST = {"type": "list", "maxlength": 100, "schema": DEPT}
 LEGAL_BASIS = {
@@ -41,6 +45,8 @@ ITEM_ATTRIBUTES = {
     "delegated_depts": opt(DEPT_LIST),
     "effective_to": opt(DATE),
     "document_no": opt(SHORT),
+    # optional: an item without an area accepts a usable credential of any area
+    "area": opt(AREA),
 }
 
 EXAMPLE_BASIS = [{"law": "《中华人民共和国食品安全法》", "article": "第一百二十四条第一款第（一）项"}]
@@ -50,7 +56,8 @@ CONTRACTS = [
         type="item.published",
         version=1,
         owner="registry",
-        doc="A department published an enforcement item (执法事项) with its legal basis; owner defaults to the sender.",
+        doc=("A department published an enforcement item (执法事项) with its legal basis and, optionally, the "
+             "enforcement area (执法领域) a credential must cover; owner defaults to the sender."),
         schema={
             "item_code": req(ITEM_CODE),
             "name": req(ITEM_NAME),
@@ -66,6 +73,7 @@ CONTRACTS = [
             "category": "penalty",
             "legal_basis": EXAMPLE_BASIS,
             "effective_from": "2024-03-01",
+            "area": "market",
             "owning_dept": "511322-scjg",
             "cooperating_depts": ["511322-gaj"],
             "delegated_to_township": True,
@@ -77,7 +85,8 @@ CONTRACTS = [
         type="item.amended",
         version=1,
         owner="registry",
-        doc="An enforcement item changed (动态调整) from effective_from; fields left out keep their value.",
+        doc=("An enforcement item changed (动态调整) from effective_from; fields left out keep their value, "
+             "an explicit null area clears it."),
         schema={
             "item_code": req(ITEM_CODE),
             "effective_from": req(DATE),
@@ -95,6 +104,7 @@ CONTRACTS = [
                 {"law": "《中华人民共和国食品安全法实施条例》", "article": "第六十七条"},
             ],
             "delegated_to_township": False,
+            "area": "market",
             "reason": "乡镇承接能力不足，收回赋权",
             "document_no": "营市监发〔2024〕21号",
         },

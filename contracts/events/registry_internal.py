@@ -5,7 +5,7 @@ discretion standard with their windows), so a consumer such as penalty can answe
 hold item C at T, with a legal basis?" and "what is the range of tier X of item C at T?" from its
 own projection, without RPC. Ingress facts are in registry.py.
 """
-from contracts.events.registry import CATEGORY, DEPT_LIST, ITEM_CODE, ITEM_NAME
+from contracts.events.registry import AREA, CATEGORY, DEPT_LIST, ITEM_CODE, ITEM_NAME
 from contracts.fields import DATE, DATETIME, DEPT, SHORT, opt, req
 from contracts.model import EventContract
 
@@ -32,6 +32,8 @@ VERSION = {"type": "dict", "schema": {
     "effective_to": req(DATE, nullable=True),
     "repealed": req({"type": "boolean"}),
     "document_no": req(SHORT),
+    # null (or absent, from a registry older than the field) = no area recorded: any area
+    "area": opt(AREA),
 }}
 
 TIER = {"type": "dict", "schema": {
@@ -65,7 +67,8 @@ ITEM_CHANGED = EventContract(
     tags=("registry",),
     doc=("事项全量快照（revision 递增，保留最大者）：T 日所在版本未废止且 owning_dept=D，或已赋权乡镇且 D 在 "
          "delegated_depts 中，则 D 在 T 日持有该事项；依据完整指每条 legal_basis 的 law 与 article 均非空；"
-         "T 日的裁量基准是 effective_from≤T 的最后一份（按 effective_from、published_at），且其 effective_to 未过。"),
+         "T 日的裁量基准是 effective_from≤T 的最后一份（按 effective_from、published_at），且其 effective_to 未过；"
+         "T 日所在版本的 area 为执法领域（证件 areas 须含之），为空则不限领域。"),
     schema={
         "item_code": req(ITEM_CODE),
         "revision": req({"type": "integer", "min": 1}),
@@ -86,14 +89,14 @@ ITEM_CHANGED = EventContract(
              "delegated_to_township": True, "delegated_depts": ["511322-jxz"],
              "legal_basis": [{"law": "《中华人民共和国食品安全法》", "article": "第一百二十四条第一款第（一）项"}],
              "effective_from": "2024-03-01", "effective_to": "2024-08-31", "repealed": False,
-             "document_no": "营市监发〔2024〕5号"},
+             "document_no": "营市监发〔2024〕5号", "area": "market"},
             {"version": 2, "change": "amended",
              "name": "对用非食品原料生产食品、在食品中添加食品添加剂以外的化学物质等行为的行政处罚",
              "category": "penalty", "owning_dept": "511322-scjg", "cooperating_depts": ["511322-gaj"],
              "delegated_to_township": False, "delegated_depts": ["511322-jxz"],
              "legal_basis": [{"law": "《中华人民共和国食品安全法》", "article": "第一百二十四条第一款第（一）项"}],
              "effective_from": "2024-09-01", "effective_to": None, "repealed": False,
-             "document_no": "营市监发〔2024〕21号"},
+             "document_no": "营市监发〔2024〕21号", "area": "market"},
         ],
         "standards": [
             {"standard_no": "营市监规〔2024〕2号", "dept": "511322-scjg", "effective_from": "2024-07-01",

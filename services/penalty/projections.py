@@ -8,9 +8,10 @@ documents. `case_facts` turns the documents one case needs into the domain's `Ca
 
 - Officer verdict (contracts/events/personnel.py): the officer may act at T when kind is
   'officer', T lies in an `active` window and some credential covering the area has T in one of
-  its `usable` windows (windows are half-open [from, to), a null bound is open). The registry does
-  not record an enforcement area (执法领域) for items, so `ItemView.area` is empty and an empty
-  area means "any area": the check is then "held a usable credential at T".
+  its `usable` windows (windows are half-open [from, to), a null bound is open). The area is the
+  enforcement area (执法领域) of the item version in force (`ItemView.area`, from `item.changed`);
+  an item published without an area gives an empty area, which means "any area": the check is
+  then "held a usable credential at T".
 - Item view: the projected versions and standards are rebuilt as a registry `ItemRecord`, so the
   registry's own `holds_item` / `standard_at` decide holding and the tier in force. Tiers are
   given only when every tier of that standard is a yuan range; a standard in multiples of
@@ -196,7 +197,7 @@ def projected_item(payload: Mapping[str, Any]) -> ProjectedItem:
         delegated_to_township=bool(v.get("delegated_to_township")),
         delegated_depts=tuple(v.get("delegated_depts") or ()), effective_from=_date(v["effective_from"]),
         effective_to=_date(v.get("effective_to")), repealed=bool(v.get("repealed")), event_id="",
-        document_no=v.get("document_no") or "",
+        document_no=v.get("document_no") or "", area=v.get("area") or None,
     ) for v in payload.get("versions") or ()]
     standards = [reg.DiscretionStandard(
         item_code=code, dept=s["dept"], event_id="", published_at=parse_time(s["published_at"]),
@@ -229,7 +230,7 @@ def item_view(item: ProjectedItem | None, dept: str, code: str, at: datetime) ->
     complete = bool(basis) and all(b.law and b.article for b in basis)
     return ItemView(code=code, held=holding.held,
                     legal_basis="；".join(f"{b.law}{b.article}" for b in basis) if complete else "",
-                    category=version.category, area="", tiers=_tiers(item.standard_at(at)))
+                    category=version.category, area=version.area or "", tiers=_tiers(item.standard_at(at)))
 
 
 # -- CaseFacts ----------------------------------------------------------------------------------

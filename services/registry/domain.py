@@ -9,6 +9,7 @@ A datetime `at` must be timezone-aware and is read as its local calendar day.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, fields, replace
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Callable, Iterable, Mapping, NamedTuple
@@ -29,6 +30,8 @@ LENIENCY_KINDS = {
     "no_coercion": "不予实施行政强制", "enterprise_exemption": "涉企免罚",
 }
 EVALUATION_CONCLUSIONS = {"keep": "继续赋权", "adjust": "调整赋权", "withdraw": "收回赋权"}
+# An enforcement area (执法领域) code, as on credentials (contracts/events/personnel.py AREAS).
+AREA_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
 ITEM_PUBLISHED = "item.published"
 ITEM_AMENDED = "item.amended"
@@ -229,6 +232,7 @@ class ItemVersion:
     repealed: bool
     event_id: str
     document_no: str = ""
+    area: str | None = None          # 执法领域 a credential must cover; None = not recorded (any area)
 
     def covers(self, day: date) -> bool:
         return self.effective_from <= day and (self.effective_to is None or day <= self.effective_to)
@@ -245,6 +249,7 @@ class ItemVersion:
             "delegated_to_township": self.delegated_to_township, "delegated_depts": list(self.delegated_depts),
             "effective_from": _iso(self.effective_from), "effective_to": _iso(self.effective_to),
             "repealed": self.repealed, "event_id": self.event_id, "document_no": self.document_no,
+            "area": self.area,
         }
 
 
@@ -277,6 +282,11 @@ def _item_fields(fact: Fact, *, full: bool) -> dict[str, Any]:
         out["delegated_to_township"] = bool(p.get("delegated_to_township")) or (full and bool(out["delegated_depts"]))
     if full or "effective_to" in p:
         out["declared_to"] = _parse_date(p.get("effective_to"), "effective_to", required=False)
+    if full or "area" in p:  # an amendment's explicit null clears the area
+        area = p.get("area")
+        if area is not None and not (isinstance(area, str) and AREA_PATTERN.fullmatch(area)):
+            raise InvalidFactError(f"执法领域编码无效：{area!r}", field="area")
+        out["area"] = area
     return out
 
 
@@ -839,7 +849,7 @@ def publication_view(item: ItemRecord, at: date | datetime,
         "delegated_to_township": v.delegated_to_township,
         "delegated_depts": list(v.delegated_depts) if v.delegated_to_township else [],
         "effective_from": _iso(v.effective_from), "effective_to": _iso(v.effective_to),
-        "version": v.version, "document_no": v.document_no,
+        "version": v.version, "document_no": v.document_no, "area": v.area,
         "discretion_standard": None if standard is None else {
             "standard_no": standard.standard_no,
             "effective_from": _iso(standard.effective_from), "effective_to": _iso(standard.effective_to),

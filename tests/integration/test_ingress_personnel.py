@@ -35,7 +35,7 @@ def test_credential_published_on_amqp_is_visible_through_http_api(suite):
     publish(suite["amqp"], [officer_registered("511322-scjg-0001"),
                             credential_issued("511322-scjg-0001", "川A5113220001")])
 
-    officer = wait_for(lambda: (o := get_officer(suite, "511322-scjg-0001")) and o["credentials"] and o, timeout=5)
+    officer = wait_for(lambda: (o := get_officer(suite, "511322-scjg-0001")) and o["credentials"] and o, timeout=10)
     assert officer["name"] == "李明"
     assert officer["credentials"][0]["number"] == "川A5113220001"
     assert officer["credentials"][0]["status"] == "valid"

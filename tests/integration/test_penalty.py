@@ -223,6 +223,26 @@ def test_suspended_credential_raises_officer_credential_at_once_and_after_a_late
     assert len(case["facts"]) == 2
 
 
+def test_officer_credentialed_only_for_environment_may_not_act_on_a_market_item(suite):
+    # the item gains the market area (执法领域) from 2025; OFF4 holds only an environment credential
+    off4 = "511322-scjg-0104"
+    land(suite, "registry", "items", envelope("item.amended", {
+        "item_code": CODE, "effective_from": "2025-01-01", "area": "market", "reason": "明确执法领域"}))
+    land(suite, "personnel", "officers", officer_registered(off4),
+         credential_issued(off4, "川A5113220104", areas=("environment",)))
+    projections = db(suite, "penalty")
+    wait_for(lambda: (doc := projections.items.find_one({"_id": CODE})) and doc["version"] == 3)
+    wait_for(lambda: projections.officers.find_one({"_id": off4}))
+
+    cid = "511322-scjg-2026-0012"
+    land(suite, "penalty", "cases", *story(cid, officers=(OFF1, off4), n=12)[:2])
+    case = case_where(suite, cid, lambda c: "PEN-OFFICER-CREDENTIAL" in c["finding_rules"])
+    finding = next(f for f in case["findings"] if f["rule_id"] == "PEN-OFFICER-CREDENTIAL")
+    assert finding["evidence"]["area"] == "market" and "证件领域不符" in finding["message"]
+    [violation] = finding["evidence"]["violations"]  # OFF1's market credential covers the item
+    assert violation["officer_id"] == off4 and "不包含 market" in violation["reasons"][0]
+
+
 def test_fine_outside_tier_is_found_and_cleared_by_an_amended_standard(suite):
     cid = "511322-scjg-2026-0005"
     land(suite, "penalty", "cases", *story(cid, fine=85000, tier="normal"))

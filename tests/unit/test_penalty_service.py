@@ -157,6 +157,31 @@ def test_rules_over_projections_and_snapshot_digest():
     assert p.case_snapshot(case, [late])["overdue"] is True
 
 
+def test_credential_must_cover_the_area_of_the_item_version_in_force():
+    market = item(versions=[{**item()["versions"][0], "area": "market"}])
+    assert p.item_view(p.projected_item(market), DEPT, CODE, at("2026-03-01T10:00")).area == "market"
+    assert p.item_view(p.projected_item(item()), DEPT, CODE, at("2026-03-01T10:00")).area == ""
+
+    # O2 holds only an environment credential: fine on an item without an area (today's behaviour),
+    # a finding on a market item; O1's market credential covers it
+    officers = {"O1": officer("O1"), "O2": officer("O2", areas=("environment",))}
+    assert r.OFFICER_CREDENTIAL not in evaluate(story(), officers, {CODE: item()})
+    found = evaluate(story(), officers, {CODE: market})[r.OFFICER_CREDENTIAL]
+    assert found.evidence["area"] == "market"
+    assert {v["officer_id"] for v in found.evidence["violations"]} == {"O2"}
+    assert "不包含 market" in found.evidence["violations"][0]["reasons"][0]
+
+    # the area is read from the version in force when the case was filed
+    amended = {**item()["versions"][0], "version": 2, "change": "amended", "effective_from": "2026-01-01",
+               "area": "environment"}
+    both = item(versions=[{**item()["versions"][0], "effective_to": "2025-12-31", "area": "market"}, amended])
+    record = p.projected_item(both)
+    assert p.item_view(record, DEPT, CODE, at("2025-06-01T10:00")).area == "market"
+    assert p.item_view(record, DEPT, CODE, at("2026-03-01T10:00")).area == "environment"
+    assert {v["officer_id"] for v in evaluate(story(), officers, {CODE: both})[r.OFFICER_CREDENTIAL]
+            .evidence["violations"]} == {"O1"}
+
+
 def test_decision_entry_feeds_the_double_fine_rule():
     case = story()
     entry = p.decision_entry(CID, p.case_snapshot(case, []))

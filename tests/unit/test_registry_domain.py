@@ -167,8 +167,30 @@ def test_snapshot_round_trips_through_json():
     assert doc["depts"] == [SCJG] and doc["versions"][1]["name"] == "调整后名称"
 
 
+def test_area_is_optional_inherited_by_amendments_and_cleared_only_explicitly():
+    record = ItemRecord(CODE)
+    record.apply(published(start="2024-01-01"))
+    assert record.versions[0].area is None and record.versions[0].to_dict()["area"] is None  # no area: any area
+    record.apply(amended("2024-03-01", area="market"))
+    record.apply(amended("2024-06-01", name="调整后名称"))           # leaves the area out: it keeps "market"
+    record.apply(repealed("2025-01-01"))
+    record.apply(amended("2024-09-01", area=None))                  # explicit null clears it
+    assert [(v.change, v.area) for v in record.versions] == [
+        ("published", None), ("amended", "market"), ("amended", "market"), ("amended", None), ("repealed", None)]
+    assert item_version_at(record, date(2024, 7, 1)).to_dict()["area"] == "market"
+    assert publication_view(record, date(2024, 7, 1))["area"] == "market"
+
+    other = ItemRecord("330217002000")
+    other.apply(published("330217002000", area="environment"))
+    doc = json.loads(json.dumps(other.to_snapshot(), ensure_ascii=False))
+    assert doc["versions"][0]["area"] == "environment"
+    assert ItemRecord.from_snapshot(doc).versions[0].area == "environment"
+
+
 @pytest.mark.parametrize("bad, field", [
     (published(category="tax"), "category"),
+    (published(area="Market"), "area"),
+    (amended("2024-06-01", area="市场监管"), "area"),
     (published(effective_to="2023-01-01"), "effective_to"),
     (published(start="2024-02-30"), "effective_from"),
     (fact("item.published", {"item_code": "OTHER", "name": "x", "category": "other", "legal_basis": [],
