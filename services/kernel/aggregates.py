@@ -73,6 +73,9 @@ class AggregateStore:
 
     def __init__(self, collection: Collection):
         self.col = collection
+        # small side index {_id, due_at}: the deadline sweep scans it instead of every aggregate
+        # (FerretDB v1 pushes down only _id lookups, so a filtered find reads whole documents)
+        self.deadlines = collection.database[f"{collection.name}_due"]
 
     @staticmethod
     def ensure_indexes(col: Collection, *extra: str) -> None:
@@ -80,6 +83,21 @@ class AggregateStore:
         col.create_index("due_at")
         for name in extra:
             col.create_index(name)
+        deadlines = col.database[f"{col.name}_due"]
+        if deadlines.estimated_document_count() == 0:  # first start on existing data
+            for doc in col.find({"due_at": {"$ne": None}}, {"due_at": 1}):
+                deadlines.replace_one({"_id": doc["_id"]}, {"due_at": doc["due_at"]}, upsert=True)
+
+    def _set_due(self, agg_id: str, when: datetime | None) -> None:
+        if when is None:
+            self.deadlines.delete_one({"_id": agg_id})
+        else:
+            self.deadlines.replace_one({"_id": agg_id}, {"due_at": when}, upsert=True)
+
+    def mark_due(self, agg_id: str, when: datetime) -> int:
+        """Make an aggregate due at `when` (a projection it depends on changed)."""
+        self._set_due(agg_id, when)
+        return self.col.update_one({"_id": agg_id}, {"$set": {"due_at": when}, "$inc": {"version": 1}}).modified_count
 
     def get(self, agg_id: str) -> dict | None:
         return self.col.find_one({"_id": agg_id})
@@ -93,11 +111,15 @@ class AggregateStore:
             doc = self.get(agg_id)
             change = decide(doc)
             if change is None:
-                return doc, []
+                return doc, []  # a leftover outbox (failed relay) is the sweep's job
             new = {**(doc or {}), **change.fields, "_id": agg_id}
             pending = list((doc or {}).get("outbox", [])) + change.events
             new["outbox"] = pending
             new["outbox_pending"] = bool(pending)
+            old_due, new_due = (doc or {}).get("due_at"), new.get("due_at")
+            if new_due is not None and new_due != old_due:
+                # before the write, the earlier of both: a crash can make the sweep early, never late
+                self._set_due(agg_id, min(d for d in (old_due, new_due) if d is not None))
             try:
                 if doc is None:
                     new["version"] = 1
@@ -109,6 +131,8 @@ class AggregateStore:
                         continue
             except DuplicateKeyError:
                 continue
+            if new_due != old_due:
+                self._set_due(agg_id, new_due)
             return new, pending
         raise ConcurrencyError(f"too many concurrent updates of {agg_id}")
 
@@ -140,4 +164,4 @@ class AggregateStore:
         return list(self.col.find({"outbox_pending": True}, {"outbox": 1}).limit(limit))
 
     def due(self, as_of: datetime, limit: int = 500) -> list[dict]:
-        return list(self.col.find({"due_at": {"$lte": as_of}}, {"_id": 1}).limit(limit))
+        return list(self.deadlines.find({"due_at": {"$lte": as_of}}, {"_id": 1}).limit(limit))

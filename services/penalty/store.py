@@ -83,8 +83,9 @@ def mark_due(db: Database, field: str, value: Any, now: datetime, *, except_case
     # holding the database's write lock, and most projection changes concern no open case
     ids = [d["_id"] for d in db.cases.find(query, {"_id": 1}) if d["_id"] != except_case]
     changed = 0
+    cases = AggregateStore(db.cases)
     for case_id in ids:
-        changed += db.cases.update_one({"_id": case_id}, {"$set": {"due_at": now}, "$inc": {"version": 1}}).modified_count
+        changed += cases.mark_due(case_id, now)
     return changed
 
 

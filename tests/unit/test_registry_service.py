@@ -29,8 +29,10 @@ CATALOG = Catalog([*INGRESS, *INTERNAL])
 class FakeCollection:
     """Just enough of a pymongo collection for the kernel's AggregateStore (single worker, no races)."""
 
-    def __init__(self):
+    def __init__(self, database=None, name="items"):
         self.docs: dict[str, dict] = {}
+        self.database = database
+        self.name = name
 
     def find_one(self, query, projection=None):
         doc = self.docs.get(query["_id"])
@@ -47,11 +49,14 @@ class FakeCollection:
         doc = self.docs.get(query["_id"])
         return doc is not None and all(doc.get(k) == v for k, v in query.items())
 
-    def replace_one(self, query, doc):
+    def replace_one(self, query, doc, upsert=False):
         matched = self._matches(query)
-        if matched:
-            self.docs[query["_id"]] = copy.deepcopy(doc)
+        if matched or (upsert and query["_id"] not in self.docs):
+            self.docs[query["_id"]] = {**copy.deepcopy(doc), "_id": query["_id"]}
         return type("Result", (), {"matched_count": int(matched)})()
+
+    def delete_one(self, query):
+        self.docs.pop(query["_id"], None)
 
     def update_one(self, query, update):
         matched = self._matches(query)
@@ -62,7 +67,11 @@ class FakeCollection:
 
 class FakeDb:
     def __init__(self):
-        self.items = FakeCollection()
+        self.collections: dict[str, FakeCollection] = {}
+        self.items = self["items"]
+
+    def __getitem__(self, name):
+        return self.collections.setdefault(name, FakeCollection(self, name))
 
 
 @pytest.fixture(scope="module")
