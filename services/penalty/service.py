@@ -181,6 +181,9 @@ def _bounded(value: Any, name: str, lo: int, hi: int) -> int:
     return number
 
 
+_INDEXED_REFS: set = set()  # (ref key, case id) pairs this process has written to case_refs
+
+
 class PenaltyService(EventSourcedService):
     """Penalty cases: ingress facts and 网上办案 commands, rules over local projections, queries."""
 
@@ -200,6 +203,7 @@ class PenaltyService(EventSourcedService):
         except DomainError as exc:  # a fact the domain can never read (e.g. a time without a zone)
             raise PoisonMessage(f"{exc.code}: {exc}") from exc
         if doc is not None:
+            store.index_refs(self.db, doc["_id"], doc["snapshot"], _INDEXED_REFS)
             self._index_decision(doc)
         return doc
 

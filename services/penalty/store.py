@@ -68,25 +68,51 @@ def upsert_item(db: Database, payload: dict, now: datetime) -> bool:
 def projected(db: Database, officer_ids: Iterable[str], item_codes: Iterable[str]) -> tuple[dict, dict]:
     """The stored officer and item payloads a case refers to, by id."""
     officer_ids, item_codes = sorted(set(officer_ids)), sorted(set(item_codes))
-    officers = {d["_id"]: d["payload"] for d in db.officers.find({"_id": {"$in": officer_ids}})} if officer_ids else {}
-    items = {d["_id"]: d["payload"] for d in db.items.find({"_id": {"$in": item_codes}})} if item_codes else {}
+    # one _id lookup each: FerretDB v1 pushes down `_id` equality only, so `$in` would read every document
+    officers = {d["_id"]: d["payload"] for d in (db.officers.find_one({"_id": i}) for i in officer_ids) if d}
+    items = {d["_id"]: d["payload"] for d in (db.items.find_one({"_id": c}) for c in item_codes) if d}
     return officers, items
 
 
-def mark_due(db: Database, field: str, value: Any, now: datetime, *, except_case: str | None = None) -> int:
-    """Make every not-yet-archived case whose snapshot lists `value` in `field` due now.
+REF_FIELDS = ("officer_ids", "item_codes", "party_id")
 
-    The version bump makes a concurrent save of the same case retry on fresh projections.
+
+def ref_keys(snapshot: dict) -> list[str]:
+    """Reverse-index keys of what a case refers to: `officer_ids:<id>`, `item_codes:<code>`, `party_id:<id>`."""
+    keys = []
+    for field in REF_FIELDS:
+        values = snapshot.get(field)
+        for value in values if isinstance(values, list) else [values]:
+            if value:
+                keys.append(f"{field}:{value}")
+    return keys
+
+
+def index_refs(db: Database, case_id: str, snapshot: dict, known: set) -> None:
+    """Record in `case_refs` which cases refer to each officer, item and party (idempotent).
+
+    `known` is a process-local set of (key, case_id) already written, to skip repeat writes.
     """
-    query: dict[str, Any] = {f"snapshot.{field}": value, "snapshot.stage": {"$ne": "archived"}}
-    # read first, then write each case by _id: a filtered update_many would scan every case while
-    # holding the database's write lock, and most projection changes concern no open case
-    ids = [d["_id"] for d in db.cases.find(query, {"_id": 1}) if d["_id"] != except_case]
-    changed = 0
+    for key in ref_keys(snapshot):
+        if (key, case_id) not in known:
+            db.case_refs.update_one({"_id": key}, {"$addToSet": {"cases": case_id}}, upsert=True)
+            known.add((key, case_id))
+
+
+def cases_referring(db: Database, field: str, value: Any) -> list[str]:
+    doc = db.case_refs.find_one({"_id": f"{field}:{value}"})
+    return list(doc.get("cases", [])) if doc else []
+
+
+def mark_due(db: Database, field: str, value: Any, now: datetime, *, except_case: str | None = None) -> int:
+    """Make every case that refers to `value` (officer, item code or party) due now.
+
+    Cases are found through the `case_refs` reverse index by `_id` (no scan of the cases). The
+    version bump makes a concurrent save of the same case retry on fresh projections.
+    """
     cases = AggregateStore(db.cases)
-    for case_id in ids:
-        changed += cases.mark_due(case_id, now)
-    return changed
+    return sum(cases.mark_due(case_id, now) for case_id in cases_referring(db, field, value)
+               if case_id != except_case)
 
 
 # -- decisions index ------------------------------------------------------------------------------
@@ -108,8 +134,9 @@ def index_decision(db: Database, case_id: str, entry: dict | None) -> bool:
 def other_decisions(db: Database, party_id: str | None, case_id: str) -> list[dict]:
     if not party_id:
         return []
-    query = {"party_id": party_id, "_id": {"$ne": case_id}}
-    return list(db.decisions.find(query, {"_id": 0}).sort("_id", ASCENDING).limit(MAX_OTHER_DECISIONS))
+    others = sorted(c for c in cases_referring(db, "party_id", party_id) if c != case_id)[:MAX_OTHER_DECISIONS]
+    found = (db.decisions.find_one({"_id": c}, {"_id": 0}) for c in others)
+    return [d for d in found if d]
 
 
 # -- queries --------------------------------------------------------------------------------------
