@@ -7,6 +7,8 @@ next due date, and put every resulting event in the outbox — all in one docume
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -32,6 +34,23 @@ class DomainAdapter(Protocol):
     def changed_events(self, agg: Any, snapshot: dict, cause: str, as_of: datetime) -> list[dict]: ...
 
 
+VOLATILE = ("version", "revision", "as_of")
+
+
+def _unchanged_dropped(events: list[dict], emitted: dict[str, str]) -> tuple[list[dict], dict[str, str]]:
+    """Drop state events (`officer.changed`, `item.changed`) whose content did not change since the
+    last one sent (a training record does not change what a credential check reads)."""
+    out, emitted = [], dict(emitted)
+    for ev in events:
+        body = {k: v for k, v in ev["payload"].items() if k not in VOLATILE}
+        digest = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+        key = ev["type"].replace(".", "_")  # field names may not contain "."
+        if emitted.get(key) != digest:
+            out.append(ev)
+            emitted[key] = digest
+    return out, emitted
+
+
 def stored_fact(envelope: dict) -> dict:
     return {k: envelope[k] for k in ("event_id", "type", "occurred_at", "dept", "source", "payload")}
 
@@ -48,7 +67,9 @@ class EventSourcedRepository:
         found = self.adapter.findings(agg, as_of)
         before = (doc or {}).get("findings_open", {})
         events, open_now = finding_events(cause, before, found, source=self.service, as_of=as_of)
-        events = self.adapter.changed_events(agg, snap, cause, as_of) + events
+        state_events, emitted = _unchanged_dropped(self.adapter.changed_events(agg, snap, cause, as_of),
+                                                   (doc or {}).get("emitted", {}))
+        events = state_events + events
         return Change(
             fields={
                 "facts": facts,
@@ -56,6 +77,7 @@ class EventSourcedRepository:
                 "snapshot": snap,
                 "dept": snap.get("dept") or (facts[0]["dept"] if facts else None),
                 "findings_open": open_now,
+                "emitted": emitted,
                 "due_at": self.adapter.due_at(agg, as_of),
                 "evaluated_at": as_of,
             },
