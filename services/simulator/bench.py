@@ -1,0 +1,894 @@
+"""The benchmark (`python -m services.simulator.bench`, called by `make bench`).
+
+Simulated counties are the workload; results are printed and written to bench-results.json.
+
+1. Sustained end-to-end throughput: publish N events as fast as the publisher can; the clock runs
+   from the first publish until the services' databases hold every published fact (facts in the
+   officer, agency, item and case documents plus the leniency-list documents, counted by polling
+   `<DB_PREFIX><service>`), with the findings raised meanwhile. The wait is capped
+   (`--max-seconds`); a capped run reports what was stored in the window and says so.
+2. Latency at a fixed offered rate (default 1,000 events/s for 20 s): for a sample of events, the
+   time from publish until the fact is visible in its aggregate document (polled by `_id`); and
+   for personnel and registry events the time until `officer.changed` / `item.changed`, whose id is
+   derived from the cause, arrives. When a sample is still not stored after `--saturated-after`
+   seconds the suite cannot keep up: the bench stops offering load and reports it saturated.
+3. Peak memory of every service process (`nameko run`, found through /proc by command line and,
+   for a running suite, by the AMQP_URI/DB_PREFIX in its environment): VmRSS sampled, VmHWM read;
+   and the CPU seconds each service, the broker, the database and the bench itself used while
+   measuring (local servers are found by their listening port), to show where the time goes.
+4. The raw ceiling of this machine for the same messages: plain kombu publish → consume → one
+   `insert_one` per message into a scratch database on the same MongoDB server; the suite's
+   throughput is reported as a ratio of it.
+
+With no suite answering at WEB_SERVER_ADDRESS, the bench starts one (every service process of
+this checkout) with its own DB_PREFIX and, when RABBIT_MGMT_URI is set, in a vhost of its own;
+afterwards it stops the processes, drops the databases and deletes the vhost (or, without the
+management API, purges the suite's queues), so nothing it published can reach another suite.
+Event types whose service is not running are left out of the workload and reported.
+Targets: ≥1,500 events/s sustained, p99 ≤ 200 ms at 1,000 events/s offered, ≥0.6 of the raw
+ceiling, ≤200 MB RSS per process.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import multiprocessing as mp
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from services.simulator.generator import COUNTIES, DeptSpec, county_config, simulate
+from services.simulator.publish import DEFAULT_AMQP_URI, publish_amqp
+from services.simulator.report import EventTap, write_json
+
+TARGETS = {"throughput_per_s": 1500.0, "p99_ms": 200.0, "raw_ratio": 0.6, "rss_mb": 200.0}
+SERVICES = ("personnel", "registry", "penalty")
+SERVICE_OF = {"agency": "personnel", "officer": "personnel", "credential": "personnel", "training": "personnel",
+              "item": "registry", "standard": "registry", "leniency_list": "registry", "case": "penalty"}
+# event type prefix -> (collection, payload key of the aggregate id, output event announcing the new state)
+AGGREGATES = {
+    "agency": ("agencies", "agency_id", None),
+    "officer": ("officers", "officer_id", "officer.changed"),
+    "credential": ("officers", "officer_id", "officer.changed"),
+    "training": ("officers", "officer_id", "officer.changed"),
+    "item": ("items", "item_code", "item.changed"),
+    "standard": ("items", "item_code", "item.changed"),
+    "case": ("cases", "case_id", None),  # the penalty service publishes findings only, no state event
+}
+FACT_COLLECTIONS = {"personnel": ("officers", "agencies"), "registry": ("items",), "penalty": ("cases",)}
+HEALTH_PORTS = {"personnel": 9101, "registry": 9102, "penalty": 9103}
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+# -- the machine ----------------------------------------------------------------------------------
+
+def machine() -> dict:
+    info: dict[str, Any] = {"nproc": os.cpu_count(), "python": platform.python_version(),
+                            "kernel": platform.release(), "cpu_model": None, "memory_mb": None}
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            info["cpu_model"] = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")),
+                                     None)
+        with open("/proc/meminfo", encoding="utf-8") as fh:
+            kb = next(int(line.split()[1]) for line in fh if line.startswith("MemTotal"))
+            info["memory_mb"] = round(kb / 1024)
+    except (OSError, StopIteration):
+        pass
+    return info
+
+
+# -- the suite ------------------------------------------------------------------------------------
+
+def healthy(url: str, timeout: float = 2) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Broker:
+    """The RabbitMQ management API (RABBIT_MGMT_URI, e.g. http://guest:guest@127.0.0.1:15672): a
+    private vhost for a suite the bench starts, and purging what it leaves in its queues."""
+
+    def __init__(self, mgmt_uri: str):
+        parts = urllib.parse.urlsplit(mgmt_uri)
+        self.base = f"{parts.scheme}://{parts.hostname}:{parts.port or 15672}"
+        user, password = parts.username or "guest", parts.password or "guest"
+        self.auth = "Basic " + base64.b64encode(f"{urllib.parse.unquote(user)}:{urllib.parse.unquote(password)}"
+                                                .encode()).decode()
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        request = urllib.request.Request(self.base + path, method=method,
+                                         data=json.dumps(body).encode() if body is not None else None,
+                                         headers={"Authorization": self.auth, "Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=15) as resp:
+            raw = resp.read()
+        return json.loads(raw) if raw else None
+
+    def create_vhost(self, vhost: str, user: str) -> None:
+        self._call("PUT", f"/api/vhosts/{urllib.parse.quote(vhost, safe='')}")
+        self._call("PUT", f"/api/permissions/{urllib.parse.quote(vhost, safe='')}/{urllib.parse.quote(user, safe='')}",
+                   {"configure": ".*", "write": ".*", "read": ".*"})
+
+    def delete_vhost(self, vhost: str) -> None:
+        self._call("DELETE", f"/api/vhosts/{urllib.parse.quote(vhost, safe='')}")
+
+    def queues(self, vhost: str) -> list[str]:
+        """Queues of `vhost` another connection may purge (exclusive ones belong to their owner)."""
+        listing = self._call("GET", f"/api/queues/{urllib.parse.quote(vhost, safe='')}") or []
+        return [q["name"] for q in listing if not q.get("exclusive")]
+
+
+def suite_queues() -> list[str]:
+    """Every queue the suite's services consume (nameko event handlers, their retry queues, the
+    gateway's ingress), for purging without the management API."""
+    from nameko.events import EventHandler
+
+    from services.kernel import config
+    from services.launcher import PROCESSES
+
+    names = ["gateway.ingress"]
+    for path, _ in PROCESSES.values():
+        module, cls_name = path.split(":")
+        try:
+            cls = getattr(__import__(module, fromlist=[cls_name]), cls_name)
+        except ImportError:
+            continue
+        for attr in dir(cls):
+            for ep in getattr(getattr(cls, attr), "nameko_entrypoints", ()):
+                if isinstance(ep, EventHandler):
+                    queue = f"evt-{ep.source_service}-{ep.event_type}--{cls.name}.{attr}"
+                    names += [queue] + [f"{queue}.retry.{ms}" for ms in config.DEFAULTS["RETRY_DELAYS_MS"]]
+    return names
+
+
+def purge_queues(amqp_uri: str, names: Iterable[str]) -> int:
+    from kombu import Connection
+
+    waiting = 0
+    with Connection(amqp_uri) as conn:
+        for name in names:
+            channel = conn.channel()
+            try:
+                waiting += channel.queue_purge(name) or 0
+            except Exception:  # a queue that does not exist closes the channel; nothing to purge
+                pass
+            finally:
+                try:
+                    channel.close()
+                except Exception:
+                    pass
+    return waiting
+
+
+def with_vhost(amqp_uri: str, vhost: str) -> str:
+    parts = urllib.parse.urlsplit(amqp_uri)
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, "/" + urllib.parse.quote(vhost, safe=""), "", ""))
+
+
+def _environ(pid: int) -> dict[str, str]:
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return {}
+    return dict(item.split("=", 1) for item in raw.decode(errors="replace").split("\0") if "=" in item)
+
+
+def find_service_processes(amqp_uri: str, prefix: str) -> dict[str, int]:
+    """`nameko run` processes of this suite: service by command line, suite by environment."""
+    found: dict[str, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        args = [a.decode(errors="replace") for a in cmd if a]
+        if "nameko" not in " ".join(args) or "run" not in args:
+            continue
+        target = next((a for a in args if a.startswith("services.") and ":" in a), "")
+        name = target.split(".")[1] if target.count(".") >= 2 else ""
+        env = _environ(int(entry.name))
+        if name and env.get("AMQP_URI", DEFAULT_AMQP_URI) == amqp_uri and env.get("DB_PREFIX", "zhifa_") == prefix:
+            found[name] = int(entry.name)
+    return found
+
+
+class Suite:
+    """The suite under test: the running one, or processes the bench starts (and stops) itself."""
+
+    def __init__(self, amqp_uri: str, mongo_uri: str, prefix: str, web: str, start: str, log_dir: Path):
+        self.amqp_uri, self.mongo_uri, self.prefix, self.web = amqp_uri, mongo_uri, prefix, web
+        self.start_mode, self.log_dir = start, log_dir
+        self.started: dict[str, subprocess.Popen] = {}
+        self.health: dict[str, str] = {}
+        self.services: list[str] = []
+
+    def __enter__(self) -> "Suite":
+        running = healthy(f"http://{self.web}/health")
+        if self.start_mode == "no" or (self.start_mode == "auto" and running):
+            if not running:
+                raise SystemExit(f"bench: no suite answers at http://{self.web}/health")
+            self.health = {n: f"http://127.0.0.1:{p}/health" for n, p in HEALTH_PORTS.items()}
+            self.services = [n for n in SERVICES if healthy(self.health[n])]
+            log(f"using the running suite at {self.web}: {', '.join(self.services) or 'no services'}")
+            return self
+        self._start()
+        return self
+
+    def _start(self) -> None:
+        from services.kernel.messaging import declare_topology
+        from services.launcher import CONFIG, PROCESSES, available
+
+        declare_topology(self.amqp_uri)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        names = list(available())
+        base = {**os.environ, "AMQP_URI": self.amqp_uri, "MONGO_URI": self.mongo_uri, "DB_PREFIX": self.prefix,
+                "WEB_SERVER_ADDRESS": self.web, "PYTHONWARNINGS": "ignore::DeprecationWarning",
+                "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        for name in names:
+            path, port = PROCESSES[name]
+            env = dict(base)
+            if port:
+                env["METRICS_PORT"] = str(free_port())
+                self.health[name] = f"http://127.0.0.1:{env['METRICS_PORT']}/health"
+            else:
+                self.health[name] = f"http://{self.web}/health"
+            out = open(self.log_dir / f"{name}.log", "ab")
+            self.started[name] = subprocess.Popen(
+                [sys.executable, "-m", "nameko", "run", "--config", str(CONFIG), path],
+                env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
+        for name, url in self.health.items():
+            deadline = time.monotonic() + 90
+            while not healthy(url, 1):
+                if self.started[name].poll() is not None or time.monotonic() > deadline:
+                    self.__exit__(None, None, None)
+                    raise SystemExit(f"bench: {name} did not start; see {self.log_dir / (name + '.log')}")
+                time.sleep(0.3)
+        self.services = [n for n in SERVICES if n in self.started]
+        log(f"started {', '.join(names)} (DB_PREFIX={self.prefix}, logs in {self.log_dir})")
+
+    def __exit__(self, *exc) -> None:
+        for proc in self.started.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.started.values():
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+
+    def pids(self) -> dict[str, int]:
+        if self.started:
+            return {name: proc.pid for name, proc in self.started.items()}
+        return find_service_processes(self.amqp_uri, self.prefix)
+
+
+def listener_pid(port: int) -> int | None:
+    """The process listening on a local TCP port (the broker, the database), found through /proc."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table, encoding="ascii") as fh:
+                next(fh)
+                for line in fh:
+                    fields = line.split()
+                    if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                        inodes.add(f"socket:[{fields[9]}]")
+        except OSError:
+            continue
+    if not inodes:
+        return None
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            for fd in (entry / "fd").iterdir():
+                if os.readlink(fd) in inodes:
+                    return int(entry.name)
+        except OSError:
+            continue
+    return None
+
+
+def infrastructure(amqp_uri: str, mongo_uri: str) -> dict[str, int]:
+    """Broker and database processes on this machine, when they listen locally."""
+    out = {}
+    for name, uri, default in (("rabbitmq", amqp_uri, 5672), ("mongodb", mongo_uri, 27017)):
+        parts = urllib.parse.urlsplit(uri)
+        if parts.hostname in ("127.0.0.1", "localhost", "::1"):
+            pid = listener_pid(parts.port or default)
+            if pid:
+                out[name] = pid
+    return out
+
+
+class ProcessSampler(threading.Thread):
+    """Peak VmRSS of the service processes (sampled every `interval` s, plus VmHWM at the end) and
+    the CPU seconds every watched process used while sampling (services, broker, database, bench)."""
+
+    def __init__(self, services: dict[str, int], others: dict[str, int], interval: float = 0.5):
+        super().__init__(daemon=True, name="process-sampler")
+        self.services, self.interval = services, interval
+        self.watched = {**services, **others, "bench": os.getpid()}
+        self.peak_kb: dict[str, int] = {name: 0 for name in services}
+        self._halt = threading.Event()
+        self._cpu0 = {name: self._cpu(pid) for name, pid in self.watched.items()}
+        self._t0 = time.monotonic()
+
+    @staticmethod
+    def _status(pid: int) -> dict[str, int]:
+        out = {}
+        try:
+            with open(f"/proc/{pid}/status", encoding="utf-8") as fh:
+                for line in fh:
+                    if line.startswith(("VmRSS:", "VmHWM:")):
+                        out[line.split(":")[0]] = int(line.split()[1])
+        except OSError:
+            pass
+        return out
+
+    @staticmethod
+    def _cpu(pid: int) -> float:
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+        except (OSError, IndexError, ValueError):
+            return 0.0
+
+    def run(self) -> None:
+        while not self._halt.wait(self.interval):
+            for name, pid in self.services.items():
+                self.peak_kb[name] = max(self.peak_kb[name], self._status(pid).get("VmRSS", 0))
+
+    def stop(self) -> tuple[dict[str, dict], dict[str, Any]]:
+        self._halt.set()
+        self.join(5)
+        window = time.monotonic() - self._t0
+        memory = {}
+        for name, pid in self.services.items():
+            status = self._status(pid)
+            memory[name] = {"pid": pid,
+                            "peak_rss_mb": round(max(self.peak_kb[name], status.get("VmRSS", 0)) / 1024, 1),
+                            "vm_hwm_mb": round(status.get("VmHWM", 0) / 1024, 1) or None}
+        capacity = window * (os.cpu_count() or 1)
+        cpu = {"window_s": round(window, 1), "processes": {}}
+        for name, pid in self.watched.items():
+            used = max(0.0, self._cpu(pid) - self._cpu0[name])
+            cpu["processes"][name] = {"cpu_s": round(used, 1), "share_of_machine": round(used / capacity, 3)}
+        return memory, cpu
+
+
+# -- the workload ---------------------------------------------------------------------------------
+
+def workload(count: int, services: Iterable[str], seed: int, run_id: str) -> tuple[list[dict], dict]:
+    """At least `count` events of the running services' types, from as many simulated counties as needed."""
+    wanted = set(services)
+    with_cases = "penalty" in wanted
+    events: list[dict] = []
+    counties = 0
+    excluded: dict[str, int] = {}
+    regions = list(COUNTIES)
+    while len(events) < count:
+        overrides: dict[str, Any] = {"region": regions[counties % len(regions)], "tag": f"{run_id}{counties}"}
+        if not with_cases:  # officers and items only: a bigger roster, no cases to generate
+            base = county_config("year").departments
+            overrides["departments"] = tuple(DeptSpec(d.short, d.officers * 4, d.auxiliaries * 2) for d in base)
+            overrides["breach_rates"] = {}
+        sim = simulate(county_config("year", seed=seed + counties, **overrides))
+        counties += 1
+        for env in sim.events:
+            service = SERVICE_OF.get(env["type"].split(".")[0])
+            if service in wanted:
+                events.append(env)
+            else:
+                excluded[env["type"]] = excluded.get(env["type"], 0) + 1
+    by_service: dict[str, int] = {}
+    for env in events:
+        service = SERVICE_OF[env["type"].split(".")[0]]
+        by_service[service] = by_service.get(service, 0) + 1
+    return events, {"counties": counties, "events": len(events), "by_service": by_service, "excluded_types": excluded}
+
+
+def derived_changed_id(envelope: dict) -> str | None:
+    """The event id of the `<aggregate>.changed` event the kernel derives from this cause."""
+    from services.kernel.aggregates import derived_event_id
+
+    kind = envelope["type"].split(".")[0]
+    if kind not in AGGREGATES or AGGREGATES[kind][2] is None:
+        return None
+    _, key, changed = AGGREGATES[kind]
+    return derived_event_id(envelope["event_id"], changed, envelope["payload"][key])
+
+
+# -- persistence, output events -------------------------------------------------------------------
+
+class Store:
+    """Reads the services' databases: how many facts are persisted, and whether one is visible."""
+
+    def __init__(self, mongo_uri: str, prefix: str, services: Iterable[str]):
+        import pymongo
+
+        self.client = pymongo.MongoClient(mongo_uri, serverSelectionTimeoutMS=5000, tz_aware=True)
+        self.prefix = prefix
+        self.services = list(services)
+        self.scan_seconds = 0.0
+
+    def close(self) -> None:
+        self.client.close()
+
+    def db(self, service: str):
+        return self.client[f"{self.prefix}{service}"]
+
+    def persisted(self) -> int:
+        """Facts in the aggregate documents plus leniency lists (one document per list)."""
+        started = time.monotonic()
+        total = 0
+        for service in self.services:
+            db = self.db(service)
+            for name in FACT_COLLECTIONS.get(service, ()):
+                total += sum(len(doc.get("fact_ids") or ()) for doc in db[name].find({}, {"fact_ids": 1, "_id": 0}))
+            if service == "registry":
+                total += db.leniency_lists.count_documents({})
+        self.scan_seconds = time.monotonic() - started
+        return total
+
+    def visible(self, service: str, collection: str, agg_id: str, event_id: str) -> bool:
+        return self.db(service)[collection].find_one({"_id": agg_id, "fact_ids": event_id}, {"_id": 1}) is not None
+
+
+@dataclass
+class OutputEvents:
+    """Arrival times of the suite's output events, by event id (cheap: no full JSON decode)."""
+
+    arrivals: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    last: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def on_raw(self, routing_key: str, body: bytes, at: float) -> None:
+        marker = body.find(b'"event_id": "')
+        width = len(b'"event_id": "')
+        if marker < 0:
+            marker, width = body.find(b'"event_id":"'), len(b'"event_id":"')
+        event_id = body[marker + width:marker + width + 36].decode() if marker >= 0 else None
+        with self.lock:
+            self.counts[routing_key] = self.counts.get(routing_key, 0) + 1
+            self.last = at
+            if event_id:
+                self.arrivals[event_id] = at
+
+
+class RawTap(EventTap):
+    """EventTap that hands over the routing key and raw body instead of a decoded envelope."""
+
+    def __init__(self, amqp_uri: str, services: Iterable[str], sink: OutputEvents):
+        super().__init__(amqp_uri, [(f"{s}.events", "#") for s in services], lambda env, t: None,
+                         name="zhifa-bench-output")
+        self.sink = sink
+
+    def _message(self, body, message) -> None:
+        now = time.monotonic()
+        self.received += 1
+        self.last_at = now
+        raw = message.body if isinstance(message.body, bytes) else str(message.body).encode()
+        self.sink.on_raw(message.delivery_info.get("routing_key", ""), raw, now)
+
+
+def percentiles(values: list[float]) -> dict[str, float | int | None]:
+    if not values:
+        return {"samples": 0, "p50_ms": None, "p95_ms": None, "p99_ms": None, "max_ms": None}
+    ordered = sorted(values)
+
+    def rank(p: float) -> float:
+        return ordered[min(len(ordered) - 1, max(0, int(round(p * len(ordered) + 0.5)) - 1))]
+
+    return {"samples": len(ordered), "p50_ms": round(rank(0.50) * 1000, 1), "p95_ms": round(rank(0.95) * 1000, 1),
+            "p99_ms": round(rank(0.99) * 1000, 1), "max_ms": round(ordered[-1] * 1000, 1)}
+
+
+# -- phases -----------------------------------------------------------------------------------------
+
+def sustained(events: list[dict], amqp_uri: str, store: Store, output: OutputEvents, stall: float,
+              max_seconds: float) -> dict:
+    baseline = store.persisted()
+    raised_before = output.counts.get("finding.raised", 0)
+    log(f"sustained: publishing {len(events)} events as fast as possible (baseline {baseline} facts stored)")
+    stats = publish_amqp(events, amqp_uri)
+    log(f"published in {stats.elapsed:.1f}s ({stats.rate:.0f}/s offered); waiting until every fact is stored")
+    done_at, stored, progress_at, last_stored = None, 0, time.monotonic(), -1
+    interval = 0.5
+    while True:
+        stored = store.persisted() - baseline
+        now = time.monotonic()
+        if stored >= len(events):
+            done_at = now
+            break
+        if stored != last_stored:
+            progress_at, last_stored = now, stored
+        elif now - progress_at > stall:
+            break
+        if now - stats.started > max_seconds:
+            progress_at = now
+            break
+        interval = max(0.5, 3 * store.scan_seconds)
+        time.sleep(interval)
+    end = done_at or progress_at
+    seconds = end - stats.started
+    with output.lock:
+        last_output = output.last
+        raised = output.counts.get("finding.raised", 0) - raised_before
+    # incomplete (time cap or stall): the rate is what was stored in the window measured
+    out = {"events": len(events), "stored": stored, "baseline": baseline, "complete": done_at is not None,
+           "seconds": round(seconds, 2), "events_per_s": round(stored / seconds, 1) if seconds > 0 else None,
+           "publish_seconds": round(stats.elapsed, 2), "publish_rate_per_s": round(stats.rate, 1),
+           "completion": "database poll", "poll_interval_s": round(interval, 2),
+           "findings_raised": raised}
+    if done_at and last_output and stats.started < last_output <= done_at:
+        out["events_per_s_by_last_output_event"] = round(stored / (last_output - stats.started), 1)
+    log(f"sustained: {out['stored']}/{len(events)} stored in {out['seconds']}s → {out['events_per_s']} events/s; "
+        f"{raised} findings raised")
+    return out
+
+
+class VisibilitySampler(threading.Thread):
+    """Polls sampled facts by `_id` until they show up in their aggregate document."""
+
+    def __init__(self, store: Store):
+        super().__init__(daemon=True, name="visibility-sampler")
+        self.store = store
+        self.pending: dict[str, tuple[str, str, str, float]] = {}
+        self.latencies: list[float] = []
+        self.lock = threading.Lock()
+        self._halt = threading.Event()
+
+    def oldest_wait(self) -> float:
+        with self.lock:
+            oldest = min((sent for *_, sent in self.pending.values()), default=None)
+        return time.monotonic() - oldest if oldest is not None else 0.0
+
+    def add(self, event_id: str, service: str, collection: str, agg_id: str, sent: float) -> None:
+        with self.lock:
+            self.pending[event_id] = (service, collection, agg_id, sent)
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            with self.lock:
+                batch = list(self.pending.items())[:64]
+            for event_id, (service, collection, agg_id, sent) in batch:
+                if self.store.visible(service, collection, agg_id, event_id):
+                    seen = time.monotonic()
+                    with self.lock:
+                        self.pending.pop(event_id, None)
+                        self.latencies.append(seen - sent)
+            time.sleep(0.005)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(5)
+
+
+def latency(events: list[dict], amqp_uri: str, store: Store, output: OutputEvents, rate: float, sample: int,
+            services: Iterable[str], wait: float, saturated_after: float) -> dict:
+    running = set(services)
+    sampler = VisibilitySampler(store)
+    sampler.start()
+    sent_at: dict[str, float] = {}
+    expected_changed: dict[str, str] = {}
+    counter = 0
+
+    def on_sent(env: dict, t: float) -> None:
+        nonlocal counter
+        kind = env["type"].split(".")[0]
+        changed = derived_changed_id(env)
+        if changed:
+            expected_changed[changed] = env["event_id"]
+            sent_at[env["event_id"]] = t
+        if kind in AGGREGATES and SERVICE_OF[kind] in running:
+            counter += 1
+            if counter % sample == 0:
+                collection, key, _ = AGGREGATES[kind]
+                sampler.add(env["event_id"], SERVICE_OF[kind], collection, env["payload"][key], t)
+
+    log(f"latency: offering {rate:.0f} events/s for {len(events) / rate:.0f}s, sampling 1 in {sample} by database")
+    # a sample still invisible after `saturated_after` seconds means the suite cannot keep up:
+    # offering more only grows the backlog, so stop and say so
+    stats = publish_amqp(events, amqp_uri, rate=rate, on_sent=on_sent,
+                         stop=lambda: sampler.oldest_wait() > saturated_after)
+    saturated = stats.published < len(events)
+    deadline = time.monotonic() + wait
+    while sampler.pending and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)  # let the last output events arrive
+    sampler.stop()
+    with output.lock:
+        changed = [output.arrivals[cid] - sent_at[eid] for cid, eid in expected_changed.items()
+                   if cid in output.arrivals]
+    visible = percentiles(sampler.latencies)
+    visible["not_visible_within_s"] = {"seconds": wait, "count": len(sampler.pending)}
+    by_output = percentiles(changed)
+    by_output["expected"] = len(expected_changed)
+    out = {"offered_rate_per_s": rate, "achieved_rate_per_s": round(stats.rate, 1), "events": stats.published,
+           "seconds": round(stats.elapsed, 2), "saturated": saturated, "fact_visible": visible,
+           "output_event": by_output}
+    if saturated:
+        out["note"] = (f"publishing stopped after {stats.published} of {len(events)} events: a sampled fact was "
+                       f"still not stored {saturated_after:g}s after it was published")
+    log(("latency: saturated, stopped offering load; " if saturated else "latency: ")
+        + f"fact visible p50 {visible['p50_ms']} ms, p95 {visible['p95_ms']} ms, p99 {visible['p99_ms']} ms "
+        f"({visible['samples']} samples, {len(sampler.pending)} not visible); output event p99 {by_output['p99_ms']} ms")
+    return out
+
+
+def _raw_consumer(amqp_uri: str, queue: str, mongo_uri: str, db_name: str, expected: int, prefetch: int,
+                  consumed, last_at, ready) -> None:
+    """One raw consumer process: consume, insert_one per message, ack."""
+    import pymongo
+    from kombu import Connection, Consumer, Queue
+
+    collection = pymongo.MongoClient(mongo_uri)[db_name]["messages"]
+
+    def on_message(body, message):
+        doc = json.loads(message.body)
+        doc["_id"] = doc.get("event_id") or str(uuid.uuid4())
+        collection.insert_one(doc)
+        message.ack()
+        with consumed.get_lock():
+            consumed.value += 1
+        last_at.value = time.monotonic()
+
+    with Connection(amqp_uri) as conn:
+        channel = conn.channel()
+        channel.basic_qos(0, prefetch, False)
+        consumer = Consumer(channel, queues=[Queue(queue, no_declare=True)], callbacks=[on_message],
+                            accept=["json", "application/json"])
+        consumer.consume()
+        ready.set()
+        deadline = time.monotonic() + 900
+        while consumed.value < expected and time.monotonic() < deadline:
+            try:
+                conn.drain_events(timeout=1)
+            except (socket.timeout, TimeoutError):
+                continue
+
+
+def raw_ceiling(events: list[dict], amqp_uri: str, mongo_uri: str, prefix: str, consumers: int, prefetch: int,
+                run_id: str) -> dict:
+    import pymongo
+    from kombu import Connection, Exchange, Queue
+
+    name = f"zhifa.bench.raw.{run_id}"
+    db_name = f"{prefix}bench_raw_{run_id}"
+    exchange = Exchange(name, type="topic", durable=True)
+    queue = Queue(name, exchange=exchange, routing_key="#", durable=True)
+    with Connection(amqp_uri) as conn:
+        queue(conn.channel()).declare()
+    ctx = mp.get_context("spawn")
+    consumed, last_at = ctx.Value("i", 0), ctx.Value("d", 0.0)
+    readies = [ctx.Event() for _ in range(consumers)]
+    procs = [ctx.Process(target=_raw_consumer, args=(amqp_uri, name, mongo_uri, db_name, len(events), prefetch,
+                                                     consumed, last_at, ready), daemon=True) for ready in readies]
+    try:
+        for proc in procs:
+            proc.start()
+        for ready in readies:
+            ready.wait(60)
+        log(f"raw ceiling: {len(events)} messages → kombu → {consumers} consumer process(es) → insert_one")
+        stats = publish_amqp(events, amqp_uri, exchange=name)
+        deadline = time.monotonic() + 600
+        while consumed.value < len(events) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        seconds = last_at.value - stats.started
+        out = {"events": len(events), "consumed": consumed.value, "consumers": consumers, "prefetch": prefetch,
+               "seconds": round(seconds, 2), "events_per_s": round(consumed.value / seconds, 1) if seconds > 0 else None,
+               "publish_rate_per_s": round(stats.rate, 1)}
+        log(f"raw ceiling: {out['events_per_s']} events/s (publisher alone {out['publish_rate_per_s']}/s)")
+        return out
+    finally:
+        for proc in procs:
+            proc.join(10)
+            if proc.is_alive():
+                proc.terminate()
+        with Connection(amqp_uri) as conn:
+            channel = conn.channel()
+            queue(channel).delete()
+            exchange(channel).delete()
+        client = pymongo.MongoClient(mongo_uri, serverSelectionTimeoutMS=5000)
+        client.drop_database(db_name)
+        client.close()
+
+
+def drop_databases(mongo_uri: str, prefix: str) -> None:
+    import pymongo
+
+    client = pymongo.MongoClient(mongo_uri, serverSelectionTimeoutMS=5000)
+    try:
+        for name in client.list_database_names():
+            if name.startswith(prefix):
+                client.drop_database(name)
+    finally:
+        client.close()
+
+
+def judge(results: dict) -> dict:
+    s, lat = results.get("sustained", {}), results.get("latency", {})
+    p99 = (lat.get("fact_visible") or {}).get("p99_ms")
+    rss = [m["peak_rss_mb"] for m in results.get("memory", {}).values()]
+    ratio = results.get("ratio_to_raw")
+    checks = {
+        "throughput_per_s": (s.get("events_per_s"), lambda v: v >= TARGETS["throughput_per_s"] and s.get("complete")),
+        "p99_ms": (p99, lambda v: v <= TARGETS["p99_ms"] and not lat["fact_visible"]["not_visible_within_s"]["count"]),
+        "raw_ratio": (ratio, lambda v: v >= TARGETS["raw_ratio"]),
+        "rss_mb": (max(rss) if rss else None, lambda v: v <= TARGETS["rss_mb"]),
+    }
+    return {name: {"target": TARGETS[name], "value": value, "pass": bool(value is not None and test(value))}
+            for name, (value, test) in checks.items()}
+
+
+def print_summary(results: dict) -> None:
+    m, s, lat, raw = results["machine"], results["sustained"], results["latency"], results["raw_ceiling"]
+    print()
+    print("Zhifa 基准测试结果")
+    print(f"  机器        {m['nproc']} 核 · {m['memory_mb']} MB 内存 · {m['cpu_model']} · Linux {m['kernel']}")
+    print(f"  被测服务    {', '.join(results['suite']['services'])}"
+          + (f"（未运行、未计入：{', '.join(results['suite']['missing'])}）" if results['suite']['missing'] else ""))
+    print(f"  负载        {results['workload']['counties']} 个模拟县，{results['workload']['by_service']}")
+    print(f"  持续吞吐    {s['events_per_s']} 条/秒（{s['stored']}/{s['events']} 条入库，{s['seconds']} 秒"
+          f"{'' if s['complete'] else '，未处理完'}；发布端 {s['publish_rate_per_s']} 条/秒；"
+          f"监督发现 {s['findings_raised']} 条）")
+    fv, oe = lat["fact_visible"], lat["output_event"]
+    print(f"  延迟        以 {lat['offered_rate_per_s']:.0f} 条/秒（实际 {lat['achieved_rate_per_s']}）发布 {lat['seconds']} 秒"
+          f"{'（已饱和，提前停止加压）' if lat.get('saturated') else ''}："
+          f"入库可见 p50 {fv['p50_ms']} / p95 {fv['p95_ms']} / p99 {fv['p99_ms']} ms（{fv['samples']} 个样本）；"
+          f"输出事件 p99 {oe['p99_ms']} ms")
+    print(f"  原始上限    {raw['events_per_s']} 条/秒（kombu 发布→消费→insert_one，{raw['consumers']} 个消费进程）；"
+          f"比值 {results['ratio_to_raw']}")
+    for name, mem in results["memory"].items():
+        print(f"  内存        {name:<10} 峰值 RSS {mem['peak_rss_mb']} MB（VmHWM {mem['vm_hwm_mb']} MB）")
+    cpu = results.get("cpu", {}).get("processes", {})
+    if cpu:
+        busy = sorted(cpu.items(), key=lambda kv: -kv[1]["cpu_s"])
+        print(f"  CPU         测量期间 {results['cpu']['window_s']} 秒内各进程 CPU 秒（占整机比例）："
+              + "，".join(f"{name} {v['cpu_s']}（{v['share_of_machine']:.0%}）" for name, v in busy))
+    for note in results.get("notes", []):
+        print(f"  说明        {note}")
+    labels = {"throughput_per_s": "持续吞吐 ≥ 1500 条/秒", "p99_ms": "p99 ≤ 200 毫秒（1000 条/秒）",
+              "raw_ratio": "≥ 原始上限的 0.6", "rss_mb": "每进程 RSS ≤ 200 MB"}
+    for name, verdict in results["targets"].items():
+        print(f"  目标        {labels[name]:<28} {'达标' if verdict['pass'] else '未达标'}（{verdict['value']}）")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m services.simulator.bench", description="Zhifa 基准测试")
+    parser.add_argument("--events", type=int, default=30000, help="持续吞吐阶段的事件数")
+    parser.add_argument("--max-seconds", type=float, default=300,
+                        help="持续吞吐阶段最长等待秒数（超时按已入库数计算速率并注明未完成）")
+    parser.add_argument("--rate", type=float, default=1000, help="延迟阶段的发布速率（条/秒）")
+    parser.add_argument("--duration", type=float, default=20, help="延迟阶段时长（秒）")
+    parser.add_argument("--sample", type=int, default=20, help="延迟阶段每多少条事件取一个入库可见样本")
+    parser.add_argument("--saturated-after", type=float, default=10,
+                        help="样本超过多少秒仍未入库即判定饱和、停止加压")
+    parser.add_argument("--raw-events", type=int, help="原始上限阶段的消息数（默认同 --events）")
+    parser.add_argument("--raw-consumers", type=int, default=1, help="原始上限阶段的消费进程数")
+    parser.add_argument("--raw-prefetch", type=int, default=100)
+    parser.add_argument("--start-suite", choices=("auto", "yes", "no"), default="auto",
+                        help="auto：有运行中的套件就用它，否则自行启动（结束后停止）")
+    parser.add_argument("--stall", type=float, default=60, help="入库计数停滞多少秒判定为未完成")
+    parser.add_argument("--seed", type=int, default=None, help="工作负载种子（默认按时间取，避免与既有数据重复）")
+    parser.add_argument("--keep-data", action="store_true", help="保留自行启动的套件写入的数据库")
+    parser.add_argument("--out", default="bench-results.json")
+    args = parser.parse_args(argv)
+
+    amqp_uri = os.environ.get("AMQP_URI", DEFAULT_AMQP_URI)
+    mongo_uri = os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/")
+    web = os.environ.get("WEB_SERVER_ADDRESS", "127.0.0.1:8000")
+    mgmt = os.environ.get("RABBIT_MGMT_URI")
+    run_id = uuid.uuid4().hex[:6]
+    seed = args.seed if args.seed is not None else int(time.time())
+    results: dict[str, Any] = {"machine": machine(), "run_id": run_id, "seed": seed, "notes": []}
+    log(f"machine: {results['machine']}")
+
+    use_running = args.start_suite == "no" or (args.start_suite == "auto" and healthy(f"http://{web}/health"))
+    broker, vhost = (Broker(mgmt) if mgmt else None), None
+    if use_running:
+        prefix = os.environ.get("DB_PREFIX", "zhifa_")
+        results["notes"].append("测量的是运行中的套件；基准数据（带 tag 的编号）留在其数据库中")
+    else:
+        prefix = f"zhifa_bench{run_id}_"
+        web = f"127.0.0.1:{free_port()}"
+        if broker is not None:  # a private vhost: nothing the bench leaves behind can reach another suite
+            vhost = f"zhifa-bench-{run_id}"
+            broker.create_vhost(vhost, urllib.parse.urlsplit(amqp_uri).username or "guest")
+            amqp_uri = with_vhost(amqp_uri, vhost)
+    try:
+        with Suite(amqp_uri, mongo_uri, prefix, web, "no" if use_running else "yes",
+                   ROOT / ".run" / "bench" / run_id) as suite:
+            services = suite.services
+            if not services:
+                raise SystemExit("bench: none of personnel/registry/penalty is running")
+            latency_count = int(args.rate * args.duration)
+            events, info = workload(args.events + latency_count, services, seed, run_id)
+            results["suite"] = {"services": services, "missing": [s for s in SERVICES if s not in services],
+                                "started_by_bench": bool(suite.started), "db_prefix": prefix,
+                                "vhost": vhost, "mongo_uri": mongo_uri}
+            results["workload"] = info
+            first, second = events[:args.events], events[args.events:args.events + latency_count]
+            store = Store(mongo_uri, prefix, services)
+            output = OutputEvents()
+            sampler = ProcessSampler(suite.pids(), infrastructure(amqp_uri, mongo_uri))
+            sampler.start()
+            try:
+                with RawTap(amqp_uri, services, output):
+                    results["sustained"] = sustained(first, amqp_uri, store, output, args.stall, args.max_seconds)
+                    if not results["sustained"]["complete"]:
+                        left = settle_backlog(amqp_uri, broker, vhost, use_running, store, len(first),
+                                              results["sustained"])
+                        results["notes"].append(left)
+                    results["latency"] = latency(second, amqp_uri, store, output, args.rate, args.sample, services,
+                                                 wait=30, saturated_after=args.saturated_after)
+                    results["output_events"] = dict(output.counts)
+            finally:
+                results["memory"], results["cpu"] = sampler.stop()
+                store.close()
+        raw_events = first[:args.raw_events] if args.raw_events else first
+        results["raw_ceiling"] = raw_ceiling(raw_events, amqp_uri, mongo_uri, prefix, args.raw_consumers,
+                                             args.raw_prefetch, run_id)
+    finally:
+        if not use_running:
+            if not args.keep_data:
+                drop_databases(mongo_uri, prefix)
+            if vhost is not None:
+                broker.delete_vhost(vhost)
+            elif "suite" in results:
+                purge_queues(amqp_uri, suite_queues())
+    ours, raw = results["sustained"]["events_per_s"], results["raw_ceiling"]["events_per_s"]
+    results["ratio_to_raw"] = round(ours / raw, 2) if ours and raw else None
+    results["targets"] = judge(results)
+    write_json(args.out, results)
+    print_summary(results)
+    print(f"\n结果已写入 {args.out}")
+    return 0 if all(v["pass"] for v in results["targets"].values()) else 1
+
+
+def settle_backlog(amqp_uri: str, broker: Broker | None, vhost: str | None, use_running: bool, store: Store,
+                   expected: int, measured: dict) -> str:
+    """Before the latency phase: drop the sustained phase's backlog (own suite) or wait it out."""
+    if not use_running:
+        names = broker.queues(vhost) if broker and vhost else suite_queues()
+        waiting = purge_queues(amqp_uri, names)
+        time.sleep(2)  # messages already prefetched by the services finish
+        return f"持续吞吐阶段在 {measured['seconds']} 秒内未处理完，已清除队列中积压的 {waiting} 条消息后再测延迟"
+    deadline = time.monotonic() + 600
+    while store.persisted() - measured["baseline"] < expected and time.monotonic() < deadline:
+        time.sleep(2)
+    return "持续吞吐阶段未在时限内处理完；运行中的套件不清队列，已等待积压处理后再测延迟"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
