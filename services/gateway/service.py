@@ -19,6 +19,7 @@ from nameko.web.handlers import http
 
 from contracts.asyncapi import document as asyncapi_document
 from contracts.catalog import Catalog
+from services.gateway.api.findings import FindingsApi
 from services.gateway.api.penalty import PenaltyApi
 from services.gateway.api.personnel import PersonnelApi
 from services.gateway.api.registry import RegistryApi
@@ -103,7 +104,7 @@ class DeadLetterConsumer(Consumer):
         super().handle_message_processed(message, result, exc_info)
 
 
-class GatewayService(PersonnelApi, RegistryApi, PenaltyApi):
+class GatewayService(PersonnelApi, RegistryApi, PenaltyApi, FindingsApi):
     """Ingress (AMQP + HTTP), quarantine, dead letters and the read API."""
 
     name = "gateway"

@@ -117,6 +117,12 @@ class PersonnelService(EventSourcedService):
         return store.list_officers(self.db, dept=dept, status=status, q=q, limit=int(limit), offset=int(offset))
 
     @rpc
+    def list_findings(self, dept=None):
+        """Open personnel findings (credentials, training, agencies), of one department when given."""
+        found = store.open_findings(self.db, dept)
+        return {"items": found, "total": len(found)}
+
+    @rpc
     def get_officer(self, officer_id):
         """One officer with credentials (statuses as of now), open findings and fact history."""
         doc = store.officers(self.db).get(officer_id)

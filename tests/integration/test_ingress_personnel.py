@@ -7,7 +7,9 @@ import requests
 from kombu import Connection
 
 from services.gateway.service import GatewayService
+from services.penalty.service import PenaltyService
 from services.personnel.service import PersonnelService
+from services.registry.service import RegistryService
 from tests.helpers import (SCJG, STHJ, credential_issued, drain, envelope, officer_registered, publish,
                            rejection_queue, wait_for)
 
@@ -15,7 +17,7 @@ from tests.helpers import (SCJG, STHJ, credential_issued, drain, envelope, offic
 @pytest.fixture
 def suite(zhifa_config, container_factory):
     """Gateway + personnel containers against this test's vhost and databases."""
-    for cls in (GatewayService, PersonnelService):
+    for cls in (GatewayService, PersonnelService, RegistryService, PenaltyService):
         container_factory(cls).start()
     base = f"http://{zhifa_config['WEB_SERVER_ADDRESS']}"
     return {"base": base, "amqp": zhifa_config["AMQP_URI"], "config": zhifa_config}
@@ -35,7 +37,9 @@ def test_credential_published_on_amqp_is_visible_through_http_api(suite):
     publish(suite["amqp"], [officer_registered("511322-scjg-0001"),
                             credential_issued("511322-scjg-0001", "川A5113220001")])
 
-    officer = wait_for(lambda: (o := get_officer(suite, "511322-scjg-0001")) and o["credentials"] and o, timeout=10)
+    # registration and credential travel on different queues: wait for both
+    officer = wait_for(lambda: (o := get_officer(suite, "511322-scjg-0001")) and o["credentials"] and o["name"] and o,
+                       timeout=10)
     assert officer["name"] == "李明"
     assert officer["credentials"][0]["number"] == "川A5113220001"
     assert officer["credentials"][0]["status"] == "valid"
@@ -140,3 +144,15 @@ def test_metrics_count_accepted_and_rejected(suite):
     assert 'zhifa_ingress_accepted_total{channel="http",type="officer.registered"}' in text
     assert 'zhifa_ingress_rejected_total{channel="http",reason="malformed_json"}' in text
     assert requests.get(f"{base}/health", timeout=5).json()["status"] == "ok"
+
+
+def test_findings_inbox_merges_personnel_findings(suite):
+    # a credential issued by a State Council department and not filed (备案) with the county
+    publish(suite["amqp"], [officer_registered("511322-scjg-0010"),
+                            credential_issued("511322-scjg-0010", "HB13000000210", issuer_level="state_council")])
+    inbox = wait_for(lambda: [f for f in requests.get(f"{suite['base']}/api/v1/findings", timeout=5).json()["items"]
+                              if f["rule_id"] == "PER-CRED-UNFILED"])
+    assert inbox[0]["source"] == "personnel" and inbox[0]["subject_id"] == "HB13000000210"
+    only_penalty = requests.get(f"{suite['base']}/api/v1/findings", params={"source": "penalty"}, timeout=5).json()
+    assert only_penalty["total"] == 0
+    assert requests.get(f"{suite['base']}/api/v1/findings", params={"source": "x"}, timeout=5).status_code == 400

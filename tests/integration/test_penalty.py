@@ -194,7 +194,7 @@ def test_single_officer_raises_officers_min_and_finding_is_dispatched(suite):
     case = get_case(suite, cid)
     [finding] = case["findings"]
     assert finding["evidence"]["acts"][0]["officers"] == 1 and "少于 2 人" in finding["message"]
-    found = get(suite, "/api/v1/findings", dept=SCJG).json()
+    found = get(suite, "/api/v1/findings", dept=SCJG, source="penalty").json()
     assert [f["rule_id"] for f in found["items"]] == ["PEN-OFFICERS-MIN"]
     assert get(suite, "/api/v1/findings", dept=STHJ).json()["total"] == 0
     assert get(suite, "/api/v1/findings", severity="grave").status_code == 400

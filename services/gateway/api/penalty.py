@@ -62,14 +62,3 @@ class PenaltyApi:
         if result.get("ok"):
             return json_response(result)
         return json_response(result, COMMAND_STATUS.get(result["error"].get("code"), 400))
-
-    @http("GET", "/api/v1/findings")
-    def list_case_findings(self, request):
-        args = request.args
-        try:
-            limit, offset = int_arg(request, "limit", 100, 1, 1000), int_arg(request, "offset", 0, 0, 1_000_000)
-        except BadRequest as exc:
-            return error(400, "invalid_argument", exc.description)
-        return _reply(self.penalty.list_findings(dept=args.get("dept"), rule_id=args.get("rule_id"),
-                                                 severity=args.get("severity"), limit=limit, offset=offset),
-                      "监督发现不存在")
