@@ -5,6 +5,10 @@ only the gateway process has an HTTP-facing service. Ctrl-C stops everything sta
 """
 from __future__ import annotations
 
+import warnings
+
+warnings.filterwarnings("ignore", category=DeprecationWarning)  # eventlet announces its deprecation on import
+
 import argparse
 import os
 import signal
