@@ -40,7 +40,7 @@ class EventSourcedService:
         raise TypeError(f"{type(self).__name__} must list its aggregate repositories")
 
     def ingest(self, repo: EventSourcedRepository, envelope: dict) -> dict | None:
-        doc, pending = repo.ingest(envelope, self.clock())
+        doc, pending = repo.ingest(envelope, self.clock)
         if doc is not None and pending:
             relay(repo.store, doc["_id"], pending, self.dispatch, self.name, version=doc["version"])
         return doc

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from services.common.findings import Finding
 from services.kernel.aggregates import AggregateStore, Change, finding_events
@@ -84,8 +84,12 @@ class EventSourcedRepository:
             events=events,
         )
 
-    def ingest(self, envelope: dict, as_of: datetime) -> tuple[dict | None, list[dict]]:
-        """Apply one validated fact; a redelivered or duplicate fact changes nothing."""
+    def ingest(self, envelope: dict, as_of: datetime | Callable[[], datetime]) -> tuple[dict | None, list[dict]]:
+        """Apply one validated fact; a redelivered or duplicate fact changes nothing.
+
+        Pass the clock rather than a time: each compare-and-set attempt then evaluates at its own
+        "now", so a retried evaluation saved after a competing one never carries an earlier as_of.
+        """
         agg_id = self.adapter.aggregate_id(envelope)
 
         def decide(doc):
@@ -94,7 +98,7 @@ class EventSourcedRepository:
             facts = list((doc or {}).get("facts", [])) + [stored_fact(envelope)]
             if len(facts) > MAX_FACTS:
                 raise ValueError(f"aggregate {agg_id} exceeds {MAX_FACTS} facts")
-            return self._evaluate(doc, facts, envelope["event_id"], as_of)
+            return self._evaluate(doc, facts, envelope["event_id"], as_of() if callable(as_of) else as_of)
 
         return self.store.update(agg_id, decide)
 
