@@ -17,6 +17,7 @@ from plugins.host import build_plugin_manager
 from services.kernel.messaging import PoisonMessage
 from services.registry import domain as d
 from services.registry.service import RegistryAdapter, RegistryService, item_changed_payload, record_of
+from tests.fakes import FakeDb
 
 CST = timezone(timedelta(hours=8))
 NOW = datetime(2024, 10, 8, 9, 0, tzinfo=CST)
@@ -24,54 +25,6 @@ CODE = "330217001000"
 SCJG = "511322-scjg"
 EXAMPLES = {c.type: c.example for c in INGRESS}
 CATALOG = Catalog([*INGRESS, *INTERNAL])
-
-
-class FakeCollection:
-    """Just enough of a pymongo collection for the kernel's AggregateStore (single worker, no races)."""
-
-    def __init__(self, database=None, name="items"):
-        self.docs: dict[str, dict] = {}
-        self.database = database
-        self.name = name
-
-    def find_one(self, query, projection=None):
-        doc = self.docs.get(query["_id"])
-        return copy.deepcopy(doc) if doc is not None else None
-
-    def insert_one(self, doc):
-        from pymongo.errors import DuplicateKeyError
-
-        if doc["_id"] in self.docs:
-            raise DuplicateKeyError("duplicate _id")
-        self.docs[doc["_id"]] = copy.deepcopy(doc)
-
-    def _matches(self, query):
-        doc = self.docs.get(query["_id"])
-        return doc is not None and all(doc.get(k) == v for k, v in query.items())
-
-    def replace_one(self, query, doc, upsert=False):
-        matched = self._matches(query)
-        if matched or (upsert and query["_id"] not in self.docs):
-            self.docs[query["_id"]] = {**copy.deepcopy(doc), "_id": query["_id"]}
-        return type("Result", (), {"matched_count": int(matched)})()
-
-    def delete_one(self, query):
-        self.docs.pop(query["_id"], None)
-
-    def update_one(self, query, update):
-        matched = self._matches(query)
-        if matched:
-            self.docs[query["_id"]].update(copy.deepcopy(update["$set"]))
-        return type("Result", (), {"matched_count": int(matched)})()
-
-
-class FakeDb:
-    def __init__(self):
-        self.collections: dict[str, FakeCollection] = {}
-        self.items = self["items"]
-
-    def __getitem__(self, name):
-        return self.collections.setdefault(name, FakeCollection(self, name))
 
 
 @pytest.fixture(scope="module")
