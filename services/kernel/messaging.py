@@ -9,6 +9,7 @@ replay. The original is acked only after the republish is confirmed.
 """
 from __future__ import annotations
 
+import json
 import logging
 import traceback
 import uuid
@@ -114,11 +115,29 @@ class RetryOrDeadLetter:
         })
         log.error("dead-lettering message from %s after %s attempts: %s", queue, attempts, error,
                   extra={"queue": queue})
+        if poison:
+            self._notify_publisher(message.body, str(exc_info[1]), headers["x-zhifa-dead-id"])
         self._publisher().publish(message.body, exchange=DEAD_LETTER_EXCHANGE,
                                   routing_key=f"{self.container.service_name}.{self.method_name}",
                                   declare=[DEAD_LETTER_EXCHANGE, DEAD_LETTER_QUEUE], headers=headers,
                                   content_type=message.content_type,
                                   content_encoding=message.content_encoding, serializer=None)
+
+
+    def _notify_publisher(self, body, reason: str, dead_id: str) -> None:
+        """A department's fact the domain refused: tell its publisher on `ingress.rejections`."""
+        try:
+            envelope = json.loads(body)
+            dept, event_id = envelope["dept"], envelope["event_id"]
+        except (ValueError, TypeError, KeyError):
+            return  # not an ingress envelope: the dead letter is the only record
+        notice = {"event_id": event_id, "status": "refused", "reason": "domain_refused",
+                  "violations": [{"field": "payload", "rule": "domain", "message": reason[:1000]}],
+                  "dead_letter_id": dead_id, "service": self.container.service_name,
+                  "rejected_at": datetime.now(timezone.utc).isoformat()}
+        self._publisher().publish(json.dumps(notice, ensure_ascii=False).encode(), exchange=REJECTIONS_EXCHANGE,
+                                  routing_key=dept, declare=[REJECTIONS_EXCHANGE], serializer=None,
+                                  content_type="application/json", content_encoding="utf-8")
 
 
 class ReliableEventHandler(RetryOrDeadLetter, EventHandler):

@@ -7,7 +7,9 @@ import requests
 
 from services.gateway.service import GatewayService
 from services.kernel.messaging import PoisonMessage, reliable_event_handler
-from tests.helpers import officer_registered, publish, wait_for
+from kombu import Connection
+
+from tests.helpers import drain, officer_registered, publish, rejection_queue, wait_for
 
 CALLS: dict[str, list[float]] = {}
 FAIL_TIMES: dict[str, int] = {}
@@ -69,8 +71,14 @@ def test_persistent_failure_is_dead_lettered_then_replayed(suite):
     assert again.status_code == 409
 
 
-def test_poison_message_is_dead_lettered_at_once(suite):
-    publish(suite["amqp"], [officer_registered("511322-scjg-poison")])
+def test_poison_message_is_dead_lettered_at_once_and_its_publisher_told(suite):
+    env = officer_registered("511322-scjg-poison")
+    with Connection(suite["amqp"]) as conn:
+        queue = rejection_queue(conn, "511322-scjg")
+        publish(suite["amqp"], [env])
+        [notice] = drain(conn, queue, 1)
+    assert (notice["event_id"], notice["status"], notice["reason"]) == (env["event_id"], "refused", "domain_refused")
+    assert notice["violations"][0]["message"] == "无法处理的事实"
     [dl] = wait_for(lambda: dead_letters(suite), timeout=10)
-    assert "PoisonMessage" in dl["error"]
+    assert "PoisonMessage" in dl["error"] and notice["dead_letter_id"] == dl["_id"]
     assert len(CALLS["511322-scjg-poison"]) == 1
