@@ -12,6 +12,10 @@ from typing import Iterable
 import chinese_calendar
 
 
+# The years the package has official data for (it refuses others); outside them: Monday–Friday.
+COVERED_YEARS = frozenset(d.year for d in (*chinese_calendar.holidays, *chinese_calendar.workdays))
+
+
 class WorkdayCalendar:
     def __init__(self, extra_holidays: Iterable[date] = (), extra_workdays: Iterable[date] = ()):
         self._holidays = frozenset(extra_holidays)
@@ -19,21 +23,16 @@ class WorkdayCalendar:
 
     @staticmethod
     def covered(day: date) -> bool:
-        try:
-            chinese_calendar.is_workday(day)
-            return True
-        except NotImplementedError:
-            return False
+        return day.year in COVERED_YEARS
 
     def is_workday(self, day: date) -> bool:
         if day in self._workdays:
             return True
         if day in self._holidays:
             return False
-        try:
+        if day.year in COVERED_YEARS:
             return chinese_calendar.is_workday(day)
-        except NotImplementedError:
-            return day.weekday() < 5
+        return day.weekday() < 5
 
     def add_workdays(self, start: date, n: int) -> date:
         """The n-th working day after `start` (start itself not counted)."""
