@@ -1,0 +1,181 @@
+"""Service declarations (manifests): each service is declared once, everything else iterates.
+
+A service package exports one `ServiceManifest` and registers it in the Python entry-point group
+`zhifa.services` (pyproject.toml of the suite, or of a third-party distribution):
+
+    [project.entry-points."zhifa.services"]
+    personnel = "services.personnel.manifest:MANIFEST"
+
+The launcher, dead-letter routing, the AsyncAPI channels, the findings inbox, per-department
+settings, health, the HTTP API (OpenAPI routes from declared queries and commands) and the
+generated parts of docker-compose.yml / prometheus.yml read `manifests()`; nothing else lists
+services by name.
+
+Declarations are plain data (no nameko, no I/O) so they can be imported by tools, tests and the
+API service without starting anything.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, Callable
+
+log = logging.getLogger("zhifa.manifest")
+
+GROUP = "zhifa.services"
+
+# Roles of the HTTP API (services/api). Kept here so declarations can name them.
+SUPERVISOR = "supervisor"   # 司法局监督人员: all departments, read and act
+DEPT_USER = "dept_user"     # 部门用户: own department only, reads and own commands
+AUDITOR = "auditor"         # 审计人员: read-only, all departments (and the audit log)
+OPERATOR = "operator"       # 运维人员: dead letters, health, metrics; no case data
+PUBLIC = "public"           # 公众: only what is published (公示), no login
+ROLES = (SUPERVISOR, DEPT_USER, AUDITOR, OPERATOR, PUBLIC)
+READERS = frozenset({SUPERVISOR, DEPT_USER, AUDITOR})
+ACTORS = frozenset({SUPERVISOR, DEPT_USER})
+
+
+@dataclass(frozen=True)
+class Param:
+    """One argument of a query or command, as the HTTP API and OpenAPI see it.
+
+    `type`: string | integer | boolean | date | date-time | object | array. `in_`: path | query |
+    body. Strings are bounded (`max_length`) and may carry a `pattern` (anchored) or `enum`.
+    """
+
+    name: str
+    type: str = "string"
+    required: bool = False
+    description: str = ""
+    in_: str = "query"
+    enum: tuple = ()
+    pattern: str | None = None
+    minimum: int | None = None
+    maximum: int | None = None
+    default: Any = None
+    max_length: int = 200
+
+
+@dataclass(frozen=True)
+class Query:
+    """A read the service answers over RPC (`method`), exposed by the API service at `path`.
+
+    `scope` says how department isolation is enforced by the API service:
+      - "dept_arg": the RPC takes `dept`; a department user's `dept` is forced to its own;
+      - "result": the answer has a `dept` field; another department's record is a 404 for a
+        department user;
+      - "none": not department data (e.g. public views).
+    `personal`: dotted paths of personal data in the answer (masked for roles that do not need it,
+    reads audited). `public`: readable without login (公示). `roles`: who may call it.
+    """
+
+    name: str
+    method: str
+    path: str
+    summary: str
+    params: tuple[Param, ...] = ()
+    scope: str = "dept_arg"
+    personal: tuple[str, ...] = ()
+    public: bool = False
+    roles: frozenset = READERS
+    paged: bool = False
+    not_found: str = "记录不存在"
+
+
+@dataclass(frozen=True)
+class Command:
+    """An imperative operation (网上办案 and others): RPC `method`, HTTP POST at `path`.
+
+    The API service passes the caller's department (`dept`) and who acted (`actor`); the service
+    validates against the contract and decides inside its compare-and-set loop.
+    """
+
+    name: str
+    method: str
+    path: str
+    summary: str
+    params: tuple[Param, ...] = ()
+    roles: frozenset = ACTORS
+    personal: bool = False
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """An event-sourced aggregate: its collection, the ingress event types routed to it."""
+
+    name: str
+    collection: str
+    routes: tuple[str, ...] = ()
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ServiceManifest:
+    """One service's declaration."""
+
+    name: str
+    title: str                                   # Chinese name for people (console, docs)
+    service: str                                 # "module:Class" of the nameko service
+    metrics_port: int | None = None              # /metrics and /health port (None: HTTP-facing)
+    http_facing: bool = False                    # the process's one HTTP-facing service
+    http_port: int | None = None                 # its WEB_SERVER_ADDRESS port when http_facing
+    aggregates: tuple[Aggregate, ...] = ()
+    consumes: tuple[tuple[str, str], ...] = ()   # (source service, event type pattern)
+    publishes: tuple[str, ...] = ()              # event types on `<name>.events`
+    settings: Callable[..., Any] | None = None   # settings class with from_mapping(**section)
+    settings_section: str | None = None          # key in presets / department settings
+    queries: tuple[Query, ...] = ()
+    commands: tuple[Command, ...] = ()
+    findings: str | None = None                  # RPC method: list_findings(dept, rule_id, severity, limit, offset)
+    rules: tuple[str, ...] = ()                  # rule ids this service can raise
+    order: int = 50                              # start order (lower first)
+    extra: dict = field(default_factory=dict)
+
+
+def _load(ep) -> ServiceManifest | None:
+    try:
+        obj = ep.load()
+    except Exception:  # a broken third-party declaration must not stop the suite
+        log.exception("service declaration %s could not be loaded", ep.name)
+        return None
+    obj = obj() if callable(obj) and not isinstance(obj, ServiceManifest) else obj
+    if not isinstance(obj, ServiceManifest):
+        log.error("entry point %s is not a ServiceManifest", ep.name)
+        return None
+    return obj
+
+
+_extra: dict[str, ServiceManifest] = {}
+
+
+def register(manifest: ServiceManifest) -> None:
+    """Add a declaration at run time (tests); the entry-point group is the normal way."""
+    _extra[manifest.name] = manifest
+    manifests.cache_clear()
+
+
+def unregister(name: str) -> None:
+    _extra.pop(name, None)
+    manifests.cache_clear()
+
+
+@functools.lru_cache(maxsize=1)
+def manifests() -> tuple[ServiceManifest, ...]:
+    """Every declared service, in start order."""
+    found: dict[str, ServiceManifest] = {}
+    for ep in entry_points(group=GROUP):
+        m = _load(ep)
+        if m is not None:
+            found[m.name] = m
+    found.update(_extra)
+    return tuple(sorted(found.values(), key=lambda m: (m.order, m.name)))
+
+
+def manifest(name: str) -> ServiceManifest | None:
+    return next((m for m in manifests() if m.name == name), None)
+
+
+def names() -> tuple[str, ...]:
+    return tuple(m.name for m in manifests())
