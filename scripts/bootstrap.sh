@@ -3,13 +3,15 @@
 #
 #   scripts/bootstrap.sh [venv] [rabbitmq] [ferretdb] [browser]
 #
-# Default: venv rabbitmq ferretdb. Every step checks first and does nothing when already done,
+# Default: venv rabbitmq ferretdb monitor. Every step checks first and does nothing when already done,
 # so a second run takes a fraction of a second (no apt, no go build, no pip):
 #   venv      .venv + `pip install -e '.[dev]'`; redone when pyproject.toml is newer than the stamp
 #   rabbitmq  Debian package rabbitmq-server, only if /usr/lib/rabbitmq/bin/rabbitmq-server is
 #             missing (skipped when AMQP_URI is set: an external broker is used)
 #   ferretdb  patched FerretDB binary in .run/bin (infra/ferretdb/build.sh; skipped when MONGO_URI
 #             is set)
+#   monitor   Debian prometheus (promtool for the alert-rule tests; the server for `make monitor`),
+#             only if /usr/bin/promtool is missing
 #   browser   Debian chromium for the browser tests (not part of the default set); Playwright
 #             must be pointed at it: executable_path="/usr/bin/chromium"
 set -euo pipefail
@@ -24,7 +26,7 @@ say() { printf 'zhifa: %s\n' "$*" >&2; }
 die() { printf 'zhifa: ERROR: %s\n' "$*" >&2; exit 1; }
 
 STEPS=("$@")
-[[ ${#STEPS[@]} -gt 0 ]] || STEPS=(venv rabbitmq ferretdb)
+[[ ${#STEPS[@]} -gt 0 ]] || STEPS=(venv rabbitmq ferretdb monitor)
 
 mkdir -p "$STAMPS"
 if command -v flock >/dev/null; then
@@ -89,6 +91,15 @@ step_ferretdb() {
     "$ROOT/infra/ferretdb/build.sh"
 }
 
+step_monitor() {
+    if [[ -x /usr/bin/promtool && -x /usr/bin/prometheus ]]; then return 0; fi
+    say "installing Prometheus (Debian package prometheus: promtool for the alert tests, the server for make monitor)"
+    apt_install --no-install-recommends prometheus
+    if command -v systemctl >/dev/null && systemctl is-active --quiet prometheus 2>/dev/null; then
+        "${SUDO[@]}" systemctl disable --now prometheus >/dev/null 2>&1 || true
+    fi
+}
+
 step_browser() {
     if [[ -x /usr/bin/chromium ]]; then return 0; fi
     say "installing Debian chromium for the browser tests (Playwright: executable_path=/usr/bin/chromium)"
@@ -100,7 +111,8 @@ for step in "${STEPS[@]}"; do
         venv) step_venv ;;
         rabbitmq) step_rabbitmq ;;
         ferretdb) step_ferretdb ;;
+        monitor) step_monitor ;;
         browser) step_browser ;;
-        *) die "unknown step '$step' (venv|rabbitmq|ferretdb|browser)" ;;
+        *) die "unknown step '$step' (venv|rabbitmq|ferretdb|monitor|browser)" ;;
     esac
 done
