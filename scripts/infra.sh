@@ -7,10 +7,10 @@
 #   scripts/infra.sh env    <profile>                           print the exports without starting anything
 #
 # Profiles (so the test suite never collides with a running demo):
-#   run   AMQP 5672  management 15672  Erlang dist 25673  Mongo 27017  FerretDB debug 28017
-#   test  AMQP 5682  management 15682  Erlang dist 25683  Mongo 27027  FerretDB debug 28027
+#   run   AMQP 5672  management 15672  Erlang dist 25673  Mongo 27017  FerretDB debug 28017  RabbitMQ metrics 15692
+#   test  AMQP 5682  management 15682  Erlang dist 25683  Mongo 27027  FerretDB debug 28027  RabbitMQ metrics 15702
 # Ports can be overridden with ZHIFA_AMQP_PORT, ZHIFA_MGMT_PORT, ZHIFA_DIST_PORT, ZHIFA_MONGO_PORT,
-# ZHIFA_FERRETDB_DEBUG_PORT.
+# ZHIFA_FERRETDB_DEBUG_PORT, ZHIFA_RABBIT_PROMETHEUS_PORT.
 #
 # `up` prints shell `export` lines on stdout (progress goes to stderr), so callers do
 #   eval "$(scripts/infra.sh up test)"
@@ -39,8 +39,8 @@ done
 wants() { local c; for c in "${COMPONENTS[@]}"; do [[ "$c" == "$1" ]] && return 0; done; return 1; }
 
 case "$PROFILE" in
-    run)  d_amqp=5672 d_mgmt=15672 d_dist=25673 d_mongo=27017 d_fdebug=28017 stats_ms=5000 ;;
-    test) d_amqp=5682 d_mgmt=15682 d_dist=25683 d_mongo=27027 d_fdebug=28027 stats_ms=1000 ;;
+    run)  d_amqp=5672 d_mgmt=15672 d_dist=25673 d_mongo=27017 d_fdebug=28017 d_rprom=15692 stats_ms=5000 ;;
+    test) d_amqp=5682 d_mgmt=15682 d_dist=25683 d_mongo=27027 d_fdebug=28027 d_rprom=15702 stats_ms=1000 ;;
     *) die "unknown profile '$PROFILE' (run|test)" ;;
 esac
 AMQP_PORT="${ZHIFA_AMQP_PORT:-$d_amqp}"
@@ -48,6 +48,7 @@ MGMT_PORT="${ZHIFA_MGMT_PORT:-$d_mgmt}"
 DIST_PORT="${ZHIFA_DIST_PORT:-$d_dist}"
 MONGO_PORT="${ZHIFA_MONGO_PORT:-$d_mongo}"
 FDEBUG_PORT="${ZHIFA_FERRETDB_DEBUG_PORT:-$d_fdebug}"
+RPROM_PORT="${ZHIFA_RABBIT_PROMETHEUS_PORT:-$d_rprom}"   # rabbitmq_prometheus: queue depths, consumers, redeliveries
 
 P="$ROOT/.run/$PROFILE"
 RMQ_DIR="$P/rabbitmq"
@@ -209,12 +210,15 @@ rabbit_up() {  # appends 'rabbitmq' to STARTED if it had to start the node
 listeners.tcp.default = $HOST:$AMQP_PORT
 management.tcp.ip = $HOST
 management.tcp.port = $MGMT_PORT
+prometheus.tcp.ip = $HOST
+prometheus.tcp.port = $RPROM_PORT
+prometheus.return_per_object_metrics = true
 loopback_users = none
 log.console = false
 log.file.level = warning
 collect_statistics_interval = $stats_ms
 disk_free_limit.absolute = 50MB"
-    write_if_changed "$RMQ_DIR/enabled_plugins" "[rabbitmq_management]."
+    write_if_changed "$RMQ_DIR/enabled_plugins" "[rabbitmq_management,rabbitmq_prometheus]."
     write_if_changed "$RMQ_DIR/rabbitmq-env.conf" "# intentionally empty: keeps /etc/rabbitmq/rabbitmq-env.conf out of the project's nodes"
     rm -f "$RMQ_PIDFILE"
 
@@ -360,6 +364,7 @@ cmd_up() {
         else
             rabbit_up
             amqp="$OWN_AMQP_URI" mgmt="$OWN_MGMT_URI"
+            emit RABBIT_PROMETHEUS_URI "http://$HOST:$RPROM_PORT/metrics"
         fi
     fi
     if wants ferretdb; then
@@ -387,6 +392,7 @@ cmd_down() {
 cmd_env() {
     emit AMQP_URI "${AMQP_URI:-$OWN_AMQP_URI}"
     emit RABBIT_MGMT_URI "${RABBIT_MGMT_URI:-$OWN_MGMT_URI}"
+    emit RABBIT_PROMETHEUS_URI "${RABBIT_PROMETHEUS_URI:-http://$HOST:$RPROM_PORT/metrics}"
     emit MONGO_URI "${MONGO_URI:-$OWN_MONGO_URI}"
     emit ZHIFA_PROFILE "$PROFILE"
 }
