@@ -15,7 +15,6 @@ from services.kernel import config
 from services.kernel.clock import Clock
 from services.kernel.eventsourced import EventSourcedRepository
 from services.kernel.metrics import FINDINGS_OPEN, Metrics
-from services.common.findings import SEVERITIES
 from services.kernel.outbox import relay, sweep
 
 log = logging.getLogger("zhifa.service")
@@ -29,6 +28,25 @@ def _due(service: str, what: str, every: float) -> bool:
         return False
     _last_run[(service, what)] = now
     return True
+
+
+_counted: dict[str, set] = {}
+
+
+def recount_open_findings(service: str, repos) -> None:
+    """Set zhifa_findings_open{service, rule_id, severity} from storage. A rule with no open finding
+    any more is set to 0 (not left at its last value); rule ids are a bounded, declared set."""
+    counts: dict[tuple[str, str], int] = {}
+    for repo in repos:
+        for doc in repo.store.col.find({}, {"findings_open": 1}):
+            for finding in (doc.get("findings_open") or {}).values():
+                key = (finding.get("rule_id") or "unknown", finding.get("severity") or "info")
+                counts[key] = counts.get(key, 0) + 1
+    for key in _counted.get(service, set()) - set(counts):
+        FINDINGS_OPEN.labels(service, *key).set(0)
+    for key, n in counts.items():
+        FINDINGS_OPEN.labels(service, *key).set(n)
+    _counted[service] = set(counts) | _counted.get(service, set())
 
 
 class EventSourcedService:
@@ -59,10 +77,4 @@ class EventSourcedService:
                     if new is not None and pending:
                         relay(repo.store, new["_id"], pending, self.dispatch, self.name, version=new["version"])
         if _due(self.name, "recount", float(config.get("FINDINGS_RECOUNT_SECONDS"))):
-            counts = dict.fromkeys(SEVERITIES, 0)
-            for repo in repos:
-                for doc in repo.store.col.find({}, {"findings_open": 1}):
-                    for finding in (doc.get("findings_open") or {}).values():
-                        counts[finding.get("severity", "info")] = counts.get(finding.get("severity", "info"), 0) + 1
-            for severity, n in counts.items():
-                FINDINGS_OPEN.labels(self.name, severity).set(n)
+            recount_open_findings(self.name, repos)

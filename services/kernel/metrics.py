@@ -30,8 +30,8 @@ INGRESS_DUPLICATES = Counter("zhifa_ingress_duplicates_total", "Duplicate events
 EVENTS_OUT = Counter("zhifa_events_dispatched_total", "Events dispatched", ["service", "type"])
 FINDINGS = Counter("zhifa_findings_total", "Findings raised/resolved", ["service", "rule_id", "change"])
 DEAD_LETTERS = Counter("zhifa_dead_letters_total", "Messages dead-lettered", ["service"])
-FINDINGS_OPEN = Gauge("zhifa_findings_open", "Open findings by severity (recounted from storage)",
-                      ["service", "severity"])
+FINDINGS_OPEN = Gauge("zhifa_findings_open", "Open findings by rule and severity (recounted from storage)",
+                      ["service", "rule_id", "severity"])
 BUSINESS = Gauge("zhifa_business_gauge", "Business gauges kept by services", ["service", "name"])
 
 _HEALTH: dict[str, object] = {}
