@@ -43,7 +43,7 @@ _LENGTH_KEYS = {"string": ("minLength", "maxLength"), "list": ("minItems", "maxI
                 "dict": ("minProperties", "maxProperties")}
 # Rules that describe a field itself; `required` and `excludes` are read by the enclosing object.
 _TRANSLATED = {"type", "required", "nullable", "maxlength", "minlength", "min", "max", "regex", "allowed",
-               "schema", "keysrules", "valuesrules", "excludes", "empty"}
+               "schema", "keysrules", "valuesrules", "excludes", "empty", "calendar"}
 
 
 class UntranslatableRule(ValueError):
@@ -81,6 +81,8 @@ def field_schema(rule: dict[str, Any], where: str = "") -> dict[str, Any]:
             out["enum"] = values + ([None] if nullable else [])
     if "regex" in rule:
         out["pattern"] = anchored(rule["regex"])
+    if "calendar" in rule:  # a real date/time; the year range is the gateway's INGRESS_YEAR_MIN/MAX
+        out["format"] = "date" if rule["calendar"] == "date" else "date-time"
     lo_key, hi_key = _LENGTH_KEYS.get(kind or "", (None, None))
     minlength = rule.get("minlength")
     if rule.get("empty") is False and kind in ("string", "list", "dict"):

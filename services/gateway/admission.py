@@ -44,7 +44,8 @@ def admit(catalog: Catalog, raw: bytes | str | dict, *, routing_key: str | None 
             expected = rk_dept
             if authenticated_dept and rk_dept != authenticated_dept:
                 raise ContractError([_v("$routing_key", "dept_mismatch", f"路由键部门 {rk_dept} 与认证部门 {authenticated_dept} 不一致")])
-        contract = catalog.validate(envelope, expected_dept=expected)
+        # the envelope as accepted: strings in NFC, so the digest and the services see one spelling
+        contract, envelope = catalog.check(envelope, expected_dept=expected)
         if routing_key is not None and routing_key != f"{envelope['dept']}.{envelope['type']}":
             raise ContractError([_v("$routing_key", "routing_key_mismatch",
                                     f"路由键应为 {envelope['dept']}.{envelope['type']}")])

@@ -45,7 +45,8 @@ class Contracts(DependencyProvider):
 
     def setup(self):
         declare_topology()
-        self.catalog = Catalog(max_bytes=int(config.get("INGRESS_MAX_BYTES")))
+        self.catalog = Catalog(max_bytes=int(config.get("INGRESS_MAX_BYTES")),
+                               years=(int(config.get("INGRESS_YEAR_MIN")), int(config.get("INGRESS_YEAR_MAX"))))
 
     def get_dependency(self, worker_ctx):
         return self.catalog

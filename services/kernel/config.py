@@ -28,6 +28,9 @@ DEFAULTS: dict[str, Any] = {
     "PLUGINS_ENABLED": None,
     "INGRESS_MAX_BYTES": 65536,
     "INGRESS_MAX_BATCH": 500,
+    "INGRESS_YEAR_MIN": 1949,
+    "INGRESS_YEAR_MAX": 2100,
+    "INTERNAL_KEY": "",
     "LOG_LEVEL": "INFO",
 }
 

@@ -101,9 +101,14 @@ def test_refused_standard_is_poison_with_every_reason(service):
     assert len(dispatched(service, "item.changed")) == 1
 
 
-def test_contract_valid_but_impossible_date_is_poison(service):
+def test_impossible_date_is_refused_at_the_ingress_and_poison_if_it_gets_through(service):
+    from contracts.catalog import ContractError
+
+    with pytest.raises(ContractError, match="calendar_date"):  # the gateway refuses it first
+        example("item.published", effective_from="2024-02-30")
+    env = envelope("item.published", {**copy.deepcopy(EXAMPLES["item.published"]), "effective_from": "2024-02-30"})
     with pytest.raises(PoisonMessage) as err:
-        service.handle_item(example("item.published", effective_from="2024-02-30"))
+        service.handle_item(env)
     assert "invalid_fact" in str(err.value)
 
 
