@@ -13,7 +13,7 @@ RUN_ARGS    ?=
 BENCH_ARGS  ?=
 PY          := .venv/bin/python
 
-.PHONY: help bootstrap venv rabbitmq ferretdb browser-deps run test bench \
+.PHONY: help bootstrap venv rabbitmq ferretdb browser-deps run test bench monitor \
         infra-up infra-down infra-status stop clean-data distclean check-infra
 
 help:
@@ -23,6 +23,7 @@ help:
 	@echo "  make test           bootstrap, start test servers (:5682/:15682/:27027), pytest \$$(PYTEST_ARGS)"
 	@echo "                      test servers stay up for the next run unless CI=true"
 	@echo "  make bench          bootstrap, run-profile servers, python -m services.simulator.bench \$$(BENCH_ARGS)"
+	@echo "  make monitor        Debian Prometheus on :9090 scraping the running suite (make run), alert rules loaded"
 	@echo "  make bootstrap      venv + rabbitmq-server + patched FerretDB (idempotent)"
 	@echo "  make browser-deps   Debian chromium for browser tests (Playwright executable_path=/usr/bin/chromium)"
 	@echo "  make infra-up       start servers of PROFILE=run|test and print export lines (eval them)"
@@ -56,6 +57,10 @@ test:
 
 bench:
 	@scripts/bench.sh $(BENCH_ARGS)
+
+monitor:
+	@scripts/bootstrap.sh venv monitor
+	@eval "$$(scripts/infra.sh env run)" && $(PY) -m services.monitor
 
 infra-up:
 	@scripts/bootstrap.sh rabbitmq ferretdb

@@ -50,7 +50,7 @@ def _local_servers() -> dict:
 def servers(request):
     """URIs of the real AMQP broker, its management API and the MongoDB-wire server."""
     if os.environ.get("AMQP_URI") and os.environ.get("MONGO_URI"):
-        return {k: os.environ.get(k, "") for k in ("AMQP_URI", "MONGO_URI", "RABBIT_MGMT_URI")}
+        return {k: os.environ.get(k, "") for k in ("AMQP_URI", "MONGO_URI", "RABBIT_MGMT_URI", "RABBIT_PROMETHEUS_URI")}
     if _docker_engine():
         docker_services = request.getfixturevalue("docker_services")
         docker_ip = request.getfixturevalue("docker_ip")
@@ -58,7 +58,8 @@ def servers(request):
         mgmt = f"http://guest:guest@{docker_ip}:{docker_services.port_for('rabbitmq', 15672)}"
         mongo = f"mongodb://{docker_ip}:{docker_services.port_for('mongo', 27017)}/"
         docker_services.wait_until_responsive(timeout=120, pause=1, check=lambda: _mgmt_ok(mgmt))
-        return {"AMQP_URI": amqp, "MONGO_URI": mongo, "RABBIT_MGMT_URI": mgmt}
+        rprom = f"http://{docker_ip}:{docker_services.port_for('rabbitmq', 15692)}/metrics"
+        return {"AMQP_URI": amqp, "MONGO_URI": mongo, "RABBIT_MGMT_URI": mgmt, "RABBIT_PROMETHEUS_URI": rprom}
     return _local_servers()
 
 

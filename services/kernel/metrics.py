@@ -32,7 +32,6 @@ FINDINGS = Counter("zhifa_findings_total", "Findings raised/resolved", ["service
 DEAD_LETTERS = Counter("zhifa_dead_letters_total", "Messages dead-lettered", ["service"])
 FINDINGS_OPEN = Gauge("zhifa_findings_open", "Open findings by rule and severity (recounted from storage)",
                       ["service", "rule_id", "severity"])
-BUSINESS = Gauge("zhifa_business_gauge", "Business gauges kept by services", ["service", "name"])
 
 _HEALTH: dict[str, object] = {}
 _server_lock = threading.Lock()
