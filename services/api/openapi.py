@@ -1,0 +1,163 @@
+"""OpenAPI 3.1 document of the HTTP API, generated from the route table (services/api/routes.py).
+
+Checked in as services/api/openapi.json (`python -m services.api.openapi > services/api/openapi.json`)
+and kept in sync by tests/unit/test_api_openapi.py; served at `GET /api/v1/openapi.json`.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from services.api.routes import Route, all_routes
+from services.kernel.manifest import PUBLIC, Param, manifests
+
+CHECKED_IN = Path(__file__).with_name("openapi.json")
+ERROR_CODES = {
+    "400": "参数不符合声明（code、field 指明哪个参数违反了哪条规则）",
+    "401": "未登录或凭据无效",
+    "403": "角色无权调用，或不属于本部门",
+    "404": "记录不存在（或属于其他部门）",
+    "405": "不支持的方法",
+    "413": "请求体过大",
+    "409": "与当前状态冲突",
+    "422": "死信不符合事件契约（violations 列出每处违反）",
+    "429": "登录尝试过多",
+    "503": "后端服务暂不可用",
+}
+PARTY = {"type": "object", "description": "当事人；证件号码、电话、地址按角色脱敏（见 docs/api.md）"}
+
+
+def _schema(p: Param) -> dict:
+    if p.type == "integer":
+        s: dict = {"type": "integer"}
+        if p.minimum is not None:
+            s["minimum"] = p.minimum
+        if p.maximum is not None:
+            s["maximum"] = p.maximum
+    elif p.type == "boolean":
+        s = {"type": "boolean"}
+    elif p.type in ("date", "date-time"):
+        s = {"type": "string", "format": p.type, "maxLength": p.max_length}
+    elif p.type == "object":
+        s = {"type": "object"}
+    elif p.type == "array":
+        s = {"type": "array"}
+    else:
+        s = {"type": "string", "maxLength": p.max_length}
+        if p.enum:
+            s["enum"] = list(p.enum)
+        if p.pattern:
+            s["pattern"] = f"^(?:{p.pattern})$"
+        if p.in_ == "path":
+            s["minLength"] = 1
+            s["pattern"] = s.get("pattern", r"^[^/\x00-\x1f\x7f]+$")
+    if p.default is not None:
+        s["default"] = p.default
+    return s
+
+
+def _error() -> dict:
+    return {"$ref": "#/components/schemas/Error"}
+
+
+def _ok_schema(route: Route) -> dict:
+    if route.name == "metrics":
+        return {"type": "string"}
+    if route.paged:
+        return {"$ref": "#/components/schemas/Page"}
+    return {"type": "object"}
+
+
+def operation(route: Route) -> dict:
+    params = [p for p in route.params if p.in_ in ("path", "query")]
+    body = [p for p in route.params if p.in_ == "body"]
+    op: dict = {
+        "operationId": route.name,
+        "summary": route.summary,
+        "tags": [route.tag],
+        "x-roles": sorted(route.roles),
+        "x-personal-data": route.personal,
+        "parameters": [{"name": p.name, "in": p.in_, "required": p.in_ == "path" or p.required,
+                        "description": p.description or p.name, "schema": _schema(p)} for p in params],
+        "responses": {},
+    }
+    if route.scope != "none":
+        op["x-dept-scope"] = route.scope
+    if body:
+        op["requestBody"] = {"required": any(p.required for p in body), "content": {"application/json": {"schema": {
+            "type": "object", "additionalProperties": False,
+            "properties": {p.name: {**_schema(p), "description": p.description or p.name} for p in body},
+            "required": [p.name for p in body if p.required]}}}}
+    ok_type = "text/plain" if route.name == "metrics" else "application/json"
+    op["responses"]["200"] = {"description": "成功", "content": {ok_type: {"schema": _ok_schema(route)}}}
+    codes = ["400", "404", "503"]
+    if not route.public or route.name == "logout":
+        codes += ["401", "403"]
+    if route.kind == "command" or route.name == "replay_dead_letter":
+        codes.append("409")
+    if route.name == "replay_dead_letter":
+        codes.append("422")
+    if route.method == "POST" and route.params:
+        codes.append("413")
+    if route.name == "login":
+        codes += ["401", "429"]
+    for code in sorted(set(codes)):
+        op["responses"][code] = {"description": ERROR_CODES[code],
+                                 "content": {"application/json": {"schema": _error()}}}
+    if route.name == "health":
+        op["responses"]["503"] = {"description": "不健康", "content": {"application/json": {"schema": {"type": "object"}}}}
+    if not route.public:
+        op["security"] = [{"session": [], "csrf": []}, {"bearer": []}] if route.method == "POST" else \
+            [{"session": []}, {"bearer": []}]
+    else:
+        op["security"] = [{}]
+    return op
+
+
+def document() -> dict:
+    paths: dict = {}
+    for route in all_routes():
+        paths.setdefault(route.url, {})[route.method.lower()] = operation(route)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Zhifa 执法监督平台 HTTP API",
+            "version": "1",
+            "description": "面向人员（监督人员、部门用户、审计人员、运维人员、公众）的统一接口。每个接口的 x-roles "
+                           "列出可调用的角色；部门用户只能看到、操作本部门的数据。错误一律为 JSON："
+                           "{\"error\": {\"code\", \"field\", \"message\"}}。",
+        },
+        "servers": [{"url": "/"}],
+        "tags": [{"name": t} for t in ("auth", "findings", "audit", "operations", "meta",
+                                       *(m.name for m in manifests() if m.queries or m.commands))],
+        "paths": dict(sorted(paths.items())),
+        "components": {
+            "securitySchemes": {
+                "session": {"type": "apiKey", "in": "cookie", "name": "zhifa_session",
+                            "description": "浏览器会话（POST /api/v1/auth/login 设置；HttpOnly、SameSite=Strict）"},
+                "csrf": {"type": "apiKey", "in": "header", "name": "X-CSRF-Token",
+                         "description": "会话请求的状态变更操作须带上登录时返回的 CSRF 令牌（也在 zhifa_csrf Cookie 中）"},
+                "bearer": {"type": "http", "scheme": "bearer", "description": "机器账户的访问令牌"},
+            },
+            "schemas": {
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+                    "type": "object", "required": ["code", "message"],
+                    "properties": {"code": {"type": "string"}, "field": {"type": ["string", "null"]},
+                                   "message": {"type": "string"}}}}},
+                "Page": {"type": "object", "required": ["items", "total"],
+                         "properties": {"items": {"type": "array", "items": {"type": "object"}},
+                                        "total": {"type": "integer", "minimum": 0},
+                                        "limit": {"type": "integer"}, "offset": {"type": "integer"}}},
+                "Party": PARTY,
+            },
+        },
+    }
+
+
+def rendered() -> str:
+    return json.dumps(document(), ensure_ascii=False, indent=2, sort_keys=False) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(rendered())

@@ -1,0 +1,400 @@
+"""The HTTP API service: one HTTP API for people, every route checked for who may call it.
+
+One catch-all HTTP entrypoint matches the request against the route table (services/api/routes.py),
+authenticates (bearer token, or session cookie + CSRF header for state changes), checks the role and
+the department, parses the parameters against their declarations, calls the backing service over
+RPC, masks personal data for roles that do not need it and records writes and personal-data reads in
+the audit log. Errors are always JSON `{"error": {code, field, message}}`; no bad input answers 500.
+"""
+from __future__ import annotations
+
+import heapq
+import json
+import logging
+from typing import Any
+
+import eventlet
+from nameko.exceptions import RemoteError, UnknownService
+from nameko.rpc import ClusterRpc
+from nameko.web.handlers import HttpRequestHandler
+from nameko.web.server import WebServer, parse_address
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Response
+
+from services.api import accounts, audit
+from services.api.accounts import AccountError, LoginRefused, Principal
+from services.api.masking import mask, sees_personal
+from services.api.openapi import document
+from services.api.params import ParamError, parse
+from services.api.routes import Route, all_routes, findings_sources
+from services.kernel import config
+from services.kernel.clock import Clock
+from services.kernel.manifest import DEPT_USER, OPERATOR, SUPERVISOR
+from services.kernel.metrics import Metrics, health
+from services.kernel.mongo import Mongo
+from services.kernel.web import json_response, metrics_response
+
+log = logging.getLogger("zhifa.api")
+
+SESSION_COOKIE, CSRF_COOKIE, CSRF_HEADER = "zhifa_session", "zhifa_csrf", "X-CSRF-Token"
+MAX_BODY = 64 * 1024
+FINDINGS_CHUNK = 500
+# service refusal codes -> HTTP status (everything else a service refuses is bad input: 400)
+STATUS_OF = {"not_found": 404, "standard_not_found": 404, "unknown_tier": 404, "forbidden": 403,
+             "illegal_transition": 409, "conflict": 409, "already_replayed": 409,
+             "contract_violation": 422, "unavailable": 503}
+
+
+class ApiWebServer(WebServer):
+    """The API's own web server: `API_WEB_SERVER_ADDRESS`, else nameko's WEB_SERVER_ADDRESS.
+
+    A separate shared extension, so a test process can run the gateway's and the API's HTTP side by
+    side on two ports without one stealing the other's requests.
+    """
+
+    @property
+    def bind_addr(self):
+        return parse_address(str(config.get("API_WEB_SERVER_ADDRESS") or config.get("WEB_SERVER_ADDRESS")
+                                 or "127.0.0.1:8080"))
+
+
+class ApiHttpHandler(HttpRequestHandler):
+    server = ApiWebServer()
+
+
+api_http = ApiHttpHandler.decorator
+
+
+class Refusal(Exception):
+    """An answer other than success: status, code, field, Chinese message."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None, **extra):
+        super().__init__(message)
+        self.status, self.code, self.message, self.field, self.extra = status, code, message, field, extra
+
+    def response(self) -> Response:
+        resp = json_response({"error": {"code": self.code, "field": self.field, "message": self.message,
+                                        **self.extra}}, self.status)
+        if self.status == 401:
+            resp.headers["WWW-Authenticate"] = 'Bearer realm="zhifa"'
+        return resp
+
+
+def err(status: int, code: str, message: str, field: str | None = None) -> Response:
+    return Refusal(status, code, message, field).response()
+
+
+def record_depts(doc: Any) -> set[str]:
+    """Departments a record (or a page of records) belongs to: `dept`, `depts`, `holder.dept`."""
+    out: set[str] = set()
+    if not isinstance(doc, dict):
+        return out
+    for key in ("dept", "owning_dept"):
+        if isinstance(doc.get(key), str):
+            out.add(doc[key])
+    if isinstance(doc.get("depts"), list):
+        out |= {d if isinstance(d, str) else (d or {}).get("dept") for d in doc["depts"]} - {None}
+    if isinstance(doc.get("holder"), dict) and isinstance(doc["holder"].get("dept"), str):
+        out.add(doc["holder"]["dept"])
+    if isinstance(doc.get("items"), list):
+        for item in doc["items"]:
+            out |= record_depts(item)
+    return out
+
+
+def _sort_key(f: dict):
+    from services.api.routes import SEVERITIES
+
+    rank = SEVERITIES.index(f.get("severity")) if f.get("severity") in SEVERITIES else 9
+    return rank, str(f.get("as_of") or ""), str(f.get("finding_key") or "")
+
+
+class ApiService:
+    """HTTP API: accounts and roles, declared queries and commands, findings, audit, operations."""
+
+    name = "api"
+
+    db = Mongo("api", indexes=accounts.ensure_indexes)
+    rpc = ClusterRpc()
+    clock = Clock()
+    metrics = Metrics()
+
+    _map: Map | None = None
+
+    @classmethod
+    def url_map(cls) -> Map:
+        if cls._map is None:
+            cls._map = Map([Rule(r.werkzeug_rule, methods=[r.method], endpoint=r) for r in all_routes()],
+                           strict_slashes=False)
+        return cls._map
+
+    @api_http("GET,POST,PUT,PATCH,DELETE", "/<path:path>")
+    def handle(self, request, path):
+        return self._respond(request)
+
+    @api_http("GET,POST,PUT,PATCH,DELETE", "/")
+    def handle_root(self, request):
+        return self._respond(request)
+
+    # ---- request pipeline --------------------------------------------------------------------
+    def _respond(self, request) -> Response:
+        try:
+            return self._serve(request)
+        except Refusal as exc:
+            return exc.response()
+        except ParamError as exc:
+            return err(exc.status, exc.code, exc.message, exc.field)
+        except Exception:  # logged, never shown: no exception text reaches an answer
+            log.exception("API request %s %s failed", request.method, request.path)
+            return err(500, "internal_error", "服务器内部错误，已记录，请稍后再试")
+
+    def _serve(self, request) -> Response:
+        adapter = self.url_map().bind_to_environ(request.environ)
+        try:
+            route, values = adapter.match()
+        except MethodNotAllowed:
+            raise Refusal(405, "method_not_allowed", f"该路径不支持 {request.method} 方法") from None
+        except NotFound:
+            raise Refusal(404, "no_such_route", "没有这个接口，见 /api/v1/openapi.json") from None
+        principal = self._authenticate(request)
+        self._authorize(route, principal, request)
+        body = self._body(route, request)
+        query = {k: request.args.getlist(k) for k in request.args.keys()}
+        args = parse(route.params, path=values, query=query, body=body)
+        if route.kind == "query":
+            return self._query(route, principal, args, request)
+        if route.kind == "command":
+            return self._command(route, principal, args, request)
+        return getattr(self, f"_own_{route.name}")(route, principal, args, request)
+
+    def _authenticate(self, request) -> Principal | None:
+        now = self.clock()
+        header = request.headers.get("Authorization", "")
+        if header:
+            scheme, _, value = header.strip().partition(" ")
+            if scheme.lower() != "bearer" or not value.strip():
+                raise Refusal(401, "invalid_token", "Authorization 头格式应为：Bearer <令牌>", "Authorization")
+            principal = accounts.by_token(self.db, value.strip(), now)
+            if principal is None:
+                raise Refusal(401, "invalid_token", "访问令牌无效、已过期或账户已停用", "Authorization")
+            return principal
+        session = request.cookies.get(SESSION_COOKIE)
+        return accounts.by_session(self.db, session, now) if session else None
+
+    def _authorize(self, route: Route, principal: Principal | None, request) -> None:
+        if route.public:
+            return
+        if principal is None:
+            raise Refusal(401, "unauthenticated", "请先登录（或提供访问令牌）")
+        if principal.role not in route.roles:
+            raise Refusal(403, "forbidden_role", f"角色 {principal.role} 无权调用此接口")
+        if principal.via == "session" and route.method != "GET":
+            sent = request.headers.get(CSRF_HEADER) or ""
+            if not sent or sent != request.cookies.get(CSRF_COOKIE) or accounts.digest(sent) != principal.csrf_hash:
+                raise Refusal(403, "csrf", "缺少或错误的 CSRF 令牌（请求头 X-CSRF-Token）", CSRF_HEADER)
+
+    @staticmethod
+    def _body(route: Route, request) -> dict | None:
+        if route.method != "POST":
+            return None
+        raw = request.get_data(cache=False)
+        if len(raw) > MAX_BODY:
+            raise Refusal(413, "max_bytes", f"请求体超过 {MAX_BODY} 字节")
+        if not raw.strip():
+            return {}
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            raise Refusal(400, "malformed_json", "请求体不是合法的 JSON") from None
+        if not isinstance(body, dict):
+            raise Refusal(400, "not_an_object", "请求体必须是 JSON 对象")
+        return body
+
+    # ---- helpers -----------------------------------------------------------------------------
+    @staticmethod
+    def client(request) -> str:
+        return str(request.remote_addr or "")[:64]
+
+    def _audit(self, request, route: Route, principal: Principal | None, action: str, status: int,
+               target: dict | None = None, personal: str | None = None, actor: str | None = None) -> None:
+        audit.record(self.db, at=self.clock(), actor=actor or (principal.username if principal else None),
+                     role=principal.role if principal else "public", dept=principal.dept if principal else None,
+                     action=action, route=f"{route.method} {route.url}", method=route.method,
+                     client=self.client(request), status=status, target=target, personal=personal)
+
+    def _call(self, service: str, method: str, **kwargs):
+        try:
+            with eventlet.Timeout(float(config.get("API_RPC_TIMEOUT_SECONDS") or 15)):
+                return getattr(self.rpc[service], method)(**kwargs)
+        except eventlet.Timeout:
+            log.warning("RPC %s.%s timed out", service, method)
+        except UnknownService:
+            log.warning("RPC %s.%s: service not running", service, method)
+        except RemoteError:
+            log.exception("RPC %s.%s failed", service, method)
+        raise Refusal(503, "service_unavailable", f"后端服务 {service} 暂不可用，请稍后再试")
+
+    @staticmethod
+    def _dept(principal: Principal | None, given: str | None, *, required: bool = False) -> str | None:
+        """The department a request may speak for: a department user's own, whatever it asked."""
+        if principal is not None and principal.role == DEPT_USER:
+            if given and given != principal.dept:
+                raise Refusal(403, "forbidden_dept", f"部门用户只能访问本部门（{principal.dept}）的数据", "dept")
+            return principal.dept
+        if required and not given:
+            raise Refusal(400, "required", "缺少必填参数 dept（办案部门）", "dept")
+        return given
+
+    def _answer(self, request, route: Route, principal: Principal | None, doc: Any, target: dict) -> Response:
+        """Mask personal data unless the caller needs it; audit every answer that carries some."""
+        depts = record_depts(doc)
+        masked, found = mask(doc)
+        if not found:
+            return json_response(doc)
+        full = principal is not None and sees_personal(principal.role, principal.dept, depts)
+        self._audit(request, route, principal, "personal_read", 200, target, "full" if full else "masked")
+        return json_response(doc if full else masked)
+
+    @staticmethod
+    def _refused(reply: dict, missing: str) -> Refusal:
+        e = reply.get("error") or {}
+        code = e.get("code") or "invalid_argument"
+        return Refusal(STATUS_OF.get(code, 400), code, e.get("message") or missing, e.get("field"),
+                       **({"violations": e["violations"]} if isinstance(e.get("violations"), list) else {}))
+
+    # ---- declared queries and commands ---------------------------------------------------------
+    def _query(self, route: Route, principal: Principal | None, args: dict, request) -> Response:
+        if route.scope == "dept_arg" and "dept" in args:
+            args["dept"] = self._dept(principal, args["dept"])
+        reply = self._call(route.service, route.rpc, **args)
+        if reply is None:
+            raise Refusal(404, "not_found", route.not_found)
+        if isinstance(reply, dict) and "error" in reply:
+            raise self._refused(reply, route.not_found)
+        if route.scope == "result" and principal is not None and principal.role == DEPT_USER \
+                and principal.dept not in record_depts(reply):
+            raise Refusal(404, "not_found", route.not_found)  # another department's record: as if absent
+        target = {k: v for k, v in args.items() if v is not None and k not in ("limit", "offset")}
+        return self._answer(request, route, principal, reply, target)
+
+    def _command(self, route: Route, principal: Principal, args: dict, request) -> Response:
+        dept = self._dept(principal, args.pop("dept", None), required=True)
+        target = {k: v for k, v in args.items() if isinstance(v, (str, int, bool))}
+        reply = self._call(route.service, route.rpc, **args, dept=dept)
+        if not isinstance(reply, dict):
+            raise Refusal(503, "service_unavailable", "后端服务答复无效")
+        status = 200 if reply.get("ok") else STATUS_OF.get((reply.get("error") or {}).get("code"), 400)
+        self._audit(request, route, principal, route.name, status, {**target, "dept": dept})
+        if status != 200:
+            raise self._refused(reply, "操作被拒绝")
+        masked, found = mask(reply)
+        full = sees_personal(principal.role, principal.dept, {dept})
+        return json_response(reply if full or not found else masked)
+
+    # ---- the API's own routes -------------------------------------------------------------------
+    def _own_login(self, route, principal, args, request) -> Response:
+        try:
+            who, session, csrf = accounts.login(self.db, args["username"], args["password"], self.client(request),
+                                                self.clock())
+        except LoginRefused as exc:
+            self._audit(request, route, None, "login_failed", exc.status, {"username": args["username"]},
+                        actor=args["username"])
+            refusal = Refusal(exc.status, exc.code, exc.message)
+            resp = refusal.response()
+            if exc.retry_after:
+                resp.headers["Retry-After"] = str(exc.retry_after)
+            return resp
+        self._audit(request, route, who, "login", 200)
+        resp = json_response({"user": who.to_dict(), "csrf_token": csrf})
+        secure = bool(accounts.setting("API_COOKIE_SECURE"))
+        max_age = int(accounts.setting("API_SESSION_HOURS")) * 3600
+        resp.set_cookie(SESSION_COOKIE, session, max_age=max_age, path="/", httponly=True, secure=secure,
+                        samesite="Strict")
+        resp.set_cookie(CSRF_COOKIE, csrf, max_age=max_age, path="/", httponly=False, secure=secure,
+                        samesite="Strict")
+        return resp
+
+    def _own_logout(self, route, principal, args, request) -> Response:
+        accounts.logout(self.db, principal)
+        self._audit(request, route, principal, "logout", 200)
+        resp = json_response({"ok": True})
+        resp.delete_cookie(SESSION_COOKIE, path="/")
+        resp.delete_cookie(CSRF_COOKIE, path="/")
+        return resp
+
+    def _own_me(self, route, principal, args, request) -> Response:
+        return json_response({"user": principal.to_dict()})
+
+    def _own_create_token(self, route, principal, args, request) -> Response:
+        if accounts.get_user(self.db, args["username"]) is None:
+            raise Refusal(404, "not_found", f"用户 {args['username']} 不存在", "username")
+        try:
+            token = accounts.issue_token(self.db, args["username"], self.clock(), rotate=bool(args["rotate"]))
+        except AccountError as exc:
+            raise Refusal(400, exc.code, exc.message, exc.field) from None
+        self._audit(request, route, principal, "create_token", 200, {"username": args["username"]})
+        return json_response({"username": args["username"], "token": token})
+
+    def _own_list_findings(self, route, principal, args, request) -> Response:
+        sources = findings_sources()
+        names = [s for s, _ in sources]
+        if args["source"] and args["source"] not in names:
+            raise Refusal(400, "enum", f"参数 source 只能是：{'、'.join(names)}", "source")
+        dept = self._dept(principal, args["dept"])
+        limit, offset = args["limit"], args["offset"]
+        need = offset + limit
+        runs, total = [], 0
+        for service, method in sources:
+            if args["source"] and args["source"] != service:
+                continue
+            got: list[dict] = []
+            src_total = None
+            while src_total is None or (len(got) < min(need, src_total)):
+                reply = self._call(service, method, dept=dept, rule_id=args["rule_id"], severity=args["severity"],
+                                   limit=FINDINGS_CHUNK, offset=len(got))
+                if isinstance(reply, dict) and "error" in reply:
+                    raise self._refused(reply, "参数错误")
+                items = reply.get("items") or []
+                src_total = int(reply.get("total") or 0)
+                got.extend({**f, "source": service} for f in items)
+                if not items:
+                    break
+            total += src_total or 0
+            runs.append(sorted(got[:need], key=_sort_key))
+        merged = list(heapq.merge(*runs, key=_sort_key))[offset:need]
+        page = {"items": merged, "total": total, "limit": limit, "offset": offset}
+        return self._answer(request, route, principal, page,
+                            {k: v for k, v in {"dept": dept, "source": args["source"]}.items() if v})
+
+    def _own_list_audit(self, route, principal, args, request) -> Response:
+        return json_response(audit.entries(self.db, actor=args["actor"], action=args["action"],
+                                           limit=args["limit"], offset=args["offset"]))
+
+    def _own_list_dead_letters(self, route, principal, args, request) -> Response:
+        return json_response(self._call("gateway", "list_dead_letters", status=args["status"],
+                                         limit=args["limit"], offset=args["offset"]))
+
+    def _own_replay_dead_letter(self, route, principal, args, request) -> Response:
+        reply = self._call("gateway", "replay_dead_letter", dl_id=args["dl_id"], actor=principal.username)
+        status = 200 if reply.get("ok") else STATUS_OF.get((reply.get("error") or {}).get("code"), 400)
+        self._audit(request, route, principal, "replay_dead_letter", status, {"dl_id": args["dl_id"]})
+        if status != 200:
+            raise self._refused(reply, route.not_found)
+        return json_response(reply)
+
+    def _own_list_quarantine(self, route, principal, args, request) -> Response:
+        return json_response(self._call("gateway", "list_quarantine", dept=args["dept"], limit=args["limit"],
+                                        offset=args["offset"]))
+
+    def _own_openapi(self, route, principal, args, request) -> Response:
+        return json_response(document())
+
+    def _own_health(self, route, principal, args, request) -> Response:
+        code, doc = health()
+        if principal is None or principal.role not in (OPERATOR, SUPERVISOR):
+            doc = {"status": doc["status"]}
+        return json_response(doc, code)
+
+    def _own_metrics(self, route, principal, args, request) -> Response:
+        return metrics_response()
