@@ -1,7 +1,8 @@
 """Masking of a party's personal data (个人信息保护法) in API answers.
 
 A party (当事人) is any object under a key named `party` (or `parties`) anywhere in an answer,
-including the payloads of facts in a record's history. Its `id` (ID or credit code number),
+including the payloads of facts in a record's history; `party_id` / `party_phone` / `party_address`
+are flattened copies and masked alike. Its `id` (ID or credit code number),
 `phone` and `address` are personal data. Who sees them in full is `sees_personal` (docs/api.md):
 only a department user of the department that handles the case; everyone else sees them masked.
 """
@@ -13,6 +14,8 @@ from services.kernel.manifest import DEPT_USER
 
 PARTY_KEYS = ("party", "parties")
 PERSONAL_FIELDS = ("id", "phone", "address")
+# flattened copies of a party's fields elsewhere in a record (e.g. the case snapshot's `party_id`)
+FLAT_KEYS = {"party_id": "id", "party_ids": "id", "party_phone": "phone", "party_address": "address"}
 
 
 def mask_value(field: str, value: Any) -> Any:
@@ -52,6 +55,10 @@ def mask(doc: Any) -> tuple[Any, bool]:
             else:
                 v, hit = _mask_party(v)
             found = found or hit
+        elif k in FLAT_KEYS and v not in (None, ""):
+            field = FLAT_KEYS[k]
+            v = [mask_value(field, x) for x in v] if isinstance(v, list) else mask_value(field, v)
+            found = True
         v, hit = mask(v)
         out[k] = v
         found = found or hit

@@ -8,6 +8,7 @@ CASE = {
     "facts": [{"type": "case.filed", "payload": {"party": {"type": "org", "id": "91511322MA3C4X0001", "name": "某公司"}}},
               {"type": "case.investigated", "payload": {"text": "现场检查"}}],
     "parties": [{"id": "110101199003077777", "name": "赵六"}],
+    "case": {"party_id": "513022199001011234", "party_ids": ["91511322MA3C4X0001"]},
 }
 
 
