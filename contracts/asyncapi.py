@@ -29,9 +29,8 @@ REGENERATE_HINT = "python -m contracts.asyncapi > contracts/asyncapi.json"
 
 INGRESS_EXCHANGE = "ingress"
 REJECTIONS_EXCHANGE = "ingress.rejections"
-# The exchanges nameko services dispatch on (`<service>.events`, routing key = event type);
-# the same list as services.kernel.messaging.SERVICES, kept here so contracts stay importable alone.
-SERVICE_EXCHANGES = ("gateway", "personnel", "registry", "penalty", "coordination")
+# The exchanges nameko services dispatch on (`<service>.events`, routing key = event type) come
+# from the declared services (services/kernel/manifest.py): no channel for an undeclared service.
 AMQP_BINDING_VERSION = "0.2.0"
 EXAMPLE_DEPT = "511322-scjg"
 EXAMPLE_OCCURRED_AT = "2024-05-06T09:30:00+08:00"
@@ -288,7 +287,7 @@ def _one_of(names: list[str]) -> dict[str, Any]:
     return refs[0] if len(refs) == 1 else {"oneOf": refs}
 
 
-def _channels(contracts: list[EventContract]) -> dict[str, Any]:
+def _channels(contracts: list[EventContract], services: Iterable | None = None) -> dict[str, Any]:
     ingress = [message_name(c) for c in contracts if c.direction == "ingress"]
     channels: dict[str, Any] = {
         INGRESS_EXCHANGE: {
@@ -324,12 +323,17 @@ def _channels(contracts: list[EventContract]) -> dict[str, Any]:
             },
         },
     }
-    for service in SERVICE_EXCHANGES:
-        if service == "gateway":
+    if services is None:
+        from services.kernel.manifest import manifests
+
+        services = manifests()
+    for declared in services:
+        service = declared.name
+        if declared.relays_ingress:
             names, what = ingress, "admitted ingress events, re-dispatched unchanged for the suite's services"
         else:
             names = [message_name(c) for c in contracts
-                     if c.direction == "internal" and c.owner in (service, "any")]
+                     if c.direction == "internal" and (c.owner == service or c.type in declared.publishes)]
             what = f"events emitted by the {service} service"
         if not names:
             continue
@@ -347,8 +351,9 @@ def _channels(contracts: list[EventContract]) -> dict[str, Any]:
     return channels
 
 
-def build(contracts: Iterable[EventContract] | None = None) -> dict[str, Any]:
-    """The AsyncAPI document (a plain dict) for the given contracts, or for the whole catalog."""
+def build(contracts: Iterable[EventContract] | None = None, services: Iterable | None = None) -> dict[str, Any]:
+    """The AsyncAPI document (a plain dict) for the given contracts, or for the whole catalog, with one
+    event channel per declared service (`services`: ServiceManifest list, default every declared one)."""
     items = sorted(contracts if contracts is not None else load_contracts(), key=lambda c: (c.type, c.version))
     schemas: dict[str, Any] = {
         "Envelope": _envelope_schema(),
@@ -398,7 +403,7 @@ def build(contracts: Iterable[EventContract] | None = None) -> dict[str, Any]:
                 "security": [{"departmentUser": []}],
             },
         },
-        "channels": _channels(items),
+        "channels": _channels(items, services),
         "components": {
             "schemas": schemas,
             "messages": messages,

@@ -34,11 +34,11 @@ import pluggy
 
 import plugins.hookspecs as hookspecs
 from plugins.builtin import BUILTIN_PLUGINS
+from services.kernel.manifest import settings_sections
 from services.penalty.domain.settings import PenaltySettings
 
 ENTRYPOINT_GROUP = "zhifa.plugins"
 NATIONAL = "national"
-SETTINGS_SECTIONS = ("penalty", "personnel", "registry")
 THRESHOLD_KEYS = ("id", "item_codes", "measure", "threshold", "law", "name")
 PENALTY_FIELDS = frozenset(f.name for f in fields(PenaltySettings))
 
@@ -313,8 +313,8 @@ def _merge_sections(target: dict[str, dict], sections: Mapping[str, Mapping]) ->
 
 def _check_sections(sections: Any) -> None:
     if not isinstance(sections, Mapping):
-        raise PluginDataError("设置必须是按分组（penalty/personnel/registry）组织的字典")
-    unknown = sorted(set(sections) - set(SETTINGS_SECTIONS))
+        raise PluginDataError(f"设置必须是按分组（{'/'.join(settings_sections())}）组织的字典")
+    unknown = sorted(set(sections) - set(settings_sections()))  # one section per declared service
     if unknown:
         raise PluginDataError(f"未知的设置分组：{'、'.join(map(str, unknown))}")
     for section, values in sections.items():

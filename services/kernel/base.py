@@ -1,25 +1,49 @@
-"""Shared entrypoint plumbing for event-sourced services (declared once, inherited).
+"""What every event-sourced service shares, generated from its declaration (manifest).
 
-Subclasses set `name` and implement `repositories()`; they get metrics, the clock, the event
-dispatcher, the outbox relay and one timer that sweeps stuck outboxes and due deadlines.
+A service class sets `manifest = MANIFEST` and implements `adapter(aggregate, envelope)` (the
+DomainAdapter over its pure domain for one declared aggregate). From the manifest it gets:
+
+- its `name`, and one reliable event handler per consumed event pattern that a declared
+  aggregate routes (`handle_<first word>`, e.g. `handle_officer` for `officer.*`); a handler the
+  class writes itself for the same pattern wins, and patterns no aggregate routes (projections)
+  are the service's own;
+- `apply(envelope)`: the fact into its aggregate through the kernel's ingest path; a fact the
+  domain refuses (DomainError) becomes a PoisonMessage (dead letter + `refused` notice);
+- `execute(...)`: one command, decided inside the compare-and-set loop (services/kernel/commands.py);
+- `list_findings(dept, rule_id, severity, limit, offset)` over every aggregate, with true totals;
+- `aggregate_doc` / `history`: what a `get_<thing>` query needs;
+- metrics, the clock, the event dispatcher, run configuration and per-department settings read
+  at start, and one timer that relays stuck outboxes, re-evaluates due aggregates and recounts
+  open findings.
 """
 from __future__ import annotations
 
 import logging
+import re
 import time
+import uuid
+from typing import Any, Callable, ClassVar
 
-from nameko.events import EventDispatcher
+from nameko.events import EventDispatcher, EventHandler
+from nameko.rpc import rpc
 from nameko.timer import timer
 
-from services.kernel import config
+from services.common.errors import DomainError
+from services.common.findings import SEVERITY_RANK
+from services.kernel.aggregates import AggregateStore
 from services.kernel.clock import Clock
-from services.kernel.eventsourced import EventSourcedRepository
+from services.kernel.commands import CommandRefused, build_envelope, refusal, validate
+from services.kernel.eventsourced import HISTORY_KEYS, EventSourcedRepository, stored_fact
+from services.kernel.manifest import Aggregate, ServiceManifest
+from services.kernel.messaging import PoisonMessage, reliable_event_handler
 from services.kernel.metrics import FINDINGS_OPEN, Metrics
 from services.kernel.outbox import relay, sweep
+from services.kernel.settings import Conf, Settings
 
 log = logging.getLogger("zhifa.service")
 
 _last_run: dict[tuple[str, str], float] = {}
+MAX_FINDINGS_PAGE = 1000
 
 
 def _due(service: str, what: str, every: float) -> bool:
@@ -28,6 +52,40 @@ def _due(service: str, what: str, every: float) -> bool:
         return False
     _last_run[(service, what)] = now
     return True
+
+
+def _handler_name(pattern: str) -> str:
+    return "handle_" + re.sub(r"\W", "_", pattern.split(".")[0])
+
+
+def _handled(cls) -> set[tuple[str, str]]:
+    """(source, event type) of the event handlers the class already has."""
+    found = set()
+    for attr in dir(cls):
+        for ep in getattr(getattr(cls, attr, None), "nameko_entrypoints", ()):
+            if isinstance(ep, EventHandler):
+                found.add((ep.source_service, ep.event_type))
+    return found
+
+
+def _make_handler(name: str, aggregate: Aggregate, source: str, pattern: str) -> Callable:
+    def handler(self, envelope):
+        self.apply(envelope)
+
+    handler.__name__ = handler.__qualname__ = name
+    handler.__doc__ = f"`{pattern}` facts from {source} into the {aggregate.name} aggregate ({aggregate.description})."
+    return reliable_event_handler(source, pattern)(handler)
+
+
+def bounded(value: Any, name: str, lo: int, hi: int) -> int:
+    """An integer RPC argument within bounds; DomainError(invalid_value) naming it otherwise."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise DomainError(f"参数 {name} 必须是整数", code="invalid_value", field=name) from None
+    if not lo <= number <= hi:
+        raise DomainError(f"参数 {name} 必须在 {lo} 到 {hi} 之间", code="invalid_value", field=name)
+    return number
 
 
 _counted: dict[str, set] = {}
@@ -50,31 +108,165 @@ def recount_open_findings(service: str, repos) -> None:
 
 
 class EventSourcedService:
+    manifest: ClassVar[ServiceManifest]
+
     metrics = Metrics()
     clock = Clock()
     dispatch = EventDispatcher()
+    conf = Conf()
+    settings = Settings()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        declared = cls.__dict__.get("manifest")
+        if declared is None:
+            return
+        cls.name = declared.name
+        handled = _handled(cls)
+        for source, pattern in declared.consumes:
+            aggregate = declared.aggregate_for(pattern)
+            name = _handler_name(pattern)
+            if aggregate is None or (source, pattern) in handled or name in cls.__dict__:
+                continue
+            setattr(cls, name, _make_handler(name, aggregate, source, pattern))
+
+    # ---- what a service supplies --------------------------------------------------------------
+    def adapter(self, aggregate: Aggregate, envelope: dict | None = None):
+        """The DomainAdapter of `aggregate`; `envelope` is the fact being applied (None: sweep/query)."""
+        raise TypeError(f"{type(self).__name__} must build the domain adapter of its aggregates")
+
+    def after_save(self, aggregate: Aggregate, doc: dict) -> None:
+        """Hook after a fact or command was saved (e.g. side indexes); nothing by default."""
+
+    # ---- aggregates -----------------------------------------------------------------------------
+    def aggregate(self, name: str) -> Aggregate:
+        return next(a for a in self.manifest.aggregates if a.name == name)
+
+    def store(self, aggregate: Aggregate) -> AggregateStore:
+        return AggregateStore(self.db[aggregate.collection])
+
+    def repository(self, aggregate: Aggregate, envelope: dict | None = None) -> EventSourcedRepository:
+        return EventSourcedRepository(self.store(aggregate), self.adapter(aggregate, envelope), self.name)
 
     def repositories(self) -> list[EventSourcedRepository]:
-        raise TypeError(f"{type(self).__name__} must list its aggregate repositories")
+        return [self.repository(a) for a in self.manifest.aggregates]
+
+    def aggregate_doc(self, aggregate: str, agg_id: str) -> dict | None:
+        return self.store(self.aggregate(aggregate)).get(agg_id)
+
+    @staticmethod
+    def history(doc: dict) -> list[dict]:
+        """The facts an aggregate applied, as stored (its full-process record)."""
+        return [{k: f.get(k) for k in HISTORY_KEYS} for f in doc.get("facts", [])]
+
+    @staticmethod
+    def open_findings(doc: dict) -> list[dict]:
+        return sorted(doc.get("findings_open", {}).values(), key=lambda f: f["finding_key"])
+
+    def _relay(self, repo: EventSourcedRepository, doc: dict | None, pending: list[dict]) -> None:
+        if doc is not None and pending:
+            relay(repo.store, doc["_id"], pending, self.dispatch, self.name, version=doc["version"])
 
     def ingest(self, repo: EventSourcedRepository, envelope: dict) -> dict | None:
         doc, pending = repo.ingest(envelope, self.clock)
-        if doc is not None and pending:
-            relay(repo.store, doc["_id"], pending, self.dispatch, self.name, version=doc["version"])
+        self._relay(repo, doc, pending)
         return doc
 
+    def apply(self, envelope: dict) -> dict | None:
+        """One validated fact into the aggregate that routes its type."""
+        aggregate = self.manifest.aggregate_for(envelope["type"])
+        if aggregate is None:
+            raise PoisonMessage(f"unsupported_fact: {self.name} 不处理 {envelope['type']} 事实")
+        repo = self.repository(aggregate, envelope)
+        try:
+            doc = self.ingest(repo, envelope)
+        except DomainError as exc:  # a fact the domain can never accept: no retry will help
+            raise PoisonMessage(f"{exc.code}: {exc}") from exc
+        if doc is not None:
+            self.after_save(aggregate, doc)
+        return doc
+
+    # ---- commands -------------------------------------------------------------------------------
+    def execute(self, aggregate: str, agg_id: str, decide: Callable[[Any, str], Any], *, dept: str,
+                summary: Callable[[dict], Any] | None = None) -> dict:
+        """Run one command on one aggregate; {"ok": True, event_id, type[, result]} or {"ok": False, error}.
+
+        `decide(folded aggregate or None, event_id)` returns a fact (type, occurred_at, payload[, dept])
+        or raises DomainError / CommandRefused. It runs inside the store's compare-and-set loop on
+        the current document: if another writer saved first, it runs again on the new state, so
+        two racing commands are never both accepted on stale state. The envelope is built by the
+        kernel (source "zhifa") and validated against the contract before anything is saved.
+        """
+        spec = self.aggregate(aggregate)
+        event_id = str(uuid.uuid4())
+        accepted: list[dict] = []
+
+        def build(doc: dict | None) -> dict:
+            adapter = self.adapter(spec, None)
+            folded = adapter.fold(doc["facts"]) if doc and doc.get("facts") else None
+            fact = decide(folded, event_id)
+            envelope = build_envelope(fact.type, dict(fact.payload), dept=getattr(fact, "dept", None) or dept,
+                                      occurred_at=fact.occurred_at, event_id=event_id)
+            validate(envelope)
+            accepted[:] = [envelope]
+            return envelope
+
+        probe = {"type": None, "event_id": event_id}
+        repo = self.repository(spec, probe)
+        try:
+            doc, pending = repo.command(agg_id, build, self.clock)
+        except CommandRefused as exc:
+            return refusal(exc.code, exc.field, exc.message, **exc.extra)
+        except DomainError as exc:
+            return {"ok": False, "error": exc.to_dict()}
+        self._relay(repo, doc, pending)
+        if doc is not None:
+            self.after_save(spec, doc)
+        envelope = accepted[0]
+        out = {"ok": True, "event_id": envelope["event_id"], "type": envelope["type"]}
+        if summary is not None and doc is not None:
+            out.update(summary(doc))
+        return out
+
+    # ---- queries --------------------------------------------------------------------------------
+    @rpc
+    def list_findings(self, dept=None, rule_id=None, severity=None, limit=100, offset=0):
+        """Open findings of every aggregate of this service, most severe first, with the true total.
+
+        Filters: dept (the finding's department), rule_id, severity; paging: limit (1–1000), offset.
+        """
+        try:
+            limit = bounded(limit, "limit", 1, MAX_FINDINGS_PAGE)
+            offset = bounded(offset, "offset", 0, 1_000_000)
+            if severity and severity not in SEVERITY_RANK:
+                raise DomainError(f"未知的严重程度 {severity}，可选：{'、'.join(SEVERITY_RANK)}",
+                                  code="invalid_value", field="severity")
+        except DomainError as exc:
+            return {"error": exc.to_dict()}
+        found = []
+        for aggregate in self.manifest.aggregates:
+            query: dict = {"findings_count": {"$ne": 0}}
+            if dept:
+                query[aggregate.dept_field] = dept
+            for doc in self.db[aggregate.collection].find(query, {"findings_open": 1}):
+                found.extend(f for f in (doc.get("findings_open") or {}).values()
+                             if (not dept or f.get("dept") == dept) and (not rule_id or f["rule_id"] == rule_id)
+                             and (not severity or f["severity"] == severity))
+        found.sort(key=lambda f: (SEVERITY_RANK.get(f["severity"], 9), f["as_of"], f["finding_key"]))
+        return {"items": found[offset:offset + limit], "total": len(found), "limit": limit, "offset": offset}
+
+    # ---- timer ----------------------------------------------------------------------------------
     @timer(interval=1)
     def sweep(self):
         """Relay outboxes left by a crash; re-evaluate aggregates whose deadlines fell due."""
         repos = self.repositories()
-        if _due(self.name, "outbox", float(config.get("OUTBOX_SWEEP_SECONDS"))):
+        if _due(self.name, "outbox", self.conf.outbox_sweep_seconds):
             sweep([r.store for r in repos], self.dispatch, self.name)
-        if _due(self.name, "deadlines", float(config.get("DEADLINE_SWEEP_SECONDS"))):
+        if _due(self.name, "deadlines", self.conf.deadline_sweep_seconds):
             now = self.clock()
             for repo in repos:
                 for doc in repo.store.due(now):
                     new, pending = repo.reevaluate(doc["_id"], now)
-                    if new is not None and pending:
-                        relay(repo.store, new["_id"], pending, self.dispatch, self.name, version=new["version"])
-        if _due(self.name, "recount", float(config.get("FINDINGS_RECOUNT_SECONDS"))):
+                    self._relay(repo, new, pending)
+        if _due(self.name, "recount", self.conf.recount_seconds):
             recount_open_findings(self.name, repos)

@@ -51,8 +51,11 @@ def _unchanged_dropped(events: list[dict], emitted: dict[str, str]) -> tuple[lis
     return out, emitted
 
 
+HISTORY_KEYS = ("event_id", "type", "occurred_at", "dept", "source", "payload")
+
+
 def stored_fact(envelope: dict) -> dict:
-    return {k: envelope[k] for k in ("event_id", "type", "occurred_at", "dept", "source", "payload")}
+    return {k: envelope[k] for k in HISTORY_KEYS}
 
 
 class EventSourcedRepository:
@@ -77,6 +80,7 @@ class EventSourcedRepository:
                 "snapshot": snap,
                 "dept": snap.get("dept") or (facts[0]["dept"] if facts else None),
                 "findings_open": open_now,
+                "findings_count": len(open_now),
                 "emitted": emitted,
                 "due_at": self.adapter.due_at(agg, as_of),
                 "evaluated_at": as_of,
@@ -95,6 +99,27 @@ class EventSourcedRepository:
         def decide(doc):
             if doc and envelope["event_id"] in doc.get("fact_ids", ()):
                 return None
+            admit = getattr(self.adapter, "admit", None)
+            if admit is not None:  # the domain may refuse the fact on the state it would join (not_owner…)
+                admit(list((doc or {}).get("facts", [])), stored_fact(envelope))
+            facts = list((doc or {}).get("facts", [])) + [stored_fact(envelope)]
+            if len(facts) > MAX_FACTS:
+                raise ValueError(f"aggregate {agg_id} exceeds {MAX_FACTS} facts")
+            return self._evaluate(doc, facts, envelope["event_id"], as_of() if callable(as_of) else as_of)
+
+        return self.store.update(agg_id, decide)
+
+    def command(self, agg_id: str, build: Callable[[dict | None], dict],
+                as_of: datetime | Callable[[], datetime]) -> tuple[dict | None, list[dict]]:
+        """Decide and apply one command inside the compare-and-set loop.
+
+        `build(current document)` returns the command's envelope or raises a refusal; it runs again
+        on the fresh document whenever a concurrent writer saved first, so the decision is always
+        taken on the state it is saved over.
+        """
+
+        def decide(doc):
+            envelope = build(doc)
             facts = list((doc or {}).get("facts", [])) + [stored_fact(envelope)]
             if len(facts) > MAX_FACTS:
                 raise ValueError(f"aggregate {agg_id} exceeds {MAX_FACTS} facts")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from fnmatch import fnmatchcase
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, Callable
@@ -109,6 +110,7 @@ class Aggregate:
     collection: str
     routes: tuple[str, ...] = ()
     description: str = ""
+    dept_field: str = "dept"   # document field holding the department(s) its findings can belong to
 
 
 @dataclass(frozen=True)
@@ -131,7 +133,17 @@ class ServiceManifest:
     findings: str | None = None                  # RPC method: list_findings(dept, rule_id, severity, limit, offset)
     rules: tuple[str, ...] = ()                  # rule ids this service can raise
     order: int = 50                              # start order (lower first)
+    relays_ingress: bool = False                 # re-dispatches admitted department events on `<name>.events`
     extra: dict = field(default_factory=dict)
+
+    @property
+    def health_port(self) -> int | None:
+        """Where the process serves /health and /metrics: its HTTP port if HTTP-facing, else METRICS_PORT."""
+        return self.http_port if self.http_facing else self.metrics_port
+
+    def aggregate_for(self, event_type: str) -> Aggregate | None:
+        """The aggregate whose routes match `event_type` (first match, declaration order)."""
+        return next((a for a in self.aggregates if any(fnmatchcase(event_type, r) for r in a.routes)), None)
 
 
 def _load(ep) -> ServiceManifest | None:
@@ -179,3 +191,29 @@ def manifest(name: str) -> ServiceManifest | None:
 
 def names() -> tuple[str, ...]:
     return tuple(m.name for m in manifests())
+
+
+# ---- what the suite derives from the declarations ---------------------------------------------
+
+def event_exchange_names() -> tuple[str, ...]:
+    """`<name>.events` of every declared service (nameko's event exchanges); nothing undeclared."""
+    return tuple(f"{m.name}.events" for m in manifests())
+
+
+def findings_sources() -> tuple[tuple[str, str], ...]:
+    """(service, RPC method) of every service that keeps findings, for the findings inbox.
+
+    Each method is called `method(dept=None, rule_id=None, severity=None, limit=100, offset=0)` and
+    answers `{items, total, limit, offset}` with the true total (services/kernel/base.py).
+    """
+    return tuple((m.name, m.findings) for m in manifests() if m.findings)
+
+
+def settings_sections() -> tuple[str, ...]:
+    """Sections a preset or a department plugin may set: one per service with settings."""
+    return tuple(sorted({m.settings_section for m in manifests() if m.settings_section}))
+
+
+def health_targets(host: str = "127.0.0.1") -> dict[str, str]:
+    """Name -> /health URL of every service process that serves one."""
+    return {m.name: f"http://{host}:{m.health_port}/health" for m in manifests() if m.health_port}

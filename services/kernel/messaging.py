@@ -9,13 +9,19 @@ replay. The original is acked only after the republish is confirmed.
 """
 from __future__ import annotations
 
+import bz2
+import hashlib
+import hmac
 import json
 import logging
-import traceback
+import lzma
 import uuid
+import zlib
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from kombu import Exchange, Queue
+from kombu import compression as kombu_compression
 from kombu.common import maybe_declare
 from nameko.amqp.publish import Publisher as AmqpPublisher, get_connection
 from nameko.events import EventHandler
@@ -30,11 +36,24 @@ REJECTIONS_EXCHANGE = Exchange("ingress.rejections", type="topic", durable=True)
 DEAD_LETTER_EXCHANGE = Exchange("zhifa.dead_letters", type="topic", durable=True)
 DEAD_LETTER_QUEUE = Queue("zhifa.dead_letters", exchange=DEAD_LETTER_EXCHANGE, routing_key="#", durable=True)
 ATTEMPTS_HEADER = "x-zhifa-attempts"
-SERVICES = ("gateway", "personnel", "registry", "penalty", "coordination")
+# A retry keeps where the message first came from (a delay queue would otherwise give it the
+# queue's name as routing key and the suite's user): these headers carry it, signed.
+ROUTING_KEY_HEADER = "x-zhifa-routing-key"
+USER_HEADER = "x-zhifa-user-id"
+SIGNATURE_HEADER = "x-zhifa-signature"
+INTERNAL_PREFIX = "x-zhifa-"
 
 
 class PoisonMessage(Exception):
-    """A message no retry can fix (invalid payload, refused fact): dead-letter it at once."""
+    """A message no retry can fix (invalid payload, refused fact): dead-letter it at once.
+
+    `violations` (field, rule, message) are what the publisher's `refused` notice carries; without
+    them they come from the DomainError the PoisonMessage was raised from (`raise … from exc`).
+    """
+
+    def __init__(self, message: str = "", violations: list[dict] | None = None):
+        super().__init__(message)
+        self.violations = violations
 
 
 def event_exchange(service: str) -> Exchange:
@@ -42,10 +61,15 @@ def event_exchange(service: str) -> Exchange:
 
 
 def declare_topology(amqp_uri: str | None = None) -> None:
-    """Declare every exchange the suite uses, so no publisher races a missing exchange."""
+    """Declare every exchange the suite uses, so no publisher races a missing exchange.
+
+    Event exchanges `<name>.events` come from the declared services (services/kernel/manifest.py).
+    """
+    from services.kernel.manifest import names
+
     with get_connection(amqp_uri or config.get("AMQP_URI")) as conn:
         channel = conn.channel()
-        for ex in (INGRESS_EXCHANGE, REJECTIONS_EXCHANGE, DEAD_LETTER_EXCHANGE, *map(event_exchange, SERVICES)):
+        for ex in (INGRESS_EXCHANGE, REJECTIONS_EXCHANGE, DEAD_LETTER_EXCHANGE, *map(event_exchange, names())):
             maybe_declare(ex, channel)
         maybe_declare(DEAD_LETTER_QUEUE, channel)
         channel.close()
@@ -55,9 +79,110 @@ def _delays() -> list[int]:
     return [int(d) for d in config.get("RETRY_DELAYS_MS")]
 
 
-def _describe(exc_info) -> tuple[str, str]:
-    exc = exc_info[1]
-    return f"{type(exc).__name__}: {exc}", "".join(traceback.format_exception(*exc_info))[-4000:]
+def _text(value) -> str:
+    """A header or property as text, whatever type a publisher put there."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return value if isinstance(value, str) else ""
+
+
+def _internal_key() -> bytes:
+    """The key that signs the suite's retry headers: INTERNAL_KEY, else derived from AMQP_URI.
+
+    The derived key is as secret as the suite's broker password (departments have their own
+    users); production sets INTERNAL_KEY explicitly (docs/integration.md, production checklist).
+    """
+    secret = _text(config.get("INTERNAL_KEY")) or f"zhifa-internal-v1:{config.get('AMQP_URI')}"
+    return hashlib.sha256(secret.encode("utf-8")).digest()
+
+
+def _body_bytes(body) -> bytes:
+    if isinstance(body, bytes):
+        return body
+    return str(body if body is not None else "").encode("utf-8", errors="surrogatepass")
+
+
+def sign_retry(queue: str, attempts: int, routing_key: str, user_id: str, body) -> str:
+    text = json.dumps([queue, attempts, routing_key, user_id, hashlib.sha256(_body_bytes(body)).hexdigest()])
+    return hmac.new(_internal_key(), text.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Where a message came from: the broker's routing key and `user_id`, or — only for one of
+    the suite's own retries, whose headers carry a valid signature — the original ones.
+
+    Anything a publisher puts in `x-zhifa-*` headers is ignored: a forged attempt count neither
+    shortens the retries nor skips the duplicate check, and a malformed one cannot crash a consumer.
+    """
+
+    routing_key: str
+    user_id: str
+    attempts: int = 0
+    retried: bool = False
+
+
+def delivery_of(message, queue: str) -> Delivery:
+    headers = message.headers if isinstance(message.headers, dict) else {}
+    info = message.delivery_info if isinstance(message.delivery_info, dict) else {}
+    props = message.properties if isinstance(message.properties, dict) else {}
+    broker = Delivery(_text(info.get("routing_key")), _text(props.get("user_id")))
+    signature = _text(headers.get(SIGNATURE_HEADER))
+    attempts = headers.get(ATTEMPTS_HEADER)
+    if not signature or type(attempts) is not int or not 0 < attempts < 1000:
+        return broker
+    routing_key, user_id = _text(headers.get(ROUTING_KEY_HEADER)), _text(headers.get(USER_HEADER))
+    expected = sign_retry(queue, attempts, routing_key, user_id, message.body)
+    if not hmac.compare_digest(expected, signature):
+        log.warning("ignoring unsigned or forged %s headers", INTERNAL_PREFIX, extra={"queue": queue})
+        return broker
+    return Delivery(routing_key, user_id, attempts, True)
+
+
+def foreign_headers(headers) -> dict:
+    """A publisher's own headers worth keeping on a retry or dead letter (plain values; no
+    `x-zhifa-*`, no `compression`: the body we pass on is already unpacked)."""
+    if not isinstance(headers, dict):
+        return {}
+    return {k: v for k, v in headers.items()
+            if isinstance(k, str) and not k.startswith(INTERNAL_PREFIX) and k != "compression"
+            and isinstance(v, (str, int, float, bool))}
+
+
+class DecompressedTooLarge(ValueError):
+    """A compressed message unpacks beyond the limit (a decompression bomb)."""
+
+
+_UNBOUNDED_DECODERS: dict[str, object] = {}
+
+
+def bound_decompression(max_bytes: int) -> None:
+    """Make kombu unpack `compression`-headed messages only up to `max_bytes` (process-wide).
+
+    kombu unpacks a message before any entrypoint sees it; its stock decoders have no limit, so
+    a few kilobytes of zeros could unpack to gigabytes. zlib/gzip, bzip2 and lzma are bounded
+    here; any other compression kombu knows (brotli, zstd) is refused.
+    """
+    limit = int(max_bytes)
+
+    def bounded(make):
+        def decode(body):
+            engine = make()
+            out = engine.decompress(_body_bytes(body), limit + 1)
+            if len(out) > limit or getattr(engine, "unconsumed_tail", b""):
+                raise DecompressedTooLarge(f"unpacks beyond {limit} bytes")
+            return out
+        return decode
+
+    def refused(body):
+        raise DecompressedTooLarge("compression not accepted")
+
+    known = {"application/x-gzip": bounded(lambda: zlib.decompressobj(zlib.MAX_WBITS | 32)),
+             "application/x-bz2": bounded(bz2.BZ2Decompressor),
+             "application/x-lzma": bounded(lzma.LZMADecompressor)}
+    for content_type in list(kombu_compression._decoders):
+        _UNBOUNDED_DECODERS.setdefault(content_type, kombu_compression._decoders[content_type])
+        kombu_compression._decoders[content_type] = known.get(content_type, refused)
 
 
 class RetryOrDeadLetter:
@@ -83,13 +208,16 @@ class RetryOrDeadLetter:
         self.consumer.ack_message(message)
 
     def _reroute_failure(self, message, exc_info) -> None:
-        headers = dict(message.headers or {})
-        attempts = int(headers.get(ATTEMPTS_HEADER, 0)) + 1
         queue = self._queue_name()
+        origin = delivery_of(message, queue)
+        attempts = origin.attempts + 1
         delays = _delays()
-        error, trace = _describe(exc_info)
-        poison = isinstance(exc_info[1], PoisonMessage)
-        headers[ATTEMPTS_HEADER] = attempts
+        exc = exc_info[1]
+        poison = isinstance(exc, PoisonMessage)
+        dead_id = str(uuid.uuid4())
+        headers = foreign_headers(message.headers)
+        headers.update({ATTEMPTS_HEADER: attempts, ROUTING_KEY_HEADER: origin.routing_key, USER_HEADER: origin.user_id,
+                        SIGNATURE_HEADER: sign_retry(queue, attempts, origin.routing_key, origin.user_id, message.body)})
         if not poison and attempts <= len(delays):
             delay = delays[attempts - 1]
             retry_q = Queue(
@@ -97,47 +225,86 @@ class RetryOrDeadLetter:
                 queue_arguments={"x-message-ttl": delay, "x-dead-letter-exchange": "",
                                  "x-dead-letter-routing-key": queue},
             )
-            log.warning("handler failed, retry %s in %sms: %s", attempts, delay, error,
+            log.warning("handler failed, retry %s in %sms: %s: %s", attempts, delay, type(exc).__name__, exc,
                         extra={"queue": queue, "attempt": attempts})
-            self._publisher().publish(message.body, exchange="", routing_key=retry_q.name,
+            self._publisher().publish(_body_bytes(message.body), exchange="", routing_key=retry_q.name,
                                       declare=[retry_q], headers=headers,
                                       content_type=message.content_type,
                                       content_encoding=message.content_encoding, serializer=None)
             return
+        # error text, exception names and tracebacks go to the log only; the dead letter says
+        # what an operator or publisher may read: the domain's refusal, or where to look
+        violations = refusal_violations(exc) if poison else []
+        summary = ("; ".join(f"{v['rule']}: {v['message']}" for v in violations) if poison
+                   else f"处理失败，已尝试 {attempts} 次；详见服务日志（dead_id={dead_id}）")
         headers.update({
             "x-zhifa-queue": queue,
             "x-zhifa-service": self.container.service_name,
             "x-zhifa-entrypoint": self.method_name,
-            "x-zhifa-error": error[:1000],
-            "x-zhifa-traceback": trace,
+            "x-zhifa-error": summary[:1000],
+            "x-zhifa-kind": "refused" if poison else "failed",
+            "x-zhifa-violations": json.dumps(violations, ensure_ascii=False)[:8000],
             "x-zhifa-dead-at": datetime.now(timezone.utc).isoformat(),
-            "x-zhifa-dead-id": str(uuid.uuid4()),
+            "x-zhifa-dead-id": dead_id,
         })
-        log.error("dead-lettering message from %s after %s attempts: %s", queue, attempts, error,
-                  extra={"queue": queue})
-        if poison:
-            self._notify_publisher(message.body, str(exc_info[1]), headers["x-zhifa-dead-id"])
-        self._publisher().publish(message.body, exchange=DEAD_LETTER_EXCHANGE,
+        envelope = _envelope_of(message.body)
+        if envelope is not None:
+            headers.update({"x-zhifa-event-id": envelope["event_id"], "x-zhifa-dept": envelope["dept"]})
+        log.error("dead-lettering message from %s after %s attempts (dead_id=%s)", queue, attempts, dead_id,
+                  exc_info=exc_info, extra={"queue": queue})
+        if poison and envelope is not None:
+            self._notify_publisher(envelope, violations, dead_id)
+        self._publisher().publish(_body_bytes(message.body), exchange=DEAD_LETTER_EXCHANGE,
                                   routing_key=f"{self.container.service_name}.{self.method_name}",
                                   declare=[DEAD_LETTER_EXCHANGE, DEAD_LETTER_QUEUE], headers=headers,
                                   content_type=message.content_type,
                                   content_encoding=message.content_encoding, serializer=None)
 
-
-    def _notify_publisher(self, body, reason: str, dead_id: str) -> None:
-        """A department's fact the domain refused: tell its publisher on `ingress.rejections`."""
-        try:
-            envelope = json.loads(body)
-            dept, event_id = envelope["dept"], envelope["event_id"]
-        except (ValueError, TypeError, KeyError):
-            return  # not an ingress envelope: the dead letter is the only record
-        notice = {"event_id": event_id, "status": "refused", "reason": "domain_refused",
-                  "violations": [{"field": "payload", "rule": "domain", "message": reason[:1000]}],
-                  "dead_letter_id": dead_id, "service": self.container.service_name,
-                  "rejected_at": datetime.now(timezone.utc).isoformat()}
+    def _notify_publisher(self, envelope: dict, violations: list[dict], dead_id: str) -> None:
+        """A department's fact the domain refused: tell its publisher on `ingress.rejections`
+        (schema `RefusedNotice` in contracts/asyncapi.py)."""
+        notice = refused_notice(envelope, violations, dead_id, self.container.service_name)
         self._publisher().publish(json.dumps(notice, ensure_ascii=False).encode(), exchange=REJECTIONS_EXCHANGE,
-                                  routing_key=dept, declare=[REJECTIONS_EXCHANGE], serializer=None,
+                                  routing_key=envelope["dept"], declare=[REJECTIONS_EXCHANGE], serializer=None,
                                   content_type="application/json", content_encoding="utf-8")
+
+
+def _envelope_of(body) -> dict | None:
+    """The ingress envelope a message carries, if it is one (dept and event_id as short text)."""
+    try:
+        envelope = json.loads(body)
+    except (ValueError, TypeError, RecursionError):
+        return None
+    if not isinstance(envelope, dict):
+        return None
+    dept, event_id = envelope.get("dept"), envelope.get("event_id")
+    if not (isinstance(dept, str) and isinstance(event_id, str) and 0 < len(dept) <= 64 and 0 < len(event_id) <= 64):
+        return None
+    return envelope
+
+
+def refusal_violations(exc: BaseException) -> list[dict]:
+    """A PoisonMessage's reasons as violations (field, rule, message), like a contract rejection's.
+
+    Taken from the PoisonMessage's own `violations`, else from the DomainError it was raised from
+    (code -> rule), else its message under rule `domain_refused`.
+    """
+    found = getattr(exc, "violations", None)
+    cause = exc.__cause__
+    if not found and cause is not None and hasattr(cause, "code"):
+        found = cause.violations() if callable(getattr(cause, "violations", None)) else [
+            {"field": getattr(cause, "field", None), "rule": cause.code, "message": str(cause)}]
+    if not found:
+        found = [{"field": "payload", "rule": "domain_refused", "message": str(exc)}]
+    return [{"field": str(v.get("field") or "payload")[:200], "rule": str(v.get("rule") or "domain_refused")[:64],
+             "message": str(v.get("message") or "")[:1000]} for v in found if isinstance(v, dict)]
+
+
+def refused_notice(envelope: dict, violations: list[dict], dead_id: str, service: str) -> dict:
+    return {"event_id": envelope["event_id"], "status": "refused", "reason": "domain_refused",
+            "violations": violations, "dead_letter_id": dead_id, "service": service,
+            "dept": envelope["dept"], "type": envelope.get("type") if isinstance(envelope.get("type"), str) else None,
+            "rejected_at": datetime.now(timezone.utc).isoformat()}
 
 
 class ReliableEventHandler(RetryOrDeadLetter, EventHandler):

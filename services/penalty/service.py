@@ -19,29 +19,27 @@ shows in findings within one sweep interval; redelivered snapshots only cause a 
 """
 from __future__ import annotations
 
-import functools
 import inspect
 import re
-import uuid
 from datetime import datetime
 from typing import Any
 
 from nameko.rpc import rpc
 
-from contracts.catalog import Catalog, ContractError
 from contracts.fields import DEPT, ID
 from services.common.errors import DomainError
 from services.common.workdays import DEFAULT_CALENDAR, WorkdayCalendar
-from services.kernel import config
-from services.kernel.base import EventSourcedService
-from services.kernel.eventsourced import EventSourcedRepository
-from services.kernel.messaging import PoisonMessage, reliable_event_handler
+from services.kernel.base import EventSourcedService, bounded
+from services.kernel.commands import CommandRefused, refusal
+from services.kernel.messaging import reliable_event_handler
 from services.kernel.mongo import Mongo
 from services.kernel.plugins import Plugins
+from services.kernel.settings import DeptSettings
 from services.penalty import projections, store
 from services.penalty.domain import case as c
 from services.penalty.domain import rules
 from services.penalty.domain.settings import PenaltySettings
+from services.penalty.manifest import MANIFEST
 
 # Commands of 网上办案: name -> strict domain command (each builds one fact or refuses).
 COMMANDS = {
@@ -60,17 +58,8 @@ SUPPLIED = frozenset({"case", "event_id", "dept"})  # filled in by the service, 
 TRUE, FALSE = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no"})
 
 
-@functools.lru_cache(maxsize=1)
-def _catalog() -> Catalog:
-    return Catalog()
-
-
-def _refusal(code: str, field: str | None, message: str, **extra) -> dict:
-    return {"ok": False, "error": {"code": code, "field": field, "message": message, **extra}}
-
-
 def _bad_argument(field: str, message: str) -> dict:
-    return {"error": {"code": "invalid_argument", "field": field, "message": message}}
+    return {"error": {"code": "invalid_value", "field": field, "message": message}}
 
 
 class PenaltyAdapter:
@@ -80,10 +69,10 @@ class PenaltyAdapter:
     instant; the rules run once (the snapshot keeps a digest of the findings for queries).
     """
 
-    def __init__(self, db, plugins, preset: str, calendar: WorkdayCalendar = DEFAULT_CALENDAR):
+    def __init__(self, db, plugins, settings: DeptSettings, calendar: WorkdayCalendar = DEFAULT_CALENDAR):
         self.db = db
         self.plugins = plugins
-        self.preset = preset
+        self.settings = settings
         self.calendar = calendar
         self._per_dept: dict[str, tuple[PenaltySettings, list, list]] = {}
         self._last: tuple[c.Case, datetime, list] | None = None
@@ -94,10 +83,15 @@ class PenaltyAdapter:
     def fold(self, facts: list[dict]) -> c.Case:
         return c.fold([c.Fact.from_dict(f) for f in facts], str(facts[0]["payload"]["case_id"]))
 
+    def admit(self, facts: list[dict], fact: dict) -> None:
+        """Refuse (NotOwnerError) a fact about a case another department handles."""
+        if facts:
+            c.admit(self.fold(facts), c.Fact.from_dict(fact))
+
     def for_dept(self, dept: str) -> tuple[PenaltySettings, list, list]:
         """(settings, crime thresholds, extra case rules) of a department, from the plugins."""
         if dept not in self._per_dept:
-            self._per_dept[dept] = (self.plugins.penalty_settings(dept, self.preset),
+            self._per_dept[dept] = (self.settings.for_dept(dept),
                                     self.plugins.crime_thresholds(dept), self.plugins.case_rules(dept))
         return self._per_dept[dept]
 
@@ -171,56 +165,34 @@ def _flag(value: Any) -> bool | None:
     raise ValueError(value)
 
 
-def _bounded(value: Any, name: str, lo: int, hi: int) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise DomainError(f"参数 {name} 必须是整数", code="invalid_argument", field=name) from None
-    if not lo <= number <= hi:
-        raise DomainError(f"参数 {name} 必须在 {lo} 到 {hi} 之间", code="invalid_argument", field=name)
-    return number
-
-
 _INDEXED_REFS: set = set()  # (ref key, case id) pairs this process has written to case_refs
 
 
 class PenaltyService(EventSourcedService):
-    """Penalty cases: ingress facts and 网上办案 commands, rules over local projections, queries."""
+    """Penalty cases: ingress facts and 网上办案 commands, rules over local projections, queries.
 
-    name = "penalty"
+    `handle_case` (case.*) is generated from the manifest; the projections of `officer.changed`
+    and `item.changed` and the side indexes are this service's own.
+    """
+
+    manifest = MANIFEST
 
     db = Mongo("penalty", indexes=store.ensure_indexes)
     plugins = Plugins()
 
-    def repositories(self) -> list[EventSourcedRepository]:
-        adapter = PenaltyAdapter(self.db, self.plugins, config.get("JURISDICTION_PRESET"))
-        return [EventSourcedRepository(store.cases(self.db), adapter, self.name)]
+    def adapter(self, aggregate, envelope=None) -> PenaltyAdapter:
+        return PenaltyAdapter(self.db, self.plugins, self.settings)
 
-    def _apply(self, envelope: dict) -> dict | None:
-        [cases] = self.repositories()
-        try:
-            doc = self.ingest(cases, envelope)
-        except DomainError as exc:  # a fact the domain can never read (e.g. a time without a zone)
-            raise PoisonMessage(f"{exc.code}: {exc}") from exc
-        if doc is not None:
-            store.index_refs(self.db, doc["_id"], doc["snapshot"], _INDEXED_REFS)
-            self._index_decision(doc)
-        return doc
-
-    def _index_decision(self, doc: dict) -> None:
-        """Keep the decisions index in step with the saved case (idempotent, so a redelivery
-        after a crash between the two writes repairs it)."""
+    def after_save(self, aggregate, doc: dict) -> None:
+        """Keep the reverse index (officer, item, party -> cases) and the decisions index in step
+        with the saved case (idempotent, so a redelivery after a crash between writes repairs it)."""
+        store.index_refs(self.db, doc["_id"], doc["snapshot"], _INDEXED_REFS)
         snap = doc["snapshot"]
         changed = store.index_decision(self.db, doc["_id"], projections.decision_entry(doc["_id"], snap))
         if changed and snap.get("party_id"):
             store.mark_due(self.db, "party_id", snap["party_id"], self.clock(), except_case=doc["_id"])
 
-    # ---- ingress facts and projections ---------------------------------------------------------
-    @reliable_event_handler("gateway", "case.*")
-    def handle_case(self, envelope):
-        """Case facts (立案、调查取证、告知、决定、送达…) from departmental systems."""
-        self._apply(envelope)
-
+    # ---- projections ---------------------------------------------------------------------------
     @reliable_event_handler("personnel", "officer.changed")
     def handle_officer_changed(self, envelope):
         """Officer snapshot for the credential rule; cases referring to the officer fall due."""
@@ -239,47 +211,40 @@ class PenaltyService(EventSourcedService):
 
     # ---- commands (网上办案) ---------------------------------------------------------------------
     @rpc
-    def act(self, case_id, command, params=None, dept=None):
+    def act(self, case_id, command, params=None, dept=None, actor=None):
         """Run one case-handling command for `dept`; {"ok": True, ...} or {"ok": False, "error": ...}.
 
         Error codes: unknown_command, invalid_dept, invalid_case_id, unknown_param, missing_param,
         invalid_value, invalid_params, contract_violation (bad input); forbidden (another
-        department's case); illegal_transition (not allowed in the case's current state).
+        department's case); illegal_transition (not allowed in the case's current state). The
+        command is decided on the case's current state inside the compare-and-set loop, so two
+        racing commands on one case are never both accepted.
         """
         fn = COMMANDS.get(command)
         if fn is None:
-            return _refusal("unknown_command", "command", f"未知的办案操作 {command}，可用操作：{'、'.join(COMMANDS)}")
+            return refusal("unknown_command", "command", f"未知的办案操作 {command}，可用操作：{'、'.join(COMMANDS)}")
         if not isinstance(dept, str) or not re.fullmatch(DEPT["regex"], dept):
-            return _refusal("invalid_dept", "dept", "办案部门编码无效（应为“6位行政区划代码-部门简称”）")
+            return refusal("invalid_dept", "dept", "办案部门编码无效（应为“6位行政区划代码-部门简称”）")
         if not isinstance(case_id, str) or not re.fullmatch(ID["regex"], case_id):
-            return _refusal("invalid_case_id", "case_id", "案件编号无效（1–64 位字母、数字或 _-:/）")
-        now = self.clock()
+            return refusal("invalid_case_id", "case_id", "案件编号无效（1–64 位字母、数字或 _-:/）")
         try:
-            kwargs = _command_kwargs(command, fn, params if params is not None else {}, dept, now)
+            kwargs = _command_kwargs(command, fn, params if params is not None else {}, dept, self.clock())
         except DomainError as exc:
             return {"ok": False, "error": exc.to_dict()}
-        [cases] = self.repositories()
-        doc = cases.store.get(case_id)
-        case = cases.adapter.fold(doc["facts"]) if doc else c.Case(case_id)
-        if case.exists and case.dept != dept:
-            return _refusal("forbidden", "dept", f"案件 {case_id} 由 {case.dept} 办理，{dept} 无权操作")
-        try:
-            fact = fn(case, event_id=str(uuid.uuid4()), **kwargs)
-        except DomainError as exc:
-            return {"ok": False, "error": exc.to_dict()}
-        except (TypeError, ValueError, AttributeError) as exc:
-            return _refusal("invalid_params", None, f"操作 {command} 的参数类型不正确：{exc}")
-        envelope = {"event_id": fact.event_id, "type": fact.type, "schema_version": 1,
-                    "occurred_at": fact.occurred_at.isoformat(), "dept": fact.dept, "source": "zhifa",
-                    "payload": dict(fact.payload)}
-        try:
-            _catalog().validate(envelope)
-        except ContractError as exc:
-            text = "；".join(f"{v.field}：{v.message}" for v in exc.violations)
-            return _refusal("contract_violation", exc.violations[0].field, f"操作参数不符合事件契约：{text}",
-                            violations=exc.to_list())
-        saved = self._apply(envelope)
-        return {"ok": True, "event_id": fact.event_id, "type": fact.type, "case": projections.case_summary(saved)}
+
+        def decide(case, event_id):
+            case = case or c.Case(case_id)
+            if case.exists and case.dept != dept:
+                raise CommandRefused("forbidden", "dept", f"案件 {case_id} 由 {case.dept} 办理，{dept} 无权操作")
+            try:
+                return fn(case, event_id=event_id, **kwargs)
+            except DomainError:
+                raise
+            except (TypeError, ValueError, AttributeError) as exc:
+                raise CommandRefused("invalid_params", None, f"操作 {command} 的参数类型不正确：{exc}") from exc
+
+        return self.execute("case", case_id, decide, dept=dept,
+                            summary=lambda doc: {"case": projections.case_summary(doc)})
 
     # ---- queries ----------------------------------------------------------------------------------
     @rpc
@@ -292,7 +257,7 @@ class PenaltyService(EventSourcedService):
         except ValueError:
             return _bad_argument("overdue", "参数 overdue 只能是 true 或 false")
         try:
-            limit, offset = _bounded(limit, "limit", 1, 500), _bounded(offset, "offset", 0, 1_000_000)
+            limit, offset = bounded(limit, "limit", 1, 500), bounded(offset, "offset", 0, 1_000_000)
         except DomainError as exc:
             return {"error": exc.to_dict()}
         docs, total = store.list_cases(self.db, dept=dept or None, stage=stage or None, overdue=flag,
@@ -303,20 +268,5 @@ class PenaltyService(EventSourcedService):
     @rpc
     def get_case(self, case_id):
         """One case: summary, folded case, full-process record, open findings, held/anomalous facts."""
-        doc = store.cases(self.db).get(case_id)
+        doc = self.aggregate_doc("case", case_id)
         return projections.case_detail(doc) if doc else None
-
-    @rpc
-    def list_findings(self, dept=None, rule_id=None, severity=None, limit=100, offset=0):
-        """Open findings across cases, most severe first."""
-        try:
-            limit, offset = _bounded(limit, "limit", 1, 1000), _bounded(offset, "offset", 0, 1_000_000)
-        except DomainError as exc:
-            return {"error": exc.to_dict()}
-        if severity and severity not in projections.SEVERITY_RANK:
-            return _bad_argument("severity", f"未知的严重程度 {severity}，可选：{'、'.join(projections.SEVERITY_RANK)}")
-        found = [f for doc in store.case_docs_with_findings(self.db, dept or None)
-                 for f in doc.get("findings_open", {}).values()
-                 if (not rule_id or f["rule_id"] == rule_id) and (not severity or f["severity"] == severity)]
-        found.sort(key=lambda f: (projections.SEVERITY_RANK.get(f["severity"], 9), f["as_of"], f["finding_key"]))
-        return {"items": found[offset:offset + limit], "total": len(found), "limit": limit, "offset": offset}

@@ -18,7 +18,6 @@ from pymongo.errors import DuplicateKeyError
 
 from services.kernel.aggregates import AggregateStore
 
-MAX_SCAN = 5000
 MAX_OTHER_DECISIONS = 500
 SUMMARY_FIELDS = {"snapshot": 1, "dept": 1, "due_at": 1, "evaluated_at": 1, "version": 1}
 
@@ -154,10 +153,3 @@ def list_cases(db: Database, *, dept: str | None, stage: str | None, overdue: bo
         query["snapshot.overdue"] = {"$ne": True}
     docs = list(db.cases.find(query, SUMMARY_FIELDS).sort("_id", ASCENDING).skip(offset).limit(limit))
     return docs, db.cases.count_documents(query)
-
-
-def case_docs_with_findings(db: Database, dept: str | None) -> list[dict]:
-    query: dict[str, Any] = {"snapshot.open_findings": {"$gt": 0}}
-    if dept:
-        query["dept"] = dept
-    return list(db.cases.find(query, {"findings_open": 1}).sort("_id", ASCENDING).limit(MAX_SCAN))

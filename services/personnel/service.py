@@ -1,39 +1,53 @@
 """Personnel credentials service (执法主体、人员、证件、培训).
 
-Entrypoints translate only: a validated envelope becomes a domain fact, the kernel folds it
-into the officer/agency aggregate, evaluates the rules and relays `officer.changed` and
-findings. Queries and Zhifa-originated commands are RPC methods.
+Declared in manifest.py; the kernel (services/kernel/base.py) generates the event handlers of
+the declared routes (`handle_agency`, `handle_officer`, `handle_credential`, `handle_training`),
+the findings query, the sweep and the command path. What is this service's own: the adapter over
+the pure personnel domain, the officer/credential queries and the credential commands.
 """
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
-from services.kernel import config
-from services.kernel.aggregates import derived_event_id, outbound
-from services.kernel.base import EventSourcedService
-from services.kernel.eventsourced import EventSourcedRepository
-from services.kernel.messaging import PoisonMessage, reliable_event_handler
-from services.kernel.mongo import Mongo
-from services.kernel.plugins import Plugins
-from services.personnel import domain as d
-from services.personnel import store
-from services.common.errors import DomainError
 from nameko.rpc import rpc
 
-AGENCY_TYPES = ("agency.registered",)
+from services.kernel.aggregates import derived_event_id, outbound
+from services.kernel.base import EventSourcedService
+from services.kernel.commands import CommandRefused
+from services.kernel.mongo import Mongo
+from services.kernel.plugins import Plugins
+from services.kernel.settings import DeptSettings
+from services.personnel import domain as d
+from services.personnel import store
+from services.personnel.manifest import MANIFEST
+
+CREDENTIAL_COMMANDS = {"suspend": d.suspend_credential, "restore": d.restore_credential,
+                       "revoke": d.revoke_credential, "cancel": d.cancel_credential, "file": d.file_credential}
 
 
 class PersonnelAdapter:
-    """Runs the pure personnel domain for the kernel's event-sourced repository."""
+    """Runs the pure personnel domain for the kernel's event-sourced repository.
 
-    def __init__(self, kind: str, settings: d.PersonnelSettings):
+    `settings` is a department's PersonnelSettings, or a DeptSettings resolver: the rules of an
+    officer or agency then run with the settings of the department that owns it.
+    """
+
+    def __init__(self, kind: str, settings: d.PersonnelSettings | DeptSettings):
         self.kind = kind
         self.settings = settings
+
+    def _settings(self, agg) -> d.PersonnelSettings:
+        if isinstance(self.settings, DeptSettings):
+            return self.settings.for_dept(agg.dept)
+        return self.settings
 
     def aggregate_id(self, envelope: dict) -> str:
         payload = envelope["payload"]
         return payload["agency_id"] if self.kind == "agency" else payload["officer_id"]
+
+    def admit(self, facts: list[dict], fact: dict) -> None:
+        """Refuse (NotOwnerError) a fact from a department that does not own the officer/agency."""
+        d.admit(self.fold(facts) if facts else None, d.Fact.from_envelope(fact, seq=len(facts)))
 
     def fold(self, facts: list[dict]):
         domain_facts = [d.Fact.from_envelope(f, seq=i) for i, f in enumerate(facts)]
@@ -49,11 +63,11 @@ class PersonnelAdapter:
 
     def findings(self, agg, as_of: datetime):
         if self.kind == "agency":
-            return d.evaluate_agency(agg, as_of, self.settings)
-        return d.evaluate_officer(agg, as_of, self.settings)
+            return d.evaluate_agency(agg, as_of, self._settings(agg))
+        return d.evaluate_officer(agg, as_of, self._settings(agg))
 
     def due_at(self, agg, as_of: datetime):
-        return d.next_evaluation_at(agg, as_of, self.settings)
+        return d.next_evaluation_at(agg, as_of, self._settings(agg))
 
     def changed_events(self, agg, snapshot: dict, cause: str, as_of: datetime) -> list[dict]:
         if self.kind != "officer" or not agg.registered and not agg.credentials:
@@ -63,52 +77,20 @@ class PersonnelAdapter:
                          occurred_at=as_of, event_id=derived_event_id(cause, "officer.changed", agg.officer_id))]
 
 
-def _settings(plugins) -> d.PersonnelSettings:
-    preset = plugins.preset(config.get("JURISDICTION_PRESET")).get("personnel", {})
-    return d.PersonnelSettings.from_mapping(**preset)
-
-
 class PersonnelService(EventSourcedService):
     """Officers, credentials, agencies and training; the source of `officer.changed`."""
 
-    name = "personnel"
+    manifest = MANIFEST
 
     db = Mongo("personnel", indexes=store.ensure_indexes)
     plugins = Plugins()
 
-    def repositories(self) -> list[EventSourcedRepository]:
-        settings = _settings(self.plugins)
-        return [
-            EventSourcedRepository(store.officers(self.db), PersonnelAdapter("officer", settings), self.name),
-            EventSourcedRepository(store.agencies(self.db), PersonnelAdapter("agency", settings), self.name),
-        ]
+    def adapter(self, aggregate, envelope=None) -> PersonnelAdapter:
+        return PersonnelAdapter(aggregate.name, self.settings)
 
-    def _apply(self, envelope: dict):
-        officers, agencies = self.repositories()
-        try:
-            return self.ingest(agencies if envelope["type"] in AGENCY_TYPES else officers, envelope)
-        except DomainError as exc:  # a fact the domain can never accept: no retry will help
-            raise PoisonMessage(f"{exc.code}: {exc}") from exc
-
-    @reliable_event_handler("gateway", "agency.*")
-    def handle_agency(self, envelope):
-        """Agency (执法主体) facts from the ingress."""
-        self._apply(envelope)
-
-    @reliable_event_handler("gateway", "officer.*")
-    def handle_officer(self, envelope):
-        """Officer registration facts from the ingress."""
-        self._apply(envelope)
-
-    @reliable_event_handler("gateway", "credential.*")
-    def handle_credential(self, envelope):
-        """Credential lifecycle facts (issued/suspended/restored/revoked/cancelled/filed)."""
-        self._apply(envelope)
-
-    @reliable_event_handler("gateway", "training.*")
-    def handle_training(self, envelope):
-        """Training records."""
-        self._apply(envelope)
+    def _officer(self, officer_id: str):
+        doc = self.aggregate_doc("officer", officer_id)
+        return doc, (PersonnelAdapter("officer", d.DEFAULT_SETTINGS).fold(doc["facts"]) if doc else None)
 
     # ---- queries -----------------------------------------------------------------------------
     @rpc
@@ -117,23 +99,13 @@ class PersonnelService(EventSourcedService):
         return store.list_officers(self.db, dept=dept, status=status, q=q, limit=int(limit), offset=int(offset))
 
     @rpc
-    def list_findings(self, dept=None):
-        """Open personnel findings (credentials, training, agencies), of one department when given."""
-        found = store.open_findings(self.db, dept)
-        return {"items": found, "total": len(found)}
-
-    @rpc
     def get_officer(self, officer_id):
         """One officer with credentials (statuses as of now), open findings and fact history."""
-        doc = store.officers(self.db).get(officer_id)
+        doc, officer = self._officer(officer_id)
         if doc is None:
             return None
-        now = self.clock()
-        officer = PersonnelAdapter("officer", d.DEFAULT_SETTINGS).fold(doc["facts"])
-        snap = d.to_snapshot(officer, now)
-        history = [{k: f[k] for k in ("event_id", "type", "occurred_at", "dept", "source", "payload")}
-                   for f in doc["facts"]]
-        return {**snap, "findings": list(doc.get("findings_open", {}).values()), "history": history}
+        return {**d.to_snapshot(officer, self.clock()), "findings": self.open_findings(doc),
+                "history": self.history(doc)}
 
     @rpc
     def get_credential(self, number):
@@ -150,8 +122,7 @@ class PersonnelService(EventSourcedService):
     def verify_officer(self, officer_id, area, at=None, region=None):
         """May this officer enforce in `area` at time `at`? Every reason if not."""
         at_dt = datetime.fromisoformat(at) if at else self.clock()
-        doc = store.officers(self.db).get(officer_id)
-        officer = PersonnelAdapter("officer", d.DEFAULT_SETTINGS).fold(doc["facts"]) if doc else None
+        _, officer = self._officer(officer_id)
         verdict = d.can_act(officer, area, at_dt, region=region)
         return {"officer_id": officer_id, "area": area, "at": at_dt.isoformat(), "allowed": verdict.allowed,
                 "credential_no": verdict.credential_no,
@@ -160,25 +131,24 @@ class PersonnelService(EventSourcedService):
 
     # ---- commands (departments that manage credentials in Zhifa itself) ---------------------------
     @rpc
-    def change_credential(self, action, officer_id, number, at, dept, reason=None):
-        """Suspend (暂扣) / restore (恢复) / revoke (收回) / cancel (注销) / file (备案) a credential."""
-        commands = {"suspend": d.suspend_credential, "restore": d.restore_credential,
-                    "revoke": d.revoke_credential, "cancel": d.cancel_credential}
-        at_dt = datetime.fromisoformat(at)
-        doc = store.officers(self.db).get(officer_id)
-        officer = PersonnelAdapter("officer", d.DEFAULT_SETTINGS).fold(doc["facts"]) if doc else None
-        event_id = str(uuid.uuid4())
+    def change_credential(self, action, officer_id, number, at, dept, reason=None, actor=None):
+        """Suspend (暂扣) / restore (恢复) / revoke (收回) / cancel (注销) / file (备案) a credential.
+
+        Decided on the officer's current state inside the compare-and-set loop (kernel `execute`).
+        """
+        command = CREDENTIAL_COMMANDS.get(action)
+        if command is None:
+            return {"ok": False, "error": {"code": "unknown_action", "field": "action",
+                                           "message": f"未知操作 {action}，可选：{'、'.join(CREDENTIAL_COMMANDS)}"}}
         try:
-            if action == "file":
-                fact = d.file_credential(officer, number, at_dt, reason, event_id=event_id, dept=dept)
-            elif action in commands:
-                fact = commands[action](officer, number, at_dt, reason, event_id=event_id, dept=dept)
-            else:
-                return {"ok": False, "error": {"code": "unknown_action", "message": f"未知操作 {action}"}}
-        except DomainError as exc:
-            return {"ok": False, "error": exc.to_dict()}
-        envelope = {"event_id": fact.event_id, "type": fact.type, "schema_version": 1,
-                    "occurred_at": fact.occurred_at.isoformat(), "dept": dept, "source": "zhifa",
-                    "payload": fact.payload}
-        self._apply(envelope)
-        return {"ok": True, "event_id": fact.event_id, "type": fact.type}
+            at_dt = datetime.fromisoformat(at)
+        except (TypeError, ValueError):
+            return {"ok": False, "error": {"code": "invalid_value", "field": "at",
+                                           "message": "参数 at 必须是带时区的 ISO 8601 时间"}}
+
+        def decide(officer, event_id):
+            if officer is not None and officer.dept and officer.dept != dept:
+                raise CommandRefused("forbidden", "dept", f"执法人员 {officer_id} 属于 {officer.dept}，{dept} 无权操作")
+            return command(officer, number, at_dt, reason, event_id=event_id, dept=dept)
+
+        return self.execute("officer", officer_id, decide, dept=dept)

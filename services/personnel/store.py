@@ -41,13 +41,3 @@ def list_officers(db: Database, *, dept: str | None, status: str | None, q: str 
 
 def officer_by_credential(db: Database, number: str) -> dict | None:
     return db.officers.find_one({"snapshot.credential_numbers": number})
-
-
-def open_findings(db: Database, dept: str | None) -> list[dict]:
-    """Open findings of every officer and agency, or of one department."""
-    query = {"dept": dept} if dept else {}
-    found = []
-    for col in (db.officers, db.agencies):
-        for doc in col.find(query, {"findings_open": 1}):
-            found.extend(doc.get("findings_open", {}).values())
-    return sorted(found, key=lambda f: f["finding_key"])

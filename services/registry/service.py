@@ -20,17 +20,15 @@ from datetime import date, datetime
 from nameko.rpc import rpc
 
 from services.common.errors import DomainError, NotFoundError
-from services.kernel import config
 from services.kernel.aggregates import derived_event_id, outbound
 from services.kernel.base import EventSourcedService
-from services.kernel.eventsourced import EventSourcedRepository
 from services.kernel.messaging import PoisonMessage, reliable_event_handler
 from services.kernel.mongo import Mongo
 from services.kernel.plugins import Plugins
+from services.kernel.settings import DeptSettings
 from services.registry import domain as d
 from services.registry import store
-
-HISTORY_KEYS = ("event_id", "type", "occurred_at", "dept", "source", "payload")
+from services.registry.manifest import MANIFEST
 
 
 def record_of(code: str, facts: list[dict]) -> d.ItemRecord:
@@ -57,13 +55,19 @@ class RegistryAdapter:
     """Runs the pure registry domain for the kernel's event-sourced repository.
 
     Only the fact being ingested (`incoming`) is put to the domain's checks, with the settings in
-    force now; facts already accepted are folded as they are, so a settings change never
-    un-accepts history and the deadline sweep (no incoming fact) never raises.
+    force now for the department that published it; facts already accepted are folded as they are,
+    so a settings change never un-accepts history and the deadline sweep (no incoming fact) never
+    raises. `settings` is one RegistrySettings or a DeptSettings resolver (per department).
     """
 
-    def __init__(self, settings: d.RegistrySettings, incoming: str | None = None):
+    def __init__(self, settings: d.RegistrySettings | DeptSettings, incoming: str | None = None):
         self.settings = settings
         self.incoming = incoming
+
+    def _settings(self, dept: str | None) -> d.RegistrySettings:
+        if isinstance(self.settings, DeptSettings):
+            return self.settings.for_dept(dept)
+        return self.settings
 
     def aggregate_id(self, envelope: dict) -> str:
         return envelope["payload"]["item_code"]
@@ -73,8 +77,13 @@ class RegistryAdapter:
         record = record_of(code, [f for f in facts if f["event_id"] != self.incoming])
         for fact in facts:
             if fact["event_id"] == self.incoming:
-                record.apply(d.Fact.from_envelope(fact), self.settings)
+                record.apply(d.Fact.from_envelope(fact), self._settings(fact.get("dept")))
         return record
+
+    @staticmethod
+    def dept_of(agg: d.ItemRecord) -> str | None:
+        latest = agg.versions[-1] if agg.versions else None
+        return latest.owning_dept if latest else (agg.facts[0].dept if agg.facts else None)
 
     def snapshot(self, agg: d.ItemRecord, as_of: datetime) -> dict:
         snap = {k: v for k, v in agg.to_snapshot().items() if k != "facts"}  # the aggregate keeps the facts
@@ -84,10 +93,10 @@ class RegistryAdapter:
         return snap
 
     def findings(self, agg: d.ItemRecord, as_of: datetime):
-        return d.evaluate_item(agg, as_of, self.settings)
+        return d.evaluate_item(agg, as_of, self._settings(self.dept_of(agg)))
 
     def due_at(self, agg: d.ItemRecord, as_of: datetime):
-        return d.next_due(agg, as_of, self.settings)
+        return d.next_due(agg, as_of, self._settings(self.dept_of(agg)))
 
     def changed_events(self, agg: d.ItemRecord, snapshot: dict, cause: str, as_of: datetime) -> list[dict]:
         if not agg.versions and not agg.standards:
@@ -96,11 +105,6 @@ class RegistryAdapter:
         payload = item_changed_payload(agg, as_of, dept)
         return [outbound("item.changed", payload, dept=dept, source="registry", occurred_at=as_of,
                          event_id=derived_event_id(cause, "item.changed", agg.code))]
-
-
-def _settings(plugins) -> d.RegistrySettings:
-    preset = plugins.preset(config.get("JURISDICTION_PRESET")).get("registry", {})
-    return d.RegistrySettings.from_mapping(**preset)
 
 
 def _moment(value, now: datetime) -> date | datetime:
@@ -118,33 +122,19 @@ def _moment(value, now: datetime) -> date | datetime:
 
 
 class RegistryService(EventSourcedService):
-    """Enforcement items, discretion standards and leniency lists; the source of `item.changed`."""
+    """Enforcement items, discretion standards and leniency lists; the source of `item.changed`.
 
-    name = "registry"
+    `handle_item` (item.*) and `handle_standard` (standard.*, an invalid standard is dead-lettered
+    with every reason) are generated from the manifest; leniency lists are this service's own.
+    """
+
+    manifest = MANIFEST
 
     db = Mongo("registry", indexes=store.ensure_indexes)
     plugins = Plugins()
 
-    def repositories(self, incoming: str | None = None) -> list[EventSourcedRepository]:
-        adapter = RegistryAdapter(_settings(self.plugins), incoming)
-        return [EventSourcedRepository(store.items(self.db), adapter, self.name)]
-
-    def _apply(self, envelope: dict):
-        [items] = self.repositories(incoming=envelope["event_id"])
-        try:
-            return self.ingest(items, envelope)
-        except DomainError as exc:  # contract-valid but refused by the domain: no retry will help
-            raise PoisonMessage(f"{exc.code}: {exc}") from exc
-
-    @reliable_event_handler("gateway", "item.*")
-    def handle_item(self, envelope):
-        """Item facts (published/amended/repealed/evaluated) from the ingress."""
-        self._apply(envelope)
-
-    @reliable_event_handler("gateway", "standard.*")
-    def handle_standard(self, envelope):
-        """Discretion standards (裁量基准); an invalid one is dead-lettered with every reason."""
-        self._apply(envelope)
+    def adapter(self, aggregate, envelope=None) -> RegistryAdapter:
+        return RegistryAdapter(self.settings, envelope["event_id"] if envelope else None)
 
     @reliable_event_handler("gateway", "leniency_list.*")
     def handle_leniency_list(self, envelope):
@@ -178,7 +168,7 @@ class RegistryService(EventSourcedService):
     @rpc
     def get_item(self, code):
         """One item: the version in force now, every version, standards, evaluations, open findings, facts."""
-        doc = store.items(self.db).get(code)
+        doc = self.aggregate_doc("item", code)
         if doc is None:
             return None
         now = self.clock()
@@ -190,8 +180,8 @@ class RegistryService(EventSourcedService):
             "current": current.to_dict() if current else None,
             "current_standard": standard.to_dict() if standard else None,
             **{k: snap[k] for k in ("versions", "standards", "evaluations", "held", "depts")},
-            "findings": sorted(doc.get("findings_open", {}).values(), key=lambda f: f["finding_key"]),
-            "history": [{k: f[k] for k in HISTORY_KEYS} for f in doc["facts"]],
+            "findings": self.open_findings(doc),
+            "history": self.history(doc),
         }
 
     @rpc
@@ -199,7 +189,7 @@ class RegistryService(EventSourcedService):
         """{min, max, kind} of discretion tier `tier` (id or name) of item `code` at `at`, or {"error": ...}."""
         try:
             when = _moment(at, self.clock())
-            doc = store.items(self.db).get(code)
+            doc = self.aggregate_doc("item", code)
             if doc is None:
                 raise NotFoundError(f"执法事项 {code} 不存在", field="item_code")
             found = d.tier_range(record_of(code, doc["facts"]).standards, code, tier, when)
@@ -222,9 +212,3 @@ class RegistryService(EventSourcedService):
                  for doc in store.leniency_lists(self.db, {v.owning_dept for v in held})]
         views = [view for v in held if (view := d.publication_view(by_code[v.code], when, lists)) is not None]
         return {"dept": dept, "at": when.isoformat(), "items": views, "total": len(views)}
-
-    @rpc
-    def list_findings(self, dept=None):
-        """Open registry findings, of one department when given, by finding key."""
-        found = store.open_findings(self.db, dept)
-        return {"items": found, "total": len(found)}

@@ -33,14 +33,6 @@ def item_docs_of_dept(db: Database, dept: str, limit: int = MAX_ITEMS) -> list[d
     return list(db.items.find({"snapshot.depts": dept}, ITEM_FIELDS).sort("_id", ASCENDING).limit(limit))
 
 
-def open_findings(db: Database, dept: str | None, limit: int = MAX_ITEMS) -> list[dict]:
-    """Open findings of every item, or those raised against `dept`, sorted by finding key."""
-    query = {"snapshot.depts": dept} if dept else {}
-    docs = db.items.find(query, {"findings_open": 1}).sort("_id", ASCENDING).limit(limit)
-    found = [f for doc in docs for f in doc.get("findings_open", {}).values() if dept is None or f["dept"] == dept]
-    return sorted(found, key=lambda f: f["finding_key"])
-
-
 def add_leniency_list(db: Database, event_id: str, doc: dict) -> bool:
     """Store one published list; False when that event was stored before (redelivery)."""
     try:

@@ -154,11 +154,11 @@ def suite_queues() -> list[str]:
     from nameko.events import EventHandler
 
     from services.kernel import config
-    from services.launcher import PROCESSES
+    from services.launcher import processes
 
     names = ["gateway.ingress"]
-    for path, _ in PROCESSES.values():
-        module, cls_name = path.split(":")
+    for proc in processes().values():
+        module, cls_name = proc.service.split(":")
         try:
             cls = getattr(__import__(module, fromlist=[cls_name]), cls_name)
         except ImportError:
@@ -248,7 +248,7 @@ class Suite:
 
     def _start(self) -> None:
         from services.kernel.messaging import declare_topology
-        from services.launcher import CONFIG, PROCESSES, available
+        from services.launcher import available, command
 
         declare_topology(self.amqp_uri)
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -256,17 +256,17 @@ class Suite:
         base = {**os.environ, "AMQP_URI": self.amqp_uri, "MONGO_URI": self.mongo_uri, "DB_PREFIX": self.prefix,
                 "WEB_SERVER_ADDRESS": self.web, "PYTHONWARNINGS": "ignore::DeprecationWarning",
                 "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-        for name in names:
-            path, port = PROCESSES[name]
+        for name, proc in available().items():
             env = dict(base)
-            if port:
+            if proc.metrics_port:
                 env["METRICS_PORT"] = str(free_port())
                 self.health[name] = f"http://127.0.0.1:{env['METRICS_PORT']}/health"
-            else:
-                self.health[name] = f"http://{self.web}/health"
+            else:  # HTTP-facing: the gateway on self.web, any other on a free port
+                env["WEB_SERVER_ADDRESS"] = self.web if name == "gateway" else f"127.0.0.1:{free_port()}"
+                self.health[name] = f"http://{env['WEB_SERVER_ADDRESS']}/health"
             out = open(self.log_dir / f"{name}.log", "ab")
             self.started[name] = subprocess.Popen(
-                [sys.executable, "-m", "nameko", "run", "--config", str(CONFIG), path],
+                command(proc),
                 env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
         for name, url in self.health.items():
             deadline = time.monotonic() + 90

@@ -8,6 +8,7 @@ from nameko.testing.services import worker_factory
 
 from plugins.host import build_plugin_manager
 from services.kernel.messaging import PoisonMessage
+from services.kernel.settings import DeptSettings, RunConfig
 from services.personnel.service import PersonnelService
 from tests.fakes import FakeDb
 
@@ -31,8 +32,9 @@ ISSUED = envelope("credential.issued", {
 
 @pytest.fixture
 def service():
-    return worker_factory(PersonnelService, db=FakeDb(), plugins=build_plugin_manager(load_entrypoints=False),
-                          clock=lambda: NOW)
+    host = build_plugin_manager(load_entrypoints=False)
+    return worker_factory(PersonnelService, db=FakeDb(), plugins=host, clock=lambda: NOW,
+                          settings=DeptSettings.of(PersonnelService.manifest, host), conf=RunConfig.from_config())
 
 
 def sent(service, type_):

@@ -15,6 +15,7 @@ from contracts.events.registry import CONTRACTS as INGRESS
 from contracts.events.registry_internal import CONTRACTS as INTERNAL, ITEM_CHANGED
 from plugins.host import build_plugin_manager
 from services.kernel.messaging import PoisonMessage
+from services.kernel.settings import DeptSettings, RunConfig
 from services.registry import domain as d
 from services.registry.service import RegistryAdapter, RegistryService, item_changed_payload, record_of
 from tests.fakes import FakeDb
@@ -34,7 +35,8 @@ def plugins():
 
 @pytest.fixture
 def service(plugins):
-    return worker_factory(RegistryService, db=FakeDb(), plugins=plugins, clock=lambda: NOW)
+    return worker_factory(RegistryService, db=FakeDb(), plugins=plugins, clock=lambda: NOW,
+                          settings=DeptSettings.of(RegistryService.manifest, plugins), conf=RunConfig.from_config())
 
 
 def envelope(type_: str, payload: dict, occurred_at: str = "2024-07-01T09:30:00+08:00") -> dict:
@@ -130,9 +132,7 @@ def test_overdue_standard_raises_finding_with_the_item(service):
 
 
 def test_settings_come_from_the_jurisdiction_preset(plugins):
-    from services.registry.service import _settings
-
-    settings = _settings(plugins)  # seed001 by default: five tiers
+    settings = DeptSettings.of(RegistryService.manifest, plugins).for_dept(SCJG)  # seed001 by default: five tiers
     assert settings.min_tiers == 5 and settings.standard_filing_deadline == (8, 15)
 
 

@@ -1,0 +1,103 @@
+"""The generated parts of docker-compose.yml and infra/prometheus/prometheus.yml, from the manifests.
+
+One container per declared service (`python -m services.launcher --only <name>`, health checked on
+its health port) and one Prometheus target per service process. The generated text sits between
+`# BEGIN generated` / `# END generated` markers; everything else in those files is hand-written.
+
+    python -m services.kernel.deploy           # rewrite both files' generated parts
+    python -m services.kernel.deploy --check   # exit 1 when either file drifted from the manifests
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Iterable
+
+from services.kernel.manifest import ServiceManifest, manifests
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+COMPOSE = ROOT / "docker-compose.yml"
+PROMETHEUS = ROOT / "infra" / "prometheus" / "prometheus.yml"
+BEGIN = "# BEGIN generated from the service manifests (python -m services.kernel.deploy)"
+END = "# END generated"
+
+
+def compose_services(declared: Iterable[ServiceManifest]) -> str:
+    """Service entries of docker-compose.yml (indented under `services:`)."""
+    out = []
+    for m in declared:
+        port = m.health_port
+        lines = [f"  {m.name}:", "    <<: *zhifa-process", f'    command: ["--only", "{m.name}"]',
+                 "    environment:", "      <<: *zhifa-env"]
+        if port:
+            lines.append(f'      HEALTH_PORT: "{port}"')
+        if m.http_facing and port:
+            lines += ["    ports:", f'      - "127.0.0.1:{port}:{port}"']
+        if port:
+            lines.append("    healthcheck: *zhifa-health")
+        out.append("\n".join(lines))
+    return "\n\n".join(out)
+
+
+def compose_prometheus_depends(declared: Iterable[ServiceManifest]) -> str:
+    return "\n".join(["    depends_on:", *(f"      - {m.name}" for m in declared)])
+
+
+def prometheus_targets(declared: Iterable[ServiceManifest]) -> str:
+    """`static_configs` of the `zhifa` job: one target per service process that serves /metrics."""
+    lines = ["    static_configs:"]
+    for m in declared:
+        if m.health_port:
+            lines += [f'      - targets: ["{m.name}:{m.health_port}"]', f"        labels: {{process: {m.name}}}"]
+    return "\n".join(lines)
+
+
+def _replace_blocks(text: str, blocks: list[str], where: Path) -> str:
+    """Replace the n-th marked block of `text` with blocks[n] (indentation of the marker kept)."""
+    out, rest = [], text
+    for block in blocks:
+        start = rest.find(BEGIN)
+        end = rest.find(END, start)
+        if start < 0 or end < 0:
+            raise SystemExit(f"{where}: missing '{BEGIN}' / '{END}' markers")
+        line_start = rest.rfind("\n", 0, start) + 1
+        indent = rest[line_start:start]
+        out.append(rest[:start] + BEGIN + "\n" + block + "\n" + indent)
+        rest = rest[end:]
+    out.append(rest)
+    return "".join(out)
+
+
+def render_compose(text: str, declared: tuple[ServiceManifest, ...] | None = None) -> str:
+    declared = manifests() if declared is None else declared
+    return _replace_blocks(text, [compose_services(declared), compose_prometheus_depends(declared)], COMPOSE)
+
+
+def render_prometheus(text: str, declared: tuple[ServiceManifest, ...] | None = None) -> str:
+    declared = manifests() if declared is None else declared
+    return _replace_blocks(text, [prometheus_targets(declared)], PROMETHEUS)
+
+
+def drifted() -> list[Path]:
+    """Files whose generated parts differ from what the manifests say now."""
+    return [path for path, render in ((COMPOSE, render_compose), (PROMETHEUS, render_prometheus))
+            if render(path.read_text(encoding="utf-8")) != path.read_text(encoding="utf-8")]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m services.kernel.deploy", description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if a file drifted from the manifests")
+    args = parser.parse_args(argv)
+    if args.check:
+        stale = drifted()
+        for path in stale:
+            sys.stderr.write(f"{path.relative_to(ROOT)} 与服务声明不一致，请运行：python -m services.kernel.deploy\n")
+        return 1 if stale else 0
+    for path, render in ((COMPOSE, render_compose), (PROMETHEUS, render_prometheus)):
+        path.write_text(render(path.read_text(encoding="utf-8")), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
