@@ -307,22 +307,28 @@ class Catalog:
     def decode(self, raw: bytes | str) -> dict:
         """Bytes on the wire -> dict, with size, nesting and JSON checks (NaN/Infinity read as
         non-finite numbers, which `check` then names by field)."""
+        doc = self.parse(raw)
+        if not isinstance(doc, dict):
+            raise ContractError([Violation("$message", "not_an_object", "事件必须是 JSON 对象")])
+        return doc
+
+    def parse(self, raw: bytes | str, *, max_bytes: int | None = None, depth: int = MAX_DEPTH + 1) -> Any:
+        """Any JSON text -> value, refusing oversize (`max_bytes`, default the catalog's), nesting
+        deeper than `depth` (counted before parsing: no recursion) and invalid UTF-8/JSON."""
+        limit = self.max_bytes if max_bytes is None else max_bytes
         try:
             data = raw.encode() if isinstance(raw, str) else bytes(raw)
         except (UnicodeEncodeError, TypeError):
             raise ContractError([Violation("$message", "malformed_json", "不是合法的 UTF-8 JSON 文本")]) from None
-        if len(data) > self.max_bytes:
-            raise ContractError([Violation("$message", "max_bytes", f"消息大小 {len(data)} 字节超过上限 {self.max_bytes}")])
-        if nesting_depth(data, MAX_DEPTH + 1) > MAX_DEPTH + 1:  # envelope + MAX_DEPTH levels below it
+        if len(data) > limit:
+            raise ContractError([Violation("$message", "max_bytes", f"消息大小 {len(data)} 字节超过上限 {limit}")])
+        if nesting_depth(data, depth) > depth:
             raise ContractError([Violation("$message", "max_depth", f"嵌套层级超过 {MAX_DEPTH}")])
         try:
-            doc = json.loads(data)
+            return json.loads(data)
         except (ValueError, UnicodeDecodeError, RecursionError):
             # the parser's own text stays out of the answer (it names internals); the logs have the input
             raise ContractError([Violation("$message", "malformed_json", "不是合法的 JSON 文本（须为 UTF-8 编码的 JSON 对象）")]) from None
-        if not isinstance(doc, dict):
-            raise ContractError([Violation("$message", "not_an_object", "事件必须是 JSON 对象")])
-        return doc
 
     def validate(self, envelope: dict, *, expected_dept: str | None = None, direction: str | None = "ingress") -> EventContract:
         """Check an envelope and its payload; return the contract or raise ContractError."""

@@ -35,7 +35,12 @@ def admit(catalog: Catalog, raw: bytes | str | dict, *, routing_key: str | None 
     """
     envelope: dict | None = None
     try:
-        envelope = raw if isinstance(raw, dict) else catalog.decode(raw)
+        try:
+            envelope = raw if isinstance(raw, dict) else catalog.decode(raw)
+        except ContractError:
+            if refusal is None:
+                raise
+            envelope = None  # the refusal found before admission is the reason, not the unreadable body
         if refusal is not None:
             raise ContractError([refusal])
         expected = authenticated_dept

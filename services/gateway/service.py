@@ -18,7 +18,7 @@ from nameko.messaging import Consumer
 from nameko.web.handlers import http
 
 from contracts.asyncapi import document as asyncapi_document
-from contracts.catalog import Catalog
+from contracts.catalog import MAX_DEPTH, Catalog, ContractError, Violation
 from services.gateway.api.findings import FindingsApi
 from services.gateway.api.penalty import PenaltyApi
 from services.gateway.api.personnel import PersonnelApi
@@ -29,7 +29,8 @@ from services.gateway.store import GatewayStore, digest, ensure_indexes
 from services.kernel import config
 from services.kernel.clock import Clock
 from services.kernel.messaging import (ATTEMPTS_HEADER, DEAD_LETTER_QUEUE, INGRESS_EXCHANGE,
-                                       REJECTIONS_EXCHANGE, ReliableConsumer, declare_topology)
+                                       REJECTIONS_EXCHANGE, DecompressedTooLarge, ReliableConsumer,
+                                       bound_decompression, declare_topology, delivery_of)
 from services.kernel.metrics import (DEAD_LETTERS, INGRESS_ACCEPTED, INGRESS_DUPLICATES,
                                      INGRESS_REJECTED, Metrics)
 from services.kernel.mongo import Mongo
@@ -45,6 +46,7 @@ class Contracts(DependencyProvider):
 
     def setup(self):
         declare_topology()
+        bound_decompression(int(config.get("INGRESS_MAX_BYTES")))  # kombu unpacks before we see a message
         self.catalog = Catalog(max_bytes=int(config.get("INGRESS_MAX_BYTES")),
                                years=(int(config.get("INGRESS_YEAR_MIN")), int(config.get("INGRESS_YEAR_MAX"))))
 
@@ -75,12 +77,29 @@ class IngressConsumer(ReliableConsumer):
         super().setup()
 
     def handle_message(self, body, message):
-        raw = {"raw": message.body, "routing_key": message.delivery_info.get("routing_key", ""),
-               "user_id": message.properties.get("user_id"),
-               # a broker redelivery or one of our retries may follow a crash before the dispatch
-               "redelivered": bool(message.delivery_info.get("redelivered"))
-               or int((message.headers or {}).get(ATTEMPTS_HEADER, 0)) > 0}
+        try:
+            origin = delivery_of(message, self.queue.name)  # only the suite's signed retries carry x-zhifa-*
+            raw = {"raw": message.body if isinstance(message.body, (bytes, str)) else b"",
+                   "routing_key": origin.routing_key, "user_id": origin.user_id,
+                   "unpack_error": unpack_error(message),
+                   # a broker redelivery or one of our retries may follow a crash before the dispatch
+                   "redelivered": bool(message.delivery_info.get("redelivered")) or origin.retried}
+        except Exception:  # no property or header may kill the consumer: the message is refused instead
+            log.exception("unreadable ingress message properties")
+            raw = {"raw": b"", "routing_key": "", "user_id": "", "redelivered": False,
+                   "unpack_error": ("bad_properties", "消息属性或头无法读取")}
         super().handle_message(raw, message)
+
+
+def unpack_error(message) -> tuple[str, str] | None:
+    """Why kombu could not unpack a `compression`-headed body (rule, Chinese message), if it failed."""
+    errors = getattr(message, "errors", None) or []
+    if not errors:
+        return None
+    exc = errors[0][1] if isinstance(errors[0], tuple) and len(errors[0]) > 1 else None
+    if isinstance(exc, DecompressedTooLarge):
+        return ("max_unpacked_bytes", f"压缩消息解压后超过 {config.get('INGRESS_MAX_BYTES')} 字节，或使用了不接受的压缩方式")
+    return ("bad_compression", "压缩消息无法解压")
 
 
 class DeadLetterConsumer(Consumer):
@@ -122,8 +141,11 @@ class GatewayService(PersonnelApi, RegistryApi, PenaltyApi, FindingsApi):
     def handle_ingress(self, message):
         """One event from a departmental system via exchange `ingress`."""
         identity = amqp_identity(message.get("user_id"))
+        refusal = identity.refusal
+        if message.get("unpack_error"):
+            refusal = Violation("$message", *message["unpack_error"])
         self._process(message["raw"], channel="amqp", routing_key=message["routing_key"],
-                      authenticated_dept=identity.dept, refusal=identity.refusal,
+                      authenticated_dept=identity.dept, refusal=refusal,
                       redelivered=message.get("redelivered", False))
 
     def _process(self, raw, *, channel: str, routing_key: str | None = None,
@@ -178,9 +200,9 @@ class GatewayService(PersonnelApi, RegistryApi, PenaltyApi, FindingsApi):
         if stripped[:1] == b"[":
             if len(body) > max_bytes * max_batch:
                 return error(413, "max_bytes", f"批量请求超过 {max_bytes * max_batch} 字节")
-            try:
-                items = json.loads(body)
-            except ValueError as exc:
+            try:  # one level more than an event: the array around the envelopes
+                items = self.catalog.parse(body, max_bytes=max_bytes * max_batch, depth=MAX_DEPTH + 2)
+            except ContractError:
                 res = self._process(body, channel="http", authenticated_dept=dept)
                 return json_response({"results": [res]}, 400)
             if len(items) > max_batch:
