@@ -12,6 +12,10 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from services.kernel.manifest import manifests  # noqa: E402  (the declared services)
+
+DECLARED = manifests()
 errors: list[str] = []
 
 
@@ -27,7 +31,7 @@ def load_yaml(rel: str):
 
 compose = load_yaml("docker-compose.yml")
 services = compose.get("services", {})
-for name in ("rabbitmq", "mongo", "gateway", "personnel", "registry", "penalty", "prometheus", "grafana"):
+for name in ("rabbitmq", "mongo", *(m.name for m in DECLARED), "prometheus", "grafana"):
     check(name in services, f"docker-compose.yml: service {name!r} missing")
 for name, svc in services.items():
     for vol in svc.get("volumes", []):
@@ -37,14 +41,14 @@ for name, svc in services.items():
     build = svc.get("build")
     if build:
         check((ROOT / build["context"] / build["dockerfile"]).exists(), f"docker-compose.yml: {name} Dockerfile missing")
-for name in ("gateway", "personnel", "registry", "penalty"):
+for name in (m.name for m in DECLARED):
     cmd = services.get(name, {}).get("command", [])
     check(cmd == ["--only", name], f"docker-compose.yml: {name} command should be ['--only', {name!r}], is {cmd}")
 
 prom = load_yaml("infra/prometheus/prometheus.yml")
 check(any(f.endswith("alerts.yml") for f in prom.get("rule_files", [])), "prometheus.yml: alerts.yml not in rule_files")
 targets = {t for job in prom["scrape_configs"] for sc in job.get("static_configs", []) for t in sc["targets"]}
-for t in ("gateway:8000", "personnel:9101", "registry:9102", "penalty:9103"):
+for t in (f"{m.name}:{m.health_port}" for m in DECLARED if m.health_port):
     check(t in targets, f"prometheus.yml: target {t} missing")
 
 alerts = load_yaml("infra/prometheus/alerts.yml")

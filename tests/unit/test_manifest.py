@@ -27,11 +27,10 @@ def handlers(cls) -> dict[str, set]:
 
 def test_the_suite_declares_its_services_once():
     assert set(m.names()) >= {"gateway", "personnel", "registry", "penalty"}
-    assert "coordination" not in m.names()  # declared nowhere, so it exists nowhere
     assert m.event_exchange_names()[:1] == ("gateway.events",)
-    assert dict(m.findings_sources()) == {"personnel": "list_findings", "registry": "list_findings",
-                                          "penalty": "list_findings"}
-    assert m.settings_sections() == ("penalty", "personnel", "registry")
+    assert dict(m.findings_sources()).items() >= {"personnel": "list_findings", "registry": "list_findings",
+                                                  "penalty": "list_findings"}.items()
+    assert set(m.settings_sections()) >= {"penalty", "personnel", "registry"}
 
 
 def test_event_handlers_are_generated_from_declared_routes():
@@ -92,7 +91,7 @@ def test_a_service_declared_by_its_own_package_is_picked_up_everywhere(echo):
 def test_no_channel_for_an_undeclared_service():
     doc = asyncapi.build()
     channels = {c for c in doc["channels"] if c.endswith(".events")}
-    assert channels <= set(m.event_exchange_names()) and "coordination.events" not in channels
+    assert channels <= set(m.event_exchange_names()) and "echo.events" not in channels
     assert {"gateway.events", "personnel.events", "registry.events", "penalty.events"} <= channels
 
 
