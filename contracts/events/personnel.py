@@ -66,6 +66,21 @@ INGRESS = [
         {"officer_id": "511322-scjg-0007", "status": "left", "reason": "调离执法岗位"},
     ),
     _ingress(
+        "officer.transfer_requested",
+        "调动第一步：人员所属单位申请将其调往另一部门（to_dept）；调入单位确认（officer.transfer_accepted）后生效。",
+        {**OFFICER_REF, "to_dept": req(DEPT), "requested_on": opt(DATE), "reason": opt(SHORT)},
+        {"officer_id": "511322-scjg-0007", "to_dept": "511322-zhzf", "requested_on": "2024-08-01",
+         "reason": "综合行政执法改革，人员划转"},
+    ),
+    _ingress(
+        "officer.transfer_accepted",
+        "调动第二步：调入单位确认接收，自 effective_on 当日起由调入单位管理（也可由县司法局带 to_dept 直接确认）。",
+        {**OFFICER_REF, "from_dept": opt(DEPT), "to_dept": opt(DEPT), "effective_on": req(DATE),
+         "agency_id": opt(ID), "reason": opt(SHORT)},
+        {"officer_id": "511322-scjg-0007", "from_dept": "511322-scjg", "effective_on": "2024-08-15",
+         "agency_id": "A511322-ZHZF"},
+    ),
+    _ingress(
         "credential.issued",
         "执法证件发放：证号、发证机关及层级、执法领域与区域、有效期。",
         {
@@ -129,6 +144,11 @@ CHANGED_CREDENTIAL = {
         "filed_at": req(DATETIME, nullable=True), "valid_from": req(DATE), "valid_to": req(DATE),
         "ended_as": req({"type": "string", "allowed": ["revoked", "cancelled"]}, nullable=True),
         "status": req(CREDENTIAL_STATUS),
+        # since 2026-11: what a consumer needs to say *why* a credential did not qualify, with dates
+        "issuer": opt(NAME), "issued_at": opt(DATETIME, nullable=True), "ended_at": opt(DATETIME, nullable=True),
+        "end_reason": opt(SHORT, nullable=True),
+        "suspensions": opt({"type": "list", "maxlength": 100, "schema": {"type": "dict", "schema": {
+            "from": req(DATETIME), "to": req(DATETIME, nullable=True), "reason": opt(SHORT, nullable=True)}}}),
         "usable": req({"type": "list", "maxlength": 100, "schema": WINDOW}),
     },
 }
@@ -142,6 +162,8 @@ OFFICER_CHANGED = _internal(
         "active": req({"type": "list", "maxlength": 100, "schema": WINDOW}),
         "version": req({"type": "integer", "min": 1}), "as_of": req(DATETIME),
         "credentials": req({"type": "list", "maxlength": 50, "schema": CHANGED_CREDENTIAL}),
+        "statuses": opt({"type": "list", "maxlength": 200, "schema": {"type": "dict", "schema": {
+            "since": req(DATETIME), "status": req(OFFICER_STATUS)}}}),
     },
     {
         "officer_id": "511322-scjg-0007", "dept": "511322-scjg", "name": "李明", "agency_id": "A511322-SCJG",

@@ -6,6 +6,8 @@ from datetime import datetime
 from typing import Any
 
 SEVERITIES = ("info", "warning", "serious", "critical")
+# Most severe first: sort findings by SEVERITY_RANK[f["severity"]] (unknown severities last).
+SEVERITY_RANK = {"critical": 0, "serious": 1, "warning": 2, "info": 3}
 
 
 @dataclass(frozen=True)

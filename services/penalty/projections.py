@@ -6,12 +6,11 @@ and per item code (an older snapshot arriving late is dropped), so rules answer 
 act at T?" and "does this department hold this item at T, and in which fine range?" from local
 documents. `case_facts` turns the documents one case needs into the domain's `CaseFacts`.
 
-- Officer verdict (contracts/events/personnel.py): the officer may act at T when kind is
-  'officer', T lies in an `active` window and some credential covering the area has T in one of
-  its `usable` windows (windows are half-open [from, to), a null bound is open). The area is the
-  enforcement area (执法领域) of the item version in force (`ItemView.area`, from `item.changed`);
-  an item published without an area gives an empty area, which means "any area": the check is
-  then "held a usable credential at T".
+- Officer verdict: the officer is rebuilt from `officer.changed` (status history and credentials
+  with their suspensions, filing and end) and personnel's own pure `can_act` answers, with every
+  reason and its dates (services/common/qualification.py). The area is the enforcement area
+  (执法领域) of the item version in force (`ItemView.area`, from `item.changed`); an item
+  published without an area gives an empty area, which means "any area".
 - Item view: the projected versions and standards are rebuilt as a registry `ItemRecord`, so the
   registry's own `holds_item` / `standard_at` decide holding and the tier in force. Tiers are
   given only when every tier of that standard is a yuan range; a standard in multiples of
@@ -28,7 +27,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Iterable, Mapping, Sequence
 
-from services.common.findings import Finding
+from services.common.findings import SEVERITY_RANK, Finding  # noqa: F401  (SEVERITY_RANK: re-exported)
+from services.common.qualification import can_act, holder_from_payload
 from services.penalty.domain import rules as r
 from services.penalty.domain.case import Case, parse_time
 from services.penalty.domain.rules import CaseFacts, ItemView
@@ -38,16 +38,6 @@ DEADLINE_RULES = frozenset({
     r.FILING_LATE, r.DECISION_OVERDUE, r.SERVICE_LATE, r.PUBLICATION_LATE, r.WITHDRAWAL_LATE,
     r.MAJOR_NOT_FILED, r.PAYMENT_OVERDUE,
 })
-SEVERITY_RANK = {"critical": 0, "serious": 1, "warning": 2, "info": 3}
-CREDENTIAL_STATUS_LABELS = {
-    "not_issued": "未发放", "not_yet_valid": "未生效", "valid": "有效", "suspended": "暂扣",
-    "expired": "已过期", "revoked": "已收回", "cancelled": "已注销",
-}
-KIND_REASONS = {
-    "auxiliary": "{label}是辅助人员，不得独立执法，不计入执法人员",
-    "supervisor": "{label}是行政执法监督员，不是执法人员",
-    None: "{label}的人员类别未登记，不能认定为执法人员",
-}
 
 
 # -- case read model --------------------------------------------------------------------------
@@ -132,41 +122,14 @@ def decision_entry(case_id: str, snapshot: Mapping[str, Any]) -> dict[str, Any] 
 
 # -- officer projection ---------------------------------------------------------------------------
 
-def _within(window: Mapping[str, Any], at: datetime) -> bool:
-    start, end = parse_time(window.get("from")), parse_time(window.get("to"))
-    return (start is None or start <= at) and (end is None or at < end)
-
-
-def _credential_problem(cred: Mapping[str, Any], area: str, at: datetime) -> str | None:
-    number = cred.get("number")
-    if area and area not in (cred.get("areas") or ()):
-        return f"证件 {number} 的执法领域（{'、'.join(cred.get('areas') or ())}）不包含 {area}"
-    if any(_within(w, at) for w in cred.get("usable") or ()):
-        return None
-    if cred.get("filing_required") and not (parse_time(cred.get("filed_at")) and parse_time(cred["filed_at"]) <= at):
-        return f"国务院部门制发的证件 {number} 在该时点尚未向县司法局备案，不得在本行政区域内使用"
-    status = CREDENTIAL_STATUS_LABELS.get(cred.get("status"), cred.get("status") or "未知")
-    return (f"证件 {number} 在 {reg.local_date(at).isoformat()} 不在可使用期间内（有效期 {cred.get('valid_from')} 至 "
-            f"{cred.get('valid_to')}，证件现状：{status}）")
-
-
 def officer_verdict(payload: Mapping[str, Any] | None, area: str, at: datetime) -> tuple[bool, list[str]]:
-    """May the projected officer enforce in `area` (empty = any) at `at`? Every reason if not."""
-    if payload is None:
-        return False, ["执法人员未登记（人事信息中无此人员），不得执法"]
-    label = f"{payload['name']}（{payload['officer_id']}）" if payload.get("name") else payload["officer_id"]
-    reasons = []
-    if payload.get("kind") != "officer":
-        reasons.append(KIND_REASONS.get(payload.get("kind"), KIND_REASONS[None]).format(label=label))
-    if not any(_within(w, at) for w in payload.get("active") or ()):
-        reasons.append(f"{label}在该时点不在岗，不得执法")
-    credentials = payload.get("credentials") or []
-    problems = [_credential_problem(c, area, at) for c in credentials]
-    if not credentials:
-        reasons.append(f"{label}在该时点未持有执法证件")
-    elif all(problems):
-        reasons.extend(problems)
-    return not reasons, reasons
+    """May the projected officer enforce in `area` (empty = any) at `at`? Every reason if not.
+
+    The one pure answer personnel gives (services/common/qualification.py), asked of the officer
+    rebuilt from its `officer.changed` snapshot: penalty keeps no rule of its own about credentials.
+    """
+    verdict = can_act(holder_from_payload(payload) if payload is not None else None, area, at)
+    return verdict.allowed, [r.message for r in verdict.reasons]
 
 
 # -- item projection -----------------------------------------------------------------------------

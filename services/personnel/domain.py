@@ -5,50 +5,51 @@ its own fact log: duplicates (same event_id) are dropped, the rest sorted by tim
 So facts may arrive late, twice or out of order and the state is the same. A fact waiting for its
 subject (a suspension before its credential was reported) is *pending*; a fact that is illegal
 even in time order (restoring a credential never suspended) is an *anomaly* recorded with a
-Chinese reason — departments report facts, we do not refuse them. Zhifa's own commands
-(`suspend_credential` …) are strict and raise `IllegalTransitionError`.
+Chinese reason — departments report facts, we do not refuse them, with one exception: a fact
+from a department that does not own the officer or agency (数据归属, see `officer_from_facts`
+and docs/ownership.md) is refused at the door by `admit` (NotOwnerError, code 'not_owner').
+Zhifa's own commands (`suspend_credential` …) are strict and raise `IllegalTransitionError`.
 
 Credential actions are reported by date ('YYYY-MM-DD') and take effect from 00:00 China Standard
 Time of that day; validity runs from `valid_from` 00:00 to the end of `valid_to`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
-from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, ClassVar, Iterable
 
-from services.common.errors import DomainError, IllegalTransitionError, NotFoundError
+from services.common.chinatime import CST as LOCAL_TZ
+from services.common.chinatime import aware as _aware
+from services.common.chinatime import day_start as _midnight
+from services.common.chinatime import iso_local as _iso
+from services.common.chinatime import local_date
+from services.common.errors import (DomainError, IllegalTransitionError, InvalidFactError, NaiveTimeError,
+                                    NotFoundError, NotOwnerError)
+from services.common.facts import Fact
 from services.common.findings import Finding
-
-# China Standard Time has no daylight saving; dates in credentials and work plans are CST dates.
-LOCAL_TZ = timezone(timedelta(hours=8), "CST")
+from services.common.ownership import is_justice_bureau, may_report
+from services.common.qualification import (ENDED_LABELS as _ENDED_LABELS, FILING_REQUIRED_LEVELS,
+                                           STATUS_LABELS as _STATUS_LABELS, Credential, Reason, Suspension,
+                                           Verdict)
+from services.common.qualification import can_act as _can_act
+from services.common.qualification import status_at as _status_at
+from services.common.settings import SettingsBase
 
 AGENCY_KINDS = ("statutory", "authorised", "entrusted")      # 法定机关 / 授权组织 / 受委托组织
 OFFICER_KINDS = ("officer", "auxiliary", "supervisor")       # 执法人员 / 辅助人员 / 监督员
 OFFICER_STATUSES = ("active", "inactive", "left")            # 在岗 / 停用 / 离岗
 ISSUER_LEVELS = ("state_council", "provincial", "municipal", "county")
 CREDENTIAL_STATUSES = ("not_issued", "not_yet_valid", "valid", "suspended", "expired", "revoked", "cancelled")
-# seed 000: credentials issued by State Council departments are filed (备案) with the county before use.
-FILING_REQUIRED_LEVELS = ("state_council",)
 
-_STATUS_LABELS = {"active": "在岗", "inactive": "停用", "left": "离岗", None: "未登记"}
-_ENDED_LABELS = {"revoked": "收回", "cancelled": "注销"}
-
-
-class InvalidFactError(DomainError):
-    """A fact whose own content is impossible (bad date, validity ending before it starts)."""
-
-    code = "invalid_fact"
+__all__ = ["Fact", "Credential", "Suspension", "Reason", "Verdict", "InvalidFactError", "NaiveTimeError",
+           "NotOwnerError"]
 
 
 class FactRoutingError(DomainError):
     """A fact handed to an aggregate it does not belong to (a wiring error, not a department's)."""
 
     code = "wrong_aggregate"
-
-
-class NaiveTimeError(DomainError):
-    code = "naive_time"
 
 
 def _parse_month_day(value: str, name: str) -> tuple[int, int]:
@@ -61,8 +62,11 @@ def _parse_month_day(value: str, name: str) -> tuple[int, int]:
 
 
 @dataclass(frozen=True)
-class PersonnelSettings:
+class PersonnelSettings(SettingsBase):
     """Every number a personnel rule uses. Presets and department plugins override by field name."""
+
+    SECTION: ClassVar[str] = "personnel"
+    TUPLE_FIELDS: ClassVar[frozenset[str]] = frozenset({"training_kinds"})
 
     expiry_warning_days: int = 30              # PER-CRED-EXPIRING look-ahead, calendar days
     training_hours_per_year: float = 20        # seed 001: 20 class hours of public legal knowledge
@@ -72,43 +76,17 @@ class PersonnelSettings:
     held_fact_grace_days: int = 3              # a fact waiting for its subject longer is reported
 
     def __post_init__(self):
+        self.check()
+
+    def check(self) -> None:
         _parse_month_day(self.training_due, "training_due")
         if self.training_report_due is not None:
             _parse_month_day(self.training_report_due, "training_report_due")
         if self.expiry_warning_days < 0 or self.held_fact_grace_days < 0 or self.training_hours_per_year < 0:
             raise ValueError("personnel settings must not be negative")
 
-    @classmethod
-    def from_mapping(cls, base: "PersonnelSettings | None" = None, **overrides: Any) -> "PersonnelSettings":
-        """Apply overrides by field name; unknown names are an error, not silently ignored."""
-        unknown = set(overrides) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown personnel settings: {sorted(unknown)}")
-        if "training_kinds" in overrides:
-            overrides["training_kinds"] = tuple(overrides["training_kinds"])
-        return replace(base or cls(), **overrides)
-
 
 DEFAULT_SETTINGS = PersonnelSettings()
-
-
-def _aware(at: datetime, name: str = "at") -> datetime:
-    if not isinstance(at, datetime) or at.tzinfo is None or at.utcoffset() is None:
-        raise NaiveTimeError(f"{name} 必须是带时区的时间", field=name)
-    return at
-
-
-def local_date(at: datetime) -> date:
-    """The China calendar day `at` falls on."""
-    return _aware(at).astimezone(LOCAL_TZ).date()
-
-
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time.min, LOCAL_TZ)
-
-
-def _iso(at: datetime | None) -> str | None:
-    return at.astimezone(LOCAL_TZ).isoformat() if at is not None else None
 
 
 def _parse_date(payload: dict, name: str) -> date:
@@ -129,176 +107,74 @@ _EFFECTIVE_DATE = {
     "credential.revoked": "revoked_on",
     "credential.cancelled": "cancelled_on",
     "training.completed": "completed_on",
+    "officer.transfer_accepted": "effective_on",
 }
 # Tie-break for facts effective at the same moment: what must exist comes first.
 _RANK = {
     "agency.registered": 0, "officer.registered": 0, "officer.updated": 1,
+    "officer.transfer_requested": 1, "officer.transfer_accepted": 2,
     "credential.issued": 0, "credential.filed": 1, "credential.suspended": 2,
     "credential.restored": 3, "credential.revoked": 4, "credential.cancelled": 4,
     "training.completed": 5,
 }
 FACT_TYPES = tuple(_RANK)
+FACT_LABELS = {
+    "agency.registered": "执法主体登记", "officer.registered": "人员登记", "officer.updated": "人员变更",
+    "officer.transfer_requested": "调出申请", "officer.transfer_accepted": "调入确认",
+    "credential.issued": "发证", "credential.filed": "证件备案", "credential.suspended": "证件暂扣",
+    "credential.restored": "证件恢复", "credential.revoked": "证件收回", "credential.cancelled": "证件注销",
+    "training.completed": "培训记录",
+}
 _OPTIONAL_DATES = ("valid_from", "valid_to", "confirmed_on", "published_on")
 
 
-@dataclass(frozen=True)
-class Fact:
-    """One validated event as the aggregate keeps it. `seq` is the store's arrival order."""
+def check_fact(fact: Fact) -> Fact:
+    """`fact` itself if personnel can read it; InvalidFactError / NaiveTimeError naming the field if not."""
+    if fact.type not in _RANK:
+        raise InvalidFactError(f"人员服务不处理事件类型 {fact.type}", field="type")
+    _aware(fact.occurred_at, "occurred_at")
+    id_field = "agency_id" if fact.type == "agency.registered" else "officer_id"
+    for key in (id_field, "credential_no") if fact.type.startswith("credential.") else (id_field,):
+        if not fact.payload.get(key):
+            raise InvalidFactError(f"缺少 {key}", field=f"payload.{key}")
+    for name in _OPTIONAL_DATES:
+        if fact.payload.get(name) is not None:
+            _parse_date(fact.payload, name)
+    if fact.type == "credential.issued":
+        if _parse_date(fact.payload, "valid_to") < _parse_date(fact.payload, "valid_from"):
+            raise InvalidFactError("证件有效期截止日期早于起始日期", field="payload.valid_to")
+    if fact.type == "officer.transfer_requested" and fact.payload.get("to_dept") in (None, "", fact.dept):
+        raise InvalidFactError("调出申请须载明另一个调入单位", field="payload.to_dept")
+    effective_at(fact)
+    return fact
 
-    event_id: str
-    type: str
-    occurred_at: datetime
-    payload: dict[str, Any]
-    dept: str
-    seq: int = 0
-    effective_at: datetime = field(init=False, compare=False, repr=False)
 
-    def __post_init__(self):
-        if self.type not in _RANK:
-            raise InvalidFactError(f"人员服务不处理事件类型 {self.type}", field="type")
-        _aware(self.occurred_at, "occurred_at")
-        id_field = "agency_id" if self.type == "agency.registered" else "officer_id"
-        for key in (id_field, "credential_no") if self.type.startswith("credential.") else (id_field,):
-            if not self.payload.get(key):
-                raise InvalidFactError(f"缺少 {key}", field=f"payload.{key}")
-        for name in _OPTIONAL_DATES:
-            if self.payload.get(name) is not None:
-                _parse_date(self.payload, name)
-        if self.type == "credential.issued":
-            if _parse_date(self.payload, "valid_to") < _parse_date(self.payload, "valid_from"):
-                raise InvalidFactError("证件有效期截止日期早于起始日期", field="payload.valid_to")
-        day_field = _EFFECTIVE_DATE.get(self.type)
-        effective = _midnight(_parse_date(self.payload, day_field)) if day_field else self.occurred_at
-        object.__setattr__(self, "effective_at", effective)
+def effective_at(fact: Fact) -> datetime:
+    """When a fact takes effect: 00:00 China time of its payload date, else its occurred_at."""
+    day_field = _EFFECTIVE_DATE.get(fact.type)
+    return _midnight(_parse_date(fact.payload, day_field)) if day_field else fact.occurred_at
 
-    @property
-    def aggregate(self) -> tuple[str, str]:
-        """("agency", agency_id) or ("officer", officer_id): which document this fact belongs to."""
-        if self.type == "agency.registered":
-            return "agency", self.payload["agency_id"]
-        return "officer", self.payload["officer_id"]
 
-    @property
-    def sort_key(self) -> tuple:
-        return (self.effective_at, _RANK[self.type], self.occurred_at, self.seq, self.event_id)
+def aggregate_of(fact: Fact) -> tuple[str, str]:
+    """("agency", agency_id) or ("officer", officer_id): which document this fact belongs to."""
+    if fact.type == "agency.registered":
+        return "agency", fact.payload["agency_id"]
+    return "officer", fact.payload["officer_id"]
 
-    @classmethod
-    def from_envelope(cls, envelope: dict, seq: int = 0) -> "Fact":
-        """A fact from an envelope the contract catalog has already validated."""
-        try:
-            occurred_at = datetime.fromisoformat(envelope["occurred_at"])
-        except ValueError:
-            raise InvalidFactError(f"occurred_at {envelope['occurred_at']!r} 无效", field="occurred_at") from None
-        return cls(envelope["event_id"], envelope["type"], occurred_at, dict(envelope["payload"]),
-                   envelope["dept"], seq)
 
-    def to_dict(self) -> dict:
-        return {"event_id": self.event_id, "type": self.type, "occurred_at": self.occurred_at.isoformat(),
-                "payload": dict(self.payload), "dept": self.dept, "seq": self.seq}
-
-    @classmethod
-    def from_dict(cls, doc: dict) -> "Fact":
-        return cls(doc["event_id"], doc["type"], datetime.fromisoformat(doc["occurred_at"]),
-                   dict(doc["payload"]), doc["dept"], doc.get("seq", 0))
+def sort_key(fact: Fact) -> tuple:
+    return (effective_at(fact), _RANK[fact.type], fact.occurred_at, fact.seq, fact.event_id)
 
 
 @dataclass(frozen=True)
 class Anomaly:
-    """A fact that could not take effect even in time order, and why (Chinese)."""
+    """A fact that could not take effect even in time order, and why (Chinese). `code` says which
+    kind: 'conflict' (contradicts the record) or 'not_owner' (reported by another department)."""
 
     event_id: str
     type: str
     reason: str
-
-
-@dataclass
-class Suspension:
-    start: datetime
-    end: datetime | None
-    reason: str
-
-
-@dataclass
-class Credential:
-    """执法证件. Times are effective moments; `status_at` answers for any past or future time."""
-
-    number: str
-    issuer: str
-    issuer_level: str
-    areas: tuple[str, ...]
-    regions: tuple[str, ...]
-    valid_from: date
-    valid_to: date
-    issued_at: datetime
-    dept: str
-    filed_at: datetime | None = None
-    suspensions: list[Suspension] = field(default_factory=list)
-    ended_at: datetime | None = None
-    ended_as: str | None = None  # 'revoked' | 'cancelled'
-    end_reason: str = ""
-
-    @property
-    def filing_required(self) -> bool:
-        return self.issuer_level in FILING_REQUIRED_LEVELS
-
-    @property
-    def starts_at(self) -> datetime:
-        return _midnight(self.valid_from)
-
-    @property
-    def expires_at(self) -> datetime:
-        return _midnight(self.valid_to + timedelta(days=1))
-
-    @property
-    def open_suspension(self) -> Suspension | None:
-        return self.suspensions[-1] if self.suspensions and self.suspensions[-1].end is None else None
-
-    def suspension_at(self, at: datetime) -> Suspension | None:
-        for s in self.suspensions:
-            if s.start <= at and (s.end is None or at < s.end):
-                return s
-        return None
-
-    def filed_by(self, at: datetime) -> bool:
-        return self.filed_at is not None and self.filed_at <= at
-
-    def live_at(self, at: datetime) -> bool:
-        """Held at `at`: issued, not revoked/cancelled, not expired (a suspended one is still held)."""
-        return self.issued_at <= at < self.expires_at and not (self.ended_at and self.ended_at <= at)
-
-    def status_at(self, at: datetime) -> str:
-        at = _aware(at)
-        if at < self.issued_at:
-            return "not_issued"
-        if self.ended_at is not None and self.ended_at <= at:
-            return self.ended_as
-        if self.suspension_at(at):
-            return "suspended"
-        if at >= self.expires_at:
-            return "expired"
-        if at < self.starts_at:
-            return "not_yet_valid"
-        return "valid"
-
-    def usable_windows(self) -> list[tuple[datetime, datetime]]:
-        """Half-open [from, to) spans in which the credential may be used (filing included)."""
-        if self.filing_required and self.filed_at is None:
-            return []
-        start = max(self.starts_at, self.issued_at, self.filed_at or self.issued_at)
-        end = min(self.expires_at, self.ended_at or self.expires_at)
-        windows = [(start, end)] if start < end else []
-        for s in self.suspensions:
-            cut = []
-            for a, b in windows:
-                if s.start >= b or (s.end is not None and s.end <= a):
-                    cut.append((a, b))
-                    continue
-                if a < s.start:
-                    cut.append((a, s.start))
-                if s.end is not None and s.end < b:
-                    cut.append((s.end, b))
-            windows = cut
-        return windows
+    code: str = "conflict"
 
 
 def credential_status(credential: Credential, at: datetime) -> str:
@@ -330,6 +206,8 @@ class Officer:
     training: list[TrainingRecord] = field(default_factory=list)
     anomalies: list[Anomaly] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)
+    transfers: list[dict] = field(default_factory=list)   # completed 调动: from, to, at, event ids
+    transfer_request: dict | None = None                  # an open 调出申请 (to_dept, event_id, at)
 
     @property
     def registered(self) -> bool:
@@ -342,14 +220,7 @@ class Officer:
 
     def status_at(self, at: datetime) -> str | None:
         """The status in force at `at`; the first registration is taken to describe the past too."""
-        if not self.statuses:
-            return None
-        current = self.statuses[0][1]
-        for since, status in self.statuses:
-            if since > at:
-                break
-            current = status
-        return current
+        return _status_at(self.statuses, at)
 
     def active_windows(self) -> list[tuple[datetime | None, datetime | None]]:
         out, start, active = [], None, False
@@ -406,18 +277,20 @@ def _log(facts: Iterable[Fact], kind: str, agg_id: str | None) -> tuple[str, lis
     unique: dict[str, Fact] = {}
     for f in facts:
         unique.setdefault(f.event_id, f)
-    ids = {f.aggregate for f in unique.values()}
+    for f in unique.values():
+        check_fact(f)
+    ids = {aggregate_of(f) for f in unique.values()}
     if agg_id is not None:
         ids.add((kind, agg_id))
     if len(ids) != 1 or next(iter(ids))[0] != kind:
         raise FactRoutingError(f"事实不属于同一个{'执法主体' if kind == 'agency' else '执法人员'}：{sorted(ids)}")
-    return next(iter(ids))[1], sorted(unique.values(), key=lambda f: f.sort_key)
+    return next(iter(ids))[1], sorted(unique.values(), key=sort_key)
 
 
 def _suspend(cred: Credential, f: Fact) -> str | None:
     if cred.open_suspension:
         return "已处于暂扣状态，不能重复暂扣"
-    cred.suspensions.append(Suspension(f.effective_at, None, f.payload.get("reason") or ""))
+    cred.suspensions.append(Suspension(effective_at(f), None, f.payload.get("reason") or ""))
     return None
 
 
@@ -425,21 +298,21 @@ def _restore(cred: Credential, f: Fact) -> str | None:
     suspension = cred.open_suspension
     if suspension is None:
         return "未被暂扣，不能恢复"
-    suspension.end = f.effective_at
+    suspension.end = effective_at(f)
     return None
 
 
 def _end(cred: Credential, f: Fact) -> str | None:
     if cred.open_suspension:
-        cred.open_suspension.end = f.effective_at
-    cred.ended_at, cred.ended_as = f.effective_at, f.type.split(".")[1]
+        cred.open_suspension.end = effective_at(f)
+    cred.ended_at, cred.ended_as = effective_at(f), f.type.split(".")[1]
     cred.end_reason = f.payload.get("reason") or ""
     return None
 
 
 def _file(cred: Credential, f: Fact) -> str | None:
     if cred.filed_at is None:
-        cred.filed_at = f.effective_at
+        cred.filed_at = effective_at(f)
     return None
 
 
@@ -452,12 +325,27 @@ _TRANSITIONS = {
 }
 
 
+def _not_owner(label: str, owner: str, f: Fact) -> Anomaly:
+    return Anomaly(f.event_id, f.type, f"{label}由 {owner} 管理，{f.dept} 无权报告其{FACT_LABELS[f.type]}"
+                   "（跨部门调动须经调出单位申请、调入单位确认）", code="not_owner")
+
+
 def officer_from_facts(facts: Iterable[Fact], officer_id: str | None = None) -> Officer:
-    """Fold an officer's facts (any order, duplicates allowed) into its state."""
+    """Fold an officer's facts (any order, duplicates allowed) into its state.
+
+    Ownership (数据归属): the department of the first registration owns the officer; only the owner
+    reports on it, until a transfer (调动) completes: `officer.transfer_requested` by the owner names
+    the receiving department, and `officer.transfer_accepted` by that department takes effect on its
+    `effective_on` day. From then on the receiving department owns the officer. A fact from any
+    other department is an anomaly with code 'not_owner' and changes nothing (`admit_officer_fact`
+    refuses it at the door when the owner is already known).
+    """
     oid, ordered = _log(facts, "officer", officer_id)
     officer = Officer(officer_id=oid, facts=tuple(ordered))
     issued = {f.payload["credential_no"] for f in ordered if f.type == "credential.issued"}
-    has_registration = any(f.type == "officer.registered" for f in ordered)
+    first = next((f for f in ordered if f.type == "officer.registered"), None)
+    owner = first.dept if first else None
+    requested_to = {f.payload.get("to_dept") for f in ordered if f.type == "officer.transfer_requested"}
 
     def refused(f: Fact, subject_exists: bool, reason: str) -> None:
         if subject_exists:
@@ -467,19 +355,51 @@ def officer_from_facts(facts: Iterable[Fact], officer_id: str | None = None) -> 
 
     for f in ordered:
         p = f.payload
-        if f.type in ("officer.registered", "officer.updated"):
+        label = officer.label
+        if f.type == "officer.transfer_accepted" and owner is not None and f.dept != owner:
+            by_bureau = is_justice_bureau(f.dept) and p.get("to_dept") not in (None, "", owner)
+            to_dept = p.get("to_dept") if by_bureau else f.dept
+            request = officer.transfer_request
+            if not by_bureau and (request is None or request["to_dept"] != f.dept):
+                if f.dept in requested_to:
+                    refused(f, True, f"{label}的调入确认早于调出单位的调出申请，未生效")
+                else:
+                    officer.pending.append(f.event_id)  # waits for the owner's request
+                continue
+            if p.get("from_dept") not in (None, owner):
+                officer.anomalies.append(Anomaly(f.event_id, f.type, f"调入确认所称调出单位 {p.get('from_dept')} "
+                                                 f"与人员当时所属单位 {owner} 不一致", code="not_owner"))
+                continue
+            officer.transfers.append({"from": owner, "to": to_dept, "at": effective_at(f),
+                                      "requested": request["event_id"] if request else None,
+                                      "accepted": f.event_id, "by": f.dept})
+            owner, officer.dept, officer.transfer_request = to_dept, to_dept, None
+            if p.get("agency_id"):
+                officer.agency_id = p["agency_id"]
+            continue
+        if not may_report(owner, f.dept, f.type):
+            officer.anomalies.append(_not_owner(label, owner, f))
+            continue
+        if f.type == "officer.transfer_requested":
+            if not officer.registered:
+                refused(f, first is not None, "调出申请早于人员登记，未生效")
+                continue
+            officer.transfer_request = {"to_dept": p["to_dept"], "event_id": f.event_id, "at": effective_at(f)}
+        elif f.type == "officer.transfer_accepted":  # by the owner itself: nothing to transfer
+            officer.anomalies.append(Anomaly(f.event_id, f.type, f"{f.dept} 已是{label}的所属单位，调入确认无效"))
+        elif f.type in ("officer.registered", "officer.updated"):
             if f.type == "officer.updated" and not officer.registered:
-                refused(f, has_registration, "人员变更早于人员登记，未生效")
+                refused(f, first is not None, "人员变更早于人员登记，未生效")
                 continue
             if not officer.registered:
-                officer.registered_at = f.effective_at
+                officer.registered_at = effective_at(f)
             for key in ("name", "agency_id", "kind"):
                 if p.get(key) is not None:
                     setattr(officer, key, p[key])
             officer.dept = f.dept
             status = p.get("status") or ("active" if f.type == "officer.registered" else None)
             if status:
-                officer.statuses.append((f.effective_at, status))
+                officer.statuses.append((effective_at(f), status))
         elif f.type == "training.completed":
             officer.training.append(TrainingRecord(f.event_id, date.fromisoformat(p["completed_on"]),
                                                    float(p["hours"]), p.get("topic") or ""))
@@ -492,7 +412,7 @@ def officer_from_facts(facts: Iterable[Fact], officer_id: str | None = None) -> 
                 number=number, issuer=p["issuer"], issuer_level=p["issuer_level"],
                 areas=tuple(p["areas"]), regions=tuple(p.get("regions") or ()),
                 valid_from=date.fromisoformat(p["valid_from"]), valid_to=date.fromisoformat(p["valid_to"]),
-                issued_at=f.effective_at, dept=f.dept)
+                issued_at=effective_at(f), dept=f.dept)
         else:
             number = p["credential_no"]
             action, transition = _TRANSITIONS[f.type]
@@ -509,11 +429,20 @@ def officer_from_facts(facts: Iterable[Fact], officer_id: str | None = None) -> 
 
 
 def agency_from_facts(facts: Iterable[Fact], agency_id: str | None = None) -> Agency:
-    """Fold an agency's registrations; a later registration restates the whole agency."""
+    """Fold an agency's registrations; a later registration by its owner restates the whole agency.
+
+    The department of the first registration owns the agency; another department's registration
+    of the same agency id is an anomaly with code 'not_owner' and changes nothing.
+    """
     aid, ordered = _log(facts, "agency", agency_id)
     agency = Agency(agency_id=aid, facts=tuple(ordered))
+    owner = ordered[0].dept if ordered else None
+    foreign: list[Anomaly] = []
     for f in ordered:
         p = f.payload
+        if not may_report(owner, f.dept, f.type):
+            foreign.append(_not_owner(agency.label, owner, f))
+            continue
         agency.name, agency.kind, agency.dept = p["name"], p["kind"], f.dept
         agency.legal_basis = tuple(p.get("legal_basis") or ())
         agency.entrusted_by = p.get("entrusted_by")
@@ -522,18 +451,33 @@ def agency_from_facts(facts: Iterable[Fact], agency_id: str | None = None) -> Ag
         # each registration restates the agency, so only the latest one's defects stand
         agency.anomalies = ([Anomaly(f.event_id, f.type, "受委托组织未载明委托机关")]
                             if agency.kind == "entrusted" and not agency.entrusted_by else [])
+    agency.anomalies += foreign
     return agency
 
 
 def apply(aggregate: Officer | Agency | None, fact: Fact) -> Officer | Agency:
     """Add one fact and refold; a fact already applied (same event_id) changes nothing."""
     if aggregate is None:
-        return agency_from_facts([fact]) if fact.aggregate[0] == "agency" else officer_from_facts([fact])
+        return agency_from_facts([fact]) if aggregate_of(fact)[0] == "agency" else officer_from_facts([fact])
     if any(f.event_id == fact.event_id for f in aggregate.facts):
         return aggregate
     if isinstance(aggregate, Agency):
         return agency_from_facts([*aggregate.facts, fact], aggregate.agency_id)
     return officer_from_facts([*aggregate.facts, fact], aggregate.officer_id)
+
+
+def admit(aggregate: Officer | Agency | None, fact: Fact) -> Officer | Agency:
+    """The aggregate with `fact` applied, or NotOwnerError when the fact comes from a department
+    that does not own its subject at the time it takes effect (the refusal a publisher hears of).
+
+    A fact that cannot be judged yet (its subject is not registered) is accepted and waits; if
+    the registration then shows another owner, the fact becomes a 'not_owner' anomaly.
+    """
+    after = apply(aggregate, check_fact(fact))
+    for a in after.anomalies:
+        if a.event_id == fact.event_id and a.code == "not_owner":
+            raise NotOwnerError(a.reason, owner=after.dept)
+    return after
 
 
 # Strict commands: what Zhifa itself orders (e.g. the justice bureau suspends a credential).
@@ -545,9 +489,9 @@ def _command(officer: Officer | None, type_: str, number: str, at: datetime, ext
         raise NotFoundError(f"未找到证件 {number}", field="credential_no")
     payload = {"officer_id": officer.officer_id, "credential_no": number,
                **{k: v for k, v in extra.items() if v is not None}}
-    fact = Fact(event_id, type_, at, payload, dept)
+    fact = Fact(event_id, type_, at, dept, payload)
     before = {(a.event_id, a.reason) for a in officer.anomalies}
-    after = apply(officer, fact)
+    after = admit(officer, fact)  # another department's officer: NotOwnerError
     new = [a for a in after.anomalies if (a.event_id, a.reason) not in before]
     if new:
         raise IllegalTransitionError(new[0].reason, field="credential_no")
@@ -589,74 +533,15 @@ def file_credential(officer: Officer | None, number: str, at: datetime, filed_wi
                     {"filed_on": local_date(at).isoformat(), "filed_with": filed_with}, event_id, dept)
 
 
-# May this person enforce in this area at this time?
-
-@dataclass(frozen=True)
-class Reason:
-    code: str
-    message: str
-    credential_no: str | None = None
-
-
-@dataclass(frozen=True)
-class Verdict:
-    allowed: bool
-    reasons: tuple[Reason, ...] = ()
-    credential_no: str | None = None  # the credential that qualifies, when allowed
-
-    @property
-    def message(self) -> str:
-        return "；".join(r.message for r in self.reasons)
-
-
-def _credential_reasons(c: Credential, at: datetime, area: str, region: str | None) -> list[Reason]:
-    n, out = c.number, []
-    if c.ended_at is not None and c.ended_at <= at:
-        out.append(Reason(c.ended_as, f"证件 {n} 已于 {local_date(c.ended_at)} {_ENDED_LABELS[c.ended_as]}", n))
-    if s := c.suspension_at(at):
-        out.append(Reason("suspended", f"证件 {n} 自 {local_date(s.start)} 起暂扣（{s.reason}）", n))
-    if at >= c.expires_at:
-        out.append(Reason("expired", f"证件 {n} 已于 {c.valid_to} 到期", n))
-    if at < c.starts_at:
-        out.append(Reason("not_yet_valid", f"证件 {n} 自 {c.valid_from} 起才生效", n))
-    if c.filing_required and not c.filed_by(at):
-        out.append(Reason("unfiled", f"国务院部门制发的证件 {n} 尚未向县司法局备案，不得在本行政区域内使用", n))
-    if area not in c.areas:
-        out.append(Reason("area_not_covered", f"证件 {n} 的执法领域（{'、'.join(c.areas)}）不包含 {area}", n))
-    if region and c.regions and region not in c.regions:
-        out.append(Reason("region_not_covered", f"证件 {n} 的执法区域（{'、'.join(c.regions)}）不包含 {region}", n))
-    return out
-
+# May this person enforce in this area at this time? One pure answer for every service
+# (services/common/qualification.py); penalty asks it of its projection of `officer.changed`.
 
 def can_act(officer: Officer | None, area: str, at: datetime, *, region: str | None = None,
             agency: Agency | None = None) -> Verdict:
     """Every reason `officer` may not enforce in `area` at `at` (《行政处罚法》Art. 42; 国办发〔2024〕54号)."""
-    at = _aware(at)
-    reasons: list[Reason] = []
-    if officer is None or not officer.registered:
-        reasons.append(Reason("officer_unknown", "执法人员未登记，不得执法"))
-    else:
-        status = officer.status_at(at)
-        if status != "active":
-            reasons.append(Reason("officer_inactive",
-                                  f"{officer.label}在该时点为{_STATUS_LABELS[status]}状态，不得执法"))
-        if officer.kind == "auxiliary":
-            reasons.append(Reason("auxiliary", f"{officer.label}是辅助人员，不得独立执法，不计入执法人员"))
-        elif officer.kind == "supervisor":
-            reasons.append(Reason("not_enforcement_officer", f"{officer.label}是行政执法监督员，不是执法人员"))
-    if agency is not None and not agency.recognised_at(at):
-        reasons.append(Reason("agency_unconfirmed", f"执法主体{agency.label}在该时点未经确认公布"))
-    held = sorted((c for c in (officer.credentials.values() if officer else ()) if c.issued_at <= at),
-                  key=lambda c: c.number)
-    qualifying = None
-    if not held:
-        reasons.append(Reason("no_credential", "在该时点未持有执法证件"))
-    else:
-        per_credential = [(c, _credential_reasons(c, at, area, region)) for c in held]
-        qualifying = next((c.number for c, problems in per_credential if not problems), None)
-        if qualifying is None:
-            reasons.extend(r for _, problems in per_credential for r in problems)
-    return Verdict(allowed=not reasons, reasons=tuple(reasons), credential_no=qualifying if not reasons else None)
+    return _can_act(officer, area, at, region=region,
+                    agency_recognised=None if agency is None else agency.recognised_at(at),
+                    agency_label=agency.label if agency is not None else "")
 
 
 # Snapshots: plain JSON-friendly dicts (ISO strings) for storage, queries and projections.
@@ -666,21 +551,11 @@ def _window(start: datetime | None, end: datetime | None) -> dict:
 
 
 def _credential_snapshot(c: Credential, as_of: datetime) -> dict:
-    return {
-        "number": c.number, "issuer": c.issuer, "issuer_level": c.issuer_level,
-        "areas": list(c.areas), "regions": list(c.regions),
-        "valid_from": c.valid_from.isoformat(), "valid_to": c.valid_to.isoformat(),
-        "issued_at": _iso(c.issued_at), "expires_at": _iso(c.expires_at), "dept": c.dept,
-        "filing_required": c.filing_required, "filed_at": _iso(c.filed_at),
-        "suspensions": [{"from": _iso(s.start), "to": _iso(s.end), "reason": s.reason} for s in c.suspensions],
-        "ended_as": c.ended_as, "ended_at": _iso(c.ended_at), "end_reason": c.end_reason,
-        "usable": [_window(a, b) for a, b in c.usable_windows()],
-        "status": c.status_at(as_of),
-    }
+    return c.to_payload(as_of)
 
 
 def _anomalies(items: list[Anomaly]) -> list[dict]:
-    return [{"event_id": a.event_id, "type": a.type, "reason": a.reason} for a in items]
+    return [{"event_id": a.event_id, "type": a.type, "reason": a.reason, "code": a.code} for a in items]
 
 
 def to_snapshot(aggregate: Officer | Agency, as_of: datetime) -> dict:
@@ -709,11 +584,15 @@ def to_snapshot(aggregate: Officer | Agency, as_of: datetime) -> dict:
                       "topic": r.topic} for r in sorted(o.training, key=lambda r: (r.completed_on, r.event_id))],
         "anomalies": _anomalies(o.anomalies),
         "pending": list(o.pending),
+        "transfers": [{**t, "at": _iso(t["at"])} for t in o.transfers],
+        "transfer_request": None if o.transfer_request is None else {
+            **o.transfer_request, "at": _iso(o.transfer_request["at"])},
     }
 
 
-_CHANGED_CREDENTIAL_KEYS = ("number", "areas", "regions", "issuer_level", "filing_required", "filed_at",
-                            "valid_from", "valid_to", "ended_as", "status", "usable")
+_CHANGED_CREDENTIAL_KEYS = ("number", "issuer", "areas", "regions", "issuer_level", "filing_required", "filed_at",
+                            "valid_from", "valid_to", "issued_at", "suspensions", "ended_as", "ended_at",
+                            "end_reason", "status", "usable")
 
 
 def officer_changed_payload(officer: Officer, as_of: datetime) -> dict:
@@ -722,6 +601,7 @@ def officer_changed_payload(officer: Officer, as_of: datetime) -> dict:
     return {
         **{k: snap[k] for k in ("officer_id", "name", "dept", "agency_id", "kind", "status", "active",
                                 "version", "as_of")},
+        "statuses": [{"since": _iso(since), "status": status} for since, status in officer.statuses],
         "credentials": [{k: c[k] for k in _CHANGED_CREDENTIAL_KEYS} for c in snap["credentials"]],
     }
 

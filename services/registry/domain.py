@@ -10,14 +10,20 @@ A datetime `at` must be timezone-aware and is read as its local calendar day.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields, replace
-from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, Callable, Iterable, Mapping, NamedTuple
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, Callable, ClassVar, Iterable, Mapping, NamedTuple
 
-from services.common.errors import DomainError, NotFoundError
+from services.common.chinatime import CST as LOCAL_TZ
+from services.common.chinatime import day_start as _day_start
+from services.common.chinatime import local_date as _local_date
+from services.common.chinatime import month_day_in as _deadline
+from services.common.chinatime import parse_month_day as _month_day
+from services.common.errors import DomainError, InvalidFactError as _InvalidFact, NaiveTimeError, NotFoundError, NotOwnerError
+from services.common.facts import Fact
 from services.common.findings import Finding
+from services.common.settings import SettingsBase
 
-LOCAL_TZ = timezone(timedelta(hours=8), "CST")
 
 CATEGORIES = {
     "penalty": "处罚", "coercion": "强制", "inspection": "检查",
@@ -52,14 +58,13 @@ class RegistryError(DomainError):
     code = "registry_error"
 
 
-class InvalidFactError(RegistryError):
+class InvalidFactError(RegistryError, _InvalidFact):
     """A contract-valid payload the registry still cannot accept (bad date, wrong item, ...)."""
 
     code = "invalid_fact"
 
 
-class NaiveDatetimeError(RegistryError):
-    code = "naive_datetime"
+NaiveDatetimeError = NaiveTimeError
 
 
 class InvalidStandardError(RegistryError):
@@ -84,19 +89,6 @@ class UnknownTierError(RegistryError):
     code = "unknown_tier"
 
 
-def _month_day(value: Any, name: str) -> tuple[int, int]:
-    """(m, d), [m, d] or "MM-DD" -> (m, d); Feb 29 allowed (read as Feb 28 in common years)."""
-    if isinstance(value, str):
-        parts = value.split("-")
-        value = tuple(int(p) for p in parts) if len(parts) == 2 and all(p.isdigit() for p in parts) else ()
-    try:
-        m, d = (int(v) for v in value)
-        date(2024, m, d)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}: expected month/day, got {value!r}") from None
-    return m, d
-
-
 # The names plugins/builtin/presets.py uses for the same settings.
 SETTING_ALIASES = {
     "lightest_tier_floor": "lightest_tier_floor_ratio",
@@ -106,32 +98,22 @@ SETTING_ALIASES = {
 
 
 @dataclass(frozen=True)
-class RegistrySettings:
+class RegistrySettings(SettingsBase):
+    SECTION: ClassVar[str] = "registry"
+    ALIASES: ClassVar[Mapping[str, str]] = SETTING_ALIASES
+    MONTH_DAY_FIELDS: ClassVar[frozenset[str]] = frozenset({"delegated_evaluation_deadline",
+                                                            "standard_filing_deadline"})
+
     min_tiers: int = 5                                          # seed 003 (national preset: 3)
     lightest_tier_floor_ratio: float = 0.2                      # seed 003: max-only laws
     delegated_evaluation_deadline: tuple[int, int] = (12, 15)   # seed 001
     standard_filing_deadline: tuple[int, int] | None = (8, 15)  # seed 001 (seed 003: 7/30); None = at once
 
-    @classmethod
-    def from_mapping(cls, base: "RegistrySettings | None" = None, **overrides: Any) -> "RegistrySettings":
-        """Apply overrides by field name (or preset alias); unknown names are an error."""
-        names = {f.name for f in fields(cls)}
-        values = {SETTING_ALIASES.get(k, k): v for k, v in overrides.items()}
-        unknown = set(values) - names
-        if unknown:
-            raise ValueError(f"unknown registry settings: {sorted(unknown)}")
-        if "delegated_evaluation_deadline" in values:
-            values["delegated_evaluation_deadline"] = _month_day(values["delegated_evaluation_deadline"],
-                                                                 "delegated_evaluation_deadline")
-        if values.get("standard_filing_deadline") is not None:
-            values["standard_filing_deadline"] = _month_day(values["standard_filing_deadline"],
-                                                            "standard_filing_deadline")
-        out = replace(base or cls(), **values)
-        if out.min_tiers < 1:
+    def check(self) -> None:
+        if self.min_tiers < 1:
             raise ValueError("min_tiers must be >= 1")
-        if not 0 <= out.lightest_tier_floor_ratio <= 1:
+        if not 0 <= self.lightest_tier_floor_ratio <= 1:
             raise ValueError("lightest_tier_floor_ratio must be within [0, 1]")
-        return out
 
 
 DEFAULT_SETTINGS = RegistrySettings()
@@ -139,22 +121,7 @@ DEFAULT_SETTINGS = RegistrySettings()
 
 def local_date(at: date | datetime) -> date:
     """The local calendar day of `at` (a date is taken as is)."""
-    if isinstance(at, datetime):
-        if at.tzinfo is None or at.utcoffset() is None:
-            raise NaiveDatetimeError("时间必须带时区", field="at")
-        return at.astimezone(LOCAL_TZ).date()
-    return at
-
-
-def _deadline(year: int, month_day: tuple[int, int]) -> date:
-    m, d = month_day
-    if (m, d) == (2, 29) and not (year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)):
-        d = 28
-    return date(year, m, d)
-
-
-def _day_start(day: date) -> datetime:
-    return datetime.combine(day, time(0), LOCAL_TZ)
+    return _local_date(at)
 
 
 def _parse_date(value: Any, field: str, *, required: bool = True) -> date | None:
@@ -172,36 +139,6 @@ def _iso(day: date | None) -> str | None:
 
 def _num(x: float) -> str:
     return f"{x:g}" if isinstance(x, float) and not x.is_integer() else f"{int(x)}"
-
-
-@dataclass(frozen=True)
-class Fact:
-    """One validated ingress event, as the domain sees it."""
-
-    event_id: str
-    type: str
-    occurred_at: datetime
-    dept: str
-    payload: Mapping[str, Any]
-
-    def __post_init__(self):
-        if self.occurred_at.tzinfo is None or self.occurred_at.utcoffset() is None:
-            raise NaiveDatetimeError("事件发生时间必须带时区", field="occurred_at")
-
-    @classmethod
-    def from_envelope(cls, envelope: Mapping[str, Any]) -> "Fact":
-        """From a contract-validated envelope (or a stored `to_dict()`)."""
-        try:
-            occurred = datetime.fromisoformat(envelope["occurred_at"])
-        except (TypeError, ValueError):
-            raise InvalidFactError("事件发生时间无效", field="occurred_at") from None
-        return cls(envelope["event_id"], envelope["type"], occurred, envelope["dept"], dict(envelope["payload"]))
-
-    from_dict = from_envelope
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"event_id": self.event_id, "type": self.type, "occurred_at": self.occurred_at.isoformat(),
-                "dept": self.dept, "payload": dict(self.payload)}
 
 
 @dataclass(frozen=True)
@@ -571,14 +508,25 @@ class ItemRecord:
         self.facts: list[Fact] = list(facts)
         self._rebuild()
 
+    @property
+    def owner(self) -> str | None:
+        """The owning department: the one that first published the item (数据归属); None before."""
+        published = sorted((f for f in self.facts if f.type == ITEM_PUBLISHED),
+                           key=lambda f: (_change_date(f), f.occurred_at, f.event_id))
+        return published[0].dept if published else None
+
     def _rebuild(self) -> None:
         self._ids = {f.event_id for f in self.facts}
-        self.versions, held = _fold_versions(self.code, self.facts)
+        owner = self.owner
+        # a fact accepted before the owner was known, from another department, changes nothing
+        self.foreign: tuple[Fact, ...] = tuple(f for f in self.facts if owner is not None and f.dept != owner)
+        own = [f for f in self.facts if owner is None or f.dept == owner]
+        self.versions, held = _fold_versions(self.code, own)
         self.held: tuple[Fact, ...] = tuple(held)
         self.standards: tuple[DiscretionStandard, ...] = tuple(sorted(
-            (DiscretionStandard.from_fact(f) for f in self.facts if f.type == STANDARD_PUBLISHED), key=_standard_key))
+            (DiscretionStandard.from_fact(f) for f in own if f.type == STANDARD_PUBLISHED), key=_standard_key))
         self.evaluations: tuple[Evaluation, ...] = tuple(sorted(
-            (Evaluation.from_fact(f) for f in self.facts if f.type == ITEM_EVALUATED),
+            (Evaluation.from_fact(f) for f in own if f.type == ITEM_EVALUATED),
             key=lambda e: (e.evaluated_on, e.event_id)))
 
     def _check(self, fact: Fact, settings: RegistrySettings) -> None:
@@ -587,6 +535,7 @@ class ItemRecord:
         if fact.payload.get("item_code") != self.code:
             raise InvalidFactError(f"事件所涉事项 {fact.payload.get('item_code')} 与 {self.code} 不一致",
                                    code="item_mismatch", field="item_code")
+        self._check_owner(fact)
         if fact.type in ITEM_CHANGES:
             start = _change_date(fact)
             if fact.type != ITEM_REPEALED:
@@ -596,6 +545,21 @@ class ItemRecord:
             Evaluation.from_fact(fact)
         else:
             publish_standard(DiscretionStandard.from_fact(fact), settings)
+
+    def _check_owner(self, fact: Fact) -> None:
+        """Only the owning department reports on an item; an item is published by its own owner,
+        and ownership does not move by amendment (docs/ownership.md)."""
+        named = fact.payload.get("owning_dept")
+        if fact.type == ITEM_PUBLISHED and named and named != fact.dept:
+            raise NotOwnerError(f"{fact.dept} 不能替 {named} 发布执法事项 {self.code}，事项须由实施部门自行发布",
+                                owner=named, field="payload.owning_dept")
+        owner = self.owner
+        if owner is not None and fact.dept != owner:
+            raise NotOwnerError(f"执法事项 {self.code} 由 {owner} 发布和管理，{fact.dept} 无权报告其变更、评估或裁量基准",
+                                owner=owner)
+        if owner is not None and fact.type == ITEM_AMENDED and named and named != owner:
+            raise NotOwnerError(f"执法事项 {self.code} 的实施部门不能通过变更改为 {named}；"
+                                "职责划转须由原部门废止、新部门重新发布", owner=owner, field="payload.owning_dept")
 
     def apply(self, fact: Fact, settings: RegistrySettings = DEFAULT_SETTINGS) -> str:
         """Record a fact: "duplicate" (already seen), "held" (waits for its base) or "applied"."""
@@ -634,6 +598,8 @@ class ItemRecord:
             "standards": [s.to_dict() for s in self.standards],
             "evaluations": [e.to_dict() for e in self.evaluations],
             "held": [f.event_id for f in self.held],
+            "foreign": [{"event_id": f.event_id, "type": f.type, "dept": f.dept} for f in self.foreign],
+            "owner": self.owner,
             "depts": self.depts(),
         }
 

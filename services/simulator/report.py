@@ -71,7 +71,7 @@ def offline_findings(events: Iterable[dict], as_of: datetime, preset: str = "see
         type_ = env["type"]
         if type_ in per.FACT_TYPES:
             fact = per.Fact.from_envelope(env, seq=seq)
-            kind, agg_id = fact.aggregate
+            kind, agg_id = per.aggregate_of(fact)
             (agency_facts if kind == "agency" else officer_facts)[agg_id].append(fact)
         elif type_ in reg.FACT_TYPES:
             state.apply(reg.Fact.from_envelope(env), rsettings)

@@ -24,15 +24,17 @@ def at(text: str) -> datetime:
 
 
 def officer(officer_id="O1", kind="officer", active=None, usable=None, areas=("market",), status="valid",
-            filing_required=False, filed_at=None) -> dict:
+            filing_required=False, filed_at=None, suspensions=()) -> dict:
     return {
         "officer_id": officer_id, "name": "李明", "dept": DEPT, "agency_id": "A1", "kind": kind, "status": "active",
         "active": active if active is not None else [{"from": None, "to": None}], "version": 3,
         "as_of": "2026-01-01T00:00:00+08:00",
         "credentials": [{
-            "number": f"川A{officer_id}", "areas": list(areas), "regions": ["511322"], "issuer_level": "provincial",
+            "number": f"川A{officer_id}", "areas": list(areas), "regions": ["511322"],
+            "issuer_level": "state_council" if filing_required else "provincial",
             "filing_required": filing_required, "filed_at": filed_at, "valid_from": "2024-01-10",
-            "valid_to": "2029-01-09", "ended_as": None, "status": status,
+            "valid_to": "2029-01-09", "ended_as": None, "status": status, "issued_at": "2024-01-10T00:00:00+08:00",
+            "suspensions": list(suspensions),
             "usable": usable if usable is not None else [{"from": "2024-01-10T00:00:00+08:00",
                                                            "to": "2029-01-10T00:00:00+08:00"}],
         }],
@@ -65,9 +67,11 @@ def test_officer_with_a_usable_credential_may_act_in_any_area_when_none_is_known
 
 def test_officer_verdict_gives_every_reason_in_chinese():
     suspended = officer(usable=[{"from": "2024-01-10T00:00:00+08:00", "to": "2026-02-01T00:00:00+08:00"}],
-                        status="suspended")
+                        status="suspended", suspensions=[{"from": "2026-02-01T00:00:00+08:00", "to": None,
+                                                          "reason": "涉嫌违纪接受调查"}])
     allowed, reasons = p.officer_verdict(suspended, "", at("2026-03-01T10:00"))
-    assert not allowed and "不在可使用期间内" in reasons[0] and "暂扣" in reasons[0]
+    # the real reason, with dates — not the credential's status today
+    assert not allowed and reasons == ["证件 川AO1 在 2026-03-01 处于暂扣期间（自 2026-02-01 起暂扣（涉嫌违纪接受调查））"]
     # before the suspension the same credential was usable (windows are half-open)
     assert p.officer_verdict(suspended, "", at("2026-01-31T23:59"))[0]
     assert not p.officer_verdict(suspended, "", at("2026-02-01T00:00"))[0]
@@ -76,12 +80,12 @@ def test_officer_verdict_gives_every_reason_in_chinese():
     assert not aux[0] and "辅助人员" in aux[1][0]
     left = p.officer_verdict(officer(active=[{"from": None, "to": "2025-12-01T00:00:00+08:00"}]), "",
                              at("2026-03-01T10:00"))
-    assert not left[0] and "不在岗" in left[1][0]
+    assert not left[0] and "停用状态" in left[1][0]
     area = p.officer_verdict(officer(areas=("environment",)), "market", at("2026-03-01T10:00"))
     assert not area[0] and "不包含 market" in area[1][0]
     unfiled = p.officer_verdict(officer(filing_required=True, usable=[]), "", at("2026-03-01T10:00"))
     assert not unfiled[0] and "尚未向县司法局备案" in unfiled[1][0]
-    assert p.officer_verdict(None, "", at("2026-03-01T10:00"))[1] == ["执法人员未登记（人事信息中无此人员），不得执法"]
+    assert p.officer_verdict(None, "", at("2026-03-01T10:00"))[1][0] == "执法人员未登记，不得执法"
 
 
 # -- item projection ------------------------------------------------------------------------------

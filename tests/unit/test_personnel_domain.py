@@ -23,8 +23,8 @@ def at(text: str) -> datetime:
 
 
 def fact(type_, day, *, officer_id="O7", dept=SCJG, event_id=None, occurred=None, **payload) -> Fact:
-    return Fact(event_id or f"e{next(_ids)}", type_, occurred or at(day) + timedelta(hours=1),
-                {"officer_id": officer_id, **payload}, dept)
+    return d.check_fact(Fact(event_id or f"e{next(_ids)}", type_, occurred or at(day) + timedelta(hours=1),
+                             dept, {"officer_id": officer_id, **payload}))
 
 
 def registered(day="2024-01-02", kind="officer", status=None, **kw):
@@ -86,8 +86,8 @@ def test_every_preset_personnel_section_is_valid_settings():
 
 def test_fact_takes_effect_from_local_midnight_of_its_payload_date():
     f = action("suspended", "C1", "2024-06-03", occurred=at("2024-06-05T16:00"))
-    assert f.effective_at == datetime(2024, 6, 3, tzinfo=CST)
-    assert registered("2024-01-02").effective_at == at("2024-01-02") + timedelta(hours=1)
+    assert d.effective_at(f) == datetime(2024, 6, 3, tzinfo=CST)
+    assert d.effective_at(registered("2024-01-02")) == at("2024-01-02") + timedelta(hours=1)
 
 
 @pytest.mark.parametrize("make, error", [
@@ -96,7 +96,7 @@ def test_fact_takes_effect_from_local_midnight_of_its_payload_date():
     (lambda: issued(valid_from="2024-05-01", valid_to="2024-04-30"), d.InvalidFactError),
     (lambda: fact("credential.revoked", "2024-01-01", revoked_on="2024-01-01", reason="x"), d.InvalidFactError),
     (lambda: fact("case.filed", "2024-01-01"), d.InvalidFactError),
-    (lambda: Fact("e1", "officer.registered", datetime(2024, 1, 1), {"officer_id": "O7"}, SCJG), d.NaiveTimeError),
+    (lambda: Fact("e1", "officer.registered", datetime(2024, 1, 1), SCJG, {"officer_id": "O7"}), d.NaiveTimeError),
 ])
 def test_impossible_fact_is_refused_at_the_door(make, error):
     with pytest.raises(error):
@@ -106,7 +106,7 @@ def test_impossible_fact_is_refused_at_the_door(make, error):
 def test_fact_round_trips_through_storage_dict():
     f = issued()
     again = Fact.from_dict(json.loads(json.dumps(f.to_dict())))
-    assert again == f and again.effective_at == f.effective_at
+    assert again == f and d.effective_at(again) == d.effective_at(f)
 
 
 # Folding the log: history, out-of-order, duplicates, anomalies
@@ -165,7 +165,7 @@ def test_duplicate_fact_changes_nothing():
     issue = issued()
     o = officer(registered(), issue)
     assert d.apply(o, issue) is o
-    copy = Fact(issue.event_id, issue.type, issue.occurred_at, dict(issue.payload), issue.dept, seq=9)
+    copy = Fact(issue.event_id, issue.type, issue.occurred_at, issue.dept, dict(issue.payload), seq=9)
     assert d.officer_from_facts([*o.facts, copy]).version == o.version == 2
 
 
@@ -284,9 +284,9 @@ def test_state_council_credential_may_be_used_only_from_its_filing():
 
 def test_agency_must_be_confirmed_and_published_at_the_time():
     def agency(**kw):
-        return d.agency_from_facts([Fact("a1", "agency.registered", at("2024-01-01"), {
+        return d.agency_from_facts([Fact("a1", "agency.registered", at("2024-01-01"), SCJG, {
             "agency_id": "A1", "name": "营山县市场监督管理局", "kind": "statutory", "legal_basis": ["《行政处罚法》第十七条"],
-            **kw}, SCJG)])
+            **kw})])
     o = officer(registered(), issued())
     assert d.can_act(o, "market", at("2024-05-01"), agency=agency(confirmed_on="2024-03-12")).reasons[0].code == \
         "agency_unconfirmed"
@@ -315,11 +315,13 @@ def test_expiring_credential_is_reported_within_the_configured_days():
 
 
 def test_unfiled_state_council_credential_is_reported_from_issue_until_filed():
-    issue = issued("HB1", day="2024-03-28", level="state_council", issuer="生态环境部", areas=["environment"])
-    o = officer(registered(dept=STHJ), issue, trained("2024-03-01", 20))
+    issue = issued("HB1", day="2024-03-28", level="state_council", issuer="生态环境部", areas=["environment"],
+                   dept=STHJ)
+    o = officer(registered(dept=STHJ), issue, trained("2024-03-01", 20, dept=STHJ))
     [f] = d.evaluate_officer(o, at("2024-03-28"))
     assert (f.rule_id, f.severity, f.subject_id, f.dept) == ("PER-CRED-UNFILED", "warning", "HB1", STHJ)
-    assert d.evaluate_officer(d.apply(o, action("filed", "HB1", "2024-05-20")), at("2024-05-20")) == []
+    # the justice bureau records the filing (备案) of another department's officer's credential
+    assert d.evaluate_officer(d.apply(o, action("filed", "HB1", "2024-05-20", dept=SFJ)), at("2024-05-20")) == []
     assert d.evaluate_officer(officer(registered(), issued(), trained("2024-03-01", 20)), at("2024-03-28")) == []
 
 
@@ -375,9 +377,9 @@ def test_conflicting_and_held_facts_are_reported_after_the_grace_period():
 
 def test_unconfirmed_agency_is_reported_until_confirmed_and_published():
     def reg(event_id, **kw):
-        return Fact(event_id, "agency.registered", at("2024-01-01"), {
+        return Fact(event_id, "agency.registered", at("2024-01-01"), SCJG, {
             "agency_id": "A2", "name": "营山县综合行政执法局", "kind": "entrusted", "entrusted_by": "A1",
-            "legal_basis": ["《行政处罚法》第二十条"], **kw}, SCJG)
+            "legal_basis": ["《行政处罚法》第二十条"], **kw})
     a = d.agency_from_facts([reg("a1")])
     assert rule_ids(d.evaluate_agency(a, at("2024-02-01"))) == ["PER-AGENCY-UNCONFIRMED"]
     a = d.apply(a, reg("a2", confirmed_on="2024-03-12", published_on="2024-03-15"))
@@ -437,3 +439,85 @@ def test_every_rule_is_catalogued_in_the_findings_doc():
     doc = (Path(__file__).resolve().parents[2] / "docs" / "findings-personnel.md").read_text(encoding="utf-8")
     for rule_id, (severity, _) in d.RULES.items():
         assert f"| `{rule_id}` | {severity} |" in doc
+
+
+# Ownership (数据归属) and transfers (调动): docs/ownership.md
+
+ZHZF = "511322-zhzf"
+
+
+def test_another_departments_update_or_training_is_refused_with_a_reason():
+    o = officer(registered(), issued(), trained("2024-03-01", 8))
+    for foreign in (updated("2024-05-01", status="left", dept=STHJ), trained("2024-05-02", 40, dept=STHJ),
+                    registered("2024-05-03", dept=STHJ)):
+        with pytest.raises(d.NotOwnerError) as err:
+            d.admit(o, foreign)
+        assert err.value.code == "not_owner" and err.value.field == "dept" and SCJG in str(err.value)
+    # and folded anyway (e.g. it came from an old store), it changes nothing
+    after = d.officer_from_facts([*o.facts, updated("2024-05-01", status="left", dept=STHJ),
+                                  trained("2024-05-02", 40, dept=STHJ)])
+    assert (after.dept, after.status_at(at("2024-06-01")), after.training_hours(2024)) == (SCJG, "active", 8)
+    assert [a.code for a in after.anomalies] == ["not_owner", "not_owner"]
+
+
+def test_agency_registered_again_by_another_department_is_refused():
+    def reg(dept, event_id):
+        return d.check_fact(Fact(event_id, "agency.registered", at("2024-01-01"), dept, {
+            "agency_id": "A1", "name": "某局", "kind": "statutory", "legal_basis": ["《行政处罚法》第十七条"]}))
+    a = d.agency_from_facts([reg(SCJG, "a1")])
+    with pytest.raises(d.NotOwnerError):
+        d.admit(a, reg(STHJ, "a2"))
+    assert d.admit(a, reg(SCJG, "a3")).dept == SCJG
+
+
+def test_transfer_needs_the_old_departments_request_and_the_new_departments_acceptance():
+    o = officer(registered(), issued())
+    request = fact("officer.transfer_requested", "2024-08-01", to_dept=ZHZF, reason="人员划转")
+    accept = fact("officer.transfer_accepted", "2024-08-10", dept=ZHZF, from_dept=SCJG, effective_on="2024-08-15",
+                  agency_id="A-ZHZF")
+    with pytest.raises(d.NotOwnerError):       # the new department alone cannot take the officer
+        d.admit(o, fact("officer.updated", "2024-08-10", dept=ZHZF, status="active"))
+    with pytest.raises(d.NotOwnerError):       # nor may a third department ask for the transfer
+        d.admit(o, fact("officer.transfer_requested", "2024-08-01", dept=STHJ, to_dept=STHJ + "x"))
+    moved = d.admit(d.admit(o, request), accept)
+    assert (moved.dept, moved.agency_id) == (ZHZF, "A-ZHZF")
+    assert moved.transfers[0]["from"] == SCJG and moved.transfers[0]["to"] == ZHZF
+    # from the effective day the new department reports, the old one no longer does
+    assert d.admit(moved, trained("2024-09-01", 20, dept=ZHZF)).training_hours(2024) == 20
+    with pytest.raises(d.NotOwnerError):
+        d.admit(moved, trained("2024-09-02", 20, dept=SCJG))
+    # a late report of the old department's own history before the transfer is still accepted
+    assert d.admit(moved, trained("2024-03-01", 6, dept=SCJG)).training_hours(2024) == 6
+
+
+def test_acceptance_before_the_request_waits_and_applies_when_the_request_arrives():
+    o = officer(registered(), issued())
+    accept = fact("officer.transfer_accepted", "2024-08-10", dept=ZHZF, effective_on="2024-08-15")
+    waiting = d.admit(o, accept)
+    assert waiting.dept == SCJG and accept.event_id in waiting.pending
+    moved = d.apply(waiting, fact("officer.transfer_requested", "2024-08-01", to_dept=ZHZF))
+    assert moved.dept == ZHZF and moved.pending == []
+
+
+def test_justice_bureau_may_order_a_transfer_and_suspend_any_credential():
+    o = officer(registered(), issued())
+    moved = d.admit(o, fact("officer.transfer_accepted", "2024-08-10", dept=SFJ, to_dept=ZHZF,
+                            effective_on="2024-08-15"))
+    assert moved.dept == ZHZF and moved.transfers[0]["by"] == SFJ
+    assert d.admit(moved, action("suspended", "C1", "2024-09-01", dept=SFJ)).credentials["C1"].open_suspension
+    with pytest.raises(d.NotOwnerError):       # but it does not register another department's people
+        d.admit(moved, registered("2024-09-01", dept=SFJ))
+
+
+def test_a_fact_held_before_registration_from_another_department_becomes_a_not_owner_anomaly():
+    early = trained("2024-02-01", 10, dept=STHJ)
+    pending = d.admit(None, early)              # no owner known yet: accepted, judged later
+    o = d.apply(pending, registered("2024-01-02"))
+    assert [(a.event_id, a.code) for a in o.anomalies] == [(early.event_id, "not_owner")]
+    assert o.training_hours(2024) == 0
+
+
+def test_credential_command_on_another_departments_officer_is_refused():
+    o = officer(registered(), issued())
+    with pytest.raises(d.NotOwnerError):
+        d.suspend_credential(o, "C1", at("2024-06-03T15:00"), "越权暂扣", event_id="z9", dept=STHJ)

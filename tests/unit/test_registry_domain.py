@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from services.common.errors import DomainError
+from services.common.errors import DomainError, NotOwnerError
 from services.registry.domain import (
     RULE_DELEGATED_NOT_EVALUATED, RULE_NO_LEGAL_BASIS, RULE_STANDARD_MISSING,
     DiscretionStandard, Fact, InvalidFactError, InvalidStandardError, ItemRecord, NaiveDatetimeError,
@@ -147,7 +147,7 @@ def test_amendment_effective_before_any_publication_stays_held_not_lost():
 def test_fold_is_independent_of_arrival_order_and_ignores_duplicates():
     facts = [published(start="2024-01-01"), amended("2024-04-01", delegated_to_township=True,
                                                     delegated_depts=[TOWN]),
-             amended("2024-08-01", owning_dept=STHJ), repealed("2025-01-01")]
+             amended("2024-08-01", cooperating_depts=[STHJ]), repealed("2025-01-01")]
     expected = [v.to_dict() for v in ItemRecord(CODE, facts).versions]
     for order in itertools.permutations(facts):
         record = ItemRecord(CODE)
@@ -494,3 +494,36 @@ def test_next_due_is_the_next_day_a_verdict_can_change():
     record.apply(repealed("2024-10-01"))
     assert next_due(record, at(2024, 8, 20)) == datetime(2024, 10, 1, tzinfo=CST)
     assert next_due(record, at(2024, 10, 2)) == datetime(2024, 12, 16, tzinfo=CST)
+
+
+# Ownership (数据归属): docs/ownership.md
+
+def test_only_the_owning_department_reports_on_an_item():
+    record = ItemRecord(CODE)
+    record.apply(published(start="2024-01-01"))
+    for foreign in (fact("item.amended", {"item_code": CODE, "effective_from": "2024-05-01", "name": "篡改"}, dept=STHJ),
+                    fact("item.repealed", {"item_code": CODE, "effective_from": "2024-05-01"}, dept=STHJ),
+                    fact("standard.published", dict(standard_fact().payload), dept=STHJ)):
+        with pytest.raises(NotOwnerError) as err:
+            record.apply(foreign)
+        assert err.value.code == "not_owner" and SCJG in str(err.value)
+    assert len(record.facts) == 1 and record.versions[-1].name == record.versions[0].name
+
+
+def test_an_item_is_published_by_its_own_department_and_ownership_does_not_move_by_amendment():
+    with pytest.raises(NotOwnerError) as err:
+        ItemRecord(CODE).apply(fact("item.published", {**published().payload, "owning_dept": STHJ}, dept=SCJG))
+    assert err.value.field == "payload.owning_dept"
+    record = ItemRecord(CODE)
+    record.apply(published(start="2024-01-01"))
+    with pytest.raises(NotOwnerError):
+        record.apply(amended("2024-08-01", owning_dept=STHJ))
+
+
+def test_a_foreign_fact_that_arrived_before_the_item_changes_nothing():
+    record = ItemRecord(CODE)
+    early = fact("item.amended", {"item_code": CODE, "effective_from": "2024-05-01", "name": "他人变更"}, dept=STHJ)
+    assert record.apply(early) == "held"
+    record.apply(published(start="2024-01-01"))
+    assert [f.event_id for f in record.foreign] == [early.event_id]
+    assert [v.name for v in record.versions] == [published().payload["name"]]

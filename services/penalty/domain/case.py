@@ -18,7 +18,9 @@ from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from datetime import datetime
 from typing import Any, Iterable, Mapping, Sequence
 
-from services.common.errors import DomainError, IllegalTransitionError
+from services.common.chinatime import parse_time
+from services.common.errors import DomainError, IllegalTransitionError, NotOwnerError
+from services.common.facts import Fact
 
 STAGES = (
     "filed", "investigating", "notified", "hearing_requested", "hearing_held", "legal_review",
@@ -90,56 +92,16 @@ AFTER_ARCHIVE = frozenset({
 DURING_SUSPENSION = frozenset({"case.resumed", "case.closed", "case.extended", "case.transferred_to_police"})
 
 
-def parse_time(value: Any) -> datetime | None:
-    """A timezone-aware datetime from a datetime or ISO 8601 string; None if absent or naive."""
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, str) and value:
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-    else:
-        return None
-    return parsed if parsed.utcoffset() is not None else None
+def case_id_of(fact: Fact) -> str:
+    return str(fact.payload.get("case_id", ""))
 
 
-@dataclass(frozen=True)
-class Fact:
-    """One applied-or-not fact about a case, as stored in the case's log."""
+def label_of(fact: Fact) -> str:
+    return EVENT_LABELS.get(fact.type, fact.type)
 
-    event_id: str
-    type: str
-    occurred_at: datetime
-    dept: str
-    payload: Mapping[str, Any] = field(default_factory=dict)
 
-    def __post_init__(self):
-        if self.occurred_at.utcoffset() is None:
-            raise DomainError("事实发生时间必须带时区", code="naive_datetime", field="occurred_at")
-
-    @property
-    def case_id(self) -> str:
-        return str(self.payload.get("case_id", ""))
-
-    @property
-    def label(self) -> str:
-        return EVENT_LABELS.get(self.type, self.type)
-
-    def sort_key(self) -> tuple:
-        return (self.occurred_at, TYPE_ORDER.get(self.type, len(TYPE_ORDER)), self.event_id)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"event_id": self.event_id, "type": self.type, "occurred_at": self.occurred_at.isoformat(),
-                "dept": self.dept, "payload": dict(self.payload)}
-
-    @classmethod
-    def from_dict(cls, doc: Mapping[str, Any]) -> "Fact":
-        """From a stored fact or a validated envelope."""
-        at = parse_time(doc.get("occurred_at"))
-        if at is None:
-            raise DomainError("事实发生时间缺失或不带时区", code="naive_datetime", field="occurred_at")
-        return cls(str(doc["event_id"]), str(doc["type"]), at, str(doc.get("dept", "")), dict(doc.get("payload") or {}))
+def sort_key(fact: Fact) -> tuple:
+    return (fact.occurred_at, TYPE_ORDER.get(fact.type, len(TYPE_ORDER)), fact.event_id)
 
 
 @dataclass(frozen=True)
@@ -404,8 +366,8 @@ def _guard(case: Case, fact: Fact) -> Blocked | None:
     t = fact.type
     if t not in TYPE_ORDER:
         return _bad(f"未知的事件类型 {t}")
-    if case.case_id and fact.case_id != case.case_id:
-        return _bad(f"事实所属案件（{fact.case_id}）与本案（{case.case_id}）不一致")
+    if case.case_id and case_id_of(fact) != case.case_id:
+        return _bad(f"事实所属案件（{case_id_of(fact)}）与本案（{case.case_id}）不一致")
     if not case.exists:
         return None if t in ("case.filed", "case.decided_on_spot") else _hold("案件尚未立案")
     if fact.dept != case.dept:
@@ -413,11 +375,11 @@ def _guard(case: Case, fact: Fact) -> Blocked | None:
     if t == "case.filed":
         return _bad("案件已立案，不能重复立案")
     if case.stage == "archived" and t not in AFTER_ARCHIVE:
-        return _bad(f"案件已归档，不能再记录“{fact.label}”")
+        return _bad(f"案件已归档，不能再记录“{label_of(fact)}”")
     if t == "case.suspended" and case.suspended:
         return _bad("案件已处于中止状态")
     if case.suspended and t not in DURING_SUSPENSION:
-        return _hold(f"案件已中止，“{fact.label}”须待恢复后进行")
+        return _hold(f"案件已中止，“{label_of(fact)}”须待恢复后进行")
     return _GUARDS[t](case, fact)
 
 
@@ -466,7 +428,7 @@ def _g_hearing_step(case: Case, fact: Fact) -> Blocked | None:
 
 def _g_review(case: Case, fact: Fact) -> Blocked | None:
     if not case.deciding:
-        return _bad(f"{_past(case)}，不能再记录“{fact.label}”")
+        return _bad(f"{_past(case)}，不能再记录“{label_of(fact)}”")
     return None if case.acts else _hold("尚无调查取证记录")
 
 
@@ -732,15 +694,15 @@ def _apply(case: Case, fact: Fact) -> None:
         case.stage = stage
     case.applied.append(fact.event_id)
     case.record.append(RecordEntry(
-        fact.event_id, t, fact.label, at, officers, str(p.get("text") or p.get("summary") or ""),
+        fact.event_id, t, label_of(fact), at, officers, str(p.get("text") or p.get("summary") or ""),
         bool(p.get("av_recorded")), str(p.get("av_ref") or ""),
     ))
 
 
 def fold(facts: Iterable[Fact], case_id: str | None = None) -> Case:
     """Rebuild the case from its facts, in any order; see the module docstring."""
-    ordered = sorted(facts, key=Fact.sort_key)
-    case = Case(case_id=case_id if case_id is not None else (ordered[0].case_id if ordered else ""))
+    ordered = sorted(facts, key=sort_key)
+    case = Case(case_id=case_id if case_id is not None else (case_id_of(ordered[0]) if ordered else ""))
     seen: set[str] = set()
     waiting: list[Rejected] = []
     for fact in ordered:
@@ -762,8 +724,20 @@ def fold(facts: Iterable[Fact], case_id: str | None = None) -> Case:
             case.held.append(Rejected(item.fact, again.reason))
         else:
             case.anomalies.append(Rejected(
-                item.fact, f"“{item.fact.label}”的发生时间早于其前置环节（{item.reason}），顺序不合法"))
+                item.fact, f"“{label_of(item.fact)}”的发生时间早于其前置环节（{item.reason}），顺序不合法"))
     return case
+
+
+def admit(case: Case, fact: Fact) -> None:
+    """Refuse (NotOwnerError, code 'not_owner') a fact about a case another department handles.
+
+    The department that filed the case (or decided it on the spot) owns it (数据归属); only it
+    reports the case's facts. A foreign fact that arrived before the filing and was held is kept
+    as an anomaly once the filing shows another owner (fold), so it never takes effect.
+    """
+    if case.exists and fact.dept != case.dept:
+        raise NotOwnerError(f"案件 {case.case_id} 由 {case.dept} 办理，{fact.dept} 无权报告其“{label_of(fact)}”",
+                            owner=case.dept)
 
 
 def invariant_violations(case: Case) -> list[str]:
@@ -841,7 +815,7 @@ def _issue(case: Case, type_: str, at: datetime, event_id: str, **payload: Any) 
         raise IllegalTransitionError(f"操作时间须晚于案件最近一条记录（{last.at.isoformat()}）", field="at")
     blocked = _guard(case, fact)
     if blocked is not None:
-        raise IllegalTransitionError(f"不能{fact.label}：{blocked.reason}")
+        raise IllegalTransitionError(f"不能{label_of(fact)}：{blocked.reason}")
     return fact
 
 
