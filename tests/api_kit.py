@@ -54,6 +54,22 @@ class ApiKit:
                              timeout=20)
 
 
+def start_declared(container_factory, skip: tuple[str, ...] = ("api",)) -> list[str]:
+    """Start every declared service (the entry-point group `zhifa.services`) but those in `skip`."""
+    import importlib
+
+    from services.kernel.manifest import manifests
+
+    started = []
+    for m in manifests():
+        if m.name in skip:
+            continue
+        module, _, cls = m.service.partition(":")
+        container_factory(getattr(importlib.import_module(module), cls)).start()
+        started.append(m.name)
+    return started
+
+
 def start_api(zhifa_config: dict, container_factory, **settings) -> ApiKit:
     """Start the API service on its own port (the gateway keeps WEB_SERVER_ADDRESS) with test accounts."""
     address = f"127.0.0.1:{_free_port()}"

@@ -14,7 +14,7 @@ from services.kernel.clock import utcnow
 from services.penalty.service import PenaltyService
 from services.personnel.service import PersonnelService
 from services.registry.service import RegistryService
-from tests.api_kit import start_api
+from tests.api_kit import start_api, start_declared
 from tests.helpers import SCJG, STHJ, credential_issued, envelope, officer_registered, wait_for
 from tests.integration.test_penalty import CODE, db, item_published, land, now, standard_published, story
 
@@ -27,8 +27,7 @@ PARTY = {"type": "person", "id": "513022199001011234", "name": "王五"}
 def county(zhifa_config, container_factory):
     """Gateway, personnel, registry, penalty and the API; an officer and a case in each of two departments
     (the SCJG case's party is a person with an ID number)."""
-    for cls in (GatewayService, PersonnelService, RegistryService, PenaltyService):
-        container_factory(cls).start()
+    start_declared(container_factory)  # every declared service: every route of the document has its backend
     kit = start_api(zhifa_config, container_factory)
     s = {"amqp": zhifa_config["AMQP_URI"], "config": zhifa_config}
     land(s, "registry", "items", item_published(), standard_published())

@@ -10,6 +10,7 @@ from services.gateway.service import GatewayService
 from services.penalty.service import PenaltyService
 from services.personnel.service import PersonnelService
 from services.registry.service import RegistryService
+from tests.api_kit import start_api
 from tests.helpers import (SCJG, STHJ, credential_issued, drain, envelope, officer_registered, publish,
                            rejection_queue, wait_for)
 
@@ -20,7 +21,8 @@ def suite(zhifa_config, container_factory):
     for cls in (GatewayService, PersonnelService, RegistryService, PenaltyService):
         container_factory(cls).start()
     base = f"http://{zhifa_config['WEB_SERVER_ADDRESS']}"
-    return {"base": base, "amqp": zhifa_config["AMQP_URI"], "config": zhifa_config}
+    return {"base": base, "amqp": zhifa_config["AMQP_URI"], "config": zhifa_config,
+            "api": start_api(zhifa_config, container_factory)}
 
 
 def db(suite, name):
@@ -29,7 +31,7 @@ def db(suite, name):
 
 
 def get_officer(suite, officer_id):
-    resp = requests.get(f"{suite['base']}/api/v1/officers/{officer_id}", timeout=5)
+    resp = suite["api"].get(f"/api/v1/officers/{officer_id}", as_="sup")
     return resp.json() if resp.status_code == 200 else None
 
 
@@ -43,11 +45,11 @@ def test_credential_published_on_amqp_is_visible_through_http_api(suite):
     assert officer["name"] == "李明"
     assert officer["credentials"][0]["number"] == "川A5113220001"
     assert officer["credentials"][0]["status"] == "valid"
-    cred = requests.get(f"{suite['base']}/api/v1/credentials/川A5113220001", timeout=5).json()
+    cred = suite["api"].get("/api/v1/credentials/川A5113220001", as_="scjg").json()
     assert cred["holder"]["officer_id"] == "511322-scjg-0001"
-    listing = requests.get(f"{suite['base']}/api/v1/officers", params={"dept": SCJG}, timeout=5).json()
+    listing = suite["api"].get("/api/v1/officers", as_="sup", dept=SCJG).json()
     assert [o["officer_id"] for o in listing["items"]] == ["511322-scjg-0001"]
-    assert requests.get(f"{suite['base']}/api/v1/officers", params={"dept": STHJ}, timeout=5).json()["total"] == 0
+    assert suite["api"].get("/api/v1/officers", as_="sup", dept=STHJ).json()["total"] == 0
 
 
 def test_invalid_event_gets_rejection_message_and_quarantine(suite):
@@ -132,7 +134,7 @@ def test_http_ingress_single_batch_and_errors(suite):
     assert resp.json()["results"][1]["violations"][0] == {"field": "payload.kind", "rule": "allowed",
                                                             "message": resp.json()["results"][1]["violations"][0]["message"]}
     wait_for(lambda: get_officer(suite, "511322-scjg-0008"))
-    quarantined = requests.get(f"{base}/api/v1/quarantine", timeout=5).json()["items"]
+    quarantined = suite["api"].get("/api/v1/quarantine", as_="ops").json()["items"]
     assert len(quarantined) == 3
 
 
@@ -150,9 +152,9 @@ def test_findings_inbox_merges_personnel_findings(suite):
     # a credential issued by a State Council department and not filed (备案) with the county
     publish(suite["amqp"], [officer_registered("511322-scjg-0010"),
                             credential_issued("511322-scjg-0010", "HB13000000210", issuer_level="state_council")])
-    inbox = wait_for(lambda: [f for f in requests.get(f"{suite['base']}/api/v1/findings", timeout=5).json()["items"]
+    inbox = wait_for(lambda: [f for f in suite["api"].get("/api/v1/findings", as_="sup").json()["items"]
                               if f["rule_id"] == "PER-CRED-UNFILED"])
     assert inbox[0]["source"] == "personnel" and inbox[0]["subject_id"] == "HB13000000210"
-    only_penalty = requests.get(f"{suite['base']}/api/v1/findings", params={"source": "penalty"}, timeout=5).json()
+    only_penalty = suite["api"].get("/api/v1/findings", as_="sup", source="penalty").json()
     assert only_penalty["total"] == 0
-    assert requests.get(f"{suite['base']}/api/v1/findings", params={"source": "x"}, timeout=5).status_code == 400
+    assert suite["api"].get("/api/v1/findings", as_="sup", source="x").status_code == 400

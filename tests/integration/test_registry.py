@@ -15,6 +15,7 @@ from contracts.catalog import Catalog
 from services.gateway.service import GatewayService
 from services.kernel.messaging import event_exchange
 from services.registry.service import RegistryService
+from tests.api_kit import start_api
 from tests.helpers import SCJG, STHJ, drain, envelope, publish, wait_for
 
 CODE = "330217001000"
@@ -33,7 +34,7 @@ def start(zhifa_config, container_factory):
         for cls in (GatewayService, RegistryService):
             container_factory(cls).start()
         return {"base": f"http://{zhifa_config['WEB_SERVER_ADDRESS']}", "amqp": zhifa_config["AMQP_URI"],
-                "config": zhifa_config}
+                "config": zhifa_config, "api": start_api(zhifa_config, container_factory)}
 
     patches: list = []
     yield run
@@ -64,7 +65,10 @@ def standard_published(code: str = CODE, *, tiers: list[dict] | None = None, sta
 
 
 def get(suite, path, **params):
-    return requests.get(f"{suite['base']}{path}", params=params, timeout=5)
+    """A read through the HTTP API: the public view anonymously, dead letters as the operator, the rest
+    as the supervisor."""
+    who = None if path.startswith("/api/v1/public/") else "ops" if "dead-letters" in path else "sup"
+    return suite["api"].get(path, as_=who, **params)
 
 
 def get_item(suite, code=CODE):

@@ -1,1 +1,0 @@
-"""HTTP API mixins of the gateway: one module per backing service, each reading through RPC."""
