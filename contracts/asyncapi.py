@@ -238,6 +238,47 @@ def _rejection_schema() -> dict[str, Any]:
     }
 
 
+def _refused_schema() -> dict[str, Any]:
+    return {
+        "title": "RefusedNotice",
+        "description": (
+            "Published by a service for a department's event that passed the gateway's contracts but that "
+            "the domain refuses given the current state (e.g. a fact about another department's officer). "
+            "The event is dead-lettered, never applied; `violations` say which field broke which rule, "
+            "exactly as a rejection's do. `GET /api/v1/events/{event_id}` reports the same refusal."
+        ),
+        "type": "object",
+        "properties": {
+            "event_id": {"type": "string", "maxLength": 64},
+            "status": {"type": "string", "enum": ["refused"]},
+            "reason": {"type": "string", "enum": ["domain_refused"]},
+            "violations": {"type": "array", "minItems": 1, "items": _ref("schemas", "Violation")},
+            "dead_letter_id": {"type": "string", "description": "The dead letter that keeps the refused event."},
+            "service": {"type": "string", "description": "The service that refused it (personnel, registry …)."},
+            "dept": {"type": "string", "description": "The sending department (also the routing key)."},
+            "type": {"type": ["string", "null"], "description": "The refused event's type."},
+            "rejected_at": {"type": "string", "format": "date-time"},
+        },
+        "required": ["event_id", "status", "reason", "violations", "dead_letter_id", "service", "dept", "type",
+                     "rejected_at"],
+        "additionalProperties": False,
+    }
+
+
+REFUSED_EXAMPLE = {
+    "event_id": "5c0d4e8a-1f2b-4c3d-8e9f-0a1b2c3d4e5f",
+    "status": "refused",
+    "reason": "domain_refused",
+    "violations": [{"field": "payload.officer_id", "rule": "not_owner",
+                    "message": "执法人员 511322-sthj-0003 属于 511322-sthj，本部门不能变更"}],
+    "dead_letter_id": "0f9e8d7c-6b5a-4f3e-9d2c-1b0a9f8e7d6c",
+    "service": "personnel",
+    "dept": "511322-scjg",
+    "type": "officer.updated",
+    "rejected_at": "2024-05-06T09:30:02.118000+00:00",
+}
+
+
 REJECTION_EXAMPLE = {
     "event_id": "0b6c3f8e-5d0a-4c53-9a9e-3f1d2c4b5a60",
     "status": "rejected",
@@ -310,8 +351,9 @@ def _channels(contracts: list[EventContract], services: Iterable | None = None) 
         },
         REJECTIONS_EXCHANGE: {
             "description": (
-                "Topic exchange where the gateway explains every refused message, routing key `<dept>` (the "
-                "sending department). Bind a queue with your dept as binding key BEFORE publishing: notices are "
+                "Topic exchange where the gateway explains every refused message (`rejection`: it broke a "
+                "contract) and the services every admitted event they refused (`refused`: it depends on state), "
+                "routing key `<dept>` (the sending department). Bind a queue with your dept as binding key BEFORE publishing: notices are "
                 "not stored for queues that do not exist yet. A department's user may bind only its own key."
             ),
             "bindings": _exchange_binding(REJECTIONS_EXCHANGE),
@@ -319,7 +361,7 @@ def _channels(contracts: list[EventContract], services: Iterable | None = None) 
                 "operationId": "receiveRejection",
                 "summary": "Why a published event was refused.",
                 "bindings": {"amqp": {"cc": ["<dept>"], "ack": False, "bindingVersion": AMQP_BINDING_VERSION}},
-                "message": _ref("messages", "rejection"),
+                "message": {"oneOf": [_ref("messages", "rejection"), _ref("messages", "refused")]},
             },
         },
     }
@@ -358,6 +400,7 @@ def build(contracts: Iterable[EventContract] | None = None, services: Iterable |
     schemas: dict[str, Any] = {
         "Envelope": _envelope_schema(),
         "RejectionNotice": _rejection_schema(),
+        "RefusedNotice": _refused_schema(),
         "Violation": _violation_schema(),
     }
     messages: dict[str, Any] = {}
@@ -375,6 +418,16 @@ def build(contracts: Iterable[EventContract] | None = None, services: Iterable |
                               "bindingVersion": AMQP_BINDING_VERSION}},
         "payload": _ref("schemas", "RejectionNotice"),
         "examples": [{"name": "rejection.example", "payload": REJECTION_EXAMPLE}],
+    }
+    messages["refused"] = {
+        "name": "refused",
+        "title": "Refused notice",
+        "summary": "A service refused an admitted event (it depends on state): which fields broke which rules.",
+        "contentType": "application/json",
+        "bindings": {"amqp": {"contentEncoding": "utf-8", "messageType": "refused",
+                              "bindingVersion": AMQP_BINDING_VERSION}},
+        "payload": _ref("schemas", "RefusedNotice"),
+        "examples": [{"name": "refused.example", "payload": REFUSED_EXAMPLE}],
     }
     return {
         "asyncapi": ASYNCAPI_VERSION,

@@ -75,3 +75,49 @@ def _safe_key(text: str) -> str:
     """A routing-key-safe dept label for the rejection exchange."""
     cleaned = "".join(c for c in text[:40] if c.isalnum() or c in "-_")
     return cleaned or "unknown"
+
+
+# ---- what became of an event (GET /api/v1/events/<event_id>) ---------------------------------------
+EVENT_STATUSES = ("received", "applied", "rejected", "refused", "dead_lettered")
+
+
+def event_status(event_id: str, trail: dict, applied: dict | None) -> dict | None:
+    """The status of one event from the gateway's records (`GatewayStore.event_trail`) and the owning
+    service's answer to `fact_status` (None: not asked or no answer). None when nothing is known.
+
+    - applied: the owning service stored it in an aggregate (its `fact_ids`), held facts included;
+    - refused / dead_lettered: a service refused it (state-dependent rule; `violations`) or gave up
+      after its retries; a dead letter an operator has replayed counts as in flight again;
+    - received: admitted and dispatched, not (yet) applied — or the owner did not answer;
+    - rejected: the gateway refused it (contracts, authentication, id conflict; `violations`).
+    """
+    accepted, rejected, dead = trail.get("accepted"), trail.get("rejected"), trail.get("dead")
+    if accepted is not None:
+        base = {"event_id": event_id, "type": accepted.get("type"), "dept": accepted.get("dept"),
+                "channel": accepted.get("channel"), "received_at": accepted.get("received_at")}
+        if applied and applied.get("applied"):
+            return {**base, "status": "applied", "service": applied.get("service")}
+        if dead is not None and dead.get("status") in ("dead", "refused"):
+            headers = dead.get("headers") or {}
+            refused = headers.get("x-zhifa-kind") == "refused"
+            out = {**base, "status": "refused" if refused else "dead_lettered", "dead_letter_id": dead.get("_id"),
+                   "service": dead.get("service") or headers.get("x-zhifa-service"), "dead_at": dead.get("dead_at")}
+            if refused:
+                out["violations"] = _violations(headers.get("x-zhifa-violations"))
+            return out
+        return {**base, "status": "received", **({"applied_unknown": True} if applied is None else {})}
+    if rejected is not None:
+        return {"event_id": event_id, "status": "rejected", "dept": rejected.get("dept"),
+                "channel": rejected.get("channel"), "received_at": rejected.get("received_at"),
+                "violations": rejected.get("violations") or [], "quarantine_id": rejected.get("_id")}
+    return None
+
+
+def _violations(text) -> list[dict]:
+    import json
+
+    try:
+        found = json.loads(text) if isinstance(text, str) else []
+    except ValueError:
+        return []
+    return [v for v in found if isinstance(v, dict)] if isinstance(found, list) else []

@@ -255,6 +255,19 @@ class EventSourcedService:
         found.sort(key=lambda f: (SEVERITY_RANK.get(f["severity"], 9), f["as_of"], f["finding_key"]))
         return {"items": found[offset:offset + limit], "total": len(found), "limit": limit, "offset": offset}
 
+    @rpc
+    def fact_status(self, event_id):
+        """Whether this service applied (stored in an aggregate) the fact `event_id`, for the gateway's
+        `GET /api/v1/events/<event_id>`: {"applied": bool[, "aggregate", "id"]}. A scan of `fact_ids`
+        (FerretDB v1 pushes down only `_id` lookups; status questions are rare)."""
+        if not isinstance(event_id, str) or not 0 < len(event_id) <= 64:
+            return {"applied": False}
+        for aggregate in self.manifest.aggregates:
+            doc = self.db[aggregate.collection].find_one({"fact_ids": event_id}, {"_id": 1})
+            if doc is not None:
+                return {"applied": True, "aggregate": aggregate.name, "id": doc["_id"]}
+        return {"applied": False}
+
     # ---- timer ----------------------------------------------------------------------------------
     @timer(interval=1)
     def sweep(self):

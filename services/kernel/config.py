@@ -31,6 +31,7 @@ DEFAULTS: dict[str, Any] = {
     "INGRESS_YEAR_MIN": 1949,
     "INGRESS_YEAR_MAX": 2100,
     "INTERNAL_KEY": "",
+    "STATUS_RPC_TIMEOUT": 3,
     "LOG_LEVEL": "INFO",
 }
 

@@ -21,7 +21,7 @@ def test_checked_in_document_is_current():
 def test_every_contract_is_a_message_with_its_doc_and_example():
     messages = DOC["components"]["messages"]
     contracts = load_contracts()
-    assert {f"{c.type}.v{c.version}" for c in contracts} | {"rejection"} == set(messages)
+    assert {f"{c.type}.v{c.version}" for c in contracts} | {"rejection", "refused"} == set(messages)
     for c in contracts:
         msg = messages[f"{c.type}.v{c.version}"]
         assert msg["name"] == f"{c.type}.v{c.version}" and msg["summary"] == c.doc
@@ -40,7 +40,7 @@ def test_channels_route_ingress_rejections_and_internal_events():
     assert channels["ingress"]["bindings"]["amqp"]["exchange"] == {
         "name": "ingress", "type": "topic", "durable": True, "autoDelete": False, "vhost": "/"}
     assert channels["ingress"]["publish"]["bindings"]["amqp"]["cc"] == ["<dept>.<type>"]
-    assert refs(channels["ingress.rejections"]["subscribe"]) == {"rejection"}
+    assert refs(channels["ingress.rejections"]["subscribe"]) == {"rejection", "refused"}
     assert channels["ingress.rejections"]["subscribe"]["bindings"]["amqp"]["cc"] == ["<dept>"]
     notice = DOC["components"]["schemas"]["RejectionNotice"]
     assert set(notice["required"]) == {"event_id", "status", "reason", "violations", "quarantine_id", "channel",
