@@ -2,8 +2,8 @@
 
 Entrypoints only translate: decode -> admit (contracts) -> dedupe -> dispatch as a nameko
 event, or reject with a machine-readable reason (rejection exchange / HTTP 4xx) and keep the
-rejected input in quarantine. It is also the process's one HTTP-facing service, so the read
-API lives here and reads other services through RPC.
+rejected input in quarantine. Reads, commands, dead letters and quarantine are served to people
+by the API service (services/api), which calls the small RPC methods below for the gateway's store.
 """
 from __future__ import annotations
 
@@ -17,14 +17,11 @@ from nameko.amqp.publish import Publisher as AmqpPublisher
 from nameko.events import EventDispatcher
 from nameko.extensions import DependencyProvider
 from nameko.messaging import Consumer
+from nameko.rpc import ClusterRpc, rpc
 from nameko.web.handlers import http
 
 from contracts.asyncapi import document as asyncapi_document
 from contracts.catalog import ENVELOPE_SCHEMA, MAX_DEPTH, Catalog, ContractError, Violation
-from services.gateway.api.findings import FindingsApi
-from services.gateway.api.penalty import PenaltyApi
-from services.gateway.api.personnel import PersonnelApi
-from services.gateway.api.registry import RegistryApi
 from services.gateway.admission import Admitted, Refused, admit, event_status
 from services.gateway.auth import Unauthorized, amqp_identity, http_dept
 from services.gateway.store import GatewayStore, digest, ensure_indexes
@@ -127,8 +124,8 @@ class DeadLetterConsumer(Consumer):
         super().handle_message_processed(message, result, exc_info)
 
 
-class GatewayService(PersonnelApi, RegistryApi, PenaltyApi, FindingsApi):
-    """Ingress (AMQP + HTTP), quarantine, dead letters and the read API."""
+class GatewayService:
+    """Ingress (AMQP + HTTP), quarantine and dead letters (listed and replayed through the API service)."""
 
     name = "gateway"
 
@@ -283,31 +280,50 @@ class GatewayService(PersonnelApi, RegistryApi, PenaltyApi, FindingsApi):
         })
         DEAD_LETTERS.labels(headers.get("x-zhifa-service", "")).inc()
 
-    @http("GET", "/api/v1/dead-letters")
-    def list_dead_letters(self, request):
-        status = request.args.get("status")
-        return json_response({"items": GatewayStore(self.db).list_dead_letters(status)})
+    # ---- read and replay by the API service (operator role, audited there) ---------------------
+    @rpc
+    def list_dead_letters(self, status=None, limit=50, offset=0):
+        """A page of dead letters (newest first, true total), without error texts or tracebacks."""
+        return GatewayStore(self.db).page_dead_letters(status, int(limit), int(offset))
 
-    @http("POST", "/api/v1/dead-letters/<string:dl_id>/replay")
-    def replay_dead_letter(self, request, dl_id):
+    @rpc
+    def list_quarantine(self, dept=None, limit=50, offset=0):
+        """A page of quarantined (rejected) input, without the raw bytes."""
+        return GatewayStore(self.db).page_quarantine(dept, int(limit), int(offset))
+
+    @rpc
+    def replay_dead_letter(self, dl_id, actor):
+        """Republish one dead letter to its queue, at most once, after checking it against the contracts
+        as if it were new. {"ok": True, ...} or {"ok": False, "error": {code, message, ...}}."""
         store = GatewayStore(self.db)
-        doc = store.get_dead_letter(dl_id)
+        now = self.clock()
+        doc = store.claim_dead_letter(dl_id, actor, now)
         if doc is None:
-            return error(404, "not_found", "死信不存在")
-        if doc.get("status") != "dead":
-            return error(409, "already_replayed", "该死信已重放")
-        pub = AmqpPublisher(config.get("AMQP_URI"), use_confirms=True)
+            existing = store.get_dead_letter(dl_id)
+            if existing is None:
+                return {"ok": False, "error": {"code": "not_found", "field": "dl_id", "message": "死信不存在"}}
+            return {"ok": False, "error": {"code": "already_replayed", "field": "dl_id",
+                                           "message": f"该死信当前状态为 {existing.get('status')}，只能重放一次"}}
+        try:
+            envelope = self.catalog.decode(doc.get("body") or "")
+            self.catalog.validate(envelope, direction=None)
+        except ContractError as exc:
+            store.finish_replay(dl_id, "refused", now, refused_violations=exc.to_list())
+            return {"ok": False, "error": {"code": "contract_violation", "field": exc.violations[0].field,
+                                           "message": "死信不符合事件契约，拒绝重放", "violations": exc.to_list()}}
         headers = {k: v for k, v in (doc.get("headers") or {}).items() if not k.startswith("x-zhifa-")}
         headers[ATTEMPTS_HEADER] = 0
-        pub.publish(doc["body"].encode("utf-8"), exchange="", routing_key=doc["queue"], headers=headers,
-                    serializer=None, content_type=doc.get("content_type") or "application/json",
-                    content_encoding="utf-8")
-        store.mark_replayed(dl_id, self.clock())
-        return json_response({"id": dl_id, "status": "replayed"})
-
-    @http("GET", "/api/v1/quarantine")
-    def list_quarantine(self, request):
-        return json_response({"items": GatewayStore(self.db).list_quarantine(request.args.get("dept"))})
+        try:
+            pub = AmqpPublisher(config.get("AMQP_URI"), use_confirms=True)
+            pub.publish(doc["body"].encode("utf-8"), exchange="", routing_key=doc["queue"], headers=headers,
+                        serializer=None, content_type=doc.get("content_type") or "application/json",
+                        content_encoding="utf-8", mandatory=True)
+        except Exception:
+            log.exception("replay of dead letter %s failed; it stays replayable", dl_id)
+            store.finish_replay(dl_id, "dead", now)
+            return {"ok": False, "error": {"code": "unavailable", "field": None, "message": "重放失败（消息服务不可用），可稍后重试"}}
+        store.finish_replay(dl_id, "replayed", now, replayed_by=actor)
+        return {"ok": True, "id": dl_id, "status": "replayed", "queue": doc["queue"], "event_id": envelope.get("event_id")}
 
     @http("GET", "/api/v1/asyncapi.json")
     def get_asyncapi(self, request):

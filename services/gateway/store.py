@@ -93,6 +93,38 @@ class GatewayStore:
                                               {"$set": {"status": "replayed", "replayed_at": at}})
         return res.modified_count == 1
 
+    # ---- read and replay through the API service (operator role) -----------------------------------
+    def page_dead_letters(self, status: str | None = None, limit: int = 50, offset: int = 0) -> dict:
+        """A page of dead letters, newest first, with the true total; no traceback or raw headers."""
+        query = {"status": status} if status else {}
+        hidden = {"traceback": 0, "headers": 0}
+        items = list(self.db.dead_letters.find(query, hidden).sort([("dead_at", DESCENDING), ("_id", 1)])
+                     .skip(offset).limit(limit))
+        return {"items": items, "total": self.db.dead_letters.count_documents(query), "limit": limit,
+                "offset": offset}
+
+    def page_quarantine(self, dept: str | None = None, limit: int = 50, offset: int = 0) -> dict:
+        query = {"dept": dept} if dept else {}
+        items = list(self.db.quarantine.find(query, {"raw": 0}).sort([("received_at", DESCENDING), ("_id", 1)])
+                     .skip(offset).limit(limit))
+        return {"items": items, "total": self.db.quarantine.count_documents(query), "limit": limit,
+                "offset": offset}
+
+    def claim_dead_letter(self, dl_id: str, actor: str, at: datetime) -> dict | None:
+        """Flip `dead` -> `replaying` atomically; the dead letter if this caller won, else None.
+
+        One document, one conditional write: of any number of concurrent replays exactly one sees the
+        document, so a dead letter is republished at most once.
+        """
+        return self.db.dead_letters.find_one_and_update(
+            {"_id": dl_id, "status": "dead"},
+            {"$set": {"status": "replaying", "replay_by": actor, "replay_started_at": at}})
+
+    def finish_replay(self, dl_id: str, status: str, at: datetime, **extra) -> None:
+        """`replaying` -> `replayed` | `refused` (contracts) | `dead` (publishing failed: may be retried)."""
+        self.db.dead_letters.update_one({"_id": dl_id, "status": "replaying"},
+                                        {"$set": {"status": status, f"{status}_at": at, **extra}})
+
     # ---- what became of one event (GET /api/v1/events/<event_id>) --------------------------------
     def event_trail(self, event_id: str, dept: str) -> dict:
         """Every record the gateway keeps of `event_id` sent by `dept`: its acceptance, its newest
