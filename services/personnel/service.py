@@ -11,8 +11,9 @@ from datetime import datetime
 
 from nameko.rpc import rpc
 
+from services.common.errors import DomainError
 from services.kernel.aggregates import derived_event_id, outbound
-from services.kernel.base import EventSourcedService
+from services.kernel.base import EventSourcedService, bounded
 from services.kernel.commands import CommandRefused
 from services.kernel.mongo import Mongo
 from services.kernel.plugins import Plugins
@@ -77,6 +78,17 @@ class PersonnelAdapter:
                          occurred_at=as_of, event_id=derived_event_id(cause, "officer.changed", agg.officer_id))]
 
 
+def _moment(value, default: datetime | None) -> datetime | None:
+    """A caller's time: None/"" = `default`; an ISO 8601 datetime with its zone; None if invalid."""
+    if value is None or value == "":
+        return default
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return moment if moment.utcoffset() is not None else None
+
+
 class PersonnelService(EventSourcedService):
     """Officers, credentials, agencies and training; the source of `officer.changed`."""
 
@@ -95,8 +107,12 @@ class PersonnelService(EventSourcedService):
     # ---- queries -----------------------------------------------------------------------------
     @rpc
     def list_officers(self, dept=None, status=None, q=None, limit=50, offset=0):
-        """Officers filtered by department, status and name."""
-        return store.list_officers(self.db, dept=dept, status=status, q=q, limit=int(limit), offset=int(offset))
+        """Officers filtered by department, status and name; {"error": ...} naming a bad argument."""
+        try:
+            limit, offset = bounded(limit, "limit", 1, 500), bounded(offset, "offset", 0, 1_000_000)
+        except DomainError as exc:
+            return {"error": exc.to_dict()}
+        return store.list_officers(self.db, dept=dept, status=status, q=q, limit=limit, offset=offset)
 
     @rpc
     def get_officer(self, officer_id):
@@ -121,7 +137,9 @@ class PersonnelService(EventSourcedService):
     @rpc
     def verify_officer(self, officer_id, area, at=None, region=None):
         """May this officer enforce in `area` at time `at`? Every reason if not."""
-        at_dt = datetime.fromisoformat(at) if at else self.clock()
+        at_dt = _moment(at, self.clock())
+        if at_dt is None:
+            return {"error": {"code": "invalid_value", "field": "at", "message": "参数 at 必须是带时区的 ISO 8601 时间"}}
         _, officer = self._officer(officer_id)
         verdict = d.can_act(officer, area, at_dt, region=region)
         return {"officer_id": officer_id, "area": area, "at": at_dt.isoformat(), "allowed": verdict.allowed,
@@ -140,9 +158,8 @@ class PersonnelService(EventSourcedService):
         if command is None:
             return {"ok": False, "error": {"code": "unknown_action", "field": "action",
                                            "message": f"未知操作 {action}，可选：{'、'.join(CREDENTIAL_COMMANDS)}"}}
-        try:
-            at_dt = datetime.fromisoformat(at)
-        except (TypeError, ValueError):
+        at_dt = _moment(at, None)
+        if at_dt is None:
             return {"ok": False, "error": {"code": "invalid_value", "field": "at",
                                            "message": "参数 at 必须是带时区的 ISO 8601 时间"}}
 
