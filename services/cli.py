@@ -175,6 +175,10 @@ def parser() -> argparse.ArgumentParser:
     doc = sub.add_parser("asyncapi", help="输出由契约生成的 AsyncAPI 2.6 文档")
     doc.add_argument("--output", "-o", help="写入文件而不是标准输出")
     doc.set_defaults(func=cmd_asyncapi)
+
+    from services.api.users import add_parser as add_user_parser  # zhifa user create|list|disable|reset
+
+    add_user_parser(sub)
     return root
 
 

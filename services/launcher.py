@@ -161,6 +161,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {name:<15} {where:<28} {what}")
         if "gateway" in running and running["gateway"].http_port:
             print(f"  ingress (HTTP)  POST http://127.0.0.1:{running['gateway'].http_port}/api/v1/events")
+        if "api" in running and running["api"].http_port:  # the HTTP API and its demo accounts (services/api/users.py)
+            from services.api.users import print_api
+
+            print_api(f"http://127.0.0.1:{running['api'].http_port}", demo=not args.no_demo)
         mgmt = os.environ.get("RABBIT_MGMT_URI")
         if mgmt:
             print(f"  RabbitMQ mgmt   {mgmt.replace('guest:guest@', '')}  (guest/guest)")

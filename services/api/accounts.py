@@ -227,7 +227,7 @@ def login(db: Database, username: str, password: str, client: str, now: datetime
             ok = False
     else:
         try:  # same work for unknown users: no timing oracle for which usernames exist
-            _hasher.verify(_DUMMY, password)
+            _hasher.verify(_dummy_hash(), password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             pass
     if not ok or user.get("disabled"):
@@ -243,7 +243,14 @@ def login(db: Database, username: str, password: str, client: str, now: datetime
     return _principal(user, via="session", session_id=digest(session), csrf_hash=digest(csrf)), session, csrf
 
 
-_DUMMY = _hasher.hash("zhifa-no-such-user-password")
+_dummy: list[str] = []
+
+
+def _dummy_hash() -> str:
+    """A hash to verify against for unknown accounts (made once, on first use)."""
+    if not _dummy:
+        _dummy.append(_hasher.hash("zhifa-no-such-user-password"))
+    return _dummy[0]
 
 
 def _count_failure(db: Database, key: str, username: str, now: datetime) -> None:
