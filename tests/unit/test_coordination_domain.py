@@ -225,7 +225,7 @@ def test_overdue_reply_is_a_finding_until_the_late_reply_which_is_recorded():
     assert sv.evaluate(case, at("2024-05-17")) == []   # the last day is still in time
     assert sv.next_due(case, at("2024-05-07")) == datetime(2024, 5, 18, tzinfo=CST)
     [f] = sv.evaluate(case, at("2024-05-19"))
-    assert (f.rule_id, f.dept, f.subject_id) == (sv.RULE_REPLY, SCJG, f"{CASE}/{SCJG}")
+    assert (f.rule_id, f.dept, f.subject_id) == (sv.RULE_REPLY, SCJG, f"{CASE}:{SCJG}")
     assert f.evidence["days_overdue"] == 2 and f.evidence["doc_no"] == "营司监通〔2024〕3号"
     late = sv.case_from_facts(facts + [sv.reply(case, CASE, content="迟到的答复", at=at("2024-05-20"), dept=SCJG,
                                                 event_id="late")])

@@ -272,3 +272,11 @@ def merge(entry: InboxEntry | None, key: str, target: InboxEntry | None, *, into
         raise DomainError(f"只能合并同一部门的重复发现（{entry.dept} ≠ {target.dept}）", code="invalid_value",
                           field="into")
     return _fact(MERGED, key, at, dept, event_id, actor, into=into)
+
+
+def admit(entry: InboxEntry | None, fact: Fact) -> None:
+    """May this fact join the entry? Findings from any service; triage only from the justice bureau,
+    and only about a finding already received (a triage reported by a system through the ingress)."""
+    if fact.type in TRIAGE_TYPES:
+        _supervisor(fact.dept)
+        _known(entry, str(fact.payload.get("finding_key") or ""))

@@ -201,7 +201,7 @@ def case_from_facts(facts: Iterable[Fact]) -> SupervisionCase | None:
 # ---- rules ---------------------------------------------------------------------------------------------
 
 def _subject(case: SupervisionCase, dept: str) -> str:
-    return f"{case.case_id}/{dept}"
+    return f"{case.case_id}:{dept}"
 
 
 def evaluate(case: SupervisionCase | None, as_of: datetime) -> list[Finding]:
@@ -445,3 +445,30 @@ def close(case: SupervisionCase | None, case_id: str, *, conclusion: str, at: da
         raise DomainError("须填写办结结论", code="invalid_value", field="conclusion")
     return _fact(CLOSED, case_id, at, dept, event_id, actor, closed_on=_on(closed_on, at, "closed_on").isoformat(),
                  conclusion=conclusion.strip())
+
+
+def admit(case: SupervisionCase | None, fact: Fact) -> None:
+    """Who may report what, for facts reported by a system through the ingress (commands are strict
+    themselves): the bureau opens, issues, verifies and closes; a department reports replies and
+    rectification only for its own track."""
+    p = fact.payload
+    case_id = str(p.get("case_id") or "")
+    if fact.type == OPENED:
+        _supervisor(fact.dept)
+        if case is not None and case.opened:
+            raise IllegalTransitionError(f"监督案件 {case_id} 已存在", field="payload.case_id")
+        if p.get("kind") == "special" and not p.get("checklist"):
+            raise DomainError("专项监督须有检查清单", code="invalid_value", field="payload.checklist")
+        if any(is_justice_bureau(d) for d in p.get("depts") or []):
+            raise DomainError("司法局不能监督自身", code="invalid_value", field="payload.depts")
+        return
+    if case is None or not case.opened:
+        raise NotFoundError(f"监督案件 {case_id} 不存在", field="payload.case_id")
+    if fact.type in (ISSUED, VERIFIED, CLOSED):
+        _supervisor(fact.dept)
+        if fact.type != CLOSED and p.get("dept") not in case.tracks:
+            raise NotFoundError(f"监督案件 {case_id} 不涉及 {p.get('dept')}", field="payload.dept")
+    elif fact.type in (REPLIED, RECTIFIED):
+        if p.get("dept") != fact.dept:
+            raise NotOwnerError(f"{fact.dept} 只能报告本部门的答复与整改，不能代 {p.get('dept')} 报告", field="payload.dept")
+        _own_track(case, case_id, fact.dept)

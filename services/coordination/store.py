@@ -1,0 +1,128 @@
+"""Coordination storage: inbox entries and supervision cases (aggregate documents), console counters.
+
+Counters (`inbox_counters`, one document per department × rule × severity × state × escalated)
+are kept on write: after each save of an inbox entry its count moves from the counter it was in to
+the one it is in now. Which counter an entry is in is remembered per entry (`inbox_counted`, moved
+with a compare-and-set on the entry's version), so a redelivered or repeated save changes nothing
+and an older save arriving late cannot move the count back. FerretDB v1 has no transactions: a
+crash between the move and the increment leaves one counter off by one until that entry is saved
+again (documented in docs/rules-coordination.md).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+from services.kernel.aggregates import AggregateStore
+
+INBOX, CASES = "inbox", "supervision_cases"
+COUNTER_FIELDS = ("dept", "rule_id", "severity", "state", "escalated")
+MAX_ATTEMPTS = 10
+
+
+def ensure_indexes(db: Database) -> None:
+    AggregateStore.ensure_indexes(db[INBOX], "dept", "snapshot.state", "snapshot.rule_id", "snapshot.merged_into")
+    AggregateStore.ensure_indexes(db[CASES], "snapshot.depts", "snapshot.status")
+    db.inbox_counters.create_index("dept")
+
+
+# ---- counters -----------------------------------------------------------------------------------------
+
+def counter_id(key: dict) -> str:
+    return "|".join(str(int(key[f]) if f == "escalated" else key[f]) for f in COUNTER_FIELDS)
+
+
+def _inc(db: Database, cid: str, key: dict | None, delta: int) -> None:
+    update: dict[str, Any] = {"$inc": {"n": delta}}
+    if key is not None:
+        update["$setOnInsert"] = {f: key[f] for f in COUNTER_FIELDS}
+    db.inbox_counters.update_one({"_id": cid}, update, upsert=key is not None)
+
+
+def count(db: Database, entry_id: str, version: int, key: dict) -> bool:
+    """Move one entry's count to counter `key` as of its saved `version`; True if it moved."""
+    cid = counter_id(key)
+    for _ in range(MAX_ATTEMPTS):
+        seen = db.inbox_counted.find_one({"_id": entry_id})
+        if seen is not None and (seen["key"] == cid or seen["version"] > version):
+            return False
+        if seen is None:
+            try:
+                db.inbox_counted.insert_one({"_id": entry_id, "key": cid, "version": version})
+            except DuplicateKeyError:
+                continue
+        else:
+            moved = db.inbox_counted.update_one({"_id": entry_id, "key": seen["key"], "version": seen["version"]},
+                                                {"$set": {"key": cid, "version": version}})
+            if not moved.matched_count:
+                continue
+            _inc(db, seen["key"], None, -1)
+        _inc(db, cid, key, 1)
+        return True
+    return False
+
+
+def counters(db: Database, dept: str | None = None) -> dict:
+    """Open/closed counts by department, rule, severity and state (+ escalated), summed from the counters."""
+    query = {"dept": dept} if dept else {}
+    out: dict[str, Any] = {"by_dept": {}, "by_rule": {}, "by_severity": {}, "by_state": {}, "escalated": 0,
+                           "total": 0}
+    for doc in db.inbox_counters.find(query):
+        n = int(doc.get("n") or 0)
+        if n <= 0:
+            continue
+        out["total"] += n
+        for field, group in (("dept", "by_dept"), ("rule_id", "by_rule"), ("severity", "by_severity"),
+                             ("state", "by_state")):
+            out[group][doc[field]] = out[group].get(doc[field], 0) + n
+        if doc.get("escalated"):
+            out["escalated"] += n
+    return out
+
+
+# ---- listings -------------------------------------------------------------------------------------------
+
+def list_inbox(db: Database, *, dept: str | None, state: str | None, rule_id: str | None, severity: str | None,
+               escalated: bool | None, assignee: str | None, limit: int, offset: int) -> dict:
+    query: dict[str, Any] = {"snapshot.finding_key": {"$ne": ""}}
+    for field, value in (("dept", dept), ("snapshot.state", state), ("snapshot.rule_id", rule_id),
+                         ("snapshot.severity", severity), ("snapshot.assignee", assignee)):
+        if value:
+            query[field] = value
+    if escalated is not None:
+        query["snapshot.escalated"] = bool(escalated)
+    cursor = db[INBOX].find(query, {"snapshot": 1}).sort(
+        [("snapshot.severity_rank", ASCENDING), ("snapshot.raised_at", ASCENDING), ("_id", ASCENDING)]
+    ).skip(offset).limit(limit)
+    items = [{k: v for k, v in doc["snapshot"].items() if k != "log"} for doc in cursor]
+    return {"items": items, "total": db[INBOX].count_documents(query), "limit": limit, "offset": offset}
+
+
+def duplicates_of(db: Database, finding_key: str) -> list[str]:
+    return sorted(doc["_id"] for doc in db[INBOX].find({"snapshot.merged_into": finding_key}, {"_id": 1}))
+
+
+def list_cases(db: Database, *, dept: str | None, status: str | None, kind: str | None, limit: int,
+               offset: int) -> dict:
+    query: dict[str, Any] = {}
+    if dept:
+        query["snapshot.depts"] = dept
+    if status:
+        query["snapshot.status"] = status
+    if kind:
+        query["snapshot.kind"] = kind
+    cursor = db[CASES].find(query, {"snapshot": 1, "findings_count": 1}).sort(
+        [("snapshot.opened_on", DESCENDING), ("_id", ASCENDING)]).skip(offset).limit(limit)
+    items = []
+    for doc in cursor:
+        snap = doc["snapshot"]
+        items.append({k: snap.get(k) for k in ("case_id", "kind", "kind_label", "origin", "title", "opened_on",
+                                               "status", "depts", "closed_on")}
+                     | {"tracks": [{k: t[k] for k in ("dept", "status", "status_label", "reply_due",
+                                                      "rectification_due")}
+                                   for t in snap.get("tracks", []) if not dept or t["dept"] == dept],
+                        "open_findings": doc.get("findings_count", 0)})
+    return {"items": items, "total": db[CASES].count_documents(query), "limit": limit, "offset": offset}

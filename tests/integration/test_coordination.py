@@ -1,0 +1,221 @@
+"""Coordination service on real RabbitMQ and FerretDB: findings from other services land in the
+inbox and are triaged through the HTTP API; a supervision case runs end to end; a department cannot
+answer another's case; an overdue reply becomes a finding through the deadline sweep."""
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta
+
+import pytest
+from nameko import config as nameko_config
+from nameko.standalone.events import event_dispatcher
+from nameko.standalone.rpc import ServiceRpcClient
+from nameko.testing.services import replace_dependencies
+
+from services.common.chinatime import CST
+from services.coordination.service import CoordinationService
+from services.gateway.service import GatewayService
+from services.kernel.clock import utcnow
+from services.personnel.service import PersonnelService
+from tests.api_kit import start_api
+from tests.helpers import SCJG, STHJ, credential_issued, officer_registered, publish, wait_for
+
+SFJ = "511322-sfj"
+
+
+class FakeClock:
+    """The coordination service's clock: real time plus a shift the test moves forward."""
+
+    def __init__(self):
+        self.shift = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return utcnow() + self.shift
+
+
+@pytest.fixture
+def suite(zhifa_config, container_factory):
+    patch = nameko_config.patch({"DEADLINE_SWEEP_SECONDS": 1}, clear=False)
+    patch.start()
+    clock = FakeClock()
+    for cls in (GatewayService, PersonnelService):
+        container_factory(cls).start()
+    coordination = container_factory(CoordinationService)
+    replace_dependencies(coordination, clock=clock)
+    coordination.start()
+    yield {"amqp": zhifa_config["AMQP_URI"], "config": zhifa_config, "clock": clock,
+           "api": start_api(zhifa_config, container_factory)}
+    patch.stop()
+
+
+def inbox_entry(suite, key):
+    resp = suite["api"].get(f"/api/v1/inbox/{key}", as_="sup")
+    return resp.json() if resp.status_code == 200 else None
+
+
+def finding_payload(key: str, as_of: datetime, dept: str = SCJG, severity: str = "serious") -> dict:
+    rule, subject_type, subject_id = key.split(":", 2)
+    return {"finding_key": key, "rule_id": rule, "severity": severity, "dept": dept, "subject_type": subject_type,
+            "subject_id": subject_id, "as_of": as_of.isoformat(), "evidence": {"officers": 1},
+            "message": "调查时执法人员不足2人"}
+
+
+def relay(source: str, type_: str, payload: dict) -> None:
+    """Publish a finding event as service `source` would (its outbox relay)."""
+    import uuid
+
+    dispatch = event_dispatcher()
+    dispatch(source, type_, {"event_id": str(uuid.uuid4()), "type": type_, "schema_version": 1,
+                             "occurred_at": payload["as_of"], "dept": payload["dept"], "source": source,
+                             "payload": payload})
+
+
+# ---- the findings inbox -----------------------------------------------------------------------------------
+
+def test_personnel_finding_lands_in_the_inbox_is_triaged_counted_and_escalates(suite):
+    api = suite["api"]
+    publish(suite["amqp"], [officer_registered("511322-scjg-0009", kind="auxiliary"),
+                            credential_issued("511322-scjg-0009", "川A5113220009")])
+    key = "PER-AUX-CREDENTIAL:credential:川A5113220009"
+    entry = wait_for(lambda: inbox_entry(suite, key), timeout=20)
+    assert (entry["source"], entry["dept"], entry["state"], entry["severity"]) == ("personnel", SCJG, "new", "warning")
+    assert entry["history"][0]["type"] == "finding.raised"
+
+    # department users do not see the bureau's inbox; the counters are kept for the console
+    assert api.get("/api/v1/inbox", as_="scjg").status_code == 403
+    counters = wait_for(lambda: (c := api.get("/api/v1/inbox-counters", as_="sup").json())["total"] == 1 and c)
+    assert counters["by_state"] == {"new": 1} and counters["by_dept"] == {SCJG: 1}
+    assert counters["by_rule"] == {"PER-AUX-CREDENTIAL": 1}
+    assert api.get("/api/v1/inbox-counters", as_="sthj").json()["total"] == 0   # forced to its own department
+
+    # triage by a supervisor; a department user may not
+    assert api.post(f"/api/v1/inbox/{key}/acknowledge", {"note": "已阅"}, as_="scjg").status_code == 403
+    resp = api.post(f"/api/v1/inbox/{key}/acknowledge", {"note": "已阅"}, as_="sup", dept=SFJ)
+    assert resp.status_code == 200 and resp.json()["state"] == "acknowledged", resp.text
+    again = api.post(f"/api/v1/inbox/{key}/acknowledge", {}, as_="sup", dept=SFJ)
+    assert again.status_code == 409 and again.json()["error"]["code"] == "illegal_transition"
+    bad = api.post(f"/api/v1/inbox/{key}/dismiss", {"reason": "无"}, as_="sup", dept=SFJ)
+    assert bad.status_code == 400 and bad.json()["error"]["field"] == "reason"
+    wrong_unit = api.post(f"/api/v1/inbox/{key}/assign", {"assignee": "李娜"}, as_="sup", dept=SCJG)
+    assert wrong_unit.status_code == 403   # only the justice bureau handles findings, in the domain too
+
+    # not handled within the warning response time (10 working days): escalated by the sweep, counted
+    suite["clock"].shift = timedelta(days=30)
+    wait_for(lambda: api.get("/api/v1/inbox-counters", as_="sup").json()["escalated"] == 1, timeout=15)
+    assert inbox_entry(suite, key)["escalated"] is True
+    listing = api.get("/api/v1/inbox", as_="sup", escalated="true").json()
+    assert [i["finding_key"] for i in listing["items"]] == [key] and listing["total"] == 1
+
+    resp = api.post(f"/api/v1/inbox/{key}/assign", {"assignee": "李娜"}, as_="sup", dept=SFJ)
+    assert resp.status_code == 200 and resp.json()["state"] == "assigned"
+    counters = wait_for(lambda: (c := api.get("/api/v1/inbox-counters", as_="sup").json())["by_state"] == {"assigned": 1}
+                        and c)
+    assert counters["escalated"] == 0 and counters["total"] == 1
+
+
+def test_an_interleaved_relay_cannot_reopen_a_resolved_penalty_finding(suite):
+    key = "PEN-OFFICERS-MIN:case:511322-scjg-2024-0031"
+    raised_at = datetime.now(CST) - timedelta(days=2)
+    # the resolution (later as_of) overtakes the raise it answers
+    relay("penalty", "finding.resolved", finding_payload(key, raised_at + timedelta(days=1)))
+    wait_for(lambda: inbox_entry(suite, key))
+    relay("penalty", "finding.raised", finding_payload(key, raised_at))
+    entry = wait_for(lambda: (e := inbox_entry(suite, key)) and len(e["history"]) == 2 and e)
+    assert entry["state"] == "resolved" and entry["source"] == "penalty" and entry["episodes"] == 1
+    # a later raise is a new episode
+    relay("penalty", "finding.raised", finding_payload(key, raised_at + timedelta(days=2)))
+    entry = wait_for(lambda: (e := inbox_entry(suite, key)) and len(e["history"]) == 3 and e)
+    assert (entry["state"], entry["episodes"]) == ("new", 2)
+
+
+def test_two_racing_acknowledgements_exactly_one_wins(suite):
+    key = "PEN-OFFICERS-MIN:case:511322-scjg-2024-0040"
+    relay("penalty", "finding.raised", finding_payload(key, datetime.now(CST)))
+    wait_for(lambda: inbox_entry(suite, key))
+    results = []
+
+    def ack():
+        results.append(suite["api"].post(f"/api/v1/inbox/{key}/acknowledge", {}, as_="sup", dept=SFJ).status_code)
+
+    threads = [threading.Thread(target=ack) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [200, 409]
+    assert [x["action"] for x in inbox_entry(suite, key)["log"]] == ["acknowledged"]
+
+
+# ---- supervision cases --------------------------------------------------------------------------------------
+
+def open_case(api, **extra) -> str:
+    body = {"kind": "routine", "origin": "finding", "depts": [SCJG], "title": "调查取证执法人员不足2人",
+            "origin_refs": ["PEN-OFFICERS-MIN:case:511322-scjg-2024-0031"], **extra}
+    resp = api.post("/api/v1/supervision-cases", body, as_="sup", dept=SFJ)
+    assert resp.status_code == 200, resp.text
+    return resp.json()["case_id"]
+
+
+def test_a_supervision_case_runs_end_to_end_and_departments_see_and_answer_only_their_own(suite):
+    api = suite["api"]
+    assert api.post("/api/v1/supervision-cases", {"kind": "routine", "origin": "initiative", "depts": [SCJG],
+                                                  "title": "自立"}, as_="scjg").status_code == 403
+    case_id = open_case(api)
+    base = f"/api/v1/supervision-cases/{case_id}"
+    resp = api.post(f"{base}/documents", {"target": SCJG, "doc_kind": "opinion", "doc_no": "营司监意〔2026〕1号",
+                                          "rectification_required": True, "summary": "请说明情况并整改"},
+                    as_="sup", dept=SFJ)
+    assert resp.status_code == 200 and resp.json()["tracks"] == {SCJG: "awaiting_reply"}, resp.text
+
+    # another department can neither see nor answer the case
+    assert api.get(base, as_="sthj").status_code == 404
+    assert api.get("/api/v1/supervision-cases", as_="sthj").json()["total"] == 0
+    refused = api.post(f"{base}/reply", {"content": "代为答复"}, as_="sthj")
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
+    assert api.post(f"{base}/reply", {"content": "答复"}, as_="sup", dept=SCJG).status_code == 403  # role
+
+    resp = api.post(f"{base}/reply", {"content": "已补签并组织学习", "rectification_plan": "月内自查"}, as_="scjg")
+    assert resp.status_code == 200 and resp.json()["tracks"] == {SCJG: "rectifying"}, resp.text
+    resp = api.post(f"{base}/rectification", {"content": "自查 37 件，补正 2 件"}, as_="scjg")
+    assert resp.status_code == 200 and resp.json()["tracks"] == {SCJG: "to_verify"}
+    early = api.post(f"{base}/close", {"conclusion": "办结"}, as_="sup", dept=SFJ)
+    assert early.status_code == 409
+    resp = api.post(f"{base}/verify", {"target": SCJG, "passed": True, "comment": "整改到位"}, as_="sup", dept=SFJ)
+    assert resp.status_code == 200 and resp.json()["tracks"] == {SCJG: "settled"}
+    resp = api.post(f"{base}/close", {"conclusion": "整改到位，予以办结"}, as_="sup", dept=SFJ)
+    assert resp.status_code == 200 and resp.json()["status"] == "closed"
+
+    case = api.get(base, as_="scjg").json()
+    assert case["status"] == "closed" and [t["dept"] for t in case["tracks"]] == [SCJG]
+    assert [f["type"] for f in case["history"]] == ["supervision.opened", "supervision.document_issued",
+                                                    "supervision.replied", "supervision.rectified",
+                                                    "supervision.verified", "supervision.closed"]
+    assert case["tracks"][0]["documents"][0]["doc_no"] == "营司监意〔2026〕1号"
+    assert api.get("/api/v1/supervision-cases", as_="scjg").json()["items"][0]["case_id"] == case_id
+
+
+def test_an_overdue_reply_raises_a_finding_through_the_sweep_and_a_late_reply_clears_it(suite):
+    api = suite["api"]
+    case_id = open_case(api)
+    today = datetime.now(CST).date().isoformat()
+    resp = api.post(f"/api/v1/supervision-cases/{case_id}/documents",
+                    {"target": SCJG, "doc_kind": "notice", "doc_no": "营司监通〔2026〕7号", "reply_due": today},
+                    as_="sup", dept=SFJ)
+    assert resp.status_code == 200, resp.text
+    with ServiceRpcClient("coordination") as coordination:
+        assert coordination.list_findings()["total"] == 0
+        suite["clock"].shift = timedelta(days=3)     # no new fact: only the sweep can notice
+        found = wait_for(lambda: (f := coordination.list_findings(dept=SCJG))["total"] == 1 and f, timeout=15)
+    [finding] = found["items"]
+    assert finding["rule_id"] == "COO-SUP-REPLY-OVERDUE" and finding["subject_id"] == f"{case_id}:{SCJG}"
+    assert finding["evidence"]["doc_no"] == "营司监通〔2026〕7号"
+    # the service's own finding lands in its inbox like any other
+    key = finding["finding_key"]
+    assert wait_for(lambda: inbox_entry(suite, key), timeout=15)["source"] == "coordination"
+
+    resp = api.post(f"/api/v1/supervision-cases/{case_id}/reply", {"content": "迟到的答复"}, as_="scjg")
+    assert resp.status_code == 200, resp.text
+    entry = wait_for(lambda: (e := inbox_entry(suite, key)) and e["state"] == "resolved" and e, timeout=15)
+    assert entry["resolved_at"] is not None
+    case = api.get(f"/api/v1/supervision-cases/{case_id}", as_="sup").json()
+    assert case["findings"] == [] and case["tracks"][0]["late"][0]["what"] == "reply"
