@@ -303,3 +303,29 @@ def test_issue_document_refusals():
         replied()(case)
     with pytest.raises(NotFoundError):
         replied()(None)
+
+
+# ---- facts reported through the ingress (admit) ----------------------------------------------------------
+
+def test_admit_refuses_facts_reported_by_the_wrong_unit():
+    case, facts = run(opened(), issued())
+    foreign_reply = Fact("e1", sv.REPLIED, at("2024-05-08"), STHJ,
+                         {"case_id": CASE, "dept": STHJ, "replied_on": "2024-05-08", "content": "答复"})
+    with pytest.raises(NotOwnerError):
+        sv.admit(case, foreign_reply)
+    on_behalf = Fact("e2", sv.REPLIED, at("2024-05-08"), STHJ,
+                     {"case_id": CASE, "dept": SCJG, "replied_on": "2024-05-08", "content": "答复"})
+    with pytest.raises(NotOwnerError):
+        sv.admit(case, on_behalf)
+    own = Fact("e3", sv.REPLIED, at("2024-05-08"), SCJG,
+               {"case_id": CASE, "dept": SCJG, "replied_on": "2024-05-08", "content": "答复"})
+    sv.admit(case, own)   # accepted
+    with pytest.raises(NotOwnerError):   # a department cannot open or decide
+        sv.admit(None, Fact("e4", sv.OPENED, T0, SCJG, {"case_id": "X", "kind": "routine", "depts": [SCJG]}))
+    with pytest.raises(NotFoundError):   # nothing to reply to before the case exists
+        sv.admit(None, own)
+    with pytest.raises(NotOwnerError):
+        ib.admit(entry(finding_fact("raised", T0)), Fact("e5", ib.ACKNOWLEDGED, T0, SCJG, {"finding_key": KEY}))
+    with pytest.raises(NotFoundError):
+        ib.admit(None, Fact("e6", ib.ACKNOWLEDGED, T0, SFJ, {"finding_key": KEY}))
+    ib.admit(None, finding_fact("raised", T0))   # findings come from any service
