@@ -29,7 +29,7 @@ from services.kernel import config
 from services.kernel.clock import Clock
 from services.kernel.messaging import (ATTEMPTS_HEADER, DEAD_LETTER_QUEUE, INGRESS_EXCHANGE,
                                        REJECTIONS_EXCHANGE, DecompressedTooLarge, ReliableConsumer,
-                                       bound_decompression, declare_topology, delivery_of)
+                                       bound_decompression, declare_topology, delivery_of, replay_headers)
 from services.kernel.metrics import (DEAD_LETTERS, INGRESS_ACCEPTED, INGRESS_DUPLICATES,
                                      INGRESS_REJECTED, Metrics)
 from services.kernel.mongo import Mongo
@@ -311,8 +311,8 @@ class GatewayService:
             store.finish_replay(dl_id, "refused", now, refused_violations=exc.to_list())
             return {"ok": False, "error": {"code": "contract_violation", "field": exc.violations[0].field,
                                            "message": "死信不符合事件契约，拒绝重放", "violations": exc.to_list()}}
-        headers = {k: v for k, v in (doc.get("headers") or {}).items() if not k.startswith("x-zhifa-")}
-        headers[ATTEMPTS_HEADER] = 0
+        # the original routing key and user ride along, signed (an ingress replay keeps its department)
+        headers = replay_headers(doc["queue"], doc.get("headers"), doc["body"].encode("utf-8"))
         try:
             pub = AmqpPublisher(config.get("AMQP_URI"), use_confirms=True)
             pub.publish(doc["body"].encode("utf-8"), exchange="", routing_key=doc["queue"], headers=headers,

@@ -129,7 +129,7 @@ def delivery_of(message, queue: str) -> Delivery:
     broker = Delivery(_text(info.get("routing_key")), _text(props.get("user_id")))
     signature = _text(headers.get(SIGNATURE_HEADER))
     attempts = headers.get(ATTEMPTS_HEADER)
-    if not signature or type(attempts) is not int or not 0 < attempts < 1000:
+    if not signature or type(attempts) is not int or not 0 <= attempts < 1000:
         return broker
     routing_key, user_id = _text(headers.get(ROUTING_KEY_HEADER)), _text(headers.get(USER_HEADER))
     expected = sign_retry(queue, attempts, routing_key, user_id, message.body)
@@ -137,6 +137,22 @@ def delivery_of(message, queue: str) -> Delivery:
         log.warning("ignoring unsigned or forged %s headers", INTERNAL_PREFIX, extra={"queue": queue})
         return broker
     return Delivery(routing_key, user_id, attempts, True)
+
+
+def origin_headers(queue: str, attempts: int, routing_key: str, user_id: str, body) -> dict:
+    """The signed headers that make a message re-enter `queue` as coming from `routing_key` / `user_id`."""
+    return {ATTEMPTS_HEADER: attempts, ROUTING_KEY_HEADER: routing_key, USER_HEADER: user_id,
+            SIGNATURE_HEADER: sign_retry(queue, attempts, routing_key, user_id, body)}
+
+
+def replay_headers(queue: str, stored_headers: dict | None, body) -> dict:
+    """Headers for an operator's replay of a dead letter into `queue`: the publisher's own headers,
+    attempts back to 0 and, signed again, the routing key and user the message first came with
+    (an ingress replay must not arrive as `gateway.ingress` from the suite's user)."""
+    stored = stored_headers if isinstance(stored_headers, dict) else {}
+    headers = foreign_headers(stored)
+    headers.update(origin_headers(queue, 0, _text(stored.get(ROUTING_KEY_HEADER)), _text(stored.get(USER_HEADER)), body))
+    return headers
 
 
 def foreign_headers(headers) -> dict:
@@ -216,8 +232,7 @@ class RetryOrDeadLetter:
         poison = isinstance(exc, PoisonMessage)
         dead_id = str(uuid.uuid4())
         headers = foreign_headers(message.headers)
-        headers.update({ATTEMPTS_HEADER: attempts, ROUTING_KEY_HEADER: origin.routing_key, USER_HEADER: origin.user_id,
-                        SIGNATURE_HEADER: sign_retry(queue, attempts, origin.routing_key, origin.user_id, message.body)})
+        headers.update(origin_headers(queue, attempts, origin.routing_key, origin.user_id, message.body))
         if not poison and attempts <= len(delays):
             delay = delays[attempts - 1]
             retry_q = Queue(
