@@ -38,3 +38,13 @@ def zhifa_document_templates():
 @hookspec
 def zhifa_payload_extensions():
     """Extra optional payload fields by event type: {event_type: {field: cerberus rule}}."""
+
+
+@hookspec
+def zhifa_document_files(dept):
+    """DOCX templates (docxtpl, `{{ field }}` placeholders) for `dept`: {doc_type: absolute path} or None."""
+
+
+@hookspec
+def zhifa_document_number_prefix(dept, kind):
+    """The 文号 part after the county's short name for `dept` and `kind` (e.g. "市监罚"), or None."""

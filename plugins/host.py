@@ -273,6 +273,18 @@ class PluginHost:
             merged.update(copy.deepcopy(dict(answer)))
         return merged
 
+    def document_files(self, dept: str) -> dict[str, tuple[str, str]]:
+        """{doc_type: (plugin name, DOCX path)} for `dept`; a later plugin replaces an earlier one."""
+        merged: dict[str, tuple[str, str]] = {}
+        for plugin_name, answer in self._accepted("zhifa_document_files", _check_document_files, dept=dept):
+            merged.update({kind: (plugin_name, str(path)) for kind, path in answer.items()})
+        return merged
+
+    def document_number_prefix(self, dept: str, kind: str) -> str | None:
+        """The highest-priority plugin's 文号 part for (dept, kind), or None."""
+        answers = self._accepted("zhifa_document_number_prefix", _check_prefix, dept=dept, kind=kind)
+        return answers[-1][1] if answers else None
+
     def payload_extensions(self) -> dict[str, dict[str, dict]]:
         """{event_type: {field: cerberus rule}}, merged over all plugins."""
         merged: dict[str, dict[str, dict]] = {}
@@ -358,6 +370,17 @@ def _check_templates(answer: Any) -> None:
     for doc_type, template in answer.items():
         if not (isinstance(template, Mapping) and isinstance(template.get("title"), str) and isinstance(template.get("body"), str)):
             raise PluginDataError(f"文书模板 {doc_type} 必须包含字符串 title 和 body")
+
+
+def _check_document_files(answer: Any) -> None:
+    if not isinstance(answer, Mapping) or not all(isinstance(k, str) and isinstance(v, str) and v.endswith(".docx")
+                                                  for k, v in answer.items()):
+        raise PluginDataError("文书模板文件必须是 {文书类型: .docx 文件路径} 字典")
+
+
+def _check_prefix(answer: Any) -> None:
+    if not isinstance(answer, str) or not 1 <= len(answer) <= 12 or any(c in answer for c in "〔〕{}"):
+        raise PluginDataError("文号代字必须是 1–12 个字符的字符串（不含〔〕和花括号）")
 
 
 def _check_extensions(answer: Any) -> None:

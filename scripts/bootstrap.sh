@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # One-time (and idempotent) machine set-up for running Zhifa without Docker.
 #
-#   scripts/bootstrap.sh [venv] [rabbitmq] [ferretdb] [browser]
+#   scripts/bootstrap.sh [venv] [rabbitmq] [ferretdb] [monitor] [docs] [browser]
 #
-# Default: venv rabbitmq ferretdb monitor. Every step checks first and does nothing when already done,
+# Default: venv rabbitmq ferretdb monitor docs. Every step checks first and does nothing when already done,
 # so a second run takes a fraction of a second (no apt, no go build, no pip):
 #   venv      .venv + `pip install -e '.[dev]'`; redone when pyproject.toml is newer than the stamp
 #   rabbitmq  Debian package rabbitmq-server, only if /usr/lib/rabbitmq/bin/rabbitmq-server is
@@ -12,6 +12,10 @@
 #             is set)
 #   monitor   Debian prometheus (promtool for the alert-rule tests; the server for `make monitor`),
 #             only if /usr/bin/promtool is missing
+#   docs      documents (文书) to PDF: Debian libreoffice-writer-nogui (headless LibreOffice),
+#             fonts-noto-cjk (CJK fonts embedded in the PDFs), poppler-utils (pdftotext/pdftoppm
+#             for the PDF tests); only if soffice, pdftotext or the Noto CJK fonts are missing.
+#             Measured on a fresh Debian 12 VM: see docs/documents.md
 #   browser   Debian chromium for the browser tests (not part of the default set); Playwright
 #             must be pointed at it: executable_path="/usr/bin/chromium"
 set -euo pipefail
@@ -26,7 +30,7 @@ say() { printf 'zhifa: %s\n' "$*" >&2; }
 die() { printf 'zhifa: ERROR: %s\n' "$*" >&2; exit 1; }
 
 STEPS=("$@")
-[[ ${#STEPS[@]} -gt 0 ]] || STEPS=(venv rabbitmq ferretdb monitor)
+[[ ${#STEPS[@]} -gt 0 ]] || STEPS=(venv rabbitmq ferretdb monitor docs)
 
 mkdir -p "$STAMPS"
 if command -v flock >/dev/null; then
@@ -100,6 +104,15 @@ step_monitor() {
     fi
 }
 
+step_docs() {
+    if command -v soffice >/dev/null && command -v pdftotext >/dev/null && command -v pdftoppm >/dev/null \
+        && compgen -G '/usr/share/fonts/opentype/noto/NotoSerifCJK-*' >/dev/null; then
+        return 0
+    fi
+    say "installing LibreOffice (headless Writer), Noto CJK fonts and poppler-utils for documents (文书) PDF rendering"
+    apt_install --no-install-recommends libreoffice-writer-nogui fonts-noto-cjk poppler-utils
+}
+
 step_browser() {
     if [[ -x /usr/bin/chromium ]]; then return 0; fi
     say "installing Debian chromium for the browser tests (Playwright: executable_path=/usr/bin/chromium)"
@@ -112,7 +125,8 @@ for step in "${STEPS[@]}"; do
         rabbitmq) step_rabbitmq ;;
         ferretdb) step_ferretdb ;;
         monitor) step_monitor ;;
+        docs) step_docs ;;
         browser) step_browser ;;
-        *) die "unknown step '$step' (venv|rabbitmq|ferretdb|monitor|browser)" ;;
+        *) die "unknown step '$step' (venv|rabbitmq|ferretdb|monitor|docs|browser)" ;;
     esac
 done

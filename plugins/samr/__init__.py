@@ -179,3 +179,18 @@ def zhifa_payload_extensions():
             "filing_extension_approved": {"type": "boolean", "required": False, "nullable": True},
         },
     }
+
+
+# 文号 code of each document kind in 市场监管 practice (营市监罚〔2025〕15号, 营市监立〔2025〕3号 …)
+DOCUMENT_CODES = {
+    "filing_approval": "市监立", "penalty_notice": "市监罚告", "penalty_hearing_notice": "市监听告",
+    "penalty_decision": "市监罚", "service_receipt": "市监送", "handover_letter": "市监移",
+    "inspection_notice": "市监检",
+}
+
+
+@hookimpl
+def zhifa_document_number_prefix(dept, kind):
+    if not applies_to(dept):
+        return None
+    return DOCUMENT_CODES.get(kind)

@@ -33,6 +33,8 @@ DEFAULTS: dict[str, Any] = {
     "INTERNAL_KEY": "",
     "STATUS_RPC_TIMEOUT": 3,
     "LOG_LEVEL": "INFO",
+    "DOCUMENTS_TEMPLATE_DIR": "",
+    "DOCUMENTS_RPC_TIMEOUT_SECONDS": 10,
 }
 
 
