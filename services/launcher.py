@@ -92,9 +92,12 @@ def start(proc: Process, env: dict | None = None, log_dir: Path | None = None) -
                             cwd=ROOT, start_new_session=True)
 
 
-def wait_healthy(url: str, timeout: float = 60) -> bool:
+def wait_healthy(url: str, timeout: float = 60, proc: subprocess.Popen | None = None) -> bool:
+    """True once `url` answers 200; False after `timeout`, or at once if `proc` has exited."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            return False
         try:
             with urllib.request.urlopen(url, timeout=2) as resp:
                 if resp.status == 200:
@@ -146,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
             procs[name] = start(proc)
         for name, proc in running.items():
             url = proc.health_url()
-            if url and not wait_healthy(url):
+            if url and not wait_healthy(url, proc=procs[name]):
                 print(f"zhifa: {name} did not become healthy; see .run/run/logs/{name}.log", file=sys.stderr)
                 return 1
         if not args.no_demo:

@@ -43,6 +43,14 @@ def test_event_handlers_are_generated_from_declared_routes():
     assert "handle_case" in handlers(PenaltyService) and "handle_officer_changed" in handlers(PenaltyService)
 
 
+def test_names_and_ports_are_unique():
+    declared = m.manifests()
+    assert len({d.name for d in declared}) == len(declared)
+    ports = [d.health_port for d in declared if d.health_port]
+    assert len(set(ports)) == len(ports), ports  # two processes cannot serve /health on one port
+    assert all(d.http_port for d in declared if d.http_facing)
+
+
 def test_launcher_table_comes_from_the_declarations():
     table = launcher.processes()
     assert table["gateway"] == launcher.Process("gateway", "services.gateway.service:GatewayService", None, 8000)
