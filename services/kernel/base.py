@@ -11,7 +11,8 @@ DomainAdapter over its pure domain for one declared aggregate). From the manifes
   domain refuses (DomainError) becomes a PoisonMessage (dead letter + `refused` notice);
 - `execute(...)`: one command, decided inside the compare-and-set loop (services/kernel/commands.py);
 - `list_findings(dept, rule_id, severity, limit, offset)` over every aggregate, with true totals;
-- `aggregate_doc` / `history`: what a `get_<thing>` query needs;
+- `get_<aggregate>(id)` (snapshot, open findings, history) unless the class writes its own, and
+  `aggregate_doc` / `history` / `open_findings` for the ones it writes;
 - metrics, the clock, the event dispatcher, run configuration and per-department settings read
   at start, and one timer that relays stuck outboxes, re-evaluates due aggregates and recounts
   open findings.
@@ -77,6 +78,19 @@ def _make_handler(name: str, aggregate: Aggregate, source: str, pattern: str) ->
     return reliable_event_handler(source, pattern)(handler)
 
 
+def _make_getter(name: str, aggregate: Aggregate) -> Callable:
+    def getter(self, agg_id):
+        doc = self.aggregate_doc(aggregate.name, agg_id)
+        if doc is None:
+            return None
+        return {**doc.get("snapshot", {}), "findings": self.open_findings(doc), "history": self.history(doc)}
+
+    getter.__name__ = getter.__qualname__ = name
+    getter.__doc__ = (f"One {aggregate.name} ({aggregate.description}): its snapshot, open findings and the facts "
+                      "it applied (None when unknown).")
+    return rpc(getter)
+
+
 def bounded(value: Any, name: str, lo: int, hi: int) -> int:
     """An integer RPC argument within bounds; DomainError(invalid_value) naming it otherwise."""
     try:
@@ -129,6 +143,10 @@ class EventSourcedService:
             if aggregate is None or (source, pattern) in handled or name in cls.__dict__:
                 continue
             setattr(cls, name, _make_handler(name, aggregate, source, pattern))
+        for aggregate in declared.aggregates:
+            name = f"get_{aggregate.name}"
+            if not hasattr(cls, name):
+                setattr(cls, name, _make_getter(name, aggregate))
 
     # ---- what a service supplies --------------------------------------------------------------
     def adapter(self, aggregate: Aggregate, envelope: dict | None = None):
