@@ -176,9 +176,11 @@ def parser() -> argparse.ArgumentParser:
     doc.add_argument("--output", "-o", help="写入文件而不是标准输出")
     doc.set_defaults(func=cmd_asyncapi)
 
+    from services.inspection.verify import add_parser as add_verify_draw_parser  # zhifa verify-draw <file>
     from services.api.users import add_parser as add_user_parser  # zhifa user create|list|disable|reset
 
     add_user_parser(sub)
+    add_verify_draw_parser(sub)
     return root
 
 

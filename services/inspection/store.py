@@ -1,0 +1,149 @@
+"""Inspection storage: the kernel's aggregate documents plus side collections kept on write.
+
+- `plans`, `pools`, `draws`, `enterprises`, `units`: aggregate documents (AggregateStore).
+- `officers` / `items`: the newest `officer.changed` / `item.changed` payload per id (the same
+  keep-the-newer projection penalty uses, services/penalty/store.py).
+- `refs`: which enterprises refer to an officer or item (`officer:<id>`, `item:<code>`), so a late
+  projection makes exactly those enterprises due for re-evaluation (no scan).
+- `inspection_index`: inspection id -> enterprise and department (checking a 检查码 needs it).
+- `draw_secrets`: the secret seed of each commit-reveal announcement until it is revealed by the
+  draw (never part of the facts, so it cannot leak through a query before the draw).
+- `figures` / `counted`: counters for the console's figures, incremented once per inspection and
+  department (`counted` is the idempotency marker; written first, so a crash between can only
+  under-count, never double-count).
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Iterable
+
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+from services.kernel.aggregates import AggregateStore
+from services.penalty.store import upsert_item, upsert_officer  # noqa: F401  (shared projection writers)
+
+MAX_LIST = 5000
+
+
+def ensure_indexes(db: Database) -> None:
+    AggregateStore.ensure_indexes(db.plans, "dept", "snapshot.year")
+    AggregateStore.ensure_indexes(db.pools, "dept")
+    AggregateStore.ensure_indexes(db.draws, "dept")
+    AggregateStore.ensure_indexes(db.enterprises, "snapshot.depts")
+    AggregateStore.ensure_indexes(db.units, "dept")
+    db.inspection_index.create_index("dept")
+
+
+def aggregate(db: Database, collection: str, agg_id: str) -> dict | None:
+    return db[collection].find_one({"_id": agg_id})
+
+
+def officer_payloads(db: Database, officer_ids: Iterable[str]) -> dict[str, dict]:
+    found = (db.officers.find_one({"_id": i}) for i in sorted(set(officer_ids)))
+    return {doc["_id"]: doc["payload"] for doc in found if doc}
+
+
+def item_payloads(db: Database, codes: Iterable[str]) -> dict[str, dict]:
+    found = (db.items.find_one({"_id": c}) for c in sorted(set(codes)))
+    return {doc["_id"]: doc["payload"] for doc in found if doc}
+
+
+def officers_of_dept(db: Database, dept: str) -> list[dict]:
+    return [doc["payload"] for doc in db.officers.find({"payload.dept": dept}).limit(MAX_LIST)]
+
+
+# -- references for re-evaluation ------------------------------------------------------------------
+
+def index_refs(db: Database, target_id: str, keys: Iterable[str], known: set) -> None:
+    for key in keys:
+        if (key, target_id) not in known:
+            db.refs.update_one({"_id": key}, {"$addToSet": {"targets": target_id}}, upsert=True)
+            known.add((key, target_id))
+
+
+def mark_referring_due(db: Database, key: str, now: datetime) -> int:
+    doc = db.refs.find_one({"_id": key})
+    enterprises = AggregateStore(db.enterprises)
+    return sum(enterprises.mark_due(t, now) for t in (doc or {}).get("targets", []))
+
+
+def index_inspections(db: Database, target_id: str, inspections: Iterable[dict], known: set) -> None:
+    for insp in inspections:
+        if insp["inspection_id"] not in known:
+            db.inspection_index.replace_one({"_id": insp["inspection_id"]},
+                                            {"target_id": target_id, "dept": insp["dept"],
+                                             "year": int(insp["started_at"][:4])}, upsert=True)
+            known.add(insp["inspection_id"])
+
+
+def inspection_ref(db: Database, inspection_id: str) -> dict | None:
+    return db.inspection_index.find_one({"_id": inspection_id})
+
+
+# -- draw secrets ------------------------------------------------------------------------------------
+
+def save_secret(db: Database, commitment: str, seed: str) -> None:
+    db.draw_secrets.replace_one({"_id": commitment}, {"seed": seed}, upsert=True)
+
+
+def secret(db: Database, commitment: str) -> str | None:
+    doc = db.draw_secrets.find_one({"_id": commitment})
+    return doc["seed"] if doc else None
+
+
+# -- figures -------------------------------------------------------------------------------------------
+
+def _claim(db: Database, key: str) -> bool:
+    try:
+        db.counted.insert_one({"_id": key})
+    except DuplicateKeyError:
+        return False
+    return True
+
+
+def count_inspection(db: Database, target_id: str, insp: dict, known: set) -> bool:
+    """Count one registered inspection for each department in it and for the county (once)."""
+    key = f"{insp['inspection_id']}"
+    if key in known:
+        return False
+    known.add(key)
+    if not _claim(db, key):
+        return False
+    year = int(insp["started_at"][:4])
+    kind = "special_from_above" if insp.get("ordered_from_above") else insp["kind"]
+    joint = bool(insp.get("joint_depts"))
+    drawn = bool(insp.get("draw_id"))
+    remote = insp.get("method") not in (None, "on_site")
+    for dept in [insp["dept"], *insp.get("joint_depts", [])]:
+        n = _bump(db, f"freq:{dept}:{year}:{kind}:{target_id}")
+        _add(db, f"{dept}:{year}", kind, n, joint, drawn, remote, lead=dept == insp["dept"])
+    n = _bump(db, f"freq:*:{year}:all:{target_id}")
+    _add(db, f"*:{year}", "all", n, joint, drawn, remote, lead=True)
+    return True
+
+
+def _bump(db: Database, key: str) -> int:
+    doc = db.frequency.find_one_and_update({"_id": key}, {"$inc": {"n": 1}}, upsert=True, return_document=True)
+    return int(doc["n"])
+
+
+def _add(db: Database, key: str, kind: str, n: int, joint: bool, drawn: bool, remote: bool, *, lead: bool) -> None:
+    inc: dict[str, int] = {"inspections": 1, f"by_kind.{kind}": 1, f"dist.{kind}.{n}": 1,
+                           "joint": int(joint), "drawn": int(drawn), "remote": int(remote), "led": int(lead)}
+    if n > 1:
+        inc[f"dist.{kind}.{n - 1}"] = -1
+    db.figures.update_one({"_id": key}, {"$inc": inc}, upsert=True)
+
+
+def figures_doc(db: Database, dept: str | None, year: int) -> dict[str, Any]:
+    return db.figures.find_one({"_id": f"{dept or '*'}:{year}"}) or {}
+
+
+# -- lists ---------------------------------------------------------------------------------------------
+
+def list_docs(db: Database, collection: str, query: dict, limit: int, offset: int) -> tuple[list[dict], int]:
+    col = db[collection]
+    total = col.count_documents(query)
+    docs = list(col.find(query, {"snapshot": 1, "dept": 1, "findings_open": 1}).sort("_id", 1).skip(offset).limit(limit))
+    return docs, total

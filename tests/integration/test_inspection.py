@@ -1,0 +1,226 @@
+"""Inspection planning end to end on real RabbitMQ and FerretDB: plans, pools and inspection records
+through the ingress; draws through the service's commands (announce → perform → publish), verified
+from the published record alone by `zhifa verify-draw`; inspection codes signed and checked; rules
+over the personnel and registry projections; a deadline rule through the sweep; a racing command."""
+from __future__ import annotations
+
+import copy
+import io
+import json
+from datetime import datetime, timedelta
+
+import eventlet
+import pymongo
+import pytest
+from nameko import config as nameko_config
+from nameko.standalone.rpc import ServiceRpcClient
+from nameko.testing.services import replace_dependencies
+
+from services import cli
+from services.gateway.service import GatewayService
+from services.inspection import draw as dr
+from services.inspection.service import InspectionService
+from services.kernel.clock import utcnow
+from services.personnel.service import PersonnelService
+from services.registry.service import RegistryService
+from tests.helpers import CST, SCJG, credential_issued, envelope, officer_registered, publish, wait_for
+
+WSJK = "511322-wsjk"
+ITEM = "J51132200100"
+OFFICERS = {"511322-scjg-0201": "刘洋", "511322-scjg-0202": "陈静", "511322-scjg-0203": "赵磊"}
+AUX = "511322-scjg-0299"
+POOL = "511322-scjg-MLK-food"
+ENTS = [f"9151132200000{n:05d}" for n in range(12)]
+
+
+class FakeClock:
+    def __init__(self):
+        self.shift = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return utcnow() + self.shift
+
+
+def db(suite):
+    client = pymongo.MongoClient(suite["config"]["MONGO_URI"], serverSelectionTimeoutMS=3000)
+    return client[f"{suite['config']['DB_PREFIX']}inspection"]
+
+
+def land(suite, collection: str, *envelopes, database=None):
+    col = (database or db(suite))[collection]
+    for env in envelopes:
+        publish(suite["amqp"], [env])
+        wait_for(lambda: (doc := col.find_one({"fact_ids": env["event_id"]})) and not doc["outbox_pending"], timeout=15)
+
+
+@pytest.fixture
+def suite(zhifa_config, container_factory):
+    patch = nameko_config.patch({"DEADLINE_SWEEP_SECONDS": 1}, clear=False)
+    patch.start()
+    clock = FakeClock()
+    for cls in (GatewayService, PersonnelService, RegistryService):
+        container_factory(cls).start()
+    inspection = container_factory(InspectionService)
+    replace_dependencies(inspection, clock=clock)
+    inspection.start()
+    s = {"amqp": zhifa_config["AMQP_URI"], "config": zhifa_config, "clock": clock}
+    publish(s["amqp"], [envelope("item.published", {
+        "item_code": ITEM, "name": "对食品经营者经营活动的监督检查", "category": "inspection", "area": "market",
+        "legal_basis": [{"law": "《中华人民共和国食品安全法》", "article": "第一百一十条"}],
+        "effective_from": "2024-01-01"})])
+    for n, (officer_id, name) in enumerate(OFFICERS.items()):
+        publish(s["amqp"], [officer_registered(officer_id, name=name), credential_issued(officer_id, f"川A51132202{n:02d}")])
+    publish(s["amqp"], [officer_registered(AUX, name="王五", kind="auxiliary")])
+    projections = db(s)
+    wait_for(lambda: projections.items.find_one({"_id": ITEM}), timeout=15)
+    wait_for(lambda: projections.officers.count_documents({}) == 4
+             and all((projections.officers.find_one({"_id": o}) or {}).get("payload", {}).get("credentials")
+                     for o in OFFICERS), timeout=15)
+    yield s
+    patch.stop()
+
+
+def pool_listed():
+    return envelope("inspection_pool.members_listed", {
+        "pool_id": POOL, "name": "营山县食品经营企业名录库",
+        "members": [{"id": e, "name": f"营山县第{n}食品商行", "grade": "AB"[n % 2], "region": "511322"}
+                    for n, e in enumerate(ENTS)]})
+
+
+def registered(inspection_id, target, officers, *, dept=SCJG, started=None, approval=True, **kw):
+    started = started or datetime.now(CST).replace(microsecond=0) - timedelta(days=1)
+    payload = {"inspection_id": inspection_id, "target": {"id": target, "name": "营山县第0食品商行"}, "kind": "routine",
+               "agency_id": "A511322-scjg", "officers": list(officers), "item_codes": [ITEM],
+               "started_at": started.isoformat(), "ended_at": (started + timedelta(hours=1)).isoformat(), **kw}
+    if approval:
+        payload["approval"] = {"approved_by": "王建国", "approved_at": (started - timedelta(hours=3)).isoformat()}
+    return envelope("inspection.registered", payload, dept)
+
+
+def test_a_draw_announced_performed_and_published_verifies_from_the_record_alone(suite, tmp_path):
+    land(suite, "pools", pool_listed())
+    with ServiceRpcClient("inspection") as ins:
+        params = {"ratios": {"A": 0.5, "B": 0.33}, "inspectors_per_target": 2}
+        conflicts = [{"officer_id": "511322-scjg-0201", "target_id": ENTS[0], "relation": "配偶任该企业股东"}]
+        announced = ins.announce_draw("511322-scjg-SJ-01", POOL, params, SCJG, conflicts=conflicts)
+        assert announced["ok"], announced
+        public = ins.public_draw("511322-scjg-SJ-01")
+        assert public["record"] is None and public["announcement_digest"] == dr.digest(public["announcement"])
+        # only qualified officers (not the auxiliary) are in the inspector pool
+        assert [i["id"] for i in public["announcement"]["inspectors"]] == sorted(OFFICERS)
+        assert set(public["announcement"]["seed"]) == {"method", "commitment"}  # the seed itself stays secret
+        suite["clock"].shift = timedelta(seconds=2)
+        performed = ins.perform_draw("511322-scjg-SJ-01", SCJG)
+        assert performed["ok"], performed
+        again = ins.perform_draw("511322-scjg-SJ-01", SCJG)
+        assert again["error"]["code"] == "already_performed"
+        record = ins.public_draw("511322-scjg-SJ-01")["record"]
+    assert len(record["result"]["targets"]) == 3 + 2  # ceil(6×0.5) A + ceil(6×0.33) B
+    assert all(o != "511322-scjg-0201" for a in record["result"]["assignments"] if a["target_id"] == ENTS[0]
+               for o in a["officers"])
+    path = tmp_path / "draw.json"
+    path.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
+    out = io.StringIO()
+    assert cli.main(["verify-draw", str(path), "--announcement-digest", public["announcement_digest"]], out=out) == 0
+    assert "通过" in out.getvalue()
+    tampered = copy.deepcopy(record)
+    tampered["result"]["targets"][0]["id"] = ENTS[-1] if tampered["result"]["targets"][0]["id"] != ENTS[-1] else ENTS[-2]
+    path.write_text(json.dumps(tampered, ensure_ascii=False), encoding="utf-8")
+    out = io.StringIO()
+    assert cli.main(["verify-draw", str(path)], out=out) == 1
+    assert "result_mismatch" in out.getvalue()
+    # the drawn targets know they were drawn (enterprise aggregates, derived facts)
+    drawn = record["result"]["targets"][0]["id"]
+    wait_for(lambda: (doc := db(suite).enterprises.find_one({"_id": drawn}))
+             and doc["snapshot"]["drawn"][0]["draw_id"] == "511322-scjg-SJ-01", timeout=15)
+
+
+def test_drawing_again_needs_a_reason_and_is_a_recorded_finding(suite):
+    land(suite, "pools", pool_listed())
+    params = {"ratios": {"*": 0.2}, "inspectors_per_target": 2}
+    with ServiceRpcClient("inspection") as ins:
+        assert ins.announce_draw("SJ-02", POOL, params, SCJG)["ok"]
+        refused = ins.announce_draw("SJ-02", POOL, params, SCJG)
+        assert refused["error"]["code"] == "reason_required" and refused["error"]["field"] == "reason"
+        other = ins.announce_draw("SJ-02", POOL, params, WSJK)
+        assert other["error"]["code"] == "forbidden"
+        assert ins.announce_draw("SJ-02", POOL, params, SCJG, reason="名录库漏录两家企业，重新公告")["ok"]
+        found = wait_for(lambda: (f := ins.list_findings(rule_id="INS-DRAW-REPEATED"))["total"] == 1 and f)
+        assert len(found["items"][0]["evidence"]["attempts"]) == 2
+        assert len(ins.get_draw("SJ-02")["attempts"]) == 2
+
+
+def test_racing_performs_exactly_one_wins(suite):
+    land(suite, "pools", pool_listed())
+    with ServiceRpcClient("inspection") as ins:
+        assert ins.announce_draw("SJ-03", POOL, {"ratios": {"*": 0.5}, "inspectors_per_target": 2}, SCJG)["ok"]
+    suite["clock"].shift = timedelta(seconds=2)
+
+    def perform():
+        with ServiceRpcClient("inspection") as client:
+            return client.perform_draw("SJ-03", SCJG)
+
+    pool = eventlet.GreenPool()
+    answers = list(pool.imap(lambda _: perform(), range(3)))
+    assert sum(1 for a in answers if a.get("ok")) == 1
+    assert {a["error"]["code"] for a in answers if not a.get("ok")} == {"already_performed"}
+
+
+def test_unpublished_draw_result_is_found_by_the_sweep_and_cleared_by_publication(suite):
+    land(suite, "pools", pool_listed())
+    with ServiceRpcClient("inspection") as ins:
+        assert ins.announce_draw("SJ-04", POOL, {"counts": {"*": 1}, "inspectors_per_target": 2}, SCJG)["ok"]
+        suite["clock"].shift = timedelta(seconds=2)
+        assert ins.perform_draw("SJ-04", SCJG)["ok"]
+        assert ins.list_findings(rule_id="INS-DRAW-NOT-PUBLISHED")["total"] == 0
+        suite["clock"].shift = timedelta(days=40)  # no new fact: only the sweep can notice
+        wait_for(lambda: ins.list_findings(rule_id="INS-DRAW-NOT-PUBLISHED")["total"] == 1, timeout=20)
+        assert ins.publish_draw("SJ-04", SCJG, url="https://www.yingshan.gov.cn/sjyk/04.html")["ok"]
+        assert ins.list_findings(rule_id="INS-DRAW-NOT-PUBLISHED")["total"] == 1  # published late: stays
+        assert ins.get_draw("SJ-04")["status"] == "published"
+
+
+def test_inspection_records_rules_figures_and_the_inspection_code(suite):
+    lawful = registered("JC-001", ENTS[0], list(OFFICERS)[:2], draw_id="SJ-01")
+    with_aux = registered("JC-002", ENTS[1], [list(OFFICERS)[0], AUX])
+    repeat = registered("JC-003", ENTS[0], list(OFFICERS)[:2], dept=WSJK,
+                        started=datetime.now(CST).replace(microsecond=0) - timedelta(hours=5))
+    land(suite, "enterprises", lawful, with_aux, repeat)
+    with ServiceRpcClient("inspection") as ins:
+        rules = lambda dept=None: sorted(f["rule_id"] for f in ins.list_findings(dept=dept)["items"])  # noqa: E731
+        found = wait_for(lambda: (r := rules(SCJG)) and r, timeout=15)
+        assert found == ["INS-INSPECTOR-UNQUALIFIED", "INS-OFFICERS-MIN"]
+        # WSJK: another department's officers (not its own), its item list does not hold the item, and a
+        # repeat inspection of ENTS[0] within 30 days
+        assert {"INS-ITEM-NOT-HELD", "INS-REPEAT-INSPECTION"} <= set(rules(WSJK))
+        figures = wait_for(lambda: (f := ins.figures(dept=SCJG)) and f["inspections"] == 2 and f, timeout=15)
+        assert figures["from_draws"] == 1 and figures["draw_share"] == 0.5 and figures["last_year"] == 0
+        county = ins.figures()
+        assert county["inspections"] == 3 and county["frequency"] == {"1": 1, "2": 1}
+        issued = ins.inspection_code(ENTS[0], "JC-001")
+        assert issued["dept"] == SCJG
+        view = ins.verify_inspection_code(issued["code"])
+        assert view["genuine"] and view["lawful"], view
+        assert [o["qualified"] for o in view["officers"]] == [True, True]
+        assert all(o["credential_no"].startswith("川A511322") for o in view["officers"])
+        assert "target" not in json.dumps(view) and ENTS[0] not in json.dumps(view)
+        bad = ins.verify_inspection_code(ins.inspection_code(ENTS[1], "JC-002")["code"])
+        assert bad["genuine"] and not bad["lawful"] and any("辅助人员" in p for p in bad["problems"])
+        forged = issued["code"][:-4] + ("AAAA" if not issued["code"].endswith("AAAA") else "BBBB")
+        assert ins.verify_inspection_code(forged)["genuine"] is False
+        assert ins.verify_inspection_code("not a code")["error"]["code"] == "malformed_code"
+        unit = wait_for(lambda: (u := ins.unit_status(SCJG)) and u["registered_days"] and u, timeout=15)
+        assert unit["credential_consequence"] == "none"
+
+
+def test_overlapping_plans_are_suggested_as_joint_before_they_happen(suite):
+    start = datetime.now(CST).date() + timedelta(days=40)
+    plans = [envelope("inspection_plan.registered", {
+        "plan_id": f"JH-{dept[-4:]}", "kind": "monthly", "title": "月度检查计划", "item_codes": [ITEM],
+        "period_from": start.isoformat(), "period_to": (start + timedelta(days=20)).isoformat(),
+        "targets": [{"id": ENTS[3], "name": "营山县第3食品商行"}]}, dept) for dept in (SCJG, WSJK)]
+    land(suite, "plans", *plans)
+    with ServiceRpcClient("inspection") as ins:
+        found = wait_for(lambda: (f := ins.list_findings(rule_id="INS-JOINT-SUGGESTED"))["total"] == 1 and f, timeout=15)
+        assert set(found["items"][0]["evidence"]["with_depts"]) <= {SCJG, WSJK}
+        assert ins.list_plans(dept=SCJG)["total"] == 1
