@@ -9,6 +9,7 @@ import json
 import sys
 from pathlib import Path
 
+from services.api import downloads
 from services.api.routes import Route, all_routes
 from services.kernel.manifest import PUBLIC, Param, manifests
 
@@ -91,6 +92,9 @@ def operation(route: Route) -> dict:
             "required": [p.name for p in body if p.required]}}}}
     ok_type = "text/plain" if route.name == "metrics" else "application/json"
     op["responses"]["200"] = {"description": "成功", "content": {ok_type: {"schema": _ok_schema(route)}}}
+    if route.name == "download_document":  # bytes, not JSON (services/api/downloads.py)
+        op["responses"]["200"] = {"description": "文书文件", "content": {
+            t: {"schema": {"type": "string", "format": "binary"}} for t in downloads.CONTENT_TYPES.values()}}
     codes = ["400", "404", "503"]
     if not route.public or route.name == "logout":
         codes += ["401", "403"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from services.api import downloads
 from services.kernel.manifest import (AUDITOR, DEPT_USER, OPERATOR, PUBLIC, READERS, SUPERVISOR, Param,
                                       manifests)
 
@@ -83,6 +84,7 @@ OWN: tuple[Route, ...] = (
     Route("GET", "/health", "health", "健康状态（匿名只见状态，运维人员见详情）", frozenset({PUBLIC}), root=True,
           tag="operations"),
     Route("GET", "/metrics", "metrics", "Prometheus 指标", frozenset({OPERATOR}), root=True, tag="operations"),
+    *downloads.routes(Route),  # documents (文书): the binary DOCX / PDF (services/api/downloads.py)
 )
 
 

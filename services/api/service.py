@@ -22,7 +22,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Response
 
-from services.api import accounts, audit
+from services.api import accounts, audit, downloads
 from services.api.accounts import AccountError, LoginRefused, Principal
 from services.api.masking import mask, sees_personal
 from services.api.openapi import document
@@ -395,6 +395,9 @@ class ApiService:
         if principal is None or principal.role not in (OPERATOR, SUPERVISOR):
             doc = {"status": doc["status"]}
         return json_response(doc, code)
+
+    def _own_download_document(self, route, principal, args, request) -> Response:
+        return downloads.download_document(self, route, principal, args, request, Refusal)
 
     def _own_metrics(self, route, principal, args, request) -> Response:
         return metrics_response()

@@ -170,3 +170,33 @@ def test_a_county_template_replaces_the_builtin_without_code(documents, tmp_path
                                    facts={"agency_name": "营山县市场监督管理局", "recipient": "某公司"}, formats=["docx"])
     assert service_reply["ok"], service_reply
     assert service_reply["document"]["template"]["source"] == "county"
+
+
+def test_a_department_user_renders_and_downloads_the_decision_through_the_api(documents, zhifa_config,
+                                                                                container_factory, tmp_path):
+    from tests.api_kit import start_api
+
+    api = start_api(zhifa_config, container_factory)
+    made = api.post("/api/v1/documents", {"kind": "penalty_decision", "subject_type": "case",
+                                          "subject_id": "YS-2025-0008", "facts": DECISION}, as_="scjg")
+    assert made.status_code == 200, made.text
+    doc = made.json()["document"]
+    assert doc["number"] == "营市监罚〔2025〕1号" and doc["dept"] == SCJG
+    pdf = api.get(f"/api/v1/documents/{doc['doc_id']}/download/pdf", as_="scjg")
+    assert pdf.status_code == 200 and pdf.headers["Content-Type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF") and hashlib.sha256(pdf.content).hexdigest() == pdf.headers["X-Content-SHA256"]
+    assert "filename*=UTF-8''" in pdf.headers["Content-Disposition"]
+    (tmp_path / "d.pdf").write_bytes(pdf.content)
+    text = "".join(subprocess.run(["pdftotext", str(tmp_path / "d.pdf"), "-"], capture_output=True,
+                                  check=True).stdout.decode().split())
+    assert "营市监罚〔2025〕1号" in text and "营山县某某食品有限公司" in text
+    word = api.get(f"/api/v1/documents/{doc['doc_id']}/download/docx", as_="sup")
+    assert word.status_code == 200 and word.content.startswith(b"PK")
+    assert api.get(f"/api/v1/documents/{doc['doc_id']}/download/pdf", as_="sthj").status_code == 404
+    assert api.get(f"/api/v1/documents/{doc['doc_id']}/download/pdf", as_="aud").status_code == 403
+    assert api.get(f"/api/v1/documents/{doc['doc_id']}/download/odt", as_="scjg").status_code == 400
+    listed = api.get("/api/v1/documents", as_="scjg", subject_type="case", subject_id="YS-2025-0008").json()
+    assert listed["total"] == 1 and listed["items"][0]["number"] == "营市监罚〔2025〕1号"
+    bad = api.post("/api/v1/documents", {"kind": "penalty_decision", "subject_type": "case", "subject_id": "YS-1",
+                                         "facts": {"party_name": "某"}}, as_="scjg")
+    assert bad.status_code == 400 and "必须载明处罚依据" in bad.json()["error"]["message"]
