@@ -22,7 +22,7 @@ def zhifa_dept_settings(dept):
 
 @hookspec
 def zhifa_crime_thresholds(dept):
-    """Crime thresholds for `dept`: list of {"id", "item_codes", "measure", "threshold", "law", "name"}."""
+    """Crime thresholds for `dept`: list of {"id", "bases": [{"law", "article"}], "measure", "threshold", "law", "name"}."""
 
 
 @hookspec

@@ -39,7 +39,7 @@ from services.penalty.domain.settings import PenaltySettings
 
 ENTRYPOINT_GROUP = "zhifa.plugins"
 NATIONAL = "national"
-THRESHOLD_KEYS = ("id", "item_codes", "measure", "threshold", "law", "name")
+THRESHOLD_KEYS = ("id", "measure", "threshold", "law", "name")  # plus `bases` and/or `item_codes`
 PENALTY_FIELDS = frozenset(f.name for f in fields(PenaltySettings))
 
 logger = logging.getLogger("zhifa.plugins")
@@ -352,8 +352,14 @@ def _check_thresholds(answer: Any) -> None:
         raise PluginDataError("入罪标准必须是列表")
     for item in answer:
         missing = [k for k in THRESHOLD_KEYS if not isinstance(item, Mapping) or k not in item]
+        if not missing and "bases" not in item and "item_codes" not in item:
+            missing = ["bases（执法依据：法律及条款）"]
         if missing:
             raise PluginDataError(f"入罪标准缺少字段：{'、'.join(missing)}")
+        for basis in item.get("bases") or ():
+            if not (isinstance(basis, Mapping) and isinstance(basis.get("law"), str) and basis.get("law")
+                    and isinstance(basis.get("article"), str) and basis.get("article")):
+                raise PluginDataError(f"入罪标准 {item.get('id')} 的 bases 每项须有 law 与 article")
 
 
 def _check_rules(answer: Any) -> None:

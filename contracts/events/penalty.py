@@ -105,14 +105,16 @@ CONTRACTS = [
     }, {"decision_no": "高市监罚〔2026〕42号", "kinds": ["fine", "confiscation"], "fine_amount": 50000,
         "confiscation_amount": 8600, "tier": "一般", "item_code": "C37031700100", "party": PARTY_EXAMPLE,
         "act_code": "FOOD-EXPIRED-SALE", "officers": ["37032200123", "37032200456"]}),
-    _c("case.decided_on_spot", "A penalty was imposed on the spot under the simple procedure (当场处罚).", {
-        "decision_no": req(SHORT), "kinds": req(KINDS), "fine_amount": opt(MONEY), "item_code": req(ID),
+    _c("case.decided_on_spot", "A penalty was imposed on the spot under the simple procedure (当场处罚). "
+       "`tier` is the discretion tier applied (裁量阶次, id or name); without it the fine must lie inside some "
+       "tier of the item's standard in force, else PEN-FINE-OUT-OF-TIER.", {
+        "decision_no": req(SHORT), "kinds": req(KINDS), "fine_amount": opt(MONEY), "tier": opt(TIER), "item_code": req(ID),
         "party": req(PARTY), "act_code": req(ID), "officers": req(OFFICERS), "auxiliaries": opt(OFFICERS),
         "av_recorded": opt(BOOL), "av_ref": opt(SHORT), "paid_on_spot": opt(BOOL), "text": opt(TEXT),
     }, {"decision_no": "高城管当罚〔2026〕118号", "kinds": ["fine"], "fine_amount": 100,
         "item_code": "C37031900020", "party": {"type": "person", "id": "370322199001011234", "name": "孙某"},
         "act_code": "STREET-VENDING", "officers": ["37032205011", "37032205012"], "av_recorded": True,
-        "paid_on_spot": False}),
+        "paid_on_spot": False, "tier": "从轻"}),
     _c("case.served", "The decision was served on the party (送达); served_at: when service took effect.", {
         "method": req(one_of(SERVICE_METHODS)), "served_at": opt(DATETIME), "text": opt(TEXT),
     }, {"method": "direct", "served_at": "2026-05-08T15:00:00+08:00", "text": "当事人法定代表人签收送达回证"}),

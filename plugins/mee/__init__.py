@@ -14,15 +14,17 @@ from plugins.hookspecs import hookimpl
 DEPT_SUFFIX = "-sthj"
 LAW_338 = "《中华人民共和国刑法》第三百三十八条"
 
-# Items: 《固体废物污染环境防治法》第112条 (危险废物), 《水污染防治法》第83条 and
+# The administrative legal basis whose facts can reach the crime (any item citing it, whatever its
+# code): 《固体废物污染环境防治法》第112条 (危险废物), 《水污染防治法》第83条 and
 # 《大气污染防治法》第99条 (超标排放、逃避监管排放).
-_WASTE_ITEMS = ["sthj-gtfwf-112"]
-_DISCHARGE_ITEMS = ["sthj-swrf-083", "sthj-dqwrf-099"]
+_WASTE_ITEMS = [{"law": "《中华人民共和国固体废物污染环境防治法》", "article": "第一百一十二条"}]
+_DISCHARGE_ITEMS = [{"law": "《中华人民共和国水污染防治法》", "article": "第八十三条"},
+                    {"law": "《中华人民共和国大气污染防治法》", "article": "第九十九条"}]
 
 CRIME_THRESHOLDS: tuple[dict[str, Any], ...] = (
     {
         "id": "MEE-CRIME-338-HAZARDOUS-WASTE",
-        "item_codes": _WASTE_ITEMS,
+        "bases": _WASTE_ITEMS,
         "measure": "hazardous_waste_tons",
         "threshold": 3,
         "unit": "吨",
@@ -31,7 +33,7 @@ CRIME_THRESHOLDS: tuple[dict[str, Any], ...] = (
     },
     {
         "id": "MEE-CRIME-338-HEAVY-METAL",
-        "item_codes": _DISCHARGE_ITEMS,
+        "bases": _DISCHARGE_ITEMS,
         "measure": "heavy_metal_exceedance_multiple",
         "threshold": 3,
         "unit": "倍",
@@ -40,7 +42,7 @@ CRIME_THRESHOLDS: tuple[dict[str, Any], ...] = (
     },
     {
         "id": "MEE-CRIME-338-OTHER-METAL",
-        "item_codes": _DISCHARGE_ITEMS,
+        "bases": _DISCHARGE_ITEMS,
         "measure": "other_metal_exceedance_multiple",
         "threshold": 10,
         "unit": "倍",
@@ -49,7 +51,7 @@ CRIME_THRESHOLDS: tuple[dict[str, Any], ...] = (
     },
     {
         "id": "MEE-CRIME-338-LOSS",
-        "item_codes": _WASTE_ITEMS + _DISCHARGE_ITEMS,
+        "bases": _WASTE_ITEMS + _DISCHARGE_ITEMS,
         "measure": "loss_or_illegal_gains",
         "threshold": 300_000,
         "unit": "元",
@@ -58,7 +60,7 @@ CRIME_THRESHOLDS: tuple[dict[str, Any], ...] = (
     },
     {
         "id": "MEE-CRIME-338-WATER-SUPPLY",
-        "item_codes": _WASTE_ITEMS + _DISCHARGE_ITEMS,
+        "bases": _WASTE_ITEMS + _DISCHARGE_ITEMS,
         "measure": "drinking_water_interruption_hours",
         "threshold": 12,
         "unit": "小时",
@@ -72,4 +74,4 @@ CRIME_THRESHOLDS: tuple[dict[str, Any], ...] = (
 def zhifa_crime_thresholds(dept):
     if not dept.endswith(DEPT_SUFFIX):
         return []
-    return [{**t, "item_codes": list(t["item_codes"])} for t in CRIME_THRESHOLDS]
+    return [{**t, "bases": [dict(b) for b in t["bases"]]} for t in CRIME_THRESHOLDS]

@@ -17,11 +17,18 @@ from services.common.workdays import DEFAULT_CALENDAR, WorkdayCalendar
 DEPT_SUFFIX = "-scjg"
 RULE_FILING_LATE = "PEN-SAMR-FILING-LATE"
 
-# Item codes are the department's enforcement items (权力清单) whose facts can reach the crime.
+# The administrative legal basis whose facts can reach the crime: a threshold applies to every item
+# citing it (services/common/crime.py), whatever code a county gives the item.
+PQL_49 = {"law": "《中华人民共和国产品质量法》", "article": "第四十九条"}   # 生产、销售不符合标准的产品
+PQL_50 = {"law": "《中华人民共和国产品质量法》", "article": "第五十条"}     # 掺杂掺假、以假充真、以次充好
+FSL_123 = {"law": "《中华人民共和国食品安全法》", "article": "第一百二十三条"}
+FSL_124 = {"law": "《中华人民共和国食品安全法》", "article": "第一百二十四条"}
+TML_60 = {"law": "《中华人民共和国商标法》", "article": "第六十条"}        # 侵犯注册商标专用权
+
 CRIME_THRESHOLDS: tuple[dict[str, Any], ...] = (
     {
         "id": "SAMR-CRIME-140-SALES",
-        "item_codes": ["scjg-cpzlf-049", "scjg-cpzlf-050"],
+        "bases": [PQL_49, PQL_50],
         "measure": "sales_amount",
         "threshold": 50_000,
         "unit": "元",
@@ -30,7 +37,7 @@ CRIME_THRESHOLDS: tuple[dict[str, Any], ...] = (
     },
     {
         "id": "SAMR-CRIME-140-UNSOLD",
-        "item_codes": ["scjg-cpzlf-049", "scjg-cpzlf-050"],
+        "bases": [PQL_49, PQL_50],
         "measure": "unsold_goods_value",
         "threshold": 150_000,
         "unit": "元",
@@ -39,7 +46,7 @@ CRIME_THRESHOLDS: tuple[dict[str, Any], ...] = (
     },
     {
         "id": "SAMR-CRIME-143-HAZARD",
-        "item_codes": ["scjg-spaqf-123", "scjg-spaqf-124"],
+        "bases": [FSL_123, FSL_124],
         "measure": "severe_hazard_reports",
         "threshold": 1,
         "unit": "份",
@@ -48,7 +55,7 @@ CRIME_THRESHOLDS: tuple[dict[str, Any], ...] = (
     },
     {
         "id": "SAMR-CRIME-140-FOOD-SALES",
-        "item_codes": ["scjg-spaqf-123", "scjg-spaqf-124"],
+        "bases": [FSL_123, FSL_124],
         "measure": "sales_amount",
         "threshold": 50_000,
         "unit": "元",
@@ -57,7 +64,7 @@ CRIME_THRESHOLDS: tuple[dict[str, Any], ...] = (
     },
     {
         "id": "SAMR-CRIME-213-BUSINESS",
-        "item_codes": ["scjg-sbf-060"],
+        "bases": [TML_60],
         "measure": "illegal_business_amount",
         "threshold": 50_000,
         "unit": "元",
@@ -66,7 +73,7 @@ CRIME_THRESHOLDS: tuple[dict[str, Any], ...] = (
     },
     {
         "id": "SAMR-CRIME-213-GAINS",
-        "item_codes": ["scjg-sbf-060"],
+        "bases": [TML_60],
         "measure": "illegal_gains",
         "threshold": 30_000,
         "unit": "元",
@@ -161,7 +168,7 @@ def zhifa_dept_settings(dept):
 def zhifa_crime_thresholds(dept):
     if not applies_to(dept):
         return []
-    return [{**t, "item_codes": list(t["item_codes"])} for t in CRIME_THRESHOLDS]
+    return [{**t, "bases": [dict(b) for b in t["bases"]]} for t in CRIME_THRESHOLDS]
 
 
 @hookimpl

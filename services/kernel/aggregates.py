@@ -42,8 +42,15 @@ def outbound(type_: str, payload: dict, *, dept: str, source: str, occurred_at: 
 
 
 def finding_events(cause: str, before: dict[str, dict], after: list[Finding], *, source: str,
-                   as_of: datetime) -> tuple[list[dict], dict[str, dict]]:
-    """Outbox events for the difference between open findings and a fresh evaluation."""
+                   as_of: datetime, resolutions: dict[str, dict] | None = None) -> tuple[list[dict], dict[str, dict]]:
+    """Outbox events for the difference between open findings and a fresh evaluation.
+
+    A finding still open keeps the time it was first raised (`as_of`) but takes the evidence and
+    message of the fresh evaluation, so it always describes the subject as it stands now (an
+    overdue decision that has since been made no longer says "no decision"). A resolved finding
+    carries what the domain says about how it was settled (`resolutions[key]`: evidence merged,
+    message replaced), e.g. the late fee of a fine paid late.
+    """
     raised, resolved = diff_findings(before, after)
     events = []
     for f in raised:
@@ -52,11 +59,16 @@ def finding_events(cause: str, before: dict[str, dict], after: list[Finding], *,
     for key in resolved:
         old = before[key]
         payload = {**old, "as_of": as_of.isoformat()}
+        settled = (resolutions or {}).get(key)
+        if settled:
+            payload["evidence"] = {**(old.get("evidence") or {}), **settled.get("evidence", {})}
+            payload["message"] = settled.get("message") or old.get("message", "")
         events.append(outbound("finding.resolved", payload, dept=old["dept"], source=source,
                                occurred_at=as_of, event_id=derived_event_id(cause, "resolved", key)))
     open_now = {f.key: f.to_payload() for f in after}
-    # keep the first-raised evidence for findings still open
-    open_now.update({k: v for k, v in before.items() if k in open_now})
+    for key, old in before.items():  # first raised then; evidence and message as of now
+        if key in open_now:
+            open_now[key]["as_of"] = old["as_of"]
     return events, open_now
 
 

@@ -69,7 +69,9 @@ class EventSourcedRepository:
         snap = self.adapter.snapshot(agg, as_of)
         found = self.adapter.findings(agg, as_of)
         before = (doc or {}).get("findings_open", {})
-        events, open_now = finding_events(cause, before, found, source=self.service, as_of=as_of)
+        settle = getattr(self.adapter, "resolutions", None)  # how findings that stop holding were settled
+        events, open_now = finding_events(cause, before, found, source=self.service, as_of=as_of,
+                                          resolutions=settle(agg, as_of) if settle else None)
         state_events, emitted = _unchanged_dropped(self.adapter.changed_events(agg, snap, cause, as_of),
                                                    (doc or {}).get("emitted", {}))
         events = state_events + events

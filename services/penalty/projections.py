@@ -32,6 +32,7 @@ from services.common.qualification import can_act, holder_from_payload
 from services.penalty.domain import rules as r
 from services.penalty.domain.case import Case, parse_time
 from services.penalty.domain.rules import CaseFacts, ItemView
+from services.penalty.domain.settings import PenaltySettings
 from services.registry import domain as reg
 
 DEADLINE_RULES = frozenset({
@@ -51,15 +52,18 @@ def references(case: Case) -> dict[str, Any]:
     return {"officer_ids": sorted(officers), "item_codes": sorted(c for c in codes if c), "party_id": party_id}
 
 
-def case_snapshot(case: Case, findings: Sequence[Finding]) -> dict[str, Any]:
-    """The stored query document: the folded case plus references and a findings digest."""
+def case_snapshot(case: Case, findings: Sequence[Finding], settings: PenaltySettings | None = None) -> dict[str, Any]:
+    """The stored query document: the folded case plus references and a findings digest; with the
+    department's settings, also `late_payment` (a fine paid late: the late fee at the payment date)."""
     rule_ids = sorted({f.rule_id for f in findings})
+    d = case.decision
     return {
         **case.to_dict(),
         **references(case),
         "open_findings": len(findings),
         "finding_rules": rule_ids,
         "overdue": bool(DEADLINE_RULES.intersection(rule_ids)),
+        "late_payment": r.late_payment(d, settings) if d is not None and settings is not None else None,
     }
 
 
@@ -193,6 +197,7 @@ def item_view(item: ProjectedItem | None, dept: str, code: str, at: datetime) ->
     complete = bool(basis) and all(b.law and b.article for b in basis)
     return ItemView(code=code, held=holding.held,
                     legal_basis="；".join(f"{b.law}{b.article}" for b in basis) if complete else "",
+                    bases=tuple((b.law, b.article) for b in basis if b.law and b.article),
                     category=version.category, area=version.area or "", tiers=_tiers(item.standard_at(at)))
 
 
@@ -208,4 +213,5 @@ def case_facts(officers: Mapping[str, Mapping[str, Any]], items: Mapping[str, Ma
         items=lambda dept, code, at: item_view(records.get(code), dept, code, at),
         crime_thresholds=tuple(crime_thresholds),
         other_decisions=tuple(other_decisions),
+        officer_kinds=lambda officer_id: (officers.get(officer_id) or {}).get("kind"),
     )

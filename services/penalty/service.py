@@ -114,7 +114,11 @@ class PenaltyAdapter:
         return found
 
     def snapshot(self, agg: c.Case, as_of: datetime) -> dict:
-        return projections.case_snapshot(agg, self._evaluate(agg, as_of))
+        return projections.case_snapshot(agg, self._evaluate(agg, as_of), self.for_dept(self.dept_of(agg))[0])
+
+    def resolutions(self, agg: c.Case, as_of: datetime) -> dict:
+        """How findings that stop holding were settled (a fine paid late: the late fee)."""
+        return rules.resolutions(agg, self.for_dept(self.dept_of(agg))[0])
 
     def findings(self, agg: c.Case, as_of: datetime):
         return self._evaluate(agg, as_of)

@@ -35,6 +35,7 @@ from faker import Faker
 from plugins import mee, samr
 from plugins.builtin.presets import PRESETS
 from services.common.workdays import WorkdayCalendar
+from services.common.crime import threshold_applies
 from services.penalty.domain.settings import PenaltySettings
 from services.personnel.domain import PersonnelSettings
 from services.registry.domain import RegistrySettings
@@ -950,7 +951,7 @@ class _Builder:
     def _special(self, dept: _Dept, plan: ItemPlan) -> bool:
         """Items the cases need (crime thresholds, on-the-spot, large fines) keep their standard."""
         item = plan.definition
-        crime = any(plan.code in t.get("item_codes", ()) for t in dept.thresholds)
+        crime = bool(thresholds_for(dept, plan))
         return crime or item.on_spot or item.mid_year or (item.limit is not None and item.limit[1] >= 200_000)
 
     def registry_due(self, since: date) -> date:
@@ -1323,7 +1324,7 @@ class _Builder:
         return True
 
     def crime_measure(self, dept: _Dept, plan: ItemPlan) -> dict | None:
-        found = [t for t in dept.thresholds if plan.code in t.get("item_codes", ())]
+        found = thresholds_for(dept, plan)
         return found[0] if found else None
 
     def trigger_ranges(self, dept: _Dept, plan: ItemPlan) -> list[tuple[str, int, float, float]]:
@@ -1844,8 +1845,15 @@ class _Retry(Exception):
     """This random draw cannot satisfy the case's constraints; draw again."""
 
 
+def thresholds_for(dept: _Dept, plan: ItemPlan) -> list[dict]:
+    """The department's crime thresholds that apply to the item (by the legal basis it cites)."""
+    basis = plan.definition.basis if plan.definition is not None else ()
+    return [t for t in dept.thresholds if (t.get("bases") or t.get("item_codes"))
+            and threshold_applies(t, plan.code, basis)]
+
+
 def crime_name(dept: _Dept, plan: ItemPlan) -> str:
-    found = [t for t in dept.thresholds if plan.code in t.get("item_codes", ())]
+    found = thresholds_for(dept, plan)
     name = found[0]["name"] if found else "犯罪"
     return name.split("（")[0]
 

@@ -57,6 +57,7 @@ def offline_findings(events: Iterable[dict], as_of: datetime, preset: str = "see
     from services.penalty.domain import rules as pr
     from services.personnel import domain as per
     from services.registry import domain as reg
+    from services.penalty.projections import item_view
 
     host = plugin_host()
     sections = host.preset(preset)
@@ -94,24 +95,14 @@ def offline_findings(events: Iterable[dict], as_of: datetime, preset: str = "see
         return verdict.allowed, [r.message for r in verdict.reasons]
 
     def items(dept: str, code: str, at: datetime):
-        record = state.items.get(code)
-        version = record.latest_version_on(at) if record else None
-        if version is None:
-            return None
-        basis = "；".join(f"{b.law}{b.article}" for b in version.legal_basis) if reg.has_legal_basis(record, at) else ""
-        standard = record.standard_at(at)
-        tiers = {}
-        for t in standard.tiers if standard else ():
-            if t.kind == "amount":
-                tiers[t.tier] = tiers[t.name] = (t.min, t.max)
-        return pr.ItemView(code, held=reg.holds_item(state, dept, code, at).held, legal_basis=basis,
-                           category=version.category, area=version.area or "", tiers=tiers)
+        return item_view(state.items.get(code), dept, code, at)  # what the penalty service sees
 
     for case in cases.values():
         dept = case.dept or (case.held + case.anomalies)[0].fact.dept
         settings = host.penalty_settings(dept, preset)
         facts = pr.CaseFacts(credentials=credentials, items=items, crime_thresholds=host.crime_thresholds(dept),
-                             other_decisions=decisions)
+                             other_decisions=decisions,
+                             officer_kinds=lambda oid: officers[oid].kind if oid in officers else None)
         found += pr.evaluate(case, facts, settings, as_of, DEFAULT_CALENDAR, host.case_rules(dept))
     return found
 

@@ -40,3 +40,25 @@ def test_config_substitutes_environment_with_defaults(tmp_path):
     conf = load_config(str(path), {"PREFIX": "t_", "OUTBOX_SWEEP_SECONDS": "7"})
     assert conf["DB_PREFIX"] == "t_" and conf["RETRY_DELAYS_MS"] == [5] and conf["OUTBOX_SWEEP_SECONDS"] == 7
     assert conf["INGRESS_MAX_BYTES"] == 65536  # a default when nothing sets it
+
+
+def test_open_finding_takes_the_fresh_evidence_but_keeps_when_it_was_raised():
+    later = datetime(2025, 6, 1, tzinfo=timezone.utc)
+    first = Finding("PEN-DECISION-OVERDUE", "serious", "511322-scjg", "case", "c1", AS_OF,
+                    {"decided_at": None}, "案件已超过办案期限仍未作出处理决定")
+    _, open_now = finding_events("c-1", {}, [first], source="penalty", as_of=AS_OF)
+    decided = Finding("PEN-DECISION-OVERDUE", "serious", "511322-scjg", "case", "c1", later,
+                      {"decided_at": "2025-05-20"}, "案件超过办案期限才作出处理")
+    events, open_after = finding_events("c-2", open_now, [decided], source="penalty", as_of=later)
+    assert events == []
+    stored = open_after[first.key]
+    assert stored["evidence"] == {"decided_at": "2025-05-20"} and "才作出处理" in stored["message"]
+    assert stored["as_of"] == AS_OF.isoformat()
+
+
+def test_resolved_finding_carries_how_it_was_settled():
+    f = Finding("PEN-PAYMENT-OVERDUE", "warning", "511322-scjg", "case", "c1", AS_OF, {"late_fee": 300}, "逾期")
+    _, open_now = finding_events("c-1", {}, [f], source="penalty", as_of=AS_OF)
+    settled = {f.key: {"evidence": {"late_fee": 900, "paid_at": "2025-05-10"}, "message": "罚款已缴清，应加处罚款 900 元"}}
+    [resolved], _ = finding_events("c-2", open_now, [], source="penalty", as_of=AS_OF, resolutions=settled)
+    assert resolved["payload"]["evidence"]["late_fee"] == 900 and "900" in resolved["payload"]["message"]

@@ -550,3 +550,80 @@ def test_finding_payloads_are_json_serialisable():
     assert len(findings) >= 10
     for f in findings:
         json.dumps(f.to_payload(), ensure_ascii=False)
+
+
+def test_an_auxiliary_listed_among_the_officers_does_not_count_and_is_reported():
+    # one officer and one auxiliary, both listed as officers of the act (issue 8 §4)
+    case = filed(officers=["37032200123", "FZ001"]).case
+    kinds = {"37032200123": "officer", "FZ001": "auxiliary"}
+    verdicts = {"37032200123": (True, ()), "FZ001": (False, ("FZ001是辅助人员，不得独立执法，不计入执法人员",))}
+    f = found(case, "2026-03-05T00:00", CaseFacts(credentials=verdicts, officer_kinds=kinds, items={"C1": ITEM}))
+    assert r.OFFICERS_MIN in f and r.OFFICER_CREDENTIAL in f
+    act = f[r.OFFICERS_MIN].evidence["acts"][0]
+    assert (act["officers"], act["listed_as_officers_but_not"]) == (1, ["FZ001"])
+    assert "辅助人员" in f[r.OFFICER_CREDENTIAL].evidence["violations"][0]["reasons"][0]
+    # two real officers: no finding
+    kinds["FZ001"] = "officer"
+    assert r.OFFICERS_MIN not in found(case, "2026-03-05T00:00", CaseFacts(officer_kinds=kinds))
+
+
+def test_on_the_spot_fine_carries_its_tier_and_without_one_must_fit_some_tier():
+    tiers = ItemView("C1", legal_basis="《无证无照经营查处办法》第十三条", tiers={
+        "从轻": (0, 50), "一般": (50, 150), "严重": (150, 200)})
+    facts = CaseFacts(items={"C1": tiers})
+
+    def spot(fine, tier=None):
+        s = Story()
+        s.do(pc.decide_on_spot, "2026-05-06T16:20", decision_no="高城管当罚〔2026〕118号", kinds=["fine"],
+             fine_amount=fine, party=PERSON, act_code="STREET-VENDING", item_code="C1", officers=TEAM,
+             dept=DEPT, tier=tier)
+        return s.case
+    assert r.FINE_OUT_OF_TIER not in found(spot(100, "一般"), "2026-05-07T00:00", facts)
+    assert "超出“从轻”阶次幅度" in found(spot(100, "从轻"), "2026-05-07T00:00", facts)[r.FINE_OUT_OF_TIER].message
+    # no tier given (the issue's case): no finding when the fine fits a tier ...
+    assert r.FINE_OUT_OF_TIER not in found(spot(100), "2026-05-07T00:00", facts)
+    # ... and a finding that says so when it fits none
+    f = found(spot(180.5, None), "2026-05-07T00:00", CaseFacts(items={"C1": ItemView("C1", legal_basis="x", tiers={
+        "从轻": (0, 50), "一般": (50, 150)})}))[r.FINE_OUT_OF_TIER]
+    assert "当场处罚未标明裁量阶次" in f.message and f.evidence["tiers"] == {"一般": [50, 150], "从轻": [0, 50]}
+
+
+def test_fine_paid_late_keeps_the_late_fee_at_the_payment_date_on_the_case_and_in_the_resolution():
+    case = served(payments=[("2026-06-02T10:00", 10000)])     # last day 05-23, paid on day 10 after it
+    late = r.late_payment(case.decision, S)
+    assert (late["overdue_days"], late["late_fee"], late["late_fee_paid"], late["paid_at"][:10]) == (
+        10, 3000, 0, "2026-06-02")
+    assert r.PAYMENT_OVERDUE not in found(case, "2026-06-03T10:00")
+    [(key, settled)] = r.resolutions(case, S).items()
+    assert key == f"{r.PAYMENT_OVERDUE}:case:{case.case_id}"
+    assert settled["evidence"]["late_fee_unpaid"] == 3000 and "应加处罚款 3000 元" in settled["message"]
+    # the same numbers from the settings: 5% a day in a (hypothetical) jurisdiction
+    assert r.late_payment(case.decision, PenaltySettings(late_fee_rate_per_day=0.05))["late_fee"] == 5000
+    # paid in time: nothing to settle
+    assert r.late_payment(served(payments=[("2026-05-20T10:00", 10000)]).decision, S) is None
+    assert r.resolutions(served(payments=[("2026-05-20T10:00", 10000)]), S) == {}
+
+
+def test_the_case_snapshot_keeps_the_late_payment():
+    from services.penalty.projections import case_snapshot
+    case = served(payments=[("2026-06-02T10:00", 10000)])
+    assert case_snapshot(case, [], S)["late_payment"]["late_fee"] == 3000
+
+
+def test_crime_thresholds_apply_by_the_legal_basis_the_item_cites_not_item_codes():
+    # a county's own item code, citing the law and article the plugin's threshold names
+    threshold = {"id": "CRIME-140-FOOD", "bases": [{"law": "《中华人民共和国食品安全法》", "article": "第一百二十四条"}],
+                 "measure": "sales_amount", "threshold": 50000, "law": "《刑法》第一百四十条", "name": "生产、销售伪劣产品罪"}
+    own_item = ItemView("C1", legal_basis="x", bases=(("中华人民共和国食品安全法", "第一百二十四条第一款"),))
+    other_item = ItemView("C1", legal_basis="x", bases=(("《中华人民共和国食品安全法》", "第一百二十四条之一"),))
+    case = crime_case(80000)
+    hit = found(case, "2026-04-16T00:00", CaseFacts(items={"C1": own_item}, crime_thresholds=[threshold]))
+    assert hit[r.CRIME_NO_HANDOVER].evidence["thresholds"][0]["basis"] == ["中华人民共和国食品安全法第一百二十四条第一款"]
+    assert r.CRIME_NO_HANDOVER not in found(case, "2026-04-16T00:00",
+                                            CaseFacts(items={"C1": other_item}, crime_thresholds=[threshold]))
+
+
+def test_department_plugins_key_their_thresholds_by_legal_basis():
+    from plugins import mee, samr
+    for th in [*samr.zhifa_crime_thresholds(dept="511322-scjg"), *mee.zhifa_crime_thresholds(dept="511322-sthj")]:
+        assert th["bases"] and all(b["law"] and b["article"] for b in th["bases"]) and not th.get("item_codes")

@@ -244,7 +244,7 @@ def test_crime_thresholds_are_per_department(host):
     assert sthj["MEE-CRIME-338-HAZARDOUS-WASTE"]["threshold"] == 3
     assert host.crime_thresholds(OTHER) == []
     for t in [*scjg.values(), *sthj.values()]:
-        assert t["item_codes"] and t["law"].startswith("《中华人民共和国刑法》")
+        assert t["bases"] and t["law"].startswith("《中华人民共和国刑法》")
 
 
 def test_payload_extensions_are_merged(host):

@@ -944,11 +944,12 @@ def decide(case: Case, *, at: datetime, event_id: str, decision_no: str, kinds: 
 
 def decide_on_spot(case: Case, *, dept: str, at: datetime, event_id: str, decision_no: str, kinds: Sequence[str],
                    party: Mapping[str, Any], act_code: str, item_code: str, officers: Sequence[str],
-                   fine_amount: float = 0, av_recorded: bool = False, paid_on_spot: bool = False) -> Fact:
-    """当场处罚 (Art. 51); pass `Case(case_id)` when no case was filed."""
+                   fine_amount: float = 0, av_recorded: bool = False, paid_on_spot: bool = False,
+                   tier: str | None = None) -> Fact:
+    """当场处罚 (Art. 51); pass `Case(case_id)` when no case was filed. `tier`: the discretion tier applied."""
     body = _decision_payload(decision_no, kinds, fine_amount, 0, party, act_code)
     return _issue(_new(case, dept), "case.decided_on_spot", at, event_id, **body, item_code=item_code,
-                  officers=tuple(officers), av_recorded=av_recorded, paid_on_spot=paid_on_spot or None)
+                  officers=tuple(officers), av_recorded=av_recorded, paid_on_spot=paid_on_spot or None, tier=tier)
 
 
 def serve(case: Case, *, at: datetime, event_id: str, method: str, served_at: datetime | None = None) -> Fact:

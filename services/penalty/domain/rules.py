@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from services.common.crime import thresholds_reached
 from services.common.errors import DomainError
 from services.common.findings import Finding
 from services.common.workdays import WorkdayCalendar
@@ -66,6 +67,7 @@ class ItemView:
     code: str
     held: bool = True                     # the department holds the item (权力清单) at that time
     legal_basis: str = ""                 # law + article; empty = no legal basis
+    bases: tuple[tuple[str, str], ...] = ()  # (law, article) pairs the item cites (crime thresholds key on them)
     category: str = "penalty"             # the service maps the registry's category onto this
     area: str = ""                        # 执法领域 a credential must cover
     tiers: Mapping[str, tuple[float, float]] = field(default_factory=dict)  # tier -> (min, max) fine
@@ -78,7 +80,8 @@ class CaseFacts:
     credentials: (officer_id, area, at) -> (allowed, reasons), or {officer_id: (allowed, reasons)}
         already resolved for this case (an officer missing from the dict has no credential).
     items: (dept, item_code, at) -> ItemView | None (None = not in the registry), or {code: ItemView}.
-    crime_thresholds: from plugins, {id, item_codes, measure, threshold, law, name}.
+    crime_thresholds: from plugins, {id, bases: [{law, article}], item_codes?, measure, threshold, law, name}
+        (services/common/crime.py: a threshold applies by the legal basis the item cites).
     other_decisions: other cases' decisions for the same party, {case_id, dept, decision_no,
         party_id, act_code, decided_at, fine_amount, kinds, revoked}.
     A missing source (None) means "unknown": the rules that need it stay silent.
@@ -88,6 +91,15 @@ class CaseFacts:
     items: Callable[[str, str, datetime], ItemView | None] | Mapping[str, ItemView] | None = None
     crime_thresholds: Sequence[Mapping[str, Any]] = ()
     other_decisions: Sequence[Mapping[str, Any]] = ()
+    officer_kinds: Callable[[str], str | None] | Mapping[str, str] | None = None
+
+    def officer_kind(self, officer_id: str) -> str | None:
+        """'officer' / 'auxiliary' / 'supervisor' as personnel registered the person; None = unknown."""
+        if self.officer_kinds is None:
+            return None
+        if callable(self.officer_kinds):
+            return self.officer_kinds(officer_id)
+        return self.officer_kinds.get(officer_id)
 
     def credential(self, officer_id: str, area: str, at: datetime) -> Verdict | None:
         if self.credentials is None:
@@ -205,13 +217,29 @@ def _notice_before(case: Case, d: Decision):
 
 # -- the rules --
 
+NOT_OFFICER_KINDS = frozenset({"auxiliary", "supervisor"})
+
+
 def check_officers(case, facts, settings, as_of, calendar) -> list[Finding]:
-    """At least two officers for investigation and on-the-spot acts (Art. 42); auxiliaries do not count."""
-    short = [{"event_id": a.event_id, "at": _iso(a.at), "act_kind": a.kind, "officers": len(set(a.officers)),
-              "auxiliaries": len(a.auxiliaries)} for a in case.acts if len(set(a.officers)) < settings.min_officers]
+    """At least two officers for investigation and on-the-spot acts (Art. 42).
+
+    Auxiliaries (辅助人员) and supervisors do not count, whether they are listed as `auxiliaries`
+    or — wrongly — among the act's `officers` (personnel's registration says who is who); the
+    credential rule then also reports the auxiliary who acted (国办发〔2024〕54号).
+    """
+    short = []
+    for a in case.acts:
+        listed = sorted(set(a.officers))
+        not_officers = [o for o in listed if facts.officer_kind(o) in NOT_OFFICER_KINDS]
+        counted = [o for o in listed if o not in not_officers and o not in a.auxiliaries]
+        if len(counted) < settings.min_officers:
+            short.append({"event_id": a.event_id, "at": _iso(a.at), "act_kind": a.kind, "officers": len(counted),
+                          "auxiliaries": len(set(a.auxiliaries) | set(not_officers)),
+                          "listed_as_officers_but_not": not_officers})
     if not short:
         return []
-    return _finding(OFFICERS_MIN, case, as_of, f"{len(short)} 次执法行为的执法人员少于 {settings.min_officers} 人",
+    return _finding(OFFICERS_MIN, case, as_of, f"{len(short)} 次执法行为的执法人员少于 {settings.min_officers} 人"
+                    + ("（辅助人员、监督员不计入）" if any(s["listed_as_officers_but_not"] for s in short) else ""),
                     min_officers=settings.min_officers, acts=short)
 
 
@@ -390,7 +418,13 @@ def check_collective(case, facts, settings, as_of, calendar) -> list[Finding]:
 
 
 def check_fine_tier(case, facts, settings, as_of, calendar) -> list[Finding]:
-    """A decided fine lies inside the range of the discretion tier applied (裁量基准)."""
+    """A decided fine lies inside the range of the discretion tier applied (裁量基准).
+
+    A decision must name its tier — except an on-the-spot one (当场处罚, Art. 51), whose small fine is
+    often written without it: when `case.decided_on_spot` carries no `tier`, the fine must lie inside
+    the range of *some* tier of the standard in force (the evidence names the tiers that fit), and
+    only a fine outside every tier is a finding.
+    """
     d = case.decision
     if not d or d.fine_amount <= 0 or facts.items is None:
         return []
@@ -398,6 +432,13 @@ def check_fine_tier(case, facts, settings, as_of, calendar) -> list[Finding]:
     if view is None or not view.tiers:
         return []
     evidence = dict(decision_no=d.decision_no, item_code=d.item_code, tier=d.tier, fine_amount=d.fine_amount)
+    if not d.tier and d.on_spot:
+        fitting = sorted({name for name, (low, high) in view.tiers.items() if low <= d.fine_amount <= high})
+        if fitting:
+            return []
+        return _finding(FINE_OUT_OF_TIER, case, as_of,
+                        f"当场处罚未标明裁量阶次，且罚款 {d.fine_amount:g} 元不在任何阶次幅度内", **evidence,
+                        tiers={k: list(v) for k, v in sorted(view.tiers.items())})
     if d.tier not in view.tiers:
         problem = "未标明裁量阶次" if not d.tier else f"裁量阶次 {d.tier} 不存在"
         return _finding(FINE_OUT_OF_TIER, case, as_of, problem, **evidence, tiers=sorted(view.tiers))
@@ -489,6 +530,48 @@ def check_major_filing(case, facts, settings, as_of, calendar) -> list[Finding]:
                      major_fine_threshold=settings.major_fine_threshold)
 
 
+def late_payment(d: Decision, settings: PenaltySettings) -> dict[str, Any] | None:
+    """A fine paid in full after its limit (Arts. 67, 72): the late fee at the payment date.
+
+    None while unpaid, paid in time, or with no limit yet (not served). The fee is the rate per day
+    on the amount outstanding when the limit passed, for each day from the day after the last day
+    up to the payment day, capped at that amount — the same reckoning PEN-PAYMENT-OVERDUE shows
+    while the fine is unpaid, frozen at the day it was paid.
+    """
+    if d.fine_amount <= 0 or not d.effective_served_at or not d.payments:
+        return None
+    due = days_due(d.effective_served_at, settings.payment_days, settings)
+    paid, settled_at = 0.0, None
+    for p in sorted(d.payments, key=lambda p: p.at):
+        paid += p.amount
+        if round(d.fine_amount - paid, 2) <= 0:
+            settled_at = p.at
+            break
+    if settled_at is None or settled_at < due:
+        return None
+    outstanding = round(d.fine_amount - sum(p.amount for p in d.payments if p.at < due), 2)
+    overdue = (local_day(settled_at, settings) - local_day(due, settings)).days + 1
+    fee = late_fee(outstanding, overdue, settings)
+    return {"decision_no": d.decision_no, "last_day": _last_day(due), "paid_at": _iso(settled_at),
+            "outstanding_at_due": outstanding, "overdue_days": overdue,
+            "late_fee_rate_per_day": settings.late_fee_rate_per_day, "late_fee": fee,
+            "late_fee_capped": fee >= outstanding, "late_fee_paid": round(sum(p.late_fee for p in d.payments), 2)}
+
+
+def resolutions(case: Case, settings: PenaltySettings) -> dict[str, dict[str, Any]]:
+    """How findings that stop holding were settled, by finding key: evidence and message for the
+    `finding.resolved` notice (a fine paid late: the late fee at the payment date)."""
+    d = case.decision
+    late = late_payment(d, settings) if d and not d.revoked else None
+    if late is None:
+        return {}
+    unpaid_fee = round(late["late_fee"] - late["late_fee_paid"], 2)
+    message = (f"罚款已于 {late['paid_at'][:10]} 缴清，逾期 {late['overdue_days']} 日，应加处罚款 {late['late_fee']:g} 元"
+               + (f"（已缴 {late['late_fee_paid']:g} 元，尚欠 {unpaid_fee:g} 元）" if unpaid_fee > 0 else "（已缴清）"))
+    key = Finding(PAYMENT_OVERDUE, SEVERITY[PAYMENT_OVERDUE], _dept(case), "case", case.case_id, case.decisions[-1].at).key
+    return {key: {"evidence": {**late, "late_fee_unpaid": unpaid_fee}, "message": message}}
+
+
 def check_payment(case, facts, settings, as_of, calendar) -> list[Finding]:
     """The fine is paid within 15 days of service (Art. 67); late fee 3%/day, capped (Art. 72)."""
     d = case.decision
@@ -542,18 +625,16 @@ def check_double_fine(case, facts, settings, as_of, calendar) -> list[Finding]:
 
 
 def check_crime_handover(case, facts, settings, as_of, calendar) -> list[Finding]:
-    """以罚代刑 (Art. 27; 国务院令第310号 Art. 11): a crime threshold reached, penalised, not handed over."""
+    """以罚代刑 (Art. 27; 国务院令第310号 Art. 11): a crime threshold reached, penalised, not handed over.
+
+    A threshold applies by the legal basis the decided item cites (services/common/crime.py), so
+    any department's item on that law and article triggers it, not only the plugin's item codes.
+    """
     d = case.decision
     if not d or d.revoked or not d.penalized or case.handovers:
         return []
-    hits = []
-    for th in facts.crime_thresholds:
-        codes = th.get("item_codes") or ()
-        value = case.measures.get(str(th.get("measure")))
-        if (codes and d.item_code not in codes) or value is None or value < float(th.get("threshold", 0)):
-            continue
-        hits.append({"id": th.get("id"), "name": th.get("name"), "law": th.get("law"),
-                     "measure": th.get("measure"), "value": value, "threshold": th.get("threshold")})
+    view = facts.item(case.dept, d.item_code, d.at) if d.item_code and facts.items is not None else None
+    hits = thresholds_reached(facts.crime_thresholds, d.item_code, view.bases if view else (), case.measures)
     if not hits:
         return []
     names = "、".join(str(h["name"]) for h in hits)
