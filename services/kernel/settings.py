@@ -98,9 +98,14 @@ class Settings(DependencyProvider):
         self.value: DeptSettings | None = None
 
     def _host(self):
+        """The container's plugin host (its `Plugins` dependency), or one of its own if it has none."""
         from services.kernel.plugins import Plugins
 
-        return next(dep.host for dep in self.container.dependencies if isinstance(dep, Plugins))
+        found = next((dep for dep in self.container.dependencies if isinstance(dep, Plugins)), None)
+        if found is None:
+            found = Plugins()
+            found.setup()
+        return found.host
 
     def get_dependency(self, worker_ctx):
         if self.value is None:

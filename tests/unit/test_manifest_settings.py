@@ -73,3 +73,25 @@ def test_a_broken_override_is_that_plugins_failure_and_the_preset_applies(servic
     assert "PER-CRED-EXPIRING" not in rules_of(service, BROKEN, 3)
     [failure] = [f for f in host.failures if f.hook == "zhifa_dept_settings"]
     assert BROKEN in failure.name and "no_such_setting" in failure.error
+
+
+def test_the_settings_dependency_is_built_once_from_the_declaration(host):
+    from services.kernel.plugins import Plugins
+    from services.kernel.settings import Settings
+
+    plugins = Plugins()
+    plugins.host = host  # as if set up with the county plugin
+    class Container:  # what a provider reads of its nameko container
+        def __init__(self, dependencies):
+            self.dependencies, self.service_cls = dependencies, PersonnelService
+
+    container = Container([plugins])
+    provider = Settings().bind(container, "settings")
+    provider.setup()
+    resolver = provider.get_dependency(None)
+    assert resolver is provider.get_dependency(None)               # built once, kept
+    assert resolver.for_dept(SCJG).expiry_warning_days == 90       # the container's plugins are used
+    lonely = Container([])  # (providers keep a weak reference to their container)
+    alone = Settings().bind(lonely, "settings")
+    alone.setup()
+    assert alone.get_dependency(None).for_dept(SCJG).expiry_warning_days < 90  # a host of its own
