@@ -85,3 +85,14 @@ def wait_for(check, timeout: float = 10, interval: float = 0.1):
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s (last value: {value!r})")
+
+
+class FakeClock:
+    """A service's clock for tests (`replace_dependencies(container, clock=FakeClock())`): real time
+    plus a shift the test can move forward to make deadlines fall due."""
+
+    def __init__(self):
+        self.shift = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(timezone.utc) + self.shift

@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Iterable, Mapping, Sequence
 
+from services.common import crime
 from services.common.chinatime import aware, day_start, iso_local, local_date, parse_time
-from services.common.errors import DomainError, IllegalTransitionError, NotOwnerError
+from services.common.errors import DomainError, IllegalTransitionError, InvalidFactError, NotOwnerError
 from services.common.facts import Fact
 from services.common.findings import Finding
 from services.common.ownership import short_name
@@ -247,6 +248,7 @@ class Handover:
     held: list[Aside] = field(default_factory=list)
     anomalies: list[Aside] = field(default_factory=list)
     applied: list[str] = field(default_factory=list)
+    facts: tuple[Fact, ...] = ()            # what it was folded from (commands fold one more)
 
     # -- who it is addressed to --
     @property
@@ -404,10 +406,12 @@ def _apply_step(h: Handover, fact: Fact, settings: HandoverSettings) -> None:
     elif t == "handover.transferred":
         _expect(h.head_approved, "负责人尚未批准移送")
         _expect(h.transferred_at is None, "已移送", "already_done")
+        police = str(p["police_dept"])
+        _expect(party_kind(police, settings) == POLICE, f"移送对象 {police} 不是公安机关", "invalid_fact")
         h.transferred_at = at
         h.documents = tuple(dict.fromkeys(str(d) for d in p.get("documents") or ()))
         h.appraisal_required = bool(p.get("appraisal_required"))
-        h.addressees.append((at, str(p["police_dept"]), _text(p, "police_unit")))
+        h.addressees.append((at, police, _text(p, "police_unit")))
         if p.get("copy_to"):
             h.copies.append((at, str(p["copy_to"])))
     elif t == "handover.copied":
@@ -452,8 +456,10 @@ def _apply_step(h: Handover, fact: Fact, settings: HandoverSettings) -> None:
         h.exhibits_at = at
     elif t == "handover.returned":
         _expect(h.returned_at is None, "已反向移送", "already_done")
+        to = str(p["to_dept"])
+        _expect(party_kind(to, settings) == DEPARTMENT, f"反向移送对象 {to} 不是行政执法机关", "invalid_fact")
         if h.origin is None:
-            h.origin, h.dept = "reverse", str(p["to_dept"])
+            h.origin, h.dept = "reverse", to
             h.case_id = _text(p, "case_id") or h.case_id
             h.suspected_crime = _text(p, "suspected_crime")
         else:
@@ -478,8 +484,9 @@ def fold(facts: Iterable[Fact], handover_id: str, settings: HandoverSettings = D
     changes nothing; a step whose prerequisite is missing is held (its prerequisite may still
     arrive: folding again puts it in place); a repeated step is an anomaly.
     """
-    h = Handover(handover_id)
-    for fact in sorted(facts, key=_order):
+    facts = tuple(sorted(facts, key=_order))
+    h = Handover(handover_id, facts=facts)
+    for fact in facts:
         if fact.type not in STEPS:
             h.anomalies.append(Aside(fact.event_id, fact.type, fact.occurred_at, fact.dept, "unsupported_fact",
                                      f"不是移送案件事实：{fact.type}"))
@@ -504,7 +511,8 @@ def admit(facts: Sequence[Fact], fact: Fact, handover_id: str,
 
     NotAddresseeError (`not_addressee`): a police or procuratorate step from a party the handover is
     not addressed to at that time, or any party publishing a step that is not its kind's;
-    NotOwnerError (`not_owner`): a department step from another department. A step that cannot be
+    NotOwnerError (`not_owner`): a department step from another department; InvalidFactError: a
+    transfer to a party that is not police, a forwarding or return to the wrong kind. A step that cannot be
     judged yet (no transfer known, so no addressee) is accepted and held until it can.
     """
     after = fold([*facts, fact], handover_id, settings)
@@ -514,13 +522,16 @@ def admit(facts: Sequence[Fact], fact: Fact, handover_id: str,
                 raise NotAddresseeError(a.reason, addressee=after.police)
             if a.code == "not_owner":
                 raise NotOwnerError(a.reason, owner=after.dept)
+            if a.code == "invalid_fact":
+                raise InvalidFactError(a.reason, field="payload")
     return after
 
 
-def command(facts: Sequence[Fact], fact: Fact, handover_id: str,
+def command(current: Handover | None, fact: Fact, handover_id: str,
             settings: HandoverSettings = DEFAULT_SETTINGS) -> Fact:
-    """A step ordered inside Zhifa (网上办案): strict — refused unless it applies now, in order."""
-    after = admit(facts, fact, handover_id, settings)
+    """A step ordered inside Zhifa (网上办案) on the handover as it is now (None: new): strict —
+    refused unless it applies now, in order, from its own party."""
+    after = admit(current.facts if current is not None else (), fact, handover_id, settings)
     if fact.event_id in after.applied:
         return fact
     aside = next(a for a in after.held + after.anomalies if a.event_id == fact.event_id)
@@ -579,31 +590,11 @@ def latest_view(payloads: Iterable[Mapping[str, Any]]) -> PenaltyCaseView | None
     return PenaltyCaseView.from_payload(best) if best is not None else None
 
 
-def _norm(text: str) -> str:
-    return "".join(str(text).split()).replace("中华人民共和国", "")
-
-
 def thresholds_reached(view: PenaltyCaseView, thresholds: Iterable[Mapping[str, Any]]) -> list[dict]:
-    """Crime thresholds (plugins' `zhifa_crime_thresholds`) whose measure the case reaches.
-
-    A threshold applies to the case when it names the case's item (`item_codes`) or the law and
-    article of the item's legal basis (`law` + `article`); one naming neither applies to every case.
-    """
-    hits = []
-    basis = {(_norm(law), _norm(article)) for law, article in view.legal_basis}
-    for th in thresholds:
-        codes = tuple(th.get("item_codes") or ())
-        article = th.get("article")
-        if article:
-            applies = (_norm(th.get("law", "")), _norm(article)) in basis or (codes and view.item_code in codes)
-        else:
-            applies = not codes or view.item_code in codes
-        value = view.measures.get(str(th.get("measure")))
-        if not applies or value is None or value < float(th.get("threshold", 0)):
-            continue
-        hits.append({"id": th.get("id"), "name": th.get("name"), "law": th.get("law"), "article": article,
-                     "measure": th.get("measure"), "value": value, "threshold": th.get("threshold")})
-    return hits
+    """Crime thresholds (plugins' `zhifa_crime_thresholds`) that apply to the case — by the law and
+    article of its item's legal basis, or its item code — and whose measure it reaches
+    (the one matcher penalty uses too: services/common/crime.py)."""
+    return crime.thresholds_reached(thresholds, view.item_code, view.legal_basis, view.measures)
 
 
 # ---- rules --------------------------------------------------------------------------------------

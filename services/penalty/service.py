@@ -35,7 +35,7 @@ from services.kernel.messaging import reliable_event_handler
 from services.kernel.mongo import Mongo
 from services.kernel.plugins import Plugins
 from services.kernel.settings import DeptSettings
-from services.penalty import projections, store
+from services.penalty import case_changed, projections, store
 from services.penalty.domain import case as c
 from services.penalty.domain import rules
 from services.penalty.domain.settings import PenaltySettings
@@ -128,7 +128,10 @@ class PenaltyAdapter:
         return min(dates.values()) if dates else None
 
     def changed_events(self, agg, snapshot: dict, cause: str, as_of: datetime) -> list[dict]:
-        return []  # cases publish findings only; their state is read through the API
+        # findings, and `case.changed` for the handover service (以罚代刑); full state is read through the API
+        code = (agg.decision.item_code if agg.decision else "") or agg.item_code
+        items = store.projected(self.db, (), [code])[1] if code else {}
+        return case_changed.events(agg, items, len(agg.applied) + len(agg.held) + len(agg.anomalies), cause, as_of)
 
 
 def _command_kwargs(command: str, fn, params: Any, dept: str, now: datetime) -> dict:

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
 from services.common.chinatime import CST, local_date
-from services.common.errors import IllegalTransitionError, NotOwnerError
+from services.common.errors import IllegalTransitionError, InvalidFactError, NotOwnerError
 from services.common.facts import Fact
 from services.common.workdays import DEFAULT_CALENDAR
 from services.handover import domain as d
@@ -185,10 +185,13 @@ def test_a_held_police_step_from_the_wrong_police_becomes_an_anomaly_later():
 def test_commands_are_strict():
     log = happy()
     with pytest.raises(IllegalTransitionError):  # exhibits before the police opened a case
-        d.command(log.facts[:3], Fact("c", "handover.exhibits_handed_over", at(2), DEPT, {"handover_id": HID}), HID)
+        d.command(d.fold(log.facts[:3], HID), Fact("c", "handover.exhibits_handed_over", at(2), DEPT, {"handover_id": HID}), HID)
     with pytest.raises(IllegalTransitionError):  # the head decides once
-        d.command(log.facts[:3], Fact("c", "handover.head_decided", at(2), DEPT, {"handover_id": HID,
+        d.command(d.fold(log.facts[:3], HID), Fact("c", "handover.head_decided", at(2), DEPT, {"handover_id": HID,
                                                                                  "approved": True}), HID)
+    fact = Fact("ok", "handover.received", at(1, 3), POLICE, {"handover_id": HID})
+    assert d.command(d.fold(log.facts[:3], HID), fact, HID) is fact
+    assert d.command(None, log.facts[0], HID) is log.facts[0]
 
 
 # ---- fold and the happy path -------------------------------------------------------------------------
@@ -403,15 +406,15 @@ def test_reverse_handover_of_a_transferred_case_needs_the_addressee_and_the_orig
 
 THRESHOLDS = [
     {"id": "T-140", "item_codes": ["scjg-cpzlf-049"], "measure": "sales_amount", "threshold": 50_000,
-     "law": "《中华人民共和国刑法》第一百四十条", "name": "销售伪劣产品罪"},
-    {"id": "T-ART", "law": "《中华人民共和国产品质量法》", "article": "第五十条", "measure": "goods_value",
-     "threshold": 150_000, "name": "销售伪劣产品罪（货值）", "item_codes": []},
+     "law": "《中华人民共和国刑法》第一百四十条", "name": "销售伪劣产品罪", "bases": []},
+    {"id": "T-ART", "bases": [{"law": "《中华人民共和国产品质量法》", "article": "第五十条"}], "measure": "goods_value",
+     "threshold": 150_000, "law": "《中华人民共和国刑法》第一百四十条", "name": "销售伪劣产品罪（货值）"},
 ]
 
 
 def view(**over) -> d.PenaltyCaseView:
     payload = {"case_id": "C1", "dept": DEPT, "revision": 3, "item_code": "scjg-cpzlf-049",
-               "legal_basis": [{"law": "《产品质量法》", "article": "第 五十 条"}],
+               "legal_basis": [{"law": "《产品质量法》", "article": "第五十条第一款"}],
                "measures": {"sales_amount": 60_000}, "stage": "decided",
                "decision": {"decision_no": "南市监罚〔2025〕9号", "decided_at": at(20).isoformat(),
                             "kinds": ["fine"], "fine_amount": 30_000, "revoked": False},
@@ -472,3 +475,13 @@ def test_rule_ids_are_stable_and_unique():
     assert all(r.startswith("HOV-") for r in d.RULE_IDS)
     assert set(d.MESSAGES) <= set(d.RULE_IDS)
     assert date(2025, 3, 3).weekday() == 0
+
+
+def test_a_transfer_to_a_party_that_is_not_police_is_refused():
+    base = happy().facts[:2]
+    with pytest.raises(InvalidFactError):
+        d.admit(base, Fact("x", "handover.transferred", at(1, 2), DEPT,
+                           {"handover_id": HID, "police_dept": "511322-hbj", "documents": []}), HID)
+    with pytest.raises(InvalidFactError):
+        d.admit([], Fact("y", "handover.returned", at(), POLICE, {"handover_id": "R1", "to_dept": JCY,
+                                                                  "reason": "r"}), "R1")

@@ -1,0 +1,208 @@
+"""Criminal-justice handover service (行刑衔接, 国务院令第310号).
+
+Declared in manifest.py; the kernel generates `handle_handover` (`handover.*` facts from the
+ingress: department, police and procuratorate steps — the domain refuses a step from a party the
+handover is not addressed to, `not_addressee`, dead-lettered with a `refused` notice) and
+`handle_case` (penalty's `case.changed`), the findings query, the deadline sweep and the command
+path. This module holds the adapters over the pure domain, the queries and the `record_step`
+command (网上办案 for the three parties).
+
+Linked aggregates. A handover's rules read its penalty case (a fine after the transfer), and a
+penalty case's 以罚代刑 rule reads the handovers of that case. Neither re-runs the other inline:
+after a save, the linked aggregates are marked due now and the kernel's deadline sweep
+re-evaluates them (DEADLINE_SWEEP_SECONDS), like penalty does when a projection changes.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from nameko.rpc import rpc
+
+from services.common.chinatime import parse_time
+from services.common.errors import DomainError
+from services.common.facts import Fact
+from services.kernel.base import EventSourcedService, bounded
+from services.kernel.commands import build_envelope, validate
+from services.kernel.mongo import Mongo
+from services.kernel.plugins import Plugins
+from services.kernel.settings import DeptSettings
+from services.handover import domain as d
+from services.handover import store
+from services.handover.manifest import MANIFEST
+
+
+def _settings(resolver, dept: str | None) -> d.HandoverSettings:
+    if isinstance(resolver, DeptSettings):
+        return resolver.for_dept(dept)
+    return resolver or d.DEFAULT_SETTINGS
+
+
+def _base(resolver) -> d.HandoverSettings:
+    """Party kinds are the jurisdiction's (preset), the same for every department."""
+    return resolver.base if isinstance(resolver, DeptSettings) else (resolver or d.DEFAULT_SETTINGS)
+
+
+def _facts(stored: list[dict]) -> list[Fact]:
+    return [Fact.from_envelope(f, seq=i) for i, f in enumerate(stored)]
+
+
+class HandoverAdapter:
+    """The handover aggregate for the kernel: fold, admit (party checks), snapshot, rules, due."""
+
+    def __init__(self, db, settings):
+        self.db = db
+        self.settings = settings
+
+    def aggregate_id(self, envelope: dict) -> str:
+        return str(envelope["payload"]["handover_id"])
+
+    def admit(self, facts: list[dict], fact: dict) -> None:
+        hid = str(fact["payload"]["handover_id"])
+        d.admit(_facts(facts), Fact.from_envelope(fact, seq=len(facts)), hid, _base(self.settings))
+
+    def fold(self, facts: list[dict]) -> d.Handover:
+        return d.fold(_facts(facts), str(facts[0]["payload"]["handover_id"]), _base(self.settings))
+
+    def case_view(self, h: d.Handover) -> d.PenaltyCaseView | None:
+        if not h.case_id or self.db is None:
+            return None
+        doc = store.case_doc(self.db, h.case_id)
+        return d.latest_view(f["payload"] for f in doc["facts"]) if doc and doc.get("facts") else None
+
+    def snapshot(self, agg: d.Handover, as_of: datetime) -> dict:
+        snap = d.to_snapshot(agg, as_of, _settings(self.settings, agg.dept), case=self.case_view(agg))
+        snap["dept"] = agg.dept or (agg.facts[0].dept if agg.facts else None)
+        return snap
+
+    def findings(self, agg: d.Handover, as_of: datetime):
+        return d.evaluate(agg, as_of, _settings(self.settings, agg.dept), case=self.case_view(agg))
+
+    def due_at(self, agg: d.Handover, as_of: datetime):
+        return d.next_due(agg, as_of, _settings(self.settings, agg.dept))
+
+    def changed_events(self, agg, snapshot, cause, as_of) -> list[dict]:
+        return []
+
+
+class CaseAdapter:
+    """The penalty case as penalty publishes it (`case.changed`), judged for 以罚代刑."""
+
+    def __init__(self, db, settings, plugins):
+        self.db = db
+        self.settings = settings
+        self.plugins = plugins
+
+    def aggregate_id(self, envelope: dict) -> str:
+        return str(envelope["payload"]["case_id"])
+
+    def fold(self, facts: list[dict]) -> d.PenaltyCaseView:
+        return d.latest_view(f["payload"] for f in facts)
+
+    def _handovers(self, case_id: str) -> list[d.Handover]:
+        if self.db is None:
+            return []
+        return [d.fold(_facts(doc["facts"]), doc["_id"], _base(self.settings))
+                for doc in store.handover_docs_of_case(self.db, case_id) if doc.get("facts")]
+
+    def _thresholds(self, dept: str) -> list[dict]:
+        return self.plugins.crime_thresholds(dept) if self.plugins is not None else []
+
+    def snapshot(self, agg: d.PenaltyCaseView, as_of: datetime) -> dict:
+        return {"case_id": agg.case_id, "dept": agg.dept, "revision": agg.revision, "item_code": agg.item_code,
+                "penalized": agg.penalized, "decision_no": agg.decision_no,
+                "thresholds_reached": d.thresholds_reached(agg, self._thresholds(agg.dept))}
+
+    def findings(self, agg: d.PenaltyCaseView, as_of: datetime):
+        return d.evaluate_case(agg, self._handovers(agg.case_id), self._thresholds(agg.dept), as_of)
+
+    def due_at(self, agg, as_of):
+        return None
+
+    def changed_events(self, agg, snapshot, cause, as_of) -> list[dict]:
+        return []
+
+
+class HandoverService(EventSourcedService):
+    """Handovers of suspected crimes to the police (and back), with every deadline of 310号令."""
+
+    manifest = MANIFEST
+
+    db = Mongo("handover", indexes=store.ensure_indexes)
+    plugins = Plugins()
+
+    def adapter(self, aggregate, envelope=None):
+        if aggregate.name == "case":
+            return CaseAdapter(self.db, self.settings, self.plugins)
+        return HandoverAdapter(self.db, self.settings)
+
+    def after_save(self, aggregate, doc: dict) -> None:
+        """Count the handover's status; mark the linked aggregates due for re-evaluation."""
+        snap = doc.get("snapshot") or {}
+        now = self.clock()
+        if aggregate.name == "handover":
+            store.count_status(self.db, doc["_id"], doc["version"], snap.get("parties") or [], snap.get("status"))
+            if snap.get("case_id"):
+                store.mark_due(self.store(self.aggregate("case")), snap["case_id"], now)
+        else:
+            handovers = self.store(self.aggregate("handover"))
+            for linked in store.handover_docs_of_case(self.db, doc["_id"]):
+                store.mark_due(handovers, linked["_id"], now)
+
+    # ---- queries -----------------------------------------------------------------------------
+    @rpc
+    def list_handovers(self, dept=None, status=None, case_id=None, origin=None, limit=50, offset=0):
+        """Handovers involving a party (department, police unit or procuratorate), by status/case/origin."""
+        try:
+            limit = bounded(limit, "limit", 1, 500)
+            offset = bounded(offset, "offset", 0, 1_000_000)
+        except DomainError as exc:
+            return {"error": exc.to_dict()}
+        return store.list_handovers(self.db, party=dept, status=status, case_id=case_id, origin=origin,
+                                    limit=limit, offset=offset)
+
+    @rpc
+    def get_handover(self, handover_id):
+        """One handover: every step with who and when, duties with due instants, findings, facts."""
+        doc = self.aggregate_doc("handover", handover_id)
+        if doc is None:
+            return None
+        snap = dict(doc["snapshot"])
+        return {**snap, "depts": snap.get("parties", []), "findings": self.open_findings(doc),
+                "history": self.history(doc)}
+
+    @rpc
+    def handover_counters(self, dept=None):
+        """Handovers by status for one party (or all), kept on write."""
+        return store.counters(self.db, dept)
+
+    # ---- commands ----------------------------------------------------------------------------
+    @rpc
+    def record_step(self, handover_id, step, params=None, at=None, dept=None, actor=None):
+        """One step of a handover reported inside Zhifa by the party whose step it is.
+
+        Decided on the handover's current state inside the compare-and-set loop: a step from a party
+        the handover is not addressed to is refused (`not_addressee`), a step out of order or repeated
+        (`illegal_transition`); two parties racing for the same step: exactly one is accepted.
+        """
+        type_ = f"handover.{step}"
+        if type_ not in d.STEPS:
+            return {"ok": False, "error": {"code": "invalid_value", "field": "step",
+                                           "message": f"未知环节 {step}，可选：{'、'.join(t.split('.', 1)[1] for t in d.STEPS)}"}}
+        if params is not None and not isinstance(params, dict):
+            return {"ok": False, "error": {"code": "invalid_value", "field": "params", "message": "环节内容必须是 JSON 对象"}}
+        when = self.clock() if at in (None, "") else parse_time(at)
+        if when is None:
+            return {"ok": False, "error": {"code": "invalid_value", "field": "at",
+                                           "message": "参数 at 必须是带时区的 ISO 8601 时间"}}
+        if not dept:
+            return {"ok": False, "error": {"code": "invalid_value", "field": "dept", "message": "缺少报送机关 dept"}}
+        payload = {**(params or {}), "handover_id": str(handover_id)}
+        base = _base(self.settings)
+
+        def decide(current, event_id):
+            # the contract first (which field breaks which rule), then the domain (party, order)
+            validate(build_envelope(type_, payload, dept=dept, occurred_at=when, event_id=event_id))
+            return d.command(current, Fact(event_id, type_, when, dept, payload), str(handover_id), base)
+
+        return self.execute("handover", str(handover_id), decide, dept=dept,
+                            summary=lambda doc: {"status": doc["snapshot"]["status"]})

@@ -1,0 +1,92 @@
+"""Handover storage: handover and penalty-case aggregate documents, the links between them, and
+counters kept on write (FerretDB v1 cannot group on read).
+
+Counters: `counters` holds one document per (party, status) and per ('*', status) with `n`, the
+number of handovers in that status that involve the party. `after_save` moves a handover from its
+old (parties, status) to its new one; `status_of` remembers what was counted, guarded by the
+aggregate's version so a slow writer never recounts an older state over a newer one.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from pymongo import ASCENDING
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+from services.kernel.aggregates import AggregateStore
+
+ALL = "*"
+
+
+def ensure_indexes(db: Database) -> None:
+    AggregateStore.ensure_indexes(db.handovers, "dept", "snapshot.parties", "snapshot.case_id", "snapshot.status")
+    AggregateStore.ensure_indexes(db.penalty_cases, "dept")
+
+
+def handover_docs_of_case(db: Database, case_id: str) -> list[dict]:
+    return list(db.handovers.find({"snapshot.case_id": case_id}, {"facts": 1, "snapshot.case_id": 1}))
+
+
+def case_doc(db: Database, case_id: str) -> dict | None:
+    return db.penalty_cases.find_one({"_id": case_id}, {"facts": 1})
+
+
+def mark_due(store: AggregateStore, agg_id: str, when: datetime) -> None:
+    """Re-evaluate an existing aggregate at the next sweep (a linked aggregate changed)."""
+    if store.col.find_one({"_id": agg_id}, {"_id": 1}) is not None:
+        store.mark_due(agg_id, when)
+
+
+SUMMARY = {"snapshot.handover_id": 1, "snapshot.dept": 1, "snapshot.case_id": 1, "snapshot.status": 1,
+           "snapshot.status_label": 1, "snapshot.origin": 1, "snapshot.suspected_crime": 1,
+           "snapshot.police_dept": 1, "snapshot.procuratorates": 1, "snapshot.parties": 1,
+           "snapshot.transfer": 1, "findings_count": 1}
+
+
+def list_handovers(db: Database, *, party: str | None, status: str | None, case_id: str | None,
+                   origin: str | None, limit: int, offset: int) -> dict:
+    query: dict = {}
+    if party:
+        query["snapshot.parties"] = party
+    if status:
+        query["snapshot.status"] = status
+    if case_id:
+        query["snapshot.case_id"] = case_id
+    if origin:
+        query["snapshot.origin"] = origin
+    docs = db.handovers.find(query, SUMMARY).sort("_id", ASCENDING).skip(offset).limit(limit)
+    items = []
+    for doc in docs:
+        snap = doc.get("snapshot") or {}
+        items.append({**{k: v for k, v in snap.items() if k != "parties"}, "depts": snap.get("parties", []),
+                      "transferred_at": (snap.get("transfer") or {}).get("at"),
+                      "open_findings": doc.get("findings_count", 0)})
+        items[-1].pop("transfer", None)
+    return {"items": items, "total": db.handovers.count_documents(query), "limit": limit, "offset": offset}
+
+
+def count_status(db: Database, handover_id: str, version: int, parties: list[str], status: str) -> None:
+    """Move one handover's count from what was last counted to (parties, status)."""
+    new = {"version": version, "parties": sorted(set(parties)), "status": status}
+    try:
+        old = db.status_of.find_one_and_update({"_id": handover_id, "version": {"$lt": version}}, {"$set": new},
+                                               upsert=True)
+    except DuplicateKeyError:
+        return  # a newer state was counted already
+    if old is not None and old.get("status") == status and old.get("parties") == new["parties"]:
+        return
+    for party in (old or {}).get("parties", []) + ([ALL] if old else []):
+        db.counters.update_one({"_id": f"{party}|{old['status']}"}, {"$inc": {"n": -1}})
+    for party in new["parties"] + [ALL]:
+        db.counters.update_one({"_id": f"{party}|{status}"},
+                               {"$inc": {"n": 1}, "$setOnInsert": {"party": party, "status": status}}, upsert=True)
+
+
+def counters(db: Database, party: str | None) -> dict:
+    key = party or ALL
+    by_status = {}
+    for doc in db.counters.find({"party": key}):
+        if doc.get("n"):
+            by_status[doc["status"]] = doc["n"]
+    return {"dept": party, "by_status": by_status, "total": sum(by_status.values())}
