@@ -73,7 +73,8 @@ def start_declared(container_factory, skip: tuple[str, ...] = ("api",)) -> list[
 def start_api(zhifa_config: dict, container_factory, **settings) -> ApiKit:
     """Start the API service on its own port (the gateway keeps WEB_SERVER_ADDRESS) with test accounts."""
     address = f"127.0.0.1:{_free_port()}"
-    patch = nameko_config.patch({"API_WEB_SERVER_ADDRESS": address, "API_COOKIE_SECURE": False, **settings},
+    patch = nameko_config.patch({"API_WEB_SERVER_ADDRESS": address, "API_COOKIE_SECURE": False,
+                                 "API_METRICS_ALLOW": "", **settings},
                                 clear=False)
     patch.start()
     zhifa_config["API_WEB_SERVER_ADDRESS"] = address

@@ -22,7 +22,7 @@ ERROR_CODES = {
     "405": "不支持的方法",
     "413": "请求体过大",
     "409": "与当前状态冲突",
-    "422": "死信不符合事件契约（violations 列出每处违反）",
+    "422": "生成的事实（命令）或死信不符合事件契约（violations 列出每处违反）",
     "429": "登录尝试过多",
     "503": "后端服务暂不可用",
 }
@@ -100,7 +100,7 @@ def operation(route: Route) -> dict:
         codes += ["401", "403"]
     if route.kind == "command" or route.name == "replay_dead_letter":
         codes.append("409")
-    if route.name == "replay_dead_letter":
+    if route.name == "replay_dead_letter" or route.kind == "command":
         codes.append("422")
     if route.method == "POST" and route.params:
         codes.append("413")
@@ -109,6 +109,8 @@ def operation(route: Route) -> dict:
     for code in sorted(set(codes)):
         op["responses"][code] = {"description": ERROR_CODES[code],
                                  "content": {"application/json": {"schema": _error()}}}
+    if params:  # the HTTP server itself refuses a request line over 8 KiB (no body)
+        op["responses"]["414"] = {"description": "请求行过长（超过 8 KiB）"}
     if route.name == "health":
         op["responses"]["503"] = {"description": "不健康", "content": {"application/json": {"schema": {"type": "object"}}}}
     if not route.public:

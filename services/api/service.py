@@ -17,10 +17,10 @@ import eventlet
 from nameko.exceptions import RemoteError, UnknownService
 from nameko.rpc import ClusterRpc
 from nameko.web.handlers import HttpRequestHandler
-from nameko.web.server import WebServer, parse_address
-from werkzeug.exceptions import MethodNotAllowed, NotFound
+from nameko.web.server import WebServer, WsgiApp, parse_address
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
-from werkzeug.wrappers import Response
+from werkzeug.wrappers import Request, Response
 
 from services.api import accounts, audit, downloads
 from services.api.accounts import AccountError, LoginRefused, Principal
@@ -58,6 +58,26 @@ class ApiWebServer(WebServer):
         return parse_address(str(config.get("API_WEB_SERVER_ADDRESS") or config.get("WEB_SERVER_ADDRESS")
                                  or "127.0.0.1:8080"))
 
+    def get_wsgi_app(self):
+        return JsonWsgiApp(self)
+
+
+class JsonWsgiApp(WsgiApp):
+    """nameko's WSGI app, but whatever its routing refuses (e.g. a path with a newline, which the
+    catch-all `<path:…>` rule does not match) is answered in JSON too."""
+
+    def __call__(self, environ, start_response):
+        request = Request(environ, shallow=True)
+        try:
+            provider, values = self.url_map.bind_to_environ(environ).match()
+            request.path_values = values
+            response = provider.handle_request(request)
+        except HTTPException as exc:
+            code = exc.code or 404
+            response = err(code, "no_such_route" if code == 404 else "bad_request",
+                           "没有这个接口，见 /api/v1/openapi.json" if code == 404 else "请求无法处理")
+        return response(environ, start_response)
+
 
 class ApiHttpHandler(HttpRequestHandler):
     server = ApiWebServer()
@@ -85,6 +105,18 @@ def err(status: int, code: str, message: str, field: str | None = None) -> Respo
     return Refusal(status, code, message, field).response()
 
 
+def metrics_scrapers() -> set[str]:
+    """Addresses allowed to read /metrics without a token (default: loopback, for `make monitor`)."""
+    value = config.get("API_METRICS_ALLOW")
+    if value is None:
+        import os
+
+        value = os.environ.get("API_METRICS_ALLOW", "127.0.0.1,::1")
+    if isinstance(value, str):
+        value = value.split(",")
+    return {str(v).strip() for v in value or () if str(v).strip()}
+
+
 def record_depts(doc: Any) -> set[str]:
     """Departments a record (or a page of records) belongs to: `dept`, `depts`, `holder.dept`."""
     out: set[str] = set()
@@ -108,6 +140,30 @@ def _sort_key(f: dict):
 
     rank = SEVERITIES.index(f.get("severity")) if f.get("severity") in SEVERITIES else 9
     return rank, str(f.get("as_of") or ""), str(f.get("finding_key") or "")
+
+
+def merged_page(sources, fetch, offset: int, limit: int) -> tuple[list[dict], int]:
+    """One page of the findings of several services, most severe first, and the true total.
+
+    Each source answers `fetch(service, method, offset, count)` with `{items, total}` in the same order,
+    so the first `offset + limit` of the merge are among the first `offset + limit` of each source:
+    read each source that far (in chunks), merge, cut the page. The total is the sum of the totals.
+    """
+    need = offset + limit
+    runs, total = [], 0
+    for service, method in sources:
+        got: list[dict] = []
+        src_total = None
+        while src_total is None or len(got) < min(need, src_total):
+            reply = fetch(service, method, len(got), min(FINDINGS_CHUNK, need - len(got)) or 1)
+            items = reply.get("items") or []
+            src_total = int(reply.get("total") or 0)
+            got.extend({**f, "source": service} for f in items)
+            if not items:
+                break
+        total += src_total or 0
+        runs.append(sorted(got[:need], key=_sort_key))
+    return list(heapq.merge(*runs, key=_sort_key))[offset:need], total
 
 
 class ApiService:
@@ -185,6 +241,8 @@ class ApiService:
     def _authorize(self, route: Route, principal: Principal | None, request) -> None:
         if route.public:
             return
+        if route.name == "metrics" and principal is None and self.client(request) in metrics_scrapers():
+            return  # a Prometheus on an allowed address scrapes without a token (API_METRICS_ALLOW)
         if principal is None:
             raise Refusal(401, "unauthenticated", "请先登录（或提供访问令牌）")
         if principal.role not in route.roles:
@@ -343,26 +401,16 @@ class ApiService:
             raise Refusal(400, "enum", f"参数 source 只能是：{'、'.join(names)}", "source")
         dept = self._dept(principal, args["dept"])
         limit, offset = args["limit"], args["offset"]
-        need = offset + limit
-        runs, total = [], 0
-        for service, method in sources:
-            if args["source"] and args["source"] != service:
-                continue
-            got: list[dict] = []
-            src_total = None
-            while src_total is None or (len(got) < min(need, src_total)):
-                reply = self._call(service, method, dept=dept, rule_id=args["rule_id"], severity=args["severity"],
-                                   limit=FINDINGS_CHUNK, offset=len(got))
-                if isinstance(reply, dict) and "error" in reply:
-                    raise self._refused(reply, "参数错误")
-                items = reply.get("items") or []
-                src_total = int(reply.get("total") or 0)
-                got.extend({**f, "source": service} for f in items)
-                if not items:
-                    break
-            total += src_total or 0
-            runs.append(sorted(got[:need], key=_sort_key))
-        merged = list(heapq.merge(*runs, key=_sort_key))[offset:need]
+        chosen = [(s, m) for s, m in sources if not args["source"] or args["source"] == s]
+
+        def fetch(service, method, at, count):
+            reply = self._call(service, method, dept=dept, rule_id=args["rule_id"], severity=args["severity"],
+                               limit=count, offset=at)
+            if isinstance(reply, dict) and "error" in reply:
+                raise self._refused(reply, "参数错误")
+            return reply
+
+        merged, total = merged_page(chosen, fetch, offset, limit)
         page = {"items": merged, "total": total, "limit": limit, "offset": offset}
         return self._answer(request, route, principal, page,
                             {k: v for k, v in {"dept": dept, "source": args["source"]}.items() if v})

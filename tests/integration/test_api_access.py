@@ -55,18 +55,32 @@ WHO = (None, "sup", "aud", "ops", "scjg")
 ROLE_OF = {"sup": "supervisor", "aud": "auditor", "ops": "operator", "scjg": "dept_user"}
 
 
+def sample(name: str, schema: dict, known: dict):
+    """A value for a parameter: a known good one, else one that fits its schema's type (the role checks
+    come before parameter checks, so any value serves them; an allowed role may get a 400)."""
+    if name in known:
+        return known[name]
+    if schema.get("enum"):
+        return schema["enum"][0]
+    return {"integer": schema.get("minimum", 1), "boolean": True}.get(schema.get("type"),
+           {"date": "2026-01-05", "date-time": "2026-01-05T09:00:00+08:00"}.get(schema.get("format"), "x1"))
+
+
 def walk_request(kit, path: str, method: str, op: dict, who: str | None):
     url = path
-    for name, value in SAMPLE_PATH.items():
-        url = url.replace("{" + name + "}", requests.utils.quote(value, safe=""))
-    params = {p["name"]: SAMPLE_QUERY[p["name"]] for p in op["parameters"]
+    for p in op["parameters"]:
+        if p["in"] == "path":
+            value = str(sample(p["name"], p["schema"], SAMPLE_PATH))
+            url = url.replace("{" + p["name"] + "}", requests.utils.quote(value, safe=""))
+    params = {p["name"]: sample(p["name"], p["schema"], SAMPLE_QUERY) for p in op["parameters"]
               if p["in"] == "query" and p.get("required")}
     if method == "post" and "dept" in {p["name"] for p in op["parameters"]}:
         params["dept"] = SCJG
     if method == "get":
         return kit.get(url, as_=who, **params)
     props = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
-    body = {k: SAMPLE_BODY[k] for k in props.get("properties", {}) if k in SAMPLE_BODY}
+    body = {k: sample(k, v, SAMPLE_BODY) for k, v in props.get("properties", {}).items()
+            if k in SAMPLE_BODY or k in props.get("required", [])}
     if path.endswith("/auth/tokens"):
         body = {"username": "sthj"}
     return kit.post(url, body, as_=who, **params)
@@ -191,6 +205,13 @@ def test_bad_parameters_are_400_json_naming_the_field_never_500(county):
                              headers=kit.headers("scjg"), timeout=10)
     assert bad_json.status_code == 400 and bad_json.json()["error"]["code"] == "malformed_json"
     assert kit.get("/api/v1/officers", as_=None, headers={"Authorization": "Bearer zfa_forged"}).status_code == 401
+
+
+def test_metrics_need_the_operator_role_unless_scraped_from_an_allowed_address(zhifa_config, container_factory):
+    kit = start_api(zhifa_config, container_factory, API_METRICS_ALLOW="127.0.0.1")
+    assert kit.get("/metrics", as_=None).status_code == 200  # the local Prometheus (make monitor)
+    assert kit.get("/metrics", as_="scjg").status_code == 403  # a logged-in non-operator is still refused
+    assert kit.get("/metrics", as_="ops").status_code == 200
 
 
 def test_browser_session_needs_csrf_for_changes_and_login_is_throttled(zhifa_config, container_factory):

@@ -1,0 +1,42 @@
+"""The findings inbox merges the pages of several services with true totals (no cut at 1,000)."""
+import random
+
+import pytest
+
+from services.api.service import _sort_key, merged_page
+
+SEVERITIES = ("critical", "serious", "warning", "info")
+
+
+def make_source(name: str, n: int, rng: random.Random) -> list[dict]:
+    items = [{"finding_key": f"{name}-{i:05d}", "severity": rng.choice(SEVERITIES),
+              "as_of": f"2026-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}T00:00:00+08:00", "rule_id": "R"}
+             for i in range(n)]
+    return sorted(items, key=_sort_key)
+
+
+@pytest.fixture
+def sources():
+    rng = random.Random(7)
+    return {"personnel": make_source("personnel", 37, rng), "registry": make_source("registry", 0, rng),
+            "penalty": make_source("penalty", 1234, rng)}
+
+
+def test_every_page_is_the_slice_of_the_whole_merge_and_the_total_is_true(sources):
+    calls = []
+
+    def fetch(service, method, offset, count):
+        assert count <= 500  # read in bounded chunks
+        calls.append((service, offset, count))
+        data = sources[service]
+        return {"items": data[offset:offset + count], "total": len(data)}
+
+    everything = sorted((dict(f, source=s) for s, items in sources.items() for f in items), key=_sort_key)
+    for offset, limit in ((0, 50), (40, 7), (1000, 100), (1250, 50), (1271, 10), (5000, 10)):
+        page, total = merged_page([(s, "list_findings") for s in sources], fetch, offset, limit)
+        assert total == 37 + 1234
+        assert [f["finding_key"] for f in page] == [f["finding_key"] for f in everything[offset:offset + limit]]
+    # a first page does not read a whole source
+    calls.clear()
+    merged_page([("penalty", "list_findings")], fetch, 0, 20)
+    assert calls == [("penalty", 0, 20)]
