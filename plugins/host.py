@@ -84,6 +84,7 @@ class PluginHost:
         self.failures: list[PluginFailure] = []
         self._failure_index: dict[tuple[str, str | None, str], PluginFailure] = {}
         self._origins: dict[str, _Origin] = {}
+        self._reported_presets: set[str] = set()
 
     # -- registration -------------------------------------------------------------------------
 
@@ -213,7 +214,21 @@ class PluginHost:
             _merge_sections(merged, base)
             _merge_sections(merged, sections)
             resolved[preset_name] = merged
+        self._check_coherence(resolved)
         return resolved
+
+    def _check_coherence(self, resolved: Mapping[str, Mapping[str, Mapping]]) -> None:
+        """A preset that mixes numbers of different sources is recorded as its plugin's failure (it
+        is still served: refusing it would leave a deployment without numbers)."""
+        from plugins.builtin.presets import coherence_problems
+
+        for preset_name, sections in resolved.items():
+            for problem in coherence_problems(preset_name, sections):
+                if problem in self._reported_presets:
+                    continue
+                self._reported_presets.add(problem)
+                owner = next((n for n, answer in self._results("zhifa_presets") if preset_name in answer), "builtin.presets")
+                self.record_failure(owner, PluginDataError(problem), hook="zhifa_presets")
 
     def preset(self, name: str) -> dict[str, dict]:
         """One preset by name; UnknownPresetError if no plugin provides it."""
@@ -221,6 +236,14 @@ class PluginHost:
         if name not in presets:
             raise UnknownPresetError(f"未知的辖区预设“{name}”，可用的预设：{'、'.join(sorted(presets)) or '无'}")
         return presets[name]
+
+    def preset_in_effect(self, name: str) -> dict[str, Any]:
+        """The preset `name` as the API and /health show it: name, the sources it adopts (built-in
+        presets; None for a plugin's own), every number it sets, and any incoherence found."""
+        from plugins.builtin.presets import coherence_problems, preset_in_effect
+
+        sections = self.preset(name)
+        return {**preset_in_effect(name, sections), "problems": coherence_problems(name, sections)}
 
     def dept_settings(self, dept: str) -> dict[str, dict]:
         """The merged per-department overrides for `dept` ({} when no plugin has any)."""

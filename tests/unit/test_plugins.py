@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 import textwrap
 import uuid
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import plugins.hookspecs as hookspecs
+from plugins.hookspecs import hookimpl
 import plugins.mee as mee
 import plugins.samr as samr
 from plugins.builtin import BUILTIN_PLUGINS
@@ -378,3 +380,49 @@ def test_every_hookspec_is_documented_implemented_and_in_the_readme(hook_name, h
     assert implementers, f"{hook_name}: no built-in or department plugin implements it"
     readme = (Path(hookspecs.__file__).parent / "README.md").read_text(encoding="utf-8")
     assert f"`{hook_name}(" in readme, f"{hook_name}: not described in plugins/README.md"
+
+
+# -- coherent presets (issue 8 §4) ---------------------------------------------------------------
+
+def test_every_built_in_preset_adopts_its_sources_whole(host):
+    from plugins.builtin.presets import coherence_problems
+    presets = host.presets()
+    for name, sections in presets.items():
+        assert coherence_problems(name, sections) == [], name
+    # the default takes seed 003's five tiers together with its 20% floor for max-only fines
+    assert (presets["seed001"]["registry"]["min_tiers"], presets["seed001"]["registry"]["lightest_tier_floor"]) == (5, 0.2)
+    assert not [f for f in host.failures if f.hook == "zhifa_presets"]
+
+
+def test_a_standard_with_a_ten_percent_lightest_tier_is_refused_under_the_default(host):
+    from services.registry.domain import DiscretionStandard, InvalidStandardError, RegistrySettings, Tier, publish_standard
+    settings = RegistrySettings.from_mapping(**host.preset("seed001")["registry"])
+    tiers = tuple(Tier(t, t, "", "amount", lo, hi) for t, lo, hi in (
+        ("lightest", 1000, 3000), ("lighter", 3000, 5000), ("normal", 5000, 7000), ("heavier", 7000, 9000),
+        ("heaviest", 9000, 10000)))
+    std = DiscretionStandard("C1", "511322-scjg", "e", datetime(2024, 1, 1, tzinfo=timezone.utc), date(2024, 1, 1),
+                             None, "amount", 10000, None, True, tiers)
+    with pytest.raises(InvalidStandardError) as err:
+        publish_standard(std, settings)
+    assert [v.rule for v in err.value.violations] == ["lightest_below_floor"]
+
+
+def test_a_plugin_preset_that_takes_five_tiers_without_the_floor_is_reported(host):
+    class Mixed:
+        @hookimpl
+        def zhifa_presets(self):
+            return {"mixed": {"registry": {"min_tiers": 5}}}   # national floor 0.0 stays: incoherent
+    host.register(Mixed(), "mixed-preset")
+    assert "mixed" in host.presets()
+    [failure] = [f for f in host.failures if f.name == "mixed-preset"]
+    assert failure.hook == "zhifa_presets" and "不得只采用其中一部分" in failure.error
+    shown = host.preset_in_effect("mixed")
+    assert shown["sources"] is None and shown["problems"]
+
+
+def test_the_preset_in_effect_names_its_sources_and_numbers(host):
+    shown = host.preset_in_effect("seed001")
+    assert [s["id"] for s in shown["sources"]] == ["seed001.major", "seed001.training", "seed001.deadlines",
+                                                   "seed003.discretion"]
+    assert shown["settings"]["registry"]["lightest_tier_floor"] == 0.2 and shown["problems"] == []
+    json.dumps(shown, ensure_ascii=False)  # served as JSON on /health and the API
