@@ -21,7 +21,19 @@ def load_demo(amqp_uri: str, seed: int = DEMO_SEED, year: int = DEMO_YEAR) -> st
     sim = simulate(county_config("demo", seed=seed, year=year))
     stats = publish_amqp(sim.events, amqp_uri)
     injected = len(expected_findings(sim))
+    documents = _demo_documents(sim, amqp_uri)
     return (f"{sim.county.name}{year}年演示数据：{len(sim.depts)}个部门、"
             f"{sum(1 for o in sim.officers if o.kind == 'officer')}名执法人员、"
             f"{len({e['payload']['case_id'] for e in sim.events if e['type'].startswith('case.')})}件案件，"
-            f"已发布 {stats.confirmed}/{stats.published} 条事件，其中注入违规 {injected} 处")
+            f"已发布 {stats.confirmed}/{stats.published} 条事件，其中注入违规 {injected} 处{documents}")
+
+
+def _demo_documents(sim, amqp_uri: str) -> str:
+    """Decision documents of the demo (services/documents/demo.py); never stops `make run`."""
+    try:
+        from services.documents.demo import render_demo_decisions
+
+        numbers = render_demo_decisions(sim, amqp_uri)
+    except Exception as exc:  # the documents service is optional for the demo
+        return f"；演示文书未生成（{type(exc).__name__}）"
+    return f"；演示处罚决定书：{'、'.join(numbers)}" if numbers else ""

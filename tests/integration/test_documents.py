@@ -200,3 +200,15 @@ def test_a_department_user_renders_and_downloads_the_decision_through_the_api(do
     bad = api.post("/api/v1/documents", {"kind": "penalty_decision", "subject_type": "case", "subject_id": "YS-1",
                                          "facts": {"party_name": "某"}}, as_="scjg")
     assert bad.status_code == 400 and "必须载明处罚依据" in bad.json()["error"]["message"]
+
+
+def test_the_demo_renders_one_decision_per_department_once(documents, zhifa_config):
+    from services.documents.demo import render_demo_decisions
+    from services.simulator.generator import county_config, simulate
+
+    rpc, db = documents
+    sim = simulate(county_config("demo", seed=20250101, year=2025))
+    first = render_demo_decisions(sim, zhifa_config["AMQP_URI"], wait_seconds=5)
+    assert len(first) == 2 and any("营市监罚〔2025〕1号" in n for n in first) and any("营环罚〔2025〕1号" in n for n in first)
+    assert render_demo_decisions(sim, zhifa_config["AMQP_URI"], wait_seconds=5) == first  # loading again: same documents
+    assert db.documents.count_documents({"status": "rendered", "files.pdf": {"$exists": True}}) == 2
