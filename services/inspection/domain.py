@@ -1020,6 +1020,24 @@ def unit_payloads(plan: Plan) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
+def registration_unit_payloads(ent: Enterprise) -> list[dict[str, Any]]:
+    """`inspection_unit.registered` payloads: each department of each inspection, on its registration day."""
+    days = {(dept, local_date(i.registered_at).isoformat()) for i in ent.inspections.values() for dept in i.depts}
+    return [{"dept": dept, "on": on} for dept, on in sorted(days)]
+
+
+def item_check(record: Any, dept: str, code: str, at: datetime) -> ItemCheck | None:
+    """What a registry ItemRecord (the registry's own, or one projected from `item.changed`) says
+    about item `code` for `dept` at `at`; None when the item was never published."""
+    from services.registry import domain as reg
+
+    if record is None or not record.versions:
+        return None
+    holding = reg.holds_item([record], dept, code, at)
+    version = record.latest_version_on(at) or record.versions[0]
+    return ItemCheck(holding.held, "" if holding.held else holding.message, version.category, version.area or "")
+
+
 def drawn_payloads(d: Draw, plan: Plan | None = None) -> list[dict[str, Any]]:
     """`inspection.drawn` payloads for the targets of the current performed attempt."""
     cur = d.current

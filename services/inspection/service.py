@@ -40,7 +40,6 @@ from services.kernel.messaging import reliable_event_handler
 from services.kernel.mongo import Mongo
 from services.kernel.plugins import Plugins
 from services.penalty.projections import projected_item
-from services.registry import domain as reg
 
 _KNOWN: dict[str, set] = {"refs": set(), "index": set(), "counted": set(), "derived": set()}
 
@@ -51,14 +50,7 @@ def _facts(facts: list[dict]) -> list[Fact]:
 
 def item_check(payload: dict | None, dept: str, code: str, at: datetime) -> d.ItemCheck | None:
     """What the projected registry says about item `code` for `dept` at `at` (None: never published)."""
-    if payload is None:
-        return None
-    record = projected_item(payload)
-    if not record.versions:
-        return None
-    holding = reg.holds_item([record], dept, code, at)
-    version = record.latest_version_on(at) or record.versions[0]
-    return d.ItemCheck(holding.held, "" if holding.held else holding.message, version.category, version.area or "")
+    return d.item_check(projected_item(payload) if payload is not None else None, dept, code, at)
 
 
 def lookups(db, officer_ids, item_codes) -> d.Lookups:
@@ -178,10 +170,8 @@ class InspectionService(EventSourcedService):
             store.index_inspections(self.db, doc["_id"], inspections, _KNOWN["index"])
             for insp in inspections:
                 store.count_inspection(self.db, doc["_id"], insp, _KNOWN["counted"])
-                on = local_date(parse_time(insp["registered_at"])).isoformat()
-                for dept in [insp["dept"], *insp["joint_depts"]]:
-                    self._derive("unit", d.UNIT_REGISTERED, {"dept": dept, "on": on}, dept, insp["registered_at"],
-                                 dept, on)
+            for p in d.registration_unit_payloads(adapter.fold(facts)):
+                self._derive("unit", d.UNIT_REGISTERED, p, p["dept"], f"{p['on']}T00:00:00+08:00", p["dept"], p["on"])
 
     # ---- projections ---------------------------------------------------------------------------
     @reliable_event_handler("personnel", "officer.changed")
