@@ -59,7 +59,7 @@ RULE_MESSAGES = {
     "zero_width_only": "字符串只含零宽或空白字符",
     "lone_surrogate": "字符串含有不成对的代理字符（非法 Unicode）",
     "max_depth": "嵌套层级超过上限",
-    "forbidden_key": "字段名不得以 $ 开头或包含 . 字符",
+    "forbidden_key": "字段名不得为空、以 $ 开头或包含 . 字符",
 }
 
 
@@ -166,9 +166,9 @@ def _order_violation(mapping: dict, path: str) -> list[Violation]:
 def inspect_values(value: Any, path: str = "", depth: int = 0) -> tuple[Any, list[Violation]]:
     """Everything checkable from the event alone that cerberus does not check, in one walk.
 
-    Keys MongoDB would misread (`$…`, containing `.`, NUL), nesting beyond MAX_DEPTH, non-finite
-    numbers, strings with lone surrogates, control or bidi-override characters or only zero-width
-    content, and date pairs in the wrong order. Returns the value with every string in Unicode NFC
+    Keys MongoDB would misread (empty, `$…`, containing `.`, NUL), nesting beyond MAX_DEPTH,
+    non-finite numbers, strings with lone surrogates, control or bidi-override characters or only
+    zero-width content (date pairs: `date_order_violations`, after the schema). Returns the value with every string in Unicode NFC
     (names typed on different systems compare equal) and the violations found.
     """
     if depth > MAX_DEPTH:
@@ -185,7 +185,9 @@ def inspect_values(value: Any, path: str = "", depth: int = 0) -> tuple[Any, lis
         clean = {}
         for k, v in value.items():
             p = f"{path}.{k}" if path else str(k)
-            if not isinstance(k, str) or k.startswith("$") or "." in k or "\x00" in k:
+            if not isinstance(k, str) or not k or k.startswith("$") or "." in k or "\x00" in k:
+                if k == "":
+                    p = f'{path}.""' if path else '""'
                 out.append(Violation(p, "forbidden_key", RULE_MESSAGES["forbidden_key"]))
                 continue
             bad = _string_violation(k, p)
@@ -194,8 +196,6 @@ def inspect_values(value: Any, path: str = "", depth: int = 0) -> tuple[Any, lis
                 continue
             clean[k], found = inspect_values(v, p, depth + 1)
             out.extend(found)
-        if not out:
-            out.extend(_order_violation(clean, path))
         return clean, out
     if isinstance(value, list):
         items = []
@@ -205,6 +205,19 @@ def inspect_values(value: Any, path: str = "", depth: int = 0) -> tuple[Any, lis
             out.extend(found)
         return items, out
     return value, out
+
+
+def date_order_violations(value: Any, path: str = "") -> list[Violation]:
+    """`from`/`to` and `<x>_from`/`<x>_to` pairs anywhere in a document that run backwards."""
+    out: list[Violation] = []
+    if isinstance(value, dict):
+        out.extend(_order_violation(value, path))
+        for k, v in value.items():
+            out.extend(date_order_violations(v, f"{path}.{k}" if path else str(k)))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            out.extend(date_order_violations(v, f"{path}.{i}"))
+    return out
 
 
 def hostile_keys(value: Any, path: str = "", depth: int = 0) -> list[Violation]:
@@ -324,8 +337,8 @@ class Catalog:
             raise ContractError([Violation("$message", "max_bytes", f"消息大小 {len(data)} 字节超过上限 {limit}")])
         if nesting_depth(data, depth) > depth:
             raise ContractError([Violation("$message", "max_depth", f"嵌套层级超过 {MAX_DEPTH}")])
-        try:
-            return json.loads(data)
+        try:  # UTF-8 only (json.loads would guess UTF-16/32 from bytes)
+            return json.loads(data.decode("utf-8"))
         except (ValueError, UnicodeDecodeError, RecursionError):
             # the parser's own text stays out of the answer (it names internals); the logs have the input
             raise ContractError([Violation("$message", "malformed_json", "不是合法的 JSON 文本（须为 UTF-8 编码的 JSON 对象）")]) from None
@@ -354,4 +367,7 @@ class Catalog:
         validator = self._payload[key]
         if not validator.validate(envelope["payload"], normalize=False):
             raise ContractError(_flatten(validator._errors, "payload."))
+        backwards = date_order_violations(envelope["payload"], "payload")
+        if backwards:
+            raise ContractError(backwards)
         return contract, envelope
