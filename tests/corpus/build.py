@@ -1,4 +1,7 @@
-"""Build the hostile-input corpus: tests/corpus/cases.jsonl (python -m tests.corpus.build > tests/corpus/cases.jsonl).
+"""Build the hostile-input corpus (python -m tests.corpus.build > tests/corpus/cases.jsonl).
+
+The tests build the cases from the contracts as they are, so a new or changed contract is covered
+at once; tests/corpus/cases.jsonl is the same list written out, a snapshot to read and diff.
 
 Every case is one message and the outcome it must get, fixed by how the case was made (not by
 running the validator): `accepted`, or `rejected` with the rule and the field that names it.

@@ -16,10 +16,10 @@ import requests
 from kombu import Connection, Exchange, Queue
 
 from services.gateway.service import GatewayService
-from tests.corpus.build import load, raw_bytes
+from tests.corpus.build import build, raw_bytes
 from tests.helpers import drain
 
-CASES = load()
+CASES = build()  # from the contracts as they are now
 INGRESS = Exchange("ingress", type="topic", durable=True)
 
 
