@@ -224,3 +224,31 @@ def test_overlapping_plans_are_suggested_as_joint_before_they_happen(suite):
         found = wait_for(lambda: (f := ins.list_findings(rule_id="INS-JOINT-SUGGESTED"))["total"] == 1 and f, timeout=15)
         assert set(found["items"][0]["evidence"]["with_depts"]) <= {SCJG, WSJK}
         assert ins.list_plans(dept=SCJG)["total"] == 1
+
+
+def test_http_routes_from_the_declaration_enforce_roles_and_departments(suite, zhifa_config, container_factory):
+    from tests.api_kit import start_api
+
+    api = start_api(zhifa_config, container_factory)
+    land(suite, "pools", pool_listed())
+    body = {"pool_id": POOL, "params": {"ratios": {"*": 0.25}, "inspectors_per_target": 2}}
+    assert api.post("/api/v1/draws/SJ-H1/announce", body, as_=None).status_code == 401
+    announced = api.post("/api/v1/draws/SJ-H1/announce", body, as_="scjg")
+    assert announced.status_code == 200 and announced.json()["ok"], announced.text
+    public = api.get("/api/v1/public/draws/SJ-H1", as_=None)          # 公示: no login
+    assert public.status_code == 200 and public.json()["record"] is None
+    suite["clock"].shift = timedelta(seconds=2)
+    stolen = api.post("/api/v1/draws/SJ-H1/perform", {}, as_="sthj")  # forced to its own department
+    assert stolen.status_code == 403 and stolen.json()["error"]["code"] == "forbidden"
+    assert api.post("/api/v1/draws/SJ-H1/perform", {}, as_="scjg").json()["ok"]
+    record = api.get("/api/v1/public/draws/SJ-H1", as_=None).json()["record"]
+    assert dr.verify(record).ok
+    land(suite, "enterprises", registered("JC-H1", ENTS[5], list(OFFICERS)[:2]))
+    path = f"/api/v1/inspected/{ENTS[5]}/inspections/JC-H1/code"
+    assert api.get(path, as_="sthj").status_code == 404                # another department's inspection
+    code = api.get(path, as_="scjg")
+    assert code.status_code == 200, code.text
+    checked = api.get("/api/v1/public/inspection-codes/verify", as_=None, code=code.json()["code"])
+    assert checked.status_code == 200 and checked.json()["lawful"] is True, checked.text
+    assert api.get("/api/v1/public/inspection-codes/key", as_=None).json()["algorithm"] == "Ed25519"
+    assert api.get(f"/api/v1/inspected/{ENTS[5]}", as_="scjg").status_code == 403  # supervisors and auditors only
