@@ -92,4 +92,76 @@ SUPERVISION = [
                "actor": "zhangwei"}, "supervision"),
 ]
 
-CONTRACTS = [*INBOX, *SUPERVISION]
+CHANNEL = {"type": "string", "allowed": ["hotline_12345", "console", "letter", "online", "visit"]}
+COMPLAINANT = {"type": "dict", "schema": {"name": opt({"type": "string", "maxlength": 50}),
+                                          "phone": opt({"type": "string", "regex": r"^[0-9+\-]{5,20}$"})}}
+PARTY_ID = {"type": "string", "minlength": 1, "maxlength": 64}
+COMPLAINT_ID = {**ID}
+CID_EXAMPLE = "12345-20240506-0001"
+
+COMPLAINTS = [
+    _contract("complaint.received", "投诉举报登记（12345 热线系统或司法局控制台）；投诉人信息为个人信息。",
+              {"complaint_id": req(COMPLAINT_ID), "channel": req(CHANNEL), "received_on": req(DATE),
+               "summary": req(CONTENT), "complainant": opt(COMPLAINANT), "party_id": opt(PARTY_ID),
+               "officer_id": opt(ID), "actor": opt(ACTOR)},
+              {"complaint_id": CID_EXAMPLE, "channel": "hotline_12345", "received_on": "2024-05-06",
+               "summary": "某超市销售过期食品，投诉后无人处理", "complainant": {"name": "王某", "phone": "13800000000"},
+               "party_id": "91511322MA0000001X"}, "complaints"),
+    _contract("complaint.routed", "司法局将投诉举报转办给被投诉的执法部门（再次转办即改派）。",
+              {"complaint_id": req(COMPLAINT_ID), "dept": req(DEPT), "routed_on": req(DATE), "actor": opt(ACTOR)},
+              {"complaint_id": CID_EXAMPLE, "dept": "511322-scjg", "routed_on": "2024-05-07", "actor": "zhangwei"},
+              "complaints"),
+    _contract("complaint.acknowledged", "承办部门受理投诉举报（只能受理转办给本部门的）。",
+              {"complaint_id": req(COMPLAINT_ID), "dept": req(DEPT), "acknowledged_on": req(DATE),
+               "actor": opt(ACTOR)},
+              {"complaint_id": CID_EXAMPLE, "dept": "511322-scjg", "acknowledged_on": "2024-05-08"}, "complaints"),
+    _contract("complaint.answered", "承办部门答复投诉举报（只能答复转办给本部门的）。",
+              {"complaint_id": req(COMPLAINT_ID), "dept": req(DEPT), "answered_on": req(DATE), "answer": req(CONTENT),
+               "actor": opt(ACTOR)},
+              {"complaint_id": CID_EXAMPLE, "dept": "511322-scjg", "answered_on": "2024-05-20",
+               "answer": "已现场检查，下架过期食品 12 件并立案调查"}, "complaints"),
+    _contract("complaint.feedback", "司法局回访投诉人（满意/不满意），投诉举报办结。",
+              {"complaint_id": req(COMPLAINT_ID), "satisfied": req({"type": "boolean"}), "feedback_on": req(DATE),
+               "comment": opt(TEXT), "actor": opt(ACTOR)},
+              {"complaint_id": CID_EXAMPLE, "satisfied": True, "feedback_on": "2024-05-21", "comment": "满意"},
+              "complaints"),
+]
+
+DOC_ID_EXAMPLE = "511322-scjg-gf-2024-01"
+NORMATIVE = [
+    _contract("normative_document.issued", "部门制发规范性文件（应自制发之日起30日内报司法局备案）。",
+              {"doc_id": req(ID), "title": req(TITLE), "doc_no": req({**SHORT, "minlength": 1}),
+               "issued_on": req(DATE), "actor": opt(ACTOR)},
+              {"doc_id": DOC_ID_EXAMPLE, "title": "行政处罚裁量基准实施办法", "doc_no": "营市监规〔2024〕1号",
+               "issued_on": "2024-03-01"}, "normative"),
+    _contract("normative_document.filed", "制发部门将规范性文件报司法局备案。",
+              {"doc_id": req(ID), "filed_on": req(DATE), "actor": opt(ACTOR)},
+              {"doc_id": DOC_ID_EXAMPLE, "filed_on": "2024-03-20"}, "normative"),
+    _contract("normative_document.reviewed", "司法局备案审查结论：通过/责令纠正/撤销（后两者须说明理由）。",
+              {"doc_id": req(ID), "outcome": req({"type": "string", "allowed": ["approved", "corrected", "revoked"]}),
+               "reviewed_on": req(DATE), "comment": opt(TEXT), "actor": opt(ACTOR)},
+              {"doc_id": DOC_ID_EXAMPLE, "outcome": "approved", "reviewed_on": "2024-04-10", "actor": "zhangwei"},
+              "normative"),
+]
+
+DEVICE_EXAMPLE = "511322-jtys-cam-0007"
+DEVICES = [
+    _contract("device.registered", "部门登记电子技术监控设备（设置地点、用途），须经司法局审核并向社会公布后方可使用。",
+              {"device_id": req(ID), "location": req(TITLE), "purpose": opt(SHORT), "registered_on": req(DATE),
+               "actor": opt(ACTOR)},
+              {"device_id": DEVICE_EXAMPLE, "location": "G350 线 12km 处（往县城方向）", "purpose": "超限超载检测",
+               "registered_on": "2024-03-01"}, "devices"),
+    _contract("device.reviewed", "司法局审核电子技术监控设备（法制审核：合法性、必要性、标志设置）。",
+              {"device_id": req(ID), "passed": req({"type": "boolean"}), "reviewed_on": req(DATE),
+               "comment": opt(TEXT), "actor": opt(ACTOR)},
+              {"device_id": DEVICE_EXAMPLE, "passed": True, "reviewed_on": "2024-03-05", "comment": "设置合理，标志清晰"},
+              "devices"),
+    _contract("device.published", "部门向社会公布电子技术监控设备的设置地点。",
+              {"device_id": req(ID), "published_on": req(DATE), "actor": opt(ACTOR)},
+              {"device_id": DEVICE_EXAMPLE, "published_on": "2024-03-10"}, "devices"),
+    _contract("device.used", "部门以电子技术监控设备记录的证据办理案件（非现场执法）。",
+              {"device_id": req(ID), "used_on": req(DATE), "case_id": opt(ID), "actor": opt(ACTOR)},
+              {"device_id": DEVICE_EXAMPLE, "used_on": "2024-03-12", "case_id": "511322-jtys-2024-0102"}, "devices"),
+]
+
+CONTRACTS = [*INBOX, *SUPERVISION, *COMPLAINTS, *NORMATIVE, *DEVICES]

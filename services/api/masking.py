@@ -12,7 +12,7 @@ from typing import Any
 
 from services.kernel.manifest import DEPT_USER
 
-PARTY_KEYS = ("party", "parties")
+PARTY_KEYS = ("party", "parties", "complainant")   # complainant: 投诉举报人 (coordination)
 PERSONAL_FIELDS = ("id", "phone", "address")
 # flattened copies of a party's fields elsewhere in a record (e.g. the case snapshot's `party_id`)
 FLAT_KEYS = {"party_id": "id", "party_ids": "id", "party_phone": "phone", "party_address": "address"}

@@ -5,6 +5,7 @@ Besides the ingress facts declared in `consumes`, the service consumes `finding.
 handlers are generated from the declarations when the service class is created
 (services/coordination/service.py), so a service declared later feeds the inbox with no change here.
 """
+from services.coordination.domain import complaints, devices, normative
 from services.coordination.domain.inbox import STATES
 from services.coordination.domain.settings import DOC_KINDS, CoordinationSettings
 from services.coordination.domain.supervision import KINDS, ORIGINS, RULES
@@ -17,6 +18,10 @@ PAGE = (Param("limit", "integer", minimum=1, maximum=500, default=50, descriptio
 KEY = Param("finding_key", in_="path", required=True, max_length=240, description="监督发现编号（规则:对象类型:对象编号）")
 CASE = Param("case_id", in_="path", required=True, max_length=64, description="监督案件编号")
 DAY = "date"
+COMPLAINT = Param("complaint_id", in_="path", required=True, max_length=64, description="投诉举报编号")
+DOC_ID = Param("doc_id", in_="path", required=True, max_length=64, description="规范性文件编号")
+DEVICE = Param("device_id", in_="path", required=True, max_length=64, pattern=r"[A-Za-z0-9][A-Za-z0-9_\-]{0,63}",
+               description="设备编号")
 ACTOR_NOTE = Param("note", in_="body", max_length=500, description="备注")
 BUREAU = frozenset({SUPERVISOR})
 DEPARTMENT = frozenset({DEPT_USER})
@@ -31,13 +36,17 @@ MANIFEST = ServiceManifest(
     aggregates=(
         Aggregate("inbox", "inbox", ("finding.*", "inbox.*"), "监督发现收件箱（按发现编号）"),
         Aggregate("case", "supervision_cases", ("supervision.*",), "监督案件", dept_field="snapshot.depts"),
+        Aggregate("complaint", "complaints", ("complaint.*",), "投诉举报（12345）"),
+        Aggregate("normative_document", "normative_documents", ("normative_document.*",), "规范性文件备案"),
+        Aggregate("device", "devices", ("device.*",), "电子技术监控设备"),
     ),
-    consumes=(("gateway", "inbox.*"), ("gateway", "supervision.*")),
+    consumes=(("gateway", "inbox.*"), ("gateway", "supervision.*"), ("gateway", "complaint.*"),
+              ("gateway", "normative_document.*"), ("gateway", "device.*")),
     publishes=("finding.raised", "finding.resolved"),
     settings=CoordinationSettings,
     settings_section="coordination",
     findings="list_findings",
-    rules=RULES,
+    rules=(*RULES, *complaints.RULES, *normative.RULES, *devices.RULES),
     queries=(
         Query("list_inbox", "list_inbox", "/inbox", "监督发现收件箱（处理流程：待处理、已阅、已交办、不予处理、已合并、已消除）",
               paged=True, roles=frozenset({SUPERVISOR, AUDITOR}),
@@ -56,6 +65,21 @@ MANIFEST = ServiceManifest(
         Query("get_supervision_case", "get_supervision_case", "/supervision-cases/{case_id}",
               "监督案件详情（文书、答复、整改、核查；部门只见本部门部分）", params=(CASE, DEPT),
               not_found="监督案件不存在"),
+        Query("list_complaints", "list_complaints", "/complaints", "投诉举报列表（部门只见转办给本部门的）", paged=True,
+              personal=("complainant",),
+              params=(DEPT, Param("status", enum=("received", "routed", "acknowledged", "answered", "closed"),
+                                  description="办理状态"), *PAGE)),
+        Query("get_complaint", "get_complaint", "/complaints/{complaint_id}", "投诉举报详情", params=(COMPLAINT,),
+              scope="result", personal=("complainant",), not_found="投诉举报不存在"),
+        Query("complaint_signals", "complaint_signals", "/complaint-signals", "重复投诉信号（同一当事人或执法人员）",
+              scope="none", roles=frozenset({SUPERVISOR, AUDITOR})),
+        Query("list_normative_documents", "list_normative_documents", "/normative-documents", "规范性文件备案列表",
+              paged=True, params=(DEPT, Param("status", enum=("issued", "filed", "reviewed"), description="状态"), *PAGE)),
+        Query("list_devices", "list_devices", "/devices", "电子技术监控设备列表", paged=True,
+              params=(DEPT, Param("status", enum=("registered", "approved", "rejected", "published", "unregistered"),
+                                  description="状态"), *PAGE)),
+        Query("list_public_devices", "list_public_devices", "/public/devices", "公示：已公布的电子技术监控设备",
+              params=(DEPT, *PAGE), scope="none", public=True, paged=True),
     ),
     commands=(
         Command("acknowledge_finding", "acknowledge_finding", "/inbox/{finding_key}/acknowledge", "监督发现标记已阅",
@@ -113,5 +137,54 @@ MANIFEST = ServiceManifest(
                 params=(CASE, Param("conclusion", in_="body", required=True, max_length=2000, description="办结结论"),
                         Param("closed_on", DAY, in_="body", description="办结日期（默认今天）")),
                 roles=BUREAU),
+        Command("receive_complaint", "receive_complaint", "/complaints", "登记投诉举报", personal=True,
+                params=(Param("channel", in_="body", required=True, enum=complaints.CHANNELS, description="来源渠道"),
+                        Param("summary", in_="body", required=True, max_length=2000, description="投诉举报内容"),
+                        Param("received_on", DAY, in_="body", description="登记日期（默认今天）"),
+                        Param("complainant_name", in_="body", max_length=50, description="投诉人姓名"),
+                        Param("complainant_phone", in_="body", max_length=20, description="投诉人电话"),
+                        Param("party_id", in_="body", max_length=64, description="被投诉当事人（统一社会信用代码等）"),
+                        Param("officer_id", in_="body", max_length=64, description="被投诉执法人员")),
+                roles=BUREAU),
+        Command("route_complaint", "route_complaint", "/complaints/{complaint_id}/route", "转办投诉举报",
+                params=(COMPLAINT, Param("target", in_="body", required=True, max_length=40, description="承办部门"),
+                        Param("routed_on", DAY, in_="body", description="转办日期（默认今天）")), roles=BUREAU),
+        Command("acknowledge_complaint", "acknowledge_complaint", "/complaints/{complaint_id}/acknowledge",
+                "受理投诉举报（只能受理转办给本部门的）",
+                params=(COMPLAINT, Param("acknowledged_on", DAY, in_="body", description="受理日期（默认今天）")),
+                roles=DEPARTMENT),
+        Command("answer_complaint", "answer_complaint", "/complaints/{complaint_id}/answer",
+                "答复投诉举报（只能答复转办给本部门的）",
+                params=(COMPLAINT, Param("answer", in_="body", required=True, max_length=2000, description="答复内容"),
+                        Param("answered_on", DAY, in_="body", description="答复日期（默认今天）")), roles=DEPARTMENT),
+        Command("record_complaint_feedback", "record_complaint_feedback", "/complaints/{complaint_id}/feedback",
+                "回访投诉人并办结",
+                params=(COMPLAINT, Param("satisfied", "boolean", in_="body", required=True, description="是否满意"),
+                        Param("comment", in_="body", max_length=2000, description="回访意见"),
+                        Param("feedback_on", DAY, in_="body", description="回访日期（默认今天）")), roles=BUREAU),
+        Command("record_normative_document", "record_normative_document", "/normative-documents",
+                "登记本部门制发的规范性文件",
+                params=(Param("title", in_="body", required=True, max_length=200, description="文件名称"),
+                        Param("doc_no", in_="body", required=True, max_length=200, description="文号"),
+                        Param("issued_on", DAY, in_="body", description="制发日期（默认今天）")), roles=DEPARTMENT),
+        Command("file_normative_document", "file_normative_document", "/normative-documents/{doc_id}/file",
+                "规范性文件报备案", params=(DOC_ID, Param("filed_on", DAY, in_="body", description="备案日期（默认今天）")),
+                roles=DEPARTMENT),
+        Command("review_normative_document", "review_normative_document", "/normative-documents/{doc_id}/review",
+                "规范性文件备案审查",
+                params=(DOC_ID, Param("outcome", in_="body", required=True, enum=normative.OUTCOMES, description="审查结论"),
+                        Param("comment", in_="body", max_length=2000, description="审查意见"),
+                        Param("reviewed_on", DAY, in_="body", description="审查日期（默认今天）")), roles=BUREAU),
+        Command("register_device", "register_device", "/devices/{device_id}/register", "登记电子技术监控设备",
+                params=(DEVICE, Param("location", in_="body", required=True, max_length=200, description="设置地点"),
+                        Param("purpose", in_="body", max_length=200, description="用途"),
+                        Param("registered_on", DAY, in_="body", description="登记日期（默认今天）")), roles=DEPARTMENT),
+        Command("review_device", "review_device", "/devices/{device_id}/review", "审核电子技术监控设备",
+                params=(DEVICE, Param("passed", "boolean", in_="body", required=True, description="是否通过"),
+                        Param("comment", in_="body", max_length=2000, description="审核意见"),
+                        Param("reviewed_on", DAY, in_="body", description="审核日期（默认今天）")), roles=BUREAU),
+        Command("publish_device", "publish_device", "/devices/{device_id}/publish", "向社会公布电子技术监控设备",
+                params=(DEVICE, Param("published_on", DAY, in_="body", description="公布日期（默认今天）")),
+                roles=DEPARTMENT),
     ),
 )

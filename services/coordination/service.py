@@ -13,16 +13,21 @@ cases), the deadline sweep and the command path. What is this service's own:
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Callable
 
 from nameko.rpc import rpc
 
-from services.common.errors import DomainError, NotOwnerError
+from services.common.errors import NotOwnerError
 from services.common.facts import Fact
 from services.common.findings import SEVERITY_RANK
 from services.coordination import store
+from services.common.chinatime import local_date
+from services.coordination.domain import complaints as cp
+from services.coordination.domain import devices as dv
 from services.coordination.domain import inbox as ib
+from services.coordination.domain import normative as nd
 from services.coordination.domain import supervision as sv
 from services.coordination.domain.settings import DEFAULT_SETTINGS, CoordinationSettings
 from services.coordination.manifest import MANIFEST
@@ -40,41 +45,57 @@ def _facts(stored: list[dict]) -> list[Fact]:
     return [Fact.from_envelope(f, seq=i) for i, f in enumerate(stored)]
 
 
+@dataclass(frozen=True)
+class Kind:
+    """How one aggregate of this service runs over its pure domain module (each takes the settings)."""
+
+    id_field: str
+    fold: Callable
+    admit: Callable
+    snapshot: Callable
+    findings: Callable
+    due: Callable
+
+
+KINDS = {
+    "inbox": Kind("finding_key", lambda f, s: ib.entry_from_facts(f), ib.admit, ib.snapshot,
+                  lambda a, t, s: [], ib.next_due),
+    "case": Kind("case_id", lambda f, s: sv.case_from_facts(f), sv.admit, lambda a, t, s: sv.snapshot(a, t),
+                 lambda a, t, s: sv.evaluate(a, t), lambda a, t, s: sv.next_due(a, t)),
+    "complaint": Kind("complaint_id", cp.complaint_from_facts, cp.admit, cp.snapshot, cp.evaluate, cp.next_due),
+    "normative_document": Kind("doc_id", lambda f, s: nd.document_from_facts(f), nd.admit, nd.snapshot, nd.evaluate,
+                               nd.next_due),
+    "device": Kind("device_id", lambda f, s: dv.device_from_facts(f), dv.admit, lambda a, t, s: dv.snapshot(a, t),
+                   lambda a, t, s: dv.evaluate(a, t), lambda a, t, s: None),
+}
+
+
 class CoordinationAdapter:
     """Runs the pure coordination domain for the kernel's event-sourced repository."""
 
     def __init__(self, kind: str, settings: CoordinationSettings):
         self.kind = kind
+        self.spec = KINDS[kind]
         self.settings = settings
 
     def aggregate_id(self, envelope: dict) -> str:
-        return envelope["payload"]["finding_key" if self.kind == "inbox" else "case_id"]
+        return envelope["payload"][self.spec.id_field]
 
     def fold(self, facts: list[dict]):
-        folded = _facts(facts)
-        return ib.entry_from_facts(folded) if self.kind == "inbox" else sv.case_from_facts(folded)
+        return self.spec.fold(_facts(facts), self.settings)
 
     def admit(self, facts: list[dict], fact: dict) -> None:
         """Who may report what, for facts that come through the ingress (commands check it themselves)."""
-        current = self.fold(facts) if facts else None
-        new = Fact.from_envelope(fact, seq=len(facts))
-        if self.kind == "inbox":
-            ib.admit(current, new)
-        else:
-            sv.admit(current, new)
+        self.spec.admit(self.fold(facts) if facts else None, Fact.from_envelope(fact, seq=len(facts)))
 
     def snapshot(self, agg, as_of: datetime) -> dict:
-        if self.kind == "inbox":
-            return ib.snapshot(agg, as_of, self.settings)
-        return sv.snapshot(agg, as_of)
+        return self.spec.snapshot(agg, as_of, self.settings)
 
     def findings(self, agg, as_of: datetime):
-        return [] if self.kind == "inbox" else sv.evaluate(agg, as_of)
+        return self.spec.findings(agg, as_of, self.settings) if agg is not None else []
 
     def due_at(self, agg, as_of: datetime):
-        if agg is None:
-            return None
-        return ib.next_due(agg, as_of, self.settings) if self.kind == "inbox" else sv.next_due(agg, as_of)
+        return self.spec.due(agg, as_of, self.settings) if agg is not None else None
 
     def changed_events(self, agg, snapshot: dict, cause: str, as_of: datetime) -> list[dict]:
         return []
@@ -267,6 +288,132 @@ class CoordinationService(EventSourcedService):
         return self._case(case_id, dept, lambda c, eid: sv.close(
             c, case_id, conclusion=conclusion, at=self.clock(), dept=dept, event_id=eid, closed_on=closed_on,
             actor=actor))
+
+    # ---- complaints (投诉举报, 12345) ----------------------------------------------------------------------
+    def _complaint(self, complaint_id: str, dept: str, build: Callable) -> dict:
+        return self._command("complaint", complaint_id, build, dept,
+                             summary=lambda doc: {"complaint_id": doc["_id"], "status": doc["snapshot"]["status"]})
+
+    @rpc
+    def list_complaints(self, dept=None, status=None, limit=50, offset=0):
+        """Complaints, newest first; with `dept` only those routed to it."""
+        query = {k: v for k, v in (("dept", dept), ("snapshot.status", status)) if v}
+        return store.list_snapshots(self.db, store.COMPLAINTS, query=query, limit=int(limit), offset=int(offset),
+                                    sort=[("snapshot.received_on", -1), ("_id", 1)])
+
+    @rpc
+    def get_complaint(self, complaint_id):
+        doc = self.aggregate_doc("complaint", complaint_id)
+        if doc is None:
+            return None
+        return {**doc["snapshot"], "findings": self.open_findings(doc), "history": self.history(doc)}
+
+    @rpc
+    def complaint_signals(self):
+        """Parties or officers complained about repeatedly within the window (重复投诉信号)."""
+        settings = self._settings()
+        now = self.clock()
+        since = (local_date(now) - timedelta(days=settings.complaint_repeat_window_days)).isoformat()
+        return {"items": cp.repeated_signals(store.complaints_since(self.db, since), now, settings),
+                "window_days": settings.complaint_repeat_window_days, "min_count": settings.complaint_repeat_count}
+
+    @rpc
+    def receive_complaint(self, channel, summary, dept, received_on=None, complainant_name=None,
+                          complainant_phone=None, party_id=None, officer_id=None, actor=None):
+        """登记 at the console; the complaint number is assigned here."""
+        complaint_id = f"TS-{self.clock().strftime('%Y%m%d')}-{uuid.uuid4().hex[:8]}"
+        return self._complaint(complaint_id, dept, lambda c, eid: cp.receive(
+            c, complaint_id, channel=channel, summary=summary, at=self.clock(), dept=dept, event_id=eid,
+            received_on=received_on, complainant={"name": complainant_name, "phone": complainant_phone},
+            party_id=party_id, officer_id=officer_id, actor=actor))
+
+    @rpc
+    def route_complaint(self, complaint_id, target, dept, routed_on=None, actor=None):
+        return self._complaint(complaint_id, dept, lambda c, eid: cp.route(
+            c, complaint_id, target=target, at=self.clock(), dept=dept, event_id=eid, routed_on=routed_on, actor=actor))
+
+    @rpc
+    def acknowledge_complaint(self, complaint_id, dept, acknowledged_on=None, actor=None):
+        return self._complaint(complaint_id, dept, lambda c, eid: cp.acknowledge(
+            c, complaint_id, at=self.clock(), dept=dept, event_id=eid, acknowledged_on=acknowledged_on, actor=actor))
+
+    @rpc
+    def answer_complaint(self, complaint_id, answer, dept, answered_on=None, actor=None):
+        return self._complaint(complaint_id, dept, lambda c, eid: cp.answer(
+            c, complaint_id, text=answer, at=self.clock(), dept=dept, event_id=eid, answered_on=answered_on,
+            actor=actor))
+
+    @rpc
+    def record_complaint_feedback(self, complaint_id, satisfied, dept, comment=None, feedback_on=None, actor=None):
+        return self._complaint(complaint_id, dept, lambda c, eid: cp.feedback(
+            c, complaint_id, satisfied=bool(satisfied), at=self.clock(), dept=dept, event_id=eid, comment=comment,
+            feedback_on=feedback_on, actor=actor))
+
+    # ---- normative documents (规范性文件备案) ----------------------------------------------------------------
+    def _normative(self, doc_id: str, dept: str, build: Callable) -> dict:
+        return self._command("normative_document", doc_id, build, dept,
+                             summary=lambda doc: {"doc_id": doc["_id"], "status": doc["snapshot"]["status"]})
+
+    @rpc
+    def list_normative_documents(self, dept=None, status=None, limit=50, offset=0):
+        query = {k: v for k, v in (("dept", dept), ("snapshot.status", status)) if v}
+        return store.list_snapshots(self.db, store.NORMATIVE, query=query, limit=int(limit), offset=int(offset),
+                                    sort=[("snapshot.issued_on", -1), ("_id", 1)])
+
+    @rpc
+    def record_normative_document(self, title, doc_no, dept, issued_on=None, actor=None):
+        doc_id = f"GF-{dept}-{uuid.uuid4().hex[:8]}"
+        return self._normative(doc_id, dept, lambda d, eid: nd.issue(
+            d, doc_id, title=title, doc_no=doc_no, at=self.clock(), dept=dept, event_id=eid, issued_on=issued_on,
+            actor=actor))
+
+    @rpc
+    def file_normative_document(self, doc_id, dept, filed_on=None, actor=None):
+        return self._normative(doc_id, dept, lambda d, eid: nd.file(
+            d, doc_id, at=self.clock(), dept=dept, event_id=eid, filed_on=filed_on, actor=actor))
+
+    @rpc
+    def review_normative_document(self, doc_id, outcome, dept, comment=None, reviewed_on=None, actor=None):
+        return self._normative(doc_id, dept, lambda d, eid: nd.review(
+            d, doc_id, outcome=outcome, at=self.clock(), dept=dept, event_id=eid, comment=comment,
+            reviewed_on=reviewed_on, actor=actor))
+
+    # ---- monitoring devices (电子技术监控设备) ------------------------------------------------------------
+    def _device(self, device_id: str, dept: str, build: Callable) -> dict:
+        return self._command("device", device_id, build, dept,
+                             summary=lambda doc: {"device_id": doc["_id"], "status": doc["snapshot"]["status"]})
+
+    @rpc
+    def list_devices(self, dept=None, status=None, limit=50, offset=0):
+        query = {k: v for k, v in (("dept", dept), ("snapshot.status", status)) if v}
+        return store.list_snapshots(self.db, store.DEVICES, query=query, limit=int(limit), offset=int(offset),
+                                    sort=[("_id", 1)])
+
+    @rpc
+    def list_public_devices(self, dept=None, limit=50, offset=0):
+        """公示: published devices (location and purpose only)."""
+        query = {"snapshot.status": "published", **({"dept": dept} if dept else {})}
+        page = store.list_snapshots(self.db, store.DEVICES, query=query, limit=int(limit), offset=int(offset),
+                                    sort=[("_id", 1)])
+        keep = ("device_id", "dept", "location", "purpose", "published_on")
+        return {**page, "items": [{k: i.get(k) for k in keep} for i in page["items"]]}
+
+    @rpc
+    def register_device(self, device_id, location, dept, purpose=None, registered_on=None, actor=None):
+        return self._device(device_id, dept, lambda d, eid: dv.register(
+            d, device_id, location=location, at=self.clock(), dept=dept, event_id=eid, purpose=purpose,
+            registered_on=registered_on, actor=actor))
+
+    @rpc
+    def review_device(self, device_id, passed, dept, comment=None, reviewed_on=None, actor=None):
+        return self._device(device_id, dept, lambda d, eid: dv.review(
+            d, device_id, passed=bool(passed), at=self.clock(), dept=dept, event_id=eid, comment=comment,
+            reviewed_on=reviewed_on, actor=actor))
+
+    @rpc
+    def publish_device(self, device_id, dept, published_on=None, actor=None):
+        return self._device(device_id, dept, lambda d, eid: dv.publish(
+            d, device_id, at=self.clock(), dept=dept, event_id=eid, published_on=published_on, actor=actor))
 
 
 # ---- one finding handler per declared source of findings ---------------------------------------------------

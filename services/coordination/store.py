@@ -19,6 +19,7 @@ from pymongo.errors import DuplicateKeyError
 from services.kernel.aggregates import AggregateStore
 
 INBOX, CASES = "inbox", "supervision_cases"
+COMPLAINTS, NORMATIVE, DEVICES = "complaints", "normative_documents", "devices"
 COUNTER_FIELDS = ("dept", "rule_id", "severity", "state", "escalated")
 MAX_ATTEMPTS = 10
 
@@ -27,6 +28,9 @@ def ensure_indexes(db: Database) -> None:
     AggregateStore.ensure_indexes(db[INBOX], "dept", "snapshot.state", "snapshot.rule_id", "snapshot.merged_into")
     AggregateStore.ensure_indexes(db[CASES], "snapshot.depts", "snapshot.status")
     db.inbox_counters.create_index("dept")
+    AggregateStore.ensure_indexes(db[COMPLAINTS], "dept", "snapshot.status", "snapshot.received_on")
+    AggregateStore.ensure_indexes(db[NORMATIVE], "dept", "snapshot.status")
+    AggregateStore.ensure_indexes(db[DEVICES], "dept", "snapshot.status")
 
 
 # ---- counters -----------------------------------------------------------------------------------------
@@ -126,3 +130,17 @@ def list_cases(db: Database, *, dept: str | None, status: str | None, kind: str 
                                    for t in snap.get("tracks", []) if not dept or t["dept"] == dept],
                         "open_findings": doc.get("findings_count", 0)})
     return {"items": items, "total": db[CASES].count_documents(query), "limit": limit, "offset": offset}
+
+
+def list_snapshots(db: Database, collection: str, *, query: dict, sort: list[tuple[str, int]], limit: int,
+                   offset: int) -> dict:
+    """A page of aggregate snapshots (with their open findings count) and the true total."""
+    cursor = db[collection].find(query, {"snapshot": 1, "findings_count": 1}).sort(sort).skip(offset).limit(limit)
+    items = [{**doc["snapshot"], "open_findings": doc.get("findings_count", 0)} for doc in cursor]
+    return {"items": items, "total": db[collection].count_documents(query), "limit": limit, "offset": offset}
+
+
+def complaints_since(db: Database, since: str) -> list[dict]:
+    """Compact rows of complaints received after `since` (ISO date) for the repeated-complaint signal."""
+    fields = {f"snapshot.{k}": 1 for k in ("complaint_id", "received_on", "party_id", "officer_id", "dept")}
+    return [doc["snapshot"] for doc in db[COMPLAINTS].find({"snapshot.received_on": {"$gt": since}}, fields)]

@@ -219,3 +219,53 @@ def test_an_overdue_reply_raises_a_finding_through_the_sweep_and_a_late_reply_cl
     assert entry["resolved_at"] is not None
     case = api.get(f"/api/v1/supervision-cases/{case_id}", as_="sup").json()
     assert case["findings"] == [] and case["tracks"][0]["late"][0]["what"] == "reply"
+
+
+# ---- complaints, normative documents, monitoring devices ------------------------------------------------------
+
+def test_a_complaint_is_routed_answered_only_by_its_department_and_its_complainant_is_masked(suite):
+    api = suite["api"]
+    resp = api.post("/api/v1/complaints", {"channel": "hotline_12345", "summary": "某超市销售过期食品",
+                                           "complainant_name": "王某", "complainant_phone": "13800000000",
+                                           "party_id": "91511322MA0000001X"}, as_="sup", dept=SFJ)
+    assert resp.status_code == 200, resp.text
+    cid = resp.json()["complaint_id"]
+    assert api.post(f"/api/v1/complaints/{cid}/route", {"target": SCJG}, as_="sup", dept=SFJ).status_code == 200
+    assert api.post(f"/api/v1/complaints/{cid}/answer", {"answer": "代答"}, as_="sthj").status_code == 403
+    assert api.get(f"/api/v1/complaints/{cid}", as_="sthj").status_code == 404
+    resp = api.post(f"/api/v1/complaints/{cid}/answer", {"answer": "已现场检查并立案"}, as_="scjg")
+    assert resp.status_code == 200 and resp.json()["status"] == "answered", resp.text
+    resp = api.post(f"/api/v1/complaints/{cid}/feedback", {"satisfied": True}, as_="sup", dept=SFJ)
+    assert resp.status_code == 200 and resp.json()["status"] == "closed"
+    seen_by_bureau = api.get(f"/api/v1/complaints/{cid}", as_="sup").json()
+    assert seen_by_bureau["complainant"]["phone"] != "13800000000"            # masked for the supervisor
+    assert api.get(f"/api/v1/complaints/{cid}", as_="scjg").json()["complainant"]["phone"] == "13800000000"
+
+
+def test_a_device_used_before_publication_is_a_finding_and_a_late_filing_is_one_too(suite):
+    api = suite["api"]
+    device = "511322-scjg-cam-0001"
+    assert api.post(f"/api/v1/devices/{device}/register", {"location": "城南农贸市场"}, as_="scjg").status_code == 200
+    # the department's own system reports a use before review and publication
+    today = datetime.now(CST).date().isoformat()
+    from tests.helpers import envelope
+    publish(suite["amqp"], [envelope("device.used", {"device_id": device, "used_on": today, "case_id": "C-1"})])
+    with ServiceRpcClient("coordination") as coordination:
+        found = wait_for(lambda: (f := coordination.list_findings(rule_id="COO-DEVICE-UNPUBLISHED"))["total"] == 1
+                         and f, timeout=15)
+        assert found["items"][0]["dept"] == SCJG
+        assert api.post(f"/api/v1/devices/{device}/publish", {}, as_="scjg").status_code == 409   # not reviewed
+        assert api.post(f"/api/v1/devices/{device}/review", {"passed": True}, as_="sup", dept=SFJ).status_code == 200
+        assert api.post(f"/api/v1/devices/{device}/publish", {}, as_="scjg").status_code == 200
+        assert [d["device_id"] for d in api.get("/api/v1/public/devices", as_=None).json()["items"]] == [device]
+
+        issued = (datetime.now(CST).date() - timedelta(days=40)).isoformat()
+        resp = api.post("/api/v1/normative-documents", {"title": "行政处罚裁量基准实施办法", "doc_no": "营市监规〔2026〕1号",
+                                                        "issued_on": issued}, as_="scjg")
+        assert resp.status_code == 200, resp.text
+        doc_id = resp.json()["doc_id"]
+        late = wait_for(lambda: (f := coordination.list_findings(rule_id="COO-NORM-FILING-LATE"))["total"] == 1 and f)
+        assert late["items"][0]["subject_id"] == doc_id
+        assert api.post(f"/api/v1/normative-documents/{doc_id}/file", {}, as_="sthj").status_code == 403
+        assert api.post(f"/api/v1/normative-documents/{doc_id}/file", {}, as_="scjg").status_code == 200
+        assert coordination.list_findings(rule_id="COO-NORM-FILING-LATE")["total"] == 0

@@ -29,6 +29,7 @@ from services.common.errors import DomainError, IllegalTransitionError, NotFound
 from services.common.facts import Fact
 from services.common.findings import SEVERITY_RANK
 from services.common.ownership import is_justice_bureau
+from services.coordination.domain.common import bureau_only, command_fact
 from services.coordination.domain.settings import DEFAULT_SETTINGS, CoordinationSettings
 
 RAISED, RESOLVED = "finding.raised", "finding.resolved"
@@ -197,8 +198,7 @@ def counter_key(snap: dict) -> dict:
 # ---- triage commands (strict) ----------------------------------------------------------------------
 
 def _supervisor(dept: str) -> None:
-    if not is_justice_bureau(dept):
-        raise NotOwnerError(f"只有司法局（行政执法监督机构）可以处理监督发现，{dept} 无权操作")
+    bureau_only(dept, "处理监督发现")
 
 
 def _known(entry: InboxEntry | None, key: str) -> InboxEntry:
@@ -214,10 +214,7 @@ def _open(entry: InboxEntry, verb: str) -> None:
 
 
 def _fact(type_: str, key: str, at: datetime, dept: str, event_id: str, actor: str | None, **payload) -> Fact:
-    body = {"finding_key": key, **{k: v for k, v in payload.items() if v is not None}}
-    if actor:
-        body["actor"] = actor
-    return Fact(event_id, type_, at, dept, body, source="zhifa")
+    return command_fact(type_, "finding_key", key, at, dept, event_id, actor, **payload)
 
 
 def acknowledge(entry: InboxEntry | None, key: str, *, at: datetime, dept: str, event_id: str,

@@ -33,6 +33,14 @@ class CoordinationSettings(SettingsBase):
     opinion_reply_days: int = 15
     decision_reply_days: int = 15
     rectification_days: int = 30
+    # complaints (投诉举报, 12345): routing by the bureau, acknowledgement and answer by the department
+    complaint_route_days: int = 1
+    complaint_ack_days: int = 2
+    complaint_answer_days: int = 15
+    complaint_repeat_count: int = 3           # complaints about one party/officer within the window: a signal
+    complaint_repeat_window_days: int = 90
+    # normative documents (规范性文件) filed with the bureau within N calendar days of issue (seed 000)
+    normative_filing_days: int = 30
     # count the limits above in working days (China's official calendar) rather than calendar days
     workdays: bool = True
 
@@ -45,6 +53,7 @@ class CoordinationSettings(SettingsBase):
                 if not isinstance(value, bool):
                     raise ValueError(f"coordination setting {name} must be true or false")
             elif not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= 366:
+                # every other setting is a day count (or a count) within a year
                 raise ValueError(f"coordination setting {name} must be an integer between 1 and 366, got {value!r}")
 
     def response_days(self, severity: str) -> int:

@@ -30,6 +30,8 @@ from services.common.errors import DomainError, IllegalTransitionError, InvalidF
 from services.common.facts import Fact
 from services.common.findings import Finding
 from services.common.ownership import is_justice_bureau
+from services.coordination.domain.common import (bureau_only, command_fact, in_time_order, on_or_today,
+                                                parse_date)
 from services.coordination.domain.settings import DEFAULT_SETTINGS, DOC_KINDS, CoordinationSettings
 
 KINDS = ("routine", "key", "special")                 # 日常 / 重点 / 专项
@@ -49,11 +51,7 @@ TRACK_LABELS = {"open": "待发文书", "awaiting_reply": "待答复", "rectifyi
                 "settled": "核查通过"}
 
 
-def _date(value: Any, name: str) -> date:
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        raise InvalidFactError(f"{name} 不是有效日期：{value!r}", field=f"payload.{name}") from None
+_date = parse_date
 
 
 @dataclass
@@ -148,7 +146,7 @@ def _verify_track(track: Track, p: dict, on: date) -> None:
 
 
 def case_from_facts(facts: Iterable[Fact]) -> SupervisionCase | None:
-    ordered = sorted({f.event_id: f for f in facts}.values(), key=lambda f: (f.occurred_at, f.seq, f.event_id))
+    ordered = in_time_order(facts)
     if not ordered:
         return None
     case = SupervisionCase(case_id=str(ordered[0].payload.get("case_id") or ""))
@@ -275,8 +273,7 @@ def snapshot(case: SupervisionCase, as_of: datetime) -> dict:
 # ---- commands (strict) ---------------------------------------------------------------------------------
 
 def _supervisor(dept: str) -> None:
-    if not is_justice_bureau(dept):
-        raise NotOwnerError(f"只有司法局（行政执法监督机构）可以办理监督案件，{dept} 无权操作")
+    bureau_only(dept, "办理监督案件")
 
 
 def _existing(case: SupervisionCase | None, case_id: str) -> SupervisionCase:
@@ -287,21 +284,12 @@ def _existing(case: SupervisionCase | None, case_id: str) -> SupervisionCase:
     return case
 
 
-def _on(value: str | date | None, at: datetime, name: str) -> date:
-    today = local_date(aware(at, "at"))
-    day = today if value in (None, "") else (value if isinstance(value, date) else _date(value, name))
-    if day > today:
-        raise DomainError(f"{name} 不能晚于今天（{today.isoformat()}）", code="invalid_value", field=name)
-    return day
+_on = on_or_today
 
 
 def _fact(type_: str, case_id: str, at: datetime, acting_dept: str, event_id: str, actor: str | None,
           **payload) -> Fact:
-    """The fact of a command; `acting_dept` is who acted (the envelope's dept), `payload.dept` the track."""
-    body = {"case_id": case_id, **{k: v for k, v in payload.items() if v is not None}}
-    if actor:
-        body["actor"] = actor
-    return Fact(event_id, type_, at, acting_dept, body, source="zhifa")
+    return command_fact(type_, "case_id", case_id, at, acting_dept, event_id, actor, **payload)
 
 
 def open_case(case: SupervisionCase | None, case_id: str, *, kind: str, origin: str, depts: list[str], title: str,
