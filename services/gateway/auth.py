@@ -172,3 +172,41 @@ def http_dept(request, db: Database) -> str | None:
     if flag("HTTP_REQUIRE_TOKEN"):
         raise Unauthorized("missing_token", "缺少访问令牌：请在 Authorization 头中提供 Bearer <部门令牌>")
     return request.headers.get("X-Zhifa-Dept") or None
+
+
+# ---- secure by default outside the demo ---------------------------------------------------------
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    host = (host or "").strip().strip("[]")
+    if host in ("localhost", ""):
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name other than localhost may resolve to anything
+
+
+def startup_warnings() -> list[str]:
+    """What the gateway says at start when it serves beyond loopback with authentication off
+    (docs/integration.md, production checklist). An empty list on a demo bound to 127.0.0.1."""
+    from urllib.parse import urlparse
+
+    out: list[str] = []
+    web_host = str(config.get("WEB_SERVER_ADDRESS") or "").rpartition(":")[0]
+    amqp = urlparse(str(config.get("AMQP_URI") or ""))
+    if not _loopback(web_host) and not flag("HTTP_REQUIRE_TOKEN"):
+        out.append(f"HTTP ingress listens on {web_host} with HTTP_REQUIRE_TOKEN off: any caller can claim a "
+                   "department with the X-Zhifa-Dept header; set HTTP_REQUIRE_TOKEN=true")
+    if not _loopback(amqp.hostname or ""):
+        if not flag("INGRESS_REQUIRE_USER_ID"):
+            out.append(f"broker {amqp.hostname} is not on loopback and INGRESS_REQUIRE_USER_ID is off: a message "
+                       "without user_id speaks for the department in its routing key; set INGRESS_REQUIRE_USER_ID=true")
+        if "guest" in trusted_users():
+            out.append("INGRESS_TRUSTED_USERS includes guest: remove it and run the suite under its own broker user")
+        if (amqp.username or "guest") == "guest":
+            out.append("the suite connects to a non-loopback broker as guest: create a user with a strong password")
+        if not config.get("INTERNAL_KEY"):
+            out.append("INTERNAL_KEY is not set: retry headers are signed with a key derived from AMQP_URI; "
+                       "set a random INTERNAL_KEY shared by every process")
+    return out

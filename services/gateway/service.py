@@ -23,7 +23,7 @@ from nameko.web.handlers import http
 from contracts.asyncapi import document as asyncapi_document
 from contracts.catalog import ENVELOPE_SCHEMA, MAX_DEPTH, Catalog, ContractError, Violation
 from services.gateway.admission import Admitted, Refused, admit, event_status
-from services.gateway.auth import Unauthorized, amqp_identity, http_dept
+from services.gateway.auth import Unauthorized, amqp_identity, http_dept, startup_warnings
 from services.gateway.store import GatewayStore, digest, ensure_indexes
 from services.kernel import config
 from services.kernel.clock import Clock
@@ -47,6 +47,8 @@ class Contracts(DependencyProvider):
     def setup(self):
         declare_topology()
         bound_decompression(int(config.get("INGRESS_MAX_BYTES")))  # kombu unpacks before we see a message
+        for warning in startup_warnings():  # secure by default outside the demo: say so loudly
+            log.warning("INSECURE: %s", warning)
         self.catalog = Catalog(max_bytes=int(config.get("INGRESS_MAX_BYTES")),
                                years=(int(config.get("INGRESS_YEAR_MIN")), int(config.get("INGRESS_YEAR_MAX"))))
 
