@@ -333,6 +333,11 @@ class ApiService:
         if route.scope == "result" and principal is not None and principal.role == DEPT_USER \
                 and principal.dept not in record_depts(reply):
             raise Refusal(404, "not_found", route.not_found)  # another department's record: as if absent
+        if route.scope == "dept_arg" and "dept" not in args and principal is not None \
+                and principal.role == DEPT_USER and record_depts(reply) - {principal.dept}:
+            # a declaration that promises department scope but takes no `dept`: never leak, say why
+            log.warning("query %s declares scope dept_arg without a dept parameter", route.name)
+            raise Refusal(403, "forbidden_dept", "此接口的答复含有其他部门的数据，部门用户不能调用")
         target = {k: v for k, v in args.items() if v is not None and k not in ("limit", "offset")}
         return self._answer(request, route, principal, reply, target)
 

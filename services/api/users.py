@@ -10,7 +10,7 @@ import secrets
 import sys
 from typing import TextIO
 
-from services.api import accounts
+from services.api import accounts, audit
 from services.api.accounts import AccountError
 
 # (username, role, department, password): local demo only (`make run`), never in production
@@ -78,6 +78,17 @@ def _password(args, out: TextIO) -> tuple[str, bool]:
     return secrets.token_urlsafe(15), True
 
 
+def _audit(db, action: str, username: str, status: int = 200) -> None:
+    """Account changes from the CLI go to the same append-only audit log as the API's."""
+    try:
+        who = getpass.getuser()
+    except Exception:  # no login name in some containers
+        who = "unknown"
+    audit.record(db, at=_now(), actor=f"cli:{who}", role="administrator", dept=None, action=action,
+                 route=f"zhifa user {action.removeprefix('user_')}", method="CLI", client="cli", status=status,
+                 target={"username": username})
+
+
 def cmd_user(args, out: TextIO) -> int:
     db = api_db(args.mongo_uri, args.db_prefix)
     try:
@@ -85,6 +96,7 @@ def cmd_user(args, out: TextIO) -> int:
             password, generated = (None, False) if args.machine else _password(args, out)
             made = accounts.create_user(db, args.username, args.role, _now(), dept=args.dept, password=password,
                                         kind="machine" if args.machine else "person")
+            _audit(db, "user_create", args.username)
             out.write(f"已创建用户 {args.username}（{ROLE_LABELS[args.role]}{'，' + args.dept if args.dept else ''}）\n")
             if generated:
                 out.write(f"初始密码（只显示这一次）：{password}\n")
@@ -103,6 +115,7 @@ def cmd_user(args, out: TextIO) -> int:
             if not accounts.set_disabled(db, args.username, not args.enable):
                 out.write(f"用户 {args.username} 不存在\n")
                 return 1
+            _audit(db, "user_enable" if args.enable else "user_disable", args.username)
             out.write(f"已{'启用' if args.enable else '停用'}用户 {args.username}\n")
         elif args.action == "reset":
             user = accounts.get_user(db, args.username)
@@ -111,10 +124,12 @@ def cmd_user(args, out: TextIO) -> int:
                 return 1
             if user.get("kind") == "machine":
                 token = accounts.issue_token(db, args.username, _now(), rotate=True)
+                _audit(db, "user_reset", args.username)
                 out.write(f"已作废旧令牌。新访问令牌（只显示这一次）：{token}\n")
             else:
                 password, generated = _password(args, out)
                 accounts.reset_password(db, args.username, password)
+                _audit(db, "user_reset", args.username)
                 out.write(f"已重置用户 {args.username} 的密码，其全部会话已失效\n")
                 if generated:
                     out.write(f"新密码（只显示这一次）：{password}\n")

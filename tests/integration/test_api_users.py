@@ -1,4 +1,5 @@
 """Accounts from the CLI (`zhifa user ...`) and the demo accounts of `make run`, used against the real API."""
+import getpass
 import io
 
 import requests
@@ -54,10 +55,16 @@ def test_user_create_list_disable_reset_from_the_cli(zhifa_config, container_fac
     assert code == 0 and requests.get(f"{kit.base}/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"},
                                       timeout=10).status_code == 401
     assert zhifa(zhifa_config, monkeypatch, "reset", "nobody")[0] == 1
-    # every account change through the API's token route is audited; the CLI is an administrator's tool
+    # account changes are audited, from the CLI and from the API's token route
     sup_token = kit.post("/api/v1/auth/tokens", {"username": "ledger-bot"}, as_="sup")
     assert sup_token.status_code == 200 and sup_token.json()["token"].startswith("zfa_")
     assert kit.get("/api/v1/audit", as_="aud", action="create_token").json()["total"] == 1
+    changes = sorted((e["action"], e["target"]["username"]) for e in kit.get("/api/v1/audit", as_="aud").json()["items"]
+                     if e["action"].startswith("user_"))
+    assert changes == sorted([("user_create", "wang.fang"), ("user_create", "ledger-bot"), ("user_disable", "wang.fang"),
+                       ("user_enable", "wang.fang"), ("user_reset", "wang.fang"), ("user_reset", "ledger-bot")])
+    assert {e["actor"] for e in kit.get("/api/v1/audit", as_="aud", action="user_create").json()["items"]} \
+        == {f"cli:{getpass.getuser()}"}
 
 
 def test_demo_accounts_are_created_once_and_each_role_can_log_in(zhifa_config, container_factory):
