@@ -6,8 +6,13 @@
     zhifa asyncapi [--output asyncapi.json]
 
 One event per line (JSON Lines; blank lines are skipped, `-` reads standard input). `publish`
-and `validate --dept` fill missing envelope fields (event_id, occurred_at, schema_version, dept,
-source) the same way. Exit status: 0 every event accepted (or valid), 1 some were not,
+and `validate --dept` fill missing envelope fields (schema_version, dept, source) the same way.
+
+Re-running the same file sends the same events. A missing `event_id` is derived from the event's
+content (uuid5 of the department, source, type, occurred_at and payload), so a second run is
+answered "duplicate", never applied twice; a missing `occurred_at` is an error of that line
+(`occurred_at:required`) — when a fact happened is the department's to say, and "now" would make
+each run a different event. Exit status: 0 every event accepted (or valid), 1 some were not,
 2 the command could not run (bad arguments, unreadable file, connection or login refused).
 """
 from __future__ import annotations
@@ -16,6 +21,7 @@ import argparse
 import json
 import os
 import sys
+import uuid
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -50,6 +56,33 @@ def read_lines(path: str, catalog: Catalog) -> list[Line]:
     finally:
         if stream is not sys.stdin:
             stream.close()
+
+
+CONTENT_NAMESPACE = uuid.UUID("0b0c5e8a-3d6f-4f51-9b0e-6c7a9d1e2f30")
+
+
+def content_event_id(event: dict, dept: str, source: str) -> str:
+    """The event id of an event given without one: the same content always gives the same id."""
+    body = {"dept": event.get("dept") or dept, "source": event.get("source") or source, "type": event.get("type"),
+            "occurred_at": event.get("occurred_at"), "payload": event.get("payload")}
+    return str(uuid.uuid5(CONTENT_NAMESPACE, json.dumps(body, sort_keys=True, ensure_ascii=False)))
+
+
+def prepare(lines: list[Line], dept: str, source: str) -> None:
+    """Give each usable line a deterministic event id; a line without occurred_at becomes a problem."""
+    for index, line in enumerate(lines):
+        if line.event is None:
+            continue
+        if line.event.get("occurred_at") in (None, ""):
+            line.problem = Result(index, line.event.get("event_id") if isinstance(line.event.get("event_id"), str) else None,
+                                  "invalid", reason="required", violations=[{
+                                      "field": "occurred_at", "rule": "required",
+                                      "message": "缺少 occurred_at（事实发生时间，带时区的 ISO 8601）；"
+                                                 "本工具不以当前时间代填，以免重复发送同一文件产生不同事件"}])
+            line.event = None
+            continue
+        if line.event.get("event_id") in (None, ""):
+            line.event = {**line.event, "event_id": content_event_id(line.event, dept, source)}
 
 
 def describe(number: int, result: Result, labels: dict[str, str] | None = None) -> str:
@@ -91,6 +124,7 @@ def cmd_publish(args, out: TextIO) -> int:
     catalog = Catalog()
     lines = read_lines(args.file, catalog)
     source = args.source or f"{args.dept}-system"
+    prepare(lines, args.dept, source)
     usable = [line for line in lines if line.event is not None]
     common = dict(batch_size=args.batch_size, max_retries=args.retries, prevalidate=args.validate, catalog=catalog)
     if args.http:
@@ -112,6 +146,8 @@ def cmd_publish(args, out: TextIO) -> int:
 def cmd_validate(args, out: TextIO) -> int:
     catalog = Catalog()
     lines = read_lines(args.file, catalog)
+    if args.dept:
+        prepare(lines, args.dept, args.source or f"{args.dept}-system")
     results = []
     for index, line in enumerate(lines):
         if line.event is None:
@@ -120,7 +156,7 @@ def cmd_validate(args, out: TextIO) -> int:
         env = line.event
         if args.dept:
             env = complete_envelope(env, dept=args.dept, source=args.source or f"{args.dept}-system")
-        given = line.event.get("event_id")  # an id filled in here would not be the one publish sends
+        given = env.get("event_id")  # with --dept: the same id publish sends
         event_id = given if isinstance(given, str) else None
         try:
             catalog.validate(env, expected_dept=args.dept)

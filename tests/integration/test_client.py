@@ -43,10 +43,10 @@ def jsonl(tmp_path, lines: list, name: str = "events.jsonl") -> str:
 
 
 def mixed_file(tmp_path, d: str):
-    """Line 1 complete and valid; 2 only type+payload (envelope filled); 3 bad kind; 4 blank;
+    """Line 1 complete and valid; 2 type+occurred_at+payload (id derived from content); 3 bad kind; 4 blank;
     5 another dept's event; 6 not JSON."""
     full = officer_registered(f"{d}-0001", dept=d)
-    bare = {"type": "officer.registered",
+    bare = {"type": "officer.registered", "occurred_at": "2026-03-01T09:00:00+08:00",
             "payload": {"officer_id": f"{d}-0002", "name": "王芳", "agency_id": f"A{d}", "kind": "auxiliary"}}
     bad = officer_registered(f"{d}-0003", dept=d)
     bad["payload"]["kind"] = "boss"
@@ -79,6 +79,12 @@ def test_cli_publishes_jsonl_over_amqp_and_reports_each_event(dept, tmp_path):
     uuid.UUID(filled_id)
     assert wait_for(lambda: accepted_ids(dept) >= {full["event_id"], filled_id})
     assert bad["event_id"] not in accepted_ids(dept)
+    # re-running the same file sends the same events (same ids; the gateway drops them as duplicates)
+    before = accepted_ids(dept)
+    _, again = run_cli("publish", path, "--dept", d, "--amqp-uri", dept["amqp"], "--settle", "1.5")
+    rerun = {int(line.split()[1]): line for line in again if line.startswith("line ")}
+    assert rerun[2].split()[2] == filled_id and rerun[1].split()[2] == full["event_id"]
+    assert accepted_ids(dept) == before
 
 
 def test_publisher_api_results_in_order_with_late_confirm_and_retries(dept, monkeypatch):
@@ -161,7 +167,8 @@ def test_validate_flags_bad_lines_with_field_and_rule(tmp_path):
     assert [(r["line"], r["status"]) for r in rows] == [(1, "valid"), (2, "invalid"), (3, "invalid")]
     assert {"field": "payload.kind", "rule": "allowed"}.items() <= rows[1]["violations"][0].items()
 
-    bare = jsonl(tmp_path, [{"type": "officer.registered", "payload": good["payload"]}], "bare.jsonl")
+    bare = jsonl(tmp_path, [{"type": "officer.registered", "occurred_at": good["occurred_at"],
+                             "payload": good["payload"]}], "bare.jsonl")
     assert run_cli("validate", bare)[0] == 1
     assert run_cli("validate", bare, "--dept", "511322-scjg")[0] == 0
     code, lines = run_cli("validate", bare, "--dept", "511322-sthj")
