@@ -64,10 +64,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     found = offline_findings(sim.events, as_of, preset=sim.config.preset)
     comparison = compare(keys(expected_findings(sim, as_of)), {finding_key(f.to_payload()) for f in found}, as_of)
     print(format_table(comparison, f"离线验收：{sim.summary()}"))
+    from services.simulator.inspection import check_report  # the inspection part (its own stream and truth)
+
+    inspection_ok = check_report(sim)
     if args.out:
         write_json(args.out, report_document(comparison, source="offline", sim_summary=sim.summary(),
                                              config=sim.config.to_dict(), published=0))
-    return 0 if comparison.ok else 1
+    return 0 if comparison.ok and inspection_ok else 1
 
 
 def cmd_run(args: argparse.Namespace) -> int:

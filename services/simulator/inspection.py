@@ -97,10 +97,13 @@ class _Gen:
                 "item_code": self.item[dept], "name": "对本领域经营主体的日常监督检查", "category": "inspection",
                 "legal_basis": [{"law": "《中华人民共和国食品安全法》", "article": "第一百一十条"}],
                 "effective_from": f"{self.year}-01-01", "owning_dept": dept, "area": self.area[dept]})
-        ents = [make_uscc(self.rng, self.region) for _ in range(60)]
+        size = {dept: 3 * sum(1 for o in self.sim.officers if o.dept == dept and o.kind == "officer") for dept in (a, b, c)}
+        ents = [make_uscc(self.rng, self.region) for _ in range(sum(size.values()) + 30)]
         self.names = {e: f"{self.sim.county.name}{self.rng.choice('鑫盛兴隆福顺源华泰恒')}{n}号商行" for n, e in enumerate(ents)}
-        pools = {a: ents[0:12], b: ents[12:24], c: ents[24:30]}
-        special = iter(ents[30:])
+        pools = {a: ents[:size[a]], b: ents[size[a]:size[a] + size[b]],
+                 c: ents[size[a] + size[b]:size[a] + size[b] + size[c]]}
+        special = iter(ents[size[a] + size[b] + size[c]:])
+        self.count: dict[tuple[str, str], int] = defaultdict(int)
         for dept, members in pools.items():
             self.emit("inspection_pool.members_listed", self.at(1, 3), dept, {
                 "pool_id": f"{dept}-MLK", "name": "检查对象名录库",
@@ -147,19 +150,25 @@ class _Gen:
                     self.at(12, 1), "两个部门计划一月检查同一企业，建议联合检查")
 
         # draws: a clean (then inspected), b never published, a repeated, b tampered
-        d1 = self.draw(a, f"{a}-SJ-{self.year}-01", pools[a], (3, 2), published=date(self.year, 3, 10),
-                       inspect_month=4)
-        for target, officers in d1:
-            day = self.workday(4, 6 + (len(self.events) % 10))
-            self.inspection(a, target, officers, day, draw_id=f"{a}-SJ-{self.year}-01")
+        # clean quarterly draws of a and c, each drawn target inspected the month after by its drawn team;
+        # a draw's candidates leave out enterprises the department already inspected up to its yearly cap
+        cap = dict(d.InspectionSettings().yearly_caps)["routine"]
+        for dept, months, tag in ((a, (3, 6, 9), "01"), (c, (2, 5, 8, 11), "11")):
+            for q, month in enumerate(months):
+                draw_id = f"{dept}-SJ-{self.year}-{int(tag) + q:02d}"
+                candidates = [e for e in pools[dept] if self.count[(dept, e)] < cap]
+                assigned = self.draw(dept, draw_id, candidates, (month, 2), published=date(self.year, month, 12),
+                                     inspect_month=month + 1)
+                for i, (target, officers) in enumerate(assigned):
+                    self.inspection(dept, target, officers, self.workday(month + 1, 6 + i % 10), draw_id=draw_id)
         self.draw(b, f"{b}-SJ-{self.year}-01", pools[b], (5, 6), published=None, inspect_month=6)
         deadline = d.draw_publication_deadline(
             d.Attempt(1, self.at(5, 6), {}, "", performed_at=self.at(5, 6, 10)), d.InspectionSettings())
         self.expect(d.DRAW_NOT_PUBLISHED, "draw", f"{b}-SJ-{self.year}-01", b,
                     datetime.combine(deadline + timedelta(days=1), time.min, CST), "抽取结果 20 个工作日内未公开")
-        self.draw(a, f"{a}-SJ-{self.year}-02", pools[a], (8, 3), published=date(self.year, 8, 20), inspect_month=9,
+        self.draw(a, f"{a}-SJ-{self.year}-09", pools[a], (8, 3), published=date(self.year, 8, 20), inspect_month=9,
                   attempts=2)
-        self.expect(d.DRAW_REPEATED, "draw", f"{a}-SJ-{self.year}-02", a, self.at(8, 4), "同一抽取进行两次")
+        self.expect(d.DRAW_REPEATED, "draw", f"{a}-SJ-{self.year}-09", a, self.at(8, 4), "同一抽取进行两次")
         self.draw(b, f"{b}-SJ-{self.year}-02", pools[b], (9, 1), published=date(self.year, 9, 10), inspect_month=10,
                   tamper=True)
         self.expect(d.DRAW_UNVERIFIABLE, "draw", f"{b}-SJ-{self.year}-02", b, self.at(9, 1, 10), "抽取结果被改动")
@@ -200,10 +209,6 @@ class _Gen:
         second = self.workday(8, 24)
         iid = self.inspection(b, rep, self.team(b, self.area[b], second), second)
         self.expect(d.REPEAT_INSPECTION, "inspection", iid, b, self.at(8, second.day), "30 日内不同部门重复检查")
-        # clean background: c inspects its own pool once each
-        for i, target in enumerate(pools[c]):
-            dd = self.workday(9, 1 + 3 * i)
-            self.inspection(c, target, self.team(c, self.area[c], dd), dd)
         self.events.sort(key=lambda env: env["occurred_at"])
         as_of = self.sim.end + timedelta(days=AS_OF_DAYS)
         return InspectionSimulation(self.events, self.expectations, as_of)
@@ -260,6 +265,7 @@ class _Gen:
                    "emergency": emergency or None, "late_reason": late_reason, "outcome": "no_problem"}
         if approval and approval_after is None:
             payload["approval"] = {"approved_by": "局长", "approved_at": (start - timedelta(hours=17)).isoformat()}
+        self.count[(dept, target)] += 1
         registered = start + timedelta(days=registered_after, hours=3)
         self.emit("inspection.registered", registered, dept, {k: v for k, v in payload.items() if v is not None})
         if approval_after is not None:
@@ -347,3 +353,25 @@ def check(sim: Simulation, part: InspectionSimulation | None = None) -> dict[str
         got = {k for k in raised if k[0] == rule}
         rows[rule] = {"expected": len(exp), "raised": len(got), "missed": sorted(exp - got), "spurious": sorted(got - exp)}
     return rows
+
+
+def applies(sim: Simulation) -> bool:
+    """The part needs four departments with four or more officers each (the `small` and `year` scales)."""
+    return sum(1 for dept in sim.depts
+               if sum(1 for o in sim.officers if o.dept == dept and o.kind == "officer") >= 4) >= 4
+
+
+def check_report(sim: Simulation, out=print) -> bool:
+    """Print the inspection part's offline acceptance table; True when nothing is missed or spurious."""
+    if not applies(sim):
+        out("行政检查部分：本规模部门不足（需 4 个部门、每部门至少 4 名执法人员），未生成")
+        return True
+    part = simulate_inspections(sim)
+    rows = check(sim, part)
+    out(f"行政检查部分（{len(part.events)} 条事件，评估时点 {part.as_of.isoformat()}）：")
+    out(f"{'规则':<28}{'应发现':>6}{'已发现':>6}{'漏报':>6}{'误报':>6}")
+    for rule, row in rows.items():
+        out(f"{rule:<28}{row['expected']:>6}{row['raised']:>6}{len(row['missed']):>6}{len(row['spurious']):>6}")
+    ok = all(not r["missed"] and not r["spurious"] for r in rows.values())
+    out("行政检查部分：" + ("全部规则零漏报、零误报" if ok else "存在漏报或误报"))
+    return ok

@@ -41,3 +41,17 @@ def test_zero_missed_and_zero_spurious_for_every_rule():
     # every rule of the service is injected at least once, except the two-year rule (one simulated year)
     assert injected == set(d.RULES) - {d.UNIT_NO_RECORDS_2Y}, set(d.RULES) - injected
     assert all(rows[rule]["expected"] >= 1 for rule in injected)
+
+
+def test_the_simulator_check_command_reports_the_inspection_part(capsys):
+    from services.simulator.__main__ import main
+
+    assert main(["check", "--seed", "3", "--scale", "small"]) == 0
+    out = capsys.readouterr().out
+    assert "行政检查部分：全部规则零漏报、零误报" in out and "INS-FREQUENCY-CAP" in out
+
+
+def test_a_county_too_small_for_the_part_is_said_so():
+    lines = []
+    assert si.check_report(simulate(county_config("demo", seed=20250101)), lines.append)
+    assert "未生成" in lines[0]
