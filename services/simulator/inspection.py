@@ -14,6 +14,9 @@ a few days into the next year (`AS_OF_DAYS` after the simulated year's end), so 
 January are still ahead (joint-inspection suggestions) and a department that registered nothing all
 year has been idle for a full year. `INS-UNIT-NO-RECORDS-2Y` cannot happen inside one simulated year
 and is covered by the domain's unit tests only.
+
+`python -m services.simulator check` prints this part's table after the main one (check_report);
+the live `run` does not publish it yet.
 """
 from __future__ import annotations
 
