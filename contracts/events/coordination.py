@@ -164,4 +164,32 @@ DEVICES = [
               {"device_id": DEVICE_EXAMPLE, "used_on": "2024-03-12", "case_id": "511322-jtys-2024-0102"}, "devices"),
 ]
 
-CONTRACTS = [*INBOX, *SUPERVISION, *COMPLAINTS, *NORMATIVE, *DEVICES]
+DSP_EXAMPLE = "GX-20240506-0001"
+DISPUTES = [
+    _contract("dispute.raised", "部门就某事项与其他部门发生管辖争议（注明本部门立案日期：最先立案者管辖，行政处罚法第二十五条）。",
+              {"dispute_id": req(ID), "matter": req(TITLE), "parties": req({"type": "list", "minlength": 1,
+                                                                            "maxlength": 20, "schema": DEPT}),
+               "raised_on": req(DATE), "filed_on": opt(DATE), "actor": opt(ACTOR)},
+              {"dispute_id": DSP_EXAMPLE, "matter": "农贸市场内无证经营食品的查处", "parties": ["511322-sthj"],
+               "raised_on": "2024-05-06", "filed_on": "2024-04-20"}, "disputes"),
+    _contract("dispute.answered", "争议另一方答复（是否同意、其立案日期）。",
+              {"dispute_id": req(ID), "agrees": req({"type": "boolean"}), "answered_on": req(DATE),
+               "position": opt(TEXT), "filed_on": opt(DATE), "actor": opt(ACTOR)},
+              {"dispute_id": DSP_EXAMPLE, "agrees": False, "answered_on": "2024-05-08",
+               "position": "本局已于4月15日立案", "filed_on": "2024-04-15"}, "disputes"),
+    _contract("dispute.agreed", "经司法局协调，争议各方协商一致，确定管辖部门。",
+              {"dispute_id": req(ID), "lead_dept": req(DEPT), "settled_on": req(DATE), "note": opt(NOTE),
+               "actor": opt(ACTOR)},
+              {"dispute_id": DSP_EXAMPLE, "lead_dept": "511322-sthj", "settled_on": "2024-05-09",
+               "note": "按最先立案原则由生态环境局管辖"}, "disputes"),
+    _contract("dispute.referred", "协商不成，报请共同的上一级机关指定管辖。",
+              {"dispute_id": req(ID), "referred_to": req(TITLE), "referred_on": req(DATE), "actor": opt(ACTOR)},
+              {"dispute_id": DSP_EXAMPLE, "referred_to": "县人民政府", "referred_on": "2024-06-06"}, "disputes"),
+    _contract("dispute.decided", "共同上级机关指定管辖的决定（由司法局登记）。",
+              {"dispute_id": req(ID), "lead_dept": req(DEPT), "settled_on": req(DATE), "basis": opt(TEXT),
+               "actor": opt(ACTOR)},
+              {"dispute_id": DSP_EXAMPLE, "lead_dept": "511322-scjg", "settled_on": "2024-06-20",
+               "basis": "县政府办公室指定管辖通知"}, "disputes"),
+]
+
+CONTRACTS = [*INBOX, *SUPERVISION, *COMPLAINTS, *NORMATIVE, *DEVICES, *DISPUTES]

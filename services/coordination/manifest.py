@@ -5,7 +5,7 @@ Besides the ingress facts declared in `consumes`, the service consumes `finding.
 handlers are generated from the declarations when the service class is created
 (services/coordination/service.py), so a service declared later feeds the inbox with no change here.
 """
-from services.coordination.domain import complaints, devices, normative
+from services.coordination.domain import complaints, devices, disputes, normative
 from services.coordination.domain.inbox import STATES
 from services.coordination.domain.settings import DOC_KINDS, CoordinationSettings
 from services.coordination.domain.supervision import KINDS, ORIGINS, RULES
@@ -20,6 +20,7 @@ CASE = Param("case_id", in_="path", required=True, max_length=64, description="�
 DAY = "date"
 COMPLAINT = Param("complaint_id", in_="path", required=True, max_length=64, description="投诉举报编号")
 DOC_ID = Param("doc_id", in_="path", required=True, max_length=64, description="规范性文件编号")
+DISPUTE = Param("dispute_id", in_="path", required=True, max_length=64, description="管辖争议编号")
 DEVICE = Param("device_id", in_="path", required=True, max_length=64, pattern=r"[A-Za-z0-9][A-Za-z0-9_\-]{0,63}",
                description="设备编号")
 ACTOR_NOTE = Param("note", in_="body", max_length=500, description="备注")
@@ -39,14 +40,15 @@ MANIFEST = ServiceManifest(
         Aggregate("complaint", "complaints", ("complaint.*",), "投诉举报（12345）"),
         Aggregate("normative_document", "normative_documents", ("normative_document.*",), "规范性文件备案"),
         Aggregate("device", "devices", ("device.*",), "电子技术监控设备"),
+        Aggregate("dispute", "disputes", ("dispute.*",), "管辖争议", dept_field="snapshot.depts"),
     ),
     consumes=(("gateway", "inbox.*"), ("gateway", "supervision.*"), ("gateway", "complaint.*"),
-              ("gateway", "normative_document.*"), ("gateway", "device.*")),
+              ("gateway", "normative_document.*"), ("gateway", "device.*"), ("gateway", "dispute.*")),
     publishes=("finding.raised", "finding.resolved"),
     settings=CoordinationSettings,
     settings_section="coordination",
     findings="list_findings",
-    rules=(*RULES, *complaints.RULES, *normative.RULES, *devices.RULES),
+    rules=(*RULES, *complaints.RULES, *normative.RULES, *devices.RULES, *disputes.RULES),
     queries=(
         Query("list_inbox", "list_inbox", "/inbox", "监督发现收件箱（处理流程：待处理、已阅、已交办、不予处理、已合并、已消除）",
               paged=True, roles=frozenset({SUPERVISOR, AUDITOR}),
@@ -78,6 +80,11 @@ MANIFEST = ServiceManifest(
         Query("list_devices", "list_devices", "/devices", "电子技术监控设备列表", paged=True,
               params=(DEPT, Param("status", enum=("registered", "approved", "rejected", "published", "unregistered"),
                                   description="状态"), *PAGE)),
+        Query("list_disputes", "list_disputes", "/disputes", "管辖争议列表（部门只见本部门参与的）", paged=True,
+              params=(DEPT, Param("status", enum=("raised", "negotiating", "referred", "agreed", "decided"),
+                                  description="状态"), *PAGE)),
+        Query("get_dispute", "get_dispute", "/disputes/{dispute_id}", "管辖争议详情", params=(DISPUTE,),
+              scope="result", not_found="管辖争议不存在"),
         Query("list_public_devices", "list_public_devices", "/public/devices", "公示：已公布的电子技术监控设备",
               params=(DEPT, *PAGE), scope="none", public=True, paged=True),
     ),
@@ -186,5 +193,26 @@ MANIFEST = ServiceManifest(
         Command("publish_device", "publish_device", "/devices/{device_id}/publish", "向社会公布电子技术监控设备",
                 params=(DEVICE, Param("published_on", DAY, in_="body", description="公布日期（默认今天）")),
                 roles=DEPARTMENT),
+        Command("raise_dispute", "raise_dispute", "/disputes", "提出管辖争议",
+                params=(Param("matter", in_="body", required=True, max_length=200, description="争议事项"),
+                        Param("parties", "array", in_="body", required=True, description="争议另一方（部门编码）"),
+                        Param("filed_on", DAY, in_="body", description="本部门立案日期"),
+                        Param("raised_on", DAY, in_="body", description="提出日期（默认今天）")), roles=DEPARTMENT),
+        Command("answer_dispute", "answer_dispute", "/disputes/{dispute_id}/answer", "答复管辖争议（争议一方）",
+                params=(DISPUTE, Param("agrees", "boolean", in_="body", required=True, description="是否同意对方管辖"),
+                        Param("position", in_="body", max_length=2000, description="意见"),
+                        Param("filed_on", DAY, in_="body", description="本部门立案日期"),
+                        Param("answered_on", DAY, in_="body", description="答复日期（默认今天）")), roles=DEPARTMENT),
+        Command("agree_dispute", "agree_dispute", "/disputes/{dispute_id}/agree", "登记协商一致的管辖部门",
+                params=(DISPUTE, Param("lead_dept", in_="body", required=True, max_length=40, description="管辖部门"),
+                        Param("note", in_="body", max_length=500, description="说明"),
+                        Param("settled_on", DAY, in_="body", description="日期（默认今天）")), roles=BUREAU),
+        Command("refer_dispute", "refer_dispute", "/disputes/{dispute_id}/refer", "报请共同上级机关指定管辖",
+                params=(DISPUTE, Param("referred_to", in_="body", required=True, max_length=200, description="上级机关"),
+                        Param("referred_on", DAY, in_="body", description="日期（默认今天）")), roles=BUREAU),
+        Command("decide_dispute", "decide_dispute", "/disputes/{dispute_id}/decide", "登记指定管辖决定",
+                params=(DISPUTE, Param("lead_dept", in_="body", required=True, max_length=40, description="管辖部门"),
+                        Param("basis", in_="body", max_length=2000, description="决定依据"),
+                        Param("settled_on", DAY, in_="body", description="日期（默认今天）")), roles=BUREAU),
     ),
 )

@@ -26,6 +26,7 @@ from services.coordination import store
 from services.common.chinatime import local_date
 from services.coordination.domain import complaints as cp
 from services.coordination.domain import devices as dv
+from services.coordination.domain import disputes as ds
 from services.coordination.domain import inbox as ib
 from services.coordination.domain import normative as nd
 from services.coordination.domain import supervision as sv
@@ -67,6 +68,8 @@ KINDS = {
                                nd.next_due),
     "device": Kind("device_id", lambda f, s: dv.device_from_facts(f), dv.admit, lambda a, t, s: dv.snapshot(a, t),
                    lambda a, t, s: dv.evaluate(a, t), lambda a, t, s: None),
+    "dispute": Kind("dispute_id", lambda f, s: ds.dispute_from_facts(f), ds.admit, ds.snapshot, ds.evaluate,
+                    ds.next_due),
 }
 
 
@@ -414,6 +417,59 @@ class CoordinationService(EventSourcedService):
     def publish_device(self, device_id, dept, published_on=None, actor=None):
         return self._device(device_id, dept, lambda d, eid: dv.publish(
             d, device_id, at=self.clock(), dept=dept, event_id=eid, published_on=published_on, actor=actor))
+
+    # ---- jurisdiction disputes (管辖争议) --------------------------------------------------------------------
+    def _dispute(self, dispute_id: str, dept: str, build: Callable) -> dict:
+        return self._command("dispute", dispute_id, build, dept,
+                             summary=lambda doc: {"dispute_id": doc["_id"], "status": doc["snapshot"]["status"],
+                                                  "first_filer": doc["snapshot"]["first_filer"]})
+
+    @rpc
+    def list_disputes(self, dept=None, status=None, limit=50, offset=0):
+        query = {k: v for k, v in (("snapshot.depts", dept), ("snapshot.status", status)) if v}
+        return store.list_snapshots(self.db, store.DISPUTES, query=query, limit=int(limit), offset=int(offset),
+                                    sort=[("snapshot.raised_on", -1), ("_id", 1)])
+
+    @rpc
+    def get_dispute(self, dispute_id):
+        doc = self.aggregate_doc("dispute", dispute_id)
+        if doc is None:
+            return None
+        return {**doc["snapshot"], "findings": self.open_findings(doc), "history": self.history(doc)}
+
+    @rpc
+    def raise_dispute(self, matter, parties, dept, filed_on=None, raised_on=None, actor=None):
+        if not isinstance(parties, list) or not all(isinstance(p, str) for p in parties):
+            return {"ok": False, "error": {"code": "invalid_value", "field": "parties",
+                                           "message": "parties 必须是部门编码列表"}}
+        dispute_id = f"GX-{self.clock().strftime('%Y%m%d')}-{uuid.uuid4().hex[:8]}"
+        return self._dispute(dispute_id, dept, lambda d, eid: ds.raise_dispute(
+            d, dispute_id, matter=matter, parties=parties, at=self.clock(), dept=dept, event_id=eid,
+            filed_on=filed_on, raised_on=raised_on, actor=actor))
+
+    @rpc
+    def answer_dispute(self, dispute_id, agrees, dept, position=None, filed_on=None, answered_on=None, actor=None):
+        return self._dispute(dispute_id, dept, lambda d, eid: ds.answer(
+            d, dispute_id, agrees=bool(agrees), at=self.clock(), dept=dept, event_id=eid, position=position,
+            filed_on=filed_on, answered_on=answered_on, actor=actor))
+
+    @rpc
+    def agree_dispute(self, dispute_id, lead_dept, dept, note=None, settled_on=None, actor=None):
+        return self._dispute(dispute_id, dept, lambda d, eid: ds.agree(
+            d, dispute_id, lead_dept=lead_dept, at=self.clock(), dept=dept, event_id=eid, note=note,
+            settled_on=settled_on, actor=actor))
+
+    @rpc
+    def refer_dispute(self, dispute_id, referred_to, dept, referred_on=None, actor=None):
+        return self._dispute(dispute_id, dept, lambda d, eid: ds.refer(
+            d, dispute_id, referred_to=referred_to, at=self.clock(), dept=dept, event_id=eid,
+            referred_on=referred_on, actor=actor))
+
+    @rpc
+    def decide_dispute(self, dispute_id, lead_dept, dept, basis=None, settled_on=None, actor=None):
+        return self._dispute(dispute_id, dept, lambda d, eid: ds.decide(
+            d, dispute_id, lead_dept=lead_dept, at=self.clock(), dept=dept, event_id=eid, basis=basis,
+            settled_on=settled_on, actor=actor))
 
 
 # ---- one finding handler per declared source of findings ---------------------------------------------------

@@ -19,7 +19,7 @@ from pymongo.errors import DuplicateKeyError
 from services.kernel.aggregates import AggregateStore
 
 INBOX, CASES = "inbox", "supervision_cases"
-COMPLAINTS, NORMATIVE, DEVICES = "complaints", "normative_documents", "devices"
+COMPLAINTS, NORMATIVE, DEVICES, DISPUTES = "complaints", "normative_documents", "devices", "disputes"
 COUNTER_FIELDS = ("dept", "rule_id", "severity", "state", "escalated")
 MAX_ATTEMPTS = 10
 
@@ -31,6 +31,7 @@ def ensure_indexes(db: Database) -> None:
     AggregateStore.ensure_indexes(db[COMPLAINTS], "dept", "snapshot.status", "snapshot.received_on")
     AggregateStore.ensure_indexes(db[NORMATIVE], "dept", "snapshot.status")
     AggregateStore.ensure_indexes(db[DEVICES], "dept", "snapshot.status")
+    AggregateStore.ensure_indexes(db[DISPUTES], "snapshot.depts", "snapshot.status")
 
 
 # ---- counters -----------------------------------------------------------------------------------------

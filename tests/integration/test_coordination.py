@@ -269,3 +269,20 @@ def test_a_device_used_before_publication_is_a_finding_and_a_late_filing_is_one_
         assert api.post(f"/api/v1/normative-documents/{doc_id}/file", {}, as_="sthj").status_code == 403
         assert api.post(f"/api/v1/normative-documents/{doc_id}/file", {}, as_="scjg").status_code == 200
         assert coordination.list_findings(rule_id="COO-NORM-FILING-LATE")["total"] == 0
+
+
+def test_a_jurisdiction_dispute_is_answered_by_the_other_party_and_settled_by_the_bureau(suite):
+    api = suite["api"]
+    resp = api.post("/api/v1/disputes", {"matter": "农贸市场内无证经营食品的查处", "parties": [STHJ],
+                                         "filed_on": "2026-01-20"}, as_="scjg")
+    assert resp.status_code == 200, resp.text
+    dispute_id = resp.json()["dispute_id"]
+    base = f"/api/v1/disputes/{dispute_id}"
+    assert api.post(f"{base}/answer", {"agrees": True}, as_="scjg").status_code == 403   # not the other party
+    resp = api.post(f"{base}/answer", {"agrees": False, "filed_on": "2026-01-15", "position": "本局先立案"}, as_="sthj")
+    assert resp.status_code == 200 and resp.json()["first_filer"] == STHJ, resp.text
+    assert api.post(f"{base}/agree", {"lead_dept": STHJ}, as_="scjg").status_code == 403
+    resp = api.post(f"{base}/agree", {"lead_dept": STHJ, "note": "按最先立案原则"}, as_="sup", dept=SFJ)
+    assert resp.status_code == 200 and resp.json()["status"] == "agreed"
+    assert api.get(base, as_="sthj").json()["lead_dept"] == STHJ
+    assert api.get("/api/v1/disputes", as_="scjg").json()["total"] == 1

@@ -162,3 +162,46 @@ def test_a_use_of_an_unregistered_device_is_a_finding_and_publication_needs_revi
         dv.review(d, DEV, passed=True, at=at("2024-03-02"), dept=SCJG, event_id="v")
     with pytest.raises(NotOwnerError):
         dv.admit(d, used("2024-03-03", dept=STHJ))
+
+
+# ---- jurisdiction disputes -------------------------------------------------------------------------------------
+
+from services.coordination.domain import disputes as ds  # noqa: E402
+
+DSP = "GX-2024-0001"
+
+
+def raised(filed_on="2024-04-20"):
+    return lambda d: ds.raise_dispute(d, DSP, matter="农贸市场内无证经营食品的查处", parties=[STHJ, SCJG],
+                                      at=at("2024-05-06"), dept=SCJG, event_id="dr", filed_on=filed_on)
+
+
+def test_dispute_first_filer_agreement_and_who_may_act():
+    d, _ = run(ds.dispute_from_facts, raised(),
+               lambda d: ds.answer(d, DSP, agrees=False, filed_on="2024-04-15", at=at("2024-05-08"), dept=STHJ,
+                                   event_id="a"))
+    assert d.parties == [STHJ] and ds.first_filer(d) == STHJ and d.status == "negotiating"
+    with pytest.raises(NotOwnerError):
+        ds.answer(d, DSP, agrees=True, at=at("2024-05-08"), dept="511322-zjj", event_id="b")
+    with pytest.raises(NotOwnerError):
+        ds.agree(d, DSP, lead_dept=STHJ, at=at("2024-05-09"), dept=SCJG, event_id="c")
+    with pytest.raises(DomainError):
+        ds.agree(d, DSP, lead_dept="511322-zjj", at=at("2024-05-09"), dept=SFJ, event_id="c")
+    with pytest.raises(IllegalTransitionError):
+        ds.decide(d, DSP, lead_dept=STHJ, at=at("2024-05-09"), dept=SFJ, event_id="e")   # not referred yet
+    done = ds.dispute_from_facts(_ + [ds.agree(d, DSP, lead_dept=STHJ, at=at("2024-05-09"), dept=SFJ, event_id="c")])
+    assert (done.status, done.lead_dept) == ("agreed", STHJ) and ds.evaluate(done, at("2024-12-01")) == []
+
+
+def test_dispute_deadlines():
+    d, facts = run(ds.dispute_from_facts, raised())
+    answer_due = ds._due(d, CoordinationSettings())[0]
+    assert answer_due == date(2024, 5, 11)     # 5 working days: May 7–10 and the make-up Saturday May 11
+    [f] = ds.evaluate(d, at("2024-05-14"))
+    assert (f.rule_id, f.dept) == (ds.RULE_ANSWER, STHJ)
+    rules = sorted(f.rule_id for f in ds.evaluate(d, at("2024-06-10")))
+    assert rules == [ds.RULE_ANSWER, ds.RULE_UNRESOLVED]
+    referred = ds.dispute_from_facts(facts + [ds.refer(d, DSP, referred_to="县人民政府", at=at("2024-06-06"), dept=SFJ,
+                                                        event_id="r")])
+    assert [f.rule_id for f in ds.evaluate(referred, at("2024-06-10"))] == [ds.RULE_ANSWER]
+    assert ds.first_filer(ds.dispute_from_facts(facts)) == SCJG

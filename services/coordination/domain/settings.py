@@ -39,6 +39,9 @@ class CoordinationSettings(SettingsBase):
     complaint_answer_days: int = 15
     complaint_repeat_count: int = 3           # complaints about one party/officer within the window: a signal
     complaint_repeat_window_days: int = 90
+    # jurisdiction disputes (管辖争议): the other party answers, then agreement or referral upwards
+    dispute_answer_days: int = 5
+    dispute_resolve_days: int = 30            # calendar days from raising to agreement or referral
     # normative documents (规范性文件) filed with the bureau within N calendar days of issue (seed 000)
     normative_filing_days: int = 30
     # count the limits above in working days (China's official calendar) rather than calendar days
