@@ -41,7 +41,13 @@ from services.kernel.mongo import Mongo
 from services.kernel.plugins import Plugins
 from services.penalty.projections import projected_item
 
-_KNOWN: dict[str, set] = {"refs": set(), "index": set(), "counted": set(), "derived": set()}
+# What this process has already written to the side collections, per database (a process may serve
+# several databases: the tests give each test its own), to skip repeat writes.
+_KNOWN: dict[tuple[str, str], set] = {}
+
+
+def _known(db, what: str) -> set:
+    return _KNOWN.setdefault((db.name, what), set())
 
 
 def _facts(facts: list[dict]) -> list[Fact]:
@@ -137,11 +143,11 @@ class InspectionService(EventSourcedService):
     # ---- what one aggregate tells the others -----------------------------------------------------
     def _derive(self, aggregate: str, type_: str, payload: dict, dept: str, occurred_at: str, *id_parts: str) -> None:
         event_id = derived_event_id("inspection-derived", type_, *id_parts)
-        if event_id in _KNOWN["derived"]:
+        if event_id in _known(self.db, "derived"):
             return
         envelope = build_envelope(type_, payload, dept=dept, occurred_at=occurred_at, event_id=event_id)
         self.ingest(self.repository(self.aggregate(aggregate), envelope), envelope)
-        _KNOWN["derived"].add(event_id)
+        _known(self.db, "derived").add(event_id)
 
     def after_save(self, aggregate, doc: dict) -> None:
         facts = doc.get("facts") or []
@@ -166,10 +172,10 @@ class InspectionService(EventSourcedService):
             inspections = snap.get("inspections") or []
             keys = {f"officer:{o}" for i in inspections for o in i["officers"]}
             keys |= {f"item:{c}" for i in inspections for c in i["item_codes"]}
-            store.index_refs(self.db, doc["_id"], sorted(keys), _KNOWN["refs"])
-            store.index_inspections(self.db, doc["_id"], inspections, _KNOWN["index"])
+            store.index_refs(self.db, doc["_id"], sorted(keys), _known(self.db, "refs"))
+            store.index_inspections(self.db, doc["_id"], inspections, _known(self.db, "index"))
             for insp in inspections:
-                store.count_inspection(self.db, doc["_id"], insp, _KNOWN["counted"])
+                store.count_inspection(self.db, doc["_id"], insp, _known(self.db, "counted"))
             for p in d.registration_unit_payloads(adapter.fold(facts)):
                 self._derive("unit", d.UNIT_REGISTERED, p, p["dept"], f"{p['on']}T00:00:00+08:00", p["dept"], p["on"])
 

@@ -252,3 +252,7 @@ def test_http_routes_from_the_declaration_enforce_roles_and_departments(suite, z
     assert checked.status_code == 200 and checked.json()["lawful"] is True, checked.text
     assert api.get("/api/v1/public/inspection-codes/key", as_=None).json()["algorithm"] == "Ed25519"
     assert api.get(f"/api/v1/inspected/{ENTS[5]}", as_="scjg").status_code == 403  # supervisors and auditors only
+    # the unit's registration days (derived per database: every test has its own)
+    unit = wait_for(lambda: (r := api.get(f"/api/v1/inspection-units/{SCJG}", as_="scjg")).status_code == 200 and r)
+    assert unit.json()["registered_days"] == 1 and unit.json()["credential_consequence"] == "none"
+    assert api.get(f"/api/v1/inspection-units/{SCJG}", as_="sthj").status_code == 404
