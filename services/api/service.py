@@ -142,12 +142,14 @@ def _sort_key(f: dict):
     return rank, str(f.get("as_of") or ""), str(f.get("finding_key") or "")
 
 
-def merged_page(sources, fetch, offset: int, limit: int) -> tuple[list[dict], int]:
+def merged_page(sources, fetch, offset: int, limit: int, unavailable: list | None = None) -> tuple[list[dict], int]:
     """One page of the findings of several services, most severe first, and the true total.
 
     Each source answers `fetch(service, method, offset, count)` with `{items, total}` in the same order,
     so the first `offset + limit` of the merge are among the first `offset + limit` of each source:
     read each source that far (in chunks), merge, cut the page. The total is the sum of the totals.
+    A source that does not answer (503) is left out and named in `unavailable` (the inbox says so
+    rather than failing whole).
     """
     need = offset + limit
     runs, total = [], 0
@@ -155,7 +157,14 @@ def merged_page(sources, fetch, offset: int, limit: int) -> tuple[list[dict], in
         got: list[dict] = []
         src_total = None
         while src_total is None or len(got) < min(need, src_total):
-            reply = fetch(service, method, len(got), min(FINDINGS_CHUNK, need - len(got)) or 1)
+            try:
+                reply = fetch(service, method, len(got), min(FINDINGS_CHUNK, need - len(got)) or 1)
+            except Refusal as exc:
+                if exc.status != 503 or unavailable is None:
+                    raise
+                unavailable.append(service)
+                got, src_total = [], 0
+                break
             items = reply.get("items") or []
             src_total = int(reply.get("total") or 0)
             got.extend({**f, "source": service} for f in items)
@@ -415,8 +424,9 @@ class ApiService:
                 raise self._refused(reply, "参数错误")
             return reply
 
-        merged, total = merged_page(chosen, fetch, offset, limit)
-        page = {"items": merged, "total": total, "limit": limit, "offset": offset}
+        unavailable: list[str] = []
+        merged, total = merged_page(chosen, fetch, offset, limit, unavailable)
+        page = {"items": merged, "total": total, "limit": limit, "offset": offset, "unavailable": unavailable}
         return self._answer(request, route, principal, page,
                             {k: v for k, v in {"dept": dept, "source": args["source"]}.items() if v})
 

@@ -40,3 +40,19 @@ def test_every_page_is_the_slice_of_the_whole_merge_and_the_total_is_true(source
     calls.clear()
     merged_page([("penalty", "list_findings")], fetch, 0, 20)
     assert calls == [("penalty", 0, 20)]
+
+
+def test_a_source_that_does_not_answer_is_named_not_fatal(sources):
+    from services.api.service import Refusal
+
+    def fetch(service, method, offset, count):
+        if service == "registry":
+            raise Refusal(503, "service_unavailable", "后端服务 registry 暂不可用")
+        data = sources[service]
+        return {"items": data[offset:offset + count], "total": len(data)}
+
+    unavailable = []
+    page, total = merged_page([(s, "list_findings") for s in sources], fetch, 0, 10, unavailable)
+    assert unavailable == ["registry"] and total == 37 + 1234 and len(page) == 10
+    with pytest.raises(Refusal):  # without the list to report it in, the failure stands
+        merged_page([("registry", "list_findings")], fetch, 0, 10)
