@@ -174,3 +174,38 @@ def test_code_from_another_key_fails():
     other = ic.private_key("22" * 32)
     with pytest.raises(ic.CodeError):
         ic.verify(ic.sign(CLAIMS, other), ic.public_key_hex(KEY))
+
+
+# ---- zhifa verify-draw (needs nothing but the record) ---------------------------------------------
+
+def test_cli_verify_draw_exit_codes(tmp_path):
+    import io
+
+    from services.cli import main
+
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({"record": record()}, ensure_ascii=False), encoding="utf-8")  # as the public page serves it
+    out = io.StringIO()
+    assert main(["verify-draw", str(good), "--announcement-digest", dr.digest(announcement())], out=out) == 0
+    assert "通过" in out.getvalue() and "不通过" not in out.getvalue()
+    bad = copy.deepcopy(record())
+    bad["seed"] = "0" * 64
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(bad), encoding="utf-8")
+    out = io.StringIO()
+    assert main(["verify-draw", str(path), "--json"], out=out) == 1
+    assert "seed_mismatch" in {p["code"] for p in json.loads(out.getvalue())["problems"]}
+    garbage = tmp_path / "garbage.json"
+    garbage.write_text("{not json", encoding="utf-8")
+    assert main(["verify-draw", str(garbage)], out=io.StringIO()) == 2
+    assert main(["verify-draw", str(tmp_path / "missing.json")], out=io.StringIO()) == 2
+
+
+def test_verification_needs_only_the_standard_library():
+    import subprocess
+    import sys
+
+    code = ("import sys, services.inspection.verify; "
+            "bad = [m for m in ('nameko', 'pymongo', 'kombu', 'cryptography') if m in sys.modules]; "
+            "sys.exit(1 if bad else 0)")
+    assert subprocess.run([sys.executable, "-c", code], cwd=str(__import__("pathlib").Path(__file__).parents[2])).returncode == 0
