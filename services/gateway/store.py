@@ -71,27 +71,14 @@ class GatewayStore:
         })
         return qid
 
-    def list_quarantine(self, dept: str | None = None, limit: int = 100) -> list[dict]:
-        query = {"dept": dept} if dept else {}
-        return list(self.db.quarantine.find(query, {"raw": 0}).sort("received_at", DESCENDING).limit(limit))
-
     def add_dead_letter(self, doc: dict) -> None:
         try:
             self.db.dead_letters.insert_one(doc)
         except DuplicateKeyError:
             pass
 
-    def list_dead_letters(self, status: str | None = None, limit: int = 100) -> list[dict]:
-        query = {"status": status} if status else {}
-        return list(self.db.dead_letters.find(query, {"traceback": 0}).sort("dead_at", DESCENDING).limit(limit))
-
     def get_dead_letter(self, dl_id: str) -> dict | None:
         return self.db.dead_letters.find_one({"_id": dl_id})
-
-    def mark_replayed(self, dl_id: str, at: datetime) -> bool:
-        res = self.db.dead_letters.update_one({"_id": dl_id, "status": "dead"},
-                                              {"$set": {"status": "replayed", "replayed_at": at}})
-        return res.modified_count == 1
 
     # ---- read and replay through the API service (operator role) -----------------------------------
     def page_dead_letters(self, status: str | None = None, limit: int = 50, offset: int = 0) -> dict:
