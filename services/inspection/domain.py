@@ -188,6 +188,11 @@ def _next_day(deadline: date) -> datetime:
     return day_start(deadline + timedelta(days=1))
 
 
+def _earliest_after(dates: Iterable[datetime], as_of: datetime) -> datetime | None:
+    """The next moment a rule's verdict can change with no new fact (the aggregate's due date)."""
+    return min((d for d in dates if d > as_of), default=None)
+
+
 def _sorted(facts: Iterable[Fact]) -> list[Fact]:
     seen, out = set(), []
     for f in facts:
@@ -352,8 +357,7 @@ def plan_due_at(plan: Plan, settings: InspectionSettings, as_of: datetime,
         dates.append(_next_day(annual_due(plan.year, settings)))
     if plan.kind == "special" and plan.period_from and plan.approved_on is None:
         dates.append(day_start(plan.period_from))
-    future = [d for d in dates if d > as_of]
-    return min(future) if future else None
+    return _earliest_after(dates, as_of)
 
 
 # ---- target pools ------------------------------------------------------------------------------------
@@ -888,8 +892,7 @@ def enterprise_due_at(ent: Enterprise, settings: InspectionSettings | SettingsFo
             dates.append(approval_deadline(insp, settings_for(insp.dept)))
     for p in ent.planned.values():
         dates.append(_next_day(p.period_to))
-    future = [d for d in dates if d > as_of]
-    return min(future) if future else None
+    return _earliest_after(dates, as_of)
 
 
 # ---- units (departments) -----------------------------------------------------------------------------
@@ -987,8 +990,7 @@ def unit_due_at(unit: Unit, settings: InspectionSettings, as_of: datetime) -> da
                   day_start(since + timedelta(days=settings.unit_idle_recall_days))]
     year = local_date(as_of).year
     dates += [_next_day(annual_due(year, settings)), _next_day(annual_due(year + 1, settings))]
-    future = [d for d in dates if d > as_of]
-    return min(future) if future else None
+    return _earliest_after(dates, as_of)
 
 
 # ---- derived facts (what plans, draws and registrations tell other aggregates) -----------------------

@@ -125,6 +125,14 @@ class InspectionAdapter:
         return []  # findings only; the unit's findings carry what personnel needs (consequence)
 
 
+def _listing(dept, year, year_field: str, limit, offset) -> tuple[dict[str, Any], int, int]:
+    """(query, limit, offset) of a department/year listing; DomainError naming a bad argument."""
+    query: dict[str, Any] = {"dept": dept} if dept else {}
+    if year not in (None, ""):
+        query[year_field] = _bounded(year, "year", 1949, 2100)
+    return query, _bounded(limit, "limit", 1, 500), _bounded(offset, "offset", 0, 1_000_000)
+
+
 def _refuse(code: str, field: str | None, message: str):
     raise CommandRefused(code, field, message)
 
@@ -349,12 +357,7 @@ class InspectionService(EventSourcedService):
     def list_plans(self, dept=None, year=None, limit=50, offset=0):
         """Plans by department and year."""
         try:
-            limit, offset = _bounded(limit, "limit", 1, 500), _bounded(offset, "offset", 0, 1_000_000)
-            query: dict[str, Any] = {}
-            if dept:
-                query["dept"] = dept
-            if year not in (None, ""):
-                query["snapshot.year"] = _bounded(year, "year", 1949, 2100)
+            query, limit, offset = _listing(dept, year, "snapshot.year", limit, offset)
         except DomainError as exc:
             return {"error": exc.to_dict()}
         docs, total = store.list_docs(self.db, "plans", query, limit, offset)
@@ -394,12 +397,7 @@ class InspectionService(EventSourcedService):
     def list_inspections(self, dept=None, year=None, limit=50, offset=0):
         """Inspection records of a department (lead department), newest first."""
         try:
-            limit, offset = _bounded(limit, "limit", 1, 500), _bounded(offset, "offset", 0, 1_000_000)
-            query: dict[str, Any] = {}
-            if dept:
-                query["dept"] = dept
-            if year not in (None, ""):
-                query["year"] = _bounded(year, "year", 1949, 2100)
+            query, limit, offset = _listing(dept, year, "year", limit, offset)
         except DomainError as exc:
             return {"error": exc.to_dict()}
         col = self.db.inspection_index

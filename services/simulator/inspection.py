@@ -344,18 +344,16 @@ def offline_findings(events: Iterable[dict], as_of: datetime, settings: d.Inspec
     return found
 
 
-def check(sim: Simulation, part: InspectionSimulation | None = None) -> dict[str, dict]:
-    """Per inspection rule: expected / raised / missed / spurious, offline, at the part's `as_of`."""
+def check(sim: Simulation, part: InspectionSimulation | None = None):
+    """Per inspection rule: expected / raised / missed / spurious (report.Comparison), offline, at the
+    part's `as_of`."""
+    from services.simulator.report import compare
+
     part = part or simulate_inspections(sim)
     raised = {(f.rule_id, f.subject_type, f.subject_id, f.dept)
               for f in offline_findings([*sim.events, *part.events], part.as_of)}
     expected = {x.key for x in part.expectations if x.since <= part.as_of and (x.until is None or part.as_of < x.until)}
-    rows = {}
-    for rule in sorted({k[0] for k in raised | expected}):
-        exp = {k for k in expected if k[0] == rule}
-        got = {k for k in raised if k[0] == rule}
-        rows[rule] = {"expected": len(exp), "raised": len(got), "missed": sorted(exp - got), "spurious": sorted(got - exp)}
-    return rows
+    return compare(expected, raised, part.as_of)
 
 
 def applies(sim: Simulation) -> bool:
@@ -369,12 +367,10 @@ def check_report(sim: Simulation, out=print) -> bool:
     if not applies(sim):
         out("行政检查部分：本规模部门不足（需 4 个部门、每部门至少 4 名执法人员），未生成")
         return True
+    from services.simulator.report import format_table
+
     part = simulate_inspections(sim)
-    rows = check(sim, part)
-    out(f"行政检查部分（{len(part.events)} 条事件，评估时点 {part.as_of.isoformat()}）：")
-    out(f"{'规则':<28}{'应发现':>6}{'已发现':>6}{'漏报':>6}{'误报':>6}")
-    for rule, row in rows.items():
-        out(f"{rule:<28}{row['expected']:>6}{row['raised']:>6}{len(row['missed']):>6}{len(row['spurious']):>6}")
-    ok = all(not r["missed"] and not r["spurious"] for r in rows.values())
-    out("行政检查部分：" + ("全部规则零漏报、零误报" if ok else "存在漏报或误报"))
-    return ok
+    comparison = check(sim, part)
+    out(format_table(comparison, f"行政检查部分（{len(part.events)} 条事件）："))
+    out("行政检查部分：" + ("全部规则零漏报、零误报" if comparison.ok else "存在漏报或误报"))
+    return comparison.ok

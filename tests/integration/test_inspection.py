@@ -20,10 +20,10 @@ from services import cli
 from services.gateway.service import GatewayService
 from services.inspection import draw as dr
 from services.inspection.service import InspectionService
-from services.kernel.clock import utcnow
 from services.personnel.service import PersonnelService
 from services.registry.service import RegistryService
-from tests.helpers import CST, SCJG, credential_issued, envelope, officer_registered, publish, wait_for
+from tests.helpers import (CST, SCJG, FakeClock, credential_issued, envelope, officer_registered, publish,
+                           wait_for)
 
 WSJK = "511322-wsjk"
 ITEM = "J51132200100"
@@ -31,14 +31,6 @@ OFFICERS = {"511322-scjg-0201": "刘洋", "511322-scjg-0202": "陈静", "511322-
 AUX = "511322-scjg-0299"
 POOL = "511322-scjg-MLK-food"
 ENTS = [f"9151132200000{n:05d}" for n in range(12)]
-
-
-class FakeClock:
-    def __init__(self):
-        self.shift = timedelta(0)
-
-    def __call__(self) -> datetime:
-        return utcnow() + self.shift
 
 
 def db(suite):

@@ -34,13 +34,12 @@ def test_deterministic_in_the_seed():
 
 def test_zero_missed_and_zero_spurious_for_every_rule():
     sim, part = county()
-    rows = si.check(sim, part)
-    for rule, row in rows.items():
-        assert row["missed"] == [] and row["spurious"] == [], (rule, row)
+    comparison = si.check(sim, part)
+    assert comparison.ok, [(r.rule_id, r.missed, r.spurious) for r in comparison.rows if r.missed or r.spurious]
     injected = {x.rule_id for x in part.expectations}
     # every rule of the service is injected at least once, except the two-year rule (one simulated year)
     assert injected == set(d.RULES) - {d.UNIT_NO_RECORDS_2Y}, set(d.RULES) - injected
-    assert all(rows[rule]["expected"] >= 1 for rule in injected)
+    assert all(comparison.row(rule).matched >= 1 for rule in injected)
 
 
 def test_the_simulator_check_command_reports_the_inspection_part(capsys):
