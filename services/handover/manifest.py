@@ -55,5 +55,12 @@ MANIFEST = ServiceManifest(
                         Param("at", "date-time", in_="body", description="发生时间（默认现在）"),
                         Param("params", "object", in_="body", description="环节内容（与事件契约的 payload 相同，不含 handover_id）")),
                 roles=frozenset({DEPT_USER})),
+        Command("render_letter", "render_letter", "/handovers/{handover_id}/letter",
+                "制作涉嫌犯罪案件移送书（含抄送人民检察院），由文书服务取号、生成并存档（仅移送机关）",
+                params=(HANDOVER_ID,
+                        Param("facts", "object", in_="body", description="其余文书字段（机关名称、当事人、案由、其他材料等）"),
+                        Param("request_id", in_="body", max_length=64, pattern=r"[A-Za-z0-9_-]{8,64}",
+                              description="请求编号（重试时不重复取号）")),
+                roles=frozenset({DEPT_USER}), personal=True),
     ),
 )

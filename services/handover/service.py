@@ -16,13 +16,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from nameko.rpc import rpc
+from nameko.rpc import ServiceRpc, rpc
 
-from services.common.chinatime import parse_time
+from services.common.chinatime import local_date, parse_time
 from services.common.errors import DomainError
 from services.common.facts import Fact
 from services.kernel.base import EventSourcedService, bounded
-from services.kernel.commands import build_envelope, validate
+from services.kernel.commands import build_envelope, refusal, validate
 from services.kernel.mongo import Mongo
 from services.kernel.plugins import Plugins
 from services.kernel.settings import DeptSettings
@@ -122,6 +122,21 @@ class CaseAdapter:
         return []
 
 
+LETTER_KIND = "handover_letter"
+
+
+def letter_fields(snapshot: dict) -> tuple[dict, dict]:
+    """(fields the handover decides, defaults a caller may replace) of its 涉嫌犯罪案件移送书."""
+    head = snapshot.get("head_decision") or {}
+    approved = parse_time(head.get("at"))
+    first = (snapshot.get("addressees") or [{}])[0]
+    decided = {"suspected_crime": snapshot.get("suspected_crime") or "",
+               "approved_on": "{0.year}年{0.month}月{0.day}日".format(local_date(approved)) if approved else ""}
+    defaults = {"police_agency": first.get("police_unit") or first.get("police_dept") or "",
+                "procuratorate": "、".join(snapshot.get("procuratorates") or []) or "（未抄送）"}
+    return decided, defaults
+
+
 class HandoverService(EventSourcedService):
     """Handovers of suspected crimes to the police (and back), with every deadline of 310号令."""
 
@@ -129,6 +144,7 @@ class HandoverService(EventSourcedService):
 
     db = Mongo("handover", indexes=store.ensure_indexes)
     plugins = Plugins()
+    documents = ServiceRpc("documents")
 
     def adapter(self, aggregate, envelope=None):
         if aggregate.name == "case":
@@ -206,3 +222,25 @@ class HandoverService(EventSourcedService):
 
         return self.execute("handover", str(handover_id), decide, dept=dept,
                             summary=lambda doc: {"status": doc["snapshot"]["status"]})
+
+    @rpc
+    def render_letter(self, handover_id, facts=None, request_id=None, formats=None, dept=None, actor=None):
+        """The 涉嫌犯罪案件移送书 of an approved handover, with its 抄送 line to the procuratorate, made by
+        the documents service (文号, DOCX/PDF, archived under subject `handover`). What the handover
+        records is filled in (suspected crime, approval date; police agency and procuratorate unless
+        the caller names them); the rest (agency and party names, cause, materials) comes from `facts`.
+        Only the department that owns the handover may make it."""
+        doc = self.aggregate_doc("handover", str(handover_id))
+        if doc is None:
+            return refusal("not_found", "handover_id", "移送案件不存在")
+        snap = doc["snapshot"]
+        if dept != snap.get("dept"):
+            return refusal("not_owner", "dept", f"移送案件 {handover_id} 属于 {snap.get('dept')}，{dept} 无权制作其移送书")
+        if not (snap.get("head_decision") or {}).get("approved"):
+            return refusal("illegal_transition", "handover_id", "机关负责人尚未批准移送，不能制作移送书")
+        if facts is not None and not isinstance(facts, dict):
+            return refusal("invalid_value", "facts", "文书字段必须是 JSON 对象")
+        decided, defaults = letter_fields(snap)
+        return self.documents.render(kind=LETTER_KIND, subject_type="handover", subject_id=str(handover_id), dept=dept,
+                                     facts={**defaults, **(facts or {}), **decided}, request_id=request_id,
+                                     formats=formats, actor=actor)

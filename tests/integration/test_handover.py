@@ -26,7 +26,7 @@ from services.kernel.clock import utcnow
 from services.penalty.service import PenaltyService
 from services.registry.service import RegistryService
 from tests.api_kit import start_api
-from tests.helpers import CST, SCJG, FakeClock, drain, envelope, publish, rejection_queue, wait_for
+from tests.helpers import CST, SCJG, STHJ, FakeClock, drain, envelope, publish, rejection_queue, wait_for
 
 GA, GA2, JCY = "511322-ga", "511323-ga", "511322-jcy"
 HID = "511322-scjg-YS-2026-003"
@@ -251,3 +251,27 @@ def test_a_refused_step_is_dead_lettered_never_lost(suite):
     letters = wait_for(lambda: suite["api"].get("/api/v1/dead-letters", as_="ops").json()["items"], timeout=15)
     assert any("not_addressee" in str(x) for x in letters)
     assert requests.get(f"{suite['api'].base}/api/v1/handovers/{HID}", timeout=10).status_code in (401, 403)
+
+
+def test_the_transfer_letter_is_made_by_the_documents_service(suite):
+    """移送书 with its 抄送 line: the handover fills what it records, the documents service numbers and stores it."""
+    from services.documents.service import DocumentsService
+
+    suite["container_factory"](DocumentsService).start()
+    land(suite, *opening(now() - timedelta(hours=3)))
+    extra = {"agency_name": "营山县市场监督管理局", "party_name": "营山县某酒业有限公司", "cause": "销售掺杂掺假白酒",
+             "other_materials": "进货单据复印件"}
+    with ServiceRpcClient("handover") as rpc:
+        assert rpc.render_letter(HID, facts=extra, dept=STHJ)["error"]["code"] == "not_owner"
+        reply = rpc.render_letter(HID, facts={**extra, "suspected_crime": "别的罪名"}, dept=SCJG, formats=["docx"],
+                                  request_id="letter-0001")
+        assert reply["ok"], reply
+        document = reply["document"]
+        assert (document["kind"], document["subject_type"], document["subject_id"]) == ("handover_letter", "handover", HID)
+        assert "移" in document["number"] and document["number"].endswith("1号")
+        again = rpc.render_letter(HID, facts=extra, dept=SCJG, formats=["docx"], request_id="letter-0001")
+        assert again["document"]["number"] == document["number"]   # a retry does not take a second number
+    with ServiceRpcClient("documents") as docs:
+        stored = docs.get_document(document["doc_id"])
+        assert stored["fields"]["suspected_crime"] == "涉嫌销售伪劣产品罪"      # the handover's record wins
+        assert stored["fields"]["police_agency"] == "营山县公安局经侦大队" and stored["fields"]["procuratorate"] == JCY
