@@ -13,6 +13,7 @@ overrides one by dropping its edited copy into DOCUMENTS_TEMPLATE_DIR (docs/docu
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -24,9 +25,30 @@ from services.documents.layout import build_template, to_bytes  # noqa: E402
 from services.documents.render import TEMPLATES_DIR, normalize_zip  # noqa: E402
 
 
+# Department plugins shipped as their own distributions in this repository whose DOCX templates
+# are generated here too: (folder holding the package, module name); each module has TEMPLATES
+# (same shape as the built-in ones) and TEMPLATES_DIR.
+PLUGIN_DISTRIBUTIONS = ((ROOT / "plugins" / "cgj", "zhifa_cgj"),)
+
+
+def _docx(template: dict) -> bytes:
+    return normalize_zip(to_bytes(build_template(template["title"], template["body"])))
+
+
 def generated() -> dict[str, bytes]:
     """kind -> the DOCX bytes of its built-in template."""
-    return {kind: normalize_zip(to_bytes(build_template(t["title"], t["body"]))) for kind, t in TEMPLATES.items()}
+    return {kind: _docx(t) for kind, t in TEMPLATES.items()}
+
+
+def targets(out: Path) -> dict[Path, bytes]:
+    """Every file this script writes: built-in templates into `out`, plugin templates into the plugin."""
+    files = {out / f"{kind}.docx": data for kind, data in generated().items()}
+    for folder, module_name in PLUGIN_DISTRIBUTIONS:
+        spec = importlib.util.spec_from_file_location(module_name, folder / module_name / "__init__.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        files.update({Path(module.TEMPLATES_DIR) / f"{kind}.docx": _docx(t) for kind, t in module.TEMPLATES.items()})
+    return files
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,13 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=TEMPLATES_DIR)
     args = parser.parse_args(argv)
     stale = []
-    for kind, data in generated().items():
-        path = args.out / f"{kind}.docx"
+    for path, data in targets(args.out).items():
         if args.check:
             if not path.exists() or path.read_bytes() != data:
                 stale.append(path.name)
             continue
-        args.out.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
         print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path} ({len(data)} bytes)")
     if stale:

@@ -217,6 +217,8 @@ FIELD_LABELS: dict[str, str] = {
     "inspection_kind": "检查方式",
     "preparation": "需准备的材料",
     "credential_numbers": "执法证件号",
+    "corrected_on": "改正日期",
+    "education": "教育内容",
     "dept_name": "被监督单位",
     "matter": "监督事项",
     "problems": "存在的问题",
