@@ -183,7 +183,8 @@ class InspectionService(EventSourcedService):
             store.index_refs(self.db, doc["_id"], sorted(keys), _known(self.db, "refs"))
             store.index_inspections(self.db, doc["_id"], inspections, _known(self.db, "index"))
             for insp in inspections:
-                store.count_inspection(self.db, doc["_id"], insp, _known(self.db, "counted"))
+                store.count_inspection(self.db, doc["_id"], insp, _known(self.db, "counted"),
+                                       lambda dept: self.settings.for_dept(dept).yearly_caps)
             for p in d.registration_unit_payloads(adapter.fold(facts)):
                 self._derive("unit", d.UNIT_REGISTERED, p, p["dept"], f"{p['on']}T00:00:00+08:00", p["dept"], p["on"])
 
@@ -434,15 +435,8 @@ class InspectionService(EventSourcedService):
         settings = self.settings.for_dept(dept) if dept else self.settings.for_dept(None)
         this, last = store.figures_doc(self.db, dept, year), store.figures_doc(self.db, dept, year - 1)
         n = int(this.get("inspections", 0))
-        dist = this.get("dist") or {}
-        caps = dict(settings.yearly_caps)
-        over = {kind: sum(v for k, v in counts.items() if int(k) > caps[kind])
-                for kind, counts in dist.items() if kind in caps}
-        frequency: dict[str, int] = {}
-        for counts in dist.values():
-            for k, v in counts.items():
-                if v:
-                    frequency[k] = frequency.get(k, 0) + int(v)
+        frequency = {k: int(v) for k, v in ((this.get("dist") or {}).get("all") or {}).items() if v}
+        over = {kind: int(v) for kind, v in (this.get("over_cap") or {}).items() if v}
         return {
             "dept": dept, "year": year, "inspections": n, "last_year": int(last.get("inspections", 0)),
             "by_kind": this.get("by_kind") or {},
@@ -451,7 +445,7 @@ class InspectionService(EventSourcedService):
             "joint_rate_target": settings.joint_rate_target,
             "from_draws": int(this.get("drawn", 0)), "draw_share": round(this.get("drawn", 0) / n, 4) if n else None,
             "remote": int(this.get("remote", 0)),
-            "enterprises_over_cap": sum(over.values()) if dept else None, "over_cap_by_kind": over if dept else None,
+            "enterprises_over_cap": sum(over.values()), "over_cap_by_kind": over,
         }
 
     # ---- inspection codes (检查码) ------------------------------------------------------------------

@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
@@ -102,13 +102,18 @@ def _claim(db: Database, key: str) -> bool:
     return True
 
 
-def count_inspection(db: Database, target_id: str, insp: dict, known: set) -> bool:
-    """Count one registered inspection for each department in it and for the county (once)."""
-    key = f"{insp['inspection_id']}"
-    if key in known:
+def count_inspection(db: Database, target_id: str, insp: dict, known: set,
+                     caps_for: Callable[[str], Mapping[str, int]] = lambda dept: {}) -> bool:
+    """Count one registered inspection for each department in it and for the county (once).
+
+    `caps_for(dept)`: the department's yearly caps per kind; the inspection that takes one department
+    over its cap for one enterprise counts that enterprise in `over_cap.<kind>` of the department and
+    of the county (the cap in force when it happened)."""
+    marker = str(insp["inspection_id"])
+    if marker in known:
         return False
-    known.add(key)
-    if not _claim(db, key):
+    known.add(marker)
+    if not _claim(db, marker):
         return False
     year = int(insp["started_at"][:4])
     kind = "special_from_above" if insp.get("ordered_from_above") else insp["kind"]
@@ -118,8 +123,14 @@ def count_inspection(db: Database, target_id: str, insp: dict, known: set) -> bo
     for dept in [insp["dept"], *insp.get("joint_depts", [])]:
         n = _bump(db, f"freq:{dept}:{year}:{kind}:{target_id}")
         _add(db, f"{dept}:{year}", kind, n, joint, drawn, remote, lead=dept == insp["dept"])
+        _distribution(db, f"{dept}:{year}", "all", _bump(db, f"freq:{dept}:{year}:all:{target_id}"))
+        cap = dict(caps_for(dept)).get(kind)
+        if cap is not None and n == cap + 1:
+            for key in (f"{dept}:{year}", f"*:{year}"):
+                db.figures.update_one({"_id": key}, {"$inc": {f"over_cap.{kind}": 1}}, upsert=True)
     n = _bump(db, f"freq:*:{year}:all:{target_id}")
-    _add(db, f"*:{year}", "all", n, joint, drawn, remote, lead=True)
+    _add(db, f"*:{year}", kind, None, joint, drawn, remote, lead=True)
+    _distribution(db, f"*:{year}", "all", n)
     return True
 
 
@@ -128,12 +139,22 @@ def _bump(db: Database, key: str) -> int:
     return int(doc["n"])
 
 
-def _add(db: Database, key: str, kind: str, n: int, joint: bool, drawn: bool, remote: bool, *, lead: bool) -> None:
-    inc: dict[str, int] = {"inspections": 1, f"by_kind.{kind}": 1, f"dist.{kind}.{n}": 1,
-                           "joint": int(joint), "drawn": int(drawn), "remote": int(remote), "led": int(lead)}
-    if n > 1:
-        inc[f"dist.{kind}.{n - 1}"] = -1
+def _add(db: Database, key: str, kind: str, n: int | None, joint: bool, drawn: bool, remote: bool, *,
+         lead: bool) -> None:
+    inc: dict[str, int] = {"inspections": 1, f"by_kind.{kind}": 1, "joint": int(joint), "drawn": int(drawn),
+                           "remote": int(remote), "led": int(lead)}
+    if n is not None:
+        inc.update(_moved(kind, n))
     db.figures.update_one({"_id": key}, {"$inc": inc}, upsert=True)
+
+
+def _moved(kind: str, n: int) -> dict[str, int]:
+    """One enterprise moves from n-1 to n inspections in the distribution `dist.<kind>`."""
+    return {f"dist.{kind}.{n}": 1, **({f"dist.{kind}.{n - 1}": -1} if n > 1 else {})}
+
+
+def _distribution(db: Database, key: str, kind: str, n: int) -> None:
+    db.figures.update_one({"_id": key}, {"$inc": _moved(kind, n)}, upsert=True)
 
 
 def figures_doc(db: Database, dept: str | None, year: int) -> dict[str, Any]:

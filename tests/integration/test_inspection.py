@@ -177,18 +177,23 @@ def test_inspection_records_rules_figures_and_the_inspection_code(suite):
     with_aux = registered("JC-002", ENTS[1], [list(OFFICERS)[0], AUX])
     repeat = registered("JC-003", ENTS[0], list(OFFICERS)[:2], dept=WSJK,
                         started=datetime.now(CST).replace(microsecond=0) - timedelta(hours=5))
-    land(suite, "enterprises", lawful, with_aux, repeat)
+    earlier = [registered(f"JC-00{n}", ENTS[0], list(OFFICERS)[1:],
+                          started=datetime.now(CST).replace(microsecond=0) - timedelta(days=n - 3)) for n in (4, 5)]
+    land(suite, "enterprises", lawful, with_aux, repeat, *earlier)
     with ServiceRpcClient("inspection") as ins:
         rules = lambda dept=None: sorted(f["rule_id"] for f in ins.list_findings(dept=dept)["items"])  # noqa: E731
         found = wait_for(lambda: (r := rules(SCJG)) and r, timeout=15)
-        assert found == ["INS-INSPECTOR-UNQUALIFIED", "INS-OFFICERS-MIN"]
+        # ENTS[0]: three routine inspections by SCJG this year (cap 2)
+        assert found == ["INS-FREQUENCY-CAP", "INS-INSPECTOR-UNQUALIFIED", "INS-OFFICERS-MIN"]
         # WSJK: another department's officers (not its own), its item list does not hold the item, and a
         # repeat inspection of ENTS[0] within 30 days
         assert {"INS-ITEM-NOT-HELD", "INS-REPEAT-INSPECTION"} <= set(rules(WSJK))
-        figures = wait_for(lambda: (f := ins.figures(dept=SCJG)) and f["inspections"] == 2 and f, timeout=15)
-        assert figures["from_draws"] == 1 and figures["draw_share"] == 0.5 and figures["last_year"] == 0
-        county = ins.figures()
-        assert county["inspections"] == 3 and county["frequency"] == {"1": 1, "2": 1}
+        figures = wait_for(lambda: (f := ins.figures(dept=SCJG)) and f["inspections"] == 4 and f, timeout=15)
+        assert figures["from_draws"] == 1 and figures["draw_share"] == 0.25 and figures["last_year"] == 0
+        assert figures["frequency"] == {"1": 1, "3": 1} and figures["over_cap_by_kind"] == {"routine": 1}
+        county = wait_for(lambda: (f := ins.figures()) and f["inspections"] == 5 and f, timeout=15)
+        assert county["frequency"] == {"1": 1, "4": 1} and county["enterprises_over_cap"] == 1
+        assert county["joint_rate"] == 0.0 and county["joint_rate_target"] == 0.8
         issued = ins.inspection_code(ENTS[0], "JC-001")
         assert issued["dept"] == SCJG
         view = ins.verify_inspection_code(issued["code"])
