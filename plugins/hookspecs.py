@@ -48,3 +48,8 @@ def zhifa_document_files(dept):
 @hookspec
 def zhifa_document_number_prefix(dept, kind):
     """The 文号 part after the county's short name for `dept` and `kind` (e.g. "市监罚"), or None."""
+
+
+@hookspec
+def zhifa_rules(service, dept):
+    """The rules of `service` for `dept`: list of (rule_id, fn); fn None switches a rule off, a known id replaces it."""

@@ -85,6 +85,7 @@ class PluginHost:
         self._failure_index: dict[tuple[str, str | None, str], PluginFailure] = {}
         self._origins: dict[str, _Origin] = {}
         self._reported_presets: set[str] = set()
+        self._rules_cache: dict[tuple[str, str], list] = {}
 
     # -- registration -------------------------------------------------------------------------
 
@@ -125,6 +126,7 @@ class PluginHost:
             self.record_failure(name, PluginError(f"不支持钩子包装器（{', '.join(wrappers)}），插件未加载"))
             return False
         self._origins[name] = _Origin(source, distribution)
+        self._rules_cache.clear()
         return True
 
     def load(self, name: str, module_path: str, source: str) -> bool:
@@ -278,14 +280,45 @@ class PluginHost:
                 rules.append((rule_id, self._guard_rule(plugin_name, rule_id, fn)))
         return rules
 
-    def _guard_rule(self, plugin_name: str, rule_id: str, fn: Callable[..., Any]) -> Callable[..., list]:
+    def rules(self, service: str, dept: str | None) -> list[tuple[str, Callable[..., Any]]]:
+        """(rule_id, fn) the `service` evaluates for `dept`: the built-in plugin's rules, then each
+        department plugin's answer to `zhifa_rules` in plugin order (a known id replaces the rule,
+        `(id, None)` switches it off), then — for penalty — `zhifa_case_rules`. Every fn is guarded:
+        one that raises yields nothing and is recorded as its plugin's failure. Cached per
+        (service, dept) until another plugin is registered."""
+        key = (service, dept or "")
+        cached = self._rules_cache.get(key)
+        if cached is not None:
+            return cached
+        merged: dict[str, tuple[str, Callable[..., Any]]] = {}
+        for plugin_name, answer in self._accepted("zhifa_rules", _check_service_rules, service=service, dept=dept or ""):
+            for rule_id, fn in answer:
+                if fn is None:
+                    merged.pop(rule_id, None)
+                else:
+                    merged[rule_id] = (plugin_name, fn)
+        out = [(rule_id, self._guard_rule(plugin_name, rule_id, fn, keep=service == "registry"))
+               for rule_id, (plugin_name, fn) in merged.items()]
+        if service == "penalty" and dept:
+            out += [(rule_id, fn) for rule_id, fn in self.case_rules(dept) if rule_id not in merged]
+        self._rules_cache[key] = out
+        return out
+
+    def failure_report(self) -> dict[str, Any]:
+        """The isolated plugin failures as /health and metrics read them: a count and each failure
+        (plugin, hook or 'load', error, how many times)."""
+        return {"count": len(self.failures), "occurrences": sum(f.count for f in self.failures),
+                "failures": [f.to_dict() for f in self.failures]}
+
+    def _guard_rule(self, plugin_name: str, rule_id: str, fn: Callable[..., Any], keep: bool = False) -> Callable[..., Any]:
         @functools.wraps(fn)
-        def guarded(*args: Any, **kwargs: Any) -> list:
+        def guarded(*args: Any, **kwargs: Any) -> Any:
             try:
-                return list(fn(*args, **kwargs) or [])
+                answer = fn(*args, **kwargs)
+                return answer if keep else list(answer or [])
             except Exception as exc:
                 self.record_failure(plugin_name, exc, hook=f"rule:{rule_id}")
-                return []
+                return None if keep else []
 
         return guarded
 
@@ -391,6 +424,15 @@ def _check_rules(answer: Any) -> None:
     for item in answer:
         if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str) and callable(item[1])):
             raise PluginDataError(f"案件规则格式错误：{item!r}")
+
+
+def _check_service_rules(answer: Any) -> None:
+    if not isinstance(answer, (list, tuple)):
+        raise PluginDataError("规则必须是 (规则编号, 函数或 None) 列表")
+    for item in answer:
+        if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)
+                and (item[1] is None or callable(item[1]))):
+            raise PluginDataError(f"规则格式错误：{item!r}")
 
 
 def _check_templates(answer: Any) -> None:

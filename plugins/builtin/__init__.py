@@ -7,5 +7,6 @@ third-party plugin: a broken built-in is reported like any other plugin, not a c
 # (plugin name, module path), in registration order: later plugins override earlier ones.
 BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("builtin.presets", "plugins.builtin.presets"),
+    ("builtin.rules", "plugins.builtin.rules"),
     ("builtin.documents", "plugins.builtin.documents"),
 )

@@ -89,10 +89,11 @@ class PenaltyAdapter:
             c.admit(self.fold(facts), c.Fact.from_dict(fact))
 
     def for_dept(self, dept: str) -> tuple[PenaltySettings, list, list]:
-        """(settings, crime thresholds, extra case rules) of a department, from the plugins."""
+        """(settings, crime thresholds, rules) of a department, from the plugins (the built-in rules
+        are the plugin builtin.rules; department plugins add, replace or switch off rules)."""
         if dept not in self._per_dept:
             self._per_dept[dept] = (self.settings.for_dept(dept),
-                                    self.plugins.crime_thresholds(dept), self.plugins.case_rules(dept))
+                                    self.plugins.crime_thresholds(dept), self.plugins.rules("penalty", dept))
         return self._per_dept[dept]
 
     @staticmethod
@@ -109,7 +110,7 @@ class PenaltyAdapter:
         officers, items = store.projected(self.db, refs["officer_ids"], refs["item_codes"])
         others = store.other_decisions(self.db, refs["party_id"], case.case_id)
         facts = projections.case_facts(officers, items, thresholds, others)
-        found = rules.evaluate(case, facts, settings, as_of, self.calendar, extra_rules)
+        found = rules.evaluate(case, facts, settings, as_of, self.calendar, rules=extra_rules)
         self._last = (case, as_of, found)
         return found
 

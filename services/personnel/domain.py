@@ -754,41 +754,77 @@ def _held(dept: str, subject_type: str, subject_id: str, label: str, aggregate: 
                      "仍缺少其所指的登记或证件")]
 
 
-def check_fact_conflicts(officer: Officer, as_of: datetime, settings: PersonnelSettings) -> list[Finding]:
+def _officer_only(rule):
+    """A rule about officers, run over the personnel rule table (agencies answer [])."""
+    def run(aggregate, as_of: datetime, settings: PersonnelSettings) -> list[Finding]:
+        return rule(aggregate, as_of, settings) if isinstance(aggregate, Officer) else []
+    run.__name__, run.__doc__ = rule.__name__, rule.__doc__
+    return run
+
+
+def check_agency_unconfirmed(aggregate, as_of: datetime, settings: PersonnelSettings) -> list[Finding]:
+    """PER-AGENCY-UNCONFIRMED (seed 003: 未经县政府确认公布的主体不得执法)."""
+    agency = aggregate
+    if not isinstance(agency, Agency) or agency.name is None or agency.recognised_at(as_of):
+        return []
+    return [_finding("PER-AGENCY-UNCONFIRMED", agency.dept, "agency", agency.agency_id, as_of,
+                     {"confirmed_on": agency.confirmed_on.isoformat() if agency.confirmed_on else None,
+                      "published_on": agency.published_on.isoformat() if agency.published_on else None},
+                     f"执法主体{agency.label}尚未经县政府确认并公布，不得以该主体名义执法")]
+
+
+def check_conflicts(aggregate, as_of: datetime, settings: PersonnelSettings) -> list[Finding]:
     """PER-FACT-CONFLICT: facts that could not take effect even in time order (after the grace period)."""
-    return _conflicts(officer.dept, "officer", officer.officer_id, officer.label, officer, as_of, settings)
+    kind = "agency" if isinstance(aggregate, Agency) else "officer"
+    agg_id = aggregate.agency_id if kind == "agency" else aggregate.officer_id
+    return _conflicts(aggregate.dept, kind, agg_id, aggregate.label, aggregate, as_of, settings)
 
 
-def check_held_facts(officer: Officer, as_of: datetime, settings: PersonnelSettings) -> list[Finding]:
+def check_held(aggregate, as_of: datetime, settings: PersonnelSettings) -> list[Finding]:
     """PER-FACT-HELD: facts still waiting for their subject after `held_fact_grace_days`."""
-    return _held(officer.dept, "officer", officer.officer_id, officer.label, officer, as_of, settings)
+    kind = "agency" if isinstance(aggregate, Agency) else "officer"
+    agg_id = aggregate.agency_id if kind == "agency" else aggregate.officer_id
+    return _held(aggregate.dept, kind, agg_id, aggregate.label, aggregate, as_of, settings)
 
 
-OFFICER_RULES = (check_credential_expiring, check_credential_unfiled, check_inactive_holder,
-                 check_auxiliary_credential, check_training_progress, check_training_hours,
-                 check_fact_conflicts, check_held_facts)
+check_fact_conflicts = check_conflicts  # names kept for callers
+check_held_facts = check_held
+
+
+# The built-in personnel rules, by id, in evaluation order; the plugin host serves them as the
+# built-in plugin `builtin.rules` (hook `zhifa_rules`), so a department plugin may replace or
+# switch off any of them. Each takes (officer or agency, as_of, settings) -> list[Finding].
+PERSONNEL_RULES = (
+    ("PER-CRED-EXPIRING", _officer_only(check_credential_expiring)),
+    ("PER-CRED-UNFILED", _officer_only(check_credential_unfiled)),
+    ("PER-CRED-HOLDER-INACTIVE", _officer_only(check_inactive_holder)),
+    ("PER-AUX-CREDENTIAL", _officer_only(check_auxiliary_credential)),
+    ("PER-TRAIN-PROGRESS", _officer_only(check_training_progress)),
+    ("PER-TRAIN-HOURS", _officer_only(check_training_hours)),
+    ("PER-AGENCY-UNCONFIRMED", check_agency_unconfirmed),
+    ("PER-FACT-CONFLICT", check_conflicts),
+    ("PER-FACT-HELD", check_held),
+)
+OFFICER_RULES = tuple(fn for _, fn in PERSONNEL_RULES)
+
+
+def evaluate(aggregate: Officer | Agency, as_of: datetime, settings: PersonnelSettings = DEFAULT_SETTINGS,
+             rules=None) -> list[Finding]:
+    """Every personnel rule (`rules`: (rule_id, fn) pairs; default the built-ins) on one aggregate."""
+    as_of = _aware(as_of, "as_of")
+    return [f for _, rule in (PERSONNEL_RULES if rules is None else rules) for f in rule(aggregate, as_of, settings)]
 
 
 def evaluate_officer(officer: Officer, as_of: datetime,
-                     settings: PersonnelSettings = DEFAULT_SETTINGS) -> list[Finding]:
+                     settings: PersonnelSettings = DEFAULT_SETTINGS, rules=None) -> list[Finding]:
     """All personnel findings for one officer at `as_of`."""
-    as_of = _aware(as_of, "as_of")
-    return [f for rule in OFFICER_RULES for f in rule(officer, as_of, settings)]
+    return evaluate(officer, as_of, settings, rules)
 
 
 def evaluate_agency(agency: Agency, as_of: datetime,
-                    settings: PersonnelSettings = DEFAULT_SETTINGS) -> list[Finding]:
-    """PER-AGENCY-UNCONFIRMED (seed 003: 未经县政府确认公布的主体不得执法) plus fact conflicts."""
-    as_of = _aware(as_of, "as_of")
-    out = []
-    if agency.name is not None and not agency.recognised_at(as_of):
-        out.append(_finding("PER-AGENCY-UNCONFIRMED", agency.dept, "agency", agency.agency_id, as_of,
-                            {"confirmed_on": agency.confirmed_on.isoformat() if agency.confirmed_on else None,
-                             "published_on": agency.published_on.isoformat() if agency.published_on else None},
-                            f"执法主体{agency.label}尚未经县政府确认并公布，不得以该主体名义执法"))
-    out += _conflicts(agency.dept, "agency", agency.agency_id, agency.label, agency, as_of, settings)
-    out += _held(agency.dept, "agency", agency.agency_id, agency.label, agency, as_of, settings)
-    return out
+                    settings: PersonnelSettings = DEFAULT_SETTINGS, rules=None) -> list[Finding]:
+    """PER-AGENCY-UNCONFIRMED plus fact conflicts and held facts of one agency."""
+    return evaluate(agency, as_of, settings, rules)
 
 
 def next_evaluation_at(aggregate: Officer | Agency, as_of: datetime,

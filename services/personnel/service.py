@@ -63,9 +63,13 @@ class PersonnelAdapter:
         return snap
 
     def findings(self, agg, as_of: datetime):
-        if self.kind == "agency":
-            return d.evaluate_agency(agg, as_of, self._settings(agg))
-        return d.evaluate_officer(agg, as_of, self._settings(agg))
+        return d.evaluate(agg, as_of, self._settings(agg), self._rules(agg))
+
+    def _rules(self, agg):
+        """The rules the plugin host gives this department (built-ins are the plugin builtin.rules)."""
+        if isinstance(self.settings, DeptSettings):
+            return self.settings.host.rules("personnel", agg.dept)
+        return None
 
     def due_at(self, agg, as_of: datetime):
         return d.next_evaluation_at(agg, as_of, self._settings(agg))

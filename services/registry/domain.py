@@ -922,10 +922,22 @@ RULES: tuple[tuple[str, Callable[[ItemRecord, datetime, RegistrySettings], Findi
 )
 
 
-def evaluate_item(item: ItemRecord, as_of: datetime, settings: RegistrySettings = DEFAULT_SETTINGS) -> list[Finding]:
-    """Every registry rule on one item."""
+def _found(answer: Finding | Iterable[Finding] | None) -> list[Finding]:
+    if answer is None:
+        return []
+    return [answer] if isinstance(answer, Finding) else list(answer)
+
+
+def evaluate_item(item: ItemRecord, as_of: datetime, settings: RegistrySettings = DEFAULT_SETTINGS,
+                  rules=None) -> list[Finding]:
+    """Every registry rule (`rules`: (rule_id, fn) pairs, default the built-in RULES) on one item.
+
+    A rule answers a Finding, a list of them or None; the plugin host serves the built-ins as the
+    built-in plugin `builtin.rules`, so a department plugin may replace or switch off any of them.
+    """
     local_date(as_of)
-    return sorted((f for _, rule in RULES if (f := rule(item, as_of, settings)) is not None), key=lambda f: f.key)
+    found = [f for _, rule in (RULES if rules is None else rules) for f in _found(rule(item, as_of, settings))]
+    return sorted(found, key=lambda f: f.key)
 
 
 def evaluate_registry(state: "RegistryState | Items", dept: str | None, as_of: datetime,

@@ -93,7 +93,9 @@ class RegistryAdapter:
         return snap
 
     def findings(self, agg: d.ItemRecord, as_of: datetime):
-        return d.evaluate_item(agg, as_of, self._settings(self.dept_of(agg)))
+        rules = (self.settings.host.rules("registry", self.dept_of(agg))  # built-ins are the plugin builtin.rules
+                 if isinstance(self.settings, DeptSettings) else None)
+        return d.evaluate_item(agg, as_of, self._settings(self.dept_of(agg)), rules)
 
     def due_at(self, agg: d.ItemRecord, as_of: datetime):
         return d.next_due(agg, as_of, self._settings(self.dept_of(agg)))

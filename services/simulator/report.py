@@ -80,9 +80,10 @@ def offline_findings(events: Iterable[dict], as_of: datetime, preset: str = "see
             case_facts[env["payload"]["case_id"]].append(pc.Fact.from_dict(env))
 
     officers = {oid: per.officer_from_facts(facts, oid) for oid, facts in officer_facts.items()}
-    found = [f for o in officers.values() for f in per.evaluate_officer(o, as_of, psettings)]
+    found = [f for o in officers.values() for f in per.evaluate(o, as_of, psettings, host.rules("personnel", o.dept))]
     for aid, facts in agency_facts.items():
-        found += per.evaluate_agency(per.agency_from_facts(facts, aid), as_of, psettings)
+        agency = per.agency_from_facts(facts, aid)
+        found += per.evaluate(agency, as_of, psettings, host.rules("personnel", agency.dept))
     found += reg.evaluate_registry(state, None, as_of, rsettings)
 
     cases = {cid: pc.fold(facts, cid) for cid, facts in case_facts.items()}
@@ -103,7 +104,7 @@ def offline_findings(events: Iterable[dict], as_of: datetime, preset: str = "see
         facts = pr.CaseFacts(credentials=credentials, items=items, crime_thresholds=host.crime_thresholds(dept),
                              other_decisions=decisions,
                              officer_kinds=lambda oid: officers[oid].kind if oid in officers else None)
-        found += pr.evaluate(case, facts, settings, as_of, DEFAULT_CALENDAR, host.case_rules(dept))
+        found += pr.evaluate(case, facts, settings, as_of, DEFAULT_CALENDAR, rules=host.rules("penalty", dept))
     return found
 
 

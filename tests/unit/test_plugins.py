@@ -426,3 +426,66 @@ def test_the_preset_in_effect_names_its_sources_and_numbers(host):
                                                    "seed003.discretion"]
     assert shown["settings"]["registry"]["lightest_tier_floor"] == 0.2 and shown["problems"] == []
     json.dumps(shown, ensure_ascii=False)  # served as JSON on /health and the API
+
+
+# -- built-in rules are plugins; departments add or switch off rules in any service -------------
+
+def test_every_service_evaluates_the_rules_the_host_gives_and_the_built_ins_come_from_a_plugin(host):
+    from services.penalty.domain.rules import RULE_IDS
+    from services.personnel.domain import PERSONNEL_RULES
+    from services.registry.domain import RULES as REGISTRY_RULES
+    assert [r for r, _ in host.rules("personnel", SCJG)] == [r for r, _ in PERSONNEL_RULES]
+    assert [r for r, _ in host.rules("registry", SCJG)] == [r for r, _ in REGISTRY_RULES]
+    penalty = [r for r, _ in host.rules("penalty", SCJG)]
+    assert penalty[:len(RULE_IDS)] == list(RULE_IDS) and "PEN-SAMR-FILING-LATE" in penalty
+    assert "builtin.rules" in {p["name"] for p in host.plugins()}
+
+
+def test_a_department_plugin_switches_off_a_personnel_rule_and_adds_a_registry_rule(host):
+    from services.common.findings import Finding
+    from services.personnel import domain as per
+    from services.registry import domain as reg
+
+    def item_named_test(item, as_of, settings):
+        v = item.version_at(as_of)
+        if v is not None and "测试" in v.name:
+            return Finding("REG-X-TEST-NAME", "info", v.owning_dept, "item", v.code, as_of, {}, "事项名称含“测试”")
+
+    class County:
+        @hookimpl
+        def zhifa_rules(self, service, dept):
+            if not dept.endswith("-scjg"):
+                return []
+            return {"personnel": [("PER-TRAIN-PROGRESS", None)],
+                    "registry": [("REG-X-TEST-NAME", item_named_test)]}.get(service, [])
+    assert host.register(County(), "county-rules")
+    assert "PER-TRAIN-PROGRESS" not in dict(host.rules("personnel", SCJG))
+    assert "PER-TRAIN-PROGRESS" in dict(host.rules("personnel", STHJ))   # other departments keep it
+
+    cst = timezone(timedelta(hours=8))
+    officer = per.officer_from_facts([per.Fact("r1", "officer.registered", datetime(2024, 1, 2, 9, tzinfo=cst), SCJG,
+                                               {"officer_id": "O1", "name": "李明", "agency_id": "A", "kind": "officer"})])
+    at = datetime(2024, 8, 1, 9, tzinfo=cst)
+    assert "PER-TRAIN-PROGRESS" in {f.rule_id for f in per.evaluate_officer(officer, at)}
+    assert "PER-TRAIN-PROGRESS" not in {f.rule_id for f in per.evaluate_officer(officer, at,
+                                                                                rules=host.rules("personnel", SCJG))}
+    item = reg.ItemRecord("C1")
+    item.apply(reg.Fact("i1", "item.published", datetime(2024, 1, 2, 9, tzinfo=cst), SCJG, {
+        "item_code": "C1", "name": "测试事项", "category": "inspection", "effective_from": "2024-01-01",
+        "legal_basis": [{"law": "《某法》", "article": "第一条"}]}))
+    assert {f.rule_id for f in reg.evaluate_item(item, at, rules=host.rules("registry", SCJG))} == {"REG-X-TEST-NAME"}
+
+
+def test_a_failing_rule_is_reported_where_health_and_metrics_read_it(host):
+    class Broken:
+        @hookimpl
+        def zhifa_rules(self, service, dept):
+            return [("REG-X-BROKEN", lambda item, as_of, settings: 1 / 0)] if service == "registry" else []
+    host.register(Broken(), "broken-rules")
+    from services.registry import domain as reg
+    item = reg.ItemRecord("C1")
+    assert reg.evaluate_item(item, datetime(2024, 8, 1, tzinfo=timezone.utc), rules=host.rules("registry", SCJG)) == []
+    report = host.failure_report()
+    [failure] = [f for f in report["failures"] if f["name"] == "broken-rules"]
+    assert failure["hook"] == "rule:REG-X-BROKEN" and "ZeroDivisionError" in failure["error"]
+    assert report["count"] == len(host.failures) and json.dumps(report)

@@ -12,6 +12,7 @@ limits are calendar days. Evaluate a case folded from the facts known at `as_of`
 from __future__ import annotations
 
 import inspect
+import weakref
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -687,28 +688,37 @@ RULE_IDS = tuple(rule_id for rule_id, _ in RULES)
 _LOG_RULES = {FACT_HELD, FACT_ANOMALY}  # the only ones that make sense before the case exists
 
 
+_WANTS_CALENDAR: "weakref.WeakKeyDictionary[Callable, bool]" = weakref.WeakKeyDictionary()
+
+
 def _run_extra(fn: Callable, case: Case, facts: CaseFacts, settings: PenaltySettings, as_of: datetime,
                calendar: WorkdayCalendar) -> list[Finding]:
     """Plugin rules take (case, facts, settings, as_of) and may ask for `calendar` by keyword."""
-    try:
-        wants_calendar = "calendar" in inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        wants_calendar = False
+    wants_calendar = _WANTS_CALENDAR.get(fn)
+    if wants_calendar is None:
+        try:
+            wants_calendar = "calendar" in inspect.signature(fn).parameters
+        except (TypeError, ValueError):
+            wants_calendar = False
+        _WANTS_CALENDAR[fn] = wants_calendar
     found = fn(case, facts, settings, as_of, calendar=calendar) if wants_calendar else fn(case, facts, settings, as_of)
     return list(found or ())
 
 
 def evaluate(case: Case, facts: CaseFacts, settings: PenaltySettings, as_of: datetime,
-             calendar: WorkdayCalendar, extra_rules: Iterable[tuple[str, Callable]] = ()) -> list[Finding]:
-    """Run every rule (built-in, then plugin-supplied) for one case at `as_of`."""
+             calendar: WorkdayCalendar, extra_rules: Iterable[tuple[str, Callable]] = (),
+             rules: Iterable[tuple[str, Callable]] | None = None) -> list[Finding]:
+    """Run every rule for one case at `as_of`: `rules` ((rule_id, fn) pairs from the plugin host,
+    built-ins included; default the built-in RULES), then `extra_rules`.
+
+    Before the case exists (facts held for a filing that has not arrived) only the rules about the
+    fact log itself run (PEN-FACT-HELD, PEN-FACT-ANOMALY).
+    """
     if as_of.utcoffset() is None:
         raise DomainError("评估时间必须带时区", code="naive_datetime", field="as_of")
     findings: list[Finding] = []
-    for rule_id, fn in RULES:
+    for rule_id, fn in [*(RULES if rules is None else rules), *extra_rules]:
         if case.exists or rule_id in _LOG_RULES:
-            findings.extend(fn(case, facts, settings, as_of, calendar))
-    if case.exists:
-        for _, fn in extra_rules:
             findings.extend(_run_extra(fn, case, facts, settings, as_of, calendar))
     return findings
 
