@@ -33,7 +33,7 @@ from services.kernel.messaging import (ATTEMPTS_HEADER, DEAD_LETTER_QUEUE, INGRE
 from services.kernel.metrics import (DEAD_LETTERS, INGRESS_ACCEPTED, INGRESS_DUPLICATES,
                                      INGRESS_REJECTED, Metrics)
 from services.kernel.mongo import Mongo
-from services.kernel.web import error, health_response, json_response, metrics_response
+from services.kernel.web import error, health_response, json_response, metrics_response, safe_http
 
 log = logging.getLogger("zhifa.gateway")
 
@@ -189,7 +189,7 @@ class GatewayService:
             self.reject(result.dept, notice)
         return notice
 
-    @http("POST", "/api/v1/events")
+    @safe_http("POST", "/api/v1/events")
     def post_events(self, request):
         """One event (JSON object) or a batch (JSON array) over HTTP."""
         body = request.get_data()
@@ -220,7 +220,7 @@ class GatewayService:
             return json_response(res, code)
         return json_response(res, 202 if res["status"] == "accepted" else 200)
 
-    @http("GET", "/api/v1/events/<string:event_id>")
+    @safe_http("GET", "/api/v1/events/<string:event_id>")
     def get_event_status(self, request, event_id):
         """What became of one event: received / applied / rejected / refused / dead_lettered (with the
         violations). Who may ask: the sending department only, authenticated as for POST (bearer token;

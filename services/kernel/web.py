@@ -2,12 +2,17 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import date, datetime
 from typing import Any
 
+from nameko.web.handlers import HttpRequestHandler
+from werkzeug.exceptions import BadRequest
 from werkzeug.wrappers import Response
 
-from services.kernel.metrics import health, metrics_payload
+from services.kernel.metrics import health, liveness, metrics_payload
+
+_log = logging.getLogger("zhifa.web")
 
 
 def _default(value: Any):
@@ -31,8 +36,16 @@ def metrics_response() -> Response:
 
 
 def health_response() -> Response:
+    """Readiness (`/health`, `/health/ready`): containers and dependencies."""
     code, doc = health()
     return json_response(doc, code)
+
+
+def liveness_response() -> Response:
+    """Liveness (`/health/live`): the process runs its containers."""
+    code, doc = liveness()
+    return json_response(doc, code)
+
 
 
 def int_arg(request, name: str, default: int, lo: int = 0, hi: int = 10_000) -> int:
@@ -49,3 +62,18 @@ def int_arg(request, name: str, default: int, lo: int = 0, hi: int = 10_000) -> 
     if not lo <= value <= hi:
         raise BadRequest(f"参数 {name} 必须在 {lo} 到 {hi} 之间")
     return value
+
+
+class SafeHttpHandler(HttpRequestHandler):
+    """nameko's `@http` without its error page: nameko answers an exception with
+    `Error: <type>: <text>`; here the exception goes to the log and the caller gets a JSON error in
+    Chinese with no exception name, text or traceback (400 for a malformed request, else 500)."""
+
+    def response_from_exception(self, exc):
+        if isinstance(exc, BadRequest) or isinstance(exc, self.expected_exceptions):
+            return error(400, "bad_request", "请求格式不正确")
+        _log.error("unhandled error in %s", getattr(self, "method_name", "?"), exc_info=exc)
+        return error(500, "internal", "服务内部错误，已记录；请稍后重试")
+
+
+safe_http = SafeHttpHandler.decorator

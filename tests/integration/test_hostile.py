@@ -123,7 +123,7 @@ class FlakyProxy:
         try:
             while data := src.recv(65536):
                 dst.sendall(data)
-        except OSError:
+        except (OSError, EOFError):  # eventlet raises EOFError when the other side is closed under it
             pass
         finally:
             for s in (src, dst):
@@ -257,3 +257,26 @@ def test_no_error_text_reaches_an_http_answer(gateway):
         assert 400 <= resp.status_code < 500, resp.text
         for leak in ("Error", "Expecting", "Traceback", "line 1", "column", "codec"):
             assert leak not in resp.text, (body, resp.text)
+
+
+def test_a_database_outage_answers_http_without_error_text(zhifa_config, container_factory):
+    from nameko import config
+    from urllib.parse import urlparse
+
+    real = urlparse(zhifa_config["MONGO_URI"])
+    proxy = FlakyProxy(real.hostname or "127.0.0.1", real.port or 27017)
+    try:
+        with config.patch({"MONGO_URI": f"mongodb://127.0.0.1:{proxy.port}/", "MONGO_TIMEOUT_MS": 500}, clear=False):
+            container_factory(GatewayService).start()
+            base = f"http://{zhifa_config['WEB_SERVER_ADDRESS']}"
+            proxy.cut()
+            env = officer_registered("511322-scjg-0907")
+            for resp in (requests.post(f"{base}/api/v1/events", json=env, headers={"X-Zhifa-Dept": SCJG}, timeout=20),
+                         requests.get(f"{base}/api/v1/events/{env['event_id']}", headers={"X-Zhifa-Dept": SCJG},
+                                      timeout=20)):
+                assert resp.status_code == 500 and resp.json()["error"]["code"] == "internal", resp.text
+                for leak in ("AutoReconnect", "ServerSelection", "Error:", "Traceback", "127.0.0.1"):
+                    assert leak not in resp.text, resp.text
+            proxy.restore()
+    finally:
+        proxy.close()
