@@ -64,8 +64,9 @@ class _Gen:
                             "type": type_, "schema_version": 1, "occurred_at": at.isoformat(), "dept": dept,
                             "source": f"{dept}-system", "payload": payload})
 
-    def expect(self, rule: str, subject_type: str, subject_id: str, dept: str, since: datetime, note: str) -> None:
-        self.expectations.append(Expectation(rule, subject_type, subject_id, dept, since, None, note))
+    def expect(self, rule: str, subject_type: str, subject_id: str, dept: str, since: datetime, note: str,
+               until: datetime | None = None) -> None:
+        self.expectations.append(Expectation(rule, subject_type, subject_id, dept, since, until, note))
 
     def team(self, dept: str, area: str, day: date, k: int = 2, exclude: Iterable[str] = ()) -> list[str]:
         ok = [o.officer_id for o in self.sim.officers
@@ -124,7 +125,7 @@ class _Gen:
                             "年度检查计划 3 月底后才公布")
         self.expect(d.ANNUAL_PLAN_MISSING, "unit_year", f"{c}:{self.year}", c, self.at(4, 1, 0), "未制定年度检查计划")
         self.expect(d.UNIT_NO_RECORDS_1Y, "unit", u, u, self.at(1, 2, 0, year=self.year + 1),
-                    "制定年度计划后全年无检查登记")
+                    "制定年度计划后全年无检查登记", until=self.at(1, 2, 0, year=self.year + 2))
         # quarterly plans: a files in time, b files the day before the start (breach)
         self.plan(a, f"{a}-JH-{self.year}-Q2", "quarterly", (3, 2), (date(self.year, 4, 1), date(self.year, 6, 30)),
                   filed=date(self.year, 3, 5))
@@ -150,7 +151,8 @@ class _Gen:
                       targets=[joint])
         later = max(f"{dept}-JH-{self.year + 1}-01" for dept in (a, b))
         self.expect(d.JOINT_SUGGESTED, "enterprise_plan", f"{joint}:{later}", later.rsplit("-JH-", 1)[0],
-                    self.at(12, 1), "两个部门计划一月检查同一企业，建议联合检查")
+                    self.at(12, 1), "两个部门计划一月检查同一企业，建议联合检查",
+                    until=datetime(self.year + 1, 2, 1, tzinfo=CST))  # both plans over: the suggestion ends
 
         # draws: a clean (then inspected), b never published, a repeated, b tampered
         # clean quarterly draws of a and c, each drawn target inspected the month after by its drawn team;
@@ -354,6 +356,42 @@ def check(sim: Simulation, part: InspectionSimulation | None = None):
               for f in offline_findings([*sim.events, *part.events], part.as_of)}
     expected = {x.key for x in part.expectations if x.since <= part.as_of and (x.until is None or part.as_of < x.until)}
     return compare(expected, raised, part.as_of)
+
+
+def expected_at(part: InspectionSimulation, as_of: datetime,
+                settings: d.InspectionSettings | None = None) -> set[tuple[str, str, str, str]]:
+    """The truth at any `as_of` from the part's own judging time on (a live suite judges at its "now"):
+    the injected breaches open at `as_of`, and what time alone brings after the simulated year —
+    departments idle for one or two years since their last registration (or first plan), and annual
+    plans missing for the years after it (nobody planned a year that was not simulated)."""
+    if as_of < part.as_of:
+        raise ValueError(f"as_of {as_of.isoformat()} is before the part's judging time {part.as_of.isoformat()}")
+    settings = settings or d.InspectionSettings()
+    today = as_of.astimezone(CST).date()
+    out = {x.key for x in part.expectations if x.since <= as_of and (x.until is None or as_of < x.until)}
+    seen: dict[str, date] = {}
+    registered: dict[str, date] = {}
+    annual: dict[str, set[int]] = defaultdict(set)
+    for env in part.events:
+        day = datetime.fromisoformat(env["occurred_at"]).astimezone(CST).date()
+        if env["type"] == "inspection_plan.registered":
+            seen[env["dept"]] = min(seen.get(env["dept"], day), day)
+            if env["payload"]["kind"] == "annual":
+                annual[env["dept"]].add(int(env["payload"]["period_from"][:4]))
+        elif env["type"] == "inspection.registered":
+            seen[env["dept"]] = min(seen.get(env["dept"], day), day)
+            registered[env["dept"]] = max(registered.get(env["dept"], day), day)
+    year = min(seen.values()).year
+    for dept, since in seen.items():
+        idle = (today - registered.get(dept, since)).days
+        if idle >= settings.unit_idle_recall_days:
+            out.add((d.UNIT_NO_RECORDS_2Y, "unit", dept, dept))
+        elif idle >= settings.unit_idle_warn_days:
+            out.add((d.UNIT_NO_RECORDS_1Y, "unit", dept, dept))
+        for later in range(year + 1, today.year + 1):
+            if today > d.annual_due(later, settings) and later not in annual[dept]:
+                out.add((d.ANNUAL_PLAN_MISSING, "unit_year", f"{dept}:{later}", dept))
+    return out
 
 
 def applies(sim: Simulation) -> bool:

@@ -54,3 +54,23 @@ def test_a_county_too_small_for_the_part_is_said_so():
     lines = []
     assert si.check_report(simulate(county_config("demo", seed=20250101)), lines.append)
     assert "未生成" in lines[0]
+
+
+def test_the_truth_a_year_later_adds_what_time_alone_brings():
+    from datetime import datetime, timedelta
+
+    from services.simulator.generator import CST
+
+    sim, part = county()
+    as_of = datetime(2026, 11, 30, 9, 0, tzinfo=CST)
+    expected = si.expected_at(part, as_of)
+    raised = {(f.rule_id, f.subject_type, f.subject_id, f.dept)
+              for f in si.offline_findings([*sim.events, *part.events], as_of)}
+    assert raised == expected, (sorted(raised - expected), sorted(expected - raised))
+    rules = {k[0] for k in expected}
+    assert d.JOINT_SUGGESTED not in rules           # both January plans are over
+    assert (d.ANNUAL_PLAN_MISSING, "unit_year", f"{sim.depts[0]}:2026", sim.depts[0]) in expected
+    later = as_of + timedelta(days=400)
+    assert d.UNIT_NO_RECORDS_2Y in {k[0] for k in si.expected_at(part, later)}
+    assert si.expected_at(part, later) == {(f.rule_id, f.subject_type, f.subject_id, f.dept) for f in
+                                           si.offline_findings([*sim.events, *part.events], later)}
