@@ -29,6 +29,46 @@ ERROR_CODES = {
 PARTY = {"type": "object", "description": "当事人；证件号码、电话、地址按角色脱敏（见 docs/api.md）"}
 
 
+def _page(item: dict, **extra) -> dict:
+    return {"type": "object", "required": ["items", "total", "limit", "offset"],
+            "properties": {"items": {"type": "array", "items": item}, "total": {"type": "integer", "minimum": 0},
+                           "limit": {"type": "integer"}, "offset": {"type": "integer"}, **extra}}
+
+
+STR, STR_OR_NULL = {"type": "string"}, {"type": ["string", "null"]}
+USER = {"type": "object", "required": ["username", "role", "dept", "via"], "additionalProperties": False,
+        "properties": {"username": STR, "role": {"enum": ["supervisor", "dept_user", "auditor", "operator"]},
+                       "dept": STR_OR_NULL, "via": {"enum": ["session", "token"]}}}
+OWN_SCHEMAS = {
+    "User": USER,
+    "Login": {"type": "object", "required": ["user", "csrf_token"],
+              "properties": {"user": {"$ref": "#/components/schemas/User"}, "csrf_token": STR}},
+    "Me": {"type": "object", "required": ["user"], "properties": {"user": {"$ref": "#/components/schemas/User"}}},
+    "Ok": {"type": "object", "required": ["ok"], "properties": {"ok": {"const": True}}},
+    "Token": {"type": "object", "required": ["username", "token"], "properties": {"username": STR, "token": STR}},
+    "Finding": {"type": "object", "required": ["rule_id", "severity", "source"],
+                "properties": {"rule_id": STR, "severity": {"enum": ["critical", "serious", "warning", "info"]},
+                               "source": STR, "dept": STR_OR_NULL, "finding_key": STR}},
+    "FindingsPage": _page({"$ref": "#/components/schemas/Finding"},
+                          unavailable={"type": "array", "items": STR, "description": "未答复的来源服务"}),
+    "AuditEntry": {"type": "object",
+                   "required": ["id", "at", "actor", "role", "action", "method", "route", "client", "status"],
+                   "properties": {"id": STR, "at": STR, "actor": STR_OR_NULL, "role": STR, "dept": STR_OR_NULL,
+                                  "action": STR, "method": STR, "route": STR, "target": {"type": "object"},
+                                  "client": STR, "status": {"type": "integer"},
+                                  "personal": {"enum": ["full", "masked", None]}}},
+    "AuditPage": _page({"$ref": "#/components/schemas/AuditEntry"}),
+    "DeadLetter": {"type": "object", "required": ["_id", "status"],
+                   "properties": {"_id": STR, "status": {"enum": ["dead", "replaying", "replayed", "refused"]},
+                                  "queue": STR, "service": STR, "body": STR},
+                   "not": {"anyOf": [{"required": ["traceback"]}, {"required": ["headers"]}]}},
+    "DeadLetterPage": _page({"$ref": "#/components/schemas/DeadLetter"}),
+    "Replayed": {"type": "object", "required": ["ok", "id", "status"],
+                 "properties": {"ok": {"const": True}, "id": STR, "status": {"const": "replayed"}}},
+    "Health": {"type": "object", "required": ["status"], "properties": {"status": {"enum": ["ok", "degraded"]}}},
+}
+
+
 def _schema(p: Param) -> dict:
     if p.type == "integer":
         s: dict = {"type": "integer"}
@@ -65,6 +105,8 @@ def _error() -> dict:
 def _ok_schema(route: Route) -> dict:
     if route.name == "metrics":
         return {"type": "string"}
+    if route.response:
+        return {"$ref": f"#/components/schemas/{route.response}"}
     if route.paged:
         return {"$ref": "#/components/schemas/Page"}
     return {"type": "object"}
@@ -156,6 +198,7 @@ def document() -> dict:
                                         "total": {"type": "integer", "minimum": 0},
                                         "limit": {"type": "integer"}, "offset": {"type": "integer"}}},
                 "Party": PARTY,
+                **OWN_SCHEMAS,
             },
         },
     }

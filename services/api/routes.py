@@ -40,6 +40,7 @@ class Route:
     root: bool = False             # path not under PREFIX (/health, /metrics)
     tag: str = "api"
     audit: bool = False            # every call is an audited write
+    response: str | None = None    # name of the success schema in the OpenAPI components (own routes)
 
     @property
     def url(self) -> str:
@@ -57,32 +58,33 @@ class Route:
 OWN: tuple[Route, ...] = (
     Route("POST", "/auth/login", "login", "登录（浏览器会话：Cookie + CSRF 令牌）", frozenset({PUBLIC}),
           (Param("username", in_="body", required=True, max_length=64),
-           Param("password", in_="body", required=True, max_length=256)), tag="auth", audit=True),
-    Route("POST", "/auth/logout", "logout", "退出登录", ALL_ROLES, tag="auth", audit=True),
-    Route("GET", "/auth/me", "me", "当前账户", ALL_ROLES, tag="auth"),
+           Param("password", in_="body", required=True, max_length=256)), tag="auth", audit=True,
+          response="Login"),
+    Route("POST", "/auth/logout", "logout", "退出登录", ALL_ROLES, tag="auth", audit=True, response="Ok"),
+    Route("GET", "/auth/me", "me", "当前账户", ALL_ROLES, tag="auth", response="Me"),
     Route("POST", "/auth/tokens", "create_token", "为机器账户签发访问令牌（仅显示一次）", frozenset({SUPERVISOR}),
           (Param("username", in_="body", required=True, max_length=64, description="机器账户名"),
            Param("rotate", "boolean", in_="body", default=False, description="作废该账户的其他令牌")),
-          tag="auth", audit=True),
+          tag="auth", audit=True, response="Token"),
     Route("GET", "/findings", "list_findings", "监督发现收件箱：各服务的未结发现（最严重的在前）", READERS,
           (DEPT_PARAM, Param("rule_id", max_length=64, description="规则编号"),
            Param("severity", enum=SEVERITIES, description="严重程度"),
            Param("source", max_length=40, description="来源服务"), *PAGE),
-          scope="dept_arg", paged=True, personal=True, tag="findings"),
+          scope="dept_arg", paged=True, personal=True, tag="findings", response="FindingsPage"),
     Route("GET", "/audit", "list_audit", "审计日志（只读，追加写入）", frozenset({AUDITOR}),
           (Param("actor", max_length=64, description="操作人"), Param("action", max_length=64, description="操作"),
-           *PAGE), paged=True, tag="audit"),
+           *PAGE), paged=True, tag="audit", response="AuditPage"),
     Route("GET", "/dead-letters", "list_dead_letters", "死信列表", frozenset({OPERATOR}),
           (Param("status", enum=("dead", "replaying", "replayed", "refused"), description="状态"), *PAGE),
-          paged=True, tag="operations"),
+          paged=True, tag="operations", response="DeadLetterPage"),
     Route("POST", "/dead-letters/{dl_id}/replay", "replay_dead_letter", "重放一条死信（按契约重新校验，只重放一次）",
           frozenset({OPERATOR}), (Param("dl_id", in_="path", required=True, max_length=128),),
-          tag="operations", audit=True, not_found="死信不存在"),
+          tag="operations", audit=True, not_found="死信不存在", response="Replayed"),
     Route("GET", "/quarantine", "list_quarantine", "隔离区：被拒收的输入（不含原文）", frozenset({OPERATOR}),
           (DEPT_PARAM, *PAGE), paged=True, tag="operations"),
     Route("GET", "/openapi.json", "openapi", "本接口的 OpenAPI 3.1 文档", frozenset({PUBLIC}), tag="meta"),
     Route("GET", "/health", "health", "健康状态（匿名只见状态，运维人员见详情）", frozenset({PUBLIC}), root=True,
-          tag="operations"),
+          tag="operations", response="Health"),
     Route("GET", "/metrics", "metrics", "Prometheus 指标", frozenset({OPERATOR}), root=True, tag="operations"),
     *downloads.routes(Route),  # documents (文书): the binary DOCX / PDF (services/api/downloads.py)
 )
