@@ -192,4 +192,38 @@ DISPUTES = [
                "basis": "县政府办公室指定管辖通知"}, "disputes"),
 ]
 
-CONTRACTS = [*INBOX, *SUPERVISION, *COMPLAINTS, *NORMATIVE, *DEVICES, *DISPUTES]
+ITEM_ID = {"type": "string", "regex": r"^[a-z][a-z0-9_]{0,39}$"}
+SAMPLE_ROW = {"type": "dict", "schema": {
+    "case_id": req(ID), "dept": req(DEPT),
+    "prefilled": req({"type": "dict", "maxlength": 50, "keysrules": ITEM_ID,
+                      "valuesrules": {"type": "list", "maxlength": 30, "schema": {"type": "string", "maxlength": 48}}}),
+}}
+REVIEW = [
+    _contract("review.drawn", "案卷评查抽取（可复现：种子 + 案卷总体摘要 → 样本；系统已知的问题预填为评查项不合格）。",
+              {"plan_id": req(ID), "year": req({"type": "integer", "min": 2000, "max": 2100}),
+               "per_dept": req({"type": "integer", "min": 1, "max": 500}), "seed": req({**SHORT, "minlength": 1}),
+               "population_size": req({"type": "integer", "min": 1}),
+               "population_digest": req({"type": "string", "regex": r"^[0-9a-f]{64}$"}),
+               "sample": req({"type": "list", "minlength": 1, "maxlength": 5000, "schema": SAMPLE_ROW}),
+               "actor": opt(ACTOR)},
+              {"plan_id": "PC-2024-3f2a9c1e", "year": 2024, "per_dept": 5, "seed": "2025-01-10 县司法局评查抽签",
+               "population_size": 212, "population_digest": "5" * 64,
+               "sample": [{"case_id": "511322-scjg-2024-0031", "dept": "511322-scjg",
+                           "prefilled": {"two_officers": ["PEN-OFFICERS-MIN"]}}]}, "review"),
+    _contract("review.scored", "评查人员对样本案卷的评分（不合格的评查项；再次评分即更正）。",
+              {"plan_id": req(ID), "case_id": req(ID),
+               "failed": req({"type": "list", "maxlength": 50, "schema": ITEM_ID}), "comment": opt(TEXT),
+               "actor": opt(ACTOR)},
+              {"plan_id": "PC-2024-3f2a9c1e", "case_id": "511322-scjg-2024-0031", "failed": ["two_officers"],
+               "comment": "询问笔录仅一名执法人员签名"}, "review"),
+]
+EVALUATION = [
+    _contract("evaluation.entered", "评议考核中由评议人员评分的指标得分（0–100）及依据。",
+              {"year": req({"type": "string", "regex": r"^\d{4}$"}), "dept": req(DEPT),
+               "indicator": req({"type": "string", "regex": r"^[a-z][a-z0-9_]{0,39}$"}),
+               "score": req({"type": "number", "min": 0, "max": 100}), "evidence": req(CONTENT), "actor": opt(ACTOR)},
+              {"year": "2024", "dept": "511322-scjg", "indicator": "training", "score": 85,
+               "evidence": "全员完成20学时公共法律知识培训，培训计划已备案"}, "evaluation"),
+]
+
+CONTRACTS = [*INBOX, *SUPERVISION, *COMPLAINTS, *NORMATIVE, *DEVICES, *DISPUTES, *REVIEW, *EVALUATION]

@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
 
-from nameko.rpc import rpc
+import eventlet
+from nameko.rpc import ServiceRpc, rpc
 
-from services.common.errors import NotOwnerError
+from services.common.errors import DomainError, NotOwnerError
+from services.common.ownership import is_justice_bureau
 from services.common.facts import Fact
 from services.common.findings import SEVERITY_RANK
 from services.coordination import store
@@ -27,6 +29,9 @@ from services.common.chinatime import local_date
 from services.coordination.domain import complaints as cp
 from services.coordination.domain import devices as dv
 from services.coordination.domain import disputes as ds
+from services.coordination.domain import evaluation as ev
+from services.coordination.domain import reports as rp
+from services.coordination.domain import review as rv
 from services.coordination.domain import inbox as ib
 from services.coordination.domain import normative as nd
 from services.coordination.domain import supervision as sv
@@ -70,7 +75,13 @@ KINDS = {
                    lambda a, t, s: dv.evaluate(a, t), lambda a, t, s: None),
     "dispute": Kind("dispute_id", lambda f, s: ds.dispute_from_facts(f), ds.admit, ds.snapshot, ds.evaluate,
                     ds.next_due),
+    "review_plan": Kind("plan_id", rv.plan_from_facts, rv.admit, rv.snapshot, lambda a, t, s: [], lambda a, t, s: None),
+    "evaluation": Kind("year", lambda f, s: ev.year_from_facts(f), ev.admit, lambda a, t, s: ev.snapshot(a, t),
+                       lambda a, t, s: [], lambda a, t, s: None),
 }
+PENALTY_PAGE = 500
+CLOSED_STAGES = ("closed", "archived")
+RPC_TIMEOUT = 20
 
 
 class CoordinationAdapter:
@@ -115,6 +126,7 @@ class CoordinationService(EventSourcedService):
 
     db = Mongo("coordination", indexes=store.ensure_indexes)
     plugins = Plugins()
+    penalty = ServiceRpc("penalty")   # closed case files for the case-file review draw (a command, not per event)
 
     def _settings(self) -> CoordinationSettings:
         resolver = self.settings
@@ -470,6 +482,134 @@ class CoordinationService(EventSourcedService):
         return self._dispute(dispute_id, dept, lambda d, eid: ds.decide(
             d, dispute_id, lead_dept=lead_dept, at=self.clock(), dept=dept, event_id=eid, basis=basis,
             settled_on=settled_on, actor=actor))
+
+    # ---- reports (月报 / 季报 data; rendering is the documents capability's) ---------------------------------
+    def _report_data(self) -> dict:
+        return {"entries": store.snapshots(self.db, store.INBOX, {"snapshot.finding_key": {"$ne": ""}},
+                                           ("finding_key", "rule_id", "dept", "source", "severity", "raised_at",
+                                            "resolved_at", "log", "escalated", "open")),
+                "cases": store.snapshots(self.db, store.CASES, fields=("opened_on", "closed_on", "tracks")),
+                "complaints": store.snapshots(self.db, store.COMPLAINTS),
+                "documents": store.snapshots(self.db, store.NORMATIVE)}
+
+    @rpc
+    def monthly_report(self, month, dept=None):
+        """One month's numbers for a department, or the county's with a row per department."""
+        try:
+            rp.month_bounds(month)
+            data = self._report_data()
+            if dept:
+                return rp.monthly_report(month, dept, previous_entries=data["entries"], **data)
+            return rp.county_report([month], **data)
+        except DomainError as exc:
+            return {"error": exc.to_dict()}
+
+    @rpc
+    def quarterly_report(self, quarter):
+        try:
+            return rp.county_report(rp.quarter_months(quarter), **self._report_data())
+        except DomainError as exc:
+            return {"error": exc.to_dict()}
+
+    # ---- case-file review (案卷评查) ---------------------------------------------------------------------------
+    def _closed_cases(self, year: int) -> dict[str, list[str]]:
+        """Closed or archived penalty cases of `year` per department, read from the penalty service."""
+        population: dict[str, list[str]] = {}
+        for stage in CLOSED_STAGES:
+            offset = 0
+            while True:
+                page = self.penalty.list_cases(stage=stage, limit=PENALTY_PAGE, offset=offset)
+                items = page.get("items") or []
+                for case in items:
+                    ended = case.get("archived_at") or case.get("closed_at") or ""
+                    if case.get("dept") and str(ended)[:4] == str(year):
+                        population.setdefault(case["dept"], []).append(case["case_id"])
+                offset += len(items)
+                if not items or offset >= int(page.get("total") or 0):
+                    break
+        return population
+
+    def _case_rules(self) -> dict[str, list[str]]:
+        """Rules of every finding the inbox ever received about a penalty case (open or not)."""
+        rules: dict[str, set] = {}
+        for e in store.snapshots(self.db, store.INBOX, {"snapshot.subject_type": "case"}, ("subject_id", "rule_id")):
+            rules.setdefault(e["subject_id"], set()).add(e["rule_id"])
+        return {k: sorted(v) for k, v in rules.items()}
+
+    @rpc
+    def draw_case_files(self, year, dept, per_dept=None, seed=None, actor=None):
+        """抽取: closed case files of `year` from the penalty service, drawn reproducibly and recorded."""
+        settings = self._settings()
+        try:
+            with eventlet.Timeout(RPC_TIMEOUT):
+                population = self._closed_cases(int(year))
+        except eventlet.Timeout:
+            return {"ok": False, "error": {"code": "unavailable", "field": None,
+                                           "message": "处罚案件服务暂不可用，无法取得已结案卷"}}
+        plan_id = f"PC-{int(year)}-{uuid.uuid4().hex[:8]}"
+        seed = seed or uuid.uuid4().hex
+        rules = self._case_rules()
+        return self._command("review_plan", plan_id, lambda p, eid: rv.record_draw(
+            p, plan_id, year=int(year), per_dept=int(per_dept or settings.review_per_dept), seed=seed,
+            population=population, finding_rules=rules, at=self.clock(), dept=dept, event_id=eid, settings=settings,
+            actor=actor), dept, summary=lambda doc: {"plan_id": doc["_id"], "seed": doc["snapshot"]["seed"],
+                                                     "sampled": len(doc["snapshot"]["files"])})
+
+    @rpc
+    def score_case_file(self, plan_id, case_id, failed, dept, comment=None, actor=None):
+        if not isinstance(failed, list) or not all(isinstance(f, str) for f in failed):
+            return {"ok": False, "error": {"code": "invalid_value", "field": "failed", "message": "failed 必须是评查项列表"}}
+        settings = self._settings()
+        return self._command("review_plan", plan_id, lambda p, eid: rv.record_score(
+            p, plan_id, case_id=case_id, failed=failed, at=self.clock(), dept=dept, event_id=eid, settings=settings,
+            comment=comment, actor=actor), dept, summary=lambda doc: {"results": doc["snapshot"]["results"]})
+
+    @rpc
+    def get_review_plan(self, plan_id):
+        doc = self.aggregate_doc("review_plan", plan_id)
+        return {**doc["snapshot"], "history": self.history(doc)} if doc else None
+
+    # ---- annual evaluation (评议考核) ---------------------------------------------------------------------------
+    @rpc
+    def enter_evaluation_score(self, year, target, indicator, score, evidence, dept, actor=None):
+        indicators = self._settings().evaluation_indicators
+        return self._command("evaluation", str(year), lambda e, eid: ev.enter_score(
+            e, str(year), target=target, indicator=indicator, value=score, evidence=evidence, indicators=indicators,
+            at=self.clock(), dept=dept, event_id=eid, actor=actor), dept,
+            summary=lambda doc: {"year": doc["_id"], "entered": len(doc["snapshot"]["entered"])})
+
+    @rpc
+    def evaluation_scores(self, year):
+        """Scores per department with the evidence of every indicator, ranked."""
+        try:
+            year = int(year)
+        except (TypeError, ValueError):
+            return {"error": {"code": "invalid_value", "field": "year", "message": "year 必须是四位年份"}}
+        settings = self._settings()
+        data = self._report_data()
+        results: dict[str, dict] = {}
+        for plan in store.snapshots(self.db, store.REVIEW_PLANS, {"snapshot.year": year}, ("results",)):
+            for d, row in plan.get("results", {}).items():
+                # one plan per year is the norm; with several, the one that scored most of its files counts
+                if d not in results or row["scored"] > results[d]["scored"]:
+                    results[d] = row
+        doc = self.aggregate_doc("evaluation", str(year))
+        entered = ev.year_from_facts(_facts(doc["facts"])).entered if doc else {}
+        depts = sorted({e["dept"] for e in data["entries"] if e.get("dept")} | {d for d, _ in entered} | set(results)
+                       | {c["dept"] for c in data["complaints"] if c.get("dept")}
+                       | {t["dept"] for c in data["cases"] for t in c.get("tracks", [])})
+        depts = [d for d in depts if not is_justice_bureau(d)]
+        computed = {}
+        for d in depts:
+            computed[d] = {}
+            for ind in settings.evaluation_indicators:
+                if ind["source"] == "computed":
+                    computed[d].update({k: v for k, v in ev.metrics_for(
+                        d, year, cases=data["cases"], complaints=data["complaints"], documents=data["documents"],
+                        entries=data["entries"], review_results=results, indicator=ind).items()
+                        if k == ind["metric"]})
+        return {"year": year, "indicators": list(settings.evaluation_indicators),
+                "departments": ev.score_departments(settings.evaluation_indicators, computed, entered)}
 
 
 # ---- one finding handler per declared source of findings ---------------------------------------------------

@@ -20,6 +20,7 @@ from services.kernel.aggregates import AggregateStore
 
 INBOX, CASES = "inbox", "supervision_cases"
 COMPLAINTS, NORMATIVE, DEVICES, DISPUTES = "complaints", "normative_documents", "devices", "disputes"
+REVIEW_PLANS, EVALUATIONS = "review_plans", "evaluations"
 COUNTER_FIELDS = ("dept", "rule_id", "severity", "state", "escalated")
 MAX_ATTEMPTS = 10
 
@@ -32,6 +33,9 @@ def ensure_indexes(db: Database) -> None:
     AggregateStore.ensure_indexes(db[NORMATIVE], "dept", "snapshot.status")
     AggregateStore.ensure_indexes(db[DEVICES], "dept", "snapshot.status")
     AggregateStore.ensure_indexes(db[DISPUTES], "snapshot.depts", "snapshot.status")
+    AggregateStore.ensure_indexes(db[REVIEW_PLANS], "snapshot.year")
+    AggregateStore.ensure_indexes(db[EVALUATIONS])
+    db[INBOX].create_index("snapshot.subject_type")
 
 
 # ---- counters -----------------------------------------------------------------------------------------
@@ -145,3 +149,9 @@ def complaints_since(db: Database, since: str) -> list[dict]:
     """Compact rows of complaints received after `since` (ISO date) for the repeated-complaint signal."""
     fields = {f"snapshot.{k}": 1 for k in ("complaint_id", "received_on", "party_id", "officer_id", "dept")}
     return [doc["snapshot"] for doc in db[COMPLAINTS].find({"snapshot.received_on": {"$gt": since}}, fields)]
+
+
+def snapshots(db: Database, collection: str, query: dict | None = None, fields: tuple[str, ...] = ()) -> list[dict]:
+    """Every snapshot of a collection (reports and evaluation read a county's year: small)."""
+    projection = {f"snapshot.{f}": 1 for f in fields} if fields else {"snapshot": 1}
+    return [doc["snapshot"] for doc in db[collection].find(query or {}, projection) if doc.get("snapshot")]

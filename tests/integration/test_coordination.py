@@ -286,3 +286,69 @@ def test_a_jurisdiction_dispute_is_answered_by_the_other_party_and_settled_by_th
     assert resp.status_code == 200 and resp.json()["status"] == "agreed"
     assert api.get(base, as_="sthj").json()["lead_dept"] == STHJ
     assert api.get("/api/v1/disputes", as_="scjg").json()["total"] == 1
+
+
+# ---- case-file review draw from the penalty service's closed cases, evaluation, monthly report -------------------
+
+@pytest.fixture
+def county(zhifa_config, container_factory):
+    from services.penalty.service import PenaltyService
+
+    for cls in (GatewayService, PenaltyService, CoordinationService):
+        container_factory(cls).start()
+    return {"amqp": zhifa_config["AMQP_URI"], "config": zhifa_config, "api": start_api(zhifa_config, container_factory)}
+
+
+def test_case_files_are_drawn_reproducibly_prefilled_from_findings_scored_and_evaluated(county):
+    from tests.helpers import envelope
+
+    api = county["api"]
+    cases = [f"511322-scjg-2026-{i:04d}" for i in range(1, 7)]
+    for case_id in cases:
+        publish(county["amqp"], [envelope("case.filed", {"case_id": case_id, "item_code": "C99", "summary": "测试"}),
+                                 envelope("case.closed", {"case_id": case_id, "reason": "no_penalty"})])
+    with ServiceRpcClient("penalty") as penalty:
+        wait_for(lambda: penalty.list_cases(stage="closed")["total"] == 6, timeout=20)
+    # the penalty findings about these cases (item not held) reach the inbox before the draw
+    wait_for(lambda: api.get("/api/v1/inbox", as_="sup", rule_id="PEN-ITEM-NOT-HELD").json()["total"] == 6, timeout=20)
+
+    year = datetime.now(CST).year
+    first = api.post("/api/v1/review-plans", {"year": year, "per_dept": 3, "seed": "县司法局评查抽签"}, as_="sup",
+                     dept=SFJ)
+    assert first.status_code == 200, first.text
+    again = api.post("/api/v1/review-plans", {"year": year, "per_dept": 3, "seed": "县司法局评查抽签"}, as_="sup",
+                     dept=SFJ)
+    plan = api.get(f"/api/v1/review-plans/{first.json()['plan_id']}", as_="sup").json()
+    replay = api.get(f"/api/v1/review-plans/{again.json()['plan_id']}", as_="sup").json()
+    assert plan["population_size"] == 6 and len(plan["files"]) == 3
+    assert [f["case_id"] for f in plan["files"]] == [f["case_id"] for f in replay["files"]]      # same seed, same files
+    assert plan["population_digest"] == replay["population_digest"]
+    assert all(f["prefilled"] == {"agency": ["PEN-ITEM-NOT-HELD"]} for f in plan["files"])
+    assert api.post("/api/v1/review-plans", {"year": year}, as_="scjg").status_code == 403
+
+    target = plan["files"][0]["case_id"]
+    scored = api.post(f"/api/v1/review-plans/{plan['plan_id']}/score", {"case_id": target, "failed": ["time_limits"]},
+                      as_="sup", dept=SFJ)
+    assert scored.status_code == 200, scored.text
+    assert scored.json()["results"]["511322-scjg"]["average"] == 95.0
+    bad = api.post(f"/api/v1/review-plans/{plan['plan_id']}/score", {"case_id": target, "failed": ["nonsense"]},
+                   as_="sup", dept=SFJ)
+    assert bad.status_code == 400 and bad.json()["error"]["field"] == "failed"
+
+    entered = api.post(f"/api/v1/evaluation/{year}/scores", {"target": SCJG, "indicator": "training", "score": 80,
+                                                             "evidence": "培训台账齐全"}, as_="sup", dept=SFJ)
+    assert entered.status_code == 200, entered.text
+    scores = api.get(f"/api/v1/evaluation/{year}", as_="sup").json()
+    [row] = [r for r in scores["departments"] if r["dept"] == SCJG]
+    by = {i["indicator"]: i for i in row["items"]}
+    assert by["training"]["score"] == 80 and by["training"]["evidence"]["evidence"] == "培训台账齐全"
+    inbox = api.get("/api/v1/inbox", as_="sup", dept=SCJG, limit=500).json()["items"]
+    serious = sum(1 for i in inbox if i["open"] and i["severity"] in ("serious", "critical"))
+    assert serious >= 6    # the six item-not-held findings at least
+    assert by["findings"]["evidence"]["open_serious"] == serious and by["findings"]["score"] == max(0, 100 - 10 * serious)
+    assert row["rank"] >= 1 and row["complete"] is True
+
+    month = datetime.now(CST).strftime("%Y-%m")
+    report = api.get("/api/v1/reports/monthly", as_="scjg", month=month).json()
+    assert report["dept"] == SCJG and report["findings"]["raised"] == 6
+    assert api.get("/api/v1/reports/monthly", as_="sup", month="2026-13").status_code == 400

@@ -1,0 +1,167 @@
+"""Monthly and quarterly report data (月报/季报) per department and for the county, from the suite's data.
+
+Pure: the service hands in the snapshots it keeps (inbox entries — every service's findings —,
+supervision cases, complaints, normative documents, disputes) and gets the numbers of one period
+back; rendering to DOCX/PDF belongs to the documents capability. Counting rules:
+- a finding counts as *raised* in the period of its current episode's raise, *resolved* in the
+  period of its resolution, *open at the end* if raised before the period's end and neither resolved,
+  dismissed nor merged by then (dismissal/merge times come from the triage log);
+- limits met late (`late` of cases, complaints; `filed_late` of documents) count in the period of
+  the late step.
+"""
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Iterable
+
+from services.common.chinatime import CST, parse_time
+from services.common.errors import DomainError
+
+
+def month_bounds(month: str) -> tuple[date, date]:
+    """'2024-05' -> (2024-05-01, 2024-06-01) — the end is exclusive."""
+    try:
+        start = date.fromisoformat(f"{month}-01")
+    except (TypeError, ValueError):
+        raise DomainError(f"月份格式应为 YYYY-MM：{month!r}", code="invalid_value", field="month") from None
+    end = date(start.year + (start.month == 12), start.month % 12 + 1, 1)
+    return start, end
+
+
+def quarter_months(quarter: str) -> list[str]:
+    """'2024-Q2' -> ['2024-04', '2024-05', '2024-06']."""
+    try:
+        year, q = quarter.split("-Q")
+        first = (int(q) - 1) * 3 + 1
+        if not 1 <= int(q) <= 4:
+            raise ValueError
+        return [f"{int(year):04d}-{m:02d}" for m in range(first, first + 3)]
+    except ValueError:
+        raise DomainError(f"季度格式应为 YYYY-Qn：{quarter!r}", code="invalid_value", field="quarter") from None
+
+
+def previous_month(month: str) -> str:
+    start, _ = month_bounds(month)
+    prev = start - timedelta(days=1)
+    return f"{prev.year:04d}-{prev.month:02d}"
+
+
+def _day(value) -> date | None:
+    if not value:
+        return None
+    at = parse_time(value)
+    if at is not None:
+        return at.astimezone(CST).date()
+    try:
+        return date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return None
+
+
+def _in(value, start: date, end: date) -> bool:
+    day = _day(value)
+    return day is not None and start <= day < end
+
+
+def _closed_by(entry: dict, end: date) -> bool:
+    if entry.get("resolved_at") and _day(entry["resolved_at"]) < end:
+        return True
+    return any(step["action"] in ("dismissed", "merged") and _day(step["at"]) < end for step in entry.get("log", []))
+
+
+def findings_part(entries: Iterable[dict], start: date, end: date) -> dict:
+    raised = resolved = open_end = escalated = 0
+    by_source: dict[str, int] = {}
+    by_rule: dict[str, int] = {}
+    for e in entries:
+        if _in(e.get("raised_at"), start, end):
+            raised += 1
+            by_source[e.get("source") or "?"] = by_source.get(e.get("source") or "?", 0) + 1
+            by_rule[e["rule_id"]] = by_rule.get(e["rule_id"], 0) + 1
+        if _in(e.get("resolved_at"), start, end):
+            resolved += 1
+        first = _day(e.get("raised_at"))
+        if first is not None and first < end and not _closed_by(e, end):
+            open_end += 1
+            escalated += bool(e.get("escalated"))
+    return {"raised": raised, "resolved": resolved, "open_at_end": open_end, "escalated_open": escalated,
+            "by_source": dict(sorted(by_source.items())),
+            "top_rules": sorted(by_rule.items(), key=lambda kv: (-kv[1], kv[0]))[:10]}
+
+
+def supervision_part(cases: Iterable[dict], dept: str | None, start: date, end: date) -> dict:
+    out = {"opened": 0, "closed": 0, "documents": 0, "replies_late": 0, "rectifications_late": 0}
+    for c in cases:
+        tracks = [t for t in c.get("tracks", []) if dept is None or t["dept"] == dept]
+        if not tracks:
+            continue
+        out["opened"] += _in(c.get("opened_on"), start, end)
+        out["closed"] += _in(c.get("closed_on"), start, end)
+        for t in tracks:
+            out["documents"] += sum(_in(d["issued_on"], start, end) for d in t.get("documents", []))
+            for late in t.get("late", []):
+                if _in(late["on"], start, end):
+                    out["replies_late" if late["what"] == "reply" else "rectifications_late"] += 1
+    return out
+
+
+def complaints_part(complaints: Iterable[dict], dept: str | None, start: date, end: date) -> dict:
+    out = {"routed": 0, "answered": 0, "answered_late": 0, "satisfied": 0, "unsatisfied": 0}
+    for c in complaints:
+        if dept is not None and c.get("dept") != dept:
+            continue
+        out["routed"] += _in(c.get("routed_on"), start, end)
+        out["answered"] += _in(c.get("answered_on"), start, end)
+        out["answered_late"] += sum(_in(x["on"], start, end) for x in c.get("late", []) if x["what"] == "answer")
+        if _in(c.get("feedback_on"), start, end) and c.get("satisfied") is not None:
+            out["satisfied" if c["satisfied"] else "unsatisfied"] += 1
+    return out
+
+
+def normative_part(documents: Iterable[dict], dept: str | None, start: date, end: date) -> dict:
+    out = {"issued": 0, "filed": 0, "filed_late": 0}
+    for d in documents:
+        if dept is not None and d.get("dept") != dept:
+            continue
+        out["issued"] += _in(d.get("issued_on"), start, end)
+        if _in(d.get("filed_on"), start, end):
+            out["filed"] += 1
+            out["filed_late"] += bool(d.get("filed_late"))
+    return out
+
+
+def monthly_report(month: str, dept: str | None, *, entries: list[dict], cases: list[dict], complaints: list[dict],
+                   documents: list[dict], previous_entries: list[dict] | None = None) -> dict:
+    """The numbers of one month for one department (or the county when `dept` is None)."""
+    start, end = month_bounds(month)
+    mine = [e for e in entries if dept is None or e.get("dept") == dept]
+    report = {"month": month, "dept": dept, "period": {"from": start.isoformat(), "to": (end - timedelta(days=1)).isoformat()},
+              "findings": findings_part(mine, start, end),
+              "supervision": supervision_part(cases, dept, start, end),
+              "complaints": complaints_part(complaints, dept, start, end),
+              "normative_documents": normative_part(documents, dept, start, end)}
+    if previous_entries is not None:
+        p_start, p_end = month_bounds(previous_month(month))
+        before = findings_part([e for e in previous_entries if dept is None or e.get("dept") == dept], p_start, p_end)
+        report["trend"] = {"previous_month": previous_month(month), "findings_raised_before": before["raised"],
+                           "findings_raised_change": report["findings"]["raised"] - before["raised"]}
+    return report
+
+
+def county_report(months: list[str], *, entries: list[dict], cases: list[dict], complaints: list[dict],
+                  documents: list[dict]) -> dict:
+    """The county's report over one or more months (a quarter): totals and one row per department."""
+    depts = sorted({e["dept"] for e in entries if e.get("dept")} | {c["dept"] for c in complaints if c.get("dept")}
+                   | {t["dept"] for c in cases for t in c.get("tracks", [])} | {d["dept"] for d in documents if d.get("dept")})
+    start, end = month_bounds(months[0])[0], month_bounds(months[-1])[1]
+
+    def part(dept):
+        mine = [e for e in entries if dept is None or e.get("dept") == dept]
+        return {"dept": dept, "findings": findings_part(mine, start, end),
+                "supervision": supervision_part(cases, dept, start, end),
+                "complaints": complaints_part(complaints, dept, start, end),
+                "normative_documents": normative_part(documents, dept, start, end)}
+
+    return {"months": months, "period": {"from": start.isoformat(), "to": (end - timedelta(days=1)).isoformat()},
+            "county": part(None), "departments": [part(d) for d in depts]}
+

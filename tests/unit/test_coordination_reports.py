@@ -1,0 +1,161 @@
+"""Coordination domain: monthly report data, case-file review draw and scoring, annual evaluation (pure)."""
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from hypothesis import given, settings as hsettings, strategies as st
+
+from services.common.errors import DomainError, IllegalTransitionError, NotOwnerError
+from services.common.facts import Fact
+from services.coordination.domain import evaluation as ev
+from services.coordination.domain import reports as rp
+from services.coordination.domain import review as rv
+from services.coordination.domain.settings import DEFAULT_SETTINGS, CoordinationSettings
+
+SFJ, SCJG, STHJ = "511322-sfj", "511322-scjg", "511322-sthj"
+AT = datetime.fromisoformat("2025-01-10T10:00:00+08:00")
+
+
+def entry(key, dept, raised, resolved=None, log=(), severity="serious", source="penalty", open_=None, escalated=False):
+    return {"finding_key": key, "rule_id": key.split(":")[0], "dept": dept, "source": source, "severity": severity,
+            "raised_at": raised, "resolved_at": resolved, "log": list(log), "escalated": escalated,
+            "open": (resolved is None) if open_ is None else open_}
+
+
+ENTRIES = [
+    entry("PEN-OFFICERS-MIN:case:1", SCJG, "2024-05-03T09:00:00+08:00", "2024-05-20T09:00:00+08:00"),
+    entry("PEN-OFFICERS-MIN:case:2", SCJG, "2024-05-31T23:30:00+08:00", escalated=True),
+    entry("PER-AUX-CREDENTIAL:credential:3", SCJG, "2024-04-02T09:00:00+08:00", source="personnel",
+          log=[{"action": "dismissed", "at": "2024-05-05T10:00:00+08:00"}], open_=False),
+    entry("PEN-FILING-LATE:case:4", STHJ, "2024-05-10T09:00:00+08:00"),
+    entry("PEN-FILING-LATE:case:5", SCJG, "2024-04-10T09:00:00+08:00"),
+]
+
+
+def test_monthly_report_counts_findings_cases_complaints_and_documents_of_one_department():
+    cases = [{"opened_on": "2024-05-06", "closed_on": None, "tracks": [
+        {"dept": SCJG, "documents": [{"issued_on": "2024-05-06"}], "late": [{"what": "reply", "due": "2024-05-17",
+                                                                            "on": "2024-05-20"}]}]}]
+    complaints = [{"dept": SCJG, "routed_on": "2024-05-07", "answered_on": "2024-06-02", "late": [
+        {"what": "answer", "due": "2024-05-28", "on": "2024-06-02"}], "feedback_on": None, "satisfied": None}]
+    documents = [{"dept": SCJG, "issued_on": "2024-04-01", "filed_on": "2024-05-06", "filed_late": True}]
+    report = rp.monthly_report("2024-05", SCJG, entries=ENTRIES, cases=cases, complaints=complaints,
+                               documents=documents, previous_entries=ENTRIES)
+    f = report["findings"]
+    assert (f["raised"], f["resolved"], f["open_at_end"], f["escalated_open"]) == (2, 1, 2, 1)
+    assert f["by_source"] == {"penalty": 2} and f["top_rules"] == [("PEN-OFFICERS-MIN", 2)]
+    assert report["supervision"] == {"opened": 1, "closed": 0, "documents": 1, "replies_late": 1,
+                                     "rectifications_late": 0}
+    assert report["complaints"]["routed"] == 1 and report["complaints"]["answered"] == 0
+    assert report["normative_documents"] == {"issued": 0, "filed": 1, "filed_late": 1}
+    assert report["trend"] == {"previous_month": "2024-04", "findings_raised_before": 2, "findings_raised_change": 0}
+    county = rp.county_report(rp.quarter_months("2024-Q2"), entries=ENTRIES, cases=cases, complaints=complaints,
+                              documents=documents)
+    assert county["county"]["findings"]["raised"] == 5 and [d["dept"] for d in county["departments"]] == [SCJG, STHJ]
+    with pytest.raises(DomainError):
+        rp.month_bounds("2024-13")
+    with pytest.raises(DomainError):
+        rp.quarter_months("2024-Q5")
+
+
+# ---- case-file review -------------------------------------------------------------------------------------------
+
+POP = {SCJG: [f"C{i:03d}" for i in range(40)], STHJ: [f"E{i:03d}" for i in range(3)]}
+
+
+@hsettings(max_examples=50, deadline=None)
+@given(st.text(min_size=1, max_size=20), st.integers(1, 10), st.randoms(use_true_random=False))
+def test_the_draw_is_reproducible_whatever_the_population_order(seed, per_dept, rnd):
+    shuffled = {d: rnd.sample(ids, len(ids)) for d, ids in reversed(list(POP.items()))}
+    a, b = rv.draw(POP, per_dept, seed), rv.draw(shuffled, per_dept, seed)
+    assert a == b and len(a[SCJG]) == per_dept and len(a[STHJ]) == min(3, per_dept)
+    assert rv.population_digest(POP) == rv.population_digest(shuffled)
+
+
+def test_different_seeds_draw_different_files():
+    assert rv.draw(POP, 5, "2024-一") != rv.draw(POP, 5, "2024-二")
+
+
+def test_prefill_and_scoring_with_vetoes():
+    checklist = DEFAULT_SETTINGS.review_checklist
+    assert rv.prefill(checklist, ["PEN-OFFICERS-MIN", "PEN-FILING-LATE", "PER-X"]) == {
+        "two_officers": ["PEN-OFFICERS-MIN"], "time_limits": ["PEN-FILING-LATE"]}
+    assert rv.score(checklist, []) == {"points": 100, "vetoes": [], "grade": "excellent"}
+    assert rv.score(checklist, ["time_limits", "discretion"]) == {"points": 90, "vetoes": [], "grade": "excellent"}
+    assert rv.score(checklist, ["two_officers"])["grade"] == "fail"       # a veto item fails the file at 90 points
+    with pytest.raises(DomainError):
+        rv.score(checklist, ["no_such_item"])
+    with pytest.raises(ValueError):
+        CoordinationSettings.from_mapping(review_checklist=[{"item": "a", "points": 50}])
+
+
+def test_a_plan_records_its_draw_and_scores_per_department():
+    facts = []
+    drawn = rv.record_draw(None, "PC-2024", year=2024, per_dept=2, seed="seed-1", population=POP,
+                           finding_rules={"C001": ["PEN-OFFICERS-MIN"]}, at=AT, dept=SFJ, event_id="d")
+    facts.append(drawn)
+    plan = rv.plan_from_facts(facts)
+    assert plan.population_size == 43 and sorted(plan.files) == sorted(rv.draw(POP, 2, "seed-1")[SCJG]
+                                                                       + rv.draw(POP, 2, "seed-1")[STHJ])
+    with pytest.raises(IllegalTransitionError):
+        rv.record_draw(plan, "PC-2024", year=2024, per_dept=2, seed="x", population=POP, finding_rules={}, at=AT,
+                       dept=SFJ, event_id="d2")
+    with pytest.raises(NotOwnerError):
+        rv.record_draw(None, "PC-X", year=2024, per_dept=2, seed="x", population=POP, finding_rules={}, at=AT,
+                       dept=SCJG, event_id="d3")
+    first = sorted(f for f in plan.files if f.startswith("C"))[0]
+    facts.append(rv.record_score(plan, "PC-2024", case_id=first, failed=["evidence"], at=AT, dept=SFJ, event_id="s"))
+    other = sorted(f for f in plan.files if f.startswith("E"))[0]
+    facts.append(rv.record_score(plan, "PC-2024", case_id=other, failed=["record"], at=AT, dept=SFJ, event_id="s2"))
+    results = rv.results_by_dept(rv.plan_from_facts([Fact(f.event_id, f.type, f.occurred_at, f.dept, f.payload, seq=i)
+                                                     for i, f in enumerate(facts)]))
+    assert results[SCJG] == {"sampled": 2, "scored": 1, "average": 0.0, "failed": 1, "vetoed": 1}
+    assert results[STHJ]["average"] == 95.0
+
+
+# ---- evaluation ----------------------------------------------------------------------------------------------------
+
+def test_evaluation_scores_with_evidence_and_ranking():
+    indicators = DEFAULT_SETTINGS.evaluation_indicators
+    cases = [{"tracks": [{"dept": SCJG, "documents": [
+        {"reply_due": "2024-05-17", "rectification_required": True, "rectification_due": "2024-06-17"}],
+        "late": [{"what": "reply", "due": "2024-05-17", "on": "2024-05-20"}]}]}]
+    entries = [entry("PEN-OFFICERS-MIN:case:2", SCJG, "2024-05-31T23:30:00+08:00")]
+    computed = {d: ev.metrics_for(d, 2024, cases=cases, complaints=[], documents=[], entries=entries,
+                                  review_results={SCJG: {"average": 80.0, "sampled": 5, "scored": 5, "vetoed": 0}},
+                                  indicator={"per_item": 10}) for d in (SCJG, STHJ)}
+    assert computed[SCJG]["supervision_on_time"] == (50.0, {"on_time": 1, "total": 2})
+    assert computed[SCJG]["findings_open"][0] == 90.0 and computed[STHJ]["case_review"] == (None, {"note": "未评查"})
+    rows = ev.score_departments(indicators, computed, {(SCJG, "training"): {"score": 80, "evidence": "培训记录齐全"}})
+    scjg = next(r for r in rows if r["dept"] == SCJG)
+    # 25×0.5 + 20×0.9 + 15 + 10 + 20×0.8 + 10×0.8
+    assert scjg["total"] == 12.5 + 18 + 15 + 10 + 16 + 8 and scjg["complete"] is True
+    sthj = next(r for r in rows if r["dept"] == STHJ)
+    assert sthj["complete"] is False and sthj["total"] == 25 + 20 + 15 + 10
+    assert [r["rank"] for r in rows] == [1, 2] and rows[0]["dept"] == SCJG
+    with pytest.raises(ValueError):
+        CoordinationSettings.from_mapping(evaluation_indicators=[{"indicator": "a", "weight": 50, "source": "entered"}])
+
+
+def test_only_entered_indicators_take_a_reviewers_score():
+    indicators = DEFAULT_SETTINGS.evaluation_indicators
+    fact = ev.enter_score(None, "2024", target=SCJG, indicator="training", value=85, evidence="培训台账", at=AT,
+                          dept=SFJ, event_id="e", indicators=indicators)
+    assert ev.year_from_facts([fact]).entered[(SCJG, "training")]["score"] == 85
+    with pytest.raises(IllegalTransitionError):
+        ev.enter_score(None, "2024", target=SCJG, indicator="supervision", value=85, evidence="x", at=AT, dept=SFJ,
+                       event_id="e", indicators=indicators)
+    with pytest.raises(DomainError):
+        ev.enter_score(None, "2024", target=SCJG, indicator="training", value=101, evidence="x", at=AT, dept=SFJ,
+                       event_id="e", indicators=indicators)
+    with pytest.raises(NotOwnerError):
+        ev.enter_score(None, "2024", target=SCJG, indicator="training", value=85, evidence="x", at=AT, dept=SCJG,
+                       event_id="e", indicators=indicators)
+
+
+def test_ties_share_a_rank():
+    rows = ev.score_departments([{"indicator": "t", "label": "t", "weight": 100, "source": "entered"}],
+                                {SCJG: {}, STHJ: {}, "511322-zjj": {}},
+                                {(SCJG, "t"): {"score": 80, "evidence": "x"}, (STHJ, "t"): {"score": 80, "evidence": "y"}})
+    assert [(r["dept"], r["rank"]) for r in rows] == [(SCJG, 1), (STHJ, 1), ("511322-zjj", 3)]
