@@ -67,6 +67,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     from services.simulator.inspection import check_report  # the inspection part (its own stream and truth)
 
     inspection_ok = check_report(sim)
+    from services.simulator import handover  # the handover part (行刑衔接)
+
+    inspection_ok = handover.check_report(sim) and inspection_ok
     if args.out:
         write_json(args.out, report_document(comparison, source="offline", sim_summary=sim.summary(),
                                              config=sim.config.to_dict(), published=0))

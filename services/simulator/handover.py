@@ -19,7 +19,8 @@ Late steps are late by a wide margin (12 days for a 3-day limit, 30 hours for a 
 timely ones are early (hours, one day), so the truth needs no deadline arithmetic of the rules.
 `offline_findings` runs the pure domains: penalty cases folded and summarised as penalty's
 `case.changed` (the item's legal basis from the registry domain), then every handover rule;
-`check(sim)` compares them with the truth per rule at `as_of` (10 days after the year).
+`check(sim)` compares them with the truth per rule at `as_of` (10 days after the year);
+`check_report(sim)` prints that table for `python -m services.simulator check`.
 """
 from __future__ import annotations
 
@@ -375,15 +376,24 @@ def offline_findings(events: list[dict], as_of: datetime) -> list:
     return found
 
 
-def check(sim: Simulation, part: HandoverSimulation | None = None) -> dict[str, dict]:
-    """Per handover rule: expected / raised / missed / spurious, offline, at the part's `as_of`."""
+def check(sim: Simulation, part: HandoverSimulation | None = None):
+    """Per handover rule (a `report.Comparison`): expected / raised / missed / spurious, offline, at the
+    part's `as_of`."""
+    from services.simulator.report import compare
+
     part = part or simulate_handovers(sim)
     raised = {(f.rule_id, f.subject_type, f.subject_id, f.dept)
               for f in offline_findings([*sim.events, *part.events], part.as_of)}
     expected = {x.key for x in part.expectations if x.since <= part.as_of and (x.until is None or part.as_of < x.until)}
-    rows = {}
-    for rule in sorted({k[0] for k in raised | expected}):
-        exp = {k for k in expected if k[0] == rule}
-        got = {k for k in raised if k[0] == rule}
-        rows[rule] = {"expected": len(exp), "raised": len(got), "missed": sorted(exp - got), "spurious": sorted(got - exp)}
-    return rows
+    return compare(expected, raised, part.as_of)
+
+
+def check_report(sim: Simulation, out=print) -> bool:
+    """Print the handover part's offline acceptance table; True when nothing is missed or spurious."""
+    from services.simulator.report import format_table
+
+    part = simulate_handovers(sim)
+    comparison = check(sim, part)
+    out(format_table(comparison, f"行刑衔接部分（{len(part.events)} 条事件）："))
+    out("行刑衔接部分：" + ("全部规则零漏报、零误报" if comparison.ok else "存在漏报或误报"))
+    return comparison.ok

@@ -34,16 +34,17 @@ def test_deterministic_in_the_seed():
 
 def test_zero_missed_and_zero_spurious_for_every_rule():
     sim, part = county()
-    rows = sh.check(sim, part)
-    for rule, row in rows.items():
-        assert row["missed"] == [] and row["spurious"] == [], (rule, row)
+    comparison = sh.check(sim, part)
+    for row in comparison.rows:
+        assert row.missed == [] and row.spurious == [], row
+    assert comparison.ok
     injected = {x.rule_id for x in part.expectations}
     assert injected == set(d.RULE_IDS), set(d.RULE_IDS) - injected
-    assert all(rows[rule]["expected"] >= 1 for rule in injected)
+    assert all(comparison.row(rule).expected >= 1 for rule in injected)
     # the 以罚代刑 truth is the main generator's: every injected PEN-CRIME-NO-HANDOVER case
     crimes = {x.subject_id for x in sim.expectations if x.rule_id == "PEN-CRIME-NO-HANDOVER"}
     assert crimes and {x.subject_id for x in part.expectations if x.rule_id == d.PENALTY_INSTEAD} == crimes
-    assert rows[d.PENALTY_INSTEAD]["raised"] == len(crimes)
+    assert comparison.row(d.PENALTY_INSTEAD).raised == len(crimes)
 
 
 def test_a_year_county_with_a_transferred_case_is_also_exact():
@@ -52,5 +53,11 @@ def test_a_year_county_with_a_transferred_case_is_also_exact():
     transferred = {e["payload"]["case_id"] for e in sim.events if e["type"] == "case.transferred_to_police"}
     linked = {e["payload"].get("case_id") for e in part.events if e["type"] == "handover.suspicion_raised"}
     assert transferred and transferred <= linked   # every case the generator handed over has its handover
-    for rule, row in sh.check(sim, part).items():
-        assert row["missed"] == [] and row["spurious"] == [], (rule, row)
+    assert sh.check(sim, part).ok
+
+
+def test_the_check_command_prints_the_handover_table():
+    sim, _ = county()
+    lines: list[str] = []
+    assert sh.check_report(sim, out=lines.append)
+    assert "HOV-PENALTY-INSTEAD" in lines[0] and lines[-1].endswith("零漏报、零误报")
