@@ -15,6 +15,12 @@ seconds after the last confirm. That is a strong hint, not a receipt: if the gat
 or far behind, a rejection can arrive later (it is then kept in `late_rejections` while the
 publisher stays open). Use `HttpPublisher` when you need the gateway's verdict synchronously.
 
+Refused is not rejected: an event the gateway accepted can still be refused by the service that
+owns it, for the state it meets (another department's officer, …). Such a `refused` notice turns
+the event's Result into status `refused` (with the violations, `dead_letter_id` and `service`)
+when it arrives within `settle`; later ones are kept in `refusals`. Over HTTP ask
+`HttpPublisher.status(event_id)`: received / applied / rejected / refused / dead_lettered.
+
 Connection errors are retried with exponential backoff; events without a verdict are re-sent
 after reconnecting, which is safe because the gateway de-duplicates by `event_id` (give your
 events stable ids, see `stable_event_id`, so that re-running a whole job is safe too).
@@ -28,6 +34,7 @@ import random
 import socket
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections import OrderedDict
@@ -49,6 +56,7 @@ STATUS_LABELS = {
     "accepted": "已接受",
     "duplicate": "重复（网关此前已接收）",
     "rejected": "已拒绝",
+    "refused": "已受理但被业务服务拒绝（见违规项）",
     "invalid": "未发送：本地校验不通过",
     "failed": "发送失败",
     "sent": "已投递（未等待受理结果）",
@@ -67,6 +75,8 @@ class Result:
     violations: list[dict] = field(default_factory=list)
     quarantine_id: str | None = None
     message: str | None = None  # transport-level explanation for `failed`
+    dead_letter_id: str | None = None  # `refused`: where the platform keeps the refused event
+    service: str | None = None  # `refused`: the service that refused it
 
     @property
     def ok(self) -> bool:
@@ -238,7 +248,10 @@ class Publisher(_Base):
         self.confirm_timeout = confirm_timeout
         self.connect_timeout = connect_timeout
         self.rejections = rejections
-        self.late_rejections: list[dict] = []  # notices for events already reported accepted
+        self.late_rejections: list[dict] = []  # gateway notices for events already reported accepted
+        # `refused` notices (status "refused"): events the gateway accepted and reported accepted, that
+        # their owning service then refused for the state they met (violations as a rejection's)
+        self.refusals: list[dict] = []
         self.other_notices: list[dict] = []  # notices for events this publisher did not send
         self._conn: Connection | None = None
         self._channel = None
@@ -435,12 +448,17 @@ class Publisher(_Base):
             return
         event_id = notice.get("event_id")
         targets = self._waiting.get(event_id) if isinstance(event_id, str) else None
+        refused = notice.get("status") == "refused"  # the gateway accepted it; its owning service did not
         if targets:
             for item in targets:
-                item.verdict("rejected", notice.get("reason"), violations=list(notice.get("violations") or []),
-                             quarantine_id=notice.get("quarantine_id"))
+                if refused:
+                    item.verdict("refused", notice.get("reason"), violations=list(notice.get("violations") or []),
+                                 dead_letter_id=notice.get("dead_letter_id"), service=notice.get("service"))
+                else:
+                    item.verdict("rejected", notice.get("reason"), violations=list(notice.get("violations") or []),
+                                 quarantine_id=notice.get("quarantine_id"))
         elif isinstance(event_id, str) and event_id in self._reported:
-            self.late_rejections.append(notice)
+            (self.refusals if refused else self.late_rejections).append(notice)
         else:
             self.other_notices.append(notice)
 
@@ -450,12 +468,13 @@ class Publisher(_Base):
             self._reported.popitem(last=False)
 
     def poll_rejections(self, seconds: float) -> list[dict]:
-        """Listen `seconds` longer and return late rejections of events earlier reported accepted."""
+        """Listen `seconds` longer and return late notices about events earlier reported accepted:
+        gateway rejections and services' refusals (tell them apart by `status`)."""
         if self._conn is not None:
             deadline = time.monotonic() + seconds
             while (remaining := deadline - time.monotonic()) > 0:
                 self._drain(min(remaining, 0.25))
-        return list(self.late_rejections)
+        return list(self.late_rejections) + list(self.refusals)
 
 
 # ---- HTTP -----------------------------------------------------------------------------------
@@ -492,6 +511,26 @@ class HttpPublisher(_Base):
                 exc.results = results
                 raise
         return results  # type: ignore[return-value]
+
+    def status(self, event_id: str) -> dict:
+        """What became of one event this department sent (`GET /api/v1/events/<event_id>`): a dict
+        with `status` received / applied / rejected / refused / dead_lettered (and `violations`),
+        or `{"status": "unknown"}` when the gateway has no record of it."""
+        url = self.url.rstrip("/") + "/" + urllib.parse.quote(event_id, safe="")
+        headers = {"Accept": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        else:
+            headers["X-Zhifa-Dept"] = self.dept
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=self.timeout) as resp:
+                return json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return {"event_id": event_id, "status": "unknown"}
+            if exc.code == 401:
+                raise PublishError("网关拒绝认证：无法查询事件状态") from None
+            raise
 
     def _post(self, batch: list[dict]) -> list[Result]:
         body = json.dumps(batch, ensure_ascii=False).encode("utf-8")

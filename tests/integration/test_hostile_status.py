@@ -132,3 +132,25 @@ def test_status_is_for_the_sending_department_only(suite):
     assert anonymous.status_code == 401
     assert status(suite, "not-a-uuid").status_code == 400
     assert status(suite, str(uuid.uuid4())).status_code == 404
+
+
+def test_the_client_reports_refused_apart_from_rejected(suite):
+    from services.client import HttpPublisher, Publisher
+
+    refused, bad = item("refuse"), officer_registered("511322-scjg-0953")
+    bad["payload"]["kind"] = "boss"
+    with Publisher(suite["amqp"], SCJG, "scjg-test", settle=5.0) as pub:
+        results = pub.publish([refused, bad])
+    assert [r.status for r in results] == ["refused", "rejected"]
+    assert results[0].violations[0]["rule"] == "not_owner" and results[0].dead_letter_id
+    assert results[0].service == "stubborn" and not results[0].ok and results[0].label.startswith("已受理但")
+    assert results[1].quarantine_id and results[1].dead_letter_id is None
+
+    http = HttpPublisher(suite["base"], SCJG, "scjg-test")
+    later = item("refuse")
+    [posted] = http.publish([later])
+    assert posted.status == "accepted"
+    answer = wait_for(lambda: (r := http.status(later["event_id"])).get("status") == "refused" and r, timeout=15)
+    assert answer["violations"][0]["rule"] == "not_owner"
+    unknown = str(uuid.uuid4())
+    assert http.status(unknown) == {"event_id": unknown, "status": "unknown"}
