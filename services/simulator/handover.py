@@ -379,13 +379,10 @@ def offline_findings(events: list[dict], as_of: datetime) -> list:
 def check(sim: Simulation, part: HandoverSimulation | None = None):
     """Per handover rule (a `report.Comparison`): expected / raised / missed / spurious, offline, at the
     part's `as_of`."""
-    from services.simulator.report import compare
+    from services.simulator.report import compare_findings
 
     part = part or simulate_handovers(sim)
-    raised = {(f.rule_id, f.subject_type, f.subject_id, f.dept)
-              for f in offline_findings([*sim.events, *part.events], part.as_of)}
-    expected = {x.key for x in part.expectations if x.since <= part.as_of and (x.until is None or part.as_of < x.until)}
-    return compare(expected, raised, part.as_of)
+    return compare_findings(part.expectations, offline_findings([*sim.events, *part.events], part.as_of), part.as_of)
 
 
 def check_report(sim: Simulation, out=print) -> bool:

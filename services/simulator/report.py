@@ -164,6 +164,12 @@ def compare(expected: Iterable[Key], raised: Iterable[Key], as_of: datetime) -> 
     return Comparison(as_of, rows)
 
 
+def compare_findings(expectations: Iterable[Any], findings: Iterable[Any], as_of: datetime) -> Comparison:
+    """A simulator part's check: its `Expectation`s open at `as_of` against the domain `Finding`s raised."""
+    expected = {x.key for x in expectations if x.since <= as_of and (x.until is None or as_of < x.until)}
+    return compare(expected, {(f.rule_id, f.subject_type, f.subject_id, f.dept) for f in findings}, as_of)
+
+
 def _width(text: str) -> int:
     return sum(2 if ord(c) > 0x2E7F else 1 for c in text)
 
