@@ -226,4 +226,14 @@ EVALUATION = [
                "evidence": "全员完成20学时公共法律知识培训，培训计划已备案"}, "evaluation"),
 ]
 
-CONTRACTS = [*INBOX, *SUPERVISION, *COMPLAINTS, *NORMATIVE, *DEVICES, *DISPUTES, *REVIEW, *EVALUATION]
+MONTH = {"type": "string", "regex": r"^\d{4}-(0[1-9]|1[0-2])$"}
+REPORTING = [
+    _contract("monthly_report.opened", "司法局发起某月的月报报送（应报部门名单）；服务在月末后按配置自动发起。",
+              {"month": req(MONTH), "roster": req({"type": "list", "maxlength": 200, "schema": DEPT})},
+              {"month": "2024-05", "roster": ["511322-scjg", "511322-sthj", "511322-jtys"]}, "reporting"),
+    _contract("monthly_report.submitted", "部门报送上月行政执法工作月报（次月10日前，seed 001）。",
+              {"month": req(MONTH), "submitted_on": req(DATE), "actor": opt(ACTOR)},
+              {"month": "2024-05", "submitted_on": "2024-06-07"}, "reporting"),
+]
+
+CONTRACTS = [*INBOX, *SUPERVISION, *COMPLAINTS, *NORMATIVE, *DEVICES, *DISPUTES, *REVIEW, *EVALUATION, *REPORTING]

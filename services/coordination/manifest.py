@@ -5,7 +5,7 @@ Besides the ingress facts declared in `consumes`, the service consumes `finding.
 handlers are generated from the declarations when the service class is created
 (services/coordination/service.py), so a service declared later feeds the inbox with no change here.
 """
-from services.coordination.domain import complaints, devices, disputes, normative
+from services.coordination.domain import complaints, devices, disputes, normative, reporting
 from services.coordination.domain.inbox import STATES
 from services.coordination.domain.settings import DOC_KINDS, CoordinationSettings
 from services.coordination.domain.supervision import KINDS, ORIGINS, RULES
@@ -43,15 +43,16 @@ MANIFEST = ServiceManifest(
         Aggregate("dispute", "disputes", ("dispute.*",), "管辖争议", dept_field="snapshot.depts"),
         Aggregate("review_plan", "review_plans", ("review.*",), "案卷评查计划（抽取与评分）", dept_field="snapshot.depts"),
         Aggregate("evaluation", "evaluations", ("evaluation.*",), "评议考核（人工评分的指标）"),
+        Aggregate("report_month", "report_months", ("monthly_report.*",), "月报报送（按月）", dept_field="snapshot.depts"),
     ),
     consumes=(("gateway", "inbox.*"), ("gateway", "supervision.*"), ("gateway", "complaint.*"),
               ("gateway", "normative_document.*"), ("gateway", "device.*"), ("gateway", "dispute.*"),
-              ("gateway", "review.*"), ("gateway", "evaluation.*")),
+              ("gateway", "review.*"), ("gateway", "evaluation.*"), ("gateway", "monthly_report.*")),
     publishes=("finding.raised", "finding.resolved"),
     settings=CoordinationSettings,
     settings_section="coordination",
     findings="list_findings",
-    rules=(*RULES, *complaints.RULES, *normative.RULES, *devices.RULES, *disputes.RULES),
+    rules=(*RULES, *complaints.RULES, *normative.RULES, *devices.RULES, *disputes.RULES, *reporting.RULES),
     queries=(
         Query("list_inbox", "list_inbox", "/inbox", "监督发现收件箱（处理流程：待处理、已阅、已交办、不予处理、已合并、已消除）",
               paged=True, roles=frozenset({SUPERVISOR, AUDITOR}),
@@ -91,6 +92,9 @@ MANIFEST = ServiceManifest(
         Query("monthly_report", "monthly_report", "/reports/monthly", "月报数据（部门或全县；由系统数据生成）",
               params=(Param("month", required=True, pattern=r"\d{4}-\d{2}", max_length=7, description="月份 YYYY-MM"),
                       DEPT)),
+        Query("get_reporting_month", "get_reporting_month", "/reports/submissions/{month}", "月报报送情况（应报、已报、逾期）",
+              params=(Param("month", in_="path", required=True, pattern=r"\d{4}-\d{2}", max_length=7),), scope="none",
+              roles=frozenset({SUPERVISOR, AUDITOR}), not_found="该月尚无月报报送记录"),
         Query("quarterly_report", "quarterly_report", "/reports/quarterly", "全县季度报告数据（分部门）",
               params=(Param("quarter", required=True, pattern=r"\d{4}-Q[1-4]", max_length=7, description="季度 YYYY-Qn"),),
               scope="none", roles=frozenset({SUPERVISOR, AUDITOR})),
@@ -229,6 +233,14 @@ MANIFEST = ServiceManifest(
                 params=(DISPUTE, Param("lead_dept", in_="body", required=True, max_length=40, description="管辖部门"),
                         Param("basis", in_="body", max_length=2000, description="决定依据"),
                         Param("settled_on", DAY, in_="body", description="日期（默认今天）")), roles=BUREAU),
+        Command("submit_monthly_report", "submit_monthly_report", "/reports/submissions/{month}/submit",
+                "报送本部门月报（渲染与盖章文件见文书能力）",
+                params=(Param("month", in_="path", required=True, pattern=r"\d{4}-\d{2}", max_length=7),
+                        Param("submitted_on", DAY, in_="body", description="报送日期（默认今天）")), roles=DEPARTMENT),
+        Command("open_reporting_month", "open_reporting_month", "/reports/submissions/{month}/open",
+                "发起某月月报报送（应报部门名单默认取配置）",
+                params=(Param("month", in_="path", required=True, pattern=r"\d{4}-\d{2}", max_length=7),
+                        Param("roster", "array", in_="body", description="应报部门")), roles=BUREAU),
         Command("draw_case_files", "draw_case_files", "/review-plans", "抽取评查案卷（可复现，记录种子与总体摘要）",
                 params=(Param("year", "integer", in_="body", required=True, minimum=2000, maximum=2100, description="年度"),
                         Param("per_dept", "integer", in_="body", minimum=1, maximum=500, description="每部门抽取件数"),

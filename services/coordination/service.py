@@ -19,6 +19,7 @@ from typing import Callable
 
 import eventlet
 from nameko.rpc import ServiceRpc, rpc
+from nameko.timer import timer
 
 from services.common.errors import DomainError, NotOwnerError
 from services.common.ownership import is_justice_bureau
@@ -30,6 +31,7 @@ from services.coordination.domain import complaints as cp
 from services.coordination.domain import devices as dv
 from services.coordination.domain import disputes as ds
 from services.coordination.domain import evaluation as ev
+from services.coordination.domain import reporting as rpt
 from services.coordination.domain import reports as rp
 from services.coordination.domain import review as rv
 from services.coordination.domain import inbox as ib
@@ -78,8 +80,11 @@ KINDS = {
     "review_plan": Kind("plan_id", rv.plan_from_facts, rv.admit, rv.snapshot, lambda a, t, s: [], lambda a, t, s: None),
     "evaluation": Kind("year", lambda f, s: ev.year_from_facts(f), ev.admit, lambda a, t, s: ev.snapshot(a, t),
                        lambda a, t, s: [], lambda a, t, s: None),
+    "report_month": Kind("month", lambda f, s: rpt.month_from_facts(f), rpt.admit, rpt.snapshot, rpt.evaluate,
+                         rpt.next_due),
 }
 PENALTY_PAGE = 500
+OPEN_MONTHS_EVERY = 300
 CLOSED_STAGES = ("closed", "archived")
 RPC_TIMEOUT = 20
 
@@ -510,6 +515,37 @@ class CoordinationService(EventSourcedService):
             return rp.county_report(rp.quarter_months(quarter), **self._report_data())
         except DomainError as exc:
             return {"error": exc.to_dict()}
+
+    # ---- monthly report submissions (月报报送) ------------------------------------------------------------------
+    @rpc
+    def get_reporting_month(self, month):
+        doc = self.aggregate_doc("report_month", month)
+        return {**doc["snapshot"], "findings": self.open_findings(doc)} if doc else None
+
+    @rpc
+    def submit_monthly_report(self, month, dept, submitted_on=None, actor=None):
+        return self._command("report_month", month, lambda m, eid: rpt.submit(
+            m, month, at=self.clock(), dept=dept, event_id=eid, submitted_on=submitted_on, actor=actor), dept,
+            summary=lambda doc: {"month": doc["_id"], "missing": doc["snapshot"]["missing"]})
+
+    @rpc
+    def open_reporting_month(self, month, dept, roster=None, actor=None):
+        names = roster if isinstance(roster, list) else list(self._settings().reporting_depts)
+        return self._command("report_month", month, lambda m, eid: rpt.open_month(
+            m, month, roster=names, at=self.clock(), dept=dept, event_id=eid), dept,
+            summary=lambda doc: {"month": doc["_id"], "depts": doc["snapshot"]["depts"]})
+
+    @timer(interval=OPEN_MONTHS_EVERY)
+    def open_last_month(self):
+        """Once a month has ended, open its reporting with the configured roster (if a bureau code is set)."""
+        settings = self._settings()
+        if not settings.bureau_dept or not settings.reporting_depts:
+            return
+        first = local_date(self.clock()).replace(day=1)
+        month = (first - timedelta(days=1)).strftime("%Y-%m")
+        doc = self.aggregate_doc("report_month", month)
+        if doc is None or not rpt.month_from_facts(_facts(doc["facts"])).roster:
+            self.open_reporting_month(month, settings.bureau_dept)
 
     # ---- case-file review (案卷评查) ---------------------------------------------------------------------------
     def _closed_cases(self, year: int) -> dict[str, list[str]]:

@@ -20,7 +20,7 @@ from services.kernel.aggregates import AggregateStore
 
 INBOX, CASES = "inbox", "supervision_cases"
 COMPLAINTS, NORMATIVE, DEVICES, DISPUTES = "complaints", "normative_documents", "devices", "disputes"
-REVIEW_PLANS, EVALUATIONS = "review_plans", "evaluations"
+REVIEW_PLANS, EVALUATIONS, REPORT_MONTHS = "review_plans", "evaluations", "report_months"
 COUNTER_FIELDS = ("dept", "rule_id", "severity", "state", "escalated")
 MAX_ATTEMPTS = 10
 
@@ -35,6 +35,7 @@ def ensure_indexes(db: Database) -> None:
     AggregateStore.ensure_indexes(db[DISPUTES], "snapshot.depts", "snapshot.status")
     AggregateStore.ensure_indexes(db[REVIEW_PLANS], "snapshot.year")
     AggregateStore.ensure_indexes(db[EVALUATIONS])
+    AggregateStore.ensure_indexes(db[REPORT_MONTHS], "snapshot.depts")
     db[INBOX].create_index("snapshot.subject_type")
 
 

@@ -352,3 +352,19 @@ def test_case_files_are_drawn_reproducibly_prefilled_from_findings_scored_and_ev
     report = api.get("/api/v1/reports/monthly", as_="scjg", month=month).json()
     assert report["dept"] == SCJG and report["findings"]["raised"] == 6
     assert api.get("/api/v1/reports/monthly", as_="sup", month="2026-13").status_code == 400
+
+
+def test_monthly_reports_missing_after_the_due_day_are_findings(suite):
+    api = suite["api"]
+    first = datetime.now(CST).date().replace(day=1)
+    month = (first - timedelta(days=40)).strftime("%Y-%m")     # long past its due day (the 10th of the next month)
+    resp = api.post(f"/api/v1/reports/submissions/{month}/open", {"roster": [SCJG, STHJ]}, as_="sup", dept=SFJ)
+    assert resp.status_code == 200 and resp.json()["depts"] == [SCJG, STHJ], resp.text
+    with ServiceRpcClient("coordination") as coordination:
+        assert {f["dept"] for f in coordination.list_findings(rule_id="COO-REPORT-MISSING")["items"]} == {SCJG, STHJ}
+        resp = api.post(f"/api/v1/reports/submissions/{month}/submit", {}, as_="scjg")
+        assert resp.status_code == 200 and resp.json()["missing"] == [STHJ], resp.text
+        assert [f["dept"] for f in coordination.list_findings(rule_id="COO-REPORT-MISSING")["items"]] == [STHJ]
+    assert api.post(f"/api/v1/reports/submissions/{month}/submit", {}, as_="scjg").status_code == 409
+    status = api.get(f"/api/v1/reports/submissions/{month}", as_="sup").json()
+    assert status["late"] == [SCJG] and status["missing"] == [STHJ]

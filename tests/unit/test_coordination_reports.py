@@ -159,3 +159,29 @@ def test_ties_share_a_rank():
                                 {SCJG: {}, STHJ: {}, "511322-zjj": {}},
                                 {(SCJG, "t"): {"score": 80, "evidence": "x"}, (STHJ, "t"): {"score": 80, "evidence": "y"}})
     assert [(r["dept"], r["rank"]) for r in rows] == [(SCJG, 1), (STHJ, 1), ("511322-zjj", 3)]
+
+
+# ---- monthly report submissions ------------------------------------------------------------------------------------
+
+from services.coordination.domain import reporting as rpt  # noqa: E402
+
+
+def test_missing_monthly_reports_after_the_10th_are_findings_of_each_department():
+    opened = rpt.open_month(None, "2024-05", roster=[SCJG, STHJ, SFJ], at=AT, dept=SFJ, event_id="o")
+    assert opened.payload["roster"] == [SCJG, STHJ]            # the bureau does not report to itself
+    early = rpt.submit(rpt.month_from_facts([opened]), "2024-05", at=datetime.fromisoformat("2024-06-07T09:00:00+08:00"),
+                       dept=SCJG, event_id="s")
+    m = rpt.month_from_facts([opened, early])
+    assert rpt.due("2024-05") == datetime(2024, 6, 10).date()
+    assert rpt.evaluate(m, datetime.fromisoformat("2024-06-10T23:00:00+08:00")) == []
+    [f] = rpt.evaluate(m, datetime.fromisoformat("2024-06-11T08:00:00+08:00"))
+    assert (f.rule_id, f.dept, f.subject_id) == (rpt.RULE_MISSING, STHJ, "2024-05:511322-sthj")
+    assert rpt.next_due(m, datetime.fromisoformat("2024-06-01T08:00:00+08:00")).isoformat().startswith("2024-06-11")
+    with pytest.raises(IllegalTransitionError):
+        rpt.submit(m, "2024-05", at=AT, dept=SCJG, event_id="again")
+    with pytest.raises(NotOwnerError):
+        rpt.open_month(None, "2024-06", roster=[SCJG], at=AT, dept=SCJG, event_id="x")
+    late = rpt.month_from_facts([opened, early, rpt.submit(m, "2024-05", at=AT, dept=STHJ, event_id="l")])
+    assert rpt.evaluate(late, AT) == [] and rpt.snapshot(late, AT)["late"] == [STHJ]
+    with pytest.raises(ValueError):
+        CoordinationSettings.from_mapping(monthly_report_day=31)

@@ -42,7 +42,7 @@ DEFAULT_CHECKLIST = (
 @dataclass(frozen=True)
 class CoordinationSettings(SettingsBase):
     SECTION: ClassVar[str] = "coordination"
-    TUPLE_FIELDS: ClassVar[frozenset[str]] = frozenset({"review_checklist", "evaluation_indicators"})
+    TUPLE_FIELDS: ClassVar[frozenset[str]] = frozenset({"review_checklist", "evaluation_indicators", "reporting_depts"})
 
     # findings inbox: a finding not yet handled (assigned, dismissed, merged, resolved) within this
     # many days of being raised escalates (升级督办)
@@ -67,6 +67,12 @@ class CoordinationSettings(SettingsBase):
     dispute_resolve_days: int = 30            # calendar days from raising to agreement or referral
     # normative documents (规范性文件) filed with the bureau within N calendar days of issue (seed 000)
     normative_filing_days: int = 30
+    # monthly reports (月报): due on this day of the next month (seed 001: the 10th); the roster of
+    # departments that must report, and the justice bureau's own department code that opens each
+    # month on its behalf (empty: the service opens nothing, months open with a first submission)
+    monthly_report_day: int = 10
+    reporting_depts: tuple = ()
+    bureau_dept: str = ""
     # case-file review (案卷评查): files per department, grades, the checklist (seed 000: 100 files in all)
     review_per_dept: int = 5
     review_pass_score: int = 60
@@ -86,9 +92,17 @@ class CoordinationSettings(SettingsBase):
                 _check_checklist(value)
             elif name == "evaluation_indicators":
                 check_indicators(value)
+            elif name == "reporting_depts":
+                if not all(isinstance(d, str) and d for d in value):
+                    raise ValueError("coordination setting reporting_depts must list department codes")
+            elif name == "bureau_dept":
+                if not isinstance(value, str):
+                    raise ValueError("coordination setting bureau_dept must be a department code")
             elif name == "workdays":
                 if not isinstance(value, bool):
                     raise ValueError(f"coordination setting {name} must be true or false")
+            elif name == "monthly_report_day" and not (isinstance(value, int) and 1 <= value <= 28):
+                raise ValueError("coordination setting monthly_report_day must be a day between 1 and 28")
             elif not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= 366:
                 # every other setting is a day count (or a count) within a year
                 raise ValueError(f"coordination setting {name} must be an integer between 1 and 366, got {value!r}")
