@@ -65,6 +65,9 @@ OWN_SCHEMAS = {
     "DeadLetterPage": _page({"$ref": "#/components/schemas/DeadLetter"}),
     "Replayed": {"type": "object", "required": ["ok", "id", "status"],
                  "properties": {"ok": {"const": True}, "id": STR, "status": {"const": "replayed"}}},
+    "Preset": {"type": "object", "required": ["name", "settings", "problems"],
+               "properties": {"name": STR, "sources": {"type": ["array", "null"]}, "settings": {"type": "object"},
+                              "problems": {"type": "array"}}},
     "Health": {"type": "object", "required": ["status"], "properties": {"status": {"enum": ["ok", "degraded"]}}},
 }
 

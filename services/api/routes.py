@@ -82,6 +82,8 @@ OWN: tuple[Route, ...] = (
           tag="operations", audit=True, not_found="死信不存在", response="Replayed"),
     Route("GET", "/quarantine", "list_quarantine", "隔离区：被拒收的输入（不含原文）", frozenset({OPERATOR}),
           (DEPT_PARAM, *PAGE), paged=True, tag="operations"),
+    Route("GET", "/preset", "preset_in_effect", "当前生效的法域预设（来源与全部数值，公开）", frozenset({PUBLIC}),
+          tag="meta", response="Preset"),
     Route("GET", "/openapi.json", "openapi", "本接口的 OpenAPI 3.1 文档", frozenset({PUBLIC}), tag="meta"),
     Route("GET", "/health", "health", "健康状态（匿名只见状态，运维人员见详情）", frozenset({PUBLIC}), root=True,
           tag="operations", response="Health"),

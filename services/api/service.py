@@ -33,6 +33,7 @@ from services.kernel.clock import Clock
 from services.kernel.manifest import DEPT_USER, OPERATOR, SUPERVISOR
 from services.kernel.metrics import Metrics, health
 from services.kernel.mongo import Mongo
+from services.kernel.plugins import Plugins
 from services.kernel.web import json_response, metrics_response
 
 log = logging.getLogger("zhifa.api")
@@ -184,6 +185,7 @@ class ApiService:
     rpc = ClusterRpc()
     clock = Clock()
     metrics = Metrics()
+    plugins = Plugins()
 
     _map: Map | None = None
 
@@ -449,6 +451,9 @@ class ApiService:
     def _own_list_quarantine(self, route, principal, args, request) -> Response:
         return json_response(self._call("gateway", "list_quarantine", dept=args["dept"], limit=args["limit"],
                                         offset=args["offset"]))
+
+    def _own_preset_in_effect(self, route, principal, args, request) -> Response:
+        return json_response(self.plugins.preset_in_effect(str(config.get("JURISDICTION_PRESET"))))
 
     def _own_openapi(self, route, principal, args, request) -> Response:
         return json_response(document())

@@ -207,6 +207,11 @@ def test_bad_parameters_are_400_json_naming_the_field_never_500(county):
     assert kit.get("/api/v1/officers", as_=None, headers={"Authorization": "Bearer zfa_forged"}).status_code == 401
 
 
+def test_the_preset_in_effect_is_published(county):
+    preset = county.get("/api/v1/preset", as_=None).json()
+    assert preset["name"] == "seed001" and preset["problems"] == [] and preset["settings"]
+
+
 def test_metrics_need_the_operator_role_unless_scraped_from_an_allowed_address(zhifa_config, container_factory):
     kit = start_api(zhifa_config, container_factory, API_METRICS_ALLOW="127.0.0.1")
     assert kit.get("/metrics", as_=None).status_code == 200  # the local Prometheus (make monitor)
