@@ -102,7 +102,9 @@ def test_each_party_publishes_its_own_steps_and_is_refused_on_others(suite):
         [wrong_police] = drain(conn, notices[GA2], 1)
         [dept_as_police] = drain(conn, notices[SCJG], 1)
         for notice in (wrong_police, dept_as_police):
-            assert notice["status"] == "refused" and "not_addressee" in str(notice)
+            assert notice["status"] == "refused" and notice["service"] == "handover"
+            assert [v["rule"] for v in notice["violations"]] == ["not_addressee"]
+        assert "营山" not in wrong_police["violations"][0]["message"] and GA in wrong_police["violations"][0]["message"]
     # the addressed police and the copied procuratorate are accepted
     land(suite, step("received", GA, t0 + timedelta(hours=3), receipt_no="营公经回〔2026〕17号"),
          step("police_decided", GA, t0 + timedelta(hours=5), opened=False, reasons="现有证据不足以证明销售金额达到追诉标准"),
@@ -112,7 +114,7 @@ def test_each_party_publishes_its_own_steps_and_is_refused_on_others(suite):
         publish(suite["amqp"], [step("supervision_outcome", "511300-jcy", t0 + timedelta(hours=5, minutes=40),
                                      outcome="notice_to_open")])
         [other_jcy] = drain(conn, q, 1)
-        assert other_jcy["status"] == "refused" and "not_addressee" in str(other_jcy)
+        assert other_jcy["status"] == "refused" and other_jcy["violations"][0]["rule"] == "not_addressee"
     land(suite, step("supervision_outcome", JCY, t0 + timedelta(hours=5, minutes=45), outcome="notice_to_open"))
     body = handover_where(suite, lambda h: h["status"] == "supervised")
     assert [(e["type"].split(".")[1], e["by"], e["party"]) for e in body["record"]] == [
