@@ -150,27 +150,40 @@ def check_request(kinds: Mapping[str, Kind], kind: Any, subject_type: Any, subje
     return spec
 
 
+def _laws(text: str) -> set[str]:
+    return set(re.findall(r"《[^》]+》", text))
+
+
 def decision_basis(facts: Mapping[str, Any], case: Mapping[str, Any] | None,
-                   item_basis: str | None = None) -> dict[str, Any]:
+                   item_basis: str | None = None, tier_names: Mapping[str, str] | None = None) -> dict[str, Any]:
     """DOC-DECISION-BASIS: the legal basis and discretion tier a decision document states.
 
-    `case` is the penalty case as `penalty.get_case` answers (or None when unknown); its latest
-    decision's tier wins over nothing and must agree with a tier given in the facts. The legal
-    basis is the facts' `penalty_basis`, else the case item's legal basis (`item_basis`).
-    Returns {"penalty_basis", "discretion_tier", "source"} or raises DomainError.
+    `case` is the penalty case as `penalty.get_case` answers (None when unknown); its latest
+    decision's tier is used when the facts give none, and a tier given in the facts must be that
+    one. `item_basis` is the legal basis of the case's enforcement item in the registry ("《法》第N条；…"):
+    it is printed when the facts give no `penalty_basis`, and a `penalty_basis` given in the facts
+    must cite at least one law the item cites. `tier_names` maps the standard's tier ids to their
+    names (normal -> 一般): the document prints the name.
+    Returns {"penalty_basis", "discretion_tier", "tier", "item_legal_basis", "source"} or raises DomainError.
     """
     decisions = list(((case or {}).get("case") or {}).get("decisions") or [])
     case_tier = (decisions[-1] or {}).get("tier") if decisions else None
+    names = dict(tier_names or {})
     given_tier = facts.get("discretion_tier")
-    if case_tier and given_tier and str(given_tier) != str(case_tier):
-        raise DomainError(f"文书所载裁量阶次“{given_tier}”与案件决定适用的裁量阶次“{case_tier}”不一致",
+    if case_tier and given_tier and str(given_tier) not in (str(case_tier), names.get(str(case_tier))):
+        shown = names.get(str(case_tier), case_tier)
+        raise DomainError(f"文书所载裁量阶次“{given_tier}”与案件决定适用的裁量阶次“{shown}”不一致",
                           code="invalid_value", field="facts.discretion_tier")
-    tier = given_tier or case_tier
+    tier = str(case_tier or given_tier or "")
     basis = facts.get("penalty_basis") or item_basis
     missing = [n for n, v in (("penalty_basis", basis), ("discretion_tier", tier)) if not v]
     if missing:
         labels = {"penalty_basis": "处罚依据（penalty_basis）", "discretion_tier": "裁量阶次（discretion_tier）"}
         raise DomainError(f"行政处罚决定书必须载明{'、'.join(labels[m] for m in missing)}：请在 facts 中提供，"
                           "或先在案件中报送含裁量阶次的处罚决定", code="invalid_value", field=f"facts.{missing[0]}")
+    if item_basis and facts.get("penalty_basis") and _laws(item_basis) and not _laws(item_basis) & _laws(str(basis)):
+        raise DomainError(f"文书所载处罚依据“{basis}”未引用案件执法事项的法律依据（{item_basis}）",
+                          code="invalid_value", field="facts.penalty_basis")
     source = "case" if case_tier and not given_tier else "facts"
-    return {"penalty_basis": str(basis), "discretion_tier": str(tier), "source": source}
+    return {"penalty_basis": str(basis), "discretion_tier": names.get(tier, tier), "tier": tier,
+            "item_legal_basis": item_basis, "source": source}

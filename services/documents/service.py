@@ -102,8 +102,26 @@ class DocumentsService:
                                   field="subject_id")
             if case is not None and case.get("dept") not in (None, dept):
                 raise DomainError(f"案件 {subject_id} 属于其他部门", code="not_owner", field="subject_id")
-        basis = d.decision_basis(facts, case)
+        item_basis, tier_names = self._item_basis(case)
+        basis = d.decision_basis(facts, case, item_basis, tier_names)
         return {**basis, "case_checked": checked}
+
+    def _item_basis(self, case: dict | None) -> tuple[str | None, dict[str, str]]:
+        """The legal basis of the case's enforcement item and its standard's tier names (registry RPC)."""
+        folded = (case or {}).get("case") or {}
+        decisions = folded.get("decisions") or []
+        code = (decisions[-1] or {}).get("item_code") if decisions else None
+        code = code or folded.get("item_code")
+        if not code:
+            return None, {}
+        answered, item = self._call("registry", "get_item", code=code)
+        if not answered or not item:
+            return None, {}
+        bases = ((item.get("current") or {}).get("legal_basis")) or []
+        text = "；".join(f"{b.get('law', '')}{b.get('article', '')}" for b in bases if b.get("law")) or None
+        tiers = {str(t.get("tier")): str(t.get("name")) for t in (item.get("current_standard") or {}).get("tiers") or []
+                 if t.get("tier") and t.get("name")}
+        return text, tiers
 
     @staticmethod
     def _issued_on(facts: dict, now: datetime) -> date:

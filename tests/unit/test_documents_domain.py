@@ -104,7 +104,23 @@ def case_with_tier(tier):
 
 def test_decision_takes_the_tier_of_the_case():
     basis = d.decision_basis({"penalty_basis": "《食品安全法》第一百二十四条"}, case_with_tier("normal"))
-    assert basis == {"penalty_basis": "《食品安全法》第一百二十四条", "discretion_tier": "normal", "source": "case"}
+    assert basis == {"penalty_basis": "《食品安全法》第一百二十四条", "discretion_tier": "normal", "tier": "normal",
+                     "item_legal_basis": None, "source": "case"}
+    named = d.decision_basis({}, case_with_tier("normal"), "《食品安全法》第一百二十四条", {"normal": "一般"})
+    assert (named["discretion_tier"], named["tier"], named["penalty_basis"]) == ("一般", "normal", "《食品安全法》第一百二十四条")
+
+
+def test_decision_tier_may_be_given_by_name_and_basis_must_cite_the_items_law():
+    names = {"normal": "一般", "heaviest": "严重"}
+    ok = d.decision_basis({"discretion_tier": "一般", "penalty_basis": "依据《食品安全法》第一百二十四条第一款"},
+                          case_with_tier("normal"), "《食品安全法》第一百二十四条", names)
+    assert ok["discretion_tier"] == "一般" and ok["source"] == "facts"
+    with pytest.raises(DomainError) as err:
+        d.decision_basis({"discretion_tier": "严重"}, case_with_tier("normal"), None, names)
+    assert "“严重”" in str(err.value) and "“一般”" in str(err.value)
+    with pytest.raises(DomainError) as err:
+        d.decision_basis({"penalty_basis": "《产品质量法》第四十九条"}, case_with_tier("normal"), "《食品安全法》第一百二十四条")
+    assert err.value.field == "facts.penalty_basis" and "未引用" in str(err.value)
 
 
 def test_decision_tier_must_agree_with_the_case():
