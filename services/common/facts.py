@@ -24,6 +24,12 @@ class Fact:
     payload: Mapping[str, Any] = field(default_factory=dict)
     seq: int = 0
     source: str = ""
+    received_at: datetime | None = None  # when the service applied it (None: not recorded)
+
+    @property
+    def waiting_since(self) -> datetime:
+        """When a fact that waits for a prerequisite started waiting: it happened and had arrived."""
+        return self.occurred_at if self.received_at is None else max(self.occurred_at, self.received_at)
 
     def __post_init__(self):
         aware(self.occurred_at, "occurred_at")
@@ -41,9 +47,17 @@ class Fact:
                 raise InvalidFactError(f"occurred_at {raw!r} 无效", field="occurred_at") from None
         if occurred.utcoffset() is None:
             raise NaiveTimeError("事件发生时间必须带时区", field="occurred_at")
+        received = envelope.get("received_at")
+        if isinstance(received, str):
+            try:
+                received = datetime.fromisoformat(received)
+            except ValueError:
+                received = None
+        if not isinstance(received, datetime) or received.utcoffset() is None:
+            received = None
         return cls(str(envelope["event_id"]), str(envelope["type"]), occurred, str(envelope.get("dept") or ""),
                    dict(envelope.get("payload") or {}), envelope.get("seq", seq) or seq,
-                   str(envelope.get("source") or ""))
+                   str(envelope.get("source") or ""), received)
 
     from_dict = from_envelope
 
@@ -55,4 +69,6 @@ class Fact:
             out["seq"] = self.seq
         if self.source:
             out["source"] = self.source
+        if self.received_at is not None:
+            out["received_at"] = self.received_at.isoformat()
         return out

@@ -54,8 +54,13 @@ def _unchanged_dropped(events: list[dict], emitted: dict[str, str]) -> tuple[lis
 HISTORY_KEYS = ("event_id", "type", "occurred_at", "dept", "source", "payload")
 
 
-def stored_fact(envelope: dict) -> dict:
-    return {k: envelope[k] for k in HISTORY_KEYS}
+def stored_fact(envelope: dict, received_at: datetime | None = None) -> dict:
+    """The fact as the aggregate keeps it; `received_at` is when this service applied it (a held
+    fact's grace period runs from its arrival, docs/consistency.md)."""
+    fact = {k: envelope[k] for k in HISTORY_KEYS}
+    if received_at is not None:
+        fact["received_at"] = received_at.isoformat()
+    return fact
 
 
 class EventSourcedRepository:
@@ -104,10 +109,11 @@ class EventSourcedRepository:
             admit = getattr(self.adapter, "admit", None)
             if admit is not None:  # the domain may refuse the fact on the state it would join (not_owner…)
                 admit(list((doc or {}).get("facts", [])), stored_fact(envelope))
-            facts = list((doc or {}).get("facts", [])) + [stored_fact(envelope)]
+            now = as_of() if callable(as_of) else as_of
+            facts = list((doc or {}).get("facts", [])) + [stored_fact(envelope, now)]
             if len(facts) > MAX_FACTS:
                 raise ValueError(f"aggregate {agg_id} exceeds {MAX_FACTS} facts")
-            return self._evaluate(doc, facts, envelope["event_id"], as_of() if callable(as_of) else as_of)
+            return self._evaluate(doc, facts, envelope["event_id"], now)
 
         return self.store.update(agg_id, decide)
 
@@ -122,10 +128,11 @@ class EventSourcedRepository:
 
         def decide(doc):
             envelope = build(doc)
-            facts = list((doc or {}).get("facts", [])) + [stored_fact(envelope)]
+            now = as_of() if callable(as_of) else as_of
+            facts = list((doc or {}).get("facts", [])) + [stored_fact(envelope, now)]
             if len(facts) > MAX_FACTS:
                 raise ValueError(f"aggregate {agg_id} exceeds {MAX_FACTS} facts")
-            return self._evaluate(doc, facts, envelope["event_id"], as_of() if callable(as_of) else as_of)
+            return self._evaluate(doc, facts, envelope["event_id"], now)
 
         return self.store.update(agg_id, decide)
 

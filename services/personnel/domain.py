@@ -728,7 +728,7 @@ def _settled(aggregate: Officer | Agency, event_ids: Iterable[str], as_of: datet
              settings: PersonnelSettings) -> set[str]:
     """Of `event_ids`, those older than the grace period: late facts get time to arrive first."""
     cutoff, wanted = as_of - timedelta(days=settings.held_fact_grace_days), set(event_ids)
-    return {f.event_id for f in aggregate.facts if f.event_id in wanted and f.occurred_at <= cutoff}
+    return {f.event_id for f in aggregate.facts if f.event_id in wanted and f.waiting_since <= cutoff}
 
 
 def _conflicts(dept: str, subject_type: str, subject_id: str, label: str, aggregate: Officer | Agency,
@@ -836,7 +836,7 @@ def next_evaluation_at(aggregate: Officer | Agency, as_of: datetime,
     as_of = _aware(as_of, "as_of")
     grace = timedelta(days=settings.held_fact_grace_days)
     waiting = set(aggregate.pending) | {a.event_id for a in aggregate.anomalies}
-    moments = [f.occurred_at + grace for f in aggregate.facts if f.event_id in waiting]
+    moments = [f.waiting_since + grace for f in aggregate.facts if f.event_id in waiting]
     if isinstance(aggregate, Agency):
         moments += [_midnight(d + timedelta(days=1)) for d in (aggregate.confirmed_on, aggregate.published_on) if d]
     else:

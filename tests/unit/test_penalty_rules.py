@@ -627,3 +627,35 @@ def test_department_plugins_key_their_thresholds_by_legal_basis():
     from plugins import mee, samr
     for th in [*samr.zhifa_crime_thresholds(dept="511322-scjg"), *mee.zhifa_crime_thresholds(dept="511322-sthj")]:
         assert th["bases"] and all(b["law"] and b["article"] for b in th["bases"]) and not th.get("item_codes")
+
+
+def test_a_replayed_fact_waits_its_grace_period_from_its_arrival_not_from_when_it_happened():
+    # history replayed in 2026-11: a service fact of April arrives before its decision; it is not
+    # reported as held at once (the decision may be in the same batch), only after the grace period
+    import dataclasses
+    served = dataclasses.replace(fact("e9", "case.served", "2026-04-16T15:00", method="direct"),
+                                 received_at=at("2026-11-20T10:00"))
+    case = fold([*filed().facts, served], CID)
+    assert r.FACT_HELD not in found(case, "2026-11-20T10:00:01")
+    assert due_dates(case, S, CAL)[r.FACT_HELD] == at("2026-11-23T10:00")
+    assert r.FACT_HELD in found(case, "2026-11-23T10:00")
+
+
+def test_facts_that_arrive_together_are_judged_together():
+    # a department replays a 2026 case in November: filing, act and decision arrive within seconds,
+    # possibly the filing first. No "no decision" finding may be seen in between.
+    import dataclasses
+    arrival = at("2026-11-20T10:00")
+    early = [dataclasses.replace(f, received_at=arrival) for f in filed().facts]
+    case = fold(early, CID)
+    assert r.DECISION_OVERDUE not in found(case, "2026-11-20T10:00:03")        # still arriving
+    assert due_dates(case, S, CAL, after=at("2026-11-20T10:00:03"))["settled"] == at("2026-11-20T10:00:10")
+    # nothing else arrived: once settled the overdue decision is found (by the sweep at that instant)
+    assert "仍未作出处理决定" in found(case, "2026-11-20T10:00:10")[r.DECISION_OVERDUE].message
+    # the decision arrived in the same batch: judged with it, the breach is the late decision itself
+    s = decided(story=filed())
+    together = fold([dataclasses.replace(f, received_at=arrival) for f in s.facts], CID)
+    assert r.DECISION_OVERDUE not in found(together, "2026-11-20T10:00:03")
+    # a certain breach is found at once, arriving or not
+    alone = fold([dataclasses.replace(f, received_at=arrival) for f in filed(officers=["37032200123"]).facts], CID)
+    assert r.OFFICERS_MIN in found(alone, "2026-11-20T10:00:01")

@@ -521,3 +521,12 @@ def test_credential_command_on_another_departments_officer_is_refused():
     o = officer(registered(), issued())
     with pytest.raises(d.NotOwnerError):
         d.suspend_credential(o, "C1", at("2024-06-03T15:00"), "越权暂扣", event_id="z9", dept=STHJ)
+
+
+def test_held_grace_runs_from_arrival_when_the_store_recorded_it():
+    import dataclasses
+    early = dataclasses.replace(action("suspended", "C9", "2024-03-01"), received_at=at("2024-09-01"))
+    o = officer(registered(), early)
+    assert early.event_id in o.pending
+    assert "PER-FACT-HELD" not in rule_ids(d.evaluate_officer(o, at("2024-09-02")))
+    assert "PER-FACT-HELD" in rule_ids(d.evaluate_officer(o, at("2024-09-05")))

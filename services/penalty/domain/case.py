@@ -267,6 +267,7 @@ class Case:
     archived_at: datetime | None = None
     record: list[RecordEntry] = field(default_factory=list)
     applied: list[str] = field(default_factory=list)
+    last_received_at: datetime | None = None      # the latest arrival of any of its facts (if recorded)
     held: list[Rejected] = field(default_factory=list)
     anomalies: list[Rejected] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
@@ -703,6 +704,8 @@ def fold(facts: Iterable[Fact], case_id: str | None = None) -> Case:
     """Rebuild the case from its facts, in any order; see the module docstring."""
     ordered = sorted(facts, key=sort_key)
     case = Case(case_id=case_id if case_id is not None else (case_id_of(ordered[0]) if ordered else ""))
+    arrivals = [f.received_at for f in ordered if f.received_at is not None]
+    case.last_received_at = max(arrivals) if arrivals else None
     seen: set[str] = set()
     waiting: list[Rejected] = []
     for fact in ordered:

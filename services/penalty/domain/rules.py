@@ -321,7 +321,7 @@ def check_decision_deadline(case, facts, settings, as_of, calendar) -> list[Find
     ended = case.decisions[0].at if case.decisions else case.closed_at
     moment = ended or as_of
     due = decision_due(case, settings, moment)
-    if moment < due:
+    if moment < due or (ended is None and settling_until(case, settings, as_of)):
         return []
     granted = sum(e.days for e in case.extensions if e.approved)
     evidence = dict(filed_at=_iso(case.filed_at), decided_at=_iso(ended), last_day=_last_day(due),
@@ -469,10 +469,27 @@ def check_simple_limit(case, facts, settings, as_of, calendar) -> list[Finding]:
                     simple_limit_person=settings.simple_limit_person, simple_limit_org=settings.simple_limit_org)
 
 
+def settling_until(case: Case, settings: PenaltySettings, as_of: datetime) -> datetime | None:
+    """While the case's facts are still arriving — its latest fact arrived less than
+    `arrival_settle_seconds` before `as_of` — the instant it settles; else None.
+
+    Facts that arrive together (a department replaying a case's history, a batch split over
+    queues) are judged together: a rule about something *not yet done* (no decision, not served,
+    not published, not filed, not paid, not withdrawn) does not fire while the case is settling,
+    because the missing fact may be in the same batch. The due dates include the settle instant,
+    so the rule is judged again then (docs/consistency.md). A breach that is certain from the facts
+    themselves (done late, fewer than two officers…) is found at once.
+    """
+    if case.last_received_at is None:
+        return None
+    until = case.last_received_at + timedelta(seconds=settings.arrival_settle_seconds)
+    return until if as_of < until else None
+
+
 def _deadline(rule_id: str, case: Case, as_of: datetime, due: datetime, done: datetime | None,
-              late_msg: str, open_msg: str, **evidence: Any) -> list[Finding]:
+              late_msg: str, open_msg: str, settings: PenaltySettings | None = None, **evidence: Any) -> list[Finding]:
     moment = done or as_of
-    if moment < due:
+    if moment < due or (done is None and settings is not None and settling_until(case, settings, as_of)):
         return []
     message = (late_msg if done else open_msg).format(last_day=_last_day(due))
     return _finding(rule_id, case, as_of, message, last_day=_last_day(due), done_at=_iso(done), **evidence)
@@ -485,7 +502,7 @@ def check_service(case, facts, settings, as_of, calendar) -> list[Finding]:
         return []
     due = workdays_due(d.at, settings.service_wd, settings, calendar)
     return _deadline(SERVICE_LATE, case, as_of, due, d.served_at, "处罚决定书超过期限送达（应于 {last_day} 前送达）",
-                     "处罚决定书逾期未送达（应于 {last_day} 前送达）", decision_no=d.decision_no,
+                     "处罚决定书逾期未送达（应于 {last_day} 前送达）", settings, decision_no=d.decision_no,
                      decided_at=_iso(d.at), service_wd=settings.service_wd)
 
 
@@ -497,7 +514,7 @@ def check_publication(case, facts, settings, as_of, calendar) -> list[Finding]:
     wd = settings.publication_penalty_wd if d.penalized else settings.publication_other_wd
     due = workdays_due(d.at, wd, settings, calendar)
     return _deadline(PUBLICATION_LATE, case, as_of, due, d.published_at, "执法决定超过期限公示（应于 {last_day} 前公示）",
-                     "执法决定逾期未公示（应于 {last_day} 前公示）", decision_no=d.decision_no,
+                     "执法决定逾期未公示（应于 {last_day} 前公示）", settings, decision_no=d.decision_no,
                      decided_at=_iso(d.at), limit_wd=wd)
 
 
@@ -508,6 +525,8 @@ def check_withdrawal(case, facts, settings, as_of, calendar) -> list[Finding]:
         if not (d.revoked_at and d.published_at):
             continue
         due = workdays_due(d.revoked_at, settings.withdrawal_wd, settings, calendar)
+        if d.withdrawn_at is None and settling_until(case, settings, as_of):
+            continue
         if (d.withdrawn_at or as_of) >= due:
             late.append({"decision_no": d.decision_no, "revoked_at": _iso(d.revoked_at),
                          "withdrawn_at": _iso(d.withdrawn_at), "last_day": _last_day(due)})
@@ -526,7 +545,7 @@ def check_major_filing(case, facts, settings, as_of, calendar) -> list[Finding]:
     due = days_due(d.at, settings.major_filing_days, settings)
     return _deadline(MAJOR_NOT_FILED, case, as_of, due, d.major_filed_at,
                      "重大行政处罚决定超过期限备案（应于 {last_day} 前备案）",
-                     "重大行政处罚决定逾期未报司法局备案（应于 {last_day} 前备案）", decision_no=d.decision_no,
+                     "重大行政处罚决定逾期未报司法局备案（应于 {last_day} 前备案）", settings, decision_no=d.decision_no,
                      reasons=reasons, major_filing_days=settings.major_filing_days,
                      major_fine_threshold=settings.major_fine_threshold)
 
@@ -580,7 +599,7 @@ def check_payment(case, facts, settings, as_of, calendar) -> list[Finding]:
         return []
     outstanding = round(d.fine_amount - d.paid_amount, 2)
     due = days_due(d.effective_served_at, settings.payment_days, settings)
-    if outstanding <= 0 or as_of < due:
+    if outstanding <= 0 or as_of < due or settling_until(case, settings, as_of):
         return []
     overdue = (local_day(as_of, settings) - local_day(due, settings)).days + 1
     fee = late_fee(outstanding, overdue, settings)
@@ -646,7 +665,7 @@ def check_crime_handover(case, facts, settings, as_of, calendar) -> list[Finding
 def check_held_facts(case, facts, settings, as_of, calendar) -> list[Finding]:
     """Facts waiting for a prerequisite longer than the grace period (a stuck or incomplete report)."""
     grace = timedelta(days=settings.held_fact_grace_days)
-    stale = [r.to_dict() for r in case.held if r.fact.occurred_at + grace <= as_of]
+    stale = [r.to_dict() for r in case.held if r.fact.waiting_since + grace <= as_of]
     if not stale:
         return []
     return _finding(FACT_HELD, case, as_of, f"{len(stale)} 条案件事实缺少前置环节，超过 {settings.held_fact_grace_days} 日未能入账",
@@ -754,5 +773,7 @@ def due_dates(case: Case, settings: PenaltySettings, calendar: WorkdayCalendar,
         if old.revoked_at and old.published_at and not old.withdrawn_at:
             add(WITHDRAWAL_LATE, workdays_due(old.revoked_at, settings.withdrawal_wd, settings, calendar))
     for held in case.held:
-        add(FACT_HELD, held.fact.occurred_at + timedelta(days=settings.held_fact_grace_days))
+        add(FACT_HELD, held.fact.waiting_since + timedelta(days=settings.held_fact_grace_days))
+    if case.last_received_at is not None:  # judge the open obligations again once the arrivals settle
+        add("settled", case.last_received_at + timedelta(seconds=settings.arrival_settle_seconds))
     return {rule_id: min(ats) for rule_id, ats in found.items()}

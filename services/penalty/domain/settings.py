@@ -43,6 +43,7 @@ class PenaltySettings:
     av_mandatory_kinds: tuple[str, ...] = ("seizure", "forced_demolition")  # seed 002: full AV
     publish_simple_procedure: bool = False     # 当场处罚 decisions are not published by default
     held_fact_grace_days: int = 3              # a fact waiting for its prerequisite longer is reported
+    arrival_settle_seconds: int = 10           # facts arriving within this of each other "arrived together"
     utc_offset_hours: int = 8                  # dates and day limits are reckoned in China time
 
     @classmethod
