@@ -30,7 +30,7 @@ from services.api.params import ParamError, parse
 from services.api.routes import Route, all_routes, findings_sources
 from services.kernel import config
 from services.kernel.clock import Clock
-from services.kernel.manifest import DEPT_USER, OPERATOR, SUPERVISOR
+from services.kernel.manifest import DEPT_USER, OPERATOR, SUPERVISOR, manifests
 from services.kernel.metrics import Metrics, health
 from services.kernel.mongo import Mongo
 from services.kernel.plugins import Plugins
@@ -187,14 +187,16 @@ class ApiService:
     metrics = Metrics()
     plugins = Plugins()
 
-    _map: Map | None = None
+    _map: tuple | None = None   # (the manifests it was built from, the werkzeug Map)
 
     @classmethod
     def url_map(cls) -> Map:
-        if cls._map is None:
-            cls._map = Map([Rule(r.werkzeug_rule, methods=[r.method], endpoint=r) for r in all_routes()],
-                           strict_slashes=False)
-        return cls._map
+        """The route table as a werkzeug Map, rebuilt when the declared services change (register())."""
+        declared = manifests()
+        if cls._map is None or cls._map[0] is not declared:
+            cls._map = (declared, Map([Rule(r.werkzeug_rule, methods=[r.method], endpoint=r) for r in all_routes()],
+                                      strict_slashes=False))
+        return cls._map[1]
 
     @api_http("GET,POST,PUT,PATCH,DELETE", "/<path:path>")
     def handle(self, request, path):

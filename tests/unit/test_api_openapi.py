@@ -52,3 +52,20 @@ def test_schemathesis_reads_every_operation():
     schema = schemathesis.openapi.from_dict(json.loads(rendered()))
     names = {result.ok().label for result in schema.get_all_operations()}
     assert len(names) == sum(len(v) for v in document()["paths"].values())
+
+
+def test_a_service_declared_at_run_time_gets_routes_with_its_roles():
+    from services.api.service import ApiService
+    from services.kernel.manifest import AUDITOR, Param, Query, ServiceManifest, register, unregister
+
+    echo = ServiceManifest(name="echo", title="回声", service="x:Y", queries=(
+        Query("list_echoes", "list_echoes", "/echoes", "回声列表", roles=frozenset({AUDITOR}),
+              params=(Param("dept", max_length=40),)),))
+    register(echo)
+    try:
+        route, _ = ApiService.url_map().bind("localhost").match("/api/v1/echoes", method="GET")
+        assert (route.service, route.rpc, route.roles) == ("echo", "list_echoes", frozenset({AUDITOR}))
+        assert document()["paths"]["/api/v1/echoes"]["get"]["x-roles"] == ["auditor"]
+    finally:
+        unregister("echo")
+    assert "/api/v1/echoes" not in document()["paths"]
