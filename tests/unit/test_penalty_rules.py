@@ -659,3 +659,22 @@ def test_facts_that_arrive_together_are_judged_together():
     # a certain breach is found at once, arriving or not
     alone = fold([dataclasses.replace(f, received_at=arrival) for f in filed(officers=["37032200123"]).facts], CID)
     assert r.OFFICERS_MIN in found(alone, "2026-11-20T10:00:01")
+
+
+def test_the_credential_finding_states_the_real_reason_with_dates():
+    from services.penalty import projections as p
+    officer = {"officer_id": "37032200456", "name": "王芳", "dept": DEPT, "agency_id": "A1", "kind": "officer",
+               "status": "active", "active": [{"from": None, "to": None}], "version": 3, "as_of": "2026-06-01T00:00:00+08:00",
+               "credentials": [{"number": "鲁C001", "areas": ["food"], "regions": [], "issuer_level": "provincial",
+                                "filing_required": False, "filed_at": None, "valid_from": "2024-01-10",
+                                "valid_to": "2029-01-09", "issued_at": "2024-01-10T00:00:00+08:00", "ended_as": None,
+                                "status": "valid",  # restored since: today's status says nothing about the act
+                                "suspensions": [{"from": "2026-03-01T00:00:00+08:00", "to": "2026-04-01T00:00:00+08:00",
+                                                 "reason": "涉嫌违纪接受调查"}], "usable": []}]}
+    facts = CaseFacts(credentials=lambda oid, area, when: p.officer_verdict(officer if oid == "37032200456" else None,
+                                                                            "", when) if oid == "37032200456" else (True, ()),
+                      items={"C1": ITEM})
+    case = filed(act="2026-03-03T09:00").case
+    f = found(case, "2026-03-05T00:00", facts)[r.OFFICER_CREDENTIAL]
+    assert "2026-03-03 处于暂扣期间（自 2026-03-01 起暂扣至 2026-04-01（涉嫌违纪接受调查））" in f.message
+    assert "现状" not in f.message

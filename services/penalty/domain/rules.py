@@ -267,8 +267,12 @@ def check_credentials(case, facts, settings, as_of, calendar) -> list[Finding]:
             bad.append({"officer_id": officer, "event_id": event_id, "at": _iso(at), "reasons": list(reasons)})
     if not bad:
         return []
-    names = "、".join(sorted({b["officer_id"] for b in bad}))
-    return _finding(OFFICER_CREDENTIAL, case, as_of, f"执法人员 {names} 执法时无有效执法证件或证件领域不符",
+    # the real reason of each officer at the time of the act (e.g. "证件 X 在 D 处于暂扣期间（自 A 起暂扣至 B）")
+    first: dict[str, str] = {}
+    for b in bad:
+        first.setdefault(b["officer_id"], b["reasons"][0] if b["reasons"] else "无有效执法证件")
+    why = "；".join(f"{officer}：{reason}" for officer, reason in sorted(first.items()))
+    return _finding(OFFICER_CREDENTIAL, case, as_of, f"执法人员执法时不具备执法资格（{why}）",
                     area=area, violations=bad)
 
 
