@@ -180,19 +180,24 @@ def _body_line(doc, line: str) -> None:
         return
     # 主送机关 / 当事人 salutation ("{party_name}：") and contact lines stay flush left
     flush = (text.endswith("：") and text.startswith("{")) or text.startswith("联系人") or text.startswith("地址")
-    _para(doc, jinja(text), indent_chars=0 if flush else 2)
+    lead = len(line) - len(line.lstrip(" "))
+    # a continuation line (e.g. the 2nd attachment under "附件：") stands under the text it continues
+    _para(doc, jinja(text), indent_chars=0 if flush else (5 if lead > 4 else 2))
 
 
 def _form_table(doc, lines: list[str]) -> None:
     table = doc.add_table(rows=0, cols=2)
     table.style = "Table Grid"
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
+    table.autofit = False
+    for column, width in zip(table.columns, (Mm(52), Mm(104))):
+        column.width = width  # the grid widths: what LibreOffice and WPS lay out by
     for line in lines:
         label, sep, value = line.partition("：")
         if not sep:
             label, value = "", line
         cells = table.add_row().cells
-        cells[0].width, cells[1].width = Mm(42), Mm(114)
+        cells[0].width, cells[1].width = Mm(52), Mm(104)
         for cell, text, font in ((cells[0], label, HEITI), (cells[1], jinja(value.strip()), FANGSONG)):
             p = cell.paragraphs[0]
             _spacing(p)
