@@ -79,6 +79,16 @@ def _delays() -> list[int]:
     return [int(d) for d in config.get("RETRY_DELAYS_MS")]
 
 
+def is_outage(exc: BaseException) -> bool:
+    """A failure of the database connection itself (pymongo's ConnectionFailure: server selection
+    timeout, lost connection), as opposed to anything the message or the handler did."""
+    try:
+        from pymongo.errors import ConnectionFailure
+    except ImportError:  # pragma: no cover - pymongo is a dependency of every service
+        return False
+    return isinstance(exc, ConnectionFailure)
+
+
 def _text(value) -> str:
     """A header or property as text, whatever type a publisher put there."""
     if isinstance(value, bytes):
@@ -226,22 +236,26 @@ class RetryOrDeadLetter:
     def _reroute_failure(self, message, exc_info) -> None:
         queue = self._queue_name()
         origin = delivery_of(message, queue)
-        attempts = origin.attempts + 1
         delays = _delays()
         exc = exc_info[1]
         poison = isinstance(exc, PoisonMessage)
+        # the database is unreachable: not the message's fault, so the attempt is not counted and the
+        # message waits at the longest delay until the database is back (an outage dead-letters nothing)
+        outage = not poison and bool(delays) and is_outage(exc)
+        attempts = min(origin.attempts, len(delays) - 1) if outage else origin.attempts + 1
         dead_id = str(uuid.uuid4())
         headers = foreign_headers(message.headers)
         headers.update(origin_headers(queue, attempts, origin.routing_key, origin.user_id, message.body))
-        if not poison and attempts <= len(delays):
-            delay = delays[attempts - 1]
+        if outage or (not poison and attempts <= len(delays)):
+            delay = delays[-1] if outage else delays[attempts - 1]
             retry_q = Queue(
                 f"{queue}.retry.{delay}", durable=True,
                 queue_arguments={"x-message-ttl": delay, "x-dead-letter-exchange": "",
                                  "x-dead-letter-routing-key": queue},
             )
-            log.warning("handler failed, retry %s in %sms: %s: %s", attempts, delay, type(exc).__name__, exc,
-                        extra={"queue": queue, "attempt": attempts})
+            log.warning("%s, retry %s in %sms: %s: %s",
+                        "database unavailable (attempt not counted)" if outage else "handler failed",
+                        attempts, delay, type(exc).__name__, exc, extra={"queue": queue, "attempt": attempts})
             self._publisher().publish(_body_bytes(message.body), exchange="", routing_key=retry_q.name,
                                       declare=[retry_q], headers=headers,
                                       content_type=message.content_type,

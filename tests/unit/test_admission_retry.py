@@ -107,3 +107,13 @@ def test_gzip_framing_is_accepted_too(bounded):
     import gzip
 
     assert bounded(gzip.compress(b"{}"), "gzip") == b"{}"
+
+
+def test_only_database_connection_failures_count_as_an_outage():
+    from pymongo.errors import AutoReconnect, OperationFailure, ServerSelectionTimeoutError
+
+    from services.kernel.messaging import PoisonMessage, is_outage
+
+    assert is_outage(AutoReconnect("x")) and is_outage(ServerSelectionTimeoutError("x"))
+    assert not is_outage(ConnectionError("x")) and not is_outage(OperationFailure("x"))
+    assert not is_outage(PoisonMessage("x")) and not is_outage(ValueError("x"))
