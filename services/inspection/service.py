@@ -178,9 +178,12 @@ class InspectionService(EventSourcedService):
         elif aggregate.name == "enterprise":
             snap = doc["snapshot"]
             inspections = snap.get("inspections") or []
-            keys = {f"officer:{o}" for i in inspections for o in i["officers"]}
-            keys |= {f"item:{c}" for i in inspections for c in i["item_codes"]}
+            officers = {o for i in inspections for o in i["officers"]}
+            codes = {c for i in inspections for c in i["item_codes"]}
+            keys = {f"officer:{o}" for o in officers} | {f"item:{c}" for c in codes}
             store.index_refs(self.db, doc["_id"], sorted(keys), _known(self.db, "refs"))
+            if doc.get("evaluated_at") and store.projection_newer(self.db, officers, codes, doc["evaluated_at"]):
+                self.store(aggregate).mark_due(doc["_id"], self.clock())  # the sweep re-evaluates it
             store.index_inspections(self.db, doc["_id"], inspections, _known(self.db, "index"))
             for insp in inspections:
                 store.count_inspection(self.db, doc["_id"], insp, _known(self.db, "counted"),

@@ -14,7 +14,7 @@
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Mapping
 
 from pymongo.database import Database
@@ -66,6 +66,22 @@ def mark_referring_due(db: Database, key: str, now: datetime) -> int:
     doc = db.refs.find_one({"_id": key})
     enterprises = AggregateStore(db.enterprises)
     return sum(enterprises.mark_due(t, now) for t in (doc or {}).get("targets", []))
+
+
+def projection_newer(db: Database, officer_ids: Iterable[str], item_codes: Iterable[str], since: datetime) -> bool:
+    """Did an officer or item projection an aggregate refers to arrive at or after `since` (its
+    evaluation)? Then the evaluation may have missed it: the projection's handler marks due only the
+    aggregates already indexed in `refs`, and this one may have been indexed just after."""
+    for col, ids in ((db.officers, officer_ids), (db.items, item_codes)):
+        for key in set(ids):
+            doc = col.find_one({"_id": key}, {"received_at": 1})
+            if doc is not None and doc.get("received_at") is not None and _aware(doc["received_at"]) >= _aware(since):
+                return True
+    return False
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=timezone.utc)
 
 
 def index_inspections(db: Database, target_id: str, inspections: Iterable[dict], known: set) -> None:

@@ -84,6 +84,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with FindingCollector(amqp_uri) as collector, \
             EventTap(amqp_uri, [("ingress.rejections", "#")], lambda env, _: rejections.append(env),
                      name="zhifa-sim-rejections"):
+        sent_at = datetime.now(CST)
         if args.http:
             stats = publish_http(sim.events, args.http, batch=args.batch)
         else:
@@ -95,7 +96,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raised_all = collector.open_findings()
     mine = _subjects(sim)
     raised = [p for p in raised_all if p["subject_id"] in mine]
-    expected = expected_findings(sim, as_of)
+    expected = expected_findings(sim, as_of, arrived_at=sent_at)
     comparison = compare(keys(expected), {finding_key(p) for p in raised}, as_of)
     print(format_table(comparison, f"联调验收（监督发现事件）：{sim.summary()}"))
     rejected = len(rejections) + len(stats.rejections)
@@ -123,6 +124,13 @@ def cmd_run(args: argparse.Namespace) -> int:
                                             "events": collector.history.get(k, [])} for k in disagree[:50]]
         extra["event_db_disagreement_count"] = len(disagree)
         ok = db_comparison.ok and not rejected  # the stored state is authoritative
+    from services.simulator.inspection import applies, run_live  # the inspection part, after the main stream
+
+    if applies(sim):
+        part = run_live(sim, amqp_uri, os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/"),
+                        os.environ.get("DB_PREFIX", "zhifa_"), timeout=args.timeout)
+        extra["inspection"] = part.to_dict()
+        ok = ok and part.ok
     if args.out:
         write_json(args.out, report_document(comparison, source="suite", sim_summary=sim.summary(),
                                              config=sim.config.to_dict(), published=stats.published, extra=extra))
@@ -152,7 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--http", help="改用 HTTP 入口，例如 http://127.0.0.1:8000")
     run.add_argument("--batch", type=int, default=500, help="HTTP 每批事件数")
     run.add_argument("--rate", type=float, help="发布速率（条/秒），默认尽快")
-    run.add_argument("--settle", type=float, default=15, help="监督发现事件静默多少秒视为处理完毕")
+    run.add_argument("--settle", type=float, default=45,
+                     help="监督发现事件静默多少秒视为处理完毕（应不短于 DEADLINE_SWEEP_SECONDS + 到达静默期 10 秒：案件事实到齐后，"
+                          "“未作出/未送达/未公示”类发现由定时扫描判定）")
     run.add_argument("--timeout", type=float, default=900, help="最长等待秒数")
     run.add_argument("--no-db-check", action="store_true",
                      help="不从各服务数据库（MONGO_URI、DB_PREFIX）读取未关闭的监督发现做交叉核对")

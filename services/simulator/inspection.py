@@ -16,7 +16,8 @@ year has been idle for a full year. `INS-UNIT-NO-RECORDS-2Y` cannot happen insid
 and is covered by the domain's unit tests only.
 
 `python -m services.simulator check` prints this part's table after the main one (check_report);
-the live `run` does not publish it yet.
+`run` publishes the part after the main stream and compares the inspection service's stored
+findings with `expected_at` the suite's "now" (run_live).
 """
 from __future__ import annotations
 
@@ -412,3 +413,51 @@ def check_report(sim: Simulation, out=print) -> bool:
     out(format_table(comparison, f"行政检查部分（{len(part.events)} 条事件）："))
     out("行政检查部分：" + ("全部规则零漏报、零误报" if comparison.ok else "存在漏报或误报"))
     return comparison.ok
+
+
+INSPECTION_COLLECTIONS = ("plans", "pools", "draws", "enterprises", "units")
+
+
+def stored_findings(db) -> set[tuple[str, str, str, str]]:
+    """Open findings kept in the inspection service's aggregate documents (database `db`)."""
+    out = set()
+    for name in INSPECTION_COLLECTIONS:
+        for doc in db[name].find({"findings_count": {"$ne": 0}}, {"findings_open": 1}):
+            out |= {(f["rule_id"], f["subject_type"], f["subject_id"], f["dept"])
+                    for f in (doc.get("findings_open") or {}).values()}
+    return out
+
+
+def run_live(sim: Simulation, amqp_uri: str, mongo_uri: str, db_prefix: str = "zhifa_", timeout: float = 180,
+             out=print, part: InspectionSimulation | None = None):
+    """Publish the part through the AMQP ingress of a running suite (whose officers are already
+    there) and compare the inspection service's stored open findings with the truth at the suite's
+    "now" until they agree or `timeout` passes (projections may land after the facts they judge; the
+    sweep re-evaluates). Returns the report's Comparison; subjects are this part's own."""
+    import time as _time
+
+    import pymongo
+
+    from services.simulator.publish import publish_amqp
+    from services.simulator.report import compare, format_table
+
+    part = part or simulate_inspections(sim)
+    stats = publish_amqp(part.events, amqp_uri)
+    out(f"行政检查部分：已发布 {stats.published} 条（确认 {stats.confirmed}）")
+    db = pymongo.MongoClient(mongo_uri, serverSelectionTimeoutMS=5000)[f"{db_prefix}inspection"]
+    subjects = {x.subject_id.split(":")[0] for x in part.expectations} | {
+        str(v) for e in part.events for k, v in e["payload"].items() if k.endswith("_id")} | {
+        e["payload"]["target"]["id"] for e in part.events if e["type"] == "inspection.registered"} | {
+        t["id"] for e in part.events if e["type"] == "inspection_plan.registered"
+        for t in e["payload"].get("targets") or ()} | set(sim.depts)
+    deadline = _time.monotonic() + timeout
+    while True:
+        as_of = datetime.now(CST)
+        expected = expected_at(part, as_of)
+        stored = {k for k in stored_findings(db) if k[2].split(":")[0] in subjects}
+        comparison = compare(expected, stored, as_of)
+        if comparison.ok or _time.monotonic() > deadline:
+            break
+        _time.sleep(2)
+    out(format_table(comparison, "行政检查部分（联调，服务数据库中的未关闭监督发现）："))
+    return comparison
