@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Iterable
 
 from services.simulator.generator import CST, Simulation, personnel_settings, registry_settings
@@ -49,8 +49,18 @@ def _month_day(year: int, text: str) -> date:
     return date(year, month, day)
 
 
-def expected_findings(sim: Simulation, as_of: datetime | None = None) -> list[ExpectedFinding]:
-    """Every finding that must be open at `as_of` (default: the end of the simulated year)."""
+# Rules whose grace period runs from when a fact arrived (docs/consistency.md)
+ARRIVAL_GRACE_RULES = frozenset({"PEN-FACT-HELD", "PER-FACT-HELD", "PER-FACT-CONFLICT"})
+
+
+def expected_findings(sim: Simulation, as_of: datetime | None = None,
+                      arrived_at: datetime | None = None) -> list[ExpectedFinding]:
+    """Every finding that must be open at `as_of` (default: the end of the simulated year).
+
+    `arrived_at`: when the stream was sent to a live suite. A waiting fact is reported only after
+    its grace period counted from its arrival, so held-fact findings are expected only when
+    `arrived_at` + grace has passed by `as_of` (offline, facts carry no arrival: from occurrence).
+    """
     as_of = as_of or sim.end
     if as_of.utcoffset() is None:
         raise ValueError("as_of must carry a time zone")
@@ -58,6 +68,10 @@ def expected_findings(sim: Simulation, as_of: datetime | None = None) -> list[Ex
         raise ValueError(f"as_of {as_of.isoformat()} is inside the simulated year; judge it at {sim.end.isoformat()} or later")
     out = [ExpectedFinding(e.rule_id, e.subject_type, e.subject_id, e.dept, INJECTED, e.note)
            for e in sim.expectations if e.since <= as_of and (e.until is None or as_of < e.until)]
+    if arrived_at is not None:
+        grace = timedelta(days=personnel_settings(sim.config.preset).held_fact_grace_days)
+        if arrived_at + grace > as_of:
+            out = [f for f in out if f.rule_id not in ARRIVAL_GRACE_RULES]
     out += _ambient_training(sim, as_of)
     out += _ambient_expiry(sim, as_of)
     out += _ambient_evaluation(sim, as_of)

@@ -213,3 +213,16 @@ def test_comparison_reports_missed_and_spurious_per_rule():
     assert comparison.row("R-A").missed == [a] and comparison.row("R-B").spurious == [c]
     assert not comparison.ok and comparison.missed == 1 and comparison.spurious == 1
     assert "漏报 1 条，误报 1 条" in format_table(comparison)
+
+
+def test_live_truth_expects_held_facts_only_after_their_grace_from_arrival(small):
+    import dataclasses
+    from services.simulator.truth import ARRIVAL_GRACE_RULES
+    stuck = dataclasses.replace(small.expectations[0], rule_id="PEN-FACT-HELD", until=None, since=small.end)
+    sim = dataclasses.replace(small, expectations=[*small.expectations, stuck])
+    assert "PEN-FACT-HELD" in {f.rule_id for f in expected_findings(sim)}      # offline: from occurrence
+    sent = small.end + timedelta(days=300)
+    live = {f.rule_id for f in expected_findings(sim, sent + timedelta(minutes=5), arrived_at=sent)}
+    assert not live & ARRIVAL_GRACE_RULES         # replayed minutes ago: still within the grace
+    later = {f.rule_id for f in expected_findings(sim, sent + timedelta(days=4), arrived_at=sent)}
+    assert "PEN-FACT-HELD" in later
