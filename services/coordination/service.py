@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Callable
 
 import eventlet
@@ -635,13 +635,14 @@ class CoordinationService(EventSourcedService):
                        | {c["dept"] for c in data["complaints"] if c.get("dept")}
                        | {t["dept"] for c in data["cases"] for t in c.get("tracks", [])})
         depts = [d for d in depts if not is_justice_bureau(d)]
+        today = min(local_date(self.clock()), date(year, 12, 31))
         computed = {}
         for d in depts:
             computed[d] = {}
             for ind in settings.evaluation_indicators:
                 if ind["source"] == "computed":
                     computed[d].update({k: v for k, v in ev.metrics_for(
-                        d, year, cases=data["cases"], complaints=data["complaints"], documents=data["documents"],
+                        d, year, today, cases=data["cases"], complaints=data["complaints"], documents=data["documents"],
                         entries=data["entries"], review_results=results, indicator=ind).items()
                         if k == ind["metric"]})
         return {"year": year, "indicators": list(settings.evaluation_indicators),

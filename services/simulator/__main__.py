@@ -70,6 +70,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     from services.simulator import handover  # the handover part (行刑衔接)
 
     inspection_ok = handover.check_report(sim) and inspection_ok
+    from services.simulator import coordination  # the coordination part (监督案件、投诉、考核…)
+
+    inspection_ok = coordination.check_report(sim) and inspection_ok
     if args.out:
         write_json(args.out, report_document(comparison, source="offline", sim_summary=sim.summary(),
                                              config=sim.config.to_dict(), published=0))

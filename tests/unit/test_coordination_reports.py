@@ -1,7 +1,7 @@
 """Coordination domain: monthly report data, case-file review draw and scoring, annual evaluation (pure)."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
@@ -122,7 +122,7 @@ def test_evaluation_scores_with_evidence_and_ranking():
         {"reply_due": "2024-05-17", "rectification_required": True, "rectification_due": "2024-06-17"}],
         "late": [{"what": "reply", "due": "2024-05-17", "on": "2024-05-20"}]}]}]
     entries = [entry("PEN-OFFICERS-MIN:case:2", SCJG, "2024-05-31T23:30:00+08:00")]
-    computed = {d: ev.metrics_for(d, 2024, cases=cases, complaints=[], documents=[], entries=entries,
+    computed = {d: ev.metrics_for(d, 2024, date(2024, 12, 31), cases=cases, complaints=[], documents=[], entries=entries,
                                   review_results={SCJG: {"average": 80.0, "sampled": 5, "scored": 5, "vetoed": 0}},
                                   indicator={"per_item": 10}) for d in (SCJG, STHJ)}
     assert computed[SCJG]["supervision_on_time"] == (50.0, {"on_time": 1, "total": 2})

@@ -16,7 +16,7 @@ Computed metrics (per department, over the evaluation year):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Iterable, Mapping
 
 from services.common.errors import DomainError, IllegalTransitionError
@@ -66,20 +66,32 @@ def _year_of(value: Any) -> int | None:
     return int(str(value)[:4]) if value else None
 
 
-def metrics_for(dept: str, year: int, *, cases: Iterable[dict], complaints: Iterable[dict],
+def _on_or_before(value: Any, day: date) -> bool:
+    return bool(value) and str(value)[:10] <= day.isoformat()
+
+
+def metrics_for(dept: str, year: int, as_of: date, *, cases: Iterable[dict], complaints: Iterable[dict],
                 documents: Iterable[dict], entries: Iterable[dict], review_results: Mapping[str, dict],
                 indicator: Mapping[str, Any]) -> dict[str, tuple[float | None, dict]]:
-    """Score (0–100 or None) and evidence of every computed metric for one department and year."""
+    """Score (0–100 or None) and evidence of every computed metric for one department and year, as
+    of the day `as_of`: a limit counts once it has passed or was met; one met late or still open
+    after its day is not on time."""
     out: dict[str, tuple[float | None, dict]] = {}
     due = late = 0
     for c in cases:
         for t in c.get("tracks", []):
             if t["dept"] != dept:
                 continue
-            due += sum(_year_of(d["reply_due"]) == year for d in t.get("documents", []))
-            due += sum(_year_of(d.get("rectification_due")) == year for d in t.get("documents", [])
-                       if d.get("rectification_required"))
+            limits = [d["reply_due"] for d in t.get("documents", [])]
+            limits += [d["rectification_due"] for d in t.get("documents", []) if d.get("rectification_required")]
+            limits += [v["on"] for v in t.get("verifications", []) if not v["passed"]]   # a new rectification date
+            due += sum(_year_of(x) == year and _on_or_before(x, as_of) for x in limits)
             late += sum(_year_of(x["due"]) == year for x in t.get("late", []))
+            for when, done in ((t.get("reply_due"), t.get("replied_on")),
+                               (t.get("rectification_due"), t.get("rectified_on"))):
+                if t.get("status") != "settled" and when and not done and _year_of(when) == year \
+                        and when < as_of.isoformat():
+                    late += 1
     out["supervision_on_time"] = _share(due - late, due, "监督事项")
     serious = [e["finding_key"] for e in entries if e.get("dept") == dept and e.get("open")
                and e.get("severity") in ("serious", "critical")]
@@ -90,10 +102,14 @@ def metrics_for(dept: str, year: int, *, cases: Iterable[dict], complaints: Iter
     for c in complaints:
         if c.get("dept") != dept or _year_of(c.get("routed_on")) != year:
             continue
-        due += 2
-        late += sum(x["what"] in ("ack", "answer") for x in c.get("late", []))
+        for step, done in (("ack", c.get("acknowledged_on")), ("answer", c.get("answered_on"))):
+            limit = (c.get("due") or {}).get(step)
+            if limit and (done or _on_or_before(limit, as_of)):
+                due += 1
+                late += bool(done and done > limit) or (not done and limit < as_of.isoformat())
     out["complaints_on_time"] = _share(due - late, due, "投诉举报")
-    mine = [d for d in documents if d.get("dept") == dept and _year_of(d.get("issued_on")) == year]
+    mine = [d for d in documents if d.get("dept") == dept and _year_of(d.get("issued_on")) == year
+            and (d.get("filed_on") or _on_or_before(d.get("filing_due"), as_of))]
     out["normative_on_time"] = _share(sum(bool(d.get("filed_on")) and not d.get("filed_late") for d in mine),
                                       len(mine), "规范性文件")
     result = review_results.get(dept)
