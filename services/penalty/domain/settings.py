@@ -2,15 +2,19 @@
 jurisdiction presets and department plugins override them by field name (see plugins/)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
-from typing import Any
+from dataclasses import dataclass
+from typing import ClassVar
 
+from services.common.settings import SettingsBase
 
 TUPLE_FIELDS = frozenset({"major_kinds", "hearing_kinds", "simple_kinds", "av_mandatory_kinds"})
 
 
 @dataclass(frozen=True)
-class PenaltySettings:
+class PenaltySettings(SettingsBase):
+    SECTION: ClassVar[str] = "penalty"
+    TUPLE_FIELDS: ClassVar[frozenset[str]] = TUPLE_FIELDS
+
     min_officers: int = 2                      # Art. 42
     decision_days: int = 90                    # Art. 60, calendar days from filing
     decision_extension_days: int = 30          # 市场监管: +30 days with approval
@@ -45,14 +49,3 @@ class PenaltySettings:
     held_fact_grace_days: int = 3              # a fact waiting for its prerequisite longer is reported
     arrival_settle_seconds: int = 10           # facts arriving within this of each other "arrived together"
     utc_offset_hours: int = 8                  # dates and day limits are reckoned in China time
-
-    @classmethod
-    def from_mapping(cls, base: "PenaltySettings | None" = None, **overrides: Any) -> "PenaltySettings":
-        """Apply overrides by field name; unknown names are an error, not silently ignored."""
-        names = {f.name for f in fields(cls)}
-        unknown = set(overrides) - names
-        if unknown:
-            raise ValueError(f"unknown penalty settings: {sorted(unknown)}")
-        for name in TUPLE_FIELDS & set(overrides):
-            overrides[name] = tuple(overrides[name])
-        return replace(base or cls(), **overrides)
