@@ -257,6 +257,17 @@ class Handover:
         return self.addressees[-1][1] if self.addressees else None
 
     @property
+    def former_police(self) -> tuple[str, ...]:
+        """Police units it was addressed to before (and forwarded away from)."""
+        return tuple(a[1] for a in self.addressees[:-1] if a[1] != self.police)
+
+    @property
+    def may_forward(self) -> bool:
+        """Could the current police unit still forward it (it has neither decided nor returned it)?"""
+        return (self.police is not None and not any(d.by == self.police for d in self.decisions)
+                and self.returned_at is None)
+
+    @property
     def procuratorates(self) -> tuple[str, ...]:
         found = [p for _, p in self.copies] + ([self.suggested_to] if self.suggested_to else [])
         return tuple(dict.fromkeys(found))
@@ -380,13 +391,20 @@ def _check_party(h: Handover, fact: Fact, settings: HandoverSettings) -> None:
         if h.police is None:
             raise _Refused("waiting_addressee", f"移送案件 {h.handover_id} 尚无移送记录，无法确认接收的公安机关")
         if fact.dept != h.police:
-            raise _Refused("not_addressee", f"移送案件 {h.handover_id} 移送（转送）给 {h.police}，{fact.dept} 不是接收机关")
+            reason = f"移送案件 {h.handover_id} 移送（转送）给 {h.police}，{fact.dept} 不是接收机关"
+            if fact.dept in h.former_police or not h.may_forward:
+                raise _Refused("not_addressee", reason)
+            # the addressee may still forward it to this unit: the forwarding (another publisher) may be in flight
+            raise _Refused("waiting_addressee", f"{reason}（尚无转送给 {fact.dept} 的记录）")
         return
     known = h.procuratorates
-    if not known:
-        raise _Refused("waiting_addressee", f"移送案件 {h.handover_id} 尚未抄送或建议任何人民检察院")
-    if fact.dept not in known:
-        raise _Refused("not_addressee", f"移送案件 {h.handover_id} 抄送（建议）的检察院为 {'、'.join(known)}，{fact.dept} 无权报送")
+    if fact.dept in known:
+        return
+    reason = f"移送案件 {h.handover_id} 抄送（建议）的检察院为 {'、'.join(known) or '无'}，{fact.dept} 无权报送"
+    if h.suggested_to is not None:
+        raise _Refused("not_addressee", reason)
+    # a copy or a suggestion naming this procuratorate (the department's report) may still arrive
+    raise _Refused("waiting_addressee", reason)
 
 
 def _apply_step(h: Handover, fact: Fact, settings: HandoverSettings) -> None:
@@ -486,6 +504,7 @@ def fold(facts: Iterable[Fact], handover_id: str, settings: HandoverSettings = D
     """
     facts = tuple(sorted(facts, key=_order))
     h = Handover(handover_id, facts=facts)
+    waiting: list[tuple[Aside, Fact]] = []
     for fact in facts:
         if fact.type not in STEPS:
             h.anomalies.append(Aside(fact.event_id, fact.type, fact.occurred_at, fact.dept, "unsupported_fact",
@@ -497,11 +516,22 @@ def fold(facts: Iterable[Fact], handover_id: str, settings: HandoverSettings = D
             _check_party(h, fact, settings)
             _apply_step(h, fact, settings)
         except _Refused as exc:
-            target = h.held if exc.code in ("missing_prerequisite", "waiting_addressee") else h.anomalies
-            target.append(Aside(fact.event_id, fact.type, fact.occurred_at, fact.dept, exc.code, exc.reason))
+            aside = Aside(fact.event_id, fact.type, fact.occurred_at, fact.dept, exc.code, exc.reason)
+            (h.held if exc.code in ("missing_prerequisite", "waiting_addressee") else h.anomalies).append(aside)
+            if exc.code == "waiting_addressee":
+                waiting.append((aside, fact))
             continue
         h.applied.append(fact.event_id)
         h.record.append(Entry(fact.type, fact.occurred_at, fact.dept, fact.event_id))
+    # a step kept for an addressee that can no longer come (the addressee decided, forwarded it
+    # elsewhere, the suggestion went to another procuratorate) is judged now: not addressed
+    for aside, fact in waiting:
+        try:
+            _check_party(h, fact, settings)
+        except _Refused as exc:
+            if exc.code == "not_addressee":
+                h.held.remove(aside)
+                h.anomalies.append(Aside(aside.event_id, aside.type, aside.at, aside.by, exc.code, exc.reason))
     return h
 
 
@@ -535,6 +565,8 @@ def command(current: Handover | None, fact: Fact, handover_id: str,
     if fact.event_id in after.applied:
         return fact
     aside = next(a for a in after.held + after.anomalies if a.event_id == fact.event_id)
+    if aside.code == "waiting_addressee":  # a command is judged now: not addressed (yet) is not addressed
+        raise NotAddresseeError(aside.reason, addressee=after.police)
     raise IllegalTransitionError(aside.reason, field="type")
 
 

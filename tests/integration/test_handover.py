@@ -93,22 +93,22 @@ def opening(t0: datetime, hid: str = HID, case_id: str = "511322-scjg-2026-0042"
 
 def test_each_party_publishes_its_own_steps_and_is_refused_on_others(suite):
     t0 = now() - timedelta(hours=6)
-    land(suite, *opening(t0))
+    land(suite, *opening(t0),
+         step("received", GA, t0 + timedelta(hours=3), receipt_no="营公经回〔2026〕17号"),
+         step("police_decided", GA, t0 + timedelta(hours=5), opened=False, reasons="现有证据不足以证明销售金额达到追诉标准"))
     with Connection(suite["amqp"]) as conn:
         notices = {d: rejection_queue(conn, d) for d in (GA2, SCJG, JCY)}
-        # the police of another county, the department posing as the police, a procuratorate step too early
-        publish(suite["amqp"], [step("received", GA2, t0 + timedelta(hours=3)),
-                                step("police_decided", SCJG, t0 + timedelta(hours=4), opened=True)])
+        # the police of another county (GA decided: no forwarding can come), the department posing as the police
+        publish(suite["amqp"], [step("received", GA2, t0 + timedelta(hours=5, minutes=10)),
+                                step("police_decided", SCJG, t0 + timedelta(hours=5, minutes=15), opened=True)])
         [wrong_police] = drain(conn, notices[GA2], 1)
         [dept_as_police] = drain(conn, notices[SCJG], 1)
         for notice in (wrong_police, dept_as_police):
             assert notice["status"] == "refused" and notice["service"] == "handover"
             assert [v["rule"] for v in notice["violations"]] == ["not_addressee"]
-        assert "营山" not in wrong_police["violations"][0]["message"] and GA in wrong_police["violations"][0]["message"]
-    # the addressed police and the copied procuratorate are accepted
-    land(suite, step("received", GA, t0 + timedelta(hours=3), receipt_no="营公经回〔2026〕17号"),
-         step("police_decided", GA, t0 + timedelta(hours=5), opened=False, reasons="现有证据不足以证明销售金额达到追诉标准"),
-         step("supervision_suggested", SCJG, t0 + timedelta(hours=5, minutes=30), procuratorate_dept=JCY))
+        assert GA in wrong_police["violations"][0]["message"]
+    # the department's own step and, below, the procuratorate it asked are accepted
+    land(suite, step("supervision_suggested", SCJG, t0 + timedelta(hours=5, minutes=30), procuratorate_dept=JCY))
     with Connection(suite["amqp"]) as conn:
         q = rejection_queue(conn, "511300-jcy")
         publish(suite["amqp"], [step("supervision_outcome", "511300-jcy", t0 + timedelta(hours=5, minutes=40),
@@ -247,7 +247,8 @@ def test_penalty_without_handover_is_penalty_instead_of_crime(suite):
 
 
 def test_a_refused_step_is_dead_lettered_never_lost(suite):
-    land(suite, *opening(now() - timedelta(hours=3)))          # transferred to GA an hour ago
+    land(suite, *opening(now() - timedelta(hours=3)),           # transferred to GA an hour ago, GA decided
+         step("police_decided", GA, now() - timedelta(minutes=40), opened=True))
     bad = step("received", GA2, now() - timedelta(minutes=30))
     publish(suite["amqp"], [bad])
     letters = wait_for(lambda: suite["api"].get("/api/v1/dead-letters", as_="ops").json()["items"], timeout=15)
@@ -277,3 +278,26 @@ def test_the_transfer_letter_is_made_by_the_documents_service(suite):
         stored = docs.get_document(document["doc_id"])
         assert stored["fields"]["suspected_crime"] == "涉嫌销售伪劣产品罪"      # the handover's record wins
         assert stored["fields"]["police_agency"] == "营山县公安局经侦大队" and stored["fields"]["procuratorate"] == JCY
+
+
+def test_the_simulated_year_through_the_ingress_finds_exactly_the_injected_breaches(suite):
+    """The simulator's handover part (all three parties, in one burst, any arrival order) through the real
+    ingress: the stored open findings are exactly the injected ones (the two rules that need penalty's
+    `case.changed` are judged offline, see test_handover_simulator.py)."""
+    from services.simulator import handover as sh
+    from services.simulator.generator import county_config, simulate
+
+    part = sh.simulate_handovers(simulate(county_config("demo", seed=20250101, year=2025)))
+    publish(suite["amqp"], part.events)
+    col = db(suite).handovers
+    wait_for(lambda: sum(len(d.get("fact_ids", [])) for d in col.find({}, {"fact_ids": 1})) == len(part.events),
+             timeout=60)
+    needs_case = {"HOV-PENALTY-CONTINUES", "HOV-PENALTY-INSTEAD"}
+    expected = {x.key for x in part.expectations if x.rule_id not in needs_case}
+
+    def stored():
+        return {(f["rule_id"], f["subject_type"], f["subject_id"], f["dept"])
+                for doc in col.find({}, {"findings_open": 1}) for f in (doc.get("findings_open") or {}).values()}
+
+    wait_for(lambda: stored() == expected, timeout=30)
+    assert len({k[0] for k in expected}) == 15

@@ -118,11 +118,17 @@ def test_party_kinds_from_short_names_and_settings():
 def test_only_the_addressed_police_may_publish_police_steps():
     log = happy()
     base = log.facts[:3]  # raised, decided, transferred to POLICE
-    other = Fact("x1", "handover.received", at(1, 3), POLICE2, {"handover_id": HID})
-    with pytest.raises(d.NotAddresseeError) as err:
-        d.admit(base, other, HID)
-    assert err.value.code == "not_addressee" and err.value.addressee == POLICE
     assert d.admit(base, Fact("x2", "handover.received", at(1, 3), POLICE, {"handover_id": HID}), HID).receipts
+    # another police unit while POLICE has not decided: a forwarding to it may still be in flight -> held
+    other = Fact("x1", "handover.received", at(1, 3), POLICE2, {"handover_id": HID})
+    held = d.admit(base, other, HID)
+    assert [(a.event_id, a.code) for a in held.held] == [("x1", "waiting_addressee")] and held.receipts == []
+    # once POLICE has decided no forwarding can come: any other police unit is refused at once
+    decided = log.facts[:5]
+    for step in (other, Fact("x3", "handover.police_decided", at(4), POLICE2, {"handover_id": HID, "opened": False})):
+        with pytest.raises(d.NotAddresseeError) as err:
+            d.admit(decided, step, HID)
+        assert err.value.code == "not_addressee" and err.value.addressee == POLICE
 
 
 def test_a_department_cannot_publish_a_police_step_and_police_cannot_publish_department_steps():
@@ -172,13 +178,17 @@ def test_a_police_step_before_any_transfer_is_held_then_applied_when_the_transfe
     assert d.fold(log.facts[:2] + [receipt] + [log.facts[2]], HID).receipts == [(at(1, 3), POLICE)]
 
 
-def test_a_held_police_step_from_the_wrong_police_becomes_an_anomaly_later():
+def test_a_held_police_step_is_applied_by_a_late_forwarding_or_becomes_an_anomaly():
     log = happy()
-    wrong = Fact("w", "handover.received", at(1, 3), POLICE2, {"handover_id": HID})
-    d.admit(log.facts[:2], wrong, HID)  # accepted: nobody knows the addressee yet
-    h = d.fold(log.facts[:3] + [wrong], HID)
-    assert [(a.event_id, a.code) for a in h.anomalies] == [("w", "not_addressee")]
-    assert h.receipts == []
+    early = Fact("w", "handover.received", at(1, 8), POLICE2, {"handover_id": HID})
+    forward = Fact("f", "handover.forwarded", at(1, 6), POLICE, {"handover_id": HID, "to_police_dept": POLICE2})
+    d.admit(log.facts[:4], early, HID)                          # accepted and held
+    h = d.admit(log.facts[:4] + [early], forward, HID)          # the forwarding arrives after the receipt
+    assert h.police == POLICE2 and (at(1, 8), POLICE2) in h.receipts and not h.held
+    # a held step whose addressee then decides without forwarding: not addressed, changes nothing
+    h = d.fold(log.facts[:5] + [early], HID)
+    assert [(a.event_id, a.code) for a in h.anomalies] == [("w", "not_addressee")] and not h.held
+    assert h.receipts == [(at(1, 3), POLICE)]
     assert d.FACT_ANOMALY in rule_ids(d.evaluate(h, at(2)))
 
 
@@ -393,11 +403,11 @@ def test_reverse_handover_from_the_police_must_be_opened_in_15_working_days():
 
 def test_reverse_handover_of_a_transferred_case_needs_the_addressee_and_the_original_department():
     log = happy()
-    log.facts = log.facts[:4]
+    log.facts = log.facts[:5]                                   # POLICE opened a case
     with pytest.raises(d.NotAddresseeError):
-        d.admit(log.facts, Fact("x", "handover.returned", at(2), POLICE2, {"handover_id": HID, "to_dept": DEPT,
+        d.admit(log.facts, Fact("x", "handover.returned", at(4), POLICE2, {"handover_id": HID, "to_dept": DEPT,
                                                                           "reason": "r"}), HID)
-    h = d.admit(log.facts, Fact("y", "handover.returned", at(2), JCY, {"handover_id": HID, "to_dept": DEPT,
+    h = d.admit(log.facts, Fact("y", "handover.returned", at(4), JCY, {"handover_id": HID, "to_dept": DEPT,
                                                                        "reason": "不起诉"}), HID)
     assert h.returned_by == JCY and h.status == "returned"
 
