@@ -27,7 +27,7 @@ import hashlib
 import random
 import uuid
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta
 from typing import Any, Callable, Iterable, Mapping
 
 from faker import Faker
@@ -40,7 +40,7 @@ from services.penalty.domain.settings import PenaltySettings
 from services.personnel.domain import PersonnelSettings
 from services.registry.domain import RegistrySettings
 
-CST = timezone(timedelta(hours=8))
+from services.common.chinatime import CST  # noqa: E402  (China time, shared by every domain)
 
 
 class GenerationError(Exception):
