@@ -33,3 +33,11 @@ def is_justice_bureau(dept: str | None) -> bool:
 def may_report(owner: str | None, dept: str, fact_type: str) -> bool:
     """May `dept` report a `fact_type` fact about a subject owned by `owner` (None: not known yet)?"""
     return owner is None or dept == owner or (is_justice_bureau(dept) and fact_type in SUPERVISORY_FACTS)
+
+
+def only_reporter(facts, fact) -> bool:
+    """True when every fact already kept about a subject came from the new fact's department: the
+    new fact cannot then be foreign (the owner is that department or not known yet), so the
+    ownership check needs no fold. Works on stored fact dicts or Fact values."""
+    dept = fact["dept"] if isinstance(fact, dict) else fact.dept
+    return all((f["dept"] if isinstance(f, dict) else f.dept) == dept for f in facts)

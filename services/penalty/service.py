@@ -28,6 +28,7 @@ from nameko.rpc import rpc
 
 from contracts.fields import DEPT, ID
 from services.common.errors import DomainError
+from services.common.ownership import only_reporter
 from services.common.workdays import DEFAULT_CALENDAR, WorkdayCalendar
 from services.kernel.base import EventSourcedService, bounded
 from services.kernel.commands import CommandRefused, refusal
@@ -85,7 +86,7 @@ class PenaltyAdapter:
 
     def admit(self, facts: list[dict], fact: dict) -> None:
         """Refuse (NotOwnerError) a fact about a case another department handles."""
-        if facts:
+        if not only_reporter(facts, fact):  # else every earlier fact came from the same department
             c.admit(self.fold(facts), c.Fact.from_dict(fact))
 
     def for_dept(self, dept: str) -> tuple[PenaltySettings, list, list]:

@@ -12,6 +12,7 @@ from datetime import datetime
 from nameko.rpc import rpc
 
 from services.common.errors import DomainError
+from services.common.ownership import only_reporter
 from services.kernel.aggregates import derived_event_id, outbound
 from services.kernel.base import EventSourcedService, bounded
 from services.kernel.commands import CommandRefused
@@ -48,7 +49,9 @@ class PersonnelAdapter:
 
     def admit(self, facts: list[dict], fact: dict) -> None:
         """Refuse (NotOwnerError) a fact from a department that does not own the officer/agency."""
-        d.admit(self.fold(facts) if facts else None, d.Fact.from_envelope(fact, seq=len(facts)))
+        if only_reporter(facts, fact):
+            return  # every earlier fact came from the same department: it owns the subject (or nobody yet)
+        d.admit(self.fold(facts), d.Fact.from_envelope(fact, seq=len(facts)))
 
     def fold(self, facts: list[dict]):
         domain_facts = [d.Fact.from_envelope(f, seq=i) for i, f in enumerate(facts)]
