@@ -202,6 +202,8 @@ class DocumentsService:
         if "pdf" in record.get("formats", FORMATS):
             try:
                 pdf = docx_to_pdf(docx, timeout=settings.pdf_timeout_seconds, slots=settings.pdf_slots)
+                if len(pdf) > settings.max_file_bytes:
+                    raise ConverterUnavailable(f"PDF 超过 {settings.max_file_bytes} 字节，未保存")
                 files["pdf"] = store.put_file(pdf, PDF_TYPE)
             except ConverterUnavailable as exc:
                 pdf_error = str(exc)
