@@ -9,6 +9,7 @@ Rule signatures (pure, no I/O):
 - personnel: fn(officer_or_agency, as_of, settings) -> list[Finding]
 - registry:  fn(item_record, as_of, settings) -> Finding | list[Finding] | None
 - penalty:   fn(case, facts, settings, as_of[, calendar=]) -> list[Finding]
+- inspection: fn(plan_pool_draw_enterprise_or_unit, as_of, settings_for, lookups) -> list[Finding]
 """
 from __future__ import annotations
 
@@ -25,6 +26,9 @@ def builtin_rules(service: str) -> tuple:
     if service == "penalty":
         from services.penalty.domain.rules import RULES
         return RULES
+    if service == "inspection":
+        from services.inspection.domain import RULE_FUNCTIONS
+        return RULE_FUNCTIONS
     return ()
 
 

@@ -1050,3 +1050,75 @@ def drawn_payloads(d: Draw, plan: Plan | None = None) -> list[dict[str, Any]]:
     return [{"target_id": t["id"], "target_name": names.get(t["id"], ""), "draw_id": d.draw_id,
              "plan_id": d.plan_id, "attempt": cur.number, "officers": officers.get(t["id"], [])}
             for t in cur.result.get("targets") or ()]
+
+
+# ---- the rules as (rule_id, fn) pairs: what the plugin host serves as the built-ins ----------------
+# Signature: fn(aggregate, as_of, settings_for, lookups) -> list[Finding], `settings_for(dept)` giving a
+# department's InspectionSettings. A rule answers [] for aggregates it does not judge. A department
+# plugin adds, replaces or switches off a rule with `zhifa_rules("inspection", dept)`.
+
+def _per_inspection(check: Callable[..., list[Finding]], rule_id: str) -> Callable[..., list[Finding]]:
+    def rule(agg, as_of, settings_for, lookups):
+        if not isinstance(agg, Enterprise):
+            return []
+        return [f for insp in agg.ordered() for f in check(agg, insp, lookups, settings_for(insp.dept), as_of)
+                if f.rule_id == rule_id]
+    rule.__name__ = f"rule_{rule_id.lower().replace('-', '_')}"
+    return rule
+
+
+def _per_enterprise(check: Callable[..., list[Finding]]) -> Callable[..., list[Finding]]:
+    def rule(agg, as_of, settings_for, lookups):
+        return check(agg, settings_for, as_of) if isinstance(agg, Enterprise) else []
+    rule.__name__ = f"rule_{check.__name__}"
+    return rule
+
+
+def _of(kind: type, evaluate_all: Callable[..., list[Finding]], rule_id: str) -> Callable[..., list[Finding]]:
+    def rule(agg, as_of, settings_for, lookups):
+        if not isinstance(agg, kind):
+            return []
+        return [f for f in evaluate_all(agg, settings_for(agg.dept), as_of) if f.rule_id == rule_id]
+    rule.__name__ = f"rule_{rule_id.lower().replace('-', '_')}"
+    return rule
+
+
+def _approval(ent, insp, lookups, settings, as_of):
+    return check_approval(ent, insp, settings, as_of)
+
+
+def _registration(ent, insp, lookups, settings, as_of):
+    return check_registration(ent, insp, settings, as_of)
+
+
+RULE_FUNCTIONS: tuple[tuple[str, Callable[..., list[Finding]]], ...] = (
+    (INSPECTOR_UNQUALIFIED, _per_inspection(check_inspectors, INSPECTOR_UNQUALIFIED)),
+    (OFFICERS_MIN, _per_inspection(check_inspectors, OFFICERS_MIN)),
+    (ITEM_NOT_HELD, _per_inspection(check_items, ITEM_NOT_HELD)),
+    (NOT_APPROVED, _per_inspection(_approval, NOT_APPROVED)),
+    (REGISTRATION_LATE, _per_inspection(_registration, REGISTRATION_LATE)),
+    (FREQUENCY_CAP, _per_enterprise(check_frequency)),
+    (REPEAT_INSPECTION, _per_enterprise(check_repeats)),
+    (JOINT_SUGGESTED, _per_enterprise(check_joint_plans)),
+    *((rule, _of(Plan, evaluate_plan, rule)) for rule in (PLAN_NOT_FILED, ANNUAL_NOT_PUBLISHED, SPECIAL_NOT_APPROVED)),
+    *((rule, _of(Draw, evaluate_draw, rule)) for rule in (DRAW_NOT_PUBLISHED, DRAW_UNVERIFIABLE, DRAW_REPEATED)),
+    *((rule, _of(Unit, evaluate_unit, rule)) for rule in (UNIT_NO_RECORDS_1Y, UNIT_NO_RECORDS_2Y,
+                                                          ANNUAL_PLAN_MISSING, SPECIAL_CAP)),
+)
+
+
+def evaluate(agg: Any, as_of: datetime, settings: InspectionSettings | SettingsFor, lookups: Lookups | None = None,
+             rules_for: Callable[[str], Iterable[tuple[str, Callable[..., Any]]]] | None = None) -> list[Finding]:
+    """Every rule on one aggregate (plan, pool, draw, enterprise or unit), sorted by key.
+
+    `rules_for(dept)`: the (rule_id, fn) pairs a department's plugins give (PluginHost.rules); each
+    department's rules judge only that department's findings. None: the built-in RULE_FUNCTIONS."""
+    as_of = aware(as_of)
+    settings_for, lookups = _settings_for(settings), lookups or Lookups()
+    if rules_for is None:
+        found = [f for _, fn in RULE_FUNCTIONS for f in fn(agg, as_of, settings_for, lookups)]
+    else:
+        depts = agg.depts if isinstance(agg, Enterprise) else [agg.dept]
+        found = [f for dept in depts for _, fn in rules_for(dept) for f in (fn(agg, as_of, settings_for, lookups) or ())
+                 if f.dept == dept]
+    return sorted(found, key=lambda f: f.key)

@@ -98,17 +98,14 @@ class InspectionAdapter:
         return agg.to_dict()
 
     def findings(self, agg, as_of: datetime):
-        if self.kind == "plan":
-            return d.evaluate_plan(agg, self._for(agg.dept), as_of)
-        if self.kind == "draw":
-            return d.evaluate_draw(agg, self._for(agg.dept), as_of)
-        if self.kind == "unit":
-            return d.evaluate_unit(agg, self._for(agg.dept), as_of)
+        """The department's rules from the plugin host (built-ins: plugin `builtin.rules`)."""
+        look = None
         if self.kind == "enterprise":
-            officers = {o for i in agg.inspections.values() for o in i.officers}
-            codes = {c for i in agg.inspections.values() for c in i.item_codes}
-            return d.evaluate_enterprise(agg, lookups(self.db, officers, codes), self._for, as_of)
-        return []
+            look = lookups(self.db, {o for i in agg.inspections.values() for o in i.officers},
+                           {c for i in agg.inspections.values() for c in i.item_codes})
+        host = getattr(self.settings, "host", None)
+        rules_for = (lambda dept: host.rules("inspection", dept)) if host is not None else None
+        return d.evaluate(agg, as_of, self._for, look, rules_for)
 
     def due_at(self, agg, as_of: datetime):
         if self.kind == "plan":

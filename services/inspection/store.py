@@ -136,17 +136,19 @@ def count_inspection(db: Database, target_id: str, insp: dict, known: set,
     joint = bool(insp.get("joint_depts"))
     drawn = bool(insp.get("draw_id"))
     remote = insp.get("method") not in (None, "on_site")
+    over = []
     for dept in [insp["dept"], *insp.get("joint_depts", [])]:
         n = _bump(db, f"freq:{dept}:{year}:{kind}:{target_id}")
-        _add(db, f"{dept}:{year}", kind, n, joint, drawn, remote, lead=dept == insp["dept"])
-        _distribution(db, f"{dept}:{year}", "all", _bump(db, f"freq:{dept}:{year}:all:{target_id}"))
         cap = dict(caps_for(dept)).get(kind)
+        moves = {**_moved(kind, n), **_moved("all", _bump(db, f"freq:{dept}:{year}:all:{target_id}"))}
         if cap is not None and n == cap + 1:
-            for key in (f"{dept}:{year}", f"*:{year}"):
-                db.figures.update_one({"_id": key}, {"$inc": {f"over_cap.{kind}": 1}}, upsert=True)
-    n = _bump(db, f"freq:*:{year}:all:{target_id}")
-    _add(db, f"*:{year}", kind, None, joint, drawn, remote, lead=True)
-    _distribution(db, f"*:{year}", "all", n)
+            moves[f"over_cap.{kind}"] = 1
+            over.append(kind)
+        _add(db, f"{dept}:{year}", kind, moves, joint, drawn, remote, lead=dept == insp["dept"])
+    moves = _moved("all", _bump(db, f"freq:*:{year}:all:{target_id}"))
+    for k in over:
+        moves[f"over_cap.{k}"] = moves.get(f"over_cap.{k}", 0) + 1
+    _add(db, f"*:{year}", kind, moves, joint, drawn, remote, lead=True)
     return True
 
 
@@ -155,22 +157,17 @@ def _bump(db: Database, key: str) -> int:
     return int(doc["n"])
 
 
-def _add(db: Database, key: str, kind: str, n: int | None, joint: bool, drawn: bool, remote: bool, *,
+def _add(db: Database, key: str, kind: str, moves: dict[str, int], joint: bool, drawn: bool, remote: bool, *,
          lead: bool) -> None:
+    """One write per figures document, so a reader never sees the count without its distribution."""
     inc: dict[str, int] = {"inspections": 1, f"by_kind.{kind}": 1, "joint": int(joint), "drawn": int(drawn),
-                           "remote": int(remote), "led": int(lead)}
-    if n is not None:
-        inc.update(_moved(kind, n))
+                           "remote": int(remote), "led": int(lead), **moves}
     db.figures.update_one({"_id": key}, {"$inc": inc}, upsert=True)
 
 
 def _moved(kind: str, n: int) -> dict[str, int]:
     """One enterprise moves from n-1 to n inspections in the distribution `dist.<kind>`."""
     return {f"dist.{kind}.{n}": 1, **({f"dist.{kind}.{n - 1}": -1} if n > 1 else {})}
-
-
-def _distribution(db: Database, key: str, kind: str, n: int) -> None:
-    db.figures.update_one({"_id": key}, {"$inc": _moved(kind, n)}, upsert=True)
 
 
 def figures_doc(db: Database, dept: str | None, year: int) -> dict[str, Any]:

@@ -355,3 +355,34 @@ def test_enterprise_fold_is_independent_of_arrival_order(rnd: random.Random):
     a, b = d.enterprise_from_facts(ENT, facts), d.enterprise_from_facts(ENT, shuffled)
     assert a.to_dict() == b.to_dict()
     assert rules(d.evaluate_enterprise(a, LOOKUPS, S, at("2026-05-01"))) == [d.REPEAT_INSPECTION]
+
+
+# ---- rules as plugins -------------------------------------------------------------------------------
+
+def test_rule_table_covers_every_rule_and_matches_the_per_aggregate_evaluation():
+    ids = [rule for rule, _ in d.RULE_FUNCTIONS]
+    assert len(ids) == len(set(ids)) and set(ids) == set(d.RULES)
+    ent = d.enterprise_from_facts(ENT, [registered(officers=("O1", "AUX")), registered(
+        "I2", dept=WSJK, when="2026-04-20T09:00", registered="2026-04-20T12:00", approval=None)])
+    as_of = at("2026-04-25")
+    assert d.evaluate(ent, as_of, S, LOOKUPS) == sorted(d.evaluate_enterprise(ent, LOOKUPS, S, as_of), key=lambda f: f.key)
+    plan = d.plan_from_facts("P1", [plan_fact(kind="special")])
+    assert rules(d.evaluate(plan, at("2026-04-02"), S)) == [d.SPECIAL_NOT_APPROVED]  # special: no filing lead
+
+
+def test_a_department_plugin_switches_off_or_replaces_a_rule_for_its_own_findings_only():
+    ent = d.enterprise_from_facts(ENT, [registered(approval=None), registered(
+        "I2", dept=WSJK, when="2026-04-20T09:00", registered="2026-04-20T12:00", approval=None)])
+
+    def lenient(agg, as_of, settings_for, lookups):  # a stand-in for a county's own approval rule
+        return []
+
+    def rules_for(dept):
+        table = dict(d.RULE_FUNCTIONS)
+        if dept == WSJK:
+            table[d.NOT_APPROVED] = lenient
+            table.pop(d.REPEAT_INSPECTION)
+        return list(table.items())
+
+    found = d.evaluate(ent, at("2026-04-25"), S, LOOKUPS, rules_for)
+    assert [(f.rule_id, f.dept) for f in found] == [(d.NOT_APPROVED, SCJG)]
