@@ -67,25 +67,34 @@ print(json.dumps({
 '''
 
 
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory):
-    """pip install plugins/cgj (a copy, so no build files land in the repository) into a fresh target."""
-    base = tmp_path_factory.mktemp("cgj")
+def pip_install(folder: Path, base: Path) -> Path:
+    """pip install a plugin distribution (a copy, so no build files land in the repository) into a
+    fresh target directory, offline (no index, no build isolation); the target."""
     source, target = base / "src", base / "site"
-    shutil.copytree(ROOT / "plugins" / "cgj", source)
+    shutil.copytree(folder, source)
     done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
                            "--no-index", "--target", str(target), str(source)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     return target
 
 
-@pytest.fixture(scope="module")
-def probe(installed):
-    env = {"PYTHONPATH": f"{installed}:{ROOT}", "PATH": "/usr/bin:/bin", "HOME": str(installed)}
-    done = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, env=env, cwd=str(installed),
+def run_probe(target: Path, code: str) -> dict:
+    """Run `code` in a clean interpreter that sees the installed distribution and the suite; its JSON."""
+    env = {"PYTHONPATH": f"{target}:{ROOT}", "PATH": "/usr/bin:/bin", "HOME": str(target)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=str(target),
                           timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    return pip_install(ROOT / "plugins" / "cgj", tmp_path_factory.mktemp("cgj"))
+
+
+@pytest.fixture(scope="module")
+def probe(installed):
+    return run_probe(installed, PROBE)
 
 
 def test_the_distribution_is_discovered_through_its_entry_point(probe, installed):
