@@ -33,7 +33,7 @@ from services.kernel.messaging import (ATTEMPTS_HEADER, DEAD_LETTER_QUEUE, INGRE
 from services.kernel.metrics import (DEAD_LETTERS, INGRESS_ACCEPTED, INGRESS_DUPLICATES,
                                      INGRESS_REJECTED, Metrics)
 from services.kernel.mongo import Mongo
-from services.kernel.web import error, health_response, json_response, metrics_response, safe_http
+from services.kernel.web import error, health_response, json_response, liveness_response, metrics_response, safe_http
 
 log = logging.getLogger("zhifa.gateway")
 
@@ -104,6 +104,20 @@ def unpack_error(message) -> tuple[str, str] | None:
     return ("bad_compression", "压缩消息无法解压")
 
 
+FULLWIDTH_DOT = "\uff0e"  # header names such as `nameko.traceparent` cannot be MongoDB keys as they are
+
+
+def storable_headers(headers: dict) -> dict:
+    """Plain-valued headers with their names made storable (`.` -> `．`, no leading `$`)."""
+    return {str(k).replace(".", FULLWIDTH_DOT).lstrip("$"): v for k, v in headers.items()
+            if isinstance(v, (str, int, float, bool))}
+
+
+def stored_headers(headers) -> dict:
+    """The headers as they were sent, from their stored form."""
+    return {k.replace(FULLWIDTH_DOT, "."): v for k, v in headers.items()} if isinstance(headers, dict) else {}
+
+
 class DeadLetterConsumer(Consumer):
     """Passes body and headers; on a storage failure waits before requeueing (no hot loop)."""
 
@@ -167,6 +181,7 @@ class GatewayService:
                 # HTTP has no redelivery: dispatch first, remember after (a retried POST re-dispatches)
                 prior = store.seen(env["event_id"])
             if prior is None or (redelivered and prior.get("hash") == digest(env)):
+                self.metrics.start_trace(env["event_id"])  # the dispatched event carries the trace on
                 self.dispatch(env["type"], env)
                 if channel != "amqp":
                     store.remember(env, channel, now)
@@ -275,7 +290,7 @@ class GatewayService:
             "traceback": headers.get("x-zhifa-traceback", ""),
             "attempts": headers.get(ATTEMPTS_HEADER, 0),
             "dead_at": self.clock(),
-            "headers": {k: v for k, v in headers.items() if isinstance(v, (str, int, float, bool))},
+            "headers": storable_headers(headers),
             "body": message["body"],
             "content_type": message["content_type"],
             "status": "dead",
@@ -314,7 +329,7 @@ class GatewayService:
             return {"ok": False, "error": {"code": "contract_violation", "field": exc.violations[0].field,
                                            "message": "死信不符合事件契约，拒绝重放", "violations": exc.to_list()}}
         # the original routing key and user ride along, signed (an ingress replay keeps its department)
-        headers = replay_headers(doc["queue"], doc.get("headers"), doc["body"].encode("utf-8"))
+        headers = replay_headers(doc["queue"], stored_headers(doc.get("headers")), doc["body"].encode("utf-8"))
         try:
             pub = AmqpPublisher(config.get("AMQP_URI"), use_confirms=True)
             pub.publish(doc["body"].encode("utf-8"), exchange="", routing_key=doc["queue"], headers=headers,
@@ -338,4 +353,13 @@ class GatewayService:
 
     @http("GET", "/health")
     def get_health(self, request):
+        """Readiness (same as /health/ready): containers running, database and broker answering."""
         return health_response()
+
+    @http("GET", "/health/ready")
+    def get_readiness(self, request):
+        return health_response()
+
+    @http("GET", "/health/live")
+    def get_liveness(self, request):
+        return liveness_response()

@@ -176,4 +176,4 @@ class AggregateStore:
         return list(self.col.find({"outbox_pending": True}, {"outbox": 1}).limit(limit))
 
     def due(self, as_of: datetime, limit: int = 500) -> list[dict]:
-        return list(self.deadlines.find({"due_at": {"$lte": as_of}}, {"_id": 1}).limit(limit))
+        return list(self.deadlines.find({"due_at": {"$lte": as_of}}, {"_id": 1, "due_at": 1}).limit(limit))

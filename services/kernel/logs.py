@@ -6,6 +6,8 @@ import logging
 import sys
 from datetime import datetime, timezone
 
+from services.kernel import tracing
+
 _STD = set(vars(logging.makeLogRecord({})))
 
 
@@ -17,6 +19,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        doc.update(tracing.current())  # trace_id / event_id of the worker that logs (kernel/tracing.py)
         doc.update({k: v for k, v in vars(record).items() if k not in _STD and not k.startswith("_")})
         if record.exc_info:
             doc["exc"] = self.formatException(record.exc_info)

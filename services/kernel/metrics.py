@@ -1,8 +1,19 @@
 """Prometheus metrics as middleware, plus the per-process /metrics and /health server.
 
 `Metrics` is a DependencyProvider that times every entrypoint through nameko's worker_setup /
-worker_result hooks; domain code and handlers never import prometheus_client. Processes
+worker_result hooks, continues the event's trace (services/kernel/tracing.py) and writes one access
+log line per handled message; domain code and handlers never import prometheus_client. Processes
 without an HTTP-facing service serve /metrics and /health on METRICS_PORT.
+
+Exposition: a process exports only the families it has samples of (a process never shows another
+service's families empty), and every label has a value (`event_type` is the handled event type
+pattern, or the entrypoint kind: rpc, http, consumer, timer).
+
+Health: `/health/live` answers 200 while the process runs its containers (restart it when not);
+`/health/ready` (and `/health`) answers 200 only when every container runs and every registered
+dependency (the database, the broker) answers — 503 with the failing dependency named otherwise,
+and 200 again once it is back. Plugin failures are reported there too, without failing readiness
+(a failed plugin is isolated, not allowed to stop the suite).
 """
 from __future__ import annotations
 
@@ -10,12 +21,13 @@ import json
 import logging
 import threading
 import time
+from typing import Callable
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from nameko.extensions import DependencyProvider
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
 
-from services.kernel import config
+from services.kernel import config, tracing
 
 log = logging.getLogger("zhifa.metrics")
 
@@ -33,14 +45,70 @@ DEAD_LETTERS = Counter("zhifa_dead_letters_total", "Messages dead-lettered", ["s
 FINDINGS_OPEN = Gauge("zhifa_findings_open", "Open findings by rule and severity (recounted from storage)",
                       ["service", "rule_id", "severity"])
 
+OUTBOX_BACKLOG = Gauge("zhifa_outbox_backlog", "Aggregates with events saved but not yet relayed", ["service"])
+OUTBOX_AGE = Gauge("zhifa_outbox_oldest_age_seconds", "Age of the oldest unrelayed outbox", ["service"])
+SWEEP_LAG = Gauge("zhifa_deadline_sweep_lag_seconds",
+                  "How far past its due date the oldest due aggregate was when the sweep reached it", ["service"])
+PLUGIN_FAILURES = Gauge("zhifa_plugin_failures", "Isolated plugin failures (distinct), by plugin and hook",
+                        ["service", "plugin", "hook"])
+DEPENDENCY_UP = Gauge("zhifa_dependency_up", "Whether a dependency answered its last readiness check",
+                      ["service", "dependency"])
+
 _HEALTH: dict[str, object] = {}
+_CHECKS: dict[str, Callable[[], None]] = {}          # dependency -> check (raises when down)
+_REPORTS: dict[str, Callable[[], dict]] = {}         # extra health sections (plugins)
+_CHECK_CACHE: dict[str, tuple[float, bool, str]] = {}
+CHECK_TTL_SECONDS = 2.0
+ACCESS_LOG = logging.getLogger("zhifa.access")
 _server_lock = threading.Lock()
 _server_started = False
 
 
 def _event_type(worker_ctx) -> str:
+    """The handled event type pattern, or the entrypoint's kind — never an empty label."""
     ep = worker_ctx.entrypoint
-    return getattr(ep, "event_type", None) or ""
+    declared = getattr(ep, "event_type", None)
+    if declared:
+        return declared
+    kind = type(ep).__name__.lower()
+    for name in ("rpc", "http", "timer", "consumer"):
+        if name in kind:
+            return name
+    return "other"
+
+
+def _ping_broker() -> None:
+    """Readiness check: the broker accepts a connection within a second."""
+    from kombu import Connection
+
+    with Connection(config.get("AMQP_URI"), connect_timeout=1) as conn:
+        conn.ensure_connection(max_retries=1, timeout=1)
+
+
+def register_dependency(name: str, check: Callable[[], None]) -> None:
+    """A readiness check (raises when the dependency does not answer); cached CHECK_TTL_SECONDS."""
+    _CHECKS[name] = check
+
+
+def register_report(name: str, report: Callable[[], dict]) -> None:
+    """An extra section of /health (informational: does not change readiness)."""
+    _REPORTS[name] = report
+
+
+def _check(name: str, check: Callable[[], None]) -> tuple[bool, str]:
+    now = time.monotonic()
+    cached = _CHECK_CACHE.get(name)
+    if cached and now - cached[0] < CHECK_TTL_SECONDS:
+        return cached[1], cached[2]
+    try:
+        check()
+        ok, detail = True, "ok"
+    except Exception as exc:  # any failure means "not ready"; the type only, no message text
+        ok, detail = False, f"unreachable ({type(exc).__name__})"
+    _CHECK_CACHE[name] = (now, ok, detail)
+    for service in _HEALTH:
+        DEPENDENCY_UP.labels(service, name).set(1 if ok else 0)
+    return ok, detail
 
 
 class Metrics(DependencyProvider):
@@ -49,37 +117,123 @@ class Metrics(DependencyProvider):
     def setup(self):
         self._started: dict[int, float] = {}
         _HEALTH[self.container.service_name] = "starting"
+        register_dependency("broker", _ping_broker)
         start_metrics_server(int(config.get("METRICS_PORT") or 0), str(config.get("METRICS_HOST")))
 
     def start(self):
         _HEALTH[self.container.service_name] = "ok"
 
     def stop(self):
-        _HEALTH[self.container.service_name] = "stopping"
+        # a stopped container leaves the process's health (a process whose containers all stopped
+        # is neither live nor ready); in tests, a stopped container does not taint the next one
+        _HEALTH.pop(self.container.service_name, None)
+
+    def kill(self):
+        _HEALTH.pop(self.container.service_name, None)
 
     def worker_setup(self, worker_ctx):
         self._started[id(worker_ctx)] = time.perf_counter()
+        try:
+            tracing.continue_trace(worker_ctx.data, worker_ctx.args)
+        except Exception:  # correlation must never stop a message
+            tracing.clear()
 
     def worker_result(self, worker_ctx, result=None, exc_info=None):
         started = self._started.pop(id(worker_ctx), None)
         labels = (self.container.service_name, worker_ctx.entrypoint.method_name, _event_type(worker_ctx))
         CALLS.labels(*labels).inc()
-        if started is not None:
-            LATENCY.labels(*labels).observe(time.perf_counter() - started)
+        elapsed = time.perf_counter() - started if started is not None else None
+        if elapsed is not None:
+            LATENCY.labels(*labels).observe(elapsed)
         if exc_info is not None:
             ERRORS.labels(*labels, type(exc_info[1]).__name__).inc()
+        if labels[2] != "timer" and ACCESS_LOG.isEnabledFor(logging.INFO):
+            ACCESS_LOG.info("handled %s.%s", labels[0], labels[1], extra={
+                "service": labels[0], "entrypoint": labels[1], "event_type": labels[2],
+                "outcome": "error" if exc_info is not None else "ok",
+                "error": type(exc_info[1]).__name__ if exc_info is not None else None,
+                "ms": round(elapsed * 1000, 2) if elapsed is not None else None})
+
+    def worker_teardown(self, worker_ctx):
+        tracing.clear()
 
     def get_dependency(self, worker_ctx):
-        return self
+        return WorkerObservation(worker_ctx)
+
+
+class WorkerObservation:
+    """What a worker may do with observation: start the trace of an admitted event (the gateway)."""
+
+    def __init__(self, worker_ctx):
+        self._ctx = worker_ctx
+
+    def start_trace(self, event_id: str, incoming=None) -> str:
+        """Trace an admitted event: the publisher's well-formed `traceparent` (continued at worker
+        set-up) if there was one, else the event id's."""
+        if incoming is None:
+            incoming = self._ctx.data.get(tracing.TRACEPARENT)
+        return tracing.start_trace(self._ctx.data, event_id, incoming)
+
+
+def liveness() -> tuple[int, dict]:
+    """Alive while its containers run (starting counts as alive; stopping does not)."""
+    alive = bool(_HEALTH) and all(v in ("ok", "starting") for v in _HEALTH.values())
+    return (200 if alive else 503), {"status": "alive" if alive else "dead", "services": dict(_HEALTH)}
 
 
 def health() -> tuple[int, dict]:
-    ok = bool(_HEALTH) and all(v == "ok" for v in _HEALTH.values())
-    return (200 if ok else 503), {"status": "ok" if ok else "degraded", "services": dict(_HEALTH)}
+    """Readiness: containers running and every registered dependency answering."""
+    running = bool(_HEALTH) and all(v == "ok" for v in _HEALTH.values())
+    deps = {}
+    for name, check in list(_CHECKS.items()):
+        ok, detail = _check(name, check)
+        deps[name] = {"status": "ok" if ok else "unreachable", "detail": detail}
+    ready = running and all(d["status"] == "ok" for d in deps.values())
+    doc = {"status": "ok" if ready else "degraded", "services": dict(_HEALTH), "dependencies": deps}
+    for name, report in list(_REPORTS.items()):
+        try:
+            doc[name] = report()
+        except Exception as exc:
+            doc[name] = {"status": "unknown", "error": type(exc).__name__}
+    return (200 if ready else 503), doc
+
+
+_PLUGIN_HOSTS: dict[str, object] = {}
+
+
+def register_plugin_host(service: str, host) -> None:
+    """A service's plugin host: its isolated failures go to /health and zhifa_plugin_failures."""
+    _PLUGIN_HOSTS[service] = host
+    register_report("plugins", plugin_report)
+
+
+def plugin_report() -> dict:
+    per_service = {svc: host.failure_report() for svc, host in _PLUGIN_HOSTS.items()}
+    failing = sum(r["count"] for r in per_service.values())
+    return {"status": "degraded" if failing else "ok", "failures": failing, "services": per_service}
+
+
+def _refresh_plugin_gauge() -> None:
+    for service, host in _PLUGIN_HOSTS.items():
+        for failure in host.failure_report()["failures"]:
+            PLUGIN_FAILURES.labels(service, failure["name"], failure["hook"] or "load").set(failure["count"])
+
+
+class _WithSamples:
+    """The default registry, less the families without a sample in this process."""
+
+    def collect(self):
+        _refresh_plugin_gauge()
+        for family in REGISTRY.collect():
+            if family.samples:
+                yield family
+
+
+_EXPOSED = _WithSamples()
 
 
 def metrics_payload() -> tuple[bytes, str]:
-    return generate_latest(), CONTENT_TYPE_LATEST
+    return generate_latest(_EXPOSED), CONTENT_TYPE_LATEST
 
 
 def _app(environ, start_response):
@@ -88,8 +242,8 @@ def _app(environ, start_response):
         body, ctype = metrics_payload()
         start_response("200 OK", [("Content-Type", ctype)])
         return [body]
-    if path == "/health":
-        code, doc = health()
+    if path in ("/health", "/health/ready", "/health/live"):
+        code, doc = liveness() if path == "/health/live" else health()
         start_response(f"{code} {'OK' if code == 200 else 'Service Unavailable'}",
                        [("Content-Type", "application/json")])
         return [json.dumps(doc).encode()]

@@ -33,6 +33,17 @@ def database_name(service: str) -> str:
     return f"{config.get('DB_PREFIX')}{service}"
 
 
+_probe_client: pymongo.MongoClient | None = None
+
+
+def _ping_database() -> None:
+    """Readiness check: the database answers a ping within a second (one small client per process)."""
+    global _probe_client
+    if _probe_client is None:
+        _probe_client = make_client(timeout_ms=1000)
+    _probe_client.admin.command("ping")
+
+
 class Mongo(DependencyProvider):
     """Injects the service's pymongo Database. `indexes(db)` runs once at container start."""
 
@@ -45,6 +56,9 @@ class Mongo(DependencyProvider):
     def setup(self):
         self.client = make_client()
         self.db = self.client[database_name(self.service)]
+        from services.kernel.metrics import register_dependency
+
+        register_dependency("database", _ping_database)
 
     def start(self):
         if self.indexes:

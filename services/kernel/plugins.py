@@ -16,6 +16,10 @@ class Plugins(DependencyProvider):
         if isinstance(enabled, str):
             enabled = [p.strip() for p in enabled.split(",") if p.strip()]
         self.host = build_plugin_manager(enabled=enabled)
+        from services.kernel.metrics import register_plugin_host
+
+        container = getattr(self, "container", None)
+        register_plugin_host(getattr(container, "service_name", None) or "unbound", self.host)
 
     def get_dependency(self, worker_ctx):
         return self.host

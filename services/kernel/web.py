@@ -10,7 +10,7 @@ from nameko.web.handlers import HttpRequestHandler
 from werkzeug.exceptions import BadRequest
 from werkzeug.wrappers import Response
 
-from services.kernel.metrics import health, metrics_payload
+from services.kernel.metrics import health, liveness, metrics_payload
 
 _log = logging.getLogger("zhifa.web")
 
@@ -36,8 +36,16 @@ def metrics_response() -> Response:
 
 
 def health_response() -> Response:
+    """Readiness (`/health`, `/health/ready`): containers and dependencies."""
     code, doc = health()
     return json_response(doc, code)
+
+
+def liveness_response() -> Response:
+    """Liveness (`/health/live`): the process runs its containers."""
+    code, doc = liveness()
+    return json_response(doc, code)
+
 
 
 def int_arg(request, name: str, default: int, lo: int = 0, hi: int = 10_000) -> int:

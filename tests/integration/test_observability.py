@@ -1,0 +1,136 @@
+"""What the on-call operator relies on, on real servers: one trace id follows an event from the
+ingress through every service that acts on it (in the log lines and in the AMQP headers), and
+readiness follows the database — false while it is unreachable, true again once it is back."""
+import json
+import logging
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+from nameko import config as nameko_config
+
+from services.gateway.service import GatewayService
+from services.kernel.logs import JsonFormatter
+from services.penalty.service import PenaltyService
+from services.personnel.service import PersonnelService
+from tests.helpers import credential_issued, officer_registered, publish, wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+FERRETDB = ROOT / ".run" / "bin" / "ferretdb"
+
+
+class Capture(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.setFormatter(JsonFormatter())
+        self.lines: list[dict] = []
+
+    def emit(self, record):
+        self.lines.append(json.loads(self.format(record)))
+
+
+@pytest.fixture
+def captured():
+    handler = Capture()
+    root = logging.getLogger()
+    old = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    yield handler.lines
+    root.removeHandler(handler)
+    root.setLevel(old)
+
+
+def test_one_trace_id_follows_an_event_across_services(zhifa_config, container_factory, captured):
+    for cls in (GatewayService, PersonnelService, PenaltyService):
+        container_factory(cls).start()
+    officer = "511322-scjg-7001"
+    registered = officer_registered(officer)
+    issued = credential_issued(officer, "川A5113227001")
+    publish(zhifa_config["AMQP_URI"], [registered])
+    publish(zhifa_config["AMQP_URI"], [issued])
+    trace = uuid.UUID(issued["event_id"]).hex
+
+    def handled_by():
+        return {(line.get("service"), line.get("entrypoint")) for line in captured
+                if line.get("trace_id") == trace and line.get("logger") == "zhifa.access"}
+    # (the gateway's access line carries the trace it started for the admitted event)
+
+    # personnel applies the credential; penalty receives the officer.changed it caused
+    seen = wait_for(lambda: (s := handled_by()) and any(svc == "penalty" for svc, _ in s) and s, timeout=20)
+    services = {svc for svc, _ in seen}
+    assert {"gateway", "personnel", "penalty"} <= services, seen
+    lines = [line for line in captured if line.get("trace_id") == trace]
+    assert all(line.get("event_id") for line in lines if line.get("service") == "personnel")
+    # the other event has its own trace: nothing of it is mixed in
+    other = uuid.UUID(registered["event_id"]).hex
+    assert not any(line.get("trace_id") == other and line.get("event_id") == issued["event_id"] for line in captured)
+    # no empty labels in what the process exports
+    metrics = requests.get(f"http://{zhifa_config['WEB_SERVER_ADDRESS']}/metrics", timeout=5).text
+    assert 'event_type=""' not in metrics
+    assert "zhifa_business_gauge" not in metrics
+
+
+def _start_ferretdb(tmp_path: Path, port: int, state: Path) -> subprocess.Popen:
+    state.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(
+        [str(FERRETDB), "--handler=sqlite", f"--sqlite-url=file:{state}/", f"--listen-addr=127.0.0.1:{port}",
+         "--debug-addr=-", f"--state-dir={state}", "--telemetry=disable", "--log-level=error"],
+        stdout=subprocess.DEVNULL, stderr=open(tmp_path / "ferretdb.log", "ab"))
+
+
+def test_readiness_is_false_while_the_database_is_away_and_true_again_after(
+        zhifa_config, container_factory, tmp_path, free_port):
+    assert FERRETDB.exists(), "FerretDB binary missing: run scripts/bootstrap.sh"
+    port, metrics_port = free_port(), free_port()
+    state = tmp_path / "ferretdb"
+    db = _start_ferretdb(tmp_path, port, state)
+    try:
+        wait_for(lambda: _port_open(port), timeout=20)
+        patch = nameko_config.patch({"MONGO_URI": f"mongodb://127.0.0.1:{port}/", "MONGO_TIMEOUT_MS": 1000,
+                                     "METRICS_PORT": metrics_port}, clear=False)
+        patch.start()
+        try:
+            import services.kernel.metrics as metrics
+            import services.kernel.mongo as mongo
+
+            mongo._probe_client = None          # this test's database, not an earlier test's
+            metrics._CHECK_CACHE.clear()
+            container_factory(GatewayService).start()
+            base = f"http://{zhifa_config['WEB_SERVER_ADDRESS']}"
+            ready = wait_for(lambda: (r := requests.get(f"{base}/health/ready", timeout=5)).status_code == 200
+                             and r.json(), timeout=20)
+            assert ready["dependencies"]["database"]["status"] == "ok"
+            assert ready["dependencies"]["broker"]["status"] == "ok"
+
+            db.terminate()
+            db.wait(timeout=10)
+            down = wait_for(lambda: (r := requests.get(f"{base}/health/ready", timeout=10)).status_code == 503
+                            and r.json(), timeout=20)
+            assert down["dependencies"]["database"]["status"] == "unreachable"
+            assert down["dependencies"]["broker"]["status"] == "ok"
+            assert requests.get(f"{base}/health/live", timeout=5).status_code == 200  # alive: do not restart
+
+            db = _start_ferretdb(tmp_path, port, state)
+            wait_for(lambda: requests.get(f"{base}/health/ready", timeout=10).status_code == 200, timeout=30)
+        finally:
+            patch.stop()
+            mongo._probe_client = None
+            metrics._CHECK_CACHE.clear()
+    finally:
+        db.terminate()
+        try:
+            db.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            db.kill()
+
+
+def _port_open(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
