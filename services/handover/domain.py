@@ -29,7 +29,7 @@ from services.common.chinatime import aware, day_start, iso_local, local_date, p
 from services.common.errors import DomainError, IllegalTransitionError, InvalidFactError, NotOwnerError
 from services.common.facts import Fact
 from services.common.findings import Finding
-from services.common.ownership import short_name
+from services.common.ownership import is_justice_bureau, short_name
 from services.common.settings import SettingsBase
 from services.common.workdays import DEFAULT_CALENDAR, WorkdayCalendar
 
@@ -108,7 +108,7 @@ def party_kind(dept: str | None, settings: HandoverSettings = DEFAULT_SETTINGS) 
         return POLICE
     if name in settings.procuratorate_short_names:
         return PROCURATORATE
-    if name == "sfj":
+    if is_justice_bureau(dept):
         return SUPERVISOR
     return DEPARTMENT
 
