@@ -704,24 +704,48 @@ def _finding(rule: str, severity: str, dept: str, insp: Inspection, as_of: datet
                    {"target_id": evidence.pop("target_id", None), **evidence}, message)
 
 
+def item_checks(insp: Inspection, lookups: Lookups) -> dict[str, ItemCheck | None]:
+    """Per item code: what the registry says for the department of the inspection that holds it — the
+    lead department or, in a joint inspection (联合检查), a partner; else the lead department's answer."""
+    out: dict[str, ItemCheck | None] = {}
+    for code in insp.item_codes:
+        answers = [lookups.item(dept, code, insp.started_at) for dept in insp.depts]
+        out[code] = next((a for a in answers if a is not None and a.held), answers[0])
+    return out
+
+
+def inspection_areas(checks: Mapping[str, ItemCheck | None]) -> list[str]:
+    """The enforcement areas of the inspection's items ("" = any, when no item names one)."""
+    return sorted({c.area for c in checks.values() if c is not None and c.area}) or [""]
+
+
+def officer_verdict(holder: HolderLike | None, areas: Iterable[str], at: datetime) -> tuple[bool, str | None, list[str]]:
+    """(qualified, the credential acted under, reasons): an officer inspects within an area of the
+    inspection's items (in a joint inspection each officer within their own), with a credential
+    valid at that time; auxiliaries, supervisors and unknown people never qualify."""
+    verdicts = [can_act(holder, area, at) for area in areas]
+    allowed = next((v for v in verdicts if v.allowed), None)
+    if allowed is not None:
+        return True, allowed.credential_no, []
+    reasons: list[str] = []
+    for v in verdicts:
+        reasons.extend(r.message for r in v.reasons if r.message not in reasons)
+    return False, None, reasons
+
+
 def check_inspectors(ent: Enterprise, insp: Inspection, lookups: Lookups, settings: InspectionSettings,
                      as_of: datetime) -> list[Finding]:
     """54号: only officers with credentials valid for the items at that time inspect; at least two;
     never auxiliaries or third parties."""
-    items = [lookups.item(insp.dept, code, insp.started_at) for code in insp.item_codes]
-    areas = sorted({i.area for i in items if i is not None and i.area}) or [""]
+    areas = inspection_areas(item_checks(insp, lookups))
     problems: dict[str, list[str]] = {}
     qualified = []
     for officer_id in insp.officers:
-        holder = lookups.officer(officer_id)
-        reasons: list[str] = []
-        for area in areas:
-            verdict = can_act(holder, area, insp.started_at)
-            reasons.extend(r.message for r in verdict.reasons if r.message not in reasons)
-        if reasons:
-            problems[officer_id] = reasons
-        else:
+        ok, _, reasons = officer_verdict(lookups.officer(officer_id), areas, insp.started_at)
+        if ok:
             qualified.append(officer_id)
+        else:
+            problems[officer_id] = reasons
     out = []
     if problems or insp.third_parties:
         parts = [f"{oid}：{'；'.join(r)}" for oid, r in problems.items()]
@@ -739,18 +763,23 @@ def check_inspectors(ent: Enterprise, insp: Inspection, lookups: Lookups, settin
     return out
 
 
+def item_problem(check: ItemCheck | None, settings: InspectionSettings) -> str | None:
+    """Why an inspection may not rest on this item (Chinese), or None."""
+    if check is None:
+        return "执法事项清单中无此事项（未公布）"
+    if not check.held:
+        return check.reason
+    if settings.item_categories and check.category not in settings.item_categories:
+        return f"该事项不是行政检查事项（类别：{check.category}）"
+    return None
+
+
 def check_items(ent: Enterprise, insp: Inspection, lookups: Lookups, settings: InspectionSettings,
                 as_of: datetime) -> list[Finding]:
-    """54号: an inspection on an item that is not published in the department's list, or not held."""
-    bad = {}
-    for code in insp.item_codes:
-        check = lookups.item(insp.dept, code, insp.started_at)
-        if check is None:
-            bad[code] = "执法事项清单中无此事项（未公布）"
-        elif not check.held:
-            bad[code] = check.reason
-        elif settings.item_categories and check.category not in settings.item_categories:
-            bad[code] = f"该事项不是行政检查事项（类别：{check.category}）"
+    """54号: an inspection on an item that is not published in the department's list, or not held
+    (in a joint inspection: by any department in it)."""
+    bad = {code: problem for code, check in item_checks(insp, lookups).items()
+           if (problem := item_problem(check, settings))}
     if not insp.item_codes:
         bad["-"] = "检查登记未列明检查事项"
     if not bad:

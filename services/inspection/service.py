@@ -26,7 +26,7 @@ from nameko.rpc import rpc
 from services.common.chinatime import iso_local, local_date, parse_time
 from services.common.errors import DomainError
 from services.common.facts import Fact
-from services.common.qualification import can_act, holder_from_payload
+from services.common.qualification import holder_from_payload
 from services.inspection import code as ic
 from services.inspection import domain as d
 from services.inspection import draw as dr
@@ -213,7 +213,7 @@ class InspectionService(EventSourcedService):
         pool = []
         for payload in store.officers_of_dept(self.db, dept):
             holder = holder_from_payload(payload)
-            if all(can_act(holder, area, at).allowed for area in areas):
+            if d.officer_verdict(holder, areas, at)[0]:
                 pool.append({"id": holder.officer_id, "name": holder.name})
         if chosen:
             known = {p["id"] for p in pool}
@@ -457,21 +457,21 @@ class InspectionService(EventSourcedService):
 
     def _legality(self, insp: dict, target_id: str) -> dict:
         """Officers with the credential each acts under, items held, approval: the legality view."""
-        at = parse_time(insp["started_at"])
-        look = lookups(self.db, insp["officers"], insp["item_codes"])
-        items = [{"code": c, "check": look.item(insp["dept"], c, at)} for c in insp["item_codes"]]
-        areas = sorted({i["check"].area for i in items if i["check"] and i["check"].area}) or [""]
+        ent = d.enterprise_from_facts(target_id, _facts(store.aggregate(self.db, "enterprises", target_id)["facts"]))
+        record = ent.inspections[insp["inspection_id"]]
+        look = lookups(self.db, record.officers, record.item_codes)
+        checks = d.item_checks(record, look)
+        areas = d.inspection_areas(checks)
+        settings = self.settings.for_dept(record.dept)
         officers = []
-        for officer_id in insp["officers"]:
+        for officer_id in record.officers:
             holder = look.officer(officer_id)
-            verdicts = [can_act(holder, area, at) for area in areas]
-            officers.append({"id": officer_id, "name": holder.name if holder else None,
-                             "credential_no": verdicts[0].credential_no if all(v.allowed for v in verdicts) else None,
-                             "qualified": all(v.allowed for v in verdicts),
-                             "reasons": sorted({r.message for v in verdicts for r in v.reasons})})
+            ok, credential_no, reasons = d.officer_verdict(holder, areas, record.started_at)
+            officers.append({"id": officer_id, "name": holder.name if holder else None, "credential_no": credential_no,
+                             "qualified": ok, "reasons": reasons})
         return {"officers": officers,
-                "items": [{"code": i["code"], "held": bool(i["check"] and i["check"].held),
-                           "reason": (i["check"].reason if i["check"] else "执法事项清单中无此事项")} for i in items],
+                "items": [{"code": code, "held": d.item_problem(check, settings) is None,
+                           "reason": d.item_problem(check, settings)} for code, check in checks.items()],
                 "approval": ({"approved_by": insp["approved_by"], "approved_at": insp["approved_at"]}
                              if insp["approved_at"] else None)}
 

@@ -386,3 +386,20 @@ def test_a_department_plugin_switches_off_or_replaces_a_rule_for_its_own_finding
 
     found = d.evaluate(ent, at("2026-04-25"), S, LOOKUPS, rules_for)
     assert [(f.rule_id, f.dept) for f in found] == [(d.NOT_APPROVED, SCJG)]
+
+
+def test_a_joint_inspection_rests_on_each_partners_items_and_officers():
+    def joint_item(dept, code, at_):
+        if code == "H1":  # a health item held by WSJK only, area health
+            return ItemCheck(held=dept == WSJK, reason="" if dept == WSJK else "该事项不属于本部门",
+                             category="inspection", area="health")
+        return item(dept, code, at_)
+
+    health = officer("H", areas=("health",))
+    look = Lookups(officer={**OFFICERS, "H": health}.get, item=joint_item)
+    joint = registered(officers=("O1", "H"), items=("J1", "H1"), joint_depts=[WSJK])
+    ent = d.enterprise_from_facts(ENT, [joint])
+    assert d.evaluate_enterprise(ent, look, S, at("2026-04-20")) == []
+    alone = registered(officers=("O1", "H"), items=("J1", "H1"))  # the same without WSJK in it
+    found = d.evaluate_enterprise(d.enterprise_from_facts(ENT, [alone]), look, S, at("2026-04-20"))
+    assert rules(found) == [d.ITEM_NOT_HELD] and "H1" in found[0].evidence["items"]
