@@ -619,8 +619,11 @@ class CoordinationService(EventSourcedService):
         """Scores per department with the evidence of every indicator, ranked."""
         try:
             year = int(year)
+            if not rp.MIN_YEAR <= year <= rp.MAX_YEAR:
+                raise ValueError(year)
         except (TypeError, ValueError):
-            return {"error": {"code": "invalid_value", "field": "year", "message": "year 必须是四位年份"}}
+            return {"error": {"code": "invalid_value", "field": "year",
+                              "message": f"year 必须是 {rp.MIN_YEAR}–{rp.MAX_YEAR} 之间的年份"}}
         settings = self._settings()
         data = self._report_data()
         results: dict[str, dict] = {}

@@ -56,6 +56,8 @@ def test_monthly_report_counts_findings_cases_complaints_and_documents_of_one_de
     with pytest.raises(DomainError):
         rp.month_bounds("2024-13")
     with pytest.raises(DomainError):
+        rp.month_bounds("9999-12")      # no overflow past the last year a report may cover
+    with pytest.raises(DomainError):
         rp.quarter_months("2024-Q5")
 
 

@@ -18,13 +18,19 @@ from services.common.chinatime import CST, parse_time
 from services.common.errors import DomainError
 
 
+MIN_YEAR, MAX_YEAR = 2000, 2100   # the years a report may cover (as the case-file review's year)
+
+
 def month_bounds(month: str) -> tuple[date, date]:
     """'2024-05' -> (2024-05-01, 2024-06-01) — the end is exclusive."""
     try:
         start = date.fromisoformat(f"{month}-01")
+        if not MIN_YEAR <= start.year <= MAX_YEAR:
+            raise ValueError(month)
+        end = date(start.year + (start.month == 12), start.month % 12 + 1, 1)
     except (TypeError, ValueError):
-        raise DomainError(f"月份格式应为 YYYY-MM：{month!r}", code="invalid_value", field="month") from None
-    end = date(start.year + (start.month == 12), start.month % 12 + 1, 1)
+        raise DomainError(f"月份应为 {MIN_YEAR}–{MAX_YEAR} 年间的 YYYY-MM：{month!r}", code="invalid_value",
+                          field="month") from None
     return start, end
 
 
