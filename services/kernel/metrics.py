@@ -224,6 +224,8 @@ class _WithSamples:
 
     def collect(self):
         _refresh_plugin_gauge()
+        for name, check in list(_CHECKS.items()):  # each scrape refreshes zhifa_dependency_up (cached)
+            _check(name, check)
         for family in REGISTRY.collect():
             if family.samples:
                 yield family

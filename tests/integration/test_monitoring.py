@@ -69,7 +69,7 @@ def query(base: str, expr: str) -> list:
 
 
 def test_every_dashboard_panel_has_data_after_a_short_load(zhifa_config, container_factory, prometheus):
-    patch = nameko_config.patch({"FINDINGS_RECOUNT_SECONDS": 1}, clear=False)
+    patch = nameko_config.patch({"FINDINGS_RECOUNT_SECONDS": 1, "DEADLINE_SWEEP_SECONDS": 1}, clear=False)
     patch.start()
     try:
         for cls in (GatewayService, PersonnelService, RegistryService):
