@@ -44,6 +44,9 @@ INBOX = [
               {"finding_key": req(FINDING_KEY), "into": req(FINDING_KEY), "actor": opt(ACTOR)},
               {"finding_key": KEY_EXAMPLE, "into": "PEN-OFFICER-CREDENTIAL:case:511322-scjg-2024-0031",
                "actor": "zhangwei"}, "inbox"),
+    _contract("inbox.case_opened", "已就该监督发现立监督案件（视为已处理，不再升级；来源消除前仍为未结）。",
+              {"finding_key": req(FINDING_KEY), "case_id": req(ID), "actor": opt(ACTOR)},
+              {"finding_key": KEY_EXAMPLE, "case_id": "JD-20240506-0001", "actor": "zhangwei"}, "inbox"),
 ]
 
 SUPERVISION = [

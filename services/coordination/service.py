@@ -265,10 +265,17 @@ class CoordinationService(EventSourcedService):
             return {"ok": False, "error": {"code": "invalid_value", "field": "depts", "message": "depts 必须是部门编码列表"}}
         now = self.clock()
         case_id = f"JD-{now.strftime('%Y%m%d')}-{uuid.uuid4().hex[:8]}"
-        return self._case(case_id, dept, lambda c, eid: sv.open_case(
+        result = self._case(case_id, dept, lambda c, eid: sv.open_case(
             c, case_id, kind=kind, origin=origin, depts=depts, title=title, at=self.clock(), dept=dept,
             event_id=eid, origin_refs=origin_refs if isinstance(origin_refs, list) else None,
             checklist=checklist if isinstance(checklist, list) else None, actor=actor, opened_on=opened_on))
+        if result.get("ok") and origin == "finding":
+            # the findings it was opened from are handled now (no escalation); a finding not (yet) in
+            # the inbox is only named by the case. A crash here leaves the case without these links.
+            result["linked"] = [ref for ref in origin_refs if self._command("inbox", ref, lambda e, eid, ref=ref: (
+                ib.link_case(e, ref, case_id=case_id, at=self.clock(), dept=dept, event_id=eid, actor=actor)),
+                dept).get("ok")]
+        return result
 
     @rpc
     def issue_supervision_document(self, case_id, target, doc_kind, doc_no, dept, issued_on=None, reply_due=None,

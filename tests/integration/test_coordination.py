@@ -148,9 +148,12 @@ def test_two_racing_acknowledgements_exactly_one_wins(suite):
 
 # ---- supervision cases --------------------------------------------------------------------------------------
 
+REF = "PEN-OFFICERS-MIN:case:511322-scjg-2024-0031"
+
+
 def open_case(api, **extra) -> str:
     body = {"kind": "routine", "origin": "finding", "depts": [SCJG], "title": "调查取证执法人员不足2人",
-            "origin_refs": ["PEN-OFFICERS-MIN:case:511322-scjg-2024-0031"], **extra}
+            "origin_refs": [REF], **extra}
     resp = api.post("/api/v1/supervision-cases", body, as_="sup", dept=SFJ)
     assert resp.status_code == 200, resp.text
     return resp.json()["case_id"]
@@ -160,7 +163,11 @@ def test_a_supervision_case_runs_end_to_end_and_departments_see_and_answer_only_
     api = suite["api"]
     assert api.post("/api/v1/supervision-cases", {"kind": "routine", "origin": "initiative", "depts": [SCJG],
                                                   "title": "自立"}, as_="scjg").status_code == 403
+    relay("penalty", "finding.raised", finding_payload(REF, datetime.now(CST)))
+    wait_for(lambda: inbox_entry(suite, REF))
     case_id = open_case(api)
+    entry = inbox_entry(suite, REF)     # the finding the case was opened from is handled: no escalation
+    assert (entry["state"], entry["case_ids"]) == ("in_case", [case_id])
     base = f"/api/v1/supervision-cases/{case_id}"
     resp = api.post(f"{base}/documents", {"target": SCJG, "doc_kind": "opinion", "doc_no": "营司监意〔2026〕1号",
                                           "rectification_required": True, "summary": "请说明情况并整改"},

@@ -329,3 +329,14 @@ def test_admit_refuses_facts_reported_by_the_wrong_unit():
     with pytest.raises(NotFoundError):
         ib.admit(None, Fact("e6", ib.ACKNOWLEDGED, T0, SFJ, {"finding_key": KEY}))
     ib.admit(None, finding_fact("raised", T0))   # findings come from any service
+
+
+def test_a_case_opened_from_a_finding_handles_it_without_closing_it():
+    raised = finding_fact("raised", T0, severity="critical")
+    link = ib.link_case(entry(raised), KEY, case_id="JD-1", at=T0 + timedelta(hours=1), dept=SFJ, event_id="l")
+    e = entry(raised, link)
+    assert (e.state, e.case_ids, e.open) == ("in_case", ["JD-1"], True)
+    assert not ib.escalated(e, T0 + timedelta(days=60))
+    with pytest.raises(IllegalTransitionError):
+        ib.link_case(e, KEY, case_id="JD-1", at=T0, dept=SFJ, event_id="l2")
+    assert entry(raised, link, finding_fact("resolved", T0 + timedelta(days=3))).state == "resolved"

@@ -6,7 +6,8 @@ An entry is folded from two kinds of facts:
   resolution relayed before the raise it answers (an interleaved relay, a retry, a replay) cannot
   reopen the finding; a raise later than a resolution (by `as_of`) starts a new episode;
 - the supervisor's triage: `inbox.acknowledged` (已阅), `inbox.assigned` (交办), `inbox.dismissed`
-  (不予处理, with a reason), `inbox.merged` (合并重复发现), ordered by when they were decided.
+  (不予处理, with a reason), `inbox.merged` (合并重复发现), `inbox.case_opened` (立案监督: a supervision
+  case was opened from it), ordered by when they were decided.
 
 A new episode (the breach came back after it had been resolved) starts untriaged. Triage facts
 are applied leniently when folding (they were decided on the state of their time); the commands
@@ -35,13 +36,15 @@ from services.coordination.domain.settings import DEFAULT_SETTINGS, Coordination
 RAISED, RESOLVED = "finding.raised", "finding.resolved"
 ACKNOWLEDGED, ASSIGNED, DISMISSED, MERGED = ("inbox.acknowledged", "inbox.assigned", "inbox.dismissed",
                                              "inbox.merged")
-TRIAGE_TYPES = (ACKNOWLEDGED, ASSIGNED, DISMISSED, MERGED)
+CASE_OPENED = "inbox.case_opened"
+TRIAGE_TYPES = (ACKNOWLEDGED, ASSIGNED, DISMISSED, MERGED, CASE_OPENED)
 FACT_TYPES = (RAISED, RESOLVED, *TRIAGE_TYPES)
 _RANK = {RAISED: 0, RESOLVED: 1}
-STATES = ("new", "acknowledged", "assigned", "dismissed", "merged", "resolved")
-OPEN_STATES = frozenset({"new", "acknowledged", "assigned"})
+STATES = ("new", "acknowledged", "assigned", "in_case", "dismissed", "merged", "resolved")
+OPEN_STATES = frozenset({"new", "acknowledged", "assigned", "in_case"})
 UNHANDLED = frozenset({"new", "acknowledged"})   # what escalates
-STATE_LABELS = {"new": "待处理", "acknowledged": "已阅", "assigned": "已交办", "dismissed": "不予处理",
+STATE_LABELS = {"new": "待处理", "acknowledged": "已阅", "assigned": "已交办", "in_case": "已立案监督",
+                "dismissed": "不予处理",
                 "merged": "已合并", "resolved": "已消除"}
 MIN_REASON = 4
 
@@ -67,8 +70,9 @@ class InboxEntry:
     raised_at: datetime | None = None        # start of the current episode
     resolved_at: datetime | None = None
     episodes: int = 0
-    triage: str = "new"                      # new | acknowledged | assigned | dismissed | merged
+    triage: str = "new"                      # new | acknowledged | assigned | in_case | dismissed | merged
     assignee: str | None = None
+    case_ids: list[str] = field(default_factory=list)   # supervision cases opened from it
     dismiss_reason: str | None = None
     merged_into: str | None = None
     log: list[dict] = field(default_factory=list)
@@ -105,6 +109,7 @@ class InboxEntry:
 
 def _reset_triage(entry: InboxEntry) -> None:
     entry.triage, entry.assignee, entry.dismiss_reason, entry.merged_into = "new", None, None, None
+    entry.case_ids = []
 
 
 def entry_from_facts(facts: Iterable[Fact]) -> InboxEntry | None:
@@ -136,7 +141,7 @@ def entry_from_facts(facts: Iterable[Fact]) -> InboxEntry | None:
         elif fact.type in TRIAGE_TYPES:
             action = fact.type.split(".", 1)[1]
             entry.log.append({"action": action, "at": iso_local(at), "actor": p.get("actor"),
-                              **{k: p[k] for k in ("assignee", "reason", "note", "into") if p.get(k)}})
+                              **{k: p[k] for k in ("assignee", "reason", "note", "into", "case_id") if p.get(k)}})
             if fact.type == ACKNOWLEDGED and entry.triage == "new":
                 entry.triage = "acknowledged"
             elif fact.type == ASSIGNED:
@@ -145,6 +150,10 @@ def entry_from_facts(facts: Iterable[Fact]) -> InboxEntry | None:
                 entry.triage, entry.dismiss_reason = "dismissed", p.get("reason")
             elif fact.type == MERGED:
                 entry.triage, entry.merged_into = "merged", p.get("into")
+            elif fact.type == CASE_OPENED:
+                entry.triage = "in_case"
+                if p.get("case_id") not in entry.case_ids:
+                    entry.case_ids.append(p.get("case_id"))
     return entry
 
 
@@ -185,6 +194,7 @@ def snapshot(entry: InboxEntry, as_of: datetime, settings: CoordinationSettings 
         "first_raised_at": iso_local(entry.first_raised_at), "raised_at": iso_local(entry.raised_at),
         "resolved_at": iso_local(entry.resolved_at), "episodes": entry.episodes,
         "assignee": entry.assignee, "dismiss_reason": entry.dismiss_reason, "merged_into": entry.merged_into,
+        "case_ids": list(entry.case_ids),
         "log": list(entry.log),
     }
 
@@ -269,6 +279,18 @@ def merge(entry: InboxEntry | None, key: str, target: InboxEntry | None, *, into
         raise DomainError(f"只能合并同一部门的重复发现（{entry.dept} ≠ {target.dept}）", code="invalid_value",
                           field="into")
     return _fact(MERGED, key, at, dept, event_id, actor, into=into)
+
+
+def link_case(entry: InboxEntry | None, key: str, *, case_id: str, at: datetime, dept: str, event_id: str,
+              actor: str | None = None) -> Fact:
+    """立案监督: a supervision case was opened from the finding — it is handled (no escalation) and
+    stays open until its source resolves it."""
+    _supervisor(dept)
+    entry = _known(entry, key)
+    _open(entry, "立案监督")
+    if case_id in entry.case_ids:
+        raise IllegalTransitionError(f"监督发现 {key} 已关联监督案件 {case_id}", field="case_id")
+    return _fact(CASE_OPENED, key, at, dept, event_id, actor, case_id=case_id)
 
 
 def admit(entry: InboxEntry | None, fact: Fact) -> None:
