@@ -142,14 +142,14 @@ class CoordinationService(EventSourcedService):
 
     # ---- counters kept on write ---------------------------------------------------------------------
     def after_save(self, aggregate, doc: dict) -> None:
-        if aggregate.name == "inbox" and doc.get("snapshot", {}).get("finding_key"):
+        if aggregate.name == "inbox" and doc.get("snapshot", {}).get("known"):
             store.count(self.db, doc["_id"], doc["version"], ib.counter_key(doc["snapshot"]))
 
     def _relay(self, repo, doc, pending) -> None:
         """The kernel relays after every save, the deadline sweep's included (escalations happen
         there, with no new fact and no after_save): count those too."""
         super()._relay(repo, doc, pending)
-        if doc is not None and repo.store.col.name == store.INBOX and doc.get("snapshot", {}).get("finding_key"):
+        if doc is not None and repo.store.col.name == store.INBOX and doc.get("snapshot", {}).get("known"):
             store.count(self.db, doc["_id"], doc["version"], ib.counter_key(doc["snapshot"]))
 
     # ---- helpers --------------------------------------------------------------------------------------
@@ -182,7 +182,7 @@ class CoordinationService(EventSourcedService):
     def get_inbox_entry(self, finding_key):
         """One inbox entry with its triage log, its merged duplicates and the facts behind it."""
         doc = self.aggregate_doc("inbox", finding_key)
-        if doc is None or not doc.get("snapshot", {}).get("finding_key"):
+        if doc is None or not doc.get("snapshot", {}).get("known"):
             return None
         return {**doc["snapshot"], "duplicates": store.duplicates_of(self.db, finding_key),
                 "history": self.history(doc)}
@@ -497,7 +497,7 @@ class CoordinationService(EventSourcedService):
 
     # ---- reports (月报 / 季报 data; rendering is the documents capability's) ---------------------------------
     def _report_data(self) -> dict:
-        return {"entries": store.snapshots(self.db, store.INBOX, {"snapshot.finding_key": {"$ne": ""}},
+        return {"entries": store.snapshots(self.db, store.INBOX, {"snapshot.known": True},
                                            ("finding_key", "rule_id", "dept", "source", "severity", "raised_at",
                                             "resolved_at", "log", "escalated", "open")),
                 "cases": store.snapshots(self.db, store.CASES, fields=("opened_on", "closed_on", "tracks")),

@@ -97,7 +97,7 @@ def counters(db: Database, dept: str | None = None) -> dict:
 
 def list_inbox(db: Database, *, dept: str | None, state: str | None, rule_id: str | None, severity: str | None,
                escalated: bool | None, assignee: str | None, limit: int, offset: int) -> dict:
-    query: dict[str, Any] = {"snapshot.finding_key": {"$ne": ""}}
+    query: dict[str, Any] = {"snapshot.known": True}   # not: triage facts held before their finding
     for field, value in (("dept", dept), ("snapshot.state", state), ("snapshot.rule_id", rule_id),
                          ("snapshot.severity", severity), ("snapshot.assignee", assignee)):
         if value:
@@ -117,11 +117,9 @@ def duplicates_of(db: Database, finding_key: str) -> list[str]:
 
 def list_cases(db: Database, *, dept: str | None, status: str | None, kind: str | None, limit: int,
                offset: int) -> dict:
-    query: dict[str, Any] = {}
+    query: dict[str, Any] = {"snapshot.status": status or {"$ne": "unknown"}}   # unknown: facts held before the case
     if dept:
         query["snapshot.depts"] = dept
-    if status:
-        query["snapshot.status"] = status
     if kind:
         query["snapshot.kind"] = kind
     cursor = db[CASES].find(query, {"snapshot": 1, "findings_count": 1}).sort(

@@ -322,12 +322,16 @@ def test_admit_refuses_facts_reported_by_the_wrong_unit():
     sv.admit(case, own)   # accepted
     with pytest.raises(NotOwnerError):   # a department cannot open or decide
         sv.admit(None, Fact("e4", sv.OPENED, T0, SCJG, {"case_id": "X", "kind": "routine", "depts": [SCJG]}))
-    with pytest.raises(NotFoundError):   # nothing to reply to before the case exists
-        sv.admit(None, own)
+    sv.admit(None, own)   # a reply delivered before its case is kept (delivery is not ordered)...
+    held = sv.case_from_facts([own])
+    assert held.anomalies and not held.opened and sv.evaluate(held, at("2024-06-30")) == []
+    # ... and folded in time order once the case arrives
+    case_then = sv.case_from_facts(facts + [Fact(own.event_id, own.type, own.occurred_at, own.dept, own.payload,
+                                                 seq=0)])
+    assert case_then.tracks[SCJG].replied_on == date(2024, 5, 8)
     with pytest.raises(NotOwnerError):
         ib.admit(entry(finding_fact("raised", T0)), Fact("e5", ib.ACKNOWLEDGED, T0, SCJG, {"finding_key": KEY}))
-    with pytest.raises(NotFoundError):
-        ib.admit(None, Fact("e6", ib.ACKNOWLEDGED, T0, SFJ, {"finding_key": KEY}))
+    ib.admit(None, Fact("e6", ib.ACKNOWLEDGED, T0, SFJ, {"finding_key": KEY}))   # kept until its finding arrives
     ib.admit(None, finding_fact("raised", T0))   # findings come from any service
 
 

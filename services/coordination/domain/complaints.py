@@ -100,11 +100,11 @@ def complaint_from_facts(facts: Iterable[Fact], s: CoordinationSettings = DEFAUL
             _late(c, "route", due_dates(c, s).get("route"), on)
             c.dept, c.routed_on = p["dept"], on
             c.acknowledged_on = c.answered_on = None
-        elif f.type == ACKNOWLEDGED and c.routed_on:
+        elif f.type == ACKNOWLEDGED and c.routed_on and f.dept == c.dept:
             on = parse_date(p["acknowledged_on"], "acknowledged_on")
             _late(c, "ack", due_dates(c, s).get("ack"), on)
             c.acknowledged_on = on
-        elif f.type == ANSWERED and c.routed_on:
+        elif f.type == ANSWERED and c.routed_on and f.dept == c.dept:
             on = parse_date(p["answered_on"], "answered_on")
             _late(c, "answer", due_dates(c, s).get("answer"), on)
             c.answered_on, c.answer = on, p.get("answer")
@@ -269,15 +269,16 @@ def feedback(c: Complaint | None, cid: str, *, satisfied: bool, at: datetime, de
 
 def admit(c: Complaint | None, fact: Fact) -> None:
     """Ingress: any unit may report a received complaint (the hotline centre); routing and feedback
-    only the bureau; acknowledgement and answer only the department it was routed to."""
+    only the bureau; acknowledgement and answer only the department they name, and — once the
+    complaint is known — only the department it was routed to. Steps reported before the complaint
+    arrived are kept and folded in time order (a step from a department it was not routed to at
+    that time changes nothing)."""
     cid = str(fact.payload.get("complaint_id") or "")
     if fact.type == RECEIVED:
         if c is not None and c.received_on:
             raise IllegalTransitionError(f"投诉举报 {cid} 已登记", field="payload.complaint_id")
         return
-    if c is None or not c.received_on:
-        raise NotFoundError(f"投诉举报 {cid} 不存在", field="payload.complaint_id")
     if fact.type in (ROUTED, FEEDBACK):
         bureau_only(fact.dept, "转办投诉举报或记录反馈")
-    elif fact.payload.get("dept") != fact.dept or c.dept != fact.dept:
+    elif fact.payload.get("dept") != fact.dept or (c is not None and c.routed_on and c.dept != fact.dept):
         raise NotOwnerError(f"投诉举报 {cid} 未转办给 {fact.dept}", field="payload.dept")

@@ -157,10 +157,10 @@ def publish(d: Device | None, device_id: str, *, at: datetime, dept: str, event_
 
 
 def admit(d: Device | None, fact: Fact) -> None:
+    """Ingress: the bureau reviews; everything else comes from the device's department (once known;
+    a step reported before the registration is kept and folded in time order)."""
     device_id = str(fact.payload.get("device_id") or "")
     if fact.type == REVIEWED:
         bureau_only(fact.dept, "审核监控设备")
-        if d is None or not d.registered_on:
-            raise NotFoundError(f"监控设备 {device_id} 未登记", field="payload.device_id")
     elif d is not None and d.dept and d.dept != fact.dept:
         raise NotOwnerError(f"监控设备 {device_id} 属于 {d.dept}", field="dept")

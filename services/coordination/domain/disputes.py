@@ -226,6 +226,9 @@ def decide(d: Dispute | None, dispute_id: str, *, lead_dept: str, at: datetime, 
 
 
 def admit(d: Dispute | None, fact: Fact) -> None:
+    """Ingress: a department raises, a named party answers (once the dispute is known; an answer
+    reported before it is kept and folded in order — one from a non-party changes nothing), the
+    bureau records agreement, referral and designation."""
     dispute_id = str(fact.payload.get("dispute_id") or "")
     if fact.type == RAISED:
         if d is not None and d.raised_on:
@@ -233,9 +236,7 @@ def admit(d: Dispute | None, fact: Fact) -> None:
         if is_justice_bureau(fact.dept):
             raise DomainError("管辖争议由执法部门提出", code="invalid_value", field="dept")
         return
-    if d is None or not d.raised_on:
-        raise NotFoundError(f"管辖争议 {dispute_id} 不存在", field="payload.dispute_id")
-    if fact.type == ANSWERED and fact.dept not in d.parties:
+    if fact.type == ANSWERED and d is not None and d.raised_on and fact.dept not in d.parties:
         raise NotOwnerError(f"{fact.dept} 不是管辖争议 {dispute_id} 的一方", field="dept")
     if fact.type in (AGREED, REFERRED, DECIDED):
         bureau_only(fact.dept, "协调管辖争议")

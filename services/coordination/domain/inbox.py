@@ -183,7 +183,7 @@ def next_due(entry: InboxEntry, as_of: datetime, settings: CoordinationSettings 
 def snapshot(entry: InboxEntry, as_of: datetime, settings: CoordinationSettings = DEFAULT_SETTINGS) -> dict:
     state = entry.state
     return {
-        "finding_key": entry.finding_key, "source": entry.source, "dept": entry.dept,
+        "finding_key": entry.finding_key, "known": entry.known, "source": entry.source, "dept": entry.dept,
         "rule_id": entry.rule_id, "severity": entry.severity, "severity_rank": SEVERITY_RANK.get(entry.severity, 9),
         "subject_type": entry.finding.get("subject_type"), "subject_id": entry.finding.get("subject_id"),
         "message": entry.finding.get("message", ""), "evidence": entry.finding.get("evidence", {}),
@@ -294,8 +294,7 @@ def link_case(entry: InboxEntry | None, key: str, *, case_id: str, at: datetime,
 
 
 def admit(entry: InboxEntry | None, fact: Fact) -> None:
-    """May this fact join the entry? Findings from any service; triage only from the justice bureau,
-    and only about a finding already received (a triage reported by a system through the ingress)."""
+    """May this fact join the entry? Findings from any service; triage only from the justice bureau.
+    A triage reported (through the ingress) before its finding arrived is kept and folded in order."""
     if fact.type in TRIAGE_TYPES:
         _supervisor(fact.dept)
-        _known(entry, str(fact.payload.get("finding_key") or ""))

@@ -57,7 +57,7 @@ def document_from_facts(facts: Iterable[Fact]) -> NormativeDocument | None:
         if f.type == ISSUED:
             d.dept, d.title, d.doc_no = f.dept, p["title"], p["doc_no"]
             d.issued_on = parse_date(p["issued_on"], "issued_on")
-        elif f.type == FILED:
+        elif f.type == FILED and f.dept == d.dept:
             d.filed_on = parse_date(p["filed_on"], "filed_on")
         elif f.type == REVIEWED:
             d.outcome, d.reviewed_on, d.comment = p["outcome"], parse_date(p["reviewed_on"], "reviewed_on"), p.get("comment")
@@ -138,14 +138,10 @@ def review(d: NormativeDocument | None, doc_id: str, *, outcome: str, at: dateti
 
 
 def admit(d: NormativeDocument | None, fact: Fact) -> None:
+    """Ingress: the issuing department records and files its document; the bureau reviews. A filing
+    reported before its document arrived is kept (the fold ignores one from another department)."""
     doc_id = str(fact.payload.get("doc_id") or "")
-    if fact.type == ISSUED:
-        if d is not None and d.issued_on and d.dept != fact.dept:
-            raise NotOwnerError(f"规范性文件 {doc_id} 由 {d.dept} 制发", field="dept")
-        return
-    if d is None or not d.issued_on:
-        raise NotFoundError(f"规范性文件 {doc_id} 不存在", field="payload.doc_id")
-    if fact.type == FILED and fact.dept != d.dept:
-        raise NotOwnerError(f"规范性文件 {doc_id} 由 {d.dept} 制发，{fact.dept} 不能代为备案", field="dept")
     if fact.type == REVIEWED:
         bureau_only(fact.dept, "审查规范性文件")
+    elif d is not None and d.issued_on and fact.dept != d.dept:
+        raise NotOwnerError(f"规范性文件 {doc_id} 由 {d.dept} 制发，{fact.dept} 无权报告", field="dept")

@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 from typing import Iterable
 
 from services.common.chinatime import aware, day_start, local_date
-from services.common.errors import IllegalTransitionError, NotFoundError
+from services.common.errors import IllegalTransitionError
 from services.common.facts import Fact
 from services.common.findings import Finding
 from services.common.ownership import is_justice_bureau
@@ -113,5 +113,3 @@ def admit(m: ReportMonth | None, fact: Fact) -> None:
         bureau_only(fact.dept, "发起月报报送")
     elif m is not None and fact.dept in m.submitted:
         raise IllegalTransitionError(f"{fact.dept} 已报送 {m.month} 月报", field="payload.month")
-    if fact.type == SUBMITTED and not fact.payload.get("month"):
-        raise NotFoundError("缺少月份", field="payload.month")

@@ -438,7 +438,9 @@ def close(case: SupervisionCase | None, case_id: str, *, conclusion: str, at: da
 def admit(case: SupervisionCase | None, fact: Fact) -> None:
     """Who may report what, for facts reported by a system through the ingress (commands are strict
     themselves): the bureau opens, issues, verifies and closes; a department reports replies and
-    rectification only for its own track."""
+    rectification only for its own track. What cannot be judged yet — a fact about a case not
+    received yet (delivery is not ordered) — is kept and folded in time order once the case
+    arrives; a fact for a department the case does not concern then changes nothing (`anomalies`)."""
     p = fact.payload
     case_id = str(p.get("case_id") or "")
     if fact.type == OPENED:
@@ -450,13 +452,12 @@ def admit(case: SupervisionCase | None, fact: Fact) -> None:
         if any(is_justice_bureau(d) for d in p.get("depts") or []):
             raise DomainError("司法局不能监督自身", code="invalid_value", field="payload.depts")
         return
-    if case is None or not case.opened:
-        raise NotFoundError(f"监督案件 {case_id} 不存在", field="payload.case_id")
     if fact.type in (ISSUED, VERIFIED, CLOSED):
         _supervisor(fact.dept)
-        if fact.type != CLOSED and p.get("dept") not in case.tracks:
+        if case is not None and case.opened and fact.type != CLOSED and p.get("dept") not in case.tracks:
             raise NotFoundError(f"监督案件 {case_id} 不涉及 {p.get('dept')}", field="payload.dept")
     elif fact.type in (REPLIED, RECTIFIED):
         if p.get("dept") != fact.dept:
             raise NotOwnerError(f"{fact.dept} 只能报告本部门的答复与整改，不能代 {p.get('dept')} 报告", field="payload.dept")
-        _own_track(case, case_id, fact.dept)
+        if case is not None and case.opened:
+            _own_track(case, case_id, fact.dept)
