@@ -26,7 +26,8 @@ MAX_ATTEMPTS = 10
 
 
 def ensure_indexes(db: Database) -> None:
-    AggregateStore.ensure_indexes(db[INBOX], "dept", "snapshot.state", "snapshot.rule_id", "snapshot.merged_into")
+    AggregateStore.ensure_indexes(db[INBOX], "dept", "snapshot.state", "snapshot.rule_id", "snapshot.merged_into",
+                                  "snapshot.known")
     AggregateStore.ensure_indexes(db[CASES], "snapshot.depts", "snapshot.status")
     db.inbox_counters.create_index("dept")
     AggregateStore.ensure_indexes(db[COMPLAINTS], "dept", "snapshot.status", "snapshot.received_on")
