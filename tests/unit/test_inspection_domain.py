@@ -403,3 +403,29 @@ def test_a_joint_inspection_rests_on_each_partners_items_and_officers():
     alone = registered(officers=("O1", "H"), items=("J1", "H1"))  # the same without WSJK in it
     found = d.evaluate_enterprise(d.enterprise_from_facts(ENT, [alone]), look, S, at("2026-04-20"))
     assert rules(found) == [d.ITEM_NOT_HELD] and "H1" in found[0].evidence["items"]
+
+
+@hsettings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([SCJG, WSJK, "370322-cgj"]), st.integers(0, 364),
+                          st.sampled_from(["routine", "special", "case"]), st.booleans()), max_size=12))
+def test_frequency_and_repeat_findings_follow_their_definitions(visits):
+    start = at("2026-01-01T09:00")
+    facts = []
+    for n, (dept, day, kind, from_above) in enumerate(visits):
+        when = start + timedelta(days=day)
+        facts.append(registered(f"I{n}", dept=dept, kind=kind, ordered_from_above=from_above,
+                                when=when.isoformat()[:16], registered=(when + timedelta(hours=2)).isoformat()[:16],
+                                approval=(when - timedelta(hours=2)).isoformat()[:16]))
+    ent = d.enterprise_from_facts(ENT, facts)
+    found = d.evaluate_enterprise(ent, LOOKUPS, S, at("2027-01-05"))
+    counts: dict[tuple[str, str], int] = {}
+    for dept, _, kind, from_above in visits:
+        if not from_above:
+            counts[(dept, kind)] = counts.get((dept, kind), 0) + 1
+    over = {f"{ENT}:{dept}:2026:{kind}" for (dept, kind), n in counts.items() if n > dict(S.yearly_caps).get(kind, n)}
+    assert {f.subject_id for f in found if f.rule_id == d.FREQUENCY_CAP} == over
+    ordered = sorted(ent.inspections.values(), key=lambda i: (i.started_at, i.inspection_id))
+    repeats = {later.inspection_id for j, later in enumerate(ordered) if later.kind in S.repeat_counted_kinds
+               and any(e.kind in S.repeat_counted_kinds and e.dept != later.dept
+                       and (later.day - e.day).days <= S.repeat_window_days for e in ordered[:j])}
+    assert {f.subject_id for f in found if f.rule_id == d.REPEAT_INSPECTION} == repeats
