@@ -25,6 +25,25 @@ def digest(envelope: dict) -> str:
     return hashlib.sha256(json.dumps(envelope, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
+ENVELOPE_SUMMARY = ("event_id", "type", "schema_version", "dept", "source", "occurred_at")
+
+
+def _without_payload(doc: dict) -> dict:
+    """A dead letter as an operator lists it: the body replaced by the envelope's summary."""
+    import json
+
+    body = doc.pop("body", None)
+    data = body.encode("utf-8", errors="replace") if isinstance(body, str) else bytes(body or b"")
+    try:
+        envelope = json.loads(data)
+    except ValueError:
+        envelope = None
+    doc["event"] = ({k: envelope.get(k) for k in ENVELOPE_SUMMARY if isinstance(envelope.get(k), (str, int))}
+                    if isinstance(envelope, dict) else {})
+    doc["size"], doc["sha256"] = len(data), hashlib.sha256(data).hexdigest()
+    return doc
+
+
 class GatewayStore:
     def __init__(self, db: Database):
         self.db = db
@@ -82,11 +101,13 @@ class GatewayStore:
 
     # ---- read and replay through the API service (operator role) -----------------------------------
     def page_dead_letters(self, status: str | None = None, limit: int = 50, offset: int = 0) -> dict:
-        """A page of dead letters, newest first, with the true total; no traceback or raw headers."""
+        """A page of dead letters, newest first, with the true total. Operators see what and where
+        (the envelope's event id, type, department, source, times; size and digest of the body), not
+        the payload (case or officer data, personal data), the traceback or the raw headers."""
         query = {"status": status} if status else {}
         hidden = {"traceback": 0, "headers": 0}
-        items = list(self.db.dead_letters.find(query, hidden).sort([("dead_at", DESCENDING), ("_id", 1)])
-                     .skip(offset).limit(limit))
+        items = [_without_payload(d) for d in self.db.dead_letters.find(query, hidden)
+                 .sort([("dead_at", DESCENDING), ("_id", 1)]).skip(offset).limit(limit)]
         return {"items": items, "total": self.db.dead_letters.count_documents(query), "limit": limit,
                 "offset": offset}
 

@@ -62,7 +62,8 @@ def test_persistent_failure_is_dead_lettered_then_replayed(suite):
     [dl] = wait_for(lambda: dead_letters(suite), timeout=10)
     assert dl["service"] == "flaky" and dl["entrypoint"] == "handle"
     assert "traceback" not in dl and "headers" not in dl and "ConnectionError" not in dl.get("error", "")
-    assert json.loads(dl["body"])["event_id"] == env["event_id"]
+    assert dl["event"] == {k: env[k] for k in ("event_id", "type", "schema_version", "dept", "source", "occurred_at")}
+    assert "body" not in dl and "payload" not in str(dl)  # operators see no case or officer data
     assert len(CALLS["511322-scjg-0102"]) == 3
 
     assert suite["api"].post(f"/api/v1/dead-letters/{dl['_id']}/replay", as_="sup").status_code == 403
