@@ -26,13 +26,16 @@ def record(db: Database, *, at: datetime, actor: str | None, role: str, dept: st
     return entry_id
 
 
-def entries(db: Database, *, actor: str | None = None, action: str | None = None, limit: int = 50,
-            offset: int = 0) -> dict[str, Any]:
+def entries(db: Database, *, actor: str | None = None, action: str | None = None, since: datetime | None = None,
+            until: datetime | None = None, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+    """A page of entries, newest first, with the true total; filtered by actor, action and time."""
     query: dict[str, Any] = {}
     if actor:
         query["actor"] = actor
     if action:
         query["action"] = action
+    if since or until:
+        query["at"] = {**({"$gte": since} if since else {}), **({"$lt": until} if until else {})}
     total = db.audit.count_documents(query)
     items = [{"id": d.pop("_id"), **d} for d in db.audit.find(query).sort([("at", DESCENDING), ("_id", 1)])
              .skip(offset).limit(limit)]

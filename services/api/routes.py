@@ -73,6 +73,8 @@ OWN: tuple[Route, ...] = (
           scope="dept_arg", paged=True, personal=True, tag="findings", response="FindingsPage"),
     Route("GET", "/audit", "list_audit", "审计日志（只读，追加写入）", frozenset({AUDITOR}),
           (Param("actor", max_length=64, description="操作人"), Param("action", max_length=64, description="操作"),
+           Param("since", "date-time", max_length=40, description="起始时间（含）"),
+           Param("until", "date-time", max_length=40, description="截止时间（不含）"),
            *PAGE), paged=True, tag="audit", response="AuditPage"),
     Route("GET", "/dead-letters", "list_dead_letters", "死信列表", frozenset({OPERATOR}),
           (Param("status", enum=("dead", "replaying", "replayed", "refused"), description="状态"), *PAGE),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import heapq
 import json
 import logging
+from datetime import datetime
 from typing import Any
 
 import eventlet
@@ -435,8 +436,9 @@ class ApiService:
                             {k: v for k, v in {"dept": dept, "source": args["source"]}.items() if v})
 
     def _own_list_audit(self, route, principal, args, request) -> Response:
-        return json_response(audit.entries(self.db, actor=args["actor"], action=args["action"],
-                                           limit=args["limit"], offset=args["offset"]))
+        since, until = (datetime.fromisoformat(args[k]) if args[k] else None for k in ("since", "until"))
+        return json_response(audit.entries(self.db, actor=args["actor"], action=args["action"], since=since,
+                                           until=until, limit=args["limit"], offset=args["offset"]))
 
     def _own_list_dead_letters(self, route, principal, args, request) -> Response:
         return json_response(self._call("gateway", "list_dead_letters", status=args["status"],

@@ -175,6 +175,9 @@ def test_party_personal_data_is_masked_unless_the_owning_department_reads_it_and
     entry = log["items"][0]
     assert {"at", "actor", "role", "route", "client", "status"} <= set(entry) and entry["client"] == "127.0.0.1"
     assert kit.get("/api/v1/audit", as_="sup").status_code == 403
+    later = (utcnow() + timedelta(minutes=1)).isoformat()
+    assert kit.get("/api/v1/audit", as_="aud", since=later).json()["total"] == 0
+    assert kit.get("/api/v1/audit", as_="aud", until=later, action="personal_read").json()["total"] == log["total"]
     # the API has no way to change the log
     assert kit.post("/api/v1/audit", {}, as_="aud").status_code == 405
 
