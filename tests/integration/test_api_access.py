@@ -239,6 +239,17 @@ def test_browser_session_needs_csrf_for_changes_and_login_is_throttled(zhifa_con
     assert no_csrf.status_code == 403 and no_csrf.json()["error"]["code"] == "csrf"
     wrong = web.post(f"{kit.base}/api/v1/auth/logout", headers={"X-CSRF-Token": "x" * 43}, timeout=10)
     assert wrong.status_code == 403
+    # a supervisor's browser session acts with the token it got at login (here: a token for a machine)
+    accounts.create_user(kit.db, "zhang.wei", "supervisor", utcnow(), password="bureau password 9")
+    boss = requests.Session()
+    boss_csrf = boss.post(f"{kit.base}/api/v1/auth/login", json={"username": "zhang.wei",
+                                                                 "password": "bureau password 9"}, timeout=10).json()["csrf_token"]
+    forged = boss.post(f"{kit.base}/api/v1/auth/tokens", json={"username": "sthj"}, timeout=10)
+    assert forged.status_code == 403 and forged.json()["error"]["code"] == "csrf"
+    issued = boss.post(f"{kit.base}/api/v1/auth/tokens", json={"username": "sthj"},
+                       headers={"X-CSRF-Token": boss_csrf}, timeout=10)
+    assert issued.status_code == 200 and issued.json()["token"].startswith("zfa_")
+    assert web.post(f"{kit.base}/api/v1/auth/logout", headers={"X-CSRF-Token": boss_csrf}, timeout=10).status_code == 403
     assert web.post(f"{kit.base}/api/v1/auth/logout", headers={"X-CSRF-Token": csrf}, timeout=10).status_code == 200
     assert web.get(f"{kit.base}/api/v1/auth/me", timeout=10).status_code == 401
     stored = kit.db.sessions.find_one({})
