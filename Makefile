@@ -13,7 +13,7 @@ RUN_ARGS    ?=
 BENCH_ARGS  ?=
 PY          := .venv/bin/python
 
-.PHONY: help bootstrap venv rabbitmq ferretdb browser-deps run test bench monitor \
+.PHONY: help bootstrap venv rabbitmq ferretdb browser-deps run test chaos bench monitor \
         infra-up infra-down infra-status stop clean-data distclean check-infra
 
 help:
@@ -22,6 +22,8 @@ help:
 	@echo "                      (services.launcher); Ctrl-C stops it and the servers it started"
 	@echo "  make test           bootstrap, start test servers (:5682/:15682/:27027), pytest \$$(PYTEST_ARGS)"
 	@echo "                      test servers stay up for the next run unless CI=true"
+	@echo "  make chaos          fault tests with figures (kills, 60 s database outage, broker disconnects);"
+	@echo "                      CHAOS_EVENTS=20000 CHAOS_KILLS=10 CHAOS_DB_OUTAGE_S=60; figures in .run/chaos-figures.json"
 	@echo "  make bench          bootstrap, run-profile servers, python -m services.simulator.bench \$$(BENCH_ARGS)"
 	@echo "  make monitor        Debian Prometheus on :9090 scraping the running suite (make run), alert rules loaded"
 	@echo "  make bootstrap      venv + rabbitmq-server + patched FerretDB (idempotent)"
@@ -54,6 +56,9 @@ run:
 
 test:
 	@scripts/test.sh $(PYTEST_ARGS)
+
+chaos:
+	@scripts/with-infra.sh test --keep-unless-ci -- .venv/bin/python -m pytest -m chaos -s -q tests/integration/test_hostile_chaos.py
 
 bench:
 	@scripts/bench.sh $(BENCH_ARGS)

@@ -120,15 +120,16 @@ class FlakyProxy:
 
     @staticmethod
     def _pipe(src, dst):
+        """Copy src -> dst; each socket is closed only by the one greenthread that reads it."""
         try:
             while data := src.recv(65536):
                 dst.sendall(data)
         except (OSError, EOFError):  # eventlet raises EOFError when the other side is closed under it
             pass
         finally:
-            for s in (src, dst):
+            for how, sock in ((socket.SHUT_WR, dst), (None, src)):
                 try:
-                    s.close()
+                    sock.shutdown(how) if how is not None else sock.close()
                 except OSError:
                     pass
 
