@@ -94,6 +94,10 @@ OWN: tuple[Route, ...] = (
 )
 
 
+REVEAL = Param("reveal", max_length=200,
+               description="司法局监督人员查看未脱敏个人信息的理由（至少 4 个字，记入审计日志）；其他角色不可用")
+
+
 def _query_roles(q) -> frozenset:
     return frozenset(q.roles) | ({PUBLIC} if q.public else frozenset())
 
@@ -103,8 +107,9 @@ def declared() -> tuple[Route, ...]:
     out: list[Route] = []
     for m in manifests():
         for q in m.queries:
-            out.append(Route("GET", q.path, q.name, q.summary, _query_roles(q), tuple(q.params), "query", m.name,
-                             q.method, q.scope, bool(q.personal), q.paged, q.not_found, tag=m.name))
+            reveal = (REVEAL,) if q.personal and SUPERVISOR in q.roles else ()
+            out.append(Route("GET", q.path, q.name, q.summary, _query_roles(q), (*q.params, *reveal), "query",
+                             m.name, q.method, q.scope, bool(q.personal), q.paged, q.not_found, tag=m.name))
         for c in m.commands:
             dept = Param("dept", max_length=40, pattern=DEPT_PARAM.pattern,
                          description="办案部门（司法局监督人员必填；部门用户默认为本部门）")

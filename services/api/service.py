@@ -318,14 +318,17 @@ class ApiService:
             raise Refusal(400, "required", "缺少必填参数 dept（办案部门）", "dept")
         return given
 
-    def _answer(self, request, route: Route, principal: Principal | None, doc: Any, target: dict) -> Response:
-        """Mask personal data unless the caller needs it; audit every answer that carries some."""
+    def _answer(self, request, route: Route, principal: Principal | None, doc: Any, target: dict,
+                reveal: str | None = None) -> Response:
+        """Mask personal data unless the caller needs it (or a supervisor gave a reason to see it);
+        audit every answer that carries some."""
         depts = record_depts(doc)
         masked, found = mask(doc)
         if not found:
             return json_response(doc)
-        full = principal is not None and sees_personal(principal.role, principal.dept, depts)
-        self._audit(request, route, principal, "personal_read", 200, target, "full" if full else "masked")
+        full = principal is not None and (sees_personal(principal.role, principal.dept, depts) or bool(reveal))
+        self._audit(request, route, principal, "personal_read", 200, {**target, **({"reveal": reveal} if reveal else {})},
+                    "full" if full else "masked")
         return json_response(doc if full else masked)
 
     @staticmethod
@@ -337,6 +340,12 @@ class ApiService:
 
     # ---- declared queries and commands ---------------------------------------------------------
     def _query(self, route: Route, principal: Principal | None, args: dict, request) -> Response:
+        reveal = args.pop("reveal", None)
+        if reveal is not None:
+            if principal is None or principal.role != SUPERVISOR:
+                raise Refusal(403, "forbidden_reveal", "只有司法局监督人员可以说明理由查看未脱敏的个人信息", "reveal")
+            if len(reveal.strip()) < 4:
+                raise Refusal(400, "reveal_reason", "请说明查看未脱敏个人信息的理由（至少 4 个字）", "reveal")
         if route.scope == "dept_arg" and "dept" in args:
             args["dept"] = self._dept(principal, args["dept"])
         reply = self._call(route.service, route.rpc, **args)
@@ -353,7 +362,7 @@ class ApiService:
             log.warning("query %s declares scope dept_arg without a dept parameter", route.name)
             raise Refusal(403, "forbidden_dept", "此接口的答复含有其他部门的数据，部门用户不能调用")
         target = {k: v for k, v in args.items() if v is not None and k not in ("limit", "offset")}
-        return self._answer(request, route, principal, reply, target)
+        return self._answer(request, route, principal, reply, target, reveal)
 
     def _command(self, route: Route, principal: Principal, args: dict, request) -> Response:
         dept = self._dept(principal, args.pop("dept", None), required=True)

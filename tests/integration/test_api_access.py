@@ -165,13 +165,20 @@ def test_party_personal_data_is_masked_unless_the_owning_department_reads_it_and
         assert masked["party"]["id"].startswith("51") and "*" in masked["party"]["id"]
         assert masked["party"]["name"] == PARTY["name"]
         assert masked["facts"][0]["payload"]["party"]["id"].endswith("34")  # facts' payloads too
+    # a supervisor may see them in full by giving a reason, which the audit log keeps; nobody else may
+    revealed = kit.get(f"/api/v1/cases/{SCJG_CASE}", as_="sup", reveal="核实当事人身份以便督办")
+    assert revealed.status_code == 200 and revealed.json()["party"]["id"] == PARTY["id"]
+    assert kit.get(f"/api/v1/cases/{SCJG_CASE}", as_="sup", reveal="看看").status_code == 400
+    refused = kit.get(f"/api/v1/cases/{SCJG_CASE}", as_="aud", reveal="审计抽查需要")
+    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "forbidden_reveal")
     listing = str(kit.get("/api/v1/cases", as_="sup").json())
     assert PARTY["id"] not in listing
     assert kit.get(f"/api/v1/cases/{SCJG_CASE}", as_="ops").status_code == 403
 
     log = kit.get("/api/v1/audit", as_="aud", action="personal_read").json()
     reads = {(e["actor"], e["personal"]) for e in log["items"] if e["target"].get("case_id") == SCJG_CASE}
-    assert {("scjg", "full"), ("sup", "masked"), ("aud", "masked")} <= reads
+    assert {("scjg", "full"), ("sup", "masked"), ("aud", "masked"), ("sup", "full")} <= reads
+    assert [e["target"]["reveal"] for e in log["items"] if e["target"].get("reveal")] == ["核实当事人身份以便督办"]
     entry = log["items"][0]
     assert {"at", "actor", "role", "route", "client", "status"} <= set(entry) and entry["client"] == "127.0.0.1"
     assert kit.get("/api/v1/audit", as_="sup").status_code == 403

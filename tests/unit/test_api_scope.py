@@ -20,7 +20,7 @@ class Stub(ApiService):
         self.sent = kwargs
         return self.reply
 
-    def _answer(self, request, route, principal, doc, target):
+    def _answer(self, request, route, principal, doc, target, reveal=None):
         return doc
 
 
@@ -54,3 +54,13 @@ def test_a_department_scoped_list_without_a_dept_parameter_never_leaks_another_d
         leaking._query(route("dept_arg"), USER, {}, None)
     assert (exc.value.status, exc.value.code) == (403, "forbidden_dept")
     assert Stub({"items": [{"dept": OWN}], "total": 1})._query(route("dept_arg"), USER, {}, None)["total"] == 1
+
+
+def test_only_a_supervisor_may_ask_to_see_personal_data_and_must_say_why():
+    stub = Stub({"case_id": "c", "dept": OWN})
+    stub._query(route("result"), SUPERVISOR, {"reveal": "核实当事人身份"}, None)
+    assert stub.sent == {}  # the reason is the API's, not passed to the service
+    for who, reason, status in ((USER, "核实当事人身份", 403), (SUPERVISOR, "看看", 400)):
+        with pytest.raises(Refusal) as exc:
+            stub._query(route("result"), who, {"reveal": reason}, None)
+        assert exc.value.status == status and exc.value.field == "reveal"
