@@ -134,6 +134,12 @@ def cmd_run(args: argparse.Namespace) -> int:
                         os.environ.get("DB_PREFIX", "zhifa_"), timeout=args.timeout)
         extra["inspection"] = part.to_dict()
         ok = ok and part.ok
+    from services.simulator import handover  # the handover part (行刑衔接), after the main stream's cases
+
+    part = handover.run_live(sim, amqp_uri, os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/"),
+                             os.environ.get("DB_PREFIX", "zhifa_"), timeout=args.timeout)
+    extra["handover"] = part.to_dict()
+    ok = ok and part.ok
     from services.simulator import coordination  # the coordination part (监督案件、投诉、考核…)
 
     if len(sim.depts) >= 2:

@@ -20,7 +20,8 @@ timely ones are early (hours, one day), so the truth needs no deadline arithmeti
 `offline_findings` runs the pure domains: penalty cases folded and summarised as penalty's
 `case.changed` (the item's legal basis from the registry domain), then every handover rule;
 `check(sim)` compares them with the truth per rule at `as_of` (10 days after the year);
-`check_report(sim)` prints that table for `python -m services.simulator check`.
+`check_report(sim)` prints that table for `python -m services.simulator check`; `run_live` publishes
+the part to a running suite (after the main stream) for `python -m services.simulator run`.
 """
 from __future__ import annotations
 
@@ -98,9 +99,11 @@ class _Gen:
             raise ValueError(f"{dept}: fewer than {k} officers usable on {day}")
         return self.rng.sample(ok, k)
 
-    def hid(self, dept: str) -> str:
+    def hid(self, dept: str, kind: str = "YS") -> str:
+        """A handover id like the main generator's case ids: the simulation's `tag` tells runs apart."""
         self.n_h = getattr(self, "n_h", 0) + 1
-        return f"{dept}-YS-{self.year}-{self.n_h:03d}"
+        tag = f"{self.sim.config.tag}-" if self.sim.config.tag else ""
+        return f"{dept}-{kind}-{tag}{self.year}-{self.n_h:03d}"
 
     # -- building blocks (every step on time unless told) -------------------------------------------
     def raise_(self, dept: str, start: datetime, *, case_id: str | None = None, officers: int = 2,
@@ -173,12 +176,11 @@ class _Gen:
         start = self.at(self.workday(6, 9), 10)                         # refusal accepted, penalty reopened
         hid = self.raise_(b, start)
         refusal = self.refused(hid, self.transfer(b, hid, start) + timedelta(hours=1))
-        self.emit("penalty_case_opened", refusal + timedelta(days=2), b, hid, case_id=f"{b}-{self.year}-R01",
-                  mode="reopened")
-        rid = f"{self.jcy}-FX-{self.year}-001"                          # returned by the procuratorate, opened
+        self.emit("penalty_case_opened", refusal + timedelta(days=2), b, hid, case_id=f"{hid}-XZ", mode="reopened")
+        rid = self.hid(self.jcy, "FX")                                  # returned by the procuratorate, opened
         back = self.emit("returned", self.at(self.workday(7, 7), 15), self.jcy, rid, to_dept=a,
                          reason="不起诉，但依法应当给予行政处罚", opinion="建议依法给予行政处罚")
-        self.emit("penalty_case_opened", back + timedelta(days=3), a, rid, case_id=f"{a}-{self.year}-R02")
+        self.emit("penalty_case_opened", back + timedelta(days=3), a, rid, case_id=f"{rid}-XZ")
         # 3. one breach per rule, each on its own handover
         self.breaches(a, b, cases)
         return HandoverSimulation(self.events, self.expectations,
@@ -267,7 +269,7 @@ class _Gen:
         done = self.police_opens(b, hid, got, exhibits_after=late)
         self.expect(d.EXHIBITS_LATE, "handover", hid, b, done - late, "立案后超过3日才移交涉案物品")
 
-        back = self.emit("returned", self.at(self.workday(6, 2), 15), self.police, rid := f"{self.police}-FX-{self.year}-002",
+        back = self.emit("returned", self.at(self.workday(6, 2), 15), self.police, rid := self.hid(self.police, "FX"),
                          to_dept=b, reason="犯罪事实显著轻微，不需要追究刑事责任，但依法应当给予行政处罚")
         self.expect(d.REVERSE_NOT_OPENED, "handover", rid, b, back, "反向移送后未立案处罚")
 
@@ -394,3 +396,36 @@ def check_report(sim: Simulation, out=print) -> bool:
     out(format_table(comparison, f"行刑衔接部分（{len(part.events)} 条事件）："))
     out("行刑衔接部分：" + ("全部规则零漏报、零误报" if comparison.ok else "存在漏报或误报"))
     return comparison.ok
+
+
+def run_live(sim: Simulation, amqp_uri: str, mongo_uri: str, db_prefix: str = "zhifa_", timeout: float = 180,
+             out=print, part: HandoverSimulation | None = None):
+    """Publish the part through the AMQP ingress of a running suite that already holds the main stream
+    (its penalty cases feed `case.changed`) and compare the handover service's stored open findings —
+    on this part's handovers and the main stream's cases — with the truth at the suite's "now", until
+    they agree or `timeout` passes (linked re-evaluation runs on the sweep). Returns the Comparison."""
+    import time as _time
+
+    import pymongo
+
+    from services.simulator.publish import publish_amqp
+    from services.simulator.report import compare, format_table
+
+    part = part or simulate_handovers(sim)
+    stats = publish_amqp(part.events, amqp_uri)
+    out(f"行刑衔接部分：已发布 {stats.published} 条（确认 {stats.confirmed}）")
+    db = pymongo.MongoClient(mongo_uri, serverSelectionTimeoutMS=5000)[f"{db_prefix}handover"]
+    subjects = {e["payload"]["handover_id"] for e in part.events} | set(_case_events(sim))
+    deadline = _time.monotonic() + timeout
+    while True:
+        as_of = datetime.now(CST)
+        expected = {x.key for x in part.expectations if x.since <= as_of and (x.until is None or as_of < x.until)}
+        stored = {(f["rule_id"], f["subject_type"], f["subject_id"], f["dept"])
+                  for name in ("handovers", "penalty_cases") for doc in db[name].find({}, {"findings_open": 1})
+                  for f in (doc.get("findings_open") or {}).values() if f["subject_id"] in subjects}
+        comparison = compare(expected, stored, as_of)
+        if comparison.ok or _time.monotonic() > deadline:
+            break
+        _time.sleep(2)
+    out(format_table(comparison, "行刑衔接部分（联调，服务数据库中的未关闭监督发现）："))
+    return comparison

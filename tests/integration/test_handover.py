@@ -281,23 +281,24 @@ def test_the_transfer_letter_is_made_by_the_documents_service(suite):
 
 
 def test_the_simulated_year_through_the_ingress_finds_exactly_the_injected_breaches(suite):
-    """The simulator's handover part (all three parties, in one burst, any arrival order) through the real
-    ingress: the stored open findings are exactly the injected ones (the two rules that need penalty's
-    `case.changed` are judged offline, see test_handover_simulator.py)."""
+    """The simulator's `run` path: the main stream of a demo county (its penalty cases feed penalty's
+    `case.changed`), then the handover part in one burst (all three parties, any arrival order) through
+    the real ingress; the handover service's stored open findings are exactly the injected ones."""
+    from services.personnel.service import PersonnelService
     from services.simulator import handover as sh
     from services.simulator.generator import county_config, simulate
 
-    part = sh.simulate_handovers(simulate(county_config("demo", seed=20250101, year=2025)))
-    publish(suite["amqp"], part.events)
-    col = db(suite).handovers
-    wait_for(lambda: sum(len(d.get("fact_ids", [])) for d in col.find({}, {"fact_ids": 1})) == len(part.events),
-             timeout=60)
-    needs_case = {"HOV-PENALTY-CONTINUES", "HOV-PENALTY-INSTEAD"}
-    expected = {x.key for x in part.expectations if x.rule_id not in needs_case}
-
-    def stored():
-        return {(f["rule_id"], f["subject_type"], f["subject_id"], f["dept"])
-                for doc in col.find({}, {"findings_open": 1}) for f in (doc.get("findings_open") or {}).values()}
-
-    wait_for(lambda: stored() == expected, timeout=30)
-    assert len({k[0] for k in expected}) == 15
+    for cls in (PersonnelService, RegistryService, PenaltyService):
+        suite["container_factory"](cls).start()
+    sim = simulate(county_config("demo", seed=20250101, year=2025))
+    publish(suite["amqp"], sim.events)
+    client = pymongo.MongoClient(suite["config"]["MONGO_URI"], serverSelectionTimeoutMS=3000)
+    penalty = client[f"{suite['config']['DB_PREFIX']}penalty"]
+    cases = {e["payload"]["case_id"] for e in sim.events if e["type"].startswith("case.")}
+    wait_for(lambda: penalty.cases.count_documents({}) == len(cases)
+             and not penalty.cases.find_one({"outbox_pending": True}), timeout=90)
+    comparison = sh.run_live(sim, suite["amqp"], suite["config"]["MONGO_URI"], suite["config"]["DB_PREFIX"],
+                             timeout=90, out=lambda *_: None)
+    assert comparison.ok, [r.to_dict() for r in comparison.rows if r.missed or r.spurious]
+    rules = {r.rule_id for r in comparison.rows if r.matched}
+    assert "HOV-PENALTY-CONTINUES" in rules and len(rules) == 16   # the demo injects no 以罚代刑 case
