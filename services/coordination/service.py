@@ -1,14 +1,17 @@
-"""Coordination service (司法局协调监督): the findings inbox as a workflow and supervision cases.
+"""Coordination service (司法局协调监督): what the justice bureau does with findings.
 
-Declared in manifest.py. The kernel generates the handlers of the declared ingress routes
-(`inbox.*`, `supervision.*` from the gateway), `list_findings` (the overdue rules of supervision
-cases), the deadline sweep and the command path. What is this service's own:
+Declared in manifest.py; the rules are the pure domain's (services/coordination/domain,
+docs/rules-coordination.md). The kernel generates the handlers of the declared ingress routes
+(`inbox.*`, `supervision.*`, `complaint.*`, … from the gateway), `list_findings`, `get_<aggregate>`,
+the deadline sweep and the command path. What is this service's own:
 
 - one reliable `finding.*` handler per declared service that keeps findings, generated from
   `services.kernel.manifest.manifests()` when this class is created (nameko binds an event handler
   to one source service's exchange, so a wildcard source is not possible);
-- the adapters over the pure domain (services/coordination/domain), the console counters kept on
-  write, the queries and the commands.
+- the adapter over the domain for each aggregate (`KINDS`), the inbox counters kept on write;
+- the queries and commands of the findings inbox, supervision cases, complaints, normative
+  documents, monitoring devices, jurisdiction disputes, monthly reports, case-file review and the
+  annual evaluation.
 """
 from __future__ import annotations
 
@@ -21,21 +24,21 @@ import eventlet
 from nameko.rpc import ServiceRpc, rpc
 from nameko.timer import timer
 
+from services.common.chinatime import local_date
 from services.common.errors import DomainError, NotOwnerError
-from services.common.ownership import is_justice_bureau
 from services.common.facts import Fact
 from services.common.findings import SEVERITY_RANK
+from services.common.ownership import is_justice_bureau
 from services.coordination import store
-from services.common.chinatime import local_date
 from services.coordination.domain import complaints as cp
 from services.coordination.domain import devices as dv
 from services.coordination.domain import disputes as ds
 from services.coordination.domain import evaluation as ev
+from services.coordination.domain import inbox as ib
+from services.coordination.domain import normative as nd
 from services.coordination.domain import reporting as rpt
 from services.coordination.domain import reports as rp
 from services.coordination.domain import review as rv
-from services.coordination.domain import inbox as ib
-from services.coordination.domain import normative as nd
 from services.coordination.domain import supervision as sv
 from services.coordination.domain.settings import DEFAULT_SETTINGS, CoordinationSettings
 from services.coordination.manifest import MANIFEST
@@ -194,10 +197,7 @@ class CoordinationService(EventSourcedService):
 
     # ---- inbox commands (the justice bureau) ---------------------------------------------------------------
     def _triage(self, finding_key: str, dept: str, build: Callable) -> dict:
-        def decide(entry, event_id):
-            return build(entry, event_id)
-
-        return self._command("inbox", finding_key, decide, dept,
+        return self._command("inbox", finding_key, build, dept,
                              summary=lambda doc: {"state": doc["snapshot"]["state"]})
 
     @rpc
