@@ -91,6 +91,20 @@ TEMPLATES: dict[str, dict[str, str]] = {
             + _SEAL
         ),
     },
+    "hearing_notice": {
+        "title": "行政处罚听证通知书",
+        "body": (
+            "{agency_name}\n行政处罚听证通知书\n{doc_number}\n\n"
+            "{party_name}：\n"
+            "    根据你（单位）的申请，本机关定于{hearing_at}在{hearing_place}对你（单位）{cause}一案举行听证。"
+            "听证主持人：{hearing_host}；听证员：{hearing_members}；记录员：{hearing_clerk}。\n"
+            "    你（单位）认为主持人与本案有直接利害关系的，有权申请回避。你（单位）可以亲自参加听证，"
+            "也可以委托一至二人代理；委托代理人参加听证的，应当提交授权委托书。"
+            "无正当理由拒不出席听证或者未经许可中途退出听证的，视为放弃听证权利，本机关终止听证。\n\n"
+            "联系人：{contact_person}　　联系电话：{contact_phone}"
+            + _SEAL
+        ),
+    },
     "service_receipt": {
         "title": "送达回证",
         "body": (
@@ -131,6 +145,33 @@ TEMPLATES: dict[str, dict[str, str]] = {
             "届时请你（单位）{preparation}，并安排熟悉情况的人员在场配合。\n"
             "    检查人员：{officers}（执法证件号：{credential_numbers}），检查时将出示执法证件。\n"
             "    你（单位）认为检查人员与本次检查有直接利害关系的，有权申请回避。\n\n"
+            "联系人：{contact_person}　　联系电话：{contact_phone}"
+            + _SEAL
+        ),
+    },
+    "supervision_opinion": {
+        "title": "行政执法监督意见书",
+        "body": (
+            "{agency_name}\n行政执法监督意见书\n{doc_number}\n\n"
+            "{dept_name}：\n"
+            "    本机关对你单位{matter}进行了监督。经查：\n"
+            "{problems}\n"
+            "    依据《行政执法监督条例》的规定，提出如下监督意见：\n"
+            "{opinions}\n"
+            "    请你单位自收到本意见书之日起{rectify_days}日内将办理情况书面报送本机关。\n"
+            "联系人：{contact_person}　　联系电话：{contact_phone}"
+            + _SEAL
+        ),
+    },
+    "supervision_decision": {
+        "title": "行政执法监督决定书",
+        "body": (
+            "{agency_name}\n行政执法监督决定书\n{doc_number}\n\n"
+            "{dept_name}：\n"
+            "    本机关于{noticed_on}向你单位发出{notice_number}，要求你单位对{matter}予以纠正。"
+            "你单位{rectification_status}。\n"
+            "    依据{decision_basis}的规定，本机关决定：{decision}。\n"
+            "    你单位应当自收到本决定书之日起{rectify_days}日内执行，并将执行情况书面报送本机关。\n"
             "联系人：{contact_person}　　联系电话：{contact_phone}"
             + _SEAL
         ),
@@ -219,6 +260,17 @@ FIELD_LABELS: dict[str, str] = {
     "credential_numbers": "执法证件号",
     "corrected_on": "改正日期",
     "education": "教育内容",
+    "hearing_at": "听证时间",
+    "hearing_place": "听证地点",
+    "hearing_host": "听证主持人",
+    "hearing_members": "听证员",
+    "hearing_clerk": "记录员",
+    "opinions": "监督意见",
+    "noticed_on": "通知日期",
+    "notice_number": "监督通知书文号",
+    "rectification_status": "整改情况",
+    "decision_basis": "决定依据",
+    "decision": "监督决定",
     "dept_name": "被监督单位",
     "matter": "监督事项",
     "problems": "存在的问题",

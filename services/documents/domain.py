@@ -56,13 +56,15 @@ class DocumentsSettings(SettingsBase):
     # kind code in a 文号
     kind_codes: Mapping[str, str] = field(default_factory=lambda: {
         "filing_approval": "立", "penalty_notice": "告", "penalty_hearing_notice": "听告", "penalty_decision": "罚",
-        "service_receipt": "送", "handover_letter": "移", "inspection_notice": "检", "supervision_notice": "监"})
+        "service_receipt": "送", "handover_letter": "移", "inspection_notice": "检", "supervision_notice": "监",
+        "hearing_notice": "听通", "supervision_opinion": "监意", "supervision_decision": "监决"})
     # subject types a kind is made for (kinds not listed: any subject)
     kind_subjects: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: {
         "filing_approval": ("case",), "penalty_notice": ("case",), "penalty_hearing_notice": ("case",),
         "penalty_decision": ("case",), "service_receipt": ("case", "handover", "supervision", "inspection"),
         "handover_letter": ("handover", "case"), "inspection_notice": ("inspection", "case"),
-        "supervision_notice": ("supervision",)})
+        "supervision_notice": ("supervision",), "hearing_notice": ("case",), "supervision_opinion": ("supervision",),
+        "supervision_decision": ("supervision",)})
     number_format: str = "{prefix}〔{year}〕{seq}号"
     claim_keep_seconds: int = 3600        # a number claim stays on its counter at least this long
     resume_after_seconds: int = 60        # an unfinished request is resumed by the sweep after this
