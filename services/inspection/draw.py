@@ -248,3 +248,29 @@ def verify(record: Mapping[str, Any], expected_announcement_digest: str | None =
     notes.append({"code": "compare_digest",
                   "message": f"请将公告摘要 {computed_digest} 与抽取前公布的摘要比对"})
     return Verification(not problems, problems, notes, computed_digest, result)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python draw.py record.json [expected-announcement-digest]`: this file alone verifies a record."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if not args:
+        print("用法：python draw.py <抽取记录.json> [事先公布的公告摘要]")
+        return 2
+    try:
+        with open(args[0], encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, json.JSONDecodeError) as exc:
+        print(f"无法读取抽取记录：{exc}")
+        return 2
+    record = data["record"] if isinstance(data, dict) and "record" in data and "format" not in data else data
+    check = verify(record, args[1] if len(args) > 1 else None)
+    print("通过" if check.ok else "不通过")
+    for item in check.problems + check.notes:
+        print(f"  [{item['code']}] {item['message']}")
+    return 0 if check.ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

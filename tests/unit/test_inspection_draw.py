@@ -209,3 +209,23 @@ def test_verification_needs_only_the_standard_library():
             "bad = [m for m in ('nameko', 'pymongo', 'kombu', 'cryptography') if m in sys.modules]; "
             "sys.exit(1 if bad else 0)")
     assert subprocess.run([sys.executable, "-c", code], cwd=str(__import__("pathlib").Path(__file__).parents[2])).returncode == 0
+
+
+def test_the_algorithm_file_alone_verifies_a_record(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    alone = tmp_path / "draw.py"  # copied out of the package: only the standard library is needed
+    shutil.copy(Path(dr.__file__), alone)
+    good = tmp_path / "record.json"
+    good.write_text(json.dumps(record(), ensure_ascii=False), encoding="utf-8")
+    run = subprocess.run([sys.executable, "-I", str(alone), str(good), dr.digest(announcement())],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 0 and "通过" in run.stdout, run.stdout + run.stderr
+    bad = record()
+    bad["result"]["targets"] = bad["result"]["targets"][1:]
+    good.write_text(json.dumps(bad), encoding="utf-8")
+    run = subprocess.run([sys.executable, "-I", str(alone), str(good)], capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 1 and "result_mismatch" in run.stdout
