@@ -241,7 +241,7 @@ def test_officer_credentialed_only_for_environment_may_not_act_on_a_market_item(
     land(suite, "penalty", "cases", *story(cid, officers=(OFF1, off4), n=12)[:2])
     case = case_where(suite, cid, lambda c: "PEN-OFFICER-CREDENTIAL" in c["finding_rules"])
     finding = next(f for f in case["findings"] if f["rule_id"] == "PEN-OFFICER-CREDENTIAL")
-    assert finding["evidence"]["area"] == "market" and "证件领域不符" in finding["message"]
+    assert finding["evidence"]["area"] == "market" and "不包含 market" in finding["message"]  # the real reason
     [violation] = finding["evidence"]["violations"]  # OFF1's market credential covers the item
     assert violation["officer_id"] == off4 and "不包含 market" in violation["reasons"][0]
 
