@@ -76,11 +76,12 @@ def count_status(db: Database, handover_id: str, version: int, parties: list[str
         return  # a newer state was counted already
     if old is not None and old.get("status") == status and old.get("parties") == new["parties"]:
         return
-    for party in (old or {}).get("parties", []) + ([ALL] if old else []):
-        db.counters.update_one({"_id": f"{party}|{old['status']}"}, {"$inc": {"n": -1}})
-    for party in new["parties"] + [ALL]:
-        db.counters.update_one({"_id": f"{party}|{status}"},
-                               {"$inc": {"n": 1}, "$setOnInsert": {"party": party, "status": status}}, upsert=True)
+    # upsert both ways: a racing writer's decrement may reach a counter before the increment creating it
+    moves = [(party, old["status"], -1) for party in old.get("parties", []) + [ALL]] if old else []
+    moves += [(party, status, 1) for party in new["parties"] + [ALL]]
+    for party, what, step in moves:
+        db.counters.update_one({"_id": f"{party}|{what}"},
+                               {"$inc": {"n": step}, "$setOnInsert": {"party": party, "status": what}}, upsert=True)
 
 
 def counters(db: Database, party: str | None) -> dict:
