@@ -88,6 +88,7 @@ KINDS = {
 }
 PENALTY_PAGE = 500
 OPEN_MONTHS_EVERY = 300
+REPAIR_COUNTS_EVERY = 120
 CLOSED_STAGES = ("closed", "archived")
 RPC_TIMEOUT = 20
 
@@ -154,6 +155,11 @@ class CoordinationService(EventSourcedService):
         super()._relay(repo, doc, pending)
         if doc is not None and repo.store.col.name == store.INBOX and doc.get("snapshot", {}).get("known"):
             store.count(self.db, doc["_id"], doc["version"], ib.counter_key(doc["snapshot"]))
+
+    @timer(interval=REPAIR_COUNTS_EVERY)
+    def repair_counts(self):
+        """Entries saved but not counted (a stop between the two writes) are counted now."""
+        store.repair_counts(self.db, ib.counter_key)
 
     # ---- helpers --------------------------------------------------------------------------------------
     def _command(self, aggregate: str, agg_id: str, decide: Callable, dept: str, summary=None) -> dict:

@@ -6,7 +6,8 @@ the one it is in now. Which counter an entry is in is remembered per entry (`inb
 with a compare-and-set on the entry's version), so a redelivered or repeated save changes nothing
 and an older save arriving late cannot move the count back. FerretDB v1 has no transactions: a
 crash between the move and the increment leaves one counter off by one until that entry is saved
-again (documented in docs/rules-coordination.md).
+again (documented in docs/rules-coordination.md); a process stopped between saving an entry and
+counting it is repaired by `repair_counts` (the service runs it periodically).
 """
 from __future__ import annotations
 
@@ -74,6 +75,20 @@ def count(db: Database, entry_id: str, version: int, key: dict) -> bool:
         _inc(db, cid, key, 1)
         return True
     return False
+
+
+def repair_counts(db: Database, counter_key, limit: int = 100_000) -> int:
+    """Count every known inbox entry whose count did not follow its last save (a process stopped
+    between saving the entry and counting it); returns how many moved. `counter_key(snapshot)` is
+    the domain's. Safe to run beside live writers: each move is the same compare-and-set."""
+    moved = 0
+    seen = {doc["_id"]: doc for doc in db.inbox_counted.find({}, {"key": 1, "version": 1})}
+    for doc in db[INBOX].find({"snapshot.known": True}, {"snapshot": 1, "version": 1}).limit(limit):
+        key = counter_key(doc["snapshot"])
+        mine = seen.get(doc["_id"])
+        if mine is None or mine["key"] != counter_id(key):
+            moved += count(db, doc["_id"], doc["version"], key)
+    return moved
 
 
 def counters(db: Database, dept: str | None = None) -> dict:

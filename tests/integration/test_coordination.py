@@ -375,3 +375,23 @@ def test_monthly_reports_missing_after_the_due_day_are_findings(suite):
     assert api.post(f"/api/v1/reports/submissions/{month}/submit", {}, as_="scjg").status_code == 409
     status = api.get(f"/api/v1/reports/submissions/{month}", as_="sup").json()
     assert status["late"] == [SCJG] and status["missing"] == [STHJ]
+
+
+def test_an_entry_saved_but_not_counted_is_counted_by_the_repair(suite):
+    import pymongo
+
+    from services.coordination import store
+    from services.coordination.domain import inbox as ib
+
+    key = "PEN-OFFICERS-MIN:case:511322-scjg-2024-0077"
+    relay("penalty", "finding.raised", finding_payload(key, datetime.now(CST)))
+    wait_for(lambda: suite["api"].get("/api/v1/inbox-counters", as_="sup").json()["total"] == 1)
+    db = pymongo.MongoClient(suite["config"]["MONGO_URI"])[f"{suite['config']['DB_PREFIX']}coordination"]
+    # as if the process had stopped right after saving the entry: no count of it at all
+    db.inbox_counted.delete_many({})
+    db.inbox_counters.delete_many({})
+    assert store.counters(db)["total"] == 0
+    assert store.repair_counts(db, ib.counter_key) == 1
+    assert store.repair_counts(db, ib.counter_key) == 0          # idempotent
+    counted = store.counters(db)
+    assert counted["total"] == 1 and counted["by_state"] == {"new": 1} and counted["by_dept"] == {SCJG: 1}
