@@ -8,6 +8,7 @@ the audit log. Errors are always JSON `{"error": {code, field, message}}`; no ba
 """
 from __future__ import annotations
 
+import functools
 import heapq
 import json
 import logging
@@ -23,7 +24,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from services.api import accounts, audit, downloads
+from services.api import accounts, audit, console, downloads
 from services.api.accounts import AccountError, LoginRefused, Principal
 from services.api.masking import mask, sees_personal
 from services.api.openapi import document
@@ -137,6 +138,24 @@ def record_depts(doc: Any) -> set[str]:
     return out
 
 
+@functools.lru_cache(maxsize=None)
+def takes_actor(service: str, method: str) -> bool:
+    """Whether a declared command's RPC method takes `actor` (who acted), read from its signature."""
+    import importlib
+    import inspect
+
+    from services.kernel.manifest import manifest
+
+    declared = manifest(service)
+    try:
+        module, _, cls = declared.service.partition(":")
+        fn = getattr(getattr(importlib.import_module(module), cls), method)
+        params = inspect.signature(fn).parameters
+    except Exception:  # not importable here: call without it
+        return False
+    return "actor" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
 def _sort_key(f: dict):
     from services.api.routes import SEVERITIES
 
@@ -226,6 +245,10 @@ class ApiService:
         except MethodNotAllowed:
             raise Refusal(405, "method_not_allowed", f"该路径不支持 {request.method} 方法") from None
         except NotFound:
+            if request.method == "GET" and not request.path.startswith("/api/"):
+                page = console.serve(request.path)  # the console's page and assets (services/api/console.py)
+                if page is not None:
+                    return page
             raise Refusal(404, "no_such_route", "没有这个接口，见 /api/v1/openapi.json") from None
         principal = self._authenticate(request)
         self._authorize(route, principal, request)
@@ -367,7 +390,8 @@ class ApiService:
     def _command(self, route: Route, principal: Principal, args: dict, request) -> Response:
         dept = self._dept(principal, args.pop("dept", None), required=True)
         target = {k: v for k, v in args.items() if isinstance(v, (str, int, bool))}
-        reply = self._call(route.service, route.rpc, **args, dept=dept)
+        who = {"actor": principal.username} if takes_actor(route.service, route.rpc) else {}
+        reply = self._call(route.service, route.rpc, **args, dept=dept, **who)
         if not isinstance(reply, dict):
             raise Refusal(503, "service_unavailable", "后端服务答复无效")
         status = 200 if reply.get("ok") else STATUS_OF.get((reply.get("error") or {}).get("code"), 400)

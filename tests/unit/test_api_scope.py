@@ -64,3 +64,25 @@ def test_only_a_supervisor_may_ask_to_see_personal_data_and_must_say_why():
         with pytest.raises(Refusal) as exc:
             stub._query(route("result"), who, {"reveal": reason}, None)
         assert exc.value.status == status and exc.value.field == "reveal"
+
+
+class Echo:
+    """A service class for the actor check (never run)."""
+
+    def with_actor(self, dept, actor=None):
+        return dept
+
+    def without_actor(self, dept):
+        return dept
+
+
+def test_commands_name_who_acted_where_the_service_records_it():
+    from services.api.service import takes_actor
+    from services.kernel.manifest import ServiceManifest, register, unregister
+
+    register(ServiceManifest(name="echo-actor", title="回声", service="tests.unit.test_api_scope:Echo"))
+    try:
+        assert takes_actor("echo-actor", "with_actor") and not takes_actor("echo-actor", "without_actor")
+        assert not takes_actor("echo-actor", "no_such_method")
+    finally:
+        unregister("echo-actor")
