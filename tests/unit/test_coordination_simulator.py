@@ -62,3 +62,28 @@ def test_the_check_report_prints_the_table():
     lines: list[str] = []
     assert sc.check_report(sim, out=lines.append)
     assert "COO-SUP-REPLY-OVERDUE" in "\n".join(lines) and lines[-1].startswith("协调监督部分：全部规则零漏报")
+
+
+from collections import defaultdict  # noqa: E402
+
+from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402
+
+from services.common.facts import Fact  # noqa: E402
+
+
+@hsettings(max_examples=25, deadline=None)
+@given(st.randoms(use_true_random=False))
+def test_every_aggregate_folds_to_the_same_state_whatever_the_arrival_order(rnd):
+    _, part = county()
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for env in part.events:
+        prefix = next(p for p in sc.KINDS if env["type"].startswith(p))
+        groups[(prefix, str(env["payload"][sc.KINDS[prefix][0]]))].append(env)
+    for (prefix, _), envs in groups.items():
+        fold, snapshot = sc.KINDS[prefix][1], sc.KINDS[prefix][4]
+        if snapshot is None:
+            continue
+        in_order = fold([Fact.from_envelope(e, seq=i) for i, e in enumerate(envs)])
+        shuffled = rnd.sample(envs, len(envs))
+        arrived = fold([Fact.from_envelope(e, seq=i) for i, e in enumerate(shuffled)])
+        assert snapshot(in_order, part.as_of) == snapshot(arrived, part.as_of), prefix
