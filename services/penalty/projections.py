@@ -28,7 +28,7 @@ from datetime import date, datetime
 from typing import Any, Iterable, Mapping, Sequence
 
 from services.common.findings import SEVERITY_RANK, Finding  # noqa: F401  (SEVERITY_RANK: re-exported)
-from services.common.qualification import can_act, holder_from_payload
+from services.common.qualification import Holder, can_act, holder_from_payload
 from services.penalty.domain import rules as r
 from services.penalty.domain.case import Case, parse_time
 from services.penalty.domain.rules import CaseFacts, ItemView
@@ -126,13 +126,14 @@ def decision_entry(case_id: str, snapshot: Mapping[str, Any]) -> dict[str, Any] 
 
 # -- officer projection ---------------------------------------------------------------------------
 
-def officer_verdict(payload: Mapping[str, Any] | None, area: str, at: datetime) -> tuple[bool, list[str]]:
+def officer_verdict(payload: Mapping[str, Any] | Holder | None, area: str, at: datetime) -> tuple[bool, list[str]]:
     """May the projected officer enforce in `area` (empty = any) at `at`? Every reason if not.
 
     The one pure answer personnel gives (services/common/qualification.py), asked of the officer
     rebuilt from its `officer.changed` snapshot: penalty keeps no rule of its own about credentials.
     """
-    verdict = can_act(holder_from_payload(payload) if payload is not None else None, area, at)
+    holder = payload if isinstance(payload, Holder) or payload is None else holder_from_payload(payload)
+    verdict = can_act(holder, area, at)
     return verdict.allowed, [r.message for r in verdict.reasons]
 
 
@@ -208,8 +209,9 @@ def case_facts(officers: Mapping[str, Mapping[str, Any]], items: Mapping[str, Ma
                other_decisions: Sequence[Mapping[str, Any]]) -> CaseFacts:
     """CaseFacts over the projected documents of one case (officer and item payloads by id)."""
     records = {code: projected_item(payload) for code, payload in items.items()}
+    holders = {officer_id: holder_from_payload(payload) for officer_id, payload in officers.items()}  # once per case
     return CaseFacts(
-        credentials=lambda officer_id, area, at: officer_verdict(officers.get(officer_id), area, at),
+        credentials=lambda officer_id, area, at: officer_verdict(holders.get(officer_id), area, at),
         items=lambda dept, code, at: item_view(records.get(code), dept, code, at),
         crime_thresholds=tuple(crime_thresholds),
         other_decisions=tuple(other_decisions),
