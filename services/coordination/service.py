@@ -21,6 +21,7 @@ from datetime import date, datetime, timedelta
 from typing import Callable
 
 import eventlet
+from nameko.exceptions import RemoteError, UnknownService
 from nameko.rpc import ServiceRpc, rpc
 from nameko.timer import timer
 
@@ -510,12 +511,27 @@ class CoordinationService(EventSourcedService):
                 "complaints": store.snapshots(self.db, store.COMPLAINTS),
                 "documents": store.snapshots(self.db, store.NORMATIVE)}
 
+    def _penalty_summaries(self) -> list[dict] | None:
+        """Every penalty case's summary (filed / decided / closed dates, fine), or None if the penalty
+        service does not answer in time (the report then says so)."""
+        out: list[dict] = []
+        try:
+            with eventlet.Timeout(RPC_TIMEOUT):
+                while True:
+                    page = self.penalty.list_cases(limit=PENALTY_PAGE, offset=len(out))
+                    items = page.get("items") or []
+                    out.extend(items)
+                    if not items or len(out) >= int(page.get("total") or 0):
+                        return out
+        except (eventlet.Timeout, UnknownService, RemoteError):
+            return None
+
     @rpc
     def monthly_report(self, month, dept=None):
         """One month's numbers for a department, or the county's with a row per department."""
         try:
             rp.month_bounds(month)
-            data = self._report_data()
+            data = {**self._report_data(), "penalty_cases": self._penalty_summaries()}
             if dept:
                 return rp.monthly_report(month, dept, previous_entries=data["entries"], **data)
             return rp.county_report([month], **data)
@@ -525,7 +541,8 @@ class CoordinationService(EventSourcedService):
     @rpc
     def quarterly_report(self, quarter):
         try:
-            return rp.county_report(rp.quarter_months(quarter), **self._report_data())
+            months = rp.quarter_months(quarter)
+            return rp.county_report(months, **self._report_data(), penalty_cases=self._penalty_summaries())
         except DomainError as exc:
             return {"error": exc.to_dict()}
 
@@ -592,7 +609,7 @@ class CoordinationService(EventSourcedService):
         try:
             with eventlet.Timeout(RPC_TIMEOUT):
                 population = self._closed_cases(int(year))
-        except eventlet.Timeout:
+        except (eventlet.Timeout, UnknownService, RemoteError):
             return {"ok": False, "error": {"code": "unavailable", "field": None,
                                            "message": "处罚案件服务暂不可用，无法取得已结案卷"}}
         plan_id = f"PC-{int(year)}-{uuid.uuid4().hex[:8]}"

@@ -358,6 +358,7 @@ def test_case_files_are_drawn_reproducibly_prefilled_from_findings_scored_and_ev
     month = datetime.now(CST).strftime("%Y-%m")
     report = api.get("/api/v1/reports/monthly", as_="scjg", month=month).json()
     assert report["dept"] == SCJG and report["findings"]["raised"] == 6
+    assert report["penalty_cases"]["filed"] == 6 and report["penalty_cases"]["closed"] == 6   # from the penalty service
     assert api.get("/api/v1/reports/monthly", as_="sup", month="2026-13").status_code == 400
 
 

@@ -50,8 +50,18 @@ def test_monthly_report_counts_findings_cases_complaints_and_documents_of_one_de
     assert report["complaints"]["routed"] == 1 and report["complaints"]["answered"] == 0
     assert report["normative_documents"] == {"issued": 0, "filed": 1, "filed_late": 1}
     assert report["trend"] == {"previous_month": "2024-04", "findings_raised_before": 2, "findings_raised_change": 0}
+    assert report["penalty_cases"] == {"unavailable": True}     # the penalty service did not answer
+    summaries = [{"dept": SCJG, "filed_at": "2024-05-02T09:00:00+08:00", "decided_at": "2024-05-20T09:00:00+08:00",
+                  "fine_amount": 5000, "closed_at": None},
+                 {"dept": SCJG, "filed_at": "2024-04-02T09:00:00+08:00", "decided_at": "2024-05-31T16:00:00+08:00",
+                  "fine_amount": 2000.5, "closed_at": "2024-06-01T09:00:00+08:00"},
+                 {"dept": STHJ, "filed_at": "2024-05-03T09:00:00+08:00"}]
+    with_cases = rp.monthly_report("2024-05", SCJG, entries=ENTRIES, cases=cases, complaints=complaints,
+                                   documents=documents, penalty_cases=summaries)
+    assert with_cases["penalty_cases"] == {"filed": 1, "decided": 2, "closed": 0, "fines": 7000.5}
     county = rp.county_report(rp.quarter_months("2024-Q2"), entries=ENTRIES, cases=cases, complaints=complaints,
-                              documents=documents)
+                              documents=documents, penalty_cases=summaries)
+    assert county["county"]["penalty_cases"] == {"filed": 3, "decided": 2, "closed": 1, "fines": 7000.5}
     assert county["county"]["findings"]["raised"] == 5 and [d["dept"] for d in county["departments"]] == [SCJG, STHJ]
     with pytest.raises(DomainError):
         rp.month_bounds("2024-13")

@@ -1,8 +1,9 @@
 """Monthly and quarterly report data (月报/季报) per department and for the county, from the suite's data.
 
 Pure: the service hands in the snapshots it keeps (inbox entries — every service's findings —,
-supervision cases, complaints, normative documents, disputes) and gets the numbers of one period
-back; rendering to DOCX/PDF belongs to the documents capability. Counting rules:
+supervision cases, complaints, normative documents) and the penalty service's case list, and gets
+the numbers of one period back; rendering to DOCX/PDF belongs to the documents capability.
+Counting rules:
 - a finding counts as *raised* in the period of its current episode's raise, *resolved* in the
   period of its resolution, *open at the end* if raised before the period's end and neither resolved,
   dismissed nor merged by then (dismissal/merge times come from the triage log);
@@ -136,8 +137,26 @@ def normative_part(documents: Iterable[dict], dept: str | None, start: date, end
     return out
 
 
+def penalty_part(summaries: Iterable[dict] | None, dept: str | None, start: date, end: date) -> dict:
+    """Penalty cases (the penalty service's case list): filed, decided (with fines), closed in the period."""
+    if summaries is None:
+        return {"unavailable": True}
+    out = {"filed": 0, "decided": 0, "closed": 0, "fines": 0.0}
+    for c in summaries:
+        if dept is not None and c.get("dept") != dept:
+            continue
+        out["filed"] += _in(c.get("filed_at"), start, end)
+        if _in(c.get("decided_at"), start, end):
+            out["decided"] += 1
+            out["fines"] += float(c.get("fine_amount") or 0)
+        out["closed"] += _in(c.get("closed_at"), start, end)
+    out["fines"] = round(out["fines"], 2)
+    return out
+
+
 def monthly_report(month: str, dept: str | None, *, entries: list[dict], cases: list[dict], complaints: list[dict],
-                   documents: list[dict], previous_entries: list[dict] | None = None) -> dict:
+                   documents: list[dict], previous_entries: list[dict] | None = None,
+                   penalty_cases: list[dict] | None = None) -> dict:
     """The numbers of one month for one department (or the county when `dept` is None)."""
     start, end = month_bounds(month)
     mine = [e for e in entries if dept is None or e.get("dept") == dept]
@@ -145,7 +164,8 @@ def monthly_report(month: str, dept: str | None, *, entries: list[dict], cases: 
               "findings": findings_part(mine, start, end),
               "supervision": supervision_part(cases, dept, start, end),
               "complaints": complaints_part(complaints, dept, start, end),
-              "normative_documents": normative_part(documents, dept, start, end)}
+              "normative_documents": normative_part(documents, dept, start, end),
+              "penalty_cases": penalty_part(penalty_cases, dept, start, end)}
     if previous_entries is not None:
         p_start, p_end = month_bounds(previous_month(month))
         before = findings_part([e for e in previous_entries if dept is None or e.get("dept") == dept], p_start, p_end)
@@ -155,7 +175,7 @@ def monthly_report(month: str, dept: str | None, *, entries: list[dict], cases: 
 
 
 def county_report(months: list[str], *, entries: list[dict], cases: list[dict], complaints: list[dict],
-                  documents: list[dict]) -> dict:
+                  documents: list[dict], penalty_cases: list[dict] | None = None) -> dict:
     """The county's report over one or more months (a quarter): totals and one row per department."""
     depts = sorted({e["dept"] for e in entries if e.get("dept")} | {c["dept"] for c in complaints if c.get("dept")}
                    | {t["dept"] for c in cases for t in c.get("tracks", [])} | {d["dept"] for d in documents if d.get("dept")})
@@ -166,7 +186,8 @@ def county_report(months: list[str], *, entries: list[dict], cases: list[dict], 
         return {"dept": dept, "findings": findings_part(mine, start, end),
                 "supervision": supervision_part(cases, dept, start, end),
                 "complaints": complaints_part(complaints, dept, start, end),
-                "normative_documents": normative_part(documents, dept, start, end)}
+                "normative_documents": normative_part(documents, dept, start, end),
+                "penalty_cases": penalty_part(penalty_cases, dept, start, end)}
 
     return {"months": months, "period": {"from": start.isoformat(), "to": (end - timedelta(days=1)).isoformat()},
             "county": part(None), "departments": [part(d) for d in depts]}
