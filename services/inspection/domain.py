@@ -82,10 +82,11 @@ DRAW_UNVERIFIABLE = "INS-DRAW-UNVERIFIABLE"
 DRAW_REPEATED = "INS-DRAW-REPEATED"
 UNIT_NO_RECORDS_1Y = "INS-UNIT-NO-RECORDS-1Y"
 UNIT_NO_RECORDS_2Y = "INS-UNIT-NO-RECORDS-2Y"
+NOT_REGISTERED = "INS-NOT-REGISTERED"
 RULES = (INSPECTOR_UNQUALIFIED, OFFICERS_MIN, ITEM_NOT_HELD, NOT_APPROVED, REGISTRATION_LATE, FREQUENCY_CAP,
          REPEAT_INSPECTION, JOINT_SUGGESTED, PLAN_NOT_FILED, ANNUAL_NOT_PUBLISHED, ANNUAL_PLAN_MISSING,
          SPECIAL_NOT_APPROVED, SPECIAL_CAP, DRAW_NOT_PUBLISHED, DRAW_UNVERIFIABLE, DRAW_REPEATED,
-         UNIT_NO_RECORDS_1Y, UNIT_NO_RECORDS_2Y)
+         UNIT_NO_RECORDS_1Y, UNIT_NO_RECORDS_2Y, NOT_REGISTERED)
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,7 @@ class InspectionSettings(SettingsBase):
     annual_publication_due: tuple[int, int] = (3, 31)  # annual plan published by end of March
     draw_publication_wd: int = 20                  # draw results published within 20 working days
     registration_grace_days: int = 3               # registered later than this after the inspection: needs a reason
+    unregistered_grace_days: int = 3               # an outcome/approval reported without a registration this long
     emergency_approval_hours: int = 24             # emergency: approval completed within 24 h after
     special_yearly_cap: int = 2                    # special plans per department per year (ordered from above excepted)
     unit_idle_warn_days: int = 365                 # seed 003: no records for 1 year -> no new credentials
@@ -122,7 +124,7 @@ class InspectionSettings(SettingsBase):
 
     def check(self) -> None:
         ints = ("min_officers", "repeat_window_days", "plan_filing_lead_wd", "draw_publication_wd",
-                "registration_grace_days", "emergency_approval_hours", "special_yearly_cap",
+                "registration_grace_days", "unregistered_grace_days", "emergency_approval_hours", "special_yearly_cap",
                 "unit_idle_warn_days", "unit_idle_recall_days")
         for name in ints:
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
@@ -604,7 +606,7 @@ class Enterprise:
 
     @property
     def depts(self) -> list[str]:
-        return sorted({d for i in self.inspections.values() for d in i.depts}
+        return sorted({d for i in self.inspections.values() for d in i.depts} | {h["dept"] for h in self.held}
                       | {p.dept for p in self.planned.values()} | {v["dept"] for v in self.drawn.values()})
 
     def ordered(self) -> list[Inspection]:
@@ -662,7 +664,8 @@ def enterprise_from_facts(target_id: str, facts: Iterable[Fact]) -> Enterprise:
         if f.type in (INSPECTION_CONCLUDED, INSPECTION_APPROVED):
             insp = ent.inspections.get(p["inspection_id"])
             if insp is None:
-                ent.held.append({"event_id": f.event_id, "type": f.type, "inspection_id": p["inspection_id"]})
+                ent.held.append({"event_id": f.event_id, "type": f.type, "inspection_id": p["inspection_id"],
+                                 "dept": f.dept, "occurred_at": iso_local(f.occurred_at)})
                 continue
             _owned(insp.dept, f)
             if f.type == INSPECTION_CONCLUDED:
@@ -810,6 +813,27 @@ def check_approval(ent: Enterprise, insp: Inspection, settings: InspectionSettin
                      f"{how}，{done}")]
 
 
+def check_unregistered(ent: Enterprise, settings_for: SettingsFor, as_of: datetime) -> list[Finding]:
+    """Seed 003: unregistered means not inspected. An outcome or approval reported for an inspection
+    that has no registration `unregistered_grace_days` later is a finding of the reporting department."""
+    first: dict[tuple[str, str], dict] = {}
+    for held in ent.held:
+        key = (held["inspection_id"], held["dept"])
+        if key not in first or held["occurred_at"] < first[key]["occurred_at"]:
+            first[key] = held
+    out = []
+    for (inspection_id, dept), held in sorted(first.items()):
+        since = parse_time(held["occurred_at"])
+        grace = settings_for(dept).unregistered_grace_days
+        if as_of >= since + timedelta(days=grace):
+            out.append(Finding(NOT_REGISTERED, "warning", dept, "inspection", inspection_id, as_of,
+                               {"target_id": ent.target_id, "reported": held["type"], "reported_at": held["occurred_at"],
+                                "grace_days": grace},
+                               f"{dept} 报送了检查 {inspection_id} 的{'结果' if held['type'] == INSPECTION_CONCLUDED else '审批'}，"
+                               f"但 {grace} 天后仍无该检查的登记（未登记视为未检查）"))
+    return out
+
+
 def check_registration(ent: Enterprise, insp: Inspection, settings: InspectionSettings,
                        as_of: datetime) -> list[Finding]:
     """Seed 003: every inspection registered; a late (after-the-fact) registration needs a reason."""
@@ -910,6 +934,7 @@ def evaluate_enterprise(ent: Enterprise, lookups: Lookups, settings: InspectionS
     out += check_frequency(ent, settings_for, as_of)
     out += check_repeats(ent, settings_for, as_of)
     out += check_joint_plans(ent, settings_for, as_of)
+    out += check_unregistered(ent, settings_for, as_of)
     return out
 
 
@@ -921,6 +946,8 @@ def enterprise_due_at(ent: Enterprise, settings: InspectionSettings | SettingsFo
             dates.append(approval_deadline(insp, settings_for(insp.dept)))
     for p in ent.planned.values():
         dates.append(_next_day(p.period_to))
+    for held in ent.held:
+        dates.append(parse_time(held["occurred_at"]) + timedelta(days=settings_for(held["dept"]).unregistered_grace_days))
     return _earliest_after(dates, as_of)
 
 
@@ -1128,6 +1155,7 @@ RULE_FUNCTIONS: tuple[tuple[str, Callable[..., list[Finding]]], ...] = (
     (REGISTRATION_LATE, _per_inspection(_registration, REGISTRATION_LATE)),
     (FREQUENCY_CAP, _per_enterprise(check_frequency)),
     (REPEAT_INSPECTION, _per_enterprise(check_repeats)),
+    (NOT_REGISTERED, _per_enterprise(check_unregistered)),
     (JOINT_SUGGESTED, _per_enterprise(check_joint_plans)),
     *((rule, _of(Plan, evaluate_plan, rule)) for rule in (PLAN_NOT_FILED, ANNUAL_NOT_PUBLISHED, SPECIAL_NOT_APPROVED)),
     *((rule, _of(Draw, evaluate_draw, rule)) for rule in (DRAW_NOT_PUBLISHED, DRAW_UNVERIFIABLE, DRAW_REPEATED)),

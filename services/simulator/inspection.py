@@ -204,6 +204,13 @@ class _Gen:
         day = self.workday(7, 13)
         self.inspection(a, next(special), self.team(a, self.area[a], day), day, registered_after=10,
                         late_reason="现场处置突发险情，事后补登")
+        # an outcome reported for an inspection never registered (未登记视为未检查)
+        self.n += 1
+        ghost, concluded = f"{b}-JC-{self.year}-{self.n:04d}", self.at(7, 20, 15)
+        self.emit("inspection.concluded", concluded, b, {"inspection_id": ghost, "target_id": next(special),
+                                                        "outcome": "ordered_to_correct", "text": "责令限期改正"})
+        self.expect(d.NOT_REGISTERED, "inspection", ghost, b,
+                    concluded + timedelta(days=d.InspectionSettings().unregistered_grace_days), "报送检查结果但无检查登记")
         freq = next(special)
         ids = [self.inspection(a, freq, self.team(a, self.area[a], dd), dd)
                for dd in (self.workday(3, 16), self.workday(7, 20), self.workday(11, 16))]

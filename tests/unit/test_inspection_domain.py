@@ -429,3 +429,23 @@ def test_frequency_and_repeat_findings_follow_their_definitions(visits):
                and any(e.kind in S.repeat_counted_kinds and e.dept != later.dept
                        and (later.day - e.day).days <= S.repeat_window_days for e in ordered[:j])}
     assert {f.subject_id for f in found if f.rule_id == d.REPEAT_INSPECTION} == repeats
+
+
+def test_an_outcome_without_a_registration_means_not_inspected():
+    concluded = fact(d.INSPECTION_CONCLUDED, "2026-04-09", inspection_id="I1", target_id=ENT, outcome="ordered_to_correct")
+    ent = d.enterprise_from_facts(ENT, [concluded])
+    assert evaluate(concluded, as_of="2026-04-11") == []
+    found = evaluate(concluded, as_of="2026-04-12T10:00")
+    assert rules(found) == [d.NOT_REGISTERED] and found[0].subject_id == "I1" and "未登记视为未检查" in found[0].message
+    assert d.enterprise_due_at(ent, S, at("2026-04-10")) == at("2026-04-12T09:00")
+    # registered late (with a reason): the outcome now belongs to a registered inspection
+    late = registered(registered="2026-04-13", late_reason="系统故障，事后补登")
+    assert evaluate(concluded, late, as_of="2026-04-20") == []
+
+
+def test_a_department_known_only_by_a_held_fact_gets_its_rules_and_its_findings():
+    concluded = fact(d.INSPECTION_CONCLUDED, "2026-04-09", WSJK, inspection_id="I9", target_id=ENT, outcome="no_problem")
+    ent = d.enterprise_from_facts(ENT, [concluded])
+    assert ent.depts == [WSJK]
+    found = d.evaluate(ent, at("2026-04-20"), S, LOOKUPS, rules_for=lambda dept: d.RULE_FUNCTIONS)
+    assert [(f.rule_id, f.dept) for f in found] == [(d.NOT_REGISTERED, WSJK)]
