@@ -562,6 +562,10 @@ def command(current: Handover | None, fact: Fact, handover_id: str,
     """A step ordered inside Zhifa (网上办案) on the handover as it is now (None: new): strict —
     refused unless it applies now, in order, from its own party."""
     after = admit(current.facts if current is not None else (), fact, handover_id, settings)
+    displaced = [e for e in (current.record if current is not None else ()) if e.event_id not in after.applied]
+    if displaced:  # dated before steps already recorded, it would undo them: a command never rewrites history
+        raise IllegalTransitionError(f"该环节与已记录的“{STEPS[displaced[0].type].label}”（{iso_local(displaced[0].at)}，"
+                                     f"{displaced[0].by}）冲突，不能补记在其之前", field="at")
     if fact.event_id in after.applied:
         return fact
     aside = next(a for a in after.held + after.anomalies if a.event_id == fact.event_id)

@@ -159,8 +159,9 @@ def test_police_decision_deadline_is_the_police_finding_and_visible_to_the_polic
         assert rpc.list_findings(dept=SCJG)["total"] == 0
 
 
-def post_step(suite, as_, name, hid=HID, **params):
-    return suite["api"].post(f"/api/v1/handovers/{hid}/steps/{name}", {"params": params}, as_=as_)
+def post_step(suite, as_, name, hid=HID, at=None, **params):
+    body = {"params": params, **({"at": at.isoformat()} if at else {})}
+    return suite["api"].post(f"/api/v1/handovers/{hid}/steps/{name}", body, as_=as_)
 
 
 def test_parties_act_through_the_api_and_two_racing_decisions_end_with_one(suite):
@@ -175,10 +176,12 @@ def test_parties_act_through_the_api_and_two_racing_decisions_end_with_one(suite
     assert "opened" in str(bad.json())
     answers: list = []
 
-    def decide(opened):
-        answers.append(post_step(suite, "ga", "police_decided", opened=opened, reasons="审查结论"))
+    def decide(opened, when):
+        answers.append(post_step(suite, "ga", "police_decided", at=when, opened=opened, reasons="审查结论"))
 
-    threads = [threading.Thread(target=decide, args=(v,)) for v in (True, False)]
+    # the later-dated decision may be saved first: the earlier-dated one must not displace it afterwards
+    later = now()
+    threads = [threading.Thread(target=decide, args=(v, w)) for v, w in ((True, later), (False, later - timedelta(minutes=5)))]
     for t in threads:
         t.start()
     for t in threads:

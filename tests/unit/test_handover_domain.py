@@ -199,6 +199,11 @@ def test_commands_are_strict():
     with pytest.raises(IllegalTransitionError):  # the head decides once
         d.command(d.fold(log.facts[:3], HID), Fact("c", "handover.head_decided", at(2), DEPT, {"handover_id": HID,
                                                                                  "approved": True}), HID)
+    # a decision dated before one already recorded would displace it in the time-ordered fold: refused
+    decided = d.fold(log.facts[:5], HID)                       # POLICE opened at(3)
+    with pytest.raises(IllegalTransitionError):
+        d.command(decided, Fact("c2", "handover.police_decided", at(2), POLICE,
+                                {"handover_id": HID, "opened": False}), HID)
     fact = Fact("ok", "handover.received", at(1, 3), POLICE, {"handover_id": HID})
     assert d.command(d.fold(log.facts[:3], HID), fact, HID) is fact
     assert d.command(None, log.facts[0], HID) is log.facts[0]
