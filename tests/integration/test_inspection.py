@@ -253,3 +253,25 @@ def test_http_routes_from_the_declaration_enforce_roles_and_departments(suite, z
     unit = wait_for(lambda: (r := api.get(f"/api/v1/inspection-units/{SCJG}", as_="scjg")).status_code == 200 and r)
     assert unit.json()["registered_days"] == 1 and unit.json()["credential_consequence"] == "none"
     assert api.get(f"/api/v1/inspection-units/{SCJG}", as_="sthj").status_code == 404
+
+
+def test_a_draw_on_a_public_beacon_and_a_chosen_team(suite):
+    land(suite, "pools", pool_listed())
+    params = {"counts": {"*": 2}, "inspectors_per_target": 2}
+    team = list(OFFICERS)[:2]
+    with ServiceRpcClient("inspection") as ins:
+        refused = ins.announce_draw("SJ-05", POOL, params, SCJG, inspectors=[*team, AUX], seed_method="beacon",
+                                    beacon_source="2026年12月1日中国福利彩票双色球开奖号码")
+        assert refused["error"]["code"] == "unqualified_inspectors" and AUX in refused["error"]["message"]
+        missing = ins.announce_draw("SJ-05", POOL, params, SCJG, seed_method="beacon")
+        assert missing["error"]["field"] == "beacon_source"
+        assert ins.announce_draw("SJ-05", POOL, params, SCJG, inspectors=team, seed_method="beacon",
+                                 beacon_source="2026年12月1日中国福利彩票双色球开奖号码")["ok"]
+        suite["clock"].shift = timedelta(seconds=2)
+        assert ins.perform_draw("SJ-05", SCJG)["error"]["field"] == "seed"  # the public value must be given
+        assert ins.perform_draw("SJ-05", SCJG, seed="03 08 12 19 27 31 + 09")["ok"]
+        record = ins.public_draw("SJ-05")["record"]
+    check = dr.verify(record)
+    assert check.ok and any(n["code"] == "check_beacon" for n in check.notes)
+    assert {o for a in record["result"]["assignments"] for o in a["officers"]} <= set(team)
+    assert len(record["result"]["targets"]) == 4  # two per grade
