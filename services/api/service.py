@@ -33,7 +33,7 @@ from services.api.routes import Route, all_routes, findings_sources
 from services.kernel import config
 from services.kernel.clock import Clock
 from services.kernel.manifest import DEPT_USER, OPERATOR, SUPERVISOR, manifests
-from services.kernel.metrics import Metrics, health
+from services.kernel.metrics import Metrics, health, liveness
 from services.kernel.mongo import Mongo
 from services.kernel.plugins import Plugins
 from services.kernel.web import json_response, metrics_response
@@ -495,11 +495,17 @@ class ApiService:
     def _own_openapi(self, route, principal, args, request) -> Response:
         return json_response(document())
 
-    def _own_health(self, route, principal, args, request) -> Response:
-        code, doc = health()
+    def _own_health(self, route, principal, args, request, probe=health) -> Response:
+        code, doc = probe()
         if principal is None or principal.role not in (OPERATOR, SUPERVISOR):
             doc = {"status": doc["status"]}
         return json_response(doc, code)
+
+    def _own_health_ready(self, route, principal, args, request) -> Response:
+        return self._own_health(route, principal, args, request)
+
+    def _own_health_live(self, route, principal, args, request) -> Response:
+        return self._own_health(route, principal, args, request, probe=liveness)
 
     def _own_download_document(self, route, principal, args, request) -> Response:
         return downloads.download_document(self, route, principal, args, request, Refusal)
