@@ -115,6 +115,7 @@ class InspectionSettings(SettingsBase):
     unit_idle_warn_days: int = 365                 # seed 003: no records for 1 year -> no new credentials
     unit_idle_recall_days: int = 730               # seed 003: 2 years -> credentials recalled
     joint_rate_target: float = 0.8                 # figure: joint-inspection rate target (by 2027)
+    arrival_settle_seconds: int = 10               # facts arriving this close together are judged together
 
     def __post_init__(self):
         if not isinstance(self.annual_publication_due, tuple):
@@ -125,7 +126,7 @@ class InspectionSettings(SettingsBase):
     def check(self) -> None:
         ints = ("min_officers", "repeat_window_days", "plan_filing_lead_wd", "draw_publication_wd",
                 "registration_grace_days", "unregistered_grace_days", "emergency_approval_hours", "special_yearly_cap",
-                "unit_idle_warn_days", "unit_idle_recall_days")
+                "unit_idle_warn_days", "unit_idle_recall_days", "arrival_settle_seconds")
         for name in ints:
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
                 raise ValueError(f"inspection setting {name} must be a non-negative integer")
@@ -195,6 +196,29 @@ def _earliest_after(dates: Iterable[datetime], as_of: datetime) -> datetime | No
     return min((d for d in dates if d > as_of), default=None)
 
 
+def last_received(facts: Iterable[Fact]) -> datetime | None:
+    """When the latest of these facts arrived (None: arrival times not recorded, e.g. offline)."""
+    return max((f.received_at for f in facts if f.received_at is not None), default=None)
+
+
+def settling_until(last_received_at: datetime | None, settings: InspectionSettings, as_of: datetime) -> datetime | None:
+    """While an aggregate's facts are still arriving, the instant they settle; else None.
+
+    docs/consistency.md: a rule about something *not yet done* (not filed, not published, not
+    approved, no record, no annual plan) does not fire while the missing fact may be in the same
+    batch; the aggregate's due date includes the settle instant, so the sweep judges it then. A
+    breach certain from the facts themselves (done late, unqualified inspectors…) is found at once."""
+    if last_received_at is None:
+        return None
+    until = last_received_at + timedelta(seconds=settings.arrival_settle_seconds)
+    return until if as_of < until else None
+
+
+def _settle(last_received_at: datetime | None, settings: InspectionSettings) -> list[datetime]:
+    """The settle instant as a due date (judge the absences again once the arrivals are over)."""
+    return [] if last_received_at is None else [last_received_at + timedelta(seconds=settings.arrival_settle_seconds)]
+
+
 def _sorted(facts: Iterable[Fact]) -> list[Fact]:
     seen, out = set(), []
     for f in facts:
@@ -236,6 +260,7 @@ class Plan:
     approver: str | None = None
     cancelled_on: date | None = None
     revision: int = 0
+    last_received_at: datetime | None = None
 
     @property
     def exists(self) -> bool:
@@ -265,7 +290,9 @@ def _iso_day(d: date | None) -> str | None:
 
 def plan_from_facts(plan_id: str, facts: Iterable[Fact]) -> Plan:
     plan = Plan(plan_id)
-    for f in _sorted(facts):
+    ordered = _sorted(facts)
+    plan.last_received_at = last_received(ordered)
+    for f in ordered:
         p = f.payload
         if f.type == PLAN_REGISTERED:
             _owned(plan.dept, f)
@@ -325,8 +352,10 @@ def evaluate_plan(plan: Plan, settings: InspectionSettings, as_of: datetime,
     def finding(rule, severity, evidence, message):
         out.append(Finding(rule, severity, plan.dept, "plan", plan.plan_id, as_of, evidence, message))
 
+    settling = settling_until(plan.last_received_at, settings, as_of) is not None
     deadline = plan_filing_deadline(plan, settings, calendar)
-    if deadline and not _cancelled_before(plan, deadline) and _late(deadline, plan.filed_on, as_of):
+    if (deadline and not _cancelled_before(plan, deadline) and _late(deadline, plan.filed_on, as_of)
+            and not (settling and plan.filed_on is None)):
         finding(PLAN_NOT_FILED, "warning",
                 {"period_from": _iso_day(plan.period_from), "deadline": deadline.isoformat(),
                  "filed_on": _iso_day(plan.filed_on), "lead_wd": settings.plan_filing_lead_wd},
@@ -334,7 +363,8 @@ def evaluate_plan(plan: Plan, settings: InspectionSettings, as_of: datetime,
                 + (f"实际 {plan.filed_on} 才备案" if plan.filed_on else "至今未备案"))
     if plan.kind == "annual" and plan.year:
         due = annual_due(plan.year, settings)
-        if not _cancelled_before(plan, due) and _late(due, plan.published_on, as_of):
+        if (not _cancelled_before(plan, due) and _late(due, plan.published_on, as_of)
+                and not (settling and plan.published_on is None)):
             finding(ANNUAL_NOT_PUBLISHED, "warning",
                     {"year": plan.year, "due": due.isoformat(), "published_on": _iso_day(plan.published_on)},
                     f"{plan.year} 年度检查计划应于 {due} 前向社会公布，"
@@ -342,7 +372,7 @@ def evaluate_plan(plan: Plan, settings: InspectionSettings, as_of: datetime,
     if plan.kind == "special" and plan.period_from and not _cancelled_before(plan, plan.period_from):
         started = local_date(as_of) >= plan.period_from
         late = plan.approved_on is not None and plan.approved_on > plan.period_from
-        if (plan.approved_on is None and started) or late:
+        if (plan.approved_on is None and started and not settling) or late:
             finding(SPECIAL_NOT_APPROVED, "serious",
                     {"period_from": _iso_day(plan.period_from), "approved_on": _iso_day(plan.approved_on)},
                     f"{label}须在实施前经批准，" + (f"实际 {plan.approved_on} 才批准" if late else "实施时尚未批准"))
@@ -359,7 +389,7 @@ def plan_due_at(plan: Plan, settings: InspectionSettings, as_of: datetime,
         dates.append(_next_day(annual_due(plan.year, settings)))
     if plan.kind == "special" and plan.period_from and plan.approved_on is None:
         dates.append(day_start(plan.period_from))
-    return _earliest_after(dates, as_of)
+    return _earliest_after(dates + _settle(plan.last_received_at, settings), as_of)
 
 
 # ---- target pools ------------------------------------------------------------------------------------
@@ -429,6 +459,7 @@ class Draw:
     dept: str | None = None
     plan_id: str | None = None
     attempts: list[Attempt] = field(default_factory=list)
+    last_received_at: datetime | None = None
 
     @property
     def current(self) -> Attempt | None:
@@ -460,7 +491,9 @@ class Draw:
 
 def draw_from_facts(draw_id: str, facts: Iterable[Fact]) -> Draw:
     d = Draw(draw_id)
-    for f in _sorted(facts):
+    ordered = _sorted(facts)
+    d.last_received_at = last_received(ordered)
+    for f in ordered:
         _owned(d.dept, f)
         d.dept = d.dept or f.dept
         p = f.payload
@@ -494,7 +527,8 @@ def evaluate_draw(d: Draw, settings: InspectionSettings, as_of: datetime,
     if cur is None:
         return out
     deadline = draw_publication_deadline(cur, settings, calendar)
-    if deadline and _late(deadline, cur.published_on, as_of):
+    settling = settling_until(d.last_received_at, settings, as_of) is not None
+    if deadline and _late(deadline, cur.published_on, as_of) and not (settling and cur.published_on is None):
         out.append(Finding(DRAW_NOT_PUBLISHED, "warning", d.dept, "draw", d.draw_id, as_of,
                            {"performed_on": local_date(cur.performed_at).isoformat(), "deadline": deadline.isoformat(),
                             "published_on": _iso_day(cur.published_on), "attempt": cur.number},
@@ -526,9 +560,8 @@ def draw_due_at(d: Draw, settings: InspectionSettings, as_of: datetime,
                 calendar: WorkdayCalendar = DEFAULT_CALENDAR) -> datetime | None:
     cur = d.current
     deadline = draw_publication_deadline(cur, settings, calendar) if cur else None
-    if deadline and cur.published_on is None and _next_day(deadline) > as_of:
-        return _next_day(deadline)
-    return None
+    dates = [_next_day(deadline)] if deadline and cur.published_on is None else []
+    return _earliest_after(dates + _settle(d.last_received_at, settings), as_of)
 
 
 # ---- inspection records (per enterprise) -------------------------------------------------------------
@@ -603,6 +636,7 @@ class Enterprise:
     planned: dict[str, PlannedVisit] = field(default_factory=dict)
     drawn: dict[str, dict] = field(default_factory=dict)       # draw_id -> {dept, plan_id, attempt, officers}
     held: list[dict] = field(default_factory=list)              # facts about an inspection not registered (yet)
+    last_received_at: datetime | None = None
 
     @property
     def depts(self) -> list[str]:
@@ -651,6 +685,7 @@ def _inspection(f: Fact) -> Inspection:
 def enterprise_from_facts(target_id: str, facts: Iterable[Fact]) -> Enterprise:
     ent = Enterprise(target_id)
     ordered = _sorted(facts)
+    ent.last_received_at = last_received(ordered)
     for f in ordered:  # registrations first: a conclusion may be dated before a late registration
         if f.type == INSPECTION_REGISTERED:
             p = f.payload
@@ -665,7 +700,8 @@ def enterprise_from_facts(target_id: str, facts: Iterable[Fact]) -> Enterprise:
             insp = ent.inspections.get(p["inspection_id"])
             if insp is None:
                 ent.held.append({"event_id": f.event_id, "type": f.type, "inspection_id": p["inspection_id"],
-                                 "dept": f.dept, "occurred_at": iso_local(f.occurred_at)})
+                                 "dept": f.dept, "occurred_at": iso_local(f.occurred_at),
+                                 "waiting_since": iso_local(f.waiting_since)})
                 continue
             _owned(insp.dept, f)
             if f.type == INSPECTION_CONCLUDED:
@@ -801,7 +837,7 @@ def check_approval(ent: Enterprise, insp: Inspection, settings: InspectionSettin
     approved = insp.approved_at
     if approved is not None and approved <= deadline:
         return []
-    if approved is None and as_of < deadline:
+    if approved is None and (as_of < deadline or settling_until(ent.last_received_at, settings, as_of)):
         return []
     how = (f"紧急检查应在 {settings.emergency_approval_hours} 小时内补办批准手续" if insp.emergency
            else "行政检查应事先经执法机关负责人批准")
@@ -819,11 +855,11 @@ def check_unregistered(ent: Enterprise, settings_for: SettingsFor, as_of: dateti
     first: dict[tuple[str, str], dict] = {}
     for held in ent.held:
         key = (held["inspection_id"], held["dept"])
-        if key not in first or held["occurred_at"] < first[key]["occurred_at"]:
+        if key not in first or held["waiting_since"] < first[key]["waiting_since"]:
             first[key] = held
     out = []
     for (inspection_id, dept), held in sorted(first.items()):
-        since = parse_time(held["occurred_at"])
+        since = parse_time(held["waiting_since"])  # happened and arrived: a replay's batch may still bring it
         grace = settings_for(dept).unregistered_grace_days
         if as_of >= since + timedelta(days=grace):
             out.append(Finding(NOT_REGISTERED, "warning", dept, "inspection", inspection_id, as_of,
@@ -947,7 +983,10 @@ def enterprise_due_at(ent: Enterprise, settings: InspectionSettings | SettingsFo
     for p in ent.planned.values():
         dates.append(_next_day(p.period_to))
     for held in ent.held:
-        dates.append(parse_time(held["occurred_at"]) + timedelta(days=settings_for(held["dept"]).unregistered_grace_days))
+        dates.append(parse_time(held["waiting_since"]) + timedelta(days=settings_for(held["dept"]).unregistered_grace_days))
+    settle = max((settings_for(dept).arrival_settle_seconds for dept in ent.depts), default=0)
+    if ent.last_received_at is not None:
+        dates.append(ent.last_received_at + timedelta(seconds=settle))
     return _earliest_after(dates, as_of)
 
 
@@ -960,6 +999,7 @@ class Unit:
     registered_days: set[date] = field(default_factory=set)
     annual_plans: dict[int, list[str]] = field(default_factory=dict)
     specials: dict[str, dict] = field(default_factory=dict)   # plan_id -> {year, ordered_from_above, cancelled}
+    last_received_at: datetime | None = None
 
     @property
     def last_registered(self) -> date | None:
@@ -982,7 +1022,9 @@ class Unit:
 
 def unit_from_facts(dept: str, facts: Iterable[Fact]) -> Unit:
     unit = Unit(dept)
-    for f in _sorted(facts):
+    ordered = _sorted(facts)
+    unit.last_received_at = last_received(ordered)
+    for f in ordered:
         p = f.payload
         on = _date(p, "on")
         unit.tracked_since = min(unit.tracked_since or on, on)
@@ -1005,7 +1047,8 @@ def evaluate_unit(unit: Unit, settings: InspectionSettings, as_of: datetime) -> 
     today = local_date(as_of)
     out: list[Finding] = []
     since = unit.idle_since()
-    if since is not None:
+    settling = settling_until(unit.last_received_at, settings, as_of) is not None
+    if since is not None and not settling:
         idle = (today - since).days
         last = f"最近一次检查登记在 {unit.last_registered}" if unit.last_registered else f"自 {unit.tracked_since} 起无检查登记"
         evidence = {"last_registered": _iso_day(unit.last_registered), "tracked_since": _iso_day(unit.tracked_since),
@@ -1021,7 +1064,7 @@ def evaluate_unit(unit: Unit, settings: InspectionSettings, as_of: datetime) -> 
     if unit.tracked_since is not None:
         for year in range(unit.tracked_since.year, today.year + 1):
             due = annual_due(year, settings)
-            if today > due and unit.tracked_since <= due and not unit.annual_plans.get(year):
+            if today > due and unit.tracked_since <= due and not unit.annual_plans.get(year) and not settling:
                 out.append(Finding(ANNUAL_PLAN_MISSING, "warning", unit.dept, "unit_year", f"{unit.dept}:{year}", as_of,
                                    {"year": year, "due": due.isoformat()},
                                    f"{unit.dept} 未制定 {year} 年度行政检查计划（应于 {due} 前制定并公布）"))
@@ -1046,7 +1089,7 @@ def unit_due_at(unit: Unit, settings: InspectionSettings, as_of: datetime) -> da
                   day_start(since + timedelta(days=settings.unit_idle_recall_days))]
     year = local_date(as_of).year
     dates += [_next_day(annual_due(year, settings)), _next_day(annual_due(year + 1, settings))]
-    return _earliest_after(dates, as_of)
+    return _earliest_after(dates + _settle(unit.last_received_at, settings), as_of)
 
 
 # ---- derived facts (what plans, draws and registrations tell other aggregates) -----------------------

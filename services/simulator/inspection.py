@@ -366,17 +366,24 @@ def check(sim: Simulation, part: InspectionSimulation | None = None):
     return compare(expected, raised, part.as_of)
 
 
-def expected_at(part: InspectionSimulation, as_of: datetime,
-                settings: d.InspectionSettings | None = None) -> set[tuple[str, str, str, str]]:
+def expected_at(part: InspectionSimulation, as_of: datetime, settings: d.InspectionSettings | None = None,
+                arrived_at: datetime | None = None) -> set[tuple[str, str, str, str]]:
     """The truth at any `as_of` from the part's own judging time on (a live suite judges at its "now"):
     the injected breaches open at `as_of`, and what time alone brings after the simulated year —
     departments idle for one or two years since their last registration (or first plan), and annual
-    plans missing for the years after it (nobody planned a year that was not simulated)."""
+    plans missing for the years after it (nobody planned a year that was not simulated). `arrived_at`:
+    when the part reached the suite — an outcome without a registration waits from its arrival
+    (docs/consistency.md), so in a replay it is a finding only `unregistered_grace_days` later."""
     if as_of < part.as_of:
         raise ValueError(f"as_of {as_of.isoformat()} is before the part's judging time {part.as_of.isoformat()}")
     settings = settings or d.InspectionSettings()
     today = as_of.astimezone(CST).date()
-    out = {x.key for x in part.expectations if x.since <= as_of and (x.until is None or as_of < x.until)}
+    def since(x: Expectation) -> datetime:
+        if x.rule_id == d.NOT_REGISTERED and arrived_at is not None:
+            return max(x.since, arrived_at + timedelta(days=settings.unregistered_grace_days))
+        return x.since
+
+    out = {x.key for x in part.expectations if since(x) <= as_of and (x.until is None or as_of < x.until)}
     seen: dict[str, date] = {}
     registered: dict[str, date] = {}
     annual: dict[str, set[int]] = defaultdict(set)
@@ -449,6 +456,7 @@ def run_live(sim: Simulation, amqp_uri: str, mongo_uri: str, db_prefix: str = "z
     from services.simulator.report import compare, format_table
 
     part = part or simulate_inspections(sim)
+    sent_at = datetime.now(CST)
     stats = publish_amqp(part.events, amqp_uri)
     out(f"行政检查部分：已发布 {stats.published} 条（确认 {stats.confirmed}）")
     db = pymongo.MongoClient(mongo_uri, serverSelectionTimeoutMS=5000)[f"{db_prefix}inspection"]
@@ -460,7 +468,7 @@ def run_live(sim: Simulation, amqp_uri: str, mongo_uri: str, db_prefix: str = "z
     deadline = _time.monotonic() + timeout
     while True:
         as_of = datetime.now(CST)
-        expected = expected_at(part, as_of)
+        expected = expected_at(part, as_of, arrived_at=sent_at)
         stored = {k for k in stored_findings(db) if k[2].split(":")[0] in subjects}
         comparison = compare(expected, stored, as_of)
         if comparison.ok or _time.monotonic() > deadline:

@@ -449,3 +449,31 @@ def test_a_department_known_only_by_a_held_fact_gets_its_rules_and_its_findings(
     assert ent.depts == [WSJK]
     found = d.evaluate(ent, at("2026-04-20"), S, LOOKUPS, rules_for=lambda dept: d.RULE_FUNCTIONS)
     assert [(f.rule_id, f.dept) for f in found] == [(d.NOT_REGISTERED, WSJK)]
+
+
+def arrived(f: Fact, when: str) -> Fact:
+    from dataclasses import replace
+
+    return replace(f, received_at=at(when))
+
+
+def test_absences_wait_until_the_facts_that_arrived_together_settle():
+    # a year-old plan replayed today: registered and published arrive seconds apart on different queues
+    annual = arrived(plan_fact(kind="annual", when="2025-01-05", period=("2025-01-20", "2025-12-31")), "2026-05-01T10:00")
+    filed = arrived(fact(d.PLAN_FILED, "2025-01-06", plan_id="P1", filed_on="2025-01-06"), "2026-05-01T10:00")
+    plan = d.plan_from_facts("P1", [annual, filed])
+    now = at("2026-05-01T10:00") + timedelta(seconds=3)
+    assert d.evaluate_plan(plan, S, now) == []                        # the publication may be in the batch
+    assert d.plan_due_at(plan, S, now) == at("2026-05-01T10:00") + timedelta(seconds=10)
+    assert rules(d.evaluate_plan(plan, S, now + timedelta(seconds=8))) == [d.ANNUAL_NOT_PUBLISHED]
+    # a breach certain from the facts themselves is found at once
+    late = arrived(fact(d.PLAN_PUBLISHED, "2025-04-20", plan_id="P1", published_on="2025-04-20"), "2026-05-01T10:00")
+    assert rules(d.evaluate_plan(d.plan_from_facts("P1", [annual, filed, late]), S, now)) == [d.ANNUAL_NOT_PUBLISHED]
+
+
+def test_an_outcome_waits_for_its_registration_from_when_it_arrived():
+    concluded = arrived(fact(d.INSPECTION_CONCLUDED, "2025-04-09", inspection_id="I1", target_id=ENT,
+                             outcome="no_problem"), "2026-05-01T10:00")
+    ent = d.enterprise_from_facts(ENT, [concluded])
+    assert d.evaluate_enterprise(ent, LOOKUPS, S, at("2026-05-02")) == []
+    assert rules(d.evaluate_enterprise(ent, LOOKUPS, S, at("2026-05-04T10:00"))) == [d.NOT_REGISTERED]

@@ -74,3 +74,15 @@ def test_the_truth_a_year_later_adds_what_time_alone_brings():
     assert d.UNIT_NO_RECORDS_2Y in {k[0] for k in si.expected_at(part, later)}
     assert si.expected_at(part, later) == {(f.rule_id, f.subject_type, f.subject_id, f.dept) for f in
                                            si.offline_findings([*sim.events, *part.events], later)}
+
+
+def test_a_replayed_outcome_without_registration_is_expected_only_after_its_grace_from_arrival():
+    from datetime import datetime, timedelta
+
+    from services.simulator.generator import CST
+
+    _, part = county()
+    now = datetime(2026, 11, 30, 9, 0, tzinfo=CST)
+    ghost = {k for k in si.expected_at(part, now) if k[0] == d.NOT_REGISTERED}
+    assert ghost and not {k for k in si.expected_at(part, now, arrived_at=now) if k[0] == d.NOT_REGISTERED}
+    assert {k for k in si.expected_at(part, now + timedelta(days=3), arrived_at=now) if k[0] == d.NOT_REGISTERED} == ghost
