@@ -31,7 +31,7 @@ from services.kernel.messaging import (ATTEMPTS_HEADER, DEAD_LETTER_QUEUE, INGRE
                                        REJECTIONS_EXCHANGE, DecompressedTooLarge, ReliableConsumer,
                                        bound_decompression, declare_topology, delivery_of, replay_headers)
 from services.kernel.metrics import (DEAD_LETTERS, INGRESS_ACCEPTED, INGRESS_DUPLICATES,
-                                     INGRESS_REJECTED, Metrics)
+                                     INGRESS_REJECTED, Metrics, bounded)
 from services.kernel.mongo import Mongo
 from services.kernel.web import error, health_response, json_response, liveness_response, metrics_response, safe_http
 
@@ -185,10 +185,10 @@ class GatewayService:
                 self.dispatch(env["type"], env)
                 if channel != "amqp":
                     store.remember(env, channel, now)
-                INGRESS_ACCEPTED.labels(channel, env["type"]).inc()
+                INGRESS_ACCEPTED.labels(channel, bounded("dept", env["dept"]), env["type"]).inc()
                 return {"event_id": env["event_id"], "status": "accepted"}
             if prior.get("hash") == digest(env):
-                INGRESS_DUPLICATES.labels(channel).inc()
+                INGRESS_DUPLICATES.labels(channel, bounded("dept", env["dept"])).inc()
                 return {"event_id": env["event_id"], "status": "duplicate"}
             result = Refused([{"field": "event_id", "rule": "event_id_conflict",
                                "message": "相同 event_id 已用于内容不同的事件"}],
@@ -196,7 +196,10 @@ class GatewayService:
         raw_for_quarantine = json.dumps(raw, ensure_ascii=False) if isinstance(raw, dict) else raw
         qid = store.quarantine(raw_for_quarantine, result.violations, channel=channel, dept=result.dept,
                                routing_key=routing_key or "", received_at=now, event_id=result.event_id)
-        INGRESS_REJECTED.labels(channel, result.reason).inc()
+        rk_type = (routing_key or "").partition(".")[2]
+        INGRESS_REJECTED.labels(channel, bounded("dept", authenticated_dept or result.dept),
+                                bounded("event_type", rk_type, self.catalog.types()),
+                                bounded("reason", result.reason)).inc()
         notice = {"event_id": result.event_id, "status": "rejected", "reason": result.reason,
                   "violations": result.violations, "quarantine_id": qid, "channel": channel,
                   "routing_key": routing_key, "rejected_at": now.isoformat()}

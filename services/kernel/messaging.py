@@ -293,6 +293,11 @@ class RetryOrDeadLetter:
         """A department's fact the domain refused: tell its publisher on `ingress.rejections`
         (schema `RefusedNotice` in contracts/asyncapi.py)."""
         notice = refused_notice(envelope, violations, dead_id, self.container.service_name)
+        from services.kernel.metrics import INGRESS_REFUSED, bounded
+
+        rule = violations[0].get("rule") if violations and isinstance(violations[0], dict) else None
+        INGRESS_REFUSED.labels(self.container.service_name, bounded("dept", envelope.get("dept")),
+                               bounded("event_type", envelope.get("type")), bounded("reason", rule)).inc()
         self._publisher().publish(json.dumps(notice, ensure_ascii=False).encode(), exchange=REJECTIONS_EXCHANGE,
                                   routing_key=envelope["dept"], declare=[REJECTIONS_EXCHANGE], serializer=None,
                                   content_type="application/json", content_encoding="utf-8")

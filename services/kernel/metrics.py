@@ -36,9 +36,33 @@ ERRORS = Counter("zhifa_entrypoint_errors_total", "Entrypoint calls that raised"
                  ["service", "entrypoint", "event_type", "error"])
 LATENCY = Histogram("zhifa_entrypoint_latency_seconds", "Entrypoint latency", ["service", "entrypoint", "event_type"],
                     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
-INGRESS_ACCEPTED = Counter("zhifa_ingress_accepted_total", "Events accepted at the ingress", ["channel", "type"])
-INGRESS_REJECTED = Counter("zhifa_ingress_rejected_total", "Events rejected at the ingress", ["channel", "reason"])
-INGRESS_DUPLICATES = Counter("zhifa_ingress_duplicates_total", "Duplicate events at the ingress", ["channel"])
+INGRESS_ACCEPTED = Counter("zhifa_ingress_accepted_total", "Events accepted at the ingress",
+                           ["channel", "dept", "event_type"])
+INGRESS_REJECTED = Counter("zhifa_ingress_rejected_total", "Events rejected at the ingress (contracts, identity)",
+                           ["channel", "dept", "event_type", "reason"])
+INGRESS_DUPLICATES = Counter("zhifa_ingress_duplicates_total", "Duplicate events at the ingress", ["channel", "dept"])
+INGRESS_REFUSED = Counter("zhifa_ingress_refused_total",
+                          "Accepted events a service refused later (its publisher got a refused notice)",
+                          ["service", "dept", "event_type", "reason"])
+
+# Label values that come from outside (a department code, an event type, a rule) are bounded: an
+# unknown or malformed value is "unknown", and at most MAX_LABEL_VALUES distinct values per label are
+# kept per process (the rest count as "other") — a hostile publisher cannot blow up the series.
+MAX_LABEL_VALUES = 500
+_seen_values: dict[str, set] = {}
+_LABEL_TEXT = __import__("re").compile(r"^[A-Za-z0-9_.:*-]{1,64}$")
+
+
+def bounded(label: str, value, known=None) -> str:
+    """A label value safe to export: well-formed, known when `known` is given, and within the cap."""
+    if not isinstance(value, str) or not _LABEL_TEXT.match(value) or (known is not None and value not in known):
+        return "unknown"
+    seen = _seen_values.setdefault(label, set())
+    if value not in seen:
+        if len(seen) >= MAX_LABEL_VALUES:
+            return "other"
+        seen.add(value)
+    return value
 EVENTS_OUT = Counter("zhifa_events_dispatched_total", "Events dispatched", ["service", "type"])
 FINDINGS = Counter("zhifa_findings_total", "Findings raised/resolved", ["service", "rule_id", "change"])
 DEAD_LETTERS = Counter("zhifa_dead_letters_total", "Messages dead-lettered", ["service"])

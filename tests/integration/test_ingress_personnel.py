@@ -143,8 +143,11 @@ def test_metrics_count_accepted_and_rejected(suite):
     requests.post(f"{base}/api/v1/events", data=json.dumps(officer_registered("511322-scjg-0009")), timeout=5)
     requests.post(f"{base}/api/v1/events", data=b"[", timeout=5)
     text = requests.get(f"{base}/metrics", timeout=5).text
-    assert 'zhifa_ingress_accepted_total{channel="http",type="officer.registered"}' in text
-    assert 'zhifa_ingress_rejected_total{channel="http",reason="malformed_json"}' in text
+    assert 'zhifa_ingress_accepted_total{channel="http",dept="511322-scjg",event_type="officer.registered"}' in text
+    # the department of a body that is not even JSON is not known: bounded to "unknown", never echoed
+    assert ('zhifa_ingress_rejected_total{channel="http",dept="unknown",event_type="unknown",'
+            'reason="malformed_json"}') in text
+    assert 'event_type=""' not in text and 'dept=""' not in text
     assert requests.get(f"{base}/health", timeout=5).json()["status"] == "ok"
 
 

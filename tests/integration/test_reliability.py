@@ -87,3 +87,8 @@ def test_poison_message_is_dead_lettered_at_once_and_its_publisher_told(suite):
     # the domain's reason, structured; no exception name (logs only)
     assert dl["error"] == "domain_refused: 无法处理的事实" and notice["dead_letter_id"] == dl["_id"]
     assert len(CALLS["511322-scjg-poison"]) == 1
+    # counted for the operator: which service refused what from which department, and why
+    from prometheus_client import REGISTRY
+    refused = REGISTRY.get_sample_value("zhifa_ingress_refused_total", {
+        "service": "flaky", "dept": "511322-scjg", "event_type": "officer.registered", "reason": "domain_refused"})
+    assert refused and refused >= 1
