@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from functools import partial
 import re
 
 import eventlet
@@ -16,6 +17,7 @@ from kombu import Queue
 from nameko.amqp.publish import Publisher as AmqpPublisher
 from nameko.events import EventDispatcher
 from nameko.extensions import DependencyProvider
+from nameko.exceptions import ContainerBeingKilled
 from nameko.messaging import Consumer
 from nameko.rpc import ClusterRpc, rpc
 from nameko.web.handlers import http
@@ -32,6 +34,7 @@ from services.kernel.messaging import (ATTEMPTS_HEADER, DEAD_LETTER_QUEUE, INGRE
                                        bound_decompression, declare_topology, delivery_of, replay_headers)
 from services.kernel.metrics import (DEAD_LETTERS, INGRESS_ACCEPTED, INGRESS_DUPLICATES,
                                      INGRESS_REJECTED, Metrics, bounded)
+from services.kernel import tracing
 from services.kernel.mongo import Mongo
 from services.kernel.web import error, health_response, json_response, liveness_response, metrics_response, safe_http
 
@@ -90,7 +93,25 @@ class IngressConsumer(ReliableConsumer):
             log.exception("unreadable ingress message properties")
             raw = {"raw": b"", "routing_key": "", "user_id": "", "redelivered": False,
                    "unpack_error": ("bad_properties", "消息属性或头无法读取")}
-        super().handle_message(raw, message)
+        self._spawn(raw, message)
+
+    def _spawn(self, raw: dict, message) -> None:
+        """nameko's Consumer.handle_message, except for the worker's context: a department's headers
+        would otherwise become context data that nameko copies into every event the worker
+        dispatches (`nameko.<header>`), so only a well-formed W3C `traceparent` is taken."""
+        incoming = (message.headers or {}).get(tracing.TRACEPARENT) if isinstance(message.headers, dict) else None
+        context_data = {tracing.TRACEPARENT: incoming} if tracing.parse(incoming) else {}
+        handle_result = partial(self.handle_result, message)
+
+        def spawn_worker():
+            try:
+                self.container.spawn_worker(self, (raw,), {}, context_data=context_data,
+                                            handle_result=handle_result)
+            except ContainerBeingKilled:
+                self.consumer.requeue_message(message)
+
+        self.container.spawn_managed_thread(
+            spawn_worker, identifier=f"IngressConsumer.wait_for_worker_pool[{self.container.service_name}.{self.method_name}]")
 
 
 def unpack_error(message) -> tuple[str, str] | None:

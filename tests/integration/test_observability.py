@@ -134,3 +134,31 @@ def _port_open(port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(0.5)
         return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_a_publishers_headers_do_not_travel_into_the_suite_but_its_traceparent_does(zhifa_config, container_factory):
+    from kombu import Connection, Exchange, Queue
+
+    container_factory(GatewayService).start()
+    env = officer_registered("511322-scjg-7002")
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    with Connection(zhifa_config["AMQP_URI"]) as conn:
+        queue = Queue(f"t-relay-{uuid.uuid4().hex[:6]}", exchange=Exchange("gateway.events", type="topic", durable=True),
+                      routing_key="officer.registered", auto_delete=False)
+        queue(conn.channel()).declare()
+        exchange = Exchange("ingress", type="topic", durable=True)
+        with Connection(zhifa_config["AMQP_URI"]) as pub:
+            pub.Producer().publish(json.dumps(env).encode(), exchange=exchange, routing_key=f"{env['dept']}.officer.registered",
+                                   content_type="application/json", serializer=None,
+                                   headers={"x-evil": "z" * 2000, "nameko.call_id_stack": ["forged"],
+                                            "traceparent": f"00-{trace}-00f067aa0ba902b7-01"})
+        simple = conn.SimpleQueue(queue)
+        try:
+            msg = simple.get(timeout=10)
+            headers = dict(msg.headers or {})
+            msg.ack()
+        finally:
+            simple.close()
+    assert not any("evil" in k for k in headers), headers
+    assert headers.get("nameko.call_id_stack") != ["forged"]
+    assert headers["nameko.traceparent"].startswith(f"00-{trace}-")
