@@ -1,4 +1,5 @@
-"""The generated parts of docker-compose.yml and infra/prometheus/prometheus.yml, from the manifests.
+"""The generated parts of docker-compose.yml and infra/prometheus/prometheus.yml, from the manifests
+(and infra/k8s/services.yaml, services/kernel/k8s.py).
 
 One container per declared service (`python -m services.launcher --only <name>`, health checked on
 its health port) and one Prometheus target per service process. The generated text sits between
@@ -80,9 +81,12 @@ def render_prometheus(text: str, declared: tuple[ServiceManifest, ...] | None = 
 
 
 def drifted() -> list[Path]:
-    """Files whose generated parts differ from what the manifests say now."""
+    """Files whose generated parts differ from what the manifests say now (infra/k8s/services.yaml too)."""
+    from services.kernel import k8s
+
     return [path for path, render in ((COMPOSE, render_compose), (PROMETHEUS, render_prometheus))
-            if render(path.read_text(encoding="utf-8")) != path.read_text(encoding="utf-8")]
+            if render(path.read_text(encoding="utf-8")) != path.read_text(encoding="utf-8")] + \
+        ([k8s.SERVICES_FILE] if k8s.drifted() else [])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if stale else 0
     for path, render in ((COMPOSE, render_compose), (PROMETHEUS, render_prometheus)):
         path.write_text(render(path.read_text(encoding="utf-8")), encoding="utf-8")
-    return 0
+    from services.kernel import k8s
+
+    return k8s.main([])
 
 
 if __name__ == "__main__":

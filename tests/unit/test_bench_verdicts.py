@@ -1,0 +1,80 @@
+"""The benchmark's verdicts (services/simulator/bench_verdicts.py): figures + targets → lines. No timing."""
+from services.simulator.bench_verdicts import MET, MISSED, NOT_AT_RATE, NOT_MEASURED, Targets, all_met, judge
+
+CLEAN = {"cores": 2, "load_before": [0.1, 0.2, 0.3], "load_after": [0.9, 0.5, 0.4], "others_cpu_share": 0.02,
+         "clean": True}
+LOADED = {**CLEAN, "others_cpu_share": 0.35, "clean": False}
+
+
+def figures(rate=1000.0, achieved=998.0, p99=150.0, pending=0, saturated=False, throughput=1600.0, complete=True,
+            rss=(80.0, 120.0), conditions=CLEAN, ratio=0.7):
+    return {
+        "sustained": {"events": 30000, "events_per_s": throughput, "complete": complete, "publish_rate_per_s": 4000.0},
+        "latency": {"offered_rate_per_s": rate, "achieved_rate_per_s": achieved, "saturated": saturated,
+                    "fact_visible": {"p99_ms": p99, "not_visible_within_s": {"seconds": 30, "count": pending}}},
+        "raw_ceiling": {"events_per_s": 2000.0, "consumers": 1, "publish_rate_per_s": 5000.0},
+        "ratio_to_raw": ratio,
+        "memory": {f"svc{i}": {"peak_rss_mb": mb, "vm_hwm_mb": mb} for i, mb in enumerate(rss)},
+        "conditions": conditions,
+    }
+
+
+def by_name(verdicts):
+    return {v.name: v for v in verdicts}
+
+
+def test_all_met_at_the_targets_rate():
+    verdicts = judge(figures())
+    assert all_met(verdicts)
+    line = by_name(verdicts)["p99_ms"].line
+    assert "达标" in line and "以 1000 条/秒发布" in line and "2 核" in line and "0.1/0.2/0.3 → 0.9/0.5/0.4" in line
+
+
+def test_p99_measured_at_a_lower_rate_is_never_met():
+    v = by_name(judge(figures(rate=40.0, achieved=40.0, p99=50.0)))["p99_ms"]
+    assert v.status == NOT_AT_RATE
+    assert "未在目标速率下测量" in v.line and "以 40 条/秒发布" in v.line and "达标" not in v.line
+    assert v.offered_rate_per_s == 40.0
+
+
+def test_p99_offered_at_rate_but_publisher_fell_short_is_not_at_rate():
+    assert by_name(judge(figures(rate=1000.0, achieved=700.0)))["p99_ms"].status == NOT_AT_RATE
+
+
+def test_p99_at_rate_missed_when_slow_pending_or_saturated():
+    assert by_name(judge(figures(p99=250.0)))["p99_ms"].status == MISSED
+    assert by_name(judge(figures(pending=3)))["p99_ms"].status == MISSED
+    assert by_name(judge(figures(saturated=True)))["p99_ms"].status == MISSED
+
+
+def test_throughput_incomplete_is_missed_even_above_target():
+    v = by_name(judge(figures(complete=False)))["throughput_per_s"]
+    assert v.status == MISSED and "未处理完" in v.line and "4000 条/秒" in v.line
+
+
+def test_rss_judged_per_process():
+    verdicts = by_name(judge(figures(rss=(80.0, 250.0))))
+    assert verdicts["rss_mb:svc0"].status == MET
+    assert verdicts["rss_mb:svc1"].status == MISSED and "250 MB" in verdicts["rss_mb:svc1"].line
+
+
+def test_no_processes_found_is_not_measured():
+    assert by_name(judge(figures(rss=())))["rss_mb"].status == NOT_MEASURED
+
+
+def test_loaded_machine_says_so_on_every_line():
+    verdicts = judge(figures(conditions=LOADED))
+    assert all("其他进程占整机 35%" in v.line and "不代表本机能力" in v.line
+               for v in verdicts if not v.name.startswith("rss"))
+
+
+def test_targets_are_configuration():
+    v = by_name(judge(figures(rate=500.0, achieved=500.0, p99=150.0), Targets(p99_rate_per_s=500.0)))["p99_ms"]
+    assert v.status == MET and "500 条/秒下" in v.line
+
+
+def test_missing_figures_are_not_measured_not_a_crash():
+    verdicts = by_name(judge({"conditions": {}}))
+    assert verdicts["throughput_per_s"].status == NOT_MEASURED
+    assert verdicts["p99_ms"].status == NOT_MEASURED
+    assert verdicts["raw_ratio"].status == NOT_MEASURED
