@@ -1,6 +1,7 @@
 """The benchmark (`python -m services.simulator.bench`, called by `make bench`).
 
-Simulated counties are the workload; results are printed and written to bench-results.json.
+Simulated counties are the workload; results are printed and written to .run/bench/latest.json
+(`--out`).
 
 1. Sustained end-to-end throughput: publish N events as fast as the publisher can; the clock runs
    from the first publish until every published fact is stored. Progress is read from the
@@ -25,8 +26,8 @@ Simulated counties are the workload; results are printed and written to bench-re
    `insert_one` per message into a scratch database on the same MongoDB server; the suite's
    throughput is reported as a ratio of it.
 
-With no suite answering at WEB_SERVER_ADDRESS, the bench starts one (every service process of
-this checkout) with its own DB_PREFIX and, when RABBIT_MGMT_URI is set, in a vhost of its own;
+With no suite answering at WEB_SERVER_ADDRESS, the bench starts one (every declared service process,
+from the manifests: services/launcher.py `available()`) with its own DB_PREFIX and, when RABBIT_MGMT_URI is set, in a vhost of its own;
 afterwards it stops the processes, drops the databases and deletes the vhost (or, without the
 management API, purges the suite's queues), so nothing it published can reach another suite.
 Event types whose service is not running are left out of the workload and reported.

@@ -27,7 +27,7 @@ class Targets:
     rate_tolerance: float = 0.95        # achieved / offered rate that still counts as "at the rate"
     raw_ratio: float = 0.6
     rss_mb: float = 200.0
-    others_share_max: float = 0.10      # CPU share of the machine other processes may take for a clean run
+    others_share_max: float = 0.05      # CPU share of the machine other processes may take for a clean run
 
     def as_dict(self) -> dict[str, float]:
         return dict(self.__dict__)
