@@ -52,11 +52,17 @@ def servers(request):
     if os.environ.get("AMQP_URI") and os.environ.get("MONGO_URI"):
         return {k: os.environ.get(k, "") for k in ("AMQP_URI", "MONGO_URI", "RABBIT_MGMT_URI", "RABBIT_PROMETHEUS_URI")}
     if _docker_engine():
+        # docker-compose.yml has no default passwords: the test session makes its own
+        import secrets
+
+        for var in ("ZHIFA_RABBITMQ_PASSWORD", "ZHIFA_MONGO_PASSWORD", "ZHIFA_GRAFANA_PASSWORD"):
+            os.environ.setdefault(var, secrets.token_urlsafe(18))
+        rpw, mpw = quote(os.environ["ZHIFA_RABBITMQ_PASSWORD"], safe=""), quote(os.environ["ZHIFA_MONGO_PASSWORD"], safe="")
         docker_services = request.getfixturevalue("docker_services")
         docker_ip = request.getfixturevalue("docker_ip")
-        amqp = f"amqp://guest:guest@{docker_ip}:{docker_services.port_for('rabbitmq', 5672)}/"
-        mgmt = f"http://guest:guest@{docker_ip}:{docker_services.port_for('rabbitmq', 15672)}"
-        mongo = f"mongodb://{docker_ip}:{docker_services.port_for('mongo', 27017)}/"
+        amqp = f"amqp://zhifa:{rpw}@{docker_ip}:{docker_services.port_for('rabbitmq', 5672)}/"
+        mgmt = f"http://zhifa:{rpw}@{docker_ip}:{docker_services.port_for('rabbitmq', 15672)}"
+        mongo = f"mongodb://zhifa:{mpw}@{docker_ip}:{docker_services.port_for('mongo', 27017)}/?authSource=admin"
         docker_services.wait_until_responsive(timeout=120, pause=1, check=lambda: _mgmt_ok(mgmt))
         rprom = f"http://{docker_ip}:{docker_services.port_for('rabbitmq', 15692)}/metrics"
         return {"AMQP_URI": amqp, "MONGO_URI": mongo, "RABBIT_MGMT_URI": mgmt, "RABBIT_PROMETHEUS_URI": rprom}
