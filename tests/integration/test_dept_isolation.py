@@ -220,3 +220,27 @@ def test_http_token_decides_the_department(county):
     resp = requests.post(url, data=json.dumps(officer_registered(f"{a}-0006", dept=a)),
                          headers={"Authorization": f"Bearer {rotated.token}"}, timeout=5)
     assert resp.status_code == 202
+
+
+def test_only_the_suites_own_services_publish_to_internal_exchanges(county):
+    """A provisioned department (even authenticated) cannot publish facts into the services' own
+    exchanges (`<service>.events`, dead letters, rejection notices) or queues: the broker refuses."""
+    from kombu import Exchange
+
+    from services.kernel.manifest import event_exchange_names
+    from services.kernel.messaging import DEAD_LETTER_EXCHANGE, REJECTIONS_EXCHANGE, declare_topology
+
+    a = county["A"]
+    declare_topology(county["config"]["AMQP_URI"])
+    forged = officer_registered(f"{a}-0009", dept=a)
+    targets = [(name, "officer.registered") for name in event_exchange_names()]
+    targets += [(DEAD_LETTER_EXCHANGE.name, "personnel.handle_officer"), (REJECTIONS_EXCHANGE.name, a),
+                ("", "personnel.handle_officer")]  # the default exchange straight into a service queue
+    assert ("personnel.events", "officer.registered") in targets
+    for exchange, key in targets:
+        with pytest.raises(AccessRefused) as refused:
+            with Connection(county["uri"]["A"], transport_options={"confirm_publish": True}) as conn:
+                conn.Producer().publish(json.dumps(forged).encode(), exchange=Exchange(exchange, type="topic")
+                                        if exchange else "", routing_key=key, serializer=None,
+                                        content_type="application/json", user_id=a, declare=[])
+        assert refused.value.reply_code == 403, (exchange, key)
