@@ -12,7 +12,7 @@ from datetime import datetime
 from nameko.rpc import rpc
 
 from services.common.errors import DomainError
-from services.common.ownership import only_reporter
+from services.common.ownership import may_report, only_reporter
 from services.kernel.aggregates import derived_event_id, outbound
 from services.kernel.base import EventSourcedService, bounded
 from services.kernel.commands import CommandRefused
@@ -25,6 +25,8 @@ from services.personnel.manifest import MANIFEST
 
 CREDENTIAL_COMMANDS = {"suspend": d.suspend_credential, "restore": d.restore_credential,
                        "revoke": d.revoke_credential, "cancel": d.cancel_credential, "file": d.file_credential}
+COMMAND_FACT_TYPES = {"suspend": "credential.suspended", "restore": "credential.restored",
+                      "revoke": "credential.revoked", "cancel": "credential.cancelled", "file": "credential.filed"}
 
 
 class PersonnelAdapter:
@@ -171,7 +173,7 @@ class PersonnelService(EventSourcedService):
                                            "message": "参数 at 必须是带时区的 ISO 8601 时间"}}
 
         def decide(officer, event_id):
-            if officer is not None and officer.dept and officer.dept != dept:
+            if officer is not None and officer.dept and not may_report(officer.dept, dept, COMMAND_FACT_TYPES[action]):
                 raise CommandRefused("forbidden", "dept", f"执法人员 {officer_id} 属于 {officer.dept}，{dept} 无权操作")
             return command(officer, number, at_dt, reason, event_id=event_id, dept=dept)
 

@@ -75,6 +75,11 @@ def test_racing_credential_commands_are_never_both_accepted(zhifa_config, contai
                                           reason="x" * 5000)
         assert bad["ok"] is False and bad["error"]["code"] == "contract_violation", bad
         assert len(personnel.get_officer(officer_id)["history"]) == 3
+        # the justice bureau (司法局, the supervision body) may restore it: a supervisory fact
+        bureau = personnel.change_credential(action="restore", officer_id=officer_id, number=number,
+                                             at=datetime.now(CST).isoformat(), dept="511322-sfj", reason="复查后恢复")
+        assert bureau["ok"] is True, bureau
+        assert personnel.get_officer(officer_id)["history"][-1]["dept"] == "511322-sfj"
 
 
 @pytest.fixture
