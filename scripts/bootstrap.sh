@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # One-time (and idempotent) machine set-up for running Zhifa without Docker.
 #
-#   scripts/bootstrap.sh [venv] [rabbitmq] [ferretdb] [monitor] [docs] [browser]
+#   scripts/bootstrap.sh [venv] [rabbitmq] [ferretdb] [monitor] [docs] [console] [browser]
 #
-# Default: venv rabbitmq ferretdb monitor docs. Every step checks first and does nothing when already done,
+# Default: venv rabbitmq ferretdb monitor docs console. Every step checks first and does nothing when already done,
 # so a second run takes a fraction of a second (no apt, no go build, no pip):
 #   venv      .venv + `pip install -e '.[dev]'`; redone when pyproject.toml is newer than the stamp
 #   rabbitmq  Debian package rabbitmq-server, only if /usr/lib/rabbitmq/bin/rabbitmq-server is
@@ -16,6 +16,9 @@
 #             fonts-noto-cjk (CJK fonts embedded in the PDFs), poppler-utils (pdftotext/pdftoppm
 #             for the PDF tests); only if soffice, pdftotext or the Noto CJK fonts are missing.
 #             Measured on a fresh Debian 12 VM: see docs/documents.md
+#   console   the justice bureau's console (console/): `npm ci` + `npm run build` into console/dist, served
+#             by the API at `/`; skipped when the lock file and sources are unchanged since the last
+#             build (stamp: a digest of console/package-lock.json and console/src, index.html, vite.config.js)
 #   browser   Debian chromium for the browser tests (not part of the default set); Playwright
 #             must be pointed at it: executable_path="/usr/bin/chromium"
 set -euo pipefail
@@ -30,7 +33,7 @@ say() { printf 'zhifa: %s\n' "$*" >&2; }
 die() { printf 'zhifa: ERROR: %s\n' "$*" >&2; exit 1; }
 
 STEPS=("$@")
-[[ ${#STEPS[@]} -gt 0 ]] || STEPS=(venv rabbitmq ferretdb monitor docs)
+[[ ${#STEPS[@]} -gt 0 ]] || STEPS=(venv rabbitmq ferretdb monitor docs console)
 
 mkdir -p "$STAMPS"
 if command -v flock >/dev/null; then
@@ -113,6 +116,21 @@ step_docs() {
     apt_install --no-install-recommends libreoffice-writer-nogui fonts-noto-cjk poppler-utils
 }
 
+step_console() {
+    local stamp="$STAMPS/console" digest
+    [[ -f console/package-lock.json ]] || die "console/package-lock.json not found"
+    digest="$(cd console && find src index.html vite.config.js package.json package-lock.json -type f -print0 \
+        | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)"
+    if [[ -f console/dist/index.html && -f "$stamp" && "$(cat "$stamp")" == "$digest" ]]; then
+        return 0
+    fi
+    command -v npm >/dev/null || apt_install nodejs npm
+    say "building the console (npm ci + npm run build in console/)"
+    (cd console && npm ci --no-audit --no-fund --loglevel=error >/dev/null && npm run build >/dev/null) \
+        || die "console build failed: run (cd console && npm ci && npm run build) to see why"
+    printf '%s\n' "$digest" >"$stamp"
+}
+
 step_browser() {
     if [[ -x /usr/bin/chromium ]]; then return 0; fi
     say "installing Debian chromium for the browser tests (Playwright: executable_path=/usr/bin/chromium)"
@@ -126,7 +144,8 @@ for step in "${STEPS[@]}"; do
         ferretdb) step_ferretdb ;;
         monitor) step_monitor ;;
         docs) step_docs ;;
+        console) step_console ;;
         browser) step_browser ;;
-        *) die "unknown step '$step' (venv|rabbitmq|ferretdb|monitor|docs|browser)" ;;
+        *) die "unknown step '$step' (venv|rabbitmq|ferretdb|monitor|docs|console|browser)" ;;
     esac
 done

@@ -167,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         if "api" in running and running["api"].http_port:  # the HTTP API and its demo accounts (services/api/users.py)
             from services.api.users import print_api
 
+            print(f"  console         http://127.0.0.1:{running['api'].http_port}/   (司法局控制台; docs/console.md)")
             print_api(f"http://127.0.0.1:{running['api'].http_port}", demo=not args.no_demo)
         mgmt = os.environ.get("RABBIT_MGMT_URI")
         if mgmt:

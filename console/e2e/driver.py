@@ -1,0 +1,190 @@
+"""Browser driver of the console's tests (tests/integration/test_console.py).
+
+Runs in its own process (no eventlet: the servers under test run green threads in the pytest process,
+which a blocking Playwright call would starve). Reads a scenario as JSON on stdin, drives Debian's
+chromium through Playwright (never a downloaded browser) and prints what it saw as JSON on stdout; the
+assertions are made by the test.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+CHROMIUM = "/usr/bin/chromium"
+AXE = Path(__file__).resolve().parents[1] / "node_modules" / "axe-core" / "axe.min.js"
+AXE_RUN = """async () => (await axe.run(document, {runOnly: {type: 'tag',
+    values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})).violations
+    .filter(v => v.impact === 'serious' || v.impact === 'critical')
+    .map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}))"""
+
+
+class Tab:
+    """One browser context (its own cookies) at 1366×768, every console error and page error kept."""
+
+    def __init__(self, browser, spec: dict):
+        # axe-core is injected from node_modules as an inline script, which the console's CSP refuses
+        self.ctx = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN", bypass_csp=True,
+                                       accept_downloads=True)
+        self.page = self.ctx.new_page()
+        self.page.set_default_timeout(15000)
+        self.spec = spec
+        self.errors: list[str] = []
+        self.page.on("console", lambda m: m.type == "error" and self.errors.append(f"console: {m.text}"))
+        self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+
+    def open(self, hash_path: str):
+        self.page.goto(f"{self.spec['base']}/#{hash_path}")
+        self.settle()
+
+    def settle(self):
+        """Wait until the page's API requests are answered and its loading masks are gone."""
+        self.page.wait_for_load_state("networkidle")
+        self.page.wait_for_function("() => window.__zhifaPending === 0 && !document.querySelector('.el-loading-mask')")
+        self.page.wait_for_timeout(300)  # a page mounted by a hash change starts its requests on the next tick
+        self.page.wait_for_function("() => window.__zhifaPending === 0 && !document.querySelector('.el-loading-mask')")
+
+    def login(self, username: str):
+        self.open("/login")
+        self.page.fill("#login-username", username)
+        self.page.fill("#login-password", self.spec["password"])
+        self.page.get_by_role("button", name="登录").click()
+        self.page.wait_for_url(lambda url: "/login" not in url)
+        self.settle()
+
+    def hash(self) -> str:
+        return self.page.url.split("#", 1)[-1]
+
+    def title(self) -> str:
+        h1 = self.page.locator("h1.page-title")
+        return h1.first.inner_text().strip() if h1.count() else ""
+
+    def main_text(self) -> str:
+        return self.page.inner_text("main")
+
+    def alerts(self) -> list[str]:
+        return [t.strip() for t in self.page.locator("[role=alert].el-alert--error").all_inner_texts()]
+
+    def menu(self) -> list[str]:
+        return [t.strip() for t in self.page.locator("nav.side a").all_inner_texts()]
+
+    def axe(self) -> list[dict]:
+        if not self.page.evaluate("() => !!window.axe"):
+            self.page.add_script_tag(path=str(AXE))
+        return self.page.evaluate(AXE_RUN)
+
+    def shot(self, name: str):
+        shots = Path(self.spec["shots"])
+        shots.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(shots / f"{name}.png"))
+
+    def close(self):
+        self.ctx.close()
+
+
+def pages(browser, spec: dict) -> dict:
+    """Log in as each person, open every entry of the menu; what each page showed."""
+    out = {}
+    for user in spec["users"]:
+        tab = Tab(browser, spec)
+        tab.login(user)
+        seen = {"menu": tab.menu(), "pages": {}}
+        for entry in seen["menu"]:
+            tab.page.locator("nav.side a", has_text=entry).click()
+            tab.settle()
+            seen["pages"][entry] = {"title": tab.title(), "alerts": tab.alerts(), "axe": tab.axe(), "hash": tab.hash()}
+            if shot := spec.get("shots_of", {}).get(user, {}).get(entry):
+                tab.shot(shot)
+        seen["errors"] = tab.errors
+        out[user] = seen
+        tab.close()
+    return out
+
+
+def drilldown(browser, spec: dict) -> dict:
+    """Supervisor: overview → a chart's sector → the findings behind it → the record; triage; a supervision
+    case opened from the finding. Then the department user: its view of that case, another's records."""
+    out: dict = {}
+    tab = Tab(browser, spec)
+    tab.login(spec["supervisor"])
+    tab.open("/overview")
+    chart = tab.page.locator('[data-chart="未结监督发现按严重程度的分布，点击扇区查看发现列表"]')
+    box = chart.bounding_box()
+    # the ring's first sector (the most severe) starts at the top and runs clockwise: click just right of it
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    radius = min(box["width"], box["height"]) / 2 * 0.5
+    tab.page.mouse.click(cx + radius * 0.17, cy - radius * 0.98)
+    tab.page.wait_for_url(lambda url: "/findings" in url)
+    tab.settle()
+    out["list_hash"] = tab.hash()
+    out["list_rows"] = tab.page.locator(".el-table__body-wrapper tr").all_inner_texts()
+    tab.page.locator(".el-table__body-wrapper a.link").first.click()
+    tab.page.wait_for_url(lambda url: "/cases/" in url)
+    tab.settle()
+    out["record_hash"] = tab.hash()
+    out["record_title"] = tab.title()
+    out["record_text"] = tab.main_text()
+    if spec.get("shots_of"):
+        tab.shot("case")
+    # triage in the inbox: the supervisor opens a supervision case from the department's finding
+    tab.open(f"/findings?dept={spec['dept']}")
+    row = tab.page.locator(".el-table__fixed-right tr, .el-table__body-wrapper tr", has_text=spec["finding_rule"]).last
+    row.get_by_role("button", name="立监督案件").click()
+    tab.page.locator(".el-message-box").get_by_role("button", name="确定").click()
+    message = tab.page.locator(".el-message").first
+    message.wait_for()
+    if "/supervision" not in tab.page.url and "已立监督案件" not in message.inner_text():
+        out["refused"] = message.inner_text()
+        return out
+    tab.page.wait_for_url(lambda url: "/supervision" in url)
+    tab.settle()
+    out["supervision_after_open"] = tab.main_text()
+    out["sup_errors"] = tab.errors
+    tab.close()
+
+    dep = Tab(browser, spec)
+    dep.login(spec["dept_user"])
+    dep.open("/supervision")
+    out["dept_supervision"] = dep.main_text()
+    dep.open(f"/cases/{spec['own_case']}")
+    out["own_case_title"] = dep.title()
+    out["own_case_text"] = dep.main_text()
+    for key, path in (("other_case", f"/cases/{spec['other_case']}"), ("other_officer", f"/officers/{spec['other_officer']}")):
+        dep.open(path)
+        out[key] = {"title": dep.title(), "alerts": dep.alerts(), "text": dep.main_text()}
+    # the browser reports the refused requests (404) of those two pages as console errors; nothing else may appear
+    out["dept_errors"] = dep.errors
+    dep.close()
+    return out
+
+
+def public(browser, spec: dict) -> dict:
+    """No login: the public pages; a page that needs a login sends to the login page."""
+    tab = Tab(browser, spec)
+    tab.open(f"/public?dept={spec['dept']}")
+    out = {"title": tab.title(), "text": tab.main_text(), "axe": tab.axe(), "menu": tab.menu()}
+    if spec.get("shots_of"):
+        tab.shot("public")
+    tab.open("/cases")
+    out["cases_hash"] = tab.hash()
+    out["errors"] = tab.errors
+    tab.close()
+    return out
+
+
+def main() -> int:
+    spec = json.load(sys.stdin)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            result = {"pages": pages, "drilldown": drilldown, "public": public}[spec["scenario"]](browser, spec)
+        finally:
+            browser.close()
+    json.dump(result, sys.stdout, ensure_ascii=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

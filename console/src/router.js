@@ -1,0 +1,33 @@
+import { createRouter, createWebHashHistory } from 'vue-router'
+import { session } from './api.js'
+import { homePath } from './nav.js'
+
+const page = (loader) => loader
+export const router = createRouter({
+  history: createWebHashHistory(),
+  routes: [
+    { path: '/', redirect: () => (session.user ? homePath() : '/login') },
+    { path: '/login', component: page(() => import('./views/Login.vue')), meta: { public: true, title: '登录' } },
+    { path: '/public', component: page(() => import('./views/Public.vue')), meta: { public: true, title: '公示' } },
+    { path: '/overview', component: page(() => import('./views/Overview.vue')), meta: { title: '驾驶舱' } },
+    { path: '/findings', component: page(() => import('./views/Findings.vue')), meta: { title: '监督发现' } },
+    { path: '/cases', component: page(() => import('./views/Cases.vue')), meta: { title: '处罚案件' } },
+    { path: '/cases/:id', component: page(() => import('./views/CaseDetail.vue')), meta: { title: '案件详情' } },
+    { path: '/officers', component: page(() => import('./views/Officers.vue')), meta: { title: '执法人员' } },
+    { path: '/officers/:id', component: page(() => import('./views/OfficerDetail.vue')), meta: { title: '执法人员详情' } },
+    { path: '/items', component: page(() => import('./views/Items.vue')), meta: { title: '执法事项' } },
+    { path: '/items/:code', component: page(() => import('./views/ItemDetail.vue')), meta: { title: '执法事项详情' } },
+    { path: '/supervision', component: page(() => import('./views/Supervision.vue')), meta: { title: '监督案件' } },
+    { path: '/operations', component: page(() => import('./views/Operations.vue')), meta: { title: '运维' } },
+    { path: '/audit', component: page(() => import('./views/Audit.vue')), meta: { title: '审计日志' } },
+    { path: '/:rest(.*)*', component: page(() => import('./views/NotFound.vue')), meta: { public: true, title: '页面不存在' } },
+  ],
+})
+
+router.beforeEach((to) => {
+  if (!to.meta.public && !session.user) return { path: '/login', query: { next: to.fullPath } }
+  return true
+})
+router.afterEach((to) => {
+  document.title = `${to.meta.title || ''} · 执法监督平台`
+})
