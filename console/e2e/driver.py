@@ -128,7 +128,14 @@ def drilldown(browser, spec: dict) -> dict:
     out["record_text"] = tab.main_text()
     if spec.get("shots_of"):
         tab.shot("case")
-    # triage in the inbox: the supervisor opens a supervision case from the department's finding
+    # triage in the inbox: the critical finding marked as read, then a supervision case opened from the
+    # department's finding
+    tab.open("/findings?severity=critical")
+    tab.page.locator(".el-table__body-wrapper tr").first.get_by_role("button", name="已阅").click()
+    tab.page.locator(".el-message").first.wait_for()
+    tab.settle()
+    out["after_acknowledge"] = tab.page.locator(".el-table__body-wrapper tr").first.inner_text()
+    tab.page.wait_for_function("() => !document.querySelector('.el-message')")  # the notice fades after 3 s
     tab.open(f"/findings?dept={spec['dept']}")
     row = tab.page.locator(".el-table__fixed-right tr, .el-table__body-wrapper tr", has_text=spec["finding_rule"]).last
     row.get_by_role("button", name="立监督案件").click()

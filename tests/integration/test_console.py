@@ -138,6 +138,8 @@ def test_a_chart_drills_down_to_its_list_and_the_record_and_a_department_sees_on
     assert seen["record_hash"] == f"/cases/{STHJ_CASE}"
     assert seen["record_title"] == "案件 营环立〔2026〕1号"
     assert "PEN-ITEM-NOT-HELD" in seen["record_text"] and "立案" in seen["record_text"]
+    # triage: the critical finding is marked as read (已阅) and keeps its place in the inbox
+    assert "PEN-ITEM-NOT-HELD" in seen["after_acknowledge"] and "已阅" in seen["after_acknowledge"], seen
     # a supervision case opened from the SCJG finding shows in the supervisor's list and the department's
     assert "refused" not in seen, seen.get("refused")
     assert "PEN-OFFICERS-MIN" in seen["supervision_after_open"] or "1 次执法行为" in seen["supervision_after_open"]
