@@ -53,3 +53,10 @@ export function subjectRoute(type, id) {
 export function bureauOf(dept) {
   return `${String(dept).split('-')[0]}-sfj`
 }
+// statuses of a handover of a suspected crime (services/handover, GET /api/v1/handovers?status=)
+export const HANDOVER_STATUS = {
+  raised: '拟移送', not_approved: '未批准移送', approved: '已批准移送', transferred: '已移送', received: '公安已接收',
+  police_refused: '公安不予立案', review_requested: '已申请复议', review_answered: '复议已答复',
+  supervision_suggested: '已建议立案监督', supervised: '检察院已监督', police_opened: '公安已立案',
+  criminal_case_opened: '已刑事立案', returned: '已退回', penalty_case_opened: '已行政立案', unknown: '待确认',
+}
