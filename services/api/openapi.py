@@ -71,6 +71,7 @@ OWN_SCHEMAS = {
                "properties": {"name": STR, "sources": {"type": ["array", "null"]}, "settings": {"type": "object"},
                               "problems": {"type": "array"}}},
     "Health": {"type": "object", "required": ["status"], "properties": {"status": {"enum": ["ok", "degraded"]}}},
+    "Liveness": {"type": "object", "required": ["status"], "properties": {"status": {"enum": ["alive", "dead"]}}},
 }
 
 

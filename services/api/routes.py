@@ -92,7 +92,7 @@ OWN: tuple[Route, ...] = (
     Route("GET", "/health/ready", "health_ready", "就绪检查：容器运行且数据库、消息队列可达（同 /health）",
           frozenset({PUBLIC}), root=True, tag="operations", response="Health"),
     Route("GET", "/health/live", "health_live", "存活检查：进程在运行（不可用时应重启）", frozenset({PUBLIC}),
-          root=True, tag="operations", response="Health"),
+          root=True, tag="operations", response="Liveness"),
     Route("GET", "/metrics", "metrics", "Prometheus 指标", frozenset({OPERATOR}), root=True, tag="operations"),
     *downloads.routes(Route),  # documents (文书): the binary DOCX / PDF (services/api/downloads.py)
 )

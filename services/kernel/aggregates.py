@@ -173,7 +173,7 @@ class AggregateStore:
         raise ConcurrencyError(f"could not clear outbox of {agg_id}")
 
     def pending(self, limit: int = 200) -> list[dict]:
-        return list(self.col.find({"outbox_pending": True}, {"outbox": 1}).limit(limit))
+        return list(self.col.find({"outbox_pending": True}, {"outbox": 1, "evaluated_at": 1}).limit(limit))
 
     def due(self, as_of: datetime, limit: int = 500) -> list[dict]:
         return list(self.deadlines.find({"due_at": {"$lte": as_of}}, {"_id": 1, "due_at": 1}).limit(limit))

@@ -37,7 +37,7 @@ from services.kernel.commands import CommandRefused, build_envelope, refusal, va
 from services.kernel.eventsourced import HISTORY_KEYS, EventSourcedRepository, stored_fact
 from services.kernel.manifest import Aggregate, ServiceManifest
 from services.kernel.messaging import PoisonMessage, reliable_event_handler
-from services.kernel.metrics import FINDINGS_OPEN, OUTBOX_AGE, OUTBOX_BACKLOG, SWEEP_LAG, Metrics
+from services.kernel.metrics import FINDINGS_OPEN, SWEEP_LAG, Metrics
 from services.kernel.outbox import relay, sweep
 from services.kernel.settings import Conf, Settings
 
@@ -119,20 +119,6 @@ def recount_open_findings(service: str, repos) -> None:
     for key, n in counts.items():
         FINDINGS_OPEN.labels(service, *key).set(n)
     _counted[service] = set(counts) | _counted.get(service, set())
-
-
-def observe_outbox(service: str, repos, now) -> None:
-    """zhifa_outbox_backlog / zhifa_outbox_oldest_age_seconds: aggregates whose events are saved but
-    not relayed, and how long the oldest has waited (since its evaluation)."""
-    backlog, oldest = 0, None
-    for repo in repos:
-        for doc in repo.store.col.find({"outbox_pending": True}, {"evaluated_at": 1}).limit(10_000):
-            backlog += 1
-            at = doc.get("evaluated_at")
-            if at is not None and (oldest is None or at < oldest):
-                oldest = at
-    OUTBOX_BACKLOG.labels(service).set(backlog)
-    OUTBOX_AGE.labels(service).set(max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0)
 
 
 class EventSourcedService:
@@ -306,8 +292,7 @@ class EventSourcedService:
         """Relay outboxes left by a crash; re-evaluate aggregates whose deadlines fell due."""
         repos = self.repositories()
         if _due(self.name, "outbox", self.conf.outbox_sweep_seconds):
-            observe_outbox(self.name, repos, self.clock())
-            sweep([r.store for r in repos], self.dispatch, self.name)
+            sweep([r.store for r in repos], self.dispatch, self.name, now=self.clock())
         if _due(self.name, "deadlines", self.conf.deadline_sweep_seconds):
             now = self.clock()
             lag = 0.0

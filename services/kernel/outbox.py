@@ -7,10 +7,11 @@ Consumers are idempotent, so a rare second dispatch is harmless.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Callable, Iterable
 
 from services.kernel.aggregates import AggregateStore
-from services.kernel.metrics import EVENTS_OUT, FINDINGS
+from services.kernel.metrics import EVENTS_OUT, FINDINGS, OUTBOX_AGE, OUTBOX_BACKLOG
 
 log = logging.getLogger("zhifa.outbox")
 
@@ -30,11 +31,21 @@ def relay(store: AggregateStore, agg_id: str, events: Iterable[dict],
     return len(sent)
 
 
-def sweep(stores: Iterable[AggregateStore], dispatch: Callable[[str, dict], None], service: str) -> int:
-    total = 0
+def sweep(stores: Iterable[AggregateStore], dispatch: Callable[[str, dict], None], service: str,
+          now: datetime | None = None) -> int:
+    """Relay what a crash left in outboxes; on the way, set zhifa_outbox_backlog (aggregates waiting)
+    and zhifa_outbox_oldest_age_seconds (since the oldest was evaluated) from the same one read."""
+    total, backlog, oldest = 0, 0, None
     for store in stores:
         for doc in store.pending():
+            backlog += 1
+            at = doc.get("evaluated_at")
+            if at is not None and (oldest is None or at < oldest):
+                oldest = at
             total += relay(store, doc["_id"], doc.get("outbox", []), dispatch, service)
+    OUTBOX_BACKLOG.labels(service).set(backlog)
+    age = (now - oldest).total_seconds() if now is not None and oldest is not None else 0.0
+    OUTBOX_AGE.labels(service).set(max(0.0, age))
     if total:
         log.info("outbox sweep relayed %s events", total, extra={"service": service})
     return total
