@@ -16,10 +16,19 @@ class Plugins(DependencyProvider):
         if isinstance(enabled, str):
             enabled = [p.strip() for p in enabled.split(",") if p.strip()]
         self.host = build_plugin_manager(enabled=enabled)
-        from services.kernel.metrics import register_plugin_host
+        from services.kernel.metrics import register_plugin_host, register_report
 
         container = getattr(self, "container", None)
         register_plugin_host(getattr(container, "service_name", None) or "unbound", self.host)
+        host, name = self.host, str(config.get("JURISDICTION_PRESET"))
+
+        def preset_report() -> dict:
+            """/health shows the jurisdiction preset in effect: its name, the sources it adopts and
+            any incoherence (every number is at GET /api/v1/preset)."""
+            shown = host.preset_in_effect(name)
+            return {k: shown.get(k) for k in ("name", "sources", "problems") if k in shown}
+
+        register_report("preset", preset_report)
 
     def get_dependency(self, worker_ctx):
         return self.host

@@ -100,11 +100,13 @@ def test_readiness_is_false_while_the_database_is_away_and_true_again_after(
             mongo._probe_client = None          # this test's database, not an earlier test's
             metrics._CHECK_CACHE.clear()
             container_factory(GatewayService).start()
+            container_factory(PersonnelService).start()   # a service with plugins: /health shows the preset
             base = f"http://{zhifa_config['WEB_SERVER_ADDRESS']}"
             ready = wait_for(lambda: (r := requests.get(f"{base}/health/ready", timeout=5)).status_code == 200
                              and r.json(), timeout=20)
             assert ready["dependencies"]["database"]["status"] == "ok"
             assert ready["dependencies"]["broker"]["status"] == "ok"
+            assert ready["preset"]["name"] == "seed001" and ready["preset"]["problems"] == []
 
             db.terminate()
             db.wait(timeout=10)
