@@ -10,6 +10,7 @@ from __future__ import annotations
 import warnings
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)  # eventlet announces its deprecation on import
+warnings.filterwarnings("ignore", message=r"(?s).*Eventlet is deprecated")  # EventletDeprecationWarning(Warning)
 
 import argparse
 import importlib.util
