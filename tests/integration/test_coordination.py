@@ -18,19 +18,10 @@ from services.gateway.service import GatewayService
 from services.kernel.clock import utcnow
 from services.personnel.service import PersonnelService
 from tests.api_kit import start_api
-from tests.helpers import SCJG, STHJ, credential_issued, officer_registered, publish, wait_for
+from tests.helpers import FakeClock, SCJG, STHJ, credential_issued, officer_registered, publish, wait_for
 
 SFJ = "511322-sfj"
 
-
-class FakeClock:
-    """The coordination service's clock: real time plus a shift the test moves forward."""
-
-    def __init__(self):
-        self.shift = timedelta(0)
-
-    def __call__(self) -> datetime:
-        return utcnow() + self.shift
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from services.penalty.service import PenaltyService
 from services.personnel.service import PersonnelService
 from services.registry.service import RegistryService
 from tests.api_kit import start_api
-from tests.helpers import (CST, SCJG, STHJ, credential_issued, drain, envelope, officer_registered, publish,
+from tests.helpers import (FakeClock, CST, SCJG, STHJ, credential_issued, drain, envelope, officer_registered, publish,
                            wait_for)
 
 CODE = "330217001000"
@@ -26,15 +26,6 @@ FOOD_LAW = {"law": "《中华人民共和国食品安全法》", "article": "第
 TIERS = [("lightest", "从轻"), ("lighter", "较轻"), ("normal", "一般"), ("heavier", "较重"), ("heaviest", "严重")]
 OFF1, OFF2, OFF3 = "511322-scjg-0101", "511322-scjg-0102", "511322-scjg-0103"
 
-
-class FakeClock:
-    """The penalty service's clock: real time plus a shift the test can move forward."""
-
-    def __init__(self):
-        self.shift = timedelta(0)
-
-    def __call__(self) -> datetime:
-        return utcnow() + self.shift
 
 
 @pytest.fixture
