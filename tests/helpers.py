@@ -96,3 +96,12 @@ class FakeClock:
 
     def __call__(self) -> datetime:
         return datetime.now(timezone.utc) + self.shift
+
+
+def stop_process(proc, timeout: float = 10) -> None:
+    """Terminate a server process a test started; kill it when it does not stop within `timeout`."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except Exception:       # subprocess.TimeoutExpired (green or original subprocess module)
+        proc.kill()

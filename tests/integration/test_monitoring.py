@@ -17,7 +17,7 @@ from services.gateway.service import GatewayService
 from services.monitor import command, local_config, write_config
 from services.personnel.service import PersonnelService
 from services.registry.service import RegistryService
-from tests.helpers import credential_issued, envelope, officer_registered, publish, wait_for
+from tests.helpers import credential_issued, envelope, officer_registered, publish, stop_process, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "infra" / "grafana" / "dashboards" / "zhifa-overview.json"
@@ -48,11 +48,7 @@ def prometheus(servers, zhifa_config, tmp_path, free_port):
         wait_for(lambda: _ready(base), timeout=30)
         yield {"base": base, "log": tmp_path / "prometheus.log"}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
 
 
 def _ready(base: str) -> bool:

@@ -16,7 +16,7 @@ from services.gateway.service import GatewayService
 from services.kernel.logs import JsonFormatter
 from services.penalty.service import PenaltyService
 from services.personnel.service import PersonnelService
-from tests.helpers import credential_issued, officer_registered, publish, wait_for
+from tests.helpers import credential_issued, officer_registered, publish, stop_process, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 FERRETDB = ROOT / ".run" / "bin" / "ferretdb"
@@ -123,11 +123,7 @@ def test_readiness_is_false_while_the_database_is_away_and_true_again_after(
             mongo._probe_client = None
             metrics._CHECK_CACHE.clear()
     finally:
-        db.terminate()
-        try:
-            db.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            db.kill()
+        stop_process(db)
 
 
 def _port_open(port: int) -> bool:
