@@ -181,16 +181,22 @@ def public(browser, spec: dict) -> dict:
     return out
 
 
-def main() -> int:
+def run(scenarios: dict) -> int:
+    """Read the scenario's spec on stdin, run it (`scenarios`: name -> function(browser, spec)), print what
+    it saw. Other scripts of console/e2e call this with their own scenarios (`from driver import Tab, run`)."""
     spec = json.load(sys.stdin)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
-            result = {"pages": pages, "drilldown": drilldown, "public": public}[spec["scenario"]](browser, spec)
+            result = scenarios[spec["scenario"]](browser, spec)
         finally:
             browser.close()
     json.dump(result, sys.stdout, ensure_ascii=False)
     return 0
+
+
+def main() -> int:
+    return run({"pages": pages, "drilldown": drilldown, "public": public})
 
 
 if __name__ == "__main__":
