@@ -25,6 +25,8 @@ MANIFEST = ServiceManifest(
                       Param("offset", "integer", minimum=0, maximum=1_000_000, default=0))),
         Query("get_case", "get_case", "/cases/{case_id}", "案件详情（全流程记录、发现、事实）",
               params=(CASE_ID,), scope="result", personal=("party",), not_found="案件不存在"),
+        Query("case_commands", "case_commands", "/case-commands",
+              "网上办案操作及其参数（类型、必填、可选值、格式、中文名称，取自据以校验的契约）", scope="none"),
     ),
     commands=(
         Command("act", "act", "/cases/{case_id}/commands/{command}", "网上办案：执行一个办案操作",

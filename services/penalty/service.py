@@ -37,6 +37,7 @@ from services.kernel.mongo import Mongo
 from services.kernel.plugins import Plugins
 from services.kernel.settings import DeptSettings
 from services.penalty import case_changed, projections, store
+from services.penalty.command_forms import command_forms
 from services.penalty.domain import case as c
 from services.penalty.domain import rules
 from services.penalty.domain.settings import PenaltySettings
@@ -279,3 +280,9 @@ class PenaltyService(EventSourcedService):
         """One case: summary, folded case, full-process record, open findings, held/anomalous facts."""
         doc = self.aggregate_doc("case", case_id)
         return projections.case_detail(doc) if doc else None
+
+    @rpc
+    def case_commands(self):
+        """The 网上办案 commands with their parameters (type, required, allowed values, pattern, Chinese
+        label), derived from the domain commands and the contracts `act` validates against (for forms)."""
+        return {"items": command_forms(COMMANDS, SUPPLIED)}
