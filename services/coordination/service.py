@@ -632,8 +632,13 @@ class CoordinationService(EventSourcedService):
 
     @rpc
     def get_review_plan(self, plan_id):
+        """A plan: its sample with the pre-filled items, scores, results per department, and the checklist
+        the files are scored against (items, labels, points, veto) for the reviewer's form."""
         doc = self.aggregate_doc("review_plan", plan_id)
-        return {**doc["snapshot"], "history": self.history(doc)} if doc else None
+        if doc is None:
+            return None
+        return {**doc["snapshot"], "checklist": [dict(i) for i in self._settings().review_checklist],
+                "history": self.history(doc)}
 
     # ---- annual evaluation (评议考核) ---------------------------------------------------------------------------
     @rpc
