@@ -23,6 +23,7 @@ data, so a changed number moves the generator and the rules together.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
 import uuid
@@ -32,7 +33,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from faker import Faker
 
-from plugins import mee, samr
+from plugins import samr
 from plugins.builtin.presets import PRESETS
 from services.common.workdays import WorkdayCalendar
 from services.common.crime import threshold_applies
@@ -330,6 +331,22 @@ WJJ_ITEMS = (
     ItemDef("ggcswsgltl-jc", "对公共场所卫生的监督检查", "inspection",
             (("《公共场所卫生管理条例》", "第十条"),)),
 )
+JTJ_ITEMS = (
+    ItemDef("glaqbhtl-064", "对车辆违法超限运输的行政处罚", "penalty",
+            (("《公路安全保护条例》", "第六十四条"),), (0, 30_000, True),
+            "OVERLOAD-TRANSPORT", "车货总质量超过限定标准行驶公路", ("org", "person"), ("货运", "物流", "砂石运输"),
+            on_spot=True),
+    ItemDef("dlystl-063", "对未取得道路运输经营许可擅自从事道路客运经营的行政处罚", "penalty",
+            (("《中华人民共和国道路运输条例》", "第六十三条"),), (10_000, 100_000, False),
+            "PASSENGER-NO-PERMIT", "未取得道路运输经营许可擅自从事道路客运经营", ("person", "org"),
+            ("客运", "旅游客运", "汽车租赁"), mid_year=True),
+    ItemDef("whpaqgltl-086", "对危险化学品道路运输企业未配备安全防护措施、驾驶人员或者押运人员未取得从业资格上岗作业等行为的行政处罚",
+            "penalty", (("《危险化学品安全管理条例》", "第八十六条第（二）项"),), (50_000, 100_000, False),
+            "HAZCHEM-NO-PROTECTION", "运输危险化学品未采取相应的安全防护措施", ("org",), ("危险货物运输", "化工物流"),
+            seizure=True),
+    ItemDef("glf-069-jc", "对公路及公路用地范围内遵守公路法律法规情况的监督检查", "inspection",
+            (("《中华人民共和国公路法》", "第六十九条"),)),
+)
 
 DEPARTMENTS: dict[str, DeptProfile] = {
     "scjg": DeptProfile("scjg", "{county}市场监督管理局", "市监", "market",
@@ -345,6 +362,9 @@ DEPARTMENTS: dict[str, DeptProfile] = {
     "wjj": DeptProfile("wjj", "{county}卫生健康局", "卫健", "health",
                        ("《中华人民共和国基本医疗卫生与健康促进法》第七条", "《中华人民共和国行政处罚法》第十七条"),
                        "{county}卫生健康综合监督执法大队", WJJ_ITEMS),
+    "jtj": DeptProfile("jtj", "{county}交通运输局", "交运", "transport",
+                       ("《中华人民共和国公路法》第八条", "《中华人民共和国行政处罚法》第十七条"),
+                       "{county}交通运输综合行政执法大队", JTJ_ITEMS),
 }
 TIER_IDS = ("lightest", "lighter", "normal", "heavier", "heaviest")
 TIER_NAMES = ("从轻", "较轻", "一般", "较重", "严重")
@@ -396,7 +416,7 @@ DEMO_BREACH_RATES: dict[str, float] = {
 class DeptSpec:
     """How big one department is in the simulation."""
 
-    short: str                  # a key of DEPARTMENTS (scjg, sthj, cgj, wjj)
+    short: str                  # a key of DEPARTMENTS (scjg, sthj, cgj, wjj, jtj)
     officers: int               # 执法人员
     auxiliaries: int = 0        # 辅助人员
     cases: int = 0              # normal-procedure cases
@@ -425,7 +445,7 @@ SCALES: dict[str, dict[str, Any]] = {
     "demo": {"departments": (DeptSpec("scjg", 6, 1, 5, 1, items=6), DeptSpec("sthj", 6, 1, 4, 0, items=5)),
              "breach_rates": DEMO_BREACH_RATES},
     "small": {"departments": (DeptSpec("scjg", 9, 2, 26, 3), DeptSpec("sthj", 8, 1, 12),
-                              DeptSpec("cgj", 8, 2, 12, 4), DeptSpec("wjj", 6, 1, 8, 2))},
+                              DeptSpec("cgj", 8, 2, 12, 4), DeptSpec("wjj", 6, 1, 8, 2), DeptSpec("jtj", 6, 1, 8, 2))},
     "year": {"departments": (DeptSpec("scjg", 48, 6, 220, 30), DeptSpec("sthj", 22, 3, 70),
                              DeptSpec("cgj", 40, 12, 160, 120), DeptSpec("wjj", 18, 2, 60, 10))},
 }
@@ -463,16 +483,26 @@ def registry_settings(preset: str) -> RegistrySettings:
     return RegistrySettings.from_mapping(**_merged_preset(preset).get("registry", {}))
 
 
+@functools.lru_cache(maxsize=1)
+def department_plugins():
+    """The plugin host the services build (installed entry points, e.g. the 卫健 and 交通
+    distributions bootstrap installs, plus samr and mee): the simulated numbers are the ones the
+    services judge by. A department no installed plugin answers for keeps the preset's numbers."""
+    from services.simulator.report import plugin_host
+
+    return plugin_host()
+
+
 def penalty_settings(preset: str, dept: str) -> PenaltySettings:
     """Law defaults, the preset's numbers, then the department plugins' overrides."""
     base = PenaltySettings.from_mapping(**dict(_merged_preset(preset).get("penalty", {})))
-    overrides = samr.zhifa_dept_settings(dept=dept) or {}
+    overrides = department_plugins().dept_settings(dept)
     return PenaltySettings.from_mapping(base, **dict(overrides.get("penalty", {})))
 
 
 def crime_thresholds(dept: str) -> list[dict]:
     """Crime thresholds the department plugins declare for `dept` (the penalty service gets the same)."""
-    return [*samr.zhifa_crime_thresholds(dept=dept), *mee.zhifa_crime_thresholds(dept=dept)]
+    return department_plugins().crime_thresholds(dept)
 
 
 def filing_rules(dept: str, settings: PenaltySettings) -> tuple[str, ...]:
@@ -1456,7 +1486,7 @@ class _Builder:
         if rule == "PEN-FILING-LATE":
             discovered = self.sub_wd(filed_day, (s.filing_wd or 15) + rng.randint(4, 10))
         else:
-            discovered = self.sub_wd(filed_day, rng.randint(1, min(8, (s.filing_wd or 15) - 5)))
+            discovered = self.sub_wd(filed_day, rng.randint(1, max(1, min(8, (s.filing_wd or 15) - 2))))
         acts = [first_act]
         for _ in range(rng.choice((0, 1, 1, 2))):
             acts.append(self.add_wd(acts[-1], rng.randint(1, 4)))

@@ -38,14 +38,14 @@ from types import SimpleNamespace
 from plugins.host import build_plugin_manager
 
 host = build_plugin_manager()
-entry = next(p for p in host.plugins() if p["name"] == "wjj")
-dept = "511322-wjj"
-case = SimpleNamespace(case_id="511322-wjj-2025-0001", dept=dept, decisions=[object()], acts=[])
+entry = next(p for p in host.plugins() if p["name"] == "yjj")
+dept = "511322-yjj"
+case = SimpleNamespace(case_id="511322-yjj-2025-0001", dept=dept, decisions=[object()], acts=[])
 at = datetime(2025, 6, 1, tzinfo=timezone(timedelta(hours=8)))
 rules = dict(host.case_rules(dept))
 answers = {
     "zhifa_dept_settings": host.dept_settings(dept).get("penalty"),
-    "zhifa_case_rules": [f.rule_id for f in rules["PEN-WJJ-NO-OFFICERS"](case, None, None, at)],
+    "zhifa_case_rules": [f.rule_id for f in rules["PEN-YJJ-NO-OFFICERS"](case, None, None, at)],
     "zhifa_crime_thresholds": host.crime_thresholds(dept),
     "zhifa_document_number_prefix": host.document_number_prefix(dept, "penalty_decision"),
 }
@@ -57,18 +57,19 @@ print(json.dumps({"entry": entry, "answers": answers, "failures": [f.to_dict() f
 @pytest.fixture(scope="module")
 def probe(tmp_path_factory):
     base = tmp_path_factory.mktemp("template")
-    project = render_template(base / "rendered", dept_name="卫生健康", dept_suffix="wjj", number_code="卫健")
-    assert (project / "zhifa_wjj" / "__init__.py").is_file() and "{{" not in (project / "pyproject.toml").read_text()
+    # 应急管理: a department no real plugin covers (卫健 wjj and 交通 jtj are installed distributions)
+    project = render_template(base / "rendered", dept_name="应急管理", dept_suffix="yjj", number_code="应急")
+    assert (project / "zhifa_yjj" / "__init__.py").is_file() and "{{" not in (project / "pyproject.toml").read_text()
     return run_probe(pip_install(project, base / "install"), PROBE)
 
 
 def test_the_rendered_template_installs_and_is_discovered(probe):
-    assert probe["entry"]["source"] == "entrypoint" and probe["entry"]["distribution"] == "zhifa-wjj 0.1.0"
+    assert probe["entry"]["source"] == "entrypoint" and probe["entry"]["distribution"] == "zhifa-yjj 0.1.0"
     assert probe["failures"] == []
 
 
 def test_every_hook_of_the_template_is_exercised_and_answers_for_its_department(probe):
     assert set(probe["entry"]["hooks"]) == set(probe["answers"])
-    assert probe["answers"] == {"zhifa_dept_settings": {"filing_wd": 15}, "zhifa_case_rules": ["PEN-WJJ-NO-OFFICERS"],
-                                "zhifa_crime_thresholds": [], "zhifa_document_number_prefix": "卫健罚"}
+    assert probe["answers"] == {"zhifa_dept_settings": {"filing_wd": 15}, "zhifa_case_rules": ["PEN-YJJ-NO-OFFICERS"],
+                                "zhifa_crime_thresholds": [], "zhifa_document_number_prefix": "应急罚"}
     assert probe["other_dept"] is None
