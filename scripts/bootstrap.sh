@@ -5,7 +5,8 @@
 #
 # Default: venv rabbitmq ferretdb monitor docs console. Every step checks first and does nothing when already done,
 # so a second run takes a fraction of a second (no apt, no go build, no pip):
-#   venv      .venv + `pip install -e '.[dev]'`; redone when pyproject.toml is newer than the stamp
+#   venv      .venv + `pip install -e '.[dev]'` + the department plugin distributions plugins/wjj, plugins/jtj
+#             (editable); redone when pyproject.toml (or a plugin's) is newer than the stamp
 #   rabbitmq  Debian package rabbitmq-server, only if /usr/lib/rabbitmq/bin/rabbitmq-server is
 #             missing (skipped when AMQP_URI is set: an external broker is used)
 #   ferretdb  patched FerretDB binary in .run/bin (infra/ferretdb/build.sh; skipped when MONGO_URI
@@ -60,7 +61,8 @@ apt_install() {
 step_venv() {
     local stamp="$STAMPS/venv"
     [[ -f pyproject.toml ]] || die "pyproject.toml not found in $ROOT"
-    if [[ -x .venv/bin/python && -f "$stamp" && "$stamp" -nt pyproject.toml ]]; then
+    if [[ -x .venv/bin/python && -f "$stamp" && "$stamp" -nt pyproject.toml && "$stamp" -nt plugins/wjj/pyproject.toml \
+          && "$stamp" -nt plugins/jtj/pyproject.toml ]]; then
         return 0
     fi
     if ! .venv/bin/python -c 'import sys' >/dev/null 2>&1; then
@@ -75,6 +77,10 @@ step_venv() {
     fi
     say "installing Python dependencies into .venv (pip install -e '.[dev]')"
     .venv/bin/python -m pip install -q -e '.[dev]'
+    # the 卫健 and 交通 department plugins are distributions of their own (entry points zhifa.plugins:
+    # wjj, jtj); editable, so the services, make run and the simulator use the checkout's code
+    say "installing the department plugin distributions plugins/wjj and plugins/jtj into .venv (editable)"
+    .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e plugins/wjj -e plugins/jtj
     touch "$stamp"
 }
 

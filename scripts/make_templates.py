@@ -28,7 +28,8 @@ from services.documents.render import TEMPLATES_DIR, normalize_zip  # noqa: E402
 # Department plugins shipped as their own distributions in this repository whose DOCX templates
 # are generated here too: (folder holding the package, module name); each module has TEMPLATES
 # (same shape as the built-in ones) and TEMPLATES_DIR.
-PLUGIN_DISTRIBUTIONS = ((ROOT / "plugins" / "cgj", "zhifa_cgj"),)
+PLUGIN_DISTRIBUTIONS = ((ROOT / "plugins" / "cgj", "zhifa_cgj"), (ROOT / "plugins" / "wjj", "zhifa_wjj"),
+                        (ROOT / "plugins" / "jtj", "zhifa_jtj"))
 
 
 def _docx(template: dict) -> bytes:
