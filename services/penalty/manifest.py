@@ -23,6 +23,8 @@ MANIFEST = ServiceManifest(
                       Param("overdue", "boolean", description="是否有超期发现"),
                       Param("limit", "integer", minimum=1, maximum=500, default=50),
                       Param("offset", "integer", minimum=0, maximum=1_000_000, default=0))),
+        Query("case_figures", "case_figures", "/case-figures", "案件统计：按部门、阶段、是否超期的计数（计数器，不扫描案件）",
+              params=(Param("dept", max_length=40, description="部门编码"),)),
         Query("get_case", "get_case", "/cases/{case_id}", "案件详情（全流程记录、发现、事实）",
               params=(CASE_ID,), scope="result", personal=("party",), not_found="案件不存在"),
         Query("case_commands", "case_commands", "/case-commands",

@@ -193,6 +193,10 @@ class PenaltyService(EventSourcedService):
     def adapter(self, aggregate, envelope=None) -> PenaltyAdapter:
         return PenaltyAdapter(self.db, self.plugins, self.settings)
 
+    def store(self, aggregate) -> store.CaseStore:
+        """Case aggregates whose every save keeps the case list and its counters in step (store.py)."""
+        return store.CaseStore(self.db[aggregate.collection])
+
     def after_save(self, aggregate, doc: dict) -> None:
         """Keep the reverse index (officer, item, party -> cases) and the decisions index in step
         with the saved case (idempotent, so a redelivery after a crash between writes repairs it)."""
@@ -259,7 +263,11 @@ class PenaltyService(EventSourcedService):
     # ---- queries ----------------------------------------------------------------------------------
     @rpc
     def list_cases(self, dept=None, stage=None, overdue=None, limit=50, offset=0):
-        """Cases by department and stage; `overdue` = has an open time-limit finding (see projections)."""
+        """Cases by department and stage; `overdue` = has an open time-limit finding (see projections).
+
+        Served from the case list (store.py): the total from the counters, the page from the
+        partitions, ordered by department, stage (process order), overdue first, then the time the
+        case reached that state."""
         if stage and stage not in c.STAGES:
             return _bad_argument("stage", f"未知的案件阶段 {stage}，可选：{'、'.join(c.STAGES)}")
         try:
@@ -270,10 +278,17 @@ class PenaltyService(EventSourcedService):
             limit, offset = bounded(limit, "limit", 1, 500), bounded(offset, "offset", 0, 1_000_000)
         except DomainError as exc:
             return {"error": exc.to_dict()}
-        docs, total = store.list_cases(self.db, dept=dept or None, stage=stage or None, overdue=flag,
-                                       limit=limit, offset=offset)
-        return {"items": [projections.case_summary(d) for d in docs], "total": total, "limit": limit,
-                "offset": offset}
+        items, total = store.list_cases(self.db, dept=dept or None, stage=stage or None, overdue=flag,
+                                        limit=limit, offset=offset, stage_order=c.STAGES)
+        return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+    @rpc
+    def case_figures(self, dept=None):
+        """The overview's case figures from the counters (no case is read): the total, the overdue
+        ones, and the count per department x stage x overdue (`rows`), with the stage labels."""
+        rows = store.case_counts(self.db, dept or None)
+        return {"total": sum(r["count"] for r in rows), "overdue": sum(r["count"] for r in rows if r["overdue"]),
+                "rows": rows, "stages": [{"stage": s, "label": c.STAGE_LABELS[s]} for s in c.STAGES]}
 
     @rpc
     def get_case(self, case_id):

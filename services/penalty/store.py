@@ -5,21 +5,26 @@
 - `officers` / `items`: the newest `officer.changed` / `item.changed` payload per id, kept only
   when its version is not older than the stored one, so out-of-order delivery is harmless.
 - `decisions`: one entry per decided case (its current decision), looked up by party.
+- The case list (`case_list.<dept>.<stage>.<0|1>`, `case_counts`, `case_list_at`): see "case
+  list" below; lists and their totals never read the aggregate documents.
 """
 from __future__ import annotations
 
+import time
+import uuid
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
-from pymongo import ASCENDING
+from pymongo import ReturnDocument
 from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from services.kernel.aggregates import AggregateStore
+from services.kernel.aggregates import AggregateStore, Change
+from services.kernel.mongo import ConcurrencyError
+from services.penalty.projections import case_summary
 
 MAX_OTHER_DECISIONS = 500
-SUMMARY_FIELDS = {"snapshot": 1, "dept": 1, "due_at": 1, "evaluated_at": 1, "version": 1}
 
 
 def ensure_indexes(db: Database) -> None:
@@ -27,6 +32,8 @@ def ensure_indexes(db: Database) -> None:
                                   "snapshot.item_codes", "snapshot.party_id", "snapshot.overdue",
                                   "snapshot.open_findings")
     db.decisions.create_index("party_id")
+    if db.case_list_at.estimated_document_count() == 0 and db.cases.estimated_document_count():
+        rebuild_list(db)  # first start on cases stored before the case list existed
 
 
 def cases(db: Database) -> AggregateStore:
@@ -138,18 +145,290 @@ def other_decisions(db: Database, party_id: str | None, case_id: str) -> list[di
     return [d for d in found if d]
 
 
-# -- queries --------------------------------------------------------------------------------------
+# -- case list ------------------------------------------------------------------------------------
+#
+# FerretDB v1 (SQLite) hands SQLite only an `_id` equality filter, and a limit only when a find has
+# no filter, no sort and no skip: any other filter, sort, count or skip decodes every document of
+# the collection (secondary indexes are created but a find never uses them). `count_documents` plus
+# a sorted page over the aggregate documents (11-15 KB each) took > 20 s at 3,000 cases. So the
+# list is laid out for `_id` look-ups and unfiltered, lazily read collections:
+#
+# - `case_list.<dept>.<stage>.<0|1>` (a *partition*): one small row per case, exactly the list's
+#   summary, for each (department, stage, overdue) key; a case is in exactly one partition. Rows
+#   stay in the order they entered (SQLite rowid order; insertion order on MongoDB), so the list is
+#   ordered by department, stage (process order), overdue first, then the time the case reached
+#   that state. A page is `find({}).skip(k).limit(n)` on one or a few partitions.
+# - `case_counts`: one counter document per key, `{n}`, changed with `$inc` when a case enters or
+#   leaves the key. List totals and the overview's case figures are sums of these few documents.
+# - `case_list_at`: per case (a *locator*), the key it is counted under, the aggregate version
+#   counted, the move in progress (`pending`) and a short lease.
+#
+# Exactly once without transactions. Counters change only when a case *moves* (its key changes).
+# Under a per-case lease the move is first written into the locator (`pending`: from, to, the row,
+# token `<case>@<version>`), then carried out in steps that are each idempotent:
+#   1. the row is put into `to` and removed from `from`;
+#   2. each counter takes `$inc` in one write whose filter requires that the counter has not seen
+#      the token (`tokens: {$ne: token}`) and which pushes the token: single-document atomic, so
+#      a counter applies one move at most once however often the step is repeated;
+#   3. the locator takes `key = to` and the version and drops `pending` and the lease;
+#   4. the counters drop the token (`$pull`).
+# A crash leaves either no pending move (nothing happened, or it is done) or a pending one that the
+# next sync of the case (the redelivered fact, the next fact, the deadline sweep) or `repair`
+# carries out again, step 2 skipping counters already applied. A redelivered fact or a
+# compare-and-set retry reaches the sync with a version the locator has already counted: nothing
+# changes; versions only grow, so a late sync never moves a case back. A crash between 3 and 4
+# leaves a token in a counter (harmless; `repair` drops it). The lease serialises the syncs of one
+# case across greenlets and processes; a crashed holder's lease expires after LEASE_SECONDS.
+
+LIST_PREFIX = "case_list"
+LEASE_SECONDS = 30.0
+LEASE_WAIT_SECONDS = 20.0
+FILL_BATCH = 50  # FerretDB v1 hung on a bulk write of 100
+
+
+def list_key(dept: str | None, stage: str | None, overdue: bool | None) -> str:
+    return f"{dept or '_'}.{stage or '_'}.{1 if overdue else 0}"
+
+
+def key_parts(key: str) -> tuple[str | None, str | None, bool]:
+    dept, stage, flag = key.rsplit(".", 2)
+    return (None if dept == "_" else dept), (None if stage == "_" else stage), flag == "1"
+
+
+def partition(db: Database, key: str) -> Collection:
+    return db[f"{LIST_PREFIX}.{key}"]
+
+
+def list_row(doc: dict) -> dict:
+    """The case list's row of a case document: its summary, by case id."""
+    return {"_id": doc["_id"], **case_summary(doc)}
+
+
+def row_key(row: dict) -> str:
+    return list_key(row.get("dept"), row.get("stage"), row.get("overdue"))
+
+
+def _acquire(db: Database, case_id: str) -> tuple[dict, str]:
+    """Take the case's lease (creating its locator); the locator as it is now, and the lease token."""
+    lease = uuid.uuid4().hex
+    deadline, delay = time.monotonic() + LEASE_WAIT_SECONDS, 0.002
+    while True:
+        now = time.time()
+        try:
+            loc = db.case_list_at.find_one_and_update(
+                {"_id": case_id, "$or": [{"lease": None}, {"lease.until": {"$lt": now}}]},
+                {"$set": {"lease": {"token": lease, "until": now + LEASE_SECONDS}}},
+                upsert=True, return_document=ReturnDocument.AFTER)
+            return loc, lease
+        except DuplicateKeyError:  # held by another sync of this case (the upsert collided)
+            pass
+        if time.monotonic() > deadline:
+            raise ConcurrencyError(f"case list lease of {case_id} held for over {LEASE_WAIT_SECONDS:g} s")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
+
+
+def _release(db: Database, case_id: str, lease: str, fields: dict) -> None:
+    db.case_list_at.update_one({"_id": case_id, "lease.token": lease}, {"$set": {**fields, "lease": None}})
+
+
+def _count(db: Database, key: str, delta: int, token: str) -> None:
+    """`$inc` the counter of `key` unless it has applied `token` already (see above)."""
+    dept, stage, overdue = key_parts(key)
+    try:
+        db.case_counts.update_one({"_id": key, "tokens": {"$ne": token}},
+                                  {"$inc": {"n": delta}, "$push": {"tokens": token},
+                                   "$setOnInsert": {"dept": dept, "stage": stage, "overdue": overdue}},
+                                  upsert=True)
+    except DuplicateKeyError:  # the counter exists and holds the token: applied before
+        pass
+
+
+def _carry_out(db: Database, case_id: str, pending: dict, lease: str, *, release: bool) -> None:
+    """Steps 1-4 of a pending move (each idempotent)."""
+    frm, to, token = pending.get("from"), pending["to"], pending["token"]
+    partition(db, to).replace_one({"_id": case_id}, pending["row"], upsert=True)
+    if frm and frm != to:
+        partition(db, frm).delete_one({"_id": case_id})
+        _count(db, frm, -1, token)
+    if frm != to:
+        _count(db, to, 1, token)
+    done = {"key": to, "version": pending["version"], "pending": None}
+    if release:
+        _release(db, case_id, lease, done)
+    else:
+        db.case_list_at.update_one({"_id": case_id, "lease.token": lease}, {"$set": done})
+    for key in {frm, to} - {None}:
+        db.case_counts.update_one({"_id": key}, {"$pull": {"tokens": token}})
+
+
+def sync_case(db: Database, doc: dict) -> bool:
+    """Bring the case list and the counters in step with a saved case document (idempotent).
+
+    Called after every save of a case, and after a save that changed nothing (a redelivery), so a
+    move left pending by a crash is carried out. True when the case moved to another key.
+    """
+    case_id, version = doc["_id"], int(doc.get("version") or 0)
+    loc, lease = _acquire(db, case_id)
+    released = False
+    try:
+        if loc.get("pending"):  # a move a crashed sync left half done
+            pending = loc["pending"]
+            _carry_out(db, case_id, pending, lease, release=False)
+            loc = {**loc, "key": pending["to"], "version": pending["version"], "pending": None}
+        if int(loc.get("version") or 0) >= version:
+            return False  # redelivered, retried or older: counted already
+        row = list_row(doc)
+        to, frm = row_key(row), loc.get("key")
+        if to == frm:  # same key: the row changes in place, no counter does
+            partition(db, to).replace_one({"_id": case_id}, row, upsert=True)
+            _release(db, case_id, lease, {"version": version})
+            released = True
+            return False
+        pending = {"from": frm, "to": to, "token": f"{case_id}@{version}", "version": version, "row": row}
+        db.case_list_at.update_one({"_id": case_id, "lease.token": lease}, {"$set": {"pending": pending}})
+        _carry_out(db, case_id, pending, lease, release=True)
+        released = True
+        return True
+    finally:
+        if not released:
+            _release(db, case_id, lease, {})
+
+
+class CaseStore(AggregateStore):
+    """The case aggregates; every save (fact, batch, command, deadline sweep) and every redelivery
+    that finds its fact applied is followed by `sync_case`, so the case list and its counters
+    follow the stage and the overdue flag whichever path changed them."""
+
+    def update(self, agg_id: str, decide: Callable[[dict | None], Change | None]) -> tuple[dict | None, list[dict]]:
+        doc, pending = super().update(agg_id, decide)
+        if doc is not None:
+            sync_case(self.col.database, doc)
+        return doc, pending
+
+
+# -- case list: queries -------------------------------------------------------------------------
+
+def counted_keys(db: Database, *, dept: str | None = None, stage: str | None = None,
+                 overdue: bool | None = None, stage_order: Iterable[str] = ()) -> list[tuple[str, int]]:
+    """(key, count) of every non-empty key matching the filters, in list order."""
+    rank = {s: i for i, s in enumerate(stage_order)}
+    found = []
+    for counter in db.case_counts.find({}, {"n": 1}):
+        d, s, o = key_parts(counter["_id"])
+        if (dept and d != dept) or (stage and s != stage) or (overdue is not None and o != overdue):
+            continue
+        if counter.get("n", 0) > 0:
+            found.append((counter["_id"], int(counter["n"])))
+    found.sort(key=lambda kn: (lambda d, s, o: (d or "", rank.get(s, len(rank)), s or "", not o))(*key_parts(kn[0])))
+    return found
+
 
 def list_cases(db: Database, *, dept: str | None, stage: str | None, overdue: bool | None,
-               limit: int, offset: int) -> tuple[list[dict], int]:
-    query: dict[str, Any] = {}
-    if dept:
-        query["dept"] = dept
-    if stage:
-        query["snapshot.stage"] = stage
-    if overdue is True:
-        query["snapshot.overdue"] = True
-    elif overdue is False:
-        query["snapshot.overdue"] = {"$ne": True}
-    docs = list(db.cases.find(query, SUMMARY_FIELDS).sort("_id", ASCENDING).skip(offset).limit(limit))
-    return docs, db.cases.count_documents(query)
+               limit: int, offset: int, stage_order: Iterable[str] = ()) -> tuple[list[dict], int]:
+    """One page of the case list and the total, from the counters and the partitions."""
+    keys = counted_keys(db, dept=dept, stage=stage, overdue=overdue, stage_order=stage_order)
+    total = sum(n for _, n in keys)
+    items: list[dict] = []
+    skip = offset
+    for key, n in keys:
+        if len(items) >= limit:
+            break
+        if skip >= n:
+            skip -= n
+            continue
+        cursor = partition(db, key).find({}, {"_id": 0})
+        if skip:
+            cursor = cursor.skip(skip)
+        items.extend(cursor.limit(limit - len(items)))
+        skip = 0
+    return items, total
+
+
+def case_counts(db: Database, dept: str | None = None) -> list[dict]:
+    """The counters: one {dept, stage, overdue, count} per non-empty key (of `dept` if given)."""
+    out = []
+    for key, n in counted_keys(db, dept=dept):
+        d, s, o = key_parts(key)
+        out.append({"dept": d, "stage": s, "overdue": o, "count": n})
+    return out
+
+
+# -- case list: rebuild and repair (operators: python -m services.penalty.caselist) ---------------
+
+def rebuild_list(db: Database) -> dict:
+    """Rebuild the partitions, locators and counters from the case documents (a full scan).
+
+    Meant for a first start on existing cases and for operators with the penalty service stopped:
+    a sync running meanwhile may be overwritten (run `repair` afterwards to check)."""
+    for name in db.list_collection_names():
+        if name.startswith(LIST_PREFIX + "."):
+            db.drop_collection(name)
+    db.case_counts.drop()
+    db.case_list_at.drop()
+    counts: dict[str, int] = {}
+    rows: dict[str, list[dict]] = {}
+    locators: list[dict] = []
+
+    def flush(key: str | None = None) -> None:
+        for k in [key] if key else list(rows):
+            if rows.get(k):
+                partition(db, k).insert_many(rows.pop(k))
+        if key is None and locators:
+            db.case_list_at.insert_many(locators)
+            locators.clear()
+
+    for doc in db.cases.find({}, {"facts": 0, "outbox": 0, "findings_open": 0}):
+        row = list_row(doc)
+        key = row_key(row)
+        counts[key] = counts.get(key, 0) + 1
+        rows.setdefault(key, []).append(row)
+        locators.append({"_id": doc["_id"], "key": key, "version": int(doc.get("version") or 0),
+                         "pending": None, "lease": None})
+        if len(rows[key]) >= FILL_BATCH:
+            flush(key)
+        if len(locators) >= FILL_BATCH:
+            db.case_list_at.insert_many(locators)
+            locators.clear()
+    flush()
+    write_counts(db, counts)
+    return counts
+
+
+def write_counts(db: Database, counts: dict[str, int]) -> None:
+    """Set the counters to `counts` (key -> n), dropping any in-flight tokens."""
+    for key, n in counts.items():
+        dept, stage, overdue = key_parts(key)
+        db.case_counts.replace_one({"_id": key}, {"n": n, "tokens": [], "dept": dept, "stage": stage,
+                                                  "overdue": overdue}, upsert=True)
+
+
+def recount(db: Database) -> dict[str, int]:
+    """The true number of rows in each partition (reads every row: an operator's check)."""
+    out = {}
+    for name in db.list_collection_names():
+        if name.startswith(LIST_PREFIX + "."):
+            n = db[name].count_documents({})
+            if n:
+                out[name[len(LIST_PREFIX) + 1:]] = n
+    return out
+
+
+def repair(db: Database, *, fix: bool = False) -> dict:
+    """Carry out moves left pending by crashed syncs (lease expired), then compare the counters with
+    a recount; with `fix`, set the counters that differ and drop stale tokens."""
+    carried = 0
+    for loc in db.case_list_at.find({"pending": {"$ne": None}}, {"_id": 1}):
+        doc = db.cases.find_one({"_id": loc["_id"]}, {"facts": 0, "outbox": 0, "findings_open": 0})
+        if doc is not None:
+            sync_case(db, {**doc, "version": -1})  # carries out the pending move; counts nothing new
+            carried += 1
+    true = recount(db)
+    stored = {c["_id"]: (int(c.get("n", 0)), len(c.get("tokens") or ())) for c in db.case_counts.find({})}
+    wrong = {k: {"counter": stored.get(k, (0, 0))[0], "recount": true.get(k, 0)}
+             for k in set(true) | set(stored) if stored.get(k, (0, 0))[0] != true.get(k, 0)}
+    tokens = sum(t for _, t in stored.values())
+    if fix and (wrong or tokens):
+        write_counts(db, {k: true.get(k, 0) for k in stored if k in wrong or stored[k][1]} |
+                     {k: n for k, n in true.items() if k in wrong})
+    return {"pending_carried_out": carried, "wrong": wrong, "stale_tokens": tokens, "fixed": bool(fix)}

@@ -22,3 +22,25 @@ def test_the_template_is_not_changed_and_batches_stay_small():
     copy_case(TEMPLATE, 5, "big", ["d"])
     assert TEMPLATE["_id"] == "c-1" and TEMPLATE["fact_ids"] == ["e1", "e2"] and TEMPLATE["outbox_pending"]
     assert BATCH_MAX <= 50
+
+
+def test_a_copys_list_row_is_what_the_penalty_service_would_write_for_it():
+    from services.penalty import store
+    from services.simulator.bigcases import copy_row
+
+    depts = ["511322-scjg", "511322-sthj", "511322-wjj"]
+    templates = [TEMPLATE, {**TEMPLATE, "_id": "c-2", "due_at": "2026-01-01T00:00:00+08:00",
+                            "snapshot": {"case_no": "X-2", "stage": "filed", "overdue": True}}]
+    base = [store.list_row({**t, "due_at": None}) for t in templates]
+    for n in range(7):
+        copy = copy_case(templates[n % 2], n, "big", depts)
+        assert copy["due_at"] is None  # closed history: no copy falls due
+        assert copy_row(base, n, "big", depts) == store.list_row(copy)
+    assert store.row_key(copy_row(base, 1, "big", depts)) == "511322-sthj.filed.1"
+
+
+def test_list_keys_round_trip():
+    from services.penalty import store
+
+    for parts in (("511322-scjg", "decided", True), (None, None, False), ("511322-wjj", "archived", False)):
+        assert store.key_parts(store.list_key(*parts)) == parts

@@ -1,0 +1,174 @@
+"""The penalty case list and its counters on the real MongoDB-wire server (services/penalty/store.py):
+exact under concurrent saves, redelivery, compare-and-set retries and a crash half-way through a
+move; list totals equal a recount of the partitions."""
+import random
+import threading
+import time
+import uuid
+
+import pymongo
+import pytest
+
+from services.kernel.aggregates import Change
+from services.penalty import store
+from services.penalty.domain.case import STAGES
+
+DEPTS = ("511322-scjg", "511322-sthj", "511322-wjj")
+
+
+@pytest.fixture
+def db(servers):
+    client = pymongo.MongoClient(servers["MONGO_URI"], serverSelectionTimeoutMS=3000, tz_aware=True)
+    database = client[f"t{uuid.uuid4().hex[:8]}_penalty"]
+    yield database
+    client.drop_database(database.name)
+    client.close()
+
+
+def case_doc(case_id: str, version: int, dept: str, stage: str, overdue: bool) -> dict:
+    return {"_id": case_id, "version": version, "dept": dept,
+            "snapshot": {"case_no": case_id, "stage": stage, "overdue": overdue}}
+
+
+def counters(db) -> dict[str, int]:
+    return {c["_id"]: c["n"] for c in db.case_counts.find({}) if c["n"]}
+
+
+def assert_exact(db, expected_keys: dict[str, str]) -> None:
+    """Counters == recount == the keys the cases should be under; nothing left pending."""
+    want: dict[str, int] = {}
+    for key in expected_keys.values():
+        want[key] = want.get(key, 0) + 1
+    assert counters(db) == want
+    assert store.recount(db) == want
+    assert db.case_list_at.count_documents({"pending": {"$ne": None}}) == 0
+    assert all(not c.get("tokens") for c in db.case_counts.find({}))
+    assert {loc["_id"]: loc["key"] for loc in db.case_list_at.find({})} == expected_keys
+
+
+def test_concurrent_and_redelivered_syncs_count_each_move_once(db):
+    rng = random.Random(14)
+    histories = {}  # case -> its saved states in version order
+    for i in range(12):
+        states, dept = [], rng.choice(DEPTS)
+        for version in range(1, 7):
+            states.append(case_doc(f"c{i}", version, dept, rng.choice(STAGES[:8]), rng.random() < 0.3))
+        histories[f"c{i}"] = states
+    # every state synced three times (redelivery), in a shuffled order, by 8 concurrent workers
+    work = [doc for states in histories.values() for doc in states for _ in range(3)]
+    rng.shuffle(work)
+    lock = threading.Lock()
+    moves = []
+
+    def worker():
+        while True:
+            with lock:
+                if not work:
+                    return
+                doc = work.pop()
+            moves.append(store.sync_case(db, doc))
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    final = {cid: store.row_key(store.list_row(states[-1])) for cid, states in histories.items()}
+    assert_exact(db, final)
+    rows = {r["case_id"]: r["version"] for k in final.values() for r in store.partition(db, k).find({})}
+    assert rows == {cid: 6 for cid in histories}  # the newest state's row, once
+    assert any(moves) and not all(moves)
+
+
+def test_a_crash_half_way_through_a_move_is_completed_once_by_the_redelivery(db):
+    old = case_doc("c1", 1, DEPTS[0], "filed", False)
+    store.sync_case(db, old)
+    new = case_doc("c1", 2, DEPTS[0], "decided", True)
+    frm, to = store.row_key(store.list_row(old)), store.row_key(store.list_row(new))
+    token = "c1@2"
+    # the crashed sync: move written into the locator, row put into `to`, `to` counted; then it died
+    # holding the lease (expired since)
+    db.case_list_at.update_one({"_id": "c1"}, {"$set": {
+        "pending": {"from": frm, "to": to, "token": token, "version": 2, "row": store.list_row(new)},
+        "lease": {"token": "dead", "until": time.time() - 1}}})
+    store.partition(db, to).replace_one({"_id": "c1"}, store.list_row(new), upsert=True)
+    store._count(db, to, 1, token)
+    assert counters(db) == {frm: 1, to: 1}  # counted in both: the half-done state
+    store.sync_case(db, new)  # the redelivered fact saves nothing new; the sync carries out the rest
+    assert_exact(db, {"c1": to})
+    store.sync_case(db, new)  # and again: nothing changes
+    store.sync_case(db, old)  # a late, older state never moves it back
+    assert_exact(db, {"c1": to})
+
+
+def test_a_live_lease_makes_a_second_sync_wait(db, monkeypatch):
+    store.sync_case(db, case_doc("c1", 1, DEPTS[0], "filed", False))
+    db.case_list_at.update_one({"_id": "c1"}, {"$set": {"lease": {"token": "other", "until": time.time() + 60}}})
+    monkeypatch.setattr(store, "LEASE_WAIT_SECONDS", 0.3)
+    with pytest.raises(store.ConcurrencyError):
+        store.sync_case(db, case_doc("c1", 2, DEPTS[0], "decided", False))
+    assert counters(db) == {store.list_key(DEPTS[0], "filed", False): 1}
+
+
+def test_case_store_keeps_the_list_in_step_under_compare_and_set_retries(db):
+    cases = store.CaseStore(db.cases)
+    rng = random.Random(7)
+
+    def advance(case_id: str, steps: int):
+        for _ in range(steps):
+            def decide(doc):
+                stage = STAGES[min(len(STAGES) - 1, STAGES.index((doc or {}).get("snapshot", {}).get("stage", "filed")) + 1)] \
+                    if doc else "filed"
+                overdue = rng.random() < 0.5
+                return Change({"dept": DEPTS[int(case_id[1:]) % 3],
+                               "snapshot": {"case_no": case_id, "stage": stage, "overdue": overdue}})
+            cases.update(case_id, decide)
+
+    # three writers per case race on the same aggregates: compare-and-set retries happen
+    threads = [threading.Thread(target=advance, args=(f"c{i % 5}", 4)) for i in range(15)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    final = {d["_id"]: store.row_key(store.list_row(d)) for d in db.cases.find({})}
+    assert len(final) == 5 and all(d["version"] == 12 for d in db.cases.find({}))
+    assert_exact(db, final)
+    assert store.repair(db) == {"pending_carried_out": 0, "wrong": {}, "stale_tokens": 0, "fixed": False}
+
+
+def test_list_totals_equal_a_recount_and_pages_cover_every_case_once(db):
+    rng = random.Random(3)
+    for i in range(130):
+        store.sync_case(db, case_doc(f"c{i:03d}", 1, rng.choice(DEPTS), rng.choice(STAGES), rng.random() < 0.2))
+    true = store.recount(db)
+
+    def everything(**filters):
+        seen, offset = [], 0
+        while True:
+            items, total = store.list_cases(db, limit=17, offset=offset, stage_order=STAGES, **filters)
+            seen += items
+            offset += 17
+            if not items:
+                return seen, total
+
+    for filters in ({}, {"dept": DEPTS[1]}, {"stage": "decided"}, {"overdue": True}, {"overdue": False},
+                    {"dept": DEPTS[0], "stage": "archived", "overdue": False}):
+        filters = {"dept": None, "stage": None, "overdue": None, **filters}
+        rows, total = everything(**filters)
+        wanted = sum(n for k, n in true.items()
+                     if all(v is None or part == v for part, v in zip(store.key_parts(k), filters.values())))
+        assert total == wanted == len(rows) == len({r["case_id"] for r in rows}), filters
+        assert all((filters["dept"] in (None, r["dept"])) and (filters["stage"] in (None, r["stage"]))
+                   and (filters["overdue"] in (None, r["overdue"])) for r in rows)
+    rows, _ = everything(dept=None, stage=None, overdue=None)
+    order = [(r["dept"], STAGES.index(r["stage"]), not r["overdue"]) for r in rows]
+    assert order == sorted(order)  # department, stage in process order, overdue first
+
+
+def test_rebuild_and_repair_restore_the_counters(db):
+    for i in range(20):
+        db.cases.insert_one(case_doc(f"c{i}", 3, DEPTS[i % 3], STAGES[i % 4], i % 5 == 0))
+    counts = store.rebuild_list(db)
+    assert sum(counts.values()) == 20 and counters(db) == store.recount(db) == counts
+    key = next(iter(counts))
+    db.case_counts.update_one({"_id": key}, {"$inc": {"n": 5}, "$push": {"tokens": "stray@1"}})
+    report = store.repair(db)
+    assert report["wrong"] == {key: {"counter": counts[key] + 5, "recount": counts[key]}} and report["stale_tokens"] == 1
+    store.repair(db, fix=True)
+    assert counters(db) == counts and store.repair(db)["wrong"] == {}
