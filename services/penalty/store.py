@@ -354,7 +354,7 @@ def case_counts(db: Database, dept: str | None = None) -> list[dict]:
     return out
 
 
-# -- case list: rebuild and repair (operators: python -m services.penalty.caselist) ---------------
+# -- case list: rebuild and repair (operators: python -m services.penalty.caselist) -------------
 
 def rebuild_list(db: Database) -> dict:
     """Rebuild the partitions, locators and counters from the case documents (a full scan).

@@ -172,3 +172,18 @@ def test_rebuild_and_repair_restore_the_counters(db):
     assert report["wrong"] == {key: {"counter": counts[key] + 5, "recount": counts[key]}} and report["stale_tokens"] == 1
     store.repair(db, fix=True)
     assert counters(db) == counts and store.repair(db)["wrong"] == {}
+
+
+def test_the_operators_command_reports_and_fixes_a_wrong_counter(db, servers, monkeypatch, capsys):
+    from services.penalty import caselist
+
+    monkeypatch.setenv("MONGO_URI", servers["MONGO_URI"])
+    monkeypatch.setenv("DB_PREFIX", db.name[:-len("penalty")])
+    for i in range(4):
+        store.sync_case(db, case_doc(f"c{i}", 1, DEPTS[0], "filed", False))
+    key = store.list_key(DEPTS[0], "filed", False)
+    db.case_counts.update_one({"_id": key}, {"$inc": {"n": -1}})
+    assert caselist.main(["check"]) == 1
+    assert '"counter": 3' in capsys.readouterr().out
+    assert caselist.main(["check", "--fix"]) == 0 and counters(db) == {key: 4}
+    assert caselist.main(["check"]) == 0
