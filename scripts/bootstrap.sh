@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-time (and idempotent) machine set-up for running Zhifa without Docker.
 #
-#   scripts/bootstrap.sh [venv] [rabbitmq] [ferretdb] [monitor] [docs] [console] [browser]
+#   scripts/bootstrap.sh [venv] [rabbitmq] [ferretdb] [monitor] [docs] [console] [browser] [postgresql]
 #
 # Default: venv rabbitmq ferretdb monitor docs console. Every step checks first and does nothing when already done,
 # so a second run takes a fraction of a second (no apt, no go build, no pip):
@@ -22,6 +22,10 @@
 #             build (stamp: a digest of console/package-lock.json and console/src, index.html, vite.config.js)
 #   browser   Debian chromium for the browser tests (not part of the default set); Playwright
 #             must be pointed at it: executable_path="/usr/bin/chromium"
+#   postgresql Debian postgresql for FerretDB's PostgreSQL backend (ZHIFA_FERRETDB_BACKEND=postgresql,
+#             scripts/infra.sh runs a private cluster per profile; the package's system service is
+#             stopped); only if no /usr/lib/postgresql/*/bin/initdb is found. In the default set only
+#             when ZHIFA_FERRETDB_BACKEND=postgresql
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -35,6 +39,9 @@ die() { printf 'zhifa: ERROR: %s\n' "$*" >&2; exit 1; }
 
 STEPS=("$@")
 [[ ${#STEPS[@]} -gt 0 ]] || STEPS=(venv rabbitmq ferretdb monitor docs console)
+if [[ $# -eq 0 && "${ZHIFA_FERRETDB_BACKEND:-sqlite}" == postgresql && -z "${MONGO_URI:-}" ]]; then
+    STEPS+=(postgresql)
+fi
 
 mkdir -p "$STAMPS"
 if command -v flock >/dev/null; then
@@ -137,6 +144,25 @@ step_console() {
     printf '%s\n' "$digest" >"$stamp"
 }
 
+# the newest Debian PostgreSQL server binaries (initdb, postgres, pg_ctl), or nothing
+pg_bindir() {
+    local d
+    d="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)"
+    [[ -n "$d" && -x "$d/initdb" && -x "$d/postgres" ]] && echo "$d"
+}
+
+step_postgresql() {
+    if pg_bindir >/dev/null; then return 0; fi
+    say "installing PostgreSQL (Debian package postgresql) for FerretDB's PostgreSQL backend"
+    apt_install --no-install-recommends postgresql
+    pg_bindir >/dev/null || die "postgresql installed but no /usr/lib/postgresql/*/bin/initdb found"
+    # the package creates and starts a system cluster on :5432; the project runs its own clusters
+    if command -v systemctl >/dev/null && systemctl is-active --quiet postgresql 2>/dev/null; then
+        say "disabling the system-wide postgresql service the package just started (the project runs its own clusters)"
+        "${SUDO[@]}" systemctl disable --now postgresql >/dev/null 2>&1 || true
+    fi
+}
+
 step_browser() {
     if [[ -x /usr/bin/chromium ]]; then return 0; fi
     say "installing Debian chromium for the browser tests (Playwright: executable_path=/usr/bin/chromium)"
@@ -152,6 +178,7 @@ for step in "${STEPS[@]}"; do
         docs) step_docs ;;
         console) step_console ;;
         browser) step_browser ;;
-        *) die "unknown step '$step' (venv|rabbitmq|ferretdb|monitor|docs|console|browser)" ;;
+        postgresql) step_postgresql ;;
+        *) die "unknown step '$step' (venv|rabbitmq|ferretdb|monitor|docs|console|browser|postgresql)" ;;
     esac
 done

@@ -430,8 +430,24 @@ def listener_pid(port: int) -> int | None:
     return None
 
 
+def postgres_postmaster(ferretdb_pid: int) -> int | None:
+    """The local PostgreSQL postmaster behind FerretDB's `--postgresql-url` (a unix socket directory
+    given as `host=`: its `.s.PGSQL.<port>.lock` names the postmaster), else None."""
+    url = next((a.split("=", 1)[1] for a in _cmdline(ferretdb_pid) if a.startswith("--postgresql-url=")), None)
+    if not url:
+        return None
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
+    host, port = (query.get("host") or [""])[0], (query.get("port") or ["5432"])[0]
+    try:
+        pid = int(Path(host, f".s.PGSQL.{port}.lock").read_text(encoding="ascii").split()[0]) if host.startswith("/") else None
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if pid and Path(f"/proc/{pid}").exists() else None
+
+
 def infrastructure(amqp_uri: str, mongo_uri: str) -> dict[str, int]:
-    """Broker and database processes on this machine, when they listen locally."""
+    """Broker and database processes on this machine, when they listen locally (and FerretDB's
+    PostgreSQL, whose CPU is counted with its backends: ProcessSampler.TREES)."""
     out = {}
     for name, uri, default in (("rabbitmq", amqp_uri, 5672), ("mongodb", mongo_uri, 27017)):
         parts = urllib.parse.urlsplit(uri)
@@ -439,12 +455,32 @@ def infrastructure(amqp_uri: str, mongo_uri: str) -> dict[str, int]:
             pid = listener_pid(parts.port or default)
             if pid:
                 out[name] = pid
+    postmaster = postgres_postmaster(out["mongodb"]) if "mongodb" in out else None
+    if postmaster:
+        out["postgresql"] = postmaster
     return out
+
+
+def children(pid: int) -> set[int]:
+    """Live child processes of `pid` (PostgreSQL's backends of the postmaster)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()[1]) == pid:
+                    found.add(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
 
 
 class ProcessSampler(threading.Thread):
     """Peak VmRSS of the service processes (sampled every `interval` s, plus VmHWM at the end) and
-    the CPU seconds every watched process used while sampling (services, broker, database, bench)."""
+    the CPU seconds every watched process used while sampling (services, broker, database, bench).
+    A process named in TREES counts with its children (PostgreSQL: the postmaster, its live
+    backends, and the backends it has reaped)."""
+
+    TREES = ("postgresql",)
 
     def __init__(self, services: dict[str, int], others: dict[str, int], interval: float = 0.5):
         super().__init__(daemon=True, name="process-sampler")
@@ -452,7 +488,7 @@ class ProcessSampler(threading.Thread):
         self.watched = {**services, **others, "bench": os.getpid()}
         self.peak_kb: dict[str, int] = {name: 0 for name in services}
         self._halt = threading.Event()
-        self._cpu0 = {name: self._cpu(pid) for name, pid in self.watched.items()}
+        self._cpu0 = {name: self._cpu_of(name, pid) for name, pid in self.watched.items()}
         self._all0 = cpu_by_process()
         self._busy0 = machine_busy_seconds()
         self._t0 = time.monotonic()
@@ -478,6 +514,17 @@ class ProcessSampler(threading.Thread):
         except (OSError, IndexError, ValueError):
             return 0.0
 
+    def _cpu_of(self, name: str, pid: int) -> float:
+        if name not in self.TREES:
+            return self._cpu(pid)
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            reaped = (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")  # cutime + cstime
+        except (OSError, IndexError, ValueError):
+            reaped = 0.0
+        return self._cpu(pid) + reaped + sum(self._cpu(child) for child in children(pid))
+
     def run(self) -> None:
         while not self._halt.wait(self.interval):
             for name, pid in self.services.items():
@@ -496,7 +543,7 @@ class ProcessSampler(threading.Thread):
         capacity = window * (os.cpu_count() or 1)
         cpu = {"window_s": round(window, 1), "processes": {}}
         for name, pid in self.watched.items():
-            used = max(0.0, self._cpu(pid) - self._cpu0[name])
+            used = max(0.0, self._cpu_of(name, pid) - self._cpu0[name])
             cpu["processes"][name] = {"cpu_s": round(used, 1), "share_of_machine": round(used / capacity, 3)}
         # what else ran: the machine's busy time minus the watched processes' (exited processes included)
         busy = machine_busy_seconds() - self._busy0
@@ -504,6 +551,9 @@ class ProcessSampler(threading.Thread):
         cpu["machine_busy_share"] = round(busy / capacity, 3) if capacity else None
         cpu["others_cpu_share"] = round(max(0.0, busy - ours) / capacity, 3) if capacity and busy else None
         watched_pids = set(self.watched.values())
+        for name in self.TREES:
+            if name in self.watched:
+                watched_pids |= children(self.watched[name])
         after = cpu_by_process()
         others = sorted(((name, used - self._all0.get(pid, (name, 0.0))[1]) for pid, (name, used) in after.items()
                          if pid not in watched_pids), key=lambda kv: -kv[1])
@@ -992,6 +1042,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-data", action="store_true", help="保留自行启动的套件写入的数据库")
     parser.add_argument("--strict", action="store_true", help="任一目标未达标时以退出码 1 结束")
     parser.add_argument("--out", default=str(ROOT / ".run" / "bench" / "latest.json"), help="结果 JSON 文件")
+    parser.add_argument("--replay", action="store_true",
+                        help="追加重放阶段：经入口装载一个县的全年历史，再按 as_of 重放（services/simulator/bench_replay.py）")
     args = parser.parse_args(argv)
 
     amqp_uri = os.environ.get("AMQP_URI", DEFAULT_AMQP_URI)
@@ -1060,6 +1112,20 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 results["memory"], results["cpu"] = sampler.stop()
                 store.close()
+            if args.replay:  # after the CPU window above; the suite still runs: the county is loaded through it
+                from services.simulator import bench_replay
+
+                handled = HandledCounter(suite.metrics_urls())
+                settle_backlog(amqp_uri, broker, vhost, use_running, handled, results["sustained"])
+                results["notes"].append("重放阶段前已清除（自行启动的套件）或等待处理完（运行中的套件）延迟阶段留下的积压")
+                replay_store = Store(mongo_uri, prefix, services)
+                try:
+                    results["replay"] = bench_replay.phase(
+                        lambda evs: sustained(evs, amqp_uri, replay_store, OutputEvents(), args.stall,
+                                              args.max_seconds, handled),
+                        mongo_uri, prefix, services, seed, run_id, infrastructure(amqp_uri, mongo_uri))
+                finally:
+                    replay_store.close()
         raw_events = first[:args.raw_events] if args.raw_events else first
         results["raw_ceiling"] = raw_ceiling(raw_events, amqp_uri, mongo_uri, prefix, args.raw_consumers,
                                              args.raw_prefetch, run_id)
@@ -1079,6 +1145,10 @@ def main(argv: list[str] | None = None) -> int:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     write_json(args.out, results)
     print_summary(results)
+    if "replay" in results:
+        from services.simulator.bench_replay import summary_line
+
+        print(f"  重放        {summary_line(results['replay'])}")
     print(f"\n结果已写入 {Path(args.out).resolve()}")
     # a benchmark reports; it does not fail the build on a missed target (set --strict for that)
     return 0 if not args.strict or all_met(verdicts) else 1
