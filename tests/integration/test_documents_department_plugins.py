@@ -8,24 +8,10 @@ import base64
 import re
 import subprocess
 
-import pymongo
-import pytest
-from nameko.standalone.rpc import ServiceRpcClient
-
-from services.documents.service import DocumentsService
-from tests.integration.test_documents import RECEIPT
+from tests.integration.test_documents import RECEIPT, documents  # noqa: F401  (the documents service fixture)
 from tests.unit.test_department_plugins import FIELDS
 
 WJJ, JTJ, GLJ = "511322-wjj", "511322-jtj", "511322-glj"
-
-
-@pytest.fixture
-def documents(zhifa_config, container_factory):
-    container_factory(DocumentsService).start()
-    client = pymongo.MongoClient(zhifa_config["MONGO_URI"], tz_aware=True)
-    with ServiceRpcClient("documents") as rpc:
-        yield rpc, client[f"{zhifa_config['DB_PREFIX']}documents"]
-    client.close()
 
 
 def pdf_text(rpc, doc_id: str, tmp_path) -> str:
