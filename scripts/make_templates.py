@@ -21,8 +21,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from plugins.builtin.documents import TEMPLATES  # noqa: E402
-from services.documents.layout import build_template, to_bytes  # noqa: E402
+from services.documents.layout import build_report_template, build_template, to_bytes  # noqa: E402
 from services.documents.render import TEMPLATES_DIR, normalize_zip  # noqa: E402
+from services.documents.reports import REPORT_KINDS  # noqa: E402
 
 
 # Department plugins shipped as their own distributions in this repository whose DOCX templates
@@ -37,8 +38,10 @@ def _docx(template: dict) -> bytes:
 
 
 def generated() -> dict[str, bytes]:
-    """kind -> the DOCX bytes of its built-in template."""
-    return {kind: _docx(t) for kind, t in TEMPLATES.items()}
+    """kind -> the DOCX bytes of its built-in template (text templates and the reports' tables)."""
+    out = {kind: _docx(t) for kind, t in TEMPLATES.items()}
+    out.update({kind: normalize_zip(to_bytes(build_report_template(title))) for kind, title in REPORT_KINDS.items()})
+    return out
 
 
 def targets(out: Path) -> dict[Path, bytes]:

@@ -137,6 +137,8 @@ class CoordinationService(EventSourcedService):
     db = Mongo("coordination", indexes=store.ensure_indexes)
     plugins = Plugins()
     penalty = ServiceRpc("penalty")   # closed case files for the case-file review draw (a command, not per event)
+    inspection = ServiceRpc("inspection")   # monthly inspection counters for the reports
+    handover = ServiceRpc("handover")       # monthly handover counters for the reports
 
     def _settings(self) -> CoordinationSettings:
         resolver = self.settings
@@ -526,23 +528,45 @@ class CoordinationService(EventSourcedService):
         except (eventlet.Timeout, UnknownService, RemoteError):
             return None
 
+    def _counters(self, service, method: str, months: list[str]) -> dict | None:
+        """The monthly counters of the inspection or handover service for `months` (and the period
+        before, for the trend), or None if it does not answer in time (the report then says so)."""
+        try:
+            with eventlet.Timeout(RPC_TIMEOUT):
+                reply = getattr(service, method)(months=[*rp.previous_months(months), *months])
+        except (eventlet.Timeout, UnknownService, RemoteError):
+            return None
+        return reply if isinstance(reply, dict) and "error" not in reply else None
+
+    def _period_data(self, months: list[str]) -> dict:
+        pool = eventlet.GreenPool(4)
+        asks = {"penalty_cases": pool.spawn(self._penalty_summaries),
+                "inspections": pool.spawn(self._counters, self.inspection, "month_figures", months),
+                "handovers": pool.spawn(self._counters, self.handover, "month_counters", months)}
+        data = self._report_data()
+        return {**data, **{k: g.wait() for k, g in asks.items()}}
+
     @rpc
     def monthly_report(self, month, dept=None):
-        """One month's numbers for a department, or the county's with a row per department."""
+        """One month's numbers for a department, or the county's with a row per department; each
+        with the trend against the previous month."""
         try:
             rp.month_bounds(month)
-            data = {**self._report_data(), "penalty_cases": self._penalty_summaries()}
+            data = self._period_data([month])
             if dept:
-                return rp.monthly_report(month, dept, previous_entries=data["entries"], **data)
+                return rp.monthly_report(month, dept, **data)
             return rp.county_report([month], **data)
         except DomainError as exc:
             return {"error": exc.to_dict()}
 
     @rpc
     def quarterly_report(self, quarter):
+        """The county's quarter with a row per department; the trend against the previous quarter."""
         try:
             months = rp.quarter_months(quarter)
-            return rp.county_report(months, **self._report_data(), penalty_cases=self._penalty_summaries())
+            for m in months:
+                rp.month_bounds(m)
+            return rp.county_report(months, **self._period_data(months))
         except DomainError as exc:
             return {"error": exc.to_dict()}
 

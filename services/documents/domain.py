@@ -1,7 +1,8 @@
 """Documents (文书): kinds, document numbers (文号), what a document must state. Pure: no I/O.
 
 A document is rendered for one subject (a penalty case, a handover, a supervision case, an
-inspection) from the facts the caller gives; it gets a number from a per-department, per-kind,
+inspection, a report period) from the facts the caller gives (a report: from the coordination
+service's figures, services/documents/reports.py); it gets a number from a per-department, per-kind,
 per-year sequence. The rules here decide, before anything is stored or any number is spent,
 whether a request can become a document:
 
@@ -21,8 +22,9 @@ from typing import Any, ClassVar, Mapping
 from services.common.errors import DomainError
 from services.common.settings import SettingsBase
 
-SUBJECT_TYPES = ("case", "handover", "supervision", "inspection")
-SUBJECT_LABELS = {"case": "行政处罚案件", "handover": "移送案件", "supervision": "监督案件", "inspection": "检查"}
+SUBJECT_TYPES = ("case", "handover", "supervision", "inspection", "report")
+SUBJECT_LABELS = {"case": "行政处罚案件", "handover": "移送案件", "supervision": "监督案件", "inspection": "检查",
+                  "report": "统计报告（月报、季报）"}
 REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 DECISION_KIND = "penalty_decision"
 
@@ -57,14 +59,18 @@ class DocumentsSettings(SettingsBase):
     kind_codes: Mapping[str, str] = field(default_factory=lambda: {
         "filing_approval": "立", "penalty_notice": "告", "penalty_hearing_notice": "听告", "penalty_decision": "罚",
         "service_receipt": "送", "handover_letter": "移", "inspection_notice": "检", "supervision_notice": "监",
-        "hearing_notice": "听通", "supervision_opinion": "监意", "supervision_decision": "监决"})
+        "hearing_notice": "听通", "supervision_opinion": "监意", "supervision_decision": "监决",
+        "monthly_report": "月报", "quarterly_report": "季报"})
     # subject types a kind is made for (kinds not listed: any subject)
     kind_subjects: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: {
         "filing_approval": ("case",), "penalty_notice": ("case",), "penalty_hearing_notice": ("case",),
         "penalty_decision": ("case",), "service_receipt": ("case", "handover", "supervision", "inspection"),
         "handover_letter": ("handover", "case"), "inspection_notice": ("inspection", "case"),
         "supervision_notice": ("supervision",), "hearing_notice": ("case",), "supervision_opinion": ("supervision",),
-        "supervision_decision": ("supervision",)})
+        "supervision_decision": ("supervision",), "monthly_report": ("report",), "quarterly_report": ("report",)})
+    # the name printed in a report's 版头 and 落款 per department code (月报/季报; facts.agency_name wins,
+    # the department code is printed when neither names it)
+    agency_names: Mapping[str, str] = field(default_factory=dict)
     number_format: str = "{prefix}〔{year}〕{seq}号"
     claim_keep_seconds: int = 3600        # a number claim stays on its counter at least this long
     resume_after_seconds: int = 60        # an unfinished request is resumed by the sweep after this

@@ -150,10 +150,8 @@ def split_template(title: str, body: str) -> tuple[list[str], bool]:
     return content.rstrip("\n").split("\n"), sealed
 
 
-def build_template(title: str, body: str):
-    """A python-docx Document: the GB/T 9704 template of one plain-text template."""
-    lines, sealed = split_template(title, body)
-    doc = _base_document()
+def _head(doc, title: str) -> None:
+    """版头 (the agency in red, the 文号, the red separator) and the title."""
     _para(doc, "{{ agency_name }}", font=XIAOBIAOSONG, size=AGENCY_PT, align=WD_ALIGN_PARAGRAPH.CENTER,
           color=RED, line_pt=AGENCY_PT * 1.6)
     _para(doc)
@@ -161,6 +159,13 @@ def build_template(title: str, body: str):
     _red_rule(number)
     _para(doc)
     _para(doc, title, font=XIAOBIAOSONG, size=TITLE_PT, align=WD_ALIGN_PARAGRAPH.CENTER, line_pt=TITLE_PT * 1.6)
+
+
+def build_template(title: str, body: str):
+    """A python-docx Document: the GB/T 9704 template of one plain-text template."""
+    lines, sealed = split_template(title, body)
+    doc = _base_document()
+    _head(doc, title)
     _para(doc)
     if sealed:
         for line in lines:
@@ -208,3 +213,67 @@ def to_bytes(doc) -> bytes:
     out = io.BytesIO()
     doc.save(out)
     return out.getvalue()
+
+
+# ---- report documents (月报 / 季报) ------------------------------------------------------------------
+
+TABLE_PT = 12          # 小四 in tables of figures
+TABLE_HEAD_PT = 10.5   # 五号 黑体 column heads
+SUMMARY_COLUMNS = (("项目", 60), ("本期", 28), ("上期", 28), ("增减", 40))
+DEPT_COLUMNS = (("部门", 48), ("立案", 14), ("处罚决定", 20), ("检查", 14), ("联合检查率", 24), ("移送", 14),
+                ("新增发现", 22))
+
+
+def _cell(cell, text: str, font: str = FANGSONG, size: float = TABLE_PT, align=WD_ALIGN_PARAGRAPH.CENTER) -> None:
+    p = cell.paragraphs[0]
+    _spacing(p, size * 1.5)
+    p.alignment = align
+    if text:
+        _fonts(p.add_run(text), font, size)
+
+
+def _loop_table(doc, columns, items: str, var: str, names: tuple[str, ...]) -> None:
+    """A table of figures: a header row, then one row per item of `items` (docxtpl `{%tr for %}`)."""
+    table = doc.add_table(rows=0, cols=len(columns))
+    table.style = "Table Grid"
+    table.alignment = WD_TABLE_ALIGNMENT.CENTER
+    table.autofit = False
+    widths = [Mm(w) for _, w in columns]
+    for column, width in zip(table.columns, widths):
+        column.width = width
+
+    def row(texts, font=FANGSONG, first_left=False, size=TABLE_PT):
+        cells = table.add_row().cells
+        for i, (cell, text) in enumerate(zip(cells, texts)):
+            cell.width = widths[i]
+            _cell(cell, text, font, size,
+                  align=WD_ALIGN_PARAGRAPH.LEFT if first_left and i == 0 else WD_ALIGN_PARAGRAPH.CENTER)
+
+    row([label for label, _ in columns], HEITI, size=TABLE_HEAD_PT)
+    row([f"{{%tr for {var} in {items} %}}"] + [""] * (len(columns) - 1))
+    row(["{{ " + f"{var}.{name}" + " }}" for name in names], first_left=True)
+    row(["{%tr endfor %}"] + [""] * (len(columns) - 1))
+
+
+def build_report_template(title: str):
+    """The GB/T 9704 template of a report (月报/季报): 版头 with 文号, the report's title, the period,
+    a summary paragraph, the table of headline figures (this period, the previous, the change),
+    the table per department, notes, 落款 and 成文日期. `title` is the kind's title (for the clerk:
+    the printed title is the field `report_title`, e.g. 2026年10月行政执法工作月报)."""
+    doc = _base_document()
+    doc.core_properties.title = title
+    _head(doc, "{{ report_title }}")
+    _para(doc, "（{{ period_text }}）", align=WD_ALIGN_PARAGRAPH.CENTER)
+    _para(doc)
+    _para(doc, "{{ summary }}", indent_chars=2)
+    _para(doc, "一、主要数据", font=HEITI, indent_chars=2)
+    _loop_table(doc, SUMMARY_COLUMNS, "rows", "r", ("label", "now", "before", "change"))
+    _para(doc, "二、分部门情况", font=HEITI, indent_chars=2)
+    _loop_table(doc, DEPT_COLUMNS, "dept_rows", "d",
+                ("dept", "filed", "decided", "inspections", "joint_rate", "transferred", "findings"))
+    _para(doc, "三、说明", font=HEITI, indent_chars=2)
+    _para(doc, "{{ notes }}", indent_chars=2)
+    _para(doc)
+    _para(doc, "{{ agency_name }}", align=WD_ALIGN_PARAGRAPH.RIGHT, right_chars=4)
+    _para(doc, "{{ issued_on }}", align=WD_ALIGN_PARAGRAPH.RIGHT, right_chars=4)
+    return doc

@@ -6,17 +6,21 @@
   timestamps so the same template and facts give the same bytes (and the same sha256).
 - `docx_to_pdf(docx_bytes)`: `soffice --headless --convert-to pdf` in a private temporary
   directory with its own LibreOffice profile slot (two conversions never share a profile, which
-  LibreOffice does not allow), fonts resolved through services/documents/fonts.conf (Noto CJK
+  LibreOffice does not allow: within a process by the slot pool, across the processes sharing the
+  work directory by a file lock on the profile), fonts resolved through services/documents/fonts.conf (Noto CJK
   for the GB/T 9704 font names), fonts embedded by LibreOffice's PDF export.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import io
 import os
 import shutil
 import subprocess
 import tempfile
 import threading
+import time
 import zipfile
 from pathlib import Path
 from typing import Any, Mapping
@@ -67,6 +71,9 @@ def template_variables(template_bytes: bytes) -> set[str]:
 
 
 def _value(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [{k: _value(v) for k, v in item.items()} if isinstance(item, Mapping) else _value(item)
+                for item in value]   # the rows of a table of figures (report documents)
     text = value if isinstance(value, str) else str(value)
     return Listing(text) if "\n" in text else text
 
@@ -130,6 +137,28 @@ def work_dir() -> Path:
     return path
 
 
+@contextlib.contextmanager
+def _profile_lock(profile: Path, timeout: float):
+    """The profile for this process alone among every process on the machine that shares the work
+    directory (several services, several test runs): LibreOffice cannot share a profile — a second
+    soffice on a profile in use hands its job to the first and fails. A non-blocking flock polled
+    with a (green) sleep, so the event loop is never blocked."""
+    deadline = time.monotonic() + timeout
+    with open(f"{profile}.lock", "a") as handle:
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise ConverterUnavailable(f"PDF 转换排队超时（{timeout:g} 秒）") from None
+                time.sleep(0.2)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def docx_to_pdf(docx_bytes: bytes, *, timeout: float = 120.0, slots: int = 2) -> bytes:
     """The PDF of a DOCX through LibreOffice headless; ConverterUnavailable if it cannot."""
     binary = soffice_path()
@@ -138,21 +167,27 @@ def docx_to_pdf(docx_bytes: bytes, *, timeout: float = 120.0, slots: int = 2) ->
     slot = _profiles.acquire(slots)
     try:
         profile = work_dir() / f"lo-profile-{slot}"
-        with tempfile.TemporaryDirectory(dir=work_dir()) as tmp:
-            src = Path(tmp) / "document.docx"
-            src.write_bytes(docx_bytes)
-            env = {**os.environ, "FONTCONFIG_FILE": str(FONTS_CONF), "HOME": tmp, "SAL_USE_VCLPLUGIN": "svp"}
-            cmd = [binary, f"-env:UserInstallation={profile.as_uri()}", "--headless", "--invisible",
-                   "--nodefault", "--nofirststartwizard", "--nolockcheck", "--nologo", "--norestore",
-                   "--convert-to", "pdf:writer_pdf_Export", "--outdir", tmp, str(src)]
-            try:
-                done = subprocess.run(cmd, env=env, capture_output=True, timeout=timeout, check=False)
-            except subprocess.TimeoutExpired:
-                raise ConverterUnavailable(f"PDF 转换超时（{timeout:g} 秒）") from None
-            pdf = Path(tmp) / "document.pdf"
-            if done.returncode != 0 or not pdf.exists():
-                detail = (done.stderr or done.stdout or b"").decode("utf-8", "replace").strip()[-300:]
-                raise ConverterUnavailable(f"PDF 转换失败（LibreOffice 退出码 {done.returncode}）：{detail}")
-            return pdf.read_bytes()
+        with _profile_lock(profile, timeout):
+            return _convert(binary, profile, docx_bytes, timeout)
     finally:
         _profiles.release(slot)
+
+
+def _convert(binary: str, profile: Path, docx_bytes: bytes, timeout: float) -> bytes:
+    """One conversion in a private temporary directory with the given (locked) profile."""
+    with tempfile.TemporaryDirectory(dir=work_dir()) as tmp:
+        src = Path(tmp) / "document.docx"
+        src.write_bytes(docx_bytes)
+        env = {**os.environ, "FONTCONFIG_FILE": str(FONTS_CONF), "HOME": tmp, "SAL_USE_VCLPLUGIN": "svp"}
+        cmd = [binary, f"-env:UserInstallation={profile.as_uri()}", "--headless", "--invisible",
+               "--nodefault", "--nofirststartwizard", "--nolockcheck", "--nologo", "--norestore",
+               "--convert-to", "pdf:writer_pdf_Export", "--outdir", tmp, str(src)]
+        try:
+            done = subprocess.run(cmd, env=env, capture_output=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            raise ConverterUnavailable(f"PDF 转换超时（{timeout:g} 秒）") from None
+        pdf = Path(tmp) / "document.pdf"
+        if done.returncode != 0 or not pdf.exists():
+            detail = (done.stderr or done.stdout or b"").decode("utf-8", "replace").strip()[-300:]
+            raise ConverterUnavailable(f"PDF 转换失败（LibreOffice 退出码 {done.returncode}）：{detail}")
+        return pdf.read_bytes()

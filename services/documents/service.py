@@ -2,7 +2,8 @@
 
 Entrypoints only; the decisions are in services/documents/domain.py, the layout in layout.py, the
 rendering in render.py, storage and numbering in store.py (read its docstring for how a number is
-issued without gaps and never reused after a crash).
+issued without gaps and never reused after a crash). Report documents (月报 / 季报) take their
+figures from the coordination service at render time (reports.py says who may make which).
 
 `render` answers like a command: {"ok": True, "document": {...}} or {"ok": False, "error":
 {code, field, message}}. Nothing is stored and no number is spent for a refused request: the
@@ -26,6 +27,7 @@ from services.common.chinatime import local_date
 from services.common.errors import DomainError
 from services.documents import catalog
 from services.documents import domain as d
+from services.documents import reports
 from services.documents.manifest import MANIFEST
 from services.documents.render import ConverterUnavailable, docx_to_pdf, fill_docx, template_variables
 from services.documents.store import DocumentStore, ensure_indexes, older
@@ -44,6 +46,8 @@ DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.docu
 PDF_TYPE = "application/pdf"
 FORMATS = ("docx", "pdf")
 PLACEHOLDER_NUMBER = "〔待编号〕"
+# a report's figures scan the county's data (and ask penalty, inspection, handover): longer than a lookup
+REPORT_TIMEOUT = ("DOCUMENTS_REPORT_TIMEOUT_SECONDS", 45)
 
 
 def _public(record: dict | None, with_facts: bool = False) -> dict | None:
@@ -75,7 +79,7 @@ class DocumentsService:
 
     def _kinds(self, settings: d.DocumentsSettings) -> dict[str, d.Kind]:
         titles = {kind: t["title"] for kind, t in self.plugins.document_templates().items()}
-        return d.known_kinds(titles, settings)
+        return d.known_kinds({**titles, **reports.REPORT_KINDS}, settings)
 
     def _template(self, kind: str, dept: str) -> catalog.TemplateFile:
         found = catalog.resolve(kind, dept, self.plugins.document_files(dept), config.get("DOCUMENTS_TEMPLATE_DIR"))
@@ -83,10 +87,11 @@ class DocumentsService:
             raise DomainError(f"文书类型 {kind} 没有 DOCX 模板", code="not_found", field="kind")
         return found
 
-    def _call(self, service: str, method: str, **kwargs) -> tuple[bool, Any]:
+    def _call(self, service: str, method: str, timeout_setting: str = "DOCUMENTS_RPC_TIMEOUT_SECONDS",
+              default: float = 10, **kwargs) -> tuple[bool, Any]:
         """(answered, reply) of an RPC to another service; (False, None) if it is not running."""
         try:
-            with eventlet.Timeout(float(config.get("DOCUMENTS_RPC_TIMEOUT_SECONDS") or 10)):
+            with eventlet.Timeout(float(config.get(timeout_setting) or default)):
                 return True, getattr(self.rpc_cluster[service], method)(**kwargs)
         except (eventlet.Timeout, UnknownService, RemoteError) as exc:
             log.warning("RPC %s.%s unavailable: %s", service, method, type(exc).__name__)
@@ -122,6 +127,28 @@ class DocumentsService:
         tiers = {str(t.get("tier")): str(t.get("name")) for t in (item.get("current_standard") or {}).get("tiers") or []
                  if t.get("tier") and t.get("name")}
         return text, tiers
+
+    def _report_fields(self, kind: str, period: str, dept: str, facts: dict, settings: d.DocumentsSettings,
+                       now: datetime) -> dict:
+        """A report's figures from the coordination service (DOC-REPORT-OWNER first), as template fields."""
+        given = sorted(reports.COMPUTED & set(facts))
+        if given:
+            raise DomainError(f"报告的字段 {'、'.join(given)} 由系统根据统计数据生成，不能在 facts 中提供",
+                              code="invalid_value", field=f"facts.{given[0]}")
+        req = reports.report_request(kind, period, dept, local_date(now))
+        if kind == reports.MONTHLY:
+            answered, report = self._call("coordination", "monthly_report", *REPORT_TIMEOUT, month=period,
+                                          dept=None if req["county"] else dept)
+        else:
+            answered, report = self._call("coordination", "quarterly_report", *REPORT_TIMEOUT, quarter=period)
+        if not answered or not isinstance(report, dict):
+            raise DomainError("协调监督服务暂不可用，无法取得报告数据（未取号、未存档）", code="unavailable", field=None)
+        if "error" in report:
+            raise DomainError((report["error"] or {}).get("message") or "报告数据有误", code="invalid_value",
+                              field="subject_id")
+        name = str(facts.get("agency_name") or settings.agency_names.get(dept) or dept)
+        return {"agency_name": name, **reports.report_fields(
+            kind, period, report, scope_name="全县" if req["county"] else name, dept_names=settings.agency_names)}
 
     @staticmethod
     def _issued_on(facts: dict, now: datetime) -> date:
@@ -163,6 +190,8 @@ class DocumentsService:
             return self._finish(existing, settings)
         now = self.clock()
         fields = {k: v for k, v in facts.items() if v is not None}
+        if kind in reports.REPORT_KINDS:
+            fields.update(self._report_fields(kind, subject_id, dept, fields, settings, now))
         basis = None
         if kind == d.DECISION_KIND:
             basis = self._decision_basis(subject_type, subject_id, dept, fields)
@@ -246,7 +275,8 @@ class DocumentsService:
         if data is None:
             return None
         name = f"{record['title']}-{record['number']}.{format}"
-        return {"doc_id": record["_id"], "dept": record["dept"], "filename": name, "content_type": meta["content_type"],
+        return {"doc_id": record["_id"], "dept": record["dept"], "kind": record["kind"],
+                "subject_type": record["subject_type"], "filename": name, "content_type": meta["content_type"],
                 "sha256": meta["sha256"], "size": len(data), "data_b64": base64.b64encode(data).decode("ascii")}
 
     @rpc
@@ -259,8 +289,11 @@ class DocumentsService:
                 template = self._template(kind, dept)
             except DomainError:
                 continue
+            fields = template_variables(template.data) - {"doc_number", "issued_on"}
+            if kind in reports.REPORT_KINDS:   # the figures come from the coordination service
+                fields = {"agency_name"}
             out.append({"kind": kind, "title": spec.title, "subjects": list(spec.subjects), "template": template.source,
-                        "fields": sorted(template_variables(template.data) - {"doc_number", "issued_on"})})
+                        "fields": sorted(fields)})
         return {"items": out}
 
     # ---- recovery -----------------------------------------------------------------------------

@@ -156,7 +156,9 @@ class HandoverService(EventSourcedService):
         snap = doc.get("snapshot") or {}
         now = self.clock()
         if aggregate.name == "handover":
-            store.count_status(self.db, doc["_id"], doc["version"], snap.get("parties") or [], snap.get("status"))
+            steps = snap.get("record") or []
+            store.count_status(self.db, doc["_id"], doc["version"], snap.get("parties") or [], snap.get("status"),
+                               dept=snap.get("dept"), month=str(steps[-1]["at"])[:7] if steps else None)
             if snap.get("case_id"):
                 store.mark_due(self.store(self.aggregate("case")), snap["case_id"], now)
         else:
@@ -190,6 +192,15 @@ class HandoverService(EventSourcedService):
     def handover_counters(self, dept=None):
         """Handovers by status for one party (or all), kept on write."""
         return store.counters(self.db, dept)
+
+    @rpc
+    def month_counters(self, months):
+        """Handovers that reached each status per month, per handing-over department and for the
+        county ('*'), kept on write: the coordination service's monthly and quarterly reports."""
+        if not isinstance(months, list) or not all(isinstance(m, str) and len(m) == 7 for m in months) \
+                or len(months) > 24:
+            return {"error": {"code": "invalid_value", "field": "months", "message": "months 应为至多 24 个 YYYY-MM"}}
+        return store.month_counters(self.db, months)
 
     # ---- commands ----------------------------------------------------------------------------
     @rpc

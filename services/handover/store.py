@@ -5,6 +5,9 @@ Counters: `counters` holds one document per (party, status) and per ('*', status
 number of handovers in that status that involve the party. `after_save` moves a handover from its
 old (parties, status) to its new one; `status_of` remembers what was counted, guarded by the
 aggregate's version so a slow writer never recounts an older state over a newer one.
+`month_counters` holds one document per (handing-over department or '*', month) with `reached.<status>`:
+how many handovers reached that status in the month (the month of the step that moved it), counted
+under the same version guard — the coordination service reads it for its monthly/quarterly reports.
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ ALL = "*"
 def ensure_indexes(db: Database) -> None:
     AggregateStore.ensure_indexes(db.handovers, "dept", "snapshot.parties", "snapshot.case_id", "snapshot.status")
     AggregateStore.ensure_indexes(db.penalty_cases, "dept")
+    db.month_counters.create_index("month")
 
 
 def handover_docs_of_case(db: Database, case_id: str) -> list[dict]:
@@ -66,8 +70,11 @@ def list_handovers(db: Database, *, party: str | None, status: str | None, case_
     return {"items": items, "total": db.handovers.count_documents(query), "limit": limit, "offset": offset}
 
 
-def count_status(db: Database, handover_id: str, version: int, parties: list[str], status: str) -> None:
-    """Move one handover's count from what was last counted to (parties, status)."""
+def count_status(db: Database, handover_id: str, version: int, parties: list[str], status: str,
+                 dept: str | None = None, month: str | None = None) -> None:
+    """Move one handover's count from what was last counted to (parties, status); a new status is
+    also counted as reached in `month` (the month of its latest step) for the handing-over `dept`
+    and the county (`month_counters`, the coordination service's reports)."""
     new = {"version": version, "parties": sorted(set(parties)), "status": status}
     try:
         old = db.status_of.find_one_and_update({"_id": handover_id, "version": {"$lt": version}}, {"$set": new},
@@ -82,6 +89,19 @@ def count_status(db: Database, handover_id: str, version: int, parties: list[str
     for party, what, step in moves:
         db.counters.update_one({"_id": f"{party}|{what}"},
                                {"$inc": {"n": step}, "$setOnInsert": {"party": party, "status": what}}, upsert=True)
+    if month and status != "unknown" and (old is None or old.get("status") != status):
+        for party in {dept or ALL, ALL}:
+            db.month_counters.update_one({"_id": f"{party}|{month}"},
+                                         {"$inc": {f"reached.{status}": 1},
+                                          "$setOnInsert": {"dept": party, "month": month}}, upsert=True)
+
+
+def month_counters(db: Database, months) -> dict[str, dict[str, dict]]:
+    """{dept or '*': {month: {status: handovers that reached it in the month}}}."""
+    out: dict[str, dict[str, dict]] = {}
+    for doc in db.month_counters.find({"month": {"$in": sorted(set(months))}}):
+        out.setdefault(doc["dept"], {})[doc["month"]] = {k: int(v) for k, v in (doc.get("reached") or {}).items() if v}
+    return out
 
 
 def counters(db: Database, party: str | None) -> dict:

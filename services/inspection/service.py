@@ -448,6 +448,15 @@ class InspectionService(EventSourcedService):
             "enterprises_over_cap": sum(over.values()), "over_cap_by_kind": over,
         }
 
+    @rpc
+    def month_figures(self, months):
+        """Inspections per month for every department and the county ('*'): the counters kept on
+        write, for the coordination service's monthly and quarterly reports (an RPC, no HTTP route)."""
+        if not isinstance(months, list) or not all(isinstance(m, str) and len(m) == 7 for m in months) \
+                or len(months) > 24:
+            return {"error": {"code": "invalid_value", "field": "months", "message": "months 应为至多 24 个 YYYY-MM"}}
+        return store.month_figures(self.db, months)
+
     # ---- inspection codes (检查码) ------------------------------------------------------------------
     @staticmethod
     def _code_key():

@@ -8,7 +8,8 @@
 - `inspection_index`: inspection id -> enterprise and department (checking a 检查码 needs it).
 - `draw_secrets`: the secret seed of each commit-reveal announcement until it is revealed by the
   draw (never part of the facts, so it cannot leak through a query before the draw).
-- `figures` / `counted`: counters for the console's figures, incremented once per inspection and
+- `figures` / `counted`: counters for the console's figures (per year; per month too, with `dept` and
+  `month` fields, for the coordination reports), incremented once per inspection and
   department (`counted` is the idempotency marker; written first, so a crash between can only
   under-count, never double-count).
 """
@@ -24,6 +25,7 @@ from services.kernel.aggregates import AggregateStore
 from services.penalty.store import upsert_item, upsert_officer  # noqa: F401  (shared projection writers)
 
 MAX_LIST = 5000
+ALL = "*"          # the county in the figures' keys
 
 
 def ensure_indexes(db: Database) -> None:
@@ -33,6 +35,7 @@ def ensure_indexes(db: Database) -> None:
     AggregateStore.ensure_indexes(db.enterprises, "snapshot.depts")
     AggregateStore.ensure_indexes(db.units, "dept")
     db.inspection_index.create_index("dept")
+    db.figures.create_index("month")
 
 
 def aggregate(db: Database, collection: str, agg_id: str) -> dict | None:
@@ -149,6 +152,10 @@ def count_inspection(db: Database, target_id: str, insp: dict, known: set,
     for k in over:
         moves[f"over_cap.{k}"] = moves.get(f"over_cap.{k}", 0) + 1
     _add(db, f"*:{year}", kind, moves, joint, drawn, remote, lead=True)
+    month = insp["started_at"][:7]   # the monthly figures of the coordination service's reports (月报/季报)
+    for dept in [insp["dept"], *insp.get("joint_depts", []), ALL]:
+        _add(db, f"{dept}:{month}", kind, {}, joint, drawn, remote, lead=dept in (insp["dept"], ALL),
+             fields={"dept": dept, "month": month})
     return True
 
 
@@ -158,11 +165,14 @@ def _bump(db: Database, key: str) -> int:
 
 
 def _add(db: Database, key: str, kind: str, moves: dict[str, int], joint: bool, drawn: bool, remote: bool, *,
-         lead: bool) -> None:
+         lead: bool, fields: dict | None = None) -> None:
     """One write per figures document, so a reader never sees the count without its distribution."""
     inc: dict[str, int] = {"inspections": 1, f"by_kind.{kind}": 1, "joint": int(joint), "drawn": int(drawn),
                            "remote": int(remote), "led": int(lead), **moves}
-    db.figures.update_one({"_id": key}, {"$inc": inc}, upsert=True)
+    update: dict[str, Any] = {"$inc": inc}
+    if fields:
+        update["$setOnInsert"] = fields
+    db.figures.update_one({"_id": key}, update, upsert=True)
 
 
 def _moved(kind: str, n: int) -> dict[str, int]:
@@ -172,6 +182,16 @@ def _moved(kind: str, n: int) -> dict[str, int]:
 
 def figures_doc(db: Database, dept: str | None, year: int) -> dict[str, Any]:
     return db.figures.find_one({"_id": f"{dept or '*'}:{year}"}) or {}
+
+
+def month_figures(db: Database, months: Iterable[str]) -> dict[str, dict[str, dict]]:
+    """{dept or '*': {month: {inspections, joint, drawn, remote, led, by_kind}}} of the given months."""
+    out: dict[str, dict[str, dict]] = {}
+    for doc in db.figures.find({"month": {"$in": sorted(set(months))}}):
+        out.setdefault(doc["dept"], {})[doc["month"]] = {
+            k: int(doc.get(k, 0)) for k in ("inspections", "joint", "drawn", "remote", "led")} | {
+            "by_kind": {k: int(v) for k, v in (doc.get("by_kind") or {}).items()}}
+    return out
 
 
 # -- lists ---------------------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ def test_monthly_report_counts_findings_cases_complaints_and_documents_of_one_de
         {"what": "answer", "due": "2024-05-28", "on": "2024-06-02"}], "feedback_on": None, "satisfied": None}]
     documents = [{"dept": SCJG, "issued_on": "2024-04-01", "filed_on": "2024-05-06", "filed_late": True}]
     report = rp.monthly_report("2024-05", SCJG, entries=ENTRIES, cases=cases, complaints=complaints,
-                               documents=documents, previous_entries=ENTRIES)
+                               documents=documents)
     f = report["findings"]
     assert (f["raised"], f["resolved"], f["open_at_end"], f["escalated_open"]) == (2, 1, 2, 1)
     assert f["by_source"] == {"penalty": 2} and f["top_rules"] == [("PEN-OFFICERS-MIN", 2)]
@@ -49,8 +49,11 @@ def test_monthly_report_counts_findings_cases_complaints_and_documents_of_one_de
                                      "rectifications_late": 0}
     assert report["complaints"]["routed"] == 1 and report["complaints"]["answered"] == 0
     assert report["normative_documents"] == {"issued": 0, "filed": 1, "filed_late": 1}
-    assert report["trend"] == {"previous_month": "2024-04", "findings_raised_before": 2, "findings_raised_change": 0}
+    assert report["trend"]["previous"] == "2024-04"
+    assert report["trend"]["items"]["findings_raised"] == {"now": 2, "before": 2, "change": 0}
     assert report["penalty_cases"] == {"unavailable": True}     # the penalty service did not answer
+    assert report["inspections"] == {"unavailable": True} and report["handovers"] == {"unavailable": True}
+    assert report["trend"]["items"]["inspections"] == {"now": None, "before": None, "change": None}
     summaries = [{"dept": SCJG, "filed_at": "2024-05-02T09:00:00+08:00", "decided_at": "2024-05-20T09:00:00+08:00",
                   "fine_amount": 5000, "closed_at": None},
                  {"dept": SCJG, "filed_at": "2024-04-02T09:00:00+08:00", "decided_at": "2024-05-31T16:00:00+08:00",
@@ -69,6 +72,52 @@ def test_monthly_report_counts_findings_cases_complaints_and_documents_of_one_de
         rp.month_bounds("9999-12")      # no overflow past the last year a report may cover
     with pytest.raises(DomainError):
         rp.quarter_months("2024-Q5")
+
+
+# the inspection service's `month_figures` and the handover service's `month_counters` (per dept and '*')
+INSPECTIONS = {
+    SCJG: {"2024-03": {"inspections": 9, "joint": 9}, "2024-04": {"inspections": 4, "joint": 1, "drawn": 2},
+           "2024-05": {"inspections": 5, "joint": 2, "drawn": 5, "remote": 1}},
+    STHJ: {"2024-05": {"inspections": 2, "joint": 2}},
+    "*": {"2024-04": {"inspections": 4, "joint": 1}, "2024-05": {"inspections": 6, "joint": 2}},
+}
+HANDOVERS = {
+    SCJG: {"2024-04": {"raised": 1}, "2024-05": {"raised": 2, "transferred": 1, "received": 1}},
+    "*": {"2024-05": {"raised": 2, "transferred": 1, "received": 1}, "2024-06": {"transferred": 1}},
+}
+
+
+def test_reports_count_inspections_and_handovers_by_month_with_the_trend_against_the_period_before():
+    report = rp.monthly_report("2024-05", SCJG, entries=ENTRIES, cases=[], complaints=[], documents=[],
+                               inspections=INSPECTIONS, handovers=HANDOVERS)
+    assert report["inspections"] == {"inspections": 5, "joint": 2, "drawn": 5, "remote": 1, "joint_rate": 0.4}
+    assert report["handovers"] == {"by_state": {"raised": 2, "received": 1, "transferred": 1}, "raised": 2,
+                                   "transferred": 1}
+    items = report["trend"]["items"]
+    assert items["inspections"] == {"now": 5, "before": 4, "change": 1}
+    assert items["joint_rate"] == {"now": 0.4, "before": 0.25, "change": 0.15}
+    assert items["handovers_transferred"] == {"now": 1, "before": 0, "change": 1}
+    # a department without inspections that month has no rate (not 0 %)
+    quiet = rp.monthly_report("2024-06", STHJ, entries=[], cases=[], complaints=[], documents=[],
+                              inspections=INSPECTIONS, handovers=HANDOVERS)
+    assert quiet["inspections"]["joint_rate"] is None and quiet["trend"]["items"]["joint_rate"]["change"] is None
+    assert quiet["trend"]["items"]["inspections"] == {"now": 0, "before": 2, "change": -2}
+
+    q2 = rp.county_report(rp.quarter_months("2024-Q2"), entries=ENTRIES, cases=[], complaints=[], documents=[],
+                          inspections=INSPECTIONS, handovers=HANDOVERS)
+    assert q2["county"]["inspections"]["inspections"] == 10 and q2["county"]["inspections"]["joint_rate"] == 0.3
+    assert q2["county"]["handovers"]["transferred"] == 2
+    assert q2["county"]["trend"]["previous_months"] == ["2024-01", "2024-02", "2024-03"]
+    rows = {r["dept"]: r for r in q2["departments"]}
+    assert set(rows) == {SCJG, STHJ}
+    assert rows[SCJG]["inspections"]["inspections"] == 9 and rows[SCJG]["trend"]["items"]["inspections"] == {
+        "now": 9, "before": 9, "change": 0}
+    assert rows[STHJ]["handovers"] == {"by_state": {}, "raised": 0, "transferred": 0}
+
+
+def test_previous_periods():
+    assert rp.previous_months(["2024-01"]) == ["2023-12"]
+    assert rp.previous_months(rp.quarter_months("2024-Q1")) == ["2023-10", "2023-11", "2023-12"]
 
 
 # ---- case-file review -------------------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ def test_number_prefix_falls_back_to_the_settings():
     assert d.number_prefix("420222-wjj", "service_receipt", SETTINGS) == "阳卫健送"
     assert d.number_prefix("999999-xyz", "penalty_decision", SETTINGS) == "罚"  # unknown county and dept
     with pytest.raises(DomainError) as err:
-        d.number_prefix("511322-scjg", "monthly_report", SETTINGS)
+        d.number_prefix("511322-scjg", "annual_report", SETTINGS)
     assert err.value.field == "kind" and "kind_codes" in str(err.value)
 
 

@@ -46,7 +46,7 @@ def test_each_docx_template_has_exactly_the_fields_of_its_text(kind):
 
 
 def test_the_seven_required_kinds_are_shipped():
-    titles = {TEMPLATES[p.stem]["title"] for p in TEMPLATES_DIR.glob("*.docx")}
+    titles = {TEMPLATES[p.stem]["title"] for p in TEMPLATES_DIR.glob("*.docx") if p.stem in TEMPLATES}
     assert {"行政处罚决定书", "立案审批表", "行政处罚告知书", "送达回证", "涉嫌犯罪案件移送书", "行政执法监督通知书",
             "检查通知书"} <= titles
 

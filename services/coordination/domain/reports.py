@@ -1,14 +1,21 @@
 """Monthly and quarterly report data (月报/季报) per department and for the county, from the suite's data.
 
 Pure: the service hands in the snapshots it keeps (inbox entries — every service's findings —,
-supervision cases, complaints, normative documents) and the penalty service's case list, and gets
-the numbers of one period back; rendering to DOCX/PDF belongs to the documents capability.
+supervision cases, complaints, normative documents), the penalty service's case list, the
+inspection service's monthly counters (`month_figures`) and the handover service's (`month_counters`),
+and gets the numbers of one period back with the trend against the period before (the previous
+month, the previous quarter); rendering to DOCX/PDF belongs to the documents capability.
 Counting rules:
 - a finding counts as *raised* in the period of its current episode's raise, *resolved* in the
   period of its resolution, *open at the end* if raised before the period's end and neither resolved,
   dismissed nor merged by then (dismissal/merge times come from the triage log);
 - limits met late (`late` of cases, complaints; `filed_late` of documents) count in the period of
-  the late step.
+  the late step;
+- inspections count in the month they started, for the lead and every joint department (the
+  county counts each once); the joint-inspection rate is joint / all, None without inspections;
+- a handover counts under each status it reached in the period (the month of the step that moved
+  it there), for the handing-over department; "transferred" is the 移送 to the police.
+A source that did not answer is `{"unavailable": true}` in the report, never a zero.
 """
 from __future__ import annotations
 
@@ -154,41 +161,112 @@ def penalty_part(summaries: Iterable[dict] | None, dept: str | None, start: date
     return out
 
 
+def previous_months(months: list[str]) -> list[str]:
+    """The period of the same length just before `months` (the previous month, the previous quarter)."""
+    out = [months[0]]
+    for _ in months:
+        out.insert(0, previous_month(out[0]))
+    return out[:len(months)]
+
+
+def inspections_part(figures: dict | None, dept: str | None, months: list[str]) -> dict:
+    """Inspections of the months from the inspection service's monthly counters (`month_figures`)."""
+    if figures is None:
+        return {"unavailable": True}
+    mine = figures.get(dept or "*") or {}
+    out = {"inspections": 0, "joint": 0, "drawn": 0, "remote": 0}
+    for month in months:
+        fig = mine.get(month) or {}
+        for key in out:
+            out[key] += int(fig.get(key) or 0)
+    out["joint_rate"] = round(out["joint"] / out["inspections"], 4) if out["inspections"] else None
+    return out
+
+
+def handovers_part(counters: dict | None, dept: str | None, months: list[str]) -> dict:
+    """Handovers by the status they reached in the months (the handover service's `month_counters`)."""
+    if counters is None:
+        return {"unavailable": True}
+    mine = counters.get(dept or "*") or {}
+    by_state: dict[str, int] = {}
+    for month in months:
+        for status, n in (mine.get(month) or {}).items():
+            by_state[status] = by_state.get(status, 0) + int(n)
+    return {"by_state": dict(sorted(by_state.items())), "raised": by_state.get("raised", 0),
+            "transferred": by_state.get("transferred", 0)}
+
+
+TREND = (("findings_raised", "findings", "raised"), ("findings_resolved", "findings", "resolved"),
+         ("findings_open_at_end", "findings", "open_at_end"),
+         ("penalty_filed", "penalty_cases", "filed"), ("penalty_decided", "penalty_cases", "decided"),
+         ("fines", "penalty_cases", "fines"), ("penalty_closed", "penalty_cases", "closed"),
+         ("inspections", "inspections", "inspections"), ("inspections_joint", "inspections", "joint"),
+         ("joint_rate", "inspections", "joint_rate"),
+         ("handovers_raised", "handovers", "raised"), ("handovers_transferred", "handovers", "transferred"),
+         ("supervision_opened", "supervision", "opened"), ("replies_late", "supervision", "replies_late"),
+         ("rectifications_late", "supervision", "rectifications_late"),
+         ("complaints_routed", "complaints", "routed"), ("normative_filed", "normative_documents", "filed"))
+
+
+def trend(now: dict, before: dict, previous: list[str]) -> dict:
+    """Each headline figure now, in the previous period and the change (None when either is unknown)."""
+    items = {}
+    for name, part, key in TREND:
+        a, b = (now.get(part) or {}).get(key), (before.get(part) or {}).get(key)
+        change = None if a is None or b is None else round(a - b, 4)
+        items[name] = {"now": a, "before": b, "change": change}
+    return {"previous": previous[0] if len(previous) == 1 else f"{previous[0]}..{previous[-1]}",
+            "previous_months": previous, "items": items}
+
+
+def _parts(dept: str | None, months: list[str], data: dict) -> dict:
+    start, end = month_bounds(months[0])[0], month_bounds(months[-1])[1]
+    mine = [e for e in data["entries"] if dept is None or e.get("dept") == dept]
+    return {"findings": findings_part(mine, start, end),
+            "supervision": supervision_part(data["cases"], dept, start, end),
+            "complaints": complaints_part(data["complaints"], dept, start, end),
+            "normative_documents": normative_part(data["documents"], dept, start, end),
+            "penalty_cases": penalty_part(data.get("penalty_cases"), dept, start, end),
+            "inspections": inspections_part(data.get("inspections"), dept, months),
+            "handovers": handovers_part(data.get("handovers"), dept, months)}
+
+
+def _with_trend(dept: str | None, months: list[str], data: dict) -> dict:
+    now = _parts(dept, months, data)
+    before = previous_months(months)
+    now["trend"] = trend(now, _parts(dept, before, data), before)
+    return now
+
+
+def _period(months: list[str]) -> dict:
+    start, end = month_bounds(months[0])[0], month_bounds(months[-1])[1]
+    return {"from": start.isoformat(), "to": (end - timedelta(days=1)).isoformat()}
+
+
 def monthly_report(month: str, dept: str | None, *, entries: list[dict], cases: list[dict], complaints: list[dict],
-                   documents: list[dict], previous_entries: list[dict] | None = None,
-                   penalty_cases: list[dict] | None = None) -> dict:
-    """The numbers of one month for one department (or the county when `dept` is None)."""
-    start, end = month_bounds(month)
-    mine = [e for e in entries if dept is None or e.get("dept") == dept]
-    report = {"month": month, "dept": dept, "period": {"from": start.isoformat(), "to": (end - timedelta(days=1)).isoformat()},
-              "findings": findings_part(mine, start, end),
-              "supervision": supervision_part(cases, dept, start, end),
-              "complaints": complaints_part(complaints, dept, start, end),
-              "normative_documents": normative_part(documents, dept, start, end),
-              "penalty_cases": penalty_part(penalty_cases, dept, start, end)}
-    if previous_entries is not None:
-        p_start, p_end = month_bounds(previous_month(month))
-        before = findings_part([e for e in previous_entries if dept is None or e.get("dept") == dept], p_start, p_end)
-        report["trend"] = {"previous_month": previous_month(month), "findings_raised_before": before["raised"],
-                           "findings_raised_change": report["findings"]["raised"] - before["raised"]}
-    return report
+                   documents: list[dict], penalty_cases: list[dict] | None = None, inspections: dict | None = None,
+                   handovers: dict | None = None) -> dict:
+    """The numbers of one month for one department (or the county, without its department rows,
+    when `dept` is None), with the trend against the previous month."""
+    data = {"entries": entries, "cases": cases, "complaints": complaints, "documents": documents,
+            "penalty_cases": penalty_cases, "inspections": inspections, "handovers": handovers}
+    month_bounds(month)
+    return {"month": month, "dept": dept, "period": _period([month]), **_with_trend(dept, [month], data)}
 
 
 def county_report(months: list[str], *, entries: list[dict], cases: list[dict], complaints: list[dict],
-                  documents: list[dict], penalty_cases: list[dict] | None = None) -> dict:
-    """The county's report over one or more months (a quarter): totals and one row per department."""
+                  documents: list[dict], penalty_cases: list[dict] | None = None, inspections: dict | None = None,
+                  handovers: dict | None = None) -> dict:
+    """The county's report over one or more months (a quarter): totals and one row per department,
+    each with the trend against the period of the same length before."""
+    data = {"entries": entries, "cases": cases, "complaints": complaints, "documents": documents,
+            "penalty_cases": penalty_cases, "inspections": inspections, "handovers": handovers}
+    for m in months:
+        month_bounds(m)
     depts = sorted({e["dept"] for e in entries if e.get("dept")} | {c["dept"] for c in complaints if c.get("dept")}
-                   | {t["dept"] for c in cases for t in c.get("tracks", [])} | {d["dept"] for d in documents if d.get("dept")})
-    start, end = month_bounds(months[0])[0], month_bounds(months[-1])[1]
-
-    def part(dept):
-        mine = [e for e in entries if dept is None or e.get("dept") == dept]
-        return {"dept": dept, "findings": findings_part(mine, start, end),
-                "supervision": supervision_part(cases, dept, start, end),
-                "complaints": complaints_part(complaints, dept, start, end),
-                "normative_documents": normative_part(documents, dept, start, end),
-                "penalty_cases": penalty_part(penalty_cases, dept, start, end)}
-
-    return {"months": months, "period": {"from": start.isoformat(), "to": (end - timedelta(days=1)).isoformat()},
-            "county": part(None), "departments": [part(d) for d in depts]}
-
+                   | {t["dept"] for c in cases for t in c.get("tracks", [])} | {d["dept"] for d in documents if d.get("dept")}
+                   | {c["dept"] for c in penalty_cases or () if c.get("dept")}
+                   | {d for d in (inspections or {}) if d != "*"} | {d for d in (handovers or {}) if d != "*"})
+    return {"months": months, "period": _period(months),
+            "county": {"dept": None, **_with_trend(None, months, data)},
+            "departments": [{"dept": d, **_with_trend(d, months, data)} for d in depts]}
