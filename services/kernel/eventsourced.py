@@ -63,6 +63,16 @@ def stored_fact(envelope: dict, received_at: datetime | None = None) -> dict:
     return fact
 
 
+def judged_together(adapter: Any, agg: Any, found: list[Finding], before: dict, as_of: datetime) -> list[Finding]:
+    """The findings to keep open: a finding not open yet that the domain says waits for the facts
+    still arriving (`adapter.unsettled(agg, finding, as_of)`, optional) is not raised now; its due date
+    brings the aggregate back once they settle (docs/consistency.md). Open findings are not held back."""
+    unsettled = getattr(adapter, "unsettled", None)
+    if unsettled is None:
+        return found
+    return [f for f in found if f.key in before or not unsettled(agg, f, as_of)]
+
+
 class EventSourcedRepository:
     def __init__(self, store: AggregateStore, adapter: DomainAdapter, service: str):
         self.store = store
@@ -72,8 +82,8 @@ class EventSourcedRepository:
     def _evaluate(self, doc: dict | None, facts: list[dict], cause: str, as_of: datetime) -> Change:
         agg = self.adapter.fold(facts)
         snap = self.adapter.snapshot(agg, as_of)
-        found = self.adapter.findings(agg, as_of)
         before = (doc or {}).get("findings_open", {})
+        found = judged_together(self.adapter, agg, self.adapter.findings(agg, as_of), before, as_of)
         settle = getattr(self.adapter, "resolutions", None)  # how findings that stop holding were settled
         events, open_now = finding_events(cause, before, found, source=self.service, as_of=as_of,
                                           resolutions=settle(agg, as_of) if settle else None)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, ClassVar, Iterable
 
+from services.common.arrivals import last_arrival, settles_at, settling_until as _settling_until
 from services.common.chinatime import CST as LOCAL_TZ
 from services.common.chinatime import aware as _aware
 from services.common.chinatime import day_start as _midnight
@@ -74,6 +75,7 @@ class PersonnelSettings(SettingsBase):
     training_report_due: str | None = "07-01"  # seed 001: training reported by Jul 1; None = no check
     training_kinds: tuple[str, ...] = ("officer",)  # who owes the yearly hours
     held_fact_grace_days: int = 3              # a fact waiting for its subject longer is reported
+    arrival_settle_seconds: int = 10           # facts arriving this close together are judged together
 
     def __post_init__(self):
         self.check()
@@ -82,7 +84,8 @@ class PersonnelSettings(SettingsBase):
         _parse_month_day(self.training_due, "training_due")
         if self.training_report_due is not None:
             _parse_month_day(self.training_report_due, "training_report_due")
-        if self.expiry_warning_days < 0 or self.held_fact_grace_days < 0 or self.training_hours_per_year < 0:
+        if (self.expiry_warning_days < 0 or self.held_fact_grace_days < 0 or self.training_hours_per_year < 0
+                or self.arrival_settle_seconds < 0):
             raise ValueError("personnel settings must not be negative")
 
 
@@ -827,6 +830,26 @@ def evaluate_agency(agency: Agency, as_of: datetime,
     return evaluate(agency, as_of, settings, rules)
 
 
+def settling_until(aggregate: Officer | Agency, as_of: datetime,
+                   settings: PersonnelSettings = DEFAULT_SETTINGS) -> datetime | None:
+    """While the aggregate's facts are still arriving (the latest less than `arrival_settle_seconds`
+    before `as_of`), the instant they settle; else None (docs/consistency.md)."""
+    return _settling_until(last_arrival(aggregate.facts), settings.arrival_settle_seconds, as_of)
+
+
+def waits_for_arrivals(aggregate: Officer | Agency, finding: Finding, as_of: datetime,
+                       settings: PersonnelSettings = DEFAULT_SETTINGS) -> bool:
+    """Whether a finding not yet raised waits because the aggregate is still settling.
+
+    Every personnel rule is about something not (yet) reported — a filing, a suspension or end of a
+    credential, a training record, a confirmation, a renewal — that may be in the same batch of
+    facts: so while an officer or agency is settling no new finding is raised (those already open
+    stay open; a resolution is not held back). The due date includes the settle instant, so the
+    deadline sweep judges it then (`next_evaluation_at`). PER-FACT-* wait days anyway.
+    """
+    return settling_until(aggregate, as_of, settings) is not None
+
+
 def next_evaluation_at(aggregate: Officer | Agency, as_of: datetime,
                        settings: PersonnelSettings = DEFAULT_SETTINGS) -> datetime | None:
     """The next moment after `as_of` at which a verdict or finding can change without a new fact.
@@ -837,6 +860,9 @@ def next_evaluation_at(aggregate: Officer | Agency, as_of: datetime,
     grace = timedelta(days=settings.held_fact_grace_days)
     waiting = set(aggregate.pending) | {a.event_id for a in aggregate.anomalies}
     moments = [f.waiting_since + grace for f in aggregate.facts if f.event_id in waiting]
+    settled = settles_at(last_arrival(aggregate.facts), settings.arrival_settle_seconds)
+    if settled is not None:  # judge what was held back once the arrivals are over
+        moments.append(settled)
     if isinstance(aggregate, Agency):
         moments += [_midnight(d + timedelta(days=1)) for d in (aggregate.confirmed_on, aggregate.published_on) if d]
     else:

@@ -79,6 +79,11 @@ class PersonnelAdapter:
     def due_at(self, agg, as_of: datetime):
         return d.next_evaluation_at(agg, as_of, self._settings(agg))
 
+    def unsettled(self, agg, finding, as_of: datetime) -> bool:
+        """A new finding waits while the officer's or agency's facts are still arriving (kernel
+        `judged_together`, docs/consistency.md)."""
+        return d.waits_for_arrivals(agg, finding, as_of, self._settings(agg))
+
     def changed_events(self, agg, snapshot: dict, cause: str, as_of: datetime) -> list[dict]:
         if self.kind != "officer" or not agg.registered and not agg.credentials:
             return []

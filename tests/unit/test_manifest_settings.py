@@ -60,6 +60,8 @@ def facts(dept: str, n: int) -> list[dict]:
 def rules_of(service, dept: str, n: int) -> set[str]:
     for envelope in facts(dept, n):
         service.apply(envelope)
+    # judged once the facts that arrived together settled (docs/consistency.md): the deadline sweep then
+    service.repository(service.aggregate("officer")).reevaluate(f"{dept}-{n:04d}", NOW + timedelta(minutes=1))
     return {f["rule_id"] for f in service.get_officer(f"{dept}-{n:04d}")["findings"]}
 
 

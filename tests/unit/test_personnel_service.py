@@ -41,13 +41,38 @@ def sent(service, type_):
     return [call.args[1] for call in service.dispatch.call_args_list if call.args[0] == type_]
 
 
-def test_facts_produce_officer_changed_and_a_finding(service):
+def settle(service, officer_id: str = "511322-scjg-0001", after: float = 11):
+    """The deadline sweep once the arrivals settled (arrival_settle_seconds = 10): its finding events."""
+    repo = service.repository(service.aggregate("officer"))
+    _, pending = repo.reevaluate(officer_id, NOW + timedelta(seconds=after))
+    return pending
+
+
+def test_facts_produce_officer_changed_and_a_finding_once_the_arrivals_settle(service):
     service.handle_officer(REGISTERED)
     service.handle_credential(ISSUED)
     changed = sent(service, "officer.changed")[-1]["payload"]
     assert changed["name"] == "李明" and changed["credentials"][0]["number"] == "HB13000000215"
-    [raised] = sent(service, "finding.raised")
+    # the filing may be in the same batch: nothing is raised while the officer's facts are arriving,
+    # and the officer is due again the instant they settle
+    assert sent(service, "finding.raised") == []
+    assert service.db.officers.find_one({"_id": "511322-scjg-0001"})["due_at"] == NOW + timedelta(seconds=10)
+    [raised] = settle(service)
+    assert raised["type"] == "finding.raised"
     assert raised["payload"]["rule_id"] == "PER-CRED-UNFILED"  # State Council credential, not filed
+
+
+def test_an_open_finding_stays_open_while_new_facts_arrive(service):
+    service.handle_officer(REGISTERED)
+    service.handle_credential(ISSUED)
+    [raised] = settle(service)
+    # a training record arrives (it changes nothing about the filing): the open finding is neither
+    # resolved nor raised again while the officer settles
+    service.handle_training(envelope("training.completed", {"officer_id": "511322-scjg-0001", "hours": 4,
+                                                            "topic": "行政处罚法", "completed_on": "2025-05-02"}))
+    doc = service.db.officers.find_one({"_id": "511322-scjg-0001"})
+    assert list(doc["findings_open"]) == [raised["payload"]["finding_key"]]
+    assert sent(service, "finding.resolved") == [] and settle(service, after=30) == []
 
 
 def test_duplicate_fact_changes_nothing(service):
