@@ -31,7 +31,8 @@ from services.kernel import config
 from services.kernel.clock import Clock
 from services.kernel.messaging import (ATTEMPTS_HEADER, DEAD_LETTER_QUEUE, INGRESS_EXCHANGE,
                                        REJECTIONS_EXCHANGE, DecompressedTooLarge, ReliableConsumer,
-                                       bound_decompression, declare_topology, delivery_of, replay_headers)
+                                       bound_decompression, declare_topology, delivery_of, replay_headers,
+                                       settle_message)
 from services.kernel.metrics import (DEAD_LETTERS, INGRESS_ACCEPTED, INGRESS_DUPLICATES,
                                      INGRESS_REJECTED, Metrics, bounded)
 from services.kernel import tracing
@@ -158,7 +159,9 @@ class DeadLetterConsumer(Consumer):
     def handle_message_processed(self, message, result=None, exc_info=None):
         if exc_info is not None:
             eventlet.sleep(1)
-        super().handle_message_processed(message, result, exc_info)
+        # nameko's ack/requeue, safe when the broker connection went away meanwhile (a restart)
+        settle = self.consumer.requeue_message if exc_info is not None and self.requeue_on_error else self.consumer.ack_message
+        settle_message(settle, message)
 
 
 class GatewayService:

@@ -20,6 +20,7 @@ import zlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from amqp.exceptions import ConnectionError as AMQPConnectionError
 from kombu import Exchange, Queue
 from kombu import compression as kombu_compression
 from kombu.common import maybe_declare
@@ -211,6 +212,24 @@ def bound_decompression(max_bytes: int) -> None:
         kombu_compression._decoders[content_type] = known.get(content_type, refused)
 
 
+CONNECTION_LOST = (OSError, AMQPConnectionError)
+
+
+def settle_message(settle, message) -> None:
+    """Ack or requeue `message` (`settle` is the consumer's `ack_message` / `requeue_message`).
+
+    When the broker connection went away while the worker ran (RabbitMQ restarted), nothing is
+    lost: the broker redelivers every message it did not see acknowledged. nameko's own guard only
+    catches amqp's ConnectionError, so a reset socket (ConnectionResetError, BrokenPipeError) would
+    otherwise end the worker's thread and with it the whole service container.
+    """
+    try:
+        settle(message)
+    except CONNECTION_LOST as exc:
+        log.warning("broker connection lost before the message was settled; the broker redelivers it: %s: %s",
+                    type(exc).__name__, exc)
+
+
 class RetryOrDeadLetter:
     """Mixin for nameko Consumer/EventHandler entrypoints: never ack-and-drop a failure."""
 
@@ -225,13 +244,13 @@ class RetryOrDeadLetter:
 
     def handle_message_processed(self, message, result=None, exc_info=None):
         if exc_info is None:
-            return self.consumer.ack_message(message)
+            return settle_message(self.consumer.ack_message, message)
         try:
             self._reroute_failure(message, exc_info)
         except Exception:  # broker trouble: leave it to the broker to redeliver
             log.exception("could not reroute failed message; requeueing")
-            return self.consumer.requeue_message(message)
-        self.consumer.ack_message(message)
+            return settle_message(self.consumer.requeue_message, message)
+        settle_message(self.consumer.ack_message, message)
 
     def _reroute_failure(self, message, exc_info) -> None:
         queue = self._queue_name()
