@@ -1,7 +1,7 @@
 # Zhifa (执法) - developer entry points. `make help` lists them.
 #
 # Everything runtime lives under .run/ (gitignored): .run/bin, .run/build, .run/stamps and
-# .run/<profile>/{rabbitmq,ferretdb,logs,pids} for the two profiles `run` and `test`.
+# .run/<profile>/{rabbitmq,ferretdb,logs,pids} for the profiles `run` and `test` (and `chaos`, `make chaos` only).
 # All set-up is idempotent: a second `make test` does no apt, no go build and no pip.
 
 SHELL := /bin/bash
@@ -22,8 +22,9 @@ help:
 	@echo "                      (services.launcher); Ctrl-C stops it and the servers it started"
 	@echo "  make test           bootstrap, start test servers (:5682/:15682/:27027), pytest \$$(PYTEST_ARGS)"
 	@echo "                      test servers stay up for the next run unless CI=true"
-	@echo "  make chaos          fault tests with figures (kills, 60 s database outage, broker disconnects);"
-	@echo "                      CHAOS_EVENTS=20000 CHAOS_KILLS=10 CHAOS_DB_OUTAGE_S=60; figures in .run/chaos-figures.json"
+	@echo "  make chaos          fault tests with figures (kills, 60 s database outage, RabbitMQ restarted) on"
+	@echo "                      servers of their own (:5702/:15722/:27037, .run/chaos); CHAOS_EVENTS=20000"
+	@echo "                      CHAOS_KILLS=10 CHAOS_DB_OUTAGE_S=60; figures in .run/chaos-figures.json"
 	@echo "  make bench          bootstrap, run-profile servers, python -m services.simulator.bench \$$(BENCH_ARGS)"
 	@echo "  make monitor        Debian Prometheus on :9090 scraping the running suite (make run), alert rules loaded"
 	@echo "  make bootstrap      venv + rabbitmq-server + patched FerretDB (idempotent)"
@@ -57,8 +58,10 @@ run:
 test:
 	@scripts/test.sh $(PYTEST_ARGS)
 
+# its own RabbitMQ node and FerretDB (profile chaos, .run/chaos/): the test stops and starts the node;
+# both are stopped afterwards
 chaos:
-	@scripts/with-infra.sh test --keep-unless-ci -- .venv/bin/python -m pytest -m chaos -s -q tests/integration/test_hostile_chaos.py
+	@scripts/with-infra.sh chaos -- .venv/bin/python -m pytest -m chaos -s -q tests/integration/test_hostile_chaos.py
 
 bench:
 	@scripts/bench.sh $(BENCH_ARGS)
@@ -75,13 +78,14 @@ infra-down:
 	@scripts/infra.sh down $(PROFILE)
 
 infra-status:
-	@scripts/infra.sh status run; scripts/infra.sh status test
+	@scripts/infra.sh status run; scripts/infra.sh status test; scripts/infra.sh status chaos
 
 stop:
-	@scripts/infra.sh down run; scripts/infra.sh down test
+	@scripts/infra.sh down run; scripts/infra.sh down test; scripts/infra.sh down chaos
 
 clean-data: stop
-	rm -rf .run/run/ferretdb .run/test/ferretdb .run/run/rabbitmq/mnesia .run/test/rabbitmq/mnesia
+	rm -rf .run/run/ferretdb .run/test/ferretdb .run/chaos/ferretdb .run/run/rabbitmq/mnesia .run/test/rabbitmq/mnesia \
+	       .run/chaos/rabbitmq/mnesia
 
 distclean: stop
 	rm -rf .run .venv

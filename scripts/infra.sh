@@ -9,6 +9,8 @@
 # Profiles (so the test suite never collides with a running demo):
 #   run   AMQP 5672  management 15672  Erlang dist 25673  Mongo 27017  FerretDB debug 28017  RabbitMQ metrics 15692
 #   test  AMQP 5682  management 15682  Erlang dist 25683  Mongo 27027  FerretDB debug 28027  RabbitMQ metrics 15702
+#   chaos AMQP 5702  management 15722  Erlang dist 25703  Mongo 27037  FerretDB debug 28037  RabbitMQ metrics 15712
+#         (`make chaos` only: a node of its own that the fault test stops and starts again)
 # Ports can be overridden with ZHIFA_AMQP_PORT, ZHIFA_MGMT_PORT, ZHIFA_DIST_PORT, ZHIFA_MONGO_PORT,
 # ZHIFA_FERRETDB_DEBUG_PORT, ZHIFA_RABBIT_PROMETHEUS_PORT.
 #
@@ -41,7 +43,8 @@ wants() { local c; for c in "${COMPONENTS[@]}"; do [[ "$c" == "$1" ]] && return 
 case "$PROFILE" in
     run)  d_amqp=5672 d_mgmt=15672 d_dist=25673 d_mongo=27017 d_fdebug=28017 d_rprom=15692 stats_ms=5000 ;;
     test) d_amqp=5682 d_mgmt=15682 d_dist=25683 d_mongo=27027 d_fdebug=28027 d_rprom=15702 stats_ms=1000 ;;
-    *) die "unknown profile '$PROFILE' (run|test)" ;;
+    chaos) d_amqp=5702 d_mgmt=15722 d_dist=25703 d_mongo=27037 d_fdebug=28037 d_rprom=15712 stats_ms=1000 ;;
+    *) die "unknown profile '$PROFILE' (run|test|chaos)" ;;
 esac
 AMQP_PORT="${ZHIFA_AMQP_PORT:-$d_amqp}"
 MGMT_PORT="${ZHIFA_MGMT_PORT:-$d_mgmt}"
