@@ -21,22 +21,25 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 import time
 import uuid
 from typing import Any, Callable, ClassVar
 
+import eventlet
 from nameko.events import EventDispatcher, EventHandler
 from nameko.rpc import rpc
 from nameko.timer import timer
 
 from services.common.errors import DomainError
 from services.common.findings import SEVERITY_RANK
+from services.kernel import config
 from services.kernel.aggregates import AggregateStore
 from services.kernel.clock import Clock
 from services.kernel.commands import CommandRefused, build_envelope, refusal, validate
 from services.kernel.eventsourced import HISTORY_KEYS, EventSourcedRepository, stored_fact
 from services.kernel.manifest import Aggregate, ServiceManifest
-from services.kernel.messaging import PoisonMessage, reliable_event_handler
+from services.kernel.messaging import PoisonMessage, batch_event_handler
 from services.kernel.metrics import FINDINGS_OPEN, SWEEP_LAG, Metrics
 from services.kernel.outbox import relay, sweep
 from services.kernel.settings import Conf, Settings
@@ -70,12 +73,14 @@ def _handled(cls) -> set[tuple[str, str]]:
 
 
 def _make_handler(name: str, aggregate: Aggregate, source: str, pattern: str) -> Callable:
-    def handler(self, envelope):
-        self.apply(envelope)
+    def handler(self, envelopes):
+        if isinstance(envelopes, list):  # a batch (BATCH_MAX > 1): one outcome per envelope
+            return self.apply_batch(envelopes)
+        self.apply(envelopes)
 
     handler.__name__ = handler.__qualname__ = name
     handler.__doc__ = f"`{pattern}` facts from {source} into the {aggregate.name} aggregate ({aggregate.description})."
-    return reliable_event_handler(source, pattern)(handler)
+    return batch_event_handler(source, pattern)(handler)
 
 
 def _make_getter(name: str, aggregate: Aggregate) -> Callable:
@@ -203,6 +208,71 @@ class EventSourcedService:
         if doc is not None:
             self.after_save(aggregate, doc)
         return doc
+
+    def apply_batch(self, envelopes: list[dict]) -> list:
+        """Validated facts of one batch: for each, None (applied) or the exc_info of its failure.
+
+        The facts of one aggregate are applied together: one read, one compare-and-set write, one
+        relay and one `after_save` (EventSourcedRepository.ingest_many). When that fails for any
+        reason (a refused fact, a conflict, the database), each of its facts is applied on its own
+        with `apply`, so a failing fact gets exactly the retry / dead-letter / refusal a single
+        message gets, and the others are applied. An adapter built for one incoming fact
+        (`one_fact_at_a_time`, e.g. registry's, which checks only the fact it was made for) always
+        gets its facts one by one. Aggregates are applied concurrently (BATCH_CONCURRENCY).
+        """
+        outcomes: list = [None] * len(envelopes)
+        groups: dict[tuple[str, str], list[int]] = {}
+        for i, envelope in enumerate(envelopes):
+            try:
+                aggregate = self.manifest.aggregate_for(envelope["type"])
+                adapter = self.adapter(aggregate, envelope) if aggregate is not None else None
+                if adapter is None or getattr(adapter, "one_fact_at_a_time", False):
+                    key = ("", str(i))  # its own group: `apply` refuses or applies it alone
+                else:
+                    key = (aggregate.name, adapter.aggregate_id(envelope))
+            except Exception:  # whatever broke, the single path says what becomes of it
+                key = ("", str(i))
+            groups.setdefault(key, []).append(i)
+
+        def run(item):
+            (name, agg_id), indexes = item
+            if name and len(indexes) > 1 and self._apply_group(name, [envelopes[i] for i in indexes]):
+                return
+            for i in indexes:
+                outcomes[i] = self._apply_one(envelopes[i])
+
+        concurrency = max(1, int(config.get("BATCH_CONCURRENCY") or 1))
+        if concurrency == 1 or len(groups) == 1:
+            for item in groups.items():
+                run(item)
+        else:
+            pool = eventlet.GreenPool(min(concurrency, len(groups)))
+            for _ in pool.imap(run, groups.items()):
+                pass
+        return outcomes
+
+    def _apply_group(self, name: str, envelopes: list[dict]) -> bool:
+        """Several facts of one aggregate in one write; False when it failed (nothing was written,
+        or the relay failed after the write: the one-by-one pass then finds them applied)."""
+        aggregate = self.aggregate(name)
+        try:
+            repo = self.repository(aggregate, envelopes[-1])
+            doc, pending = repo.ingest_many(envelopes, self.clock)
+            self._relay(repo, doc, pending)
+            if doc is not None:
+                self.after_save(aggregate, doc)
+        except Exception:
+            log.info("batch of %s facts for one %s failed; applying them one by one", len(envelopes), name,
+                     exc_info=True, extra={"service": self.name})
+            return False
+        return True
+
+    def _apply_one(self, envelope: dict):
+        try:
+            self.apply(envelope)
+        except Exception:
+            return sys.exc_info()
+        return None
 
     # ---- commands -------------------------------------------------------------------------------
     def execute(self, aggregate: str, agg_id: str, decide: Callable[[Any, str], Any], *, dept: str,

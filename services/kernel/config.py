@@ -32,6 +32,10 @@ DEFAULTS: dict[str, Any] = {
     "INGRESS_YEAR_MAX": 2100,
     "INTERNAL_KEY": "",
     "STATUS_RPC_TIMEOUT": 3,
+    "BATCH_MAX": 1,
+    "BATCH_WAIT_MS": 5,
+    "BATCH_CONCURRENCY": 8,
+    "BATCH_WORKERS": 2,
     "LOG_LEVEL": "INFO",
     "DOCUMENTS_TEMPLATE_DIR": "",
     "DOCUMENTS_RPC_TIMEOUT_SECONDS": 10,
@@ -56,9 +60,17 @@ def load_config(path: str | None = None, env: dict[str, str] | None = None) -> d
     return conf
 
 
+# Throughput tuning that an in-process container (a test's) also takes from a plain env var when
+# nameko's config does not set it, so `BATCH_MAX=50 pytest …` runs the whole suite batched.
+ENV_TUNING = ("BATCH_MAX", "BATCH_WAIT_MS", "BATCH_WORKERS", "BATCH_CONCURRENCY")
+
+
 def get(key: str) -> Any:
-    """Read one setting from nameko's global config, falling back to the default."""
+    """Read one setting from nameko's global config, falling back to the default (for ENV_TUNING
+    keys, first to the environment variable of that name)."""
     from nameko import config
 
     value = config.get(key)
+    if value is None and key in ENV_TUNING and os.environ.get(key, "") != "":
+        return load_config(None, {key: os.environ[key]})[key]
     return DEFAULTS.get(key) if value is None else value

@@ -127,6 +127,41 @@ class EventSourcedRepository:
 
         return self.store.update(agg_id, decide)
 
+    def ingest_many(self, envelopes: list[dict],
+                    as_of: datetime | Callable[[], datetime]) -> tuple[dict | None, list[dict]]:
+        """Apply several validated facts of one aggregate in one compare-and-set write (a batch).
+
+        Each new fact is admitted on the state it joins, in order, as `ingest` would; facts already
+        applied (or twice in the list) change nothing. The rules run once, on all of them, at one
+        `as_of`, with the last new fact as the cause (derived event ids stay deterministic). A
+        DomainError of any fact fails the whole write: the caller applies the facts one by one then.
+        """
+        agg_id = self.adapter.aggregate_id(envelopes[0])
+        if any(self.adapter.aggregate_id(env) != agg_id for env in envelopes[1:]):
+            raise ValueError("ingest_many takes facts of one aggregate")
+        admit = getattr(self.adapter, "admit", None)
+
+        def decide(doc):
+            known = set((doc or {}).get("fact_ids", ()))
+            facts = list((doc or {}).get("facts", []))
+            now = as_of() if callable(as_of) else as_of
+            cause = None
+            for envelope in envelopes:
+                if envelope["event_id"] in known:
+                    continue
+                if admit is not None:
+                    admit(list(facts), stored_fact(envelope))
+                facts.append(stored_fact(envelope, now))
+                known.add(envelope["event_id"])
+                cause = envelope["event_id"]
+            if cause is None:
+                return None
+            if len(facts) > MAX_FACTS:
+                raise ValueError(f"aggregate {agg_id} exceeds {MAX_FACTS} facts")
+            return self._evaluate(doc, facts, cause, now)
+
+        return self.store.update(agg_id, decide)
+
     def command(self, agg_id: str, build: Callable[[dict | None], dict],
                 as_of: datetime | Callable[[], datetime]) -> tuple[dict | None, list[dict]]:
         """Decide and apply one command inside the compare-and-set loop.

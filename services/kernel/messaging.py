@@ -15,10 +15,12 @@ import hmac
 import json
 import logging
 import lzma
+import sys
 import uuid
 import zlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import partial
 
 from amqp.exceptions import ConnectionError as AMQPConnectionError
 from kombu import Exchange, Queue
@@ -364,9 +366,108 @@ class ReliableEventHandler(RetryOrDeadLetter, EventHandler):
     """`@event_handler` that retries with backoff and dead-letters instead of dropping."""
 
 
+def batch_settings() -> tuple[int, float, int]:
+    """(BATCH_MAX messages, BATCH_WAIT_MS as seconds, BATCH_WORKERS): how many messages one batch
+    worker takes at most, how long the first message of a batch waits for more when no batch is
+    being worked on, and how many batch workers one entrypoint runs at once. BATCH_MAX 1 = no batching."""
+    return (max(1, int(config.get("BATCH_MAX") or 1)), max(0.0, float(config.get("BATCH_WAIT_MS") or 0) / 1000),
+            max(1, int(config.get("BATCH_WORKERS") or 1)))
+
+
+class BatchEventHandler(ReliableEventHandler):
+    """An event handler that hands its method a *list* of envelopes and gets one outcome per envelope.
+
+    Messages are collected while the entrypoint's BATCH_WORKERS batch workers are busy (so a
+    backlog makes batches of BATCH_MAX), and for at most BATCH_WAIT_MS when one is free (so a lone
+    message waits only that long); then one worker runs the method with the list. The method
+    returns, for each envelope in order, None (applied: the message is acked) or the
+    `sys.exc_info()` of its failure, which goes through the same retry / dead-letter path as a
+    single message's (`RetryOrDeadLetter`); a worker that raises fails every message of its batch
+    that way. Nothing is acked before the worker returned, i.e. after its writes. With BATCH_MAX 1
+    (the default) it is a `ReliableEventHandler`: one worker per message, called with the envelope.
+    """
+
+    def setup(self):
+        self.batch_max, self.batch_wait, self.batch_workers = batch_settings()
+        if self.batch_max > 1:  # the broker must hand over the batches being worked on and the next one
+            prefetch = int(config.get("PREFETCH_COUNT") or 0)
+            self.consumer_options.setdefault("prefetch_count", max(prefetch, (self.batch_workers + 1) * self.batch_max))
+        self._buffer: list = []
+        self._flush_pending = False
+        self._inflight = 0
+        super().setup()
+
+    def handle_message(self, body, message):
+        if self.batch_max <= 1:
+            return super().handle_message(body, message)
+        self._buffer.append((body, message))
+        if len(self._buffer) >= self.batch_max:
+            self._flush()
+        elif not self._flush_pending:
+            self._flush_pending = True
+            self.container.spawn_managed_thread(
+                self._flush_later, identifier=f"BatchEventHandler.flush[{self.container.service_name}.{self.method_name}]")
+
+    def _flush_later(self):
+        import eventlet
+
+        eventlet.sleep(self.batch_wait)
+        self._flush_pending = False
+        self._flush()
+
+    def _flush(self):
+        """Hand the next batch to a worker, unless BATCH_WORKERS are busy (the last one to finish does)."""
+        if not self._buffer or self._inflight >= self.batch_workers:
+            return
+        batch, self._buffer = self._buffer[:self.batch_max], self._buffer[self.batch_max:]
+        self._inflight += 1
+        from nameko.exceptions import ContainerBeingKilled
+        from nameko.messaging import decode_from_headers
+
+        bodies = [body for body, _ in batch]
+        messages = [message for _, message in batch]
+        context_data = decode_from_headers(messages[0].headers)  # the batch continues its first message's trace
+        handle_result = partial(self.handle_batch_result, messages)
+
+        def spawn_worker():
+            try:
+                self.container.spawn_worker(self, (bodies,), {}, context_data=context_data,
+                                            handle_result=handle_result)
+            except ContainerBeingKilled:
+                self._inflight -= 1
+                for message in messages:
+                    self.consumer.requeue_message(message)
+
+        self.container.spawn_managed_thread(
+            spawn_worker, identifier=f"BatchEventHandler.wait_for_worker_pool[{self.container.service_name}.{self.method_name}]")
+
+    def handle_batch_result(self, messages, worker_ctx, result=None, exc_info=None):
+        try:
+            outcomes = batch_outcomes(len(messages), result, exc_info)
+            for message, outcome in zip(messages, outcomes):
+                self.handle_message_processed(message, None, outcome)
+        finally:
+            self._inflight -= 1
+            self._flush()  # what arrived meanwhile (a backlog: a full batch)
+        return result, exc_info
+
+
+def batch_outcomes(count: int, result, exc_info) -> list:
+    """One outcome per message of a batch: the worker's list, or its failure for every message."""
+    if exc_info is None and isinstance(result, list) and len(result) == count:
+        return result
+    if exc_info is None:  # a method that does not answer per envelope: nothing may be acked blindly
+        try:
+            raise TypeError(f"batch handler returned {type(result).__name__}, not {count} outcomes")
+        except TypeError:
+            exc_info = sys.exc_info()
+    return [exc_info] * count
+
+
 class ReliableConsumer(RetryOrDeadLetter, Consumer):
     """`@consume` with the same failure handling."""
 
 
 reliable_event_handler = ReliableEventHandler.decorator
 reliable_consume = ReliableConsumer.decorator
+batch_event_handler = BatchEventHandler.decorator

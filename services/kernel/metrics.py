@@ -165,12 +165,23 @@ class Metrics(DependencyProvider):
     def worker_result(self, worker_ctx, result=None, exc_info=None):
         started = self._started.pop(id(worker_ctx), None)
         labels = (self.container.service_name, worker_ctx.entrypoint.method_name, _event_type(worker_ctx))
-        CALLS.labels(*labels).inc()
+        batch = worker_ctx.args[0] if worker_ctx.args and isinstance(worker_ctx.args[0], list) else None
+        if batch is not None and hasattr(worker_ctx.entrypoint, "handle_batch_result"):
+            # a batch worker (messaging.BatchEventHandler): one call per message, an error per failed one
+            from services.kernel.messaging import batch_outcomes
+
+            CALLS.labels(*labels).inc(len(batch))
+            failures = [o for o in batch_outcomes(len(batch), result, exc_info) if o is not None]
+            for failure in failures:
+                ERRORS.labels(*labels, type(failure[1]).__name__).inc()
+            exc_info = exc_info or (failures[0] if failures else None)
+        else:
+            CALLS.labels(*labels).inc()
+            if exc_info is not None:
+                ERRORS.labels(*labels, type(exc_info[1]).__name__).inc()
         elapsed = time.perf_counter() - started if started is not None else None
         if elapsed is not None:
             LATENCY.labels(*labels).observe(elapsed)
-        if exc_info is not None:
-            ERRORS.labels(*labels, type(exc_info[1]).__name__).inc()
         if labels[2] != "timer" and ACCESS_LOG.isEnabledFor(logging.INFO):
             ACCESS_LOG.info("handled %s.%s", labels[0], labels[1], extra={
                 "service": labels[0], "entrypoint": labels[1], "event_type": labels[2],

@@ -73,6 +73,8 @@ def clear() -> None:
 def envelope_event_id(args: tuple) -> str | None:
     """The event id of an entrypoint whose first argument is an event envelope."""
     first = args[0] if args else None
+    if isinstance(first, list) and first:  # a batch worker: its first envelope
+        first = first[0]
     if isinstance(first, dict) and isinstance(first.get("event_id"), str):
         return first["event_id"][:64]
     return None

@@ -60,6 +60,8 @@ class RegistryAdapter:
     raises. `settings` is one RegistrySettings or a DeptSettings resolver (per department).
     """
 
+    one_fact_at_a_time = True  # only `incoming` is checked: a kernel batch applies its facts one by one
+
     def __init__(self, settings: d.RegistrySettings | DeptSettings, incoming: str | None = None):
         self.settings = settings
         self.incoming = incoming
