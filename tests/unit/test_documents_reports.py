@@ -15,6 +15,7 @@ from services.common.errors import DomainError
 from services.coordination.domain import reports as rp
 from services.documents import reports
 from services.documents.render import TEMPLATES_DIR, docx_to_pdf, fill_docx, template_variables
+from tests.unit.test_documents_render import red_and_dark_pixels
 
 SFJ, SCJG, STHJ = "511322-sfj", "511322-scjg", "511322-sthj"
 TODAY = date(2026, 11, 30)
@@ -106,6 +107,15 @@ def test_the_pdf_shows_the_chinese_title_and_the_figures(tmp_path):
     assert "2026年第四季度全县行政执法工作季报" in flat and "营司季报〔2026〕1号" in flat and "营山县司法局" in flat
     assert "联合检查率" in flat and "60.0%" in flat and "营山县市场监督管理局" in flat   # 6 of 10, the county's rate
     assert "合计（全县）" in flat and "2026年11月30日" in flat
+
+    # page 1 as a picture: the red 版头 and the text are on it; every font embedded
+    subprocess.run(["pdftoppm", "-r", "60", "-f", "1", "-l", "1", str(tmp_path / "q.pdf"), str(tmp_path / "page")],
+                   check=True)
+    (picture,) = tmp_path.glob("page*.ppm")
+    red, dark = red_and_dark_pixels(picture.read_bytes())
+    assert red > 200 and dark > 2000, (red, dark)
+    fonts = subprocess.run(["pdffonts", str(tmp_path / "q.pdf")], capture_output=True, check=True).stdout.decode()
+    assert all(" yes " in line for line in fonts.splitlines()[2:]), fonts
 
 
 def test_a_profile_in_use_by_another_process_is_waited_for_never_shared(tmp_path):
