@@ -606,6 +606,9 @@ def derived_changed_id(envelope: dict) -> str | None:
 
 # -- persistence, output events -------------------------------------------------------------------
 
+DATA_COMMANDS = ("find", "getMore", "insert", "update", "delete", "findAndModify", "count", "aggregate")
+
+
 class Store:
     """Reads the services' databases: how many facts are persisted, and whether one is visible."""
 
@@ -622,6 +625,16 @@ class Store:
 
     def db(self, service: str):
         return self.client[f"{self.prefix}{service}"]
+
+    def commands(self) -> dict[str, int] | None:
+        """The data commands the MongoDB-wire server has run so far, by name (serverStatus
+        `metrics.commands`, kept by FerretDB and MongoDB alike): server-wide, every client counted."""
+        try:
+            counted = self.client.admin.command("serverStatus").get("metrics", {}).get("commands", {})
+        except Exception:  # a server that does not tell: the figure is left out
+            return None
+        return {name: int(counted[name].get("total", 0)) for name in DATA_COMMANDS
+                if isinstance(counted.get(name), dict)}
 
     def persisted(self) -> int:
         """Facts in the aggregate documents plus leniency lists (one document per list)."""
@@ -735,6 +748,7 @@ def sustained(events: list[dict], amqp_uri: str, store: Store, output: OutputEve
     method = "service counters (handled ingress events)" if first is not None else "database poll"
     raised_before = output.counts.get("finding.raised", 0)
     log(f"sustained: publishing {len(events)} events as fast as possible (progress by {method})")
+    commands_before = store.commands()
     stats = publish_amqp(events, amqp_uri)
     log(f"published in {stats.elapsed:.1f}s ({stats.rate:.0f}/s offered); waiting until every fact is stored")
     done_at, done, progress_at, last_done = None, 0, time.monotonic(), -1
@@ -757,6 +771,7 @@ def sustained(events: list[dict], amqp_uri: str, store: Store, output: OutputEve
         time.sleep(interval)
     end = done_at or progress_at
     seconds = end - stats.started
+    commands_after = store.commands()
     stored = store.persisted() - baseline  # one count, after the window: the scan cannot slow the run
     with output.lock:
         last_output = output.last
@@ -767,6 +782,12 @@ def sustained(events: list[dict], amqp_uri: str, store: Store, output: OutputEve
            "events_per_s": round(done / seconds, 1) if seconds > 0 else None,
            "publish_seconds": round(stats.elapsed, 2), "publish_rate_per_s": round(stats.rate, 1),
            "completion": method, "poll_interval_s": round(interval, 2), "findings_raised": raised}
+    if commands_before is not None and commands_after is not None and done:
+        # the work per event, which a loaded machine slows down but does not change (server-wide:
+        # on a server other clients use too, their commands are counted as well)
+        out["database_commands_per_event"] = {
+            name: round((commands_after.get(name, 0) - commands_before.get(name, 0)) / done, 2)
+            for name in DATA_COMMANDS if commands_after.get(name, 0) - commands_before.get(name, 0) > 0}
     if done_at and last_output and stats.started < last_output <= done_at:
         out["events_per_s_by_last_output_event"] = round(done / (last_output - stats.started), 1)
     log(f"sustained: {done}/{len(events)} handled in {out['seconds']}s → {out['events_per_s']} events/s "
@@ -989,6 +1010,10 @@ def print_summary(results: dict) -> None:
     print(f"  持续吞吐    {s['events_per_s']} 条/秒（{s['handled']}/{s['events']} 条处理入库，{s['seconds']} 秒"
           f"{'' if s['complete'] else '，未处理完'}；发布端 {s['publish_rate_per_s']} 条/秒；"
           f"监督发现 {s['findings_raised']} 条）")
+    if s.get("database_commands_per_event"):
+        print("  数据库命令  持续吞吐阶段每条事件："
+              + " · ".join(f"{name} {n:g}" for name, n in s["database_commands_per_event"].items())
+              + "（整个数据库服务器的命令数，含其他客户端）")
     fv, oe = lat["fact_visible"], lat["output_event"]
     print(f"  延迟        以 {lat['offered_rate_per_s']:.0f} 条/秒（实际 {lat['achieved_rate_per_s']}）发布 {lat['seconds']} 秒"
           f"{'（已饱和' + ('，提前停止加压' if lat.get('note') else '') + '）' if lat.get('saturated') else ''}："
