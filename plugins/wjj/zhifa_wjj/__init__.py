@@ -19,8 +19,8 @@ TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
 # -- numbers ------------------------------------------------------------------------------------
 # 《卫生行政处罚程序》(卫生部令第53号) Art. 17: a case that meets the conditions is filed within 7 days
-# of acceptance. The suite counts filing limits in working days; 5 working days never end before
-# 7 calendar days, so the rule never reports a case filed within the 7 days (README: the choice).
+# of acceptance. The suite counts filing limits in working days: 5 working days after a working day
+# end 7 calendar days later (or later, across a holiday); README names the choice and its edges.
 PENALTY_SETTINGS: dict[str, Any] = {"filing_wd": 5, "filing_extension_wd": 0}
 
 # 《公共场所卫生管理条例实施细则》Art. 35(1): operating without a hygiene licence — warning and
