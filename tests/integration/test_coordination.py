@@ -68,7 +68,7 @@ def test_personnel_finding_lands_in_the_inbox_is_triaged_counted_and_escalates(s
     publish(suite["amqp"], [officer_registered("511322-scjg-0009", kind="auxiliary"),
                             credential_issued("511322-scjg-0009", "川A5113220009")])
     key = "PER-AUX-CREDENTIAL:credential:川A5113220009"
-    entry = wait_for(lambda: inbox_entry(suite, key), timeout=20)
+    entry = wait_for(lambda: inbox_entry(suite, key), timeout=40)  # raised once the arrivals settle (10 s)
     assert (entry["source"], entry["dept"], entry["state"], entry["severity"]) == ("personnel", SCJG, "new", "warning")
     assert entry["history"][0]["type"] == "finding.raised"
 
