@@ -25,6 +25,7 @@ from nameko.timer import timer
 from plugins.builtin.documents import DocumentError, MissingFieldError
 from services.common.chinatime import local_date
 from services.common.errors import DomainError
+from services.common.ownership import is_justice_bureau
 from services.documents import catalog
 from services.documents import domain as d
 from services.documents import reports
@@ -285,6 +286,8 @@ class DocumentsService:
         settings = self.settings.for_dept(dept)
         out = []
         for kind, spec in sorted(self._kinds(settings).items()):
+            if kind == reports.QUARTERLY and not is_justice_bureau(dept):
+                continue   # the county's report: only the justice bureau makes it (DOC-REPORT-OWNER)
             try:
                 template = self._template(kind, dept)
             except DomainError:

@@ -104,6 +104,12 @@ def test_monthly_and_quarterly_reports_count_inspections_and_handovers_and_rende
     rows = {r["dept"]: r for r in county_data["departments"]}
     assert rows[STHJ]["inspections"]["inspections"] == 1 and county_data["county"]["inspections"]["inspections"] == 3
 
+    # the kinds a department may make: its monthly report (its figures come from the system), no quarterly report
+    kinds = {k["kind"]: k for k in api.get("/api/v1/document-kinds", as_="scjg", dept=SCJG).json()["items"]}
+    assert kinds["monthly_report"]["fields"] == ["agency_name"] and kinds["monthly_report"]["subjects"] == ["report"]
+    assert "quarterly_report" not in kinds
+    assert "quarterly_report" in {k["kind"] for k in api.get("/api/v1/document-kinds", dept=SFJ).json()["items"]}
+
     # a department renders its own monthly report (DOCX + PDF, numbered in its own sequence)
     mine = render(api, {"kind": "monthly_report", "subject_id": month, "facts": {"agency_name": AGENCY}}, "scjg")
     assert mine.status_code == 200, mine.text
