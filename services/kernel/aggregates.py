@@ -129,9 +129,11 @@ class AggregateStore:
             new["outbox"] = pending
             new["outbox_pending"] = bool(pending)
             old_due, new_due = (doc or {}).get("due_at"), new.get("due_at")
+            indexed = old_due
             if new_due is not None and new_due != old_due:
                 # before the write, the earlier of both: a crash can make the sweep early, never late
-                self._set_due(agg_id, min(d for d in (old_due, new_due) if d is not None))
+                indexed = min(d for d in (old_due, new_due) if d is not None)
+                self._set_due(agg_id, indexed)
             try:
                 if doc is None:
                     new["version"] = 1
@@ -143,7 +145,7 @@ class AggregateStore:
                         continue
             except DuplicateKeyError:
                 continue
-            if new_due != old_due:
+            if new_due != indexed:  # (an earlier due date is in the side index already)
                 self._set_due(agg_id, new_due)
             return new, pending
         raise ConcurrencyError(f"too many concurrent updates of {agg_id}")
