@@ -1148,7 +1148,8 @@ def main(argv: list[str] | None = None) -> int:
                     results["replay"] = bench_replay.phase(
                         lambda evs: sustained(evs, amqp_uri, replay_store, OutputEvents(), args.stall,
                                               args.max_seconds, handled),
-                        mongo_uri, prefix, services, seed, run_id, infrastructure(amqp_uri, mongo_uri))
+                        mongo_uri, prefix, services, seed, run_id, {**suite.pids(), **infrastructure(amqp_uri, mongo_uri)},
+                        settle=lambda loaded: settle_backlog(amqp_uri, broker, vhost, use_running, handled, loaded))
                 finally:
                     replay_store.close()
         raw_events = first[:args.raw_events] if args.raw_events else first

@@ -105,8 +105,12 @@ def replay_all(services: dict[str, Any], as_of: datetime,
 
 
 def phase(load: Callable[[list[dict]], dict], mongo_uri: str, prefix: str, running: Iterable[str], seed: int,
-          run_id: str, others: dict[str, int]) -> dict:
-    """The bench's replay phase: load one county year through the running suite, then replay it."""
+          run_id: str, others: dict[str, int], settle: Callable[[dict], Any] | None = None) -> dict:
+    """The bench's replay phase: load one county year through the running suite, then replay it.
+
+    When the load did not finish in time, `settle(loaded)` drops (or waits out) the rest first, so
+    the replay does not share the database with the suite still working through it; the replay
+    then covers the facts stored, and says how many of the year's events that is."""
     from services.simulator.bench import SERVICE_OF, ProcessSampler, log
     from services.simulator.generator import county_config, simulate
 
@@ -116,6 +120,8 @@ def phase(load: Callable[[list[dict]], dict], mongo_uri: str, prefix: str, runni
     log(f"replay: loading one county year ({len(events)} events, {sim.config.region} {sim.config.year}) "
         "through the suite")
     loaded = load(events)
+    if not loaded.get("complete") and settle is not None:
+        settle(loaded)
     client, services = offline_services(mongo_uri, prefix, event_sourced(running))
     try:
         ids = aggregate_ids(events, services)
