@@ -11,8 +11,17 @@
 #   test  AMQP 5682  management 15682  Erlang dist 25683  Mongo 27027  FerretDB debug 28027  RabbitMQ metrics 15702
 #   chaos AMQP 5702  management 15722  Erlang dist 25703  Mongo 27037  FerretDB debug 28037  RabbitMQ metrics 15712
 #         (`make chaos` only: a node of its own that the fault test stops and starts again)
+#   bench AMQP 5712  management 15732  Erlang dist 25713  Mongo 27057  FerretDB debug 28057  RabbitMQ metrics 15742
 # Ports can be overridden with ZHIFA_AMQP_PORT, ZHIFA_MGMT_PORT, ZHIFA_DIST_PORT, ZHIFA_MONGO_PORT,
 # ZHIFA_FERRETDB_DEBUG_PORT, ZHIFA_RABBIT_PROMETHEUS_PORT.
+#
+# FerretDB's backend: ZHIFA_FERRETDB_BACKEND=sqlite (default; data in .run/<profile>/ferretdb) or
+# postgresql: a private PostgreSQL cluster of the profile under .run/<profile>/pg (initdb on first use,
+# no TCP listener, its unix socket in that directory, no system service; run as the `postgres` user
+# when called as root), started before FerretDB (`--handler=postgresql`) and stopped by `down`.
+# ZHIFA_PG_SYNC_COMMIT (default off, like SQLite's synchronous=normal: consistent after a crash, the
+# last commits may be lost on power loss). A profile's FerretDB runs one backend at a time: `down`
+# it before switching. docs/benchmark.md ("FerretDB backend") has the comparison.
 #
 # `up` prints shell `export` lines on stdout (progress goes to stderr), so callers do
 #   eval "$(scripts/infra.sh up test)"
@@ -34,17 +43,20 @@ usage() { sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; 
 CMD="$1" PROFILE="$2"
 shift 2
 COMPONENTS=("$@")
+ARGS_GIVEN=("$@")
 [[ ${#COMPONENTS[@]} -gt 0 ]] || COMPONENTS=(rabbitmq ferretdb)
 for c in "${COMPONENTS[@]}"; do
-    [[ "$c" == rabbitmq || "$c" == ferretdb ]] || die "unknown component '$c' (rabbitmq|ferretdb)"
+    [[ "$c" == rabbitmq || "$c" == ferretdb || "$c" == postgresql ]] \
+        || die "unknown component '$c' (rabbitmq|ferretdb|postgresql)"
 done
 wants() { local c; for c in "${COMPONENTS[@]}"; do [[ "$c" == "$1" ]] && return 0; done; return 1; }
 
 case "$PROFILE" in
     run)  d_amqp=5672 d_mgmt=15672 d_dist=25673 d_mongo=27017 d_fdebug=28017 d_rprom=15692 stats_ms=5000 ;;
     test) d_amqp=5682 d_mgmt=15682 d_dist=25683 d_mongo=27027 d_fdebug=28027 d_rprom=15702 stats_ms=1000 ;;
+    bench) d_amqp=5712 d_mgmt=15732 d_dist=25713 d_mongo=27057 d_fdebug=28057 d_rprom=15742 stats_ms=5000 ;;
     chaos) d_amqp=5702 d_mgmt=15722 d_dist=25703 d_mongo=27037 d_fdebug=28037 d_rprom=15712 stats_ms=1000 ;;
-    *) die "unknown profile '$PROFILE' (run|test|chaos)" ;;
+    *) die "unknown profile '$PROFILE' (run|test|chaos|bench)" ;;
 esac
 AMQP_PORT="${ZHIFA_AMQP_PORT:-$d_amqp}"
 MGMT_PORT="${ZHIFA_MGMT_PORT:-$d_mgmt}"
@@ -61,6 +73,14 @@ PIDS="$P/pids"
 NODE="zhifa-$PROFILE@localhost"
 RMQ_PIDFILE="$PIDS/rabbitmq.pid"       # written by RabbitMQ itself (the beam.smp pid)
 FER_PIDFILE="$PIDS/ferretdb.pid"
+BACKEND="${ZHIFA_FERRETDB_BACKEND:-sqlite}"
+[[ "$BACKEND" == sqlite || "$BACKEND" == postgresql ]] \
+    || die "ZHIFA_FERRETDB_BACKEND='$BACKEND' is not a FerretDB backend (sqlite|postgresql)"
+PG_DIR="$P/pg"                          # the unix socket lives here (no TCP listener)
+PG_DATA="$PG_DIR/data"
+PG_PORT="${ZHIFA_PG_PORT:-5432}"        # names the socket file only (.s.PGSQL.<port>)
+PG_USER=zhifa PG_DB=ferretdb
+PG_URL="postgres:///$PG_DB?host=$PG_DIR&port=$PG_PORT&user=$PG_USER"
 
 OWN_AMQP_URI="amqp://guest:guest@$HOST:$AMQP_PORT/"
 OWN_MGMT_URI="http://guest:guest@$HOST:$MGMT_PORT"
@@ -274,6 +294,11 @@ rabbit_down() {
 ferretdb_up() {  # appends 'ferretdb' to STARTED if it had to start it
     local pid
     if pid="$(ferretdb_pid)"; then
+        if [[ "$(cmdline "$pid")" != *"--handler=$BACKEND "* ]]; then
+            die "FerretDB of profile '$PROFILE' (pid $pid) runs another backend than ZHIFA_FERRETDB_BACKEND=$BACKEND;
+       stop it first: scripts/infra.sh down $PROFILE ferretdb"
+        fi
+        if [[ "$BACKEND" == postgresql ]]; then pg_up; fi
         if port_open $HOST "$MONGO_PORT"; then return 0; fi
         wait_until 30 "FerretDB on :$MONGO_PORT" "$pid" port_open $HOST "$MONGO_PORT" \
             || die "FerretDB (pid $pid) does not answer on :$MONGO_PORT; see $LOGS/ferretdb.log"
@@ -294,16 +319,24 @@ ferretdb_up() {  # appends 'ferretdb' to STARTED if it had to start it
     done
     mkdir -p "$FER_DIR" "$LOGS" "$PIDS"
     rm -f "$FER_PIDFILE"
-    # WAL + synchronous(normal): consistent after any crash, may lose the last commits on power loss;
-    # ~1.5x faster writes. A local dev/test server; production uses MongoDB. ZHIFA_SQLITE_SYNC=full to change.
-    local SQLITE_SYNC="${ZHIFA_SQLITE_SYNC:-normal}"
-    say "starting FerretDB (Mongo :$MONGO_PORT, data $FER_DIR, sqlite synchronous=$SQLITE_SYNC)"
+    local backend_args
+    if [[ "$BACKEND" == postgresql ]]; then
+        pg_up
+        backend_args=(--handler=postgresql --postgresql-url="$PG_URL")
+        say "starting FerretDB (Mongo :$MONGO_PORT, PostgreSQL cluster $PG_DATA)"
+    else
+        # WAL + synchronous(normal): consistent after any crash, may lose the last commits on power loss;
+        # ~1.5x faster writes. A local dev/test server; production uses MongoDB. ZHIFA_SQLITE_SYNC=full to change.
+        local SQLITE_SYNC="${ZHIFA_SQLITE_SYNC:-normal}"
+        backend_args=(--handler=sqlite --sqlite-url="file:$FER_DIR/?_pragma=synchronous($SQLITE_SYNC)")
+        say "starting FerretDB (Mongo :$MONGO_PORT, data $FER_DIR, sqlite synchronous=$SQLITE_SYNC)"
+    fi
     (
         cd "$FER_DIR"
         close_extra_fds
         # the inner shell records its own pid, then becomes ferretdb
         exec setsid nohup sh -c 'echo $$ > "$0"; exec "$@"' "$FER_PIDFILE" \
-            "$FERRETDB_BIN" --handler=sqlite --sqlite-url="file:$FER_DIR/?_pragma=synchronous($SQLITE_SYNC)" \
+            "$FERRETDB_BIN" "${backend_args[@]}" \
             --listen-addr="$HOST:$MONGO_PORT" --debug-addr="$HOST:$FDEBUG_PORT" \
             --state-dir="$FER_DIR" --telemetry=disable --log-level=warn \
             >>"$LOGS/ferretdb.log" 2>&1 </dev/null
@@ -333,6 +366,96 @@ ferretdb_down() {
         kill -KILL "$pid" 2>/dev/null || true
     fi
     rm -f "$FER_PIDFILE"
+}
+
+# ---------------------------------------------------------------- postgresql (FerretDB's backend)
+
+pg_bin() {  # the newest Debian PostgreSQL server binaries
+    local d
+    d="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)"
+    [[ -n "$d" && -x "$d/postgres" ]] || die "PostgreSQL is not installed; run: scripts/bootstrap.sh postgresql"
+    echo "$d"
+}
+
+# PostgreSQL refuses to run as root: as root, its commands run as the package's `postgres` user
+as_pg() {
+    if [[ "$(id -u)" == 0 ]]; then
+        getent passwd postgres >/dev/null || die "running as root needs the 'postgres' user (Debian package postgresql)"
+        setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"
+    else
+        "$@"
+    fi
+}
+
+pg_pid() {  # the postmaster of this profile's cluster, from its postmaster.pid
+    local pid
+    [[ -f "$PG_DATA/postmaster.pid" ]] || return 1
+    pid="$(head -n1 "$PG_DATA/postmaster.pid" | tr -dc '0-9')"
+    alive "$pid" && [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == postgres ]] && echo "$pid"
+}
+
+pg_ready() { [[ -S "$PG_DIR/.s.PGSQL.$PG_PORT" ]] && as_pg "$1/pg_isready" -q -h "$PG_DIR" -p "$PG_PORT" -U "$PG_USER" -d "$PG_DB"; }
+
+pg_up() {  # appends 'postgresql' to STARTED if it had to start the cluster
+    local bin pid
+    bin="$(pg_bin)"
+    if pid="$(pg_pid)"; then
+        wait_until 30 "PostgreSQL in $PG_DATA" "$pid" pg_ready "$bin" \
+            || die "PostgreSQL (pid $pid) does not answer on $PG_DIR; see $LOGS/postgresql.log"
+        return 0
+    fi
+    mkdir -p "$PG_DIR" "$LOGS" "$PIDS"
+    chmod 700 "$PG_DIR"
+    [[ "$(id -u)" == 0 ]] && chown postgres: "$PG_DIR"
+    if [[ ! -f "$PG_DATA/PG_VERSION" ]]; then
+        say "creating the PostgreSQL cluster of profile '$PROFILE' in $PG_DATA (initdb)"
+        rm -rf "$PG_DATA"
+        as_pg "$bin/initdb" -D "$PG_DATA" -U "$PG_USER" --auth=trust --encoding=UTF8 --locale=C.UTF-8 \
+            >>"$LOGS/postgresql-initdb.log" 2>&1 || die "initdb failed; see $LOGS/postgresql-initdb.log"
+    fi
+    touch "$LOGS/postgresql.log"
+    [[ "$(id -u)" == 0 ]] && chown postgres: "$LOGS/postgresql.log"
+    local sync="${ZHIFA_PG_SYNC_COMMIT:-off}"
+    # autovacuum_naptime 5 s (default 1 min): the services create their indexes on empty collections,
+    # which leaves the planner believing a table has a row or two; until autoanalyze runs, every _id
+    # lookup is a sequential scan that detoasts each document (docs/benchmark.md, "FerretDB backend")
+    say "starting PostgreSQL ($PG_DATA, socket in $PG_DIR, synchronous_commit=$sync)"
+    local run=()
+    [[ "$(id -u)" == 0 ]] && run=(setpriv --reuid=postgres --regid=postgres --init-groups --)
+    (
+        close_extra_fds
+        exec setsid nohup "${run[@]}" "$bin/postgres" -D "$PG_DATA" -c listen_addresses= \
+            -c unix_socket_directories="$PG_DIR" -c port="$PG_PORT" -c synchronous_commit="$sync" \
+            -c autovacuum_naptime=5s -c logging_collector=off >>"$LOGS/postgresql.log" 2>&1 </dev/null
+    ) &
+    local launcher=$! rc=0
+    wait_until 60 "PostgreSQL in $PG_DATA" "$launcher" pg_ready "$bin" || rc=$?
+    if (( rc != 0 )); then
+        say "PostgreSQL failed to start; last lines of $LOGS/postgresql.log:"
+        tail -n 25 "$LOGS/postgresql.log" >&2 || true
+        exit 1
+    fi
+    if [[ ! -f "$PG_DATA/zhifa-db-created" ]]; then
+        as_pg "$bin/createdb" -h "$PG_DIR" -p "$PG_PORT" -U "$PG_USER" "$PG_DB" 2>>"$LOGS/postgresql.log" \
+            || as_pg "$bin/psql" -h "$PG_DIR" -p "$PG_PORT" -U "$PG_USER" -d postgres -tAc \
+                "SELECT 1 FROM pg_database WHERE datname = '$PG_DB'" | grep -qx 1 \
+            || die "could not create database $PG_DB; see $LOGS/postgresql.log"
+        as_pg touch "$PG_DATA/zhifa-db-created"
+    fi
+    STARTED+=(postgresql)
+}
+
+pg_down() {
+    local pid
+    if ! pid="$(pg_pid)"; then
+        return 0
+    fi
+    say "stopping PostgreSQL (pid $pid)"
+    kill -INT "$pid" 2>/dev/null || true    # fast shutdown: abort sessions, checkpoint, exit
+    if ! wait_until 30 "PostgreSQL to stop" "" bash -c "! kill -0 $pid 2>/dev/null"; then
+        say "PostgreSQL did not stop in 30s; sending SIGQUIT to pid $pid"
+        kill -QUIT "$pid" 2>/dev/null || true
+    fi
 }
 
 # ---------------------------------------------------------------- commands
@@ -389,6 +512,8 @@ cmd_up() {
 cmd_down() {
     with_lock
     if wants ferretdb; then ferretdb_down; fi
+    # the cluster serves FerretDB only: stopped with it when the component list is the default
+    if wants postgresql || { wants ferretdb && [[ ${#ARGS_GIVEN[@]} -eq 0 ]]; }; then pg_down; fi
     if wants rabbitmq; then rabbit_down; fi
 }
 
@@ -416,7 +541,14 @@ cmd_status() {
     elif other="$(ferretdb_other_checkout)"; then state="another checkout's, pid ${other%% *} (${other#* })"
     elif port_open $HOST "$MONGO_PORT"; then state="stopped (port $MONGO_PORT used by another process)"
     else state="stopped"; fi
-    printf '  ferretdb  %-40s %s\n' "$state" "$OWN_MONGO_URI"
+    local handler=""
+    if pid="$(ferretdb_pid)"; then handler="$(sed -n 's/.*--handler=\([a-z]*\).*/\1/p' <<<"$(cmdline "$pid")")"; fi
+    printf '  ferretdb  %-40s %s%s\n' "$state" "$OWN_MONGO_URI" "${handler:+  backend $handler}"
+    if pid="$(pg_pid)"; then
+        printf '  postgres  %-40s %s\n' "running, pid $pid" "$PG_URL"
+    elif [[ -d "$PG_DATA" ]]; then
+        printf '  postgres  %-40s %s\n' "stopped" "$PG_DATA"
+    fi
 }
 
 case "$CMD" in
