@@ -1,7 +1,8 @@
 # Zhifa (执法) - developer entry points. `make help` lists them.
 #
 # Everything runtime lives under .run/ (gitignored): .run/bin, .run/build, .run/stamps and
-# .run/<profile>/{rabbitmq,ferretdb,logs,pids} for the profiles `run` and `test` (and `chaos`, `make chaos` only).
+# .run/<profile>/{rabbitmq,ferretdb,logs,pids} for the profiles `run` and `test` (and `chaos`, `make chaos` only;
+# `bench`, backend comparisons; `pg` beside ferretdb when ZHIFA_FERRETDB_BACKEND=postgresql).
 # All set-up is idempotent: a second `make test` does no apt, no go build and no pip.
 
 SHELL := /bin/bash
@@ -78,14 +79,14 @@ infra-down:
 	@scripts/infra.sh down $(PROFILE)
 
 infra-status:
-	@scripts/infra.sh status run; scripts/infra.sh status test; scripts/infra.sh status chaos
+	@scripts/infra.sh status run; scripts/infra.sh status test; scripts/infra.sh status chaos; scripts/infra.sh status bench
 
 stop:
-	@scripts/infra.sh down run; scripts/infra.sh down test; scripts/infra.sh down chaos
+	@scripts/infra.sh down run; scripts/infra.sh down test; scripts/infra.sh down chaos; scripts/infra.sh down bench
 
 clean-data: stop
 	rm -rf .run/run/ferretdb .run/test/ferretdb .run/chaos/ferretdb .run/run/rabbitmq/mnesia .run/test/rabbitmq/mnesia \
-	       .run/chaos/rabbitmq/mnesia
+	       .run/chaos/rabbitmq/mnesia .run/bench/ferretdb .run/bench/rabbitmq/mnesia .run/*/pg
 
 distclean: stop
 	rm -rf .run .venv
