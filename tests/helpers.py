@@ -105,3 +105,20 @@ def stop_process(proc, timeout: float = 10) -> None:
         proc.wait(timeout=timeout)
     except Exception:       # subprocess.TimeoutExpired (green or original subprocess module)
         proc.kill()
+
+
+def free_tcp_port() -> int:
+    """A local TCP port nobody listens on (for a server a test starts itself)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tcp_open(port: int) -> bool:
+    """Whether something accepts connections on a local TCP port."""
+    import socket
+
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0

@@ -9,7 +9,6 @@ exactly one version.
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
@@ -17,21 +16,10 @@ from pathlib import Path
 import pymongo
 import pytest
 
-from tests.helpers import stop_process, wait_for
+from tests.helpers import free_tcp_port, stop_process, tcp_open, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 FERRETDB = ROOT / ".run" / "bin" / "ferretdb"
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _open(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _as_pg() -> list[str]:
@@ -64,13 +52,13 @@ def ferretdb_on_postgresql():
         wait_for(lambda: (sock / ".s.PGSQL.5432").exists(), timeout=30)
         wait_for(lambda: subprocess.run(_as_pg() + [str(bin_dir / "createdb"), "-h", str(sock), "-U", "zhifa",
                                                     "ferretdb"], capture_output=True).returncode == 0, timeout=30)
-        port = _port()
+        port = free_tcp_port()
         ferret = subprocess.Popen(
             [str(FERRETDB), "--handler=postgresql", f"--postgresql-url=postgres:///ferretdb?host={sock}&user=zhifa",
              f"--listen-addr=127.0.0.1:{port}", "--debug-addr=-", f"--state-dir={base}",
              "--telemetry=disable", "--log-level=error"],
             stdout=subprocess.DEVNULL, stderr=open(base / "ferretdb.log", "ab"))
-        wait_for(lambda: _open(port), timeout=20)
+        wait_for(lambda: tcp_open(port), timeout=20)
         client = pymongo.MongoClient(f"mongodb://127.0.0.1:{port}/", serverSelectionTimeoutMS=10000)
         yield client
         client.close()
