@@ -39,7 +39,7 @@ async function request(method, path, opts = {}) {
   }
 }
 
-async function send(method, path, { params, body } = {}) {
+async function send(method, path, { params, body, parse } = {}) {
   const headers = { Accept: 'application/json' }
   if (method !== 'GET') {
     headers['Content-Type'] = 'application/json'
@@ -55,7 +55,7 @@ async function send(method, path, { params, body } = {}) {
     throw new ApiError(0, 'network', '无法连接服务器，请检查网络后重试')
   }
   let doc = null
-  try { doc = await resp.json() } catch { doc = null }
+  try { doc = parse && resp.ok ? parse(await resp.text()) : await resp.json() } catch { doc = null }
   if (!resp.ok) {
     const e = (doc && doc.error) || {}
     if (resp.status === 401 && path !== '/api/v1/auth/login') session.user = null
@@ -66,6 +66,8 @@ async function send(method, path, { params, body } = {}) {
 
 export const get = (path, params) => request('GET', path, { params })
 export const post = (path, body, params) => request('POST', path, { body, params })
+/** GET with the answer's text parsed by `parse` (e.g. a draw record keeping its number literals). */
+export const getParsed = (path, parse, params) => request('GET', path, { params, parse })
 
 /** Every page of a list (`{items, total}`), at most `max` items. */
 export async function getAll(path, params = {}, max = 2000) {
