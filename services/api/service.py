@@ -138,9 +138,15 @@ def record_depts(doc: Any) -> set[str]:
     return out
 
 
-@functools.lru_cache(maxsize=None)
 def takes_actor(service: str, method: str) -> bool:
     """Whether a declared command's RPC method takes `actor` (who acted), read from its signature."""
+    return takes(service, method, "actor")
+
+
+@functools.lru_cache(maxsize=None)
+def takes(service: str, method: str, name: str) -> bool:
+    """Whether a declared command's RPC method takes the argument `name` (`actor`: who acted,
+    `role`: the caller's role, for a service whose rule depends on it), read from its signature."""
     import importlib
     import inspect
 
@@ -153,7 +159,7 @@ def takes_actor(service: str, method: str) -> bool:
         params = inspect.signature(fn).parameters
     except Exception:  # not importable here: call without it
         return False
-    return "actor" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+    return name in params or (name == "actor" and any(p.kind is p.VAR_KEYWORD for p in params.values()))
 
 
 def _sort_key(f: dict):
@@ -391,6 +397,8 @@ class ApiService:
         dept = self._dept(principal, args.pop("dept", None), required=True)
         target = {k: v for k, v in args.items() if isinstance(v, (str, int, bool))}
         who = {"actor": principal.username} if takes_actor(route.service, route.rpc) else {}
+        if takes(route.service, route.rpc, "role"):
+            who["role"] = principal.role
         reply = self._call(route.service, route.rpc, **args, dept=dept, **who)
         if not isinstance(reply, dict):
             raise Refusal(503, "service_unavailable", "后端服务答复无效")

@@ -10,7 +10,8 @@ this module turns them into the fields of the DOCX template (services/documents/
 - `quarterly_report` (行政执法工作季报), subject id `YYYY-Qn`: the county's, only the justice bureau.
 Rule `DOC-REPORT-OWNER`: a report belongs to the department it is about (the county's to the
 justice bureau); a department cannot make the county's or the quarterly report — the API already
-keeps a department user to its own department code.
+keeps a department user to its own department code, and passes the caller's role: the county's
+reports are made by a supervisor (not by a department user of the bureau itself).
 """
 from __future__ import annotations
 
@@ -29,12 +30,16 @@ QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
 QUARTER_NAMES = {1: "一", 2: "二", 3: "三", 4: "四"}
 NONE = "—"   # a figure that is unknown (source not answering) or cannot be computed (no inspections)
 # the fields the service computes: a caller's facts may not set them
+COUNTY_ROLE = "supervisor"   # who makes the county's reports through the API (auditors download them)
 COMPUTED = frozenset({"report_title", "scope_name", "period_text", "summary", "rows", "dept_rows", "notes"})
 
 
-def report_request(kind: str, subject_id: str, dept: str, today: date) -> dict:
-    """DOC-REPORT-OWNER and the period: {"period", "county", "first_day"}; DomainError otherwise."""
+def report_request(kind: str, subject_id: str, dept: str, today: date, role: str | None = None) -> dict:
+    """DOC-REPORT-OWNER and the period: {"period", "county", "first_day"}; DomainError otherwise.
+    `role` is the API caller's (None: another service): the county's reports are a supervisor's."""
     county = is_justice_bureau(dept)
+    if county and role not in (None, COUNTY_ROLE):
+        raise DomainError("全县月报、季报只能由司法局监督人员制作", code="forbidden", field="dept")
     if kind == MONTHLY:
         m = MONTH.fullmatch(subject_id)
         if not m:

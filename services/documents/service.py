@@ -130,13 +130,13 @@ class DocumentsService:
         return text, tiers
 
     def _report_fields(self, kind: str, period: str, dept: str, facts: dict, settings: d.DocumentsSettings,
-                       now: datetime) -> dict:
+                       now: datetime, role: str | None = None) -> dict:
         """A report's figures from the coordination service (DOC-REPORT-OWNER first), as template fields."""
         given = sorted(reports.COMPUTED & set(facts))
         if given:
             raise DomainError(f"报告的字段 {'、'.join(given)} 由系统根据统计数据生成，不能在 facts 中提供",
                               code="invalid_value", field=f"facts.{given[0]}")
-        req = reports.report_request(kind, period, dept, local_date(now))
+        req = reports.report_request(kind, period, dept, local_date(now), role)
         if kind == reports.MONTHLY:
             answered, report = self._call("coordination", "monthly_report", *REPORT_TIMEOUT, month=period,
                                           dept=None if req["county"] else dept)
@@ -163,11 +163,13 @@ class DocumentsService:
 
     # ---- commands -----------------------------------------------------------------------------
     @rpc
-    def render(self, kind, subject_type, subject_id, dept, facts=None, request_id=None, formats=None, actor=None):
-        """Render `kind` for a subject from `facts`, number it, store it; {"ok", "document"}."""
+    def render(self, kind, subject_type, subject_id, dept, facts=None, request_id=None, formats=None, actor=None,
+               role=None):
+        """Render `kind` for a subject from `facts`, number it, store it; {"ok", "document"}. `role` is the
+        API caller's (the county's reports are a supervisor's); other services call without it."""
         try:
             return {"ok": True, "document": _public(self._render(kind, subject_type, subject_id, dept, facts or {},
-                                                                  request_id, formats, actor))}
+                                                                  request_id, formats, actor, role))}
         except MissingFieldError as exc:
             return refusal("invalid_value", f"facts.{exc.missing[0]}", str(exc), missing=list(exc.missing))
         except DomainError as exc:
@@ -175,7 +177,7 @@ class DocumentsService:
         except DocumentError as exc:
             return refusal("invalid_value", "kind", str(exc))
 
-    def _render(self, kind, subject_type, subject_id, dept, facts, request_id, formats, actor) -> dict:
+    def _render(self, kind, subject_type, subject_id, dept, facts, request_id, formats, actor, role=None) -> dict:
         settings: d.DocumentsSettings = self.settings.for_dept(dept if isinstance(dept, str) else None)
         spec = d.check_request(self._kinds(settings), kind, subject_type, subject_id, dept, facts, request_id)
         formats = tuple(formats or FORMATS)
@@ -192,7 +194,7 @@ class DocumentsService:
         now = self.clock()
         fields = {k: v for k, v in facts.items() if v is not None}
         if kind in reports.REPORT_KINDS:
-            fields.update(self._report_fields(kind, subject_id, dept, fields, settings, now))
+            fields.update(self._report_fields(kind, subject_id, dept, fields, settings, now, role))
         basis = None
         if kind == d.DECISION_KIND:
             basis = self._decision_basis(subject_type, subject_id, dept, fields)

@@ -15,11 +15,13 @@ import pymongo
 import pytest
 import requests
 
+from services.api import accounts
 from services.coordination.service import CoordinationService
 from services.documents.service import DocumentsService
 from services.gateway.service import GatewayService
 from services.handover.service import HandoverService
 from services.inspection.service import InspectionService
+from services.kernel.clock import utcnow
 from tests.api_kit import start_api
 from tests.helpers import CST, SCJG, STHJ, envelope, publish, wait_for
 from tests.integration.test_documents import RECEIPT
@@ -150,6 +152,10 @@ def test_monthly_and_quarterly_reports_count_inspections_and_handovers_and_rende
         assert "全县行政执法工作" in text and "营山县司法局" in text and "合计（全县）" in text
         assert api.get(f"/api/v1/documents/{county_doc['doc_id']}/download/pdf", as_="scjg").status_code == 404
     assert render(api, {"kind": "quarterly_report", "subject_id": quarter}, "aud", dept=SFJ).status_code == 403
+    # a department user of the justice bureau itself is no supervisor: not the county's reports either
+    api.tokens["sfj"] = accounts.create_user(api.db, "sfj", "dept_user", utcnow(), dept=SFJ, kind="machine")["token"]
+    clerk = render(api, {"kind": "monthly_report", "subject_id": month}, "sfj")
+    assert clerk.status_code == 403 and clerk.json()["error"]["code"] == "forbidden", clerk.text
 
     # an auditor downloads reports only, never a document about a party
     receipt = render(api, {"kind": "service_receipt", "subject_type": "case", "subject_id": "511322-scjg-2026-0101",

@@ -44,6 +44,12 @@ def test_who_may_make_which_report():
     with pytest.raises(DomainError) as err:
         reports.report_request("quarterly_report", "2026-Q3", SCJG, TODAY)     # the county's, not a department's
     assert err.value.code == "forbidden" and err.value.field == "dept"
+    assert reports.report_request("quarterly_report", "2026-Q3", SFJ, TODAY, "supervisor")["county"] is True
+    for role in ("dept_user", "auditor"):                                      # a bureau account that is no supervisor
+        with pytest.raises(DomainError) as err:
+            reports.report_request("monthly_report", "2026-10", SFJ, TODAY, role)
+        assert err.value.code == "forbidden"
+    assert reports.report_request("monthly_report", "2026-10", SCJG, TODAY, "dept_user")["county"] is False
     for kind, bad in (("monthly_report", "2026-13"), ("monthly_report", "2026-Q3"), ("quarterly_report", "2026-10"),
                       ("monthly_report", "2026-12")):                         # December has not begun yet
         with pytest.raises(DomainError) as err:
