@@ -436,7 +436,7 @@ class BatchEventHandler(ReliableEventHandler):
             except ContainerBeingKilled:
                 self._inflight -= 1
                 for message in messages:
-                    self.consumer.requeue_message(message)
+                    settle_message(self.consumer.requeue_message, message)
 
         self.container.spawn_managed_thread(
             spawn_worker, identifier=f"BatchEventHandler.wait_for_worker_pool[{self.container.service_name}.{self.method_name}]")
