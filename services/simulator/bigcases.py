@@ -77,11 +77,24 @@ def copy_case(template: dict, n: int, tag: str, depts: list[str]) -> dict:
     return doc
 
 
+def copies_stored(cases, tag: str, most: int) -> int:
+    """How many copies exist (written in order): a binary search by `_id`, as FerretDB v1 counts by
+    reading every document (minutes at this size)."""
+    lo, hi = 0, most  # copies 0..lo-1 exist; copy hi does not (or hi == most)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if cases.find_one({"_id": f"{tag}-{mid:07d}"}, {"_id": 1}) is not None:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
 def fill(client, db_name: str, tmpl: list[dict], count: int, batch: int, tag: str) -> dict:
     """Insert copies until `db_name.cases` holds `count` cases; resumable."""
     batch = max(1, min(batch, BATCH_MAX))
     cases = client[db_name].cases
-    have = cases.estimated_document_count()
+    have = copies_stored(cases, tag, count)
     depts = sorted({t.get("dept") for t in tmpl if t.get("dept")}) or ["511322-scjg"]
     started, n = time.monotonic(), have
     log(f"fill: {db_name}.cases holds {have}; writing up to {count} in batches of {batch}")
@@ -112,7 +125,7 @@ def fill_list(client, db_name: str, tmpl: list[dict], count: int, tag: str) -> d
     """Write the case list (partitions, locators, counters) of copies 0..count-1, as the penalty
     service would have written them case by case; rebuilt when its size differs from `count`."""
     db = client[db_name]
-    have = db.case_list_at.estimated_document_count()
+    have = sum(int(c.get("n", 0)) for c in db.case_counts.find({}, {"n": 1}))  # not a count: see copies_stored
     depts = sorted({t.get("dept") for t in tmpl if t.get("dept")}) or ["511322-scjg"]
     base_rows = [penalty_store.list_row({**t, "due_at": None}) for t in tmpl]
     counts: dict[str, int] = {}
@@ -239,6 +252,31 @@ def time_queries(base: str, token: str, queries: dict[str, tuple[str, dict]], re
     return out
 
 
+def time_store(db, queries: dict[str, tuple[str, dict]], repeat: int) -> dict:
+    """The same case queries straight on the database (services/penalty/store.py, no RPC, no HTTP):
+    how much of each answer's time is the database's."""
+    from services.penalty.domain.case import STAGES
+
+    out = {}
+    for name, (path, params) in queries.items():
+        if path not in ("/cases", "/case-figures"):
+            continue
+        times = []
+        for _ in range(repeat):
+            started = time.monotonic()
+            if path == "/case-figures":
+                penalty_store.case_counts(db, params.get("dept"))
+            else:
+                overdue = {"true": True, "false": False}.get(params.get("overdue"))
+                penalty_store.list_cases(db, dept=params.get("dept"), stage=params.get("stage"), overdue=overdue,
+                                         limit=params.get("limit", 50), offset=params.get("offset", 0),
+                                         stage_order=STAGES)
+            times.append(time.monotonic() - started)
+        out[name] = percentiles(times)
+        log(f"store {name}: p50 {out[name]['p50_ms']} ms, p95 {out[name]['p95_ms']} ms")
+    return out
+
+
 def query_plan(depts: list[str], stage: str | None, case_id: str) -> dict[str, tuple[str, dict]]:
     """The console's overview and list queries (console/src/views/Overview.vue, Cases.vue)."""
     dept = depts[0]
@@ -256,9 +294,32 @@ def query_plan(depts: list[str], stage: str | None, case_id: str) -> dict[str, t
     }
 
 
+DEFAULT_OUT = ROOT / ".run" / "bench" / "api-cases.json"
+MEASURE_HINT = ("scripts/with-infra.sh run -- .venv/bin/python -m services.simulator.bigcases "
+                "--templates <penalty 数据库> --count 1000000")
+
+
+def report(path: Path = DEFAULT_OUT) -> list[str]:
+    """The last API latency figure (for `make bench`): where it comes from, at what size, when."""
+    import json
+
+    if not Path(path).exists():
+        return [f"API 概览与列表 p95 ≤ 150 ms（1000000 个案件）：本次未测量，也无既往结果；测量：{MEASURE_HINT}"]
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    cond, queries = data.get("conditions", {}), data.get("queries", {})
+    lines = [f"API 概览与列表延迟（非本次测量；来自 {path}，{data.get('started_at')} 测于案件列表 "
+             f"{cond.get('list_cases')} 个案件、聚合文档 {cond.get('aggregate_documents')} 个，"
+             f"负载 {cond.get('load_before')} → {cond.get('load_after')}，提交 {cond.get('git_commit')}）："]
+    for name, q in queries.items():
+        lines.append(f"  {name:<16} p50 {q.get('p50_ms')} / p95 {q.get('p95_ms')} ms（{q.get('calls', 0) - q.get('failed', 0)}"
+                     f"/{q.get('calls')} 成功）：{q.get('verdict', '—')}")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m services.simulator.bigcases", description=__doc__.splitlines()[0])
-    parser.add_argument("--templates", required=True, help="penalty database holding real case documents")
+    parser.add_argument("--templates", help="penalty database holding real case documents")
+    parser.add_argument("--report", action="store_true", help="only print the last figure (--out) and exit")
     parser.add_argument("--prefix", default="zhifa_bigcases_", help="DB_PREFIX of the filled database")
     parser.add_argument("--count", type=int, default=1_000_000, help="cases in the case list and counters")
     parser.add_argument("--aggregates", type=int, default=None,
@@ -269,8 +330,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sweep-seconds", type=float, default=86400.0,
                         help="outbox sweep and findings recount interval of the started penalty process")
     parser.add_argument("--target-p95-ms", type=float, default=150.0)
-    parser.add_argument("--out", default=str(ROOT / ".run" / "bench" / "api-cases.json"))
+    parser.add_argument("--out", default=str(DEFAULT_OUT))
     args = parser.parse_args(argv)
+    if args.report:
+        print("\n".join(report(Path(args.out))))
+        return 0
+    if not args.templates:
+        parser.error("--templates is required (a penalty database holding real case documents)")
     # stopped from outside (a timeout, Ctrl-C): still stop the processes started here
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
@@ -284,6 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     tag, db_name = urllib.parse.quote(args.prefix.strip("_"), safe=""), f"{args.prefix}penalty"
     aggregates = args.count if args.aggregates is None else args.aggregates
     results["fill"] = fill(client, db_name, tmpl, aggregates, args.batch, tag)
+    results["fill"]["stored"] = copies_stored(client[db_name].cases, tag, 10_000_000)
     results["list_fill"] = fill_list(client, db_name, tmpl, args.count, tag)
     # at first start on existing cases the penalty service would rebuild its list and a deadline
     # index by scanning every aggregate: the fill wrote the list; the copies have no due date
@@ -293,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
                   if not k.endswith(".1")), None)  # the rarest stage: a filter selecting few rows
     queries = query_plan(depts, stage, f"{tag}-{0:07d}")
     load_before = load_average()
+    results["store_only"] = time_store(client[db_name], queries, args.repeat)  # before the processes start
     amqp_uri, mgmt = os.environ.get("AMQP_URI", DEFAULT_AMQP_URI), os.environ.get("RABBIT_MGMT_URI")
     broker, vhost = (Broker(mgmt), f"zhifa-bigcases-{uuid.uuid4().hex[:6]}") if mgmt else (None, None)
     if broker:  # a vhost of its own: the processes started here consume nobody else's queues
@@ -308,9 +376,9 @@ def main(argv: list[str] | None = None) -> int:
             broker.delete_vhost(vhost)
     results["conditions"] = {"cores": os.cpu_count(), "load_before": load_before, "load_after": load_average(),
                              "git_commit": git_commit(), "list_cases": args.count,
-                             "aggregate_documents": results["fill"]["count"],
+                             "aggregate_documents": results["fill"]["stored"],
                              "penalty_sweeps_seconds": args.sweep_seconds}
-    cases, fat = args.count, results["fill"]["count"]
+    cases, fat = args.count, results["fill"]["stored"]
     print(f"\nAPI 概览与列表查询延迟（案件列表与计数器 {cases} 个案件，案件聚合文档 {fat} 个；"
           f"{results['conditions']['cores']} 核，负载 {load_before} → {results['conditions']['load_after']}；"
           f"penalty 的发件箱扫描与发现重计数间隔 {args.sweep_seconds:g} 秒）")
