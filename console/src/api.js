@@ -4,11 +4,12 @@
 import { reactive } from 'vue'
 
 export class ApiError extends Error {
-  constructor(status, code, message, field) {
+  constructor(status, code, message, field, detail = {}) {
     super(message)
     this.status = status
     this.code = code
     this.field = field
+    this.violations = detail.violations || []  // a contract's refusal: every field, rule and message
   }
 }
 
@@ -59,7 +60,7 @@ async function send(method, path, { params, body, parse } = {}) {
   if (!resp.ok) {
     const e = (doc && doc.error) || {}
     if (resp.status === 401 && path !== '/api/v1/auth/login') session.user = null
-    throw new ApiError(resp.status, e.code || 'http_' + resp.status, e.message || `请求失败（${resp.status}）`, e.field)
+    throw new ApiError(resp.status, e.code || 'http_' + resp.status, e.message || `请求失败（${resp.status}）`, e.field, e)
   }
   return doc
 }

@@ -10,6 +10,10 @@ export const INBOX_STATES = {
   new: '待处理', acknowledged: '已阅', assigned: '已交办', in_case: '已立监督案件', dismissed: '不予处理',
   merged: '已合并', resolved: '已消除',
 }
+// stages of a penalty case (services/penalty/domain: STAGE_LABELS), as the API answers them
+export const STAGES = { filed: '已立案', investigating: '调查取证', notified: '已告知', hearing_requested: '已申请听证',
+  hearing_held: '已听证', legal_review: '法制审核', collective_discussion: '集体讨论', decided: '已决定',
+  served: '已送达', executed: '已执行', closed: '已结案', archived: '已归档' }
 export const CREDENTIAL_STATUS = {
   valid: '有效', suspended: '暂扣', expired: '过期', revoked: '收回', cancelled: '注销', pending: '待生效',
 }

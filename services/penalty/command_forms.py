@@ -43,7 +43,7 @@ COMMAND_PARAM_LABELS = {
     ("close", "reason"): "结案原因", ("serve", "method"): "送达方式", ("execute", "method"): "执行方式",
     ("revoke_decision", "by"): "撤销机关", ("change_decision", "by"): "变更机关",
 }
-PARTY_FIELD_LABELS = {"type": "当事人类型", "id": "统一社会信用代码或身份证号码", "name": "当事人名称"}
+PARTY_FIELD_LABELS = {"type": "当事人类型", "id": "当事人证件号码", "name": "当事人名称"}  # 证件号码: 统一社会信用代码或身份证号
 VALUE_LABELS = {
     c.PENALTY_KINDS: {"warning": "警告", "criticism": "通报批评", "fine": "罚款", "confiscation": "没收违法所得、没收非法财物",
                       "licence_suspension": "暂扣许可证件", "qualification_lowered": "降低资质等级",

@@ -15,9 +15,9 @@ from tests.helpers import SCJG
 # the pages each role's menu shows (the API's x-roles decide; the server enforces them)
 RECORDS = ["行政检查", "检查计划", "行刑衔接", "投诉举报", "管辖争议", "规范性文件", "监控设备"]
 MENU = {
-    "web-sup": ["驾驶舱", "监督发现", "处罚案件", "执法人员", "执法事项", "监督案件", *RECORDS, "公示"],
-    "web-aud": ["驾驶舱", "监督发现", "处罚案件", "执法人员", "执法事项", "监督案件", *RECORDS, "审计日志", "公示"],
-    "web-scjg": ["驾驶舱", "监督发现", "处罚案件", "执法人员", "执法事项", "监督案件", *RECORDS, "公示"],
+    "web-sup": ["驾驶舱", "监督发现", "处罚案件", "执法人员", "执法事项", "监督案件", "网上办案", "案卷评查", "评议考核", "月报季报", *RECORDS, "公示"],
+    "web-aud": ["驾驶舱", "监督发现", "处罚案件", "执法人员", "执法事项", "监督案件", "评议考核", "月报季报", *RECORDS, "审计日志", "公示"],
+    "web-scjg": ["驾驶舱", "监督发现", "处罚案件", "执法人员", "执法事项", "监督案件", "网上办案", "月报季报", *RECORDS, "公示"],
     "web-ops": ["运维", "公示"],
 }
 SHOTS_OF = {"web-sup": {"驾驶舱": "overview", "监督发现": "findings"}, "web-ops": {"运维": "operations"}}
