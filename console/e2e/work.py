@@ -262,6 +262,12 @@ def review(browser, spec: dict) -> dict:
     out["report"] = tab.main_text()
     out["report_axe"] = tab.axe()
     tab.shot("reports")
+    # the county's monthly report as a document (numbered, DOCX and PDF), listed with its downloads
+    tab.page.get_by_role("button", name="生成月报文书（DOCX/PDF）").click()
+    success(tab, timeout=120000)
+    docs = tab.page.locator(".el-table", has=tab.page.locator("th", has_text="制作时间")).last
+    out["report_docs"] = docs.inner_text()
+    out["report_links"] = docs.locator("a").evaluate_all("els => els.map(e => e.getAttribute('href'))")
     out["errors"] = tab.errors
     tab.close()
     return out

@@ -83,13 +83,14 @@ def test_a_supervision_case_runs_from_a_finding_to_closure_and_its_notice_downlo
     assert (SHOTS / "supervision-case.png").stat().st_size > 10_000
 
 
-def test_case_files_are_drawn_and_scored_and_an_evaluation_score_entered(people, zhifa_config):
+def test_case_files_are_drawn_and_scored_an_evaluation_score_entered_and_the_monthly_report_rendered(people, zhifa_config):
     s = {"amqp": zhifa_config["AMQP_URI"], "config": zhifa_config}
     for case_id in (GOOD, ALONE):   # two closed SCJG case files of this year; ALONE was handled by one officer
         land(s, "penalty", "cases", envelope("case.closed", {"case_id": case_id, "reason": "executed"}))
     month = datetime.now(CST).strftime("%Y-%m")
-    seen = drive(people, "review", driver=WORK, supervisor="web-sup", scored_case=ALONE, dept_name="市场监督管理局",
-                 month=month, timeout=180)
+    with config.patch({"API_RPC_TIMEOUT_SECONDS": 90}, clear=False):   # the report's PDF (LibreOffice)
+        seen = drive(people, "review", driver=WORK, supervisor="web-sup", scored_case=ALONE, dept_name="市场监督管理局",
+                     month=month, timeout=300)
     assert "已结案卷总数" in seen["plan_text"] and GOOD in seen["plan_text"] and ALONE in seen["plan_text"]
     # the veto item the suite already knows from its own finding is pre-filled
     assert seen["checked"] == ["调查取证执法人员不少于两人（10 分）"], seen["checked"]
@@ -97,6 +98,11 @@ def test_case_files_are_drawn_and_scored_and_an_evaluation_score_entered(people,
     assert "90 分 · 不合格（一票否决）" in seen["scored_row"], seen["scored_row"]
     assert "培训台账齐全，制度健全" in seen["evidence"], seen["evidence"]
     assert "主要数据" in seen["report"] and "与上期对比" in seen["report"]
+    # the county's monthly report rendered by the documents service: numbered, both files to download
+    assert "行政执法工作月报" in seen["report_docs"], seen["report_docs"]
+    assert any(h.endswith("/download/docx") for h in seen["report_links"]), seen["report_links"]
+    pdf = people.get(next(h for h in seen["report_links"] if h.endswith("/download/pdf")), as_="sup")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
     for key in ("review_axe", "evaluation_axe", "report_axe"):
         assert seen[key] == [], (key, seen[key])
     assert seen["errors"] == [], seen["errors"]
