@@ -90,6 +90,12 @@ def records(browser, spec: dict) -> dict:
     page["errors"] = anon.errors
     out["public"] = page
     anon.close()
+    # a shared link to the public draw page, opened in a fresh browser
+    shared = tab_of(browser, spec)
+    shared.open(f"/public/draws/{spec['draw']}")
+    shared.page.locator("h1.page-title").first.wait_for()
+    out["shared_link"] = {"title": shared.title(), "alerts": shared.alerts(), "errors": shared.errors}
+    shared.close()
     return out
 
 

@@ -196,6 +196,8 @@ def test_record_pages_for_every_role_a_draw_verified_in_the_browser_and_departme
     public = seen["public"]
     assert public["title"].startswith("随机抽取公示") and "复核通过" in public["verified"], public
     assert public["axe"] == [] and public["errors"] == [] and public["alerts"] == []
+    shared = seen["shared_link"]
+    assert shared["title"].startswith("随机抽取公示") and shared["alerts"] == [] and shared["errors"] == [], shared
 
     # a department user: its own records, not another department's by URL (the API answers 404)
     dept = seen["web-scjg"]
