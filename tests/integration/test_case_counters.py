@@ -187,3 +187,12 @@ def test_the_operators_command_reports_and_fixes_a_wrong_counter(db, servers, mo
     assert '"counter": 3' in capsys.readouterr().out
     assert caselist.main(["check", "--fix"]) == 0 and counters(db) == {key: 4}
     assert caselist.main(["check"]) == 0
+
+
+def test_first_start_on_cases_stored_before_the_list_existed_builds_it(db):
+    for i in range(7):
+        db.cases.insert_one(case_doc(f"c{i}", 2, DEPTS[i % 2], "decided", i == 3))
+    store.ensure_indexes(db)
+    assert sum(counters(db).values()) == 7 and counters(db) == store.recount(db)
+    store.ensure_indexes(db)  # a second start finds the list and leaves it
+    assert sum(counters(db).values()) == 7
