@@ -294,6 +294,18 @@ def query_plan(depts: list[str], stage: str | None, case_id: str) -> dict[str, t
     }
 
 
+READS_AGGREGATES = frozenset({"findings", "case_detail"})  # the others read only the case list and counters
+
+
+def judge(name: str, q: dict, cases: int, aggregates: int, target_ms: float = 150.0) -> str:
+    """达标 only at 1,000,000 cases in what the query reads (the list, or the aggregate documents)."""
+    size = aggregates if name in READS_AGGREGATES else cases
+    if size < 1_000_000:
+        return f"未在目标规模下测量（{size} 个案件，目标 1000000）"
+    met = q.get("p95_ms") is not None and q["p95_ms"] <= target_ms and not q.get("failed")
+    return "达标" if met else "未达标"
+
+
 DEFAULT_OUT = ROOT / ".run" / "bench" / "api-cases.json"
 MEASURE_HINT = ("scripts/with-infra.sh run -- .venv/bin/python -m services.simulator.bigcases "
                 "--templates <penalty 数据库> --count 1000000")
@@ -311,6 +323,9 @@ def report(path: Path = DEFAULT_OUT) -> list[str]:
              f"{cond.get('list_cases')} 个案件、聚合文档 {cond.get('aggregate_documents')} 个，"
              f"负载 {cond.get('load_before')} → {cond.get('load_after')}，提交 {cond.get('git_commit')}）："]
     for name, q in queries.items():
+        if cond.get("list_cases") is not None:
+            q["verdict"] = judge(name, q, cond["list_cases"], cond.get("aggregate_documents") or 0,
+                                 data.get("args", {}).get("target_p95_ms", 150.0))
         lines.append(f"  {name:<16} p50 {q.get('p50_ms')} / p95 {q.get('p95_ms')} ms（{q.get('calls', 0) - q.get('failed', 0)}"
                      f"/{q.get('calls')} 成功）：{q.get('verdict', '—')}")
     return lines
@@ -383,10 +398,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{results['conditions']['cores']} 核，负载 {load_before} → {results['conditions']['load_after']}；"
           f"penalty 的发件箱扫描与发现重计数间隔 {args.sweep_seconds:g} 秒）")
     for name, q in results["queries"].items():
-        met = q["p95_ms"] is not None and q["p95_ms"] <= args.target_p95_ms and not q["failed"]
-        size = fat if name == "findings" else cases  # the findings scan reads the aggregate documents
-        verdict = ("达标" if met else "未达标") if size >= 1_000_000 else f"未在目标规模下测量（{size} 个案件，目标 1000000）"
-        q["verdict"] = verdict
+        q["verdict"] = verdict = judge(name, q, cases, fat, args.target_p95_ms)
         print(f"  {name:<16} 成功 {q['calls'] - q['failed']}/{q['calls']}（状态 {q['status']}）；成功请求 "
               f"p50 {q['p50_ms']} / p95 {q['p95_ms']} / max {q['max_ms']} ms；p95 ≤ {args.target_p95_ms:g} ms：{verdict}")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -44,3 +44,13 @@ def test_list_keys_round_trip():
 
     for parts in (("511322-scjg", "decided", True), (None, None, False), ("511322-wjj", "archived", False)):
         assert store.key_parts(store.list_key(*parts)) == parts
+
+
+def test_a_verdict_needs_the_target_size_in_what_the_query_reads():
+    from services.simulator.bigcases import judge
+
+    fast, slow = {"p95_ms": 40.0, "failed": 0}, {"p95_ms": 400.0, "failed": 0}
+    assert judge("list", fast, 1_000_000, 0) == "达标" and judge("list", slow, 1_000_000, 0) == "未达标"
+    assert judge("list", fast, 999_999, 0).startswith("未在目标规模下测量")
+    assert judge("case_detail", fast, 1_000_000, 244_100).startswith("未在目标规模下测量（244100")
+    assert judge("list", {"p95_ms": 40.0, "failed": 1}, 1_000_000, 0) == "未达标"
