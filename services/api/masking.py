@@ -2,7 +2,8 @@
 
 A party (当事人) is any object under a key named `party` (or `parties`) anywhere in an answer,
 including the payloads of facts in a record's history; `party_id` / `party_phone` / `party_address`
-are flattened copies and masked alike. Its `id` (ID or credit code number),
+are flattened copies and masked alike, and so is a reference to a party as a subject (`subject_type`
+"party" beside `subject_id`, e.g. a repeated-complaint signal). Its `id` (ID or credit code number),
 `phone` and `address` are personal data. Who sees them in full is `sees_personal` (docs/api.md):
 only a department user of the department that handles the case; everyone else sees them masked.
 """
@@ -55,6 +56,8 @@ def mask(doc: Any) -> tuple[Any, bool]:
             else:
                 v, hit = _mask_party(v)
             found = found or hit
+        elif k == "subject_id" and doc.get("subject_type") == "party" and v not in (None, ""):
+            v, found = mask_value("id", v), True
         elif k in FLAT_KEYS and v not in (None, ""):
             field = FLAT_KEYS[k]
             v = [mask_value(field, x) for x in v] if isinstance(v, list) else mask_value(field, v)

@@ -78,7 +78,7 @@ MANIFEST = ServiceManifest(
         Query("get_complaint", "get_complaint", "/complaints/{complaint_id}", "投诉举报详情", params=(COMPLAINT,),
               scope="result", personal=("complainant",), not_found="投诉举报不存在"),
         Query("complaint_signals", "complaint_signals", "/complaint-signals", "重复投诉信号（同一当事人或执法人员）",
-              scope="none", roles=frozenset({SUPERVISOR, AUDITOR})),
+              scope="none", roles=frozenset({SUPERVISOR, AUDITOR}), personal=("subject_id",)),
         Query("list_normative_documents", "list_normative_documents", "/normative-documents", "规范性文件备案列表",
               paged=True, params=(DEPT, Param("status", enum=("issued", "filed", "reviewed"), description="状态"), *PAGE)),
         Query("list_devices", "list_devices", "/devices", "电子技术监控设备列表", paged=True,

@@ -32,6 +32,15 @@ def test_answers_without_parties_are_unchanged():
     assert mask_value("id", "1234") == "****"
 
 
+def test_a_party_named_as_a_subject_is_masked_and_an_officer_is_not():
+    signals = {"items": [{"subject_type": "party", "subject_id": "91511322MA0000001X", "count": 3},
+                         {"subject_type": "officer", "subject_id": "511322-scjg-0101", "count": 2}]}
+    masked, found = mask(signals)
+    assert found
+    assert masked["items"][0]["subject_id"] == "91" + "*" * 14 + "1X"
+    assert masked["items"][1]["subject_id"] == "511322-scjg-0101"
+
+
 def test_only_a_department_user_of_the_owning_department_sees_personal_data():
     assert sees_personal("dept_user", "511322-scjg", {"511322-scjg"})
     assert not sees_personal("dept_user", "511322-scjg", {"511322-scjg", "511322-sthj"})
