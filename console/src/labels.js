@@ -21,6 +21,7 @@ export const SUBJECTS = { case: '案件', officer: '执法人员', item: '执法
 const DEPT_SUFFIX = {
   scjg: '市场监督管理局', sthj: '生态环境局', cgj: '城市管理局', wjj: '卫生健康局', ga: '公安局', jcy: '人民检察院',
   sfj: '司法局', jtj: '交通运输局', yjj: '应急管理局', zjj: '住房和城乡建设局',
+  wsjk: '卫生健康局', jtys: '交通运输局', glj: '公路事业发展中心',
 }
 /** "511322-scjg" -> "市场监督管理局（511322-scjg）" */
 export function deptName(code, withCode = false) {
