@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Callable, ClassVar, Iterable, Mapping
 
+from services.common import arrivals
 from services.common.chinatime import aware, day_start, iso_local, local_date, month_day_in, parse_month_day, parse_time
 from services.common.errors import InvalidFactError, NotOwnerError
 from services.common.facts import Fact
@@ -196,9 +197,7 @@ def _earliest_after(dates: Iterable[datetime], as_of: datetime) -> datetime | No
     return min((d for d in dates if d > as_of), default=None)
 
 
-def last_received(facts: Iterable[Fact]) -> datetime | None:
-    """When the latest of these facts arrived (None: arrival times not recorded, e.g. offline)."""
-    return max((f.received_at for f in facts if f.received_at is not None), default=None)
+last_received = arrivals.last_arrival   # when the latest of these facts arrived (None: not recorded)
 
 
 def settling_until(last_received_at: datetime | None, settings: InspectionSettings, as_of: datetime) -> datetime | None:
@@ -208,15 +207,13 @@ def settling_until(last_received_at: datetime | None, settings: InspectionSettin
     approved, no record, no annual plan) does not fire while the missing fact may be in the same
     batch; the aggregate's due date includes the settle instant, so the sweep judges it then. A
     breach certain from the facts themselves (done late, unqualified inspectors…) is found at once."""
-    if last_received_at is None:
-        return None
-    until = last_received_at + timedelta(seconds=settings.arrival_settle_seconds)
-    return until if as_of < until else None
+    return arrivals.settling_until(last_received_at, settings.arrival_settle_seconds, as_of)
 
 
 def _settle(last_received_at: datetime | None, settings: InspectionSettings) -> list[datetime]:
     """The settle instant as a due date (judge the absences again once the arrivals are over)."""
-    return [] if last_received_at is None else [last_received_at + timedelta(seconds=settings.arrival_settle_seconds)]
+    until = arrivals.settles_at(last_received_at, settings.arrival_settle_seconds)
+    return [] if until is None else [until]
 
 
 def _sorted(facts: Iterable[Fact]) -> list[Fact]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from services.common import arrivals
 from services.common.crime import thresholds_reached
 from services.common.errors import DomainError
 from services.common.findings import Finding
@@ -484,10 +485,7 @@ def settling_until(case: Case, settings: PenaltySettings, as_of: datetime) -> da
     so the rule is judged again then (docs/consistency.md). A breach that is certain from the facts
     themselves (done late, fewer than two officers…) is found at once.
     """
-    if case.last_received_at is None:
-        return None
-    until = case.last_received_at + timedelta(seconds=settings.arrival_settle_seconds)
-    return until if as_of < until else None
+    return arrivals.settling_until(case.last_received_at, settings.arrival_settle_seconds, as_of)
 
 
 def _deadline(rule_id: str, case: Case, as_of: datetime, due: datetime, done: datetime | None,
@@ -779,5 +777,5 @@ def due_dates(case: Case, settings: PenaltySettings, calendar: WorkdayCalendar,
     for held in case.held:
         add(FACT_HELD, held.fact.waiting_since + timedelta(days=settings.held_fact_grace_days))
     if case.last_received_at is not None:  # judge the open obligations again once the arrivals settle
-        add("settled", case.last_received_at + timedelta(seconds=settings.arrival_settle_seconds))
+        add("settled", arrivals.settles_at(case.last_received_at, settings.arrival_settle_seconds))
     return {rule_id: min(ats) for rule_id, ats in found.items()}
