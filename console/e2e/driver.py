@@ -71,6 +71,11 @@ class Tab:
         return [t.strip() for t in self.page.locator("nav.side a").all_inner_texts()]
 
     def axe(self) -> list[dict]:
+        # judge the page at rest: a toast (ElMessage) still fading in or out has a partial opacity, which
+        # axe reads as low contrast; a settled toast is scanned like the rest of the page
+        self.page.wait_for_function(
+            "() => !document.querySelector('.el-message-fade-enter-active, .el-message-fade-leave-active')",
+            timeout=5000)
         if not self.page.evaluate("() => !!window.axe"):
             self.page.add_script_tag(path=str(AXE))
         return self.page.evaluate(AXE_RUN)
