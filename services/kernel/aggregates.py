@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
@@ -80,11 +80,22 @@ class Change:
     events: list[dict] = field(default_factory=list)
 
 
-class AggregateStore:
-    """Load-modify-save of aggregate documents with optimistic concurrency and an outbox."""
+Listener = Callable[[dict | None, dict], None]
 
-    def __init__(self, collection: Collection):
+
+class AggregateStore:
+    """Load-modify-save of aggregate documents with optimistic concurrency and an outbox.
+
+    `listeners` are called with (old document or None, new document) after each successful save
+    (`update`: facts, batches, commands, deadline sweeps, replays), e.g. to keep a side collection in
+    step. When `decide` changes nothing (a redelivered fact, a sweep with nothing due) they are
+    called with (document, document): a crash between a save and a listener is repaired by the
+    redelivery that follows it, so a listener must be idempotent.
+    """
+
+    def __init__(self, collection: Collection, listeners: Iterable[Listener] = ()):
         self.col = collection
+        self.listeners: list[Listener] = list(listeners)
         # small side index {_id, due_at}: the deadline sweep scans it instead of every aggregate
         # (FerretDB v1 pushes down only _id lookups, so a filtered find reads whole documents)
         self.deadlines = collection.database[f"{collection.name}_due"]
@@ -123,6 +134,8 @@ class AggregateStore:
             doc = self.get(agg_id)
             change = decide(doc)
             if change is None:
+                if doc is not None:
+                    self._notify(doc, doc)
                 return doc, []  # a leftover outbox (failed relay) is the sweep's job
             new = {**(doc or {}), **change.fields, "_id": agg_id}
             pending = list((doc or {}).get("outbox", [])) + change.events
@@ -147,8 +160,13 @@ class AggregateStore:
                 continue
             if new_due != indexed:  # (an earlier due date is in the side index already)
                 self._set_due(agg_id, new_due)
+            self._notify(doc, new)
             return new, pending
         raise ConcurrencyError(f"too many concurrent updates of {agg_id}")
+
+    def _notify(self, old: dict | None, new: dict) -> None:
+        for listener in self.listeners:
+            listener(old, new)
 
     def mark_dispatched(self, agg_id: str, event_ids: list[str], version: int | None = None) -> None:
         """Remove relayed events from the outbox (a version bump keeps writers honest).

@@ -166,7 +166,12 @@ class EventSourcedService:
         return next(a for a in self.manifest.aggregates if a.name == name)
 
     def store(self, aggregate: Aggregate) -> AggregateStore:
-        return AggregateStore(self.db[aggregate.collection])
+        return AggregateStore(self.db[aggregate.collection], listeners=self.store_listeners(aggregate))
+
+    def store_listeners(self, aggregate: Aggregate) -> list:
+        """Callables (old document or None, new document) run after each save of `aggregate`
+        (AggregateStore); none by default."""
+        return []
 
     def repository(self, aggregate: Aggregate, envelope: dict | None = None) -> EventSourcedRepository:
         return EventSourcedRepository(self.store(aggregate), self.adapter(aggregate, envelope), self.name)
