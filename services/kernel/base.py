@@ -24,7 +24,8 @@ import re
 import sys
 import time
 import uuid
-from typing import Any, Callable, ClassVar
+from contextlib import contextmanager
+from typing import Any, Callable, ClassVar, Iterator
 
 import eventlet
 from nameko.events import EventDispatcher, EventHandler
@@ -39,6 +40,7 @@ from services.kernel.clock import Clock
 from services.kernel.commands import CommandRefused, build_envelope, refusal, validate
 from services.kernel.eventsourced import HISTORY_KEYS, EventSourcedRepository, stored_fact
 from services.kernel.manifest import Aggregate, ServiceManifest
+from services.kernel.memo import Memo
 from services.kernel.messaging import PoisonMessage, batch_event_handler
 from services.kernel.metrics import FINDINGS_OPEN, SWEEP_LAG, Metrics
 from services.kernel.outbox import relay, sweep
@@ -134,6 +136,7 @@ class EventSourcedService:
     dispatch = EventDispatcher()
     conf = Conf()
     settings = Settings()
+    memo: Memo | None = None  # look-ups remembered for the unit of work running (memoized())
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -200,8 +203,25 @@ class EventSourcedService:
         self._relay(repo, doc, pending)
         return doc
 
+    @contextmanager
+    def memoized(self) -> Iterator[Memo]:
+        """One unit of work (a batch, one fact, a replay run): the adapters' read-only look-ups
+        (`self.memo`, services/kernel/memo.py) are remembered until it ends; nested, the outer one holds."""
+        if self.memo is not None:
+            yield self.memo
+            return
+        self.memo = Memo()
+        try:
+            yield self.memo
+        finally:
+            self.memo = None
+
     def apply(self, envelope: dict) -> dict | None:
         """One validated fact into the aggregate that routes its type."""
+        with self.memoized():
+            return self._apply(envelope)
+
+    def _apply(self, envelope: dict) -> dict | None:
         aggregate = self.manifest.aggregate_for(envelope["type"])
         if aggregate is None:
             raise PoisonMessage(f"unsupported_fact: {self.name} 不处理 {envelope['type']} 事实")
@@ -223,8 +243,13 @@ class EventSourcedService:
         with `apply`, so a failing fact gets exactly the retry / dead-letter / refusal a single
         message gets, and the others are applied. An adapter built for one incoming fact
         (`one_fact_at_a_time`, e.g. registry's, which checks only the fact it was made for) always
-        gets its facts one by one. Aggregates are applied concurrently (BATCH_CONCURRENCY).
+        gets its facts one by one. Aggregates are applied concurrently (BATCH_CONCURRENCY). The
+        batch is one unit of work for the adapters' look-ups (`memoized`).
         """
+        with self.memoized():
+            return self._apply_batch(envelopes)
+
+    def _apply_batch(self, envelopes: list[dict]) -> list:
         outcomes: list = [None] * len(envelopes)
         groups: dict[tuple[str, str], list[int]] = {}
         for i, envelope in enumerate(envelopes):
