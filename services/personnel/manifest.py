@@ -37,7 +37,8 @@ MANIFEST = ServiceManifest(
               params=(Param("officer_id", in_="path", required=True, max_length=64),
                       Param("area", required=True, max_length=64, description="执法领域"),
                       Param("at", "date-time", description="时间（默认现在）"),
-                      Param("region", max_length=40, description="区域")), scope="none"),
+                      Param("region", max_length=40, description="区域")), scope="result",
+              not_found="执法人员不存在"),
     ),
     commands=(
         Command("change_credential", "change_credential", "/officers/{officer_id}/credentials/{number}/{action}",

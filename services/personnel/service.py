@@ -150,13 +150,18 @@ class PersonnelService(EventSourcedService):
 
     @rpc
     def verify_officer(self, officer_id, area, at=None, region=None):
-        """May this officer enforce in `area` at time `at`? Every reason if not."""
+        """May this officer enforce in `area` at time `at`? Every reason if not.
+
+        The answer names the officer's department (`dept`): the API shows it to a department user only
+        for its own officers (scope "result"), like the officer and the credential themselves.
+        """
         at_dt = _moment(at, self.clock())
         if at_dt is None:
             return {"error": {"code": "invalid_value", "field": "at", "message": "参数 at 必须是带时区的 ISO 8601 时间"}}
         _, officer = self._officer(officer_id)
         verdict = d.can_act(officer, area, at_dt, region=region)
-        return {"officer_id": officer_id, "area": area, "at": at_dt.isoformat(), "allowed": verdict.allowed,
+        return {"officer_id": officer_id, "dept": officer.dept if officer is not None else None,
+                "area": area, "at": at_dt.isoformat(), "allowed": verdict.allowed,
                 "credential_no": verdict.credential_no,
                 "reasons": [{"code": r.code, "message": r.message, "credential_no": r.credential_no}
                             for r in verdict.reasons]}

@@ -129,6 +129,14 @@ def test_department_user_sees_and_acts_on_its_own_department_only(county):
     assert kit.get(f"/api/v1/cases/{STHJ_CASE}", as_="scjg").status_code == 404
     assert kit.get(f"/api/v1/cases/{STHJ_CASE}", as_="sthj").status_code == 200
     assert kit.get(f"/api/v1/officers/{STHJ_OFF}", as_="aud").status_code == 200
+    # verifying an officer (核验执法资格) names the credential: own department's officers only
+    assert kit.get(f"/api/v1/officers/{STHJ_OFF}/verify", as_="scjg", area="market").status_code == 404
+    assert kit.get("/api/v1/officers/no-such-officer/verify", as_="scjg", area="market").status_code == 404
+    own_verdict = kit.get(f"/api/v1/officers/{SCJG_OFF}/verify", as_="scjg", area="market")
+    assert own_verdict.status_code == 200 and own_verdict.json()["dept"] == SCJG, own_verdict.text
+    other = kit.get(f"/api/v1/officers/{STHJ_OFF}/verify", as_="sup", area="market")
+    assert other.status_code == 200 and other.json()["dept"] == STHJ, other.text
+    assert kit.get(f"/api/v1/officers/{STHJ_OFF}/verify", as_="aud", area="market").status_code == 200
     # findings inbox: only the own department's
     wait_for(lambda: kit.get("/api/v1/findings", as_="sup", source="penalty").json()["total"] >= 1)
     findings = kit.get("/api/v1/findings", as_="sthj").json()
