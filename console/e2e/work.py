@@ -190,6 +190,10 @@ def supervision(browser, spec: dict) -> dict:
     dep.page.wait_for_url(lambda url: "/supervision/JD-" in url)
     dep.settle()
     out["dept_case"] = dep.main_text()
+    # the notice is addressed to the department (受文部门): listed on its page with its downloads
+    with dep.page.expect_download() as got:
+        dep.page.locator("main a", has_text=re.compile("^PDF$")).first.click()
+    out["dept_pdf_name"] = got.value.suggested_filename
     fill(dep, "答复内容", "已收到监督通知书，正在组织整改")
     fill(dep, "整改计划", "补充第二名执法人员，重新调查取证")
     submit(dep, "提交答复")

@@ -6,7 +6,8 @@ is JSON) and the department the document belongs to; the API checks the departme
 read (a document names its party: personal data, never maskable inside a PDF) and answers the
 bytes with their type, a UTF-8 file name and the sha256 the documents service stored.
 
-Who may download: supervisors (司法局 reviews case files) and a department's own users; auditors
+Who may download: supervisors (司法局 reviews case files), a department's own users and the users of
+the departments a supervision document is addressed to (受文部门, DOC-ADDRESSEE); auditors
 only report documents (月报/季报: figures, no party), never a case's (they read the masked JSON
 record instead); operators not at all.
 """
@@ -39,7 +40,8 @@ def download_document(api, route, principal, args, request, refusal_cls) -> Resp
     reply = api._call("documents", "get_file", doc_id=args["doc_id"], format=args["format"])
     if isinstance(reply, dict) and "error" in reply:
         raise api._refused(reply, route.not_found)
-    if not reply or (principal.role == DEPT_USER and reply.get("dept") != principal.dept):
+    if not reply or (principal.role == DEPT_USER and principal.dept != reply.get("dept")
+                     and principal.dept not in (reply.get("addressees") or ())):
         raise refusal_cls(404, "not_found", route.not_found)  # another department's document: as if absent
     if principal.role == AUDITOR and reply.get("subject_type") not in AUDITOR_SUBJECTS:
         raise refusal_cls(403, "forbidden_role", "审计人员只能下载统计报告（月报、季报），其他文书请查看脱敏的文书记录")

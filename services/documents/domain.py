@@ -10,7 +10,10 @@ whether a request can become a document:
 - `DOC-FIELDS`: every field the template prints has a value (all gaps at once, by name);
 - `DOC-DECISION-BASIS`: a decision (行政处罚决定书) states the legal basis and the discretion tier
   (裁量阶次) the case used; when the case already has a decision with a tier, the document's tier
-  must be that one.
+  must be that one;
+- `DOC-ADDRESSEE`: a justice bureau's document for a supervision case is addressed to (受文部门) a
+  department the case supervises — the one named, else every one of them; those departments may
+  list and download it. Only supervision documents have addressees.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from datetime import date
 from typing import Any, ClassVar, Mapping
 
 from services.common.errors import DomainError
+from services.common.ownership import is_justice_bureau
 from services.common.settings import SettingsBase
 
 SUBJECT_TYPES = ("case", "handover", "supervision", "inspection", "report")
@@ -195,3 +199,32 @@ def decision_basis(facts: Mapping[str, Any], case: Mapping[str, Any] | None,
     source = "case" if case_tier and not given_tier else "facts"
     return {"penalty_basis": str(basis), "discretion_tier": names.get(tier, tier), "tier": tier,
             "item_legal_basis": item_basis, "source": source}
+
+
+def addressees(subject_type: str, subject_id: str, dept: str, addressee: Any,
+               case_depts: list[str] | None) -> list[str]:
+    """DOC-ADDRESSEE: the departments a document is addressed to (受文部门).
+
+    `case_depts`: the departments the supervision case `subject_id` supervises (None: no such case;
+    only read for a supervision subject). A justice bureau's supervision document goes to `addressee`
+    (one of them) or, when none is named, to all of them; a department's own document about a
+    supervision case of its own (e.g. a 送达回证) and every other document are addressed to nobody.
+    """
+    if subject_type != "supervision":
+        if addressee is not None:
+            raise DomainError("只有监督案件的文书有受文部门（addressee）", code="invalid_value", field="addressee")
+        return []
+    if case_depts is None:
+        raise DomainError(f"监督案件 {subject_id} 不存在", code="not_found", field="subject_id")
+    if not is_justice_bureau(dept):
+        if dept not in case_depts:
+            raise DomainError(f"监督案件 {subject_id} 不涉及 {dept}", code="not_owner", field="subject_id")
+        if addressee is not None:
+            raise DomainError("监督文书的受文部门由司法局指定，部门不能指定", code="invalid_value", field="addressee")
+        return []
+    if addressee is None:
+        return list(case_depts)
+    if addressee not in case_depts:
+        raise DomainError(f"受文部门 {addressee} 不是监督案件 {subject_id} 的被监督部门（{'、'.join(case_depts)}）",
+                          code="invalid_value", field="addressee")
+    return [addressee]

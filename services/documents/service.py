@@ -57,6 +57,8 @@ def _public(record: dict | None, with_facts: bool = False) -> dict | None:
         return None
     out = {k: v for k, v in record.items() if k not in ("_id", "template_sha256") and (with_facts or k not in ("facts", "fields"))}
     out["doc_id"] = record["_id"]
+    if record.get("addressees"):   # DOC-ADDRESSEE: the departments it is addressed to read it too (API scope)
+        out["depts"] = [record["dept"], *(a for a in record["addressees"] if a != record["dept"])]
     for key in ("created_at", "numbered_at", "rendered_at"):
         if isinstance(out.get(key), datetime):
             out[key] = out[key].isoformat()
@@ -112,6 +114,17 @@ class DocumentsService:
         basis = d.decision_basis(facts, case, item_basis, tier_names)
         return {**basis, "case_checked": checked}
 
+    def _addressees(self, subject_type: str, subject_id: str, dept: str, addressee: Any) -> list[str]:
+        """DOC-ADDRESSEE on the supervision case as the coordination service keeps it (RPC)."""
+        case_depts = None
+        if subject_type == "supervision":
+            answered, case = self._call("coordination", "get_supervision_case", case_id=subject_id)
+            if not answered:
+                raise DomainError("协调监督服务暂不可用，无法核对监督案件的受文部门（未取号、未存档）", code="unavailable",
+                                  field=None)
+            case_depts = None if not isinstance(case, dict) else [x for x in case.get("depts") or [] if isinstance(x, str)]
+        return d.addressees(subject_type, subject_id, dept, addressee, case_depts)
+
     def _item_basis(self, case: dict | None) -> tuple[str | None, dict[str, str]]:
         """The legal basis of the case's enforcement item and its standard's tier names (registry RPC)."""
         folded = (case or {}).get("case") or {}
@@ -164,12 +177,13 @@ class DocumentsService:
     # ---- commands -----------------------------------------------------------------------------
     @rpc
     def render(self, kind, subject_type, subject_id, dept, facts=None, request_id=None, formats=None, actor=None,
-               role=None):
+               role=None, addressee=None):
         """Render `kind` for a subject from `facts`, number it, store it; {"ok", "document"}. `role` is the
-        API caller's (the county's reports are a supervisor's); other services call without it."""
+        API caller's (the county's reports are a supervisor's); other services call without it.
+        `addressee`: the supervised department a supervision document goes to (DOC-ADDRESSEE)."""
         try:
             return {"ok": True, "document": _public(self._render(kind, subject_type, subject_id, dept, facts or {},
-                                                                  request_id, formats, actor, role))}
+                                                                  request_id, formats, actor, role, addressee))}
         except MissingFieldError as exc:
             return refusal("invalid_value", f"facts.{exc.missing[0]}", str(exc), missing=list(exc.missing))
         except DomainError as exc:
@@ -177,7 +191,8 @@ class DocumentsService:
         except DocumentError as exc:
             return refusal("invalid_value", "kind", str(exc))
 
-    def _render(self, kind, subject_type, subject_id, dept, facts, request_id, formats, actor, role=None) -> dict:
+    def _render(self, kind, subject_type, subject_id, dept, facts, request_id, formats, actor, role=None,
+                addressee=None) -> dict:
         settings: d.DocumentsSettings = self.settings.for_dept(dept if isinstance(dept, str) else None)
         spec = d.check_request(self._kinds(settings), kind, subject_type, subject_id, dept, facts, request_id)
         formats = tuple(formats or FORMATS)
@@ -191,6 +206,7 @@ class DocumentsService:
                     dept, kind, subject_type, subject_id):
                 raise DomainError("request_id 已用于另一份文书", code="conflict", field="request_id")
             return self._finish(existing, settings)
+        addressed = self._addressees(subject_type, subject_id, dept, addressee)
         now = self.clock()
         fields = {k: v for k, v in facts.items() if v is not None}
         if kind in reports.REPORT_KINDS:
@@ -207,7 +223,7 @@ class DocumentsService:
         template_meta = store.put_file(template.data, DOCX_TYPE)
         record = {
             "_id": doc_id, "dept": dept, "kind": kind, "title": spec.title, "subject_type": subject_type,
-            "subject_id": subject_id, "status": "numbering", "year": issued_on.year, "seq": None, "number": None,
+            "subject_id": subject_id, "addressees": addressed, "status": "numbering", "year": issued_on.year, "seq": None, "number": None,
             "prefix": prefix, "counter": d.counter_id(dept, kind, issued_on.year), "facts": dict(facts),
             "fields": fields, "basis": basis, "formats": list(formats), "actor": actor, "created_at": now,
             "template": {"source": template.source, "sha256": template_meta["sha256"]}, "files": {},
@@ -253,13 +269,16 @@ class DocumentsService:
 
     @rpc
     def list_documents(self, dept=None, subject_type=None, subject_id=None, kind=None, limit=50, offset=0):
-        """Documents of a department and/or subject (case, handover, supervision case), newest first."""
+        """Documents of a department (made by it or addressed to it) and/or subject (case, handover,
+        supervision case), newest first."""
         try:
             limit, offset = bounded(limit, "limit", 1, 500), bounded(offset, "offset", 0, 1_000_000)
         except DomainError as exc:
             return {"error": exc.to_dict()}
-        query = {k: v for k, v in (("dept", dept), ("subject_type", subject_type), ("subject_id", subject_id),
-                                   ("kind", kind)) if v is not None}
+        query = {k: v for k, v in (("subject_type", subject_type), ("subject_id", subject_id), ("kind", kind))
+                 if v is not None}
+        if dept is not None:
+            query["$or"] = [{"dept": dept}, {"addressees": dept}]
         page = self._store().page(query, limit, offset)
         page["items"] = [_public(r) for r in page["items"]]
         return page
@@ -278,7 +297,8 @@ class DocumentsService:
         if data is None:
             return None
         name = f"{record['title']}-{record['number']}.{format}"
-        return {"doc_id": record["_id"], "dept": record["dept"], "kind": record["kind"],
+        return {"doc_id": record["_id"], "dept": record["dept"], "addressees": list(record.get("addressees") or []),
+                "kind": record["kind"],
                 "subject_type": record["subject_type"], "filename": name, "content_type": meta["content_type"],
                 "sha256": meta["sha256"], "size": len(data), "data_b64": base64.b64encode(data).decode("ascii")}
 

@@ -36,7 +36,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 MAX_CLAIM_ATTEMPTS = 200
-SUMMARY_FIELDS = ("_id", "dept", "kind", "title", "subject_type", "subject_id", "number", "year", "seq", "status",
+SUMMARY_FIELDS = ("_id", "dept", "addressees", "kind", "title", "subject_type", "subject_id", "number", "year", "seq", "status",
                   "sha256", "created_at", "rendered_at", "basis", "files", "pdf_error", "actor", "template")
 
 

@@ -69,6 +69,10 @@ def test_a_supervision_case_runs_from_a_finding_to_closure_and_its_notice_downlo
     # the department sees the case in its own list and view, replies and reports the rectification
     assert seen["case_hash"].split("/")[-1] in seen["dept_list"]
     assert "答复监督文书" in seen["dept_case"] and "制发监督文书" not in seen["dept_case"]
+    # the notice addressed to the department: in its documents list, downloaded by its user
+    listed = seen["dept_case"].split("文书下载")[-1].split("办理过程")[0]
+    assert "行政执法监督通知书" in listed and "暂无发给本部门" not in listed, listed
+    assert seen["dept_pdf_name"] == seen["pdf_name"], seen
     assert (seen["after_reply"], seen["after_rectify"]) == ("整改中", "待核查")
     # the supervisor verifies and closes
     assert seen["after_verify"] == "核查通过"

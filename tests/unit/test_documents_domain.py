@@ -202,3 +202,19 @@ def test_plugins_supply_templates_and_prefixes(tmp_path):
     assert host.document_number_prefix("511322-sthj", "penalty_decision") is None
     failed = {(f.name, f.hook) for f in host.failures}
     assert {("broken-test", "zhifa_document_files"), ("broken-test", "zhifa_document_number_prefix")} <= failed
+
+
+def test_doc_addressee_a_supervision_document_goes_to_the_supervised_departments_only():
+    depts = ["511322-scjg", "511322-sthj"]
+    assert d.addressees("supervision", "JD-1", "511322-sfj", None, depts) == depts
+    assert d.addressees("supervision", "JD-1", "511322-sfj", "511322-sthj", depts) == ["511322-sthj"]
+    assert d.addressees("supervision", "JD-1", "511322-scjg", None, depts) == []   # a department's own receipt
+    assert d.addressees("case", "C-1", "511322-scjg", None, None) == []
+    for args, code, field in ((("supervision", "JD-1", "511322-sfj", "511322-cgj", depts), "invalid_value", "addressee"),
+                              (("supervision", "JD-1", "511322-sfj", None, None), "not_found", "subject_id"),
+                              (("supervision", "JD-1", "511322-cgj", None, depts), "not_owner", "subject_id"),
+                              (("supervision", "JD-1", "511322-scjg", "511322-sthj", depts), "invalid_value", "addressee"),
+                              (("case", "C-1", "511322-scjg", "511322-sthj", None), "invalid_value", "addressee")):
+        with pytest.raises(DomainError) as err:
+            d.addressees(*args)
+        assert (err.value.code, err.value.field) == (code, field), args
