@@ -4,6 +4,12 @@ One process per declared service (`nameko run`; the table comes from the `zhifa.
 entry points, services/kernel/manifest.py), so each can be killed, restarted and scaled alone.
 A process has at most one HTTP-facing service, on its declared `http_port`; the others serve
 /metrics and /health on their `metrics_port`. Ctrl-C stops everything started here.
+
+A process that exits is started again after an exponentially growing delay (`Keeper`,
+`RestartPolicy`: 1 s, 2 s, 4 s … up to `LAUNCHER_RESTART_MAX_SECONDS`), so a service that cannot
+start — the database is down, say — is retried calmly until it comes back instead of in a tight
+loop; one log line per attempt says when the next one is. A process that ran for
+`LAUNCHER_RESTART_STABLE_SECONDS` starts again from the first delay.
 """
 from __future__ import annotations
 
@@ -20,8 +26,9 @@ import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "services" / "config.yaml"
@@ -109,6 +116,101 @@ def wait_healthy(url: str, timeout: float = 60, proc: subprocess.Popen | None = 
     return False
 
 
+@dataclass(frozen=True)
+class RestartPolicy:
+    """When to start an exited process again: `base_seconds` × 2^(n-1) after its n-th exit in a row,
+    at most `max_seconds`; a process that ran `stable_seconds` or longer counts from 1 again."""
+
+    base_seconds: float = 1.0
+    max_seconds: float = 60.0
+    stable_seconds: float = 60.0
+    start_timeout_seconds: float = 300.0   # how long `make run` waits for a process to become healthy
+
+    ENV = {"base_seconds": "LAUNCHER_RESTART_BASE_SECONDS", "max_seconds": "LAUNCHER_RESTART_MAX_SECONDS",
+           "stable_seconds": "LAUNCHER_RESTART_STABLE_SECONDS", "start_timeout_seconds": "LAUNCHER_START_TIMEOUT_SECONDS"}
+
+    def __post_init__(self):
+        for name in self.ENV:
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value < 86400:
+                raise ValueError(f"{self.ENV[name]} must be a number of seconds between 0 and 86400, got {value!r}")
+        if self.max_seconds < self.base_seconds:
+            raise ValueError("LAUNCHER_RESTART_MAX_SECONDS must not be below LAUNCHER_RESTART_BASE_SECONDS")
+
+    @classmethod
+    def from_env(cls, env: dict | None = None) -> "RestartPolicy":
+        env = os.environ if env is None else env
+        given = {}
+        for name, var in cls.ENV.items():
+            if env.get(var, "").strip():
+                try:
+                    given[name] = float(env[var])
+                except ValueError:
+                    raise ValueError(f"{var} must be a number of seconds, got {env[var]!r}") from None
+        return cls(**given)
+
+    def delay(self, exits_in_a_row: int) -> float:
+        return min(self.max_seconds, self.base_seconds * 2 ** max(0, exits_in_a_row - 1))
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+@dataclass
+class Keeper:
+    """Keeps the suite's processes running: an exited one is started again after `policy.delay`."""
+
+    table: dict[str, Process]
+    policy: RestartPolicy = field(default_factory=RestartPolicy)
+    launch: Callable[[Process], subprocess.Popen] = start
+    clock: Callable[[], float] = time.monotonic
+    say: Callable[[str], None] = _say
+    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    started_at: dict[str, float] = field(default_factory=dict)
+    exits: dict[str, int] = field(default_factory=dict)       # exits in a row (reset after a stable run)
+    due: dict[str, float] = field(default_factory=dict)       # when an exited process starts again
+
+    def start(self, name: str) -> None:
+        self.procs[name] = self.launch(self.table[name])
+        self.started_at[name] = self.clock()
+        self.due.pop(name, None)
+
+    def start_all(self) -> None:
+        for name in self.table:
+            self.start(name)
+
+    def running(self, name: str) -> bool:
+        proc = self.procs.get(name)
+        return proc is not None and proc.poll() is None and name not in self.due
+
+    def poll(self) -> None:
+        """Schedule a restart for every process that exited; start those whose delay is over."""
+        now = self.clock()
+        for name, proc in self.procs.items():
+            if name in self.due or proc.poll() is None:
+                continue
+            ran = now - self.started_at[name]
+            self.exits[name] = 1 if ran >= self.policy.stable_seconds else self.exits.get(name, 0) + 1
+            wait = self.policy.delay(self.exits[name])
+            self.due[name] = now + wait
+            self.say(f"zhifa: {name} exited ({proc.returncode}) after {ran:.1f} s; restart attempt "
+                     f"{self.exits[name]} in {wait:g} s (see .run/run/logs/{name}.log)")
+        for name, when in list(self.due.items()):
+            if when <= now:
+                self.start(name)
+
+    def wait_healthy(self, name: str, url: str, timeout: float, stopped: Callable[[], bool] = lambda: False) -> bool:
+        """True once `name` answers 200 at `url`, restarting it (with back-off) while it exits."""
+        deadline = self.clock() + timeout
+        while self.clock() < deadline and not stopped():
+            self.poll()
+            if self.running(name) and wait_healthy(url, timeout=0.5, proc=self.procs[name]):
+                return True
+            time.sleep(0.3)
+        return False
+
+
 def stop_all(procs: dict[str, subprocess.Popen]) -> None:
     for proc in procs.values():
         if proc.poll() is None:
@@ -132,7 +234,13 @@ def main(argv: list[str] | None = None) -> int:
         proc = table[args.only]
         os.execvpe(sys.executable, command(proc), child_env(proc))
 
-    procs: dict[str, subprocess.Popen] = {}
+    try:
+        policy = RestartPolicy.from_env()
+    except ValueError as exc:
+        print(f"zhifa: {exc}", file=sys.stderr)
+        return 2
+    keeper = Keeper(available(), policy)
+    procs = keeper.procs
     stopping = False
 
     def on_signal(signum, frame):
@@ -145,13 +253,15 @@ def main(argv: list[str] | None = None) -> int:
         from services.kernel.messaging import declare_topology
 
         declare_topology(os.environ.get("AMQP_URI"))
-        running = available()
-        for name, proc in running.items():
-            procs[name] = start(proc)
+        running = keeper.table
+        keeper.start_all()
         for name, proc in running.items():
             url = proc.health_url()
-            if url and not wait_healthy(url, proc=procs[name]):
-                print(f"zhifa: {name} did not become healthy; see .run/run/logs/{name}.log", file=sys.stderr)
+            if url and not keeper.wait_healthy(name, url, policy.start_timeout_seconds, lambda: stopping):
+                if stopping:
+                    return 0
+                print(f"zhifa: {name} did not become healthy within {policy.start_timeout_seconds:g} s; "
+                      f"see .run/run/logs/{name}.log", file=sys.stderr)
                 return 1
         if not args.no_demo:
             from services.demo import load_demo
@@ -175,10 +285,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  RabbitMQ mgmt   {mgmt.replace('guest:guest@', '')}  (guest/guest)")
         print("  logs            .run/run/logs/   —  Ctrl-C stops everything")
         while not stopping:
-            for name, proc in procs.items():
-                if proc.poll() is not None:
-                    print(f"zhifa: {name} exited ({proc.returncode}); restarting", file=sys.stderr)
-                    procs[name] = start(running[name])
+            keeper.poll()
             time.sleep(0.5)
         return 0
     finally:
