@@ -1068,7 +1068,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strict", action="store_true", help="任一目标未达标时以退出码 1 结束")
     parser.add_argument("--out", default=str(ROOT / ".run" / "bench" / "latest.json"), help="结果 JSON 文件")
     parser.add_argument("--replay", action="store_true",
-                        help="追加重放阶段：经入口装载一个县的全年历史，再按 as_of 重放（services/simulator/bench_replay.py）")
+                        help="追加重放阶段：装载一个县的全年历史，再按 as_of 重放（services/simulator/bench_replay.py）")
+    parser.add_argument("--replay-load", choices=("direct", "ingress"), default="direct",
+                        help="全年历史的装载方式：direct 直接经各服务的入库路径（不计时，总能装完全年）；"
+                             "ingress 经入口发布（受 --max-seconds 限制，可能只装载一部分）")
+    parser.add_argument("--replay-chunk", type=int, default=500, help="direct 装载时每批交给 apply_batch 的事件数")
     args = parser.parse_args(argv)
 
     amqp_uri = os.environ.get("AMQP_URI", DEFAULT_AMQP_URI)
@@ -1144,10 +1148,17 @@ def main(argv: list[str] | None = None) -> int:
                 settle_backlog(amqp_uri, broker, vhost, use_running, handled, results["sustained"])
                 results["notes"].append("重放阶段前已清除（自行启动的套件）或等待处理完（运行中的套件）延迟阶段留下的积压")
                 replay_store = Store(mongo_uri, prefix, services)
+                if args.replay_load == "direct":  # untimed; waits for the suite after each service's facts
+                    watched = [url[:-len("/health")] + "/metrics" for url in suite.health.values()]
+                    load = bench_replay.direct_loader(mongo_uri, prefix, amqp_uri, services,
+                                                      lambda: bench_replay.quiet(amqp_uri, watched), args.replay_chunk)
+                else:
+                    def load(evs):
+                        return sustained(evs, amqp_uri, replay_store, OutputEvents(), args.stall, args.max_seconds,
+                                         handled)
                 try:
                     results["replay"] = bench_replay.phase(
-                        lambda evs: sustained(evs, amqp_uri, replay_store, OutputEvents(), args.stall,
-                                              args.max_seconds, handled),
+                        load,
                         mongo_uri, prefix, services, seed, run_id, {**suite.pids(), **infrastructure(amqp_uri, mongo_uri)},
                         settle=lambda loaded: settle_backlog(amqp_uri, broker, vhost, use_running, handled, loaded))
                 finally:

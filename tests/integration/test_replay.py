@@ -101,7 +101,7 @@ def test_replay_of_the_aggregates_of_given_events_only(stored):
     service.repository(service.aggregate("officer")).ingest(other, AS_OF)
 
     ids = bench_replay.aggregate_ids(stored["facts"], {"personnel": service})
-    assert ids == {"personnel": {OFFICER}}
+    assert ids == {"personnel": {"officer": {OFFICER}}}  # each aggregate reads only its own ids
     total, detail = bench_replay.replay_all({"personnel": offline(PersonnelService, db, host=host(StricterTraining()),
                                                                   preset="seed001")}, REPLAY_AT, ids)
     assert (total.aggregates, total.facts, total.raised) == (1, 4, 1)
@@ -116,3 +116,32 @@ def test_replay_command_refuses_what_it_cannot_do(capsys):
     assert "必须带时区" in capsys.readouterr().err
     assert bench_replay.main(["--as-of", "明天"]) == 2
     assert "不是 ISO 8601" in capsys.readouterr().err
+
+
+def test_the_bench_loads_a_whole_county_year_and_replays_every_fact_of_it(zhifa_config):
+    """The bench's replay phase with the direct load: every event of a simulated county year (the
+    "demo" county: two departments, a whole year) goes through the services' own batch path, and the
+    replay re-folds every fact that was applied — the figure is over the whole year, not a part."""
+    running = ["personnel", "registry", "penalty"]
+    mongo, prefix, amqp = zhifa_config["MONGO_URI"], zhifa_config["DB_PREFIX"], zhifa_config["AMQP_URI"]
+    load = bench_replay.direct_loader(mongo, prefix, amqp, running, settle=None, chunk=40)
+    result = bench_replay.phase(load, mongo, prefix, running, seed=11, run_id="t", others={}, scale="demo")
+    loaded = result["loaded"]
+    assert loaded["how"] == "direct" and loaded["complete"] and not loaded["failed"], loaded
+    assert loaded["handled"] == loaded["events"] == result["county"]["events"] > 200
+    assert result["whole_year"] and result["facts"] == loaded["applied"] > 0
+    client = pymongo.MongoClient(mongo, serverSelectionTimeoutMS=3000)
+    stored = sum(len(doc.get("fact_ids", ())) for service, collections in
+                 (("personnel", ("officers", "agencies")), ("registry", ("items",)), ("penalty", ("cases",)))
+                 for name in collections for doc in client[f"{prefix}{service}"][name].find({}, {"fact_ids": 1}))
+    client.close()
+    assert stored == loaded["applied"]  # every applied fact is in an aggregate, once
+    assert result["aggregates"] == sum(v["aggregates"] for v in result["by_aggregate"].values())
+    assert result["events_per_s"] > 0
+
+    again = load(bench_replay.simulate_county("demo", 11, "t"))  # the same year again: nothing applied twice
+    assert again["complete"] and again["handled"] == loaded["handled"]
+    client = pymongo.MongoClient(mongo, serverSelectionTimeoutMS=3000)
+    assert sum(len(doc.get("fact_ids", ())) for doc in client[f"{prefix}penalty"].cases.find({}, {"fact_ids": 1})) \
+        == sum(1 for e in bench_replay.simulate_county("demo", 11, "t") if e["type"].startswith("case."))
+    client.close()

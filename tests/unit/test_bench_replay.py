@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from services.kernel.replay import ReplayStats
-from services.simulator.bench_replay import event_sourced, summary_line
+from services.simulator.bench_replay import event_sourced, load_order, summary_line
 
 
 def test_stats_add_up_and_give_facts_per_second():
@@ -30,3 +30,20 @@ def test_summary_line_states_what_was_replayed_and_under_which_load():
     assert line.startswith("812.4 条/秒（511322 县 2025 年全年历史：1200 个聚合、7733 条事实")
     assert "装载经入口 7733/7733 条，48.1 条/秒" in line
     assert "bench 47%，mongodb 26%" in line and "其他进程 12%" in line
+
+
+def test_summary_line_of_a_direct_load_says_how_and_whether_the_whole_year_was_replayed():
+    result = {"events_per_s": 400.0, "county": {"region": "511322", "year": 2025}, "aggregates": 1100,
+              "facts": 7600, "seconds": 19.0, "written": 3, "raised": 2, "resolved": 1, "whole_year": True,
+              "loaded": {"how": "direct", "handled": 7692, "applied": 7600, "refused": 92, "events": 7692,
+                         "events_per_s": 60.2, "chunk": 500},
+              "cpu": {}}
+    line = summary_line(result)
+    assert "直接经各服务的入库路径（apply_batch，每批 500 条，不计时）7692/7692 条（拒收 92），60.2 条/秒" in line
+    assert "全年已全部重放" in line
+    assert "未覆盖全年" in summary_line({**result, "whole_year": False})
+
+
+def test_services_load_after_those_whose_events_they_consume():
+    assert load_order(["penalty", "registry", "personnel"]) == ["registry", "personnel", "penalty"]
+    assert load_order(["handover", "penalty"]) == ["penalty", "handover"]
