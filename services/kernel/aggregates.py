@@ -18,6 +18,7 @@ from pymongo.errors import DuplicateKeyError
 
 from services.common.findings import Finding, diff_findings
 from services.kernel.mongo import ConcurrencyError
+from services.kernel.packing import pack, unpack_from
 
 NAMESPACE = uuid.UUID("6f1c1e0e-4f6e-4a55-9a53-7a68e9b7c001")
 MAX_ATTEMPTS = 20
@@ -123,7 +124,7 @@ class AggregateStore:
         return self.col.update_one({"_id": agg_id}, {"$set": {"due_at": when}, "$inc": {"version": 1}}).modified_count
 
     def get(self, agg_id: str) -> dict | None:
-        return self.col.find_one({"_id": agg_id})
+        return unpack_from(self.col, self.col.find_one({"_id": agg_id}))  # facts packed (kernel/packing.py)
 
     def update(self, agg_id: str, decide: Callable[[dict | None], Change | None]) -> tuple[dict | None, list[dict]]:
         """Run `decide` on the current document and save its result atomically; retry on conflict.
@@ -150,10 +151,10 @@ class AggregateStore:
             try:
                 if doc is None:
                     new["version"] = 1
-                    self.col.insert_one(new)
+                    self.col.insert_one(pack(new))
                 else:
                     new["version"] = doc["version"] + 1
-                    res = self.col.replace_one({"_id": agg_id, "version": doc["version"]}, new)
+                    res = self.col.replace_one({"_id": agg_id, "version": doc["version"]}, pack(new))
                     if res.matched_count == 0:
                         continue
             except DuplicateKeyError:
