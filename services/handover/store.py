@@ -18,6 +18,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from services.kernel.aggregates import AggregateStore
+from services.kernel.packing import FACTS, unpack_from
 
 ALL = "*"
 
@@ -29,11 +30,11 @@ def ensure_indexes(db: Database) -> None:
 
 
 def handover_docs_of_case(db: Database, case_id: str) -> list[dict]:
-    return list(db.handovers.find({"snapshot.case_id": case_id}, {"facts": 1, "snapshot.case_id": 1}))
+    return [unpack_from(db.handovers, doc) for doc in db.handovers.find({"snapshot.case_id": case_id}, {**FACTS, "snapshot.case_id": 1})]
 
 
 def case_doc(db: Database, case_id: str) -> dict | None:
-    return db.penalty_cases.find_one({"_id": case_id}, {"facts": 1})
+    return unpack_from(db.penalty_cases, db.penalty_cases.find_one({"_id": case_id}, FACTS))
 
 
 def mark_due(store: AggregateStore, agg_id: str, when: datetime) -> None:
