@@ -22,6 +22,7 @@ from pymongo.errors import DuplicateKeyError
 
 from services.kernel.aggregates import AggregateStore, Change
 from services.kernel.mongo import ConcurrencyError
+from services.kernel.packing import WITHOUT_FACTS
 from services.penalty.projections import case_summary
 
 MAX_OTHER_DECISIONS = 500
@@ -380,7 +381,7 @@ def rebuild_list(db: Database) -> dict:
             db.case_list_at.insert_many(locators)
             locators.clear()
 
-    for doc in db.cases.find({}, {"facts": 0, "outbox": 0, "findings_open": 0}):
+    for doc in db.cases.find({}, {**WITHOUT_FACTS, "outbox": 0, "findings_open": 0}):
         row = list_row(doc)
         key = row_key(row)
         counts[key] = counts.get(key, 0) + 1
@@ -421,7 +422,7 @@ def repair(db: Database, *, fix: bool = False) -> dict:
     a recount; with `fix`, set the counters that differ and drop stale tokens."""
     carried = 0
     for loc in db.case_list_at.find({"pending": {"$ne": None}}, {"_id": 1}):
-        doc = db.cases.find_one({"_id": loc["_id"]}, {"facts": 0, "outbox": 0, "findings_open": 0})
+        doc = db.cases.find_one({"_id": loc["_id"]}, {**WITHOUT_FACTS, "outbox": 0, "findings_open": 0})
         if doc is not None:
             sync_case(db, {**doc, "version": -1})  # carries out the pending move; counts nothing new
             carried += 1
