@@ -46,6 +46,7 @@ import requests
 from services.simulator.bench import (ROOT, Broker, free_port, git_commit, load_average, log, machine, percentiles,
                                       with_vhost)
 from services.simulator.publish import DEFAULT_AMQP_URI
+from services.kernel.packing import pack, unpack_from
 from services.penalty import store as penalty_store
 from services.simulator.report import write_json
 
@@ -53,7 +54,8 @@ BATCH_MAX = 50  # FerretDB v1 hung on a bulk write of 100
 
 
 def templates(client, db_name: str, limit: int = 1000) -> list[dict]:
-    docs = list(client[db_name].cases.find({}).limit(limit))
+    col = client[db_name].cases
+    docs = [unpack_from(col, doc) for doc in col.find({}).limit(limit)]  # facts packed (kernel/packing.py)
     if not docs:
         raise SystemExit(f"bigcases: no case documents in {db_name} to copy")
     return docs
@@ -99,7 +101,7 @@ def fill(client, db_name: str, tmpl: list[dict], count: int, batch: int, tag: st
     started, n = time.monotonic(), have
     log(f"fill: {db_name}.cases holds {have}; writing up to {count} in batches of {batch}")
     while n < count:
-        docs = [copy_case(tmpl[(n + i) % len(tmpl)], n + i, tag, depts) for i in range(min(batch, count - n))]
+        docs = [pack(copy_case(tmpl[(n + i) % len(tmpl)], n + i, tag, depts)) for i in range(min(batch, count - n))]
         cases.insert_many(docs, ordered=False)
         n += len(docs)
         if n % 20000 < batch:
