@@ -22,6 +22,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from services.kernel.aggregates import AggregateStore
+from services.kernel.packing import unpack_from
 from services.penalty.store import upsert_item, upsert_officer  # noqa: F401  (shared projection writers)
 
 MAX_LIST = 5000
@@ -39,7 +40,7 @@ def ensure_indexes(db: Database) -> None:
 
 
 def aggregate(db: Database, collection: str, agg_id: str) -> dict | None:
-    return db[collection].find_one({"_id": agg_id})
+    return unpack_from(db[collection], db[collection].find_one({"_id": agg_id}))  # facts packed (kernel/packing.py)
 
 
 def officer_payloads(db: Database, officer_ids: Iterable[str]) -> dict[str, dict]:

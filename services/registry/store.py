@@ -14,8 +14,9 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from services.kernel.aggregates import AggregateStore
+from services.kernel.packing import FACTS, unpack_from
 
-ITEM_FIELDS = {"facts": 1, "findings_open": 1, "dept": 1}
+ITEM_FIELDS = {**FACTS, "findings_open": 1, "dept": 1}  # facts packed (kernel/packing.py)
 MAX_ITEMS = 5000
 
 
@@ -30,7 +31,8 @@ def items(db: Database) -> AggregateStore:
 
 def item_docs_of_dept(db: Database, dept: str, limit: int = MAX_ITEMS) -> list[dict]:
     """Item documents the department ever owned or had delegated (facts and open findings)."""
-    return list(db.items.find({"snapshot.depts": dept}, ITEM_FIELDS).sort("_id", ASCENDING).limit(limit))
+    return [unpack_from(db.items, doc)
+            for doc in db.items.find({"snapshot.depts": dept}, ITEM_FIELDS).sort("_id", ASCENDING).limit(limit)]
 
 
 def add_leniency_list(db: Database, event_id: str, doc: dict) -> bool:
