@@ -8,6 +8,7 @@ import pytest
 from kombu import Connection
 
 from services.gateway.service import GatewayService
+from services.kernel.packing import unpack
 from services.penalty.service import PenaltyService
 from services.personnel.service import PersonnelService
 from services.registry.service import RegistryService
@@ -57,11 +58,11 @@ def test_another_departments_facts_about_an_officer_item_or_case_are_refused_wit
         assert notice["status"] == "refused" and notice["violations"][0]["rule"] == "not_owner", notice
         assert SCJG in notice["violations"][0]["message"]
     # nothing was applied
-    officer = officers.officers.find_one({"_id": oid})
+    officer = unpack(officers.officers.find_one({"_id": oid}))
     assert officer["snapshot"]["dept"] == SCJG and officer["snapshot"]["status"] == "active"
     assert officer["snapshot"]["training_hours"] == {} and len(officer["facts"]) == 1
-    assert len(items.items.find_one({"_id": code})["facts"]) == 1
-    assert len(cases.cases.find_one({"_id": case_id})["facts"]) == 1
+    assert len(unpack(items.items.find_one({"_id": code}))["facts"]) == 1
+    assert len(unpack(cases.cases.find_one({"_id": case_id}))["facts"]) == 1
 
 
 def test_a_transfer_completes_only_when_the_receiving_department_accepts(suite):

@@ -20,6 +20,7 @@ from services.kernel.plugins import Plugins
 
 from services.common.chinatime import CST
 from services.gateway.service import GatewayService
+from services.kernel.packing import unpack
 from services.personnel.service import PersonnelService
 from tests.helpers import SCJG, credential_issued, envelope, officer_registered, publish, wait_for
 
@@ -96,7 +97,7 @@ def test_out_of_order_facts_raise_no_finding_resolved_milliseconds_later(suite):
                      timeout=SETTLE_S + 30, then=SETTLE_S / 2)
     seen = [(e["type"], e["payload"]["finding_key"]) for e in events]
     assert seen == [("finding.raised", HOLDS)], seen
-    aux = suite["officers"].find_one({"_id": AUX})
+    aux = unpack(suite["officers"].find_one({"_id": AUX}))
     arrived = max(datetime.fromisoformat(f["received_at"]) for f in aux["facts"])
     assert datetime.fromisoformat(events[0]["payload"]["as_of"]) >= arrived + timedelta(seconds=SETTLE_S)
     # the leaver's finding never reached a consumer, and nothing about it stays open
