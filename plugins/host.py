@@ -336,9 +336,11 @@ class PluginHost:
             merged.update({kind: (plugin_name, str(path)) for kind, path in answer.items()})
         return merged
 
-    def document_number_prefix(self, dept: str, kind: str) -> str | None:
-        """The highest-priority plugin's 文号 part for (dept, kind), or None."""
-        answers = self._accepted("zhifa_document_number_prefix", _check_prefix, dept=dept, kind=kind)
+    def document_number_prefix(self, dept: str, kind: str, subject: Mapping[str, Any] | None = None) -> str | None:
+        """The highest-priority plugin's 文号 part for (dept, kind) and the document's `subject` (a copy:
+        a plugin cannot change what the document is made from), or None."""
+        answers = self._accepted("zhifa_document_number_prefix", _check_prefix, dept=dept, kind=kind,
+                                 subject=copy.deepcopy(subject))
         return answers[-1][1] if answers else None
 
     def payload_extensions(self) -> dict[str, dict[str, dict]]:

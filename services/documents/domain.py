@@ -120,8 +120,10 @@ def format_number(prefix: str, year: int, seq: int, settings: DocumentsSettings)
     return settings.number_format.format(prefix=prefix, year=year, seq=seq)
 
 
-def counter_id(dept: str, kind: str, year: int) -> str:
-    return f"{dept}|{kind}|{year}"
+def counter_id(dept: str, kind: str, year: int, series: str | None = None) -> str:
+    """The number sequence of a department, kind and year; `series`: a prefix other than the usual one
+    (a plugin numbering by case type, 卫公罚 beside 卫医罚) counts on its own, the usual one as always."""
+    return f"{dept}|{kind}|{year}" + (f"|{series}" if series else "")
 
 
 def cn_date(day: date) -> str:

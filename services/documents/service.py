@@ -100,11 +100,16 @@ class DocumentsService:
             log.warning("RPC %s.%s unavailable: %s", service, method, type(exc).__name__)
             return False, None
 
-    def _decision_basis(self, subject_type: str, subject_id: str, dept: str, facts: dict) -> dict:
-        case = None
-        checked = False
+    def _case_of(self, subject_type: str, subject_id: str) -> tuple[bool, dict | None]:
+        """(the penalty service answered, the case) for a case subject; (False, None) otherwise."""
+        if subject_type != "case":
+            return False, None
+        checked, case = self._call("penalty", "get_case", case_id=subject_id)
+        return checked, case if isinstance(case, dict) else None
+
+    def _decision_basis(self, subject_type: str, subject_id: str, dept: str, facts: dict, checked: bool,
+                        case: dict | None) -> dict:
         if subject_type == "case":
-            checked, case = self._call("penalty", "get_case", case_id=subject_id)
             if checked and case is None:
                 raise DomainError(f"案件 {subject_id} 不存在：行政处罚决定书须对应已报送的案件", code="not_found",
                                   field="subject_id")
@@ -212,19 +217,26 @@ class DocumentsService:
         if kind in reports.REPORT_KINDS:
             fields.update(self._report_fields(kind, subject_id, dept, fields, settings, now, role))
         basis = None
+        checked, case = self._case_of(subject_type, subject_id)
         if kind == d.DECISION_KIND:
-            basis = self._decision_basis(subject_type, subject_id, dept, fields)
+            basis = self._decision_basis(subject_type, subject_id, dept, fields, checked, case)
             fields.update(penalty_basis=basis["penalty_basis"], discretion_tier=basis["discretion_tier"])
         issued_on = self._issued_on(fields, now)
         fields["issued_on"] = d.cn_date(issued_on)
         template = self._template(kind, dept)
         fill_docx(template.data, {**fields, "doc_number": PLACEHOLDER_NUMBER}, spec.title)  # refuse before numbering
-        prefix = d.number_prefix(dept, kind, settings, self.plugins.document_number_prefix(dept, kind))
+        # the plugin's 文号 part may depend on the subject (number by case type); a part other than the
+        # department's usual one is a series of its own (counter_id)
+        subject = {"type": subject_type, "id": subject_id, "facts": dict(fields),
+                   "case": case if case is not None and case.get("dept") == dept else None}
+        part = self.plugins.document_number_prefix(dept, kind, subject)
+        usual = self.plugins.document_number_prefix(dept, kind)
+        prefix = d.number_prefix(dept, kind, settings, part)
         template_meta = store.put_file(template.data, DOCX_TYPE)
         record = {
             "_id": doc_id, "dept": dept, "kind": kind, "title": spec.title, "subject_type": subject_type,
             "subject_id": subject_id, "addressees": addressed, "status": "numbering", "year": issued_on.year, "seq": None, "number": None,
-            "prefix": prefix, "counter": d.counter_id(dept, kind, issued_on.year), "facts": dict(facts),
+            "prefix": prefix, "counter": d.counter_id(dept, kind, issued_on.year, None if part == usual else prefix), "facts": dict(facts),
             "fields": fields, "basis": basis, "formats": list(formats), "actor": actor, "created_at": now,
             "template": {"source": template.source, "sha256": template_meta["sha256"]}, "files": {},
         }

@@ -58,3 +58,23 @@ def test_transport_correction_order_numbered_by_road_or_transport_department(doc
     assert (road["number"], transport["number"]) == ("营交路改〔2025〕1号", "营交运改〔2025〕1号")
     text = pdf_text(rpc, transport["doc_id"], tmp_path)
     assert "责令改正违法行为通知书" in text and "营交运改〔2025〕1号" in text and "营山县顺达货运有限公司" in text
+
+
+def test_health_documents_are_numbered_by_the_case_category_each_in_its_own_series(documents):
+    rpc, db = documents
+    facts = {**RECEIPT, "agency_name": "营山县卫生健康局", "served_document": "行政处罚决定书", "issued_on": "2025-07-01"}
+
+    def receipt(case_id, **extra):
+        reply = rpc.render(kind="service_receipt", subject_type="case", subject_id=case_id, dept=WJJ,
+                           facts={**facts, **extra}, formats=["docx"])
+        assert reply["ok"], reply
+        return reply["document"]
+
+    usual = receipt("511322-wjj-2025-0101")
+    public_place = [receipt(f"511322-wjj-2025-020{i}", case_category="公") for i in (1, 2)]
+    usual_again = receipt("511322-wjj-2025-0103", case_category="医")
+    assert [d["number"] for d in (usual, *public_place, usual_again)] == [
+        "营卫医送〔2025〕1号", "营卫公送〔2025〕1号", "营卫公送〔2025〕2号", "营卫医送〔2025〕2号"]
+    # the usual category keeps the department's sequence as before; the other one counts on its own
+    assert db.counters.find_one({"_id": f"{WJJ}|service_receipt|2025"})["seq"] == 2
+    assert db.counters.find_one({"_id": f"{WJJ}|service_receipt|2025|营卫公送"})["seq"] == 2

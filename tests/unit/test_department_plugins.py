@@ -95,6 +95,10 @@ out["paths"] = {"health_supervision_opinion": files[W]["health_supervision_opini
 out["prefixes"] = {f"{d}|{k}": host.document_number_prefix(d, k) for d in (W, "511322-wsjk", J, "511322-jtys", G, "511322-sthj")
                    for k in ("penalty_decision", "filing_approval", "health_supervision_opinion", "correction_order")}
 exercised["wjj"].add("zhifa_document_number_prefix"); exercised["jtj"].add("zhifa_document_number_prefix")
+# 卫健 numbers by the case category the document names (its own series); 交通 ignores the subject
+subject = lambda category: {"type": "case", "id": W + "-2025-0001", "facts": {"case_category": category}, "case": None}
+out["by_category"] = {c: host.document_number_prefix(W, "penalty_decision", subject(c)) for c in ("公", "职", "不存在")}
+out["by_category"]["jtj"] = host.document_number_prefix(J, "penalty_decision", subject("公"))
 out["other_dept"] = {"rules": [r for r, _ in host.case_rules("511322-scjg") if r.startswith(("PEN-WJJ", "PEN-JTJ"))],
                      "thresholds": [t["id"] for t in host.crime_thresholds("511322-scjg") if t["id"].startswith(("WJJ", "JTJ"))],
                      "settings": host.dept_settings("371324-wjw")}
@@ -211,6 +215,7 @@ def test_templates_numbers_and_other_departments(probe):
         == ("交运罚", "交运改", "交路罚")
     assert p["511322-wjj|correction_order"] is None and p["511322-jtj|health_supervision_opinion"] is None
     assert p["511322-sthj|penalty_decision"] is None
+    assert probe["by_category"] == {"公": "卫公罚", "职": "卫职罚", "不存在": "卫医罚", "jtj": "交运罚"}
     assert probe["other_dept"] == {"rules": [], "thresholds": [], "settings": {}}
 
 

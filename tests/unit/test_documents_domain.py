@@ -218,3 +218,43 @@ def test_doc_addressee_a_supervision_document_goes_to_the_supervised_departments
         with pytest.raises(DomainError) as err:
             d.addressees(*args)
         assert (err.value.code, err.value.field) == (code, field), args
+
+
+class ByCaseType:
+    """A department plugin written for the hook with `subject` (numbers by the case type its fields name)."""
+    from plugins.hookspecs import hookimpl
+
+    @hookimpl
+    def zhifa_document_number_prefix(self, dept, kind, subject):
+        category = ((subject or {}).get("facts") or {}).get("case_category")
+        if not dept.endswith("-yjj") or kind != "penalty_decision":
+            return None
+        if subject is not None:
+            subject["facts"]["case_category"] = "changed"   # a plugin cannot change the document's fields
+        return f"应急{category or '安'}罚"
+
+
+class OldSignature:
+    """A plugin written before the hook had `subject`: called with (dept, kind) as before."""
+    from plugins.hookspecs import hookimpl
+
+    @hookimpl
+    def zhifa_document_number_prefix(self, dept, kind):
+        return "旧罚" if dept.endswith("-old") and kind == "penalty_decision" else None
+
+
+def test_the_number_prefix_hook_sees_the_subject_and_old_plugins_keep_working():
+    host = build_plugin_manager(load_entrypoints=False)
+    host.register(ByCaseType(), "by-case-type")
+    host.register(OldSignature(), "old-signature")
+    facts = {"case_category": "危"}
+    subject = {"type": "case", "id": "511322-yjj-2026-0001", "facts": facts, "case": None}
+    assert host.document_number_prefix("511322-yjj", "penalty_decision", subject) == "应急危罚"
+    assert facts == {"case_category": "危"}
+    assert host.document_number_prefix("511322-yjj", "penalty_decision") == "应急安罚"   # the usual one
+    assert host.document_number_prefix("511322-old", "penalty_decision", subject) == "旧罚"
+    assert host.document_number_prefix("511322-old", "penalty_decision") == "旧罚"
+    assert host.failures == []
+    # a prefix other than the usual one counts in a series of its own; the usual one as before
+    assert d.counter_id("511322-yjj", "penalty_decision", 2026) == "511322-yjj|penalty_decision|2026"
+    assert d.counter_id("511322-yjj", "penalty_decision", 2026, "营应急危罚") == "511322-yjj|penalty_decision|2026|营应急危罚"

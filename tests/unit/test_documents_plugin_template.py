@@ -47,7 +47,8 @@ answers = {
     "zhifa_dept_settings": host.dept_settings(dept).get("penalty"),
     "zhifa_case_rules": [f.rule_id for f in rules["PEN-YJJ-NO-OFFICERS"](case, None, None, at)],
     "zhifa_crime_thresholds": host.crime_thresholds(dept),
-    "zhifa_document_number_prefix": host.document_number_prefix(dept, "penalty_decision"),
+    "zhifa_document_number_prefix": host.document_number_prefix(
+        dept, "penalty_decision", {"type": "case", "id": case.case_id, "facts": {}, "case": None}),
 }
 print(json.dumps({"entry": entry, "answers": answers, "failures": [f.to_dict() for f in host.failures],
                   "other_dept": host.document_number_prefix("511322-sthj", "penalty_decision")}, ensure_ascii=False))

@@ -86,9 +86,11 @@ CRIME_THRESHOLDS: tuple[dict[str, Any], ...] = (
 
 # -- documents ----------------------------------------------------------------------------------
 # 《卫生行政执法文书规范》: 文号 = 地区简称 + 卫 + 案件类别 (医、公、职、放、水 …) + 罚/改等字 + 〔年份〕 + 序号.
-# A 文号 sequence is per department and kind and the hook does not see the case, so a department
-# numbers all its cases under one category: CASE_CATEGORY (README names the choice).
+# The hook sees the document's subject: a document whose fields name its case's category
+# (`case_category`, one of CASE_CATEGORIES) is numbered in that category's series (卫公罚 beside
+# 卫医罚, each its own sequence); without it the department's usual category CASE_CATEGORY.
 CASE_CATEGORY = "医"
+CASE_CATEGORIES = {"医": "医疗卫生", "公": "公共场所卫生", "职": "职业卫生", "放": "放射卫生", "水": "生活饮用水卫生"}
 KIND_CODES = {
     "filing_approval": "立", "penalty_notice": "罚告", "penalty_hearing_notice": "听告", "penalty_decision": "罚",
     "service_receipt": "送", "handover_letter": "移", "inspection_notice": "检", "hearing_notice": "听通",
@@ -220,11 +222,17 @@ def zhifa_document_files(dept):
     return {path.stem: str(path) for path in sorted(TEMPLATES_DIR.glob("*.docx"))}
 
 
+def case_category(subject) -> str:
+    """The case category (案件类别) a document's fields name, else the department's usual one."""
+    given = str(((subject or {}).get("facts") or {}).get("case_category") or "").strip()
+    return given if given in CASE_CATEGORIES else CASE_CATEGORY
+
+
 @hookimpl
-def zhifa_document_number_prefix(dept, kind):
+def zhifa_document_number_prefix(dept, kind, subject):
     if not applies_to(dept):
         return None
     if kind in OWN_KIND_CODES:
         return OWN_KIND_CODES[kind]
     code = KIND_CODES.get(kind)
-    return f"卫{CASE_CATEGORY}{code}" if code else None
+    return f"卫{case_category(subject)}{code}" if code else None

@@ -47,5 +47,8 @@ def zhifa_crime_thresholds(dept):
 
 
 @hookimpl
-def zhifa_document_number_prefix(dept, kind):
+def zhifa_document_number_prefix(dept, kind, subject):
+    # `subject`: {"type", "id", "facts" (the document's fields), "case"} or None; a department that
+    # numbers by case type answers a different code from it (each code is its own number sequence).
+    # Leave `subject` out of the signature if the department does not need it.
     return DOCUMENT_CODES.get(kind) if applies_to(dept) else None
