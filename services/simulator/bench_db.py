@@ -1,6 +1,6 @@
 """The MongoDB-wire server alone, with the kernel's access pattern: FerretDB's backends compared.
 
-    python -m services.simulator.bench_db [--ops 1000] [--clients 1] [--size-kb 12]   (MONGO_URI)
+    python -m services.simulator.bench_db [--ops 1000] [--clients 1] [--size-kb 12] [--packed]   (MONGO_URI)
 
 Per event the kernel reads the aggregate by `_id`, writes it back with a version check
 (`replace_one({_id, version})`) and clears its outbox (`update_one({_id, version}, $set)`); a new
@@ -10,28 +10,49 @@ afterwards, and counts the CPU seconds the database processes used per operation
 the PostgreSQL backend, PostgreSQL with its backends; services/simulator/bench.py ProcessSampler).
 CPU per operation moves much less than operations/s when other processes share the machine, so it
 is the figure to compare backends by on a busy machine; both are printed with the machine's load.
+`--packed` stores the documents as the kernel does since issue 14 (services/kernel/packing.py: the
+facts in one compressed binary field) and unpacks what it reads; run it with and without to compare.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import random
 import sys
 import threading
 import time
 import uuid
 from typing import Callable
 
+import bson
 import pymongo
+
+from services.kernel.packing import pack, unpack_from
+
+
+# phrases of an inspection record; with a random party name per fact the facts compress about as
+# much as the simulator's case facts (~3x with zlib), so `--packed` is not flattered by repetition
+CLAUSES = ("现场检查经营场所", "制作现场检查笔录", "当事人签字确认", "调取进货台账和销售记录", "询问当事人并制作询问笔录",
+           "抽取样品送检验机构检验", "对涉案物品先行登记保存", "拍摄现场照片和视听资料", "核查营业执照和许可证件",
+           "告知当事人陈述申辩权利", "责令当事人立即改正违法行为", "执法人员出示执法证件", "货值金额经核算", "涉案食品已下架封存")
 
 
 def case_document(agg_id: str, size_kb: int) -> dict:
     """A document of about `size_kb` KB with the shape of a penalty case (facts, snapshot, findings)."""
+    rng = random.Random(agg_id)
+
+    def text() -> str:
+        name = "".join(chr(rng.randint(0x4E00, 0x62FF)) for _ in range(rng.randint(30, 40)))
+        parts = [rng.choice(CLAUSES) + (f"{rng.randint(1, 9999)}元" if rng.random() < 0.3 else "") for _ in range(8)]
+        return f"当事人{name}：" + "，".join(parts) + f"，{rng.randint(2020, 2025)}年{rng.randint(1, 12)}月{rng.randint(1, 28)}日。"
+
     fact = {"event_id": "", "type": "case.act_recorded", "occurred_at": "2025-03-01T09:00:00+08:00",
             "dept": "511322-scjg", "source": "511322-scjg-system",
-            "payload": {"case_id": agg_id, "act": "on_site", "text": "现场检查经营场所，制作现场检查笔录，当事人签字确认。" * 8}}
+            "payload": {"case_id": agg_id, "act": "on_site", "text": text()}}
     per_fact = len(json.dumps(fact, ensure_ascii=False).encode())
-    facts = [{**fact, "event_id": str(uuid.uuid4())} for _ in range(max(1, size_kb * 1024 // per_fact))]
+    facts = [{**fact, "event_id": str(uuid.uuid4()), "payload": {**fact["payload"], "text": text()}}
+             for _ in range(max(1, size_kb * 1024 // per_fact))]
     return {"_id": agg_id, "version": 1, "facts": facts, "fact_ids": [f["event_id"] for f in facts],
             "snapshot": {"case_id": agg_id, "stage": "investigating", "dept": "511322-scjg"},
             "findings_open": {}, "findings_count": 0, "outbox": [], "outbox_pending": False, "due_at": None}
@@ -67,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ops", type=int, default=1000, help="每种操作的次数")
     parser.add_argument("--clients", type=int, default=1, help="并发线程数")
     parser.add_argument("--size-kb", type=int, default=12, help="文档大小（KB）")
+    parser.add_argument("--packed", action="store_true", help="事实压缩为一个二进制字段存储（内核的存储方式）")
     parser.add_argument("--out", help="结果 JSON 文件")
     args = parser.parse_args(argv)
     uri = os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/")
@@ -77,15 +99,17 @@ def main(argv: list[str] | None = None) -> int:
     col = client[name]["cases"]
     ids = [f"511322-scjg-2025-{n:05d}" for n in range(args.ops)]
     template = case_document("x", args.size_kb)
+    stored = pack(template) if args.packed else template
     result = {"server": database_server(uri), "load_before": load_average(), "size_bytes":
-              len(json.dumps(template, ensure_ascii=False).encode()), "phases": []}
+              len(json.dumps(template, ensure_ascii=False).encode()), "packed": args.packed,
+              "stored_bson_bytes": len(bson.encode(stored)), "phases": []}
     try:
         col.insert_one({"_id": "warm-up", "v": 1})
         col.create_index("outbox_pending")
         phases = [
-            ("insert_one", lambda c, i: c.insert_one({**template, "_id": i})),
-            ("find_one by _id", lambda c, i: c.find_one({"_id": i})),
-            ("replace_one {_id, version}", lambda c, i: c.replace_one({"_id": i, "version": 1}, {**template, "_id": i, "version": 2})),
+            ("insert_one", lambda c, i: c.insert_one({**stored, "_id": i})),
+            ("find_one by _id", lambda c, i: unpack_from(c, c.find_one({"_id": i}))),
+            ("replace_one {_id, version}", lambda c, i: c.replace_one({"_id": i, "version": 1}, {**stored, "_id": i, "version": 2})),
             ("update_one {_id, version} $set", lambda c, i: c.update_one({"_id": i, "version": 2},
                                                                         {"$set": {"outbox": [], "version": 3}})),
         ]
@@ -100,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         client.drop_database(name)
         client.close()
     result["load_after"] = load_average()
-    print(f"后端 {result['server'].get('backend')}，文档 {result['size_bytes']} 字节，{args.clients} 个并发，"
+    print(f"后端 {result['server'].get('backend')}，文档 {result['size_bytes']} 字节"
+          f"{'（压缩存储 ' + str(result['stored_bson_bytes']) + ' 字节）' if args.packed else ''}，{args.clients} 个并发，"
           f"负载 {result['load_before']} → {result['load_after']}；写回核对：{result['check_version_3']}/{args.ops} 条 version=3")
     if args.out:
         with open(args.out, "w", encoding="utf-8") as fh:
