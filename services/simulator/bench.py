@@ -24,7 +24,9 @@ Simulated counties are the workload; results are printed and written to .run/ben
    measuring (local servers are found by their listening port), to show where the time goes.
 4. The raw ceiling of this machine for the same messages: plain kombu publish → consume → one
    `insert_one` per message into a scratch database on the same MongoDB server; the suite's
-   throughput is reported as a ratio of it.
+   throughput is reported as a ratio of it. It is measured first, before anything is published to
+   the suite, once the services' counters have stayed flat (a backlog still draining — a running
+   suite's, or a saturated phase's — would take its CPU); the wait is printed.
 
 With no suite answering at WEB_SERVER_ADDRESS, the bench starts one (every declared service process,
 from the manifests: services/launcher.py `available()`) with its own DB_PREFIX and, when RABBIT_MGMT_URI is set, in a vhost of its own;
@@ -58,7 +60,7 @@ import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from services.simulator.bench_verdicts import Targets, all_met, is_clean
 from services.simulator.bench_verdicts import judge as judge_verdicts
@@ -1024,7 +1026,10 @@ def print_summary(results: dict) -> None:
         hv = half["fact_visible"]
         print(f"  延迟（半负荷，参考，非目标速率）以 {half['offered_rate_per_s']:g} 条/秒（持续吞吐的一半）发布 {half['seconds']} 秒："
               f"入库可见 p50 {hv['p50_ms']} / p95 {hv['p95_ms']} / p99 {hv['p99_ms']} ms（{hv['samples']} 个样本）")
-    print(f"  原始上限    {raw['events_per_s']} 条/秒（kombu 发布→消费→insert_one，{raw['consumers']} 个消费进程）；"
+    quiet = raw.get("quiet_wait")
+    when = "" if quiet is None else (f"；先于持续吞吐阶段测量，等待服务空闲 {quiet['waited_s']} 秒"
+                                      + ("" if quiet["quiet"] else "，未确认空闲"))
+    print(f"  原始上限    {raw['events_per_s']} 条/秒（kombu 发布→消费→insert_one，{raw['consumers']} 个消费进程{when}）；"
           f"比值 {results['ratio_to_raw']}")
     for name, mem in results["memory"].items():
         print(f"  内存        {name:<10} 峰值 RSS {mem['peak_rss_mb']} MB（VmHWM {mem['vm_hwm_mb']} MB）")
@@ -1114,6 +1119,14 @@ def main(argv: list[str] | None = None) -> int:
                                 "vhost": vhost, "mongo_uri": mongo_uri}
             results["workload"] = info
             first, second = events[:args.events], events[args.events:args.events + latency_count]
+            # the raw ceiling first, on a quiet pipeline: a backlog still draining would take its CPU
+            quiet = wait_until_flat(HandledCounter(suite.metrics_urls()), timeout=900)
+            log(f"raw ceiling: services quiet after {quiet['waited_s']}s"
+                + ("" if quiet["quiet"] else " (not flat: counters " + ("unreadable)" if quiet["quiet"] is None else "still moving)")))
+            raw_events = first[:args.raw_events] if args.raw_events else first
+            results["raw_ceiling"] = {**raw_ceiling(raw_events, amqp_uri, mongo_uri, prefix, args.raw_consumers,
+                                                    args.raw_prefetch, run_id),
+                                      "measured": "before the sustained phase", "quiet_wait": quiet}
             store = Store(mongo_uri, prefix, services)
             output = OutputEvents()
             sampler = ProcessSampler(suite.pids(), infrastructure(amqp_uri, mongo_uri))
@@ -1163,9 +1176,6 @@ def main(argv: list[str] | None = None) -> int:
                         settle=lambda loaded: settle_backlog(amqp_uri, broker, vhost, use_running, handled, loaded))
                 finally:
                     replay_store.close()
-        raw_events = first[:args.raw_events] if args.raw_events else first
-        results["raw_ceiling"] = raw_ceiling(raw_events, amqp_uri, mongo_uri, prefix, args.raw_consumers,
-                                             args.raw_prefetch, run_id)
     finally:
         if not use_running:
             if not args.keep_data:
@@ -1191,6 +1201,23 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if not args.strict or all_met(verdicts) else 1
 
 
+def wait_until_flat(read: Callable[[], int | None], timeout: float, quiet: float = 3.0, interval: float = 1.0,
+                    clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> dict:
+    """Wait until the services' progress counter (`read`, e.g. HandledCounter) stays unchanged for
+    `quiet` seconds, at most `timeout`: {"waited_s", "quiet": True, False (timed out) or None (the
+    counters could not be read: nothing known)}."""
+    started = clock()
+    last, still_since = read(), started
+    while clock() - started < timeout:
+        sleep(interval)
+        now = read()
+        if now != last:
+            last, still_since = now, clock()
+        elif clock() - still_since >= quiet:
+            return {"waited_s": round(clock() - started, 1), "quiet": None if now is None else True}
+    return {"waited_s": round(clock() - started, 1), "quiet": False}
+
+
 def settle_backlog(amqp_uri: str, broker: Broker | None, vhost: str | None, use_running: bool,
                    handled: HandledCounter, measured: dict) -> str:
     """Before a latency phase: drop the backlog (a suite the bench started) or wait it out (a running
@@ -1198,15 +1225,7 @@ def settle_backlog(amqp_uri: str, broker: Broker | None, vhost: str | None, use_
     waiting = None
     if not use_running:
         waiting = purge_queues(amqp_uri, broker.queues(vhost) if broker and vhost else suite_queues())
-    deadline = time.monotonic() + (60 if waiting is not None else 900)
-    last, still_since = handled(), time.monotonic()
-    while time.monotonic() < deadline:
-        time.sleep(1)
-        now = handled()
-        if now != last:
-            last, still_since = now, time.monotonic()
-        elif time.monotonic() - still_since >= 3:
-            break
+    wait_until_flat(handled, timeout=60 if waiting is not None else 900)
     if waiting is not None:
         return f"持续吞吐阶段在 {measured['seconds']} 秒内未处理完，已清除队列中积压的 {waiting} 条消息后再测延迟"
     return "持续吞吐阶段未在时限内处理完；运行中的套件不清队列，已等待积压处理完后再测延迟"
