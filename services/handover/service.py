@@ -21,6 +21,7 @@ from nameko.rpc import ServiceRpc, rpc
 from services.common.chinatime import local_date, parse_time
 from services.common.errors import DomainError
 from services.common.facts import Fact
+from services.common.ondemand import OnDemand
 from services.kernel.base import EventSourcedService, bounded
 from services.kernel.commands import build_envelope, refusal, validate
 from services.kernel.mongo import Mongo
@@ -113,7 +114,8 @@ class CaseAdapter:
                 "thresholds_reached": d.thresholds_reached(agg, self._thresholds(agg.dept))}
 
     def findings(self, agg: d.PenaltyCaseView, as_of: datetime):
-        return d.evaluate_case(agg, self._handovers(agg.case_id), self._thresholds(agg.dept), as_of)
+        # the handovers are read only when the rule gets that far (a penalised case reaching a threshold)
+        return d.evaluate_case(agg, OnDemand(lambda: self._handovers(agg.case_id)), self._thresholds(agg.dept), as_of)
 
     def due_at(self, agg, as_of):
         return None
@@ -135,6 +137,9 @@ def letter_fields(snapshot: dict) -> tuple[dict, dict]:
     defaults = {"police_agency": first.get("police_unit") or first.get("police_dept") or "",
                 "procuratorate": "、".join(snapshot.get("procuratorates") or []) or "（未抄送）"}
     return decided, defaults
+
+
+_LINKED: set = set()  # (case id, handover id) links this process has written (store.link_case)
 
 
 class HandoverService(EventSourcedService):
@@ -162,9 +167,21 @@ class HandoverService(EventSourcedService):
             if snap.get("case_id"):
                 store.mark_due(self.store(self.aggregate("case")), snap["case_id"], now)
         else:
-            handovers = self.store(self.aggregate("handover"))
-            for linked in store.handover_docs_of_case(self.db, doc["_id"]):
-                store.mark_due(handovers, linked["_id"], now)
+            linked = store.handover_ids_of_case(self.db, doc["_id"])
+            if linked:
+                handovers = self.store(self.aggregate("handover"))
+                for handover_id in linked:
+                    store.mark_due(handovers, handover_id, now)
+
+    def store_listeners(self, aggregate) -> list:
+        """After every save of a handover: its link from the penalty case it names (store.py)."""
+        if aggregate.name != "handover":
+            return []
+
+        def link(old: dict | None, new: dict) -> None:
+            store.link_case(self.db, new["_id"], ((old or {}).get("snapshot") or {}).get("case_id"),
+                            (new.get("snapshot") or {}).get("case_id"), _LINKED)
+        return [link]
 
     # ---- queries -----------------------------------------------------------------------------
     @rpc

@@ -8,6 +8,12 @@ aggregate's version so a slow writer never recounts an older state over a newer 
 `month_counters` holds one document per (handing-over department or '*', month) with `reached.<status>`:
 how many handovers reached that status in the month (the month of the step that moved it), counted
 under the same version guard — the coordination service reads it for its monthly/quarterly reports.
+
+Links: `case_handovers` holds, per penalty case id, the handovers that name it (`{_id: case_id,
+handovers: [...]}`), kept after every save of a handover (a store listener, so facts, commands and
+sweeps alike). A `case.changed` reads its handovers through it by `_id` — FerretDB v1 would decode
+every handover document for a `find({"snapshot.case_id": ...})`, and did so twice per `case.changed`.
+It is built from the handovers at the first start that finds it missing.
 """
 from __future__ import annotations
 
@@ -27,10 +33,33 @@ def ensure_indexes(db: Database) -> None:
     AggregateStore.ensure_indexes(db.handovers, "dept", "snapshot.parties", "snapshot.case_id", "snapshot.status")
     AggregateStore.ensure_indexes(db.penalty_cases, "dept")
     db.month_counters.create_index("month")
+    if db.case_handovers.find_one({}, {"_id": 1}) is None:  # first start with the links: build them
+        for doc in db.handovers.find({}, {"snapshot.case_id": 1}):
+            link_case(db, doc["_id"], None, (doc.get("snapshot") or {}).get("case_id"), set())
+
+
+def link_case(db: Database, handover_id: str, old_case: str | None, new_case: str | None, known: set) -> None:
+    """Keep `case_handovers` in step with a saved handover (idempotent). `known` is a process-local
+    set of (case id, handover id) links already written, to skip repeat writes."""
+    if old_case and old_case != new_case:
+        db.case_handovers.update_one({"_id": old_case}, {"$pull": {"handovers": handover_id}})
+        known.discard((old_case, handover_id))
+    if new_case and (new_case, handover_id) not in known:
+        db.case_handovers.update_one({"_id": new_case}, {"$addToSet": {"handovers": handover_id}}, upsert=True)
+        known.add((new_case, handover_id))
+
+
+def handover_ids_of_case(db: Database, case_id: str) -> list[str]:
+    doc = db.case_handovers.find_one({"_id": case_id})
+    return sorted(doc.get("handovers") or ()) if doc else []
 
 
 def handover_docs_of_case(db: Database, case_id: str) -> list[dict]:
-    return [unpack_from(db.handovers, doc) for doc in db.handovers.find({"snapshot.case_id": case_id}, {**FACTS, "snapshot.case_id": 1})]
+    """The handovers naming `case_id`, with their facts (one `_id` look-up each)."""
+    found = (db.handovers.find_one({"_id": h}, {**FACTS, "snapshot.case_id": 1})
+             for h in handover_ids_of_case(db, case_id))
+    return [unpack_from(db.handovers, doc) for doc in found
+            if doc is not None and (doc.get("snapshot") or {}).get("case_id") == case_id]
 
 
 def case_doc(db: Database, case_id: str) -> dict | None:

@@ -75,6 +75,10 @@ SWEEP_LAG = Gauge("zhifa_deadline_sweep_lag_seconds",
                   "How far past its due date the oldest due aggregate was when the sweep reached it", ["service"])
 PLUGIN_FAILURES = Gauge("zhifa_plugin_failures", "Isolated plugin failures (distinct), by plugin and hook",
                         ["service", "plugin", "hook"])
+DB_COMMANDS = Counter("zhifa_db_commands_total", "Database commands sent, by collection (per-key collections "
+                      "folded to `<prefix>.*`) and command name", ["service", "collection", "command"])
+DB_COMMAND_SECONDS = Counter("zhifa_db_command_seconds_total", "Time spent waiting for database commands",
+                             ["service", "collection", "command"])
 DEPENDENCY_UP = Gauge("zhifa_dependency_up", "Whether a dependency answered its last readiness check",
                       ["service", "dependency"])
 

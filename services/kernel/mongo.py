@@ -9,6 +9,7 @@ import logging
 from typing import Callable
 
 import pymongo
+from pymongo import monitoring
 from nameko.extensions import DependencyProvider
 from pymongo.database import Database
 
@@ -17,7 +18,57 @@ from services.kernel import config
 log = logging.getLogger("zhifa.mongo")
 
 
-def make_client(uri: str | None = None, timeout_ms: int | None = None) -> pymongo.MongoClient:
+def collection_label(command_name: str, command) -> str:
+    """The bounded collection label of a command: the collection it names, a per-key collection
+    (`case_list.<dept>.<stage>.<0|1>`) folded to its prefix (`case_list.*`), "-" for none."""
+    target = command.get(command_name) if command_name != "getMore" else command.get("collection")
+    if not isinstance(target, str) or not target:
+        return "-"
+    dot = target.find(".")
+    return target if dot < 0 else target[:dot] + ".*"
+
+
+class CommandCounter(monitoring.CommandListener):
+    """Counts the database commands of one service's client and the time spent on them
+    (zhifa_db_commands_total / zhifa_db_command_seconds_total by collection and command).
+
+    Runs on every command, so it keeps the label children it has made and remembers only the
+    collection of each command in flight (by request id) between its start and its end."""
+
+    def __init__(self, service: str):
+        from services.kernel import metrics
+
+        self.service = service
+        self._metrics = metrics
+        self._children: dict[tuple[str, str], tuple] = {}
+        self._in_flight: dict[int, tuple] = {}
+
+    def _child(self, collection: str, command: str) -> tuple:
+        key = (collection, command)
+        child = self._children.get(key)
+        if child is None:
+            m = self._metrics
+            labels = (self.service, m.bounded("db_collection", collection), m.bounded("db_command", command))
+            child = self._children[key] = (m.DB_COMMANDS.labels(*labels), m.DB_COMMAND_SECONDS.labels(*labels))
+        return child
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        child = self._child(collection_label(event.command_name, event.command), event.command_name)
+        child[0].inc()
+        self._in_flight[event.request_id] = child
+
+    def _ended(self, event) -> None:
+        child = self._in_flight.pop(event.request_id, None)
+        if child is not None:
+            child[1].inc(event.duration_micros / 1e6)
+
+    succeeded = _ended
+    failed = _ended
+
+
+def make_client(uri: str | None = None, timeout_ms: int | None = None,
+                service: str | None = None) -> pymongo.MongoClient:
+    """A client with the suite's timeouts; with `service`, its commands are counted for /metrics."""
     timeout_ms = timeout_ms or int(config.get("MONGO_TIMEOUT_MS"))
     return pymongo.MongoClient(
         uri or config.get("MONGO_URI"),
@@ -26,6 +77,7 @@ def make_client(uri: str | None = None, timeout_ms: int | None = None) -> pymong
         socketTimeoutMS=timeout_ms * 4,
         tz_aware=True,
         appname="zhifa",
+        event_listeners=[CommandCounter(service)] if service else [],
     )
 
 
@@ -54,7 +106,7 @@ class Mongo(DependencyProvider):
         self.db: Database | None = None
 
     def setup(self):
-        self.client = make_client()
+        self.client = make_client(service=self.service)
         self.db = self.client[database_name(self.service)]
         from services.kernel.metrics import register_dependency
 

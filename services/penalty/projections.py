@@ -28,6 +28,7 @@ from datetime import date, datetime
 from typing import Any, Iterable, Mapping, Sequence
 
 from services.common.findings import SEVERITY_RANK, Finding  # noqa: F401  (SEVERITY_RANK: re-exported)
+from services.common.ondemand import OnDemand
 from services.common.qualification import Holder, can_act, holder_from_payload
 from services.penalty.domain import rules as r
 from services.penalty.domain.case import Case, parse_time
@@ -214,6 +215,6 @@ def case_facts(officers: Mapping[str, Mapping[str, Any]], items: Mapping[str, Ma
         credentials=lambda officer_id, area, at: officer_verdict(holders.get(officer_id), area, at),
         items=lambda dept, code, at: item_view(records.get(code), dept, code, at),
         crime_thresholds=tuple(crime_thresholds),
-        other_decisions=tuple(other_decisions),
+        other_decisions=other_decisions if isinstance(other_decisions, OnDemand) else tuple(other_decisions),
         officer_kinds=lambda officer_id: (officers.get(officer_id) or {}).get("kind"),
     )

@@ -22,16 +22,18 @@ from __future__ import annotations
 import inspect
 import re
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 
 from nameko.rpc import rpc
 
 from contracts.fields import DEPT, ID
 from services.common.errors import DomainError
+from services.common.ondemand import OnDemand
 from services.common.ownership import only_reporter
 from services.common.workdays import DEFAULT_CALENDAR, WorkdayCalendar
 from services.kernel.base import EventSourcedService, bounded
 from services.kernel.commands import CommandRefused, refusal
+from services.kernel.memo import Memo
 from services.kernel.messaging import reliable_event_handler
 from services.kernel.mongo import Mongo
 from services.kernel.plugins import Plugins
@@ -71,11 +73,13 @@ class PenaltyAdapter:
     instant; the rules run once (the snapshot keeps a digest of the findings for queries).
     """
 
-    def __init__(self, db, plugins, settings: DeptSettings, calendar: WorkdayCalendar = DEFAULT_CALENDAR):
+    def __init__(self, db, plugins, settings: DeptSettings, calendar: WorkdayCalendar = DEFAULT_CALENDAR,
+                 memo: Callable[[], Memo | None] = lambda: None):
         self.db = db
         self.plugins = plugins
         self.settings = settings
         self.calendar = calendar
+        self.memo = memo  # the service's unit of work memo (kernel/memo.py), read when a look-up runs
         self._per_dept: dict[str, tuple[PenaltySettings, list, list]] = {}
         self._last: tuple[c.Case, datetime, list] | None = None
 
@@ -109,8 +113,8 @@ class PenaltyAdapter:
         dept = self.dept_of(case)
         settings, thresholds, extra_rules = self.for_dept(dept)
         refs = projections.references(case)
-        officers, items = store.projected(self.db, refs["officer_ids"], refs["item_codes"])
-        others = store.other_decisions(self.db, refs["party_id"], case.case_id)
+        officers, items = store.projected(self.db, refs["officer_ids"], refs["item_codes"], self.memo())
+        others = OnDemand(lambda: store.other_decisions(self.db, refs["party_id"], case.case_id))
         facts = projections.case_facts(officers, items, thresholds, others)
         found = rules.evaluate(case, facts, settings, as_of, self.calendar, rules=extra_rules)
         self._last = (case, as_of, found)
@@ -133,7 +137,7 @@ class PenaltyAdapter:
     def changed_events(self, agg, snapshot: dict, cause: str, as_of: datetime) -> list[dict]:
         # findings, and `case.changed` for the handover service (以罚代刑); full state is read through the API
         code = (agg.decision.item_code if agg.decision else "") or agg.item_code
-        items = store.projected(self.db, (), [code])[1] if code else {}
+        items = store.projected(self.db, (), [code], self.memo())[1] if code else {}
         return case_changed.events(agg, items, len(agg.applied) + len(agg.held) + len(agg.anomalies), cause, as_of)
 
 
@@ -191,7 +195,7 @@ class PenaltyService(EventSourcedService):
     plugins = Plugins()
 
     def adapter(self, aggregate, envelope=None) -> PenaltyAdapter:
-        return PenaltyAdapter(self.db, self.plugins, self.settings)
+        return PenaltyAdapter(self.db, self.plugins, self.settings, memo=lambda: self.memo)
 
     def store(self, aggregate) -> store.CaseStore:
         """Case aggregates whose every save keeps the case list and its counters in step (store.py)."""

@@ -10,6 +10,8 @@
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 import uuid
 from datetime import datetime
@@ -21,6 +23,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from services.kernel.aggregates import AggregateStore, Change
+from services.kernel.memo import Memo, remembered
 from services.kernel.mongo import ConcurrencyError
 from services.kernel.packing import WITHOUT_FACTS
 from services.penalty.projections import case_summary
@@ -74,12 +77,17 @@ def upsert_item(db: Database, payload: dict, now: datetime) -> bool:
     return _upsert_newer(db.items, payload["item_code"], int(payload["revision"]), payload, now)
 
 
-def projected(db: Database, officer_ids: Iterable[str], item_codes: Iterable[str]) -> tuple[dict, dict]:
-    """The stored officer and item payloads a case refers to, by id."""
-    officer_ids, item_codes = sorted(set(officer_ids)), sorted(set(item_codes))
+def _payloads(col: Collection) -> Callable[[list], dict]:
     # one _id lookup each: FerretDB v1 pushes down `_id` equality only, so `$in` would read every document
-    officers = {d["_id"]: d["payload"] for d in (db.officers.find_one({"_id": i}) for i in officer_ids) if d}
-    items = {d["_id"]: d["payload"] for d in (db.items.find_one({"_id": c}) for c in item_codes) if d}
+    return lambda keys: {d["_id"]: d["payload"] for d in (col.find_one({"_id": k}) for k in keys) if d}
+
+
+def projected(db: Database, officer_ids: Iterable[str], item_codes: Iterable[str],
+              memo: Memo | None = None) -> tuple[dict, dict]:
+    """The stored officer and item payloads a case refers to, by id; with the unit of work's `memo`
+    (services/kernel/memo.py: one batch, one fact, one replay run) each is read once in it."""
+    officers = remembered(memo, "penalty.officers", sorted(set(officer_ids)), _payloads(db.officers))
+    items = remembered(memo, "penalty.items", sorted(set(item_codes)), _payloads(db.items))
     return officers, items
 
 
@@ -202,9 +210,22 @@ def partition(db: Database, key: str) -> Collection:
     return db[f"{LIST_PREFIX}.{key}"]
 
 
+ROW_VOLATILE = ("version", "evaluated_at")  # change on every save: not part of a row
+
+
 def list_row(doc: dict) -> dict:
-    """The case list's row of a case document: its summary, by case id."""
-    return {"_id": doc["_id"], **case_summary(doc)}
+    """The case list's row of a case document: its summary, by case id, without what changes on
+    every save (the aggregate version, the time of the last evaluation), so a save that changes
+    nothing the list shows leaves the row as it is (see `sync_case`)."""
+    row = {"_id": doc["_id"], **case_summary(doc)}
+    for name in ROW_VOLATILE:
+        row.pop(name, None)
+    return row
+
+
+def row_digest(row: dict) -> str:
+    """A short digest of a row's content (kept in the locator: the row the list holds)."""
+    return hashlib.blake2b(json.dumps(row, sort_keys=True, default=str).encode(), digest_size=12).hexdigest()
 
 
 def row_key(row: dict) -> str:
@@ -256,7 +277,7 @@ def _carry_out(db: Database, case_id: str, pending: dict, lease: str, *, release
         _count(db, frm, -1, token)
     if frm != to:
         _count(db, to, 1, token)
-    done = {"key": to, "version": pending["version"], "pending": None}
+    done = {"key": to, "version": pending["version"], "pending": None, "digest": row_digest(pending["row"])}
     if release:
         _release(db, case_id, lease, done)
     else:
@@ -270,8 +291,20 @@ def sync_case(db: Database, doc: dict) -> bool:
 
     Called after every save of a case, and after a save that changed nothing (a redelivery), so a
     move left pending by a crash is carried out. True when the case moved to another key.
+
+    Many saves change nothing the list shows (a fact that keeps the stage, the overdue flag and the
+    summary): then the locator already names this key and this row's digest, no sync holds the lease
+    and no move is pending, and one small conditional write moves the locator's version forward (so
+    a slower sync of an older version, from another worker, still finds it counted and changes
+    nothing). Otherwise — the filter did not match — the sync takes the lease as below.
     """
     case_id, version = doc["_id"], int(doc.get("version") or 0)
+    row = list_row(doc)
+    digest = row_digest(row)
+    if db.case_list_at.update_one({"_id": case_id, "key": row_key(row), "digest": digest, "pending": None,
+                                   "lease": None, "version": {"$lte": version}},
+                                  {"$set": {"version": version}}).matched_count:
+        return False
     loc, lease = _acquire(db, case_id)
     released = False
     try:
@@ -281,11 +314,11 @@ def sync_case(db: Database, doc: dict) -> bool:
             loc = {**loc, "key": pending["to"], "version": pending["version"], "pending": None}
         if int(loc.get("version") or 0) >= version:
             return False  # redelivered, retried or older: counted already
-        row = list_row(doc)
         to, frm = row_key(row), loc.get("key")
         if to == frm:  # same key: the row changes in place, no counter does
-            partition(db, to).replace_one({"_id": case_id}, row, upsert=True)
-            _release(db, case_id, lease, {"version": version})
+            if loc.get("digest") != digest:
+                partition(db, to).replace_one({"_id": case_id}, row, upsert=True)
+            _release(db, case_id, lease, {"version": version, "digest": digest})
             released = True
             return False
         pending = {"from": frm, "to": to, "token": f"{case_id}@{version}", "version": version, "row": row}
@@ -387,7 +420,7 @@ def rebuild_list(db: Database) -> dict:
         counts[key] = counts.get(key, 0) + 1
         rows.setdefault(key, []).append(row)
         locators.append({"_id": doc["_id"], "key": key, "version": int(doc.get("version") or 0),
-                         "pending": None, "lease": None})
+                         "pending": None, "lease": None, "digest": row_digest(row)})
         if len(rows[key]) >= FILL_BATCH:
             flush(key)
         if len(locators) >= FILL_BATCH:

@@ -399,6 +399,11 @@ class Suite:
         return {name: url[:-len("/health")] + "/metrics" for name, url in self.health.items()
                 if name in SERVICES and name in self.services}
 
+    def all_metrics_urls(self) -> dict[str, str]:
+        """Every process's /metrics (the database commands of the services the workload reaches
+        only through their events: handover, inspection, coordination...)."""
+        return {name: url[:-len("/health")] + "/metrics" for name, url in self.health.items()}
+
     def pids(self) -> dict[str, int]:
         if self.started:
             return {name: proc.pid for name, proc in self.started.items()}
@@ -702,8 +707,9 @@ class HandledCounter:
     of the entrypoints subscribed to `<kind>.*` in the owning service. A handler returns only after
     its aggregate is saved, so this follows what is stored without touching the database."""
 
-    def __init__(self, urls: dict[str, str]):
+    def __init__(self, urls: dict[str, str], every: dict[str, str] | None = None):
         self.urls = urls
+        self.every = every or urls  # every process's /metrics: where the database commands are counted
 
     def __call__(self) -> int | None:
         total = 0.0
@@ -724,6 +730,72 @@ class HandledCounter:
                     sign = 1 if match.group(1) == "zhifa_entrypoint_calls_total" else -1
                     total += sign * float(match.group(3))
         return int(total)
+
+
+_DB_SAMPLE = re.compile(r"^zhifa_db_command(s|_seconds)_total\{([^}]*)\}\s+(\S+)$")
+
+
+def parse_db_commands(text: str) -> dict[tuple[str, str, str], list[float]]:
+    """(service, collection, command) -> [commands, seconds] from one /metrics page (kernel/mongo.py)."""
+    out: dict[tuple[str, str, str], list[float]] = {}
+    for line in text.splitlines():
+        match = _DB_SAMPLE.match(line)
+        if not match:
+            continue
+        labels = dict(_LABEL.findall(match.group(2)))
+        key = (labels.get("service", "?"), labels.get("collection", "?"), labels.get("command", "?"))
+        out.setdefault(key, [0.0, 0.0])[0 if match.group(1) == "s" else 1] += float(match.group(3))
+    return out
+
+
+def db_commands(urls: dict[str, str]) -> dict[str, dict[tuple[str, str, str], list[float]]]:
+    """The database commands each service process has sent so far, by /metrics page (a page that
+    does not answer is left out; `commands_per_event` compares the pages read both times)."""
+    pages: dict[str, dict[tuple[str, str, str], list[float]]] = {}
+    for url in dict.fromkeys(urls.values()):  # one page per process (two services may share one)
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                pages[url] = parse_db_commands(resp.read().decode())
+        except OSError:
+            continue
+    return pages
+
+
+def _summed(pages: dict[str, dict], urls) -> dict[tuple[str, str, str], list[float]]:
+    total: dict[tuple[str, str, str], list[float]] = {}
+    for url in urls:
+        for key, (n, sec) in pages[url].items():
+            acc = total.setdefault(key, [0.0, 0.0])
+            acc[0] += n
+            acc[1] += sec
+    return total
+
+
+def commands_per_event(before: dict, after: dict, events: int, top: int = 10) -> dict:
+    """Database commands per event by service x collection (the `top` busiest, with the commands in
+    each and the time the service waited for them), and the services' total."""
+    groups: dict[tuple[str, str], dict] = {}
+    for key, (n, sec) in after.items():
+        n0, sec0 = before.get(key, (0.0, 0.0))
+        if n - n0 <= 0:
+            continue
+        group = groups.setdefault(key[:2], {"service": key[0], "collection": key[1], "commands": 0.0,
+                                            "seconds": 0.0, "by_command": {}})
+        group["commands"] += n - n0
+        group["seconds"] += sec - sec0
+        group["by_command"][key[2]] = group["by_command"].get(key[2], 0.0) + n - n0
+    ranked = sorted(groups.values(), key=lambda g: -g["commands"])
+    rows = [{"service": g["service"], "collection": g["collection"],
+             "commands_per_event": round(g["commands"] / events, 3),
+             "wait_ms_per_event": round(g["seconds"] * 1000 / events, 3),
+             "by_command": {c: round(n / events, 3) for c, n in sorted(g["by_command"].items(), key=lambda cn: -cn[1])}}
+            for g in ranked]
+    by_service: dict[str, float] = {}
+    for g in ranked:
+        by_service[g["service"]] = by_service.get(g["service"], 0.0) + g["commands"]
+    return {"events": events, "total_per_event": round(sum(g["commands"] for g in ranked) / events, 3),
+            "by_service": {k: round(v / events, 3) for k, v in sorted(by_service.items(), key=lambda kv: -kv[1])},
+            "top": rows[:top], "rest_per_event": round(sum(g["commands"] for g in ranked[top:]) / events, 3)}
 
 
 def percentiles(values: list[float]) -> dict[str, float | int | None]:
@@ -751,6 +823,7 @@ def sustained(events: list[dict], amqp_uri: str, store: Store, output: OutputEve
     raised_before = output.counts.get("finding.raised", 0)
     log(f"sustained: publishing {len(events)} events as fast as possible (progress by {method})")
     commands_before = store.commands()
+    by_collection_before = db_commands(handled.every)
     stats = publish_amqp(events, amqp_uri)
     log(f"published in {stats.elapsed:.1f}s ({stats.rate:.0f}/s offered); waiting until every fact is stored")
     done_at, done, progress_at, last_done = None, 0, time.monotonic(), -1
@@ -774,6 +847,7 @@ def sustained(events: list[dict], amqp_uri: str, store: Store, output: OutputEve
     end = done_at or progress_at
     seconds = end - stats.started
     commands_after = store.commands()
+    by_collection_after = db_commands(handled.every)
     stored = store.persisted() - baseline  # one count, after the window: the scan cannot slow the run
     with output.lock:
         last_output = output.last
@@ -790,6 +864,11 @@ def sustained(events: list[dict], amqp_uri: str, store: Store, output: OutputEve
         out["database_commands_per_event"] = {
             name: round((commands_after.get(name, 0) - commands_before.get(name, 0)) / done, 2)
             for name in DATA_COMMANDS if commands_after.get(name, 0) - commands_before.get(name, 0) > 0}
+    both = [url for url in by_collection_before if url in by_collection_after]
+    if both and done:
+        # the services' own commands (kernel/mongo.py listener), by service x collection: where the work is
+        out["db_commands_by_collection"] = commands_per_event(_summed(by_collection_before, both),
+                                                              _summed(by_collection_after, both), done)
     if done_at and last_output and stats.started < last_output <= done_at:
         out["events_per_s_by_last_output_event"] = round(done / (last_output - stats.started), 1)
     log(f"sustained: {done}/{len(events)} handled in {out['seconds']}s → {out['events_per_s']} events/s "
@@ -1016,6 +1095,14 @@ def print_summary(results: dict) -> None:
         print("  数据库命令  持续吞吐阶段每条事件："
               + " · ".join(f"{name} {n:g}" for name, n in s["database_commands_per_event"].items())
               + "（整个数据库服务器的命令数，含其他客户端）")
+    per = s.get("db_commands_by_collection")
+    if per:
+        print(f"  命令去向    各服务每条事件 {per['total_per_event']:g} 条数据库命令（"
+              + " · ".join(f"{k} {v:g}" for k, v in per["by_service"].items()) + "）；前 10 位（服务 × 集合）：")
+        for row in per["top"]:
+            print(f"              {row['service']:<13} {row['collection']:<22} {row['commands_per_event']:>7.3f} 条/事件"
+                  f" · 等待 {row['wait_ms_per_event']:.2f} ms/事件 · "
+                  + " ".join(f"{c} {n:g}" for c, n in row["by_command"].items()))
     fv, oe = lat["fact_visible"], lat["output_event"]
     print(f"  延迟        以 {lat['offered_rate_per_s']:.0f} 条/秒（实际 {lat['achieved_rate_per_s']}）发布 {lat['seconds']} 秒"
           f"{'（已饱和' + ('，提前停止加压' if lat.get('note') else '') + '）' if lat.get('saturated') else ''}："
@@ -1133,7 +1220,7 @@ def main(argv: list[str] | None = None) -> int:
             sampler.start()
             try:
                 with RawTap(amqp_uri, services, output):
-                    handled = HandledCounter(suite.metrics_urls())
+                    handled = HandledCounter(suite.metrics_urls(), suite.all_metrics_urls())
                     results["sustained"] = sustained(first, amqp_uri, store, output, args.stall, args.max_seconds,
                                                      handled)
                     if not results["sustained"]["complete"]:

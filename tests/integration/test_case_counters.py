@@ -73,8 +73,9 @@ def test_concurrent_and_redelivered_syncs_count_each_move_once(db):
     [t.join() for t in threads]
     final = {cid: store.row_key(store.list_row(states[-1])) for cid, states in histories.items()}
     assert_exact(db, final)
-    rows = {r["case_id"]: r["version"] for k in final.values() for r in store.partition(db, k).find({})}
-    assert rows == {cid: 6 for cid in histories}  # the newest state's row, once
+    rows = {r["_id"]: r for k in final.values() for r in store.partition(db, k).find({})}
+    assert rows == {cid: store.list_row(states[-1]) for cid, states in histories.items()}  # the newest row, once
+    assert {loc["_id"]: loc["version"] for loc in db.case_list_at.find({})} == {cid: 6 for cid in histories}
     assert any(moves) and not all(moves)
 
 
@@ -196,3 +197,59 @@ def test_first_start_on_cases_stored_before_the_list_existed_builds_it(db):
     assert sum(counters(db).values()) == 7 and counters(db) == store.recount(db)
     store.ensure_indexes(db)  # a second start finds the list and leaves it
     assert sum(counters(db).values()) == 7
+
+
+class Recorder(pymongo.monitoring.CommandListener):
+    """The commands a client sends, by (command, collection)."""
+
+    def __init__(self):
+        self.seen: list[tuple[str, str]] = []
+
+    def started(self, event):
+        self.seen.append((event.command_name, str(event.command.get(event.command_name))))
+
+    def succeeded(self, event):
+        pass
+
+    def failed(self, event):
+        pass
+
+
+def test_a_save_that_changes_nothing_the_list_shows_is_one_small_write(db, servers):
+    recorder = Recorder()
+    client = pymongo.MongoClient(servers["MONGO_URI"], serverSelectionTimeoutMS=3000, tz_aware=True,
+                                 event_listeners=[recorder])
+    watched = client[db.name]
+    try:
+        key = store.list_key(DEPTS[0], "filed", False)
+        store.sync_case(watched, case_doc("c1", 1, DEPTS[0], "filed", False))
+        recorder.seen.clear()
+        # v2 keeps the row (only the version moves): the locator's version, nothing else
+        assert store.sync_case(watched, case_doc("c1", 2, DEPTS[0], "filed", False)) is False
+        assert recorder.seen == [("update", "case_list_at")]
+        recorder.seen.clear()
+        store.sync_case(watched, case_doc("c1", 2, DEPTS[0], "filed", False))  # the redelivery: the same
+        assert recorder.seen == [("update", "case_list_at")]
+        assert db.case_list_at.find_one({"_id": "c1"})["version"] == 2
+        # a row that changes under the same key is rewritten in place (under the lease)
+        recorder.seen.clear()
+        changed = {**case_doc("c1", 3, DEPTS[0], "filed", False), "due_at": "2026-12-01T00:00:00+08:00"}
+        store.sync_case(watched, changed)
+        assert ("update", f"{store.LIST_PREFIX}.{key}") in recorder.seen and len(recorder.seen) == 4
+        assert store.partition(db, key).find_one({"_id": "c1"}) == store.list_row(changed)
+        assert counters(db) == {key: 1} and db.case_list_at.find_one({"_id": "c1"})["version"] == 3
+    finally:
+        client.close()
+
+
+def test_a_slower_sync_of_an_older_version_never_overwrites_a_row_kept_unchanged(db):
+    """Worker B saved v2 (decided) but syncs late; worker A saved v3 (back to v1's row) from v2 and
+    found the list already showing that row: the list must end at v3's row, not v2's."""
+    v1 = case_doc("c1", 1, DEPTS[0], "filed", False)
+    v2 = case_doc("c1", 2, DEPTS[0], "decided", False)
+    v3 = case_doc("c1", 3, DEPTS[0], "filed", False)
+    store.sync_case(db, v1)
+    assert store.sync_case(db, v3) is False  # A: the row v1 left is v3's row: one small write
+    assert store.sync_case(db, v2) is False  # B, late: v3 is counted, v2 changes nothing
+    assert_exact(db, {"c1": store.row_key(store.list_row(v3))})
+    assert store.partition(db, store.row_key(store.list_row(v3))).find_one({"_id": "c1"}) == store.list_row(v3)

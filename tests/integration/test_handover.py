@@ -9,6 +9,7 @@ racing decisions end with exactly one accepted; penalty's `case.changed` feeds ä
 from __future__ import annotations
 
 import threading
+import uuid
 from datetime import datetime, timedelta
 
 import pymongo
@@ -247,6 +248,36 @@ def test_penalty_without_handover_is_penalty_instead_of_crime(suite):
     # the department then hands it over: the finding resolves after the linked re-evaluation
     land(suite, *opening(now() - timedelta(hours=3), hid="511322-scjg-YS-2026-077", case_id=cid))
     wait_for(lambda: not (d := cases.find_one({"_id": cid})).get("findings_count") and d, timeout=15)
+    # the case found its handover through the link kept on the handover's save (no scan of handovers)
+    assert db(suite).case_handovers.find_one({"_id": cid})["handovers"] == ["511322-scjg-YS-2026-077"]
+
+
+def test_links_from_cases_to_handovers_are_built_at_first_start_and_kept_on_save(servers):
+    from services.handover import store
+
+    client = pymongo.MongoClient(servers["MONGO_URI"], serverSelectionTimeoutMS=3000)
+    database = client[f"t{uuid.uuid4().hex[:8]}_handover"]
+    try:
+        database.handovers.insert_many([{"_id": "h1", "snapshot": {"case_id": "c1"}},
+                                        {"_id": "h2", "snapshot": {"case_id": "c1"}},
+                                        {"_id": "h3", "snapshot": {}}])
+        store.ensure_indexes(database)  # stored before the links existed: built once
+        assert store.handover_ids_of_case(database, "c1") == ["h1", "h2"]
+        assert database.case_handovers.count_documents({}) == 1
+        known: set = set()
+        store.link_case(database, "h3", None, "c2", known)
+        store.link_case(database, "h3", None, "c2", known)  # known: no second write
+        store.link_case(database, "h2", "c1", "c2", known)  # a handover naming another case moves
+        assert store.handover_ids_of_case(database, "c1") == ["h1"]
+        assert store.handover_ids_of_case(database, "c2") == ["h2", "h3"]
+        database.handovers.update_one({"_id": "h2"}, {"$set": {"snapshot.case_id": "c2"}})
+        assert [d["_id"] for d in store.handover_docs_of_case(database, "c2")] == ["h2"]  # h3 names none
+        database.case_handovers.delete_many({"_id": "c2"})
+        store.ensure_indexes(database)  # links present: not rebuilt
+        assert store.handover_ids_of_case(database, "c2") == []
+    finally:
+        client.drop_database(database.name)
+        client.close()
 
 
 def test_a_refused_step_is_dead_lettered_never_lost(suite):
@@ -299,7 +330,7 @@ def test_the_simulated_year_through_the_ingress_finds_exactly_the_injected_breac
     penalty = client[f"{suite['config']['DB_PREFIX']}penalty"]
     cases = {e["payload"]["case_id"] for e in sim.events if e["type"].startswith("case.")}
     wait_for(lambda: penalty.cases.count_documents({}) == len(cases)
-             and not penalty.cases.find_one({"outbox_pending": True}), timeout=90)
+             and penalty.cases_outbox.count_documents({}) == 0, timeout=90)
     comparison = sh.run_live(sim, suite["amqp"], suite["config"]["MONGO_URI"], suite["config"]["DB_PREFIX"],
                              timeout=90, out=lambda *_: None)
     assert comparison.ok, [r.to_dict() for r in comparison.rows if r.missed or r.spurious]

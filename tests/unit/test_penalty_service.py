@@ -5,6 +5,7 @@ import pytest
 
 from services.common.errors import DomainError
 from services.common.findings import Finding
+from services.common.ondemand import OnDemand
 from services.common.workdays import DEFAULT_CALENDAR
 from services.penalty import projections as p
 from services.penalty.domain import case as pc
@@ -194,6 +195,25 @@ def test_decision_entry_feeds_the_double_fine_rule():
     found = evaluate(case, {"O1": officer("O1"), "O2": officer("O2")}, {CODE: item()}, [other])
     assert r.DOUBLE_FINE in found
     assert p.decision_entry(CID, p.case_snapshot(pc.Case(CID), [])) is None
+
+
+def test_other_decisions_are_read_only_when_a_rule_needs_them():
+    """The party's other decisions (a look-up per fact) are read only for a decided case, and once."""
+    reads = []
+
+    def load():
+        reads.append(1)
+        entry = p.decision_entry(CID, p.case_snapshot(story(), []))
+        return [{**entry, "case_id": "OTHER", "dept": "511322-sthj"}]
+
+    undecided = pc.Case(CID)
+    filed = pc.file_case(undecided, event_id="e0", dept=DEPT, at=at("2026-03-01T09:00"), item_code=CODE, party=PARTY)
+    undecided = pc.fold([filed], CID)
+    assert undecided.decision is None
+    evaluate(undecided, {"O1": officer("O1"), "O2": officer("O2")}, {CODE: item()}, OnDemand(load))
+    assert reads == []
+    found = evaluate(story(), {"O1": officer("O1"), "O2": officer("O2")}, {CODE: item()}, OnDemand(load))
+    assert r.DOUBLE_FINE in found and reads == [1]
 
 
 def test_case_detail_is_json_safe():
