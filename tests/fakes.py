@@ -6,6 +6,10 @@ upserts. Integration tests use the real server.
 from __future__ import annotations
 
 import copy
+import itertools
+from datetime import timezone
+
+from bson.codec_options import CodecOptions
 
 
 class FakeCollection:
@@ -15,6 +19,8 @@ class FakeCollection:
         self.docs: dict[str, dict] = {}
         self.database = database
         self.name = name
+        self.full_name = f"{getattr(database, 'name', 'fake')}.{name}"  # the document cache's key
+        self.codec_options = CodecOptions(tz_aware=True, tzinfo=timezone.utc)
 
     def find_one(self, query, projection=None):
         doc = self.docs.get(query["_id"])
@@ -29,7 +35,7 @@ class FakeCollection:
 
     def _matches(self, query):
         doc = self.docs.get(query["_id"])
-        return doc is not None and all(doc.get(k) == v for k, v in query.items())
+        return doc is not None and all(_holds(doc.get(k), v) for k, v in query.items())
 
     def replace_one(self, query, doc, upsert=False):
         matched = self._matches(query)
@@ -38,18 +44,44 @@ class FakeCollection:
         return type("Result", (), {"matched_count": int(matched)})()
 
     def delete_one(self, query):
-        self.docs.pop(query["_id"], None)
+        if self._matches(query):
+            self.docs.pop(query["_id"], None)
 
-    def update_one(self, query, update):
+    def update_one(self, query, update, upsert=False):
         matched = self._matches(query)
+        if not matched and upsert and query["_id"] not in self.docs:
+            self.docs[query["_id"]] = {"_id": query["_id"]}
+            matched = True
         if matched:
-            self.docs[query["_id"]].update(copy.deepcopy(update["$set"]))
+            doc = self.docs[query["_id"]]
+            doc.update(copy.deepcopy(update.get("$set", {})))
+            for k, v in update.get("$max", {}).items():
+                doc[k] = v if doc.get(k) is None else max(doc[k], v)
+            for k, v in update.get("$inc", {}).items():
+                doc[k] = doc.get(k, 0) + v
         return type("Result", (), {"matched_count": int(matched)})()
+
+    def find(self, query=None, projection=None):
+        return _Cursor([copy.deepcopy(d) for d in self.docs.values()])
+
+
+class _Cursor(list):
+    def limit(self, n):
+        return _Cursor(self[:n]) if n else self
+
+
+def _holds(value, condition) -> bool:
+    if isinstance(condition, dict) and "$lte" in condition:
+        return value is not None and value <= condition["$lte"]
+    return value == condition
 
 
 class FakeDb:
+    _made = itertools.count()
+
     def __init__(self):
         self.collections: dict[str, FakeCollection] = {}
+        self.name = f"fake{next(FakeDb._made)}"
 
     def __getitem__(self, name):
         return self.collections.setdefault(name, FakeCollection(self, name))

@@ -87,6 +87,13 @@ def wait_for(check, timeout: float = 10, interval: float = 0.1):
     raise AssertionError(f"condition not met within {timeout}s (last value: {value!r})")
 
 
+def relayed(col, agg_id: str) -> bool:
+    """No outbox of aggregate `agg_id` of collection `col` waits for its relay (its marker is gone)."""
+    from services.kernel.aggregates import AggregateStore
+
+    return AggregateStore(col).is_relayed(agg_id)
+
+
 class FakeClock:
     """A service's clock for tests (`replace_dependencies(container, clock=FakeClock())`): real time
     plus a shift the test can move forward to make deadlines fall due."""

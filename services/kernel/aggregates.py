@@ -2,26 +2,49 @@
 
 One MongoDB document per aggregate holds: the facts applied (so a redelivered event changes
 nothing and out-of-order facts are folded in time order), a snapshot for queries, the open
-findings, the next due date, and the outbox of events still to be dispatched. All of it is
-written in one single-document write with a version check, so "state saved" and "events to
-send" can never disagree; the relay (service.py + timer) empties the outbox afterwards.
+findings, the next due date, and the outbox of events to be dispatched. All of it is written in
+one single-document write with a version check, so "state saved" and "events to send" can never
+disagree.
+
+The outbox is not rewritten after the relay (a second whole-document write per fact). Instead a
+small marker `<collection>_outbox` {_id: aggregate id, version, at} is written (upsert, `$max`
+of the version) *before* every save that carries events and deleted once they are relayed; the
+outbox sweep reads the markers, not the aggregates. The events an aggregate's outbox still holds
+after their relay are dropped by the next save: from the process's own knowledge (the document
+cache below remembers what it relayed), else because no marker is left for the document (the
+relay of its version is done). When in doubt they are kept: consumers are idempotent and derived
+event ids deterministic, so a second dispatch is harmless, a lost one is not.
+
+A bounded process-local cache of the documents this process wrote (`DocCache`) spares the read
+of the compare-and-set loop: a decision taken on a cached document is trusted only when its
+versioned write succeeds; a stale entry (another writer saved meanwhile) fails that write and is
+dropped, and a decision that writes nothing or refuses is checked again on the stored document.
+Every writer of an aggregate document outside `update` bumps its `version` (`mark_due`).
 """
 from __future__ import annotations
 
+import threading
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable
 
+import bson
+from bson.codec_options import DEFAULT_CODEC_OPTIONS
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
 from services.common.findings import Finding, diff_findings
+from services.kernel import config
 from services.kernel.mongo import ConcurrencyError
 from services.kernel.packing import pack, unpack_from
 
 NAMESPACE = uuid.UUID("6f1c1e0e-4f6e-4a55-9a53-7a68e9b7c001")
 MAX_ATTEMPTS = 20
+# a marker whose version was never saved (the writer died between the marker and the save, or its
+# write failed) is deleted by the sweep once this old; a writer is never that long between the two
+MARKER_GRACE = timedelta(minutes=10)
 
 
 def derived_event_id(*parts: str) -> str:
@@ -84,6 +107,85 @@ class Change:
 Listener = Callable[[dict | None, dict], None]
 
 
+class DocCache:
+    """Process-local LRU of aggregate documents as this process last wrote or read them, kept as
+    BSON (a decoded copy per use, so nobody can change a cached document in place; exactly what a
+    read would return) and bounded in bytes. `relayed` remembers that the outbox of the cached
+    version was dispatched, so the next save does not carry those events again."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self.hits = self.misses = self.stale = 0
+        self._docs: OrderedDict[tuple[str, str], tuple[bytes, int, bool]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._docs)
+
+    def get(self, key: tuple[str, str], codec_options=DEFAULT_CODEC_OPTIONS) -> dict | None:
+        with self._lock:
+            entry = self._docs.get(key)
+            if entry is None:
+                self.misses += 1
+                return None
+            self._docs.move_to_end(key)
+            self.hits += 1
+        doc = bson.decode(entry[0], codec_options=codec_options)
+        if entry[2]:
+            doc["outbox"] = []
+        return doc
+
+    def put(self, key: tuple[str, str], doc: dict) -> None:
+        data = bson.encode(doc)
+        with self._lock:
+            self._pop(key)
+            if len(data) > self.max_bytes // 4:  # one huge aggregate does not flush everything else
+                return
+            self._docs[key] = (data, doc["version"], False)
+            self.bytes += len(data)
+            while self.bytes > self.max_bytes:
+                self._pop(next(iter(self._docs)))
+
+    def relayed(self, key: tuple[str, str], version: int) -> None:
+        with self._lock:
+            entry = self._docs.get(key)
+            if entry is not None and entry[1] == version:
+                self._docs[key] = (entry[0], version, True)
+
+    def drop(self, key: tuple[str, str], version: int | None = None) -> None:
+        """Forget `key` (only if the cached version is `version`, when given)."""
+        with self._lock:
+            entry = self._docs.get(key)
+            if entry is not None and (version is None or entry[1] == version):
+                self._pop(key)
+                self.stale += 1
+
+    def _pop(self, key) -> None:
+        entry = self._docs.pop(key, None)
+        if entry is not None:
+            self.bytes -= len(entry[0])
+
+
+_caches: dict[int, DocCache] = {}
+
+
+def shared_cache(megabytes: Any) -> DocCache | None:
+    """The process's document cache of that size (None when the size is 0: no cache)."""
+    megabytes = float(megabytes or 0)
+    if megabytes <= 0:
+        return None
+    max_bytes = int(megabytes * 1024 * 1024)
+    cache = _caches.get(max_bytes)
+    if cache is None:
+        cache = _caches.setdefault(max_bytes, DocCache(max_bytes))
+    return cache
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)  # infrastructure time (marker age), not the domain's clock
+
+
 class AggregateStore:
     """Load-modify-save of aggregate documents with optimistic concurrency and an outbox.
 
@@ -92,18 +194,25 @@ class AggregateStore:
     step. When `decide` changes nothing (a redelivered fact, a sweep with nothing due) they are
     called with (document, document): a crash between a save and a listener is repaired by the
     redelivery that follows it, so a listener must be idempotent.
+
+    `cache` spares the read before a write (module doc): by default the process's cache of
+    AGGREGATE_CACHE_MB (`shared_cache`); None for none.
     """
 
-    def __init__(self, collection: Collection, listeners: Iterable[Listener] = ()):
+    def __init__(self, collection: Collection, listeners: Iterable[Listener] = (), cache: Any = "process"):
         self.col = collection
         self.listeners: list[Listener] = list(listeners)
+        self.cache: DocCache | None = shared_cache(config.get("AGGREGATE_CACHE_MB")) if cache == "process" else cache
+        self._key_prefix = getattr(collection, "full_name", collection.name)
+        self._codec = getattr(collection, "codec_options", DEFAULT_CODEC_OPTIONS)
         # small side index {_id, due_at}: the deadline sweep scans it instead of every aggregate
         # (FerretDB v1 pushes down only _id lookups, so a filtered find reads whole documents)
         self.deadlines = collection.database[f"{collection.name}_due"]
+        # small markers {_id, version, at} of outboxes saved and not yet relayed (module doc)
+        self.outboxes = collection.database[f"{collection.name}_outbox"]
 
     @staticmethod
     def ensure_indexes(col: Collection, *extra: str) -> None:
-        col.create_index("outbox_pending")
         col.create_index("due_at")
         for name in extra:
             col.create_index(name)
@@ -111,6 +220,27 @@ class AggregateStore:
         if deadlines.estimated_document_count() == 0:  # first start on existing data
             for doc in col.find({"due_at": {"$ne": None}}, {"due_at": 1}):
                 deadlines.replace_one({"_id": doc["_id"]}, {"due_at": doc["due_at"]}, upsert=True)
+        # outboxes saved before the markers existed (a flag on the document): marked once
+        if col.database.kernel_migrations.find_one(AggregateStore._markers_done(col)) is None:
+            outboxes = col.database[f"{col.name}_outbox"]
+            for doc in col.find({"outbox_pending": True}, {"version": 1}):
+                outboxes.update_one({"_id": doc["_id"]}, {"$max": {"version": doc["version"]}, "$set": {"at": _now()}},
+                                    upsert=True)
+            AggregateStore.markers_current(col)
+
+    @staticmethod
+    def _markers_done(col: Collection) -> dict:
+        return {"_id": f"{col.name}:outbox-markers"}
+
+    @staticmethod
+    def markers_current(col: Collection) -> None:
+        """Record that `col` holds no outbox saved before the markers, so the first start does not
+        scan it for them (a tool filling a database with current documents calls this)."""
+        done = AggregateStore._markers_done(col)
+        col.database.kernel_migrations.replace_one(done, done, upsert=True)
+
+    def _key(self, agg_id: str) -> tuple[str, str]:
+        return (self._key_prefix, agg_id)
 
     def _set_due(self, agg_id: str, when: datetime | None) -> None:
         if when is None:
@@ -121,44 +251,77 @@ class AggregateStore:
     def mark_due(self, agg_id: str, when: datetime) -> int:
         """Make an aggregate due at `when` (a projection it depends on changed)."""
         self._set_due(agg_id, when)
+        if self.cache is not None:
+            self.cache.drop(self._key(agg_id))
         return self.col.update_one({"_id": agg_id}, {"$set": {"due_at": when}, "$inc": {"version": 1}}).modified_count
 
     def get(self, agg_id: str) -> dict | None:
+        """The stored document (a read, never the cache: queries see what other processes wrote)."""
         return unpack_from(self.col, self.col.find_one({"_id": agg_id}))  # facts packed (kernel/packing.py)
+
+    def _load(self, agg_id: str) -> tuple[dict | None, bool]:
+        """(document, whether it came from the cache); a stored outbox already relayed is emptied."""
+        if self.cache is not None:
+            doc = self.cache.get(self._key(agg_id), self._codec)
+            if doc is not None:
+                return doc, True
+        doc = self.get(agg_id)
+        if doc is not None and doc.get("outbox") and self.outboxes.find_one({"_id": agg_id}) is None:
+            doc["outbox"] = []  # no marker left: the relay of this version is done
+        return doc, False
+
+    def _forget(self, agg_id: str, version: int | None = None) -> None:
+        if self.cache is not None:
+            self.cache.drop(self._key(agg_id), version)
 
     def update(self, agg_id: str, decide: Callable[[dict | None], Change | None]) -> tuple[dict | None, list[dict]]:
         """Run `decide` on the current document and save its result atomically; retry on conflict.
 
-        `decide` returns None when nothing changes (e.g. a duplicate fact).
+        `decide` returns None when nothing changes (e.g. a duplicate fact). Returns the saved
+        document and the events to relay (the new ones and any not known to be relayed yet).
         """
         for _ in range(MAX_ATTEMPTS):
-            doc = self.get(agg_id)
-            change = decide(doc)
+            doc, cached = self._load(agg_id)
+            try:
+                change = decide(doc)
+            except Exception:
+                if not cached:
+                    raise
+                self._forget(agg_id)  # refused on a cached document: ask again on the stored one
+                continue
             if change is None:
+                if cached:
+                    self._forget(agg_id)  # "nothing to do" holds only for the stored document
+                    continue
                 if doc is not None:
                     self._notify(doc, doc)
                 return doc, []  # a leftover outbox (failed relay) is the sweep's job
             new = {**(doc or {}), **change.fields, "_id": agg_id}
+            new.pop("outbox_pending", None)  # (a flag of versions before the markers)
             pending = list((doc or {}).get("outbox", [])) + change.events
             new["outbox"] = pending
-            new["outbox_pending"] = bool(pending)
+            new["version"] = 1 if doc is None else doc["version"] + 1
+            if pending:  # before the save: a crash after it leaves the marker for the sweep
+                self.outboxes.update_one({"_id": agg_id}, {"$max": {"version": new["version"]}, "$set": {"at": _now()}},
+                                         upsert=True)
             old_due, new_due = (doc or {}).get("due_at"), new.get("due_at")
             indexed = old_due
-            if new_due is not None and new_due != old_due:
-                # before the write, the earlier of both: a crash can make the sweep early, never late
-                indexed = min(d for d in (old_due, new_due) if d is not None)
+            if new_due is not None and new_due != old_due and (old_due is None or new_due < old_due):
+                # before the write when it moves earlier: a crash can make the sweep early, never late
+                indexed = new_due
                 self._set_due(agg_id, indexed)
             try:
                 if doc is None:
-                    new["version"] = 1
                     self.col.insert_one(pack(new))
                 else:
-                    new["version"] = doc["version"] + 1
                     res = self.col.replace_one({"_id": agg_id, "version": doc["version"]}, pack(new))
                     if res.matched_count == 0:
+                        self._forget(agg_id, doc["version"] if cached else None)
                         continue
             except DuplicateKeyError:
                 continue
+            if self.cache is not None:
+                self.cache.put(self._key(agg_id), new)
             if new_due != indexed:  # (an earlier due date is in the side index already)
                 self._set_due(agg_id, new_due)
             self._notify(doc, new)
@@ -169,32 +332,42 @@ class AggregateStore:
         for listener in self.listeners:
             listener(old, new)
 
-    def mark_dispatched(self, agg_id: str, event_ids: list[str], version: int | None = None) -> None:
-        """Remove relayed events from the outbox (a version bump keeps writers honest).
+    def relayed(self, agg_id: str, version: int) -> None:
+        """The outbox saved at `version` was dispatched: drop its marker (unless a later save wrote a
+        newer one) and remember it, so the next save does not carry those events again."""
+        self.outboxes.delete_one({"_id": agg_id, "version": {"$lte": version}})
+        if self.cache is not None:
+            self.cache.relayed(self._key(agg_id), version)
 
-        `version` is the version the caller wrote together with exactly these events: if nobody
-        wrote since, one blind compare-and-set clears the outbox without reading it first.
-        """
-        if version is not None:
-            res = self.col.update_one({"_id": agg_id, "version": version},
-                                      {"$set": {"outbox": [], "outbox_pending": False, "version": version + 1}})
-            if res.matched_count:
-                return
-        for _ in range(MAX_ATTEMPTS):
-            doc = self.col.find_one({"_id": agg_id}, {"outbox": 1, "version": 1})
-            if doc is None:
-                return
-            rest = [e for e in doc.get("outbox", []) if e["event_id"] not in set(event_ids)]
-            res = self.col.update_one(
-                {"_id": agg_id, "version": doc["version"]},
-                {"$set": {"outbox": rest, "outbox_pending": bool(rest), "version": doc["version"] + 1}},
-            )
-            if res.matched_count:
-                return
-        raise ConcurrencyError(f"could not clear outbox of {agg_id}")
+    def waiting(self, limit: int = 200) -> list[dict]:
+        """Markers of outboxes saved and not yet relayed: {_id, version, at}."""
+        return list(self.outboxes.find({}).limit(limit))
 
-    def pending(self, limit: int = 200) -> list[dict]:
-        return list(self.col.find({"outbox_pending": True}, {"outbox": 1, "evaluated_at": 1}).limit(limit))
+    def is_relayed(self, agg_id: str) -> bool:
+        """No outbox of this aggregate waits for its relay (tests and tools wait on it)."""
+        return self.outboxes.find_one({"_id": agg_id}, {"_id": 1}) is None
+
+    def settle(self, marker: dict, doc: dict | None, now: datetime | None = None) -> None:
+        """After the sweep relayed the outbox of `doc` (the stored document, None if there is none):
+        drop `marker` when that covered it; a marker ahead of the stored version (its save failed or
+        its writer died before it) notes which version was relayed, so the next sweeps do not send
+        it again, and goes once older than MARKER_GRACE."""
+        at = marker.get("at")
+        if doc is not None and doc.get("version", 0) >= marker["version"]:
+            self.relayed(marker["_id"], doc["version"])
+        elif at is not None and (now or _now()) - at > MARKER_GRACE:
+            self.outboxes.delete_one({"_id": marker["_id"], "version": marker["version"]})
+        elif doc is not None and marker.get("relayed") != doc["version"]:
+            self.outboxes.update_one({"_id": marker["_id"], "version": marker["version"]},
+                                     {"$set": {"relayed": doc["version"]}})
+
+    def swept(self, marker: dict) -> tuple[dict | None, list[dict]]:
+        """The stored document of `marker` (outbox and version only) and the events the sweep has to
+        relay for it (none when an earlier sweep relayed that version already)."""
+        doc = self.col.find_one({"_id": marker["_id"]}, {"outbox": 1, "version": 1})
+        if doc is None or marker.get("relayed") == doc.get("version"):
+            return doc, []
+        return doc, list(doc.get("outbox") or [])
 
     def due(self, as_of: datetime, limit: int = 500) -> list[dict]:
         return list(self.deadlines.find({"due_at": {"$lte": as_of}}, {"_id": 1, "due_at": 1}).limit(limit))

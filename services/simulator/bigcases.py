@@ -46,6 +46,7 @@ import requests
 from services.simulator.bench import (ROOT, Broker, free_port, git_commit, load_average, log, machine, percentiles,
                                       with_vhost)
 from services.simulator.publish import DEFAULT_AMQP_URI
+from services.kernel.aggregates import AggregateStore
 from services.kernel.packing import pack, unpack_from
 from services.penalty import store as penalty_store
 from services.simulator.report import write_json
@@ -372,6 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     # at first start on existing cases the penalty service would rebuild its list and a deadline
     # index by scanning every aggregate: the fill wrote the list; the copies have no due date
     client[db_name].cases_due.update_one({"_id": "bigcases"}, {"$set": {"due_at": None}}, upsert=True)
+    AggregateStore.markers_current(client[db_name].cases)  # (no outbox marker scan either)
     depts = results["fill"]["depts"]
     stage = next((k.split(".")[1] for k, _ in sorted(results["list_fill"]["counts"].items(), key=lambda kv: kv[1])
                   if not k.endswith(".1")), None)  # the rarest stage: a filter selecting few rows

@@ -18,7 +18,7 @@ import pytest
 
 from services.common.chinatime import CST
 from tests.console_kit import E2E, OFF1, OFF2, SHOTS, county, drive, people  # noqa: F401 (fixtures)
-from tests.helpers import SCJG, STHJ, envelope, publish, wait_for
+from tests.helpers import SCJG, STHJ, envelope, publish, relayed, wait_for
 
 SFJ = "511322-sfj"
 GA, JCY = "511322-ga", "511322-jcy"
@@ -40,7 +40,7 @@ def land(kit, service: str, collection: str, *envelopes):
     c = col(kit, service, collection)
     for env in envelopes:
         publish(kit.config["AMQP_URI"], [env])
-        wait_for(lambda: (doc := c.find_one({"fact_ids": env["event_id"]})) and not doc["outbox_pending"], timeout=15)
+        wait_for(lambda: (doc := c.find_one({"fact_ids": env["event_id"]})) and relayed(c, doc["_id"]), timeout=15)
 
 
 def ok(resp):

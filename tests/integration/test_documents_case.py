@@ -15,7 +15,7 @@ from services.documents.service import DocumentsService
 from services.gateway.service import GatewayService
 from services.penalty.service import PenaltyService
 from services.registry.service import RegistryService
-from tests.helpers import CST, SCJG, STHJ, envelope, publish, wait_for
+from tests.helpers import CST, SCJG, STHJ, envelope, publish, relayed, wait_for
 
 CODE = "330217009000"
 FOOD_LAW = {"law": "《中华人民共和国食品安全法》", "article": "第一百二十四条第一款第（一）项"}
@@ -37,7 +37,7 @@ def land(config, service, collection, *envelopes):
     col = db(config, service)[collection]
     for env in envelopes:
         publish(config["AMQP_URI"], [env])
-        wait_for(lambda: (doc := col.find_one({"fact_ids": env["event_id"]})) and not doc["outbox_pending"])
+        wait_for(lambda: (doc := col.find_one({"fact_ids": env["event_id"]})) and relayed(col, doc["_id"]))
 
 
 def fact(type_, when, **payload):

@@ -23,7 +23,7 @@ from services.inspection.service import InspectionService
 from services.personnel.service import PersonnelService
 from services.registry.service import RegistryService
 from tests.helpers import (CST, SCJG, FakeClock, credential_issued, envelope, officer_registered, publish,
-                           wait_for)
+                           relayed, wait_for)
 
 WSJK = "511322-wsjk"
 ITEM = "J51132200100"
@@ -42,7 +42,7 @@ def land(suite, collection: str, *envelopes, database=None):
     col = (database or db(suite))[collection]
     for env in envelopes:
         publish(suite["amqp"], [env])
-        wait_for(lambda: (doc := col.find_one({"fact_ids": env["event_id"]})) and not doc["outbox_pending"], timeout=15)
+        wait_for(lambda: (doc := col.find_one({"fact_ids": env["event_id"]})) and relayed(col, doc["_id"]), timeout=15)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from services.personnel.service import PersonnelService
 from services.registry.service import RegistryService
 from tests.api_kit import start_api
 from tests.helpers import (FakeClock, CST, SCJG, STHJ, credential_issued, drain, envelope, officer_registered, publish,
-                           wait_for)
+                           relayed, wait_for)
 
 CODE = "330217001000"
 FOOD_LAW = {"law": "《中华人民共和国食品安全法》", "article": "第一百二十四条第一款第（一）项"}
@@ -68,7 +68,7 @@ def land(suite, service: str, collection: str, *envelopes):
     col = db(suite, service)[collection]
     for env in envelopes:
         publish(suite["amqp"], [env])
-        wait_for(lambda: (doc := col.find_one({"fact_ids": env["event_id"]})) and not doc["outbox_pending"])
+        wait_for(lambda: (doc := col.find_one({"fact_ids": env["event_id"]})) and relayed(col, doc["_id"]))
 
 
 def item_published():

@@ -16,7 +16,7 @@ from services.gateway.service import GatewayService
 from services.kernel.messaging import event_exchange
 from services.registry.service import RegistryService
 from tests.api_kit import start_api
-from tests.helpers import SCJG, STHJ, drain, envelope, publish, wait_for
+from tests.helpers import SCJG, STHJ, drain, envelope, publish, relayed, wait_for
 
 CODE = "330217001000"
 FOOD_LAW = {"law": "《中华人民共和国食品安全法》", "article": "第一百二十四条第一款第（一）项"}
@@ -105,7 +105,7 @@ def land(suite, *envelopes):
     items = db(suite, "registry").items
     for env in envelopes:
         publish(suite["amqp"], [env])
-        wait_for(lambda: (doc := items.find_one({"fact_ids": env["event_id"]})) and not doc["outbox_pending"])
+        wait_for(lambda: (doc := items.find_one({"fact_ids": env["event_id"]})) and relayed(items, doc["_id"]))
 
 
 def test_item_published_on_amqp_is_visible_through_http_and_announced(suite):

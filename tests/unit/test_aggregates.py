@@ -24,3 +24,35 @@ def test_no_listener_call_when_there_is_no_document_and_nothing_to_write():
     store = AggregateStore(FakeDb()["cases"], listeners=[lambda old, new: calls.append((old, new))])
     assert store.update("missing", lambda doc: None) == (None, [])
     assert calls == []
+
+
+def test_the_document_cache_hands_out_copies_remembers_relays_and_stays_within_its_bytes():
+    from datetime import datetime, timezone
+
+    from bson.codec_options import CodecOptions
+
+    from services.kernel.aggregates import DocCache
+
+    aware = CodecOptions(tz_aware=True, tzinfo=timezone.utc)
+    at = datetime(2025, 5, 1, 8, tzinfo=timezone.utc)
+    cache = DocCache(3000)
+    cache.put(("db.c", "a"), {"_id": "a", "version": 1, "outbox": [{"event_id": "e1"}], "at": at, "x": "执法" * 100})
+    first = cache.get(("db.c", "a"), aware)
+    first["outbox"].append({"event_id": "bad"})  # a caller changing its copy changes nothing cached
+    again = cache.get(("db.c", "a"), aware)
+    assert again["outbox"] == [{"event_id": "e1"}] and again["at"] == at and cache.hits == 2
+
+    cache.relayed(("db.c", "a"), 2)  # another version: not this one
+    assert cache.get(("db.c", "a"), aware)["outbox"] == [{"event_id": "e1"}]
+    cache.relayed(("db.c", "a"), 1)
+    assert cache.get(("db.c", "a"), aware)["outbox"] == []
+
+    for n in range(10):  # about 700 bytes each: the oldest go
+        cache.put(("db.c", f"b{n}"), {"_id": f"b{n}", "version": 1, "x": "执" * 200})
+    assert cache.bytes <= 3000 and cache.get(("db.c", "a"), aware) is None and len(cache) == 4
+    cache.put(("db.c", "big"), {"_id": "big", "version": 1, "x": "x" * 2000})  # > a quarter: not kept
+    assert cache.get(("db.c", "big"), aware) is None
+    cache.drop(("db.c", "b9"), version=2)
+    assert cache.get(("db.c", "b9"), aware) is not None
+    cache.drop(("db.c", "b9"))
+    assert cache.get(("db.c", "b9"), aware) is None
