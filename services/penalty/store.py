@@ -67,10 +67,17 @@ def _officer_facts(payload: dict | None) -> tuple:
 
 
 def upsert_officer(db: Database, payload: dict, now: datetime) -> bool:
-    """Store a newer officer projection; True only when what the rules read has changed."""
-    old = db.officers.find_one({"_id": payload["officer_id"]}, {"payload": 1})
-    stored = _upsert_newer(db.officers, payload["officer_id"], int(payload["version"]), payload, now)
-    return stored and _officer_facts(old and old["payload"]) != _officer_facts(payload)
+    """Store a newer officer projection; True only when what the rules read has changed. One
+    command: the write hands back the projection it replaced (none: a new officer)."""
+    version = int(payload["version"])
+    try:
+        old = db.officers.find_one_and_update(
+            {"_id": payload["officer_id"], "version": {"$lte": version}},
+            {"$set": {"version": version, "payload": payload, "received_at": now}},
+            upsert=True, return_document=ReturnDocument.BEFORE)  # (FerretDB v1: no projection here)
+    except DuplicateKeyError:  # a newer version is stored: the filter missed and the insert collided
+        return False
+    return _officer_facts(old and old["payload"]) != _officer_facts(payload)
 
 
 def upsert_item(db: Database, payload: dict, now: datetime) -> bool:
@@ -286,24 +293,25 @@ def _carry_out(db: Database, case_id: str, pending: dict, lease: str, *, release
         db.case_counts.update_one({"_id": key}, {"$pull": {"tokens": token}})
 
 
-def sync_case(db: Database, doc: dict) -> bool:
+def sync_case(db: Database, doc: dict, row_kept: bool = True) -> bool:
     """Bring the case list and the counters in step with a saved case document (idempotent).
 
     Called after every save of a case, and after a save that changed nothing (a redelivery), so a
     move left pending by a crash is carried out. True when the case moved to another key.
 
-    Many saves change nothing the list shows (a fact that keeps the stage, the overdue flag and the
-    summary): then the locator already names this key and this row's digest, no sync holds the lease
-    and no move is pending, and one small conditional write moves the locator's version forward (so
-    a slower sync of an older version, from another worker, still finds it counted and changes
-    nothing). Otherwise — the filter did not match — the sync takes the lease as below.
+    A save that changes nothing the list shows (a redelivery; a fact that keeps the stage, the overdue
+    flag, the due date and the rest of the summary): when the locator already names this key and this
+    row's digest, no sync holds the lease and no move is pending, one small conditional write moves
+    the locator's version forward (so a slower sync of an older version, from another worker, still
+    finds it counted and changes nothing). Otherwise — the filter did not match — the sync takes the
+    lease as below. `row_kept=False` (the caller saw the row change) skips that first try.
     """
     case_id, version = doc["_id"], int(doc.get("version") or 0)
     row = list_row(doc)
     digest = row_digest(row)
-    if db.case_list_at.update_one({"_id": case_id, "key": row_key(row), "digest": digest, "pending": None,
-                                   "lease": None, "version": {"$lte": version}},
-                                  {"$set": {"version": version}}).matched_count:
+    if row_kept and db.case_list_at.update_one({"_id": case_id, "key": row_key(row), "digest": digest,
+                                                "pending": None, "lease": None, "version": {"$lte": version}},
+                                               {"$set": {"version": version}}).matched_count:
         return False
     loc, lease = _acquire(db, case_id)
     released = False
@@ -337,9 +345,16 @@ class CaseStore(AggregateStore):
     follow the stage and the overdue flag whichever path changed them."""
 
     def update(self, agg_id: str, decide: Callable[[dict | None], Change | None]) -> tuple[dict | None, list[dict]]:
-        doc, pending = super().update(agg_id, decide)
+        decided_on: list = [None]
+
+        def watching(current: dict | None) -> Change | None:
+            decided_on[0] = current  # the document the saved attempt started from
+            return decide(current)
+
+        doc, pending = super().update(agg_id, watching)
         if doc is not None:
-            sync_case(self.col.database, doc)
+            old = decided_on[0]
+            sync_case(self.col.database, doc, row_kept=old is not None and list_row(old) == list_row(doc))
         return doc, pending
 
 

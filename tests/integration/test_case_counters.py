@@ -253,3 +253,29 @@ def test_a_slower_sync_of_an_older_version_never_overwrites_a_row_kept_unchanged
     assert store.sync_case(db, v2) is False  # B, late: v3 is counted, v2 changes nothing
     assert_exact(db, {"c1": store.row_key(store.list_row(v3))})
     assert store.partition(db, store.row_key(store.list_row(v3))).find_one({"_id": "c1"}) == store.list_row(v3)
+
+
+def test_case_store_tries_the_small_write_only_when_the_row_is_kept(db, servers):
+    recorder = Recorder()
+    client = pymongo.MongoClient(servers["MONGO_URI"], serverSelectionTimeoutMS=3000, tz_aware=True,
+                                 event_listeners=[recorder])
+    cases = store.CaseStore(client[db.name].cases)
+    try:
+        def to(stage, extra=None):
+            return lambda doc: Change({"dept": DEPTS[0], "snapshot": {"case_no": "c1", "stage": stage, **(extra or {})}})
+
+        cases.update("c1", to("filed"))
+        recorder.seen.clear()
+        cases.update("c1", to("filed", {"note": "not in the row"}))  # the row is kept
+        assert [c for c in recorder.seen if c[1] != "cases"] == [("update", "case_list_at")]
+        recorder.seen.clear()
+        cases.update("c1", to("decided"))  # a move: straight to the lease, no try that cannot match
+        list_commands = [c for c in recorder.seen if c[1] != "cases" and not c[1].startswith("cases_")]
+        assert list_commands[0] == ("findAndModify", "case_list_at")
+        recorder.seen.clear()
+        cases.update("c1", lambda doc: None)  # a redelivery: nothing saved, the small write only
+        assert [c for c in recorder.seen if c[1] != "cases" and not c[1].startswith("cases_")] == \
+            [("update", "case_list_at")]
+        assert_exact(db, {"c1": store.list_key(DEPTS[0], "decided", False)})
+    finally:
+        client.close()
