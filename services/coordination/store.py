@@ -54,12 +54,28 @@ def _inc(db: Database, cid: str, key: dict | None, delta: int) -> None:
     db.inbox_counters.update_one({"_id": cid}, update, upsert=key is not None)
 
 
-def count(db: Database, entry_id: str, version: int, key: dict) -> bool:
-    """Move one entry's count to counter `key` as of its saved `version`; True if it moved."""
+_COUNTED: dict[tuple[str, str], tuple[int, str]] = {}  # (database, entry) -> (version, counter) counted here
+_COUNTED_MAX = 20_000
+
+
+def count(db: Database, entry_id: str, version: int, key: dict, fresh: bool = False) -> bool:
+    """Move one entry's count to counter `key` as of its saved `version`; True if it moved.
+
+    A save is counted from `after_save` and again from the relay (sweeps have no `after_save`): the
+    second call for the same (version, counter) in this process reads nothing (`_COUNTED`); the
+    stored state can only have moved past what this process counted, never back — except when an
+    operator's repair found it missing: `fresh` reads it again whatever this process remembers."""
     cid = counter_id(key)
+    memo_key = (db.name, entry_id)
+    if not fresh and _COUNTED.get(memo_key) == (version, cid):
+        return False
+    if len(_COUNTED) >= _COUNTED_MAX:
+        _COUNTED.clear()
     for _ in range(MAX_ATTEMPTS):
         seen = db.inbox_counted.find_one({"_id": entry_id})
         if seen is not None and (seen["key"] == cid or seen["version"] > version):
+            if seen["key"] == cid and seen["version"] <= version:
+                _COUNTED[memo_key] = (version, cid)
             return False
         if seen is None:
             try:
@@ -73,6 +89,7 @@ def count(db: Database, entry_id: str, version: int, key: dict) -> bool:
                 continue
             _inc(db, seen["key"], None, -1)
         _inc(db, cid, key, 1)
+        _COUNTED[memo_key] = (version, cid)
         return True
     return False
 
@@ -87,7 +104,7 @@ def repair_counts(db: Database, counter_key, limit: int = 100_000) -> int:
         key = counter_key(doc["snapshot"])
         mine = seen.get(doc["_id"])
         if mine is None or mine["key"] != counter_id(key):
-            moved += count(db, doc["_id"], doc["version"], key)
+            moved += count(db, doc["_id"], doc["version"], key, fresh=True)
     return moved
 
 

@@ -387,3 +387,41 @@ def test_an_entry_saved_but_not_counted_is_counted_by_the_repair(suite):
     assert store.repair_counts(db, ib.counter_key) == 0          # idempotent
     counted = store.counters(db)
     assert counted["total"] == 1 and counted["by_state"] == {"new": 1} and counted["by_dept"] == {SCJG: 1}
+
+
+def test_a_save_counted_twice_in_one_process_reads_once(servers):
+    """after_save and the relay both count a save: the second call reads nothing; a repair reads."""
+    import uuid
+
+    import pymongo
+
+    from services.coordination import store
+
+    seen: list[str] = []
+
+    class Recorder(pymongo.monitoring.CommandListener):
+        def started(self, event):
+            seen.append(event.command_name)
+
+        def succeeded(self, event):
+            pass
+
+        def failed(self, event):
+            pass
+
+    client = pymongo.MongoClient(servers["MONGO_URI"], serverSelectionTimeoutMS=3000, event_listeners=[Recorder()])
+    db = client[f"t{uuid.uuid4().hex[:8]}_coordination"]
+    key = {"dept": "511322-scjg", "rule_id": "PEN-X", "severity": "warning", "state": "new", "escalated": False}
+    try:
+        assert store.count(db, "e1", 1, key) is True
+        seen.clear()
+        assert store.count(db, "e1", 1, key) is False and seen == []
+        assert store.count(db, "e1", 2, {**key, "state": "closed"}) is True  # a newer save moves it
+        db.inbox_counted.delete_many({})
+        db.inbox_counters.delete_many({})
+        seen.clear()
+        assert store.count(db, "e1", 2, {**key, "state": "closed"}, fresh=True) is True and seen
+        assert store.counters(db)["by_state"] == {"closed": 1}
+    finally:
+        client.drop_database(db.name)
+        client.close()
