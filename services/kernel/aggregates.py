@@ -111,13 +111,20 @@ class DocCache:
     """Process-local LRU of aggregate documents as this process last wrote or read them, kept as
     BSON (a decoded copy per use, so nobody can change a cached document in place; exactly what a
     read would return) and bounded in bytes. `relayed` remembers that the outbox of the cached
-    version was dispatched, so the next save does not carry those events again."""
+    version was dispatched, so the next save does not carry those events again.
+
+    An aggregate another writer saved meanwhile (`contended`: several processes consume its facts)
+    is not cached any more (up to CONTENDED_KEYS of them): a stale entry costs a refused write, more
+    than the read it saves."""
+
+    CONTENDED_KEYS = 4096
 
     def __init__(self, max_bytes: int):
         self.max_bytes = max_bytes
         self.bytes = 0
         self.hits = self.misses = self.stale = 0
         self._docs: OrderedDict[tuple[str, str], tuple[bytes, int, bool]] = OrderedDict()
+        self._contended: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -137,6 +144,8 @@ class DocCache:
         return doc
 
     def put(self, key: tuple[str, str], doc: dict) -> None:
+        if key in self._contended:
+            return
         data = bson.encode(doc)
         with self._lock:
             self._pop(key)
@@ -159,12 +168,22 @@ class DocCache:
             entry = self._docs.get(key)
             if entry is not None and (version is None or entry[1] == version):
                 self._pop(key)
-                self.stale += 1
 
-    def _pop(self, key) -> None:
+    def contended(self, key: tuple[str, str]) -> None:
+        """Another writer saved `key` meanwhile: forget it and do not cache it again."""
+        with self._lock:
+            if self._pop(key):
+                self.stale += 1
+            self._contended[key] = None
+            self._contended.move_to_end(key)
+            while len(self._contended) > self.CONTENDED_KEYS:
+                self._contended.popitem(last=False)
+
+    def _pop(self, key) -> bool:
         entry = self._docs.pop(key, None)
         if entry is not None:
             self.bytes -= len(entry[0])
+        return entry is not None
 
 
 _caches: dict[int, DocCache] = {}
@@ -315,10 +334,13 @@ class AggregateStore:
                     self.col.insert_one(pack(new))
                 else:
                     res = self.col.replace_one({"_id": agg_id, "version": doc["version"]}, pack(new))
-                    if res.matched_count == 0:
-                        self._forget(agg_id, doc["version"] if cached else None)
+                    if res.matched_count == 0:  # another writer saved first
+                        if self.cache is not None:
+                            self.cache.contended(self._key(agg_id))
                         continue
-            except DuplicateKeyError:
+            except DuplicateKeyError:  # another writer created it first
+                if self.cache is not None:
+                    self.cache.contended(self._key(agg_id))
                 continue
             if self.cache is not None:
                 self.cache.put(self._key(agg_id), new)

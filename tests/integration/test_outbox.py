@@ -51,18 +51,20 @@ class Recorder:
 
 
 def test_a_crash_between_save_and_relay_leaves_a_marker_and_the_sweep_sends_the_events(db):
-    store = AggregateStore(db.aggs)
+    store = AggregateStore(db.aggs, cache=None)
     doc, pending = store.update("a1", add(1, ev("e1"), ev("e2")))
     assert [e["event_id"] for e in pending] == ["e1", "e2"]
     # the process dies here: no relay
     assert store.waiting() == [{"_id": "a1", "version": 1, "at": store.waiting()[0]["at"]}]
     sent = Recorder()
-    assert sweep([AggregateStore(db.aggs)], sent, "test") == 2
+    assert sweep([AggregateStore(db.aggs, cache=None)], sent, "test") == 2
     assert sent.sent == ["e1", "e2"] and store.waiting() == [] and store.is_relayed("a1")
-    assert sweep([AggregateStore(db.aggs)], sent, "test") == 0  # nothing twice
+    assert sweep([AggregateStore(db.aggs, cache=None)], sent, "test") == 0  # nothing twice
 
-    # the next save (another process, no cache) does not carry the relayed events again
-    _, pending = AggregateStore(db.aggs).update("a1", add(2, ev("e3")))
+    # the next save (another process, no cache) does not carry the relayed events again: the stored
+    # outbox still holds them (not rewritten after the relay), the missing marker says they went
+    assert [e["event_id"] for e in store.get("a1")["outbox"]] == ["e1", "e2"]
+    _, pending = AggregateStore(db.aggs, cache=None).update("a1", add(2, ev("e3")))
     assert [e["event_id"] for e in pending] == ["e3"]
 
 
@@ -88,7 +90,7 @@ def test_relayed_events_are_not_carried_by_the_next_save_from_the_cache_or_the_s
     _, pending = store.update("a1", add(2, ev("e2")))
     assert [e["event_id"] for e in pending] == ["e2"] and cache.misses == reads  # from the cache
     store.relayed("a1", 2)
-    _, pending = AggregateStore(db.aggs).update("a1", add(3, ev("e3")))  # another process
+    _, pending = AggregateStore(db.aggs, cache=None).update("a1", add(3, ev("e3")))  # another process
     assert [e["event_id"] for e in pending] == ["e3"]
 
 
@@ -107,15 +109,18 @@ def test_a_cached_document_made_stale_by_another_writer_is_caught_by_the_version
     assert seen == [[1], [1, 2]]  # decided on the cache, refused by the write, decided again on the stored one
     assert doc["items"] == [1, 2, 3] and doc["version"] == 3 and ours.cache.stale == 1
     assert AggregateStore(db.aggs).get("a1")["items"] == [1, 2, 3]
+    # several writers save it: no longer cached (a stale entry costs a refused write)
+    assert ours.cache.get(ours._key("a1")) is None
 
-    AggregateStore(db.aggs).mark_due("a1", AT)  # a writer outside update bumps the version
-    doc, _ = ours.update("a1", lambda d: Change({"seen_due": d.get("due_at")}))
-    assert doc["seen_due"] == AT and doc["version"] == 5
+    ours.update("a2", add(1))
+    AggregateStore(db.aggs, cache=None).mark_due("a2", AT)  # a writer outside update bumps the version
+    doc, _ = ours.update("a2", lambda d: Change({"seen_due": d.get("due_at")}))
+    assert doc["seen_due"] == AT and doc["version"] == 3 and ours.cache.stale == 2
 
 
 def test_a_decision_to_do_nothing_or_refuse_on_a_cached_document_is_checked_on_the_stored_one(db):
     ours = AggregateStore(db.aggs, cache=DocCache(1 << 20))
-    theirs = AggregateStore(db.aggs)
+    theirs = AggregateStore(db.aggs, cache=None)
     ours.update("a1", lambda d: Change({"open": False, "done": False}))
     theirs.update("a1", lambda d: Change({"open": True}))
 
@@ -140,7 +145,7 @@ def test_a_decision_to_do_nothing_or_refuse_on_a_cached_document_is_checked_on_t
 
 
 def test_a_marker_whose_save_failed_is_sent_once_and_dropped_after_the_grace(db):
-    store = AggregateStore(db.aggs)
+    store = AggregateStore(db.aggs, cache=None)
     store.update("a1", add(1, ev("e1")))
     store.relayed("a1", 1)
     # a writer marked version 2, then its save failed (or it died before it); the sweep cannot tell
@@ -197,3 +202,16 @@ def test_events_saved_but_not_relayed_by_a_dying_service_are_sent_by_the_sweep(z
     wait_for(lambda: AggregateStore(db.officers).is_relayed("511322-scjg-0901"), timeout=10)
     time.sleep(1.5)  # a sweep later, nothing else is sent
     assert len([e for e in RECEIVED if e["payload"].get("officer_id") == "511322-scjg-0901"]) == 1
+
+
+def test_outboxes_flagged_before_the_markers_get_one_at_first_start(db):
+    db.aggs.insert_many([{"_id": "old", "version": 4, "outbox": [ev("e1")], "outbox_pending": True},
+                         {"_id": "done", "version": 2, "outbox": [], "outbox_pending": False}])
+    AggregateStore.ensure_indexes(db.aggs)
+    store = AggregateStore(db.aggs, cache=None)
+    assert [(m["_id"], m["version"]) for m in store.waiting()] == [("old", 4)]
+    sent = Recorder()
+    sweep([store], sent, "test")
+    assert sent.sent == ["e1"] and store.waiting() == []
+    AggregateStore.ensure_indexes(db.aggs)  # once: the flag is not looked at again
+    assert store.waiting() == []
