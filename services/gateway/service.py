@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import json
 import logging
-from functools import partial
 import re
+import sys
+from dataclasses import dataclass
+from functools import partial
 
 import eventlet
 from kombu import Queue
 from nameko.amqp.publish import Publisher as AmqpPublisher
-from nameko.events import EventDispatcher
 from nameko.extensions import DependencyProvider
 from nameko.exceptions import ContainerBeingKilled
-from nameko.messaging import Consumer
+from nameko.messaging import Consumer, encode_to_headers
 from nameko.rpc import ClusterRpc, rpc
 from nameko.web.handlers import http
 
@@ -26,13 +27,14 @@ from contracts.asyncapi import document as asyncapi_document
 from contracts.catalog import ENVELOPE_SCHEMA, MAX_DEPTH, Catalog, ContractError, Violation
 from services.gateway.admission import Admitted, Refused, admit, event_status
 from services.gateway.auth import Unauthorized, amqp_identity, http_dept, startup_warnings
-from services.gateway.store import GatewayStore, digest, ensure_indexes
+from services.gateway.store import RAW_ENCODING, GatewayStore, digest, ensure_indexes, raw_bytes, storable_text
 from services.kernel import config
 from services.kernel.clock import Clock
+from services.kernel.confirms import ConfirmedPublisher, Outgoing
 from services.kernel.messaging import (ATTEMPTS_HEADER, DEAD_LETTER_QUEUE, INGRESS_EXCHANGE,
                                        REJECTIONS_EXCHANGE, DecompressedTooLarge, ReliableConsumer,
-                                       bound_decompression, declare_topology, delivery_of, replay_headers,
-                                       settle_message)
+                                       batch_outcomes, batch_settings, bound_decompression, declare_topology,
+                                       delivery_of, event_exchange, replay_headers, settle_message)
 from services.kernel.metrics import (DEAD_LETTERS, INGRESS_ACCEPTED, INGRESS_DUPLICATES,
                                      INGRESS_REJECTED, Metrics, bounded)
 from services.kernel import tracing
@@ -43,6 +45,25 @@ log = logging.getLogger("zhifa.gateway")
 
 EVENT_ID = re.compile(ENVELOPE_SCHEMA["event_id"]["regex"].rstrip("$") + r"\Z")
 INGRESS_QUEUE = Queue("gateway.ingress", exchange=INGRESS_EXCHANGE, routing_key="#", durable=True)
+MAX_INGRESS_BATCH = 50  # one unordered insert_many of dedupe claims per batch: FerretDB takes these well
+
+
+def ingress_batch_max() -> int:
+    """How many ingress messages (or HTTP batch items) one worker admits together (INGRESS_BATCH_MAX,
+    at most MAX_INGRESS_BATCH; 1 = one at a time)."""
+    return min(MAX_INGRESS_BATCH, max(1, int(config.get("INGRESS_BATCH_MAX") or 1)))
+
+
+@dataclass
+class Inbound:
+    """One message to admit: its raw body and what its channel says about who sent it."""
+
+    raw: bytes | str | dict
+    routing_key: str | None = None
+    authenticated_dept: str | None = None
+    refusal: Violation | None = None
+    redelivered: bool = False
+    traceparent: str | None = None  # the publisher's own, when well-formed (AMQP)
 
 
 class Contracts(DependencyProvider):
@@ -60,59 +81,128 @@ class Contracts(DependencyProvider):
         return self.catalog
 
 
-class Rejections(DependencyProvider):
-    """Publishes rejection notices to `ingress.rejections` with routing key `<dept>`."""
+class Relay(DependencyProvider):
+    """What a worker sends: admitted events on `gateway.events` (routing key = event type, each with its
+    own trace) and rejection notices on `ingress.rejections` (routing key = dept), collected and then
+    published together with one wait for the broker's confirms (services/kernel/confirms.py)."""
 
     def setup(self):
-        self.publisher = AmqpPublisher(config.get("AMQP_URI"), use_confirms=True)
+        self.publisher = ConfirmedPublisher(
+            config.get("AMQP_URI"), exchanges=(event_exchange(self.container.service_name), REJECTIONS_EXCHANGE),
+            timeout=float(config.get("PUBLISH_CONFIRM_TIMEOUT_SECONDS") or 30))
+        self.exchange = event_exchange(self.container.service_name)
+
+    def stop(self):
+        self.publisher.close()
+
+    def kill(self):
+        self.publisher.close()
 
     def get_dependency(self, worker_ctx):
-        def publish(dept: str, notice: dict):
-            self.publisher.publish(json.dumps(notice, ensure_ascii=False).encode(), exchange=REJECTIONS_EXCHANGE,
-                                   routing_key=dept, declare=[REJECTIONS_EXCHANGE], serializer=None,
-                                   content_type="application/json", content_encoding="utf-8")
-        return publish
+        return OutgoingBatch(self, worker_ctx)
+
+
+class OutgoingBatch:
+    """One worker's outgoing messages (see Relay)."""
+
+    def __init__(self, relay: Relay, worker_ctx):
+        self.relay, self.ctx, self.messages = relay, worker_ctx, []
+
+    def event(self, envelope: dict, incoming_trace: str | None) -> tuple[str, str]:
+        """Queue an admitted event; its trace is the publisher's (well-formed) or the event id's.
+        Returns (trace id, traceparent)."""
+        trace_id = tracing.parse(incoming_trace) or tracing.trace_id_for_event(envelope["event_id"])
+        parent = tracing.traceparent(trace_id)
+        headers = encode_to_headers({**self.ctx.context_data, tracing.TRACEPARENT: parent})
+        self.messages.append(Outgoing(self.relay.exchange, envelope["type"], envelope, headers))
+        return trace_id, parent
+
+    def rejection(self, dept: str, notice: dict) -> None:
+        self.messages.append(Outgoing(REJECTIONS_EXCHANGE, dept, notice))
+
+    def send(self) -> None:
+        messages, self.messages = self.messages, []
+        self.relay.publisher.publish_all(messages)
 
 
 class IngressConsumer(ReliableConsumer):
-    """Hands the worker the raw bytes, routing key and `user_id`, whatever the content type says."""
+    """Hands the worker a *list* of ingress messages (raw bytes, routing key, `user_id`, whatever the
+    content type says) and gets one outcome per message back, as the kernel's BatchEventHandler does
+    for facts: messages are collected while BATCH_WORKERS workers are busy (a backlog makes batches of
+    INGRESS_BATCH_MAX) and for at most BATCH_WAIT_MS when one is free. A message is acked only after
+    its worker returned, i.e. after the dedupe claims and the broker's confirms of what it published;
+    a failed one goes through the retry / dead-letter path (RetryOrDeadLetter)."""
 
     def setup(self):
         self.consumer_options["on_decode_error"] = lambda message, exc: self.handle_message(None, message)
         self.consumer_options["accept"] = ["json", "application/json", "text/plain", "application/octet-stream"]
+        self.batch_max = ingress_batch_max()
+        _, self.batch_wait, self.batch_workers = batch_settings()
+        prefetch = int(config.get("PREFETCH_COUNT") or 0)  # the batches being worked on and the next one
+        self.consumer_options.setdefault("prefetch_count", max(prefetch, (self.batch_workers + 1) * self.batch_max))
+        self._buffer: list = []
+        self._flush_pending = False
+        self._inflight = 0
         super().setup()
 
     def handle_message(self, body, message):
         try:
             origin = delivery_of(message, self.queue.name)  # only the suite's signed retries carry x-zhifa-*
+            incoming = (message.headers or {}).get(tracing.TRACEPARENT) if isinstance(message.headers, dict) else None
             raw = {"raw": message.body if isinstance(message.body, (bytes, str)) else b"",
                    "routing_key": origin.routing_key, "user_id": origin.user_id,
                    "unpack_error": unpack_error(message),
+                   # a department's other headers never become context data (nameko would copy them
+                   # into every event dispatched): only a well-formed W3C traceparent is taken
+                   "traceparent": incoming if tracing.parse(incoming) else None,
                    # a broker redelivery or one of our retries may follow a crash before the dispatch
                    "redelivered": bool(message.delivery_info.get("redelivered")) or origin.retried}
         except Exception:  # no property or header may kill the consumer: the message is refused instead
             log.exception("unreadable ingress message properties")
-            raw = {"raw": b"", "routing_key": "", "user_id": "", "redelivered": False,
+            raw = {"raw": b"", "routing_key": "", "user_id": "", "redelivered": False, "traceparent": None,
                    "unpack_error": ("bad_properties", "消息属性或头无法读取")}
-        self._spawn(raw, message)
+        self._buffer.append((raw, message))
+        if len(self._buffer) >= self.batch_max:
+            self._next_batch()
+        elif not self._flush_pending:
+            self._flush_pending = True
+            self.container.spawn_managed_thread(
+                self._next_batch_later, identifier=f"IngressConsumer.flush[{self.container.service_name}]")
 
-    def _spawn(self, raw: dict, message) -> None:
-        """nameko's Consumer.handle_message, except for the worker's context: a department's headers
-        would otherwise become context data that nameko copies into every event the worker
-        dispatches (`nameko.<header>`), so only a well-formed W3C `traceparent` is taken."""
-        incoming = (message.headers or {}).get(tracing.TRACEPARENT) if isinstance(message.headers, dict) else None
-        context_data = {tracing.TRACEPARENT: incoming} if tracing.parse(incoming) else {}
-        handle_result = partial(self.handle_result, message)
+    def _next_batch_later(self):
+        eventlet.sleep(self.batch_wait)
+        self._flush_pending = False
+        self._next_batch()
+
+    def _next_batch(self):
+        """A worker for the next batch, unless BATCH_WORKERS are busy (the next one to finish starts it)."""
+        if not self._buffer or self._inflight >= self.batch_workers:
+            return
+        batch, self._buffer = self._buffer[:self.batch_max], self._buffer[self.batch_max:]
+        self._inflight += 1
+        messages = [message for _, message in batch]
+        handle_result = partial(self.handle_batch_result, messages)
 
         def spawn_worker():
             try:
-                self.container.spawn_worker(self, (raw,), {}, context_data=context_data,
+                self.container.spawn_worker(self, ([raw for raw, _ in batch],), {}, context_data={},
                                             handle_result=handle_result)
             except ContainerBeingKilled:
-                self.consumer.requeue_message(message)
+                self._inflight -= 1
+                for message in messages:
+                    settle_message(self.consumer.requeue_message, message)
 
         self.container.spawn_managed_thread(
-            spawn_worker, identifier=f"IngressConsumer.wait_for_worker_pool[{self.container.service_name}.{self.method_name}]")
+            spawn_worker, identifier=f"IngressConsumer.wait_for_worker_pool[{self.container.service_name}]")
+
+    def handle_batch_result(self, messages, worker_ctx, result=None, exc_info=None):
+        try:
+            for message, outcome in zip(messages, batch_outcomes(len(messages), result, exc_info)):
+                self.handle_message_processed(message, None, outcome)
+        finally:
+            self._inflight -= 1
+            self._next_batch()  # what arrived meanwhile (a backlog: a full batch)
+        return result, exc_info
 
 
 def unpack_error(message) -> tuple[str, str] | None:
@@ -130,14 +220,19 @@ FULLWIDTH_DOT = "\uff0e"  # header names such as `nameko.traceparent` cannot be 
 
 
 def storable_headers(headers: dict) -> dict:
-    """Plain-valued headers with their names made storable (`.` -> `．`, no leading `$`)."""
-    return {str(k).replace(".", FULLWIDTH_DOT).lstrip("$"): v for k, v in headers.items()
-            if isinstance(v, (str, int, float, bool))}
+    """Plain-valued headers with their names made storable (`.` -> `．`, no leading `$`, no NUL); a
+    text value holding a NUL (which FerretDB on PostgreSQL cannot store as text) is kept as bytes."""
+    return {storable_text(str(k).replace(".", FULLWIDTH_DOT).lstrip("$")):
+            (v.encode("utf-8", errors="surrogatepass") if isinstance(v, str) and "\x00" in v else v)
+            for k, v in headers.items() if isinstance(v, (str, int, float, bool))}
 
 
 def stored_headers(headers) -> dict:
     """The headers as they were sent, from their stored form."""
-    return {k.replace(FULLWIDTH_DOT, "."): v for k, v in headers.items()} if isinstance(headers, dict) else {}
+    if not isinstance(headers, dict):
+        return {}
+    return {k.replace(FULLWIDTH_DOT, "."): (v.decode("utf-8", errors="surrogatepass") if isinstance(v, bytes) else v)
+            for k, v in headers.items()}
 
 
 class DeadLetterConsumer(Consumer):
@@ -148,13 +243,12 @@ class DeadLetterConsumer(Consumer):
         super().setup()
 
     def handle_message(self, body, message):
-        raw = message.body
-        text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+        data = raw_bytes(message.body)  # kept byte-exact (a hostile body may be binary or UTF-16)
         headers = dict(message.headers or {})
         msg_id = headers.get("x-zhifa-dead-id") or message.properties.get("message_id") or digest(
-            {"b": text, "h": {k: str(v) for k, v in headers.items()}})
-        super().handle_message({"id": msg_id, "body": text, "headers": headers,
-                                "content_type": message.content_type}, message)
+            {"b": data.hex(), "h": {k: str(v) for k, v in headers.items()}})
+        super().handle_message({"id": storable_text(str(msg_id)), "body": data, "headers": headers,
+                                "content_type": storable_text(message.content_type)}, message)
 
     def handle_message_processed(self, message, result=None, exc_info=None):
         if exc_info is not None:
@@ -171,65 +265,123 @@ class GatewayService:
 
     db = Mongo("gateway", indexes=ensure_indexes)
     catalog = Contracts()
-    dispatch = EventDispatcher()
-    reject = Rejections()
+    relay = Relay()
     clock = Clock()
     metrics = Metrics()
     services = ClusterRpc()  # asks an event's owning service whether it applied it (status route)
 
     # ---- ingress ---------------------------------------------------------------------------
     @IngressConsumer.decorator(queue=INGRESS_QUEUE)
-    def handle_ingress(self, message):
-        """One event from a departmental system via exchange `ingress`."""
-        identity = amqp_identity(message.get("user_id"))
-        refusal = identity.refusal
-        if message.get("unpack_error"):
-            refusal = Violation("$message", *message["unpack_error"])
-        self._process(message["raw"], channel="amqp", routing_key=message["routing_key"],
-                      authenticated_dept=identity.dept, refusal=refusal,
-                      redelivered=message.get("redelivered", False))
+    def handle_ingress(self, messages):
+        """Events from departmental systems via exchange `ingress`, a batch at a time (IngressConsumer):
+        one outcome per message, None (accepted, duplicate or rejected: settled) or its failure."""
+        inbound = []
+        for message in messages:
+            identity = amqp_identity(message.get("user_id"))
+            refusal = identity.refusal
+            if message.get("unpack_error"):
+                refusal = Violation("$message", *message["unpack_error"])
+            inbound.append(Inbound(message["raw"], routing_key=message["routing_key"],
+                                   authenticated_dept=identity.dept, refusal=refusal,
+                                   redelivered=message.get("redelivered", False),
+                                   traceparent=message.get("traceparent")))
+        return [None if isinstance(r, dict) else r for r in self._process(inbound, channel="amqp")]
 
-    def _process(self, raw, *, channel: str, routing_key: str | None = None,
-                 authenticated_dept: str | None = None, refusal=None, redelivered: bool = False) -> dict:
+    def _process(self, items: list[Inbound], *, channel: str) -> list:
+        """Admit a batch (at most MAX_INGRESS_BATCH): one result per item, in order — the answer
+        (accepted / duplicate / rejected notice) or, where admitting that item itself failed, its
+        `sys.exc_info()`. One dedupe write for the batch, one write of its rejected input, one publish
+        of its events and notices with one wait for the broker's confirms.
+
+        AMQP claims the event ids first: a crash before the publish means the broker redelivers the
+        message (or our retry republishes it), and a redelivery with the same content publishes
+        again. HTTP has no redelivery: it publishes first and remembers after (a retried POST
+        publishes again; consumers de-duplicate)."""
         store = GatewayStore(self.db)
         now = self.clock()
-        result = admit(self.catalog, raw, routing_key=routing_key, authenticated_dept=authenticated_dept,
-                       refusal=refusal)
-        if isinstance(result, Admitted):
-            env = result.envelope
-            if channel == "amqp":
-                # claim first (one write): a crash before the dispatch means the broker redelivers
-                # the message (or our retry republishes it), and a redelivery dispatches again
-                prior = store.claim(env, channel, now)
-            else:
-                # HTTP has no redelivery: dispatch first, remember after (a retried POST re-dispatches)
-                prior = store.seen(env["event_id"])
-            if prior is None or (redelivered and prior.get("hash") == digest(env)):
-                self.metrics.start_trace(env["event_id"])  # the dispatched event carries the trace on
-                self.dispatch(env["type"], env)
-                if channel != "amqp":
-                    store.remember(env, channel, now)
-                INGRESS_ACCEPTED.labels(channel, bounded("dept", env["dept"]), env["type"]).inc()
-                return {"event_id": env["event_id"], "status": "accepted"}
-            if prior.get("hash") == digest(env):
-                INGRESS_DUPLICATES.labels(channel, bounded("dept", env["dept"])).inc()
-                return {"event_id": env["event_id"], "status": "duplicate"}
-            result = Refused([{"field": "event_id", "rule": "event_id_conflict",
-                               "message": "相同 event_id 已用于内容不同的事件"}],
-                             dept=env["dept"], event_id=env["event_id"], reason="event_id_conflict")
-        raw_for_quarantine = json.dumps(raw, ensure_ascii=False) if isinstance(raw, dict) else raw
-        qid = store.quarantine(raw_for_quarantine, result.violations, channel=channel, dept=result.dept,
-                               routing_key=routing_key or "", received_at=now, event_id=result.event_id)
-        rk_type = (routing_key or "").partition(".")[2]
-        INGRESS_REJECTED.labels(channel, bounded("dept", authenticated_dept or result.dept),
-                                bounded("event_type", rk_type, self.catalog.types()),
-                                bounded("reason", result.reason)).inc()
-        notice = {"event_id": result.event_id, "status": "rejected", "reason": result.reason,
-                  "violations": result.violations, "quarantine_id": qid, "channel": channel,
-                  "routing_key": routing_key, "rejected_at": now.isoformat()}
+        verdicts: list = []
+        for item in items:
+            try:
+                verdicts.append(admit(self.catalog, item.raw, routing_key=item.routing_key,
+                                      authenticated_dept=item.authenticated_dept, refusal=item.refusal))
+            except Exception:  # a fault of ours with one message must not hold back the others
+                log.exception("admission failed")
+                verdicts.append(sys.exc_info())
+        admitted = [i for i, v in enumerate(verdicts) if isinstance(v, Admitted)]
+        hashes = {i: digest(verdicts[i].envelope) for i in admitted}
         if channel == "amqp":
-            self.reject(result.dept, notice)
-        return notice
+            priors = dict(zip(admitted, store.claim([verdicts[i].envelope for i in admitted], channel, now)))
+        else:
+            seen = store.seen([verdicts[i].envelope["event_id"] for i in admitted])
+            priors = {}
+            for i in admitted:  # within one request, a second item with an earlier item's id is its duplicate
+                event_id = verdicts[i].envelope["event_id"]
+                priors[i] = seen.get(event_id)
+                seen.setdefault(event_id, {"hash": hashes[i]})
+        results: list = [v if isinstance(v, tuple) else None for v in verdicts]
+        out = self.relay
+        accepted, duplicates, first_trace = [], [], None
+        for i in admitted:
+            env, prior = verdicts[i].envelope, priors[i]
+            if prior is None or (items[i].redelivered and prior.get("hash") == hashes[i]):
+                trace = out.event(env, items[i].traceparent or self._http_trace(channel))
+                first_trace = first_trace or (trace[0], env["event_id"])
+                accepted.append(i)
+                results[i] = {"event_id": env["event_id"], "status": "accepted"}
+            elif prior.get("hash") == hashes[i]:
+                duplicates.append(i)
+                results[i] = {"event_id": env["event_id"], "status": "duplicate"}
+            else:
+                verdicts[i] = Refused([{"field": "event_id", "rule": "event_id_conflict",
+                                        "message": "相同 event_id 已用于内容不同的事件"}],
+                                      dept=env["dept"], event_id=env["event_id"], reason="event_id_conflict")
+        refused = [i for i, v in enumerate(verdicts) if isinstance(v, Refused)]
+        qids = store.quarantine([{"raw": self._raw_of(items[i].raw), "violations": verdicts[i].violations,
+                                  "dept": verdicts[i].dept, "routing_key": items[i].routing_key,
+                                  "event_id": verdicts[i].event_id} for i in refused],
+                                channel=channel, received_at=now)
+        for i, qid in zip(refused, qids):
+            result, routing_key = verdicts[i], items[i].routing_key
+            notice = {"event_id": result.event_id, "status": "rejected", "reason": result.reason,
+                      "violations": result.violations, "quarantine_id": qid, "channel": channel,
+                      "routing_key": routing_key, "rejected_at": now.isoformat()}
+            if channel == "amqp":
+                out.rejection(result.dept, notice)
+            results[i] = notice
+            rk_type = (routing_key or "").partition(".")[2]
+            INGRESS_REJECTED.labels(channel, bounded("dept", items[i].authenticated_dept or result.dept),
+                                    bounded("event_type", rk_type, self.catalog.types()),
+                                    bounded("reason", result.reason)).inc()
+        if first_trace is not None:  # the worker's log lines carry the trace of its first admitted event
+            tracing.bind(*first_trace)
+        out.send()
+        if channel != "amqp":
+            store.remember([verdicts[i].envelope for i in accepted], channel, now)
+        for i in accepted:
+            env = verdicts[i].envelope
+            INGRESS_ACCEPTED.labels(channel, bounded("dept", env["dept"]), env["type"]).inc()
+        for i in duplicates:
+            INGRESS_DUPLICATES.labels(channel, bounded("dept", verdicts[i].envelope["dept"])).inc()
+        return results
+
+    def _http_trace(self, channel: str) -> str | None:
+        """An HTTP request's own trace (nameko's context data), if any."""
+        return self.relay.ctx.context_data.get(tracing.TRACEPARENT) if channel != "amqp" else None
+
+    @staticmethod
+    def _raw_of(raw) -> bytes | str:
+        return json.dumps(raw, ensure_ascii=False) if isinstance(raw, dict) else raw
+
+    def _process_http(self, items: list[Inbound]) -> list[dict]:
+        """HTTP items in batches of INGRESS_BATCH_MAX; a failure of ours is the request's (a 500)."""
+        size = ingress_batch_max()
+        results = []
+        for start in range(0, len(items), size):
+            for result in self._process(items[start:start + size], channel="http"):
+                if isinstance(result, tuple):
+                    raise result[1].with_traceback(result[2])
+                results.append(result)
+        return results
 
     @safe_http("POST", "/api/v1/events")
     def post_events(self, request):
@@ -248,15 +400,14 @@ class GatewayService:
             try:  # one level more than an event: the array around the envelopes
                 items = self.catalog.parse(body, max_bytes=max_bytes * max_batch, depth=MAX_DEPTH + 2)
             except ContractError:
-                res = self._process(body, channel="http", authenticated_dept=dept)
+                res = self._process_http([Inbound(body, authenticated_dept=dept)])[0]
                 return json_response({"results": [res]}, 400)
             if len(items) > max_batch:
                 return error(413, "max_batch", f"一次最多提交 {max_batch} 个事件")
-            results = [self._process(self._reencode(item, max_bytes), channel="http", authenticated_dept=dept)
-                       for item in items]
+            results = self._process_http([Inbound(self._reencode(item), authenticated_dept=dept) for item in items])
             status = 422 if any(r["status"] == "rejected" for r in results) else 202
             return json_response({"results": results}, status)
-        res = self._process(body, channel="http", authenticated_dept=dept)
+        res = self._process_http([Inbound(body, authenticated_dept=dept)])[0]
         if res["status"] == "rejected":
             code = {"max_bytes": 413, "malformed_json": 400, "not_an_object": 400}.get(res["reason"], 422)
             return json_response(res, code)
@@ -299,9 +450,15 @@ class GatewayService:
         return {"applied": False}
 
     @staticmethod
-    def _reencode(item, max_bytes: int):
-        """Batch items are re-encoded so each is size-checked like a single message."""
-        return json.dumps(item, ensure_ascii=False).encode() if not isinstance(item, (bytes, str)) else item
+    def _reencode(item):
+        """Batch items are re-encoded so each is size-checked like a single message (a lone surrogate,
+        which UTF-8 cannot carry, keeps its JSON escape)."""
+        if isinstance(item, (bytes, str)):
+            return item
+        try:
+            return json.dumps(item, ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            return json.dumps(item).encode()
 
     # ---- dead letters ----------------------------------------------------------------------
     @DeadLetterConsumer.decorator(queue=DEAD_LETTER_QUEUE, requeue_on_error=True)
@@ -319,6 +476,7 @@ class GatewayService:
             "dead_at": self.clock(),
             "headers": storable_headers(headers),
             "body": message["body"],
+            "body_encoding": RAW_ENCODING,
             "content_type": message["content_type"],
             "status": "dead",
         })
@@ -348,18 +506,19 @@ class GatewayService:
                 return {"ok": False, "error": {"code": "not_found", "field": "dl_id", "message": "死信不存在"}}
             return {"ok": False, "error": {"code": "already_replayed", "field": "dl_id",
                                            "message": f"该死信当前状态为 {existing.get('status')}，只能重放一次"}}
+        body = raw_bytes(doc.get("body"))
         try:
-            envelope = self.catalog.decode(doc.get("body") or "")
+            envelope = self.catalog.decode(body)
             self.catalog.validate(envelope, direction=None)
         except ContractError as exc:
             store.finish_replay(dl_id, "refused", now, refused_violations=exc.to_list())
             return {"ok": False, "error": {"code": "contract_violation", "field": exc.violations[0].field,
                                            "message": "死信不符合事件契约，拒绝重放", "violations": exc.to_list()}}
         # the original routing key and user ride along, signed (an ingress replay keeps its department)
-        headers = replay_headers(doc["queue"], stored_headers(doc.get("headers")), doc["body"].encode("utf-8"))
+        headers = replay_headers(doc["queue"], stored_headers(doc.get("headers")), body)
         try:
             pub = AmqpPublisher(config.get("AMQP_URI"), use_confirms=True)
-            pub.publish(doc["body"].encode("utf-8"), exchange="", routing_key=doc["queue"], headers=headers,
+            pub.publish(body, exchange="", routing_key=doc["queue"], headers=headers,
                         serializer=None, content_type=doc.get("content_type") or "application/json",
                         content_encoding="utf-8", mandatory=True)
         except Exception:

@@ -7,9 +7,39 @@ from datetime import datetime
 
 from pymongo import DESCENDING
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 QUARANTINE_KEEP_BYTES = 1024 * 1024
+DUPLICATE_KEY = 11000
+# Raw input is kept as bytes (BSON binary), so any byte survives on every backend: FerretDB on
+# PostgreSQL cannot store a NUL character in a string (jsonb). Records written before kept the text
+# decoded as UTF-8 with replacement characters (no `raw_encoding` field); `raw_bytes` reads both.
+RAW_ENCODING = "bytes"
+
+
+def raw_bytes(value) -> bytes:
+    """The bytes of a stored raw body (quarantine `raw`, dead letter `body`): bytes as stored, or the
+    UTF-8 of the text an older record kept."""
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    return value.encode("utf-8", errors="surrogatepass") if isinstance(value, str) else b""
+
+
+def storable_text(text):
+    """Text fields next to a raw body (event id, routing key, violations' field paths, which may echo
+    hostile keys) without NUL characters, which FerretDB on PostgreSQL refuses: shown as `\\u0000`."""
+    if isinstance(text, str):
+        text = text.replace("\x00", "\\u0000")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate (from a JSON `\\ud800`): BSON cannot hold it
+            text = text.encode("utf-8", errors="replace").decode("utf-8")
+        return text
+    if isinstance(text, dict):
+        return {storable_text(k): storable_text(v) for k, v in text.items()}
+    if isinstance(text, list):
+        return [storable_text(v) for v in text]
+    return text
 
 
 def ensure_indexes(db: Database) -> None:
@@ -32,8 +62,8 @@ def _without_payload(doc: dict) -> dict:
     """A dead letter as an operator lists it: the body replaced by the envelope's summary."""
     import json
 
-    body = doc.pop("body", None)
-    data = body.encode("utf-8", errors="replace") if isinstance(body, str) else bytes(body or b"")
+    data = raw_bytes(doc.pop("body", None))
+    doc.pop("body_encoding", None)
     try:
         envelope = json.loads(data)
     except ValueError:
@@ -48,47 +78,69 @@ class GatewayStore:
     def __init__(self, db: Database):
         self.db = db
 
-    def seen(self, event_id: str) -> dict | None:
-        return self.db.accepted.find_one({"_id": event_id})
+    def seen(self, event_ids: list[str]) -> dict[str, dict]:
+        """The acceptance records of those of `event_ids` the gateway has accepted before, by id."""
+        if not event_ids:
+            return {}
+        return {doc["_id"]: doc for doc in self.db.accepted.find({"_id": {"$in": sorted(set(event_ids))}})}
 
-    def claim(self, envelope: dict, channel: str, received_at: datetime) -> dict | None:
-        """Record the event id; None when this is its first arrival, else the earlier record."""
+    def claim(self, envelopes: list[dict], channel: str, received_at: datetime) -> list[dict | None]:
+        """Record the event ids of a batch in one write (at most 50: callers batch so): for each
+        envelope None when this is its first arrival, else the earlier record (`{}` if it vanished).
+        The second of two envelopes of one batch with the same id finds the first one's record."""
+        if not envelopes:
+            return []
+        taken = self._insert_accepted(envelopes, channel, received_at)
+        if not taken:
+            return [None] * len(envelopes)
+        prior = self.seen([envelopes[i]["event_id"] for i in taken])
+        return [prior.get(env["event_id"], {}) if i in taken else None for i, env in enumerate(envelopes)]
+
+    def remember(self, envelopes: list[dict], channel: str, received_at: datetime) -> None:
+        """Record event ids after their dispatch (HTTP); one already recorded (a concurrent request)
+        stays as it was: both dispatches are idempotent downstream."""
+        if envelopes:
+            self._insert_accepted(envelopes, channel, received_at)
+
+    def _insert_accepted(self, envelopes: list[dict], channel: str, received_at: datetime) -> set[int]:
+        """One unordered `insert_many`; the positions whose id was taken already (duplicate key)."""
+        docs = [{"_id": env["event_id"], "hash": digest(env), "type": env["type"], "dept": env["dept"],
+                 "channel": channel, "received_at": received_at} for env in envelopes]
         try:
-            self.db.accepted.insert_one({
-                "_id": envelope["event_id"], "hash": digest(envelope), "type": envelope["type"],
-                "dept": envelope["dept"], "channel": channel, "received_at": received_at,
-            })
-            return None
-        except DuplicateKeyError:
-            return self.seen(envelope["event_id"]) or {}
+            self.db.accepted.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors") or []
+            others = [e for e in errors if e.get("code") != DUPLICATE_KEY]
+            if others or exc.details.get("writeConcernErrors"):
+                raise
+            return {int(e["index"]) for e in errors}
+        return set()
 
-    def remember(self, envelope: dict, channel: str, received_at: datetime) -> None:
-        try:
-            self.db.accepted.insert_one({
-                "_id": envelope["event_id"], "hash": digest(envelope), "type": envelope["type"],
-                "dept": envelope["dept"], "channel": channel, "received_at": received_at,
+    def quarantine(self, items: list[dict], *, channel: str, received_at: datetime) -> list[str]:
+        """Keep rejected input (one write for all): each item has `raw` (bytes or text, kept as bytes,
+        byte-exact up to QUARANTINE_KEEP_BYTES), `violations`, `dept`, `routing_key`, `event_id`.
+        Returns the quarantine ids in order."""
+        docs = []
+        for item in items:
+            raw = item["raw"]
+            data = raw.encode("utf-8", errors="surrogatepass") if isinstance(raw, str) else bytes(raw)
+            docs.append({
+                "_id": str(uuid.uuid4()),
+                "event_id": storable_text(item.get("event_id")),
+                "channel": channel,
+                "dept": storable_text(item["dept"]),
+                "routing_key": storable_text(item.get("routing_key") or ""),
+                "received_at": received_at,
+                "violations": storable_text(item["violations"]),
+                "size": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "raw": data[:QUARANTINE_KEEP_BYTES],
+                "raw_encoding": RAW_ENCODING,
+                "truncated": len(data) > QUARANTINE_KEEP_BYTES,
             })
-        except DuplicateKeyError:
-            pass  # a concurrent redelivery got here first; both dispatches are idempotent downstream
-
-    def quarantine(self, raw: bytes | str, violations: list[dict], *, channel: str, dept: str,
-                   routing_key: str, received_at: datetime, event_id: str | None) -> str:
-        data = raw.encode() if isinstance(raw, str) else bytes(raw)
-        qid = str(uuid.uuid4())
-        self.db.quarantine.insert_one({
-            "_id": qid,
-            "event_id": event_id,
-            "channel": channel,
-            "dept": dept,
-            "routing_key": routing_key,
-            "received_at": received_at,
-            "violations": violations,
-            "size": len(data),
-            "sha256": hashlib.sha256(data).hexdigest(),
-            "raw": data[:QUARANTINE_KEEP_BYTES].decode("utf-8", errors="replace"),
-            "truncated": len(data) > QUARANTINE_KEEP_BYTES,
-        })
-        return qid
+        if docs:
+            self.db.quarantine.insert_many(docs, ordered=False)
+        return [d["_id"] for d in docs]
 
     def add_dead_letter(self, doc: dict) -> None:
         try:

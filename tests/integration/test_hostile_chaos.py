@@ -38,6 +38,7 @@ from nameko.amqp.publish import Publisher as AmqpPublisher
 from nameko.events import EventDispatcher
 
 from services.gateway.service import GatewayService
+from services.kernel.confirms import ConfirmedPublisher
 from services.kernel.messaging import RetryOrDeadLetter
 from services.personnel.service import PersonnelService
 from tests.helpers import credential_issued, envelope, officer_registered, wait_for
@@ -183,14 +184,17 @@ def test_the_broker_keeps_what_the_suite_relies_on(zhifa_config, vhost, containe
     gateway.start()
     personnel.start()
     for container in (gateway, personnel):
-        dispatchers = [d for d in container.dependencies if isinstance(d, EventDispatcher)]
+        # nameko's dispatcher (services) or the gateway's relay, which publishes a batch and waits once
+        # for all its confirms (services/kernel/confirms.py; tests/integration/test_gateway_batch.py)
+        dispatchers = [d for d in container.dependencies
+                       if isinstance(d, EventDispatcher) or isinstance(getattr(d, "publisher", None), ConfirmedPublisher)]
         assert dispatchers, container.service_name
         for d in dispatchers:
             assert d.publisher.use_confirms is True and d.publisher.delivery_mode == PERSISTENT, container.service_name
     # the retry/dead-letter publisher of every consumer and the gateway's rejection notices likewise
     publishers = [ep._publisher() for c in (gateway, personnel) for ep in c.entrypoints
                   if isinstance(ep, RetryOrDeadLetter)]
-    publishers += [dep.publisher for dep in gateway.dependencies if isinstance(getattr(dep, "publisher", None), AmqpPublisher)]
+    publishers += [dep.publisher for dep in gateway.dependencies if isinstance(getattr(dep, "publisher", None), (AmqpPublisher, ConfirmedPublisher))]
     assert len(publishers) > 2
     for publisher in publishers:
         assert publisher.use_confirms is True and publisher.delivery_mode == PERSISTENT
