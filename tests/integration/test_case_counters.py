@@ -12,6 +12,7 @@ import pytest
 from services.kernel.aggregates import Change
 from services.penalty import store
 from services.penalty.domain.case import STAGES
+from tests.db_recorder import Recorder
 
 DEPTS = ("511322-scjg", "511322-sthj", "511322-wjj")
 
@@ -197,22 +198,6 @@ def test_first_start_on_cases_stored_before_the_list_existed_builds_it(db):
     assert sum(counters(db).values()) == 7 and counters(db) == store.recount(db)
     store.ensure_indexes(db)  # a second start finds the list and leaves it
     assert sum(counters(db).values()) == 7
-
-
-class Recorder(pymongo.monitoring.CommandListener):
-    """The commands a client sends, by (command, collection)."""
-
-    def __init__(self):
-        self.seen: list[tuple[str, str]] = []
-
-    def started(self, event):
-        self.seen.append((event.command_name, str(event.command.get(event.command_name))))
-
-    def succeeded(self, event):
-        pass
-
-    def failed(self, event):
-        pass
 
 
 def test_a_save_that_changes_nothing_the_list_shows_is_one_small_write(db, servers):

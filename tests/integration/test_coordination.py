@@ -397,19 +397,11 @@ def test_a_save_counted_twice_in_one_process_reads_once(servers):
 
     from services.coordination import store
 
-    seen: list[str] = []
+    from tests.db_recorder import Recorder
 
-    class Recorder(pymongo.monitoring.CommandListener):
-        def started(self, event):
-            seen.append(event.command_name)
-
-        def succeeded(self, event):
-            pass
-
-        def failed(self, event):
-            pass
-
-    client = pymongo.MongoClient(servers["MONGO_URI"], serverSelectionTimeoutMS=3000, event_listeners=[Recorder()])
+    recorder = Recorder()
+    seen = recorder.seen
+    client = pymongo.MongoClient(servers["MONGO_URI"], serverSelectionTimeoutMS=3000, event_listeners=[recorder])
     db = client[f"t{uuid.uuid4().hex[:8]}_coordination"]
     key = {"dept": "511322-scjg", "rule_id": "PEN-X", "severity": "warning", "state": "new", "escalated": False}
     try:

@@ -7,22 +7,9 @@ import pymongo
 import pytest
 
 from services.penalty import store
+from tests.db_recorder import Recorder
 
 NOW = datetime(2026, 11, 30, 10, 0, tzinfo=timezone.utc)
-
-
-class Recorder(pymongo.monitoring.CommandListener):
-    def __init__(self):
-        self.seen: list[str] = []
-
-    def started(self, event):
-        self.seen.append(event.command_name)
-
-    def succeeded(self, event):
-        pass
-
-    def failed(self, event):
-        pass
 
 
 @pytest.fixture
@@ -45,10 +32,10 @@ def officer(version: int, training_hours: int = 10, credential_end: str = "2028-
 def test_an_officer_projection_is_one_command_and_changed_only_for_what_rules_read(watched):
     db, recorder = watched
     assert store.upsert_officer(db, officer(1), NOW) is True  # new: the cases referring to it fall due
-    assert recorder.seen == ["findAndModify"]
+    assert recorder.seen == [("findAndModify", "officers")]
     recorder.seen.clear()
     assert store.upsert_officer(db, officer(2, training_hours=40), NOW) is False  # stored, rules unaffected
-    assert recorder.seen == ["findAndModify"]
+    assert recorder.seen == [("findAndModify", "officers")]
     assert db.officers.find_one({"_id": "51132200123"})["payload"]["training_hours"] == 40
     assert store.upsert_officer(db, officer(3, training_hours=40, credential_end="2026-12-31"), NOW) is True
     assert store.upsert_officer(db, officer(2), NOW) is False  # older, arriving late: not stored
