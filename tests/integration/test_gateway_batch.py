@@ -80,6 +80,22 @@ def test_a_backlog_is_admitted_in_batches_with_duplicates_conflicts_and_binary_i
     assert raw_bytes(kept["event_id_conflict"]["raw"]) == json.dumps(conflict, ensure_ascii=False).encode()
 
 
+
+def test_one_at_a_time_when_ingress_batch_max_is_1(zhifa_config, container_factory, claims):
+    from nameko import config
+
+    a, b = officer_registered("511322-scjg-0805"), officer_registered("511322-scjg-0806")
+    with config.patch({"INGRESS_BATCH_MAX": 1}, clear=False), Connection(zhifa_config["AMQP_URI"]) as conn:
+        declare_topology(zhifa_config["AMQP_URI"])
+        INGRESS_QUEUE(conn.channel()).declare()
+        out = sink(conn)
+        publish(zhifa_config["AMQP_URI"], [a, a, b])
+        container_factory(GatewayService).start()
+        dispatched = drain(conn, out, 2, timeout=10)
+        assert drain(conn, out, 1, timeout=1) == []
+    assert claims == [1, 1, 1]
+    assert sorted(e["event_id"] for e in dispatched) == sorted([a["event_id"], b["event_id"]])
+
 def test_a_publish_the_broker_did_not_confirm_acks_nothing_and_the_retry_dispatches(
         zhifa_config, container_factory, monkeypatch):
     """The claims are written, the publish fails: the messages come back through the retry queue and
