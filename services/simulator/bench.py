@@ -795,7 +795,8 @@ def commands_per_event(before: dict, after: dict, events: int, top: int = 10) ->
         by_service[g["service"]] = by_service.get(g["service"], 0.0) + g["commands"]
     return {"events": events, "total_per_event": round(sum(g["commands"] for g in ranked) / events, 3),
             "by_service": {k: round(v / events, 3) for k, v in sorted(by_service.items(), key=lambda kv: -kv[1])},
-            "top": rows[:top], "rest_per_event": round(sum(g["commands"] for g in ranked[top:]) / events, 3)}
+            "top": rows[:top], "rest_per_event": round(sum(g["commands"] for g in ranked[top:]) / events, 3),
+            "rest": rows[top:]}
 
 
 def percentiles(values: list[float]) -> dict[str, float | int | None]:

@@ -60,7 +60,7 @@ def test_commands_per_event_ranks_service_by_collection():
     assert [(r["service"], r["collection"]) for r in out["top"]] == [("penalty", "cases"), ("penalty", "case_list_at")]
     assert out["top"][0]["commands_per_event"] == 4.0 and out["top"][0]["by_command"] == {"find": 2.0, "update": 2.0}
     assert out["top"][0]["wait_ms_per_event"] == 60.0  # (0.2 + 0.4) s / 10 events
-    assert out["rest_per_event"] == 0.4
+    assert out["rest_per_event"] == 0.4 and [r["collection"] for r in out["rest"]] == ["penalty_cases"]
 
 
 def test_make_client_with_and_without_a_service():
