@@ -45,18 +45,16 @@ def zhifa_document_files(dept):
     """DOCX templates (docxtpl, `{{ field }}` placeholders) for `dept`: {doc_type: absolute path} or None."""
 
 
+# `subject`: what the document is made for, so a department can number by case type (卫健's 卫医罚 /
+# 卫公罚): {"type": "case" | "handover" | "supervision" | "inspection" | "report", "id": ..., "facts": the
+# document's fields, "case": the department's own penalty case as `penalty.get_case` answers it, or
+# None}; None when the suite asks for the department's usual prefix. An implementation that does not
+# need it leaves `subject` out of its signature (the host passes each implementation only the
+# arguments it names), so plugins written for `(dept, kind)` keep working. A prefix other than the
+# usual one gets its own number sequence (services/documents/domain.py `counter_id`).
 @hookspec
 def zhifa_document_number_prefix(dept, kind, subject):
-    """The 文号 part after the county's short name for `dept` and `kind` (e.g. "市监罚"), or None.
-
-    `subject`: what the document is made for, so a department can number by case type (e.g. 卫健's
-    卫医罚 / 卫公罚): {"type": "case" | "handover" | "supervision" | "inspection" | "report", "id": ...,
-    "facts": the document's fields, "case": the penalty case as `penalty.get_case` answers it (a case
-    subject, when the penalty service answered) or None}; None when the suite asks for the
-    department's usual prefix. An implementation that does not need it leaves `subject` out of its
-    signature (the host passes each implementation only the arguments it names), so plugins written
-    for `(dept, kind)` keep working. A prefix that differs from the usual one gets its own number
-    sequence (services/documents/domain.py `counter_id`)."""
+    """The 文号 part after the county's short name for `dept`, `kind` and the document's `subject` (e.g. "市监罚"), or None."""
 
 
 @hookspec
