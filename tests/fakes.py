@@ -35,7 +35,19 @@ class FakeCollection:
 
     def _matches(self, query):
         doc = self.docs.get(query["_id"])
-        return doc is not None and all(_holds(doc.get(k), v) for k, v in query.items())
+        return doc is not None and _all_hold(doc, query)
+
+    def find_one_and_update(self, query, update, upsert=False, return_document=None):
+        """(for the findings index's lease) update one matching document and return it as it is after."""
+        from pymongo.errors import DuplicateKeyError
+
+        if not self._matches(query):
+            if not upsert:
+                return None
+            if query["_id"] in self.docs:  # exists but does not match: the upsert's insert collides
+                raise DuplicateKeyError("duplicate _id")
+        self.update_one(query, update, upsert=upsert)
+        return copy.deepcopy(self.docs[query["_id"]])
 
     def replace_one(self, query, doc, upsert=False):
         matched = self._matches(query)
@@ -49,12 +61,19 @@ class FakeCollection:
 
     def update_one(self, query, update, upsert=False):
         matched = self._matches(query)
+        inserted = False
         if not matched and upsert and query["_id"] not in self.docs:
             self.docs[query["_id"]] = {"_id": query["_id"]}
-            matched = True
+            matched = inserted = True
         if matched:
             doc = self.docs[query["_id"]]
             doc.update(copy.deepcopy(update.get("$set", {})))
+            if inserted:
+                doc.update(copy.deepcopy(update.get("$setOnInsert", {})))
+            for k, v in update.get("$push", {}).items():
+                doc.setdefault(k, []).append(copy.deepcopy(v))
+            for k, v in update.get("$pull", {}).items():
+                doc[k] = [x for x in doc.get(k) or [] if x != v]
             for k, v in update.get("$max", {}).items():
                 doc[k] = v if doc.get(k) is None else max(doc[k], v)
             for k, v in update.get("$inc", {}).items():
@@ -69,10 +88,27 @@ class _Cursor(list):
     def limit(self, n):
         return _Cursor(self[:n]) if n else self
 
+    def skip(self, n):
+        return _Cursor(self[n:])
+
+
+def _get(doc, dotted: str):
+    for part in dotted.split("."):
+        doc = doc.get(part) if isinstance(doc, dict) else None
+    return doc
+
+
+def _all_hold(doc, query) -> bool:
+    return all(any(_all_hold(doc, q) for q in v) if k == "$or" else _holds(_get(doc, k), v) for k, v in query.items())
+
 
 def _holds(value, condition) -> bool:
     if isinstance(condition, dict) and "$lte" in condition:
         return value is not None and value <= condition["$lte"]
+    if isinstance(condition, dict) and "$lt" in condition:
+        return value is not None and value < condition["$lt"]
+    if isinstance(condition, dict) and "$ne" in condition:
+        return condition["$ne"] not in value if isinstance(value, list) else value != condition["$ne"]
     return value == condition
 
 

@@ -163,10 +163,13 @@ def takes(service: str, method: str, name: str) -> bool:
 
 
 def _sort_key(f: dict):
+    """The services' findings order (services/kernel/findings_index.py): most severe first, then
+    department, then rule; within a rule a source's own order (the order raised) is kept — rule ids
+    belong to one service, so the merge is exact."""
     from services.api.routes import SEVERITIES
 
     rank = SEVERITIES.index(f.get("severity")) if f.get("severity") in SEVERITIES else 9
-    return rank, str(f.get("as_of") or ""), str(f.get("finding_key") or "")
+    return rank, str(f.get("dept") or ""), str(f.get("rule_id") or "")
 
 
 def merged_page(sources, fetch, offset: int, limit: int, unavailable: list | None = None) -> tuple[list[dict], int]:

@@ -38,6 +38,8 @@ from services.kernel import config
 from services.kernel.aggregates import AggregateStore
 from services.kernel.clock import Clock
 from services.kernel.commands import CommandRefused, build_envelope, refusal, validate
+from services.kernel.findings_index import FindingsIndex, counts_by_rule, order_key
+from services.kernel.findings_index import page as findings_page
 from services.kernel.eventsourced import HISTORY_KEYS, EventSourcedRepository, stored_fact
 from services.kernel.manifest import Aggregate, ServiceManifest
 from services.kernel.memo import Memo
@@ -113,14 +115,16 @@ _counted: dict[str, set] = {}
 
 
 def recount_open_findings(service: str, repos) -> None:
-    """Set zhifa_findings_open{service, rule_id, severity} from storage. A rule with no open finding
-    any more is set to 0 (not left at its last value); rule ids are a bounded, declared set."""
-    counts: dict[tuple[str, str], int] = {}
-    for repo in repos:
-        for doc in repo.store.col.find({}, {"findings_open": 1}):
-            for finding in (doc.get("findings_open") or {}).values():
-                key = (finding.get("rule_id") or "unknown", finding.get("severity") or "info")
-                counts[key] = counts.get(key, 0) + 1
+    """Set zhifa_findings_open{service, rule_id, severity} from the open-findings counters
+    (services/kernel/findings_index.py; no aggregate is read). A collection whose index is not built
+    yet is built first. A rule with no open finding any more is set to 0 (not left at its last
+    value); rule ids are a bounded, declared set."""
+    indexes = [FindingsIndex(repo.store.col) for repo in repos]
+    for index in indexes:
+        if not index.built():
+            log.info("building the open-findings index of %s", index.col.name, extra={"service": service})
+            index.build()
+    counts = counts_by_rule(indexes)
     for key in _counted.get(service, set()) - set(counts):
         FINDINGS_OPEN.labels(service, *key).set(0)
     for key, n in counts.items():
@@ -173,8 +177,8 @@ class EventSourcedService:
 
     def store_listeners(self, aggregate: Aggregate) -> list:
         """Callables (old document or None, new document) run after each save of `aggregate`
-        (AggregateStore); none by default."""
-        return []
+        (AggregateStore): by default the open-findings index (services/kernel/findings_index.py)."""
+        return [FindingsIndex(self.db[aggregate.collection]).listener]
 
     def repository(self, aggregate: Aggregate, envelope: dict | None = None) -> EventSourcedRepository:
         return EventSourcedRepository(self.store(aggregate), self.adapter(aggregate, envelope), self.name)
@@ -349,7 +353,12 @@ class EventSourcedService:
     # ---- queries --------------------------------------------------------------------------------
     @rpc
     def list_findings(self, dept=None, rule_id=None, severity=None, limit=100, offset=0):
-        """Open findings of every aggregate of this service, most severe first, with the true total.
+        """Open findings of every aggregate of this service with the true total: most severe first, then
+        department, then rule, then the order raised (findings_index.order_key).
+
+        Served from the open-findings index (services/kernel/findings_index.py: partitions and
+        counters, no aggregate is read); until the index of a collection stored before it existed is
+        built (the timer builds it), from the aggregate documents in the same order.
 
         Filters: dept (the finding's department), rule_id, severity; paging: limit (1–1000), offset.
         """
@@ -361,6 +370,11 @@ class EventSourcedService:
                                   code="invalid_value", field="severity")
         except DomainError as exc:
             return {"error": exc.to_dict()}
+        indexes = [FindingsIndex(self.db[a.collection]) for a in self.manifest.aggregates]
+        if all(index.built() for index in indexes):
+            items, total = findings_page(indexes, dept=dept, rule_id=rule_id, severity=severity, limit=limit,
+                                         offset=offset)
+            return {"items": items, "total": total, "limit": limit, "offset": offset}
         found = []
         for aggregate in self.manifest.aggregates:
             query: dict = {"findings_count": {"$ne": 0}}
@@ -370,7 +384,7 @@ class EventSourcedService:
                 found.extend(f for f in (doc.get("findings_open") or {}).values()
                              if (not dept or f.get("dept") == dept) and (not rule_id or f["rule_id"] == rule_id)
                              and (not severity or f["severity"] == severity))
-        found.sort(key=lambda f: (SEVERITY_RANK.get(f["severity"], 9), f["as_of"], f["finding_key"]))
+        found.sort(key=order_key)  # stable: within a rule, the order the aggregates are read
         return {"items": found[offset:offset + limit], "total": len(found), "limit": limit, "offset": offset}
 
     @rpc

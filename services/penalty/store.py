@@ -32,9 +32,11 @@ MAX_OTHER_DECISIONS = 500
 
 
 def ensure_indexes(db: Database) -> None:
-    AggregateStore.ensure_indexes(db.cases, "dept", "snapshot.stage", "snapshot.officer_ids",
-                                  "snapshot.item_codes", "snapshot.party_id", "snapshot.overdue",
-                                  "snapshot.open_findings")
+    # No secondary index on the case documents beyond the kernel's: no query filters them any more
+    # (lists: the case list; references: case_refs; findings: the findings index; deadlines: cases_due),
+    # FerretDB v1 never uses one for a find, each costs every write, and building one on an existing
+    # collection blocks the database for minutes (9 of them over 244,100 cases: > 10 min).
+    AggregateStore.ensure_indexes(db.cases)
     db.decisions.create_index("party_id")
     # a find of one document, not a count: FerretDB v1 counts by reading every document (1,000,000
     # locators: 9 minutes)

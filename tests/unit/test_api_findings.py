@@ -9,8 +9,10 @@ SEVERITIES = ("critical", "serious", "warning", "info")
 
 
 def make_source(name: str, n: int, rng: random.Random) -> list[dict]:
+    """A service's list as it answers it: by severity, department, rule (rule ids are the service's
+    own), and within a rule in the order raised (here: the order made)."""
     items = [{"finding_key": f"{name}-{i:05d}", "severity": rng.choice(SEVERITIES),
-              "as_of": f"2026-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}T00:00:00+08:00", "rule_id": "R"}
+              "dept": rng.choice(("511322-scjg", "511322-sthj")), "rule_id": f"{name[:3].upper()}-{rng.randint(1, 3)}"}
              for i in range(n)]
     return sorted(items, key=_sort_key)
 

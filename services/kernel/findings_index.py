@@ -1,0 +1,332 @@
+"""Open findings of a service's aggregates, kept beside them: lists and totals read no aggregate.
+
+The findings list (`list_findings`) and the open-findings gauge (`recount_open_findings`) used to
+read every aggregate document (11-15 KB each; FerretDB v1 decodes every document of a filtered
+find). Now each aggregate collection `<col>` has, kept in step by an `AggregateStore` listener:
+
+- partitions `<col>_findings.<severity>.<dept>.<rule_id>`: one small row per open finding, `_id`
+  = `<aggregate id>|<finding key>`, the finding's payload as stored in the aggregate. A row stays
+  where it was first written while the finding is open (its evidence and message are replaced in
+  place), so a partition reads in the order its findings were raised. A page is
+  `find({}).skip(k).limit(n)` on one or a few partitions (FerretDB v1 pushes the limit down).
+- counters `<col>_findings_counts`: one document per partition, `{n, severity, dept, rule_id}`,
+  `$inc`ed exactly once per change. List totals and the gauge are sums of these few documents.
+- locators `<col>_findings_at`: per aggregate with findings, the keys indexed (key -> partition
+  and a digest of the row), the aggregate version indexed, a move in progress and a short lease.
+
+The list is ordered: most severe first, then department, then rule, then the order raised. Rule
+ids belong to one service, so the API merges the lists of several services on (severity,
+department, rule) exactly (services/api/service.py).
+
+Exactly once without transactions, as the case list (services/penalty/store.py): under a
+per-aggregate lease the move (rows to write, rows to drop, counter deltas, token
+`<aggregate>@<version>`) is written into the locator first, then carried out in idempotent
+steps: rows replaced/deleted by `_id`; each counter's `$inc` in one write whose filter requires
+that the counter has not seen the token and which pushes it; the locator takes the new keys and
+version and drops the move and the lease; the counters drop the token. Versions only grow, so a
+late or redelivered sync changes nothing. A crash leaves a pending move that the next sync of the
+aggregate (the redelivered fact: `AggregateStore` calls its listeners with (doc, doc) when nothing
+changed), or `python -m services.kernel.findings_index check --fix SERVICE`, carries out.
+
+A save whose open findings are equal to those before it writes nothing here. A collection whose
+aggregates were stored before this index existed is built once by the service's timer, with the
+same syncs (safe beside live saves); until it is built, the list reads the aggregates as before.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+import uuid
+from typing import Any, Iterable
+
+from pymongo import ReturnDocument
+from pymongo.collection import Collection
+from pymongo.errors import DuplicateKeyError
+
+from services.common.findings import SEVERITY_RANK
+from services.kernel.mongo import ConcurrencyError
+
+LEASE_SECONDS = 30.0
+LEASE_WAIT_SECONDS = 20.0
+BUILT = "#built"          # marker in the counters collection: the index holds every aggregate
+SEP = "|"                 # row id = aggregate id | finding key (aggregate ids never contain it)
+
+
+def _digest(finding: dict) -> str:
+    return hashlib.sha1(json.dumps(finding, sort_keys=True, default=str, ensure_ascii=False)
+                        .encode("utf-8")).hexdigest()[:16]
+
+
+def part_of(finding: dict) -> str:
+    """The partition of a finding: `<severity>.<dept>.<rule_id>`."""
+    return f"{finding.get('severity') or 'info'}.{finding.get('dept') or '_'}.{finding.get('rule_id') or 'unknown'}"
+
+
+def row_id(agg_id: str, key: str) -> str:
+    return f"{agg_id}{SEP}{key}"
+
+
+def wanted(doc: dict | None) -> dict[str, tuple[str, str, dict]]:
+    """key -> (partition, digest, finding) of an aggregate document's open findings."""
+    return {key: (part_of(f), _digest(f), f) for key, f in ((doc or {}).get("findings_open") or {}).items()}
+
+
+class FindingsIndex:
+    """The open-findings side collections of one aggregate collection."""
+
+    def __init__(self, col: Collection):
+        self.col = col
+        self.db = col.database
+        self.base = f"{col.name}_findings"
+        self.at = self.db[f"{self.base}_at"]
+        self.counts = self.db[f"{self.base}_counts"]
+
+    def rows(self, part: str) -> Collection:
+        return self.db[f"{self.base}.{part}"]
+
+    # ---- keeping it in step ----------------------------------------------------------------------
+    def listener(self, old: dict | None, new: dict) -> None:
+        """AggregateStore listener: after a save (old, new), or (doc, doc) when nothing was saved."""
+        if old is new:  # nothing saved (a redelivery): repair what a crash after the save left undone
+            loc = self.at.find_one({"_id": new["_id"]}, {"version": 1, "pending": 1})
+            if loc is None and not new.get("findings_open"):
+                return
+            if loc is not None and not loc.get("pending") and int(loc.get("version") or 0) >= int(new.get("version") or 0):
+                return
+        elif (old or {}).get("findings_open") == new.get("findings_open"):
+            return  # nothing changed here; a late sync of an earlier version writes these same findings
+        self.sync(new)
+
+    def sync(self, doc: dict) -> bool:
+        """Bring the rows, counters and locator of one aggregate in step with its saved document
+        (idempotent; an older version than the one indexed changes nothing). True when rows changed."""
+        agg_id, version = doc["_id"], int(doc.get("version") or 0)
+        loc, lease = self._acquire(agg_id)
+        released = False
+        try:
+            if loc.get("pending"):  # a move a crashed sync left half done
+                self._carry_out(agg_id, loc["pending"], lease, release=False)
+                loc = {**loc, "rows": loc["pending"]["rows"], "version": loc["pending"]["version"], "pending": None}
+            if int(loc.get("version") or 0) >= version:
+                return False
+            have = {r["k"]: [r["p"], r["d"]] for r in loc.get("rows") or ()}
+            want = wanted(doc)
+            put = [{"p": part, "row": {"_id": row_id(agg_id, key), **f}} for key, (part, dg, f) in want.items()
+                   if have.get(key) != [part, dg]]
+            drop = [{"p": part, "id": row_id(agg_id, key)} for key, (part, _) in have.items()
+                    if key not in want or want[key][0] != part]
+            deltas: dict[str, int] = {}
+            for key, (part, _) in have.items():
+                deltas[part] = deltas.get(part, 0) - 1
+            for key, (part, _, _) in want.items():
+                deltas[part] = deltas.get(part, 0) + 1
+            # lists of small objects (finding keys may hold dots; FerretDB v1 stores no nested arrays)
+            rows = [{"k": key, "p": part, "d": dg} for key, (part, dg, _) in sorted(want.items())]
+            if not put and not drop:
+                self._release(agg_id, lease, {"version": version, "rows": rows})
+                released = True
+                return False
+            pending = {"token": f"{agg_id}@{version}", "version": version, "rows": rows, "put": put, "drop": drop,
+                       "deltas": [{"p": p, "n": d} for p, d in sorted(deltas.items()) if d]}
+            self.at.update_one({"_id": agg_id, "lease.token": lease}, {"$set": {"pending": pending}})
+            self._carry_out(agg_id, pending, lease, release=True)
+            released = True
+            return True
+        finally:
+            if not released:
+                self._release(agg_id, lease, {})
+
+    def _acquire(self, agg_id: str) -> tuple[dict, str]:
+        lease = uuid.uuid4().hex
+        deadline, delay = time.monotonic() + LEASE_WAIT_SECONDS, 0.002
+        while True:
+            now = time.time()
+            try:
+                loc = self.at.find_one_and_update(
+                    {"_id": agg_id, "$or": [{"lease": None}, {"lease.until": {"$lt": now}}]},
+                    {"$set": {"lease": {"token": lease, "until": now + LEASE_SECONDS}}},
+                    upsert=True, return_document=ReturnDocument.AFTER)
+                return loc, lease
+            except DuplicateKeyError:  # held by another sync of this aggregate
+                pass
+            if time.monotonic() > deadline:
+                raise ConcurrencyError(f"findings lease of {agg_id} held for over {LEASE_WAIT_SECONDS:g} s")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
+
+    def _release(self, agg_id: str, lease: str, fields: dict) -> None:
+        self.at.update_one({"_id": agg_id, "lease.token": lease}, {"$set": {**fields, "lease": None}})
+
+    def _count(self, part: str, delta: int, token: str) -> None:
+        severity, dept, rule = part.split(".", 2)
+        try:
+            self.counts.update_one({"_id": part, "tokens": {"$ne": token}},
+                                   {"$inc": {"n": delta}, "$push": {"tokens": token},
+                                    "$setOnInsert": {"severity": severity, "dept": None if dept == "_" else dept,
+                                                     "rule_id": rule}}, upsert=True)
+        except DuplicateKeyError:  # the counter holds the token: applied before
+            pass
+
+    def _carry_out(self, agg_id: str, pending: dict, lease: str, *, release: bool) -> None:
+        """The steps of a pending move, each idempotent (see the module's docstring)."""
+        for drop in pending["drop"]:
+            self.rows(drop["p"]).delete_one({"_id": drop["id"]})
+        for put in pending["put"]:
+            self.rows(put["p"]).replace_one({"_id": put["row"]["_id"]}, put["row"], upsert=True)
+        for delta in pending["deltas"]:
+            self._count(delta["p"], delta["n"], pending["token"])
+        done = {"rows": pending["rows"], "version": pending["version"], "pending": None}
+        if release:
+            self._release(agg_id, lease, done)
+        else:
+            self.at.update_one({"_id": agg_id, "lease.token": lease}, {"$set": done})
+        for delta in pending["deltas"]:
+            self.counts.update_one({"_id": delta["p"]}, {"$pull": {"tokens": pending["token"]}})
+
+    # ---- reading ---------------------------------------------------------------------------------
+    def built(self) -> bool:
+        return self.counts.find_one({"_id": BUILT}, {"_id": 1}) is not None
+
+    def counters(self) -> list[dict]:
+        """Every non-empty counter: {part, severity, dept, rule_id, n}."""
+        return [{"part": c["_id"], "severity": c.get("severity"), "dept": c.get("dept"), "rule_id": c.get("rule_id"),
+                 "n": int(c.get("n") or 0)}
+                for c in self.counts.find({}, {"tokens": 0}) if c["_id"] != BUILT and int(c.get("n") or 0) > 0]
+
+    def build(self) -> int:
+        """Index every aggregate stored before this index existed (a scan; safe beside live saves:
+        each aggregate goes through `sync`); then mark the index built. The aggregates synced."""
+        synced = 0
+        for doc in self.col.find({"findings_count": {"$ne": 0}}, {"findings_open": 1, "version": 1}):
+            if doc.get("findings_open"):
+                self.sync(doc)
+                synced += 1
+        self.counts.replace_one({"_id": BUILT}, {"n": 0, "at": time.time()}, upsert=True)
+        return synced
+
+    def recount(self) -> dict[str, int]:
+        """The true number of rows in each partition (reads every row: an operator's check)."""
+        out = {}
+        prefix = self.base + "."
+        for name in self.db.list_collection_names():
+            if name.startswith(prefix):
+                n = self.db[name].count_documents({})
+                if n:
+                    out[name[len(prefix):]] = n
+        return out
+
+    def repair(self, *, fix: bool = False) -> dict:
+        """Carry out moves crashed syncs left pending, then compare the counters with a recount;
+        with `fix`, set the counters that differ and drop stale tokens (for a quiet service)."""
+        carried = 0
+        for loc in self.at.find({"pending": {"$ne": None}}, {"_id": 1}):
+            doc = self.col.find_one({"_id": loc["_id"]}, {"findings_open": 1, "version": 1})
+            if doc is not None:
+                self.sync({**doc, "version": -1})  # carries out the pending move; nothing new
+                carried += 1
+        true = self.recount()
+        stored = {c["_id"]: (int(c.get("n") or 0), len(c.get("tokens") or ()))
+                  for c in self.counts.find({}) if c["_id"] != BUILT}
+        wrong = {k: {"counter": stored.get(k, (0, 0))[0], "recount": true.get(k, 0)}
+                 for k in set(true) | set(stored) if stored.get(k, (0, 0))[0] != true.get(k, 0)}
+        tokens = sum(t for _, t in stored.values())
+        if fix:
+            for part in set(wrong) | {k for k, (_, t) in stored.items() if t}:
+                severity, dept, rule = part.split(".", 2)
+                self.counts.replace_one({"_id": part}, {"n": true.get(part, 0), "tokens": [], "severity": severity,
+                                                        "dept": None if dept == "_" else dept, "rule_id": rule},
+                                        upsert=True)
+        return {"collection": self.col.name, "pending_carried_out": carried, "wrong": wrong, "stale_tokens": tokens,
+                "fixed": bool(fix)}
+
+    def rebuild(self) -> int:
+        """Drop the index and build it again from the aggregates (for a stopped service)."""
+        for name in self.db.list_collection_names():
+            if name.startswith(self.base + "."):
+                self.db.drop_collection(name)
+        self.at.drop()
+        self.counts.drop()
+        return self.build()
+
+
+def _rank(severity: str | None) -> int:
+    return SEVERITY_RANK.get(severity or "", 9)
+
+
+def order_key(finding: dict) -> tuple:
+    """The list's order: most severe first, then department, then rule (then the order raised)."""
+    return _rank(finding.get("severity")), finding.get("dept") or "", finding.get("rule_id") or ""
+
+
+def page(indexes: Iterable[FindingsIndex], *, dept: str | None, rule_id: str | None, severity: str | None,
+         limit: int, offset: int) -> tuple[list[dict], int]:
+    """One page of the open findings of several aggregate collections and the true total: the
+    counters say which partitions hold matching findings and how many; the page reads only those."""
+    parts = []
+    for i, index in enumerate(indexes):
+        for c in index.counters():
+            if (dept and c["dept"] != dept) or (rule_id and c["rule_id"] != rule_id) \
+                    or (severity and c["severity"] != severity):
+                continue
+            parts.append((order_key(c), i, c["part"], c["n"], index))
+    parts.sort(key=lambda p: p[:3])
+    total = sum(p[3] for p in parts)
+    items: list[dict] = []
+    skip = offset
+    for _, _, part, n, index in parts:
+        if len(items) >= limit:
+            break
+        if skip >= n:
+            skip -= n
+            continue
+        cursor = index.rows(part).find({}, {"_id": 0})
+        if skip:
+            cursor = cursor.skip(skip)
+        items.extend(cursor.limit(limit - len(items)))
+        skip = 0
+    return items, total
+
+
+def counts_by_rule(indexes: Iterable[FindingsIndex]) -> dict[tuple[str, str], int]:
+    """(rule_id, severity) -> open findings, from the counters."""
+    out: dict[tuple[str, str], int] = {}
+    for index in indexes:
+        for c in index.counters():
+            key = (c["rule_id"] or "unknown", c["severity"] or "info")
+            out[key] = out.get(key, 0) + c["n"]
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Operators: `python -m services.kernel.findings_index check [--fix] SERVICE` or `rebuild SERVICE`."""
+    parser = argparse.ArgumentParser(prog="python -m services.kernel.findings_index",
+                                     description="Check or rebuild a service's open-findings index (side collections).")
+    parser.add_argument("action", choices=("check", "rebuild"))
+    parser.add_argument("service", help="service name, e.g. penalty")
+    parser.add_argument("--fix", action="store_true", help="check: set the counters that differ from the recount")
+    args = parser.parse_args(argv)
+    from services.kernel.config import load_config
+    from services.kernel.manifest import manifest
+    from services.kernel.mongo import make_client
+
+    conf = load_config(None, dict(os.environ))
+    try:
+        declared = manifest(args.service)
+    except Exception:
+        parser.error(f"unknown service {args.service}")
+    db = make_client(conf["MONGO_URI"], 5000)[f"{conf['DB_PREFIX']}{args.service}"]
+    indexes = [FindingsIndex(db[a.collection]) for a in declared.aggregates]
+    if args.action == "rebuild":
+        print(json.dumps({i.col.name: i.rebuild() for i in indexes}, ensure_ascii=False))
+        return 0
+    reports = [i.repair(fix=args.fix) for i in indexes]
+    print(json.dumps(reports, ensure_ascii=False, indent=2))
+    return 1 if any(r["wrong"] for r in reports) and not args.fix else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
