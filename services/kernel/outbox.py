@@ -8,13 +8,18 @@ idempotent, so a rare second dispatch is harmless.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterable
 
 from services.kernel.aggregates import AggregateStore
 from services.kernel.metrics import EVENTS_OUT, FINDINGS, OUTBOX_AGE, OUTBOX_BACKLOG
 
 log = logging.getLogger("zhifa.outbox")
+
+# a marker younger than this belongs to a save whose own relay is still on its way (the marker is
+# written before the save; listeners and the relay follow it): the sweep leaves it alone, or it would
+# send the same events a second time (harmless for consumers, yet twice the work and the messages)
+IN_FLIGHT = timedelta(seconds=10)
 
 
 def relay(store: AggregateStore, agg_id: str, events: Iterable[dict],
@@ -34,22 +39,26 @@ def relay(store: AggregateStore, agg_id: str, events: Iterable[dict],
 
 
 def sweep(stores: Iterable[AggregateStore], dispatch: Callable[[str, dict], None], service: str,
-          now: datetime | None = None) -> int:
-    """Relay what a crash (or a failed relay) left in outboxes, from their markers; on the way, set
-    zhifa_outbox_backlog (aggregates waiting) and zhifa_outbox_oldest_age_seconds (since the oldest
-    marker was written; wall-clock time, `now` is the domain's and not used for it)."""
+          now: datetime | None = None, in_flight: timedelta = IN_FLIGHT) -> int:
+    """Relay what a crash (or a failed relay) left in outboxes, from their markers older than
+    `in_flight`; on the way, set zhifa_outbox_backlog (aggregates waiting) and
+    zhifa_outbox_oldest_age_seconds (since the oldest marker was written; wall-clock time, `now` is
+    the domain's and not used for it)."""
     total, backlog, oldest = 0, 0, None
+    wall = datetime.now(timezone.utc)
     for store in stores:
         for marker in store.waiting():
             backlog += 1
             at = marker.get("at")
             if at is not None and (oldest is None or at < oldest):
                 oldest = at
+            if at is not None and wall - at < in_flight:
+                continue
             doc, events = store.swept(marker)
             total += relay(store, marker["_id"], events, dispatch, service)
             store.settle(marker, doc)
     OUTBOX_BACKLOG.labels(service).set(backlog)
-    age = (datetime.now(timezone.utc) - oldest).total_seconds() if oldest is not None else 0.0
+    age = (wall - oldest).total_seconds() if oldest is not None else 0.0
     OUTBOX_AGE.labels(service).set(max(0.0, age))
     if total:
         log.info("outbox sweep relayed %s events", total, extra={"service": service})

@@ -65,7 +65,7 @@ def test_killed_personnel_process_applies_every_event_exactly_once(zhifa_config,
             logs = "".join(p.read_text()[-3000:] for p in sorted(tmp_path.glob("*.log")))
             raise AssertionError(f"docs={len(counts)} fact counts={counts}\n{logs}")
         # every outbox relayed: no marker left (services/kernel/aggregates.py), by the relay or the sweep
-        wait_for(lambda: db.officers_outbox.count_documents({}) == 0, timeout=20, interval=0.5)
+        wait_for(lambda: db.officers_outbox.count_documents({}) == 0, timeout=40, interval=0.5)
 
         by_officer = {d["_id"]: unpack(d) for d in db.officers.find()}
         expected = {}

@@ -21,6 +21,7 @@ from services.personnel.service import PersonnelService
 from tests.helpers import officer_registered, publish, wait_for
 
 AT = datetime(2025, 5, 1, tzinfo=timezone.utc)
+NOW = timedelta(0)  # the sweep in these tests: any marker, however fresh (IN_FLIGHT is for live relays)
 
 
 def ev(name: str) -> dict:
@@ -57,9 +58,11 @@ def test_a_crash_between_save_and_relay_leaves_a_marker_and_the_sweep_sends_the_
     # the process dies here: no relay
     assert store.waiting() == [{"_id": "a1", "version": 1, "at": store.waiting()[0]["at"]}]
     sent = Recorder()
-    assert sweep([AggregateStore(db.aggs, cache=None)], sent, "test") == 2
+    assert sweep([AggregateStore(db.aggs, cache=None)], sent, "test") == 0  # so fresh: its relay may be on its way
+    assert sent.sent == [] and len(store.waiting()) == 1
+    assert sweep([AggregateStore(db.aggs, cache=None)], sent, "test", in_flight=NOW) == 2
     assert sent.sent == ["e1", "e2"] and store.waiting() == [] and store.is_relayed("a1")
-    assert sweep([AggregateStore(db.aggs, cache=None)], sent, "test") == 0  # nothing twice
+    assert sweep([AggregateStore(db.aggs, cache=None)], sent, "test", in_flight=NOW) == 0  # nothing twice
 
     # the next save (another process, no cache) does not carry the relayed events again: the stored
     # outbox still holds them (not rewritten after the relay), the missing marker says they went
@@ -153,8 +156,8 @@ def test_a_marker_whose_save_failed_is_sent_once_and_dropped_after_the_grace(db)
     store.outboxes.update_one({"_id": "a1"}, {"$max": {"version": 2}, "$set": {"at": datetime.now(timezone.utc)}},
                              upsert=True)
     sent = Recorder()
-    sweep([store], sent, "test")
-    sweep([store], sent, "test")
+    sweep([store], sent, "test", in_flight=NOW)
+    sweep([store], sent, "test", in_flight=NOW)
     assert sent.sent == ["e1"]  # the stored outbox may be unsent (version 1's writer may have died): once
     assert store.waiting()[0]["version"] == 2  # kept while its writer may still save
     marker = store.waiting()[0]
@@ -198,7 +201,8 @@ def test_events_saved_but_not_relayed_by_a_dying_service_are_sent_by_the_sweep(z
     wait_for(lambda: RELAY_FAILURES["left"] == 0, timeout=20)  # the relay after the save died
     assert db.officers.find_one({"_id": "511322-scjg-0901"}) is not None
     # the redelivery finds the fact applied (nothing to save, nothing to relay): the sweep sends it
-    wait_for(lambda: any(e["payload"].get("officer_id") == "511322-scjg-0901" for e in RECEIVED), timeout=20)
+    # (once the marker is older than outbox.IN_FLIGHT)
+    wait_for(lambda: any(e["payload"].get("officer_id") == "511322-scjg-0901" for e in RECEIVED), timeout=40)
     wait_for(lambda: AggregateStore(db.officers).is_relayed("511322-scjg-0901"), timeout=10)
     time.sleep(1.5)  # a sweep later, nothing else is sent
     assert len([e for e in RECEIVED if e["payload"].get("officer_id") == "511322-scjg-0901"]) == 1
@@ -211,7 +215,7 @@ def test_outboxes_flagged_before_the_markers_get_one_at_first_start(db):
     store = AggregateStore(db.aggs, cache=None)
     assert [(m["_id"], m["version"]) for m in store.waiting()] == [("old", 4)]
     sent = Recorder()
-    sweep([store], sent, "test")
+    sweep([store], sent, "test", in_flight=NOW)
     assert sent.sent == ["e1"] and store.waiting() == []
     AggregateStore.ensure_indexes(db.aggs)  # once: the flag is not looked at again
     assert store.waiting() == []
