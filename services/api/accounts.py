@@ -39,6 +39,7 @@ SETTINGS: dict[str, Any] = {
     "API_LOGIN_WINDOW_SECONDS": 900,    # ... within this window ...
     "API_LOGIN_LOCK_SECONDS": 900,      # ... lock that pair for this long
     "API_COOKIE_SECURE": True,          # Secure cookies (set false only for local plain-http demos)
+    "API_AUTH_CACHE_SECONDS": 5.0,      # a checked token / session is trusted this long without a read
 }
 
 # Argon2id, RFC 9106 "second recommended option" (64 MiB, 3 passes, 4 lanes).
@@ -148,6 +149,7 @@ def set_disabled(db: Database, username: str, disabled: bool = True) -> bool:
     res = db.users.update_one({"_id": username}, {"$set": {"disabled": disabled}})
     if disabled:
         db.sessions.delete_many({"username": username})
+    forget_credentials()
     return res.matched_count == 1
 
 
@@ -158,6 +160,7 @@ def reset_password(db: Database, username: str, password: str) -> bool:
                               {"$set": {"password_hash": hash_password(password)}})
     db.sessions.delete_many({"username": username})
     db.login_failures.delete_many({"username": username})
+    forget_credentials()
     return res.matched_count == 1
 
 
@@ -168,6 +171,7 @@ def issue_token(db: Database, username: str, now: datetime, *, rotate: bool = Fa
         raise AccountError("username", "not_machine", f"用户 {username} 不是机器账户，不能签发令牌")
     if rotate:
         db.tokens.delete_many({"username": username})
+        forget_credentials()
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     db.tokens.insert_one({"_id": digest(token), "username": username, "created_at": now,
                           "expires_at": now + timedelta(days=setting("API_TOKEN_DAYS"))})
@@ -180,23 +184,66 @@ def _principal(user: dict | None, **extra) -> Principal | None:
     return Principal(user["_id"], user["role"], user.get("dept"), **extra)
 
 
+# Checked tokens and sessions of this process: (database, kind, digest) -> (trusted until (monotonic),
+# expires_at, principal). A request within API_AUTH_CACHE_SECONDS of the check that found it valid
+# reads nothing (two finds saved per request: the token or session, and the account). So a token
+# rotated, an account disabled or a password reset by another process stops working within that
+# time (at once in this process: those calls clear it); a logout ends the session at once here.
+# Only valid credentials are kept, at most AUTH_CACHE_MAX of them.
+_auth_cache: dict[tuple[str, str, str], tuple[float, datetime, Principal]] = {}
+AUTH_CACHE_MAX = 10_000
+
+
+def forget_credentials() -> None:
+    """Drop every cached check (an account, token or session changed in this process)."""
+    _auth_cache.clear()
+
+
+def _checked(db: Database, kind: str, secret_digest: str, now: datetime, load) -> Principal | None:
+    import time
+
+    key = (db.name, kind, secret_digest)
+    hit = _auth_cache.get(key)
+    if hit is not None and hit[0] > time.monotonic() and hit[1] > now:
+        return hit[2]
+    _auth_cache.pop(key, None)
+    found = load()
+    if found is None:
+        return None
+    expires_at, principal = found
+    ttl = float(setting("API_AUTH_CACHE_SECONDS"))
+    if principal is not None and ttl > 0:
+        if len(_auth_cache) >= AUTH_CACHE_MAX:
+            _auth_cache.clear()
+        _auth_cache[key] = (time.monotonic() + ttl, expires_at, principal)
+    return principal
+
+
 def by_token(db: Database, token: str, now: datetime) -> Principal | None:
     if not token or len(token) > 200:
         return None
-    doc = db.tokens.find_one({"_id": digest(token)})
-    if doc is None or _aware(doc["expires_at"]) <= now:
-        return None
-    return _principal(get_user(db, doc["username"]), via="token")
+
+    def load():
+        doc = db.tokens.find_one({"_id": digest(token)})
+        if doc is None or _aware(doc["expires_at"]) <= now:
+            return None
+        return _aware(doc["expires_at"]), _principal(get_user(db, doc["username"]), via="token")
+
+    return _checked(db, "token", digest(token), now, load)
 
 
 def by_session(db: Database, session: str, now: datetime) -> Principal | None:
     if not session or len(session) > 200:
         return None
-    doc = db.sessions.find_one({"_id": digest(session)})
-    if doc is None or _aware(doc["expires_at"]) <= now:
-        return None
-    return _principal(get_user(db, doc["username"]), via="session", session_id=doc["_id"],
-                      csrf_hash=doc["csrf_hash"])
+
+    def load():
+        doc = db.sessions.find_one({"_id": digest(session)})
+        if doc is None or _aware(doc["expires_at"]) <= now:
+            return None
+        return _aware(doc["expires_at"]), _principal(get_user(db, doc["username"]), via="session",
+                                                     session_id=doc["_id"], csrf_hash=doc["csrf_hash"])
+
+    return _checked(db, "session", digest(session), now, load)
 
 
 def _aware(value: datetime) -> datetime:
@@ -269,6 +316,7 @@ def _count_failure(db: Database, key: str, username: str, now: datetime) -> None
 def logout(db: Database, principal: Principal) -> None:
     if principal.session_id:
         db.sessions.delete_one({"_id": principal.session_id})
+        _auth_cache.pop((db.name, "session", principal.session_id), None)
 
 
 def ensure_user(db: Database, username: str, role: str, now: datetime, *, dept: str | None = None,

@@ -182,6 +182,16 @@ def merged_page(sources, fetch, offset: int, limit: int, unavailable: list | Non
     rather than failing whole).
     """
     need = offset + limit
+    if len(sources) == 1:  # one source: its own page is the page (no need to read it from the start)
+        service, method = sources[0]
+        try:
+            reply = fetch(service, method, offset, limit)
+        except Refusal as exc:
+            if exc.status != 503 or unavailable is None:
+                raise
+            unavailable.append(service)
+            return [], 0
+        return [{**f, "source": service} for f in reply.get("items") or []], int(reply.get("total") or 0)
     runs, total = [], 0
     for service, method in sources:
         got: list[dict] = []
@@ -478,6 +488,32 @@ class ApiService:
         page = {"items": merged, "total": total, "limit": limit, "offset": offset, "unavailable": unavailable}
         return self._answer(request, route, principal, page,
                             {k: v for k, v in {"dept": dept, "source": args["source"]}.items() if v})
+
+    def _own_findings_figures(self, route, principal, args, request) -> Response:
+        """The overview's findings figures: every source's counters (findings_figures), added up."""
+        sources = findings_sources()
+        names = [s for s, _ in sources]
+        if args["source"] and args["source"] not in names:
+            raise Refusal(400, "enum", f"参数 source 只能是：{'、'.join(names)}", "source")
+        dept = self._dept(principal, args["dept"])
+        rows, unavailable = [], []
+        for service, _ in sources:
+            if args["source"] and args["source"] != service:
+                continue
+            try:
+                reply = self._call(service, "findings_figures", dept=dept)
+            except Refusal as exc:
+                if exc.status != 503:
+                    raise
+                unavailable.append(service)
+                continue
+            rows.extend({**r, "source": service} for r in (reply or {}).get("rows") or ())
+        rows.sort(key=_sort_key)
+        by_severity: dict[str, int] = {}
+        for r in rows:
+            by_severity[r["severity"]] = by_severity.get(r["severity"], 0) + r["count"]
+        return json_response({"total": sum(by_severity.values()), "by_severity": by_severity, "rows": rows,
+                              "unavailable": unavailable})
 
     def _own_list_audit(self, route, principal, args, request) -> Response:
         since, until = (datetime.fromisoformat(args[k]) if args[k] else None for k in ("since", "until"))

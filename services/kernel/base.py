@@ -388,6 +388,29 @@ class EventSourcedService:
         return {"items": found[offset:offset + limit], "total": len(found), "limit": limit, "offset": offset}
 
     @rpc
+    def findings_figures(self, dept=None):
+        """Open findings counted per severity x department x rule (`rows`: {severity, dept, rule_id,
+        count}) and their total, from the open-findings counters (no finding or aggregate is read;
+        before the index of stored aggregates is built, counted from the aggregates)."""
+        indexes = [FindingsIndex(self.db[a.collection]) for a in self.manifest.aggregates]
+        counts: dict[tuple, int] = {}
+        if all(index.built() for index in indexes):
+            for index in indexes:
+                for c in index.counters():
+                    key = (c["severity"], c["dept"], c["rule_id"])
+                    counts[key] = counts.get(key, 0) + c["n"]
+        else:
+            for aggregate in self.manifest.aggregates:
+                for doc in self.db[aggregate.collection].find({"findings_count": {"$ne": 0}}, {"findings_open": 1}):
+                    for f in (doc.get("findings_open") or {}).values():
+                        key = (f.get("severity"), f.get("dept"), f.get("rule_id"))
+                        counts[key] = counts.get(key, 0) + 1
+        rows = [{"severity": s, "dept": d, "rule_id": r, "count": n} for (s, d, r), n in counts.items()
+                if n > 0 and (not dept or d == dept)]
+        rows.sort(key=order_key)
+        return {"total": sum(r["count"] for r in rows), "rows": rows}
+
+    @rpc
     def fact_status(self, event_id):
         """Whether this service applied (stored in an aggregate) the fact `event_id`, for the gateway's
         `GET /api/v1/events/<event_id>`: {"applied": bool[, "aggregate", "id"]}. A scan of `fact_ids`

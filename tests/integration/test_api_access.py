@@ -142,6 +142,15 @@ def test_department_user_sees_and_acts_on_its_own_department_only(county):
     findings = kit.get("/api/v1/findings", as_="sthj").json()
     assert findings["items"] and {f["dept"] for f in findings["items"]} == {STHJ}
     assert kit.get("/api/v1/findings", as_="sthj", dept=SCJG).status_code == 403
+    # the findings figures (counters): the same totals as the lists, a department user's own only
+    for who, params in (("sup", {}), ("sup", {"source": "penalty"}), ("sthj", {})):
+        figures = kit.get("/api/v1/findings-figures", as_=who, **params).json()
+        listed = kit.get("/api/v1/findings", as_=who, limit=500, **params).json()
+        assert figures["total"] == listed["total"] == sum(r["count"] for r in figures["rows"]) > 0
+        assert figures["by_severity"] == {s: sum(1 for f in listed["items"] if f["severity"] == s)
+                                          for s in {f["severity"] for f in listed["items"]}}
+    assert {r["dept"] for r in kit.get("/api/v1/findings-figures", as_="sthj").json()["rows"]} == {STHJ}
+    assert kit.get("/api/v1/findings-figures", as_="sthj", dept=SCJG).status_code == 403
     # commands: not on another department's case, not for another department
     act = {"params": {"act_kind": "evidence", "officers": [STHJ_OFF], "text": "现场检查"}}
     facts_before = len(kit.get(f"/api/v1/cases/{SCJG_CASE}", as_="sup").json()["facts"])
@@ -207,6 +216,7 @@ def test_bad_parameters_are_400_json_naming_the_field_never_500(county):
         ("/api/v1/cases", {"overdue": "maybe"}, "overdue", "invalid_type"),
         ("/api/v1/findings", {"severity": "grave"}, "severity", "enum"),
         ("/api/v1/findings", {"source": "nowhere"}, "source", "enum"),
+        ("/api/v1/findings-figures", {"source": "nowhere"}, "source", "enum"),
         ("/api/v1/items", {}, "dept", "required"),
         (f"/api/v1/officers/{SCJG_OFF}/verify", {"area": "market", "at": "2024-02-30T09:00:00+08:00"}, "at",
          "invalid_datetime"),
@@ -287,3 +297,21 @@ def test_browser_session_needs_csrf_for_changes_and_login_is_throttled(zhifa_con
     kit.db.login_failures.update_many({}, {"$set": {"locked_until": utcnow() - timedelta(seconds=1)}})
     assert requests.post(f"{kit.base}/api/v1/auth/login", json={"username": "li.ming", "password": "correct horse 1"},
                          timeout=10).status_code == 200
+
+
+def test_a_checked_token_is_trusted_for_the_cache_time_only(zhifa_config, container_factory):
+    """API_AUTH_CACHE_SECONDS: a token found valid is not read again for that long (two finds saved per
+    request); an account disabled by another process (here: straight in the database) stops working
+    once that time has passed, and at once when disabled through this process."""
+    import time
+
+    kit = start_api(zhifa_config, container_factory, API_AUTH_CACHE_SECONDS=1.5)
+    assert kit.get("/api/v1/auth/me", as_="sthj").status_code == 200
+    kit.db.users.update_one({"_id": "sthj"}, {"$set": {"disabled": True}})  # another process's change
+    assert kit.get("/api/v1/auth/me", as_="sthj").status_code == 200  # within the cache time
+    time.sleep(1.6)
+    assert kit.get("/api/v1/auth/me", as_="sthj").status_code == 401
+    kit.db.users.update_one({"_id": "sthj"}, {"$set": {"disabled": False}})
+    assert kit.get("/api/v1/auth/me", as_="sthj").status_code == 200
+    accounts.set_disabled(kit.db, "sthj")  # through this process: at once
+    assert kit.get("/api/v1/auth/me", as_="sthj").status_code == 401

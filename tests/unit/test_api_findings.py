@@ -58,3 +58,17 @@ def test_a_source_that_does_not_answer_is_named_not_fatal(sources):
     assert unavailable == ["registry"] and total == 37 + 1234 and len(page) == 10
     with pytest.raises(Refusal):  # without the list to report it in, the failure stands
         merged_page([("registry", "list_findings")], fetch, 0, 10)
+
+
+def test_one_source_is_read_at_its_page_only(sources):
+    calls = []
+
+    def fetch(service, method, offset, count):
+        calls.append((service, offset, count))
+        data = sources[service]
+        return {"items": data[offset:offset + count], "total": len(data)}
+
+    page, total = merged_page([("penalty", "list_findings")], fetch, 1000, 100)
+    assert calls == [("penalty", 1000, 100)]  # not the 1,100 findings before the page's end
+    assert total == 1234 and [f["finding_key"] for f in page] == [f["finding_key"] for f in sources["penalty"][1000:1100]]
+    assert {f["source"] for f in page} == {"penalty"}
