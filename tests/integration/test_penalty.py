@@ -263,7 +263,9 @@ def test_case_filed_long_ago_becomes_overdue_through_the_sweep_alone(suite):
     finding = next(f for f in case["findings"] if f["rule_id"] == "PEN-DECISION-OVERDUE")
     assert "仍未作出处理决定" in finding["message"] and finding["evidence"]["decision_days"] == 90
     assert len(case["facts"]) == 3 and case["overdue"]
-    assert [c["case_id"] for c in get(suite, "/api/v1/cases", overdue="true").json()["items"]] == [cid]
+    # the case list follows the saved case (store.sync_case runs right after the save): wait for it
+    wait_for(lambda: [c["case_id"] for c in get(suite, "/api/v1/cases", overdue="true").json()["items"]] == [cid],
+             timeout=10)
     assert get(suite, "/api/v1/cases", overdue="false").json()["total"] == 0
 
 
