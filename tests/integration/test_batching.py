@@ -22,7 +22,10 @@ GATEWAY_EVENTS = Exchange("gateway.events", type="topic", durable=True)
 
 @pytest.fixture
 def personnel(zhifa_config, container_factory):
-    with config.patch({"BATCH_MAX": 50, "BATCH_WAIT_MS": 400}, clear=False):
+    # the deadline sweep runs once at start and then not during the test: an officer's facts fall due
+    # when they settle (arrival_settle_seconds), and a sweep re-evaluating them on a slow machine would
+    # move a version the tests below compare (the redelivery test: "not written again")
+    with config.patch({"BATCH_MAX": 50, "BATCH_WAIT_MS": 400, "DEADLINE_SWEEP_SECONDS": 3600}, clear=False):
         container_factory(PersonnelService).start()
         client = pymongo.MongoClient(zhifa_config["MONGO_URI"], serverSelectionTimeoutMS=3000, tz_aware=True)
         yield {"amqp": zhifa_config["AMQP_URI"], "db": client[f"{zhifa_config['DB_PREFIX']}personnel"]}

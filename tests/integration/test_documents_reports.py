@@ -95,14 +95,18 @@ def test_monthly_and_quarterly_reports_count_inspections_and_handovers_and_rende
         r = api.get("/api/v1/reports/monthly", as_="scjg", month=month)
         return r.json() if r.status_code == 200 else None
 
+    # the figures are counted per inspection, one figures document after another (department, county,
+    # month), and the facts of one batch concurrently: wait for every figure asserted below, not one
     data = wait_for(lambda: (r := report()) and r["inspections"].get("inspections") == 3
-                    and r["handovers"].get("transferred") == 1 and r, timeout=30)
+                    and r["handovers"].get("transferred") == 1
+                    and r.get("trend", {}).get("items", {}).get("inspections", {}).get("before") == 1 and r, timeout=30)
     assert data["inspections"] == {"inspections": 3, "joint": 1, "drawn": 0, "remote": 0, "joint_rate": 0.3333}
     assert data["handovers"]["by_state"] == {"approved": 1, "raised": 1, "transferred": 1}
     assert data["trend"]["previous"] == last
     assert data["trend"]["items"]["inspections"] == {"now": 3, "before": 1, "change": 2}
     assert data["penalty_cases"] == {"unavailable": True}          # the penalty service is not running here
-    county_data = api.get("/api/v1/reports/monthly", as_="sup", month=month).json()
+    county_data = wait_for(lambda: (j := api.get("/api/v1/reports/monthly", as_="sup", month=month).json())
+                           and j.get("county", {}).get("inspections", {}).get("inspections") == 3 and j, timeout=30)
     rows = {r["dept"]: r for r in county_data["departments"]}
     assert rows[STHJ]["inspections"]["inspections"] == 1 and county_data["county"]["inspections"]["inspections"] == 3
 
