@@ -59,9 +59,13 @@ def rejection_queue(conn: Connection, dept: str) -> Queue:
 
 
 def drain(conn: Connection, queue: Queue, count: int, timeout: float = 10) -> list[dict]:
+    """Up to `count` messages of `queue` (acked), waiting at most `timeout` seconds. A channel of its own,
+    closed at the end: messages the broker delivered beyond `count` go back to the queue for the next drain
+    (on the connection's default channel they stayed unacked, and lost to a second drain, until it closed)."""
     out: list[dict] = []
     deadline = time.monotonic() + timeout
-    simple = conn.SimpleQueue(queue)
+    channel = conn.channel()
+    simple = conn.SimpleQueue(queue, channel=channel)
     try:
         while len(out) < count and time.monotonic() < deadline:
             try:
@@ -72,6 +76,7 @@ def drain(conn: Connection, queue: Queue, count: int, timeout: float = 10) -> li
             msg.ack()
     finally:
         simple.close()
+        channel.close()
     return out
 
 
