@@ -169,7 +169,12 @@ step_browser() {
     apt_install chromium
 }
 
+# each step is timed: a line for a step that took a second or more (it did work), and one summary line
+# with every step's seconds (a prepared machine: all near 0)
+TIMES=()
+elapsed_since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }'; }
 for step in "${STEPS[@]}"; do
+    started="$EPOCHREALTIME"
     case "$step" in
         venv) step_venv ;;
         rabbitmq) step_rabbitmq ;;
@@ -181,4 +186,8 @@ for step in "${STEPS[@]}"; do
         postgresql) step_postgresql ;;
         *) die "unknown step '$step' (venv|rabbitmq|ferretdb|monitor|docs|console|browser|postgresql)" ;;
     esac
+    took="$(elapsed_since "$started")"
+    TIMES+=("$step $took")
+    if [[ "${took%.*}" -ge 1 ]]; then say "bootstrap step $step: ${took} s"; fi
 done
+say "bootstrap (s): $(IFS=,; echo "${TIMES[*]}" | sed 's/,/, /g')"
