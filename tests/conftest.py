@@ -101,7 +101,7 @@ def _mgmt_auth(mgmt: str):
 
 
 @pytest.fixture
-def vhost(servers):
+def vhost(servers, vhost_deletions):
     """A fresh RabbitMQ virtual host per test, deleted afterwards: tests share nothing."""
     import requests
 
@@ -112,7 +112,20 @@ def vhost(servers):
                  json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
     amqp = servers["AMQP_URI"].rstrip("/") + "/" + quote(name, safe="")
     yield {"name": name, "amqp_uri": amqp, "mgmt": base, "auth": auth}
-    requests.delete(f"{base}/api/vhosts/{name}", auth=auth, timeout=10)
+    # deleted in a green thread while the next test runs (nothing reuses the name); the session waits for it
+    vhost_deletions.append(eventlet.spawn(requests.delete, f"{base}/api/vhosts/{name}", auth=auth, timeout=30))
+
+
+@pytest.fixture(scope="session")
+def vhost_deletions():
+    """The test vhosts' deletions still under way; every one finished before the session ends."""
+    pending: list = []
+    yield pending
+    for deletion in pending:
+        try:
+            deletion.wait()
+        except Exception as exc:  # noqa: BLE001 -- a vhost left behind is no test's failure; say so
+            warnings.warn(f"a test vhost was not deleted: {exc!r}")
 
 
 @pytest.fixture
