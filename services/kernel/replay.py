@@ -99,8 +99,10 @@ def replay(repo: EventSourcedRepository | Callable[[], EventSourcedRepository], 
 
 
 class _Reading:
-    """The repository's store, remembering the first document each aggregate's re-evaluation was
-    decided on (what the replay counts and compares); everything else is the store's own."""
+    """The repository's store, remembering the document each aggregate's re-evaluation was decided on
+    last (what the replay counts and compares: after a compare-and-set retry — another writer, or a
+    stale document from the process's aggregate cache — the current one); everything else is the
+    store's own."""
 
     def __init__(self, store):
         self._store = store
@@ -112,7 +114,7 @@ class _Reading:
     def update(self, agg_id, decide):
         def remembered(doc):
             if doc is not None:
-                self.first.setdefault(agg_id, doc)
+                self.first[agg_id] = doc
             return decide(doc)
         return self._store.update(agg_id, remembered)
 

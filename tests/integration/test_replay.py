@@ -129,7 +129,7 @@ def test_the_bench_loads_a_whole_county_year_and_replays_every_fact_of_it(zhifa_
     loaded = result["loaded"]
     assert loaded["how"] == "direct" and loaded["complete"] and not loaded["failed"], loaded
     assert loaded["handled"] == loaded["events"] == result["county"]["events"] > 200
-    assert result["whole_year"] and result["facts"] == loaded["applied"] > 0
+    assert result["whole_year"] and result["facts"] == loaded["applied"] > 0, (result["facts"], loaded, result["by_aggregate"])
     client = pymongo.MongoClient(mongo, serverSelectionTimeoutMS=3000)
     stored = sum(len(doc.get("fact_ids", ())) for service, collections in
                  (("personnel", ("officers", "agencies")), ("registry", ("items",)), ("penalty", ("cases",)))
