@@ -23,6 +23,7 @@ import pytest  # noqa: E402
 
 
 ROOT = Path(__file__).resolve().parent.parent
+FERRETDB = ROOT / ".run" / "bin" / "ferretdb"
 
 
 def pytest_configure(config):
@@ -153,6 +154,62 @@ def zhifa_config(servers, vhost):
         if name.startswith(prefix):
             client.drop_database(name)
     client.close()
+
+
+def _as_pg() -> list[str]:
+    """PostgreSQL refuses to run as root: as root, run it as the package's `postgres` user."""
+    return ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--"] if os.getuid() == 0 else []
+
+
+@pytest.fixture(scope="session")
+def ferretdb_on_postgresql():
+    """A private PostgreSQL cluster with a FerretDB of its own on it (ZHIFA_FERRETDB_BACKEND=postgresql),
+    one per test session (initdb and two server starts once): its tests use databases of their own."""
+    import glob
+    import tempfile
+
+    import pymongo
+
+    from tests.helpers import free_tcp_port, stop_process, tcp_open, wait_for
+
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"))
+    assert found, "PostgreSQL is not installed: run scripts/bootstrap.sh postgresql"
+    assert FERRETDB.exists(), "FerretDB binary missing: run scripts/bootstrap.sh"
+    bin_dir = Path(found[-1]).parent
+    base = Path(tempfile.mkdtemp(prefix="zhifa-pg-"))  # not pytest's tmp_path: the postgres user must enter it
+    base.chmod(0o755)
+    data, sock, log = base / "data", base / "sock", base / "pg.log"
+    sock.mkdir()
+    log.touch()
+    if os.getuid() == 0:
+        shutil.chown(sock, "postgres")
+        shutil.chown(base, "postgres")
+        shutil.chown(log, "postgres")
+    subprocess.run(_as_pg() + [str(bin_dir / "initdb"), "-D", str(data), "-U", "zhifa", "--auth=trust",
+                                "--encoding=UTF8", "--locale=C.UTF-8"], check=True, capture_output=True)
+    pg = subprocess.Popen(_as_pg() + [str(bin_dir / "postgres"), "-D", str(data), "-c", "listen_addresses=",
+                                      "-c", f"unix_socket_directories={sock}", "-c", "port=5432"],
+                          stdout=subprocess.DEVNULL, stderr=open(log, "ab"))
+    ferret = None
+    try:
+        wait_for(lambda: (sock / ".s.PGSQL.5432").exists(), timeout=30)
+        wait_for(lambda: subprocess.run(_as_pg() + [str(bin_dir / "createdb"), "-h", str(sock), "-U", "zhifa",
+                                                    "ferretdb"], capture_output=True).returncode == 0, timeout=30)
+        port = free_tcp_port()
+        ferret = subprocess.Popen(
+            [str(FERRETDB), "--handler=postgresql", f"--postgresql-url=postgres:///ferretdb?host={sock}&user=zhifa",
+             f"--listen-addr=127.0.0.1:{port}", "--debug-addr=-", f"--state-dir={base}",
+             "--telemetry=disable", "--log-level=error"],
+            stdout=subprocess.DEVNULL, stderr=open(base / "ferretdb.log", "ab"))
+        wait_for(lambda: tcp_open(port), timeout=20)
+        client = pymongo.MongoClient(f"mongodb://127.0.0.1:{port}/", serverSelectionTimeoutMS=10000)
+        yield client
+        client.close()
+    finally:
+        if ferret is not None:
+            stop_process(ferret)
+        stop_process(pg)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def _free_port() -> int:

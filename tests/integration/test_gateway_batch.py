@@ -20,7 +20,6 @@ from services.gateway.store import GatewayStore, raw_bytes
 from services.kernel.confirms import ConfirmedPublisher, NotConfirmed, Outgoing
 from services.kernel.messaging import DEAD_LETTER_EXCHANGE, declare_topology
 from tests.helpers import SCJG, drain, officer_registered, publish, rejection_queue, wait_for
-from tests.integration.test_ferretdb_postgresql import ferretdb_on_postgresql  # noqa: F401 (fixture)
 
 EVENTS = Exchange("gateway.events", type="topic", durable=True)
 
