@@ -161,3 +161,23 @@ def test_build_indexes_stored_aggregates_and_repair_fixes_a_wrong_counter(db):
     assert_exact(index, docs)
     index.rebuild()
     assert_exact(index, docs)
+
+
+def test_the_bigcases_fill_writes_what_the_listener_would(db):
+    """services/simulator/bigcases.py fills the index of its copies directly: the same rows, counters
+    and locators as syncing each copy, so a later save of a copy changes only what it changes."""
+    from services.simulator import bigcases
+
+    t1 = {**agg_doc("t1", 4, [finding("t1", "PEN-A", "critical", DEPTS[0]), finding("t1", "PEN-D", "warning", DEPTS[0])]),
+          "dept": DEPTS[0]}
+    t2 = {**agg_doc("t2", 2, []), "dept": DEPTS[1]}
+    copies = [bigcases.copy_case((t1, t2)[n % 2], n, "tag", list(DEPTS[:2])) for n in range(7)]
+    report = bigcases.fill_findings(db.client, db.name, [t1, t2], 7, "tag")
+    index = fi.FindingsIndex(db.cases)
+    assert index.built() and report["findings"] == 8 and report["rebuilt"]
+    assert_exact(index, copies)
+    assert index.sync({**copies[0], "version": 5}) is False  # nothing to change for an unchanged copy
+    resolved = {**copies[2], "version": 5, "findings_open": {}}
+    assert index.sync(resolved) is True
+    assert_exact(index, [resolved if c["_id"] == resolved["_id"] else c for c in copies])
+    assert bigcases.fill_findings(db.client, db.name, [t1, t2], 7, "tag")["rebuilt"]  # its total differs now
