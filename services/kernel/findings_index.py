@@ -40,15 +40,13 @@ import json
 import os
 import sys
 import time
-import uuid
 from typing import Any, Iterable
 
-from pymongo import ReturnDocument
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
 from services.common.findings import SEVERITY_RANK
-from services.kernel.mongo import ConcurrencyError
+from services.kernel import leases
 
 LEASE_SECONDS = 30.0
 LEASE_WAIT_SECONDS = 20.0
@@ -141,22 +139,8 @@ class FindingsIndex:
                 self._release(agg_id, lease, {})
 
     def _acquire(self, agg_id: str) -> tuple[dict, str]:
-        lease = uuid.uuid4().hex
-        deadline, delay = time.monotonic() + LEASE_WAIT_SECONDS, 0.002
-        while True:
-            now = time.time()
-            try:
-                loc = self.at.find_one_and_update(
-                    {"_id": agg_id, "$or": [{"lease": None}, {"lease.until": {"$lt": now}}]},
-                    {"$set": {"lease": {"token": lease, "until": now + LEASE_SECONDS}}},
-                    upsert=True, return_document=ReturnDocument.AFTER)
-                return loc, lease
-            except DuplicateKeyError:  # held by another sync of this aggregate
-                pass
-            if time.monotonic() > deadline:
-                raise ConcurrencyError(f"findings lease of {agg_id} held for over {LEASE_WAIT_SECONDS:g} s")
-            time.sleep(delay)
-            delay = min(delay * 2, 0.1)
+        return leases.acquire(self.at, agg_id, seconds=LEASE_SECONDS, wait_seconds=LEASE_WAIT_SECONDS,
+                              what="findings")
 
     def _release(self, agg_id: str, lease: str, fields: dict) -> None:
         self.at.update_one({"_id": agg_id, "lease.token": lease}, {"$set": {**fields, "lease": None}})

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
-import uuid
 from datetime import datetime
 from typing import Any, Callable, Iterable
 
@@ -22,9 +20,10 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
+from services.kernel import leases
 from services.kernel.aggregates import AggregateStore, Change
 from services.kernel.memo import Memo, remembered
-from services.kernel.mongo import ConcurrencyError
+from services.kernel.mongo import ConcurrencyError  # noqa: F401 (raised by the lease; callers catch store.ConcurrencyError)
 from services.kernel.packing import WITHOUT_FACTS
 from services.penalty.projections import case_summary
 
@@ -243,22 +242,8 @@ def row_key(row: dict) -> str:
 
 def _acquire(db: Database, case_id: str) -> tuple[dict, str]:
     """Take the case's lease (creating its locator); the locator as it is now, and the lease token."""
-    lease = uuid.uuid4().hex
-    deadline, delay = time.monotonic() + LEASE_WAIT_SECONDS, 0.002
-    while True:
-        now = time.time()
-        try:
-            loc = db.case_list_at.find_one_and_update(
-                {"_id": case_id, "$or": [{"lease": None}, {"lease.until": {"$lt": now}}]},
-                {"$set": {"lease": {"token": lease, "until": now + LEASE_SECONDS}}},
-                upsert=True, return_document=ReturnDocument.AFTER)
-            return loc, lease
-        except DuplicateKeyError:  # held by another sync of this case (the upsert collided)
-            pass
-        if time.monotonic() > deadline:
-            raise ConcurrencyError(f"case list lease of {case_id} held for over {LEASE_WAIT_SECONDS:g} s")
-        time.sleep(delay)
-        delay = min(delay * 2, 0.1)
+    return leases.acquire(db.case_list_at, case_id, seconds=LEASE_SECONDS, wait_seconds=LEASE_WAIT_SECONDS,
+                          what="case list")
 
 
 def _release(db: Database, case_id: str, lease: str, fields: dict) -> None:
