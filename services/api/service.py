@@ -467,14 +467,19 @@ class ApiService:
         self._audit(request, route, principal, "create_token", 200, {"username": args["username"]})
         return json_response({"username": args["username"], "token": token})
 
-    def _own_list_findings(self, route, principal, args, request) -> Response:
+    @staticmethod
+    def _findings_sources(source: str | None) -> list[tuple[str, str]]:
+        """(service, RPC method) of the findings sources a request names (all of them when none)."""
         sources = findings_sources()
         names = [s for s, _ in sources]
-        if args["source"] and args["source"] not in names:
+        if source and source not in names:
             raise Refusal(400, "enum", f"参数 source 只能是：{'、'.join(names)}", "source")
+        return [(s, m) for s, m in sources if not source or source == s]
+
+    def _own_list_findings(self, route, principal, args, request) -> Response:
+        chosen = self._findings_sources(args["source"])
         dept = self._dept(principal, args["dept"])
         limit, offset = args["limit"], args["offset"]
-        chosen = [(s, m) for s, m in sources if not args["source"] or args["source"] == s]
 
         def fetch(service, method, at, count):
             reply = self._call(service, method, dept=dept, rule_id=args["rule_id"], severity=args["severity"],
@@ -491,15 +496,10 @@ class ApiService:
 
     def _own_findings_figures(self, route, principal, args, request) -> Response:
         """The overview's findings figures: every source's counters (findings_figures), added up."""
-        sources = findings_sources()
-        names = [s for s, _ in sources]
-        if args["source"] and args["source"] not in names:
-            raise Refusal(400, "enum", f"参数 source 只能是：{'、'.join(names)}", "source")
+        chosen = self._findings_sources(args["source"])
         dept = self._dept(principal, args["dept"])
         rows, unavailable = [], []
-        for service, _ in sources:
-            if args["source"] and args["source"] != service:
-                continue
+        for service, _ in chosen:
             try:
                 reply = self._call(service, "findings_figures", dept=dept)
             except Refusal as exc:
