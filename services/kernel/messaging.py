@@ -383,8 +383,9 @@ class BatchEventHandler(ReliableEventHandler):
     returns, for each envelope in order, None (applied: the message is acked) or the
     `sys.exc_info()` of its failure, which goes through the same retry / dead-letter path as a
     single message's (`RetryOrDeadLetter`); a worker that raises fails every message of its batch
-    that way. Nothing is acked before the worker returned, i.e. after its writes. With BATCH_MAX 1
-    (the default) it is a `ReliableEventHandler`: one worker per message, called with the envelope.
+    that way. Nothing is acked before the worker returned, i.e. after its writes. BATCH_MAX is 50 by
+    default; with BATCH_MAX 1 it is a `ReliableEventHandler`: one worker per message, called with
+    the envelope.
     """
 
     def setup(self):
