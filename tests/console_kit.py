@@ -1,5 +1,6 @@
 """Browser-test kit of the console (console/): the county the console tests land, the people who log in
-through the login page, and `drive`, which runs a browser scenario of console/e2e in its own process.
+through the login page, and `drive`, which runs a browser scenario of console/e2e in the run's one browser
+process (console/e2e/driver.py --serve).
 
 Shared by tests/integration/test_console*.py (import the fixtures `county` and `people` by name):
 
@@ -7,7 +8,10 @@ Shared by tests/integration/test_console*.py (import the fixtures `county` and `
 """
 from __future__ import annotations
 
+import atexit
 import json
+import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -21,7 +25,7 @@ import pytest
 from services.api import accounts
 from services.kernel.clock import utcnow
 from tests.api_kit import start_api, start_declared
-from tests.helpers import SCJG, STHJ, credential_issued, envelope, officer_registered, wait_for
+from tests.helpers import SCJG, STHJ, credential_issued, envelope, officer_registered, stop_process, wait_for
 from tests.integration.test_penalty import CODE, item_published, land, now, standard_published, story
 
 OFF1, OFF2, OFF3 = "511322-scjg-0101", "511322-scjg-0102", "511322-scjg-0103"
@@ -77,23 +81,69 @@ def people(county):
     return county
 
 
+class _BrowserServer:
+    """console/e2e/driver.py --serve: one chromium for the whole test run, started at the first scenario (a
+    scenario's tabs are browser contexts of their own). Restarted after a scenario that timed out or after
+    the process died; stopped when the test run ends."""
+
+    def __init__(self):
+        self.proc = None
+        self.port = None
+        self.dir = None
+
+    def ensure(self) -> int:
+        if self.proc is not None and self.proc.poll() is None:
+            return self.port
+        self.stop()
+        self.dir = tempfile.mkdtemp(prefix="zhifa-browser-")
+        port_file, self.err = Path(self.dir) / "port", Path(self.dir) / "err.txt"
+        with open(self.err, "w") as stderr:
+            self.proc = subprocess.Popen([sys.executable, str(DRIVER), "--serve", str(port_file)],
+                                         stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr, cwd=ROOT)
+        deadline = time.monotonic() + 60
+        while not (port_file.is_file() and port_file.read_text().strip()):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"browser server did not start: {self.log()}")
+            eventlet.sleep(0.05)
+        self.port = int(port_file.read_text())
+        return self.port
+
+    def log(self) -> str:
+        return self.err.read_text()[-3000:] if self.dir and self.err.is_file() else ""
+
+    def stop(self):
+        if self.proc is not None:
+            stop_process(self.proc)
+            self.proc = None
+        if self.dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
+
+
+_browser = _BrowserServer()
+atexit.register(_browser.stop)
+
+
 def drive(kit, scenario: str, timeout: float = 120, driver: Path = DRIVER, **spec) -> dict:
-    """Run a browser scenario (console/e2e/driver.py, or another script of console/e2e built on it) in its
-    own process; the servers of this process go on serving while it runs (eventlet: wait with green sleeps,
-    never a blocking wait)."""
-    payload = json.dumps({"scenario": scenario, "base": kit.base, "password": PASSWORD, "shots": str(SHOTS),
-                          **spec}, ensure_ascii=False)
-    with tempfile.TemporaryDirectory() as tmp:
-        out, err = Path(tmp) / "out.json", Path(tmp) / "err.txt"
-        (Path(tmp) / "in.json").write_text(payload)
-        with open(Path(tmp) / "in.json") as stdin, open(out, "w") as stdout, open(err, "w") as stderr:
-            proc = subprocess.Popen([sys.executable, str(driver)], stdin=stdin, stdout=stdout, stderr=stderr, cwd=ROOT)
-            deadline = time.monotonic() + timeout
-            while proc.poll() is None and time.monotonic() < deadline:
-                eventlet.sleep(0.2)
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-                pytest.fail(f"browser scenario {scenario} took over {timeout}s: {err.read_text()[-3000:]}")
-        assert proc.returncode == 0, err.read_text()[-4000:]
-        return json.loads(out.read_text())
+    """Run a browser scenario (of console/e2e/driver.py, or another script of console/e2e built on it, by its
+    SCENARIOS) in the run's browser process; the servers of this process go on serving while it runs (the
+    answer is awaited on a green socket, never a blocking wait)."""
+    request = {"script": Path(driver).stem, "spec": {"scenario": scenario, "base": kit.base, "password": PASSWORD,
+                                                    "shots": str(SHOTS), **spec}}
+    port = _browser.ensure()
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as conn:
+            conn.sendall(json.dumps(request, ensure_ascii=False).encode() + b"\n")
+            with conn.makefile("rb") as stream:
+                line = stream.readline()
+    except (socket.timeout, OSError) as exc:
+        log = _browser.log()
+        _browser.stop()
+        pytest.fail(f"browser scenario {scenario} took over {timeout}s or its browser process failed ({exc!r}): {log}")
+    if not line:
+        log = _browser.log()
+        _browser.stop()
+        pytest.fail(f"browser process ended during scenario {scenario}: {log}")
+    reply = json.loads(line)
+    assert "error" not in reply, reply["error"][-4000:]
+    return reply["result"]

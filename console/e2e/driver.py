@@ -20,6 +20,31 @@ AXE_RUN = """async () => (await axe.run(document, {runOnly: {type: 'tag',
     .filter(v => v.impact === 'serious' || v.impact === 'critical')
     .map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}))"""
 
+# A page has settled when the console's router has no navigation under way and shows the route of the URL's
+# hash, no API request is in flight and no loading mask is shown. A click on a menu link starts a navigation
+# whose URL changes only once it is done; a hash set by Tab.open reaches the router one task later: hence both
+# the router's guards (installed once per document: a navigation is under way from its beforeEach to its
+# afterEach; a redirect or a newer navigation replaces it) and the URL compared with the current route. The
+# current route changes only after a lazily loaded page's chunk has arrived; Vue renders the new page and runs
+# its onMounted (which starts its requests, counted by window.__zhifaPending) in the microtasks right after,
+# so a check made in a later task never sees the new route without the page's first requests.
+# (Vue's app is on #app as __vue_app__.)
+SETTLED = """() => {
+    const app = document.querySelector('#app')?.__vue_app__
+    if (!app) return false
+    const router = app.config.globalProperties.$router
+    if (!window.__zhifaNavigating) {
+        const under_way = new Set()
+        router.beforeEach((to) => { under_way.clear(); under_way.add(to.fullPath) })
+        router.afterEach((to) => { under_way.delete(to.fullPath) })
+        window.__zhifaNavigating = under_way
+    }
+    if (window.__zhifaNavigating.size) return false
+    const here = router.resolve(location.hash.slice(1) || '/').fullPath
+    return router.currentRoute.value.fullPath === here && window.__zhifaPending === 0
+        && !document.querySelector('.el-loading-mask')
+}"""
+
 
 class Tab:
     """One browser context (its own cookies) at 1366×768, every console error and page error kept."""
@@ -40,11 +65,10 @@ class Tab:
         self.settle()
 
     def settle(self):
-        """Wait until the page's API requests are answered and its loading masks are gone."""
+        """Wait until the router shows the page of the current URL, its API requests are answered and its
+        loading masks are gone (a condition, not a fixed pause: see SETTLED)."""
         self.page.wait_for_load_state("networkidle")
-        self.page.wait_for_function("() => window.__zhifaPending === 0 && !document.querySelector('.el-loading-mask')")
-        self.page.wait_for_timeout(300)  # a page mounted by a hash change starts its requests on the next tick
-        self.page.wait_for_function("() => window.__zhifaPending === 0 && !document.querySelector('.el-loading-mask')")
+        self.page.wait_for_function(SETTLED)
 
     def login(self, username: str):
         self.open("/login")
@@ -70,12 +94,19 @@ class Tab:
     def menu(self) -> list[str]:
         return [t.strip() for t in self.page.locator("nav.side a").all_inner_texts()]
 
-    def axe(self) -> list[dict]:
-        # judge the page at rest: a toast (ElMessage) still fading in or out has a partial opacity, which
-        # axe reads as low contrast; a settled toast is scanned like the rest of the page
+    def at_rest(self):
+        """Wait until no finite CSS transition or animation is running (a tag's colours, a toast fading in or
+        out: axe reads a partial opacity or a colour between two as low contrast; a screenshot would catch it
+        half-way). An endless animation (a spinner) is no reason to wait; settle() has waited for the
+        loading masks."""
         self.page.wait_for_function(
-            "() => !document.querySelector('.el-message-fade-enter-active, .el-message-fade-leave-active')",
-            timeout=5000)
+            """() => !document.querySelector('.el-message-fade-enter-active, .el-message-fade-leave-active')
+                && document.getAnimations().every(a => a.playState !== 'running'
+                    || a.effect?.getComputedTiming().endTime === Infinity)""", timeout=5000)
+
+    def axe(self) -> list[dict]:
+        # judge the page at rest (a settled toast is scanned like the rest of the page)
+        self.at_rest()
         if not self.page.evaluate("() => !!window.axe"):
             self.page.add_script_tag(path=str(AXE))
         return self.page.evaluate(AXE_RUN)
@@ -83,6 +114,7 @@ class Tab:
     def shot(self, name: str):
         shots = Path(self.spec["shots"])
         shots.mkdir(parents=True, exist_ok=True)
+        self.at_rest()
         self.page.screenshot(path=str(shots / f"{name}.png"))
 
     def close(self):
@@ -186,12 +218,16 @@ def public(browser, spec: dict) -> dict:
     return out
 
 
+def launch(playwright):
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+
+
 def run(scenarios: dict) -> int:
     """Read the scenario's spec on stdin, run it (`scenarios`: name -> function(browser, spec)), print what
     it saw. Other scripts of console/e2e call this with their own scenarios (`from driver import Tab, run`)."""
     spec = json.load(sys.stdin)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        browser = launch(p)
         try:
             result = scenarios[spec["scenario"]](browser, spec)
         finally:
@@ -200,8 +236,61 @@ def run(scenarios: dict) -> int:
     return 0
 
 
+def serve(port_file: str) -> int:
+    """One browser for a whole test run (tests/console_kit.drive): listen on a local TCP port (written to
+    `port_file`), take one request per connection, a JSON line {"script": a module of console/e2e with
+    SCENARIOS, "spec": {"scenario": ..., ...}}, and answer a JSON line {"result": ...} or {"error": traceback}.
+    Every scenario's Tabs are browser contexts of their own (own cookies, storage and cache); whatever a
+    failed scenario left open is closed before the next. Ends on SIGTERM or when the test process is gone."""
+    import importlib
+    import os
+    import signal
+    import socket
+    import traceback
+
+    parent = os.getppid()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    with sync_playwright() as p, socket.socket() as listener:
+        browser = None
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        listener.settimeout(1.0)
+        Path(port_file).write_text(str(listener.getsockname()[1]))
+        try:
+            while os.getppid() == parent:
+                try:
+                    conn, _ = listener.accept()
+                except socket.timeout:
+                    continue
+                conn.settimeout(None)
+                with conn, conn.makefile("rwb") as stream:
+                    request = json.loads(stream.readline())
+                    try:
+                        if browser is None or not browser.is_connected():
+                            browser = launch(p)
+                        scenarios = importlib.import_module(request["script"]).SCENARIOS
+                        reply = {"result": scenarios[request["spec"]["scenario"]](browser, request["spec"])}
+                    except Exception:
+                        reply = {"error": traceback.format_exc()}
+                    finally:
+                        for ctx in list(browser.contexts if browser is not None and browser.is_connected() else []):
+                            ctx.close()
+                    stream.write(json.dumps(reply, ensure_ascii=False).encode() + b"\n")
+                    stream.flush()
+        finally:
+            if browser is not None and browser.is_connected():
+                browser.close()
+    return 0
+
+
+SCENARIOS = {"pages": pages, "drilldown": drilldown, "public": public}
+
+
 def main() -> int:
-    return run({"pages": pages, "drilldown": drilldown, "public": public})
+    if sys.argv[1:2] == ["--serve"]:
+        return serve(sys.argv[2])
+    return run(SCENARIOS)
 
 
 if __name__ == "__main__":
