@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
 from kombu import Connection, Exchange, Queue
@@ -134,3 +135,37 @@ def tcp_open(port: int) -> bool:
 
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@contextmanager
+def scratch_database(servers: dict, suffix: str):
+    """A database of its own on the test profile's FerretDB (`t<random>_<suffix>`), dropped afterwards."""
+    import pymongo
+
+    client = pymongo.MongoClient(servers["MONGO_URI"], serverSelectionTimeoutMS=3000, tz_aware=True)
+    database = client[f"t{uuid.uuid4().hex[:8]}_{suffix}"]
+    try:
+        yield database
+    finally:
+        client.drop_database(database.name)
+        client.close()
+
+
+def run_concurrently(work: list, apply, workers: int = 8) -> list:
+    """Pop items of `work` from `workers` threads at once and apply each; the results, in the order done."""
+    import threading
+
+    lock, done = threading.Lock(), []
+
+    def worker():
+        while True:
+            with lock:
+                if not work:
+                    return
+                item = work.pop()
+            done.append(apply(item))
+
+    threads = [threading.Thread(target=worker) for _ in range(workers)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    return done

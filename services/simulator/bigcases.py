@@ -122,6 +122,35 @@ def fill(client, db_name: str, tmpl: list[dict], count: int, batch: int, tag: st
             "avg_template_bytes": round(sum(len(str(t)) for t in tmpl) / len(tmpl))}
 
 
+class BatchedInserts:
+    """Documents for several collections, inserted `BATCH_MAX` at a time per collection (`flush` the rest)."""
+
+    def __init__(self, size: int = BATCH_MAX):
+        self.size, self.pending = size, {}
+
+    def add(self, col, doc: dict) -> None:
+        _, docs = self.pending.setdefault(col.full_name, (col, []))
+        docs.append(doc)
+        if len(docs) >= self.size:
+            col.insert_many(docs, ordered=False)
+            docs.clear()
+
+    def flush(self) -> None:
+        for col, docs in self.pending.values():
+            if docs:
+                col.insert_many(docs, ordered=False)
+                docs.clear()
+
+
+def drop_partitions(db, prefix: str, *collections) -> None:
+    """Drop the per-key collections `<prefix>.*` and the given side collections (a list or index rebuilt)."""
+    for name in db.list_collection_names():
+        if name.startswith(prefix + "."):
+            db.drop_collection(name)
+    for col in collections:
+        col.drop()
+
+
 def copy_row(base_rows: list[dict], n: int, tag: str, depts: list[str]) -> dict:
     """The case-list row of copy `n`: the template's row with the copy's id, department and case
     number (equal to `list_row(copy_case(...))`, without copying a 13 KB document per row)."""
@@ -145,31 +174,17 @@ def fill_list(client, db_name: str, tmpl: list[dict], count: int, tag: str) -> d
     started = time.monotonic()
     if have != count:
         log(f"fill list: {db_name} list holds {have}; rebuilding for {count} cases")
-        for name in db.list_collection_names():
-            if name.startswith(penalty_store.LIST_PREFIX + "."):
-                db.drop_collection(name)
-        db.case_list_at.drop()
-        db.case_counts.drop()
-        rows: dict[str, list[dict]] = {}
-        locators: list[dict] = []
+        drop_partitions(db, penalty_store.LIST_PREFIX, db.case_list_at, db.case_counts)
+        out = BatchedInserts()
         for n in range(count):
             row = copy_row(base_rows, n, tag, depts)
             key = penalty_store.row_key(row)
-            rows.setdefault(key, []).append(row)
-            locators.append({"_id": row["_id"], "key": key, "version": int(tmpl[n % len(tmpl)].get("version") or 0),
-                             "pending": None, "lease": None})
-            if len(rows[key]) >= BATCH_MAX:
-                penalty_store.partition(db, key).insert_many(rows.pop(key), ordered=False)
-            if len(locators) >= BATCH_MAX:
-                db.case_list_at.insert_many(locators, ordered=False)
-                locators.clear()
+            out.add(penalty_store.partition(db, key), row)
+            out.add(db.case_list_at, {"_id": row["_id"], "key": key, "pending": None, "lease": None,
+                                      "version": int(tmpl[n % len(tmpl)].get("version") or 0)})
             if (n + 1) % 50000 == 0:
                 log(f"fill list: {n + 1}/{count} ({(n + 1) / (time.monotonic() - started):.0f} cases/s)")
-        for key, left in rows.items():
-            if left:
-                penalty_store.partition(db, key).insert_many(left, ordered=False)
-        if locators:
-            db.case_list_at.insert_many(locators, ordered=False)
+        out.flush()
         penalty_store.write_counts(db, counts)
     seconds = time.monotonic() - started
     return {"count": count, "rebuilt": have != count, "seconds": round(seconds, 1), "keys": len(counts),
@@ -196,34 +211,20 @@ def fill_findings(client, db_name: str, tmpl: list[dict], count: int, tag: str) 
     rebuilt = have != expected or not index.built()
     if rebuilt:
         log(f"fill findings: {db_name} index holds {sum(have.values())}; rebuilding for {count} aggregates")
-        for name in db.list_collection_names():
-            if name.startswith(index.base + "."):
-                db.drop_collection(name)
-        index.at.drop()
-        index.counts.drop()
-        rows: dict[str, list[dict]] = {}
-        locators: list[dict] = []
+        drop_partitions(db, index.base, index.at, index.counts)
+        out = BatchedInserts()
         for n in range(count):
             want = per_tmpl[n % len(tmpl)]
             if not want:
                 continue
             agg_id = f"{tag}-{n:07d}"
             for key, (part, _, f) in want.items():
-                rows.setdefault(part, []).append({"_id": fi.row_id(agg_id, key), **f})
-                if len(rows[part]) >= BATCH_MAX:
-                    index.rows(part).insert_many(rows.pop(part), ordered=False)
-            locators.append({"_id": agg_id, "version": int(tmpl[n % len(tmpl)].get("version") or 0), "pending": None,
-                             "lease": None, "rows": [{"k": k, "p": p, "d": d} for k, (p, d, _) in sorted(want.items())]})
-            if len(locators) >= BATCH_MAX:
-                index.at.insert_many(locators, ordered=False)
-                locators.clear()
+                out.add(index.rows(part), {"_id": fi.row_id(agg_id, key), **f})
+            out.add(index.at, {"_id": agg_id, "version": int(tmpl[n % len(tmpl)].get("version") or 0), "pending": None,
+                               "lease": None, "rows": [{"k": k, "p": p, "d": d} for k, (p, d, _) in sorted(want.items())]})
             if (n + 1) % 50000 == 0:
                 log(f"fill findings: {n + 1}/{count} ({(n + 1) / (time.monotonic() - started):.0f} aggregates/s)")
-        for part, left in rows.items():
-            if left:
-                index.rows(part).insert_many(left, ordered=False)
-        if locators:
-            index.at.insert_many(locators, ordered=False)
+        out.flush()
         for part, n in expected.items():
             severity, dept, rule = part.split(".", 2)
             index.counts.replace_one({"_id": part}, {"n": n, "tokens": [], "severity": severity, "dept": dept,

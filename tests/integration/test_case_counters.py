@@ -4,10 +4,11 @@ move; list totals equal a recount of the partitions."""
 import random
 import threading
 import time
-import uuid
 
 import pymongo
 import pytest
+
+from tests.helpers import run_concurrently, scratch_database
 
 from services.kernel.aggregates import Change
 from services.penalty import store
@@ -19,11 +20,8 @@ DEPTS = ("511322-scjg", "511322-sthj", "511322-wjj")
 
 @pytest.fixture
 def db(servers):
-    client = pymongo.MongoClient(servers["MONGO_URI"], serverSelectionTimeoutMS=3000, tz_aware=True)
-    database = client[f"t{uuid.uuid4().hex[:8]}_penalty"]
-    yield database
-    client.drop_database(database.name)
-    client.close()
+    with scratch_database(servers, "penalty") as database:
+        yield database
 
 
 def case_doc(case_id: str, version: int, dept: str, stage: str, overdue: bool) -> dict:
@@ -58,20 +56,7 @@ def test_concurrent_and_redelivered_syncs_count_each_move_once(db):
     # every state synced three times (redelivery), in a shuffled order, by 8 concurrent workers
     work = [doc for states in histories.values() for doc in states for _ in range(3)]
     rng.shuffle(work)
-    lock = threading.Lock()
-    moves = []
-
-    def worker():
-        while True:
-            with lock:
-                if not work:
-                    return
-                doc = work.pop()
-            moves.append(store.sync_case(db, doc))
-
-    threads = [threading.Thread(target=worker) for _ in range(8)]
-    [t.start() for t in threads]
-    [t.join() for t in threads]
+    moves = run_concurrently(work, lambda doc: store.sync_case(db, doc))
     final = {cid: store.row_key(store.list_row(states[-1])) for cid, states in histories.items()}
     assert_exact(db, final)
     rows = {r["_id"]: r for k in final.values() for r in store.partition(db, k).find({})}

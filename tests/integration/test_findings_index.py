@@ -2,11 +2,10 @@
 exact under concurrent and redelivered syncs, a crash half-way through a move, saves through
 `AggregateStore`; pages and totals equal a sort of every open finding; build and repair."""
 import random
-import threading
-import uuid
 
-import pymongo
 import pytest
+
+from tests.helpers import run_concurrently, scratch_database
 
 from services.kernel import findings_index as fi
 from services.kernel.aggregates import AggregateStore, Change
@@ -17,11 +16,8 @@ RULES = (("PEN-A", "critical"), ("PEN-B", "serious"), ("PEN-C", "serious"), ("PE
 
 @pytest.fixture
 def db(servers):
-    client = pymongo.MongoClient(servers["MONGO_URI"], serverSelectionTimeoutMS=3000, tz_aware=True)
-    database = client[f"t{uuid.uuid4().hex[:8]}_penalty"]
-    yield database
-    client.drop_database(database.name)
-    client.close()
+    with scratch_database(servers, "penalty") as database:
+        yield database
 
 
 def finding(agg: str, rule: str, severity: str, dept: str, note: str = "") -> dict:
@@ -66,19 +62,7 @@ def test_concurrent_and_redelivered_syncs_keep_rows_and_counters_exact(db):
         histories[f"c{i}"] = [agg_doc(f"c{i}", v, random_findings(rng, f"c{i}", dept)) for v in range(1, 7)]
     work = [doc for states in histories.values() for doc in states for _ in range(3)]  # each state 3 times
     rng.shuffle(work)
-    lock = threading.Lock()
-
-    def worker():
-        while True:
-            with lock:
-                if not work:
-                    return
-                doc = work.pop()
-            index.sync(doc)
-
-    threads = [threading.Thread(target=worker) for _ in range(8)]
-    [t.start() for t in threads]
-    [t.join() for t in threads]
+    run_concurrently(work, index.sync)
     assert_exact(index, [states[-1] for states in histories.values()])
 
 

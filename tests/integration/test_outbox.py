@@ -8,7 +8,6 @@
   by the versioned write, and when the decision on it writes nothing or refuses.
 """
 import time
-import uuid
 from datetime import datetime, timedelta, timezone
 
 import pymongo
@@ -18,7 +17,7 @@ from nameko.events import event_handler
 from services.kernel.aggregates import MARKER_GRACE, AggregateStore, Change, DocCache
 from services.kernel.outbox import sweep
 from services.personnel.service import PersonnelService
-from tests.helpers import officer_registered, publish, wait_for
+from tests.helpers import officer_registered, publish, wait_for, scratch_database
 
 AT = datetime(2025, 5, 1, tzinfo=timezone.utc)
 NOW = timedelta(0)  # the sweep in these tests: any marker, however fresh (IN_FLIGHT is for live relays)
@@ -30,11 +29,8 @@ def ev(name: str) -> dict:
 
 @pytest.fixture
 def db(servers):
-    client = pymongo.MongoClient(servers["MONGO_URI"], serverSelectionTimeoutMS=3000, tz_aware=True)
-    database = client[f"t{uuid.uuid4().hex[:8]}_outbox"]
-    yield database
-    client.drop_database(database.name)
-    client.close()
+    with scratch_database(servers, "outbox") as database:
+        yield database
 
 
 def add(item, *events):
