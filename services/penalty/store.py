@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
+import uuid
 from datetime import datetime
 from typing import Any, Callable, Iterable
 
@@ -183,21 +185,26 @@ def other_decisions(db: Database, party_id: str | None, case_id: str) -> list[di
 #   counted, the move in progress (`pending`) and a short lease.
 #
 # Exactly once without transactions. Counters change only when a case *moves* (its key changes).
-# Under a per-case lease the move is first written into the locator (`pending`: from, to, the row,
-# token `<case>@<version>`), then carried out in steps that are each idempotent:
+# Under a per-case lease the move is first written into the locator (`pending`: to, the row, token
+# `<case>@<version>`; it moves from the locator's `key`, which stays until the move is done) — in the
+# same write that takes the lease when the locator is free —, then carried out in steps that are
+# each idempotent:
 #   1. the row is put into `to` and removed from `from`;
 #   2. each counter takes `$inc` in one write whose filter requires that the counter has not seen
-#      the token (`tokens: {$ne: token}`) and which pushes the token: single-document atomic, so
-#      a counter applies one move at most once however often the step is repeated;
-#   3. the locator takes `key = to` and the version and drops `pending` and the lease;
-#   4. the counters drop the token (`$pull`).
+#      the move (`applied.<mark>` absent, the mark a digest of the token) and which sets the mark:
+#      single-document atomic, so a counter applies one move at most once however often the step
+#      is repeated;
+#   3. the locator takes `key = to` and the version and drops `pending` and the lease.
+# A finished move's marks are dropped by the same process's next `$inc` of each counter, in that
+# write (see `_count`), so a move costs no write of its own for them.
 # A crash leaves either no pending move (nothing happened, or it is done) or a pending one that the
 # next sync of the case (the redelivered fact, the next fact, the deadline sweep) or `repair`
 # carries out again, step 2 skipping counters already applied. A redelivered fact or a
 # compare-and-set retry reaches the sync with a version the locator has already counted: nothing
-# changes; versions only grow, so a late sync never moves a case back. A crash between 3 and 4
-# leaves a token in a counter (harmless; `repair` drops it). The lease serialises the syncs of one
-# case across greenlets and processes; a crashed holder's lease expires after LEASE_SECONDS.
+# changes; versions only grow, so a late sync never moves a case back. A crashed process leaves the
+# marks of its last finished moves in the counters (harmless; `repair --fix` drops them). The lease
+# serialises the syncs of one case across greenlets and processes; a crashed holder's lease expires
+# after LEASE_SECONDS.
 
 LIST_PREFIX = "case_list"
 LEASE_SECONDS = 30.0
@@ -246,25 +253,70 @@ def _acquire(db: Database, case_id: str) -> tuple[dict, str]:
                           what="case list")
 
 
+def _acquire_with_move(db: Database, case_id: str, move: dict) -> tuple[dict | None, str] | None:
+    """The lease and the pending move in one write, when the locator is free (no live lease), has no
+    move pending and counts an older version (or does not exist yet): the locator as it was before
+    (None: a new case), and the lease token. None when it is not so (the caller takes the lease the
+    slow way, which waits, finishes a pending move, or finds the version counted)."""
+    lease, now = uuid.uuid4().hex, time.time()
+    try:
+        before = db.case_list_at.find_one_and_update(
+            {"_id": case_id, "pending": None, "$or": [{"lease": None}, {"lease.until": {"$lt": now}}],
+             "version": {"$lt": move["version"]}},
+            {"$set": {"lease": {"token": lease, "until": now + LEASE_SECONDS}, "pending": move}},
+            upsert=True, return_document=ReturnDocument.BEFORE)
+    except DuplicateKeyError:  # the locator exists and is not so: the upsert collided with it
+        return None
+    return before, lease
+
+
 def _release(db: Database, case_id: str, lease: str, fields: dict) -> None:
     db.case_list_at.update_one({"_id": case_id, "lease.token": lease}, {"$set": {**fields, "lease": None}})
 
 
+# Marks (`applied.<mark>` in a counter) of moves this process finished, per (database, key): each is
+# dropped by this process's next `$inc` of that counter, in the same write, instead of a write of its
+# own. A finished move is never carried out again (its locator has no pending move), so its mark is
+# no longer needed; a crashed process leaves its few marks behind (harmless; `repair --fix` drops them).
+_finished: dict[tuple[str, str], set[str]] = {}
+
+
+def _mark(token: str) -> str:
+    return hashlib.blake2b(token.encode(), digest_size=12).hexdigest()
+
+
+def finished_marks(db: Database, key: str) -> set[str]:
+    """The marks of finished moves this process will drop from the counter of `key` (tests, repair)."""
+    return set(_finished.get((db.name, key), ()))
+
+
 def _count(db: Database, key: str, delta: int, token: str) -> None:
-    """`$inc` the counter of `key` unless it has applied `token` already (see above)."""
+    """`$inc` the counter of `key` unless it has applied `token` already (see above); the same write
+    drops the marks of moves this process finished on this counter."""
     dept, stage, overdue = key_parts(key)
+    mark, slot = _mark(token), (db.name, key)
+    drop = _finished.pop(slot, set()) - {mark}
+    update = {"$inc": {"n": delta}, "$set": {f"applied.{mark}": 1},
+              "$setOnInsert": {"dept": dept, "stage": stage, "overdue": overdue}}
+    if drop:
+        update["$unset"] = {f"applied.{m}": "" for m in drop}
+    dropped = False
     try:
-        db.case_counts.update_one({"_id": key, "tokens": {"$ne": token}},
-                                  {"$inc": {"n": delta}, "$push": {"tokens": token},
-                                   "$setOnInsert": {"dept": dept, "stage": stage, "overdue": overdue}},
-                                  upsert=True)
-    except DuplicateKeyError:  # the counter exists and holds the token: applied before
+        # `tokens`: the array of marks counters kept before (a move pending across the upgrade)
+        db.case_counts.update_one({"_id": key, "tokens": {"$ne": token}, f"applied.{mark}": {"$exists": False}},
+                                  update, upsert=True)
+        dropped = True
+    except DuplicateKeyError:  # the counter exists and holds the mark: applied before
         pass
+    finally:
+        if drop and not dropped:
+            _finished.setdefault(slot, set()).update(drop)
 
 
-def _carry_out(db: Database, case_id: str, pending: dict, lease: str, *, release: bool) -> None:
-    """Steps 1-4 of a pending move (each idempotent)."""
-    frm, to, token = pending.get("from"), pending["to"], pending["token"]
+def _carry_out(db: Database, case_id: str, frm: str | None, pending: dict, lease: str, *, release: bool) -> None:
+    """Steps 1-3 of a pending move from `frm` (the locator's key while the move is pending; each
+    step idempotent)."""
+    to, token = pending["to"], pending["token"]
     partition(db, to).replace_one({"_id": case_id}, pending["row"], upsert=True)
     if frm and frm != to:
         partition(db, frm).delete_one({"_id": case_id})
@@ -276,8 +328,9 @@ def _carry_out(db: Database, case_id: str, pending: dict, lease: str, *, release
         _release(db, case_id, lease, done)
     else:
         db.case_list_at.update_one({"_id": case_id, "lease.token": lease}, {"$set": done})
-    for key in {frm, to} - {None}:
-        db.case_counts.update_one({"_id": key}, {"$pull": {"tokens": token}})
+    if frm != to:
+        for key in {frm, to} - {None}:
+            _finished.setdefault((db.name, key), set()).add(_mark(token))
 
 
 def sync_case(db: Database, doc: dict, row_kept: bool = True) -> bool:
@@ -290,35 +343,47 @@ def sync_case(db: Database, doc: dict, row_kept: bool = True) -> bool:
     flag, the due date and the rest of the summary): when the locator already names this key and this
     row's digest, no sync holds the lease and no move is pending, one small conditional write moves
     the locator's version forward (so a slower sync of an older version, from another worker, still
-    finds it counted and changes nothing). Otherwise — the filter did not match — the sync takes the
-    lease as below. `row_kept=False` (the caller saw the row change) skips that first try.
+    finds it counted and changes nothing). Otherwise — the filter did not match — one write takes the
+    lease and records the move together when the locator is free and counts an older version; failing
+    that the sync takes the lease as below. `row_kept=False` (the caller saw the row change) skips
+    the first try.
     """
     case_id, version = doc["_id"], int(doc.get("version") or 0)
     row = list_row(doc)
     digest = row_digest(row)
-    if row_kept and db.case_list_at.update_one({"_id": case_id, "key": row_key(row), "digest": digest,
+    to = row_key(row)
+    if row_kept and db.case_list_at.update_one({"_id": case_id, "key": to, "digest": digest,
                                                 "pending": None, "lease": None, "version": {"$lte": version}},
                                                {"$set": {"version": version}}).matched_count:
         return False
+    move = {"to": to, "token": f"{case_id}@{version}", "version": version, "row": row}
+    taken = _acquire_with_move(db, case_id, move)
+    if taken is not None:
+        before, lease = taken
+        frm = (before or {}).get("key")
+        if frm == to and (before or {}).get("digest") == digest:  # nothing to write but the locator
+            _release(db, case_id, lease, {"version": version, "pending": None})
+            return False
+        _carry_out(db, case_id, frm, move, lease, release=True)
+        return frm != to
     loc, lease = _acquire(db, case_id)
     released = False
     try:
         if loc.get("pending"):  # a move a crashed sync left half done
             pending = loc["pending"]
-            _carry_out(db, case_id, pending, lease, release=False)
+            _carry_out(db, case_id, loc.get("key"), pending, lease, release=False)
             loc = {**loc, "key": pending["to"], "version": pending["version"], "pending": None}
         if int(loc.get("version") or 0) >= version:
             return False  # redelivered, retried or older: counted already
-        to, frm = row_key(row), loc.get("key")
+        frm = loc.get("key")
         if to == frm:  # same key: the row changes in place, no counter does
             if loc.get("digest") != digest:
                 partition(db, to).replace_one({"_id": case_id}, row, upsert=True)
             _release(db, case_id, lease, {"version": version, "digest": digest})
             released = True
             return False
-        pending = {"from": frm, "to": to, "token": f"{case_id}@{version}", "version": version, "row": row}
-        db.case_list_at.update_one({"_id": case_id, "lease.token": lease}, {"$set": {"pending": pending}})
-        _carry_out(db, case_id, pending, lease, release=True)
+        db.case_list_at.update_one({"_id": case_id, "lease.token": lease}, {"$set": {"pending": move}})
+        _carry_out(db, case_id, frm, move, lease, release=True)
         released = True
         return True
     finally:
@@ -434,7 +499,7 @@ def rebuild_list(db: Database) -> dict:
 
 
 def write_counts(db: Database, counts: dict[str, int]) -> None:
-    """Set the counters to `counts` (key -> n), dropping any in-flight tokens."""
+    """Set the counters to `counts` (key -> n), dropping any marks of applied moves."""
     for key, n in counts.items():
         dept, stage, overdue = key_parts(key)
         db.case_counts.replace_one({"_id": key}, {"n": n, "tokens": [], "dept": dept, "stage": stage,
@@ -462,7 +527,8 @@ def repair(db: Database, *, fix: bool = False) -> dict:
             sync_case(db, {**doc, "version": -1})  # carries out the pending move; counts nothing new
             carried += 1
     true = recount(db)
-    stored = {c["_id"]: (int(c.get("n", 0)), len(c.get("tokens") or ())) for c in db.case_counts.find({})}
+    stored = {c["_id"]: (int(c.get("n", 0)), len(c.get("tokens") or ()) + len(c.get("applied") or {}))
+              for c in db.case_counts.find({})}
     wrong = {k: {"counter": stored.get(k, (0, 0))[0], "recount": true.get(k, 0)}
              for k in set(true) | set(stored) if stored.get(k, (0, 0))[0] != true.get(k, 0)}
     tokens = sum(t for _, t in stored.values())

@@ -41,7 +41,9 @@ def assert_exact(db, expected_keys: dict[str, str]) -> None:
     assert counters(db) == want
     assert store.recount(db) == want
     assert db.case_list_at.count_documents({"pending": {"$ne": None}}) == 0
-    assert all(not c.get("tokens") for c in db.case_counts.find({}))
+    # marks left only of moves finished here, each to be dropped by this process's next $inc of its counter
+    assert all(not c.get("tokens") and set(c.get("applied") or {}) <= store.finished_marks(db, c["_id"])
+               for c in db.case_counts.find({}))
     assert {loc["_id"]: loc["key"] for loc in db.case_list_at.find({})} == expected_keys
 
 
@@ -86,6 +88,26 @@ def test_a_crash_half_way_through_a_move_is_completed_once_by_the_redelivery(db)
     assert_exact(db, {"c1": to})
 
 
+def test_a_crash_right_after_the_lease_and_move_write_is_completed_once(db):
+    """The one write that takes the lease and records the move, then a crash after one counter's $inc
+    (here the `from` counter, applied as counters recorded it before marks: a `tokens` array)."""
+    old = case_doc("c1", 1, DEPTS[0], "filed", False)
+    store.sync_case(db, old)
+    new = case_doc("c1", 2, DEPTS[0], "decided", True)
+    frm, to = store.row_key(store.list_row(old)), store.row_key(store.list_row(new))
+    move = {"to": to, "token": "c1@2", "version": 2, "row": store.list_row(new)}
+    before, lease = store._acquire_with_move(db, "c1", move)
+    assert before["key"] == frm and store._acquire_with_move(db, "c1", {**move, "version": 3}) is None  # held
+    db.case_counts.update_one({"_id": frm}, {"$inc": {"n": -1}, "$push": {"tokens": "c1@2"}})
+    db.case_list_at.update_one({"_id": "c1"}, {"$set": {"lease.until": time.time() - 1}})  # the holder died
+    assert counters(db) == {}  # the half-done state: left `from`, not yet counted in `to`
+    assert store.sync_case(db, new) is False  # the redelivery carries out the rest (its version: counted)
+    db.case_counts.update_one({"_id": frm}, {"$set": {"tokens": []}})  # (a repair --fix would drop it)
+    assert_exact(db, {"c1": to})
+    assert store.partition(db, to).find_one({"_id": "c1"}) == store.list_row(new)
+    assert store.partition(db, frm).find_one({"_id": "c1"}) is None
+
+
 def test_a_live_lease_makes_a_second_sync_wait(db, monkeypatch):
     store.sync_case(db, case_doc("c1", 1, DEPTS[0], "filed", False))
     db.case_list_at.update_one({"_id": "c1"}, {"$set": {"lease": {"token": "other", "until": time.time() + 60}}})
@@ -116,7 +138,9 @@ def test_case_store_keeps_the_list_in_step_under_compare_and_set_retries(db):
     final = {d["_id"]: store.row_key(store.list_row(d)) for d in db.cases.find({})}
     assert len(final) == 5 and all(d["version"] == 12 for d in db.cases.find({}))
     assert_exact(db, final)
-    assert store.repair(db) == {"pending_carried_out": 0, "wrong": {}, "stale_tokens": 0, "fixed": False}
+    left = sum(len(c.get("applied") or {}) for c in db.case_counts.find({}))
+    assert 0 < left <= sum(len(store.finished_marks(db, c["_id"])) for c in db.case_counts.find({}))
+    assert store.repair(db) == {"pending_carried_out": 0, "wrong": {}, "stale_tokens": left, "fixed": False}
 
 
 def test_list_totals_equal_a_recount_and_pages_cover_every_case_once(db):
@@ -247,5 +271,40 @@ def test_case_store_tries_the_small_write_only_when_the_row_is_kept(db, servers)
         assert [c for c in recorder.seen if c[1] != "cases" and not c[1].startswith("cases_")] == \
             [("update", "case_list_at")]
         assert_exact(db, {"c1": store.list_key(DEPTS[0], "decided", False)})
+    finally:
+        client.close()
+
+
+def test_commands_per_save_kind(db, servers):
+    """What each kind of case save sends to the database (the case list's share of a save): a new case
+    4 writes, a move 6, a row changed under the same key 3, a row kept (and a redelivery) 1."""
+    recorder = Recorder()
+    client = pymongo.MongoClient(servers["MONGO_URI"], serverSelectionTimeoutMS=3000, tz_aware=True,
+                                 event_listeners=[recorder])
+    watched = client[db.name]
+
+    def commands(doc, row_kept=True) -> list[tuple[str, str]]:
+        recorder.seen.clear()
+        store.sync_case(watched, doc, row_kept=row_kept)
+        return [(name, col.split(".")[0]) for name, col in recorder.seen]
+
+    try:
+        lease_and_move, release = ("findAndModify", "case_list_at"), ("update", "case_list_at")
+        assert commands(case_doc("c1", 1, DEPTS[0], "filed", False), row_kept=False) == \
+            [lease_and_move, ("update", "case_list"), ("update", "case_counts"), release]
+        assert commands(case_doc("c1", 2, DEPTS[0], "decided", False), row_kept=False) == \
+            [lease_and_move, ("update", "case_list"), ("delete", "case_list"), ("update", "case_counts"),
+             ("update", "case_counts"), release]
+        assert commands(case_doc("c2", 1, DEPTS[0], "decided", False), row_kept=False) == \
+            [lease_and_move, ("update", "case_list"), ("update", "case_counts"), release]
+        changed = {**case_doc("c1", 3, DEPTS[0], "decided", False), "due_at": "2026-12-01"}
+        assert commands(changed, row_kept=False) == [lease_and_move, ("update", "case_list"), release]
+        assert commands({**changed, "version": 4}) == [release]
+        assert commands({**changed, "version": 4}) == [release]  # the redelivery
+        # the marks of finished moves went with the next $inc of each counter: only the last move's remain
+        decided, filed = store.list_key(DEPTS[0], "decided", False), store.list_key(DEPTS[0], "filed", False)
+        assert {c["_id"]: sorted(c.get("applied") or {}) for c in db.case_counts.find({})} == \
+            {decided: [store._mark("c2@1")], filed: [store._mark("c1@2")]}
+        assert_exact(db, {"c1": decided, "c2": decided})
     finally:
         client.close()
