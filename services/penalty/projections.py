@@ -125,6 +125,19 @@ def decision_entry(case_id: str, snapshot: Mapping[str, Any]) -> dict[str, Any] 
     }
 
 
+# The only facts that add a decision to a case (services/penalty/domain/case.py, fold).
+DECIDING_FACTS = frozenset({"case.decided", "case.decided_on_spot"})
+
+
+def never_decided(doc: Mapping[str, Any]) -> bool:
+    """True when no fact the case document holds (applied, held or anomalous) is a decision: then no
+    version of the case ever had a decisions-index entry, so there is none to read or to drop (a
+    decision only enters through one of `DECIDING_FACTS`, and a version's facts are a subset of the
+    next one's). False when it cannot tell (no facts in the document)."""
+    facts = doc.get("facts")
+    return bool(facts) and not any(f.get("type") in DECIDING_FACTS for f in facts)
+
+
 # -- officer projection ---------------------------------------------------------------------------
 
 def officer_verdict(payload: Mapping[str, Any] | Holder | None, area: str, at: datetime) -> tuple[bool, list[str]]:

@@ -206,7 +206,10 @@ class PenaltyService(EventSourcedService):
         with the saved case (idempotent, so a redelivery after a crash between writes repairs it)."""
         store.index_refs(self.db, doc["_id"], doc["snapshot"], _INDEXED_REFS)
         snap = doc["snapshot"]
-        changed = store.index_decision(self.db, doc["_id"], projections.decision_entry(doc["_id"], snap))
+        entry = projections.decision_entry(doc["_id"], snap)
+        if entry is None and projections.never_decided(doc):
+            return  # no decision in any version of the case: no entry to read, write or drop (issue 14)
+        changed = store.index_decision(self.db, doc["_id"], entry)
         if changed and snap.get("party_id"):
             store.mark_due(self.db, "party_id", snap["party_id"], self.clock(), except_case=doc["_id"])
 

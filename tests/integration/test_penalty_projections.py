@@ -42,3 +42,42 @@ def test_an_officer_projection_is_one_command_and_changed_only_for_what_rules_re
     stored = db.officers.find_one({"_id": "51132200123"})
     assert stored["version"] == 3 and stored["payload"]["credentials"][0]["valid_to"] == "2026-12-31"
     assert store.upsert_officer(db, officer(3, training_hours=40, credential_end="2026-12-31"), NOW) is False
+
+
+def saved_case(case_id: str, fact_types: list[str] | None, decisions: list[dict]) -> dict:
+    """A saved case document as `after_save` gets it (only what it reads)."""
+    doc = {"_id": case_id, "snapshot": {"dept": "511322-scjgj", "officer_ids": ["O1"], "item_codes": ["I1"],
+                                        "party_id": "P1", "decisions": decisions}}
+    if fact_types is not None:
+        doc["facts"] = [{"event_id": f"{case_id}-{i}", "type": t} for i, t in enumerate(fact_types)]
+    return doc
+
+
+def test_the_decisions_index_is_not_read_for_a_case_that_never_had_a_decision(watched):
+    """after_save reads and writes the decisions index only when some fact of the case is a decision
+    (issue 14: that read was ~0.74 find per event); a decision that left the fold is still dropped."""
+    from types import SimpleNamespace
+
+    from services.penalty.service import PenaltyService
+    db, recorder = watched
+    svc = SimpleNamespace(db=db, clock=lambda: NOW)
+    decision = {"decision_no": "营市监罚〔2026〕1号", "party": {"id": "P1"}, "act_code": "A1", "at": "2026-03-20",
+                "fine_amount": 5000, "kinds": ["fine"]}
+    case_id = f"C{uuid.uuid4().hex[:6]}"
+
+    PenaltyService.after_save(svc, None, saved_case(case_id, ["case.filed", "case.act_recorded"], []))
+    assert not [s for s in recorder.seen if s[1] == "decisions"]
+    assert db.case_refs.find_one({"_id": "officer_ids:O1"})["cases"] == [case_id]  # the refs still indexed
+
+    recorder.seen.clear()
+    PenaltyService.after_save(svc, None, saved_case(case_id, ["case.filed", "case.decided"], [decision]))
+    assert [s for s in recorder.seen if s[1] == "decisions"] == [("find", "decisions"), ("update", "decisions")]
+    assert db.decisions.find_one({"_id": case_id})["decision_no"] == "营市监罚〔2026〕1号"
+
+    # the decision fact is still held but no longer folded into a decision: the entry is dropped
+    PenaltyService.after_save(svc, None, saved_case(case_id, ["case.filed", "case.decided"], []))
+    assert db.decisions.find_one({"_id": case_id}) is None
+    # a document without its facts: it cannot tell, so it reads
+    recorder.seen.clear()
+    PenaltyService.after_save(svc, None, saved_case(case_id, None, []))
+    assert [s for s in recorder.seen if s[1] == "decisions"] == [("find", "decisions")]

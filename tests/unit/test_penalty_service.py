@@ -197,6 +197,31 @@ def test_decision_entry_feeds_the_double_fine_rule():
     assert p.decision_entry(CID, p.case_snapshot(pc.Case(CID), [])) is None
 
 
+def test_never_decided_until_a_deciding_fact_and_only_then_a_decision_entry():
+    """after_save skips the decisions index while `never_decided` (no fact of DECIDING_FACTS): the
+    fold must have no decision until such a fact, and `decide_on_spot` must give one of its types."""
+    facts, case = [], pc.Case(CID)
+    for i, (fn, kwargs) in enumerate([
+        (pc.file_case, dict(dept=DEPT, at=at("2026-03-01T09:00"), item_code=CODE, party=PARTY)),
+        (pc.record_act, dict(at=at("2026-03-02T09:00"), act_kind="evidence", officers=["O1", "O2"])),
+        (pc.notify, dict(at=at("2026-03-03T09:00"), hearing_right=False)),
+    ]):
+        facts.append(fn(case, event_id=f"e{i}", **kwargs).to_dict())
+        case = pc.fold([pc.Fact.from_dict(f) for f in facts], CID)
+        doc = {"facts": facts, "snapshot": p.case_snapshot(case, [])}
+        assert p.never_decided(doc) and p.decision_entry(CID, doc["snapshot"]) is None
+    facts.append(pc.decide(case, event_id="e3", at=at("2026-03-20T09:00"), decision_no="营市监罚〔2026〕1号",
+                           kinds=["fine"], party=PARTY, act_code="FOOD-EXPIRED", fine_amount=75000, tier="normal",
+                           officers=["O1", "O2"]).to_dict())
+    case = pc.fold([pc.Fact.from_dict(f) for f in facts], CID)
+    assert case.decisions and not p.never_decided({"facts": facts})
+    spot = pc.decide_on_spot(pc.Case("S1"), event_id="s0", dept=DEPT, at=at("2026-03-01T09:00"), item_code=CODE,
+                             party=PARTY, decision_no="营市监罚〔2026〕2号", kinds=["warning"], act_code="FOOD-EXPIRED",
+                             officers=["O1", "O2"])
+    assert spot.type in p.DECIDING_FACTS
+    assert not p.never_decided({})  # no facts: it cannot tell
+
+
 def test_other_decisions_are_read_only_when_a_rule_needs_them():
     """The party's other decisions (a look-up per fact) are read only for a decided case, and once."""
     reads = []
