@@ -270,8 +270,11 @@ def _acquire_with_move(db: Database, case_id: str, move: dict) -> tuple[dict | N
     return before, lease
 
 
-def _release(db: Database, case_id: str, lease: str, fields: dict) -> None:
-    db.case_list_at.update_one({"_id": case_id, "lease.token": lease}, {"$set": {**fields, "lease": None}})
+def _release(db: Database, case_id: str, lease: str, fields: dict) -> bool:
+    """Write `fields` and drop the lease, if it is still ours; False when it is not (it expired and
+    another sync took it over)."""
+    return db.case_list_at.update_one({"_id": case_id, "lease.token": lease},
+                                      {"$set": {**fields, "lease": None}}).matched_count == 1
 
 
 # Marks (`applied.<mark>` in a counter) of moves this process finished, per (database, key): each is
@@ -325,10 +328,10 @@ def _carry_out(db: Database, case_id: str, frm: str | None, pending: dict, lease
         _count(db, to, 1, token)
     done = {"key": to, "version": pending["version"], "pending": None, "digest": row_digest(pending["row"])}
     if release:
-        _release(db, case_id, lease, done)
+        ours = _release(db, case_id, lease, done)
     else:
-        db.case_list_at.update_one({"_id": case_id, "lease.token": lease}, {"$set": done})
-    if frm != to:
+        ours = db.case_list_at.update_one({"_id": case_id, "lease.token": lease}, {"$set": done}).matched_count == 1
+    if frm != to and ours:  # (a lease lost meanwhile: the move may still be pending; its marks stay)
         for key in {frm, to} - {None}:
             _finished.setdefault((db.name, key), set()).add(_mark(token))
 

@@ -108,6 +108,21 @@ def test_a_crash_right_after_the_lease_and_move_write_is_completed_once(db):
     assert store.partition(db, frm).find_one({"_id": "c1"}) is None
 
 
+def test_a_sync_that_lost_its_lease_leaves_the_marks_of_its_move_in_the_counters(db):
+    """Its lease expired and another sync took the move over: the move may still be pending, so its
+    marks must stay where they guard the counters (not dropped by this process's next $inc)."""
+    store.sync_case(db, case_doc("c1", 1, DEPTS[0], "filed", False))
+    new = case_doc("c1", 2, DEPTS[0], "decided", False)
+    to = store.row_key(store.list_row(new))
+    move = {"to": to, "token": "c1@2", "version": 2, "row": store.list_row(new)}
+    before, lease = store._acquire_with_move(db, "c1", move)
+    db.case_list_at.update_one({"_id": "c1"}, {"$set": {"lease.token": "the-other-sync"}})
+    store._carry_out(db, "c1", before["key"], move, lease, release=True)
+    assert store._mark("c1@2") not in store.finished_marks(db, to)
+    assert store._mark("c1@2") in db.case_counts.find_one({"_id": to})["applied"]
+    assert db.case_list_at.find_one({"_id": "c1"})["pending"] == move  # still the other sync's to finish
+
+
 def test_a_live_lease_makes_a_second_sync_wait(db, monkeypatch):
     store.sync_case(db, case_doc("c1", 1, DEPTS[0], "filed", False))
     db.case_list_at.update_one({"_id": "c1"}, {"$set": {"lease": {"token": "other", "until": time.time() + 60}}})
