@@ -522,7 +522,9 @@ def recount(db: Database) -> dict[str, int]:
 
 def repair(db: Database, *, fix: bool = False) -> dict:
     """Carry out moves left pending by crashed syncs (lease expired), then compare the counters with
-    a recount; with `fix`, set the counters that differ and drop stale tokens."""
+    a recount; with `fix`, set the counters that differ and drop stale tokens. `stale_tokens` counts the
+    marks the counters hold: a running service's last finished moves leave a few (each process drops
+    them with its next `$inc` of that counter), a crashed process's stay until a fix."""
     carried = 0
     for loc in db.case_list_at.find({"pending": {"$ne": None}}, {"_id": 1}):
         doc = db.cases.find_one({"_id": loc["_id"]}, {**WITHOUT_FACTS, "outbox": 0, "findings_open": 0})
