@@ -35,7 +35,7 @@ from services.kernel.messaging import (ATTEMPTS_HEADER, DEAD_LETTER_QUEUE, INGRE
                                        REJECTIONS_EXCHANGE, DecompressedTooLarge, ReliableConsumer,
                                        batch_outcomes, batch_settings, bound_decompression, declare_topology,
                                        delivery_of, event_exchange, replay_headers, settle_message)
-from services.kernel.metrics import (DEAD_LETTERS, INGRESS_ACCEPTED, INGRESS_DUPLICATES,
+from services.kernel.metrics import (ACCESS_LOG, DEAD_LETTERS, INGRESS_ACCEPTED, INGRESS_DUPLICATES,
                                      INGRESS_REJECTED, Metrics, bounded)
 from services.kernel import tracing
 from services.kernel.mongo import Mongo
@@ -320,12 +320,13 @@ class GatewayService:
                 seen.setdefault(event_id, {"hash": hashes[i]})
         results: list = [v if isinstance(v, tuple) else None for v in verdicts]
         out = self.relay
-        accepted, duplicates, first_trace = [], [], None
+        accepted, duplicates, first_trace, traces = [], [], None, {}
         for i in admitted:
             env, prior = verdicts[i].envelope, priors[i]
             if prior is None or (items[i].redelivered and prior.get("hash") == hashes[i]):
                 trace = out.event(env, items[i].traceparent or self._http_trace(channel))
                 first_trace = first_trace or (trace[0], env["event_id"])
+                traces[i] = trace[0]
                 accepted.append(i)
                 results[i] = {"event_id": env["event_id"], "status": "accepted"}
             elif prior.get("hash") == hashes[i]:
@@ -352,9 +353,15 @@ class GatewayService:
             INGRESS_REJECTED.labels(channel, bounded("dept", items[i].authenticated_dept or result.dept),
                                     bounded("event_type", rk_type, self.catalog.types()),
                                     bounded("reason", result.reason)).inc()
-        if first_trace is not None:  # the worker's log lines carry the trace of its first admitted event
-            tracing.bind(*first_trace)
         out.send()
+        for i in accepted:  # one access line per admitted event, in its own trace (the batch's line is one)
+            env = verdicts[i].envelope
+            tracing.bind(traces[i], env["event_id"])
+            ACCESS_LOG.info("admitted %s", env["event_id"], extra={
+                "service": self.name, "entrypoint": f"ingress_{channel}", "event_type": env["type"],
+                "outcome": "accepted"})
+        if first_trace is not None:  # the worker's own log lines carry the trace of its first admitted event
+            tracing.bind(*first_trace)
         if channel != "amqp":
             store.remember([verdicts[i].envelope for i in accepted], channel, now)
         for i in accepted:

@@ -245,8 +245,11 @@ def test_http_routes_from_the_declaration_enforce_roles_and_departments(suite, z
     assert api.get(path, as_="sthj").status_code == 404                # another department's inspection
     code = api.get(path, as_="scjg")
     assert code.status_code == 200, code.text
-    checked = api.get("/api/v1/public/inspection-codes/verify", as_=None, code=code.json()["code"])
-    assert checked.status_code == 200 and checked.json()["lawful"] is True, checked.text
+    # the registration index is written just after the inspection's save (its listener), so `land`
+    # may return a moment before it: wait for the verdict to settle, then judge the last answer
+    verify = lambda: api.get("/api/v1/public/inspection-codes/verify", as_=None, code=code.json()["code"])  # noqa: E731
+    checked = wait_for(lambda: (r := verify()).status_code == 200 and r.json()["registered"] and r, timeout=10)
+    assert checked.json()["lawful"] is True, checked.text
     assert api.get("/api/v1/public/inspection-codes/key", as_=None).json()["algorithm"] == "Ed25519"
     assert api.get(f"/api/v1/inspected/{ENTS[5]}", as_="scjg").status_code == 403  # supervisors and auditors only
     # the unit's registration days (derived per database: every test has its own)
