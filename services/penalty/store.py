@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
-import uuid
 from datetime import datetime
 from typing import Any, Callable, Iterable
 
@@ -258,16 +256,8 @@ def _acquire_with_move(db: Database, case_id: str, move: dict) -> tuple[dict | N
     move pending and counts an older version (or does not exist yet): the locator as it was before
     (None: a new case), and the lease token. None when it is not so (the caller takes the lease the
     slow way, which waits, finishes a pending move, or finds the version counted)."""
-    lease, now = uuid.uuid4().hex, time.time()
-    try:
-        before = db.case_list_at.find_one_and_update(
-            {"_id": case_id, "pending": None, "$or": [{"lease": None}, {"lease.until": {"$lt": now}}],
-             "version": {"$lt": move["version"]}},
-            {"$set": {"lease": {"token": lease, "until": now + LEASE_SECONDS}, "pending": move}},
-            upsert=True, return_document=ReturnDocument.BEFORE)
-    except DuplicateKeyError:  # the locator exists and is not so: the upsert collided with it
-        return None
-    return before, lease
+    return leases.try_acquire(db.case_list_at, case_id, seconds=LEASE_SECONDS, before=True, also={"pending": move},
+                              only_if={"pending": None, "version": {"$lt": move["version"]}})
 
 
 def _release(db: Database, case_id: str, lease: str, fields: dict) -> bool:
