@@ -12,13 +12,11 @@ import logging
 import re
 import sys
 from dataclasses import dataclass
-from functools import partial
 
 import eventlet
 from kombu import Queue
 from nameko.amqp.publish import Publisher as AmqpPublisher
 from nameko.extensions import DependencyProvider
-from nameko.exceptions import ContainerBeingKilled
 from nameko.messaging import Consumer, encode_to_headers
 from nameko.rpc import ClusterRpc, rpc
 from nameko.web.handlers import http
@@ -32,8 +30,8 @@ from services.kernel import config
 from services.kernel.clock import Clock
 from services.kernel.confirms import ConfirmedPublisher, Outgoing
 from services.kernel.messaging import (ATTEMPTS_HEADER, DEAD_LETTER_QUEUE, INGRESS_EXCHANGE,
-                                       REJECTIONS_EXCHANGE, DecompressedTooLarge, ReliableConsumer,
-                                       batch_outcomes, batch_settings, bound_decompression, declare_topology,
+                                       REJECTIONS_EXCHANGE, BatchCollector, DecompressedTooLarge, ReliableConsumer,
+                                       bound_decompression, declare_topology,
                                        delivery_of, event_exchange, replay_headers, settle_message)
 from services.kernel.metrics import (ACCESS_LOG, DEAD_LETTERS, INGRESS_ACCEPTED, INGRESS_DUPLICATES,
                                      INGRESS_REJECTED, Metrics, bounded)
@@ -125,7 +123,7 @@ class OutgoingBatch:
         self.relay.publisher.publish_all(messages)
 
 
-class IngressConsumer(ReliableConsumer):
+class IngressConsumer(BatchCollector, ReliableConsumer):
     """Hands the worker a *list* of ingress messages (raw bytes, routing key, `user_id`, whatever the
     content type says) and gets one outcome per message back, as the kernel's BatchEventHandler does
     for facts: messages are collected while BATCH_WORKERS workers are busy (a backlog makes batches of
@@ -136,13 +134,7 @@ class IngressConsumer(ReliableConsumer):
     def setup(self):
         self.consumer_options["on_decode_error"] = lambda message, exc: self.handle_message(None, message)
         self.consumer_options["accept"] = ["json", "application/json", "text/plain", "application/octet-stream"]
-        self.batch_max = ingress_batch_max()
-        _, self.batch_wait, self.batch_workers = batch_settings()
-        prefetch = int(config.get("PREFETCH_COUNT") or 0)  # the batches being worked on and the next one
-        self.consumer_options.setdefault("prefetch_count", max(prefetch, (self.batch_workers + 1) * self.batch_max))
-        self._buffer: list = []
-        self._flush_pending = False
-        self._inflight = 0
+        self.setup_batches(ingress_batch_max())
         super().setup()
 
     def handle_message(self, body, message):
@@ -161,48 +153,7 @@ class IngressConsumer(ReliableConsumer):
             log.exception("unreadable ingress message properties")
             raw = {"raw": b"", "routing_key": "", "user_id": "", "redelivered": False, "traceparent": None,
                    "unpack_error": ("bad_properties", "消息属性或头无法读取")}
-        self._buffer.append((raw, message))
-        if len(self._buffer) >= self.batch_max:
-            self._next_batch()
-        elif not self._flush_pending:
-            self._flush_pending = True
-            self.container.spawn_managed_thread(
-                self._next_batch_later, identifier=f"IngressConsumer.flush[{self.container.service_name}]")
-
-    def _next_batch_later(self):
-        eventlet.sleep(self.batch_wait)
-        self._flush_pending = False
-        self._next_batch()
-
-    def _next_batch(self):
-        """A worker for the next batch, unless BATCH_WORKERS are busy (the next one to finish starts it)."""
-        if not self._buffer or self._inflight >= self.batch_workers:
-            return
-        batch, self._buffer = self._buffer[:self.batch_max], self._buffer[self.batch_max:]
-        self._inflight += 1
-        messages = [message for _, message in batch]
-        handle_result = partial(self.handle_batch_result, messages)
-
-        def spawn_worker():
-            try:
-                self.container.spawn_worker(self, ([raw for raw, _ in batch],), {}, context_data={},
-                                            handle_result=handle_result)
-            except ContainerBeingKilled:
-                self._inflight -= 1
-                for message in messages:
-                    settle_message(self.consumer.requeue_message, message)
-
-        self.container.spawn_managed_thread(
-            spawn_worker, identifier=f"IngressConsumer.wait_for_worker_pool[{self.container.service_name}]")
-
-    def handle_batch_result(self, messages, worker_ctx, result=None, exc_info=None):
-        try:
-            for message, outcome in zip(messages, batch_outcomes(len(messages), result, exc_info)):
-                self.handle_message_processed(message, None, outcome)
-        finally:
-            self._inflight -= 1
-            self._next_batch()  # what arrived meanwhile (a backlog: a full batch)
-        return result, exc_info
+        self.collect(raw, message)
 
 
 def unpack_error(message) -> tuple[str, str] | None:

@@ -374,40 +374,39 @@ def batch_settings() -> tuple[int, float, int]:
             max(1, int(config.get("BATCH_WORKERS") or 1)))
 
 
-class BatchEventHandler(ReliableEventHandler):
-    """An event handler that hands its method a *list* of envelopes and gets one outcome per envelope.
+class BatchCollector:
+    """What a batching entrypoint shares (BatchEventHandler here, the gateway's IngressConsumer):
+    messages are collected while its BATCH_WORKERS workers are busy (so a backlog makes full
+    batches) and for at most BATCH_WAIT_MS when one is free (so a lone message waits only that long);
+    then one worker gets the batch's items as a list and returns one outcome per item, which settles
+    its message (`handle_message_processed`: ack, or the retry / dead-letter path). Nothing is acked
+    before the worker returned, i.e. after its writes."""
 
-    Messages are collected while the entrypoint's BATCH_WORKERS batch workers are busy (so a
-    backlog makes batches of BATCH_MAX), and for at most BATCH_WAIT_MS when one is free (so a lone
-    message waits only that long); then one worker runs the method with the list. The method
-    returns, for each envelope in order, None (applied: the message is acked) or the
-    `sys.exc_info()` of its failure, which goes through the same retry / dead-letter path as a
-    single message's (`RetryOrDeadLetter`); a worker that raises fails every message of its batch
-    that way. Nothing is acked before the worker returned, i.e. after its writes. BATCH_MAX is 50 by
-    default; with BATCH_MAX 1 it is a `ReliableEventHandler`: one worker per message, called with
-    the envelope.
-    """
-
-    def setup(self):
-        self.batch_max, self.batch_wait, self.batch_workers = batch_settings()
-        if self.batch_max > 1:  # the broker must hand over the batches being worked on and the next one
+    def setup_batches(self, batch_max: int, *, raise_prefetch: bool = True) -> None:
+        _, self.batch_wait, self.batch_workers = batch_settings()
+        self.batch_max = batch_max
+        if raise_prefetch:  # the broker must hand over the batches being worked on and the next one
             prefetch = int(config.get("PREFETCH_COUNT") or 0)
             self.consumer_options.setdefault("prefetch_count", max(prefetch, (self.batch_workers + 1) * self.batch_max))
         self._buffer: list = []
         self._flush_pending = False
         self._inflight = 0
-        super().setup()
 
-    def handle_message(self, body, message):
-        if self.batch_max <= 1:
-            return super().handle_message(body, message)
-        self._buffer.append((body, message))
+    def batch_context(self, messages: list) -> dict:
+        """The context data of a batch's worker (none by default)."""
+        return {}
+
+    def _label(self, what: str) -> str:
+        return f"{type(self).__name__}.{what}[{self.container.service_name}.{self.method_name}]"
+
+    def collect(self, item, message) -> None:
+        """Add one message (and what the worker gets of it) to the next batch."""
+        self._buffer.append((item, message))
         if len(self._buffer) >= self.batch_max:
             self._flush()
         elif not self._flush_pending:
             self._flush_pending = True
-            self.container.spawn_managed_thread(
-                self._flush_later, identifier=f"BatchEventHandler.flush[{self.container.service_name}.{self.method_name}]")
+            self.container.spawn_managed_thread(self._flush_later, identifier=self._label("flush"))
 
     def _flush_later(self):
         import eventlet
@@ -423,24 +422,22 @@ class BatchEventHandler(ReliableEventHandler):
         batch, self._buffer = self._buffer[:self.batch_max], self._buffer[self.batch_max:]
         self._inflight += 1
         from nameko.exceptions import ContainerBeingKilled
-        from nameko.messaging import decode_from_headers
 
-        bodies = [body for body, _ in batch]
+        items = [item for item, _ in batch]
         messages = [message for _, message in batch]
-        context_data = decode_from_headers(messages[0].headers)  # the batch continues its first message's trace
+        context_data = self.batch_context(messages)
         handle_result = partial(self.handle_batch_result, messages)
 
         def spawn_worker():
             try:
-                self.container.spawn_worker(self, (bodies,), {}, context_data=context_data,
+                self.container.spawn_worker(self, (items,), {}, context_data=context_data,
                                             handle_result=handle_result)
             except ContainerBeingKilled:
                 self._inflight -= 1
                 for message in messages:
                     settle_message(self.consumer.requeue_message, message)
 
-        self.container.spawn_managed_thread(
-            spawn_worker, identifier=f"BatchEventHandler.wait_for_worker_pool[{self.container.service_name}.{self.method_name}]")
+        self.container.spawn_managed_thread(spawn_worker, identifier=self._label("wait_for_worker_pool"))
 
     def handle_batch_result(self, messages, worker_ctx, result=None, exc_info=None):
         try:
@@ -451,6 +448,31 @@ class BatchEventHandler(ReliableEventHandler):
             self._inflight -= 1
             self._flush()  # what arrived meanwhile (a backlog: a full batch)
         return result, exc_info
+
+
+class BatchEventHandler(BatchCollector, ReliableEventHandler):
+    """An event handler that hands its method a *list* of envelopes and gets one outcome per envelope
+    (BatchCollector). The method returns, for each envelope in order, None (applied: the message is
+    acked) or the `sys.exc_info()` of its failure, which goes through the same retry / dead-letter
+    path as a single message's (`RetryOrDeadLetter`); a worker that raises fails every message of its
+    batch that way. BATCH_MAX is 50 by default; with BATCH_MAX 1 it is a `ReliableEventHandler`: one
+    worker per message, called with the envelope.
+    """
+
+    def setup(self):
+        batch_max = batch_settings()[0]
+        self.setup_batches(batch_max, raise_prefetch=batch_max > 1)
+        super().setup()
+
+    def handle_message(self, body, message):
+        if self.batch_max <= 1:
+            return super().handle_message(body, message)
+        self.collect(body, message)
+
+    def batch_context(self, messages: list) -> dict:
+        from nameko.messaging import decode_from_headers
+
+        return decode_from_headers(messages[0].headers)  # the batch continues its first message's trace
 
 
 def batch_outcomes(count: int, result, exc_info) -> list:
