@@ -40,7 +40,7 @@ import json
 import os
 import sys
 import time
-from typing import Any, Iterable
+from typing import Iterable
 
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
