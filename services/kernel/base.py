@@ -47,6 +47,7 @@ from services.kernel.messaging import PoisonMessage, batch_event_handler
 from services.kernel.metrics import FINDINGS_OPEN, SWEEP_LAG, Metrics
 from services.kernel.outbox import relay, sweep
 from services.kernel.settings import Conf, Settings
+from services.kernel.sidewrites import SideWrites
 
 log = logging.getLogger("zhifa.service")
 
@@ -141,6 +142,7 @@ class EventSourcedService:
     conf = Conf()
     settings = Settings()
     memo: Memo | None = None  # look-ups remembered for the unit of work running (memoized())
+    writes: SideWrites | None = None  # side writes deferred to the end of that unit (kernel/sidewrites.py)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -209,16 +211,29 @@ class EventSourcedService:
 
     @contextmanager
     def memoized(self) -> Iterator[Memo]:
-        """One unit of work (a batch, one fact, a replay run): the adapters' read-only look-ups
-        (`self.memo`, services/kernel/memo.py) are remembered until it ends; nested, the outer one holds."""
+        """One unit of work (a batch, one fact, a command, a sweep, a replay run): the adapters'
+        read-only look-ups (`self.memo`, services/kernel/memo.py) are remembered until it ends, and the
+        side writes deferred to it (`self.writes`, services/kernel/sidewrites.py) are sent when it ends
+        — before the caller returns, so before any message of the unit is acked. Nested, the outer one
+        holds. A failed flush raises from here (the unit's messages fail and are redelivered); when the
+        unit itself raised, its writes are still sent (best effort) and its own error is raised."""
         if self.memo is not None:
             yield self.memo
             return
-        self.memo = Memo()
+        self.memo, self.writes = Memo(), SideWrites()
         try:
-            yield self.memo
+            try:
+                yield self.memo
+            except BaseException:
+                try:
+                    self.writes.flush()
+                except Exception:
+                    log.warning("side writes of a failed unit of work not sent", exc_info=True,
+                                extra={"service": getattr(self, "name", "?")})
+                raise
+            self.writes.flush()
         finally:
-            self.memo = None
+            self.memo, self.writes = None, None
 
     def apply(self, envelope: dict) -> dict | None:
         """One validated fact into the aggregate that routes its type."""
@@ -248,10 +263,18 @@ class EventSourcedService:
         message gets, and the others are applied. An adapter built for one incoming fact
         (`one_fact_at_a_time`, e.g. registry's, which checks only the fact it was made for) always
         gets its facts one by one. Aggregates are applied concurrently (BATCH_CONCURRENCY). The
-        batch is one unit of work for the adapters' look-ups (`memoized`).
+        batch is one unit of work for the adapters' look-ups and the side writes (`memoized`): when
+        its side writes fail at the end, every fact of the batch fails (redelivered; they are
+        idempotent).
         """
-        with self.memoized():
-            return self._apply_batch(envelopes)
+        try:
+            with self.memoized():
+                return self._apply_batch(envelopes)
+        except Exception:
+            log.warning("batch of %s facts failed at its end", len(envelopes), exc_info=True,
+                        extra={"service": self.name})
+            failed = sys.exc_info()
+            return [failed] * len(envelopes)
 
     def _apply_batch(self, envelopes: list[dict]) -> list:
         outcomes: list = [None] * len(envelopes)
@@ -312,6 +335,7 @@ class EventSourcedService:
     def execute(self, aggregate: str, agg_id: str, decide: Callable[[Any, str], Any], *, dept: str,
                 summary: Callable[[dict], Any] | None = None) -> dict:
         """Run one command on one aggregate; {"ok": True, event_id, type[, result]} or {"ok": False, error}.
+        The command is one unit of work (`memoized`): its side writes are sent before it answers.
 
         `decide(folded aggregate or None, event_id)` returns a fact (type, occurred_at, payload[, dept])
         or raises DomainError / CommandRefused. It runs inside the store's compare-and-set loop on
@@ -319,6 +343,11 @@ class EventSourcedService:
         two racing commands are never both accepted on stale state. The envelope is built by the
         kernel (source "zhifa") and validated against the contract before anything is saved.
         """
+        with self.memoized():
+            return self._execute(aggregate, agg_id, decide, dept=dept, summary=summary)
+
+    def _execute(self, aggregate: str, agg_id: str, decide: Callable[[Any, str], Any], *, dept: str,
+                 summary: Callable[[dict], Any] | None) -> dict:
         spec = self.aggregate(aggregate)
         event_id = str(uuid.uuid4())
         accepted: list[dict] = []
@@ -426,7 +455,12 @@ class EventSourcedService:
     # ---- timer ----------------------------------------------------------------------------------
     @timer(interval=1)
     def sweep(self):
-        """Relay outboxes left by a crash; re-evaluate aggregates whose deadlines fell due."""
+        """Relay outboxes left by a crash; re-evaluate aggregates whose deadlines fell due (one unit
+        of work: `memoized`)."""
+        with self.memoized():
+            self._sweep()
+
+    def _sweep(self):
         repos = self.repositories()
         if _due(self.name, "outbox", self.conf.outbox_sweep_seconds):
             sweep([r.store for r in repos], self.dispatch, self.name, now=self.clock())

@@ -1,0 +1,93 @@
+"""Side writes deferred to the end of one unit of work and sent then as one bulk per collection.
+
+FerretDB v1 spends 0.38–0.46 ms CPU on a small upsert sent as one command and 0.16–0.26 ms per
+operation inside a bulk of 50 (delete_one 0.32 vs 0.10; insert_one 0.26 vs 0.02 per document). A
+batch of facts makes many small writes to side collections (due-date index, outbox markers, findings
+rows and counters, a service's own indexes); written one command each they cost more than the
+aggregate saves. `SideWrites` collects them while a unit of work runs (a batch, one fact, a command,
+a sweep, a replay run: `EventSourcedService.memoized()`, services/kernel/base.py) and sends them when
+the unit ends, *before* its messages are acked: one ordered `bulk_write` per collection (≤ MAX_OPS
+operations per command, FerretDB once hung on a bulk of 100), collections in the order first used;
+then the `after` callbacks in the order added. If a write fails, the flush raises and every message
+of the unit fails (retry / dead letter as any failure): the writes are idempotent and the redelivery
+makes them again.
+
+What may be deferred: only a write that is idempotent and whose effect nothing in the same unit reads
+back (or where a stale read is harmless). A write that must land *before* something else (the outbox
+marker before the save, a due date moved earlier before the save) is made at once. Writes to one
+document keep their order inside the buffer; a write made at once to a document the buffer still
+holds a write for must also go into the buffer (`holds`), or the older buffered one would win.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Hashable
+
+from pymongo.collection import Collection
+
+log = logging.getLogger("zhifa.sidewrites")
+
+MAX_OPS = 50  # operations per bulk_write command (COMMON rule: keep FerretDB bulks ≤ 50)
+
+
+def _name(collection: Collection) -> str:
+    return getattr(collection, "full_name", None) or collection.name
+
+
+class SideWrites:
+    """Writes to side collections deferred to the end of one unit of work (a batch, one fact, a
+    replay run) and sent then as one ordered bulk_write per collection (≤ 50 operations per command),
+    collections in first-use order; then the `after` callbacks in order."""
+
+    def __init__(self, max_ops: int = MAX_OPS):
+        self.max_ops = max(1, int(max_ops))
+        self._cols: dict[str, tuple[Collection, list]] = {}
+        self._keys: set[tuple[str, Hashable]] = set()
+        self._after: list[Callable[[], None]] = []
+        self.commands = 0  # bulk_write commands sent (tests and measurements)
+        self.ops = 0       # operations sent
+
+    def __len__(self) -> int:
+        return sum(len(ops) for _, ops in self._cols.values()) + len(self._after)
+
+    def add(self, collection: Collection, op: Any, key: Hashable | None = None) -> None:
+        """Defer `op` (a pymongo UpdateOne/ReplaceOne/DeleteOne/InsertOne/UpdateMany/DeleteMany) on
+        `collection`; `key` (e.g. the document's `_id`) lets `holds` answer for it."""
+        name = _name(collection)
+        entry = self._cols.get(name)
+        if entry is None:
+            entry = self._cols[name] = (collection, [])
+        entry[1].append(op)
+        if key is not None:
+            self._keys.add((name, key))
+
+    def holds(self, collection: Collection, key: Hashable) -> bool:
+        """Whether a write added with this `key` on `collection` waits for the flush."""
+        return (_name(collection), key) in self._keys
+
+    def after(self, fn: Callable[[], None]) -> None:
+        """Run `fn` at the flush, after the bulk writes (e.g. a relay that publishes a batch's events)."""
+        self._after.append(fn)
+
+    def flush(self) -> None:
+        """Send what was deferred and run the `after` callbacks; idempotent, empty after (also when a
+        write fails: then it raises, and the callbacks not run yet are dropped with the writes)."""
+        while self._cols or self._after:
+            cols, after = self._cols, self._after
+            self._cols, self._after, self._keys = {}, [], set()
+            for collection, ops in cols.values():
+                for start in range(0, len(ops), self.max_ops):
+                    chunk = ops[start:start + self.max_ops]
+                    collection.bulk_write(chunk, ordered=True)
+                    self.commands += 1
+                    self.ops += len(chunk)
+            for fn in after:
+                fn()  # (a callback may defer more writes: the loop sends them too)
+
+
+def deferred(writes: "SideWrites | None", collection: Collection, op: Any, key: Hashable | None = None) -> None:
+    """Add `op` to `writes`, or execute it at once when there is no unit of work (writes is None)."""
+    if writes is None:
+        collection.bulk_write([op], ordered=True)
+    else:
+        writes.add(collection, op, key)

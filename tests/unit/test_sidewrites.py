@@ -1,0 +1,144 @@
+"""SideWrites (services/kernel/sidewrites.py): deferred side writes, one ordered bulk per collection."""
+import pytest
+from pymongo import DeleteOne, InsertOne, ReplaceOne, UpdateOne
+
+from services.kernel.base import EventSourcedService
+from services.kernel.sidewrites import MAX_OPS, SideWrites, deferred
+
+
+class FakeCollection:
+    def __init__(self, name, log, fail=False):
+        self.name = self.full_name = name
+        self.log = log
+        self.fail = fail
+
+    def bulk_write(self, ops, ordered=True):
+        assert ordered is True
+        if self.fail:
+            raise RuntimeError(f"{self.name} is down")
+        self.log.append((self.name, list(ops)))
+
+
+def test_one_ordered_bulk_per_collection_in_first_use_order_then_the_callbacks():
+    log = []
+    due, markers = FakeCollection("db.x_due", log), FakeCollection("db.x_outbox", log)
+    writes = SideWrites()
+    ops = [ReplaceOne({"_id": "a"}, {"due_at": 1}, upsert=True), DeleteOne({"_id": "a"}),
+           ReplaceOne({"_id": "b"}, {"due_at": 2}, upsert=True)]
+    writes.add(markers, DeleteOne({"_id": "m"}))
+    for op in ops:
+        writes.add(due, op)
+    writes.after(lambda: log.append(("after", 1)))
+    writes.after(lambda: log.append(("after", 2)))
+    assert log == [] and len(writes) == 6  # nothing is sent before the flush
+    writes.flush()
+    assert log == [("db.x_outbox", [DeleteOne({"_id": "m"})]), ("db.x_due", ops), ("after", 1), ("after", 2)]
+    assert (writes.commands, writes.ops) == (2, 4)
+
+
+def test_bulks_are_chunked_at_max_ops():
+    log = []
+    col = FakeCollection("db.rows", log)
+    writes = SideWrites()
+    for i in range(2 * MAX_OPS + 3):
+        writes.add(col, InsertOne({"_id": i}))
+    writes.flush()
+    assert [len(ops) for _, ops in log] == [MAX_OPS, MAX_OPS, 3]
+    assert [op._doc["_id"] for _, ops in log for op in ops] == list(range(2 * MAX_OPS + 3))  # order kept
+
+
+def test_flush_is_idempotent_and_empty_after():
+    log = []
+    col = FakeCollection("db.c", log)
+    writes = SideWrites()
+    writes.add(col, DeleteOne({"_id": 1}), key=1)
+    assert writes.holds(col, 1) and not writes.holds(col, 2)
+    writes.flush()
+    writes.flush()
+    assert len(log) == 1 and len(writes) == 0 and not writes.holds(col, 1)
+
+
+def test_a_failed_write_raises_skips_the_callbacks_and_leaves_nothing_behind():
+    log = []
+    good, bad = FakeCollection("db.good", log), FakeCollection("db.bad", log, fail=True)
+    writes = SideWrites()
+    writes.add(good, DeleteOne({"_id": 1}))
+    writes.add(bad, DeleteOne({"_id": 2}))
+    writes.after(lambda: log.append("after"))
+    with pytest.raises(RuntimeError, match="db.bad is down"):
+        writes.flush()
+    assert log == [("db.good", [DeleteOne({"_id": 1})])]
+    assert len(writes) == 0
+    writes.flush()  # the redelivery makes the writes again, not a second flush
+    assert log == [("db.good", [DeleteOne({"_id": 1})])]
+
+
+def test_a_callback_may_defer_more_writes_and_they_are_sent_too():
+    log = []
+    col = FakeCollection("db.markers", log)
+    writes = SideWrites()
+    writes.after(lambda: writes.add(col, DeleteOne({"_id": "m"})))
+    writes.flush()
+    assert log == [("db.markers", [DeleteOne({"_id": "m"})])]
+
+
+def test_deferred_writes_at_once_without_a_unit_of_work():
+    log = []
+    col = FakeCollection("db.c", log)
+    op = UpdateOne({"_id": 1}, {"$set": {"n": 1}}, upsert=True)
+    deferred(None, col, op)
+    assert log == [("db.c", [op])]
+    writes = SideWrites()
+    deferred(writes, col, op, key=1)
+    assert log == [("db.c", [op])] and writes.holds(col, 1)
+    writes.flush()
+    assert log == [("db.c", [op]), ("db.c", [op])]
+
+
+class Unit(EventSourcedService):
+    """The kernel's unit of work alone (no manifest: `_apply_batch` replaced)."""
+
+    name = "unit"
+
+    def __init__(self, col, inner=None):
+        self.col = col
+        self.inner = inner
+
+    def _apply_batch(self, envelopes):
+        for env in envelopes:
+            self.writes.add(self.col, DeleteOne({"_id": env}))
+        if self.inner:
+            self.inner(self)
+        return [None] * len(envelopes)
+
+
+def test_the_outer_unit_of_work_holds_and_flushes_when_it_ends():
+    log = []
+    unit = Unit(FakeCollection("db.c", log))
+    with unit.memoized():
+        outer = unit.writes
+        with unit.memoized():
+            assert unit.writes is outer
+            unit.writes.add(unit.col, DeleteOne({"_id": 1}))
+        assert log == []  # the inner unit does not flush
+    assert log == [("db.c", [DeleteOne({"_id": 1})])] and unit.writes is None and unit.memo is None
+
+
+def test_a_batch_whose_side_writes_fail_fails_every_message():
+    log = []
+    unit = Unit(FakeCollection("db.c", log, fail=True))
+    outcomes = unit.apply_batch(["a", "b", "c"])
+    assert len(outcomes) == 3 and all(o is not None and o[0] is RuntimeError for o in outcomes)
+    unit = Unit(FakeCollection("db.c", log))
+    assert unit.apply_batch(["a", "b"]) == [None, None]
+    assert log == [("db.c", [DeleteOne({"_id": "a"}), DeleteOne({"_id": "b"})])]
+
+
+def test_a_unit_that_raises_still_sends_its_writes_and_raises_its_own_error():
+    log = []
+    unit = Unit(FakeCollection("db.c", log))
+    with pytest.raises(KeyError):
+        with unit.memoized():
+            unit.writes.add(unit.col, DeleteOne({"_id": 1}))
+            raise KeyError("boom")
+    assert log == [("db.c", [DeleteOne({"_id": 1})])] and unit.writes is None
