@@ -1,0 +1,78 @@
+"""Side writes deferred to the end of a batch (services/kernel/sidewrites.py) on a real broker and
+FerretDB, with the personnel service: they are in the database once the batch is done, and when they
+fail at the end of the batch every message of the batch is redelivered (and the writes made again)."""
+import uuid
+
+import pymongo
+import pytest
+from nameko import config
+from pymongo import ReplaceOne
+
+from services.personnel.service import PersonnelService
+from tests.helpers import SCJG, officer_registered, relayed, wait_for
+from tests.integration.test_batching import dispatch
+
+PROBE = "sidewrite_probe"
+
+
+class ProbedPersonnel(PersonnelService):
+    """Personnel, deferring one probe row per saved officer to the end of the unit of work; the flush
+    of a unit holding an officer named in `fail_once` fails (once per officer)."""
+
+    fail_once: set = set()
+    flushed: list = []  # the officer ids of every `after` callback run, in order
+
+    def after_save(self, aggregate, doc):
+        super().after_save(aggregate, doc)
+        agg_id = doc["_id"]
+        self.writes.add(self.db[PROBE], ReplaceOne({"_id": agg_id}, {"version": doc["version"]}, upsert=True))
+
+        def after():
+            ProbedPersonnel.flushed.append(agg_id)
+            if agg_id in ProbedPersonnel.fail_once:
+                ProbedPersonnel.fail_once.discard(agg_id)
+                raise RuntimeError(f"flush of {agg_id} fails once")
+        self.writes.after(after)
+
+
+@pytest.fixture
+def personnel(zhifa_config, container_factory):
+    ProbedPersonnel.fail_once.clear()
+    ProbedPersonnel.flushed.clear()
+    with config.patch({"BATCH_MAX": 50, "BATCH_WAIT_MS": 400, "DEADLINE_SWEEP_SECONDS": 3600}, clear=False):
+        container_factory(ProbedPersonnel).start()
+        client = pymongo.MongoClient(zhifa_config["MONGO_URI"], serverSelectionTimeoutMS=3000, tz_aware=True)
+        yield {"amqp": zhifa_config["AMQP_URI"], "db": client[f"{zhifa_config['DB_PREFIX']}personnel"]}
+        client.close()
+
+
+def probed(p, officer_id):
+    doc = p["db"]["officers"].find_one({"_id": officer_id}, {"version": 1})
+    row = p["db"][PROBE].find_one({"_id": officer_id})
+    return row if doc is not None and row is not None and row["version"] == doc["version"] else None
+
+
+def test_a_batch_s_deferred_writes_are_in_the_database_after_it(personnel):
+    ids = [f"{SCJG}-4{uuid.uuid4().hex[:3]}" for _ in range(3)]
+    dispatch(personnel["amqp"], [officer_registered(i) for i in ids])
+    for i in ids:
+        assert wait_for(lambda i=i: probed(personnel, i))
+        assert relayed(personnel["db"]["officers"], i)
+    # the probe rows were sent before the `after` callbacks, all of one batch together
+    assert sorted(ProbedPersonnel.flushed) == sorted(ids)
+
+
+def test_a_failed_flush_makes_every_message_of_the_batch_redelivered(personnel):
+    ids = [f"{SCJG}-3{uuid.uuid4().hex[:3]}" for _ in range(3)]
+    ProbedPersonnel.fail_once.add(ids[0])
+    dispatch(personnel["amqp"], [officer_registered(i) for i in ids])
+    for i in ids:
+        assert wait_for(lambda i=i: probed(personnel, i))
+    # the first flush (all three, one batch) failed at that officer's callback; every message of
+    # the batch was redelivered and its side writes made again (the facts applied already: the
+    # aggregate is not written twice, its after_save runs on the stored document)
+    failed_at = ProbedPersonnel.flushed.index(ids[0])
+    for i in ids:
+        assert wait_for(lambda i=i: i in ProbedPersonnel.flushed[failed_at + 1:])
+    versions = {i: personnel["db"]["officers"].find_one({"_id": i})["version"] for i in ids}
+    assert all(v == 1 for v in versions.values())  # saved once: the redelivery found the facts applied
