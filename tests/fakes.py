@@ -78,10 +78,25 @@ class FakeCollection:
                 doc[k] = v if doc.get(k) is None else max(doc[k], v)
             for k, v in update.get("$inc", {}).items():
                 doc[k] = doc.get(k, 0) + v
-        return type("Result", (), {"matched_count": int(matched)})()
+        return type("Result", (), {"matched_count": int(matched), "modified_count": int(matched)})()
 
     def find(self, query=None, projection=None):
         return _Cursor([copy.deepcopy(d) for d in self.docs.values()])
+
+    def bulk_write(self, ops, ordered=True):
+        """(the kernel's deferred side writes, services/kernel/sidewrites.py) each operation in order"""
+        for op in ops:
+            kind = type(op).__name__
+            if kind == "InsertOne":
+                self.insert_one(op._doc)
+            elif kind == "DeleteOne":
+                self.delete_one(op._filter)
+            elif kind == "ReplaceOne":
+                self.replace_one(op._filter, op._doc, upsert=op._upsert)
+            elif kind == "UpdateOne":
+                self.update_one(op._filter, op._doc, upsert=op._upsert)
+            else:
+                raise NotImplementedError(kind)
 
 
 class _Cursor(list):

@@ -32,12 +32,14 @@ from typing import Any, Callable, Iterable
 
 import bson
 from bson.codec_options import DEFAULT_CODEC_OPTIONS
+from pymongo import DeleteOne, ReplaceOne, UpdateOne
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
 from services.common.findings import Finding, diff_findings
 from services.kernel import config
 from services.kernel.mongo import ConcurrencyError
+from services.kernel.sidewrites import SideWrites, deferred, holding
 from services.kernel.packing import pack, unpack_from
 
 NAMESPACE = uuid.UUID("6f1c1e0e-4f6e-4a55-9a53-7a68e9b7c001")
@@ -218,7 +220,15 @@ class AggregateStore:
 
     `cache` spares the read before a write (module doc): by default the process's cache of
     AGGREGATE_CACHE_MB (`shared_cache`); None for none.
+
+    `writes` gives the side writes of the unit of work running (services/kernel/sidewrites.py; the
+    service sets it, `EventSourcedService.repository`): the due-date index after a save (the date
+    moved later or cleared) and the marker deletes after a relay go there, sent as bulks when the unit
+    ends; with no unit (None) they are written at once. What must land before the save (the outbox
+    marker, a due date moved earlier) is always written at once.
     """
+
+    writes: Callable[[], SideWrites | None] = staticmethod(lambda: None)
 
     def __init__(self, collection: Collection, listeners: Iterable[Listener] = (), cache: Any = "process"):
         self.col = collection
@@ -266,15 +276,25 @@ class AggregateStore:
     def _key(self, agg_id: str) -> tuple[str, str]:
         return (self._key_prefix, agg_id)
 
-    def _set_due(self, agg_id: str, when: datetime | None) -> None:
+    def _set_due(self, agg_id: str, when: datetime | None, *, now: bool = False) -> None:
+        """The due-date index entry of `agg_id`: deferred to the end of the unit of work, or, `now`, at
+        once — and then also into every unit of this process still holding an entry for it (another
+        batch worker's included), after that entry, so an older deferred one cannot win."""
+        writes = self.writes()
+        op = DeleteOne({"_id": agg_id}) if when is None else ReplaceOne({"_id": agg_id}, {"due_at": when}, upsert=True)
+        if writes is not None and not now:
+            writes.add(self.deadlines, op, key=agg_id)
+            return
         if when is None:
             self.deadlines.delete_one({"_id": agg_id})
         else:
             self.deadlines.replace_one({"_id": agg_id}, {"due_at": when}, upsert=True)
+        for unit in holding(self.deadlines, agg_id):
+            unit.add(self.deadlines, op, key=agg_id)
 
     def mark_due(self, agg_id: str, when: datetime) -> int:
         """Make an aggregate due at `when` (a projection it depends on changed)."""
-        self._set_due(agg_id, when)
+        self._set_due(agg_id, when, now=True)
         self.cache.drop(self._key(agg_id))
         return self.col.update_one({"_id": agg_id}, {"$set": {"due_at": when}, "$inc": {"version": 1}}).modified_count
 
@@ -327,7 +347,7 @@ class AggregateStore:
             if new_due is not None and new_due != old_due and (old_due is None or new_due < old_due):
                 # before the write when it moves earlier: a crash can make the sweep early, never late
                 indexed = new_due
-                self._set_due(agg_id, indexed)
+                self._set_due(agg_id, indexed, now=True)
             try:
                 if doc is None:
                     self.col.insert_one(pack(new))
@@ -340,7 +360,8 @@ class AggregateStore:
                 self.cache.contended(self._key(agg_id))
                 continue
             self.cache.put(self._key(agg_id), new)
-            if new_due != indexed:  # (an earlier due date is in the side index already)
+            if new_due != indexed:  # (an earlier one is indexed already; a later one or none waits for
+                # the end of the unit of work: a crash before it makes the sweep early, never late)
                 self._set_due(agg_id, new_due)
             self._notify(doc, new)
             return new, pending
@@ -352,8 +373,9 @@ class AggregateStore:
 
     def relayed(self, agg_id: str, version: int) -> None:
         """The outbox saved at `version` was dispatched: drop its marker (unless a later save wrote a
-        newer one) and remember it, so the next save does not carry those events again."""
-        self.outboxes.delete_one({"_id": agg_id, "version": {"$lte": version}})
+        newer one; at the end of the unit of work) and remember it, so the next save does not carry
+        those events again."""
+        deferred(self.writes(), self.outboxes, DeleteOne({"_id": agg_id, "version": {"$lte": version}}))
         self.cache.relayed(self._key(agg_id), version)
 
     def waiting(self, limit: int = 200) -> list[dict]:
@@ -373,10 +395,10 @@ class AggregateStore:
         if doc is not None and doc.get("version", 0) >= marker["version"]:
             self.relayed(marker["_id"], doc["version"])
         elif at is not None and (now or _now()) - at > MARKER_GRACE:
-            self.outboxes.delete_one({"_id": marker["_id"], "version": marker["version"]})
+            deferred(self.writes(), self.outboxes, DeleteOne({"_id": marker["_id"], "version": marker["version"]}))
         elif doc is not None and marker.get("relayed") != doc["version"]:
-            self.outboxes.update_one({"_id": marker["_id"], "version": marker["version"]},
-                                     {"$set": {"relayed": doc["version"]}})
+            deferred(self.writes(), self.outboxes, UpdateOne({"_id": marker["_id"], "version": marker["version"]},
+                                                             {"$set": {"relayed": doc["version"]}}))
 
     def swept(self, marker: dict) -> tuple[dict | None, list[dict]]:
         """The stored document of `marker` (outbox and version only) and the events the sweep has to

@@ -183,7 +183,9 @@ class EventSourcedService:
         return [FindingsIndex(self.db[aggregate.collection]).listener]
 
     def repository(self, aggregate: Aggregate, envelope: dict | None = None) -> EventSourcedRepository:
-        return EventSourcedRepository(self.store(aggregate), self.adapter(aggregate, envelope), self.name)
+        store = self.store(aggregate)
+        store.writes = lambda: self.writes  # its side writes go to the unit of work running (memoized)
+        return EventSourcedRepository(store, self.adapter(aggregate, envelope), self.name)
 
     def repositories(self) -> list[EventSourcedRepository]:
         return [self.repository(a) for a in self.manifest.aggregates]
@@ -473,6 +475,11 @@ class EventSourcedService:
                         lag = max(lag, (now - doc["due_at"]).total_seconds())
                     new, pending = repo.reevaluate(doc["_id"], now)
                     self._relay(repo, new, pending)
+                    due = (new or {}).get("due_at")
+                    if due != doc.get("due_at") and (new is None or not pending):
+                        # an entry no save corrected (nothing to change; a crash or a failed end of a
+                        # unit of work left it early, or the aggregate is gone): else read every sweep
+                        repo.store._set_due(doc["_id"], due)
             SWEEP_LAG.labels(self.name).set(lag)
         if _due(self.name, "recount", self.conf.recount_seconds):
             recount_open_findings(self.name, repos)

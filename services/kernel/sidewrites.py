@@ -21,13 +21,16 @@ holds a write for must also go into the buffer (`holds`), or the older buffered 
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Hashable
+import weakref
+from typing import Any, Callable, Hashable, Iterator
 
 from pymongo.collection import Collection
 
 log = logging.getLogger("zhifa.sidewrites")
 
 MAX_OPS = 50  # operations per bulk_write command (COMMON rule: keep FerretDB bulks ≤ 50)
+
+_units: "weakref.WeakSet[SideWrites]" = weakref.WeakSet()  # every unit of work of this process
 
 
 def _name(collection: Collection) -> str:
@@ -46,6 +49,7 @@ class SideWrites:
         self._after: list[Callable[[], None]] = []
         self.commands = 0  # bulk_write commands sent (tests and measurements)
         self.ops = 0       # operations sent
+        _units.add(self)
 
     def __len__(self) -> int:
         return sum(len(ops) for _, ops in self._cols.values()) + len(self._after)
@@ -83,6 +87,12 @@ class SideWrites:
                     self.ops += len(chunk)
             for fn in after:
                 fn()  # (a callback may defer more writes: the loop sends them too)
+
+
+def holding(collection: Collection, key: Hashable) -> Iterator[SideWrites]:
+    """The units of work of this process (any worker's) holding a write added with `key` on
+    `collection`: a write made at once to that document goes into them too, after what they hold."""
+    return (unit for unit in list(_units) if unit.holds(collection, key))
 
 
 def deferred(writes: "SideWrites | None", collection: Collection, op: Any, key: Hashable | None = None) -> None:

@@ -142,3 +142,76 @@ def test_a_unit_that_raises_still_sends_its_writes_and_raises_its_own_error():
             unit.writes.add(unit.col, DeleteOne({"_id": 1}))
             raise KeyError("boom")
     assert log == [("db.c", [DeleteOne({"_id": 1})])] and unit.writes is None
+
+
+# ---- the kernel's own deferred writes (AggregateStore over the in-memory database fake) ----------
+
+def _store(writes=None):
+    from services.kernel.aggregates import AggregateStore
+    from tests.fakes import FakeDb
+
+    store = AggregateStore(FakeDb()["cases"], cache=None)
+    store.writes = lambda: writes
+    return store
+
+
+def _at(day):
+    from datetime import datetime, timezone
+
+    return datetime(2026, 5, day, tzinfo=timezone.utc)
+
+
+def test_a_due_date_moved_later_or_cleared_waits_for_the_end_of_the_unit_an_earlier_one_does_not():
+    from services.kernel.aggregates import Change
+
+    writes = SideWrites()
+    store = _store(writes)
+    store.update("c1", lambda doc: Change({"due_at": _at(10)}))
+    assert store.deadlines.docs["c1"]["due_at"] == _at(10)  # new (earlier than none): before the save
+    store.update("c1", lambda doc: Change({"due_at": _at(20)}))
+    assert store.deadlines.docs["c1"]["due_at"] == _at(10)  # later: deferred
+    writes.flush()
+    assert store.deadlines.docs["c1"]["due_at"] == _at(20)
+    store.update("c1", lambda doc: Change({"due_at": None}))
+    assert "c1" in store.deadlines.docs
+    writes.flush()
+    assert "c1" not in store.deadlines.docs
+
+
+def test_an_earlier_due_date_written_at_once_is_not_undone_by_a_later_one_the_unit_still_holds():
+    from services.kernel.aggregates import Change
+
+    writes = SideWrites()
+    store = _store(writes)
+    store.update("c1", lambda doc: Change({"due_at": _at(10)}))
+    store.update("c1", lambda doc: Change({"due_at": _at(20)}))  # deferred: 20
+    store.update("c1", lambda doc: Change({"due_at": _at(5)}))   # earlier: at once, and after the 20
+    assert store.deadlines.docs["c1"]["due_at"] == _at(5)
+    writes.flush()
+    assert store.deadlines.docs["c1"]["due_at"] == _at(5)
+
+
+def test_mark_due_outside_a_unit_is_not_undone_by_another_unit_s_deferred_entry():
+    from services.kernel.aggregates import AggregateStore, Change
+
+    writes = SideWrites()
+    store = _store(writes)
+    store.update("c1", lambda doc: Change({"due_at": _at(10)}))
+    store.update("c1", lambda doc: Change({"due_at": _at(20)}))  # deferred: 20
+    other = AggregateStore(store.col, cache=None)  # e.g. a projection change handled by another worker
+    other.mark_due("c1", _at(3))
+    writes.flush()
+    assert store.deadlines.docs["c1"]["due_at"] == _at(3) and store.col.docs["c1"]["due_at"] == _at(3)
+
+
+def test_marker_deletes_of_relays_wait_for_the_end_of_the_unit():
+    from services.kernel.aggregates import Change
+
+    writes = SideWrites()
+    store = _store(writes)
+    saved, pending = store.update("c1", lambda doc: Change({"n": 1}, events=[{"event_id": "e1", "type": "x.y"}]))
+    assert pending and not store.is_relayed("c1")
+    store.relayed("c1", saved["version"])
+    assert not store.is_relayed("c1")
+    writes.flush()
+    assert store.is_relayed("c1")
