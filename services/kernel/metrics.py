@@ -79,6 +79,9 @@ DB_COMMANDS = Counter("zhifa_db_commands_total", "Database commands sent, by col
                       "folded to `<prefix>.*`) and command name", ["service", "collection", "command"])
 DB_COMMAND_SECONDS = Counter("zhifa_db_command_seconds_total", "Time spent waiting for database commands",
                              ["service", "collection", "command"])
+PROJECTION_CACHE = Counter("zhifa_projection_cache_total", "Projection look-ups served from the process cache (hit), "
+                           "read from the database (miss), and entries dropped after a change (dropped)",
+                           ["service", "kind", "result"])
 DEPENDENCY_UP = Gauge("zhifa_dependency_up", "Whether a dependency answered its last readiness check",
                       ["service", "dependency"])
 

@@ -20,7 +20,9 @@ shows in findings within one sweep interval; redelivered snapshots only cause a 
 from __future__ import annotations
 
 import inspect
+import json
 import re
+from collections import OrderedDict
 from datetime import datetime
 from typing import Any, Callable
 
@@ -37,6 +39,7 @@ from services.kernel.memo import Memo
 from services.kernel.messaging import reliable_event_handler
 from services.kernel.mongo import Mongo
 from services.kernel.plugins import Plugins
+from services.kernel.projection_cache import ProjectionReader, projection_reader
 from services.kernel.settings import DeptSettings
 from services.penalty import case_changed, projections, store
 from services.penalty.command_forms import command_forms
@@ -74,12 +77,14 @@ class PenaltyAdapter:
     """
 
     def __init__(self, db, plugins, settings: DeptSettings, calendar: WorkdayCalendar = DEFAULT_CALENDAR,
-                 memo: Callable[[], Memo | None] = lambda: None):
+                 memo: Callable[[], Memo | None] = lambda: None,
+                 projections: Callable[[], ProjectionReader | None] = lambda: None):
         self.db = db
         self.plugins = plugins
         self.settings = settings
         self.calendar = calendar
         self.memo = memo  # the service's unit of work memo (kernel/memo.py), read when a look-up runs
+        self.projections = projections  # the unit's reader of the process projection cache (kernel/projection_cache.py)
         self._per_dept: dict[str, tuple[PenaltySettings, list, list]] = {}
         self._last: tuple[c.Case, datetime, list] | None = None
 
@@ -113,7 +118,8 @@ class PenaltyAdapter:
         dept = self.dept_of(case)
         settings, thresholds, extra_rules = self.for_dept(dept)
         refs = projections.references(case)
-        officers, items = store.projected(self.db, refs["officer_ids"], refs["item_codes"], self.memo())
+        officers, items = store.projected(self.db, refs["officer_ids"], refs["item_codes"], self.memo(),
+                                          self.projections(), case.case_id)
         others = OnDemand(lambda: store.other_decisions(self.db, refs["party_id"], case.case_id))
         facts = projections.case_facts(officers, items, thresholds, others)
         found = rules.evaluate(case, facts, settings, as_of, self.calendar, rules=extra_rules)
@@ -137,7 +143,7 @@ class PenaltyAdapter:
     def changed_events(self, agg, snapshot: dict, cause: str, as_of: datetime) -> list[dict]:
         # findings, and `case.changed` for the handover service (以罚代刑); full state is read through the API
         code = (agg.decision.item_code if agg.decision else "") or agg.item_code
-        items = store.projected(self.db, (), [code], self.memo())[1] if code else {}
+        items = store.projected(self.db, (), [code], self.memo(), self.projections(), agg.case_id)[1] if code else {}
         return case_changed.events(agg, items, len(agg.applied) + len(agg.held) + len(agg.anomalies), cause, as_of)
 
 
@@ -180,6 +186,20 @@ def _flag(value: Any) -> bool | None:
 
 
 _INDEXED_REFS: set = set()  # (ref key, case id) pairs this process has written to case_refs
+# (database, case id) -> digest of the decisions-index entry this process last wrote for the case
+_WRITTEN_DECISIONS: OrderedDict[tuple[str, str], int] = OrderedDict()
+WRITTEN_DECISIONS_KEPT = 50_000
+
+
+def _digest(entry: dict | None) -> int:
+    return hash(json.dumps(entry, sort_keys=True, default=str))
+
+
+def _decision_written(key: tuple[str, str], digest: int) -> None:
+    _WRITTEN_DECISIONS[key] = digest
+    _WRITTEN_DECISIONS.move_to_end(key)
+    while len(_WRITTEN_DECISIONS) > WRITTEN_DECISIONS_KEPT:
+        _WRITTEN_DECISIONS.popitem(last=False)
 
 
 class PenaltyService(EventSourcedService):
@@ -195,23 +215,75 @@ class PenaltyService(EventSourcedService):
     plugins = Plugins()
 
     def adapter(self, aggregate, envelope=None) -> PenaltyAdapter:
-        return PenaltyAdapter(self.db, self.plugins, self.settings, memo=lambda: self.memo)
+        return PenaltyAdapter(self.db, self.plugins, self.settings, memo=lambda: self.memo,
+                              projections=self.projection_reader)
+
+    def projection_reader(self) -> ProjectionReader | None:
+        """This unit of work's reader of the officer and item projections through the process cache
+        (services/kernel/projection_cache.py); at the unit's end, after its side writes, the cases it
+        saved on a projection that changed meanwhile are made due. None outside a unit of work or
+        with the cache off: the projections are read from the database."""
+        memo, writes = self.memo, self.writes
+        if memo is None or writes is None:
+            return None
+        return memo.one("penalty.projection_reader", self.db.name, lambda _: self._new_reader(writes))
+
+    def _new_reader(self, writes) -> ProjectionReader | None:
+        reader = projection_reader(self.db, self.name)
+        if reader is not None:
+            writes.after(lambda: self._judged_on_changed(reader))
+        return reader
+
+    def _judged_on_changed(self, reader: ProjectionReader) -> None:
+        now, cases = self.clock(), store.cases(self.db)
+        for case_id in reader.finish():  # the deadline sweep re-evaluates them on fresh projections
+            cases.mark_due(case_id, now)
+
+    def store_listeners(self, aggregate) -> list:
+        return [*super().store_listeners(aggregate), self._saved, self._index_decision]
+
+    def _saved(self, old: dict | None, new: dict) -> None:
+        reader = self.projection_reader() if old is not new else None
+        if reader is not None:
+            reader.saved.add(new["_id"])
+
+    def _index_decision(self, old: dict | None, new: dict) -> None:
+        """Keep the decisions index in step with a saved case, without reading it: the entry the
+        previous version implies is compared with the new one (`old`, known at save time), and the
+        write is deferred to the unit's end. Written when they differ, or when this process has not
+        written that entry itself (a crash, another process), so a lost write is repaired by the
+        next save; a redelivery that saved nothing (`old is new`) reads the index and repairs it
+        (the party's other cases fall due when the entry changed, after the write)."""
+        case_id, snap = new["_id"], new["snapshot"]
+        entry = projections.decision_entry(case_id, snap)
+        if entry is None and projections.never_decided(new):
+            return  # no decision in any version of the case: no entry to read, write or drop (issue 14)
+        party = snap.get("party_id")
+        if old is new:
+            if store.index_decision(self.db, case_id, entry) and party:
+                store.mark_due(self.db, "party_id", party, self.clock(), except_case=case_id)
+            return
+        key, digest = (self.db.name, case_id), _digest(entry)
+        before = projections.decision_entry(case_id, old["snapshot"]) if old is not None else None
+        if before == entry and _WRITTEN_DECISIONS.get(key) == digest:
+            return
+        writes = self.writes
+        store.put_decision(self.db, case_id, entry, writes)
+        done = [lambda: _decision_written(key, digest)]
+        if before != entry and party:
+            done.append(lambda: store.mark_due(self.db, "party_id", party, self.clock(), except_case=case_id))
+        for fn in done:
+            writes.after(fn) if writes is not None else fn()
 
     def store(self, aggregate) -> store.CaseStore:
         """Case aggregates whose every save keeps the case list and its counters in step (store.py)."""
         return store.CaseStore(self.db[aggregate.collection], listeners=self.store_listeners(aggregate))
 
     def after_save(self, aggregate, doc: dict) -> None:
-        """Keep the reverse index (officer, item, party -> cases) and the decisions index in step
-        with the saved case (idempotent, so a redelivery after a crash between writes repairs it)."""
-        store.index_refs(self.db, doc["_id"], doc["snapshot"], _INDEXED_REFS)
-        snap = doc["snapshot"]
-        entry = projections.decision_entry(doc["_id"], snap)
-        if entry is None and projections.never_decided(doc):
-            return  # no decision in any version of the case: no entry to read, write or drop (issue 14)
-        changed = store.index_decision(self.db, doc["_id"], entry)
-        if changed and snap.get("party_id"):
-            store.mark_due(self.db, "party_id", snap["party_id"], self.clock(), except_case=doc["_id"])
+        """Keep the reverse index (officer, item, party -> cases) in step with the saved case
+        (idempotent, deferred to the unit's end, so a redelivery after a crash repairs it). The
+        decisions index is kept by a store listener (`_index_decision`: it needs the old version)."""
+        store.index_refs(self.db, doc["_id"], doc["snapshot"], _INDEXED_REFS, self.writes)
 
     # ---- projections ---------------------------------------------------------------------------
     @reliable_event_handler("personnel", "officer.changed")
@@ -219,7 +291,10 @@ class PenaltyService(EventSourcedService):
         """Officer snapshot for the credential rule; cases referring to the officer fall due."""
         payload = envelope["payload"]
         now = self.clock()
-        if store.upsert_officer(self.db, payload, now):
+        stored, changed = store.store_officer(self.db, payload, now)
+        if stored:  # before the due marks: see services/kernel/projection_cache.py
+            store.projection_changed(self.db, store.OFFICERS, payload["officer_id"])
+        if changed:
             store.mark_due(self.db, "officer_ids", payload["officer_id"], now)
 
     @reliable_event_handler("registry", "item.changed")
@@ -228,6 +303,7 @@ class PenaltyService(EventSourcedService):
         payload = envelope["payload"]
         now = self.clock()
         if store.upsert_item(self.db, payload, now):
+            store.projection_changed(self.db, store.ITEMS, payload["item_code"])  # before the due marks
             store.mark_due(self.db, "item_codes", payload["item_code"], now)
 
     # ---- commands (网上办案) ---------------------------------------------------------------------

@@ -15,7 +15,7 @@ import json
 from datetime import datetime
 from typing import Any, Callable, Iterable
 
-from pymongo import ReturnDocument
+from pymongo import DeleteOne, ReplaceOne, ReturnDocument, UpdateOne
 from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
@@ -25,6 +25,8 @@ from services.kernel.aggregates import AggregateStore, Change
 from services.kernel.memo import Memo, remembered
 from services.kernel.mongo import ConcurrencyError  # noqa: F401 (raised by the lease; callers catch store.ConcurrencyError)
 from services.kernel.packing import WITHOUT_FACTS
+from services.kernel.projection_cache import ProjectionReader, record_change
+from services.kernel.sidewrites import SideWrites, deferred
 from services.penalty.projections import case_summary
 
 MAX_OTHER_DECISIONS = 500
@@ -67,9 +69,10 @@ def _officer_facts(payload: dict | None) -> tuple:
     return payload.get("kind"), payload.get("active"), creds
 
 
-def upsert_officer(db: Database, payload: dict, now: datetime) -> bool:
-    """Store a newer officer projection; True only when what the rules read has changed. One
-    command: the write hands back the projection it replaced (none: a new officer)."""
+def store_officer(db: Database, payload: dict, now: datetime) -> tuple[bool, bool]:
+    """Store a newer officer projection: (whether the stored payload is now a different one, whether
+    what the rules read changed). One command: the write hands back the projection it replaced
+    (none: a new officer)."""
     version = int(payload["version"])
     try:
         old = db.officers.find_one_and_update(
@@ -77,12 +80,28 @@ def upsert_officer(db: Database, payload: dict, now: datetime) -> bool:
             {"$set": {"version": version, "payload": payload, "received_at": now}},
             upsert=True, return_document=ReturnDocument.BEFORE)  # (FerretDB v1: no projection here)
     except DuplicateKeyError:  # a newer version is stored: the filter missed and the insert collided
-        return False
-    return _officer_facts(old and old["payload"]) != _officer_facts(payload)
+        return False, False
+    before = old["payload"] if old else None
+    return before != payload, _officer_facts(before) != _officer_facts(payload)
+
+
+def upsert_officer(db: Database, payload: dict, now: datetime) -> bool:
+    """Store a newer officer projection; True only when what the rules read has changed."""
+    return store_officer(db, payload, now)[1]
 
 
 def upsert_item(db: Database, payload: dict, now: datetime) -> bool:
     return _upsert_newer(db.items, payload["item_code"], int(payload["revision"]), payload, now)
+
+
+OFFICERS, ITEMS = "officers", "items"  # projection kinds in the process cache and its change log
+
+
+def projection_changed(db: Database, kind: str, key: str) -> None:
+    """A newer officer or item projection was stored: every process's cache drops it at its next
+    batch (services/kernel/projection_cache.py). Call after storing it and before making the cases
+    that refer to it due."""
+    record_change(db, kind, key)
 
 
 def _payloads(col: Collection) -> Callable[[list], dict]:
@@ -91,11 +110,18 @@ def _payloads(col: Collection) -> Callable[[list], dict]:
 
 
 def projected(db: Database, officer_ids: Iterable[str], item_codes: Iterable[str],
-              memo: Memo | None = None) -> tuple[dict, dict]:
-    """The stored officer and item payloads a case refers to, by id; with the unit of work's `memo`
-    (services/kernel/memo.py: one batch, one fact, one replay run) each is read once in it."""
-    officers = remembered(memo, "penalty.officers", sorted(set(officer_ids)), _payloads(db.officers))
-    items = remembered(memo, "penalty.items", sorted(set(item_codes)), _payloads(db.items))
+              memo: Memo | None = None, reader: ProjectionReader | None = None,
+              case_id: str | None = None) -> tuple[dict, dict]:
+    """The stored officer and item payloads a case refers to, by id. With the unit of work's
+    `reader` they come from the process cache across batches (services/kernel/projection_cache.py;
+    `case_id`: the case judged on them, checked at the unit's end); else with its `memo`
+    (services/kernel/memo.py) each is read once in the unit; else from the database."""
+    officer_ids, item_codes = sorted(set(officer_ids)), sorted(set(item_codes))
+    if reader is not None:
+        return (reader.payloads(OFFICERS, officer_ids, _payloads(db.officers), case_id),
+                reader.payloads(ITEMS, item_codes, _payloads(db.items), case_id))
+    officers = remembered(memo, "penalty.officers", officer_ids, _payloads(db.officers))
+    items = remembered(memo, "penalty.items", item_codes, _payloads(db.items))
     return officers, items
 
 
@@ -113,15 +139,21 @@ def ref_keys(snapshot: dict) -> list[str]:
     return keys
 
 
-def index_refs(db: Database, case_id: str, snapshot: dict, known: set) -> None:
-    """Record in `case_refs` which cases refer to each officer, item and party (idempotent).
+def index_refs(db: Database, case_id: str, snapshot: dict, known: set, writes: SideWrites | None = None) -> None:
+    """Record in `case_refs` which cases refer to each officer, item and party (idempotent, blind:
+    deferred to the end of the unit of work, one bulk for all its cases, when `writes` is given).
 
-    `known` is a process-local set of (key, case_id) already written, to skip repeat writes.
+    `known` is a process-local set of (key, case_id) already written, to skip repeat writes (a pair
+    joins it once its write is done).
     """
-    for key in ref_keys(snapshot):
-        if (key, case_id) not in known:
-            db.case_refs.update_one({"_id": key}, {"$addToSet": {"cases": case_id}}, upsert=True)
-            known.add((key, case_id))
+    new = [(key, case_id) for key in ref_keys(snapshot) if (key, case_id) not in known]
+    for key, _ in new:
+        deferred(writes, db.case_refs, UpdateOne({"_id": key}, {"$addToSet": {"cases": case_id}}, upsert=True))
+    if new:
+        if writes is None:
+            known.update(new)
+        else:
+            writes.after(lambda: known.update(new))
 
 
 def cases_referring(db: Database, field: str, value: Any) -> list[str]:
@@ -143,17 +175,21 @@ def mark_due(db: Database, field: str, value: Any, now: datetime, *, except_case
 # -- decisions index ------------------------------------------------------------------------------
 
 def index_decision(db: Database, case_id: str, entry: dict | None) -> bool:
-    """Store (or drop) the decisions-index entry of a case; True when it changed."""
+    """Store (or drop) the decisions-index entry of a case; True when it changed (reads it first)."""
     current = db.decisions.find_one({"_id": case_id})
     if current is not None:
         current.pop("_id")
     if current == entry:
         return False
-    if entry is None:
-        db.decisions.delete_one({"_id": case_id})
-    else:
-        db.decisions.replace_one({"_id": case_id}, entry, upsert=True)
+    put_decision(db, case_id, entry)
     return True
+
+
+def put_decision(db: Database, case_id: str, entry: dict | None, writes: SideWrites | None = None) -> None:
+    """Store (or drop) the decisions-index entry of a case without reading it (idempotent, blind:
+    deferred to the end of the unit of work when `writes` is given)."""
+    op = DeleteOne({"_id": case_id}) if entry is None else ReplaceOne({"_id": case_id}, entry, upsert=True)
+    deferred(writes, db.decisions, op)
 
 
 def other_decisions(db: Database, party_id: str | None, case_id: str) -> list[dict]:

@@ -53,31 +53,35 @@ def saved_case(case_id: str, fact_types: list[str] | None, decisions: list[dict]
     return doc
 
 
-def test_the_decisions_index_is_not_read_for_a_case_that_never_had_a_decision(watched):
-    """after_save reads and writes the decisions index only when some fact of the case is a decision
-    (issue 14: that read was ~0.74 find per event); a decision that left the fold is still dropped."""
+def test_the_decisions_index_is_not_touched_for_a_case_that_never_had_a_decision(watched):
+    """The decisions index is neither read nor written for a case none of whose facts is a decision
+    (issue 14); otherwise it is written without a read, from the old and new versions of the case
+    (`_index_decision`, more in test_projection_cache.py); a decision that left the fold is dropped."""
     from types import SimpleNamespace
 
     from services.penalty.service import PenaltyService
     db, recorder = watched
-    svc = SimpleNamespace(db=db, clock=lambda: NOW)
+    svc = SimpleNamespace(db=db, clock=lambda: NOW, writes=None)
     decision = {"decision_no": "营市监罚〔2026〕1号", "party": {"id": "P1"}, "act_code": "A1", "at": "2026-03-20",
                 "fine_amount": 5000, "kinds": ["fine"]}
     case_id = f"C{uuid.uuid4().hex[:6]}"
 
-    PenaltyService.after_save(svc, None, saved_case(case_id, ["case.filed", "case.act_recorded"], []))
+    filed = saved_case(case_id, ["case.filed", "case.act_recorded"], [])
+    PenaltyService.after_save(svc, None, filed)
+    PenaltyService._index_decision(svc, None, filed)
     assert not [s for s in recorder.seen if s[1] == "decisions"]
     assert db.case_refs.find_one({"_id": "officer_ids:O1"})["cases"] == [case_id]  # the refs still indexed
 
     recorder.seen.clear()
-    PenaltyService.after_save(svc, None, saved_case(case_id, ["case.filed", "case.decided"], [decision]))
-    assert [s for s in recorder.seen if s[1] == "decisions"] == [("find", "decisions"), ("update", "decisions")]
+    decided = saved_case(case_id, ["case.filed", "case.decided"], [decision])
+    PenaltyService._index_decision(svc, filed, decided)
+    assert [s for s in recorder.seen if s[1] == "decisions"] == [("update", "decisions")]
     assert db.decisions.find_one({"_id": case_id})["decision_no"] == "营市监罚〔2026〕1号"
 
     # the decision fact is still held but no longer folded into a decision: the entry is dropped
-    PenaltyService.after_save(svc, None, saved_case(case_id, ["case.filed", "case.decided"], []))
+    PenaltyService._index_decision(svc, decided, saved_case(case_id, ["case.filed", "case.decided"], []))
     assert db.decisions.find_one({"_id": case_id}) is None
-    # a document without its facts: it cannot tell, so it reads
+    # a document without its facts: it cannot tell, so it drops the entry (without reading it)
     recorder.seen.clear()
-    PenaltyService.after_save(svc, None, saved_case(case_id, None, []))
-    assert [s for s in recorder.seen if s[1] == "decisions"] == [("find", "decisions")]
+    PenaltyService._index_decision(svc, None, saved_case(f"C{uuid.uuid4().hex[:6]}", None, []))
+    assert [s for s in recorder.seen if s[1] == "decisions"] == [("delete", "decisions")]

@@ -1,0 +1,187 @@
+"""Penalty's officer and item projections through the process cache on the real MongoDB-wire server
+(services/kernel/projection_cache.py, services/penalty/store.py): kept across units of work, dropped
+in every process once any process stores a newer one, a case judged on the old one during the
+change made due; and the reverse index and decisions index written without reads, deferred to the
+unit's end (services/kernel/sidewrites.py)."""
+import uuid
+from datetime import datetime, timezone
+from types import SimpleNamespace
+
+import pymongo
+import pytest
+
+from services.kernel.aggregates import AggregateStore
+from services.kernel.projection_cache import CHANGES, MISSING, ProjectionCache, ProjectionReader
+from services.kernel.sidewrites import SideWrites
+from services.penalty import store
+from services.penalty.service import PenaltyService
+from tests.db_recorder import Recorder
+
+NOW = datetime(2026, 11, 30, 10, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def watched(servers):
+    recorder = Recorder()
+    client = pymongo.MongoClient(servers["MONGO_URI"], serverSelectionTimeoutMS=3000, tz_aware=True,
+                                 event_listeners=[recorder])
+    database = client[f"t{uuid.uuid4().hex[:8]}_penalty"]
+    yield database, recorder
+    client.drop_database(database.name)
+    client.close()
+
+
+def officer(officer_id: str, version: int, valid_to: str = "2028-12-31") -> dict:
+    return {"officer_id": officer_id, "version": version, "kind": "officer", "active": True, "training_hours": 10,
+            "credentials": [{"number": "川执法123", "areas": ["market"], "valid_to": valid_to, "status": "valid"}]}
+
+
+def changed_officer(db, payload: dict) -> None:
+    """What penalty's `officer.changed` handler does (another process here): store, log, mark due."""
+    stored, changed = store.store_officer(db, payload, NOW)
+    if stored:
+        store.projection_changed(db, store.OFFICERS, payload["officer_id"])
+    if changed:
+        store.mark_due(db, "officer_ids", payload["officer_id"], NOW)
+
+
+def read(db, cache, officer_ids, case_id=None) -> tuple[ProjectionReader, dict]:
+    reader = ProjectionReader(db, cache)
+    return reader, store.projected(db, officer_ids, [], reader=reader, case_id=case_id)[0]
+
+
+def test_projections_are_read_once_across_batches_and_a_change_by_another_process_is_seen(watched):
+    db, recorder = watched
+    changed_officer(db, officer("O1", 1))
+    changed_officer(db, officer("O2", 1))
+    mine = ProjectionCache(100)  # this process's cache; the changes come from "another process"
+    recorder.seen.clear()
+    _, found = read(db, mine, ["O1", "O2", "O3"])
+    assert sorted(found) == ["O1", "O2"]
+    assert recorder.seen.count(("find", "officers")) == 3  # O3 unknown: remembered as absent too
+
+    recorder.seen.clear()
+    _, found = read(db, mine, ["O1", "O2", "O3"])  # the next batch
+    assert recorder.seen == [("find", CHANGES)]  # the change log only
+    assert found["O1"]["version"] == 1
+
+    changed_officer(db, officer("O1", 2, valid_to="2026-06-30"))  # stored by another process
+    recorder.seen.clear()
+    _, found = read(db, mine, ["O1", "O2"])
+    assert found["O1"]["version"] == 2 and found["O1"]["credentials"][0]["valid_to"] == "2026-06-30"
+    assert recorder.seen == [("find", CHANGES), ("find", "officers")]  # O1 read again, O2 still cached
+
+    changed_officer(db, officer("O1", 1))  # an older version arriving late: not stored, nothing logged
+    assert db[CHANGES].find_one({"_id": "epoch"})["n"] == 3
+
+
+def test_a_case_judged_on_an_officer_changed_during_the_batch_is_made_due_at_its_end(watched):
+    db, _ = watched
+    changed_officer(db, officer("O1", 1))
+    cases = AggregateStore(db.cases, cache=None)
+    cases.update("C1", lambda doc: store.Change(fields={"snapshot": {"officer_ids": ["O1"]}, "due_at": None}))
+    cases.update("C2", lambda doc: store.Change(fields={"snapshot": {"officer_ids": ["O2"]}, "due_at": None}))
+
+    mine = ProjectionCache(100)
+    reader, found = read(db, mine, ["O1"], case_id="C1")  # the batch judges C1 on O1 v1 ...
+    read_o2 = store.projected(db, ["O2"], [], reader=reader, case_id="C2")
+    assert found["O1"]["version"] == 1 and read_o2 == ({}, {})
+    # ... another process stores O1 v2 and marks due the cases the reverse index knows: none yet
+    changed_officer(db, officer("O1", 2, valid_to="2026-06-30"))
+    assert db.cases_due.find_one({"_id": "C1"}) is None
+    cases.update("C1", lambda doc: store.Change(fields={"snapshot": {"officer_ids": ["O1"]}, "due_at": None}))
+    reader.saved.update({"C1", "C2"})  # (the store listener `_saved` in the service)
+
+    service = SimpleNamespace(db=db, clock=lambda: NOW)
+    PenaltyService._judged_on_changed(service, reader)  # the unit's end, after its side writes
+    assert db.cases_due.find_one({"_id": "C1"})["due_at"] == NOW  # the sweep re-evaluates it
+    assert db.cases_due.find_one({"_id": "C2"}) is None  # O2 did not change
+    assert mine.get(db.name, "officers", "O1") is MISSING  # dropped by the end check already
+    _, again = read(db, mine, ["O1"])  # the sweep's own unit reads the new version
+    assert again["O1"]["version"] == 2
+
+
+def test_the_reverse_index_is_one_bulk_per_unit_written_after_the_unit(watched):
+    db, recorder = watched
+    known: set = set()
+    writes = SideWrites()
+    for case_id in ("C1", "C2", "C3"):
+        store.index_refs(db, case_id, {"officer_ids": ["O1", "O2"], "item_codes": ["I1"], "party_id": "P1"},
+                         known, writes)
+    assert recorder.seen == [] and not known  # nothing sent, nothing remembered before the flush
+    writes.flush()
+    assert recorder.seen == [("update", "case_refs")]
+    assert db.case_refs.find_one({"_id": "officer_ids:O1"})["cases"] == ["C1", "C2", "C3"]
+    assert ("party_id:P1", "C2") in known
+    recorder.seen.clear()
+    writes = SideWrites()
+    store.index_refs(db, "C1", {"officer_ids": ["O1"], "party_id": "P1"}, known, writes)
+    writes.flush()
+    assert recorder.seen == []  # written before by this process
+
+
+def saved_case(case_id: str, fact_types: list[str], decisions: list[dict], version: int = 1) -> dict:
+    return {"_id": case_id, "version": version, "snapshot": {"dept": "511322-scjgj", "officer_ids": ["O1"],
+                                                            "item_codes": ["I1"], "party_id": "P1",
+                                                            "decisions": decisions},
+            "facts": [{"event_id": f"{case_id}-{i}", "type": t} for i, t in enumerate(fact_types)]}
+
+
+DECISION = {"decision_no": "营市监罚〔2026〕1号", "party": {"id": "P1"}, "act_code": "A1", "at": "2026-03-20",
+            "fine_amount": 5000, "kinds": ["fine"]}
+
+
+def test_the_decisions_index_is_written_from_the_old_and_new_versions_without_a_read(watched):
+    db, recorder = watched
+    case_id, other = f"C{uuid.uuid4().hex[:6]}", f"C{uuid.uuid4().hex[:6]}"
+    db.case_refs.insert_one({"_id": "party_id:P1", "cases": [case_id, other]})
+    AggregateStore(db.cases, cache=None).update(other, lambda doc: store.Change(fields={"due_at": None}))
+    svc = SimpleNamespace(db=db, clock=lambda: NOW, writes=SideWrites())
+
+    filed = saved_case(case_id, ["case.filed"], [])
+    PenaltyService._index_decision(svc, None, filed)
+    assert svc.writes.ops == 0 and not len(svc.writes)  # never decided: nothing at all
+
+    decided = saved_case(case_id, ["case.filed", "case.decided"], [DECISION], version=2)
+    PenaltyService._index_decision(svc, filed, decided)
+    assert not [s for s in recorder.seen if s[1] == "decisions"]
+    svc.writes.flush()
+    assert [s for s in recorder.seen if s[1] == "decisions"] == [("update", "decisions")]  # one bulk, no find
+    assert db.decisions.find_one({"_id": case_id})["decision_no"] == DECISION["decision_no"]
+    assert db.cases_due.find_one({"_id": other})["due_at"] == NOW  # the party's other case re-judged
+
+    db.cases_due.delete_many({})
+    recorder.seen.clear()
+    served = saved_case(case_id, ["case.filed", "case.decided", "case.served"], [DECISION], version=3)
+    svc.writes = SideWrites()
+    PenaltyService._index_decision(svc, decided, served)
+    svc.writes.flush()
+    assert recorder.seen == []  # same entry, written by this process: nothing to send
+    assert db.cases_due.find_one({"_id": other}) is None
+
+    # the index lost its entry (a crash between a save and the flush): a redelivery that saves
+    # nothing (old is new) reads the index and repairs it
+    db.decisions.delete_many({})
+    PenaltyService._index_decision(svc, served, served)
+    assert db.decisions.find_one({"_id": case_id})["decision_no"] == DECISION["decision_no"]
+    assert db.cases_due.find_one({"_id": other})["due_at"] == NOW  # (it changed: the party's cases re-judged)
+    db.cases_due.delete_many({})
+
+    # another process never wrote this case's entry: its first save writes it, however unchanged
+    from services.penalty import service as penalty_service
+
+    penalty_service._WRITTEN_DECISIONS.clear()
+    db.decisions.delete_many({})
+    svc.writes = SideWrites()
+    PenaltyService._index_decision(svc, served, saved_case(case_id, ["case.filed", "case.decided", "case.served",
+                                                                     "case.paid"], [DECISION], version=4))
+    svc.writes.flush()
+    assert db.decisions.find_one({"_id": case_id})["decision_no"] == DECISION["decision_no"]
+    assert db.cases_due.find_one({"_id": other}) is None  # (unchanged: nobody else falls due)
+
+    # the decision left the fold: the entry is dropped
+    svc.writes = SideWrites()
+    PenaltyService._index_decision(svc, served, saved_case(case_id, ["case.filed", "case.decided"], [], version=5))
+    svc.writes.flush()
+    assert db.decisions.find_one({"_id": case_id}) is None
+    assert db.cases_due.find_one({"_id": other})["due_at"] == NOW

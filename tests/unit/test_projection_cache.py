@@ -1,0 +1,176 @@
+"""The process projection cache (services/kernel/projection_cache.py) over a fake database: what it
+serves from memory, what a change logged by another process drops, and which saved aggregates the
+unit's end check hands back to be made due."""
+import pytest
+
+from services.kernel import projection_cache as pc
+
+
+class FakeCollection:
+    """Just the three calls the change log makes (`_id` "epoch" only), and `_id` look-ups."""
+
+    def __init__(self):
+        self.docs: dict = {}
+        self.finds = 0
+
+    def find_one(self, flt):
+        self.finds += 1
+        doc = self.docs.get(flt["_id"])
+        return None if doc is None else {**doc, "ring": dict(doc.get("ring", {}))}
+
+    def find_one_and_update(self, flt, update, upsert, return_document):
+        doc = self.docs.setdefault(flt["_id"], {"_id": flt["_id"]})
+        if len(doc) == 1:
+            doc.update(update["$setOnInsert"])
+        doc["n"] = doc.get("n", 0) + update["$inc"]["n"]
+        return dict(doc)
+
+    def update_one(self, flt, update):
+        doc = self.docs[flt["_id"]]
+        for path, value in update["$set"].items():
+            field, slot = path.split(".")
+            doc.setdefault(field, {})[slot] = value
+
+
+class FakeDb:
+    def __init__(self, name="t_penalty"):
+        self.name = name
+        self.cols: dict[str, FakeCollection] = {}
+
+    def __getitem__(self, name):
+        return self.cols.setdefault(name, FakeCollection())
+
+
+@pytest.fixture(autouse=True)
+def slots(monkeypatch):
+    settings = {"PROJECTION_CHANGE_SLOTS": 4, "PROJECTION_CACHE_ENTRIES": 3}
+    monkeypatch.setattr(pc.config, "get", lambda key: settings.get(key))
+    return settings
+
+
+class Store:
+    """The projection collection the loader reads, counting look-ups."""
+
+    def __init__(self, **payloads):
+        self.payloads = dict(payloads)
+        self.reads: list = []
+
+    def load(self, keys):
+        self.reads.extend(keys)
+        return {k: self.payloads[k] for k in keys if k in self.payloads}
+
+
+def test_a_projection_is_read_once_across_units_and_absent_ones_are_remembered():
+    db, cache, officers = FakeDb(), pc.ProjectionCache(10), Store(O1={"v": 1}, O2={"v": 1})
+    counted = []
+    first = pc.ProjectionReader(db, cache, lambda kind, result, n: counted.append((kind, result, n)))
+    assert first.payloads("officers", ["O1", "O2", "O9"], officers.load) == {"O1": {"v": 1}, "O2": {"v": 1}}
+    second = pc.ProjectionReader(db, cache)
+    assert second.payloads("officers", ["O2", "O1", "O9"], officers.load) == {"O1": {"v": 1}, "O2": {"v": 1}}
+    assert officers.reads == ["O1", "O2", "O9"]  # the second unit read none of them
+    assert counted == [("officers", "miss", 3)]
+    assert (cache.hits, cache.misses) == (3, 3)
+
+
+def test_a_change_logged_by_another_process_drops_only_that_key_at_the_next_unit():
+    db, cache = FakeDb(), pc.ProjectionCache(10)
+    officers = Store(O1={"v": 1}, O2={"v": 1})
+    pc.ProjectionReader(db, cache).payloads("officers", ["O1", "O2"], officers.load)
+    officers.payloads["O1"] = {"v": 2}
+    assert pc.record_change(db, "officers", "O1") == 1  # another process stored O1 v2
+    officers.reads.clear()
+    reader = pc.ProjectionReader(db, cache)
+    assert reader.payloads("officers", ["O1", "O2"], officers.load) == {"O1": {"v": 2}, "O2": {"v": 1}}
+    assert officers.reads == ["O1"]
+
+
+def test_more_changes_than_the_log_holds_drop_the_whole_database(slots):
+    db, cache = FakeDb(), pc.ProjectionCache(10)
+    officers = Store(O1={"v": 1}, O2={"v": 1})
+    pc.ProjectionReader(db, cache).payloads("officers", ["O1", "O2"], officers.load)
+    for _ in range(slots["PROJECTION_CHANGE_SLOTS"] + 1):
+        pc.record_change(db, "items", "I1")  # O1 and O2 never changed, but the ring cannot say so
+    officers.reads.clear()
+    pc.ProjectionReader(db, cache).payloads("officers", ["O1", "O2"], officers.load)
+    assert officers.reads == ["O1", "O2"]
+
+
+def test_a_log_created_anew_drops_everything_cached_for_that_database():
+    db, cache = FakeDb(), pc.ProjectionCache(10)
+    pc.record_change(db, "officers", "O7")
+    officers = Store(O1={"v": 1})
+    pc.ProjectionReader(db, cache).payloads("officers", ["O1"], officers.load)
+    db.cols.clear()  # the database dropped and filled again: the counter restarts
+    pc.record_change(db, "officers", "O7")
+    officers.reads.clear()
+    pc.ProjectionReader(db, cache).payloads("officers", ["O1"], officers.load)
+    assert officers.reads == ["O1"]
+
+
+def test_a_read_that_started_before_a_drop_is_not_cached():
+    db, cache = FakeDb(), pc.ProjectionCache(10)
+    other = FakeDb()  # a second unit of work advancing the cache while the first one's read is on the wire
+    officers = Store(O1={"v": 1})
+    pc.ProjectionReader(db, cache).payloads("officers", ["X"], Store().load)
+
+    def slow_load(keys):
+        found = officers.load(keys)  # read v1 ... meanwhile O1 changes and another unit sees it
+        pc.record_change(db, "officers", "O1")
+        pc.ProjectionReader(db, cache).payloads("items", ["I1"], Store().load)
+        return found
+
+    reader = pc.ProjectionReader(db, cache)
+    assert reader.payloads("officers", ["O1"], slow_load) == {"O1": {"v": 1}}  # used by this unit ...
+    assert cache.get(db.name, "officers", "O1") is pc.MISSING  # ... but not kept for the next ones
+    assert other.name == db.name
+
+
+def test_the_end_check_hands_back_the_saved_aggregates_that_read_a_key_changed_during_the_unit():
+    db, cache = FakeDb(), pc.ProjectionCache(10)
+    officers, items = Store(O1={"v": 1}, O2={"v": 1}), Store(I1={"r": 1})
+    reader = pc.ProjectionReader(db, cache)
+    reader.payloads("officers", ["O1"], officers.load, "case-a")
+    reader.payloads("officers", ["O2"], officers.load, "case-b")
+    reader.payloads("items", ["I1"], items.load, "case-c")
+    reader.saved.update({"case-a", "case-b", "case-c"})
+    pc.record_change(db, "officers", "O1")  # stored by another process while this unit ran
+    assert reader.finish() == ["case-a"]
+    assert cache.get(db.name, "officers", "O1") is pc.MISSING  # and the cache dropped it already
+
+
+def test_the_end_check_reads_nothing_when_the_unit_read_no_projection_or_saved_nothing():
+    db, cache = FakeDb(), pc.ProjectionCache(10)
+    assert pc.ProjectionReader(db, cache).finish() == []
+    assert db[pc.CHANGES].finds == 0
+    reader = pc.ProjectionReader(db, cache)
+    reader.payloads("officers", ["O1"], Store().load, "case-a")
+    pc.record_change(db, "officers", "O1")
+    assert reader.finish() == []  # case-a was judged but not saved (a lost compare-and-set, a refusal)
+
+
+def test_an_unknown_stretch_of_the_log_makes_every_saved_aggregate_that_read_a_projection_due(slots):
+    db, cache = FakeDb(), pc.ProjectionCache(10)
+    reader = pc.ProjectionReader(db, cache)
+    reader.payloads("officers", ["O1"], Store().load, "case-a")
+    reader.saved.update({"case-a", "case-z"})  # case-z read no projection
+    for _ in range(slots["PROJECTION_CHANGE_SLOTS"] + 2):
+        pc.record_change(db, "items", "I9")
+    assert reader.finish() == ["case-a"]
+
+
+def test_the_cache_is_bounded_least_recently_used_first(slots):
+    db, cache = FakeDb(), pc.ProjectionCache(slots["PROJECTION_CACHE_ENTRIES"])
+    officers = Store(A={}, B={}, C={}, D={})
+    reader = pc.ProjectionReader(db, cache)
+    reader.payloads("officers", ["A", "B", "C"], officers.load)
+    reader.payloads("officers", ["A"], officers.load)  # A used again: B is the oldest now
+    reader.payloads("officers", ["D"], officers.load)
+    assert len(cache) == 3
+    assert cache.get(db.name, "officers", "B") is pc.MISSING
+    assert cache.get(db.name, "officers", "A") == {}
+
+
+def test_size_zero_turns_the_cache_off(slots):
+    slots["PROJECTION_CACHE_ENTRIES"] = 0
+    assert pc.shared_cache() is None
+    assert pc.projection_reader(FakeDb(), "penalty") is None
