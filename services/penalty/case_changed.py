@@ -19,7 +19,7 @@ def legal_basis(item_payload: Mapping[str, Any] | None, at: datetime) -> list[di
     """(law, article) pairs of the item version in force at `at` (latest known if none yet)."""
     if not item_payload:
         return []
-    item = projections.projected_item(item_payload)
+    item = projections.item_record(item_payload)
     if not item.versions:
         return []
     version = item.latest_version_on(at) or item.versions[0]

@@ -25,7 +25,7 @@ supervisor must chase for lateness. Other open findings do not make a case overd
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from services.common.findings import SEVERITY_RANK, Finding  # noqa: F401  (SEVERITY_RANK: re-exported)
 from services.common.ondemand import OnDemand
@@ -217,16 +217,81 @@ def item_view(item: ProjectedItem | None, dept: str, code: str, at: datetime) ->
 
 
 # -- CaseFacts ----------------------------------------------------------------------------------
+#
+# What is built from one projected payload — the registry record, the officer, and the answers
+# asked of them (item views, credential verdicts: pure functions of that payload and their
+# arguments) — is kept while the same payload *object* is served for the code or officer id: the
+# unit of work's memo and the process projection cache hand out one object per stored version, so
+# the next fact of a case (or another case of the batch) does not rebuild them (issue 14). A newer
+# payload is another object: the entry is rebuilt. Entries hold their payload, so an id is never
+# reused while kept.
+
+BUILT_KEPT = 20_000   # entries per kind before the cache starts afresh
+ANSWERS_KEPT = 512    # answers per entry before that entry's answers start afresh
+
+
+class _Built:
+    __slots__ = ("payload", "value", "answers")
+
+    def __init__(self, payload: Mapping[str, Any], value: Any):
+        self.payload, self.value, self.answers = payload, value, {}
+
+    def answer(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        try:
+            return self.answers[key]
+        except KeyError:
+            if len(self.answers) >= ANSWERS_KEPT:
+                self.answers.clear()
+            found = self.answers[key] = compute()
+            return found
+
+
+_ITEMS: dict[str, _Built] = {}
+_HOLDERS: dict[str, _Built] = {}
+
+
+def _built(kept: dict[str, _Built], key: str, payload: Mapping[str, Any], build: Callable[[Mapping[str, Any]], Any]) -> _Built:
+    entry = kept.get(key)
+    if entry is None or entry.payload is not payload:
+        if len(kept) >= BUILT_KEPT:
+            kept.clear()
+        entry = kept[key] = _Built(payload, build(payload))
+    return entry
+
+
+def item_record(payload: Mapping[str, Any]) -> ProjectedItem:
+    """`projected_item(payload)`, built once while the same payload object is served."""
+    return _built(_ITEMS, str(payload["item_code"]), payload, projected_item).value
+
+
+def _when(at: datetime | None) -> tuple:
+    return (at, at.tzinfo) if at is not None else (None, None)  # equal instants in other zones read apart
+
 
 def case_facts(officers: Mapping[str, Mapping[str, Any]], items: Mapping[str, Mapping[str, Any]],
                crime_thresholds: Sequence[Mapping[str, Any]],
                other_decisions: Sequence[Mapping[str, Any]]) -> CaseFacts:
     """CaseFacts over the projected documents of one case (officer and item payloads by id)."""
-    records = {code: projected_item(payload) for code, payload in items.items()}
-    holders = {officer_id: holder_from_payload(payload) for officer_id, payload in officers.items()}  # once per case
+    records = {code: _built(_ITEMS, str(code), payload, projected_item) for code, payload in items.items()}
+    holders = {officer_id: _built(_HOLDERS, str(officer_id), payload, holder_from_payload)
+               for officer_id, payload in officers.items()}
+
+    def credentials(officer_id: str, area: str, at: datetime) -> tuple[bool, list[str]]:
+        entry = holders.get(officer_id)
+        if entry is None:
+            return officer_verdict(None, area, at)
+        allowed, reasons = entry.answer((area, *_when(at)), lambda: officer_verdict(entry.value, area, at))
+        return allowed, list(reasons)
+
+    def item(dept: str, code: str, at: datetime) -> ItemView | None:
+        entry = records.get(code)
+        if entry is None:
+            return None
+        return entry.answer((dept, *_when(at)), lambda: item_view(entry.value, dept, code, at))
+
     return CaseFacts(
-        credentials=lambda officer_id, area, at: officer_verdict(holders.get(officer_id), area, at),
-        items=lambda dept, code, at: item_view(records.get(code), dept, code, at),
+        credentials=credentials,
+        items=item,
         crime_thresholds=tuple(crime_thresholds),
         other_decisions=other_decisions if isinstance(other_decisions, OnDemand) else tuple(other_decisions),
         officer_kinds=lambda officer_id: (officers.get(officer_id) or {}).get("kind"),

@@ -14,7 +14,7 @@ the same guards and raise IllegalTransitionError instead of holding.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import datetime
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -309,23 +309,46 @@ class Case:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly snapshot for the read model (datetimes as ISO 8601 strings)."""
-        out = {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+        out = {name: _plain(getattr(self, name)) for name in _field_names(Case)}
         out["flags"] = sorted(self.flags)
         out["stage_label"] = STAGE_LABELS.get(self.stage or "", "")
         return out
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime):
+_LEAVES = frozenset({str, int, float, bool, type(None)})
+_FIELD_NAMES: dict[type, tuple[str, ...] | None] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...] | None:
+    """The field names of a dataclass type (None: not a dataclass), looked up once per type."""
+    try:
+        return _FIELD_NAMES[cls]
+    except KeyError:
+        names = tuple(f.name for f in fields(cls)) if is_dataclass(cls) else None
+        _FIELD_NAMES[cls] = names
+        return names
+
+
+def _plain(value: Any, nested: bool = False) -> Any:
+    """`value` as plain JSON-friendly data: dataclasses as dicts of their fields, datetimes as ISO
+    8601 strings, tuples and sets as lists. A `Rejected` at the top (a held or anomalous fact) is
+    its `to_dict()`; inside another dataclass (`nested`) every dataclass is a dict of its fields —
+    what `dataclasses.asdict` gave, without its deep copies (issue 14: it was most of the snapshot)."""
+    cls = type(value)
+    if cls in _LEAVES:
+        return value
+    if cls is datetime or isinstance(value, datetime):
         return value.isoformat()
-    if isinstance(value, Rejected):
+    if not nested and isinstance(value, Rejected):
         return value.to_dict()
-    if is_dataclass(value):
-        return {k: _plain(v) for k, v in asdict(value).items()}
+    names = _field_names(cls)
+    if names is not None:  # leaves inline: most values are strings, numbers, flags
+        return {name: v if type(v) in _LEAVES else _plain(v, True)
+                for name, v in zip(names, [getattr(value, name) for name in names])}
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: v if type(v) in _LEAVES else _plain(v, nested) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
-        return [_plain(v) for v in value]
+        return [v if type(v) in _LEAVES else _plain(v, nested) for v in value]
     return value
 
 
