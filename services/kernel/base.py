@@ -28,13 +28,13 @@ from contextlib import contextmanager
 from typing import Any, Callable, ClassVar, Iterator
 
 import eventlet
-from nameko.events import EventDispatcher, EventHandler
+from nameko.events import EventHandler
 from nameko.rpc import rpc
 from nameko.timer import timer
 
 from services.common.errors import DomainError
 from services.common.findings import SEVERITY_RANK
-from services.kernel import config, packing
+from services.kernel import config
 from services.kernel.aggregates import AggregateStore
 from services.kernel.clock import Clock
 from services.kernel.commands import CommandRefused, build_envelope, refusal, validate
@@ -45,7 +45,7 @@ from services.kernel.manifest import Aggregate, ServiceManifest
 from services.kernel.memo import Memo
 from services.kernel.messaging import PoisonMessage, batch_event_handler
 from services.kernel.metrics import FINDINGS_OPEN, SWEEP_LAG, Metrics
-from services.kernel.outbox import relay, sweep
+from services.kernel.outbox import EventRelay, relay, sweep
 from services.kernel.settings import Conf, Settings
 from services.kernel.sidewrites import SideWrites
 
@@ -138,7 +138,7 @@ class EventSourcedService:
 
     metrics = Metrics()
     clock = Clock()
-    dispatch = EventDispatcher()
+    dispatch = EventRelay()  # events relayed per unit of work with one wait for the confirms (kernel/outbox.py)
     conf = Conf()
     settings = Settings()
     memo: Memo | None = None  # look-ups remembered for the unit of work running (memoized())
@@ -175,8 +175,7 @@ class EventSourcedService:
         return next(a for a in self.manifest.aggregates if a.name == name)
 
     def store(self, aggregate: Aggregate) -> AggregateStore:
-        return AggregateStore(self.db[aggregate.collection], listeners=self.store_listeners(aggregate),
-                              layout=aggregate.layout)
+        return AggregateStore(self.db[aggregate.collection], listeners=self.store_listeners(aggregate))
 
     def store_listeners(self, aggregate: Aggregate) -> list:
         """Callables (old document or None, new document) run after each save of `aggregate`
@@ -205,7 +204,7 @@ class EventSourcedService:
 
     def _relay(self, repo: EventSourcedRepository, doc: dict | None, pending: list[dict]) -> None:
         if doc is not None and pending:
-            relay(repo.store, doc["_id"], pending, self.dispatch, self.name, version=doc["version"])
+            relay(repo.store, doc["_id"], pending, self.dispatch, self.name, version=doc["version"], writes=self.writes)
 
     def ingest(self, repo: EventSourcedRepository, envelope: dict) -> dict | None:
         doc, pending = repo.ingest(envelope, self.clock)
@@ -446,18 +445,11 @@ class EventSourcedService:
     def fact_status(self, event_id):
         """Whether this service applied (stored in an aggregate) the fact `event_id`, for the gateway's
         `GET /api/v1/events/<event_id>`: {"applied": bool[, "aggregate", "id"]}. A scan of `fact_ids`
-        (FerretDB v1 pushes down only `_id` lookups; status questions are rare): in the database, or,
-        for an aggregate that packs them (kernel/packing.py), here, over the packed fields (FerretDB
-        then decodes a few fields per document instead of all of them)."""
+        (FerretDB v1 pushes down only `_id` lookups; status questions are rare)."""
         if not isinstance(event_id, str) or not 0 < len(event_id) <= 64:
             return {"applied": False}
         for aggregate in self.manifest.aggregates:
-            col = self.db[aggregate.collection]
-            if "fact_ids" in aggregate.packed:
-                doc = next((d for d in col.find({}, packing.reading("fact_ids")).batch_size(500)
-                            if packing.holds_fact(d, event_id)), None)
-            else:
-                doc = col.find_one({"fact_ids": event_id}, {"_id": 1})
+            doc = self.db[aggregate.collection].find_one({"fact_ids": event_id}, {"_id": 1})
             if doc is not None:
                 return {"applied": True, "aggregate": aggregate.name, "id": doc["_id"]}
         return {"applied": False}

@@ -1,9 +1,15 @@
 """Relay of outbox events: dispatch as nameko events, then drop the aggregate's outbox marker.
 
-Events are dispatched right after the aggregate is saved; if the process dies in between, the
-sweep (a timer on every service) finds the small markers `<collection>_outbox` written before
-the save (services/kernel/aggregates.py) and sends the outbox of those aggregates. Consumers are
-idempotent, so a rare second dispatch is harmless.
+Events are dispatched after the aggregate is saved; if the process dies in between, the sweep (a
+timer on every service) finds the small markers `<collection>_outbox` written before the save
+(services/kernel/aggregates.py) and sends the outbox of those aggregates. Consumers are idempotent,
+so a rare second dispatch is harmless.
+
+Inside a unit of work (a batch of facts, a command, a sweep: services/kernel/sidewrites.py) with the
+service's `EventRelay` as dispatcher, the events of every aggregate the unit saved are published
+together when it ends, with one wait for the broker's confirms (services/kernel/confirms.py), and
+then the markers are deleted (one bulk): before the unit's messages are acked. If the publish
+fails, every message of the unit fails and is redelivered; the markers stay for the sweep.
 """
 from __future__ import annotations
 
@@ -11,8 +17,16 @@ import logging
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterable
 
+from kombu.utils.json import dumps
+from nameko import config
+from nameko.extensions import DependencyProvider
+from nameko.messaging import encode_to_headers
+
 from services.kernel.aggregates import AggregateStore
+from services.kernel.confirms import ConfirmedPublisher, Outgoing
+from services.kernel.messaging import event_exchange
 from services.kernel.metrics import EVENTS_OUT, FINDINGS, OUTBOX_AGE, OUTBOX_BACKLOG
+from services.kernel.sidewrites import SideWrites
 
 log = logging.getLogger("zhifa.outbox")
 
@@ -22,16 +36,94 @@ log = logging.getLogger("zhifa.outbox")
 IN_FLIGHT = timedelta(seconds=10)
 
 
+class Dispatch:
+    """What `EventRelay` injects: `dispatch(type, payload)` publishes one event and waits for its
+    confirm (as nameko's EventDispatcher); `publish_all([(type, payload), ...])` publishes several with
+    one wait."""
+
+    def __init__(self, provider: "EventRelay", worker_ctx):
+        self.provider = provider
+        self.headers = encode_to_headers(worker_ctx.context_data)
+
+    def __call__(self, event_type: str, payload: dict) -> None:
+        self.publish_all([(event_type, payload)])
+
+    def publish_all(self, events: list[tuple[str, dict]]) -> None:
+        exchange = self.provider.exchange
+        self.provider.publisher.publish_all([Outgoing(exchange, t, dumps(p).encode("utf-8"), self.headers)
+                                             for t, p in events])
+
+
+class EventRelay(DependencyProvider):
+    """The service's event dispatcher: events on `<service>.events` (routing key = event type, the
+    worker's context in the headers, persistent, confirmed), one by one or a batch with one wait."""
+
+    def setup(self):
+        self.exchange = event_exchange(self.container.service_name)
+        self.publisher = ConfirmedPublisher(config.get("AMQP_URI"), exchanges=(self.exchange,),
+                                            timeout=float(config.get("PUBLISH_CONFIRM_TIMEOUT_SECONDS") or 30))
+
+    def stop(self):
+        self.publisher.close()
+
+    def kill(self):
+        self.publisher.close()
+
+    def get_dependency(self, worker_ctx):
+        return Dispatch(self, worker_ctx)
+
+
+def _counted(service: str, ev: dict) -> None:
+    EVENTS_OUT.labels(service, ev["type"]).inc()
+    if ev["type"] in ("finding.raised", "finding.resolved"):
+        FINDINGS.labels(service, ev["payload"]["rule_id"], ev["type"].split(".")[1]).inc()
+
+
+class _Relaying:
+    """The events a unit of work relays together, and the markers to drop once they are confirmed."""
+
+    def __init__(self, dispatch: Dispatch, service: str):
+        self.dispatch, self.service = dispatch, service
+        self.events: list[dict] = []
+        self.ids: set = set()
+        self.relayed: list[tuple[AggregateStore, str, int]] = []
+
+    def add(self, store: AggregateStore, agg_id: str, events: Iterable[dict], version: int | None) -> int:
+        queued = 0
+        for ev in events:
+            if ev["event_id"] not in self.ids:  # (an aggregate saved twice in the unit carries them again)
+                self.ids.add(ev["event_id"])
+                self.events.append(ev)
+                queued += 1
+        if version is not None:
+            self.relayed.append((store, agg_id, version))
+        return queued
+
+    def send(self) -> None:
+        self.dispatch.publish_all([(ev["type"], ev) for ev in self.events])
+        for ev in self.events:
+            _counted(self.service, ev)
+        for store, agg_id, version in self.relayed:
+            store.relayed(agg_id, version)  # (deferred to the same unit: one bulk of deletes after this)
+
+
 def relay(store: AggregateStore, agg_id: str, events: Iterable[dict],
-          dispatch: Callable[[str, dict], None], service: str, version: int | None = None) -> int:
+          dispatch: Callable[[str, dict], None], service: str, version: int | None = None,
+          writes: SideWrites | None = None) -> int:
     """Dispatch `events`; `version` is given when they are the whole outbox saved at that version
-    (its marker is dropped then)."""
+    (its marker is dropped then). Within a unit of work (`writes`) and with an `EventRelay`'s
+    dispatcher, they go out with the unit's other events when it ends (module doc). The events sent
+    or queued."""
+    if writes is not None and isinstance(dispatch, Dispatch):
+        def start() -> _Relaying:
+            relaying = _Relaying(dispatch, service)
+            writes.after(relaying.send)
+            return relaying
+        return writes.part(("relay", service), start).add(store, agg_id, events, version)
     sent = 0
     for ev in events:
         dispatch(ev["type"], ev)
-        EVENTS_OUT.labels(service, ev["type"]).inc()
-        if ev["type"] in ("finding.raised", "finding.resolved"):
-            FINDINGS.labels(service, ev["payload"]["rule_id"], ev["type"].split(".")[1]).inc()
+        _counted(service, ev)
         sent += 1
     if version is not None:
         store.relayed(agg_id, version)

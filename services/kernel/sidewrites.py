@@ -47,6 +47,7 @@ class SideWrites:
         self._cols: dict[str, tuple[Collection, list]] = {}
         self._keys: set[tuple[str, Hashable]] = set()
         self._after: list[Callable[[], None]] = []
+        self._parts: dict[Hashable, Any] = {}
         self.commands = 0  # bulk_write commands sent (tests and measurements)
         self.ops = 0       # operations sent
         _units.add(self)
@@ -69,6 +70,13 @@ class SideWrites:
         """Whether a write added with this `key` on `collection` waits for the flush."""
         return (_name(collection), key) in self._keys
 
+    def part(self, key: Hashable, make: Callable[[], Any]) -> Any:
+        """The unit's own object for `key` (made by `make()` the first time it is asked for in this unit),
+        e.g. the events a batch relays together (services/kernel/outbox.py); gone at the flush."""
+        if key not in self._parts:
+            self._parts[key] = make()
+        return self._parts[key]
+
     def after(self, fn: Callable[[], None]) -> None:
         """Run `fn` at the flush, after the bulk writes (e.g. a relay that publishes a batch's events)."""
         self._after.append(fn)
@@ -78,7 +86,7 @@ class SideWrites:
         write fails: then it raises, and the callbacks not run yet are dropped with the writes)."""
         while self._cols or self._after:
             cols, after = self._cols, self._after
-            self._cols, self._after, self._keys = {}, [], set()
+            self._cols, self._after, self._keys, self._parts = {}, [], set(), {}
             for collection, ops in cols.values():
                 for start in range(0, len(ops), self.max_ops):
                     chunk = ops[start:start + self.max_ops]
@@ -87,6 +95,7 @@ class SideWrites:
                     self.ops += len(chunk)
             for fn in after:
                 fn()  # (a callback may defer more writes: the loop sends them too)
+        self._parts = {}
 
 
 def holding(collection: Collection, key: Hashable) -> Iterator[SideWrites]:

@@ -1,6 +1,7 @@
 """Side writes deferred to the end of a batch (services/kernel/sidewrites.py) on a real broker and
 FerretDB, with the personnel service: they are in the database once the batch is done, and when they
 fail at the end of the batch every message of the batch is redelivered (and the writes made again)."""
+import json
 import uuid
 
 import pymongo
@@ -57,7 +58,7 @@ def test_a_batch_s_deferred_writes_are_in_the_database_after_it(personnel):
     dispatch(personnel["amqp"], [officer_registered(i) for i in ids])
     for i in ids:
         assert wait_for(lambda i=i: probed(personnel, i))
-        assert relayed(personnel["db"]["officers"], i)
+        assert wait_for(lambda i=i: relayed(personnel["db"]["officers"], i))  # after the events (one publish)
     # the probe rows were sent before the `after` callbacks, all of one batch together
     assert sorted(ProbedPersonnel.flushed) == sorted(ids)
 
@@ -76,3 +77,56 @@ def test_a_failed_flush_makes_every_message_of_the_batch_redelivered(personnel):
         assert wait_for(lambda i=i: i in ProbedPersonnel.flushed[failed_at + 1:])
     versions = {i: personnel["db"]["officers"].find_one({"_id": i})["version"] for i in ids}
     assert all(v == 1 for v in versions.values())  # saved once: the redelivery found the facts applied
+
+
+# ---- the relay of a batch: one publish with one wait for the confirms, then the markers ----------
+
+@pytest.fixture
+def publishes(monkeypatch):
+    """Every `publish_all` of the process: the officer ids its messages name; `fail_once` ids make the
+    first publish naming them fail (as a nack or a lost connection would)."""
+    from services.kernel.confirms import ConfirmedPublisher, NotConfirmed
+
+    seen: list[set] = []
+    fail_once: set = set()
+    original = ConfirmedPublisher.publish_all
+
+    def publish_all(self, messages):
+        named = {json.loads(m.data())["payload"].get("officer_id") for m in messages
+                 if m.exchange.name == "personnel.events"} - {None}
+        if named & fail_once:
+            fail_once.difference_update(named)
+            raise NotConfirmed("消息服务拒收（nack）1 条消息")
+        original(self, messages)
+        seen.append(named)
+
+    monkeypatch.setattr(ConfirmedPublisher, "publish_all", publish_all)
+    return {"seen": seen, "fail_once": fail_once}
+
+
+def test_a_batch_s_events_go_out_in_one_publish(personnel, publishes):
+    ids = [f"{SCJG}-2{uuid.uuid4().hex[:3]}" for _ in range(4)]
+    dispatch(personnel["amqp"], [officer_registered(i) for i in ids])
+    for i in ids:
+        assert wait_for(lambda i=i: probed(personnel, i) and relayed(personnel["db"]["officers"], i))
+    holding = [named for named in publishes["seen"] if named & set(ids)]
+    assert holding == [set(ids)]  # each officer's officer.changed, all in one publish of the batch
+
+
+def test_a_failed_publish_redelivers_the_batch_and_leaves_the_markers_for_the_sweep(personnel, publishes):
+    ids = [f"{SCJG}-1{uuid.uuid4().hex[:3]}" for _ in range(2)]
+    publishes["fail_once"].add(ids[0])
+    dispatch(personnel["amqp"], [officer_registered(i) for i in ids])
+    for i in ids:
+        assert wait_for(lambda i=i: probed(personnel, i))
+    # the relay's callback (the first one of the unit) failed, so the unit's probe callbacks were
+    # dropped: each id among them comes from the redelivery of its message
+    for i in ids:
+        assert wait_for(lambda i=i: i in ProbedPersonnel.flushed)
+    # the redelivery found the facts applied; the events wait for the outbox sweep (markers kept)
+    assert not any(named & set(ids) for named in publishes["seen"])
+    for i in ids:
+        assert not relayed(personnel["db"]["officers"], i)
+    for i in ids:  # the sweep sends them once the markers are older than IN_FLIGHT (10 s)
+        assert wait_for(lambda i=i: relayed(personnel["db"]["officers"], i), timeout=30)
+    assert set().union(*[named & set(ids) for named in publishes["seen"]]) == set(ids)

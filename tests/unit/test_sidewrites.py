@@ -215,3 +215,12 @@ def test_marker_deletes_of_relays_wait_for_the_end_of_the_unit():
     assert not store.is_relayed("c1")
     writes.flush()
     assert store.is_relayed("c1")
+
+
+def test_a_unit_s_own_part_is_made_once_and_gone_after_the_flush():
+    writes = SideWrites()
+    made = []
+    first = writes.part("relay", lambda: made.append(1) or [])
+    assert writes.part("relay", lambda: made.append(2) or []) is first and made == [1]
+    writes.flush()
+    assert writes.part("relay", lambda: made.append(3) or []) is not first and made == [1, 3]
