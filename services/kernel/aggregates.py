@@ -40,7 +40,7 @@ from services.common.findings import Finding, diff_findings
 from services.kernel import config
 from services.kernel.mongo import ConcurrencyError
 from services.kernel.sidewrites import SideWrites, deferred, holding
-from services.kernel.packing import pack, unpack_from
+from services.kernel.packing import DEFAULT_LAYOUT, Layout, unpack_from
 
 NAMESPACE = uuid.UUID("6f1c1e0e-4f6e-4a55-9a53-7a68e9b7c001")
 MAX_ATTEMPTS = 20
@@ -230,8 +230,10 @@ class AggregateStore:
 
     writes: Callable[[], SideWrites | None] = staticmethod(lambda: None)
 
-    def __init__(self, collection: Collection, listeners: Iterable[Listener] = (), cache: Any = "process"):
+    def __init__(self, collection: Collection, listeners: Iterable[Listener] = (), cache: Any = "process",
+                 layout: Layout = DEFAULT_LAYOUT):
         self.col = collection
+        self.layout = layout  # which fields are stored packed (the aggregate's declaration; kernel/packing.py)
         self.listeners: list[Listener] = list(listeners)
         chosen = shared_cache(config.get("AGGREGATE_CACHE_MB")) if cache == "process" else cache
         self.cache: DocCache = chosen if chosen is not None else DocCache(0)  # size 0: keeps nothing
@@ -350,9 +352,9 @@ class AggregateStore:
                 self._set_due(agg_id, indexed, now=True)
             try:
                 if doc is None:
-                    self.col.insert_one(pack(new))
+                    self.col.insert_one(self.layout.pack(new))
                 else:
-                    res = self.col.replace_one({"_id": agg_id, "version": doc["version"]}, pack(new))
+                    res = self.col.replace_one({"_id": agg_id, "version": doc["version"]}, self.layout.pack(new))
                     if res.matched_count == 0:  # another writer saved first
                         self.cache.contended(self._key(agg_id))
                         continue

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, Callable
 
+from services.kernel.packing import PACKED_FIELDS, Layout
+
 log = logging.getLogger("zhifa.manifest")
 
 GROUP = "zhifa.services"
@@ -104,13 +106,24 @@ class Command:
 
 @dataclass(frozen=True)
 class Aggregate:
-    """An event-sourced aggregate: its collection, the ingress event types routed to it."""
+    """An event-sourced aggregate: its collection, the ingress event types routed to it.
+
+    `packed`: fields of its documents stored as one compressed binary (services/kernel/packing.py),
+    for fields no database query filters, sorts or projects on; `lifted`: dotted paths inside them
+    kept readable beside it for the queries that do (e.g. `snapshot.status`). The default packs the
+    facts only; a service that packs its snapshot reads it with `packing.reading` + `unpack`."""
 
     name: str
     collection: str
     routes: tuple[str, ...] = ()
     description: str = ""
     dept_field: str = "dept"   # document field holding the department(s) its findings can belong to
+    packed: tuple[str, ...] = PACKED_FIELDS
+    lifted: tuple[str, ...] = ()
+
+    @property
+    def layout(self) -> Layout:
+        return Layout(self.packed, self.lifted)
 
 
 @dataclass(frozen=True)

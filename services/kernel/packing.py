@@ -10,17 +10,26 @@ as one `bson.Binary`: their BSON, compressed with zlib. The database then handle
   millisecond, time zones per the collection's codec options, Chinese text).
 - Both forms read: `unpack` of a document stored before packing (plain `facts`) returns it as it is,
   so no migration is needed; the next save of it writes it packed.
-- Fields that queries filter or project on stay as they are: `fact_ids` (fact status, dedupe),
-  `snapshot`, `findings_open`, `findings_count`, `due_at`, `version`, `dept`, `outbox`.
+- Which fields are packed is declared per aggregate (`Layout`; services/kernel/manifest.py
+  `Aggregate(packed=..., lifted=...)`). The default packs `facts` and `emitted` only. An aggregate
+  whose snapshot no database query reads field by field packs `snapshot` and `fact_ids` too (penalty
+  cases, personnel officers: their snapshots hold ~100–250 nested fields, which FerretDB v1 decodes
+  on every read and every write). `lifted` paths inside a packed field (`snapshot.status`) are kept
+  readable beside it (a copy: `snapshot: {status: ...}` stored, the whole snapshot packed) so
+  queries and indexes on them keep working; `unpack` puts the packed whole back over the copy.
+- Never packed (the kernel filters or projects on them): `_id`, `version`, `dept`, `due_at`,
+  `outbox`, `findings_open` (the open-findings index reads it), `findings_count`.
 
 A reader that asked for `{"facts": 1}` asks for `FACTS` (both forms); one that excluded `facts`
-excludes `WITHOUT_FACTS`. Pure functions, no I/O.
+excludes `WITHOUT_FACTS`. A reader of a field a layout may pack asks for `reading(field, ...)` and
+unpacks: it gets the field in either form (and the other packed fields with it). Pure functions, no I/O.
 """
 from __future__ import annotations
 
 import zlib
+from dataclasses import dataclass
 from datetime import timezone
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import bson
 from bson.binary import Binary
@@ -37,24 +46,95 @@ KERNEL_CODEC = CodecOptions(tz_aware=True, tzinfo=timezone.utc)
 
 FACTS = {"facts": 1, PACKED: 1}  # projection: the facts in either form
 WITHOUT_FACTS = {"facts": 0, "emitted": 0, PACKED: 0}  # exclusion projection of the packed fields
+# fields the kernel filters or projects on in the database (aggregates, outbox, findings index)
+NEVER_PACKED = frozenset({"_id", "version", "dept", "due_at", "outbox", "outbox_pending", "findings_open",
+                          "findings_count", "evaluated_at"})
 
 
 class PackingError(ValueError):
     """A packed field this code cannot read (an unknown format byte or damaged data)."""
 
 
-def pack(doc: Mapping[str, Any]) -> dict:
-    """The document to store: `PACKED_FIELDS` present in `doc` moved into one compressed binary field.
+def pack(doc: Mapping[str, Any], fields: Iterable[str] = PACKED_FIELDS, lifted: Iterable[str] = ()) -> dict:
+    """The document to store: `fields` present in `doc` moved into one compressed binary field, with
+    copies of the `lifted` dotted paths (inside those fields) kept readable at their place.
 
     A document without any of them is returned as a plain copy (nothing to pack)."""
-    inner = {k: doc[k] for k in PACKED_FIELDS if k in doc}
-    out = {k: v for k, v in doc.items() if k not in PACKED_FIELDS}
+    fields = tuple(fields)
+    inner = {k: doc[k] for k in fields if k in doc}
+    out = {k: v for k, v in doc.items() if k not in fields}
     if not inner:
         return out
     if PACKED in doc:
         raise PackingError(f"document {doc.get('_id')!r} holds both {PACKED!r} and unpacked fields")
+    for path in lifted:
+        _lift(out, inner, path.split("."))
     out[PACKED] = Binary(FORMAT_BSON_ZLIB + zlib.compress(bson.encode(inner), LEVEL))
     return out
+
+
+def _lift(out: dict, inner: Mapping[str, Any], parts: list[str]) -> None:
+    """Copy `inner[parts...]` to `out[parts...]` (creating the parents), if it is there."""
+    value: Any = inner
+    for part in parts:
+        if not isinstance(value, Mapping) or part not in value:
+            return
+        value = value[part]
+    node = out
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Which fields of an aggregate's documents are packed (`packed`) and which dotted paths inside
+    them stay readable for queries (`lifted`); the default is the kernel's since issue 14."""
+
+    packed: tuple[str, ...] = PACKED_FIELDS
+    lifted: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        kept = NEVER_PACKED.intersection(self.packed)
+        if kept:
+            raise ValueError(f"fields the kernel reads in the database cannot be packed: {sorted(kept)}")
+        loose = [p for p in self.lifted if p.split(".", 1)[0] not in self.packed or "." not in p]
+        if loose:
+            raise ValueError(f"lifted paths must lie inside a packed field: {loose}")
+
+    def pack(self, doc: Mapping[str, Any]) -> dict:
+        return pack(doc, self.packed, self.lifted)
+
+
+DEFAULT_LAYOUT = Layout()
+
+
+def reading(*fields: str) -> dict:
+    """Projection of `fields` in either form: each of them, and the packed field (which brings every
+    packed field with it; `unpack` the result). For a reader of fields some layout may pack."""
+    return {**{f: 1 for f in fields}, PACKED: 1}
+
+
+def holds_fact(stored: Mapping[str, Any] | None, event_id: str) -> bool:
+    """Whether a stored document (read with `reading("fact_ids")`) lists `event_id` in its `fact_ids`,
+    packed or not. A packed one is decoded only when the id's bytes occur in it at all."""
+    if stored is None:
+        return False
+    if event_id in (stored.get("fact_ids") or ()):
+        return True
+    data = stored.get(PACKED)
+    if data is None:
+        return False
+    data = bytes(data)
+    if data[:1] != FORMAT_BSON_ZLIB:
+        raise PackingError(f"unknown packed format {data[:1]!r} in document {stored.get('_id')!r}")
+    try:
+        raw = zlib.decompress(data[1:])
+    except zlib.error as exc:
+        raise PackingError(f"damaged packed field in document {stored.get('_id')!r}: {exc}") from exc
+    if event_id.encode() not in raw:
+        return False
+    return event_id in ((unpack(stored) or {}).get("fact_ids") or ())
 
 
 def unpack(stored: Mapping[str, Any] | None, codec_options: CodecOptions = KERNEL_CODEC) -> dict | None:

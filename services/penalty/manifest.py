@@ -1,5 +1,6 @@
 """Declaration of the penalty case service (行政处罚案件)."""
 from services.kernel.manifest import Aggregate, Command, Param, Query, ServiceManifest
+from services.kernel.packing import PACKED_FIELDS
 from services.penalty.domain.settings import PenaltySettings
 
 CASE_ID = Param("case_id", in_="path", required=True, max_length=64, description="案件编号")
@@ -10,7 +11,9 @@ MANIFEST = ServiceManifest(
     service="services.penalty.service:PenaltyService",
     metrics_port=9103,
     order=30,
-    aggregates=(Aggregate("case", "cases", ("case.*",), "行政处罚案件"),),
+    # the snapshot (~250 nested fields) packed with the facts: no query reads it in the database
+    # (the case list, counters and indexes are side collections); kernel/packing.py
+    aggregates=(Aggregate("case", "cases", ("case.*",), "行政处罚案件", packed=PACKED_FIELDS + ("snapshot",)),),
     consumes=(("gateway", "case.*"), ("personnel", "officer.changed"), ("registry", "item.changed")),
     publishes=("finding.raised", "finding.resolved", "case.changed"),  # case.changed: for handover
     settings=PenaltySettings,

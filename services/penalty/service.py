@@ -277,7 +277,8 @@ class PenaltyService(EventSourcedService):
 
     def store(self, aggregate) -> store.CaseStore:
         """Case aggregates whose every save keeps the case list and its counters in step (store.py)."""
-        return store.CaseStore(self.db[aggregate.collection], listeners=self.store_listeners(aggregate))
+        return store.CaseStore(self.db[aggregate.collection], listeners=self.store_listeners(aggregate),
+                               layout=aggregate.layout)
 
     def after_save(self, aggregate, doc: dict) -> None:
         """Keep the reverse index (officer, item, party -> cases) in step with the saved case

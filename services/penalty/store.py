@@ -24,7 +24,7 @@ from services.kernel import leases
 from services.kernel.aggregates import AggregateStore, Change
 from services.kernel.memo import Memo, remembered
 from services.kernel.mongo import ConcurrencyError  # noqa: F401 (raised by the lease; callers catch store.ConcurrencyError)
-from services.kernel.packing import WITHOUT_FACTS
+from services.kernel.packing import reading, unpack_from
 from services.kernel.projection_cache import ProjectionReader, record_change
 from services.kernel.sidewrites import SideWrites, deferred
 from services.penalty.projections import case_summary
@@ -260,6 +260,10 @@ def partition(db: Database, key: str) -> Collection:
 
 
 ROW_VOLATILE = ("version", "evaluated_at")  # change on every save: not part of a row
+
+
+# what a case list row is made of (`list_row`), the snapshot packed or not (kernel/packing.py)
+LISTED = reading("snapshot", "dept", "due_at", "evaluated_at", "version")
 
 
 def list_row(doc: dict) -> dict:
@@ -510,7 +514,7 @@ def rebuild_list(db: Database) -> dict:
             db.case_list_at.insert_many(locators)
             locators.clear()
 
-    for doc in db.cases.find({}, {**WITHOUT_FACTS, "outbox": 0, "findings_open": 0}):
+    for doc in (unpack_from(db.cases, d) for d in db.cases.find({}, LISTED)):
         row = list_row(doc)
         key = row_key(row)
         counts[key] = counts.get(key, 0) + 1
@@ -553,7 +557,7 @@ def repair(db: Database, *, fix: bool = False) -> dict:
     them with its next `$inc` of that counter), a crashed process's stay until a fix."""
     carried = 0
     for loc in db.case_list_at.find({"pending": {"$ne": None}}, {"_id": 1}):
-        doc = db.cases.find_one({"_id": loc["_id"]}, {**WITHOUT_FACTS, "outbox": 0, "findings_open": 0})
+        doc = unpack_from(db.cases, db.cases.find_one({"_id": loc["_id"]}, LISTED))
         if doc is not None:
             sync_case(db, {**doc, "version": -1})  # carries out the pending move; counts nothing new
             carried += 1

@@ -1,6 +1,7 @@
 """Declaration of the personnel service (执法主体、人员、证件、培训)."""
 from services.kernel.manifest import (DEPT_USER, SUPERVISOR, Aggregate, Command, Param, Query,
                                       ServiceManifest)
+from services.kernel.packing import PACKED_FIELDS
 from services.personnel.domain import PersonnelSettings
 
 DEPT = Param("dept", description="部门编码（6位行政区划代码-部门简称）", max_length=40)
@@ -14,7 +15,11 @@ MANIFEST = ServiceManifest(
     metrics_port=9101,
     order=10,
     aggregates=(
-        Aggregate("officer", "officers", ("officer.*", "credential.*", "training.*"), "执法人员（证件、培训）"),
+        # the snapshot packed with the facts; what list_officers / get_credential filter on lifted
+        # beside it (kernel/packing.py)
+        Aggregate("officer", "officers", ("officer.*", "credential.*", "training.*"), "执法人员（证件、培训）",
+                  packed=PACKED_FIELDS + ("snapshot",),
+                  lifted=("snapshot.status", "snapshot.name", "snapshot.credential_numbers")),
         Aggregate("agency", "agencies", ("agency.*",), "执法主体"),
     ),
     consumes=(("gateway", "agency.*"), ("gateway", "officer.*"), ("gateway", "credential.*"),

@@ -7,6 +7,7 @@ from pymongo import ASCENDING
 from pymongo.database import Database
 
 from services.kernel.aggregates import AggregateStore
+from services.kernel.packing import reading, unpack_from
 
 
 def ensure_indexes(db: Database) -> None:
@@ -22,7 +23,8 @@ def agencies(db: Database) -> AggregateStore:
     return AggregateStore(db.agencies)
 
 
-PUBLIC = {"snapshot": 1, "dept": 1, "version": 1, "findings_open": 1}
+# the snapshot is packed (manifest: only status, name and credential numbers are lifted for the queries)
+PUBLIC = reading("snapshot", "dept", "version", "findings_open")
 
 
 def list_officers(db: Database, *, dept: str | None, status: str | None, q: str | None,
@@ -35,9 +37,10 @@ def list_officers(db: Database, *, dept: str | None, status: str | None, q: str 
     if q:
         query["snapshot.name"] = {"$regex": re.escape(q[:50])}
     cursor = db.officers.find(query, PUBLIC).sort("_id", ASCENDING).skip(offset).limit(limit)
-    items = [doc["snapshot"] | {"open_findings": len(doc.get("findings_open", {}))} for doc in cursor]
+    items = [doc["snapshot"] | {"open_findings": len(doc.get("findings_open", {}))}
+             for doc in (unpack_from(db.officers, d) for d in cursor)]
     return {"items": items, "total": db.officers.count_documents(query), "limit": limit, "offset": offset}
 
 
 def officer_by_credential(db: Database, number: str) -> dict | None:
-    return db.officers.find_one({"snapshot.credential_numbers": number})
+    return unpack_from(db.officers, db.officers.find_one({"snapshot.credential_numbers": number}))

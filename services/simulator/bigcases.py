@@ -54,11 +54,13 @@ from services.simulator.bench import (ROOT, Broker, free_port, git_commit, load_
                                       with_vhost)
 from services.simulator.publish import DEFAULT_AMQP_URI
 from services.kernel.aggregates import AggregateStore
-from services.kernel.packing import pack, unpack_from
+from services.kernel.packing import unpack_from
 from services.penalty import store as penalty_store
+from services.penalty.manifest import MANIFEST as PENALTY
 from services.simulator.report import write_json
 
 BATCH_MAX = 50  # FerretDB v1 hung on a bulk write of 100
+CASES = PENALTY.aggregates[0].layout  # stored as the penalty service stores its cases (kernel/packing.py)
 
 
 def templates(client, db_name: str, limit: int = 1000) -> list[dict]:
@@ -109,7 +111,7 @@ def fill(client, db_name: str, tmpl: list[dict], count: int, batch: int, tag: st
     started, n = time.monotonic(), have
     log(f"fill: {db_name}.cases holds {have}; writing up to {count} in batches of {batch}")
     while n < count:
-        docs = [pack(copy_case(tmpl[(n + i) % len(tmpl)], n + i, tag, depts)) for i in range(min(batch, count - n))]
+        docs = [CASES.pack(copy_case(tmpl[(n + i) % len(tmpl)], n + i, tag, depts)) for i in range(min(batch, count - n))]
         cases.insert_many(docs, ordered=False)
         n += len(docs)
         if n % 20000 < batch:
@@ -394,7 +396,7 @@ def time_store(db, queries: dict[str, tuple[str, dict]], repeat: int) -> dict:
                         severity=params.get("severity"), limit=params.get("limit", 100),
                         offset=params.get("offset", 0))
             elif path.startswith("/cases/"):
-                db.cases.find_one({"_id": path.rsplit("/", 1)[1]})
+                unpack_from(db.cases, db.cases.find_one({"_id": path.rsplit("/", 1)[1]}))
             elif path == "/case-figures":
                 penalty_store.case_counts(db, params.get("dept"))
             else:

@@ -13,6 +13,7 @@ from kombu import Connection, Exchange, Queue
 from nameko import config
 
 from services.kernel.messaging import DEAD_LETTER_EXCHANGE
+from services.kernel.packing import unpack
 from services.personnel.service import PersonnelService
 from tests.helpers import (SCJG, STHJ, credential_issued, drain, officer_registered, rejection_queue, relayed,
                            wait_for)
@@ -43,7 +44,7 @@ def dispatch(amqp_uri: str, envelopes: list[dict]) -> None:
 
 
 def officer(p, officer_id):
-    return p["db"]["officers"].find_one({"_id": officer_id})
+    return unpack(p["db"]["officers"].find_one({"_id": officer_id}))  # snapshot packed (kernel/packing.py)
 
 
 def applied(p, officer_id, count):

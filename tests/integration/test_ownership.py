@@ -73,10 +73,12 @@ def test_a_transfer_completes_only_when_the_receiving_department_accepts(suite):
                             envelope("officer.transfer_requested", {"officer_id": oid, "to_dept": STHJ},
                                      occurred_at=yesterday)])
     officers = suite["db"]("personnel").officers
-    wait_for(lambda: (doc := officers.find_one({"_id": oid})) and doc["snapshot"].get("transfer_request"), timeout=15)
+    wait_for(lambda: (doc := unpack(officers.find_one({"_id": oid}))) and doc["snapshot"].get("transfer_request"),
+             timeout=15)
     publish(suite["amqp"], [envelope("officer.transfer_accepted", {"officer_id": oid, "from_dept": SCJG,
                                                                    "effective_on": today}, dept=STHJ)])
-    doc = wait_for(lambda: (d := officers.find_one({"_id": oid})) and d["snapshot"]["dept"] == STHJ and d, timeout=15)
+    doc = wait_for(lambda: (d := unpack(officers.find_one({"_id": oid}))) and d["snapshot"]["dept"] == STHJ and d,
+                   timeout=15)
     assert doc["dept"] == STHJ and doc["snapshot"]["transfers"][0]["from"] == SCJG
     # the old department no longer reports on the officer
     [notice] = _refused(suite, SCJG, [envelope("officer.updated", {"officer_id": oid, "status": "left"})])

@@ -131,3 +131,77 @@ def test_unpack_from_uses_the_collection_codec():
     doc = aggregate_doc("c", [{"event_id": "e", "dept": "d", "at": RECEIVED}])
     back = packing.unpack_from(Col(), stored(packing.pack(doc), Col.codec_options))
     assert back["facts"][0]["at"].tzinfo is None and back == stored(doc, Col.codec_options)
+
+
+# ---- layouts: the snapshot packed too, lifted paths kept readable (penalty cases, personnel officers) ----
+
+def test_a_layout_packs_the_snapshot_and_keeps_lifted_paths_readable():
+    doc = aggregate_doc("o1", [{"event_id": "e1", "dept": "511322-scjg", "payload": {"name": "周岩"}}])
+    doc["snapshot"] = {"officer_id": "o1", "name": "周岩", "status": "active", "credential_numbers": ["川1"],
+                       "credentials": [{"number": "川1", "valid_to": "2029-01-18"}], "at": RECEIVED}
+    layout = packing.Layout(packing.PACKED_FIELDS + ("snapshot",), ("snapshot.status", "snapshot.name",
+                                                                    "snapshot.credential_numbers", "snapshot.gone"))
+    stored_doc = stored(layout.pack(doc))
+    assert stored_doc["snapshot"] == {"status": "active", "name": "周岩", "credential_numbers": ["川1"]}
+    assert set(stored_doc) == set(doc) - {"facts", "emitted"} | {packing.PACKED}
+    assert packing.unpack(stored_doc) == stored(doc)  # the whole snapshot back over the lifted copy
+    assert list(packing.unpack(stored_doc)["snapshot"]) == list(doc["snapshot"])  # in its order
+    assert packing.unpack(stored_doc)["fact_ids"] == ["e1"]  # not packed by this layout
+
+
+def test_every_field_a_layout_packs_comes_back_for_every_service():
+    layout = packing.Layout(packing.PACKED_FIELDS + ("snapshot", "fact_ids"))
+    for name, docs in aggregates_of_every_service().items():
+        for doc in docs[:200]:
+            packed = layout.pack(doc)
+            assert not {"facts", "emitted", "snapshot", "fact_ids"} & set(packed), name
+            assert packing.unpack(stored(packed)) == stored(doc), (name, doc["_id"])
+
+
+def test_the_default_layout_is_the_facts_only_and_old_documents_read():
+    doc = aggregate_doc("c", [{"event_id": "e", "dept": "d"}])
+    assert packing.DEFAULT_LAYOUT.pack(doc) == packing.pack(doc)
+    assert "snapshot" in packing.DEFAULT_LAYOUT.pack(doc)
+    layout = packing.Layout(packing.PACKED_FIELDS + ("snapshot",))
+    old = stored(packing.pack(doc))  # stored before the snapshot was packed
+    assert packing.unpack(old) == stored(doc)
+    assert "snapshot" not in layout.pack(packing.unpack(old))  # the next save packs it
+
+
+def test_a_layout_refuses_to_pack_what_the_kernel_reads_in_the_database():
+    for field in ("version", "outbox", "findings_open", "due_at", "dept", "_id"):
+        with pytest.raises(ValueError, match="cannot be packed"):
+            packing.Layout(packing.PACKED_FIELDS + (field,))
+    with pytest.raises(ValueError, match="inside a packed field"):
+        packing.Layout(packing.PACKED_FIELDS, ("snapshot.status",))
+    with pytest.raises(ValueError, match="inside a packed field"):
+        packing.Layout(packing.PACKED_FIELDS + ("snapshot",), ("snapshot",))
+
+
+def test_reading_projects_a_field_in_either_form():
+    assert packing.reading("snapshot", "dept") == {"snapshot": 1, "dept": 1, packing.PACKED: 1}
+
+
+def test_holds_fact_finds_an_event_id_in_plain_or_packed_fact_ids_only():
+    facts = [{"event_id": "e-1", "dept": "d", "payload": {"ref": "e-9"}}, {"event_id": "e-2", "dept": "d"}]
+    doc = aggregate_doc("c", facts)
+    packed = stored(packing.Layout(packing.PACKED_FIELDS + ("fact_ids",)).pack(doc))
+    for form in (stored(doc), packed, stored(packing.pack(doc))):
+        assert packing.holds_fact(form, "e-1") and packing.holds_fact(form, "e-2")
+        assert not packing.holds_fact(form, "e-9")  # in a payload, not a fact of this aggregate
+        assert not packing.holds_fact(form, "e-3")
+    assert not packing.holds_fact(None, "e-1")
+    with pytest.raises(packing.PackingError):
+        packing.holds_fact({**packed, packing.PACKED: Binary(b"\x01broken")}, "e-1")
+
+
+def test_the_penalty_and_personnel_declarations_pack_their_snapshots():
+    from services.penalty.manifest import MANIFEST as penalty
+    from services.personnel.manifest import MANIFEST as personnel
+
+    case = penalty.aggregates[0].layout
+    assert "snapshot" in case.packed and case.lifted == ()
+    officer = next(a for a in personnel.aggregates if a.name == "officer").layout
+    assert "snapshot" in officer.packed and "snapshot.credential_numbers" in officer.lifted
+    agency = next(a for a in personnel.aggregates if a.name == "agency").layout
+    assert agency == packing.DEFAULT_LAYOUT
