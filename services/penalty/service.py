@@ -120,7 +120,7 @@ class PenaltyAdapter:
         refs = projections.references(case)
         officers, items = store.projected(self.db, refs["officer_ids"], refs["item_codes"], self.memo(),
                                           self.projections(), case.case_id)
-        others = OnDemand(lambda: store.other_decisions(self.db, refs["party_id"], case.case_id))
+        others = OnDemand(lambda: store.other_decisions(self.db, refs["party_id"], case.case_id, self.projections()))
         facts = projections.case_facts(officers, items, thresholds, others)
         found = rules.evaluate(case, facts, settings, as_of, self.calendar, rules=extra_rules)
         self._last = (case, as_of, found)
@@ -258,10 +258,10 @@ class PenaltyService(EventSourcedService):
         entry = projections.decision_entry(case_id, snap)
         if entry is None and projections.never_decided(new):
             return  # no decision in any version of the case: no entry to read, write or drop (issue 14)
-        party = snap.get("party_id")
-        if old is new:
-            if store.index_decision(self.db, case_id, entry) and party:
-                store.mark_due(self.db, "party_id", party, self.clock(), except_case=case_id)
+        parties = (snap.get("party_id"), (old or {}).get("snapshot", {}).get("party_id"))
+        if old is new:  # (maybe after a crash between the entry's write and its log: logged again)
+            changed = store.index_decision(self.db, case_id, entry)
+            store.decision_changed(self.db, parties, self.clock(), case_id, make_due=changed)
             return
         key, digest = (self.db.name, case_id), _digest(entry)
         before = projections.decision_entry(case_id, old["snapshot"]) if old is not None else None
@@ -270,15 +270,15 @@ class PenaltyService(EventSourcedService):
         writes = self.writes
         store.put_decision(self.db, case_id, entry, writes)
         done = [lambda: _decision_written(key, digest)]
-        if before != entry and party:
-            done.append(lambda: store.mark_due(self.db, "party_id", party, self.clock(), except_case=case_id))
+        if before != entry:  # after the write: logged for the caches, the parties' other cases due
+            done.append(lambda: store.decision_changed(self.db, parties, self.clock(), case_id))
         for fn in done:
             writes.after(fn) if writes is not None else fn()
 
     def store(self, aggregate) -> store.CaseStore:
         """Case aggregates whose every save keeps the case list and its counters in step (store.py)."""
         return store.CaseStore(self.db[aggregate.collection], listeners=self.store_listeners(aggregate),
-                               layout=aggregate.layout)
+                               layout=aggregate.layout, writes=lambda: self.writes)
 
     def after_save(self, aggregate, doc: dict) -> None:
         """Keep the reverse index (officer, item, party -> cases) in step with the saved case

@@ -69,10 +69,21 @@ def _officer_facts(payload: dict | None) -> tuple:
     return payload.get("kind"), payload.get("active"), creds
 
 
+# What penalty derives from an officer projection (services/common/qualification.py `holder_from_payload`,
+# projections.case_facts `officer_kinds`): payloads equal in these judge every case alike (a training
+# record changes neither), so a process may keep serving the older one from its cache.
+OFFICER_READ = ("officer_id", "name", "dept", "kind", "active", "statuses", "credentials")
+
+
+def _officer_read(payload: dict | None) -> dict | None:
+    return None if payload is None else {k: payload.get(k) for k in OFFICER_READ}
+
+
 def store_officer(db: Database, payload: dict, now: datetime) -> tuple[bool, bool]:
-    """Store a newer officer projection: (whether the stored payload is now a different one, whether
-    what the rules read changed). One command: the write hands back the projection it replaced
-    (none: a new officer)."""
+    """Store a newer officer projection: (whether what penalty reads of it changed — OFFICER_READ —
+    or the same version was stored again (a redelivery: maybe after a crash before its change was
+    logged), whether what the credential rule reads changed, `_officer_facts`). One command: the
+    write hands back the projection it replaced (none: a new officer)."""
     version = int(payload["version"])
     try:
         old = db.officers.find_one_and_update(
@@ -82,7 +93,8 @@ def store_officer(db: Database, payload: dict, now: datetime) -> tuple[bool, boo
     except DuplicateKeyError:  # a newer version is stored: the filter missed and the insert collided
         return False, False
     before = old["payload"] if old else None
-    return before != payload, _officer_facts(before) != _officer_facts(payload)
+    again = old is not None and old.get("version") == version
+    return again or _officer_read(before) != _officer_read(payload), _officer_facts(before) != _officer_facts(payload)
 
 
 def upsert_officer(db: Database, payload: dict, now: datetime) -> bool:
@@ -192,12 +204,44 @@ def put_decision(db: Database, case_id: str, entry: dict | None, writes: SideWri
     deferred(writes, db.decisions, op)
 
 
-def other_decisions(db: Database, party_id: str | None, case_id: str) -> list[dict]:
+PARTIES = "parties"  # a party's cases and their decisions-index entries, in the process cache
+
+
+def _party_decisions(db: Database) -> Callable[[list], dict]:
+    """{party: [(case id, its decisions-index entry or None)] for the first MAX_OTHER_DECISIONS + 1 cases
+    referring to it, in case-id order} (enough for any one of them to find its first MAX others)."""
+    def load(parties: list) -> dict:
+        out = {}
+        for party in parties:
+            cases = sorted(cases_referring(db, "party_id", party))[:MAX_OTHER_DECISIONS + 1]
+            out[party] = [(c, db.decisions.find_one({"_id": c}, {"_id": 0})) for c in cases]
+        return out
+    return load
+
+
+def other_decisions(db: Database, party_id: str | None, case_id: str,
+                    reader: ProjectionReader | None = None) -> list[dict]:
+    """The decisions-index entries of the other cases referring to `party_id` (the first
+    MAX_OTHER_DECISIONS of them). With the unit's `reader` the party's list comes from the process
+    cache (services/kernel/projection_cache.py; a changed entry is logged, `decision_changed`)."""
     if not party_id:
         return []
+    if reader is not None:
+        listed = reader.payloads(PARTIES, [party_id], _party_decisions(db), case_id).get(party_id, [])
+        return [entry for c, entry in [(c, e) for c, e in listed if c != case_id][:MAX_OTHER_DECISIONS] if entry]
     others = sorted(c for c in cases_referring(db, "party_id", party_id) if c != case_id)[:MAX_OTHER_DECISIONS]
     found = (db.decisions.find_one({"_id": c}, {"_id": 0}) for c in others)
     return [d for d in found if d]
+
+
+def decision_changed(db: Database, parties: Iterable[str | None], now: datetime, case_id: str, *,
+                     make_due: bool = True) -> None:
+    """A case's decisions-index entry changed (written): the lists of its parties are logged as
+    changed (every process's cache drops them), then the parties' other cases fall due."""
+    for party in sorted({p for p in parties if p}):
+        record_change(db, PARTIES, party)
+        if make_due:
+            mark_due(db, "party_id", party, now, except_case=case_id)
 
 
 # -- case list ------------------------------------------------------------------------------------

@@ -7,32 +7,19 @@ import uuid
 from datetime import datetime, timezone
 from types import SimpleNamespace
 
-import pymongo
-import pytest
-
 from services.kernel.aggregates import AggregateStore
 from services.kernel.projection_cache import CHANGES, MISSING, ProjectionCache, ProjectionReader
 from services.kernel.sidewrites import SideWrites
 from services.penalty import store
 from services.penalty.service import PenaltyService
-from tests.db_recorder import Recorder
+from tests.integration.test_penalty_projections import watched  # noqa: F401 (the recorded scratch database)
 
 NOW = datetime(2026, 11, 30, 10, 0, tzinfo=timezone.utc)
 
 
-@pytest.fixture
-def watched(servers):
-    recorder = Recorder()
-    client = pymongo.MongoClient(servers["MONGO_URI"], serverSelectionTimeoutMS=3000, tz_aware=True,
-                                 event_listeners=[recorder])
-    database = client[f"t{uuid.uuid4().hex[:8]}_penalty"]
-    yield database, recorder
-    client.drop_database(database.name)
-    client.close()
-
-
-def officer(officer_id: str, version: int, valid_to: str = "2028-12-31") -> dict:
-    return {"officer_id": officer_id, "version": version, "kind": "officer", "active": True, "training_hours": 10,
+def officer(officer_id: str, version: int, valid_to: str = "2028-12-31", training_hours: int = 10) -> dict:
+    return {"officer_id": officer_id, "version": version, "kind": "officer", "active": True,
+            "training_hours": training_hours,
             "credentials": [{"number": "川执法123", "areas": ["market"], "valid_to": valid_to, "status": "valid"}]}
 
 
@@ -72,7 +59,11 @@ def test_projections_are_read_once_across_batches_and_a_change_by_another_proces
     assert recorder.seen == [("find", CHANGES), ("find", "officers")]  # O1 read again, O2 still cached
 
     changed_officer(db, officer("O1", 1))  # an older version arriving late: not stored, nothing logged
+    changed_officer(db, officer("O2", 2, training_hours=40))  # stored, but nothing penalty reads changed
+    assert db.officers.find_one({"_id": "O2"})["payload"]["training_hours"] == 40
     assert db[CHANGES].find_one({"_id": "epoch"})["n"] == 3
+    changed_officer(db, officer("O2", 2, training_hours=40))  # redelivered (a crash before its log?): logged
+    assert db[CHANGES].find_one({"_id": "epoch"})["n"] == 4
 
 
 def test_a_case_judged_on_an_officer_changed_during_the_batch_is_made_due_at_its_end(watched):
@@ -185,3 +176,27 @@ def test_the_decisions_index_is_written_from_the_old_and_new_versions_without_a_
     svc.writes.flush()
     assert db.decisions.find_one({"_id": case_id}) is None
     assert db.cases_due.find_one({"_id": other})["due_at"] == NOW
+
+
+def test_a_partys_decisions_are_cached_across_batches_until_one_of_them_changes(watched):
+    """The double-fine rule's look-up (`other_decisions`): the party's cases and their decisions-index
+    entries read once per process; a decision written anywhere is logged and read again."""
+    db, recorder = watched
+    db.case_refs.insert_one({"_id": "party_id:P1", "cases": ["C1", "C2", "C3"]})
+    db.decisions.insert_one({"_id": "C2", "case_id": "C2", "decision_no": "罚〔2026〕2号"})
+    mine = ProjectionCache(100)
+    recorder.seen.clear()
+    first = store.other_decisions(db, "P1", "C1", ProjectionReader(db, mine))
+    assert [d["decision_no"] for d in first] == ["罚〔2026〕2号"]
+    assert store.other_decisions(db, "P1", "C1") == first  # the same as without the cache
+    recorder.seen.clear()
+    assert store.other_decisions(db, "P1", "C3", ProjectionReader(db, mine)) == first  # C3: the same list
+    assert store.other_decisions(db, "P1", "C2", ProjectionReader(db, mine)) == []  # its own entry left out
+    assert [c for _, c in recorder.seen if c != CHANGES] == []
+
+    # another process decides C3 (the write, then the log, then the party's other cases due)
+    store.put_decision(db, "C3", {"case_id": "C3", "decision_no": "罚〔2026〕3号"})
+    store.decision_changed(db, ["P1"], NOW, "C3")
+    assert db.cases_due.find_one({"_id": "C1"})["due_at"] == NOW
+    found = store.other_decisions(db, "P1", "C1", ProjectionReader(db, mine))
+    assert [d["decision_no"] for d in found] == ["罚〔2026〕2号", "罚〔2026〕3号"]
