@@ -181,7 +181,7 @@ class EventSourcedService:
     def store_listeners(self, aggregate: Aggregate) -> list:
         """Callables (old document or None, new document) run after each save of `aggregate`
         (AggregateStore): by default the open-findings index (services/kernel/findings_index.py)."""
-        return [FindingsIndex(self.db[aggregate.collection]).listener]
+        return [FindingsIndex(self.db[aggregate.collection], writes=lambda: self.writes).listener]
 
     def repository(self, aggregate: Aggregate, envelope: dict | None = None) -> EventSourcedRepository:
         store = self.store(aggregate)

@@ -23,7 +23,9 @@ per-aggregate lease the move (rows to write, rows to drop, counter deltas, token
 `<aggregate>@<version>`) is written into the locator first, then carried out in idempotent
 steps: rows replaced/deleted by `_id`; each counter's `$inc` in one write whose filter requires
 that the counter has not seen the token and which pushes it; the locator takes the new keys and
-version and drops the move and the lease; the counters drop the token. Versions only grow, so a
+version and drops the move and the lease; the counters drop the token (at the end of the unit of
+work: services/kernel/sidewrites.py — a token left behind by a crash only takes room, the
+locator says the move is done; `check --fix` drops it). Versions only grow, so a
 late or redelivered sync changes nothing. A crash leaves a pending move that the next sync of the
 aggregate (the redelivered fact: `AggregateStore` calls its listeners with (doc, doc) when nothing
 changed), or `python -m services.kernel.findings_index check --fix SERVICE`, carries out.
@@ -40,13 +42,15 @@ import json
 import os
 import sys
 import time
-from typing import Iterable
+from typing import Callable, Iterable
 
+from pymongo import UpdateOne
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
 from services.common.findings import SEVERITY_RANK
 from services.kernel import leases
+from services.kernel.sidewrites import SideWrites, deferred
 
 LEASE_SECONDS = 30.0
 LEASE_WAIT_SECONDS = 20.0
@@ -76,8 +80,9 @@ def wanted(doc: dict | None) -> dict[str, tuple[str, str, dict]]:
 class FindingsIndex:
     """The open-findings side collections of one aggregate collection."""
 
-    def __init__(self, col: Collection):
+    def __init__(self, col: Collection, writes: Callable[[], SideWrites | None] = lambda: None):
         self.col = col
+        self.writes = writes  # the side writes of the unit of work running (None: written at once)
         self.db = col.database
         self.base = f"{col.name}_findings"
         self.at = self.db[f"{self.base}_at"]
@@ -168,8 +173,8 @@ class FindingsIndex:
             self._release(agg_id, lease, done)
         else:
             self.at.update_one({"_id": agg_id, "lease.token": lease}, {"$set": done})
-        for delta in pending["deltas"]:
-            self.counts.update_one({"_id": delta["p"]}, {"$pull": {"tokens": pending["token"]}})
+        for delta in pending["deltas"]:  # (the move is done: the tokens only take room now)
+            deferred(self.writes(), self.counts, UpdateOne({"_id": delta["p"]}, {"$pull": {"tokens": pending["token"]}}))
 
     # ---- reading ---------------------------------------------------------------------------------
     def built(self) -> bool:

@@ -224,3 +224,19 @@ def test_a_unit_s_own_part_is_made_once_and_gone_after_the_flush():
     assert writes.part("relay", lambda: made.append(2) or []) is first and made == [1]
     writes.flush()
     assert writes.part("relay", lambda: made.append(3) or []) is not first and made == [1, 3]
+
+
+def test_the_findings_index_drops_its_counter_tokens_at_the_end_of_the_unit():
+    from services.kernel.findings_index import FindingsIndex
+    from tests.fakes import FakeDb
+
+    writes = SideWrites()
+    index = FindingsIndex(FakeDb()["cases"], writes=lambda: writes)
+    finding = {"rule_id": "R1", "severity": "high", "dept": "scjg", "finding_key": "R1:c1", "message": "m"}
+    assert index.sync({"_id": "c1", "version": 1, "findings_open": {"R1:c1": finding}})
+    [counter] = index.counts.docs.values()
+    assert counter["n"] == 1 and counter["tokens"] == ["c1@1"]  # counted once; the token waits
+    assert index.at.docs["c1"]["pending"] is None and index.at.docs["c1"]["version"] == 1  # the move is done
+    assert not index.sync({"_id": "c1", "version": 1, "findings_open": {"R1:c1": finding}})  # nothing twice
+    writes.flush()
+    assert index.counts.docs["high.scjg.R1"]["tokens"] == [] and index.counts.docs["high.scjg.R1"]["n"] == 1
