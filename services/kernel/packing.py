@@ -122,17 +122,8 @@ def holds_fact(stored: Mapping[str, Any] | None, event_id: str) -> bool:
         return False
     if event_id in (stored.get("fact_ids") or ()):
         return True
-    data = stored.get(PACKED)
-    if data is None:
-        return False
-    data = bytes(data)
-    if data[:1] != FORMAT_BSON_ZLIB:
-        raise PackingError(f"unknown packed format {data[:1]!r} in document {stored.get('_id')!r}")
-    try:
-        raw = zlib.decompress(data[1:])
-    except zlib.error as exc:
-        raise PackingError(f"damaged packed field in document {stored.get('_id')!r}: {exc}") from exc
-    if event_id.encode() not in raw:
+    raw = _packed_bson(stored)
+    if raw is None or event_id.encode() not in raw:
         return False
     return event_id in ((unpack(stored) or {}).get("fact_ids") or ())
 
@@ -146,18 +137,30 @@ def unpack(stored: Mapping[str, Any] | None, codec_options: CodecOptions = KERNE
     if stored is None:
         return None
     doc = dict(stored)
-    data = doc.pop(PACKED, None)
-    if data is None:
+    raw = _packed_bson(doc)
+    if raw is None:
         return doc
-    data = bytes(data)
-    if data[:1] != FORMAT_BSON_ZLIB:
-        raise PackingError(f"unknown packed format {data[:1]!r} in document {doc.get('_id')!r}")
     try:
-        inner = bson.decode(zlib.decompress(data[1:]), codec_options=codec_options)
-    except (zlib.error, InvalidBSON) as exc:
+        inner = bson.decode(raw, codec_options=codec_options)
+    except InvalidBSON as exc:
         raise PackingError(f"damaged packed field in document {doc.get('_id')!r}: {exc}") from exc
+    del doc[PACKED]
     doc.update(inner)
     return doc
+
+
+def _packed_bson(stored: Mapping[str, Any]) -> bytes | None:
+    """The BSON of a stored document's packed fields (None when it has no packed field)."""
+    data = stored.get(PACKED)
+    if data is None:
+        return None
+    data = bytes(data)
+    if data[:1] != FORMAT_BSON_ZLIB:
+        raise PackingError(f"unknown packed format {data[:1]!r} in document {stored.get('_id')!r}")
+    try:
+        return zlib.decompress(data[1:])
+    except zlib.error as exc:
+        raise PackingError(f"damaged packed field in document {stored.get('_id')!r}: {exc}") from exc
 
 
 def unpack_from(collection, stored: Mapping[str, Any] | None) -> dict | None:
