@@ -4,7 +4,7 @@
     python -m services.penalty.caselist check --fix      # also set wrong counters, drop stale tokens
     python -m services.penalty.caselist rebuild          # rebuild list + counters from the case documents
 
-`check` carries out moves a crashed sync left pending (their lease expired), then recounts every
+`check` carries out moves and batches a crashed sync left pending (their lease expired), then recounts every
 partition (reads every row) and prints the counters that differ. `--fix` and `rebuild` are for a
 quiet service: stop the penalty processes first (a sync running meanwhile may be counted twice or
 not at all by the fix). MONGO_URI and DB_PREFIX as for the services. Prints JSON; exits 1 when a

@@ -12,9 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+import time
+import uuid
+import weakref
+from collections import OrderedDict
 from datetime import datetime
 from typing import Any, Callable, Iterable
 
+import bson
 from pymongo import DeleteOne, ReplaceOne, ReturnDocument, UpdateOne
 from pymongo.collection import Collection
 from pymongo.database import Database
@@ -425,8 +431,12 @@ def sync_case(db: Database, doc: dict, row_kept: bool = True) -> bool:
     that the sync takes the lease as below. `row_kept=False` (the caller saw the row change) skips
     the first try.
     """
-    case_id, version = doc["_id"], int(doc.get("version") or 0)
-    row = list_row(doc)
+    return _sync_row(db, doc["_id"], int(doc.get("version") or 0), list_row(doc), row_kept)
+
+
+def _sync_row(db: Database, case_id: str, version: int, row: dict, row_kept: bool = True) -> bool:
+    """`sync_case` of the case `case_id` saved at `version` with the list row `row`."""
+    _known.pop((db.name, case_id), None)  # (what a batch of this process last saw may change here)
     digest = row_digest(row)
     to = row_key(row)
     if row_kept and db.case_list_at.update_one({"_id": case_id, "key": to, "digest": digest,
@@ -446,6 +456,13 @@ def sync_case(db: Database, doc: dict, row_kept: bool = True) -> bool:
     loc, lease = _acquire(db, case_id)
     released = False
     try:
+        batch = (loc.get("pending") or {}).get("batch")
+        if batch:  # claimed by a batch whose holder died (its lease expired): finish all of that batch
+            if not finish_batch(db, batch):  # (gone: finished, so the claim is a left-over; drop it)
+                db.case_list_at.update_one({"_id": case_id, "pending.batch": batch},
+                                           {"$set": {"pending": None, "lease": None}})
+            released = True  # (the batch's last step dropped every lease it holds, ours included)
+            return _sync_row(db, case_id, version, row, row_kept=False)
         if loc.get("pending"):  # a move a crashed sync left half done
             pending = loc["pending"]
             _carry_out(db, case_id, loc.get("key"), pending, lease, release=False)
@@ -468,10 +485,271 @@ def sync_case(db: Database, doc: dict, row_kept: bool = True) -> bool:
             _release(db, case_id, lease, {})
 
 
+# -- case list: the syncs of one unit of work, together ------------------------------------------
+#
+# A batch of facts (a sweep, a command) saves its cases in one unit of work (services/kernel/
+# sidewrites.py). `CaseStore` then collects their syncs, and at the unit's end — before any of its
+# messages is acked — they are carried out together (`sync_cases`, ≤ FILL_BATCH cases per *batch*,
+# token T) in a few bulk commands instead of 1 to 6 commands per case:
+#   0. a batch document `case_list_batches/T` records every move the batch means to make (case,
+#      from, to, row, version): the key a case's row leaves is the one its previous document was
+#      listed under, known without a read;
+#   1. one bulk on the locators: a case whose row is kept takes `sync_case`'s small write (its
+#      version); a case whose row changes is *claimed*: lease T and `pending: {batch: T}`, on
+#      condition that the locator is free, has no move pending, counts an older version and stands
+#      under `from` (a new case's locator is created empty just before, in the same bulk). Its matched
+#      count says whether every condition held; when not (another process synced a case meanwhile),
+#      one read per case says which did, and the others are synced alone afterwards (`sync_case`:
+#      waits for the lease, finishes what is pending, compares versions);
+#   2. the rows: one bulk per partition (put into `to`, removed from `from`);
+#   3. the counters: per key the *net* change of the claimed moves, one `$inc` each, in one bulk, each
+#      guarded by the batch's mark (`applied.<mark of T>`) as a single move's by its own;
+#   4. the claimed locators: key, version and digest, no pending move, no lease (one bulk);
+#   5. the batch document is deleted.
+# A crash leaves the batch document and its claimed locators: the next sync of any of those cases
+# (the redelivered facts: none was acked) waits out the lease and finishes the whole batch
+# (`finish_batch`: the claimed moves are the locators still pending for T — the same set, as no
+# locator is released before every counter is applied), counters guarded by the mark; `repair` does
+# so for batch documents older than the lease. A locator pending for a batch whose document is gone
+# holds a left-over claim (its batch finished): dropped.
+
+BATCHES = "case_list_batches"
+
+# the cases each unit of work (SideWrites) saved: (database name, case id) keys
+_units: "weakref.WeakKeyDictionary[Any, set]" = weakref.WeakKeyDictionary()
+# the syncs waiting for the end of their unit, of every unit of this process: key -> entry. A case two
+# units saved at once (two batches in flight) has one entry — the newest version, over the document
+# the first of them saved over (what the list shows, unless another process synced it meanwhile) —
+# and the unit that ends first syncs it; the other finds it gone. (If that sync fails, its unit's
+# messages are redelivered and sync the case at its newest version.)
+_waiting: dict[tuple[str, str], dict] = {}
+
+
+def defer_sync(writes: Any, db: Database, doc: dict, old: dict | None) -> None:
+    """Sync the saved case `doc` (saved over `old`) at the end of the unit of work `writes`; of a case
+    saved again before that, the newest version over the first `old`."""
+    keys = _units.get(writes)
+    if keys is None:
+        keys = _units[writes] = set()
+        writes.after(lambda: sync_cases([e for e in (_waiting.pop(k, None) for k in _units.pop(writes, ()))
+                                         if e is not None]))
+    key = (db.name, doc["_id"])
+    keys.add(key)
+    version = int(doc.get("version") or 0)
+    entry = _waiting.get(key)
+    if entry is None:
+        _waiting[key] = {"db": db, "case": doc["_id"], "version": version, "row": list_row(doc),
+                         "old_row": None if old is None else list_row(old)}
+    elif version >= entry["version"]:
+        entry.update(version=version, row=list_row(doc))
+
+
+BATCH_SWEEP_SECONDS = 60.0  # how often a process looks for batches whose holder died
+_swept: dict[str, float] = {}  # database name -> when this process last looked (time.monotonic)
+
+
+def sync_cases(entries: list[dict]) -> None:
+    """The deferred syncs of one unit of work, in batches of ≤ FILL_BATCH cases (see above); now and
+    then (BATCH_SWEEP_SECONDS) also the batches whose holder died before claiming any case (nothing
+    else would find them)."""
+    by_db: dict[str, list[dict]] = {}
+    for entry in entries:
+        by_db.setdefault(entry["db"].name, []).append(entry)
+    for group in by_db.values():
+        db = group[0]["db"]
+        for start in range(0, len(group), FILL_BATCH):
+            _sync_batch(db, group[start:start + FILL_BATCH])
+        now = time.monotonic()
+        if now - _swept.setdefault(db.name, now) > BATCH_SWEEP_SECONDS:
+            _swept[db.name] = now
+            sweep_batches(db)
+
+
+def sweep_batches(db: Database) -> int:
+    """Finish the batches whose holder died (their document older than the lease); how many."""
+    stale = [b["_id"] for b in db[BATCHES].find({"at": {"$lt": time.time() - LEASE_SECONDS}}, {"_id": 1})]
+    for token in stale:
+        finish_batch(db, token)
+    return len(stale)
+
+
+def _bulk(col: Collection, ops: list) -> int:
+    """Send `ops` in ordered bulks of ≤ FILL_BATCH; the documents matched or inserted."""
+    done = 0
+    for start in range(0, len(ops), FILL_BATCH):
+        result = col.bulk_write(ops[start:start + FILL_BATCH], ordered=True)
+        done += result.matched_count + result.upserted_count
+    return done
+
+
+# What this process last saw of each locator it wrote or read in a batch: (database, case) ->
+# (key, digest, version), the most recent KNOWN_LOCATORS. It picks each case's expected `from` and
+# whether its row is kept more surely than the previous document does (a case saved by two batches
+# of this process at once: the first one's sync may not be done); every use is checked by the
+# write's condition, so a stale entry costs reads and a sync alone, never exactness.
+KNOWN_LOCATORS = 20_000
+_known: "OrderedDict[tuple[str, str], tuple[str | None, str | None, int]]" = OrderedDict()
+_flushing = threading.Lock()  # one batch at a time per process (eventlet: a green lock)
+
+
+def _know(db: Database, case_id: str, key: str | None, digest: str | None, version: int) -> None:
+    slot = (db.name, case_id)
+    _known[slot] = (key, digest, version)
+    _known.move_to_end(slot)
+    while len(_known) > KNOWN_LOCATORS:
+        _known.popitem(last=False)
+
+
+def _sync_batch(db: Database, entries: list[dict]) -> None:
+    if len(entries) == 1:  # one case: its own sync costs fewer commands (4 for a new case, 6 for a move)
+        e = entries[0]
+        _sync_row(db, e["case"], e["version"], e["row"], row_kept=e["old_row"] is not None and e["old_row"] == e["row"])
+        return
+    with _flushing:
+        alone = _claim_and_finish(db, entries)
+    for m in alone:  # (outside the lock: a sync alone may wait for another holder's lease)
+        _sync_row(db, m["case"], m["version"], m["row"], row_kept=False)
+
+
+def _claim_and_finish(db: Database, entries: list[dict]) -> list[dict]:
+    """Steps 0-5 for `entries`; the moves to be synced alone (a condition did not hold)."""
+    token, start = uuid.uuid4().hex, time.time()
+    kept, moves, counted = [], [], []
+    for e in entries:
+        row = e["row"]
+        move = {"case": e["case"], "from": None if e["old_row"] is None else row_key(e["old_row"]),
+                "to": row_key(row), "row": row, "digest": row_digest(row), "version": e["version"]}
+        known = _known.get((db.name, e["case"]))
+        if known is not None and known[2] >= move["version"]:
+            counted.append(move)  # as far as this process saw, counted already (checked below)
+        elif known is not None:
+            move["from"] = known[0]
+            (kept if known[:2] == (move["to"], move["digest"]) else moves).append(move)
+        else:
+            (kept if e["old_row"] is not None and e["old_row"] == row else moves).append(move)
+    if moves:
+        db[BATCHES].insert_one({"_id": token, "at": start, "moves": bson.encode({"moves": moves})})
+    ops = [UpdateOne({"_id": m["case"]}, {"$setOnInsert": {"version": 0, "pending": None, "lease": None}}, upsert=True)
+           for m in moves if m["from"] is None]
+    lease = {"token": token, "until": start + LEASE_SECONDS}
+    ops += [UpdateOne({"_id": m["case"], "key": m["from"], "pending": None, "version": {"$lt": m["version"]},
+                       "$or": [{"lease": None}, {"lease.until": {"$lt": start}}]},
+                      {"$set": {"lease": lease, "pending": {"batch": token, "version": m["version"]}}})
+            for m in moves]
+    ops += [UpdateOne({"_id": m["case"], "key": m["to"], "digest": m["digest"], "pending": None, "lease": None,
+                       "version": {"$lte": m["version"]}}, {"$set": {"version": m["version"]}})
+            for m in kept]
+    ops += [UpdateOne({"_id": m["case"], "version": {"$gte": m["version"]}}, {"$max": {"version": m["version"]}})
+            for m in counted]  # (changes nothing; matches only when the version is counted indeed)
+    claimed, alone = moves, []
+    if ops and _bulk(db.case_list_at, ops) < len(ops):  # some condition did not hold: which, one read each
+        found = {m["case"]: db.case_list_at.find_one({"_id": m["case"]}) or {} for m in moves + kept + counted}
+        claimed = [m for m in moves if (found[m["case"]].get("pending") or {}).get("batch") == token]
+        alone = [m for m in moves if m not in claimed] + \
+                [m for m in kept + counted if int(found[m["case"]].get("version") or 0) < m["version"]]
+        for case_id, loc in found.items():
+            _known.pop((db.name, case_id), None)
+            if loc.get("key") and not loc.get("pending"):
+                _know(db, case_id, loc["key"], loc.get("digest"), int(loc.get("version") or 0))
+    for m in kept:
+        if m not in alone:
+            _know(db, m["case"], m["to"], m["digest"], m["version"])
+    if moves:
+        if time.time() > start + LEASE_SECONDS / 2:  # (a holder this slow may have lost its leases)
+            raise ConcurrencyError(f"case list batch {token} took over {LEASE_SECONDS / 2:g} s to claim")
+        _finish(db, token, claimed, recovering=False)
+        for m in claimed:
+            _know(db, m["case"], m["to"], m["digest"], m["version"])
+    for m in alone:
+        _known.pop((db.name, m["case"]), None)
+    return alone
+
+
+def _finish(db: Database, token: str, claimed: list[dict], *, recovering: bool) -> None:
+    """Steps 2-5 of the batch `token` for its claimed moves (each step idempotent)."""
+    rows: dict[str, list] = {}
+    net: dict[str, int] = {}
+    for m in claimed:
+        frm, to = m["from"], m["to"]
+        rows.setdefault(to, []).append(ReplaceOne({"_id": m["case"]}, m["row"], upsert=True))
+        if frm != to:
+            net[to] = net.get(to, 0) + 1
+            if frm is not None:
+                rows.setdefault(frm, []).append(DeleteOne({"_id": m["case"]}))
+                net[frm] = net.get(frm, 0) - 1
+    for key, ops in rows.items():  # (replacements first: a bulk sends one command per run of one kind)
+        _bulk(partition(db, key), sorted(ops, key=lambda op: isinstance(op, DeleteOne)))
+    net = {key: delta for key, delta in net.items() if delta}
+    _count_net(db, net, token, recovering=recovering)
+    released = _bulk(db.case_list_at, [
+        UpdateOne({"_id": m["case"], "pending.batch": token},
+                  {"$set": {"key": m["to"], "version": m["version"], "digest": m["digest"], "pending": None,
+                            "lease": None}}) for m in claimed])
+    if released == len(claimed):  # (a claim lost meanwhile: the batch may still be pending; marks stay)
+        for key in net:
+            _finished.setdefault((db.name, key), set()).add(_mark(token))
+    _drop_batch(db, token)
+
+
+def _drop_batch(db: Database, token: str) -> None:
+    db[BATCHES].delete_one({"_id": token})
+
+
+def _count_net(db: Database, net: dict[str, int], token: str, *, recovering: bool) -> None:
+    """`$inc` each counter by its net change unless it has applied the batch `token` already: one
+    bulk (and the marks of finished moves dropped in it, as `_count` does); counter by counter when a
+    counter has applied it (FerretDB v1 stops a bulk at its first error and its reply then lacks the
+    counts) or when finishing a batch another process began."""
+    if not net:
+        return
+    if not recovering:
+        mark, drops, updates = _mark(token), {}, []
+        for key, delta in net.items():
+            dept, stage, overdue = key_parts(key)
+            drops[key] = _finished.pop((db.name, key), set()) - {mark}
+            update = {"$inc": {"n": delta}, "$set": {f"applied.{mark}": 1},
+                      "$setOnInsert": {"dept": dept, "stage": stage, "overdue": overdue}}
+            if drops[key]:
+                update["$unset"] = {f"applied.{m}": "" for m in drops[key]}
+            updates.append({"q": {"_id": key, f"applied.{mark}": {"$exists": False}}, "u": update, "upsert": True})
+        try:
+            clean = all(not db.command("update", "case_counts", updates=updates[i:i + FILL_BATCH],
+                                       ordered=True).get("writeErrors")
+                        for i in range(0, len(updates), FILL_BATCH))
+        except Exception:
+            clean = False
+        if clean:
+            return
+        for key, drop in drops.items():  # (dropped again, or still, by the next $inc)
+            if drop:
+                _finished.setdefault((db.name, key), set()).update(drop)
+    for key, delta in net.items():
+        _count(db, key, delta, token)
+
+
+def finish_batch(db: Database, token: str) -> bool:
+    """Finish the batch `token` another sync began (its holder died): the moves whose locators are
+    still claimed by it. False when its document is gone (it finished)."""
+    batch = db[BATCHES].find_one({"_id": token})
+    if batch is None:
+        return False
+    moves = bson.decode(batch["moves"])["moves"]
+    claimed = [m for m in moves
+               if ((db.case_list_at.find_one({"_id": m["case"]}, {"pending": 1}) or {}).get("pending") or {})
+               .get("batch") == token]
+    _finish(db, token, claimed, recovering=True)
+    return True
+
+
 class CaseStore(AggregateStore):
     """The case aggregates; every save (fact, batch, command, deadline sweep) and every redelivery
-    that finds its fact applied is followed by `sync_case`, so the case list and its counters
-    follow the stage and the overdue flag whichever path changed them."""
+    that finds its fact applied is followed by a sync of the case list (`sync_case`; in a unit of
+    work, `writes()` not None, all of the unit's at its end: `defer_sync`), so the case list and its
+    counters follow the stage and the overdue flag whichever path changed them."""
+
+    def __init__(self, collection: Collection, *args: Any, writes: Callable[[], Any] | None = None, **kwargs: Any):
+        super().__init__(collection, *args, **kwargs)
+        self.writes = writes or (lambda: None)  # the unit of work's SideWrites (None: none runs)
 
     def update(self, agg_id: str, decide: Callable[[dict | None], Change | None]) -> tuple[dict | None, list[dict]]:
         decided_on: list = [None]
@@ -482,8 +760,11 @@ class CaseStore(AggregateStore):
 
         doc, pending = super().update(agg_id, watching)
         if doc is not None:
-            old = decided_on[0]
-            sync_case(self.col.database, doc, row_kept=old is not None and list_row(old) == list_row(doc))
+            old, unit = decided_on[0], self.writes()
+            if unit is not None:
+                defer_sync(unit, self.col.database, doc, old)
+            else:
+                sync_case(self.col.database, doc, row_kept=old is not None and list_row(old) == list_row(doc))
         return doc, pending
 
 
@@ -595,11 +876,11 @@ def recount(db: Database) -> dict[str, int]:
 
 
 def repair(db: Database, *, fix: bool = False) -> dict:
-    """Carry out moves left pending by crashed syncs (lease expired), then compare the counters with
+    """Carry out moves and batches left pending by crashed syncs (lease expired), then compare the counters with
     a recount; with `fix`, set the counters that differ and drop stale tokens. `stale_tokens` counts the
     marks the counters hold: a running service's last finished moves leave a few (each process drops
     them with its next `$inc` of that counter), a crashed process's stay until a fix."""
-    carried = 0
+    carried = sweep_batches(db)  # batches whose holder died (their leases expired)
     for loc in db.case_list_at.find({"pending": {"$ne": None}}, {"_id": 1}):
         doc = unpack_from(db.cases, db.cases.find_one({"_id": loc["_id"]}, LISTED))
         if doc is not None:

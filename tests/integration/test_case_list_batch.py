@@ -1,0 +1,276 @@
+"""The case list's syncs of one unit of work carried out together (services/penalty/store.py, "the
+syncs of one unit of work"): the same exactness as one sync per save — each move counted once under
+redelivery, competing units and single syncs, a crash between any two steps — for a few commands per
+batch."""
+import random
+import time
+
+import pymongo
+import pytest
+
+from services.kernel.aggregates import Change
+from services.kernel.sidewrites import SideWrites
+from services.penalty import store
+from services.penalty.domain.case import STAGES
+from tests.db_recorder import Recorder
+from tests.helpers import run_concurrently, scratch_database
+from tests.integration.test_case_counters import DEPTS, assert_exact, case_doc, counters
+
+
+@pytest.fixture
+def db(servers):
+    with scratch_database(servers, "penalty") as database:
+        yield database
+
+
+@pytest.fixture
+def watched(db, servers):
+    """(the scratch database through a client whose commands are recorded, the recorder)"""
+    recorder = Recorder()
+    client = pymongo.MongoClient(servers["MONGO_URI"], serverSelectionTimeoutMS=3000, tz_aware=True,
+                                 event_listeners=[recorder])
+    try:
+        yield client[db.name], recorder
+    finally:
+        client.close()
+
+
+def unit(db, saves) -> None:
+    """One unit of work that saved each (new document, document it was saved over) in `saves`."""
+    writes = SideWrites()
+    for doc, old in saves:
+        store.defer_sync(writes, db, doc, old)
+    writes.flush()
+
+
+def key_of(doc) -> str:
+    return store.row_key(store.list_row(doc))
+
+
+def expire_leases(db) -> None:
+    """The holder died: its leases run out."""
+    db.case_list_at.update_many({"lease": {"$ne": None}}, {"$set": {"lease.until": time.time() - 1}})
+
+
+def test_a_unit_of_new_cases_moves_and_kept_rows_costs_a_few_commands_per_batch(watched, db):
+    wdb, recorder = watched
+    first = [case_doc(f"c{i}", 1, DEPTS[i % 2], "filed", False) for i in range(20)]
+    recorder.seen.clear()
+    unit(wdb, [(doc, None) for doc in first])
+    parts = {key_of(d) for d in first}
+    assert [(n, c.split(".")[0]) for n, c in recorder.seen] == \
+        [("insert", store.BATCHES), ("update", "case_list_at")] + [("update", "case_list")] * len(parts) + \
+        [("update", "case_counts"), ("update", "case_list_at"), ("delete", store.BATCHES)]
+    assert_exact(db, {d["_id"]: key_of(d) for d in first})
+    # 10 cases move (to 'decided'), 5 change their row under the same key, 5 keep their row
+    second = [case_doc(d["_id"], 2, d["dept"], "decided", False) for d in first[:10]] + \
+             [{**case_doc(d["_id"], 2, d["dept"], "filed", False), "due_at": "2026-12-01"} for d in first[10:15]] + \
+             [case_doc(d["_id"], 2, d["dept"], "filed", False) for d in first[15:]]
+    recorder.seen.clear()
+    unit(wdb, list(zip(second, first)))
+    touched = {key_of(d) for d in second[:15]} | {key_of(d) for d in first[:10]}
+    assert sorted(recorder.seen) == sorted(
+        [("insert", store.BATCHES), ("update", "case_list_at")] +
+        [("update", f"{store.LIST_PREFIX}.{k}") for k in touched] +
+        [("delete", f"{store.LIST_PREFIX}.{k}") for k in {key_of(d) for d in first[:10]}] +
+        [("update", "case_counts"), ("update", "case_list_at"), ("delete", store.BATCHES)])
+    assert_exact(db, {d["_id"]: key_of(d) for d in second})
+    rows = {r["_id"]: r for k in touched for r in store.partition(db, k).find({})}
+    assert rows == {d["_id"]: store.list_row(d) for d in second}
+    assert {loc["_id"]: loc["version"] for loc in db.case_list_at.find({})} == {d["_id"]: 2 for d in second}
+    # the redelivery of all of it: one command (the small write of each kept row)
+    recorder.seen.clear()
+    unit(wdb, [(doc, doc) for doc in second])
+    assert recorder.seen == [("update", "case_list_at")]
+    assert_exact(db, {d["_id"]: key_of(d) for d in second})
+    assert db[store.BATCHES].count_documents({}) == 0
+
+
+def test_a_case_saved_twice_in_a_unit_is_synced_once_at_its_newest_version(db):
+    v1, v2, v3 = (case_doc("c1", v, DEPTS[0], stage, False) for v, stage in ((1, "filed"), (2, "decided"), (3, "archived")))
+    other = case_doc("c2", 1, DEPTS[1], "filed", False)
+    unit(db, [(v1, None), (other, None)])
+    unit(db, [(v2, v1), (v3, v2), (other, other)])
+    assert_exact(db, {"c1": key_of(v3), "c2": key_of(other)})
+    assert db.case_list_at.find_one({"_id": "c1"})["version"] == 3
+    unit(db, [(v2, v1), (other, other)])  # a late unit of an older version changes nothing
+    assert_exact(db, {"c1": key_of(v3), "c2": key_of(other)})
+
+
+def test_a_unit_of_one_case_takes_the_single_sync(watched, db):
+    wdb, recorder = watched
+    v1, v2 = case_doc("c1", 1, DEPTS[0], "filed", False), case_doc("c1", 2, DEPTS[0], "decided", False)
+    unit(wdb, [(v1, None)])
+    recorder.seen.clear()
+    unit(wdb, [(v2, v1)])
+    assert [(n, c.split(".")[0]) for n, c in recorder.seen] == \
+        [("findAndModify", "case_list_at"), ("update", "case_list"), ("delete", "case_list"), ("update", "case_counts"),
+         ("update", "case_counts"), ("update", "case_list_at")]
+    assert_exact(db, {"c1": key_of(v2)})
+
+
+def test_cases_another_process_synced_meanwhile_are_synced_alone(db):
+    docs = [case_doc(f"c{i}", 1, DEPTS[0], "filed", False) for i in range(4)]
+    unit(db, [(d, None) for d in docs])
+    # another process saved and synced c0 at v2 (filed -> investigating) and c1 at v3 (-> archived)
+    store.sync_case(db, case_doc("c0", 2, DEPTS[0], "investigating", False))
+    store.sync_case(db, case_doc("c1", 3, DEPTS[0], "archived", True))
+    # this unit saved c0 v3 over v2 (thinking v1: a stale cache), c1 v2 over v1 (older than the list),
+    # c2 v2 moved, c3 v2 kept
+    c0 = case_doc("c0", 3, DEPTS[0], "decided", False)
+    c1 = case_doc("c1", 2, DEPTS[0], "decided", False)
+    c2 = case_doc("c2", 2, DEPTS[0], "decided", True)
+    c3 = case_doc("c3", 2, DEPTS[0], "filed", False)
+    unit(db, [(c0, docs[0]), (c1, docs[1]), (c2, docs[2]), (c3, docs[3])])
+    assert_exact(db, {"c0": key_of(c0), "c1": store.list_key(DEPTS[0], "archived", True), "c2": key_of(c2),
+                      "c3": key_of(c3)})
+    assert {loc["_id"]: loc["version"] for loc in db.case_list_at.find({})} == {"c0": 3, "c1": 3, "c2": 2, "c3": 2}
+
+
+def _fail(what):
+    def fail(*args, **kwargs):
+        raise RuntimeError(f"crash {what}")
+    return fail
+
+
+def _after(fn, what):
+    def run(*args, **kwargs):
+        fn(*args, **kwargs)
+        raise RuntimeError(f"crash after {what}")
+    return run
+
+
+CRASHES = {
+    "before the claims": lambda m: m.setattr(store, "_bulk", _fail("before the claims")),
+    "after the claims": lambda m: m.setattr(store, "_finish", _fail("after the claims")),
+    "after the rows": lambda m: m.setattr(store, "_count_net", _fail("after the rows")),
+    "after the counters": lambda m: m.setattr(store, "_count_net", _after(store._count_net, "the counters")),
+    "after the locators": lambda m: m.setattr(store, "_drop_batch", _fail("after the locators")),
+}
+
+
+@pytest.mark.parametrize("crash", list(CRASHES))
+@pytest.mark.parametrize("recovery", ["redelivery", "repair"])
+def test_a_crash_between_any_two_steps_is_finished_once(db, monkeypatch, crash, recovery):
+    rng = random.Random(5)
+    old = [case_doc(f"c{i}", 1, rng.choice(DEPTS), rng.choice(STAGES[:4]), False) for i in range(12)]
+    unit(db, [(d, None) for d in old])
+    new = [case_doc(d["_id"], 2, d["dept"], rng.choice(STAGES[:6]), rng.random() < 0.3) for d in old[:9]] + \
+          [case_doc(f"n{i}", 1, DEPTS[i % 3], "filed", False) for i in range(3)]
+    saves = list(zip(new[:9], old[:9])) + [(d, None) for d in new[9:]]
+    with monkeypatch.context() as m:
+        CRASHES[crash](m)
+        with pytest.raises(RuntimeError):
+            unit(db, saves)
+    expire_leases(db)
+    want = {**{d["_id"]: key_of(d) for d in old}, **{d["_id"]: key_of(d) for d in new}}
+    if recovery == "repair":
+        db[store.BATCHES].update_many({}, {"$set": {"at": time.time() - store.LEASE_SECONDS - 1}})
+        store.repair(db)
+        unit(db, [(d, d) for d in new])  # the redelivered facts then find everything counted
+    else:
+        unit(db, [(d, d) for d in new])  # the redelivered facts: nothing saved, each case synced again
+        # a batch that died before claiming any case is found by a later unit's look for old batches
+        db[store.BATCHES].update_many({}, {"$set": {"at": time.time() - store.LEASE_SECONDS - 1}})
+        monkeypatch.setitem(store._swept, db.name, time.monotonic() - store.BATCH_SWEEP_SECONDS - 1)
+        unit(db, [(d, d) for d in new])
+    assert_exact(db, want)
+    assert db[store.BATCHES].count_documents({}) == 0
+    rows = {r["_id"]: r for k in set(want.values()) for r in store.partition(db, k).find({})}
+    assert rows == {d["_id"]: store.list_row(d) for d in old[9:] + new}
+    assert store.repair(db)["wrong"] == {}
+
+
+def test_a_live_batch_makes_a_single_sync_of_its_case_wait_for_it(db, monkeypatch):
+    v1, v2 = case_doc("c1", 1, DEPTS[0], "filed", False), case_doc("c1", 2, DEPTS[0], "decided", False)
+    o1, o2 = case_doc("c2", 1, DEPTS[1], "filed", False), case_doc("c2", 2, DEPTS[1], "decided", True)
+    unit(db, [(v1, None), (o1, None)])
+    with monkeypatch.context() as m:
+        m.setattr(store, "_finish", _fail("after the claims"))
+        with pytest.raises(RuntimeError):
+            unit(db, [(v2, v1), (o2, o1)])
+    monkeypatch.setattr(store, "LEASE_WAIT_SECONDS", 0.3)
+    with pytest.raises(store.ConcurrencyError):  # the batch's lease still runs
+        store.sync_case(db, case_doc("c1", 3, DEPTS[0], "archived", False))
+    expire_leases(db)
+    v3 = case_doc("c1", 3, DEPTS[0], "archived", False)
+    store.sync_case(db, v3)  # finishes the batch (v2, and c2's move), then moves the case on to v3
+    assert_exact(db, {"c1": key_of(v3), "c2": key_of(o2)})
+
+
+def test_competing_units_redeliveries_and_single_syncs_count_each_move_once(db):
+    rng = random.Random(14)
+    histories = {}
+    for i in range(12):
+        dept = rng.choice(DEPTS)
+        histories[f"c{i}"] = [case_doc(f"c{i}", v, dept, rng.choice(STAGES[:8]), rng.random() < 0.3)
+                              for v in range(1, 7)]
+    # every save three times (redelivery), each with the document it was saved over as that process
+    # saw it (possibly an older one: a stale cache), in shuffled units of up to 7 saves, 8 at once;
+    # one in five alone (a command, a sweep outside a batch)
+    saves = []
+    for states in histories.values():
+        for v, doc in enumerate(states):
+            for _ in range(3):
+                saves.append((doc, states[rng.randrange(0, v)] if v else None))
+    rng.shuffle(saves)
+    work = []
+    while saves:
+        n = rng.randint(1, 7)
+        work.append(saves[:n])
+        saves = saves[n:]
+
+    def run(group):
+        if len(group) == 1 and rng.random() < 0.5:
+            store.sync_case(db, group[0][0], row_kept=False)
+        else:
+            unit(db, group)
+
+    run_concurrently(work, run)
+    final = {cid: key_of(states[-1]) for cid, states in histories.items()}
+    assert_exact(db, final)
+    rows = {r["_id"]: r for k in set(final.values()) for r in store.partition(db, k).find({})}
+    assert rows == {cid: store.list_row(states[-1]) for cid, states in histories.items()}
+    assert {loc["_id"]: loc["version"] for loc in db.case_list_at.find({})} == {cid: 6 for cid in histories}
+    assert db[store.BATCHES].count_documents({}) == 0
+
+
+def test_case_store_in_a_unit_of_work_syncs_at_its_end(db):
+    writes: list = [None]
+    cases = store.CaseStore(db.cases, writes=lambda: writes[0])
+
+    def to(stage):
+        return lambda doc: Change({"dept": DEPTS[0], "snapshot": {"case_no": "c1", "stage": stage}})
+
+    writes[0] = SideWrites()
+    cases.update("c1", to("filed"))
+    cases.update("c1", to("decided"))
+    cases.update("c2", to("filed"))
+    assert db.case_list_at.find_one({"_id": "c1"}) is None  # not yet: at the unit's end
+    writes[0].flush()
+    assert_exact(db, {"c1": store.list_key(DEPTS[0], "decided", False), "c2": store.list_key(DEPTS[0], "filed", False)})
+    writes[0] = None  # no unit of work: at once
+    cases.update("c1", to("archived"))
+    assert_exact(db, {"c1": store.list_key(DEPTS[0], "archived", False), "c2": store.list_key(DEPTS[0], "filed", False)})
+    assert counters(db) == {store.list_key(DEPTS[0], "archived", False): 1, store.list_key(DEPTS[0], "filed", False): 1}
+
+
+def test_two_units_in_flight_on_one_case_sync_it_once_without_a_read(watched, db):
+    """Two batches of one process at once: the second saved the case over the first's save, whose
+    sync waits for the end of its unit. Whichever unit ends first syncs the newest version over the
+    document the first saved over; the other finds nothing left to do."""
+    wdb, recorder = watched
+    v1, v2 = case_doc("c1", 1, DEPTS[0], "filed", False), case_doc("c1", 2, DEPTS[0], "decided", False)
+    o1, o2 = case_doc("c2", 1, DEPTS[1], "filed", False), case_doc("c3", 1, DEPTS[2], "filed", False)
+    first, second = SideWrites(), SideWrites()
+    store.defer_sync(first, wdb, v1, None)
+    store.defer_sync(first, wdb, o1, None)
+    store.defer_sync(second, wdb, v2, v1)
+    store.defer_sync(second, wdb, o2, None)
+    second.flush()  # the second batch ends first
+    assert not any(name == "find" for name, _ in recorder.seen)  # every condition held: no read
+    assert {loc["_id"]: loc["version"] for loc in db.case_list_at.find({})} == {"c1": 2, "c3": 1}
+    recorder.seen.clear()
+    first.flush()
+    assert_exact(db, {"c1": key_of(v2), "c2": key_of(o1), "c3": key_of(o2)})
+    assert counters(db) == {key_of(v2): 1, key_of(o1): 1, key_of(o2): 1}
