@@ -24,10 +24,14 @@ def _official_workday(day: date) -> bool:
     return chinese_calendar.is_workday(day)
 
 
+ADDED_KEPT = 20_000  # remembered add_workdays answers per calendar before it starts afresh
+
+
 class WorkdayCalendar:
     def __init__(self, extra_holidays: Iterable[date] = (), extra_workdays: Iterable[date] = ()):
         self._holidays = frozenset(extra_holidays)
         self._workdays = frozenset(extra_workdays)
+        self._added: dict[tuple[date, int], date] = {}  # add_workdays answers (the calendar never changes)
 
     @staticmethod
     def covered(day: date) -> bool:
@@ -46,12 +50,18 @@ class WorkdayCalendar:
         """The n-th working day after `start` (start itself not counted)."""
         if n < 0:
             raise ValueError("n must be >= 0")
-        day = start
-        while n > 0:
-            day += timedelta(days=1)
-            if self.is_workday(day):
-                n -= 1
-        return day
+        key = (start, n)
+        found = self._added.get(key)
+        if found is None:
+            day = start
+            while n > 0:
+                day += timedelta(days=1)
+                if self.is_workday(day):
+                    n -= 1
+            if len(self._added) >= ADDED_KEPT:
+                self._added.clear()
+            found = self._added[key] = day
+        return found
 
     def workdays_between(self, start: date, end: date) -> int:
         """Working days after `start` up to and including `end` (0 if end <= start)."""

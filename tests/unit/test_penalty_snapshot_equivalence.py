@@ -159,3 +159,19 @@ def test_a_newer_payload_of_an_officer_or_item_is_read_afresh():
     repealed = item(versions=[{**item()["versions"][0], "repealed": True}])
     assert not p.case_facts({}, {CODE: repealed}, (), ()).item(DEPT, CODE, when).held
     assert p.case_facts({}, {CODE: item()}, (), ()).item(DEPT, CODE, when) == held
+
+
+def test_remembered_workday_sums_are_the_counted_ones():
+    from datetime import date
+
+    from services.common.workdays import WorkdayCalendar
+
+    calendar = WorkdayCalendar(extra_holidays=[date(2027, 3, 3)], extra_workdays=[date(2026, 10, 10)])
+    for start in (date(2026, 9, 20) + timedelta(days=i) for i in range(200)):
+        for n in (0, 2, 3, 5, 7, 20):
+            counted, day = n, start
+            while counted > 0:
+                day += timedelta(days=1)
+                counted -= calendar.is_workday(day)
+            assert calendar.add_workdays(start, n) == day == calendar.add_workdays(start, n)
+    assert calendar.add_workdays(date(2026, 9, 30), 1) == date(2026, 10, 8)  # after the National Day holidays (国庆)

@@ -15,6 +15,7 @@ import inspect
 import weakref
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
+from functools import lru_cache
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from services.common import arrivals
@@ -118,8 +119,13 @@ class CaseFacts:
 
 # -- time helpers --
 
+@lru_cache(maxsize=64)
+def _zone(hours: float) -> timezone:
+    return timezone(timedelta(hours=hours))
+
+
 def _tz(settings: PenaltySettings) -> timezone:
-    return timezone(timedelta(hours=settings.utc_offset_hours))
+    return _zone(settings.utc_offset_hours)
 
 
 def local_day(at: datetime, settings: PenaltySettings) -> date:
