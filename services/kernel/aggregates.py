@@ -39,7 +39,7 @@ from pymongo.errors import DuplicateKeyError
 from services.common.findings import Finding, diff_findings
 from services.kernel import config
 from services.kernel.mongo import ConcurrencyError
-from services.kernel.sidewrites import SideWrites, deferred, holding
+from services.kernel.sidewrites import SideWrites, deferred, holding, together
 from services.kernel.packing import DEFAULT_LAYOUT, Layout, unpack_from
 
 NAMESPACE = uuid.UUID("6f1c1e0e-4f6e-4a55-9a53-7a68e9b7c001")
@@ -287,10 +287,7 @@ class AggregateStore:
         if writes is not None and not now:
             writes.add(self.deadlines, op, key=agg_id)
             return
-        if when is None:
-            self.deadlines.delete_one({"_id": agg_id})
-        else:
-            self.deadlines.replace_one({"_id": agg_id}, {"due_at": when}, upsert=True)
+        together(self.deadlines, op)  # (with the other green threads' at the same moment: one bulk)
         for unit in holding(self.deadlines, agg_id):
             unit.add(self.deadlines, op, key=agg_id)
 
@@ -341,9 +338,10 @@ class AggregateStore:
             pending = list((doc or {}).get("outbox", [])) + change.events
             new["outbox"] = pending
             new["version"] = 1 if doc is None else doc["version"] + 1
-            if pending:  # before the save: a crash after it leaves the marker for the sweep
-                self.outboxes.update_one({"_id": agg_id}, {"$max": {"version": new["version"]}, "$set": {"at": _now()}},
-                                         upsert=True)
+            if pending:  # before the save: a crash after it leaves the marker for the sweep (stored
+                # when `together` returns; with the markers of the batch's other saves at that moment)
+                together(self.outboxes, UpdateOne({"_id": agg_id}, {"$max": {"version": new["version"]},
+                                                                    "$set": {"at": _now()}}, upsert=True))
             old_due, new_due = (doc or {}).get("due_at"), new.get("due_at")
             indexed = old_due
             if new_due is not None and new_due != old_due and (old_due is None or new_due < old_due):

@@ -101,7 +101,94 @@ class SideWrites:
 def holding(collection: Collection, key: Hashable) -> Iterator[SideWrites]:
     """The units of work of this process (any worker's) holding a write added with `key` on
     `collection`: a write made at once to that document goes into them too, after what they hold."""
-    return (unit for unit in list(_units) if unit.holds(collection, key))
+    for _ in range(3):
+        try:
+            units = list(_units)
+            break
+        except RuntimeError:  # (a replay's OS thread added a unit meanwhile)
+            continue
+    else:
+        units = []
+    return (unit for unit in units if unit.holds(collection, key))
+
+
+_LEAD = object()  # (the turn to send the next bulk handed to a waiting writer)
+
+
+class _Together:
+    """The writes green threads of this process wait for on one collection, sent as one bulk: the
+    writer who finds nobody sending sends what is queued (after letting the others that are ready
+    queue theirs), then hands the turn to the first writer still waiting."""
+
+    def __init__(self, collection: Collection):
+        self.collection = collection
+        self.queue: list[list] = []
+        self.busy = False
+        self.commands = 0
+
+    def write(self, op: Any) -> None:
+        from eventlet import sleep
+        from eventlet.event import Event
+
+        mine = [op, Event()]
+        self.queue.append(mine)
+        if self.busy:
+            if mine[1].wait() is not _LEAD:  # sent by another writer (or raises what its bulk raised)
+                return
+            mine[1].reset()
+        self.busy = True
+        batch: list[list] = []
+        failure = None
+        try:
+            sleep(0)  # the other green threads that are ready queue theirs first
+            batch, self.queue = self.queue[:MAX_OPS], self.queue[MAX_OPS:]
+            try:
+                self.collection.bulk_write([entry[0] for entry in batch], ordered=True)
+            except Exception as exc:  # each writer fails as its own write would have
+                failure = exc
+            self.commands += 1
+            for entry in batch:
+                if entry is not mine:
+                    if failure is None:
+                        entry[1].send(None)
+                    else:
+                        entry[1].send_exception(failure)
+        except BaseException:  # interrupted (a killed worker): the others in its batch learn it
+            for entry in batch:
+                if entry is not mine and not entry[1].ready():
+                    entry[1].send_exception(RuntimeError("group write interrupted"))
+            if mine in self.queue:
+                self.queue.remove(mine)
+            raise
+        finally:
+            self.busy = False
+            if self.queue:
+                self.busy = True
+                self.queue[0][1].send(_LEAD)
+        if failure is not None:
+            raise failure
+
+
+_together: dict[str, _Together] = {}
+
+
+def together(collection: Collection, op: Any) -> None:
+    """Write `op` now — it must be stored before the caller goes on (an outbox marker or an earlier
+    due date before the save) — together with what other green threads of this process write to
+    `collection` at the same moment: one bulk_write (≤ MAX_OPS) for all of them (group commit; the
+    batch's aggregates are saved concurrently, BATCH_CONCURRENCY). Returns once `op` is stored;
+    raises what the bulk raised. Without eventlet's monkey patching (a replay on OS threads) the
+    write is sent alone."""
+    import eventlet.patcher
+
+    if not eventlet.patcher.is_monkey_patched("thread"):
+        collection.bulk_write([op], ordered=True)
+        return
+    name = _name(collection)
+    entry = _together.get(name)
+    if entry is None:
+        entry = _together[name] = _Together(collection)
+    entry.write(op)
 
 
 def deferred(writes: "SideWrites | None", collection: Collection, op: Any, key: Hashable | None = None) -> None:

@@ -240,3 +240,57 @@ def test_the_findings_index_drops_its_counter_tokens_at_the_end_of_the_unit():
     assert not index.sync({"_id": "c1", "version": 1, "findings_open": {"R1:c1": finding}})  # nothing twice
     writes.flush()
     assert index.counts.docs["high.scjg.R1"]["tokens"] == [] and index.counts.docs["high.scjg.R1"]["n"] == 1
+
+
+class SlowCollection:
+    """bulk_write takes a moment (a round trip), so concurrent writers queue behind it."""
+
+    name = full_name = "db.together"
+
+    def __init__(self):
+        self.calls = []
+
+    def bulk_write(self, ops, ordered=True):
+        import eventlet
+
+        eventlet.sleep(0.005)
+        self.calls.append(list(ops))
+        if "bad" in ops:
+            raise ValueError("bad op")
+
+
+def test_writes_of_concurrent_green_threads_go_together_and_each_returns_once_stored():
+    import eventlet
+
+    from services.kernel import sidewrites
+
+    col = SlowCollection()
+    sidewrites._together.pop(col.full_name, None)
+    stored_before_return = []
+
+    def write(i):
+        sidewrites.together(col, f"op{i}")
+        stored_before_return.append(any(f"op{i}" in ops for ops in col.calls))
+
+    pool = eventlet.GreenPool(80)
+    for i in range(70):
+        pool.spawn(write, i)
+    pool.waitall()
+    assert sorted(op for ops in col.calls for op in ops) == sorted(f"op{i}" for i in range(70))
+    assert all(stored_before_return) and len(stored_before_return) == 70
+    assert len(col.calls) < 10 and max(len(ops) for ops in col.calls) <= MAX_OPS  # bulks, not 70 writes
+
+    col.calls.clear()
+    outcome = {}
+
+    def write_or_fail(i):
+        try:
+            sidewrites.together(col, "bad" if i == 2 else f"op{i}")
+            outcome[i] = "stored"
+        except ValueError:
+            outcome[i] = "failed"
+
+    for i in range(4):
+        pool.spawn(write_or_fail, i)
+    pool.waitall()
+    assert len(col.calls) == 1 and outcome == {i: "failed" for i in range(4)}  # the bulk failed: each writer
