@@ -589,7 +589,14 @@ def _bulk(col: Collection, ops: list) -> int:
 # write's condition, so a stale entry costs reads and a sync alone, never exactness.
 KNOWN_LOCATORS = 20_000
 _known: "OrderedDict[tuple[str, str], tuple[str | None, str | None, int]]" = OrderedDict()
-_flushing = threading.Lock()  # one batch at a time per process (eventlet: a green lock)
+_flushing: Any = None  # one batch at a time per process: made at first use (after eventlet's patch: a green lock)
+
+
+def _flush_lock() -> Any:
+    global _flushing
+    if _flushing is None:
+        _flushing = threading.Lock()
+    return _flushing
 
 
 def _know(db: Database, case_id: str, key: str | None, digest: str | None, version: int) -> None:
@@ -605,7 +612,7 @@ def _sync_batch(db: Database, entries: list[dict]) -> None:
         e = entries[0]
         _sync_row(db, e["case"], e["version"], e["row"], row_kept=e["old_row"] is not None and e["old_row"] == e["row"])
         return
-    with _flushing:
+    with _flush_lock():
         alone = _claim_and_finish(db, entries)
     for m in alone:  # (outside the lock: a sync alone may wait for another holder's lease)
         _sync_row(db, m["case"], m["version"], m["row"], row_kept=False)
