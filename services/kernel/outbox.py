@@ -14,8 +14,9 @@ fails, every message of the unit fails and is redelivered; the markers stay for 
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from kombu.utils.json import dumps
 from nameko import config
@@ -79,6 +80,55 @@ def _counted(service: str, ev: dict) -> None:
         FINDINGS.labels(service, ev["payload"]["rule_id"], ev["type"].split(".")[1]).inc()
 
 
+class _Sent:
+    """Event ids this process's relays had confirmed lately (bounded), and those being published now.
+
+    A batch relays when it ends; meanwhile another unit of work (the other batch worker, the deadline
+    sweep) may save the same aggregate from the process's document cache, whose outbox still holds
+    the events not yet relayed, and carry them again. Whichever relay comes second sends only what
+    the first has not had confirmed (and waits while the first is still publishing them)."""
+
+    MAX = 100_000
+
+    def __init__(self) -> None:
+        self.confirmed: OrderedDict[str, None] = OrderedDict()
+        self.sending: dict[str, Any] = {}
+
+    def fresh(self, events: list[dict]) -> list[dict]:
+        return [ev for ev in events if ev["event_id"] not in self.confirmed]
+
+    def publish(self, events: list[dict], publish: Callable[[list[dict]], None], timeout: float = 30.0) -> list[dict]:
+        """Publish the `events` not confirmed yet; the ones published."""
+        from eventlet.event import Event
+        from eventlet.timeout import Timeout
+
+        busy = {id(w): w for w in (self.sending.get(ev["event_id"]) for ev in events) if w is not None}
+        for waiter in busy.values():
+            with Timeout(timeout, False):  # (no answer: publish them again rather than lose them)
+                waiter.wait()
+        todo = self.fresh(events)
+        if not todo:
+            return []
+        waiter = Event()
+        for ev in todo:
+            self.sending[ev["event_id"]] = waiter
+        try:
+            publish(todo)
+            for ev in todo:
+                self.confirmed[ev["event_id"]] = None
+            while len(self.confirmed) > self.MAX:
+                self.confirmed.popitem(last=False)
+        finally:
+            for ev in todo:
+                if self.sending.get(ev["event_id"]) is waiter:
+                    del self.sending[ev["event_id"]]
+            waiter.send(None)
+        return todo
+
+
+_sent = _Sent()
+
+
 class _Relaying:
     """The events a unit of work relays together, and the markers to drop once they are confirmed."""
 
@@ -100,8 +150,8 @@ class _Relaying:
         return queued
 
     def send(self) -> None:
-        self.dispatch.publish_all([(ev["type"], ev) for ev in self.events])
-        for ev in self.events:
+        sent = _sent.publish(self.events, lambda todo: self.dispatch.publish_all([(ev["type"], ev) for ev in todo]))
+        for ev in sent:
             _counted(self.service, ev)
         for store, agg_id, version in self.relayed:
             store.relayed(agg_id, version)  # (deferred to the same unit: one bulk of deletes after this)

@@ -294,3 +294,34 @@ def test_writes_of_concurrent_green_threads_go_together_and_each_returns_once_st
         pool.spawn(write_or_fail, i)
     pool.waitall()
     assert len(col.calls) == 1 and outcome == {i: "failed" for i in range(4)}  # the bulk failed: each writer
+
+
+def test_two_relays_carrying_the_same_events_publish_each_once_and_a_failed_one_leaves_them_to_the_next():
+    import eventlet
+
+    from services.kernel.outbox import _Sent
+
+    sent = _Sent()
+    published: list[list[str]] = []
+
+    def publish(todo):
+        eventlet.sleep(0.01)  # the broker's confirms take a moment: the other relay comes meanwhile
+        published.append([ev["event_id"] for ev in todo])
+
+    a = [{"event_id": "e1"}, {"event_id": "e2"}]
+    b = [{"event_id": "e2"}, {"event_id": "e3"}]  # another unit saved the aggregate from the cache
+    pool = eventlet.GreenPool(2)
+    pool.spawn(sent.publish, a, publish)
+    pool.spawn(sent.publish, b, publish)
+    pool.waitall()
+    assert sorted(i for ids in published for i in ids) == ["e1", "e2", "e3"]
+
+    def fail(todo):
+        raise ConnectionError("broker gone")
+
+    try:
+        sent.publish([{"event_id": "e4"}], fail)
+    except ConnectionError:
+        pass
+    assert sent.publish([{"event_id": "e4"}, {"event_id": "e1"}], publish) == [{"event_id": "e4"}]
+    assert sent.sending == {}
