@@ -75,14 +75,22 @@ def _officer_facts(payload: dict | None) -> tuple:
     return payload.get("kind"), payload.get("active"), creds
 
 
-# What penalty derives from an officer projection (services/common/qualification.py `holder_from_payload`,
-# projections.case_facts `officer_kinds`): payloads equal in these judge every case alike (a training
-# record changes neither), so a process may keep serving the older one from its cache.
+# What penalty derives from an officer projection (services/common/qualification.py `holder_from_payload`
+# and `credential_from_payload`, projections.case_facts `officer_kinds`): payloads equal in these judge
+# every case alike, so a process may keep serving the older one from its cache. Not read: the
+# statuses personnel computed as of its evaluation (`status`; a credential's `status` and `usable`),
+# which change with every `officer.changed` that a later `as_of` makes differ (a training record).
 OFFICER_READ = ("officer_id", "name", "dept", "kind", "active", "statuses", "credentials")
+CREDENTIAL_NOT_READ = ("status", "usable")
 
 
 def _officer_read(payload: dict | None) -> dict | None:
-    return None if payload is None else {k: payload.get(k) for k in OFFICER_READ}
+    if payload is None:
+        return None
+    read = {k: payload.get(k) for k in OFFICER_READ}
+    read["credentials"] = [{k: v for k, v in c.items() if k not in CREDENTIAL_NOT_READ}
+                           for c in payload.get("credentials") or ()]
+    return read
 
 
 def store_officer(db: Database, payload: dict, now: datetime) -> tuple[bool, bool]:

@@ -59,10 +59,12 @@ def test_projections_are_read_once_across_batches_and_a_change_by_another_proces
     assert recorder.seen == [("find", CHANGES), ("find", "officers")]  # O1 read again, O2 still cached
 
     changed_officer(db, officer("O1", 1))  # an older version arriving late: not stored, nothing logged
-    changed_officer(db, officer("O2", 2, training_hours=40))  # stored, but nothing penalty reads changed
-    assert db.officers.find_one({"_id": "O2"})["payload"]["training_hours"] == 40
+    later = officer("O2", 2, training_hours=40)
+    later["credentials"][0].update(status="expiring", usable=[{"from": "2024-01-01", "to": "2028-12-31"}])
+    changed_officer(db, later)  # stored, but nothing penalty reads changed (statuses as of personnel's as_of)
+    assert db.officers.find_one({"_id": "O2"})["payload"]["credentials"][0]["status"] == "expiring"
     assert db[CHANGES].find_one({"_id": "epoch"})["n"] == 3
-    changed_officer(db, officer("O2", 2, training_hours=40))  # redelivered (a crash before its log?): logged
+    changed_officer(db, later)  # redelivered (a crash before its log?): logged
     assert db[CHANGES].find_one({"_id": "epoch"})["n"] == 4
 
 
