@@ -274,3 +274,21 @@ def test_two_units_in_flight_on_one_case_sync_it_once_without_a_read(watched, db
     first.flush()
     assert_exact(db, {"c1": key_of(v2), "c2": key_of(o1), "c3": key_of(o2)})
     assert counters(db) == {key_of(v2): 1, key_of(o1): 1, key_of(o2): 1}
+
+
+def test_the_penalty_service_syncs_its_cases_at_the_end_of_its_unit_of_work(db):
+    """The service's case store takes the unit's side writes (services/penalty/service.py `store`)."""
+    from services.penalty.service import PenaltyService
+
+    service = PenaltyService.__new__(PenaltyService)  # (no container: only what `store` reads)
+    service.db, service.writes = db, SideWrites()
+    cases = service.store(service.aggregate("case"))
+
+    def to(case_id, stage):
+        return lambda doc: Change({"dept": DEPTS[0], "snapshot": {"case_no": case_id, "stage": stage}})
+
+    cases.update("c1", to("c1", "filed"))
+    cases.update("c2", to("c2", "decided"))
+    assert db.case_list_at.find_one({}) is None  # deferred to the unit's end
+    service.writes.flush()
+    assert_exact(db, {"c1": store.list_key(DEPTS[0], "filed", False), "c2": store.list_key(DEPTS[0], "decided", False)})
