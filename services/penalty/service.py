@@ -259,19 +259,21 @@ class PenaltyService(EventSourcedService):
         if entry is None and projections.never_decided(new):
             return  # no decision in any version of the case: no entry to read, write or drop (issue 14)
         parties = (snap.get("party_id"), (old or {}).get("snapshot", {}).get("party_id"))
-        if old is new:  # (maybe after a crash between the entry's write and its log: logged again)
-            changed = store.index_decision(self.db, case_id, entry)
-            store.decision_changed(self.db, parties, self.clock(), case_id, make_due=changed)
-            return
         key, digest = (self.db.name, case_id), _digest(entry)
+        if old is new:  # a redelivery, maybe after a crash between the entry's write and its log:
+            changed = store.index_decision(self.db, case_id, entry)  # logged again unless this process did
+            if changed or _WRITTEN_DECISIONS.get(key) != digest:
+                store.decision_changed(self.db, parties, self.clock(), case_id, make_due=changed)
+                _decision_written(key, digest)
+            return
         before = projections.decision_entry(case_id, old["snapshot"]) if old is not None else None
         if before == entry and _WRITTEN_DECISIONS.get(key) == digest:
             return
         writes = self.writes
         store.put_decision(self.db, case_id, entry, writes)
-        done = [lambda: _decision_written(key, digest)]
+        done = [lambda: _decision_written(key, digest)]  # (after its log: see the redelivery above)
         if before != entry:  # after the write: logged for the caches, the parties' other cases due
-            done.append(lambda: store.decision_changed(self.db, parties, self.clock(), case_id))
+            done.insert(0, lambda: store.decision_changed(self.db, parties, self.clock(), case_id))
         for fn in done:
             writes.after(fn) if writes is not None else fn()
 

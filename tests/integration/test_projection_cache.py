@@ -159,6 +159,9 @@ def test_the_decisions_index_is_written_from_the_old_and_new_versions_without_a_
     assert db.decisions.find_one({"_id": case_id})["decision_no"] == DECISION["decision_no"]
     assert db.cases_due.find_one({"_id": other})["due_at"] == NOW  # (it changed: the party's cases re-judged)
     db.cases_due.delete_many({})
+    logged = db[CHANGES].find_one({"_id": "epoch"})["n"]
+    PenaltyService._index_decision(svc, served, served)  # again: this process wrote and logged that entry
+    assert db[CHANGES].find_one({"_id": "epoch"})["n"] == logged and db.cases_due.find_one({"_id": other}) is None
 
     # another process never wrote this case's entry: its first save writes it, however unchanged
     from services.penalty import service as penalty_service
