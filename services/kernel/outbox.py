@@ -170,14 +170,17 @@ def relay(store: AggregateStore, agg_id: str, events: Iterable[dict],
             writes.after(relaying.send)
             return relaying
         return writes.part(("relay", service), start).add(store, agg_id, events, version)
-    sent = 0
-    for ev in events:
-        dispatch(ev["type"], ev)
+    if isinstance(dispatch, Dispatch):  # (the sweep's: not what a relay of this process had confirmed)
+        done = _sent.publish(list(events), lambda todo: dispatch.publish_all([(ev["type"], ev) for ev in todo]))
+    else:
+        done = list(events)
+        for ev in done:
+            dispatch(ev["type"], ev)
+    for ev in done:
         _counted(service, ev)
-        sent += 1
     if version is not None:
         store.relayed(agg_id, version)
-    return sent
+    return len(done)
 
 
 def sweep(stores: Iterable[AggregateStore], dispatch: Callable[[str, dict], None], service: str,
