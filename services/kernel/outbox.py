@@ -63,6 +63,7 @@ class EventRelay(DependencyProvider):
         self.exchange = event_exchange(self.container.service_name)
         self.publisher = ConfirmedPublisher(config.get("AMQP_URI"), exchanges=(self.exchange,),
                                             timeout=float(config.get("PUBLISH_CONFIRM_TIMEOUT_SECONDS") or 30))
+        self.sent = _Sent()  # what this service's relays had confirmed (its workers share it)
 
     def stop(self):
         self.publisher.close()
@@ -81,7 +82,7 @@ def _counted(service: str, ev: dict) -> None:
 
 
 class _Sent:
-    """Event ids this process's relays had confirmed lately (bounded), and those being published now.
+    """Event ids a service's relays had confirmed lately (bounded), and those being published now.
 
     A batch relays when it ends; meanwhile another unit of work (the other batch worker, the deadline
     sweep) may save the same aggregate from the process's document cache, whose outbox still holds
@@ -126,9 +127,6 @@ class _Sent:
         return todo
 
 
-_sent = _Sent()
-
-
 class _Relaying:
     """The events a unit of work relays together, and the markers to drop once they are confirmed."""
 
@@ -150,7 +148,8 @@ class _Relaying:
         return queued
 
     def send(self) -> None:
-        sent = _sent.publish(self.events, lambda todo: self.dispatch.publish_all([(ev["type"], ev) for ev in todo]))
+        sent = self.dispatch.provider.sent.publish(
+            self.events, lambda todo: self.dispatch.publish_all([(ev["type"], ev) for ev in todo]))
         for ev in sent:
             _counted(self.service, ev)
         for store, agg_id, version in self.relayed:
@@ -171,7 +170,8 @@ def relay(store: AggregateStore, agg_id: str, events: Iterable[dict],
             return relaying
         return writes.part(("relay", service), start).add(store, agg_id, events, version)
     if isinstance(dispatch, Dispatch):  # (the sweep's: not what a relay of this process had confirmed)
-        done = _sent.publish(list(events), lambda todo: dispatch.publish_all([(ev["type"], ev) for ev in todo]))
+        done = dispatch.provider.sent.publish(list(events),
+                                             lambda todo: dispatch.publish_all([(ev["type"], ev) for ev in todo]))
     else:
         done = list(events)
         for ev in done:
