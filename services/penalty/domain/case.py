@@ -309,7 +309,7 @@ class Case:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly snapshot for the read model (datetimes as ISO 8601 strings)."""
-        out = {name: _plain(getattr(self, name)) for name in _field_names(Case)}
+        out = {name: _plain(getattr(self, name)) for name in _field_names(type(self))}
         out["flags"] = sorted(self.flags)
         out["stage_label"] = STAGE_LABELS.get(self.stage or "", "")
         return out
