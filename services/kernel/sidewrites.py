@@ -120,13 +120,14 @@ class _Together:
     writer who finds nobody sending sends what is queued (after letting the others that are ready
     queue theirs), then hands the turn to the first writer still waiting."""
 
-    def __init__(self, collection: Collection):
-        self.collection = collection
+    def __init__(self) -> None:
         self.queue: list[list] = []
         self.busy = False
         self.commands = 0
 
-    def write(self, op: Any) -> None:
+    def write(self, collection: Collection, op: Any) -> None:
+        """(the bulk goes through the sending writer's collection object: a client a stopped service
+        closed is never used again)"""
         from eventlet import sleep
         from eventlet.event import Event
 
@@ -143,7 +144,7 @@ class _Together:
             sleep(0)  # the other green threads that are ready queue theirs first
             batch, self.queue = self.queue[:MAX_OPS], self.queue[MAX_OPS:]
             try:
-                self.collection.bulk_write([entry[0] for entry in batch], ordered=True)
+                collection.bulk_write([entry[0] for entry in batch], ordered=True)
             except Exception as exc:  # each writer fails as its own write would have
                 failure = exc
             self.commands += 1
@@ -187,8 +188,8 @@ def together(collection: Collection, op: Any) -> None:
     name = _name(collection)
     entry = _together.get(name)
     if entry is None:
-        entry = _together[name] = _Together(collection)
-    entry.write(op)
+        entry = _together[name] = _Together()
+    entry.write(collection, op)
 
 
 def deferred(writes: "SideWrites | None", collection: Collection, op: Any, key: Hashable | None = None) -> None:
