@@ -57,7 +57,9 @@ class SideWrites:
 
     def add(self, collection: Collection, op: Any, key: Hashable | None = None) -> None:
         """Defer `op` (a pymongo UpdateOne/ReplaceOne/DeleteOne/InsertOne/UpdateMany/DeleteMany) on
-        `collection`; `key` (e.g. the document's `_id`) lets `holds` answer for it."""
+        `collection`; `key` (e.g. the document's `_id`) lets `holds` answer for it. An upsert must be
+        filtered by `_id` alone (`refuse_fragile`)."""
+        refuse_fragile(op)
         name = _name(collection)
         entry = self._cols.get(name)
         if entry is None:
@@ -96,6 +98,19 @@ class SideWrites:
             for fn in after:
                 fn()  # (a callback may defer more writes: the loop sends them too)
         self._parts = {}
+
+
+def refuse_fragile(op: Any) -> None:
+    """Refuse a deferred upsert whose filter holds more than `_id`.
+
+    Such an upsert fails with a duplicate key when the filter misses an existing document (e.g. a
+    version condition), and FerretDB v1 then answers the whole bulk without its counts (pymongo raises
+    KeyError, not BulkWriteError): the batch would fail on every redelivery until it is dead-lettered.
+    A write of that kind belongs at once, where its DuplicateKeyError can be handled."""
+    filt = getattr(op, "_filter", None)
+    if getattr(op, "_upsert", False) and isinstance(filt, dict) and set(filt) - {"_id"}:
+        raise ValueError(f"a deferred upsert must be filtered by _id alone, not {sorted(filt)}: "
+                         "write it at once (kernel/sidewrites.py)")
 
 
 def holding(collection: Collection, key: Hashable) -> Iterator[SideWrites]:

@@ -325,3 +325,15 @@ def test_two_relays_carrying_the_same_events_publish_each_once_and_a_failed_one_
         pass
     assert sent.publish([{"event_id": "e4"}, {"event_id": "e1"}], publish) == [{"event_id": "e4"}]
     assert sent.sending == {}
+
+
+def test_an_upsert_filtered_by_more_than_id_is_refused_when_deferred_and_by_id_alone_is_taken():
+    writes = SideWrites()
+    col = FakeCollection("c", [])
+    with pytest.raises(ValueError, match="_id alone"):
+        writes.add(col, UpdateOne({"_id": "a", "version": {"$lte": 3}}, {"$set": {"v": 3}}, upsert=True))
+    with pytest.raises(ValueError, match="_id alone"):
+        deferred(writes, col, ReplaceOne({"_id": "a", "v": 1}, {"v": 2}, upsert=True))
+    writes.add(col, UpdateOne({"_id": "a"}, {"$inc": {"n": 1}}, upsert=True))
+    writes.add(col, UpdateOne({"_id": "a", "v": 1}, {"$set": {"v": 2}}))  # no upsert: a miss is harmless
+    assert len(writes) == 2
