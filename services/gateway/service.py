@@ -28,15 +28,16 @@ from services.gateway.auth import Unauthorized, amqp_identity, http_dept, startu
 from services.gateway.store import RAW_ENCODING, GatewayStore, digest, ensure_indexes, raw_bytes, storable_text
 from services.kernel import config
 from services.kernel.clock import Clock
-from services.kernel.confirms import ConfirmedPublisher, Outgoing
+from services.kernel.confirms import Outgoing
 from services.kernel.messaging import (ATTEMPTS_HEADER, DEAD_LETTER_QUEUE, INGRESS_EXCHANGE,
                                        REJECTIONS_EXCHANGE, BatchCollector, DecompressedTooLarge, ReliableConsumer,
                                        bound_decompression, declare_topology,
-                                       delivery_of, event_exchange, replay_headers, settle_message)
+                                       delivery_of, replay_headers, settle_message)
 from services.kernel.metrics import (ACCESS_LOG, DEAD_LETTERS, INGRESS_ACCEPTED, INGRESS_DUPLICATES,
                                      INGRESS_REJECTED, Metrics, bounded)
 from services.kernel import tracing
 from services.kernel.mongo import Mongo
+from services.kernel.outbox import ConfirmedEvents
 from services.kernel.web import error, health_response, json_response, liveness_response, metrics_response, safe_http
 
 log = logging.getLogger("zhifa.gateway")
@@ -79,22 +80,12 @@ class Contracts(DependencyProvider):
         return self.catalog
 
 
-class Relay(DependencyProvider):
+class Relay(ConfirmedEvents):
     """What a worker sends: admitted events on `gateway.events` (routing key = event type, each with its
     own trace) and rejection notices on `ingress.rejections` (routing key = dept), collected and then
     published together with one wait for the broker's confirms (services/kernel/confirms.py)."""
 
-    def setup(self):
-        self.publisher = ConfirmedPublisher(
-            config.get("AMQP_URI"), exchanges=(event_exchange(self.container.service_name), REJECTIONS_EXCHANGE),
-            timeout=float(config.get("PUBLISH_CONFIRM_TIMEOUT_SECONDS") or 30))
-        self.exchange = event_exchange(self.container.service_name)
-
-    def stop(self):
-        self.publisher.close()
-
-    def kill(self):
-        self.publisher.close()
+    extra_exchanges = (REJECTIONS_EXCHANGE,)
 
     def get_dependency(self, worker_ctx):
         return OutgoingBatch(self, worker_ctx)

@@ -55,21 +55,32 @@ class Dispatch:
                                              for t, p in events])
 
 
-class EventRelay(DependencyProvider):
-    """The service's event dispatcher: events on `<service>.events` (routing key = event type, the
-    worker's context in the headers, persistent, confirmed), one by one or a batch with one wait."""
+class ConfirmedEvents(DependencyProvider):
+    """A dependency owning one `ConfirmedPublisher` to the service's event exchange (`self.exchange`)
+    and any `extra_exchanges`, closed when the container stops or is killed (EventRelay here, the
+    gateway's Relay)."""
+
+    extra_exchanges: tuple = ()
 
     def setup(self):
         self.exchange = event_exchange(self.container.service_name)
-        self.publisher = ConfirmedPublisher(config.get("AMQP_URI"), exchanges=(self.exchange,),
+        self.publisher = ConfirmedPublisher(config.get("AMQP_URI"), exchanges=(self.exchange, *self.extra_exchanges),
                                             timeout=float(config.get("PUBLISH_CONFIRM_TIMEOUT_SECONDS") or 30))
-        self.sent = _Sent()  # what this service's relays had confirmed (its workers share it)
 
     def stop(self):
         self.publisher.close()
 
     def kill(self):
         self.publisher.close()
+
+
+class EventRelay(ConfirmedEvents):
+    """The service's event dispatcher: events on `<service>.events` (routing key = event type, the
+    worker's context in the headers, persistent, confirmed), one by one or a batch with one wait."""
+
+    def setup(self):
+        super().setup()
+        self.sent = _Sent()  # what this service's relays had confirmed (its workers share it)
 
     def get_dependency(self, worker_ctx):
         return Dispatch(self, worker_ctx)
