@@ -95,8 +95,8 @@ class FakeCollection:
                 self.replace_one(op._filter, op._doc, upsert=op._upsert)
             elif kind == "UpdateOne":
                 self.update_one(op._filter, op._doc, upsert=op._upsert)
-            else:
-                raise NotImplementedError(kind)
+            else:  # (the kernel defers only these four kinds; a new kind needs its fake here)
+                raise TypeError(f"FakeCollection.bulk_write takes InsertOne, DeleteOne, ReplaceOne and UpdateOne, not {kind}")
 
 
 class _Cursor(list):

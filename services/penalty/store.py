@@ -33,6 +33,7 @@ from services.kernel.mongo import ConcurrencyError  # noqa: F401 (raised by the 
 from services.kernel.packing import reading, unpack_from
 from services.kernel.projection_cache import ProjectionReader, record_change
 from services.kernel.sidewrites import SideWrites, deferred
+from services.penalty.manifest import MANIFEST
 from services.penalty.projections import case_summary
 
 MAX_OTHER_DECISIONS = 500
@@ -52,7 +53,9 @@ def ensure_indexes(db: Database) -> None:
 
 
 def cases(db: Database) -> AggregateStore:
-    return AggregateStore(db.cases)
+    """The case aggregates with their declared layout (the snapshot packed: manifest.py), without the
+    case list's sync — for writes outside the service's own store, e.g. making cases due."""
+    return AggregateStore(db.cases, layout=next(a for a in MANIFEST.aggregates if a.name == "case").layout)
 
 
 # -- projections ----------------------------------------------------------------------------------

@@ -15,14 +15,6 @@ def ensure_indexes(db: Database) -> None:
     AggregateStore.ensure_indexes(db.agencies, "dept")
 
 
-def officers(db: Database) -> AggregateStore:
-    return AggregateStore(db.officers)
-
-
-def agencies(db: Database) -> AggregateStore:
-    return AggregateStore(db.agencies)
-
-
 # the snapshot is packed (manifest: only status, name and credential numbers are lifted for the queries)
 PUBLIC = reading("snapshot", "dept", "version", "findings_open")
 
