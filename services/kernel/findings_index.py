@@ -42,19 +42,22 @@ import json
 import os
 import sys
 import time
+import uuid
 from typing import Callable, Iterable
 
-from pymongo import UpdateOne
+from pymongo import DeleteOne, ReplaceOne, ReturnDocument, UpdateOne
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
 from services.common.findings import SEVERITY_RANK
 from services.kernel import leases
+from services.kernel.mongo import ConcurrencyError
 from services.kernel.sidewrites import SideWrites, deferred
 
 LEASE_SECONDS = 30.0
 LEASE_WAIT_SECONDS = 20.0
 BUILT = "#built"          # marker in the counters collection: the index holds every aggregate
+BATCH_MAX = 50            # aggregates per batch, operations per bulk (FerretDB v1 once hung on 100)
 SEP = "|"                 # row id = aggregate id | finding key (aggregate ids never contain it)
 
 
@@ -77,6 +80,35 @@ def wanted(doc: dict | None) -> dict[str, tuple[str, str, dict]]:
     return {key: (part_of(f), _digest(f), f) for key, f in ((doc or {}).get("findings_open") or {}).items()}
 
 
+def locator_rows(want: dict[str, tuple[str, str, dict]]) -> list[dict]:
+    """What a locator keeps of the rows indexed: a list of small objects (finding keys may hold dots;
+    FerretDB v1 stores no nested arrays)."""
+    return [{"k": key, "p": part, "d": dg} for key, (part, dg, _) in sorted(want.items())]
+
+
+def rows_digest(rows: list[dict]) -> str:
+    """The locator's `rd`: a digest of its rows, the condition a batch's claim compares with what the
+    aggregate's previous document implies (no read)."""
+    return hashlib.blake2b(json.dumps(rows, sort_keys=True).encode(), digest_size=12).hexdigest()
+
+
+def plan(agg_id: str, version: int, have: dict[str, list], want: dict[str, tuple[str, str, dict]]) -> dict:
+    """The move from the rows `have` (key -> [partition, digest]) to `want`: the pending move a sync
+    records before carrying it out (token, version, rows, rd, put, drop, counter deltas)."""
+    put = [{"p": part, "row": {"_id": row_id(agg_id, key), **f}} for key, (part, dg, f) in want.items()
+           if have.get(key) != [part, dg]]
+    drop = [{"p": part, "id": row_id(agg_id, key)} for key, (part, _) in have.items()
+            if key not in want or want[key][0] != part]
+    deltas: dict[str, int] = {}
+    for part, _ in have.values():
+        deltas[part] = deltas.get(part, 0) - 1
+    for part, _, _ in want.values():
+        deltas[part] = deltas.get(part, 0) + 1
+    rows = locator_rows(want)
+    return {"token": f"{agg_id}@{version}", "version": version, "rows": rows, "rd": rows_digest(rows),
+            "put": put, "drop": drop, "deltas": [{"p": p, "n": d} for p, d in sorted(deltas.items()) if d]}
+
+
 class FindingsIndex:
     """The open-findings side collections of one aggregate collection."""
 
@@ -93,21 +125,49 @@ class FindingsIndex:
 
     # ---- keeping it in step ----------------------------------------------------------------------
     def listener(self, old: dict | None, new: dict) -> None:
-        """AggregateStore listener: after a save (old, new), or (doc, doc) when nothing was saved."""
+        """AggregateStore listener: after a save (old, new), or (doc, doc) when nothing was saved. In a
+        unit of work the syncs of its saves wait for its end and go together (`sync_many`)."""
         if old is new:  # nothing saved (a redelivery): repair what a crash after the save left undone
             loc = self.at.find_one({"_id": new["_id"]}, {"version": 1, "pending": 1})
             if loc is None and not new.get("findings_open"):
                 return
             if loc is not None and not loc.get("pending") and int(loc.get("version") or 0) >= int(new.get("version") or 0):
                 return
-        elif (old or {}).get("findings_open") == new.get("findings_open"):
+            self.sync(new)
+            return
+        if (old or {}).get("findings_open") == new.get("findings_open"):
             return  # nothing changed here; a late sync of an earlier version writes these same findings
-        self.sync(new)
+        unit = self.writes()
+        if unit is None:
+            self.sync(new, old=old)
+            return
+        waiting = unit.part(("findings_index", self.db.name, self.col.name), lambda: self._waiting(unit))
+        entry = waiting.get(new["_id"])
+        version = int(new.get("version") or 0)
+        if entry is None:  # (of an aggregate saved twice in the unit: the newest over the first `old`)
+            waiting[new["_id"]] = {"doc": new, "old": old, "version": version}
+        elif version >= entry["version"]:
+            entry.update(doc=new, version=version)
 
-    def sync(self, doc: dict) -> bool:
+    def _waiting(self, unit: SideWrites) -> dict:
+        waiting: dict[str, dict] = {}
+        unit.after(lambda: self.sync_many([(e["doc"], e["old"]) for e in waiting.values()]))
+        return waiting
+
+    def sync(self, doc: dict, old: dict | None | bool = False) -> bool:
         """Bring the rows, counters and locator of one aggregate in step with its saved document
-        (idempotent; an older version than the one indexed changes nothing). True when rows changed."""
+        (idempotent; an older version than the one indexed changes nothing). True when rows changed.
+        `old`: the document it was saved over (False: not known), whose findings say which rows the
+        locator holds when its `rd` agrees: then the lease and the move are taken in one write."""
         agg_id, version = doc["_id"], int(doc.get("version") or 0)
+        if old is not False:
+            want = wanted(doc)
+            have = {key: [part, dg] for key, (part, dg, _) in wanted(old).items()}
+            move = plan(agg_id, version, have, want)
+            taken = self._claim_one(agg_id, move, rows_digest(locator_rows(wanted(old))), new=not have)
+            if taken is not None:
+                self._carry_out(agg_id, move, taken, release=True)
+                return bool(move["put"] or move["drop"])
         loc, lease = self._acquire(agg_id)
         released = False
         try:
@@ -117,24 +177,11 @@ class FindingsIndex:
             if int(loc.get("version") or 0) >= version:
                 return False
             have = {r["k"]: [r["p"], r["d"]] for r in loc.get("rows") or ()}
-            want = wanted(doc)
-            put = [{"p": part, "row": {"_id": row_id(agg_id, key), **f}} for key, (part, dg, f) in want.items()
-                   if have.get(key) != [part, dg]]
-            drop = [{"p": part, "id": row_id(agg_id, key)} for key, (part, _) in have.items()
-                    if key not in want or want[key][0] != part]
-            deltas: dict[str, int] = {}
-            for key, (part, _) in have.items():
-                deltas[part] = deltas.get(part, 0) - 1
-            for key, (part, _, _) in want.items():
-                deltas[part] = deltas.get(part, 0) + 1
-            # lists of small objects (finding keys may hold dots; FerretDB v1 stores no nested arrays)
-            rows = [{"k": key, "p": part, "d": dg} for key, (part, dg, _) in sorted(want.items())]
-            if not put and not drop:
-                self._release(agg_id, lease, {"version": version, "rows": rows})
+            pending = plan(agg_id, version, have, wanted(doc))
+            if not pending["put"] and not pending["drop"]:
+                self._release(agg_id, lease, {"version": version, "rows": pending["rows"], "rd": pending["rd"]})
                 released = True
                 return False
-            pending = {"token": f"{agg_id}@{version}", "version": version, "rows": rows, "put": put, "drop": drop,
-                       "deltas": [{"p": p, "n": d} for p, d in sorted(deltas.items()) if d]}
             self.at.update_one({"_id": agg_id, "lease.token": lease}, {"$set": {"pending": pending}})
             self._carry_out(agg_id, pending, lease, release=True)
             released = True
@@ -149,6 +196,21 @@ class FindingsIndex:
 
     def _release(self, agg_id: str, lease: str, fields: dict) -> None:
         self.at.update_one({"_id": agg_id, "lease.token": lease}, {"$set": {**fields, "lease": None}})
+
+    def _claim_one(self, agg_id: str, move: dict, rd: str, *, new: bool) -> str | None:
+        """The lease and the pending `move` in one write, when the locator holds the rows `rd`, is free,
+        has no move pending and indexes an older version (`new`: no rows expected, so a missing locator
+        is created); the lease token, or None (the caller takes the slow way)."""
+        lease, now = uuid.uuid4().hex, time.time()
+        try:
+            got = self.at.find_one_and_update(
+                {"_id": agg_id, "rd": rd, "pending": None, "version": {"$lt": move["version"]},
+                 "$or": [{"lease": None}, {"lease.until": {"$lt": now}}]},
+                {"$set": {"lease": {"token": lease, "until": now + LEASE_SECONDS}, "pending": move}},
+                upsert=new, return_document=ReturnDocument.AFTER)
+        except DuplicateKeyError:
+            return None
+        return lease if got is not None else None
 
     def _count(self, part: str, delta: int, token: str) -> None:
         severity, dept, rule = part.split(".", 2)
@@ -168,13 +230,120 @@ class FindingsIndex:
             self.rows(put["p"]).replace_one({"_id": put["row"]["_id"]}, put["row"], upsert=True)
         for delta in pending["deltas"]:
             self._count(delta["p"], delta["n"], pending["token"])
-        done = {"rows": pending["rows"], "version": pending["version"], "pending": None}
+        done = {"rows": pending["rows"], "rd": rows_digest(pending["rows"]), "version": pending["version"],
+                "pending": None}
         if release:
             self._release(agg_id, lease, done)
         else:
             self.at.update_one({"_id": agg_id, "lease.token": lease}, {"$set": done})
         for delta in pending["deltas"]:  # (the move is done: the tokens only take room now)
             deferred(self.writes(), self.counts, UpdateOne({"_id": delta["p"]}, {"$pull": {"tokens": pending["token"]}}))
+
+    # ---- the syncs of one unit of work, together -------------------------------------------------
+    def sync_many(self, saves: list[tuple[dict, dict | None]]) -> None:
+        """The syncs of the saves (new document, document it was saved over) of one unit of work, at
+        its end (before any of its messages is acked), ≤ BATCH_MAX aggregates per batch `T`, each
+        step one bulk instead of a few commands per aggregate:
+          1. the claims: per aggregate, lease `T` and its pending move (the same self-contained move
+             a sync alone records, token `<aggregate>@<version>`) in one conditional write — the
+             locator holds the rows the previous document implies (`rd`), is free, has no move
+             pending and indexes an older version (a locator expected empty is created first in the
+             same bulk, `$setOnInsert`). When the matched count is short, one read per aggregate
+             says which were claimed; the others are synced alone (`sync`: waits for the lease,
+             carries out what is pending, compares versions);
+          2. the rows: one bulk per partition;
+          3. the counters: one `$inc` of the net change per partition, guarded by the tokens of the
+             moves it counts (`tokens` $nin / $push $each), in one command; counter by counter, each
+             move's own guarded `$inc`, if any of them fails (FerretDB v1 stops at the first error);
+          4. the locators: rows, version, no move, no lease (one bulk);
+          5. the tokens pulled from the counters (deferred: the unit's side writes).
+        A crash leaves claimed locators with their moves pending (lease `T` runs out): the next sync
+        of such an aggregate (the redelivery: nothing was acked) carries its move out alone, counters
+        guarded by its token, exactly as after a crash of a sync alone."""
+        if len(saves) == 1:  # one aggregate: the claim alone costs fewer commands
+            self.sync(saves[0][0], old=saves[0][1])
+            return
+        for start in range(0, len(saves), BATCH_MAX):
+            for doc in self._claim_and_finish(saves[start:start + BATCH_MAX]):
+                self.sync(doc)
+
+    def _claim_and_finish(self, saves: list[tuple[dict, dict | None]]) -> list[dict]:
+        """Steps 1-5 for `saves`; the documents to be synced alone (a condition did not hold)."""
+        token, start = uuid.uuid4().hex, time.time()
+        moves, ops = [], []
+        for doc, old in saves:
+            agg_id, version = doc["_id"], int(doc.get("version") or 0)
+            before = wanted(old)
+            have = {key: [part, dg] for key, (part, dg, _) in before.items()}
+            move = plan(agg_id, version, have, wanted(doc))
+            moves.append((doc, move))
+            if not have:
+                ops.append(UpdateOne({"_id": agg_id}, {"$setOnInsert": {"version": 0, "pending": None, "lease": None,
+                                                                         "rows": [], "rd": rows_digest([])}},
+                                     upsert=True))
+            ops.append(UpdateOne({"_id": agg_id, "rd": rows_digest(locator_rows(before)), "pending": None,
+                                  "version": {"$lt": version}, "$or": [{"lease": None}, {"lease.until": {"$lt": start}}]},
+                                 {"$set": {"lease": {"token": token, "until": start + LEASE_SECONDS},
+                                           "pending": move}}))
+        claimed, alone = moves, []
+        if bulk(self.at, ops) < len(ops):  # some condition did not hold: which, one read each
+            held = {loc["_id"]: loc for loc in (self.at.find_one({"_id": doc["_id"]}, {"lease": 1})
+                                                for doc, _ in moves) if loc is not None}
+            claimed = [(doc, m) for doc, m in moves
+                       if ((held.get(doc["_id"]) or {}).get("lease") or {}).get("token") == token]
+            ours = {doc["_id"] for doc, _ in claimed}
+            alone = [doc for doc, _ in moves if doc["_id"] not in ours]
+        if not claimed:
+            return alone
+        if time.time() > start + LEASE_SECONDS / 2:  # (a holder this slow may have lost its leases)
+            raise ConcurrencyError(f"findings index batch {token} took over {LEASE_SECONDS / 2:g} s to claim")
+        rows: dict[str, list] = {}
+        for _, m in claimed:
+            for put in m["put"]:
+                rows.setdefault(put["p"], []).append(ReplaceOne({"_id": put["row"]["_id"]}, put["row"], upsert=True))
+        for _, m in claimed:
+            for drop in m["drop"]:
+                rows.setdefault(drop["p"], []).append(DeleteOne({"_id": drop["id"]}))
+        for part, part_ops in rows.items():
+            bulk(self.rows(part), part_ops)
+        self._count_net([m for _, m in claimed])
+        bulk(self.at, [UpdateOne({"_id": doc["_id"], "lease.token": token},
+                                  {"$set": {"rows": m["rows"], "rd": m["rd"], "version": m["version"],
+                                            "pending": None, "lease": None}}) for doc, m in claimed])
+        pulls: dict[str, list] = {}
+        for _, m in claimed:
+            for delta in m["deltas"]:
+                pulls.setdefault(delta["p"], []).append(m["token"])
+        for part, tokens in pulls.items():  # (the moves are done: the tokens only take room now)
+            deferred(self.writes(), self.counts, UpdateOne({"_id": part}, {"$pullAll": {"tokens": tokens}}))
+        return alone
+
+    def _count_net(self, moves: list[dict]) -> None:
+        """Step 3: per partition the net change of `moves`, unless the counter has seen any of their
+        tokens, one command; each move's own guarded `$inc` when a write of it failed."""
+        net: dict[str, list] = {}
+        for m in moves:
+            for delta in m["deltas"]:
+                entry = net.setdefault(delta["p"], [0, []])
+                entry[0] += delta["n"]
+                entry[1].append(m["token"])
+        updates = []
+        for part, (n, tokens) in net.items():
+            severity, dept, rule = part.split(".", 2)
+            updates.append({"q": {"_id": part, "tokens": {"$nin": tokens}},
+                            "u": {"$inc": {"n": n}, "$push": {"tokens": {"$each": tokens}},
+                                  "$setOnInsert": {"severity": severity, "dept": None if dept == "_" else dept,
+                                                   "rule_id": rule}}, "upsert": True})
+        try:
+            clean = all(not self.db.command("update", self.counts.name, updates=updates[i:i + BATCH_MAX],
+                                            ordered=True).get("writeErrors")
+                        for i in range(0, len(updates), BATCH_MAX))
+        except Exception:
+            clean = False
+        if not clean:
+            for m in moves:
+                for delta in m["deltas"]:
+                    self._count(delta["p"], delta["n"], m["token"])
 
     # ---- reading ---------------------------------------------------------------------------------
     def built(self) -> bool:
@@ -240,6 +409,16 @@ class FindingsIndex:
         self.at.drop()
         self.counts.drop()
         return self.build()
+
+
+def bulk(col: Collection, ops: list) -> int:
+    """Send `ops` in ordered bulks of ≤ BATCH_MAX (also the case list's, services/penalty/store.py);
+    the documents matched or inserted."""
+    done = 0
+    for start in range(0, len(ops), BATCH_MAX):
+        result = col.bulk_write(ops[start:start + BATCH_MAX], ordered=True)
+        done += result.matched_count + result.upserted_count
+    return done
 
 
 def _rank(severity: str | None) -> int:

@@ -27,6 +27,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from services.kernel import leases
+from services.kernel.findings_index import bulk as _bulk  # (ordered bulks of ≤ 50 operations; the matched or inserted)
 from services.kernel.aggregates import AggregateStore, Change
 from services.kernel.memo import Memo, remembered
 from services.kernel.mongo import ConcurrencyError  # noqa: F401 (raised by the lease; callers catch store.ConcurrencyError)
@@ -582,15 +583,6 @@ def sweep_batches(db: Database) -> int:
     for token in stale:
         finish_batch(db, token)
     return len(stale)
-
-
-def _bulk(col: Collection, ops: list) -> int:
-    """Send `ops` in ordered bulks of ≤ FILL_BATCH; the documents matched or inserted."""
-    done = 0
-    for start in range(0, len(ops), FILL_BATCH):
-        result = col.bulk_write(ops[start:start + FILL_BATCH], ordered=True)
-        done += result.matched_count + result.upserted_count
-    return done
 
 
 # What this process last saw of each locator it wrote or read in a batch: (database, case) ->
