@@ -9,8 +9,15 @@ change, but they may change at any moment, in any process (competing consumers o
 database, not through messages:
 
 - `record_change(db, kind, key)`: the process that stored a newer projection bumps a counter `n` in
-  one document (`projection_changes`, `_id` "epoch") and writes `<n> <kind> <key>` into slot
-  `n % slots` of a ring in the same document. It is called *after* the projection is stored and
+  one document (`projection_changes`, `_id` "epoch") and adds `<kind> <key>` under a new unique
+  field of its `ring` in the same write (one `update`, no read: FerretDB v1 ignores `$push`'s
+  `$slice`, so a ring of numbered slots needed a read of `n` first and a second write). A reader that
+  finds the ring holding over 2 × PROJECTION_CHANGE_SLOTS entries removes all but the newest
+  PROJECTION_CHANGE_SLOTS (field names start with the time of the change). A reader knows which
+  entries are new since its last look: those whose fields it did not see then; they are all the
+  changes in between exactly when their number equals the growth of `n` (otherwise entries it never
+  saw were removed, or an older writer overwrote a numbered slot: it drops every entry of that
+  database, as when the log was created anew). It is called *after* the projection is stored and
   *before* the aggregates referring to it are made due (the order the proof below needs).
 - `ProjectionReader`: one unit of work's reads of one database's projections. Its first read reads
   the epoch document and drops from the cache every key changed since the cache last looked (the
@@ -23,7 +30,7 @@ database, not through messages:
   changed in between is returned, and the caller makes it due (the deadline sweep re-evaluates it
   in a unit of its own, which reads afresh).
 
-Why no stale result survives. Let a projection change: stored (1), logged with number m (2), the
+Why no stale result survives. Let a projection change: stored (1), logged as the m-th change (2), the
 aggregates referring to it made due through the reverse index (3). A unit whose first read comes
 after (2) drops the key first: every entry it uses is fresh. A unit whose first read comes before
 (2) may use the old value; then either its end check comes after (2) — it sees m and makes the
@@ -39,12 +46,13 @@ Greenlets share one cache: nothing between a check and an update yields.
 """
 from __future__ import annotations
 
+import time
 import uuid
 from collections import OrderedDict
-from typing import Any, Callable, Hashable, Iterable
+from typing import Any, Callable, Hashable, Iterable, NamedTuple
 
-from pymongo import ReturnDocument
 from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
 
 from services.kernel import config
 
@@ -58,41 +66,59 @@ def _slots() -> int:
     return max(1, int(config.get("PROJECTION_CHANGE_SLOTS") or 1))
 
 
-def record_change(db: Database, kind: str, key: str) -> int:
+def record_change(db: Database, kind: str, key: str) -> None:
     """Log that the projection `kind`/`key` of `db` changed (after storing it, before making what
-    refers to it due); its number in the log."""
-    epoch = db[CHANGES].find_one_and_update({"_id": EPOCH}, {"$inc": {"n": 1}, "$setOnInsert": {"log": uuid.uuid4().hex}},
-                                            upsert=True, return_document=ReturnDocument.AFTER)
-    n = int(epoch["n"])
-    db[CHANGES].update_one({"_id": EPOCH}, {"$set": {f"ring.{n % _slots()}": f"{n}\t{kind}\t{key}"}})
-    return n
+    refers to it due): one write."""
+    field = f"ring.{time.time_ns():016x}{uuid.uuid4().hex[:8]}"
+    for attempt in (1, 2):
+        try:
+            db[CHANGES].update_one({"_id": EPOCH}, {"$inc": {"n": 1}, "$set": {field: f"{kind}\t{key}"},
+                                                    "$setOnInsert": {"log": uuid.uuid4().hex}}, upsert=True)
+            return
+        except DuplicateKeyError:  # (created by another writer at the same moment: it exists now)
+            if attempt == 2:
+                raise
 
 
-def _changed_between(epoch: dict, since: int, upto: int) -> set[tuple[str, str]] | None:
-    """The (kind, key) changed with numbers in (since, upto], from the ring; None when it does not
-    hold them all (overwritten, or not written yet)."""
-    ring = epoch.get("ring") or {}
-    slots = _slots()
-    if upto - since > slots:
+class Log(NamedTuple):
+    """The change log as one read saw it: its identity, the number of changes, the ring's entries."""
+    log: str | None
+    n: int
+    ring: dict
+
+
+def _changed_between(before: Log, after: Log) -> set[tuple[str, str]] | None:
+    """The (kind, key) logged between two reads of the log; None when the later read cannot say
+    (another log, entries removed before they were seen, or not in this format)."""
+    if not _continues(before, after.log):
+        return None
+    new = [value for field, value in after.ring.items() if field not in before.ring]
+    if len(new) != after.n - before.n:
         return None
     found = set()
-    for m in range(since + 1, upto + 1):
-        entry = ring.get(str(m % slots))
-        parts = entry.split("\t", 2) if isinstance(entry, str) else ()
-        if len(parts) != 3 or parts[0] != str(m):
+    for value in new:
+        parts = value.split("\t", 1) if isinstance(value, str) else ()
+        if len(parts) != 2:
             return None
-        found.add((parts[1], parts[2]))
+        found.add((parts[0], parts[1]))
     return found
 
 
-def _continues(before: tuple[str | None, int], log: str | None) -> bool:
+def _continues(before: Log, log: str | None) -> bool:
     """Whether a log read now continues the one read `before` (no log then: changes count from 1)."""
-    return before[0] == log or (before[0] is None and before[1] == 0)
+    return before.log == log or (before.log is None and before.n == 0)
 
 
-def _epoch(db: Database) -> tuple[str | None, int, dict]:
+def _epoch(db: Database) -> Log:
+    """The change log as it is now; a ring grown over twice PROJECTION_CHANGE_SLOTS loses its oldest
+    entries (this reader removes them: a reader that had not seen them drops its whole cache)."""
     doc = db[CHANGES].find_one({"_id": EPOCH}) or {}
-    return doc.get("log"), int(doc.get("n", 0)), doc
+    ring = doc.get("ring") or {}
+    slots = _slots()
+    if len(ring) > 2 * slots:
+        old = sorted(ring)[:len(ring) - slots]
+        db[CHANGES].update_one({"_id": EPOCH}, {"$unset": {f"ring.{field}": "" for field in old}})
+    return Log(doc.get("log"), int(doc.get("n", 0)), ring)
 
 
 class ProjectionCache:
@@ -102,27 +128,27 @@ class ProjectionCache:
     def __init__(self, max_entries: int):
         self.max_entries = max(0, int(max_entries))
         self._entries: OrderedDict[tuple[str, str, Hashable], Any] = OrderedDict()
-        self._known: dict[str, tuple[str | None, int]] = {}  # database -> (log, n) last applied
+        self._known: dict[str, Log] = {}  # database -> the log as last applied
         self.generation = 0  # bumped by every drop: a read started before it is not cached
         self.hits = self.misses = self.dropped = 0
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def advance(self, database: str, log: str | None, n: int, epoch: dict) -> int:
-        """Drop what changed in `database` since the last call (the epoch document as read); how
-        many entries were dropped."""
+    def advance(self, database: str, seen: Log) -> int:
+        """Drop what changed in `database` since the last call (`seen`: the log as read); how many
+        entries were dropped."""
         known = self._known.get(database)
-        if known is not None and known[0] == log and n <= known[1]:
+        if known is not None and known.log == seen.log and seen.n <= known.n:
             return 0  # nothing new (or a read older than one already applied)
-        changed = _changed_between(epoch, known[1], n) if known is not None and _continues(known, log) else None
+        changed = _changed_between(known, seen) if known is not None else None
         if changed is None:
             doomed = [k for k in self._entries if k[0] == database]
         else:
             doomed = [(database, kind, key) for kind, key in changed if (database, kind, key) in self._entries]
         for k in doomed:
             del self._entries[k]
-        self._known[database] = (log, n)
+        self._known[database] = seen
         self.generation += 1
         self.dropped += len(doomed)
         return len(doomed)
@@ -165,17 +191,17 @@ class ProjectionReader:
     def __init__(self, db: Database, cache: ProjectionCache,
                  count: Callable[[str, str, int], None] = lambda kind, result, n: None):
         self.db, self.cache, self.count = db, cache, count
-        self.start: tuple[str | None, int] | None = None  # the epoch seen by the first read
+        self.start: Log | None = None  # the log as the first read saw it
         self.used: dict[str, set[tuple[str, Hashable]]] = {}  # aggregate id -> what its judgement read
         self.saved: set[str] = set()
 
     def _begin(self) -> None:
         if self.start is None:
-            log, n, epoch = _epoch(self.db)
-            dropped = self.cache.advance(self.db.name, log, n, epoch)
+            seen = _epoch(self.db)
+            dropped = self.cache.advance(self.db.name, seen)
             if dropped:
                 self.count("any", "dropped", dropped)
-            self.start = (log, n)
+            self.start = seen
 
     def payloads(self, kind: str, keys: Iterable[Hashable], load: Callable[[list], dict],
                  for_aggregate: str | None = None) -> dict:
@@ -208,13 +234,13 @@ class ProjectionReader:
         unit's first read (all of them that read any, when the log cannot say which): make them due."""
         if self.start is None or not self.saved:
             return []
-        log, n, epoch = _epoch(self.db)
-        dropped = self.cache.advance(self.db.name, log, n, epoch)
+        seen = _epoch(self.db)
+        dropped = self.cache.advance(self.db.name, seen)
         if dropped:
             self.count("any", "dropped", dropped)
-        if (log, n) == self.start:
+        if (seen.log, seen.n) == (self.start.log, self.start.n):
             return []
-        changed = _changed_between(epoch, self.start[1], n) if _continues(self.start, log) else None
+        changed = _changed_between(self.start, seen)
         return sorted(agg for agg in self.saved if self.used.get(agg)
                       and (changed is None or self.used[agg] & changed))
 

@@ -7,29 +7,31 @@ from services.kernel import projection_cache as pc
 
 
 class FakeCollection:
-    """Just the three calls the change log makes (`_id` "epoch" only), and `_id` look-ups."""
+    """Just the calls the change log makes (`_id` "epoch" only), and `_id` look-ups."""
 
     def __init__(self):
         self.docs: dict = {}
-        self.finds = 0
+        self.finds = self.writes = 0
 
     def find_one(self, flt):
         self.finds += 1
         doc = self.docs.get(flt["_id"])
         return None if doc is None else {**doc, "ring": dict(doc.get("ring", {}))}
 
-    def find_one_and_update(self, flt, update, upsert, return_document):
-        doc = self.docs.setdefault(flt["_id"], {"_id": flt["_id"]})
-        if len(doc) == 1:
-            doc.update(update["$setOnInsert"])
-        doc["n"] = doc.get("n", 0) + update["$inc"]["n"]
-        return dict(doc)
-
-    def update_one(self, flt, update):
-        doc = self.docs[flt["_id"]]
-        for path, value in update["$set"].items():
+    def update_one(self, flt, update, upsert=False):
+        self.writes += 1
+        doc = self.docs.get(flt["_id"])
+        if doc is None:
+            assert upsert
+            doc = self.docs[flt["_id"]] = {"_id": flt["_id"], **update.get("$setOnInsert", {})}
+        for path, by in update.get("$inc", {}).items():
+            doc[path] = doc.get(path, 0) + by
+        for path, value in update.get("$set", {}).items():
             field, slot = path.split(".")
             doc.setdefault(field, {})[slot] = value
+        for path in update.get("$unset", {}):
+            field, slot = path.split(".")
+            doc.get(field, {}).pop(slot, None)
 
 
 class FakeDb:
@@ -77,22 +79,49 @@ def test_a_change_logged_by_another_process_drops_only_that_key_at_the_next_unit
     officers = Store(O1={"v": 1}, O2={"v": 1})
     pc.ProjectionReader(db, cache).payloads("officers", ["O1", "O2"], officers.load)
     officers.payloads["O1"] = {"v": 2}
-    assert pc.record_change(db, "officers", "O1") == 1  # another process stored O1 v2
+    pc.record_change(db, "officers", "O1")  # another process stored O1 v2: one write
+    assert (db[pc.CHANGES].writes, db[pc.CHANGES].docs["epoch"]["n"]) == (1, 1)
     officers.reads.clear()
     reader = pc.ProjectionReader(db, cache)
     assert reader.payloads("officers", ["O1", "O2"], officers.load) == {"O1": {"v": 2}, "O2": {"v": 1}}
     assert officers.reads == ["O1"]
 
 
-def test_more_changes_than_the_log_holds_drop_the_whole_database(slots):
+def test_many_changes_of_other_keys_drop_only_those_keys(slots):
     db, cache = FakeDb(), pc.ProjectionCache(10)
     officers = Store(O1={"v": 1}, O2={"v": 1})
     pc.ProjectionReader(db, cache).payloads("officers", ["O1", "O2"], officers.load)
-    for _ in range(slots["PROJECTION_CHANGE_SLOTS"] + 1):
-        pc.record_change(db, "items", "I1")  # O1 and O2 never changed, but the ring cannot say so
+    for _ in range(2 * slots["PROJECTION_CHANGE_SLOTS"]):
+        pc.record_change(db, "items", "I1")  # the ring holds them all until a reader trims it
     officers.reads.clear()
     pc.ProjectionReader(db, cache).payloads("officers", ["O1", "O2"], officers.load)
-    assert officers.reads == ["O1", "O2"]
+    assert officers.reads == []
+
+
+def test_entries_removed_before_a_reader_saw_them_drop_the_whole_database(slots):
+    db, cache, other = FakeDb(), pc.ProjectionCache(10), pc.ProjectionCache(10)
+    officers = Store(O1={"v": 1}, O2={"v": 1})
+    pc.ProjectionReader(db, cache).payloads("officers", ["O1", "O2"], officers.load)
+    for _ in range(2 * slots["PROJECTION_CHANGE_SLOTS"] + 1):
+        pc.record_change(db, "items", "I1")
+    pc.ProjectionReader(db, other).payloads("items", ["I1"], Store().load)  # another process trims the ring
+    assert len(db[pc.CHANGES].docs["epoch"]["ring"]) == slots["PROJECTION_CHANGE_SLOTS"]
+    officers.reads.clear()
+    pc.ProjectionReader(db, cache).payloads("officers", ["O1", "O2"], officers.load)
+    assert officers.reads == ["O1", "O2"]  # O1 and O2 never changed, but the log can no longer say so
+
+
+def test_a_numbered_slot_an_older_writer_overwrote_drops_the_whole_database():
+    db, cache = FakeDb(), pc.ProjectionCache(10)
+    officers = Store(O1={"v": 1})
+    pc.record_change(db, "items", "I1")
+    db[pc.CHANGES].docs["epoch"]["ring"]["1"] = "1\titems\tI1"  # (the format before: `n % slots`)
+    pc.ProjectionReader(db, cache).payloads("officers", ["O1"], officers.load)
+    db[pc.CHANGES].docs["epoch"]["n"] += 1  # an older process logs O1 into slot "1" again
+    db[pc.CHANGES].docs["epoch"]["ring"]["1"] = "2\tofficers\tO1"
+    officers.reads.clear()
+    pc.ProjectionReader(db, cache).payloads("officers", ["O1"], officers.load)
+    assert officers.reads == ["O1"]
 
 
 def test_a_log_created_anew_drops_everything_cached_for_that_database():
@@ -151,8 +180,9 @@ def test_an_unknown_stretch_of_the_log_makes_every_saved_aggregate_that_read_a_p
     reader = pc.ProjectionReader(db, cache)
     reader.payloads("officers", ["O1"], Store().load, "case-a")
     reader.saved.update({"case-a", "case-z"})  # case-z read no projection
-    for _ in range(slots["PROJECTION_CHANGE_SLOTS"] + 2):
+    for _ in range(2 * slots["PROJECTION_CHANGE_SLOTS"] + 2):
         pc.record_change(db, "items", "I9")
+    pc.ProjectionReader(db, pc.ProjectionCache(10)).payloads("items", ["I9"], Store().load)  # trims the ring
     assert reader.finish() == ["case-a"]
 
 
