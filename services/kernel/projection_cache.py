@@ -69,10 +69,19 @@ def _slots() -> int:
 def record_change(db: Database, kind: str, key: str) -> None:
     """Log that the projection `kind`/`key` of `db` changed (after storing it, before making what
     refers to it due): one write."""
-    field = f"ring.{time.time_ns():016x}{uuid.uuid4().hex[:8]}"
+    record_changes(db, [(kind, key)])
+
+
+def record_changes(db: Database, changes: Iterable[tuple[str, str]]) -> None:
+    """Log several changes (kind, key) of `db` in one write."""
+    changes = list(dict.fromkeys(changes))
+    if not changes:
+        return
+    stamp = f"{time.time_ns():016x}"
+    ring = {f"ring.{stamp}{uuid.uuid4().hex[:8]}": f"{kind}\t{key}" for kind, key in changes}
     for attempt in (1, 2):
         try:
-            db[CHANGES].update_one({"_id": EPOCH}, {"$inc": {"n": 1}, "$set": {field: f"{kind}\t{key}"},
+            db[CHANGES].update_one({"_id": EPOCH}, {"$inc": {"n": len(changes)}, "$set": ring,
                                                     "$setOnInsert": {"log": uuid.uuid4().hex}}, upsert=True)
             return
         except DuplicateKeyError:  # (created by another writer at the same moment: it exists now)

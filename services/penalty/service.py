@@ -202,6 +202,20 @@ def _decision_written(key: tuple[str, str], digest: int) -> None:
         _WRITTEN_DECISIONS.popitem(last=False)
 
 
+def _decided_in_unit(db, clock, writes) -> list:
+    """A unit of work's decided cases, (parties, case id, key, digest, entry changed), appended by
+    `_index_decision`; at the unit's end (after the entries' writes) their parties are logged in one
+    write and their other cases fall due (store.decisions_changed), then each is `_decision_written`."""
+    saved: list = []
+
+    def done() -> None:
+        store.decisions_changed(db, [(p, c) for p, c, _, _, changed in saved if changed], clock())
+        for _, _, key, digest, _ in saved:
+            _decision_written(key, digest)
+    writes.after(done)
+    return saved
+
+
 class PenaltyService(EventSourcedService):
     """Penalty cases: ingress facts and 网上办案 commands, rules over local projections, queries.
 
@@ -271,11 +285,14 @@ class PenaltyService(EventSourcedService):
             return
         writes = self.writes
         store.put_decision(self.db, case_id, entry, writes)
-        done = [lambda: _decision_written(key, digest)]  # (after its log: see the redelivery above)
-        if before != entry:  # after the write: logged for the caches, the parties' other cases due
-            done.insert(0, lambda: store.decision_changed(self.db, parties, self.clock(), case_id))
-        for fn in done:
-            writes.after(fn) if writes is not None else fn()
+        if writes is None:
+            if before != entry:  # after the write: logged for the caches, the parties' other cases due
+                store.decision_changed(self.db, parties, self.clock(), case_id)
+            _decision_written(key, digest)  # (after its log: see the redelivery above)
+            return
+        # the unit's decided cases together at its end: one log write for all their parties
+        writes.part(("penalty.decisions_changed", self.db.name), lambda: _decided_in_unit(self.db, self.clock, writes)) \
+            .append((parties, case_id, key, digest, before != entry))
 
     def store(self, aggregate) -> store.CaseStore:
         """Case aggregates whose every save keeps the case list and its counters in step (store.py)."""

@@ -32,7 +32,7 @@ from services.kernel.aggregates import AggregateStore, Change
 from services.kernel.memo import Memo, remembered
 from services.kernel.mongo import ConcurrencyError  # noqa: F401 (raised by the lease; callers catch store.ConcurrencyError)
 from services.kernel.packing import reading, unpack_from
-from services.kernel.projection_cache import ProjectionReader, record_change
+from services.kernel.projection_cache import ProjectionReader, record_change, record_changes
 from services.kernel.sidewrites import SideWrites, deferred
 from services.penalty.manifest import MANIFEST
 from services.penalty.projections import case_summary
@@ -256,10 +256,22 @@ def decision_changed(db: Database, parties: Iterable[str | None], now: datetime,
                      make_due: bool = True) -> None:
     """A case's decisions-index entry changed (written): the lists of its parties are logged as
     changed (every process's cache drops them), then the parties' other cases fall due."""
-    for party in sorted({p for p in parties if p}):
-        record_change(db, PARTIES, party)
-        if make_due:
-            mark_due(db, "party_id", party, now, except_case=case_id)
+    decisions_changed(db, [(parties, case_id)], now, make_due=make_due)
+
+
+def decisions_changed(db: Database, changed: Iterable[tuple[Iterable[str | None], str]], now: datetime, *,
+                      make_due: bool = True) -> None:
+    """`decision_changed` of several cases (parties, case id) of one unit of work: their parties logged
+    in one write, then each party's cases fall due but for the one whose entry changed (a party
+    with several changed cases in `changed`: all of its cases, each is another's other case)."""
+    by_party: dict[str, set] = {}
+    for parties, case_id in changed:
+        for party in {p for p in parties if p}:
+            by_party.setdefault(party, set()).add(case_id)
+    record_changes(db, [(PARTIES, party) for party in sorted(by_party)])
+    if make_due:
+        for party, cases in sorted(by_party.items()):
+            mark_due(db, "party_id", party, now, except_case=next(iter(cases)) if len(cases) == 1 else None)
 
 
 # -- case list ------------------------------------------------------------------------------------

@@ -205,3 +205,24 @@ def test_a_partys_decisions_are_cached_across_batches_until_one_of_them_changes(
     assert db.cases_due.find_one({"_id": "C1"})["due_at"] == NOW
     found = store.other_decisions(db, "P1", "C1", ProjectionReader(db, mine))
     assert [d["decision_no"] for d in found] == ["罚〔2026〕2号", "罚〔2026〕3号"]
+
+
+def test_a_units_decided_cases_log_their_parties_in_one_write_and_make_each_others_cases_due(watched):
+    db, recorder = watched
+    a, b, c, other = (f"C{uuid.uuid4().hex[:6]}" for _ in range(4))
+    db.case_refs.insert_many([{"_id": "party_id:P1", "cases": [a, b, other]}, {"_id": "party_id:P2", "cases": [c]}])
+    for case_id in (a, b, c, other):
+        AggregateStore(db.cases, cache=None).update(case_id, lambda doc: store.Change(fields={"due_at": None}))
+    svc = SimpleNamespace(db=db, clock=lambda: NOW, writes=SideWrites())
+    for case_id, party in ((a, "P1"), (b, "P1"), (c, "P2")):
+        filed = saved_case(case_id, ["case.filed"], [])
+        decided = saved_case(case_id, ["case.filed", "case.decided"], [DECISION], version=2)
+        filed["snapshot"]["party_id"] = decided["snapshot"]["party_id"] = party
+        PenaltyService._index_decision(svc, filed, decided)
+    logged = (db[CHANGES].find_one({"_id": "epoch"}) or {}).get("n", 0)
+    recorder.seen.clear()
+    svc.writes.flush()
+    assert [s for s in recorder.seen if s[1] == CHANGES] == [("update", CHANGES)]  # P1 and P2 in one write
+    assert db[CHANGES].find_one({"_id": "epoch"})["n"] == logged + 2
+    # a and b are each other's other case: both fall due with the rest of P1's; c is P2's only case
+    assert {d["_id"] for d in db.cases_due.find({"due_at": NOW})} == {a, b, other}

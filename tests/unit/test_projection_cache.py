@@ -202,3 +202,14 @@ def test_size_zero_turns_the_cache_off(slots):
     slots["PROJECTION_CACHE_ENTRIES"] = 0
     assert pc.shared_cache() is None
     assert pc.projection_reader(FakeDb(), "penalty") is None
+
+
+def test_several_changes_are_logged_in_one_write_and_each_drops_its_own_key():
+    db, cache = FakeDb(), pc.ProjectionCache(10)
+    parties = Store(P1=[1], P2=[2], P3=[3])
+    pc.ProjectionReader(db, cache).payloads("parties", ["P1", "P2", "P3"], parties.load)
+    pc.record_changes(db, [("parties", "P1"), ("parties", "P3"), ("parties", "P1")])
+    assert (db[pc.CHANGES].writes, db[pc.CHANGES].docs["epoch"]["n"]) == (1, 2)
+    parties.reads.clear()
+    pc.ProjectionReader(db, cache).payloads("parties", ["P1", "P2", "P3"], parties.load)
+    assert parties.reads == ["P1", "P3"]
