@@ -22,9 +22,12 @@ database, not through messages:
 - `ProjectionReader`: one unit of work's reads of one database's projections. Its first read reads
   the epoch document and drops from the cache every key changed since the cache last looked (the
   ring's entries between; when the ring no longer holds them all, or the log was created anew, every
-  entry of that database). Keys it then reads from the database go into the cache only when no entry
-  was dropped meanwhile (`generation`): a read that started before a change cannot be cached after
-  the change was seen.
+  entry of that database). Keys it then reads from the database go into the cache only when no
+  change of that key was seen meanwhile (`generation`, and the keys each later generation saw
+  changed; a whole database dropped meanwhile, or more generations than are remembered, count as a
+  change of every key): a read that started before a change cannot be cached after the change was
+  seen. (Any drop used to stop every read in flight from being cached: with a logged change in most
+  batches, the reads of concurrent batches were then read again by the next.)
 - At the unit's end (`finish`, after the unit's side writes, e.g. the reverse index of what each
   aggregate refers to), it reads the epoch once more: an aggregate saved in the unit that read a key
   changed in between is returned, and the caller makes it due (the deadline sweep re-evaluates it
@@ -48,7 +51,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from typing import Any, Callable, Hashable, Iterable, NamedTuple
 
 from pymongo.database import Database
@@ -60,6 +63,7 @@ CHANGES = "projection_changes"
 EPOCH = "epoch"
 _ABSENT = object()
 MISSING = object()  # ProjectionCache.get: not cached
+RECENT_GENERATIONS = 256  # advances remembered with the keys they saw changed (ProjectionCache.put)
 
 
 def _slots() -> int:
@@ -138,7 +142,9 @@ class ProjectionCache:
         self.max_entries = max(0, int(max_entries))
         self._entries: OrderedDict[tuple[str, str, Hashable], Any] = OrderedDict()
         self._known: dict[str, Log] = {}  # database -> the log as last applied
-        self.generation = 0  # bumped by every drop: a read started before it is not cached
+        self.generation = 0  # bumped by every advance: a read started before it is cached only if
+        # the key is not among those that advance saw changed (`_recent`: generation, database, keys or None: all)
+        self._recent: deque[tuple[int, str, frozenset | None]] = deque(maxlen=RECENT_GENERATIONS)
         self.hits = self.misses = self.dropped = 0
 
     def __len__(self) -> int:
@@ -159,8 +165,17 @@ class ProjectionCache:
             del self._entries[k]
         self._known[database] = seen
         self.generation += 1
+        self._recent.append((self.generation, database, None if changed is None else frozenset(changed)))
         self.dropped += len(doomed)
         return len(doomed)
+
+    def _changed_since(self, generation: int, database: str, kind: str, key: Hashable) -> bool:
+        """Whether an advance after `generation` saw `kind`/`key` of `database` changed (or could not
+        say: a whole database dropped, or generations no longer remembered)."""
+        if not self._recent or self._recent[0][0] > generation + 1:
+            return True
+        return any(g > generation and db == database and (keys is None or (kind, key) in keys)
+                   for g, db, keys in self._recent)
 
     def get(self, database: str, kind: str, key: Hashable) -> Any:
         """The cached value, None when absent from the database, `MISSING` when not cached."""
@@ -174,7 +189,7 @@ class ProjectionCache:
 
     def put(self, database: str, kind: str, key: Hashable, value: Any, generation: int) -> None:
         """Cache `value` (None: absent) read by a look-up that started at `generation`."""
-        if not self.max_entries or generation != self.generation:
+        if not self.max_entries or (generation != self.generation and self._changed_since(generation, database, kind, key)):
             return
         self._entries[(database, kind, key)] = _ABSENT if value is None else value
         self._entries.move_to_end((database, kind, key))

@@ -213,3 +213,35 @@ def test_several_changes_are_logged_in_one_write_and_each_drops_its_own_key():
     parties.reads.clear()
     pc.ProjectionReader(db, cache).payloads("parties", ["P1", "P2", "P3"], parties.load)
     assert parties.reads == ["P1", "P3"]
+
+
+def test_a_read_during_which_only_other_keys_changed_is_cached():
+    db, cache = FakeDb(), pc.ProjectionCache(10)
+    officers = Store(O1={"v": 1})
+    pc.ProjectionReader(db, cache).payloads("items", ["X"], Store().load)
+
+    def slow_load(keys):
+        found = officers.load(keys)  # meanwhile a party's decisions change and another unit sees it
+        pc.record_change(db, "parties", "P1")
+        pc.ProjectionReader(db, cache).payloads("items", ["I1"], Store().load)
+        return found
+
+    pc.ProjectionReader(db, cache).payloads("officers", ["O1"], slow_load)
+    assert cache.get(db.name, "officers", "O1") == {"v": 1}  # kept: O1 did not change
+
+
+def test_a_read_during_which_the_whole_database_was_dropped_is_not_cached():
+    db, cache = FakeDb(), pc.ProjectionCache(10)
+    officers = Store(O1={"v": 1})
+    pc.record_change(db, "items", "I0")
+    pc.ProjectionReader(db, cache).payloads("items", ["X"], Store().load)
+
+    def slow_load(keys):
+        found = officers.load(keys)
+        db.cols.clear()  # the log created anew: nobody can say what changed
+        pc.record_change(db, "parties", "P1")
+        pc.ProjectionReader(db, cache).payloads("items", ["I1"], Store().load)
+        return found
+
+    pc.ProjectionReader(db, cache).payloads("officers", ["O1"], slow_load)
+    assert cache.get(db.name, "officers", "O1") is pc.MISSING
