@@ -851,16 +851,19 @@ def waits_for_arrivals(aggregate: Officer | Agency, finding: Finding, as_of: dat
 
 
 def next_evaluation_at(aggregate: Officer | Agency, as_of: datetime,
-                       settings: PersonnelSettings = DEFAULT_SETTINGS) -> datetime | None:
+                       settings: PersonnelSettings = DEFAULT_SETTINGS, *, held_back: bool = True) -> datetime | None:
     """The next moment after `as_of` at which a verdict or finding can change without a new fact.
 
     The service stores it as the aggregate's due date, so the timer re-evaluates exactly then.
+    `held_back`: whether the evaluation at `as_of` held a new finding back while the arrivals settle
+    (`waits_for_arrivals`); only then is the settle instant such a moment — a finding that starts to
+    hold later starts at one of the other moments, and is judged (and held, if still settling) there.
     """
     as_of = _aware(as_of, "as_of")
     grace = timedelta(days=settings.held_fact_grace_days)
     waiting = set(aggregate.pending) | {a.event_id for a in aggregate.anomalies}
     moments = [f.waiting_since + grace for f in aggregate.facts if f.event_id in waiting]
-    settled = settles_at(last_arrival(aggregate.facts), settings.arrival_settle_seconds)
+    settled = settles_at(last_arrival(aggregate.facts), settings.arrival_settle_seconds) if held_back else None
     if settled is not None:  # judge what was held back once the arrivals are over
         moments.append(settled)
     if isinstance(aggregate, Agency):

@@ -39,6 +39,10 @@ class PersonnelAdapter:
     def __init__(self, kind: str, settings: d.PersonnelSettings | DeptSettings):
         self.kind = kind
         self.settings = settings
+        # the aggregate (fold) whose findings this adapter judged last, and the last one it held a new
+        # finding back on (`unsettled`): `due_at` of the same fold then knows whether the settle
+        # instant is a moment to judge again (the kernel asks findings, unsettled, then due_at)
+        self._judged = self._held = None
 
     def _settings(self, agg) -> d.PersonnelSettings:
         if isinstance(self.settings, DeptSettings):
@@ -68,7 +72,9 @@ class PersonnelAdapter:
         return snap
 
     def findings(self, agg, as_of: datetime):
-        return d.evaluate(agg, as_of, self._settings(agg), self._rules(agg))
+        found = d.evaluate(agg, as_of, self._settings(agg), self._rules(agg))
+        self._judged = agg
+        return found
 
     def _rules(self, agg):
         """The rules the plugin host gives this department (built-ins are the plugin builtin.rules)."""
@@ -77,12 +83,19 @@ class PersonnelAdapter:
         return None
 
     def due_at(self, agg, as_of: datetime):
-        return d.next_evaluation_at(agg, as_of, self._settings(agg))
+        """The next moment to judge again. The settle instant of the arrivals is one only when this
+        evaluation held a new finding back (`unsettled`); when it is not known whether it did (the
+        findings of this fold were not judged here), it is kept."""
+        held = self._judged is not agg or self._held is agg
+        return d.next_evaluation_at(agg, as_of, self._settings(agg), held_back=held)
 
     def unsettled(self, agg, finding, as_of: datetime) -> bool:
         """A new finding waits while the officer's or agency's facts are still arriving (kernel
         `judged_together`, docs/consistency.md)."""
-        return d.waits_for_arrivals(agg, finding, as_of, self._settings(agg))
+        waits = d.waits_for_arrivals(agg, finding, as_of, self._settings(agg))
+        if waits:
+            self._held = agg
+        return waits
 
     def changed_events(self, agg, snapshot: dict, cause: str, as_of: datetime) -> list[dict]:
         if self.kind != "officer" or not agg.registered and not agg.credentials:

@@ -104,3 +104,18 @@ def test_suspension_command_and_verdict(service):
     assert verdict["allowed"] is False and "suspended" in {r["code"] for r in verdict["reasons"]}
     again = service.change_credential("restore", "511322-scjg-0001", "NO-SUCH", "2025-05-12T09:00:00+08:00", SCJG)
     assert again["ok"] is False and again["error"]["message"]
+
+
+def test_the_settle_instant_is_due_only_when_a_finding_was_held_back(service):
+    """Arrivals that hold no finding back are not judged again when they settle (no sweep re-evaluation
+    and no due-date write per fact); with a finding held back they are (docs/consistency.md, rule 2)."""
+    service.handle_officer(REGISTERED)
+    doc = service.db.officers.find_one({"_id": "511322-scjg-0001"})
+    assert doc["findings_open"] == {} and doc["due_at"] != NOW + timedelta(seconds=10)
+    assert settle(service) == []
+    service.handle_credential(ISSUED)  # a State Council credential not filed: held back while settling
+    assert service.db.officers.find_one({"_id": "511322-scjg-0001"})["due_at"] == NOW + timedelta(seconds=10)
+    # asked outside an evaluation (not known whether anything was held back): the settle instant stays
+    adapter = service.adapter(service.aggregate("officer"))
+    officer = adapter.fold(service.aggregate_doc("officer", "511322-scjg-0001")["facts"])
+    assert adapter.due_at(officer, NOW) == NOW + timedelta(seconds=10)
