@@ -159,19 +159,35 @@ class HandoverService(EventSourcedService):
     def after_save(self, aggregate, doc: dict) -> None:
         """Count the handover's status; mark the linked aggregates due for re-evaluation."""
         snap = doc.get("snapshot") or {}
-        now = self.clock()
         if aggregate.name == "handover":
             steps = snap.get("record") or []
             store.count_status(self.db, doc["_id"], doc["version"], snap.get("parties") or [], snap.get("status"),
                                dept=snap.get("dept"), month=str(steps[-1]["at"])[:7] if steps else None)
             if snap.get("case_id"):
-                store.mark_due(self.store(self.aggregate("case")), snap["case_id"], now)
-        else:
-            linked = store.handover_ids_of_case(self.db, doc["_id"])
-            if linked:
-                handovers = self.store(self.aggregate("handover"))
-                for handover_id in linked:
-                    store.mark_due(handovers, handover_id, now)
+                store.mark_due(self.store(self.aggregate("case")), snap["case_id"], self.clock())
+        elif self.writes is None:  # (no unit of work)
+            self._mark_linked_due([doc["_id"]])
+        else:  # once per unit of work, when it ends (before its messages are acked): one read for the batch
+            unit = self.writes
+
+            def cases_saved() -> set:
+                saved: set = set()
+                unit.after(lambda: self._mark_linked_due(sorted(saved)))
+                return saved
+            unit.part(("handover", "cases saved"), cases_saved).add(doc["_id"])
+
+    def _mark_linked_due(self, case_ids: list[str]) -> None:
+        """Mark the handovers naming any of these (saved) cases due now: one read of the index of
+        linked cases, and the links only of the cases in it (store.py). Read after the saves, so a
+        handover linked before a case's save is found, as when it was read right after each save."""
+        linked = store.cases_with_handovers(self.db)
+        wanted = [case_id for case_id in case_ids if case_id in linked]
+        if not wanted:
+            return
+        handovers, now = self.store(self.aggregate("handover")), self.clock()
+        for case_id in wanted:
+            for handover_id in store.handover_ids_of_case(self.db, case_id):
+                store.mark_due(handovers, handover_id, now)
 
     def store_listeners(self, aggregate) -> list:
         """After every save of a handover: its link from the penalty case it names (store.py)."""

@@ -14,6 +14,13 @@ handovers: [...]}`), kept after every save of a handover (a store listener, so f
 sweeps alike). A `case.changed` reads its handovers through it by `_id` — FerretDB v1 would decode
 every handover document for a `find({"snapshot.case_id": ...})`, and did so twice per `case.changed`.
 It is built from the handovers at the first start that finds it missing.
+
+Which cases have handovers at all: `linked_cases` holds one document `{_id: "cases", ids: [...]}`,
+the ids of the cases any handover ever named (added after the link, never removed: a case whose
+handovers all moved away costs one `_id` look-up in `case_handovers`, nothing else). After a batch of
+`case.changed` the service reads it once and looks up `case_handovers` only for the cases in it
+(`cases_with_handovers`) — one read per batch instead of one per case saved; FerretDB v1 would scan
+the collection for a `{_id: {$in: ...}}`. Built from `case_handovers` at the first start without it.
 """
 from __future__ import annotations
 
@@ -36,6 +43,12 @@ def ensure_indexes(db: Database) -> None:
     if db.case_handovers.find_one({}, {"_id": 1}) is None:  # first start with the links: build them
         for doc in db.handovers.find({}, {"snapshot.case_id": 1}):
             link_case(db, doc["_id"], None, (doc.get("snapshot") or {}).get("case_id"), set())
+    if db.linked_cases.find_one({"_id": LINKED_CASES}, {"_id": 1}) is None:  # first start with the index
+        ids = sorted(doc["_id"] for doc in db.case_handovers.find({}, {"_id": 1}))
+        db.linked_cases.update_one({"_id": LINKED_CASES}, {"$addToSet": {"ids": {"$each": ids}}}, upsert=True)
+
+
+LINKED_CASES = "cases"  # the `_id` of the one `linked_cases` document
 
 
 def link_case(db: Database, handover_id: str, old_case: str | None, new_case: str | None, known: set) -> None:
@@ -46,7 +59,15 @@ def link_case(db: Database, handover_id: str, old_case: str | None, new_case: st
         known.discard((old_case, handover_id))
     if new_case and (new_case, handover_id) not in known:
         db.case_handovers.update_one({"_id": new_case}, {"$addToSet": {"handovers": handover_id}}, upsert=True)
+        # after the link: whoever finds the case in the index finds its link too
+        db.linked_cases.update_one({"_id": LINKED_CASES}, {"$addToSet": {"ids": new_case}}, upsert=True)
         known.add((new_case, handover_id))
+
+
+def cases_with_handovers(db: Database) -> set[str]:
+    """The ids of the cases any handover named (a superset of those that have one now)."""
+    doc = db.linked_cases.find_one({"_id": LINKED_CASES})
+    return set(doc.get("ids") or ()) if doc else set()
 
 
 def handover_ids_of_case(db: Database, case_id: str) -> list[str]:

@@ -264,17 +264,21 @@ def test_links_from_cases_to_handovers_are_built_at_first_start_and_kept_on_save
         store.ensure_indexes(database)  # stored before the links existed: built once
         assert store.handover_ids_of_case(database, "c1") == ["h1", "h2"]
         assert database.case_handovers.count_documents({}) == 1
+        assert store.cases_with_handovers(database) == {"c1"}  # the index of linked cases, built with them
         known: set = set()
         store.link_case(database, "h3", None, "c2", known)
         store.link_case(database, "h3", None, "c2", known)  # known: no second write
         store.link_case(database, "h2", "c1", "c2", known)  # a handover naming another case moves
         assert store.handover_ids_of_case(database, "c1") == ["h1"]
         assert store.handover_ids_of_case(database, "c2") == ["h2", "h3"]
+        assert store.cases_with_handovers(database) == {"c1", "c2"}
         database.handovers.update_one({"_id": "h2"}, {"$set": {"snapshot.case_id": "c2"}})
         assert [d["_id"] for d in store.handover_docs_of_case(database, "c2")] == ["h2"]  # h3 names none
         database.case_handovers.delete_many({"_id": "c2"})
-        store.ensure_indexes(database)  # links present: not rebuilt
+        database.linked_cases.delete_many({})
+        store.ensure_indexes(database)  # links present: not rebuilt; the index of linked cases is, from them
         assert store.handover_ids_of_case(database, "c2") == []
+        assert store.cases_with_handovers(database) == {"c1"}
     finally:
         client.drop_database(database.name)
         client.close()
