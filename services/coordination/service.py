@@ -46,7 +46,7 @@ from services.coordination.manifest import MANIFEST
 from services.kernel.base import EventSourcedService
 from services.kernel.commands import CommandRefused
 from services.kernel.manifest import manifests
-from services.kernel.messaging import reliable_event_handler
+from services.kernel.messaging import batch_event_handler
 from services.kernel.mongo import Mongo
 from services.kernel.plugins import Plugins
 
@@ -69,9 +69,14 @@ class Kind:
     due: Callable
 
 
+def no_findings(agg, as_of, settings) -> list:
+    """The `findings` of an aggregate whose rules raise none (its findings index is not kept)."""
+    return []
+
+
 KINDS = {
     "inbox": Kind("finding_key", lambda f, s: ib.entry_from_facts(f), ib.admit, ib.snapshot,
-                  lambda a, t, s: [], ib.next_due),
+                  no_findings, ib.next_due),
     "case": Kind("case_id", lambda f, s: sv.case_from_facts(f), sv.admit, lambda a, t, s: sv.snapshot(a, t),
                  lambda a, t, s: sv.evaluate(a, t), lambda a, t, s: sv.next_due(a, t)),
     "complaint": Kind("complaint_id", cp.complaint_from_facts, cp.admit, cp.snapshot, cp.evaluate, cp.next_due),
@@ -81,12 +86,13 @@ KINDS = {
                    lambda a, t, s: dv.evaluate(a, t), lambda a, t, s: None),
     "dispute": Kind("dispute_id", lambda f, s: ds.dispute_from_facts(f), ds.admit, ds.snapshot, ds.evaluate,
                     ds.next_due),
-    "review_plan": Kind("plan_id", rv.plan_from_facts, rv.admit, rv.snapshot, lambda a, t, s: [], lambda a, t, s: None),
+    "review_plan": Kind("plan_id", rv.plan_from_facts, rv.admit, rv.snapshot, no_findings, lambda a, t, s: None),
     "evaluation": Kind("year", lambda f, s: ev.year_from_facts(f), ev.admit, lambda a, t, s: ev.snapshot(a, t),
-                       lambda a, t, s: [], lambda a, t, s: None),
+                       no_findings, lambda a, t, s: None),
     "report_month": Kind("month", lambda f, s: rpt.month_from_facts(f), rpt.admit, rpt.snapshot, rpt.evaluate,
                          rpt.next_due),
 }
+NO_FINDINGS = frozenset(name for name, kind in KINDS.items() if kind.findings is no_findings)
 PENALTY_PAGE = 500
 OPEN_MONTHS_EVERY = 300
 REPAIR_COUNTS_EVERY = 120
@@ -146,6 +152,11 @@ class CoordinationService(EventSourcedService):
 
     def adapter(self, aggregate, envelope=None) -> CoordinationAdapter:
         return CoordinationAdapter(aggregate.name, self._settings())
+
+    def store_listeners(self, aggregate) -> list:
+        """An aggregate whose rules raise no findings (the inbox: findings come *into* it) has no
+        open-findings index to keep (services/kernel/findings_index.py): no listener, no writes per save."""
+        return [] if aggregate.name in NO_FINDINGS else super().store_listeners(aggregate)
 
     # ---- counters kept on write ---------------------------------------------------------------------
     def after_save(self, aggregate, doc: dict) -> None:
@@ -714,13 +725,17 @@ class CoordinationService(EventSourcedService):
 # ---- one finding handler per declared source of findings ---------------------------------------------------
 
 def _finding_handler(source: str):
-    def handler(self, envelope):
-        self.apply(envelope)
+    def handler(self, envelopes):
+        if isinstance(envelopes, list):  # a batch (BATCH_MAX > 1): one outcome per envelope
+            return self.apply_batch(envelopes)
+        self.apply(envelopes)
 
     name = f"handle_{source.replace('-', '_')}_findings"
     handler.__name__ = handler.__qualname__ = name
-    handler.__doc__ = f"`finding.*` from {source} into the findings inbox (ordered by the finding's as_of)."
-    return name, reliable_event_handler(source, "finding.*")(handler)
+    handler.__doc__ = (f"`finding.*` from {source} into the findings inbox (ordered by the finding's as_of), a "
+                       "batch at a time: one unit of work (its side writes in one bulk per collection), the "
+                       "entries saved concurrently, a finding refused or failing retried alone.")
+    return name, batch_event_handler(source, "finding.*")(handler)
 
 
 def finding_sources() -> tuple[str, ...]:

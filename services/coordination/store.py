@@ -11,19 +11,24 @@ counting it is repaired by `repair_counts` (the service runs it periodically).
 """
 from __future__ import annotations
 
+import logging
+import uuid
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, InsertOne, ReturnDocument, UpdateOne
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from services.kernel.aggregates import AggregateStore
+from services.kernel.sidewrites import together
 
 INBOX, CASES = "inbox", "supervision_cases"
 COMPLAINTS, NORMATIVE, DEVICES, DISPUTES = "complaints", "normative_documents", "devices", "disputes"
 REVIEW_PLANS, EVALUATIONS, REPORT_MONTHS = "review_plans", "evaluations", "report_months"
 COUNTER_FIELDS = ("dept", "rule_id", "severity", "state", "escalated")
 MAX_ATTEMPTS = 10
+
+log = logging.getLogger("zhifa.coordination")
 
 
 def ensure_indexes(db: Database) -> None:
@@ -47,11 +52,12 @@ def counter_id(key: dict) -> str:
     return "|".join(str(int(key[f]) if f == "escalated" else key[f]) for f in COUNTER_FIELDS)
 
 
-def _inc(db: Database, cid: str, key: dict | None, delta: int) -> None:
+def _inc(cid: str, key: dict | None, delta: int) -> UpdateOne:
+    """The write that moves counter `cid` by `delta` (created with its fields when `key` is given)."""
     update: dict[str, Any] = {"$inc": {"n": delta}}
     if key is not None:
         update["$setOnInsert"] = {f: key[f] for f in COUNTER_FIELDS}
-    db.inbox_counters.update_one({"_id": cid}, update, upsert=key is not None)
+    return UpdateOne({"_id": cid}, update, upsert=key is not None)
 
 
 _COUNTED: dict[tuple[str, str], tuple[int, str]] = {}  # (database, entry) -> (version, counter) counted here
@@ -61,37 +67,62 @@ _COUNTED_MAX = 20_000
 def count(db: Database, entry_id: str, version: int, key: dict, fresh: bool = False) -> bool:
     """Move one entry's count to counter `key` as of its saved `version`; True if it moved.
 
+    The move is one compare-and-set on the entry's `inbox_counted` document, which also tells where
+    the count was (findAndModify returning the document before: absent — a new entry —, in another
+    counter, or in this one already); an older version than the one counted fails its filter, and
+    its upsert then fails on the duplicate key. An entry saved for the first time (version 1: nearly
+    always a new one) is first tried as an insert sent with the other green threads' writes of that
+    moment (`together`: one bulk for a batch's new entries); when that bulk fails (this entry or
+    another was counted already) the compare-and-set above decides, and the random token the insert
+    carried tells whether it was this insert that stored the document. Then the counters: `+1` (and
+    `-1` where it was), sent with the other green threads' increments of that moment.
+
     A save is counted from `after_save` and again from the relay (sweeps have no `after_save`): the
-    second call for the same (version, counter) in this process reads nothing (`_COUNTED`); the
+    second call for the same (version, counter) in this process sends nothing (`_COUNTED`); the
     stored state can only have moved past what this process counted, never back — except when an
-    operator's repair found it missing: `fresh` reads it again whatever this process remembers."""
+    operator's repair found it missing: `fresh` asks the database again whatever this process remembers."""
     cid = counter_id(key)
     memo_key = (db.name, entry_id)
     if not fresh and _COUNTED.get(memo_key) == (version, cid):
         return False
     if len(_COUNTED) >= _COUNTED_MAX:
         _COUNTED.clear()
-    for _ in range(MAX_ATTEMPTS):
-        seen = db.inbox_counted.find_one({"_id": entry_id})
-        if seen is not None and (seen["key"] == cid or seen["version"] > version):
-            if seen["key"] == cid and seen["version"] <= version:
-                _COUNTED[memo_key] = (version, cid)
-            return False
-        if seen is None:
-            try:
-                db.inbox_counted.insert_one({"_id": entry_id, "key": cid, "version": version})
-            except DuplicateKeyError:
-                continue
+    token = None
+    if version == 1 and not fresh:
+        token = uuid.uuid4().hex
+        try:
+            together(db.inbox_counted, InsertOne({"_id": entry_id, "key": cid, "version": version, "t": token}))
+        except Exception:  # (a duplicate key in the bulk, or it failed): the compare-and-set says what holds
+            log.debug("counting %s as new failed; compare-and-set", entry_id, exc_info=True)
         else:
-            moved = db.inbox_counted.update_one({"_id": entry_id, "key": seen["key"], "version": seen["version"]},
-                                                {"$set": {"key": cid, "version": version}})
-            if not moved.matched_count:
-                continue
-            _inc(db, seen["key"], None, -1)
-        _inc(db, cid, key, 1)
-        _COUNTED[memo_key] = (version, cid)
-        return True
+            return _moved(db, memo_key, version, cid, key, None)
+    for _ in range(MAX_ATTEMPTS):
+        try:
+            seen = db.inbox_counted.find_one_and_update(
+                {"_id": entry_id, "version": {"$lte": version}}, {"$set": {"key": cid, "version": version}},
+                upsert=True, return_document=ReturnDocument.BEFORE)
+        except DuplicateKeyError:  # counted at a newer version — or created meanwhile: ask which
+            stored = db.inbox_counted.find_one({"_id": entry_id}, {"version": 1})
+            if stored is not None and stored["version"] > version:
+                return False
+            continue
+        if seen is not None and token is not None and seen.get("t") == token:
+            seen = None  # stored by the insert above after all (its bulk failed on another write)
+        if seen is not None and seen["key"] == cid:
+            _COUNTED[memo_key] = (version, cid)
+            return False
+        return _moved(db, memo_key, version, cid, key, seen)
     return False
+
+
+def _moved(db: Database, memo_key: tuple[str, str], version: int, cid: str, key: dict, seen: dict | None) -> bool:
+    """The counters after a move of one entry's count to `cid` (from `seen`'s counter, or none)."""
+    _COUNTED[memo_key] = (version, cid)
+    if seen is None:
+        together(db.inbox_counters, _inc(cid, key, 1))
+    else:
+        db.inbox_counters.bulk_write([_inc(cid, key, 1), _inc(seen["key"], None, -1)], ordered=True)
+    return True
 
 
 def repair_counts(db: Database, counter_key, limit: int = 100_000) -> int:

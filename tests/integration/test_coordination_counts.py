@@ -1,0 +1,146 @@
+"""The findings inbox a batch at a time, on real RabbitMQ and FerretDB: `finding.*` handlers take
+batches; the console counters stay exact (one count per entry, moved once per save, never by an
+older or redelivered save); the inbox keeps no open-findings index (its entries raise none); and
+what counting an entry sends to the database."""
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timedelta
+
+import eventlet
+import pymongo
+import pytest
+from kombu import Connection, Exchange
+from nameko import config as nameko_config
+
+from services.common.chinatime import CST
+from services.coordination import store
+from services.coordination.domain import inbox as ib
+from services.coordination.service import CoordinationService
+from services.kernel.messaging import BatchEventHandler
+from tests.db_recorder import Recorder
+from tests.helpers import SCJG, STHJ, wait_for
+
+KEY = {"dept": SCJG, "rule_id": "PEN-X", "severity": "warning", "state": "new", "escalated": False}
+
+
+@pytest.fixture
+def db(servers):
+    recorder = Recorder()
+    client = pymongo.MongoClient(servers["MONGO_URI"], serverSelectionTimeoutMS=3000, event_listeners=[recorder])
+    database = client[f"t{uuid.uuid4().hex[:8]}_coordination"]
+    database.recorder = recorder
+    yield database
+    client.drop_database(database.name)
+    client.close()
+
+
+def totals(db) -> dict[str, int]:
+    return {doc["_id"]: doc["n"] for doc in db.inbox_counters.find({}) if doc.get("n")}
+
+
+def test_a_new_entry_is_counted_with_one_insert_and_one_increment(db):
+    seen = db.recorder.seen
+    seen.clear()
+    assert store.count(db, "e1", 1, KEY) is True
+    assert seen == [("insert", "inbox_counted"), ("update", "inbox_counters")]
+    assert totals(db) == {store.counter_id(KEY): 1}
+    seen.clear()
+    closed = {**KEY, "state": "resolved"}
+    assert store.count(db, "e1", 2, closed) is True      # a move: one compare-and-set, one write of both counters
+    assert seen == [("findAndModify", "inbox_counted"), ("update", "inbox_counters")]
+    assert totals(db) == {store.counter_id(closed): 1}
+
+
+def test_redelivered_or_older_saves_change_no_counter(db):
+    closed = {**KEY, "state": "resolved"}
+    assert store.count(db, "e1", 1, KEY) is True
+    assert store.count(db, "e1", 2, closed) is True
+    store._COUNTED.clear()                                # another process: it remembers nothing
+    assert store.count(db, "e1", 1, KEY) is False         # the first save again (a redelivery): its insert fails
+    assert store.count(db, "e1", 2, closed) is False      # the same save again
+    assert store.count(db, "e1", 1, {**KEY, "severity": "serious"}) is False   # older than the one counted
+    assert totals(db) == {store.counter_id(closed): 1}
+    assert db.inbox_counted.find_one({"_id": "e1"})["version"] == 2
+
+
+@pytest.mark.parametrize("order", ["counted first", "new first"])
+def test_new_entries_counted_together_stay_exact_when_their_bulk_fails(db, order):
+    """Green threads counting at the same moment share one insert bulk; an entry counted already makes
+    that bulk fail (before or after the other insert landed): each entry is then decided alone, the new
+    one counted exactly once, the other not again."""
+    assert store.count(db, "old", 1, KEY) is True
+    store._COUNTED.clear()
+    names = ["old", "new"] if order == "counted first" else ["new", "old"]
+    db.recorder.seen.clear()
+    threads = [eventlet.spawn(store.count, db, name, 1, KEY) for name in names]
+    moved = dict(zip(names, (t.wait() for t in threads)))
+    assert moved == {"old": False, "new": True}
+    assert db.recorder.seen.count(("insert", "inbox_counted")) == 1    # both inserts in one bulk, which failed
+    assert totals(db) == {store.counter_id(KEY): 2}
+    assert {d["_id"] for d in db.inbox_counted.find({})} == {"old", "new"}
+
+
+# ---- the service, a batch at a time -------------------------------------------------------------------------
+
+def test_finding_handlers_take_batches():
+    handlers = [ep for name in dir(CoordinationService) if name.endswith("_findings") and name.startswith("handle_")
+                for ep in getattr(getattr(CoordinationService, name), "nameko_entrypoints", ())]
+    assert handlers and all(isinstance(ep, BatchEventHandler) for ep in handlers)
+
+
+def finding(key: str, type_: str, as_of: datetime, dept: str = SCJG, event_id: str | None = None) -> dict:
+    rule, subject_type, subject_id = key.split(":", 2)
+    payload = {"finding_key": key, "rule_id": rule, "severity": "serious", "dept": dept, "subject_type": subject_type,
+               "subject_id": subject_id, "as_of": as_of.isoformat(), "evidence": {"officers": 1},
+               "message": "调查时执法人员不足2人"}
+    return {"event_id": event_id or str(uuid.uuid4()), "type": type_, "schema_version": 1,
+            "occurred_at": payload["as_of"], "dept": dept, "source": "penalty", "payload": payload}
+
+
+def relay_all(amqp_uri: str, envelopes: list[dict]) -> None:
+    """Publish as the penalty service's relay does (nameko events on `penalty.events`), in this order."""
+    exchange = Exchange("penalty.events", type="topic", durable=True)
+    with Connection(amqp_uri, transport_options={"confirm_publish": True}) as conn:
+        producer = conn.Producer()
+        for env in envelopes:
+            producer.publish(json.dumps(env, ensure_ascii=False).encode(), exchange=exchange, routing_key=env["type"],
+                             declare=[exchange], serializer=None, content_type="application/json",
+                             content_encoding="utf-8")
+
+
+def test_a_batch_of_findings_is_counted_exactly_and_keeps_no_findings_index(zhifa_config, container_factory):
+    with nameko_config.patch({"BATCH_MAX": 50, "BATCH_WAIT_MS": 400}, clear=False):
+        container_factory(CoordinationService).start()
+        client = pymongo.MongoClient(zhifa_config["MONGO_URI"], serverSelectionTimeoutMS=3000, tz_aware=True)
+        db = client[f"{zhifa_config['DB_PREFIX']}coordination"]
+        try:
+            now = datetime.now(CST)
+            keys = [f"PEN-OFFICERS-MIN:case:511322-scjg-2024-{i:04d}" for i in range(12)]
+            raised = [finding(k, "finding.raised", now, dept=SCJG if i % 3 else STHJ) for i, k in enumerate(keys)]
+            # in one batch: every finding raised, one of them twice (a redelivery), four resolved
+            resolved = [finding(k, "finding.resolved", now + timedelta(hours=1), dept=SCJG if i % 3 else STHJ)
+                        for i, k in enumerate(keys[:4])]
+            relay_all(zhifa_config["AMQP_URI"], raised + [raised[5]] + resolved)
+
+            def settled():
+                docs = list(db.inbox.find({}, {"snapshot": 1}))
+                return len(docs) == len(keys) and sum(d["snapshot"]["state"] == "resolved" for d in docs) == 4 and docs
+
+            wait_for(settled, timeout=30)
+            want: dict[str, int] = {}
+            for doc in db.inbox.find({}, {"snapshot": 1}):
+                cid = store.counter_id(ib.counter_key(doc["snapshot"]))
+                want[cid] = want.get(cid, 0) + 1
+            wait_for(lambda: totals(db) == want, timeout=10)
+            assert sum(want.values()) == len(keys)
+            counted = {d["_id"]: d["key"] for d in db.inbox_counted.find({})}
+            assert len(counted) == len(keys) and all(counted[k].endswith("resolved|0") for k in keys[:4])
+            assert db.inbox_findings_at.count_documents({}) == 0     # the inbox keeps no findings index
+            # the same facts once more (all redelivered at once): nothing moves
+            relay_all(zhifa_config["AMQP_URI"], raised + resolved)
+            eventlet.sleep(2)
+            assert totals(db) == want
+        finally:
+            client.close()
