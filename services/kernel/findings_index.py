@@ -43,6 +43,7 @@ import os
 import sys
 import time
 import uuid
+from collections import OrderedDict
 from typing import Callable, Iterable
 
 from pymongo import DeleteOne, ReplaceOne, ReturnDocument, UpdateOne
@@ -57,8 +58,12 @@ from services.kernel.sidewrites import SideWrites, deferred
 LEASE_SECONDS = 30.0
 LEASE_WAIT_SECONDS = 20.0
 BUILT = "#built"          # marker in the counters collection: the index holds every aggregate
+KNOWN_LOCATORS = 20_000  # (database, collection, aggregate) -> version this process last saw synced
 BATCH_MAX = 50            # aggregates per batch, operations per bulk (FerretDB v1 once hung on 100)
 SEP = "|"                 # row id = aggregate id | finding key (aggregate ids never contain it)
+
+
+_known: "OrderedDict[tuple[str, str, str], int]" = OrderedDict()  # see FindingsIndex._know
 
 
 def _digest(finding: dict) -> str:
@@ -128,10 +133,16 @@ class FindingsIndex:
         """AggregateStore listener: after a save (old, new), or (doc, doc) when nothing was saved. In a
         unit of work the syncs of its saves wait for its end and go together (`sync_many`)."""
         if old is new:  # nothing saved (a redelivery): repair what a crash after the save left undone
-            loc = self.at.find_one({"_id": new["_id"]}, {"version": 1, "pending": 1})
+            version = int(new.get("version") or 0)
+            if _known.get((self.db.name, self.col.name, new["_id"]), -1) >= version:
+                return  # this process synced it at this version or later: nothing of it is pending
+            loc = self.at.find_one({"_id": new["_id"]}, {"version": 1, "pending": 1, "rd": 1})
             if loc is None and not new.get("findings_open"):
                 return
-            if loc is not None and not loc.get("pending") and int(loc.get("version") or 0) >= int(new.get("version") or 0):
+            if loc is not None and not loc.get("pending") and (
+                    int(loc.get("version") or 0) >= version
+                    or loc.get("rd") == rows_digest(locator_rows(wanted(new)))):  # (in step: later saves kept them)
+                self._know(new["_id"], int(loc.get("version") or 0))
                 return
             self.sync(new)
             return
@@ -195,7 +206,20 @@ class FindingsIndex:
                               what="findings")
 
     def _release(self, agg_id: str, lease: str, fields: dict) -> None:
-        self.at.update_one({"_id": agg_id, "lease.token": lease}, {"$set": {**fields, "lease": None}})
+        """Write `fields` and drop the lease, if it is still ours (then a version written is known)."""
+        done = self.at.update_one({"_id": agg_id, "lease.token": lease}, {"$set": {**fields, "lease": None}})
+        if done.matched_count and "version" in fields and fields.get("pending") is None:
+            self._know(agg_id, int(fields["version"]))
+
+    def _know(self, agg_id: str, version: int) -> None:
+        """This process saw the locator of `agg_id` at `version` with no move pending (a move left
+        pending later is one of a newer version: that version's own redelivery carries it out)."""
+        slot = (self.db.name, self.col.name, agg_id)
+        if _known.get(slot, -1) < version:
+            _known[slot] = version
+        _known.move_to_end(slot)
+        while len(_known) > KNOWN_LOCATORS:
+            _known.popitem(last=False)
 
     def _claim_one(self, agg_id: str, move: dict, rd: str, *, new: bool) -> str | None:
         """The lease and the pending `move` in one write, when the locator holds the rows `rd`, is free,
@@ -307,9 +331,12 @@ class FindingsIndex:
         for part, part_ops in rows.items():
             bulk(self.rows(part), part_ops)
         self._count_net([m for _, m in claimed])
-        bulk(self.at, [UpdateOne({"_id": doc["_id"], "lease.token": token},
+        released = bulk(self.at, [UpdateOne({"_id": doc["_id"], "lease.token": token},
                                   {"$set": {"rows": m["rows"], "rd": m["rd"], "version": m["version"],
                                             "pending": None, "lease": None}}) for doc, m in claimed])
+        if released == len(claimed):  # (a lease lost meanwhile: another sync may hold the move)
+            for doc, m in claimed:
+                self._know(doc["_id"], m["version"])
         pulls: dict[str, list] = {}
         for _, m in claimed:
             for delta in m["deltas"]:

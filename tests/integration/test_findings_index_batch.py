@@ -166,3 +166,21 @@ def test_competing_units_redeliveries_and_syncs_alone_count_each_change_once(db)
     final = [states[-1] for states in hist.values()]
     unit(db, [(d, d) for d in final])  # (a save seen last by an older version is synced by the next fact)
     assert_exact(fi.FindingsIndex(db.cases), final)
+
+
+def test_a_redelivery_reads_nothing_when_this_process_synced_it_and_writes_nothing_when_in_step(watched, db):
+    wdb, recorder = watched
+    v1 = agg_doc("c1", 1, [finding("c1", "PEN-A", "critical", DEPTS[0])])
+    v2 = {**v1, "version": 2, "other": 1}  # a later save that kept the findings: the locator stays at 1
+    unit(wdb, [(v1, None)])
+    unit(wdb, [(v2, v1)])
+    recorder.seen.clear()
+    unit(wdb, [(v1, v1)])  # a redelivery of what this process synced: no read
+    assert recorder.seen == []
+    unit(wdb, [(v2, v2)])  # in step, though at an older version: one read, no write
+    assert recorder.seen == [("find", "cases_findings_at")]
+    fi._known.clear()  # another process: it reads, finds the rows in step, writes nothing
+    recorder.seen.clear()
+    unit(wdb, [(v2, v2)])
+    assert recorder.seen == [("find", "cases_findings_at")]
+    assert_exact(fi.FindingsIndex(db.cases), [v2])
