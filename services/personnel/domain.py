@@ -598,9 +598,10 @@ _CHANGED_CREDENTIAL_KEYS = ("number", "issuer", "areas", "regions", "issuer_leve
                             "end_reason", "status", "usable")
 
 
-def officer_changed_payload(officer: Officer, as_of: datetime) -> dict:
-    """Payload of `officer.changed`: enough for a consumer to answer "may act in area X at T"."""
-    snap = to_snapshot(officer, as_of)
+def officer_changed_payload(officer: Officer, as_of: datetime, snapshot: dict | None = None) -> dict:
+    """Payload of `officer.changed`: enough for a consumer to answer "may act in area X at T".
+    `snapshot`: the officer's `to_snapshot` at `as_of` when the caller has it already (not made twice)."""
+    snap = snapshot if snapshot is not None else to_snapshot(officer, as_of)
     return {
         **{k: snap[k] for k in ("officer_id", "name", "dept", "agency_id", "kind", "status", "active",
                                 "version", "as_of")},

@@ -100,7 +100,7 @@ class PersonnelAdapter:
     def changed_events(self, agg, snapshot: dict, cause: str, as_of: datetime) -> list[dict]:
         if self.kind != "officer" or not agg.registered and not agg.credentials:
             return []
-        payload = d.officer_changed_payload(agg, as_of)
+        payload = d.officer_changed_payload(agg, as_of, snapshot)  # (the snapshot of this evaluation: same as_of)
         return [outbound("officer.changed", payload, dept=payload["dept"] or "", source="personnel",
                          occurred_at=as_of, event_id=derived_event_id(cause, "officer.changed", agg.officer_id))]
 

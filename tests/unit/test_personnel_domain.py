@@ -530,3 +530,11 @@ def test_held_grace_runs_from_arrival_when_the_store_recorded_it():
     assert early.event_id in o.pending
     assert "PER-FACT-HELD" not in rule_ids(d.evaluate_officer(o, at("2024-09-02")))
     assert "PER-FACT-HELD" in rule_ids(d.evaluate_officer(o, at("2024-09-05")))
+
+
+def test_officer_changed_payload_from_the_snapshot_of_the_evaluation_is_the_same():
+    """The service passes the snapshot it made at `as_of` (no second to_snapshot): the same payload."""
+    o = officer(registered(), issued("C1", valid_to="2024-12-31"), action("suspended", "C1", "2024-06-03"),
+                issued("HB1", level="state_council", areas=["environment"]), updated("2024-10-01", status="left"))
+    when = at("2024-12-01")
+    assert d.officer_changed_payload(o, when, d.to_snapshot(o, when)) == d.officer_changed_payload(o, when)
