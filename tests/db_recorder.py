@@ -1,5 +1,10 @@
 """A pymongo command listener for tests that count what a piece of code sends to the database."""
+import uuid
+from contextlib import contextmanager
+from typing import Iterator
+
 import pymongo
+from pymongo.database import Database
 
 
 class Recorder(pymongo.monitoring.CommandListener):
@@ -16,3 +21,18 @@ class Recorder(pymongo.monitoring.CommandListener):
 
     def failed(self, event):
         pass
+
+
+@contextmanager
+def recorded_database(mongo_uri: str, service: str) -> Iterator[Database]:
+    """A database of its own for one test (dropped after), its client's commands recorded in
+    `database.recorder.seen`."""
+    recorder = Recorder()
+    client = pymongo.MongoClient(mongo_uri, serverSelectionTimeoutMS=3000, event_listeners=[recorder])
+    database = client[f"t{uuid.uuid4().hex[:8]}_{service}"]
+    database.recorder = recorder
+    try:
+        yield database
+    finally:
+        client.drop_database(database.name)
+        client.close()

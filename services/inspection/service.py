@@ -40,6 +40,7 @@ from services.kernel.messaging import reliable_event_handler
 from services.kernel.mongo import Mongo
 from services.kernel.plugins import Plugins
 from services.penalty.projections import projected_item
+from services.penalty.store import _officer_facts as officer_facts  # what the credential rules read
 
 # What this process has already written to the side collections, per database (a process may serve
 # several databases: the tests give each test its own), to skip repeat writes.
@@ -191,19 +192,26 @@ class InspectionService(EventSourcedService):
     # ---- projections ---------------------------------------------------------------------------
     @reliable_event_handler("personnel", "officer.changed")
     def handle_officer_changed(self, envelope):
-        """Officer snapshot for the inspector rules and the draw's inspector pool."""
+        """Officer snapshot for the inspector rules and the draw's inspector pool; the enterprises
+        referring to the officer become due when what the inspector rules read of it changed (or the
+        same version came again: a redelivery after a stop before they were made due)."""
         payload = envelope["payload"]
         now = self.clock()
-        if store.upsert_officer(self.db, payload, now):
-            store.mark_referring_due(self.db, f"officer:{payload['officer_id']}", now)
+        version = int(payload["version"])
+        stored, old = store.store_projection(self.db.officers, payload["officer_id"], version, payload, now)
+        before = (old or {}).get("payload")
+        if stored and (officer_facts(before) != officer_facts(payload) or (old or {}).get("version") == version):
+            store.mark_due(self.db, (old or {}).get("targets") or (), now)
 
     @reliable_event_handler("registry", "item.changed")
     def handle_item_changed(self, envelope):
         """Item time line for the item rule (published, held, an inspection item, its area)."""
         payload = envelope["payload"]
         now = self.clock()
-        if store.upsert_item(self.db, payload, now):
-            store.mark_referring_due(self.db, f"item:{payload['item_code']}", now)
+        stored, old = store.store_projection(self.db.items, payload["item_code"], int(payload["revision"]), payload,
+                                             now)
+        if stored:
+            store.mark_due(self.db, (old or {}).get("targets") or (), now)
 
     # ---- draws (commands) ------------------------------------------------------------------------
     def _inspector_pool(self, dept: str, item_codes, at: datetime, chosen) -> list[dict]:

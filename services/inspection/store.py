@@ -2,9 +2,13 @@
 
 - `plans`, `pools`, `draws`, `enterprises`, `units`: aggregate documents (AggregateStore).
 - `officers` / `items`: the newest `officer.changed` / `item.changed` payload per id (the same
-  keep-the-newer projection penalty uses, services/penalty/store.py).
-- `refs`: which enterprises refer to an officer or item (`officer:<id>`, `item:<code>`), so a late
-  projection makes exactly those enterprises due for re-evaluation (no scan).
+  keep-the-newer projection penalty uses, services/penalty/store.py) and, in `targets`, the
+  enterprises whose inspections refer to it, so a late projection makes exactly those enterprises
+  due for re-evaluation (no scan). Storing a projection is one findAndModify that hands back the
+  document it replaced, targets included: no read of its own. An enterprise may refer to an officer
+  or item before its projection arrives: then `targets` waits in a placeholder (`version` -1, no
+  payload). (These were a `refs` collection read on every projection change; `ensure_indexes`
+  moves one left by an earlier version into the projections once.)
 - `inspection_index`: inspection id -> enterprise and department (checking a 检查码 needs it).
 - `draw_secrets`: the secret seed of each commit-reveal announcement until it is revealed by the
   draw (never part of the facts, so it cannot leak through a query before the draw).
@@ -18,18 +22,20 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Mapping
 
+from pymongo import ReturnDocument
+from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from services.kernel.aggregates import AggregateStore
 from services.kernel.packing import unpack_from
-from services.penalty.store import upsert_item, upsert_officer  # noqa: F401  (shared projection writers)
 
 MAX_LIST = 5000
 ALL = "*"          # the county in the figures' keys
 
 
 def ensure_indexes(db: Database) -> None:
+    _move_refs(db)
     AggregateStore.ensure_indexes(db.plans, "dept", "snapshot.year")
     AggregateStore.ensure_indexes(db.pools, "dept")
     AggregateStore.ensure_indexes(db.draws, "dept")
@@ -45,37 +51,75 @@ def aggregate(db: Database, collection: str, agg_id: str) -> dict | None:
 
 def officer_payloads(db: Database, officer_ids: Iterable[str]) -> dict[str, dict]:
     found = (db.officers.find_one({"_id": i}) for i in sorted(set(officer_ids)))
-    return {doc["_id"]: doc["payload"] for doc in found if doc}
+    return {doc["_id"]: doc["payload"] for doc in found if doc and doc.get("payload") is not None}
 
 
 def item_payloads(db: Database, codes: Iterable[str]) -> dict[str, dict]:
     found = (db.items.find_one({"_id": c}) for c in sorted(set(codes)))
-    return {doc["_id"]: doc["payload"] for doc in found if doc}
+    return {doc["_id"]: doc["payload"] for doc in found if doc and doc.get("payload") is not None}
 
 
 def officers_of_dept(db: Database, dept: str) -> list[dict]:
     return [doc["payload"] for doc in db.officers.find({"payload.dept": dept}).limit(MAX_LIST)]
 
 
-# -- references for re-evaluation ------------------------------------------------------------------
+# -- projections and the enterprises referring to them ------------------------------------------------
+
+PLACEHOLDER = -1        # the version of a projection not received yet (only its `targets`)
+REFS_MOVED = {"_id": "inspection:refs-in-projections"}
+
+
+def store_projection(col: Collection, key: str, version: int, payload: dict, now: datetime) -> tuple[bool, dict | None]:
+    """Keep `payload` unless a newer version is stored: (whether it was stored — or stored again —,
+    the document it replaced: None for a new one, a placeholder, or the older projection; with the
+    `targets` referring to it)."""
+    try:
+        old = col.find_one_and_update({"_id": key, "version": {"$lte": version}},
+                                      {"$set": {"version": version, "payload": payload, "received_at": now}},
+                                      upsert=True, return_document=ReturnDocument.BEFORE)
+    except DuplicateKeyError:  # a newer version is stored: the filter missed and the insert collided
+        return False, None
+    return True, old
+
+
+def _ref(db: Database, key: str) -> tuple[Collection, str]:
+    kind, _, ident = key.partition(":")
+    return (db.officers if kind == "officer" else db.items), ident
+
 
 def index_refs(db: Database, target_id: str, keys: Iterable[str], known: set) -> None:
+    """Record that enterprise `target_id` refers to `keys` (`officer:<id>`, `item:<code>`)."""
     for key in keys:
         if (key, target_id) not in known:
-            db.refs.update_one({"_id": key}, {"$addToSet": {"targets": target_id}}, upsert=True)
+            col, ident = _ref(db, key)
+            col.update_one({"_id": ident}, {"$addToSet": {"targets": target_id},
+                                            "$setOnInsert": {"version": PLACEHOLDER}}, upsert=True)
             known.add((key, target_id))
 
 
-def mark_referring_due(db: Database, key: str, now: datetime) -> int:
-    doc = db.refs.find_one({"_id": key})
+def mark_due(db: Database, targets: Iterable[str], now: datetime) -> int:
+    """Make the enterprises `targets` due now (a projection they refer to changed)."""
     enterprises = AggregateStore(db.enterprises)
-    return sum(enterprises.mark_due(t, now) for t in (doc or {}).get("targets", []))
+    return sum(enterprises.mark_due(t, now) for t in targets)
+
+
+def _move_refs(db: Database) -> None:
+    """Once: the `refs` collection of an earlier version into the projections' `targets` (idempotent)."""
+    if db.kernel_migrations.find_one(REFS_MOVED) is not None:
+        return
+    for doc in db.refs.find({}):
+        if doc.get("targets"):
+            col, ident = _ref(db, doc["_id"])
+            col.update_one({"_id": ident}, {"$addToSet": {"targets": {"$each": list(doc["targets"])}},
+                                            "$setOnInsert": {"version": PLACEHOLDER}}, upsert=True)
+    db.kernel_migrations.replace_one(REFS_MOVED, REFS_MOVED, upsert=True)
+    db.drop_collection("refs")
 
 
 def projection_newer(db: Database, officer_ids: Iterable[str], item_codes: Iterable[str], since: datetime) -> bool:
     """Did an officer or item projection an aggregate refers to arrive at or after `since` (its
     evaluation)? Then the evaluation may have missed it: the projection's handler marks due only the
-    aggregates already indexed in `refs`, and this one may have been indexed just after."""
+    aggregates already in its `targets`, and this one may have been added just after."""
     for col, ids in ((db.officers, officer_ids), (db.items, item_codes)):
         for key in set(ids):
             doc = col.find_one({"_id": key}, {"received_at": 1})

@@ -19,7 +19,7 @@ from services.coordination import store
 from services.coordination.domain import inbox as ib
 from services.coordination.service import CoordinationService
 from services.kernel.messaging import BatchEventHandler
-from tests.db_recorder import Recorder
+from tests.db_recorder import recorded_database
 from tests.helpers import SCJG, STHJ, wait_for
 
 KEY = {"dept": SCJG, "rule_id": "PEN-X", "severity": "warning", "state": "new", "escalated": False}
@@ -27,13 +27,8 @@ KEY = {"dept": SCJG, "rule_id": "PEN-X", "severity": "warning", "state": "new", 
 
 @pytest.fixture
 def db(servers):
-    recorder = Recorder()
-    client = pymongo.MongoClient(servers["MONGO_URI"], serverSelectionTimeoutMS=3000, event_listeners=[recorder])
-    database = client[f"t{uuid.uuid4().hex[:8]}_coordination"]
-    database.recorder = recorder
-    yield database
-    client.drop_database(database.name)
-    client.close()
+    with recorded_database(servers["MONGO_URI"], "coordination") as database:
+        yield database
 
 
 def totals(db) -> dict[str, int]:
