@@ -7,7 +7,9 @@
 # proxy that refuses the @v/list request (used for the deprecation check), so the module source
 # is fetched with `go mod download` from a scratch module, copied to a writable directory,
 # given its build/version/version.txt (the binary panics at start without it), patched with
-# every infra/ferretdb/*.patch (in name order) and built.
+# every infra/ferretdb/*.patch (in name order) and built. A patch may also change a dependency:
+# its paths then start with zhifa/<copy>/ (0007: zhifa/modernc-sqlite/, the SQLite driver), and
+# the build copies that module into the source tree and points FerretDB's go.mod at the copy.
 #
 # Idempotent: does nothing when OUTPUT exists and its stamp (FerretDB version + sha256 of the
 # patches and of this script) matches. FORCE=1 rebuilds. A copy of each build is kept in
@@ -87,6 +89,26 @@ chmod -R u+w "$SRC.tmp"
 printf '%s\n' "$FERRETDB_VERSION" > "$SRC.tmp/build/version/version.txt"
 printf '%s\n' "zhifa-local" > "$SRC.tmp/build/version/package.txt"
 mv "$SRC.tmp" "$SRC"
+
+# 2b. a third-party module one of our patches changes (its paths start with zhifa/<copy>/) is copied
+#     from the module cache into the source tree and used in place of the original (go.mod replace)
+for m in "modernc.org/sqlite=zhifa/modernc-sqlite"; do
+    mod="${m%%=*}" rel="${m#*=}"
+    grep -q "^+++ b/$rel/" "${PATCHES[@]}" /dev/null || continue
+    ver="$(awk -v m="$mod" '$1 == m || ($1 == "require" && $2 == m) { print ($1 == m) ? $2 : $3; exit }' "$SRC/go.mod")"
+    [[ -n "$ver" ]] || die "$mod is not required by FerretDB $FERRETDB_VERSION's go.mod"
+    if ! mjson="$(cd "$BUILD/ferretdb-mod" && "$GO" mod download -json "$mod@$ver")"; then
+        printf '%s\n' "$mjson" >&2
+        die "go mod download $mod@$ver failed"
+    fi
+    mdir="$(printf '%s\n' "$mjson" | sed -n 's/^[[:space:]]*"Dir":[[:space:]]*"\(.*\)",\{0,1\}[[:space:]]*$/\1/p' | head -n1)"
+    [[ -n "$mdir" && -d "$mdir" ]] || die "no module directory for $mod@$ver"
+    mkdir -p "$SRC/$(dirname "$rel")"
+    cp -R "$mdir" "$SRC/$rel"
+    chmod -R u+w "$SRC/$rel"
+    (cd "$SRC" && "$GO" mod edit "-replace=$mod=./$rel")
+    say "using a patched copy of $mod $ver"
+done
 
 # 3. patches
 cd "$SRC"
