@@ -64,6 +64,14 @@ SEP = "|"                 # row id = aggregate id | finding key (aggregate ids n
 
 
 _known: "OrderedDict[tuple[str, str, str], int]" = OrderedDict()  # see FindingsIndex._know
+# The syncs waiting for the end of their unit of work, of every unit of this process: (database,
+# collection, aggregate) -> {doc, old, version}. An aggregate two units saved at once (two batches in
+# flight) has one entry — the newest document over the oldest `old` — synced by the unit that ends
+# first; the other finds it gone. (If that sync fails, its unit's messages are redelivered and their
+# listener's check syncs the aggregate at its newest version.) As the case list does (services/
+# penalty/store.py): without it, the later unit's claim misses and every aggregate of both batches
+# is read to find out which.
+_waiting: dict[tuple[str, str, str], dict] = {}
 
 
 def _digest(finding: dict) -> str:
@@ -152,18 +160,24 @@ class FindingsIndex:
         if unit is None:
             self.sync(new, old=old)
             return
-        waiting = unit.part(("findings_index", self.db.name, self.col.name), lambda: self._waiting(unit))
-        entry = waiting.get(new["_id"])
+        key = (self.db.name, self.col.name, new["_id"])
+        unit.part(("findings_index", self.db.name, self.col.name), lambda: self._unit_keys(unit)).add(key)
+        entry = _waiting.get(key)
         version = int(new.get("version") or 0)
-        if entry is None:  # (of an aggregate saved twice in the unit: the newest over the first `old`)
-            waiting[new["_id"]] = {"doc": new, "old": old, "version": version}
-        elif version >= entry["version"]:
+        if entry is None:
+            _waiting[key] = {"doc": new, "old": old, "version": version}
+            return
+        if version >= entry["version"]:
             entry.update(doc=new, version=version)
+        if int((old or {}).get("version") or 0) < int((entry["old"] or {}).get("version") or 0):
+            entry["old"] = old
 
-    def _waiting(self, unit: SideWrites) -> dict:
-        waiting: dict[str, dict] = {}
-        unit.after(lambda: self.sync_many([(e["doc"], e["old"]) for e in waiting.values()]))
-        return waiting
+    def _unit_keys(self, unit: SideWrites) -> set:
+        """The aggregates a unit of work saved; at its end, those still waiting are synced together."""
+        keys: set = set()
+        unit.after(lambda: self.sync_many([(e["doc"], e["old"]) for e in (_waiting.pop(k, None) for k in keys)
+                                           if e is not None]))
+        return keys
 
     def sync(self, doc: dict, old: dict | None | bool = False) -> bool:
         """Bring the rows, counters and locator of one aggregate in step with its saved document

@@ -184,3 +184,22 @@ def test_a_redelivery_reads_nothing_when_this_process_synced_it_and_writes_nothi
     unit(wdb, [(v2, v2)])
     assert recorder.seen == [("find", "cases_findings_at")]
     assert_exact(fi.FindingsIndex(db.cases), [v2])
+
+
+def test_two_units_in_flight_on_one_aggregate_sync_it_once_without_a_read(watched, db):
+    wdb, recorder = watched
+    hist = histories(6, 3, 3)
+    unit(wdb, [(states[0], None) for states in hist.values()])
+    first, second = SideWrites(), SideWrites()
+    one = fi.FindingsIndex(wdb.cases, writes=lambda: first)
+    two = fi.FindingsIndex(wdb.cases, writes=lambda: second)
+    for states in hist.values():  # the first batch saves v2 of each, the second batch v3 of each
+        one.listener(states[0], states[1])
+    for states in hist.values():
+        two.listener(states[1], states[2])
+    recorder.seen.clear()
+    second.flush()  # the second ends first: v3 over v1, each once
+    first.flush()   # nothing left for the first
+    assert not [c for c in recorder.seen if c[0] in ("find", "findAndModify")], recorder.seen
+    assert [c for c in recorder.seen if c[1] == "cases_findings_at"] == [("update", "cases_findings_at")] * 2
+    assert_exact(fi.FindingsIndex(db.cases), [states[2] for states in hist.values()])
