@@ -20,9 +20,21 @@ of the compare-and-set loop: a decision taken on a cached document is trusted on
 versioned write succeeds; a stale entry (another writer saved meanwhile) fails that write and is
 dropped, and a decision that writes nothing or refuses is checked again on the stored document.
 Every writer of an aggregate document outside `update` bumps its `version` (`mark_due`).
+
+The compare-and-set saves that green threads of one process make to one collection at the same
+moment (a batch's aggregates are applied concurrently, BATCH_CONCURRENCY) go out together
+(`sidewrites.grouped`, `_send_saves`): one bulk of versioned replaces and one of inserts, ≤ MAX_OPS
+each (group commit, like the outbox markers' `together`). Each save writes a random token first into
+the document's `_w` (the last WRITE_TOKENS saves' tokens, newest first). When a bulk's count is not
+the whole bulk's (one of it lost, a new aggregate collided, or FerretDB v1 answered an error without
+counts) each writer of that bulk reads its own document's `version` and `_w`: its token there means
+it won; absent while fewer than WRITE_TOKENS saves followed, it lost (the usual retry); otherwise
+the outcome is unknown and the writer fails (never taken as won). A single save, or any save without
+eventlet's monkey patching, goes alone as one insert_one / replace_one.
 """
 from __future__ import annotations
 
+import random
 import threading
 import uuid
 from collections import OrderedDict
@@ -32,14 +44,14 @@ from typing import Any, Callable, Iterable
 
 import bson
 from bson.codec_options import DEFAULT_CODEC_OPTIONS
-from pymongo import DeleteOne, ReplaceOne, UpdateOne
+from pymongo import DeleteOne, InsertOne, ReplaceOne, UpdateOne
 from pymongo.collection import Collection
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.common.findings import Finding, diff_findings
 from services.kernel import config
 from services.kernel.mongo import ConcurrencyError
-from services.kernel.sidewrites import SideWrites, deferred, holding, together
+from services.kernel.sidewrites import SideWrites, deferred, grouped, holding, together
 from services.kernel.packing import DEFAULT_LAYOUT, Layout, unpack_from
 
 NAMESPACE = uuid.UUID("6f1c1e0e-4f6e-4a55-9a53-7a68e9b7c001")
@@ -47,6 +59,9 @@ MAX_ATTEMPTS = 20
 # a marker whose version was never saved (the writer died between the marker and the save, or its
 # write failed) is deleted by the sweep once this old; a writer is never that long between the two
 MARKER_GRACE = timedelta(minutes=10)
+# the write tokens of an aggregate's last saves kept in its document (`_w`, newest first): a writer
+# whose save went out in a group bulk that did not answer for each save finds its own among them
+WRITE_TOKENS = 4
 
 
 def derived_event_id(*parts: str) -> str:
@@ -209,6 +224,77 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)  # infrastructure time (marker age), not the domain's clock
 
 
+@dataclass(frozen=True)
+class _Save:
+    """One compare-and-set save: replace the document stored at `expected` (None: insert a new one)."""
+
+    agg_id: str
+    expected: int | None
+    version: int  # the version saved
+    doc: dict     # as stored (packed), holding `token` first in `_w`
+    token: int
+
+
+def _save_alone(collection: Collection, save: _Save) -> bool:
+    if save.expected is None:
+        try:
+            collection.insert_one(save.doc)
+        except DuplicateKeyError:  # another writer created it first
+            return False
+        return True
+    res = collection.replace_one({"_id": save.agg_id, "version": save.expected}, save.doc)
+    return res.matched_count == 1  # (0: another writer saved first)
+
+
+def _send_saves(collection: Collection, saves: list[_Save]) -> list:
+    """The outcome of each save, sent as one bulk of versioned replaces and one of inserts: True won,
+    False lost, None not known from the answer (the writer reads its document), an exception when
+    the command carrying it failed (that writer raises it). A single save goes alone (exact answers).
+
+    A later save of an aggregate already in the group (two batch workers) is not sent and counted lost
+    (it retries on the stored document): with the same expected version it can only lose to the first,
+    and sent it would make the bulk's count short for every writer of the group.
+    A bulk answers for each of its saves only when its matched / inserted count is the whole bulk's
+    (each replace matches at most one document): a short count, a BulkWriteError (a new aggregate
+    another writer created first) or FerretDB v1's answer without counts after an error (pymongo
+    raises KeyError; its unordered bulk also stops at the first error) leaves every save of that
+    bulk unknown — never taken as won."""
+    if len(saves) == 1:
+        return [_save_alone(collection, saves[0])]
+    out: list = [None] * len(saves)
+    first: dict[str, int] = {}
+    for i, s in enumerate(saves):
+        if first.setdefault(s.agg_id, i) != i:
+            out[i] = False
+    replaces = [i for i, s in enumerate(saves) if s.expected is not None and out[i] is None]
+    inserts = [i for i, s in enumerate(saves) if s.expected is None and out[i] is None]
+    if len(replaces) + len(inserts) == 1:
+        i = (replaces or inserts)[0]
+        out[i] = _save_alone(collection, saves[i])
+        return out
+    for part in (replaces, inserts):
+        if not part:
+            continue
+        try:
+            if part is replaces:
+                res = collection.bulk_write([ReplaceOne({"_id": saves[i].agg_id, "version": saves[i].expected},
+                                                        saves[i].doc) for i in part], ordered=False)
+                count = res.matched_count
+            else:
+                res = collection.bulk_write([InsertOne(saves[i].doc) for i in part], ordered=False)
+                count = res.inserted_count
+        except (BulkWriteError, KeyError):
+            continue  # unknown: each writer reads
+        except Exception as exc:  # (a connection error) every save of that command fails
+            for i in part:
+                out[i] = exc
+            continue
+        if count == len(part):
+            for i in part:
+                out[i] = True
+    return out
+
+
 class AggregateStore:
     """Load-modify-save of aggregate documents with optimistic concurrency and an outbox.
 
@@ -348,16 +434,11 @@ class AggregateStore:
                 # before the write when it moves earlier: a crash can make the sweep early, never late
                 indexed = new_due
                 self._set_due(agg_id, indexed, now=True)
-            try:
-                if doc is None:
-                    self.col.insert_one(self.layout.pack(new))
-                else:
-                    res = self.col.replace_one({"_id": agg_id, "version": doc["version"]}, self.layout.pack(new))
-                    if res.matched_count == 0:  # another writer saved first
-                        self.cache.contended(self._key(agg_id))
-                        continue
-            except DuplicateKeyError:  # another writer created it first
-                self.cache.contended(self._key(agg_id))
+            token = random.getrandbits(62)
+            new["_w"] = [token, *list((doc or {}).get("_w") or [])[:WRITE_TOKENS - 1]]
+            if not self._save(_Save(agg_id, None if doc is None else doc["version"], new["version"],
+                                    self.layout.pack(new), token)):
+                self.cache.contended(self._key(agg_id))  # another writer saved (or created it) first
                 continue
             self.cache.put(self._key(agg_id), new)
             if new_due != indexed:  # (an earlier one is indexed already; a later one or none waits for
@@ -366,6 +447,27 @@ class AggregateStore:
             self._notify(doc, new)
             return new, pending
         raise ConcurrencyError(f"too many concurrent updates of {agg_id}")
+
+    def _save(self, save: "_Save") -> bool:
+        """Whether `save` won its compare-and-set; raises when it is not known to have been stored.
+
+        Sent with the saves other green threads of this process make to the same collection at that
+        moment (`sidewrites.grouped`, `_send_saves`: one bulk per kind); a writer whose group did not
+        answer for each save reads its own document's version and write tokens."""
+        outcome = grouped(self.col, save, _send_saves, "save")
+        if isinstance(outcome, BaseException):
+            raise outcome
+        if outcome is not None:
+            return outcome
+        stored = self.col.find_one({"_id": save.agg_id}, {"version": 1, "_w": 1})
+        if stored is None:
+            return False
+        if save.token in (stored.get("_w") or []):
+            return True
+        if stored.get("version", 0) - save.version < WRITE_TOKENS:
+            return False  # (had it won, its token would still be among the last saves' tokens)
+        raise ConcurrencyError(f"the save of {save.agg_id} at version {save.version} is not known to have "
+                               f"been stored (the document is at {stored.get('version')})")
 
     def _notify(self, old: dict | None, new: dict) -> None:
         for listener in self.listeners:

@@ -130,18 +130,29 @@ def holding(collection: Collection, key: Hashable) -> Iterator[SideWrites]:
 _LEAD = object()  # (the turn to send the next bulk handed to a waiting writer)
 
 
-class _Together:
-    """The writes green threads of this process wait for on one collection, sent as one bulk: the
-    writer who finds nobody sending sends what is queued (after letting the others that are ready
-    queue theirs), then hands the turn to the first writer still waiting."""
+def _bulk(collection: Collection, ops: list) -> list:
+    collection.bulk_write(ops, ordered=True)
+    return [None] * len(ops)
 
-    def __init__(self) -> None:
+
+class _Together:
+    """The writes green threads of this process wait for on one collection, sent together: the
+    writer who finds nobody sending sends what is queued (after letting the others that are ready
+    queue theirs) through `send(collection, ops)` — one result per op, each writer gets its own; what
+    `send` raises, every writer of that group raises — then hands the turn to the first writer still
+    waiting. A sending writer interrupted (a killed green thread) fails the others of its group with
+    RuntimeError and still hands the turn on."""
+
+    def __init__(self, send: Callable[[Collection, list], list] = _bulk, max_ops: int = MAX_OPS) -> None:
+        self.send = send
+        self.max_ops = max_ops
         self.queue: list[list] = []
         self.busy = False
-        self.commands = 0
+        self.commands = 0  # groups sent (tests and measurements)
+        self.ops = 0       # ops sent in them
 
-    def write(self, collection: Collection, op: Any) -> None:
-        """(the bulk goes through the sending writer's collection object: a client a stopped service
+    def write(self, collection: Collection, op: Any) -> Any:
+        """(the group goes through the sending writer's collection object: a client a stopped service
         closed is never used again)"""
         from eventlet import sleep
         from eventlet.event import Event
@@ -149,24 +160,29 @@ class _Together:
         mine = [op, Event()]
         self.queue.append(mine)
         if self.busy:
-            if mine[1].wait() is not _LEAD:  # sent by another writer (or raises what its bulk raised)
-                return
+            got = mine[1].wait()  # sent by another writer (or raises what its group raised)
+            if got is not _LEAD:
+                return got[0]
             mine[1].reset()
         self.busy = True
         batch: list[list] = []
         failure = None
+        results: list = []
         try:
             sleep(0)  # the other green threads that are ready queue theirs first
-            batch, self.queue = self.queue[:MAX_OPS], self.queue[MAX_OPS:]
+            batch, self.queue = self.queue[:self.max_ops], self.queue[self.max_ops:]
             try:
-                collection.bulk_write([entry[0] for entry in batch], ordered=True)
+                results = list(self.send(collection, [entry[0] for entry in batch]))
+                if len(results) != len(batch):
+                    raise RuntimeError(f"{len(results)} results for a group of {len(batch)}")
             except Exception as exc:  # each writer fails as its own write would have
                 failure = exc
             self.commands += 1
-            for entry in batch:
+            self.ops += len(batch)
+            for entry, result in zip(batch, results or [None] * len(batch)):
                 if entry is not mine:
                     if failure is None:
-                        entry[1].send(None)
+                        entry[1].send((result,))
                     else:
                         entry[1].send_exception(failure)
         except BaseException:  # interrupted (a killed worker): the others in its batch learn it
@@ -183,9 +199,17 @@ class _Together:
                 self.queue[0][1].send(_LEAD)
         if failure is not None:
             raise failure
+        return next(result for entry, result in zip(batch, results) if entry is mine)
 
 
-_together: dict[str, _Together] = {}
+_grouped: dict[tuple[str, Hashable], _Together] = {}
+
+
+def patched() -> bool:
+    """Whether eventlet's monkey patching is on (green threads: writes can be grouped)."""
+    import eventlet.patcher
+
+    return eventlet.patcher.is_monkey_patched("thread")
 
 
 def together(collection: Collection, op: Any) -> None:
@@ -195,16 +219,21 @@ def together(collection: Collection, op: Any) -> None:
     batch's aggregates are saved concurrently, BATCH_CONCURRENCY). Returns once `op` is stored;
     raises what the bulk raised. Without eventlet's monkey patching (a replay on OS threads) the
     write is sent alone."""
-    import eventlet.patcher
+    grouped(collection, op, _bulk, "together")
 
-    if not eventlet.patcher.is_monkey_patched("thread"):
-        collection.bulk_write([op], ordered=True)
-        return
-    name = _name(collection)
-    entry = _together.get(name)
+
+def grouped(collection: Collection, op: Any, send: Callable[[Collection, list], list], kind: Hashable) -> Any:
+    """`send(collection, [op])[0]`, but with the ops other green threads of this process give for the
+    same `kind` on `collection` at the same moment in one call of `send` (≤ MAX_OPS ops; group
+    commit as `together`, each writer gets its own result, e.g. the batch's compare-and-set saves:
+    kernel/aggregates.py). Without eventlet's monkey patching `op` is sent alone."""
+    if not patched():
+        return send(collection, [op])[0]
+    key = (_name(collection), kind)
+    entry = _grouped.get(key)
     if entry is None:
-        entry = _together[name] = _Together()
-    entry.write(collection, op)
+        entry = _grouped[key] = _Together(send)
+    return entry.write(collection, op)
 
 
 def deferred(writes: "SideWrites | None", collection: Collection, op: Any, key: Hashable | None = None) -> None:

@@ -265,7 +265,7 @@ def test_writes_of_concurrent_green_threads_go_together_and_each_returns_once_st
     from services.kernel import sidewrites
 
     col = SlowCollection()
-    sidewrites._together.pop(col.full_name, None)
+    sidewrites._grouped.pop((col.full_name, "together"), None)
     stored_before_return = []
 
     def write(i):
@@ -337,3 +337,112 @@ def test_an_upsert_filtered_by_more_than_id_is_refused_when_deferred_and_by_id_a
     writes.add(col, UpdateOne({"_id": "a"}, {"$inc": {"n": 1}}, upsert=True))
     writes.add(col, UpdateOne({"_id": "a", "v": 1}, {"$set": {"v": 2}}))  # no upsert: a miss is harmless
     assert len(writes) == 2
+
+
+def test_grouped_ops_of_concurrent_green_threads_go_in_one_send_and_each_gets_its_own_result():
+    import eventlet
+
+    from services.kernel import sidewrites
+
+    col = SlowCollection()
+    col.full_name = "db.grouped"
+    sends = []
+
+    def send(collection, ops):
+        eventlet.sleep(0.005)
+        sends.append(list(ops))
+        return [op * 10 for op in ops]
+
+    pool = eventlet.GreenPool(80)
+    results = {}
+
+    def write(i):
+        results[i] = sidewrites.grouped(col, i, send, "test")
+
+    for i in range(70):
+        pool.spawn(write, i)
+    pool.waitall()
+    assert results == {i: i * 10 for i in range(70)}
+    assert len(sends) < 10 and max(len(ops) for ops in sends) <= MAX_OPS
+    assert sidewrites._grouped[("db.grouped", "test")].ops == 70
+
+
+def test_an_interrupted_sender_fails_its_group_and_hands_the_turn_on():
+    import eventlet
+
+    from services.kernel import sidewrites
+
+    col = SlowCollection()
+    col.full_name = "db.interrupted"
+
+    def send(collection, ops):
+        eventlet.sleep(0.2 if 0 in ops else 0)
+        return list(ops)
+
+    outcome = {}
+
+    def write(i):
+        try:
+            outcome[i] = sidewrites.grouped(col, i, send, "test")
+        except RuntimeError as exc:
+            outcome[i] = str(exc)
+
+    threads = [eventlet.spawn(write, i) for i in range(3)]
+    eventlet.sleep(0.05)
+    threads[0].kill()
+    with eventlet.Timeout(2):
+        [t.wait() for t in threads[1:]]
+        assert outcome == {1: "group write interrupted", 2: "group write interrupted"}
+        assert sidewrites.grouped(col, 7, send, "test") == 7  # not stuck
+
+
+class SavesCollection:
+    """Answers bulk_write as told: `answers` pops one per call (a count, or an exception to raise)."""
+
+    name = full_name = "db.saves"
+
+    def __init__(self, *answers):
+        self.answers = list(answers)
+        self.calls = []
+
+    def bulk_write(self, ops, ordered=True):
+        from types import SimpleNamespace
+
+        self.calls.append((type(ops[0]).__name__, len(ops), ordered))
+        answer = self.answers.pop(0)
+        if isinstance(answer, BaseException):
+            raise answer
+        return SimpleNamespace(matched_count=answer, inserted_count=answer)
+
+
+def _saves(*expected):
+    from services.kernel.aggregates import _Save
+
+    return [_Save(f"a{i}", e, (e or 0) + 1, {"_id": f"a{i}"}, i) for i, e in enumerate(expected)]
+
+
+def test_a_bulk_of_saves_answers_for_each_only_when_its_count_is_the_whole_bulk_s():
+    from pymongo.errors import AutoReconnect, BulkWriteError
+
+    from services.kernel.aggregates import _send_saves
+
+    col = SavesCollection(2, 1)  # the replaces all matched, one of the two inserts is missing
+    assert _send_saves(col, _saves(3, None, 5, None)) == [True, None, True, None]
+    assert col.calls == [("ReplaceOne", 2, False), ("InsertOne", 2, False)]
+    col = SavesCollection(1, 2)  # a replace missed: unknown for each (never taken as won)
+    assert _send_saves(col, _saves(3, 4, None, None)) == [None, None, True, True]
+    # an insert collided (BulkWriteError), FerretDB v1's reply without counts (KeyError)
+    col = SavesCollection(KeyError("nModified"), BulkWriteError({"writeErrors": []}))
+    assert _send_saves(col, _saves(3, None)) == [None, None]
+    lost = AutoReconnect("connection closed")  # the command failed: each of its saves raises it
+    col = SavesCollection(lost, 1)
+    assert _send_saves(col, _saves(3, 4, None)) == [lost, lost, True]
+
+
+def test_a_second_save_of_one_aggregate_in_a_group_is_lost_without_being_sent():
+    from services.kernel.aggregates import _Save, _send_saves
+
+    col = SavesCollection(2)
+    saves = _saves(3, 4) + [_Save("a0", 3, 4, {"_id": "a0"}, 9), _Save("a1", 4, 5, {"_id": "a1"}, 8)]
+    assert _send_saves(col, saves) == [True, True, False, False]
+    assert col.calls == [("ReplaceOne", 2, False)]  # the bulk's count answers for the two it carried
