@@ -55,6 +55,7 @@ def test_a_batch_of_cases_reads_the_linked_cases_once_and_marks_the_linked_hando
     assert finds(recorder, "case_handovers") == 1  # only for the one case a handover names
     marked = db.handovers.find_one({"_id": "h7"})
     assert marked["version"] == 4 and marked["due_at"] is not None
+    assert db.handovers_due.find_one({"_id": "h7"})["due_at"] == marked["due_at"]  # the sweep will find it
     # a redelivered batch (its cases unchanged) marks the linked handover again: a crash between the
     # saves and the end of the batch loses nothing
     service.apply_batch([case_changed("c7")])
