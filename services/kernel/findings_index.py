@@ -12,7 +12,8 @@ find). Now each aggregate collection `<col>` has, kept in step by an `AggregateS
 - counters `<col>_findings_counts`: one document per partition, `{n, severity, dept, rule_id}`,
   `$inc`ed exactly once per change. List totals and the gauge are sums of these few documents.
 - locators `<col>_findings_at`: per aggregate with findings, the keys indexed (key -> partition
-  and a digest of the row), the aggregate version indexed, a move in progress and a short lease.
+  and a digest of the row) and a digest of them (`rd`), the aggregate version indexed, a move in
+  progress and a short lease.
 
 The list is ordered: most severe first, then department, then rule, then the order raised. Rule
 ids belong to one service, so the API merges the lists of several services on (severity,
@@ -29,6 +30,11 @@ locator says the move is done; `check --fix` drops it). Versions only grow, so a
 late or redelivered sync changes nothing. A crash leaves a pending move that the next sync of the
 aggregate (the redelivered fact: `AggregateStore` calls its listeners with (doc, doc) when nothing
 changed), or `python -m services.kernel.findings_index check --fix SERVICE`, carries out.
+
+In a unit of work (a batch) the syncs wait for its end and go together (`sync_many`): the lease
+and the move of every aggregate in one bulk of claims conditioned on the rows the previous document
+implies (`rd`), then the same steps as bulks; each claimed locator holds its own move, so a crash
+is finished by the redelivery as above.
 
 A save whose open findings are equal to those before it writes nothing here. A collection whose
 aggregates were stored before this index existed is built once by the service's timer, with the
