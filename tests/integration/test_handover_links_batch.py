@@ -67,3 +67,41 @@ def test_a_batch_of_cases_no_handover_names_reads_no_link(handover):
     recorder.seen.clear()
     assert service.apply_batch([case_changed(f"d{i}") for i in range(10)]) == [None] * 10
     assert finds(recorder, "linked_cases") == 1 and finds(recorder, "case_handovers") == 0
+
+
+def test_a_fine_decided_after_the_transfer_reaches_the_handover_through_the_batch_s_mark(handover):
+    """The direction the index serves, end to end: a handover transferred for a case; a later batch of
+    `case.changed` brings a fine decided after the transfer; the handover is due, and its re-evaluation
+    (the deadline sweep's) raises HOV-PENALTY-CONTINUES."""
+    from datetime import datetime, timedelta
+
+    from services.common.chinatime import CST
+    from services.handover import domain as d
+    from tests.helpers import SCJG
+
+    service, db, _ = handover
+    t0 = datetime.now(CST).replace(microsecond=0) - timedelta(days=3)
+
+    def step(type_, when, **payload):
+        return envelope(f"handover.{type_}", {"handover_id": "h9", **payload}, SCJG, occurred_at=when.isoformat())
+
+    service.apply_batch([
+        step("suspicion_raised", t0, case_id="c9", suspected_crime="涉嫌销售伪劣产品罪",
+             officers=["51132200123", "51132200456"], report_ref="营市监移报〔2026〕9号"),
+        step("head_decided", t0 + timedelta(hours=1), approved=True, head="王建国"),
+        step("transferred", t0 + timedelta(hours=2), police_dept="511322-ga", police_unit="营山县公安局经侦大队",
+             documents=["transfer_letter", "investigation_report", "exhibit_list"], copy_to="511322-jcy")])
+    assert store.handover_ids_of_case(db, "c9") == ["h9"]
+    before = db.handovers.find_one({"_id": "h9"})
+    version = before["version"]
+    assert d.PENALTY_CONTINUES not in {f["rule_id"] for f in before["findings_open"].values()}
+    fined = copy.deepcopy(CASE_CHANGED)
+    fined.update(case_id="c9", dept=SCJG, measures={}, revision=12, payments=[],
+                 decision={**fined["decision"], "decided_at": (t0 + timedelta(days=1)).isoformat(), "kinds": ["fine"]})
+    assert service.apply_batch([envelope("case.changed", fined)]) == [None]
+    assert db.handovers.find_one({"_id": "h9"})["version"] == version + 1
+    now = datetime.now(CST)
+    repo = service.repository(service.aggregate("handover"))
+    assert "h9" in {due["_id"] for due in repo.store.due(now)}
+    doc, _ = repo.reevaluate("h9", now)
+    assert d.PENALTY_CONTINUES in {f["rule_id"] for f in doc["findings_open"].values()}
