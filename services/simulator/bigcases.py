@@ -222,8 +222,9 @@ def fill_findings(client, db_name: str, tmpl: list[dict], count: int, tag: str) 
             agg_id = f"{tag}-{n:07d}"
             for key, (part, _, f) in want.items():
                 out.add(index.rows(part), {"_id": fi.row_id(agg_id, key), **f})
+            rows = fi.locator_rows(want)
             out.add(index.at, {"_id": agg_id, "version": int(tmpl[n % len(tmpl)].get("version") or 0), "pending": None,
-                               "lease": None, "rows": [{"k": k, "p": p, "d": d} for k, (p, d, _) in sorted(want.items())]})
+                               "lease": None, "rows": rows, "rd": fi.rows_digest(rows)})
             if (n + 1) % 50000 == 0:
                 log(f"fill findings: {n + 1}/{count} ({(n + 1) / (time.monotonic() - started):.0f} aggregates/s)")
         out.flush()

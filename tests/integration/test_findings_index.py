@@ -160,6 +160,9 @@ def test_the_bigcases_fill_writes_what_the_listener_would(db):
     index = fi.FindingsIndex(db.cases)
     assert index.built() and report["findings"] == 8 and report["rebuilt"]
     assert_exact(index, copies)
+    # each locator holds its rows' digest, which a batch's claim compares (findings_index.sync_many)
+    assert {loc["_id"]: loc.get("rd") for loc in index.at.find({})} == \
+           {c["_id"]: fi.rows_digest(fi.locator_rows(fi.wanted(c))) for c in copies if c["findings_open"]}
     assert index.sync({**copies[0], "version": 5}) is False  # nothing to change for an unchanged copy
     resolved = {**copies[2], "version": 5, "findings_open": {}}
     assert index.sync(resolved) is True
