@@ -46,7 +46,7 @@ import bson
 from bson.codec_options import DEFAULT_CODEC_OPTIONS
 from pymongo import DeleteOne, InsertOne, ReplaceOne, UpdateOne
 from pymongo.collection import Collection
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, WriteError
 
 from services.common.findings import Finding, diff_findings
 from services.kernel import config
@@ -254,11 +254,12 @@ def _send_saves(collection: Collection, saves: list[_Save]) -> list:
     A later save of an aggregate already in the group (two batch workers) is not sent and counted lost
     (it retries on the stored document): with the same expected version it can only lose to the first,
     and sent it would make the bulk's count short for every writer of the group.
-    A bulk answers for each of its saves only when its matched / inserted count is the whole bulk's
-    (each replace matches at most one document): a short count, a BulkWriteError (a new aggregate
-    another writer created first) or FerretDB v1's answer without counts after an error (pymongo
-    raises KeyError; its unordered bulk also stops at the first error) leaves every save of that
-    bulk unknown — never taken as won."""
+    A bulk of replaces answers for each of its saves only when its matched count is the whole bulk's
+    (each replace matches at most one document): a short count, or FerretDB v1's answer without
+    counts after an error (pymongo raises KeyError; its unordered update also stops at the first
+    error) leaves every save of that bulk unknown — never taken as won. A bulk of inserts answers
+    for each also when one collided (BulkWriteError: a new aggregate another writer created first),
+    if its answer accounts for every insert (`_inserts_answered`)."""
     if len(saves) == 1:
         return [_save_alone(collection, saves[0])]
     out: list = [None] * len(saves)
@@ -283,7 +284,11 @@ def _send_saves(collection: Collection, saves: list[_Save]) -> list:
             else:
                 res = collection.bulk_write([InsertOne(saves[i].doc) for i in part], ordered=False)
                 count = res.inserted_count
-        except (BulkWriteError, KeyError):
+        except BulkWriteError as exc:
+            if part is inserts:
+                _inserts_answered(exc.details, part, out)
+            continue  # (what it does not answer for: each writer reads)
+        except KeyError:
             continue  # unknown: each writer reads
         except Exception as exc:  # (a connection error) every save of that command fails
             for i in part:
@@ -293,6 +298,23 @@ def _send_saves(collection: Collection, saves: list[_Save]) -> list:
             for i in part:
                 out[i] = True
     return out
+
+
+def _inserts_answered(details: dict, part: list[int], out: list) -> None:
+    """The outcome of each insert of a bulk that raised BulkWriteError, when its answer accounts for
+    every one (MongoDB's and FerretDB's unordered inserts go on after an error): a duplicate key lost
+    (another writer created the aggregate first), another error is raised by its writer, the rest won."""
+    errors = {e.get("index"): e for e in details.get("writeErrors") or []}
+    if details.get("nInserted", -1) + len(errors) != len(part) or not set(errors) <= set(range(len(part))):
+        return
+    for k, i in enumerate(part):
+        error = errors.get(k)
+        if error is None:
+            out[i] = True
+        elif error.get("code") == 11000:
+            out[i] = False
+        else:
+            out[i] = WriteError(error.get("errmsg", "insert failed"), error.get("code"), error)
 
 
 class AggregateStore:

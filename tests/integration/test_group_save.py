@@ -28,11 +28,12 @@ class Commands(Recorder):
     def started(self, event):
         super().started(event)
         writes = event.command.get("updates") or event.command.get("documents")
-        if writes is not None:
-            self.sent.append((event.command_name, event.command.get(event.command_name), len(writes)))
+        if writes is not None:  # (the ids of the inserted documents)
+            self.sent.append((event.command_name, event.command.get(event.command_name),
+                              [w.get("_id") for w in writes] if event.command_name == "insert" else [None] * len(writes)))
 
     def to(self, collection, command=None):
-        return [(c, n) for c, col, n in self.sent if col == collection and command in (None, c)]
+        return [(c, len(ids)) for c, col, ids in self.sent if col == collection and command in (None, c)]
 
 
 @pytest.fixture
@@ -103,6 +104,29 @@ def test_a_group_where_one_save_loses_the_others_win_and_the_loser_retries(db):
     assert updates[0][1] == 6  # the group's bulk (its count was short: each writer read its own)
     assert sum(n for _, n in updates) == 7  # and the loser's second save
     assert store.cache.stale == 1
+
+
+def test_a_new_aggregate_another_writer_created_first_loses_alone_and_the_other_inserts_win(db):
+    store = AggregateStore(db.aggs, cache=DocCache(1 << 20))
+    ids = [f"f{i}" for i in range(5)]
+
+
+    def meanwhile(agg_id):  # another process creates f2 between this writer's read and its save (the
+        def decide(doc):     # others make a write of the same kind then: all reach their save together)
+            if doc is None and db.side.find_one({"_id": agg_id}) is None:
+                (db.aggs if agg_id == "f2" else db.side).insert_one({"_id": agg_id, "version": 1, "items": ["other"]})
+            return add(0)(doc)
+        return decide
+
+    db.commands.seen.clear()
+    run_all(*[(store.update, i, meanwhile(i)) for i in ids])
+    with_f2 = [ids for c, col, ids in db.commands.sent if col == "aggs" and "f2" in ids and c == "insert"]
+    assert with_f2[0] == ["f2"] and len(with_f2[1]) > 1  # the other's, then this store's in a bulk with others
+    # five reads of the missing documents, one more for the loser's retry;
+    # no outcome read: the collided bulk's answer accounted for each insert
+    assert db.commands.seen.count(("find", "aggs")) == 6
+    assert store.get("f2")["items"] == ["other", 0] and store.get("f2")["version"] == 2
+    assert all(store.get(i)["items"] == [0] and store.get(i)["version"] == 1 for i in ids if i != "f2")
 
 
 def test_two_stores_on_two_clients_racing_on_one_aggregate_store_each_save_once(servers, db):

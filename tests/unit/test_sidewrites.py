@@ -422,7 +422,7 @@ def _saves(*expected):
 
 
 def test_a_bulk_of_saves_answers_for_each_only_when_its_count_is_the_whole_bulk_s():
-    from pymongo.errors import AutoReconnect, BulkWriteError
+    from pymongo.errors import AutoReconnect, BulkWriteError, WriteError
 
     from services.kernel.aggregates import _send_saves
 
@@ -431,9 +431,15 @@ def test_a_bulk_of_saves_answers_for_each_only_when_its_count_is_the_whole_bulk_
     assert col.calls == [("ReplaceOne", 2, False), ("InsertOne", 2, False)]
     col = SavesCollection(1, 2)  # a replace missed: unknown for each (never taken as won)
     assert _send_saves(col, _saves(3, 4, None, None)) == [None, None, True, True]
-    # an insert collided (BulkWriteError), FerretDB v1's reply without counts (KeyError)
-    col = SavesCollection(KeyError("nModified"), BulkWriteError({"writeErrors": []}))
+    # FerretDB v1's reply without counts (KeyError), a bulk error that does not account for each insert
+    col = SavesCollection(KeyError("nModified"), BulkWriteError({"writeErrors": [], "nInserted": 0}))
     assert _send_saves(col, _saves(3, None)) == [None, None]
+    # an insert collided: the answer accounts for each (the others were inserted), another failed
+    collided = {"writeErrors": [{"index": 1, "code": 11000, "errmsg": "E11000"},
+                                {"index": 2, "code": 2, "errmsg": "bad value"}], "nInserted": 1}
+    col = SavesCollection(1, BulkWriteError(collided))
+    outcome = _send_saves(col, _saves(None, 3, None, None))
+    assert outcome[:3] == [True, True, False] and isinstance(outcome[3], WriteError) and outcome[3].code == 2
     lost = AutoReconnect("connection closed")  # the command failed: each of its saves raises it
     col = SavesCollection(lost, 1)
     assert _send_saves(col, _saves(3, 4, None)) == [lost, lost, True]
