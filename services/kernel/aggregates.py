@@ -173,6 +173,12 @@ class DocCache:
             while self.bytes > self.max_bytes:
                 self._pop(next(iter(self._docs)))
 
+    def version(self, key: tuple[str, str]) -> int | None:
+        """The version of the cached document (one this process saved: stored then), None if none."""
+        with self._lock:
+            entry = self._docs.get(key)
+            return None if entry is None else entry[1]
+
     def relayed(self, key: tuple[str, str], version: int) -> None:
         with self._lock:
             entry = self._docs.get(key)
@@ -476,6 +482,9 @@ class AggregateStore:
         Sent with the saves other green threads of this process make to the same collection at that
         moment (`sidewrites.grouped`, `_send_saves`: one bulk per kind); a writer whose group did not
         answer for each save reads its own document's version and write tokens."""
+        known = self.cache.version(self._key(save.agg_id))
+        if known is not None and (save.expected is None or known > save.expected):
+            return False  # another green thread of this process saved it since (not sent: it would miss)
         outcome = grouped(self.col, save, _send_saves, "save")
         if isinstance(outcome, BaseException):
             raise outcome

@@ -129,6 +129,21 @@ def test_a_new_aggregate_another_writer_created_first_loses_alone_and_the_other_
     assert all(store.get(i)["items"] == [0] and store.get(i)["version"] == 1 for i in ids if i != "f2")
 
 
+def test_a_save_decided_on_a_version_this_process_has_saved_past_is_lost_without_being_sent(db):
+    store = AggregateStore(db.aggs, cache=DocCache(1 << 20))
+    store.update("g0", add(0))
+
+    def slow(doc):  # decided on the cached version 1, saved after the other thread saved version 2
+        eventlet.sleep(0.2)
+        return add("slow")(doc)
+
+    db.commands.sent.clear()
+    run_all((store.update, "g0", slow), (store.update, "g0", add(1)))
+    assert sum(n for _, n in db.commands.to("aggs", "update")) == 2  # the other's save, the retry's
+    stored = store.get("g0")
+    assert sorted(map(str, stored["items"])) == ["0", "1", "slow"] and stored["version"] == 3
+
+
 def test_two_stores_on_two_clients_racing_on_one_aggregate_store_each_save_once(servers, db):
     other_client = pymongo.MongoClient(servers["MONGO_URI"], serverSelectionTimeoutMS=3000, tz_aware=True)
     try:
