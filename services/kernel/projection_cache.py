@@ -63,6 +63,7 @@ CHANGES = "projection_changes"
 EPOCH = "epoch"
 _ABSENT = object()
 MISSING = object()  # ProjectionCache.get: not cached
+REFLECTED_KEPT = 1024  # own log entries whose values were cached after them (ProjectionCache.seed)
 RECENT_GENERATIONS = 256  # advances remembered with the keys they saw changed (ProjectionCache.put)
 
 
@@ -76,21 +77,23 @@ def record_change(db: Database, kind: str, key: str) -> None:
     record_changes(db, [(kind, key)])
 
 
-def record_changes(db: Database, changes: Iterable[tuple[str, str]]) -> None:
-    """Log several changes (kind, key) of `db` in one write."""
+def record_changes(db: Database, changes: Iterable[tuple[str, str]]) -> dict[str, tuple[str, str]]:
+    """Log several changes (kind, key) of `db` in one write; the ring's fields written -> (kind, key)."""
     changes = list(dict.fromkeys(changes))
     if not changes:
-        return
+        return {}
     stamp = f"{time.time_ns():016x}"
-    ring = {f"ring.{stamp}{uuid.uuid4().hex[:8]}": f"{kind}\t{key}" for kind, key in changes}
+    fields = {f"{stamp}{uuid.uuid4().hex[:8]}": change for change in changes}
+    ring = {f"ring.{field}": f"{kind}\t{key}" for field, (kind, key) in fields.items()}
     for attempt in (1, 2):
         try:
             db[CHANGES].update_one({"_id": EPOCH}, {"$inc": {"n": len(changes)}, "$set": ring,
                                                     "$setOnInsert": {"log": uuid.uuid4().hex}}, upsert=True)
-            return
+            return fields
         except DuplicateKeyError:  # (created by another writer at the same moment: it exists now)
             if attempt == 2:
                 raise
+    return fields
 
 
 class Log(NamedTuple):
@@ -100,20 +103,23 @@ class Log(NamedTuple):
     ring: dict
 
 
-def _changed_between(before: Log, after: Log) -> set[tuple[str, str]] | None:
-    """The (kind, key) logged between two reads of the log; None when the later read cannot say
-    (another log, entries removed before they were seen, or not in this format)."""
+def _changed_between(before: Log, after: Log, skip: Callable[[str], bool] = lambda field: False
+                     ) -> set[tuple[str, str]] | None:
+    """The (kind, key) logged between two reads of the log, but for the entries `skip` names; None
+    when the later read cannot say (another log, entries removed before they were seen, or not in
+    this format)."""
     if not _continues(before, after.log):
         return None
-    new = [value for field, value in after.ring.items() if field not in before.ring]
+    new = [(field, value) for field, value in after.ring.items() if field not in before.ring]
     if len(new) != after.n - before.n:
         return None
     found = set()
-    for value in new:
+    for field, value in new:
         parts = value.split("\t", 1) if isinstance(value, str) else ()
         if len(parts) != 2:
             return None
-        found.add((parts[0], parts[1]))
+        if not skip(field):
+            found.add((parts[0], parts[1]))
     return found
 
 
@@ -145,6 +151,8 @@ class ProjectionCache:
         self.generation = 0  # bumped by every advance: a read started before it is cached only if
         # the key is not among those that advance saw changed (`_recent`: generation, database, keys or None: all)
         self._recent: deque[tuple[int, str, frozenset | None]] = deque(maxlen=RECENT_GENERATIONS)
+        self._reflected: dict[tuple[str, str], tuple[str, str]] = {}  # (database, ring field) -> change
+        # this process logged and cached the value of afterwards (`seed`)
         self.hits = self.misses = self.dropped = 0
 
     def __len__(self) -> int:
@@ -156,7 +164,9 @@ class ProjectionCache:
         known = self._known.get(database)
         if known is not None and known.log == seen.log and seen.n <= known.n:
             return 0  # nothing new (or a read older than one already applied)
-        changed = _changed_between(known, seen) if known is not None else None
+        reflected: set = set()  # changes this process logged and cached the value of afterwards (`seed`)
+        changed = _changed_between(known, seen, self._consume_reflected(database, reflected)) \
+            if known is not None else None
         if changed is None:
             doomed = [k for k in self._entries if k[0] == database]
         else:
@@ -164,10 +174,38 @@ class ProjectionCache:
         for k in doomed:
             del self._entries[k]
         self._known[database] = seen
-        self.generation += 1
-        self._recent.append((self.generation, database, None if changed is None else frozenset(changed)))
+        self.generation += 1  # (a reflected change still refuses the reads in flight: they may be older)
+        self._recent.append((self.generation, database, None if changed is None else frozenset(changed | reflected)))
         self.dropped += len(doomed)
         return len(doomed)
+
+    def seed(self, database: str, kind: str, key: Hashable, value: Any, generation: int,
+             logged: dict[str, tuple[str, str]]) -> bool:
+        """`put` a value this process read (in a look-up that started at `generation`) *after* it
+        logged the change of it (`logged`: the ring fields record_changes wrote for it): when cached,
+        those log entries no longer drop it here (the next advance skips them); entries of other
+        writers still do. True when cached."""
+        if not self.max_entries or (generation != self.generation
+                                    and self._changed_since(generation, database, kind, key)):
+            return False
+        self.generation += 1  # (a read of it in flight may have begun before the change: refused)
+        self._recent.append((self.generation, database, frozenset({(kind, key)})))
+        self.put(database, kind, key, value, self.generation)
+        for field, change in logged.items():
+            if change == (kind, key):
+                self._reflected[(database, field)] = change
+        while len(self._reflected) > REFLECTED_KEPT:  # (forgotten: the entry drops the key, as any)
+            self._reflected.pop(next(iter(self._reflected)))
+        return True
+
+    def _consume_reflected(self, database: str, into: set) -> Callable[[str], bool]:
+        """`_changed_between`'s `skip`: a ring field of a change `seed` reflects (collected `into`)."""
+        def skip(field: str) -> bool:
+            change = self._reflected.pop((database, field), None)
+            if change is not None:
+                into.add(change)
+            return change is not None
+        return skip
 
     def _changed_since(self, generation: int, database: str, kind: str, key: Hashable) -> bool:
         """Whether an advance after `generation` saw `kind`/`key` of `database` changed (or could not

@@ -203,14 +203,15 @@ def _decision_written(key: tuple[str, str], digest: int) -> None:
 
 
 def _decided_in_unit(db, clock, writes) -> list:
-    """A unit of work's decided cases, (parties, case id, key, digest, entry changed), appended by
+    """A unit of work's decided cases, (parties, case id, key, digest, entry changed, entry), appended by
     `_index_decision`; at the unit's end (after the entries' writes) their parties are logged in one
     write and their other cases fall due (store.decisions_changed), then each is `_decision_written`."""
     saved: list = []
 
     def done() -> None:
-        store.decisions_changed(db, [(p, c) for p, c, _, _, changed in saved if changed], clock())
-        for _, _, key, digest, _ in saved:
+        store.decisions_changed(db, [(p, c) for p, c, _, _, changed, _ in saved if changed], clock(),
+                                entries={c: entry for _, c, _, _, _, entry in saved})
+        for _, _, key, digest, _, _ in saved:
             _decision_written(key, digest)
     writes.after(done)
     return saved
@@ -292,7 +293,7 @@ class PenaltyService(EventSourcedService):
             return
         # the unit's decided cases together at its end: one log write for all their parties
         writes.part(("penalty.decisions_changed", self.db.name), lambda: _decided_in_unit(self.db, self.clock, writes)) \
-            .append((parties, case_id, key, digest, before != entry))
+            .append((parties, case_id, key, digest, before != entry, entry))
 
     def store(self, aggregate) -> store.CaseStore:
         """Case aggregates whose every save keeps the case list and its counters in step (store.py)."""

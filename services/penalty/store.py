@@ -32,7 +32,7 @@ from services.kernel.aggregates import AggregateStore, Change
 from services.kernel.memo import Memo, remembered
 from services.kernel.mongo import ConcurrencyError  # noqa: F401 (raised by the lease; callers catch store.ConcurrencyError)
 from services.kernel.packing import reading, unpack_from
-from services.kernel.projection_cache import ProjectionReader, record_change, record_changes
+from services.kernel.projection_cache import ProjectionReader, record_change, record_changes, shared_cache
 from services.kernel.sidewrites import SideWrites, deferred
 from services.penalty.manifest import MANIFEST
 from services.penalty.projections import case_summary
@@ -260,18 +260,35 @@ def decision_changed(db: Database, parties: Iterable[str | None], now: datetime,
 
 
 def decisions_changed(db: Database, changed: Iterable[tuple[Iterable[str | None], str]], now: datetime, *,
-                      make_due: bool = True) -> None:
+                      make_due: bool = True, entries: dict[str, dict | None] | None = None) -> None:
     """`decision_changed` of several cases (parties, case id) of one unit of work: their parties logged
     in one write, then each party's cases fall due but for the one whose entry changed (a party
-    with several changed cases in `changed`: all of its cases, each is another's other case)."""
+    with several changed cases in `changed`: all of its cases, each is another's other case).
+
+    `entries`: the decisions-index entries this unit wrote (case id -> entry, None: dropped), stored
+    before this call. When every one of a party's first cases (as the due marks' read of the reverse
+    index, made after the log, lists them) is among them, that list is what the party look-up
+    (`_party_decisions`) would read now: it goes into this process's cache, and this process's own
+    log entry no longer drops it (projection_cache.ProjectionCache.seed) — the look-up at the case's
+    next fact reads nothing."""
     by_party: dict[str, set] = {}
     for parties, case_id in changed:
         for party in {p for p in parties if p}:
             by_party.setdefault(party, set()).add(case_id)
-    record_changes(db, [(PARTIES, party) for party in sorted(by_party)])
-    if make_due:
-        for party, cases in sorted(by_party.items()):
-            mark_due(db, "party_id", party, now, except_case=next(iter(cases)) if len(cases) == 1 else None)
+    logged = record_changes(db, [(PARTIES, party) for party in sorted(by_party)])
+    if not make_due:
+        return
+    cache, aggregates = shared_cache() if entries else None, AggregateStore(db.cases)
+    for party, cases in sorted(by_party.items()):
+        generation = cache.generation if cache is not None else 0
+        referring = cases_referring(db, "party_id", party)
+        skip = next(iter(cases)) if len(cases) == 1 else None
+        for case_id in referring:
+            if case_id != skip:
+                aggregates.mark_due(case_id, now)
+        first = sorted(referring)[:MAX_OTHER_DECISIONS + 1]
+        if cache is not None and all(c in entries for c in first):
+            cache.seed(db.name, PARTIES, party, [(c, entries[c]) for c in first], generation, logged)
 
 
 # -- case list ------------------------------------------------------------------------------------

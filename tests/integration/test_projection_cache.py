@@ -226,3 +226,31 @@ def test_a_units_decided_cases_log_their_parties_in_one_write_and_make_each_othe
     assert db[CHANGES].find_one({"_id": "epoch"})["n"] == logged + 2
     # a and b are each other's other case: both fall due with the rest of P1's; c is P2's only case
     assert {d["_id"] for d in db.cases_due.find({"due_at": NOW})} == {a, b, other}
+
+
+def test_a_partys_list_this_process_read_after_logging_its_decision_is_served_from_the_cache(watched, monkeypatch):
+    from services.kernel import projection_cache as pc
+
+    db, recorder = watched
+    cache = pc.ProjectionCache(100)
+    monkeypatch.setattr(store, "shared_cache", lambda: cache)
+    case_id, party = f"C{uuid.uuid4().hex[:6]}", f"P{uuid.uuid4().hex[:6]}"
+    db.case_refs.insert_one({"_id": f"party_id:{party}", "cases": [case_id]})
+    AggregateStore(db.cases, cache=None).update(case_id, lambda doc: store.Change(fields={"due_at": None}))
+    ProjectionReader(db, cache).payloads("items", ["I0"], lambda keys: {})  # (this process follows the log)
+    svc = SimpleNamespace(db=db, clock=lambda: NOW, writes=SideWrites())
+    filed = saved_case(case_id, ["case.filed"], [])
+    decided = saved_case(case_id, ["case.filed", "case.decided"], [DECISION], version=2)
+    filed["snapshot"]["party_id"] = decided["snapshot"]["party_id"] = party
+    PenaltyService._index_decision(svc, filed, decided)
+    svc.writes.flush()
+    recorder.seen.clear()
+    reader = ProjectionReader(db, cache)  # the case's next fact asks for the party's other decisions
+    found = store.other_decisions(db, party, "C-another", reader)
+    assert recorder.seen == [("find", CHANGES)]  # the log only: the list came from the cache
+    assert found == [db.decisions.find_one({"_id": case_id}, {"_id": 0})]  # as stored
+    other = pc.ProjectionCache(100)  # another process (or this one without the seed) reads it
+    ProjectionReader(db, other).payloads("items", ["I0"], lambda keys: {})
+    recorder.seen.clear()
+    assert store.other_decisions(db, party, "C-another", ProjectionReader(db, other)) == found
+    assert ("find", "case_refs") in recorder.seen

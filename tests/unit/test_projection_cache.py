@@ -245,3 +245,19 @@ def test_a_read_during_which_the_whole_database_was_dropped_is_not_cached():
 
     pc.ProjectionReader(db, cache).payloads("officers", ["O1"], slow_load)
     assert cache.get(db.name, "officers", "O1") is pc.MISSING
+
+
+def test_a_value_read_after_this_process_logged_its_change_survives_that_entry_but_not_others():
+    db, cache = FakeDb(), pc.ProjectionCache(10)
+    parties = Store(P1=["old"])
+    pc.ProjectionReader(db, cache).payloads("parties", ["P2"], Store().load)
+    generation = cache.generation  # (a look-up of P1 begins here and reads the old list)
+    logged = pc.record_changes(db, [("parties", "P1")])  # this process changed P1 and logged it
+    assert cache.seed(db.name, "parties", "P1", ["new"], generation, logged)
+    cache.put(db.name, "parties", "P1", ["old"], generation)  # that look-up ends: refused
+    parties.reads.clear()
+    reader = pc.ProjectionReader(db, cache)  # the next unit sees the log: its own entry drops nothing
+    assert reader.payloads("parties", ["P1"], parties.load) == {"P1": ["new"]} and parties.reads == []
+    pc.record_change(db, "parties", "P1")  # another process changes P1
+    assert pc.ProjectionReader(db, cache).payloads("parties", ["P1"], parties.load) == {"P1": ["old"]}
+    assert parties.reads == ["P1"]
