@@ -43,6 +43,11 @@ due aggregate runs in a later unit and reads afresh. Remaining window: from a ch
 unit of each process starts (one batch), plus one deadline sweep for what was judged in between —
 the window the due marks of (3) always had.
 
+A process that logged a change and then read the changed value (penalty: a party's list, read by the
+due marks after the log) may `seed` its cache with it: the value is at least as new as its own log
+entry, so that entry no longer drops it here; any other entry of that key still does, and reads of
+it in flight from before the seed are refused as after a drop.
+
 Bounded (PROJECTION_CACHE_ENTRIES, least recently used first; 0: no cache, every read goes to the
 database), counted in `zhifa_projection_cache_total{service, kind, result}` (hit, miss, dropped).
 Greenlets share one cache: nothing between a check and an update yields.
