@@ -130,3 +130,25 @@ def test_concurrent_saves_of_one_version_have_one_winner(col):
         t.join()
     assert len(wins) == 1
     assert col.find_one({"_id": "race"}) == {"_id": "race", "version": 2, "by": wins[0]}
+
+
+def test_dropped_renamed_and_recreated_collections_serve_their_own_documents(col):
+    """infra/ferretdb/0007 keeps each SQLite connection's prepared statements by SQL text: statements on
+    a dropped table must not serve (or fail on) its successor of the same name, nor a renamed one."""
+    db = col.database
+    for round_ in range(3):
+        col.insert_many([{"_id": f"r{round_}-{i}", "version": round_} for i in range(5)])
+        assert col.count_documents({}) == 5
+        assert col.find_one({"_id": f"r{round_}-3"}) == {"_id": f"r{round_}-3", "version": round_}
+        assert counts(col.replace_one({"_id": f"r{round_}-3", "version": round_}, {"version": 9})) == (1, 1)
+        col.drop()
+        assert col.find_one({"_id": f"r{round_}-3"}) is None
+        assert list(col.find({})) == []
+    col.insert_one({"_id": "moved", "version": 1})
+    col.rename("renamed")
+    assert col.find_one({"_id": "moved"}) is None
+    assert db.renamed.find_one({"_id": "moved"}) == {"_id": "moved", "version": 1}
+    assert counts(db.renamed.replace_one({"_id": "moved", "version": 1}, {"version": 2})) == (1, 1)
+    col.insert_one({"_id": "moved", "version": 7})  # a new collection of the old name
+    assert col.find_one({"_id": "moved"}) == {"_id": "moved", "version": 7}
+    assert db.renamed.find_one({"_id": "moved"}) == {"_id": "moved", "version": 2}
