@@ -209,8 +209,9 @@ def _decided_in_unit(db, clock, writes) -> list:
     saved: list = []
 
     def done() -> None:
-        store.decisions_changed(db, [(p, c) for p, c, _, _, changed, _ in saved if changed], clock(),
-                                entries={c: entry for _, c, _, _, _, entry in saved})
+        changed = [(p, c) for p, c, _, _, entry_changed, _ in saved if entry_changed]
+        if changed:
+            store.decisions_changed(db, changed, clock(), entries={c: entry for _, c, _, _, _, entry in saved})
         for _, _, key, digest, _, _ in saved:
             _decision_written(key, digest)
     writes.after(done)

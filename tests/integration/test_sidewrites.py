@@ -72,6 +72,8 @@ def test_a_failed_flush_makes_every_message_of_the_batch_redelivered(personnel):
     # the first flush (all three, one batch) failed at that officer's callback; every message of
     # the batch was redelivered and its side writes made again (the facts applied already: the
     # aggregate is not written twice, its after_save runs on the stored document)
+    # (the probe rows are stored before the callbacks run, and other callbacks may come first)
+    assert wait_for(lambda: ids[0] in ProbedPersonnel.flushed)
     failed_at = ProbedPersonnel.flushed.index(ids[0])
     for i in ids:
         assert wait_for(lambda i=i: i in ProbedPersonnel.flushed[failed_at + 1:])
