@@ -452,3 +452,21 @@ def test_a_second_save_of_one_aggregate_in_a_group_is_lost_without_being_sent():
     saves = _saves(3, 4) + [_Save("a0", 3, 4, {"_id": "a0"}, 9), _Save("a1", 4, 5, {"_id": "a1"}, 8)]
     assert _send_saves(col, saves) == [True, True, False, False]
     assert col.calls == [("ReplaceOne", 2, False)]  # the bulk's count answers for the two it carried
+
+
+def test_without_monkey_patching_an_op_is_sent_alone(monkeypatch):
+    from services.kernel import sidewrites
+
+    monkeypatch.setattr(sidewrites, "patched", lambda: False)  # (a replay on OS threads)
+    sends = []
+
+    def send(collection, ops):
+        sends.append(list(ops))
+        return ["stored"]
+
+    col = SlowCollection()
+    col.full_name = "db.unpatched"
+    assert sidewrites.grouped(col, "op", send, "test") == "stored" and sends == [["op"]]
+    assert ("db.unpatched", "test") not in sidewrites._grouped
+    sidewrites.together(col, "marker")
+    assert col.calls == [["marker"]]
