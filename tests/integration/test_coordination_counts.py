@@ -18,6 +18,7 @@ from services.common.chinatime import CST
 from services.coordination import store
 from services.coordination.domain import inbox as ib
 from services.coordination.service import CoordinationService
+from services.kernel.aggregates import AggregateStore
 from services.kernel.messaging import BatchEventHandler
 from tests.db_recorder import recorded_database
 from tests.helpers import SCJG, STHJ, wait_for
@@ -139,3 +140,47 @@ def test_a_batch_of_findings_is_counted_exactly_and_keeps_no_findings_index(zhif
             assert totals(db) == want
         finally:
             client.close()
+
+
+def test_a_raised_finding_is_saved_without_a_read_and_an_existing_entry_still_gets_its_fact(zhifa_config,
+                                                                                          container_factory):
+    """`finding.raised` saves its entry with no read first (InboxStore); when the entry exists (raised
+    again after it was resolved, not in this process's cache), the insert collides and the stored entry
+    takes the fact."""
+    from services.kernel import config as kernel_config
+    from services.kernel.aggregates import shared_cache
+    from services.kernel.metrics import DB_COMMANDS
+
+    def sent(collection: str, command: str) -> float:
+        return DB_COMMANDS.labels("coordination", collection, command)._value.get()
+
+    container_factory(CoordinationService).start()
+    client = pymongo.MongoClient(zhifa_config["MONGO_URI"], serverSelectionTimeoutMS=3000, tz_aware=True)
+    db = client[f"{zhifa_config['DB_PREFIX']}coordination"]
+    try:
+        now = datetime.now(CST)
+        key = "PEN-OFFICERS-MIN:case:511322-scjg-2024-0900"
+
+        def facts() -> list[str]:
+            doc = db.inbox.find_one({"_id": key}, {"facts": 1}) or {}
+            return [f["type"] for f in AggregateStore(db.inbox, cache=None).get(key)["facts"]] if doc else []
+
+        reads = sent("inbox", "find")
+        relay_all(zhifa_config["AMQP_URI"], [finding(key, "finding.raised", now)])
+        wait_for(lambda: facts() == ["finding.raised"], timeout=20)
+        assert sent("inbox", "find") == reads                       # saved with no read first
+        relay_all(zhifa_config["AMQP_URI"], [finding(key, "finding.resolved", now + timedelta(hours=1))])
+        wait_for(lambda: len(facts()) == 2, timeout=20)
+        cache = shared_cache(kernel_config.get("AGGREGATE_CACHE_MB"))
+        assert cache is not None
+        cache.drop((db.inbox.full_name, key))     # as in another process: the entry not cached
+        reads = sent("inbox", "find")
+        relay_all(zhifa_config["AMQP_URI"], [finding(key, "finding.raised", now + timedelta(days=2))])   # again
+        wait_for(lambda: len(facts()) == 3, timeout=20)
+        assert sent("inbox", "find") > reads                        # the insert collided: the entry was read
+        assert facts() == ["finding.raised", "finding.resolved", "finding.raised"]
+        doc = AggregateStore(db.inbox, cache=None).get(key)
+        assert doc["snapshot"]["state"] != "resolved" and doc["version"] == 3
+        wait_for(lambda: totals(db) == {store.counter_id(ib.counter_key(doc["snapshot"])): 1}, timeout=10)
+    finally:
+        client.close()
