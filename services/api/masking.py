@@ -62,9 +62,10 @@ def mask(doc: Any) -> tuple[Any, bool]:
             field = FLAT_KEYS[k]
             v = [mask_value(field, x) for x in v] if isinstance(v, list) else mask_value(field, v)
             found = True
-        v, hit = mask(v)
+        if isinstance(v, (dict, list)):  # scalars (most of a list page's values) need no call
+            v, hit = mask(v)
+            found = found or hit
         out[k] = v
-        found = found or hit
     return out, found
 
 
