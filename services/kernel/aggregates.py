@@ -392,12 +392,18 @@ class AggregateStore:
     def _key(self, agg_id: str) -> tuple[str, str]:
         return (self._key_prefix, agg_id)
 
-    def _set_due(self, agg_id: str, when: datetime | None, *, now: bool = False) -> None:
+    def _set_due(self, agg_id: str, when: datetime | None, *, now: bool = False, earliest: bool = False) -> None:
         """The due-date index entry of `agg_id`: deferred to the end of the unit of work, or, `now`, at
         once — and then also into every unit of this process still holding an entry for it (another
-        batch worker's included), after that entry, so an older deferred one cannot win."""
+        batch worker's included), after that entry, so an older deferred one cannot win. `earliest`:
+        only if earlier than the entry there (a date decided on a guessed new document: `update`)."""
         writes = self.writes()
-        op = DeleteOne({"_id": agg_id}) if when is None else ReplaceOne({"_id": agg_id}, {"due_at": when}, upsert=True)
+        if when is None:
+            op = DeleteOne({"_id": agg_id})
+        elif earliest:
+            op = UpdateOne({"_id": agg_id}, {"$min": {"due_at": when}}, upsert=True)
+        else:
+            op = ReplaceOne({"_id": agg_id}, {"due_at": when}, upsert=True)
         if writes is not None and not now:
             writes.add(self.deadlines, op, key=agg_id)
             return
@@ -425,26 +431,41 @@ class AggregateStore:
             doc["outbox"] = []  # no marker left: the relay of this version is done
         return doc, False
 
-    def update(self, agg_id: str, decide: Callable[[dict | None], Change | None]) -> tuple[dict | None, list[dict]]:
+    def update(self, agg_id: str, decide: Callable[[dict | None], Change | None],
+               probably_new: bool = False) -> tuple[dict | None, list[dict]]:
         """Run `decide` on the current document and save its result atomically; retry on conflict.
 
         `decide` returns None when nothing changes (e.g. a duplicate fact). Returns the saved
         document and the events to relay (the new ones and any not known to be relayed yet).
+
+        `probably_new` (the fact creates its aggregate, by the adapter's declaration `creating`): with
+        no cached document the first attempt decides on None without reading and inserts; an aggregate
+        that exists after all makes that insert lose (duplicate key), and the next attempt reads it and
+        decides again, as after a lost compare-and-set (nothing of the lost attempt is relayed, notified
+        or cached; the key is not marked contended). Its outbox marker, written before the insert, is
+        harmless: the sweep relays the stored document's outbox once more (consumers are idempotent).
         """
+        guess = probably_new
         for _ in range(MAX_ATTEMPTS):
-            doc, cached = self._load(agg_id)
+            guessed = guess and self.cache.version(self._key(agg_id)) is None
+            guess = False
+            if guessed:
+                doc, cached = None, False  # (not read: decided as new, checked by the insert)
+            else:
+                doc, cached = self._load(agg_id)
             try:
                 change = decide(doc)
             except Exception:
-                if not cached:
+                if not (cached or guessed):
                     raise
-                self.cache.drop(self._key(agg_id))  # refused on a cached document: ask again on the stored one
+                self.cache.drop(self._key(agg_id))  # refused on a cached or guessed document: ask again on the stored one
                 continue
             if change is None:
-                if cached:
+                if cached or guessed:
                     self.cache.drop(self._key(agg_id))  # "nothing to do" holds only for the stored document
                     continue
                 if doc is not None:
+                    self.cache.put(self._key(agg_id), doc)  # (the stored one: the next fact needs no read)
                     self._notify(doc, doc)
                 return doc, []  # a leftover outbox (failed relay) is the sweep's job
             new = {**(doc or {}), **change.fields, "_id": agg_id}
@@ -461,12 +482,14 @@ class AggregateStore:
             if new_due is not None and new_due != old_due and (old_due is None or new_due < old_due):
                 # before the write when it moves earlier: a crash can make the sweep early, never late
                 indexed = new_due
-                self._set_due(agg_id, indexed, now=True)
+                # (guessed new: an aggregate that exists after all keeps its own date when that is earlier)
+                self._set_due(agg_id, indexed, now=True, earliest=guessed)
             token = random.getrandbits(62)
             new["_w"] = [token, *list((doc or {}).get("_w") or [])[:WRITE_TOKENS - 1]]
             if not self._save(_Save(agg_id, None if doc is None else doc["version"], new["version"],
                                     self.layout.pack(new), token)):
-                self.cache.contended(self._key(agg_id))  # another writer saved (or created it) first
+                if not guessed:  # (a guessed insert that lost: the aggregate existed, not a competitor)
+                    self.cache.contended(self._key(agg_id))  # another writer saved (or created it) first
                 continue
             self.cache.put(self._key(agg_id), new)
             if new_due != indexed:  # (an earlier one is indexed already; a later one or none waits for

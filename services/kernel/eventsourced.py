@@ -125,7 +125,13 @@ class EventSourcedRepository:
                 raise ValueError(f"aggregate {agg_id} exceeds {MAX_FACTS} facts")
             return self._evaluate(doc, facts, envelope["event_id"], now)
 
-        return self.store.update(agg_id, decide)
+        return self.store.update(agg_id, decide, probably_new=self._creates([envelope]))
+
+    def _creates(self, envelopes: list[dict]) -> bool:
+        """Whether one of `envelopes` is a fact that creates its aggregate (the adapter's optional
+        `creating`: fact types): the store then inserts without reading first (AggregateStore.update)."""
+        creating = getattr(self.adapter, "creating", ())
+        return bool(creating) and any(env["type"] in creating for env in envelopes)
 
     def ingest_many(self, envelopes: list[dict],
                     as_of: datetime | Callable[[], datetime]) -> tuple[dict | None, list[dict]]:
@@ -160,7 +166,7 @@ class EventSourcedRepository:
                 raise ValueError(f"aggregate {agg_id} exceeds {MAX_FACTS} facts")
             return self._evaluate(doc, facts, cause, now)
 
-        return self.store.update(agg_id, decide)
+        return self.store.update(agg_id, decide, probably_new=self._creates(envelopes))
 
     def command(self, agg_id: str, build: Callable[[dict | None], dict],
                 as_of: datetime | Callable[[], datetime]) -> tuple[dict | None, list[dict]]:

@@ -111,12 +111,12 @@ class _Reading:
     def __getattr__(self, name):
         return getattr(self._store, name)
 
-    def update(self, agg_id, decide):
+    def update(self, agg_id, decide, probably_new=False):
         def remembered(doc):
             if doc is not None:
                 self.first[agg_id] = doc
             return decide(doc)
-        return self._store.update(agg_id, remembered)
+        return self._store.update(agg_id, remembered, probably_new)
 
 
 def offline(service_cls: type, db, *, host, preset: str, clock: Callable[[], datetime] | None = None,

@@ -88,6 +88,8 @@ class PenaltyAdapter:
         self._per_dept: dict[str, tuple[PenaltySettings, list, list]] = {}
         self._last: tuple[c.Case, datetime, list] | None = None
 
+    creating = ("case.filed", "case.decided_on_spot")  # the facts that open a case (kernel: inserted unread)
+
     def aggregate_id(self, envelope: dict) -> str:
         return str(envelope["payload"]["case_id"])
 

@@ -790,14 +790,15 @@ class CaseStore(AggregateStore):
         super().__init__(collection, *args, **kwargs)
         self.writes = writes or (lambda: None)  # the unit of work's SideWrites (None: none runs)
 
-    def update(self, agg_id: str, decide: Callable[[dict | None], Change | None]) -> tuple[dict | None, list[dict]]:
+    def update(self, agg_id: str, decide: Callable[[dict | None], Change | None],
+               probably_new: bool = False) -> tuple[dict | None, list[dict]]:
         decided_on: list = [None]
 
         def watching(current: dict | None) -> Change | None:
             decided_on[0] = current  # the document the saved attempt started from
             return decide(current)
 
-        doc, pending = super().update(agg_id, watching)
+        doc, pending = super().update(agg_id, watching, probably_new)
         if doc is not None:
             old, unit = decided_on[0], self.writes()
             if unit is not None:

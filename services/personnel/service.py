@@ -39,6 +39,7 @@ class PersonnelAdapter:
     def __init__(self, kind: str, settings: d.PersonnelSettings | DeptSettings):
         self.kind = kind
         self.settings = settings
+        self.creating = (f"{kind}.registered",)  # the fact that creates it (kernel: inserted unread)
         # the aggregate (fold) whose findings this adapter judged last, and the last one it held a new
         # finding back on (`unsettled`): `due_at` of the same fold then knows whether the settle
         # instant is a moment to judge again (the kernel asks findings, unsettled, then due_at)
