@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 
 import eventlet
+import eventlet.event
 import pymongo
 import pytest
 from pymongo.errors import AutoReconnect
@@ -111,10 +112,16 @@ def test_a_new_aggregate_another_writer_created_first_loses_alone_and_the_other_
     ids = [f"f{i}" for i in range(5)]
 
 
+    decided, all_decided = [], eventlet.event.Event()
+
     def meanwhile(agg_id):  # another process creates f2 between this writer's read and its save (the
-        def decide(doc):     # others make a write of the same kind then: all reach their save together)
-            if doc is None and db.side.find_one({"_id": agg_id}) is None:
+        def decide(doc):     # others make a write of the same kind then); all five first attempts wait
+            if doc is None and db.side.find_one({"_id": agg_id}) is None:  # for each other, so they reach
                 (db.aggs if agg_id == "f2" else db.side).insert_one({"_id": agg_id, "version": 1, "items": ["other"]})
+                decided.append(agg_id)                                      # their saves together
+                if len(decided) == len(ids):
+                    all_decided.send()
+                all_decided.wait()
             return add(0)(doc)
         return decide
 
