@@ -43,7 +43,6 @@ from services.coordination.domain import review as rv
 from services.coordination.domain import supervision as sv
 from services.coordination.domain.settings import DEFAULT_SETTINGS, CoordinationSettings
 from services.coordination.manifest import MANIFEST
-from services.kernel.aggregates import AggregateStore
 from services.kernel.base import EventSourcedService
 from services.kernel.commands import CommandRefused
 from services.kernel.manifest import manifests
@@ -104,6 +103,12 @@ RPC_TIMEOUT = 20
 class CoordinationAdapter:
     """Runs the pure coordination domain for the kernel's event-sourced repository."""
 
+    # A `finding.raised` nearly always opens a new inbox entry: the kernel inserts it without reading
+    # first (unless this process caches the entry); when it exists after all (raised again, a
+    # redelivery, triage facts held before it) the insert collides and the stored entry is decided
+    # again, as on any lost race (services/kernel/aggregates.py `update(probably_new=True)`).
+    creating = (ib.RAISED,)
+
     def __init__(self, kind: str, settings: CoordinationSettings):
         self.kind = kind
         self.spec = KINDS[kind]
@@ -132,23 +137,6 @@ class CoordinationAdapter:
         return []
 
 
-class InboxStore(AggregateStore):
-    """The inbox entries' store. A `finding.raised` nearly always opens a new entry, so the first attempt
-    to save it (`likely_new`, set for one fact) skips the read of the compare-and-set loop unless the
-    process's document cache holds the entry: it decides on "no entry" and inserts. When the entry
-    exists after all (a finding raised again, a redelivery, triage facts held before it), the insert
-    collides and the loop reads the stored entry and decides again, as on any lost race."""
-
-    likely_new: frozenset = frozenset()
-
-    def _load(self, agg_id: str) -> tuple[dict | None, bool]:
-        if agg_id not in self.likely_new:
-            return super()._load(agg_id)
-        self.likely_new = frozenset()  # once: a retry reads
-        doc = self.cache.get(self._key(agg_id), self._codec)
-        return doc, True  # (None "from the cache": a refusal or "nothing to do" is checked on a read)
-
-
 def _refuse_not_owner(exc: NotOwnerError) -> CommandRefused:
     return CommandRefused("forbidden", exc.field or "dept", str(exc))
 
@@ -170,18 +158,6 @@ class CoordinationService(EventSourcedService):
 
     def adapter(self, aggregate, envelope=None) -> CoordinationAdapter:
         return CoordinationAdapter(aggregate.name, self._settings())
-
-    def store(self, aggregate) -> AggregateStore:
-        if aggregate.name != "inbox":
-            return super().store(aggregate)
-        return InboxStore(self.db[aggregate.collection], listeners=self.store_listeners(aggregate),
-                          layout=aggregate.layout)
-
-    def repository(self, aggregate, envelope=None):
-        repo = super().repository(aggregate, envelope)
-        if isinstance(repo.store, InboxStore) and envelope is not None and envelope.get("type") == ib.RAISED:
-            repo.store.likely_new = frozenset({repo.adapter.aggregate_id(envelope)})
-        return repo
 
     def store_listeners(self, aggregate) -> list:
         """An aggregate whose rules raise no findings (the inbox: findings come *into* it) has no

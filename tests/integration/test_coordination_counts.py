@@ -144,7 +144,7 @@ def test_a_batch_of_findings_is_counted_exactly_and_keeps_no_findings_index(zhif
 
 def test_a_raised_finding_is_saved_without_a_read_and_an_existing_entry_still_gets_its_fact(zhifa_config,
                                                                                           container_factory):
-    """`finding.raised` saves its entry with no read first (InboxStore); when the entry exists (raised
+    """`finding.raised` saves its entry with no read first (the adapter's `creating`); when the entry exists (raised
     again after it was resolved, not in this process's cache), the insert collides and the stored entry
     takes the fact."""
     from services.kernel import config as kernel_config
