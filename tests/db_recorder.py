@@ -24,11 +24,13 @@ class Recorder(pymongo.monitoring.CommandListener):
 
 
 @contextmanager
-def recorded_database(mongo_uri: str, service: str) -> Iterator[Database]:
+def recorded_database(mongo_uri: str, service: str, recorder: Recorder | None = None,
+                      **client_options) -> Iterator[Database]:
     """A database of its own for one test (dropped after), its client's commands recorded in
-    `database.recorder.seen`."""
-    recorder = Recorder()
-    client = pymongo.MongoClient(mongo_uri, serverSelectionTimeoutMS=3000, event_listeners=[recorder])
+    `database.recorder.seen` (by `recorder`, a Recorder or a subclass that records more)."""
+    recorder = recorder or Recorder()
+    client = pymongo.MongoClient(mongo_uri, serverSelectionTimeoutMS=3000, event_listeners=[recorder],
+                                 **client_options)
     database = client[f"t{uuid.uuid4().hex[:8]}_{service}"]
     database.recorder = recorder
     try:

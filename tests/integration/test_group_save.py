@@ -5,7 +5,6 @@ import subprocess
 import sys
 import textwrap
 import time
-import uuid
 from pathlib import Path
 
 import eventlet
@@ -16,7 +15,7 @@ from pymongo.errors import AutoReconnect
 
 from services.kernel import sidewrites
 from services.kernel.aggregates import AggregateStore, Change, DocCache
-from tests.db_recorder import Recorder
+from tests.db_recorder import Recorder, recorded_database
 
 
 class Commands(Recorder):
@@ -39,14 +38,9 @@ class Commands(Recorder):
 
 @pytest.fixture
 def db(servers):
-    commands = Commands()
-    client = pymongo.MongoClient(servers["MONGO_URI"], serverSelectionTimeoutMS=3000, tz_aware=True,
-                                 event_listeners=[commands])
-    database = client[f"t{uuid.uuid4().hex[:8]}_group"]
-    database.commands = commands
-    yield database
-    client.drop_database(database.name)
-    client.close()
+    with recorded_database(servers["MONGO_URI"], "group", Commands(), tz_aware=True) as database:
+        database.commands = database.recorder
+        yield database
 
 
 def add(n):
