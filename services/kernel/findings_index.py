@@ -59,7 +59,8 @@ from pymongo.errors import DuplicateKeyError
 from services.common.findings import SEVERITY_RANK
 from services.kernel import leases
 from services.kernel.mongo import ConcurrencyError
-from services.kernel.sidewrites import SideWrites, deferred
+from services.kernel.sidewrites import SideWrites, deferred, updates_clean
+from services.kernel.sidewrites import chunked as bulk  # (ordered bulks of ≤ 50 operations; the matched or upserted)
 
 LEASE_SECONDS = 30.0
 LEASE_WAIT_SECONDS = 20.0
@@ -381,13 +382,7 @@ class FindingsIndex:
                             "u": {"$inc": {"n": n}, "$push": {"tokens": {"$each": tokens}},
                                   "$setOnInsert": {"severity": severity, "dept": None if dept == "_" else dept,
                                                    "rule_id": rule}}, "upsert": True})
-        try:
-            clean = all(not self.db.command("update", self.counts.name, updates=updates[i:i + BATCH_MAX],
-                                            ordered=True).get("writeErrors")
-                        for i in range(0, len(updates), BATCH_MAX))
-        except Exception:
-            clean = False
-        if not clean:
+        if not updates_clean(self.db, self.counts.name, updates):
             for m in moves:
                 for delta in m["deltas"]:
                     self._count(delta["p"], delta["n"], m["token"])
@@ -456,16 +451,6 @@ class FindingsIndex:
         self.at.drop()
         self.counts.drop()
         return self.build()
-
-
-def bulk(col: Collection, ops: list) -> int:
-    """Send `ops` in ordered bulks of ≤ BATCH_MAX (also the case list's, services/penalty/store.py);
-    the documents matched or inserted."""
-    done = 0
-    for start in range(0, len(ops), BATCH_MAX):
-        result = col.bulk_write(ops[start:start + BATCH_MAX], ordered=True)
-        done += result.matched_count + result.upserted_count
-    return done
 
 
 def _rank(severity: str | None) -> int:

@@ -25,6 +25,7 @@ import weakref
 from typing import Any, Callable, Hashable, Iterator
 
 from pymongo.collection import Collection
+from pymongo.database import Database
 
 log = logging.getLogger("zhifa.sidewrites")
 
@@ -125,6 +126,26 @@ def holding(collection: Collection, key: Hashable) -> Iterator[SideWrites]:
     else:
         units = []
     return (unit for unit in units if unit.holds(collection, key))
+
+
+def chunked(collection: Collection, ops: list) -> int:
+    """Send `ops` now in ordered bulks of ≤ MAX_OPS; the documents matched or upserted."""
+    done = 0
+    for start in range(0, len(ops), MAX_OPS):
+        result = collection.bulk_write(ops[start:start + MAX_OPS], ordered=True)
+        done += result.matched_count + result.upserted_count
+    return done
+
+
+def updates_clean(db: Database, collection: str, updates: list[dict]) -> bool:
+    """Send raw `update` statements ({q, u, upsert}) in ordered commands of ≤ MAX_OPS; True when
+    every command answered without a write error (a guarded `$inc` whose guard held), False when one
+    failed or did not (FerretDB v1 stops at the first error; the caller then applies each alone)."""
+    try:
+        return all(not db.command("update", collection, updates=updates[i:i + MAX_OPS], ordered=True).get("writeErrors")
+                   for i in range(0, len(updates), MAX_OPS))
+    except Exception:
+        return False
 
 
 _LEAD = object()  # (the turn to send the next bulk handed to a waiting writer)

@@ -27,7 +27,8 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from services.kernel import leases
-from services.kernel.findings_index import bulk as _bulk  # (ordered bulks of ≤ 50 operations; the matched or inserted)
+from services.kernel.sidewrites import chunked as _bulk  # (ordered bulks of ≤ 50 operations; the matched or upserted)
+from services.kernel.sidewrites import updates_clean
 from services.kernel.aggregates import AggregateStore, Change
 from services.kernel.memo import Memo, remembered
 from services.kernel.mongo import ConcurrencyError  # noqa: F401 (raised by the lease; callers catch store.ConcurrencyError)
@@ -751,13 +752,7 @@ def _count_net(db: Database, net: dict[str, int], token: str, *, recovering: boo
             if drops[key]:
                 update["$unset"] = {f"applied.{m}": "" for m in drops[key]}
             updates.append({"q": {"_id": key, f"applied.{mark}": {"$exists": False}}, "u": update, "upsert": True})
-        try:
-            clean = all(not db.command("update", "case_counts", updates=updates[i:i + FILL_BATCH],
-                                       ordered=True).get("writeErrors")
-                        for i in range(0, len(updates), FILL_BATCH))
-        except Exception:
-            clean = False
-        if clean:
+        if updates_clean(db, "case_counts", updates):
             return
         for key, drop in drops.items():  # (dropped again, or still, by the next $inc)
             if drop:
