@@ -86,7 +86,17 @@ class HandoverAdapter:
 
 
 class CaseAdapter:
-    """The penalty case as penalty publishes it (`case.changed`), judged for 以罚代刑."""
+    """The penalty case as penalty publishes it (`case.changed`), judged for 以罚代刑.
+
+    Every `case.changed` is declared `creating` (kernel: inserted unread when the case is not in the
+    process's cache). A case this process saved before is in its cache and is not guessed; one it has
+    not seen is nearly always a case's first publication (penalty publishes a case once it has
+    something a handover rule reads), so its read would find nothing. A case that exists after all
+    (another consumer, a restart, the cache evicted it) makes the insert lose on its key and is read
+    and decided again (AggregateStore.update): one lost insert instead of a read that found nothing
+    for every new case."""
+
+    creating = ("case.changed",)
 
     def __init__(self, db, settings, plugins):
         self.db = db
