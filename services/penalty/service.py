@@ -314,10 +314,10 @@ class PenaltyService(EventSourcedService):
     def handle_officer_changed(self, envelope):
         """Officer snapshot for the credential rule; cases referring to the officer fall due."""
         payload = envelope["payload"]
-        now = self.clock()
+        now, generation = self.clock(), store.cache_generation()
         stored, changed = store.store_officer(self.db, payload, now)
         if stored:  # before the due marks: see services/kernel/projection_cache.py
-            store.projection_changed(self.db, store.OFFICERS, payload["officer_id"])
+            store.projection_stored(self.db, store.OFFICERS, payload["officer_id"], payload, generation)
         if changed:
             store.mark_due(self.db, "officer_ids", payload["officer_id"], now)
 
@@ -325,9 +325,9 @@ class PenaltyService(EventSourcedService):
     def handle_item_changed(self, envelope):
         """Item time line for the item and tier rules; cases referring to the item fall due."""
         payload = envelope["payload"]
-        now = self.clock()
-        if store.upsert_item(self.db, payload, now):
-            store.projection_changed(self.db, store.ITEMS, payload["item_code"])  # before the due marks
+        now, generation = self.clock(), store.cache_generation()
+        if store.upsert_item(self.db, payload, now):  # logged before the due marks
+            store.projection_stored(self.db, store.ITEMS, payload["item_code"], payload, generation)
             store.mark_due(self.db, "item_codes", payload["item_code"], now)
 
     # ---- commands (网上办案) ---------------------------------------------------------------------

@@ -135,6 +135,29 @@ def projection_changed(db: Database, kind: str, key: str) -> None:
     record_change(db, kind, key)
 
 
+def cache_generation() -> int | None:
+    """The process projection cache's generation now (None: no cache): take it before storing a
+    projection whose change `projection_stored` then logs."""
+    cache = shared_cache()
+    return cache.generation if cache is not None else None
+
+
+def projection_stored(db: Database, kind: str, key: str, payload: dict, generation: int | None) -> None:
+    """`projection_changed` of the officer or item projection `payload` this process has just stored
+    (its write began at the cache's `generation`, `cache_generation()`): logged, then put into this
+    process's cache as a read would find it, and this log entry no longer drops it here
+    (projection_cache.ProjectionCache.seed) — the next judgement of a case referring to it, made due
+    by this change, reads nothing. Safe as a read after the log: a newer version another process
+    stored and logged before this write made it miss (not stored: no call); one stored after it is
+    another writer's log entry, which drops it at the next batch; one this cache has already seen
+    since `generation` refuses the seed."""
+    logged = record_changes(db, [(kind, key)])
+    cache = shared_cache()
+    if cache is not None and generation is not None:
+        as_read = bson.decode(bson.encode({"payload": payload}), codec_options=db.codec_options)["payload"]
+        cache.seed(db.name, kind, key, as_read, generation, logged)
+
+
 def _payloads(col: Collection) -> Callable[[list], dict]:
     # one _id lookup each: FerretDB v1 pushes down `_id` equality only, so `$in` would read every document
     return lambda keys: {d["_id"]: d["payload"] for d in (col.find_one({"_id": k}) for k in keys) if d}
