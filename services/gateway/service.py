@@ -125,6 +125,11 @@ class IngressConsumer(BatchCollector, ReliableConsumer):
     def setup(self):
         self.consumer_options["on_decode_error"] = lambda message, exc: self.handle_message(None, message)
         self.consumer_options["accept"] = ["json", "application/json", "text/plain", "application/octet-stream"]
+        # kombu would decode every body by its content type (JSON) before handing it over; the worker
+        # reads the raw bytes (catalog.decode: size and nesting checked before parsing), so kombu's
+        # decoded copy was thrown away: with `on_message` kombu hands over the message undecoded
+        # (an unpack error still goes to `on_decode_error`), and nameko's own callback takes it from there
+        self.consumer_options["on_message"] = lambda message: self.consumer.on_message(None, message)
         self.setup_batches(ingress_batch_max())
         super().setup()
 

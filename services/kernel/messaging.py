@@ -391,6 +391,7 @@ class BatchCollector:
         self._buffer: list = []
         self._flush_pending = False
         self._inflight = 0
+        self._acks: dict = {}  # channel -> _ChannelAcks: what was collected there, what waits for an ack
 
     def batch_context(self, messages: list) -> dict:
         """The context data of a batch's worker (none by default)."""
@@ -401,6 +402,7 @@ class BatchCollector:
 
     def collect(self, item, message) -> None:
         """Add one message (and what the worker gets of it) to the next batch."""
+        self._acks.setdefault(message.channel, _ChannelAcks()).collected.add(message.delivery_tag)
         self._buffer.append((item, message))
         if len(self._buffer) >= self.batch_max:
             self._flush()
@@ -435,7 +437,9 @@ class BatchCollector:
             except ContainerBeingKilled:
                 self._inflight -= 1
                 for message in messages:
+                    self._settled_alone(message)
                     settle_message(self.consumer.requeue_message, message)
+                self._ack_ready()
 
         self.container.spawn_managed_thread(spawn_worker, identifier=self._label("wait_for_worker_pool"))
 
@@ -443,11 +447,65 @@ class BatchCollector:
         try:
             outcomes = batch_outcomes(len(messages), result, exc_info)
             for message, outcome in zip(messages, outcomes):
-                self.handle_message_processed(message, None, outcome)
+                if outcome is None:  # applied: acked with the channel's other applied deliveries
+                    self._acks[message.channel].done[message.delivery_tag] = message
+                else:  # the retry / dead-letter path settles it alone
+                    self._settled_alone(message)
+                    self.handle_message_processed(message, None, outcome)
+            self._ack_ready()
         finally:
             self._inflight -= 1
             self._flush()  # what arrived meanwhile (a backlog: a full batch)
         return result, exc_info
+
+    def _settled_alone(self, message) -> None:
+        acks = self._acks.get(message.channel)
+        if acks is not None:
+            acks.alone.add(message.delivery_tag)
+
+    def _ack_ready(self) -> None:
+        """Ack the applied deliveries no earlier delivery of their channel is still open before
+        (another batch being worked on): with one `basic.ack` (multiple) up to the last of them, which
+        the broker applies to every unacked delivery of the channel up to its tag. Sent only when
+        every delivery of the channel since the previous such ack was collected here (delivery tags
+        count 1, 2, 3, … per channel); after a gap (a delivery that never reached `collect`) that
+        channel's deliveries are acked one by one. Applied deliveries behind an open one wait for it
+        (at most the time of one batch; after a crash they are redelivered, and consumers
+        de-duplicate)."""
+        for channel, acks in list(self._acks.items()):
+            covered = []  # the channel's settled deliveries before its first open one
+            for tag in sorted(acks.collected):
+                if tag not in acks.done and tag not in acks.alone:
+                    break
+                covered.append(tag)
+            if not covered:
+                continue
+            through = [acks.done.pop(t) for t in covered if t in acks.done]
+            acks.collected.difference_update(covered)
+            acks.alone.difference_update(covered)
+            if not acks.gap and covered[-1] - acks.floor == len(covered):  # (no delivery in between missing)
+                acks.floor = covered[-1]
+                if through:
+                    settle_message(_ack_through, through[-1])
+            else:
+                acks.gap = True
+                for message in through:
+                    self.handle_message_processed(message, None, None)
+            if not acks.collected and not channel.connection:  # (a closed channel: tags start again on a new one)
+                del self._acks[channel]
+
+
+class _ChannelAcks:
+    """One channel's deliveries a batching entrypoint collected: the tags above `floor` (every
+    delivery up to it is settled), the applied ones waiting for their ack (tag -> message) and those
+    settled alone (retried, dead-lettered, requeued)."""
+
+    def __init__(self) -> None:
+        self.floor = 0
+        self.collected: set[int] = set()
+        self.done: dict = {}
+        self.alone: set[int] = set()
+        self.gap = False
 
 
 class BatchEventHandler(BatchCollector, ReliableEventHandler):
@@ -473,6 +531,13 @@ class BatchEventHandler(BatchCollector, ReliableEventHandler):
         from nameko.messaging import decode_from_headers
 
         return decode_from_headers(messages[0].headers)  # the batch continues its first message's trace
+
+
+def _ack_through(message) -> None:
+    """Ack every unacked delivery of `message`'s channel up to it (basic.ack, multiple), unless its
+    connection is gone (the broker then redelivers them all, as for nameko's own ack)."""
+    if message.channel.connection:
+        message.ack(multiple=True)
 
 
 def batch_outcomes(count: int, result, exc_info) -> list:
