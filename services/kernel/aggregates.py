@@ -132,7 +132,8 @@ class DocCache:
 
     An aggregate another writer saved meanwhile (`contended`: several processes consume its facts)
     is not cached any more (up to CONTENDED_KEYS of them): a stale entry costs a refused write, more
-    than the read it saves."""
+    than the read it saves. A save lost to a green thread of this process (two batches with facts of
+    one new officer, a sweep beside a batch) does not count: the cache holds the version that won."""
 
     CONTENDED_KEYS = 4096
 
@@ -488,7 +489,9 @@ class AggregateStore:
             new["_w"] = [token, *list((doc or {}).get("_w") or [])[:WRITE_TOKENS - 1]]
             if not self._save(_Save(agg_id, None if doc is None else doc["version"], new["version"],
                                     self.layout.pack(new), token)):
-                if not guessed:  # (a guessed insert that lost: the aggregate existed, not a competitor)
+                if not guessed and not self._saved_here_since(agg_id, doc):  # (a guessed insert that lost:
+                    # the aggregate existed, not a competitor; lost to a green thread of this process: the
+                    # cache holds what it saved, the next attempt decides on that)
                     self.cache.contended(self._key(agg_id))  # another writer saved (or created it) first
                 continue
             self.cache.put(self._key(agg_id), new)
@@ -498,6 +501,11 @@ class AggregateStore:
             self._notify(doc, new)
             return new, pending
         raise ConcurrencyError(f"too many concurrent updates of {agg_id}")
+
+    def _saved_here_since(self, agg_id: str, doc: dict | None) -> bool:
+        """Whether this process saved the aggregate after `doc` (its cache holds a newer version)."""
+        known = self.cache.version(self._key(agg_id))
+        return known is not None and (doc is None or known > doc["version"])
 
     def _save(self, save: "_Save") -> bool:
         """Whether `save` won its compare-and-set; raises when it is not known to have been stored.

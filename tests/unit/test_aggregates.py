@@ -56,3 +56,51 @@ def test_the_document_cache_hands_out_copies_remembers_relays_and_stays_within_i
     assert cache.get(("db.c", "b9"), aware) is not None
     cache.drop(("db.c", "b9"))
     assert cache.get(("db.c", "b9"), aware) is None
+
+
+def _racing_store(cache):
+    """A store whose first decision on c1 is overtaken by another save of c1 before it saves."""
+    store = AggregateStore(FakeDb()["cases"], cache=cache)
+    store.update("c1", lambda doc: Change({"n": 1}))
+    return store
+
+
+def test_a_save_lost_to_a_writer_of_this_process_keeps_the_aggregate_cached():
+    from services.kernel.aggregates import DocCache
+
+    cache = DocCache(1 << 20)
+    store = _racing_store(cache)
+    seen = []
+
+    def decide(doc):
+        seen.append(doc["version"])
+        if len(seen) == 1:  # another green thread of this process saves meanwhile (the same cache)
+            store.update("c1", lambda d: Change({"n": d["n"] + 10}))
+        return Change({"n": doc["n"] + 1})
+
+    saved, _ = store.update("c1", decide)
+    assert seen == [1, 2] and (saved["version"], saved["n"]) == (3, 12)  # decided again on the winner's save
+    key = store._key("c1")
+    assert key not in cache._contended and cache.version(key) == 3
+    misses = cache.misses
+    store.update("c1", lambda doc: Change({"n": doc["n"] + 1}))
+    assert cache.misses == misses  # the next fact reads nothing
+
+
+def test_a_save_lost_to_another_process_stops_caching_the_aggregate():
+    from services.kernel.aggregates import DocCache
+
+    cache = DocCache(1 << 20)
+    store = _racing_store(cache)
+    other = AggregateStore(store.col, cache=DocCache(1 << 20))  # another process: a cache of its own
+    seen = []
+
+    def decide(doc):
+        seen.append(doc["version"])
+        if len(seen) == 1:
+            other.update("c1", lambda d: Change({"n": d["n"] + 10}))
+        return Change({"n": doc["n"] + 1})
+
+    saved, _ = store.update("c1", decide)
+    assert seen == [1, 2] and (saved["version"], saved["n"]) == (3, 12)
+    assert store._key("c1") in cache._contended and cache.version(store._key("c1")) is None
