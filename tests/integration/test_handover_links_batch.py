@@ -1,6 +1,10 @@
 """The handover service's `case.changed` batches on real FerretDB: the handovers linked to the cases a
 batch saved are found with one read of the index of linked cases per batch (services/handover/store.py),
-not one read of `case_handovers` per case, and are marked due for re-evaluation all the same."""
+not one read of `case_handovers` per case, and are marked due for re-evaluation all the same.
+
+Its penalty cases are inserted without a read first (`CaseAdapter.creating`): a `case.changed` of a case
+this process has not cached is guessed new; a case that exists after all (saved by another consumer,
+or evicted from the cache) loses the insert on its key and is read and decided again."""
 from __future__ import annotations
 
 import copy
@@ -105,3 +109,51 @@ def test_a_fine_decided_after_the_transfer_reaches_the_handover_through_the_batc
     assert "h9" in {due["_id"] for due in repo.store.due(now)}
     doc, _ = repo.reevaluate("h9", now)
     assert d.PENALTY_CONTINUES in {f["rule_id"] for f in doc["findings_open"].values()}
+
+
+# ---- penalty cases inserted without a read first ------------------------------------------------------
+
+def revised(case_id: str) -> dict:
+    """The next `case.changed` of a case (`case_changed` is revision 9)."""
+    changed = case_changed(case_id)
+    changed["payload"]["revision"] = 10
+    return changed
+
+
+def cases_commands(recorder: Recorder, command: str) -> int:
+    return sum(1 for c, name in recorder.seen if c == command and name == "penalty_cases")
+
+
+def test_new_cases_are_inserted_without_a_read(handover):
+    service, db, recorder = handover
+    recorder.seen.clear()
+    assert service.apply_batch([case_changed(f"n{i}") for i in range(12)]) == [None] * 12
+    assert db.penalty_cases.count_documents({}) == 12
+    assert cases_commands(recorder, "find") == 0 and cases_commands(recorder, "insert") >= 1
+
+
+def test_a_case_this_process_saved_is_updated_from_its_cache(handover):
+    service, db, recorder = handover
+    assert service.apply_batch([case_changed("c1")]) == [None]
+    recorder.seen.clear()
+    assert service.apply_batch([revised("c1")]) == [None]
+    assert cases_commands(recorder, "find") == 0 and cases_commands(recorder, "insert") == 0  # (not guessed: cached)
+    doc = service.aggregate_doc("case", "c1")
+    assert doc["version"] == 2 and [f["payload"]["revision"] for f in doc["facts"]] == [9, 10]
+
+
+def test_a_case_that_exists_but_is_not_cached_loses_the_insert_and_is_updated(handover):
+    service, db, recorder = handover
+    first = case_changed("c2")
+    assert service.apply_batch([first]) == [None]
+    cases = service.store(service.aggregate("case"))
+    cases.cache.drop(cases._key("c2"))  # (saved by another consumer, or evicted)
+    recorder.seen.clear()
+    assert service.apply_batch([revised("c2")]) == [None]
+    assert cases_commands(recorder, "insert") == 1 and cases_commands(recorder, "find") >= 1  # guessed, lost, read
+    doc = service.aggregate_doc("case", "c2")
+    assert doc["version"] == 2 and [f["payload"]["revision"] for f in doc["facts"]] == [9, 10]
+    # a redelivery of the first fact, not cached again: guessed, lost, read — and changes nothing
+    cases.cache.drop(cases._key("c2"))
+    assert service.apply_batch([first]) == [None]
+    assert service.aggregate_doc("case", "c2")["version"] == 2
