@@ -12,7 +12,6 @@ limits are calendar days. Evaluate a case folded from the facts known at `as_of`
 from __future__ import annotations
 
 import inspect
-import weakref
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
@@ -715,21 +714,33 @@ RULE_IDS = tuple(rule_id for rule_id, _ in RULES)
 _LOG_RULES = {FACT_HELD, FACT_ANOMALY}  # the only ones that make sense before the case exists
 
 
-_WANTS_CALENDAR: "weakref.WeakKeyDictionary[Callable, bool]" = weakref.WeakKeyDictionary()
+# rule function -> whether it takes `calendar` (read from its signature once). A plain dict is a
+# cheaper look-up than a WeakKeyDictionary (which makes a weak reference per call, 21 per evaluation);
+# rule functions live as long as their plugin host, and the memo is emptied past WANTS_CALENDAR_KEPT
+# (hosts re-built, e.g. in tests) so it never grows without bound.
+_WANTS_CALENDAR: dict[Callable, bool] = {}
+WANTS_CALENDAR_KEPT = 4096
 
 
-def _run_extra(fn: Callable, case: Case, facts: CaseFacts, settings: PenaltySettings, as_of: datetime,
-               calendar: WorkdayCalendar) -> list[Finding]:
-    """Plugin rules take (case, facts, settings, as_of) and may ask for `calendar` by keyword."""
-    wants_calendar = _WANTS_CALENDAR.get(fn)
-    if wants_calendar is None:
-        try:
-            wants_calendar = "calendar" in inspect.signature(fn).parameters
-        except (TypeError, ValueError):
-            wants_calendar = False
-        _WANTS_CALENDAR[fn] = wants_calendar
-    found = fn(case, facts, settings, as_of, calendar=calendar) if wants_calendar else fn(case, facts, settings, as_of)
-    return list(found or ())
+def wants_calendar(fn: Callable) -> bool:
+    """Whether the rule `fn` takes `calendar` (the built-in rules do; a plugin rule may ask for it)."""
+    try:
+        return _WANTS_CALENDAR[fn]
+    except KeyError:
+        pass
+    except TypeError:  # (an unhashable callable: asked every time)
+        return _takes_calendar(fn)
+    if len(_WANTS_CALENDAR) >= WANTS_CALENDAR_KEPT:
+        _WANTS_CALENDAR.clear()
+    found = _WANTS_CALENDAR[fn] = _takes_calendar(fn)
+    return found
+
+
+def _takes_calendar(fn: Callable) -> bool:
+    try:
+        return "calendar" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def evaluate(case: Case, facts: CaseFacts, settings: PenaltySettings, as_of: datetime,
@@ -744,9 +755,12 @@ def evaluate(case: Case, facts: CaseFacts, settings: PenaltySettings, as_of: dat
     if as_of.utcoffset() is None:
         raise DomainError("评估时间必须带时区", code="naive_datetime", field="as_of")
     findings: list[Finding] = []
+    exists = case.exists  # (once, not per rule)
     for rule_id, fn in [*(RULES if rules is None else rules), *extra_rules]:
-        if case.exists or rule_id in _LOG_RULES:
-            findings.extend(_run_extra(fn, case, facts, settings, as_of, calendar))
+        if exists or rule_id in _LOG_RULES:  # plugin rules may ask for `calendar` by keyword
+            found = fn(case, facts, settings, as_of, calendar=calendar) if wants_calendar(fn) else \
+                fn(case, facts, settings, as_of)
+            findings.extend(found or ())
     return findings
 
 
