@@ -66,6 +66,11 @@ class _Lane:
         options.pop("confirm_publish", None)  # confirms are awaited here, once per batch
         self.connection = Connection(amqp_uri, transport_options=options)
         self.connection.ensure_connection(max_retries=1)
+        # py-amqp reads the socket (timeout 0) before *every* publish on a connection that announced
+        # `connection.blocked`, to notice a broker alarm early; a lane drains the socket once per batch
+        # anyway (the confirms), where such a notice is read as well: no read per message
+        self.connection.connection.client_properties["capabilities"] = {
+            **self.connection.connection.client_properties.get("capabilities", {}), "connection.blocked": False}
         self.channel = self.connection.channel()
         for exchange in exchanges:
             maybe_declare(exchange, self.channel)
