@@ -5,6 +5,7 @@ Unpatched, FerretDB v1.24 kept every update's query open until the whole command
 read-modify-write mutex of patch 0002, and every later update waited forever. Run on a FerretDB of
 its own so that a regression cannot hang the servers other tests share.
 """
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -14,7 +15,9 @@ from pymongo import ReplaceOne, UpdateOne
 
 from tests.helpers import free_tcp_port, stop_process, tcp_open, wait_for
 
-FERRETDB = Path(__file__).resolve().parents[2] / ".run" / "bin" / "ferretdb"
+# ZHIFA_TEST_FERRETDB_BIN: another build to try (a new patch before it replaces .run/bin/ferretdb)
+FERRETDB = Path(os.environ.get("ZHIFA_TEST_FERRETDB_BIN")
+                or Path(__file__).resolve().parents[2] / ".run" / "bin" / "ferretdb")
 
 
 def test_a_bulk_of_hundreds_of_compare_and_set_updates_completes_and_the_server_stays_usable(tmp_path):
