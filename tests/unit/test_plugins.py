@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
+import pluggy
 import pytest
 
 import plugins.hookspecs as hookspecs
@@ -18,7 +19,7 @@ import plugins.mee as mee
 import plugins.samr as samr
 from plugins.builtin import BUILTIN_PLUGINS
 from plugins.builtin.documents import FIELD_LABELS, DocumentError, MissingFieldError, render_document, template_fields
-from plugins.host import UnknownPresetError, build_plugin_manager
+from plugins.host import PluginHost, UnknownPresetError, build_plugin_manager
 from services.common.workdays import WorkdayCalendar
 from services.penalty.domain.settings import PenaltySettings
 
@@ -489,3 +490,34 @@ def test_a_failing_rule_is_reported_where_health_and_metrics_read_it(host):
     [failure] = [f for f in report["failures"] if f["name"] == "broken-rules"]
     assert failure["hook"] == "rule:REG-X-BROKEN" and "ZeroDivisionError" in failure["error"]
     assert report["count"] == len(host.failures) and json.dumps(report)
+
+
+def test_crime_thresholds_are_asked_once_per_dept_until_a_plugin_registers():
+    """The merged thresholds are cached per dept (penalty asks once per unit of work); registering a
+    plugin asks again; an answer during which a plugin failed is not cached."""
+    calls = []
+
+    class Counting:
+        @hookimpl
+        def zhifa_crime_thresholds(dept):
+            calls.append(dept)
+            return [{"id": f"C-{dept}", "bases": [{"law": "某法", "article": "第1条"}], "measure": "amount",
+                     "threshold": 1, "law": "某法", "name": "计数"}]
+
+    h = PluginHost(pluggy.PluginManager("zhifa"))
+    h.pm.add_hookspecs(hookspecs)
+    assert h.register(Counting, "counting")
+    first = h.crime_thresholds("d1")
+    assert h.crime_thresholds("d1") is first and calls == ["d1"]
+    h.crime_thresholds("d2")
+    assert calls == ["d1", "d2"]
+
+    class Raising:
+        @hookimpl
+        def zhifa_crime_thresholds(dept):
+            raise RuntimeError("boom")
+
+    assert h.register(Raising, "raising")
+    assert [t["id"] for t in h.crime_thresholds("d1")] == ["C-d1"] and calls == ["d1", "d2", "d1"]
+    h.crime_thresholds("d1")
+    assert calls == ["d1", "d2", "d1", "d1"]  # not cached while a plugin fails
