@@ -489,7 +489,7 @@ class AggregateStore:
             new["_w"] = [token, *list((doc or {}).get("_w") or [])[:WRITE_TOKENS - 1]]
             if not self._save(_Save(agg_id, None if doc is None else doc["version"], new["version"],
                                     self.layout.pack(new), token)):
-                if not guessed and not self._saved_here_since(agg_id, doc):  # (a guessed insert that lost:
+                if not guessed and not self._cached_newer_than(agg_id, doc):  # (a guessed insert that lost:
                     # the aggregate existed, not a competitor; lost to a green thread of this process: the
                     # cache holds what it saved, the next attempt decides on that)
                     self.cache.contended(self._key(agg_id))  # another writer saved (or created it) first
@@ -502,8 +502,10 @@ class AggregateStore:
             return new, pending
         raise ConcurrencyError(f"too many concurrent updates of {agg_id}")
 
-    def _saved_here_since(self, agg_id: str, doc: dict | None) -> bool:
-        """Whether this process saved the aggregate after `doc` (its cache holds a newer version)."""
+    def _cached_newer_than(self, agg_id: str, doc: dict | None) -> bool:
+        """Whether this process's cache holds a newer version than `doc`: another green thread of this
+        process saved it (or cached it as read after "nothing to do") meanwhile. The next attempt
+        decides on that version; a stale one fails its compare-and-set and is marked contended then."""
         known = self.cache.version(self._key(agg_id))
         return known is not None and (doc is None or known > doc["version"])
 
