@@ -87,7 +87,6 @@ class PluginHost:
         self._reported_presets: set[str] = set()
         self._rules_cache: dict[tuple[str, str], list] = {}
         self._thresholds_cache: dict[str, list] = {}
-        self._failure_events = 0  # every failure recorded, repeats included
 
     # -- registration -------------------------------------------------------------------------
 
@@ -95,7 +94,6 @@ class PluginHost:
         """Remember and log a failure; the same failure again only increments its count."""
         text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
         key = (name, hook, text)
-        self._failure_events += 1
         known = self._failure_index.get(key)
         if known is not None:
             known.count += 1
@@ -272,12 +270,16 @@ class PluginHost:
         the failing plugin is asked (and its failure counted) again each time."""
         cached = self._thresholds_cache.get(dept)
         if cached is None:
-            failures, cached = self._failure_events, []
+            failures, cached = self._failures_recorded(), []
             for _, answer in self._accepted("zhifa_crime_thresholds", _check_thresholds, dept=dept):
                 cached.extend(copy.deepcopy(list(answer)))
-            if self._failure_events == failures:
+            if self._failures_recorded() == failures:
                 self._thresholds_cache[dept] = cached
         return cached
+
+    def _failures_recorded(self) -> int:
+        """Every failure recorded so far, repeats included."""
+        return sum(f.count for f in self.failures)
 
     def case_rules(self, dept: str) -> list[tuple[str, Callable[..., list]]]:
         """(rule_id, fn) for `dept`; each fn is guarded so a raising rule yields [] and is recorded."""

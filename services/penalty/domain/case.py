@@ -310,35 +310,26 @@ class Case:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly snapshot for the read model (datetimes as ISO 8601 strings)."""
-        out = {name: _plain(getattr(self, name)) for name in _field_names(type(self))}
+        names, values = _field_getter(type(self))
+        out = {name: _plain(v) for name, v in zip(names, values(self))}
         out["flags"] = sorted(self.flags)
         out["stage_label"] = STAGE_LABELS.get(self.stage or "", "")
         return out
 
 
 _LEAVES = frozenset({str, int, float, bool, type(None)})
-_FIELD_NAMES: dict[type, tuple[str, ...] | None] = {}
-# per dataclass type: (field names, a getter of all their values in one call)
+# per dataclass type: (field names, a getter of all their values in one call); None: not a dataclass
 _FIELD_GETTERS: dict[type, tuple[tuple[str, ...], Callable[[Any], tuple]] | None] = {}
 
 
-def _field_names(cls: type) -> tuple[str, ...] | None:
-    """The field names of a dataclass type (None: not a dataclass), looked up once per type."""
-    try:
-        return _FIELD_NAMES[cls]
-    except KeyError:
-        names = tuple(f.name for f in fields(cls)) if is_dataclass(cls) else None
-        _FIELD_NAMES[cls] = names
-        return names
-
-
 def _field_getter(cls: type) -> tuple[tuple[str, ...], Callable[[Any], tuple]] | None:
-    """(field names, f) for a dataclass type, f(value) being the tuple of its field values in that
-    order (one `attrgetter` call instead of a getattr per field); None: not a dataclass."""
+    """(field names, f) for a dataclass type, looked up once per type, f(value) being the tuple of its
+    field values in that order (one `attrgetter` call instead of a getattr per field); None: not a
+    dataclass."""
     try:
         return _FIELD_GETTERS[cls]
     except KeyError:
-        names = _field_names(cls)
+        names = tuple(f.name for f in fields(cls)) if is_dataclass(cls) else None
         if names is None:
             getter = None
         elif len(names) == 1:  # (attrgetter of one name returns the value itself, not a tuple)
