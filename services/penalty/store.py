@@ -158,9 +158,27 @@ def projection_stored(db: Database, kind: str, key: str, payload: dict, generati
         cache.seed(db.name, kind, key, as_read, generation, logged)
 
 
+ID_IN_CHUNK = 100  # keys per `_id $in` find (a bounded command and reply)
+
+
+def by_id(col: Collection, ids: Iterable[Any], projection: dict | None = None) -> dict:
+    """{_id: document} of the documents of `col` whose `_id` is one of `ids` (a missing one: absent),
+    in one `{_id: {$in: [...]}}` find per ID_IN_CHUNK keys. FerretDB (SQLite) reads those through the
+    _id index when the ids are strings or ObjectIDs (infra/ferretdb/0012), as a find_one each would.
+    `projection` must keep `_id`."""
+    keys = list(dict.fromkeys(ids))
+    found = {}
+    for start in range(0, len(keys), ID_IN_CHUNK):
+        found.update((d["_id"], d) for d in col.find({"_id": {"$in": keys[start:start + ID_IN_CHUNK]}}, projection))
+    return found
+
+
+def _without_id(doc: dict | None) -> dict | None:
+    return None if doc is None else {k: v for k, v in doc.items() if k != "_id"}
+
+
 def _payloads(col: Collection) -> Callable[[list], dict]:
-    # one _id lookup each: FerretDB v1 pushes down `_id` equality only, so `$in` would read every document
-    return lambda keys: {d["_id"]: d["payload"] for d in (col.find_one({"_id": k}) for k in keys) if d}
+    return lambda keys: {k: d["payload"] for k, d in by_id(col, keys).items()}
 
 
 def projected(db: Database, officer_ids: Iterable[str], item_codes: Iterable[str],
@@ -215,6 +233,13 @@ def cases_referring(db: Database, field: str, value: Any) -> list[str]:
     return list(doc.get("cases", [])) if doc else []
 
 
+def cases_referring_each(db: Database, field: str, values: Iterable[Any]) -> dict[Any, list[str]]:
+    """`cases_referring` of several values, {value: cases} (one find per ID_IN_CHUNK values)."""
+    values = list(dict.fromkeys(values))
+    docs = by_id(db.case_refs, [f"{field}:{value}" for value in values])
+    return {value: list(docs.get(f"{field}:{value}", {}).get("cases", [])) for value in values}
+
+
 def mark_due(db: Database, field: str, value: Any, now: datetime, *, except_case: str | None = None) -> int:
     """Make every case that refers to `value` (officer, item code or party) due now.
 
@@ -253,11 +278,10 @@ def _party_decisions(db: Database) -> Callable[[list], dict]:
     """{party: [(case id, its decisions-index entry or None)] for the first MAX_OTHER_DECISIONS + 1 cases
     referring to it, in case-id order} (enough for any one of them to find its first MAX others)."""
     def load(parties: list) -> dict:
-        out = {}
-        for party in parties:
-            cases = sorted(cases_referring(db, "party_id", party))[:MAX_OTHER_DECISIONS + 1]
-            out[party] = [(c, db.decisions.find_one({"_id": c}, {"_id": 0})) for c in cases]
-        return out
+        listed = {party: sorted(cases)[:MAX_OTHER_DECISIONS + 1]
+                  for party, cases in cases_referring_each(db, "party_id", parties).items()}
+        entries = by_id(db.decisions, [c for cases in listed.values() for c in cases])
+        return {party: [(c, _without_id(entries.get(c))) for c in cases] for party, cases in listed.items()}
     return load
 
 
@@ -272,8 +296,8 @@ def other_decisions(db: Database, party_id: str | None, case_id: str,
         listed = reader.payloads(PARTIES, [party_id], _party_decisions(db), case_id).get(party_id, [])
         return [entry for c, entry in [(c, e) for c, e in listed if c != case_id][:MAX_OTHER_DECISIONS] if entry]
     others = sorted(c for c in cases_referring(db, "party_id", party_id) if c != case_id)[:MAX_OTHER_DECISIONS]
-    found = (db.decisions.find_one({"_id": c}, {"_id": 0}) for c in others)
-    return [d for d in found if d]
+    entries = by_id(db.decisions, others)
+    return [d for d in (_without_id(entries.get(c)) for c in others) if d]
 
 
 def decision_changed(db: Database, parties: Iterable[str | None], now: datetime, case_id: str, *,
@@ -303,9 +327,10 @@ def decisions_changed(db: Database, changed: Iterable[tuple[Iterable[str | None]
     if not make_due:
         return
     cache, aggregates = shared_cache() if entries else None, AggregateStore(db.cases)
+    generation = cache.generation if cache is not None else 0
+    referring_each = cases_referring_each(db, "party_id", sorted(by_party))
     for party, cases in sorted(by_party.items()):
-        generation = cache.generation if cache is not None else 0
-        referring = cases_referring(db, "party_id", party)
+        referring = referring_each[party]
         skip = next(iter(cases)) if len(cases) == 1 else None
         for case_id in referring:
             if case_id != skip:
@@ -706,7 +731,8 @@ def _claim_and_finish(db: Database, entries: list[dict]) -> list[dict]:
             for m in counted]  # (changes nothing; matches only when the version is counted indeed)
     claimed, alone = moves, []
     if ops and _bulk(db.case_list_at, ops) < len(ops):  # some condition did not hold: which, one read each
-        found = {m["case"]: db.case_list_at.find_one({"_id": m["case"]}) or {} for m in moves + kept + counted}
+        locators = by_id(db.case_list_at, [m["case"] for m in moves + kept + counted])
+        found = {m["case"]: locators.get(m["case"]) or {} for m in moves + kept + counted}
         claimed = [m for m in moves if (found[m["case"]].get("pending") or {}).get("batch") == token]
         alone = [m for m in moves if m not in claimed] + \
                 [m for m in kept + counted if int(found[m["case"]].get("version") or 0) < m["version"]]
@@ -791,9 +817,8 @@ def finish_batch(db: Database, token: str) -> bool:
     if batch is None:
         return False
     moves = bson.decode(batch["moves"])["moves"]
-    claimed = [m for m in moves
-               if ((db.case_list_at.find_one({"_id": m["case"]}, {"pending": 1}) or {}).get("pending") or {})
-               .get("batch") == token]
+    locators = by_id(db.case_list_at, [m["case"] for m in moves], {"pending": 1})
+    claimed = [m for m in moves if ((locators.get(m["case"]) or {}).get("pending") or {}).get("batch") == token]
     _finish(db, token, claimed, recovering=True)
     return True
 
