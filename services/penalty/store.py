@@ -342,11 +342,11 @@ def decisions_changed(db: Database, changed: Iterable[tuple[Iterable[str | None]
 
 # -- case list ------------------------------------------------------------------------------------
 #
-# FerretDB v1 (SQLite) hands SQLite only an `_id` equality filter, and a limit only when a find has
-# no filter, no sort and no skip: any other filter, sort, count or skip decodes every document of
-# the collection (secondary indexes are created but a find never uses them). `count_documents` plus
-# a sorted page over the aggregate documents (11-15 KB each) took > 20 s at 3,000 cases. So the
-# list is laid out for `_id` look-ups and unfiltered, lazily read collections:
+# FerretDB v1 (SQLite) hands SQLite only an `_id` equality or `_id $in` filter (patches 0001, 0012),
+# and a limit (and skip, 0008) only when a find has no filter and no sort: any other filter, sort or
+# count decodes every document of the collection (secondary indexes are created but a find never
+# uses them). `count_documents` plus a sorted page over the aggregate documents (11-15 KB each) took
+# > 20 s at 3,000 cases. So the list is laid out for `_id` look-ups and unfiltered, lazily read collections:
 #
 # - `case_list.<dept>.<stage>.<0|1>` (a *partition*): one small row per case, exactly the list's
 #   summary, for each (department, stage, overdue) key; a case is in exactly one partition. Rows
