@@ -120,15 +120,18 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _BIDI = re.compile(r"[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _INVISIBLE = re.compile(r"[\s\u200b-\u200d\u2060\ufeff\u180e]*")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
+# Any character of the three sets above: one search clears most strings (which then need no other).
+_SUSPECT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def _string_violation(text: str, path: str) -> Violation | None:
-    if _SURROGATE.search(text):
-        return Violation(path, "lone_surrogate", RULE_MESSAGES["lone_surrogate"])
-    if _CONTROL.search(text):
-        return Violation(path, "control_chars", RULE_MESSAGES["control_chars"])
-    if _BIDI.search(text):
-        return Violation(path, "bidi_override", RULE_MESSAGES["bidi_override"])
+    if _SUSPECT.search(text) is not None:
+        if _SURROGATE.search(text):
+            return Violation(path, "lone_surrogate", RULE_MESSAGES["lone_surrogate"])
+        if _CONTROL.search(text):
+            return Violation(path, "control_chars", RULE_MESSAGES["control_chars"])
+        if _BIDI.search(text):
+            return Violation(path, "bidi_override", RULE_MESSAGES["bidi_override"])
     if text and _INVISIBLE.fullmatch(text) and not text.isspace():
         return Violation(path, "zero_width_only", RULE_MESSAGES["zero_width_only"])
     return None
@@ -355,7 +358,8 @@ class Catalog:
             raise ContractError([Violation("$message", "malformed_json", "不是合法的 UTF-8 JSON 文本")]) from None
         if len(data) > limit:
             raise ContractError([Violation("$message", "max_bytes", f"消息大小 {len(data)} 字节超过上限 {limit}")])
-        if nesting_depth(data, depth) > depth:
+        # every level opens with [ or {: with no more of them than `depth` (counted in C) it cannot nest deeper
+        if data.count(b"[") + data.count(b"{") > depth and nesting_depth(data, depth) > depth:
             raise ContractError([Violation("$message", "max_depth", f"嵌套层级超过 {MAX_DEPTH}")])
         try:  # UTF-8 only (json.loads would guess UTF-16/32 from bytes)
             return json.loads(data.decode("utf-8"))
