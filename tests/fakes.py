@@ -9,7 +9,9 @@ import copy
 import itertools
 from datetime import timezone
 
+import bson
 from bson.codec_options import CodecOptions
+from bson.raw_bson import RawBSONDocument
 
 
 class FakeCollection:
@@ -31,7 +33,13 @@ class FakeCollection:
 
         if doc["_id"] in self.docs:
             raise DuplicateKeyError("duplicate _id")
-        self.docs[doc["_id"]] = copy.deepcopy(doc)
+        self.docs[doc["_id"]] = self._stored(doc)
+
+    def _stored(self, doc):
+        """What the database keeps of a written document: a copy (encoded bytes decoded, as a server would)."""
+        if isinstance(doc, RawBSONDocument):  # (the kernel writes aggregates encoded once: packing.Encoded)
+            return bson.decode(doc.raw, codec_options=self.codec_options)
+        return copy.deepcopy(doc)
 
     def _matches(self, query):
         doc = self.docs.get(query["_id"])
@@ -52,7 +60,7 @@ class FakeCollection:
     def replace_one(self, query, doc, upsert=False):
         matched = self._matches(query)
         if matched or (upsert and query["_id"] not in self.docs):
-            self.docs[query["_id"]] = {**copy.deepcopy(doc), "_id": query["_id"]}
+            self.docs[query["_id"]] = {**self._stored(doc), "_id": query["_id"]}
         return type("Result", (), {"matched_count": int(matched)})()
 
     def delete_one(self, query):

@@ -39,8 +39,9 @@ import threading
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 import bson
 from bson.codec_options import DEFAULT_CODEC_OPTIONS
@@ -52,7 +53,7 @@ from services.common.findings import Finding, diff_findings
 from services.kernel import config
 from services.kernel.mongo import ConcurrencyError
 from services.kernel.sidewrites import SideWrites, deferred, grouped, holding, together
-from services.kernel.packing import DEFAULT_LAYOUT, Layout, unpack_from
+from services.kernel.packing import DEFAULT_LAYOUT, Encoded, Layout, decode_parts, unpack_from
 
 NAMESPACE = uuid.UUID("6f1c1e0e-4f6e-4a55-9a53-7a68e9b7c001")
 MAX_ATTEMPTS = 20
@@ -127,8 +128,11 @@ Listener = Callable[[dict | None, dict], None]
 class DocCache:
     """Process-local LRU of aggregate documents as this process last wrote or read them, kept as
     BSON (a decoded copy per use, so nobody can change a cached document in place; exactly what a
-    read would return) and bounded in bytes. `relayed` remembers that the outbox of the cached
-    version was dispatched, so the next save does not carry those events again.
+    read would return) and bounded in bytes. A saved document is kept as the very bytes written
+    (`put_encoded`: the stored document's BSON and the uncompressed BSON of its packed fields,
+    packing.Encoded), so a save encodes it once for the write and the cache. `relayed` remembers
+    that the outbox of the cached version was dispatched, so the next save does not carry those
+    events again.
 
     An aggregate another writer saved meanwhile (`contended`: several processes consume its facts)
     is not cached any more (up to CONTENDED_KEYS of them): a stale entry costs a refused write, more
@@ -141,7 +145,9 @@ class DocCache:
         self.max_bytes = max_bytes
         self.bytes = 0
         self.hits = self.misses = self.stale = 0
-        self._docs: OrderedDict[tuple[str, str], tuple[bytes, int, bool]] = OrderedDict()
+        # key -> (BSON of the document or of its stored form, BSON of its packed fields or None,
+        #         version, relayed)
+        self._docs: OrderedDict[tuple[str, str], tuple[bytes, bytes | None, int, bool]] = OrderedDict()
         self._contended: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -156,21 +162,31 @@ class DocCache:
                 return None
             self._docs.move_to_end(key)
             self.hits += 1
-        doc = bson.decode(entry[0], codec_options=codec_options)
-        if entry[2]:
+        doc = decode_parts(entry[0], entry[1], codec_options)
+        if entry[3]:
             doc["outbox"] = []
         return doc
 
     def put(self, key: tuple[str, str], doc: dict) -> None:
+        """Keep `doc` (unpacked, as read) at its version."""
         if not self.max_bytes or key in self._contended:  # (a cache of size 0 keeps nothing)
             return
-        data = bson.encode(doc)
+        self._keep(key, bson.encode(doc), None, doc["version"])
+
+    def put_encoded(self, key: tuple[str, str], encoded: Encoded, version: int) -> None:
+        """Keep the document saved as `encoded` (packing.Encoded: the bytes written) at `version`."""
+        if not self.max_bytes or key in self._contended:
+            return
+        self._keep(key, encoded.stored.raw, encoded.inner, version)
+
+    def _keep(self, key: tuple[str, str], data: bytes, inner: bytes | None, version: int) -> None:
+        size = len(data) + len(inner or b"")
         with self._lock:
             self._pop(key)
-            if len(data) > self.max_bytes // 4:  # one huge aggregate does not flush everything else
+            if size > self.max_bytes // 4:  # one huge aggregate does not flush everything else
                 return
-            self._docs[key] = (data, doc["version"], False)
-            self.bytes += len(data)
+            self._docs[key] = (data, inner, version, False)
+            self.bytes += size
             while self.bytes > self.max_bytes:
                 self._pop(next(iter(self._docs)))
 
@@ -178,19 +194,19 @@ class DocCache:
         """The version of the cached document (one this process saved: stored then), None if none."""
         with self._lock:
             entry = self._docs.get(key)
-            return None if entry is None else entry[1]
+            return None if entry is None else entry[2]
 
     def relayed(self, key: tuple[str, str], version: int) -> None:
         with self._lock:
             entry = self._docs.get(key)
-            if entry is not None and entry[1] == version:
-                self._docs[key] = (entry[0], version, True)
+            if entry is not None and entry[2] == version:
+                self._docs[key] = (entry[0], entry[1], version, True)
 
     def drop(self, key: tuple[str, str], version: int | None = None) -> None:
         """Forget `key` (only if the cached version is `version`, when given)."""
         with self._lock:
             entry = self._docs.get(key)
-            if entry is not None and (version is None or entry[1] == version):
+            if entry is not None and (version is None or entry[2] == version):
                 self._pop(key)
 
     def contended(self, key: tuple[str, str]) -> None:
@@ -208,7 +224,7 @@ class DocCache:
     def _pop(self, key) -> bool:
         entry = self._docs.pop(key, None)
         if entry is not None:
-            self.bytes -= len(entry[0])
+            self.bytes -= len(entry[0]) + len(entry[1] or b"")
         return entry is not None
 
 
@@ -238,7 +254,7 @@ class _Save:
     agg_id: str
     expected: int | None
     version: int  # the version saved
-    doc: dict     # as stored (packed), holding `token` first in `_w`
+    doc: Mapping[str, Any]  # as stored (packed; encoded once, packing.Encoded), holding `token` first in `_w`
     token: int
 
 
@@ -354,11 +370,19 @@ class AggregateStore:
         self.cache: DocCache = chosen if chosen is not None else DocCache(0)  # size 0: keeps nothing
         self._key_prefix = getattr(collection, "full_name", collection.name)
         self._codec = getattr(collection, "codec_options", DEFAULT_CODEC_OPTIONS)
-        # small side index {_id, due_at}: the deadline sweep scans it instead of every aggregate
-        # (FerretDB v1 pushes down only _id lookups, so a filtered find reads whole documents)
-        self.deadlines = collection.database[f"{collection.name}_due"]
-        # small markers {_id, version, at} of outboxes saved and not yet relayed (module doc)
-        self.outboxes = collection.database[f"{collection.name}_outbox"]
+
+    # (the side collections are made on first use: a store is made per unit of work, and a pymongo
+    # Collection costs ~3.5 us to make; many units never touch one of them)
+    @cached_property
+    def deadlines(self) -> Collection:
+        """Small side index {_id, due_at}: the deadline sweep scans it instead of every aggregate
+        (FerretDB v1 pushes down only _id lookups, so a filtered find reads whole documents)."""
+        return self.col.database[f"{self.col.name}_due"]
+
+    @cached_property
+    def outboxes(self) -> Collection:
+        """Small markers {_id, version, at} of outboxes saved and not yet relayed (module doc)."""
+        return self.col.database[f"{self.col.name}_outbox"]
 
     @staticmethod
     def ensure_indexes(col: Collection, *extra: str) -> None:
@@ -487,14 +511,15 @@ class AggregateStore:
                 self._set_due(agg_id, indexed, now=True, earliest=guessed)
             token = random.getrandbits(62)
             new["_w"] = [token, *list((doc or {}).get("_w") or [])[:WRITE_TOKENS - 1]]
+            encoded = self.layout.encode(new)  # (the bytes written are the bytes cached)
             if not self._save(_Save(agg_id, None if doc is None else doc["version"], new["version"],
-                                    self.layout.pack(new), token)):
+                                    encoded.stored, token)):
                 if not guessed and not self._cached_newer_than(agg_id, doc):  # (a guessed insert that lost:
                     # the aggregate existed, not a competitor; lost to a green thread of this process: the
                     # cache holds what it saved, the next attempt decides on that)
                     self.cache.contended(self._key(agg_id))  # another writer saved (or created it) first
                 continue
-            self.cache.put(self._key(agg_id), new)
+            self.cache.put_encoded(self._key(agg_id), encoded, new["version"])
             if new_due != indexed:  # (an earlier one is indexed already; a later one or none waits for
                 # the end of the unit of work: a crash before it makes the sweep early, never late)
                 self._set_due(agg_id, new_due)

@@ -35,6 +35,7 @@ import bson
 from bson.binary import Binary
 from bson.codec_options import CodecOptions
 from bson.errors import InvalidBSON
+from bson.raw_bson import RawBSONDocument
 
 PACKED = "packed"
 PACKED_FIELDS = ("facts", "emitted")
@@ -60,17 +61,55 @@ def pack(doc: Mapping[str, Any], fields: Iterable[str] = PACKED_FIELDS, lifted: 
     copies of the `lifted` dotted paths (inside those fields) kept readable at their place.
 
     A document without any of them is returned as a plain copy (nothing to pack)."""
-    fields = tuple(fields)
+    return _packed(doc, tuple(fields), lifted)[0]
+
+
+def _packed(doc: Mapping[str, Any], fields: tuple[str, ...], lifted: Iterable[str]) -> tuple[dict, bytes | None]:
+    """`pack`'s document and the BSON of the fields it packed (None: nothing to pack)."""
     inner = {k: doc[k] for k in fields if k in doc}
     out = {k: v for k, v in doc.items() if k not in fields}
     if not inner:
-        return out
+        return out, None
     if PACKED in doc:
         raise PackingError(f"document {doc.get('_id')!r} holds both {PACKED!r} and unpacked fields")
     for path in lifted:
         _lift(out, inner, path.split("."))
-    out[PACKED] = Binary(FORMAT_BSON_ZLIB + zlib.compress(bson.encode(inner), LEVEL))
-    return out
+    raw = bson.encode(inner)
+    out[PACKED] = Binary(FORMAT_BSON_ZLIB + zlib.compress(raw, LEVEL))
+    return out, raw
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """A document packed and encoded once, for both the write and a process's cache: `stored` is the
+    BSON sent to the database (the driver writes a RawBSONDocument's bytes as they are), `inner` the
+    uncompressed BSON of its packed fields (None when nothing was packed). `decode` returns what a read
+    of `stored` followed by `unpack` returns, without decompressing."""
+
+    stored: RawBSONDocument
+    inner: bytes | None
+
+    @property
+    def size(self) -> int:
+        return len(self.stored.raw) + len(self.inner or b"")
+
+    def decode(self, codec_options: CodecOptions = KERNEL_CODEC) -> dict:
+        return decode_parts(self.stored.raw, self.inner, codec_options)
+
+
+def decode_parts(stored: bytes, inner: bytes | None, codec_options: CodecOptions = KERNEL_CODEC) -> dict:
+    """The unpacked document from the BSON of the stored document and of its packed fields (`Encoded`)."""
+    doc = bson.decode(stored, codec_options=codec_options)
+    if inner is not None:
+        del doc[PACKED]
+        doc.update(bson.decode(inner, codec_options=codec_options))
+    return doc
+
+
+def encode(doc: Mapping[str, Any], fields: Iterable[str] = PACKED_FIELDS, lifted: Iterable[str] = ()) -> Encoded:
+    """`pack(doc, fields, lifted)` encoded as BSON (`_id` first, as the driver would write it)."""
+    out, inner = _packed(doc, tuple(fields), lifted)
+    return Encoded(RawBSONDocument(bson.encode(out)), inner)
 
 
 def _lift(out: dict, inner: Mapping[str, Any], parts: list[str]) -> None:
@@ -104,6 +143,9 @@ class Layout:
 
     def pack(self, doc: Mapping[str, Any]) -> dict:
         return pack(doc, self.packed, self.lifted)
+
+    def encode(self, doc: Mapping[str, Any]) -> Encoded:
+        return encode(doc, self.packed, self.lifted)
 
 
 DEFAULT_LAYOUT = Layout()

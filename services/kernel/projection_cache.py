@@ -54,6 +54,7 @@ Greenlets share one cache: nothing between a check and an update yields.
 """
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from collections import OrderedDict, deque
@@ -318,6 +319,13 @@ def projection_reader(db: Database, service: str) -> ProjectionReader | None:
     cache = shared_cache()
     if cache is None:
         return None
+    return ProjectionReader(db, cache, lambda kind, result, n: _counter(service, kind, result).inc(n))
+
+
+@functools.lru_cache(maxsize=1024)
+def _counter(service: str, kind: str, result: str):
+    """The `zhifa_projection_cache_total` child of these labels (looked up once: `labels()` takes a
+    lock and checks its labels on every call, several times per unit of work)."""
     from services.kernel.metrics import PROJECTION_CACHE
 
-    return ProjectionReader(db, cache, lambda kind, result, n: PROJECTION_CACHE.labels(service, kind, result).inc(n))
+    return PROJECTION_CACHE.labels(service, kind, result)
