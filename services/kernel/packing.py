@@ -107,8 +107,11 @@ def decode_parts(stored: bytes, inner: bytes | None, codec_options: CodecOptions
 
 
 def encode(doc: Mapping[str, Any], fields: Iterable[str] = PACKED_FIELDS, lifted: Iterable[str] = ()) -> Encoded:
-    """`pack(doc, fields, lifted)` encoded as BSON (`_id` first, as the driver would write it)."""
+    """`pack(doc, fields, lifted)` encoded as BSON, `_id` first (the driver moves it first when it
+    encodes a document it is given to insert; it writes a RawBSONDocument's bytes as they are)."""
     out, inner = _packed(doc, tuple(fields), lifted)
+    if "_id" in out and next(iter(out)) != "_id":
+        out = {"_id": out["_id"], **out}
     return Encoded(RawBSONDocument(bson.encode(out)), inner)
 
 

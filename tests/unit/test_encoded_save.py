@@ -30,6 +30,15 @@ def test_encoded_is_the_packed_document_and_decodes_as_a_read_would():
                 assert enc.size == len(enc.stored.raw) + len(enc.inner)
 
 
+def test_id_goes_first_even_when_the_document_names_it_last():
+    # AggregateStore.update builds a new aggregate as {**fields, "_id": agg_id}; the driver used to move
+    # _id first when it encoded an insert, and it writes the encoded bytes as they are now
+    for layout in (packing.DEFAULT_LAYOUT, CASE_LIKE):
+        enc = layout.encode({"version": 1, "facts": [{"event_id": "e1"}], "snapshot": {"status": "立案"}, "_id": "c-1"})
+        assert list(enc.stored.keys())[0] == "_id" and enc.stored["_id"] == "c-1"
+        assert enc.decode()["facts"] == [{"event_id": "e1"}]
+
+
 def test_a_document_with_nothing_to_pack_is_encoded_whole():
     doc = {"_id": "x", "version": 2, "outbox": [], "n": 1}
     enc = packing.encode(doc)
