@@ -274,9 +274,12 @@ def _send_saves(collection: Collection, saves: list[_Save]) -> list:
     False lost, None not known from the answer (the writer reads its document), an exception when
     the command carrying it failed (that writer raises it). A single save goes alone (exact answers).
 
-    A later save of an aggregate already in the group (two batch workers) is not sent and counted lost
-    (it retries on the stored document): with the same expected version it can only lose to the first,
-    and sent it would make the bulk's count short for every writer of the group.
+    Of several saves of one aggregate in the group (two batch workers, or threads), only the one with
+    the highest expected version is sent (None, an insert, counts lowest); the others are counted lost
+    and retry on the stored document: they expect an older version (they can only lose) or the same one
+    (they can only lose to it), and sent they would make the bulk's count short for every writer of the
+    group. (Sending the first of them instead could make a round with no winner: a stale first loses and
+    the current one behind it was never sent.)
     A bulk of replaces answers for each of its saves only when its matched count is the whole bulk's
     (each replace matches at most one document): a short count, or FerretDB v1's answer without
     counts after an error (pymongo raises KeyError; its unordered update also stops at the first
@@ -286,10 +289,14 @@ def _send_saves(collection: Collection, saves: list[_Save]) -> list:
     if len(saves) == 1:
         return [_save_alone(collection, saves[0])]
     out: list = [None] * len(saves)
-    first: dict[str, int] = {}
+    sent: dict[str, int] = {}  # agg_id -> the index of its save with the highest expected version
     for i, s in enumerate(saves):
-        if first.setdefault(s.agg_id, i) != i:
-            out[i] = False
+        j = sent.setdefault(s.agg_id, i)
+        if j != i:
+            newest = _expected_order(s) > _expected_order(saves[j])
+            out[j if newest else i] = False
+            if newest:
+                sent[s.agg_id] = i
     replaces = [i for i, s in enumerate(saves) if s.expected is not None and out[i] is None]
     inserts = [i for i, s in enumerate(saves) if s.expected is None and out[i] is None]
     if len(replaces) + len(inserts) == 1:
@@ -321,6 +328,10 @@ def _send_saves(collection: Collection, saves: list[_Save]) -> list:
             for i in part:
                 out[i] = True
     return out
+
+
+def _expected_order(save: _Save) -> int:
+    return -1 if save.expected is None else save.expected
 
 
 def _inserts_answered(details: dict, part: list[int], out: list) -> None:

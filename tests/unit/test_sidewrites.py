@@ -454,6 +454,21 @@ def test_a_second_save_of_one_aggregate_in_a_group_is_lost_without_being_sent():
     assert col.calls == [("ReplaceOne", 2, False)]  # the bulk's count answers for the two it carried
 
 
+def test_of_saves_of_one_aggregate_the_one_expecting_the_newest_version_is_sent():
+    # a stale save first in the group must not stand for a current one behind it: sent first, it would
+    # lose, and the current one, counted lost unsent, would make a round with no winner
+    from services.kernel.aggregates import _Save, _send_saves
+
+    col = SavesCollection(2)
+    saves = [_Save("a", 3, 4, {"_id": "a", "by": "stale"}, 1), _Save("b", 7, 8, {"_id": "b"}, 2),
+             _Save("a", 5, 6, {"_id": "a", "by": "current"}, 3), _Save("a", None, 1, {"_id": "a"}, 4)]
+    sent = []
+    col.bulk_write = (lambda write: lambda ops, ordered=True: (sent.extend(ops), write(ops, ordered))[1])(col.bulk_write)
+    assert _send_saves(col, saves) == [False, True, True, False]
+    assert [(op._filter, op._doc.get("by")) for op in sent] == [({"_id": "b", "version": 7}, None),
+                                                                ({"_id": "a", "version": 5}, "current")]
+
+
 def test_without_monkey_patching_an_op_is_sent_alone(monkeypatch):
     from services.kernel import sidewrites
 
