@@ -288,15 +288,12 @@ def _send_saves(collection: Collection, saves: list[_Save]) -> list:
     if its answer accounts for every insert (`_inserts_answered`)."""
     if len(saves) == 1:
         return [_save_alone(collection, saves[0])]
-    out: list = [None] * len(saves)
     sent: dict[str, int] = {}  # agg_id -> the index of its save with the highest expected version
     for i, s in enumerate(saves):
-        j = sent.setdefault(s.agg_id, i)
-        if j != i:
-            newest = _expected_order(s) > _expected_order(saves[j])
-            out[j if newest else i] = False
-            if newest:
-                sent[s.agg_id] = i
+        j = sent.get(s.agg_id)
+        if j is None or _expected_order(s) > _expected_order(saves[j]):
+            sent[s.agg_id] = i
+    out: list = [None if sent[s.agg_id] == i else False for i, s in enumerate(saves)]
     replaces = [i for i, s in enumerate(saves) if s.expected is not None and out[i] is None]
     inserts = [i for i, s in enumerate(saves) if s.expected is None and out[i] is None]
     if len(replaces) + len(inserts) == 1:

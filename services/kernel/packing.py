@@ -100,10 +100,7 @@ class Encoded:
 def decode_parts(stored: bytes, inner: bytes | None, codec_options: CodecOptions = KERNEL_CODEC) -> dict:
     """The unpacked document from the BSON of the stored document and of its packed fields (`Encoded`)."""
     doc = bson.decode(stored, codec_options=codec_options)
-    if inner is not None:
-        del doc[PACKED]
-        doc.update(bson.decode(inner, codec_options=codec_options))
-    return doc
+    return doc if inner is None else _expanded(doc, inner, codec_options)
 
 
 def encode(doc: Mapping[str, Any], fields: Iterable[str] = PACKED_FIELDS, lifted: Iterable[str] = ()) -> Encoded:
@@ -183,14 +180,17 @@ def unpack(stored: Mapping[str, Any] | None, codec_options: CodecOptions = KERNE
         return None
     doc = dict(stored)
     raw = _packed_bson(doc)
-    if raw is None:
-        return doc
+    return doc if raw is None else _expanded(doc, raw, codec_options)
+
+
+def _expanded(doc: dict, inner: bytes, codec_options: CodecOptions) -> dict:
+    """`doc` with its packed field replaced by the fields whose BSON is `inner` (changed in place)."""
     try:
-        inner = bson.decode(raw, codec_options=codec_options)
+        fields = bson.decode(inner, codec_options=codec_options)
     except InvalidBSON as exc:
         raise PackingError(f"damaged packed field in document {doc.get('_id')!r}: {exc}") from exc
     del doc[PACKED]
-    doc.update(inner)
+    doc.update(fields)
     return doc
 
 

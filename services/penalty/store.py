@@ -207,7 +207,7 @@ def ref_keys(snapshot: dict) -> list[str]:
         values = snapshot.get(field)
         for value in values if isinstance(values, list) else [values]:
             if value:
-                keys.append(f"{field}:{value}")
+                keys.append(ref_key(field, value))
     return keys
 
 
@@ -228,16 +228,21 @@ def index_refs(db: Database, case_id: str, snapshot: dict, known: set, writes: S
             writes.after(lambda: known.update(new))
 
 
+def ref_key(field: str, value: Any) -> str:
+    """The `case_refs` key of an officer, item or party (`<field>:<value>`)."""
+    return f"{field}:{value}"
+
+
 def cases_referring(db: Database, field: str, value: Any) -> list[str]:
-    doc = db.case_refs.find_one({"_id": f"{field}:{value}"})
+    doc = db.case_refs.find_one({"_id": ref_key(field, value)})
     return list(doc.get("cases", [])) if doc else []
 
 
 def cases_referring_each(db: Database, field: str, values: Iterable[Any]) -> dict[Any, list[str]]:
     """`cases_referring` of several values, {value: cases} (one find per ID_IN_CHUNK values)."""
     values = list(dict.fromkeys(values))
-    docs = by_id(db.case_refs, [f"{field}:{value}" for value in values])
-    return {value: list(docs.get(f"{field}:{value}", {}).get("cases", [])) for value in values}
+    docs = by_id(db.case_refs, [ref_key(field, value) for value in values])
+    return {value: list(docs.get(ref_key(field, value), {}).get("cases", [])) for value in values}
 
 
 def mark_due(db: Database, field: str, value: Any, now: datetime, *, except_case: str | None = None) -> int:
