@@ -328,12 +328,40 @@ def find_service_processes(amqp_uri: str, prefix: str) -> dict[str, int]:
     return found
 
 
+def replica_key(service: str, index: int) -> str:
+    """The bench's name of a service's process: the service itself, then `penalty#2`, `penalty#3`..."""
+    return service if index == 0 else f"{service}#{index + 1}"
+
+
+def service_of_key(key: str) -> str:
+    return key.split("#", 1)[0]
+
+
+def parse_replicas(values: list[str] | None) -> dict[str, int]:
+    """`--replicas penalty=2` (repeatable) -> {"penalty": 2}; an HTTP-facing process cannot have two
+    (they would share one port)."""
+    from services.launcher import processes
+
+    table, out = processes(), {}
+    for value in values or ():
+        name, _, count = value.partition("=")
+        if name not in table or not count.isdigit() or int(count) < 1:
+            raise SystemExit(f"bench: --replicas {value!r}: expected <service>=<n ≥ 1> with a service of "
+                             f"{', '.join(sorted(table))}")
+        if table[name].http_port and int(count) > 1:
+            raise SystemExit(f"bench: --replicas {value!r}: {name} is HTTP-facing; only one process can serve its port")
+        out[name] = int(count)
+    return out
+
+
 class Suite:
     """The suite under test: the running one, or processes the bench starts (and stops) itself."""
 
-    def __init__(self, amqp_uri: str, mongo_uri: str, prefix: str, web: str, start: str, log_dir: Path):
+    def __init__(self, amqp_uri: str, mongo_uri: str, prefix: str, web: str, start: str, log_dir: Path,
+                 replicas: dict[str, int] | None = None):
         self.amqp_uri, self.mongo_uri, self.prefix, self.web = amqp_uri, mongo_uri, prefix, web
         self.start_mode, self.log_dir = start, log_dir
+        self.replicas = replicas or {}  # service -> processes to start (competing consumers), 1 if absent
         self.started: dict[str, subprocess.Popen] = {}
         self.health: dict[str, str] = {}
         self.services: list[str] = []
@@ -363,17 +391,19 @@ class Suite:
                 "WEB_SERVER_ADDRESS": self.web, "PYTHONWARNINGS": "ignore::DeprecationWarning",
                 "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
         for name, proc in available().items():
-            env = dict(base)
-            if proc.metrics_port:
-                env["METRICS_PORT"] = str(free_port())
-                self.health[name] = f"http://127.0.0.1:{env['METRICS_PORT']}/health"
-            else:  # HTTP-facing: the gateway on self.web, any other on a free port
-                env["WEB_SERVER_ADDRESS"] = self.web if name == "gateway" else f"127.0.0.1:{free_port()}"
-                self.health[name] = f"http://{env['WEB_SERVER_ADDRESS']}/health"
-            out = open(self.log_dir / f"{name}.log", "ab")
-            self.started[name] = subprocess.Popen(
-                command(proc),
-                env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
+            for index in range(self.replicas.get(name, 1)):
+                key = replica_key(name, index)
+                env = dict(base)
+                if proc.metrics_port:
+                    env["METRICS_PORT"] = str(free_port())
+                    self.health[key] = f"http://127.0.0.1:{env['METRICS_PORT']}/health"
+                else:  # HTTP-facing: the gateway on self.web, any other on a free port
+                    env["WEB_SERVER_ADDRESS"] = self.web if name == "gateway" else f"127.0.0.1:{free_port()}"
+                    self.health[key] = f"http://{env['WEB_SERVER_ADDRESS']}/health"
+                out = open(self.log_dir / f"{key}.log", "ab")
+                self.started[key] = subprocess.Popen(
+                    command(proc),
+                    env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
         for name, url in self.health.items():
             deadline = time.monotonic() + 90
             while not healthy(url, 1):
@@ -397,7 +427,7 @@ class Suite:
 
     def metrics_urls(self) -> dict[str, str]:
         return {name: url[:-len("/health")] + "/metrics" for name, url in self.health.items()
-                if name in SERVICES and name in self.services}
+                if service_of_key(name) in SERVICES and service_of_key(name) in self.services}
 
     def all_metrics_urls(self) -> dict[str, str]:
         """Every process's /metrics (the database commands of the services the workload reaches
@@ -726,7 +756,7 @@ class HandledCounter:
                 labels = dict(_LABEL.findall(match.group(2)))
                 pattern = labels.get("event_type", "")
                 kind = pattern[:-2] if pattern.endswith(".*") else None
-                if labels.get("service") == service and SERVICE_OF.get(kind) == service:
+                if labels.get("service") == service_of_key(service) and SERVICE_OF.get(kind) == service_of_key(service):
                     sign = 1 if match.group(1) == "zhifa_entrypoint_calls_total" else -1
                     total += sign * float(match.group(3))
         return int(total)
@@ -1160,6 +1190,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-data", action="store_true", help="保留自行启动的套件写入的数据库")
     parser.add_argument("--strict", action="store_true", help="任一目标未达标时以退出码 1 结束")
     parser.add_argument("--out", default=str(ROOT / ".run" / "bench" / "latest.json"), help="结果 JSON 文件")
+    parser.add_argument("--replicas", action="append", metavar="SERVICE=N",
+                        help="自行启动套件时某服务的进程数（竞争消费者），可重复，如 --replicas penalty=2")
     parser.add_argument("--replay", action="store_true",
                         help="追加重放阶段：装载一个县的全年历史，再按 as_of 重放（services/simulator/bench_replay.py）")
     parser.add_argument("--replay-load", choices=("direct", "ingress"), default="direct",
@@ -1167,6 +1199,7 @@ def main(argv: list[str] | None = None) -> int:
                              "ingress 经入口发布（受 --max-seconds 限制，可能只装载一部分）")
     parser.add_argument("--replay-chunk", type=int, default=500, help="direct 装载时每批交给 apply_batch 的事件数")
     args = parser.parse_args(argv)
+    replicas = parse_replicas(args.replicas)
 
     amqp_uri = os.environ.get("AMQP_URI", DEFAULT_AMQP_URI)
     mongo_uri = os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/")
@@ -1195,7 +1228,7 @@ def main(argv: list[str] | None = None) -> int:
             amqp_uri = with_vhost(amqp_uri, vhost)
     try:
         with Suite(amqp_uri, mongo_uri, prefix, web, "no" if use_running else "yes",
-                   ROOT / ".run" / "bench" / run_id) as suite:
+                   ROOT / ".run" / "bench" / run_id, replicas) as suite:
             services = suite.services
             if not services:
                 raise SystemExit("bench: none of personnel/registry/penalty is running")
@@ -1206,6 +1239,12 @@ def main(argv: list[str] | None = None) -> int:
                                 "started_by_bench": bool(suite.started), "db_prefix": prefix,
                                 "vhost": vhost, "mongo_uri": mongo_uri}
             results["workload"] = info
+            scaled = {name: n for name, n in replicas.items() if n > 1}
+            if scaled and suite.started:
+                results["notes"].append("竞争消费者：" + "，".join(f"{name} {n} 个进程" for name, n in scaled.items())
+                                        + "（--replicas；其余服务各 1 个进程）")
+            elif scaled:
+                results["notes"].append("--replicas 未生效：测量的是运行中的套件，进程数以其实际为准")
             first, second = events[:args.events], events[args.events:args.events + latency_count]
             # the raw ceiling first, on a quiet pipeline: a backlog still draining would take its CPU
             quiet = wait_until_flat(HandledCounter(suite.metrics_urls()), timeout=900)
