@@ -257,7 +257,8 @@ class GatewayService:
         admitted = [i for i, v in enumerate(verdicts) if isinstance(v, Admitted)]
         hashes = {i: digest(verdicts[i].envelope) for i in admitted}
         if channel == "amqp":
-            priors = dict(zip(admitted, store.claim([verdicts[i].envelope for i in admitted], channel, now)))
+            priors = dict(zip(admitted, store.claim([verdicts[i].envelope for i in admitted], channel, now,
+                                                    [hashes[i] for i in admitted])))
         else:
             seen = store.seen([verdicts[i].envelope["event_id"] for i in admitted])
             priors = {}
@@ -310,7 +311,7 @@ class GatewayService:
         if first_trace is not None:  # the worker's own log lines carry the trace of its first admitted event
             tracing.bind(*first_trace)
         if channel != "amqp":
-            store.remember([verdicts[i].envelope for i in accepted], channel, now)
+            store.remember([verdicts[i].envelope for i in accepted], channel, now, [hashes[i] for i in accepted])
         for i in accepted:
             env = verdicts[i].envelope
             INGRESS_ACCEPTED.labels(channel, bounded("dept", env["dept"]), env["type"]).inc()

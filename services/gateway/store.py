@@ -84,28 +84,34 @@ class GatewayStore:
             return {}
         return {doc["_id"]: doc for doc in self.db.accepted.find({"_id": {"$in": sorted(set(event_ids))}})}
 
-    def claim(self, envelopes: list[dict], channel: str, received_at: datetime) -> list[dict | None]:
+    def claim(self, envelopes: list[dict], channel: str, received_at: datetime,
+              hashes: list[str] | None = None) -> list[dict | None]:
         """Record the event ids of a batch in one write (at most 50: callers batch so): for each
         envelope None when this is its first arrival, else the earlier record (`{}` if it vanished).
-        The second of two envelopes of one batch with the same id finds the first one's record."""
+        The second of two envelopes of one batch with the same id finds the first one's record.
+        `hashes`: the envelopes' digests when the caller has them already."""
         if not envelopes:
             return []
-        taken = self._insert_accepted(envelopes, channel, received_at)
+        taken = self._insert_accepted(envelopes, channel, received_at, hashes)
         if not taken:
             return [None] * len(envelopes)
         prior = self.seen([envelopes[i]["event_id"] for i in taken])
         return [prior.get(env["event_id"], {}) if i in taken else None for i, env in enumerate(envelopes)]
 
-    def remember(self, envelopes: list[dict], channel: str, received_at: datetime) -> None:
+    def remember(self, envelopes: list[dict], channel: str, received_at: datetime,
+                 hashes: list[str] | None = None) -> None:
         """Record event ids after their dispatch (HTTP); one already recorded (a concurrent request)
         stays as it was: both dispatches are idempotent downstream."""
         if envelopes:
-            self._insert_accepted(envelopes, channel, received_at)
+            self._insert_accepted(envelopes, channel, received_at, hashes)
 
-    def _insert_accepted(self, envelopes: list[dict], channel: str, received_at: datetime) -> set[int]:
+    def _insert_accepted(self, envelopes: list[dict], channel: str, received_at: datetime,
+                         hashes: list[str] | None = None) -> set[int]:
         """One unordered `insert_many`; the positions whose id was taken already (duplicate key)."""
-        docs = [{"_id": env["event_id"], "hash": digest(env), "type": env["type"], "dept": env["dept"],
-                 "channel": channel, "received_at": received_at} for env in envelopes]
+        if hashes is None:
+            hashes = [digest(env) for env in envelopes]
+        docs = [{"_id": env["event_id"], "hash": h, "type": env["type"], "dept": env["dept"],
+                 "channel": channel, "received_at": received_at} for env, h in zip(envelopes, hashes, strict=True)]
         try:
             self.db.accepted.insert_many(docs, ordered=False)
         except BulkWriteError as exc:

@@ -18,6 +18,7 @@ query, the deadline sweep and the command path. What is this service's own:
 from __future__ import annotations
 
 import secrets
+import sys
 from datetime import datetime
 from typing import Any
 
@@ -36,7 +37,7 @@ from services.kernel import config
 from services.kernel.aggregates import derived_event_id
 from services.kernel.base import EventSourcedService, bounded as _bounded
 from services.kernel.commands import CommandRefused, build_envelope
-from services.kernel.messaging import reliable_event_handler
+from services.kernel.messaging import batch_event_handler
 from services.kernel.mongo import Mongo
 from services.kernel.plugins import Plugins
 from services.penalty.projections import projected_item
@@ -53,6 +54,23 @@ def _known(db, what: str) -> set:
 
 def _facts(facts: list[dict]) -> list[Fact]:
     return [Fact.from_envelope(f, seq=i) for i, f in enumerate(facts)]
+
+
+def _each(envelopes, handle) -> list | None:
+    """A projection batch (officer.changed, item.changed): each envelope handled in order as a message
+    of its own was; its outcome None (applied) or its failure's `sys.exc_info()`, which retries or
+    dead-letters that message alone (messaging.BatchEventHandler). A batch is acked with one ack.
+    With BATCH_MAX 1 the handler gets one envelope, not a list: handled, a failure raised."""
+    if not isinstance(envelopes, list):
+        return handle(envelopes)
+    outcomes: list = []
+    for envelope in envelopes:
+        try:
+            handle(envelope)
+            outcomes.append(None)
+        except Exception:
+            outcomes.append(sys.exc_info())
+    return outcomes
 
 
 def item_check(payload: dict | None, dept: str, code: str, at: datetime) -> d.ItemCheck | None:
@@ -190,8 +208,12 @@ class InspectionService(EventSourcedService):
                 self._derive("unit", d.UNIT_REGISTERED, p, p["dept"], f"{p['on']}T00:00:00+08:00", p["dept"], p["on"])
 
     # ---- projections ---------------------------------------------------------------------------
-    @reliable_event_handler("personnel", "officer.changed")
-    def handle_officer_changed(self, envelope):
+    @batch_event_handler("personnel", "officer.changed")
+    def handle_officer_changed(self, envelopes):
+        """Officer snapshots, a batch at a time (one outcome per envelope: see `_each`)."""
+        return _each(envelopes, self._officer_changed)
+
+    def _officer_changed(self, envelope):
         """Officer snapshot for the inspector rules and the draw's inspector pool; the enterprises
         referring to the officer become due when what the inspector rules read of it changed (or the
         same version came again: a redelivery after a stop before they were made due)."""
@@ -203,8 +225,12 @@ class InspectionService(EventSourcedService):
         if stored and (officer_facts(before) != officer_facts(payload) or (old or {}).get("version") == version):
             store.mark_due(self.db, (old or {}).get("targets") or (), now)
 
-    @reliable_event_handler("registry", "item.changed")
-    def handle_item_changed(self, envelope):
+    @batch_event_handler("registry", "item.changed")
+    def handle_item_changed(self, envelopes):
+        """Item time lines, a batch at a time (one outcome per envelope: see `_each`)."""
+        return _each(envelopes, self._item_changed)
+
+    def _item_changed(self, envelope):
         """Item time line for the item rule (published, held, an inspection item, its area)."""
         payload = envelope["payload"]
         now = self.clock()

@@ -94,10 +94,21 @@ class _Lane:
 
     def send(self, messages: list[Outgoing], timeout: float) -> None:
         self.nacked = 0
-        for out in messages:
-            self.tag += 1
-            self.pending.add(self.tag)
-            self.channel.basic_publish(out.message(), exchange=out.exchange.name, routing_key=out.routing_key)
+        # the batch's frames are collected and written with one `sendall` (py-amqp writes each
+        # message's frames with a system call of their own)
+        transport = self.connection.connection.transport
+        if transport is None:  # (py-amqp dropped it: the connection was closed)
+            raise AMQPConnectionError("publishing connection closed")
+        frames: list[bytes] = []
+        sendall, transport._write = transport._write, lambda data: frames.append(bytes(data))
+        try:
+            for out in messages:
+                self.tag += 1
+                self.pending.add(self.tag)
+                self.channel.basic_publish(out.message(), exchange=out.exchange.name, routing_key=out.routing_key)
+        finally:
+            transport._write = sendall
+        transport.write(b"".join(frames))
         deadline = time.monotonic() + timeout
         while self.pending:
             remaining = deadline - time.monotonic()

@@ -82,6 +82,10 @@ DB_COMMAND_SECONDS = Counter("zhifa_db_command_seconds_total", "Time spent waiti
 PROJECTION_CACHE = Counter("zhifa_projection_cache_total", "Projection look-ups served from the process cache (hit), "
                            "read from the database (miss), and entries dropped after a change (dropped)",
                            ["service", "kind", "result"])
+# how many messages one batch worker was handed (messaging.BatchCollector: the fact services' batch
+# event handlers and the gateway's ingress); bucket bounds cover BATCH_MAX (150) and INGRESS_BATCH_MAX (50)
+BATCH_MESSAGES = Histogram("zhifa_batch_messages", "Messages handed to one batch worker",
+                           ["service", "entrypoint"], buckets=(1, 2, 5, 10, 20, 35, 50, 75, 100, 150))
 DEPENDENCY_UP = Gauge("zhifa_dependency_up", "Whether a dependency answered its last readiness check",
                       ["service", "dependency"])
 

@@ -42,9 +42,9 @@ def claims(monkeypatch):
     sizes: list[int] = []
     real = GatewayStore.claim
 
-    def observed(self, envelopes, channel, received_at):
+    def observed(self, envelopes, channel, received_at, *hashes):
         sizes.append(len(envelopes))
-        return real(self, envelopes, channel, received_at)
+        return real(self, envelopes, channel, received_at, *hashes)
 
     monkeypatch.setattr(GatewayStore, "claim", observed)
     return sizes

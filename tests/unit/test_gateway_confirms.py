@@ -17,9 +17,15 @@ class ScriptedBroker:
 
     def __init__(self, answers):
         self.published, self.answers, self.lane = [], list(answers), None
+        self.connection, self.transport, self.writes = self, self, []
+        self._write = self.writes.append  # the socket's sendall, as py-amqp's TCPTransport sets it
+
+    def write(self, data):  # py-amqp's transport.write: calls _write
+        self._write(data)
 
     def basic_publish(self, message, exchange, routing_key):
         self.published.append((exchange, routing_key, message))
+        self.write(memoryview(b"frames of %d;" % len(self.published)))  # py-amqp hands a view of its buffer
 
     def drain_events(self, timeout):
         if not self.answers:
@@ -54,6 +60,24 @@ def test_every_message_is_sent_before_the_one_wait_and_a_multiple_ack_settles_th
         "nameko.traceparent": "t"}
 
 
+def test_a_batch_s_frames_go_out_in_one_write_and_later_writes_go_to_the_socket_again():
+    broker = ScriptedBroker([("ack", 3, True)])
+    lane = lane_for(broker)
+    lane.send(batch(3), timeout=5)
+    assert broker.writes == [b"frames of 1;frames of 2;frames of 3;"]
+    broker.write(b"heartbeat")  # outside a batch: straight to the socket
+    assert broker.writes[-1] == b"heartbeat" and len(broker.writes) == 2
+
+
+def test_a_message_that_cannot_be_sent_fails_the_batch_and_leaves_the_socket_writer_in_place():
+    broker = ScriptedBroker([])
+    lane = lane_for(broker)
+    broken = Outgoing(EX, "officer.registered", {1, 2})  # a set: no JSON
+    with pytest.raises(TypeError):
+        lane.send([*batch(1), broken], timeout=5)
+    assert broker.writes == [] and broker._write == broker.writes.append
+
+
 def test_a_nack_fails_the_batch():
     lane = lane_for(ScriptedBroker([("ack", 1, False), ("nack", 3, True)]))
     with pytest.raises(NotConfirmed):
@@ -77,3 +101,13 @@ def test_tags_continue_across_batches_on_one_lane():
 def test_a_lone_surrogate_keeps_its_json_escape():
     message = Outgoing(EX, "x", {"event_id": "\ud800"}).message()
     assert json.loads(message.body) == {"event_id": "\ud800"}
+
+
+def test_a_lane_whose_connection_py_amqp_dropped_fails_as_a_lost_connection():
+    from services.kernel.confirms import CONNECTION_LOST
+
+    broker = ScriptedBroker([("ack", 1, False)])
+    broker.transport = None  # py-amqp's `collect()` after a close
+    with pytest.raises(CONNECTION_LOST):  # (the publisher then sends the batch once more on a fresh lane)
+        lane_for(broker).send(batch(1), timeout=5)
+    assert broker.published == []
