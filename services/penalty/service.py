@@ -22,6 +22,7 @@ from __future__ import annotations
 import inspect
 import json
 import re
+import sys
 from collections import OrderedDict
 from datetime import datetime
 from typing import Any, Callable
@@ -36,7 +37,7 @@ from services.common.workdays import DEFAULT_CALENDAR, WorkdayCalendar
 from services.kernel.base import EventSourcedService, bounded
 from services.kernel.commands import CommandRefused, refusal
 from services.kernel.memo import Memo
-from services.kernel.messaging import reliable_event_handler
+from services.kernel.messaging import batch_event_handler
 from services.kernel.mongo import Mongo
 from services.kernel.plugins import Plugins
 from services.kernel.projection_cache import ProjectionReader, projection_reader
@@ -253,9 +254,8 @@ class PenaltyService(EventSourcedService):
         return reader
 
     def _judged_on_changed(self, reader: ProjectionReader) -> None:
-        now, cases = self.clock(), store.cases(self.db)
-        for case_id in reader.finish():  # the deadline sweep re-evaluates them on fresh projections
-            cases.mark_due(case_id, now)
+        # the deadline sweep re-evaluates them on fresh projections
+        store.mark_cases_due(self.db, reader.finish(), self.clock())
 
     def store_listeners(self, aggregate) -> list:
         return [*super().store_listeners(aggregate), self._saved, self._index_decision]
@@ -310,25 +310,63 @@ class PenaltyService(EventSourcedService):
         store.index_refs(self.db, doc["_id"], doc["snapshot"], _INDEXED_REFS, self.writes)
 
     # ---- projections ---------------------------------------------------------------------------
-    @reliable_event_handler("personnel", "officer.changed")
-    def handle_officer_changed(self, envelope):
+    @batch_event_handler("personnel", "officer.changed")
+    def handle_officer_changed(self, envelopes):
         """Officer snapshot for the credential rule; cases referring to the officer fall due."""
-        payload = envelope["payload"]
-        now, generation = self.clock(), store.cache_generation()
-        stored, changed = store.store_officer(self.db, payload, now)
-        if stored:  # before the due marks: see services/kernel/projection_cache.py
-            store.projection_stored(self.db, store.OFFICERS, payload["officer_id"], payload, generation)
-        if changed:
-            store.mark_due(self.db, "officer_ids", payload["officer_id"], now)
+        return self._projections_changed(store.OFFICERS, envelopes)
 
-    @reliable_event_handler("registry", "item.changed")
-    def handle_item_changed(self, envelope):
+    @batch_event_handler("registry", "item.changed")
+    def handle_item_changed(self, envelopes):
         """Item time line for the item and tier rules; cases referring to the item fall due."""
-        payload = envelope["payload"]
+        return self._projections_changed(store.ITEMS, envelopes)
+
+    def _projections_changed(self, kind: str, envelopes):
+        """Officer or item projections of one message or of a batch (BATCH_MAX > 1: one outcome per
+        envelope). Per projection, in this order: stored (one write each, kept only when not older),
+        its change logged (the batch's in one write; `store.projections_stored`), the cases that
+        refer to it read from the reverse index and made due (the batch's in one read and one bulk
+        per collection: `store.mark_due_each`). A projection whose write failed fails alone (retry /
+        dead letter); a failure after the writes fails every message whose projection was stored."""
+        if not isinstance(envelopes, list):
+            failure = self._store_projections(kind, [envelopes])[0]
+            if failure is not None:
+                raise failure[1].with_traceback(failure[2])
+            return None
+        return self._store_projections(kind, envelopes)
+
+    def _store_projections(self, kind: str, envelopes: list[dict]) -> list:
+        field, id_field = ("officer_ids", "officer_id") if kind == store.OFFICERS else ("item_codes", "item_code")
         now, generation = self.clock(), store.cache_generation()
-        if store.upsert_item(self.db, payload, now):  # logged before the due marks
-            store.projection_stored(self.db, store.ITEMS, payload["item_code"], payload, generation)
-            store.mark_due(self.db, "item_codes", payload["item_code"], now)
+        outcomes: list = [None] * len(envelopes)
+        stored: dict[str, dict] = {}  # key -> the payload stored last (the newest: older ones are not stored)
+        due: dict[str, None] = {}     # keys whose cases fall due, in order
+        written: list[int] = []
+        for i, envelope in enumerate(envelopes):
+            try:
+                payload = envelope["payload"]
+                key = payload[id_field]
+                if kind == store.OFFICERS:
+                    kept, changed = store.store_officer(self.db, payload, now)
+                else:
+                    kept = changed = store.upsert_item(self.db, payload, now)
+            except Exception:
+                outcomes[i] = sys.exc_info()
+                continue
+            if kept:
+                stored[key] = payload
+                written.append(i)
+            if changed:
+                due[key] = None
+                written.append(i)
+        try:  # logged before the due marks: see services/kernel/projection_cache.py
+            store.projections_stored(self.db, kind, stored, generation)
+            if due:
+                store.mark_due_each(self.db, field, due, now)
+        except Exception:
+            failed = sys.exc_info()
+            for i in written:
+                outcomes[i] = failed
+        return outcomes
 
     # ---- commands (网上办案) ---------------------------------------------------------------------
     @rpc

@@ -34,7 +34,7 @@ from services.kernel.memo import Memo, remembered
 from services.kernel.mongo import ConcurrencyError  # noqa: F401 (raised by the lease; callers catch store.ConcurrencyError)
 from services.kernel.packing import reading, unpack_from
 from services.kernel.projection_cache import ProjectionReader, record_change, record_changes, shared_cache
-from services.kernel.sidewrites import SideWrites, deferred
+from services.kernel.sidewrites import MAX_OPS, SideWrites, deferred, holding
 from services.penalty.manifest import MANIFEST
 from services.penalty.projections import case_summary
 
@@ -151,11 +151,20 @@ def projection_stored(db: Database, kind: str, key: str, payload: dict, generati
     stored and logged before this write made it miss (not stored: no call); one stored after it is
     another writer's log entry, which drops it at the next batch; one this cache has already seen
     since `generation` refuses the seed."""
-    logged = record_changes(db, [(kind, key)])
+    projections_stored(db, kind, {key: payload}, generation)
+
+
+def projections_stored(db: Database, kind: str, stored: dict[str, dict], generation: int | None) -> None:
+    """`projection_stored` of several projections of one kind (key -> payload stored) whose writes
+    all began at `generation`: their changes logged in one write, then each seeded."""
+    if not stored:
+        return
+    logged = record_changes(db, [(kind, key) for key in stored])
     cache = shared_cache()
     if cache is not None and generation is not None:
-        as_read = bson.decode(bson.encode({"payload": payload}), codec_options=db.codec_options)["payload"]
-        cache.seed(db.name, kind, key, as_read, generation, logged)
+        for key, payload in stored.items():
+            as_read = bson.decode(bson.encode({"payload": payload}), codec_options=db.codec_options)["payload"]
+            cache.seed(db.name, kind, key, as_read, generation, logged)
 
 
 ID_IN_CHUNK = 100  # keys per `_id $in` find (a bounded command and reply)
@@ -251,9 +260,36 @@ def mark_due(db: Database, field: str, value: Any, now: datetime, *, except_case
     Cases are found through the `case_refs` reverse index by `_id` (no scan of the cases). The
     version bump makes a concurrent save of the same case retry on fresh projections.
     """
+    return mark_due_each(db, field, [value], now, except_case=except_case)
+
+
+def mark_due_each(db: Database, field: str, values: Iterable[Any], now: datetime, *,
+                  except_case: str | None = None) -> int:
+    """`mark_due` of several values (one reverse-index read per ID_IN_CHUNK values, then
+    `mark_cases_due` of every case referring to any of them, each once)."""
+    referring = cases_referring_each(db, field, values)
+    return mark_cases_due(db, (c for cases in referring.values() for c in cases if c != except_case), now)
+
+
+def mark_cases_due(db: Database, case_ids: Iterable[str], now: datetime) -> int:
+    """`AggregateStore.mark_due` of each case, in one bulk per MAX_OPS cases for the due-date index
+    and one for the cases: the same writes in the same order per case (its due-date entry at once —
+    also into every unit of this process still holding one for it, after that one —, its cached
+    document dropped, then `due_at` and the version bump on the case), the cases' entries all before
+    the first case's bump. The cases modified."""
+    ids = list(dict.fromkeys(case_ids))
     cases = AggregateStore(db.cases)
-    return sum(cases.mark_due(case_id, now) for case_id in cases_referring(db, field, value)
-               if case_id != except_case)
+    if len(ids) <= 1:
+        return sum(cases.mark_due(case_id, now) for case_id in ids)
+    entries = [ReplaceOne({"_id": case_id}, {"due_at": now}, upsert=True) for case_id in ids]
+    _bulk(cases.deadlines, entries)
+    for case_id, op in zip(ids, entries):
+        for unit in holding(cases.deadlines, case_id):
+            unit.add(cases.deadlines, op, key=case_id)
+        cases.cache.drop(cases._key(case_id))
+    bumps = [UpdateOne({"_id": case_id}, {"$set": {"due_at": now}, "$inc": {"version": 1}}) for case_id in ids]
+    return sum(cases.col.bulk_write(bumps[i:i + MAX_OPS], ordered=True).modified_count
+               for i in range(0, len(bumps), MAX_OPS))
 
 
 # -- decisions index ------------------------------------------------------------------------------
@@ -331,15 +367,16 @@ def decisions_changed(db: Database, changed: Iterable[tuple[Iterable[str | None]
     logged = record_changes(db, [(PARTIES, party) for party in sorted(by_party)])
     if not make_due:
         return
-    cache, aggregates = shared_cache() if entries else None, AggregateStore(db.cases)
+    cache = shared_cache() if entries else None
     generation = cache.generation if cache is not None else 0
     referring_each = cases_referring_each(db, "party_id", sorted(by_party))
+    due = []
     for party, cases in sorted(by_party.items()):
-        referring = referring_each[party]
         skip = next(iter(cases)) if len(cases) == 1 else None
-        for case_id in referring:
-            if case_id != skip:
-                aggregates.mark_due(case_id, now)
+        due.extend(case_id for case_id in referring_each[party] if case_id != skip)
+    mark_cases_due(db, due, now)  # (a case of several of these parties: made due once)
+    for party in sorted(by_party):
+        referring = referring_each[party]
         first = sorted(referring)[:MAX_OTHER_DECISIONS + 1]
         if cache is not None and all(c in entries for c in first):
             cache.seed(db.name, PARTIES, party, [(c, entries[c]) for c in first], generation, logged)

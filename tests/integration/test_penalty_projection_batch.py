@@ -1,0 +1,133 @@
+"""Penalty's `officer.changed` / `item.changed` handlers take a batch (services/penalty/service.py
+`_projections_changed`): each projection stored as before (one write each), the batch's changes
+logged in one write, the cases referring to the changed ones read in one reverse-index find and made
+due in one bulk per collection (services/penalty/store.py `mark_cases_due`), each case once; a
+projection whose write fails fails alone, a failure after the writes fails the messages whose
+projection was stored. On the real MongoDB-wire server."""
+from datetime import timedelta
+from types import SimpleNamespace
+
+import pytest
+from pymongo import ReplaceOne
+
+from services.kernel.aggregates import AggregateStore
+from services.kernel.projection_cache import CHANGES
+from services.kernel.sidewrites import SideWrites
+from services.penalty import store
+from services.penalty.service import PenaltyService
+from tests.integration.test_penalty_projections import watched  # noqa: F401 (the recorded scratch database)
+from tests.integration.test_projection_cache import NOW, officer
+
+
+def service(db):
+    svc = SimpleNamespace(db=db, clock=lambda: NOW)
+    svc._store_projections = lambda kind, envelopes: PenaltyService._store_projections(svc, kind, envelopes)
+    svc._projections_changed = lambda kind, envelopes: PenaltyService._projections_changed(svc, kind, envelopes)
+    return svc
+
+
+def cases_referring(db, refs: dict[str, list[str]]) -> None:
+    ids = sorted({c for cases in refs.values() for c in cases})
+    db.cases.insert_many([{"_id": c, "version": 1} for c in ids])
+    db.case_refs.insert_many([{"_id": key, "cases": cases} for key, cases in refs.items()])
+
+
+def logged(db) -> int:
+    return (db[CHANGES].find_one({"_id": "epoch"}) or {}).get("n", 0)
+
+
+def test_a_batch_of_officer_changes_is_one_log_write_one_reverse_index_read_and_one_bulk_per_collection(watched):
+    db, recorder = watched
+    store.store_officer(db, officer("O3", 5), NOW)
+    cases_referring(db, {"officer_ids:O1": ["C1", "C2"], "officer_ids:O2": ["C2", "C3"], "officer_ids:O3": ["C4"]})
+    before = logged(db)
+    recorder.seen.clear()
+    batch = [{"payload": officer("O1", 1)}, {"payload": officer("O2", 1)},
+             {"payload": officer("O3", 4)},  # older than the stored one: neither stored nor logged
+             {"payload": officer("O1", 2, valid_to="2026-06-30")}]
+    outcomes = PenaltyService.handle_officer_changed(service(db), batch)
+    assert outcomes == [None] * 4
+    assert recorder.seen == [("findAndModify", "officers")] * 4 + [
+        ("update", CHANGES), ("find", "case_refs"), ("update", "cases_due"), ("update", "cases")]
+    assert logged(db) == before + 2  # O1 and O2, once each
+    assert db.officers.find_one({"_id": "O1"})["version"] == 2
+    assert db.officers.find_one({"_id": "O3"})["version"] == 5
+    for case_id in ("C1", "C2", "C3"):  # C2 refers to both: made due once
+        assert db.cases.find_one({"_id": case_id}) == {"_id": case_id, "version": 2, "due_at": NOW}
+        assert db.cases_due.find_one({"_id": case_id})["due_at"] == NOW
+    assert db.cases.find_one({"_id": "C4"}) == {"_id": "C4", "version": 1}  # O3 not stored: not due
+    assert db.cases_due.find_one({"_id": "C4"}) is None
+
+
+def test_an_item_batch_makes_the_cases_of_the_stored_items_due(watched):
+    db, recorder = watched
+    cases_referring(db, {"item_codes:I1": ["C1"], "item_codes:I2": ["C2", "C1"]})
+    item = lambda code, revision: {"item_code": code, "revision": revision, "name": code}  # noqa: E731
+    store.upsert_item(db, item("I2", 9), NOW)
+    recorder.seen.clear()
+    outcomes = PenaltyService.handle_item_changed(service(db), [{"payload": item("I1", 1)}, {"payload": item("I2", 3)}])
+    assert outcomes == [None, None]
+    assert recorder.seen.count(("find", "case_refs")) == 1
+    assert db.cases.find_one({"_id": "C1"})["version"] == 2  # I1 stored; I2's revision 3 is older: not
+    assert db.cases.find_one({"_id": "C2"})["version"] == 1
+    assert db.items.find_one({"_id": "I2"})["version"] == 9
+
+
+def test_an_officer_whose_write_fails_fails_alone(watched):
+    db, _ = watched
+    cases_referring(db, {"officer_ids:O1": ["C1"], "officer_ids:O2": ["C2"]})
+    broken = officer("O2", 1)
+    del broken["version"]
+    outcomes = PenaltyService.handle_officer_changed(service(db), [{"payload": broken}, {"payload": officer("O1", 1)}])
+    assert outcomes[1] is None
+    assert outcomes[0] is not None and outcomes[0][0] is KeyError  # retried / dead-lettered alone
+    assert db.cases.find_one({"_id": "C1"})["version"] == 2
+    assert db.cases.find_one({"_id": "C2"})["version"] == 1
+
+
+def test_a_failure_after_the_writes_fails_the_messages_whose_projection_was_stored(watched, monkeypatch):
+    db, _ = watched
+    store.store_officer(db, officer("O3", 5), NOW)
+    cases_referring(db, {"officer_ids:O1": ["C1"]})
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("database gone")
+    monkeypatch.setattr(store, "mark_due_each", broken)
+    outcomes = PenaltyService.handle_officer_changed(service(db), [{"payload": officer("O1", 1)},
+                                                                   {"payload": officer("O3", 4)}])
+    assert outcomes[0] is not None and outcomes[0][0] is RuntimeError
+    assert outcomes[1] is None  # older: nothing of it was written, nothing to redo
+
+
+def test_one_envelope_without_batching_is_handled_and_its_failure_raised(watched):
+    db, _ = watched
+    cases_referring(db, {"officer_ids:O1": ["C1"]})
+    assert PenaltyService.handle_officer_changed(service(db), {"payload": officer("O1", 1)}) is None
+    assert db.cases.find_one({"_id": "C1"})["version"] == 2
+    broken = officer("O1", 2)
+    del broken["officer_id"]
+    with pytest.raises(KeyError):
+        PenaltyService.handle_officer_changed(service(db), {"payload": broken})
+
+
+def test_cases_made_due_together_go_after_a_due_date_a_unit_still_holds(watched):
+    db, recorder = watched
+    cases_referring(db, {"officer_ids:O1": ["C1", "C2"]})
+    deadlines = AggregateStore(db.cases).deadlines
+    unit = SideWrites()  # another batch worker's unit: an older due date of C1 deferred to its end
+    unit.add(deadlines, ReplaceOne({"_id": "C1"}, {"due_at": NOW + timedelta(days=30)}, upsert=True), key="C1")
+    recorder.seen.clear()
+    assert store.mark_cases_due(db, ["C1", "C2", "C1"], NOW) == 2
+    assert recorder.seen == [("update", "cases_due"), ("update", "cases")]
+    unit.flush()
+    assert db.cases_due.find_one({"_id": "C1"})["due_at"] == NOW  # not the older one
+    assert [d["version"] for d in db.cases.find({}, sort=[("_id", 1)])] == [2, 2]
+
+
+def test_an_envelope_without_a_payload_fails_alone(watched):
+    db, _ = watched
+    cases_referring(db, {"officer_ids:O1": ["C1"]})
+    outcomes = PenaltyService.handle_officer_changed(service(db), [{"type": "officer.changed"},
+                                                                   {"payload": officer("O1", 1)}])
+    assert outcomes[0] is not None and outcomes[0][0] is KeyError
+    assert outcomes[1] is None and db.cases.find_one({"_id": "C1"})["version"] == 2
