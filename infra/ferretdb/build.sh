@@ -8,7 +8,8 @@
 # is fetched with `go mod download` from a scratch module, copied to a writable directory,
 # given its build/version/version.txt (the binary panics at start without it), patched with
 # every infra/ferretdb/*.patch (in name order) and built. A patch may also change a dependency:
-# its paths then start with zhifa/<copy>/ (0007: zhifa/modernc-sqlite/, the SQLite driver), and
+# its paths then start with zhifa/<copy>/ (0007: zhifa/modernc-sqlite/, the SQLite driver; 0013:
+# zhifa/modernc-memory/, the driver's C allocator), and
 # the build copies that module into the source tree and points FerretDB's go.mod at the copy.
 #
 # Idempotent: does nothing when OUTPUT exists and its stamp (FerretDB version + sha256 of the
@@ -92,7 +93,7 @@ mv "$SRC.tmp" "$SRC"
 
 # 2b. a third-party module one of our patches changes (its paths start with zhifa/<copy>/) is copied
 #     from the module cache into the source tree and used in place of the original (go.mod replace)
-for m in "modernc.org/sqlite=zhifa/modernc-sqlite"; do
+for m in "modernc.org/sqlite=zhifa/modernc-sqlite" "modernc.org/memory=zhifa/modernc-memory"; do
     mod="${m%%=*}" rel="${m#*=}"
     grep -q "^+++ b/$rel/" "${PATCHES[@]}" /dev/null || continue
     ver="$(awk -v m="$mod" '$1 == m || ($1 == "require" && $2 == m) { print ($1 == m) ? $2 : $3; exit }' "$SRC/go.mod")"
