@@ -100,9 +100,11 @@ def _officer_read(payload: dict | None) -> dict | None:
 
 def store_officer(db: Database, payload: dict, now: datetime) -> tuple[bool, bool]:
     """Store a newer officer projection: (whether what penalty reads of it changed — OFFICER_READ —
-    or the same version was stored again (a redelivery: maybe after a crash before its change was
-    logged), whether what the credential rule reads changed, `_officer_facts`). One command: the
-    write hands back the projection it replaced (none: a new officer)."""
+    or the same version was stored again, whether what the credential rule reads changed,
+    `_officer_facts`, or the same version was stored again). The same version again is a redelivery,
+    maybe after a crash between the write and its change log or its cases' due marks: both are
+    answered True so the log and the marks are made again (as `upsert_item` does for an item). One
+    command: the write hands back the projection it replaced (none: a new officer)."""
     version = int(payload["version"])
     try:
         old = db.officers.find_one_and_update(
@@ -113,7 +115,8 @@ def store_officer(db: Database, payload: dict, now: datetime) -> tuple[bool, boo
         return False, False
     before = old["payload"] if old else None
     again = old is not None and old.get("version") == version
-    return again or _officer_read(before) != _officer_read(payload), _officer_facts(before) != _officer_facts(payload)
+    return (again or _officer_read(before) != _officer_read(payload),
+            again or _officer_facts(before) != _officer_facts(payload))
 
 
 def upsert_officer(db: Database, payload: dict, now: datetime) -> bool:

@@ -131,3 +131,20 @@ def test_an_envelope_without_a_payload_fails_alone(watched):
                                                                    {"payload": officer("O1", 1)}])
     assert outcomes[0] is not None and outcomes[0][0] is KeyError
     assert outcomes[1] is None and db.cases.find_one({"_id": "C1"})["version"] == 2
+
+
+def test_a_batch_redelivered_after_a_failure_past_its_writes_makes_the_cases_due(watched, monkeypatch):
+    db, _ = watched
+    cases_referring(db, {"officer_ids:O1": ["C1"]})
+    real = store.mark_due_each
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("database gone")
+    monkeypatch.setattr(store, "mark_due_each", broken)
+    first = PenaltyService.handle_officer_changed(service(db), [{"payload": officer("O1", 1)}])
+    assert first[0] is not None and db.officers.find_one({"_id": "O1"})["version"] == 1  # stored, not made due
+    assert db.cases.find_one({"_id": "C1"})["version"] == 1
+    monkeypatch.setattr(store, "mark_due_each", real)
+    # the redelivery finds its own version stored: it still logs the change and makes the cases due
+    assert PenaltyService.handle_officer_changed(service(db), [{"payload": officer("O1", 1)}]) == [None]
+    assert db.cases.find_one({"_id": "C1"}) == {"_id": "C1", "version": 2, "due_at": NOW}
