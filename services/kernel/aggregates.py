@@ -202,6 +202,33 @@ class DocCache:
             if entry is not None and entry[2] == version:
                 self._docs[key] = (entry[0], entry[1], version, True)
 
+    def bumped(self, key: tuple[str, str], version: int, due_at: datetime) -> None:
+        """The stored document was at `version` and was then given `{$set: {due_at}, $inc: {version: 1}}`
+        (AggregateStore.mark_due): the cached one follows it when it is that version (the stored one
+        then — or, had another writer saved meanwhile, an older one whose next compare-and-set fails:
+        never a wrong document taken as stored), else it is dropped. Only those two fields change; the
+        packed fields' BSON is kept as it is."""
+        with self._lock:
+            entry = self._docs.get(key)
+            if entry is None:
+                return
+            if entry[2] != version:
+                self._pop(key)
+                return
+        doc = bson.decode(entry[0])  # (the plain codec re-encodes every value as it was)
+        doc["due_at"] = due_at
+        doc["version"] = version + 1
+        data = bson.encode(doc)
+        with self._lock:
+            current = self._docs.get(key)
+            if current is not entry:  # (changed meanwhile: relayed, or saved by another green thread before
+                # the bump reached the database — a save after it could not have won — so not as stored)
+                if current is not None and current[2] <= version + 1:
+                    self._pop(key)
+                return
+            self._docs[key] = (data, entry[1], version + 1, entry[3])
+            self.bytes += len(data) - len(entry[0])
+
     def drop(self, key: tuple[str, str], version: int | None = None) -> None:
         """Forget `key` (only if the cached version is `version`, when given)."""
         with self._lock:
@@ -445,10 +472,24 @@ class AggregateStore:
             unit.add(self.deadlines, op, key=agg_id)
 
     def mark_due(self, agg_id: str, when: datetime) -> int:
-        """Make an aggregate due at `when` (a projection it depends on changed)."""
+        """Make an aggregate due at `when` (a projection it depends on changed). The version bump makes
+        a save decided before it fail its compare-and-set; the cached document follows the bump
+        (`DocCache.bumped`), so the save that follows (the deadline sweep's, the next fact's) needs no read."""
         self._set_due(agg_id, when, now=True)
-        self.cache.drop(self._key(agg_id))
-        return self.col.update_one({"_id": agg_id}, {"$set": {"due_at": when}, "$inc": {"version": 1}}).modified_count
+        key = self._key(agg_id)
+        known = self.cache.version(key)
+        try:
+            modified = self.col.update_one({"_id": agg_id},
+                                           {"$set": {"due_at": when}, "$inc": {"version": 1}}).modified_count
+        except BaseException:
+            self.cache.drop(key)  # (the bump may or may not have been stored)
+            raise
+        if known is not None:
+            if modified:
+                self.cache.bumped(key, known, when)
+            else:
+                self.cache.drop(key)
+        return modified
 
     def get(self, agg_id: str) -> dict | None:
         """The stored document (a read, never the cache: queries see what other processes wrote)."""
