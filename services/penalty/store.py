@@ -277,8 +277,8 @@ def mark_due_each(db: Database, field: str, values: Iterable[Any], now: datetime
 def mark_cases_due(db: Database, case_ids: Iterable[str], now: datetime) -> int:
     """`AggregateStore.mark_due` of each case, in one bulk per MAX_OPS cases for the due-date index
     and one for the cases: the same writes in the same order per case (its due-date entry at once —
-    also into every unit of this process still holding one for it, after that one —, its cached
-    document dropped, then `due_at` and the version bump on the case), the cases' entries all before
+    also into every unit of this process still holding one for it, after that one —, then `due_at` and
+    the version bump on the case, which its cached document follows), the cases' entries all before
     the first case's bump. The cases modified."""
     ids = list(dict.fromkeys(case_ids))
     cases = AggregateStore(db.cases)
@@ -289,10 +289,21 @@ def mark_cases_due(db: Database, case_ids: Iterable[str], now: datetime) -> int:
     for case_id, op in zip(ids, entries):
         for unit in holding(cases.deadlines, case_id):
             unit.add(cases.deadlines, op, key=case_id)
-        cases.cache.drop(cases._key(case_id))
+    known = {case_id: cases.cache.version(cases._key(case_id)) for case_id in ids}
     bumps = [UpdateOne({"_id": case_id}, {"$set": {"due_at": now}, "$inc": {"version": 1}}) for case_id in ids]
-    return sum(cases.col.bulk_write(bumps[i:i + MAX_OPS], ordered=True).modified_count
-               for i in range(0, len(bumps), MAX_OPS))
+    try:
+        modified = sum(cases.col.bulk_write(bumps[i:i + MAX_OPS], ordered=True).modified_count
+                       for i in range(0, len(bumps), MAX_OPS))
+    except BaseException:
+        for case_id in ids:
+            cases.cache.drop(cases._key(case_id))
+        raise
+    for case_id in ids:  # the cached documents follow their bump (kernel DocCache.bumped), as mark_due's do
+        if known[case_id] is not None and modified == len(ids):
+            cases.cache.bumped(cases._key(case_id), known[case_id], now)
+        else:
+            cases.cache.drop(cases._key(case_id))
+    return modified
 
 
 # -- decisions index ------------------------------------------------------------------------------
