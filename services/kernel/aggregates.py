@@ -52,7 +52,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, WriteError
 from services.common.findings import Finding, diff_findings
 from services.kernel import config
 from services.kernel.mongo import ConcurrencyError
-from services.kernel.sidewrites import SideWrites, deferred, grouped, holding, together
+from services.kernel.sidewrites import MAX_OPS, SideWrites, chunked, deferred, grouped, holding, together
 from services.kernel.packing import DEFAULT_LAYOUT, Encoded, Layout, decode_parts, unpack_from
 
 NAMESPACE = uuid.UUID("6f1c1e0e-4f6e-4a55-9a53-7a68e9b7c001")
@@ -487,6 +487,37 @@ class AggregateStore:
         if known is not None:
             if modified:
                 self.cache.bumped(key, known, when)
+            else:
+                self.cache.drop(key)
+        return modified
+
+    def mark_many_due(self, agg_ids: Iterable[str], when: datetime) -> int:
+        """`mark_due` of several aggregates, each once, in one bulk per MAX_OPS for the due-date index and
+        one for the aggregates: the same writes in the same order per aggregate (its due-date entry at
+        once — also into every unit of this process still holding one for it, after that one —, then
+        `due_at` and the version bump, which its cached document follows when every bump was applied),
+        the entries all before the first bump. The aggregates modified."""
+        ids = list(dict.fromkeys(agg_ids))
+        if len(ids) <= 1:
+            return sum(self.mark_due(agg_id, when) for agg_id in ids)
+        entries = [ReplaceOne({"_id": agg_id}, {"due_at": when}, upsert=True) for agg_id in ids]
+        chunked(self.deadlines, entries)
+        for agg_id, op in zip(ids, entries):
+            for unit in holding(self.deadlines, agg_id):
+                unit.add(self.deadlines, op, key=agg_id)
+        keys = [self._key(agg_id) for agg_id in ids]
+        known = [self.cache.version(key) for key in keys]
+        bumps = [UpdateOne({"_id": agg_id}, {"$set": {"due_at": when}, "$inc": {"version": 1}}) for agg_id in ids]
+        try:
+            modified = sum(self.col.bulk_write(bumps[i:i + MAX_OPS], ordered=True).modified_count
+                           for i in range(0, len(bumps), MAX_OPS))
+        except BaseException:
+            for key in keys:
+                self.cache.drop(key)  # (the bumps may or may not have been stored)
+            raise
+        for key, version in zip(keys, known):  # (a count short of all: which one missed is unknown)
+            if version is not None and modified == len(ids):
+                self.cache.bumped(key, version, when)
             else:
                 self.cache.drop(key)
         return modified

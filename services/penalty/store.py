@@ -34,7 +34,7 @@ from services.kernel.memo import Memo, remembered
 from services.kernel.mongo import ConcurrencyError  # noqa: F401 (raised by the lease; callers catch store.ConcurrencyError)
 from services.kernel.packing import reading, unpack_from
 from services.kernel.projection_cache import ProjectionReader, record_change, record_changes, shared_cache
-from services.kernel.sidewrites import MAX_OPS, SideWrites, deferred, holding
+from services.kernel.sidewrites import SideWrites, deferred
 from services.penalty.manifest import MANIFEST
 from services.penalty.projections import case_summary
 
@@ -275,35 +275,8 @@ def mark_due_each(db: Database, field: str, values: Iterable[Any], now: datetime
 
 
 def mark_cases_due(db: Database, case_ids: Iterable[str], now: datetime) -> int:
-    """`AggregateStore.mark_due` of each case, in one bulk per MAX_OPS cases for the due-date index
-    and one for the cases: the same writes in the same order per case (its due-date entry at once —
-    also into every unit of this process still holding one for it, after that one —, then `due_at` and
-    the version bump on the case, which its cached document follows), the cases' entries all before
-    the first case's bump. The cases modified."""
-    ids = list(dict.fromkeys(case_ids))
-    cases = AggregateStore(db.cases)
-    if len(ids) <= 1:
-        return sum(cases.mark_due(case_id, now) for case_id in ids)
-    entries = [ReplaceOne({"_id": case_id}, {"due_at": now}, upsert=True) for case_id in ids]
-    _bulk(cases.deadlines, entries)
-    for case_id, op in zip(ids, entries):
-        for unit in holding(cases.deadlines, case_id):
-            unit.add(cases.deadlines, op, key=case_id)
-    known = {case_id: cases.cache.version(cases._key(case_id)) for case_id in ids}
-    bumps = [UpdateOne({"_id": case_id}, {"$set": {"due_at": now}, "$inc": {"version": 1}}) for case_id in ids]
-    try:
-        modified = sum(cases.col.bulk_write(bumps[i:i + MAX_OPS], ordered=True).modified_count
-                       for i in range(0, len(bumps), MAX_OPS))
-    except BaseException:
-        for case_id in ids:
-            cases.cache.drop(cases._key(case_id))
-        raise
-    for case_id in ids:  # the cached documents follow their bump (kernel DocCache.bumped), as mark_due's do
-        if known[case_id] is not None and modified == len(ids):
-            cases.cache.bumped(cases._key(case_id), known[case_id], now)
-        else:
-            cases.cache.drop(cases._key(case_id))
-    return modified
+    """`AggregateStore.mark_due` of each case, in bulks (`AggregateStore.mark_many_due`). The cases modified."""
+    return AggregateStore(db.cases).mark_many_due(case_ids, now)
 
 
 # -- decisions index ------------------------------------------------------------------------------
