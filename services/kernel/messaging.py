@@ -411,6 +411,24 @@ def batch_settings() -> tuple[int, float, int]:
             max(1, int(config.get("BATCH_WORKERS") or 1)))
 
 
+class Batch(list):
+    """The items a batch worker gets (a list), with the trace ids of its messages (`trace_ids`, each
+    once, in order): the worker continues its first message's trace, and its access line names them all."""
+    trace_ids: list = []
+
+
+def batch_trace_ids(messages: list) -> list:
+    """The distinct trace ids of `messages`' `traceparent` headers (sent as nameko context data), in order."""
+    from services.kernel import tracing
+
+    seen: dict = {}
+    for message in messages:
+        trace_id = tracing.parse((message.headers or {}).get("nameko." + tracing.TRACEPARENT))
+        if trace_id is not None:
+            seen[trace_id] = None
+    return list(seen)
+
+
 class BatchCollector:
     """What a batching entrypoint shares (BatchEventHandler here, the gateway's IngressConsumer):
     messages are collected while its BATCH_WORKERS workers are busy (so a backlog makes full
@@ -466,8 +484,9 @@ class BatchCollector:
         from nameko.exceptions import ContainerBeingKilled
 
         self._batch_sizes.observe(len(batch))
-        items = [item for item, _ in batch]
         messages = [message for _, message in batch]
+        items = Batch(item for item, _ in batch)
+        items.trace_ids = batch_trace_ids(messages)
         context_data = self.batch_context(messages)
         handle_result = partial(self.handle_batch_result, messages)
 

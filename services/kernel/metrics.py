@@ -198,7 +198,9 @@ class Metrics(DependencyProvider):
                 "service": labels[0], "entrypoint": labels[1], "event_type": labels[2],
                 "outcome": "error" if exc_info is not None else "ok",
                 "error": type(exc_info[1]).__name__ if exc_info is not None else None,
-                "ms": round(elapsed * 1000, 2) if elapsed is not None else None})
+                "ms": round(elapsed * 1000, 2) if elapsed is not None else None,
+                **({"messages": len(batch), "trace_ids": batch.trace_ids}  # (a batch: every message's trace)
+                   if batch is not None and getattr(batch, "trace_ids", None) else {})})
 
     def worker_teardown(self, worker_ctx):
         tracing.clear()

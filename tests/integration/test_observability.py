@@ -56,8 +56,10 @@ def test_one_trace_id_follows_an_event_across_services(zhifa_config, container_f
 
     def handled_by():
         return {(line.get("service"), line.get("entrypoint")) for line in captured
-                if line.get("trace_id") == trace and line.get("logger") == "zhifa.access"}
-    # (the gateway's access line carries the trace it started for the admitted event)
+                if (line.get("trace_id") == trace or trace in (line.get("trace_ids") or ()))
+                and line.get("logger") == "zhifa.access"}
+    # (the gateway's access line carries the trace it started for the admitted event; a batch worker's
+    # line continues its first message's trace and names every message's in `trace_ids`)
 
     # personnel applies the credential; penalty receives the officer.changed it caused
     seen = wait_for(lambda: (s := handled_by()) and any(svc == "penalty" for svc, _ in s) and s, timeout=20)
