@@ -10,21 +10,18 @@ lose updates nor hang. They run against whichever server the suite uses (the tes
 or MongoDB on the Docker path): only what both answer alike is asserted.
 """
 import threading
-import uuid
 
-import pymongo
 import pytest
 from pymongo import DeleteMany, DeleteOne, InsertOne, ReplaceOne, UpdateOne
 from pymongo.errors import BulkWriteError
 
+from tests.helpers import scratch_database
+
 
 @pytest.fixture
 def db(servers):
-    client = pymongo.MongoClient(servers["MONGO_URI"], serverSelectionTimeoutMS=5000, socketTimeoutMS=60000)
-    name = f"t{uuid.uuid4().hex[:8]}_batch"
-    yield client[name]
-    client.drop_database(name)
-    client.close()
+    with scratch_database(servers["MONGO_URI"], "batch", socket_timeout_ms=60000) as database:
+        yield database
 
 
 def test_an_operation_sees_the_writes_of_the_operations_before_it_in_the_same_bulk(db):

@@ -14,15 +14,15 @@ size class) and check every stored byte afterwards. They run against whichever s
 import datetime
 import random
 import threading
-import uuid
 
 import bson
-import pymongo
 import pytest
 from bson import Binary, Int64, ObjectId
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 from pymongo import ReplaceOne, ReturnDocument, UpdateOne
+
+from tests.helpers import scratch_database
 
 RAW = CodecOptions(document_class=RawBSONDocument)
 
@@ -35,11 +35,8 @@ STRINGS = [
 
 @pytest.fixture
 def db(servers):
-    client = pymongo.MongoClient(servers["MONGO_URI"], serverSelectionTimeoutMS=5000, socketTimeoutMS=120000)
-    name = f"t{uuid.uuid4().hex[:8]}_decode"
-    yield client[name]
-    client.drop_database(name)
-    client.close()
+    with scratch_database(servers["MONGO_URI"], "decode", socket_timeout_ms=120000) as database:
+        yield database
 
 
 def _documents():

@@ -10,22 +10,19 @@ suite uses (the test profile's FerretDB, or MongoDB on the Docker path).
 """
 import datetime
 import threading
-import uuid
 
-import pymongo
 import pytest
 from bson import Int64, ObjectId
 from pymongo import ReplaceOne
 from pymongo.errors import WriteError
 
+from tests.helpers import scratch_database
+
 
 @pytest.fixture
 def col(servers):
-    client = pymongo.MongoClient(servers["MONGO_URI"], serverSelectionTimeoutMS=5000)
-    name = f"t{uuid.uuid4().hex[:8]}_replace"
-    yield client[name]["aggregates"]
-    client.drop_database(name)
-    client.close()
+    with scratch_database(servers["MONGO_URI"], "replace") as database:
+        yield database["aggregates"]
 
 
 def counts(res):

@@ -10,21 +10,19 @@ deleted in between, a capped collection, and the finds that keep the general pat
 sort). They run against whichever server the suite uses (the test profile's FerretDB, or MongoDB
 on the Docker path), so the figures are MongoDB's own.
 """
-import uuid
 
 import pymongo
 import pytest
+
+from tests.helpers import scratch_database
 
 ROWS = 300
 
 
 @pytest.fixture
 def db(servers):
-    client = pymongo.MongoClient(servers["MONGO_URI"], serverSelectionTimeoutMS=5000)
-    name = f"t{uuid.uuid4().hex[:8]}_skip"
-    yield client[name]
-    client.drop_database(name)
-    client.close()
+    with scratch_database(servers["MONGO_URI"], "skip") as database:
+        yield database
 
 
 @pytest.fixture
