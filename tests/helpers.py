@@ -138,11 +138,12 @@ def tcp_open(port: int) -> bool:
 
 
 @contextmanager
-def scratch_database(servers: dict, suffix: str):
+def scratch_database(servers: dict, suffix: str, *, tz_aware: bool = True, socket_timeout_ms: int | None = None):
     """A database of its own on the test profile's FerretDB (`t<random>_<suffix>`), dropped afterwards."""
     import pymongo
 
-    client = pymongo.MongoClient(servers["MONGO_URI"], serverSelectionTimeoutMS=3000, tz_aware=True)
+    client = pymongo.MongoClient(servers["MONGO_URI"], serverSelectionTimeoutMS=3000, tz_aware=tz_aware,
+                                 socketTimeoutMS=socket_timeout_ms)
     database = client[f"t{uuid.uuid4().hex[:8]}_{suffix}"]
     try:
         yield database
@@ -169,17 +170,3 @@ def run_concurrently(work: list, apply, workers: int = 8) -> list:
     [t.start() for t in threads]
     [t.join() for t in threads]
     return done
-
-
-@contextmanager
-def scratch_database(mongo_uri: str, suffix: str, socket_timeout_ms: int | None = None):
-    """A database of its own on the test server (`t<8 hex>_<suffix>`), dropped afterwards."""
-    import pymongo
-
-    client = pymongo.MongoClient(mongo_uri, serverSelectionTimeoutMS=5000, socketTimeoutMS=socket_timeout_ms)
-    database = client[f"t{uuid.uuid4().hex[:8]}_{suffix}"]
-    try:
-        yield database
-    finally:
-        client.drop_database(database.name)
-        client.close()

@@ -20,7 +20,7 @@ from tests.helpers import scratch_database
 
 @pytest.fixture
 def db(servers):
-    with scratch_database(servers["MONGO_URI"], "batch", socket_timeout_ms=60000) as database:
+    with scratch_database(servers, "batch", tz_aware=False, socket_timeout_ms=60000) as database:
         yield database
 
 

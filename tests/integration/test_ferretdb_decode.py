@@ -35,7 +35,7 @@ STRINGS = [
 
 @pytest.fixture
 def db(servers):
-    with scratch_database(servers["MONGO_URI"], "decode", socket_timeout_ms=120000) as database:
+    with scratch_database(servers, "decode", tz_aware=False, socket_timeout_ms=120000) as database:
         yield database
 
 

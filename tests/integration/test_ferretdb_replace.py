@@ -21,7 +21,7 @@ from tests.helpers import scratch_database
 
 @pytest.fixture
 def col(servers):
-    with scratch_database(servers["MONGO_URI"], "replace") as database:
+    with scratch_database(servers, "replace", tz_aware=False) as database:
         yield database["aggregates"]
 
 

@@ -21,7 +21,7 @@ ROWS = 300
 
 @pytest.fixture
 def db(servers):
-    with scratch_database(servers["MONGO_URI"], "skip") as database:
+    with scratch_database(servers, "skip", tz_aware=False) as database:
         yield database
 
 
