@@ -476,20 +476,7 @@ class AggregateStore:
         a save decided before it fail its compare-and-set; the cached document follows the bump
         (`DocCache.bumped`), so the save that follows (the deadline sweep's, the next fact's) needs no read."""
         self._set_due(agg_id, when, now=True)
-        key = self._key(agg_id)
-        known = self.cache.version(key)
-        try:
-            modified = self.col.update_one({"_id": agg_id},
-                                           {"$set": {"due_at": when}, "$inc": {"version": 1}}).modified_count
-        except BaseException:
-            self.cache.drop(key)  # (the bump may or may not have been stored)
-            raise
-        if known is not None:
-            if modified:
-                self.cache.bumped(key, known, when)
-            else:
-                self.cache.drop(key)
-        return modified
+        return self._bump([agg_id], when)
 
     def mark_many_due(self, agg_ids: Iterable[str], when: datetime) -> int:
         """`mark_due` of several aggregates, each once, in one bulk per MAX_OPS for the due-date index and
@@ -505,17 +492,28 @@ class AggregateStore:
         for agg_id, op in zip(ids, entries):
             for unit in holding(self.deadlines, agg_id):
                 unit.add(self.deadlines, op, key=agg_id)
+        return self._bump(ids, when)
+
+    def _bump(self, ids: list[str], when: datetime) -> int:
+        """`due_at` and the version bump on `ids` (ordered bulks of ≤ MAX_OPS; the aggregates modified).
+        The cached documents follow the bumps when every one was applied (`DocCache.bumped`; a count
+        short of all does not say which missed), else they are dropped, as on an exception (the bumps
+        may or may not have been stored)."""
         keys = [self._key(agg_id) for agg_id in ids]
         known = [self.cache.version(key) for key in keys]
-        bumps = [UpdateOne({"_id": agg_id}, {"$set": {"due_at": when}, "$inc": {"version": 1}}) for agg_id in ids]
+        bump = {"$set": {"due_at": when}, "$inc": {"version": 1}}
         try:
-            modified = sum(self.col.bulk_write(bumps[i:i + MAX_OPS], ordered=True).modified_count
-                           for i in range(0, len(bumps), MAX_OPS))
+            if len(ids) == 1:
+                modified = self.col.update_one({"_id": ids[0]}, bump).modified_count
+            else:
+                bumps = [UpdateOne({"_id": agg_id}, bump) for agg_id in ids]
+                modified = sum(self.col.bulk_write(bumps[i:i + MAX_OPS], ordered=True).modified_count
+                               for i in range(0, len(bumps), MAX_OPS))
         except BaseException:
             for key in keys:
-                self.cache.drop(key)  # (the bumps may or may not have been stored)
+                self.cache.drop(key)
             raise
-        for key, version in zip(keys, known):  # (a count short of all: which one missed is unknown)
+        for key, version in zip(keys, known):
             if version is not None and modified == len(ids):
                 self.cache.bumped(key, version, when)
             else:
