@@ -28,9 +28,13 @@ def collection_label(command_name: str, command) -> str:
     return target if dot < 0 else target[:dot] + ".*"
 
 
+_STATEMENTS = {"insert": "documents", "update": "updates", "delete": "deletes"}  # a write command's operations
+
+
 class CommandCounter(monitoring.CommandListener):
-    """Counts the database commands of one service's client and the time spent on them
-    (zhifa_db_commands_total / zhifa_db_command_seconds_total by collection and command).
+    """Counts the database commands of one service's client, the operations they carry and the time
+    spent on them (zhifa_db_commands_total / zhifa_db_ops_total / zhifa_db_command_seconds_total by
+    collection and command).
 
     Runs on every command, so it keeps the label children it has made and remembers only the
     collection of each command in flight (by request id) between its start and its end."""
@@ -49,12 +53,16 @@ class CommandCounter(monitoring.CommandListener):
         if child is None:
             m = self._metrics
             labels = (self.service, m.bounded("db_collection", collection), m.bounded("db_command", command))
-            child = self._children[key] = (m.DB_COMMANDS.labels(*labels), m.DB_COMMAND_SECONDS.labels(*labels))
+            child = self._children[key] = (m.DB_COMMANDS.labels(*labels), m.DB_COMMAND_SECONDS.labels(*labels),
+                                           m.DB_OPS.labels(*labels))
         return child
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
-        child = self._child(collection_label(event.command_name, event.command), event.command_name)
+        name, command = event.command_name, event.command
+        child = self._child(collection_label(name, command), name)
         child[0].inc()
+        statements = _STATEMENTS.get(name)
+        child[2].inc(len(command.get(statements) or ()) if statements else 1)
         self._in_flight[event.request_id] = child
 
     def _ended(self, event) -> None:

@@ -567,6 +567,12 @@ class ProcessSampler(threading.Thread):
             for name, pid in self.services.items():
                 self.peak_kb[name] = max(self.peak_kb[name], self._status(pid).get("VmRSS", 0))
 
+    def snapshot(self) -> dict:
+        """The CPU seconds so far of each watched process and of the whole machine, and when (for a
+        phase's own window: `window_cpu`)."""
+        return {"t": time.monotonic(), "busy": machine_busy_seconds(),
+                "cpu": {name: self._cpu_of(name, pid) for name, pid in self.watched.items()}}
+
     def stop(self) -> tuple[dict[str, dict], dict[str, Any]]:
         self._halt.set()
         self.join(5)
@@ -762,19 +768,27 @@ class HandledCounter:
         return int(total)
 
 
-_DB_SAMPLE = re.compile(r"^zhifa_db_command(s|_seconds)_total\{([^}]*)\}\s+(\S+)$")
+_DB_SAMPLE = re.compile(r"^zhifa_db_(commands|command_seconds|ops)_total\{([^}]*)\}\s+(\S+)$")
+_DB_FIELD = {"commands": 0, "command_seconds": 1, "ops": 2}
 
 
 def parse_db_commands(text: str) -> dict[tuple[str, str, str], list[float]]:
-    """(service, collection, command) -> [commands, seconds] from one /metrics page (kernel/mongo.py)."""
+    """(service, collection, command) -> [commands, seconds, operations] from one /metrics page
+    (kernel/mongo.py; a page without operations counts each command as one)."""
     out: dict[tuple[str, str, str], list[float]] = {}
+    ops_seen = set()
     for line in text.splitlines():
         match = _DB_SAMPLE.match(line)
         if not match:
             continue
         labels = dict(_LABEL.findall(match.group(2)))
         key = (labels.get("service", "?"), labels.get("collection", "?"), labels.get("command", "?"))
-        out.setdefault(key, [0.0, 0.0])[0 if match.group(1) == "s" else 1] += float(match.group(3))
+        out.setdefault(key, [0.0, 0.0, 0.0])[_DB_FIELD[match.group(1)]] += float(match.group(3))
+        if match.group(1) == "ops":
+            ops_seen.add(key)
+    for key, row in out.items():
+        if key not in ops_seen:
+            row[2] = row[0]
     return out
 
 
@@ -794,37 +808,50 @@ def db_commands(urls: dict[str, str]) -> dict[str, dict[tuple[str, str, str], li
 def _summed(pages: dict[str, dict], urls) -> dict[tuple[str, str, str], list[float]]:
     total: dict[tuple[str, str, str], list[float]] = {}
     for url in urls:
-        for key, (n, sec) in pages[url].items():
-            acc = total.setdefault(key, [0.0, 0.0])
-            acc[0] += n
-            acc[1] += sec
+        for key, values in pages[url].items():
+            acc = total.setdefault(key, [0.0, 0.0, 0.0])
+            for i, value in enumerate(values):
+                acc[i] += value
     return total
+
+
+def _with_ops(values) -> tuple[float, float, float]:
+    """(commands, seconds, operations); without operations (an older page) one per command."""
+    return (values[0], values[1], values[2] if len(values) > 2 else values[0])
 
 
 def commands_per_event(before: dict, after: dict, events: int, top: int = 10) -> dict:
     """Database commands per event by service x collection (the `top` busiest, with the commands in
-    each and the time the service waited for them), and the services' total."""
+    each, the operations they carried and the time the service waited for them), and the services' total."""
     groups: dict[tuple[str, str], dict] = {}
-    for key, (n, sec) in after.items():
-        n0, sec0 = before.get(key, (0.0, 0.0))
+    for key, values in after.items():
+        n, sec, ops = _with_ops(values)
+        n0, sec0, ops0 = _with_ops(before.get(key, (0.0, 0.0, 0.0)))
         if n - n0 <= 0:
             continue
         group = groups.setdefault(key[:2], {"service": key[0], "collection": key[1], "commands": 0.0,
-                                            "seconds": 0.0, "by_command": {}})
+                                            "seconds": 0.0, "ops": 0.0, "by_command": {}})
         group["commands"] += n - n0
         group["seconds"] += sec - sec0
+        group["ops"] += ops - ops0
         group["by_command"][key[2]] = group["by_command"].get(key[2], 0.0) + n - n0
-    ranked = sorted(groups.values(), key=lambda g: -g["commands"])
+    ranked = sorted(groups.values(), key=lambda g: (-g["ops"], -g["commands"]))  # (the operations are the work)
     rows = [{"service": g["service"], "collection": g["collection"],
              "commands_per_event": round(g["commands"] / events, 3),
+             "ops_per_event": round(g["ops"] / events, 3),
              "wait_ms_per_event": round(g["seconds"] * 1000 / events, 3),
              "by_command": {c: round(n / events, 3) for c, n in sorted(g["by_command"].items(), key=lambda cn: -cn[1])}}
             for g in ranked]
     by_service: dict[str, float] = {}
+    ops_by_service: dict[str, float] = {}
     for g in ranked:
         by_service[g["service"]] = by_service.get(g["service"], 0.0) + g["commands"]
+        ops_by_service[g["service"]] = ops_by_service.get(g["service"], 0.0) + g["ops"]
     return {"events": events, "total_per_event": round(sum(g["commands"] for g in ranked) / events, 3),
+            "ops_per_event": round(sum(g["ops"] for g in ranked) / events, 3),
             "by_service": {k: round(v / events, 3) for k, v in sorted(by_service.items(), key=lambda kv: -kv[1])},
+            "ops_by_service": {k: round(v / events, 3)
+                               for k, v in sorted(ops_by_service.items(), key=lambda kv: -kv[1])},
             "top": rows[:top], "rest_per_event": round(sum(g["commands"] for g in ranked[top:]) / events, 3),
             "rest": rows[top:]}
 
@@ -843,8 +870,23 @@ def percentiles(values: list[float]) -> dict[str, float | int | None]:
 
 # -- phases -----------------------------------------------------------------------------------------
 
+def window_cpu(before: dict, after: dict, events: int) -> dict:
+    """CPU of one phase's window from two `ProcessSampler.snapshot`s: the machine's busy share (all cores)
+    and each watched process's cores and milliseconds per event, busiest first."""
+    seconds = after["t"] - before["t"]
+    capacity = seconds * (os.cpu_count() or 1)
+    used = {name: max(0.0, after["cpu"][name] - before["cpu"].get(name, 0.0)) for name in after["cpu"]}
+    ranked = sorted(used.items(), key=lambda kv: -kv[1])
+    return {"window_s": round(seconds, 2), "cores": os.cpu_count() or 1,
+            "machine_busy_share": round((after["busy"] - before["busy"]) / capacity, 3) if capacity else None,
+            "ms_per_event_all": round(sum(used.values()) * 1000 / events, 2) if events else None,
+            "processes": {name: {"cores": round(cpu / seconds, 3) if seconds else None,
+                                 "ms_per_event": round(cpu * 1000 / events, 3) if events else None}
+                          for name, cpu in ranked if cpu > 0}}
+
+
 def sustained(events: list[dict], amqp_uri: str, store: Store, output: OutputEvents, stall: float,
-              max_seconds: float, handled: HandledCounter) -> dict:
+              max_seconds: float, handled: HandledCounter, sampler: "ProcessSampler | None" = None) -> dict:
     """Publish as fast as possible; count until every fact is handled (service counters, cheap), or
     poll the databases when the counters are not reachable; verify with one database count."""
     baseline = store.persisted()
@@ -855,6 +897,7 @@ def sustained(events: list[dict], amqp_uri: str, store: Store, output: OutputEve
     log(f"sustained: publishing {len(events)} events as fast as possible (progress by {method})")
     commands_before = store.commands()
     by_collection_before = db_commands(handled.every)
+    cpu_before = sampler.snapshot() if sampler is not None else None
     stats = publish_amqp(events, amqp_uri)
     log(f"published in {stats.elapsed:.1f}s ({stats.rate:.0f}/s offered); waiting until every fact is stored")
     done_at, done, progress_at, last_done = None, 0, time.monotonic(), -1
@@ -875,6 +918,7 @@ def sustained(events: list[dict], amqp_uri: str, store: Store, output: OutputEve
         if first is None:
             interval = max(0.5, 3 * store.scan_seconds)
         time.sleep(interval)
+    cpu_after = sampler.snapshot() if sampler is not None else None  # (taken when the last fact was counted)
     end = done_at or progress_at
     seconds = end - stats.started
     commands_after = store.commands()
@@ -900,6 +944,9 @@ def sustained(events: list[dict], amqp_uri: str, store: Store, output: OutputEve
         # the services' own commands (kernel/mongo.py listener), by service x collection: where the work is
         out["db_commands_by_collection"] = commands_per_event(_summed(by_collection_before, both),
                                                               _summed(by_collection_after, both), done)
+    if cpu_before is not None and cpu_after is not None and done_at is not None and done:
+        # the window of this phase alone (publishing included): what each process spends per event
+        out["cpu"] = window_cpu(cpu_before, cpu_after, done)
     if done_at and last_output and stats.started < last_output <= done_at:
         out["events_per_s_by_last_output_event"] = round(done / (last_output - stats.started), 1)
     log(f"sustained: {done}/{len(events)} handled in {out['seconds']}s → {out['events_per_s']} events/s "
@@ -1129,11 +1176,22 @@ def print_summary(results: dict) -> None:
     per = s.get("db_commands_by_collection")
     if per:
         print(f"  命令去向    各服务每条事件 {per['total_per_event']:g} 条数据库命令（"
-              + " · ".join(f"{k} {v:g}" for k, v in per["by_service"].items()) + "）；前 10 位（服务 × 集合）：")
+              + " · ".join(f"{k} {v:g}" for k, v in per["by_service"].items()) + "）")
+        if per.get("ops_by_service"):
+            print(f"              命令所含操作（批量写的每条语句、插入的每个文档）每条事件 {per['ops_per_event']:g} 个（"
+                  + " · ".join(f"{k} {v:g}" for k, v in per["ops_by_service"].items()) + "）；按操作数前 10 位（服务 × 集合）：")
         for row in per["top"]:
-            print(f"              {row['service']:<13} {row['collection']:<22} {row['commands_per_event']:>7.3f} 条/事件"
+            print(f"              {row['service']:<13} {row['collection']:<22} {row.get('ops_per_event', 0):>7.3f} 操作"
+                  f" · {row['commands_per_event']:.3f} 条命令/事件"
                   f" · 等待 {row['wait_ms_per_event']:.2f} ms/事件 · "
                   + " ".join(f"{c} {n:g}" for c, n in row["by_command"].items()))
+    wc = s.get("cpu")
+    if wc:
+        busy = wc["machine_busy_share"]
+        print(f"  阶段 CPU    持续吞吐阶段（{wc['window_s']} 秒，含发布）整机忙 "
+              f"{'?' if busy is None else f'{busy:.0%}'}（{wc['cores']} 核）；每条事件 CPU {wc['ms_per_event_all']} ms："
+              + " · ".join(f"{name} {p['ms_per_event']:.2f} ms（{p['cores']:.2f} 核）"
+                           for name, p in list(wc["processes"].items())[:7]))
     fv, oe = lat["fact_visible"], lat["output_event"]
     print(f"  延迟        以 {lat['offered_rate_per_s']:.0f} 条/秒（实际 {lat['achieved_rate_per_s']}）发布 {lat['seconds']} 秒"
           f"{'（已饱和' + ('，提前停止加压' if lat.get('note') else '') + '）' if lat.get('saturated') else ''}："
@@ -1262,7 +1320,7 @@ def main(argv: list[str] | None = None) -> int:
                 with RawTap(amqp_uri, services, output):
                     handled = HandledCounter(suite.metrics_urls(), suite.all_metrics_urls())
                     results["sustained"] = sustained(first, amqp_uri, store, output, args.stall, args.max_seconds,
-                                                     handled)
+                                                     handled, sampler)
                     if not results["sustained"]["complete"]:
                         results["notes"].append(settle_backlog(amqp_uri, broker, vhost, use_running, handled,
                                                                results["sustained"]))

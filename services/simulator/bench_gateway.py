@@ -37,7 +37,7 @@ def accepted(page: str) -> float:
 def gateway_commands(page: str) -> dict[str, float]:
     """`<collection>.<command>` -> database commands the gateway sent so far, from one /metrics page."""
     out: dict[str, float] = {}
-    for (service, collection, command), (count, _) in parse_db_commands(page).items():
+    for (service, collection, command), (count, *_) in parse_db_commands(page).items():
         if service == "gateway":
             out[f"{collection}.{command}"] = out.get(f"{collection}.{command}", 0.0) + count
     return out

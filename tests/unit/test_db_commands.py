@@ -46,7 +46,30 @@ def test_listener_counts_commands_and_time_by_service_collection_command():
     assert counter._in_flight == {}  # nothing kept once every command ended
     page = generate_latest(metrics.REGISTRY).decode()
     parsed = parse_db_commands(page)
-    assert parsed[("unit-db-listener", "cases", "find")] == [1.0, 0.001]
+    assert parsed[("unit-db-listener", "cases", "find")] == [1.0, 0.001, 1.0]
+
+
+def test_listener_counts_the_operations_a_write_command_carries():
+    counter = CommandCounter("unit-db-ops")
+    counter.started(started(1, "update", {"update": "cases_due", "updates": [{"q": {}, "u": {}}] * 50}))
+    counter.started(started(2, "insert", {"insert": "cases", "documents": [{"_id": 1}, {"_id": 2}]}))
+    counter.started(started(3, "delete", {"delete": "cases_outbox", "deletes": [{"q": {}, "limit": 1}] * 7}))
+    counter.started(started(4, "find", {"find": "cases", "filter": {"_id": "x"}}))
+    counter.started(started(5, "update", {"update": "cases_due"}))  # (no statements seen: none counted)
+    for request_id in range(1, 6):
+        counter.succeeded(ended(request_id, 100))
+    ops = lambda collection, command: sample("zhifa_db_ops_total", "unit-db-ops", collection, command)  # noqa: E731
+    assert (ops("cases_due", "update"), ops("cases", "insert"), ops("cases_outbox", "delete"), ops("cases", "find")) \
+        == (50, 2, 7, 1)
+    assert sample("zhifa_db_commands_total", "unit-db-ops", "cases_due", "update") == 2
+    parsed = parse_db_commands(generate_latest(metrics.REGISTRY).decode())
+    assert parsed[("unit-db-ops", "cases_due", "update")] == [2.0, 0.0002, 50.0]
+
+
+def test_a_page_without_operations_counts_each_command_as_one():
+    page = ('zhifa_db_commands_total{service="penalty",collection="cases",command="update"} 4.0\n'
+            'zhifa_db_command_seconds_total{service="penalty",collection="cases",command="update"} 0.5\n')
+    assert parse_db_commands(page) == {("penalty", "cases", "update"): [4.0, 0.5, 4.0]}
 
 
 def test_commands_per_event_ranks_service_by_collection():
@@ -61,6 +84,33 @@ def test_commands_per_event_ranks_service_by_collection():
     assert out["top"][0]["commands_per_event"] == 4.0 and out["top"][0]["by_command"] == {"find": 2.0, "update": 2.0}
     assert out["top"][0]["wait_ms_per_event"] == 60.0  # (0.2 + 0.4) s / 10 events
     assert out["rest_per_event"] == 0.4 and [r["collection"] for r in out["rest"]] == ["penalty_cases"]
+    assert out["ops_per_event"] == 5.4 and out["top"][0]["ops_per_event"] == 4.0  # (no operations: one per command)
+
+
+def test_commands_per_event_ranks_by_the_operations_the_commands_carry():
+    before = {("penalty", "cases", "update"): [0.0, 0.0, 0.0], ("penalty", "case_list_at", "update"): [0.0, 0.0, 0.0]}
+    after = {("penalty", "cases", "update"): [30.0, 0.3, 40.0], ("penalty", "case_list_at", "update"): [2.0, 0.1, 100.0],
+             ("personnel", "officers", "find"): [5.0, 0.01, 5.0]}
+    out = commands_per_event(before, after, events=10)
+    assert [r["collection"] for r in out["top"]] == ["case_list_at", "cases", "officers"]
+    assert out["top"][0]["ops_per_event"] == 10.0 and out["top"][0]["commands_per_event"] == 0.2
+    assert out["ops_per_event"] == 14.5 and out["ops_by_service"] == {"penalty": 14.0, "personnel": 0.5}
+
+
+def test_window_cpu_is_the_phase_s_own_cpu_per_event_and_the_machine_s_busy_share():
+    import os
+
+    from services.simulator.bench import window_cpu
+
+    cores = os.cpu_count() or 1
+    before = {"t": 100.0, "busy": 50.0, "cpu": {"penalty": 10.0, "ferretdb": 20.0, "api": 1.0}}
+    after = {"t": 110.0, "busy": 50.0 + 8.0 * cores, "cpu": {"penalty": 15.5, "ferretdb": 26.0, "api": 1.0}}
+    out = window_cpu(before, after, events=2000)
+    assert out["window_s"] == 10.0 and out["machine_busy_share"] == 0.8
+    assert list(out["processes"]) == ["ferretdb", "penalty"]  # busiest first; a process that used nothing is left out
+    assert out["processes"]["ferretdb"] == {"cores": 0.6, "ms_per_event": 3.0}
+    assert out["processes"]["penalty"] == {"cores": 0.55, "ms_per_event": 2.75}
+    assert out["ms_per_event_all"] == 5.75
 
 
 def test_make_client_with_and_without_a_service():
