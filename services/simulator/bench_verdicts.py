@@ -50,6 +50,13 @@ class Verdict:
                 "offered_rate_per_s": self.offered_rate_per_s, "line": self.line, **self.details}
 
 
+
+def _busy_text(cpu: dict | None) -> str:
+    """The sustained phase's own CPU (bench.window_cpu): how busy the machine was and what one event cost."""
+    if not cpu or cpu.get("machine_busy_share") is None:
+        return ""
+    return f"；该阶段整机忙 {cpu['machine_busy_share']:.0%}，每条事件 CPU {_fmt(cpu.get('ms_per_event_all'))} 毫秒"
+
 def _fmt(value: Any) -> str:
     if value is None:
         return "—"
@@ -96,7 +103,7 @@ def judge(results: dict, targets: Targets = Targets()) -> list[Verdict]:
     out.append(Verdict("throughput_per_s", label, targets.throughput_per_s, value, status, offered,
                        f"{label}：{STATUS_TEXT[status]}（测得 {_fmt(value)} 条/秒"
                        f"{'' if s.get('complete', True) else '，未处理完'}；以发布端全速 {_fmt(offered)} 条/秒发布"
-                       f" {_fmt(s.get('events'))} 条；{cond}{tail}）"))
+                       f" {_fmt(s.get('events'))} 条；{cond}{_busy_text(s.get('cpu'))}{tail}）"))
 
     # p99 at the target's rate
     fv = lat.get("fact_visible") or {}

@@ -78,3 +78,11 @@ def test_missing_figures_are_not_measured_not_a_crash():
     assert verdicts["throughput_per_s"].status == NOT_MEASURED
     assert verdicts["p99_ms"].status == NOT_MEASURED
     assert verdicts["raw_ratio"].status == NOT_MEASURED
+
+
+def test_throughput_line_names_the_phase_s_busy_share_and_cpu_per_event():
+    f = figures(throughput=240.0)
+    f["sustained"]["cpu"] = {"machine_busy_share": 0.81, "ms_per_event_all": 6.9}
+    line = by_name(judge(f))["throughput_per_s"].line
+    assert "未达标" in line and "该阶段整机忙 81%，每条事件 CPU 6.9 毫秒" in line
+    assert "整机忙" not in by_name(judge(figures()))["throughput_per_s"].line  # (not measured: not claimed)
