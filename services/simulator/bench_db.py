@@ -1,6 +1,6 @@
 """The MongoDB-wire server alone, with the kernel's access pattern: FerretDB's backends compared.
 
-    python -m services.simulator.bench_db [--ops 1000] [--clients 1] [--size-kb 12] [--packed]   (MONGO_URI)
+    python -m services.simulator.bench_db [--ops 1000] [--clients 1] [--size-kb 12] [--packed] [--side-writes]   (MONGO_URI)
 
 Per event the kernel reads the aggregate by `_id`, writes it back with a version check
 (`replace_one({_id, version})`) and clears its outbox (`update_one({_id, version}, $set)`); a new
@@ -12,6 +12,11 @@ CPU per operation moves much less than operations/s when other processes share t
 is the figure to compare backends by on a busy machine; both are printed with the machine's load.
 `--packed` stores the documents as the kernel does since issue 14 (services/kernel/packing.py: the
 facts in one compressed binary field) and unpacks what it reads; run it with and without to compare.
+
+`--side-writes` times instead the small writes a save brings with it (the due-date entry, the outbox
+marker and its delete, the case list's locator claim and release, a reference added to `case_refs`,
+a case made due, the save itself), each kind in ordered bulks of MAX_OPS as the kernel's `SideWrites`
+sends them: what one operation of each kind costs the database (docs/benchmark.md, ninth session).
 """
 from __future__ import annotations
 
@@ -23,12 +28,14 @@ import sys
 import threading
 import time
 import uuid
-from typing import Callable
+from typing import Any, Callable
 
 import bson
 import pymongo
+from pymongo import DeleteOne, InsertOne, ReplaceOne, UpdateOne
 
 from services.kernel.packing import pack, unpack_from
+from services.kernel.sidewrites import MAX_OPS
 
 
 # phrases of an inspection record; with a random party name per fact the facts compress about as
@@ -58,13 +65,16 @@ def case_document(agg_id: str, size_kb: int) -> dict:
             "findings_open": {}, "findings_count": 0, "outbox": [], "outbox_pending": False, "due_at": None}
 
 
-def timed(name: str, ids: list[str], clients: int, op: Callable[[pymongo.collection.Collection, str], None],
+def timed(name: str, ids: list, clients: int, op: Callable[[pymongo.collection.Collection, Any], None],
           col: pymongo.collection.Collection, others: dict[str, int]) -> dict:
+    """`op(col, item)` for every item of `ids` on `clients` threads; the database's CPU per operation
+    (an item that is a list is a bulk: one operation per element)."""
     from services.simulator.bench import ProcessSampler
 
     shares = [ids[i::clients] for i in range(clients)]
     sampler = ProcessSampler({}, others)
     sampler.start()
+    before = sampler.snapshot()  # (unrounded: a phase of fast operations uses a few clock ticks)
     started = time.perf_counter()
     threads = [threading.Thread(target=lambda part=part: [op(col, agg_id) for agg_id in part]) for part in shares]
     for t in threads:
@@ -72,12 +82,54 @@ def timed(name: str, ids: list[str], clients: int, op: Callable[[pymongo.collect
     for t in threads:
         t.join()
     seconds = time.perf_counter() - started
+    after = sampler.snapshot()
     _, cpu = sampler.stop()
-    procs = cpu["processes"]
-    db_cpu = {n: round(1000 * procs[n]["cpu_s"] / len(ids), 2) for n in ("mongodb", "postgresql") if n in procs}
-    return {"op": name, "ops": len(ids), "clients": clients, "seconds": round(seconds, 2),
-            "ops_per_s": round(len(ids) / seconds, 1), "db_cpu_ms_per_op": db_cpu,
+    ops = sum(len(item) if isinstance(item, list) else 1 for item in ids)
+    db_cpu = {n: round(1000 * (after["cpu"][n] - before["cpu"][n]) / ops, 3)
+              for n in ("mongodb", "postgresql") if n in after["cpu"]}
+    return {"op": name, "ops": ops, "clients": clients, "seconds": round(seconds, 2),
+            "ops_per_s": round(ops / seconds, 1), "db_cpu_ms_per_op": db_cpu,
             "db_cpu_ms_per_op_total": round(sum(db_cpu.values()), 2), "others_cpu_share": cpu.get("others_cpu_share")}
+
+
+def side_write_phases(db, ids: list[str], stored: dict) -> list[tuple[str, list, Callable, Any]]:
+    """The kernel's and penalty's side writes (`--side-writes`), each kind in ordered bulks of MAX_OPS as
+    `SideWrites.flush` sends them: (label, bulks, op, collection). In order: each phase finds the
+    documents the ones before it left."""
+    bulks = [ids[i:i + MAX_OPS] for i in range(0, len(ids), MAX_OPS)]
+    small, refs, grown, cases = db.side_small, db.side_refs, db.side_refs_grown, db.side_cases
+
+    def bulk(make):
+        return lambda col, part: col.bulk_write([make(i) for i in part], ordered=True)
+
+    return [
+        ("insert 60-byte documents", bulks, bulk(lambda i: InsertOne({"_id": i, "due_at": 1.5})), small),
+        ("replace upsert of an existing entry (cases_due)", bulks,
+         bulk(lambda i: ReplaceOne({"_id": i}, {"due_at": 2.5}, upsert=True)), small),
+        ("$set by _id (case list locator release)", bulks,
+         bulk(lambda i: UpdateOne({"_id": i}, {"$set": {"key": "k", "version": 3}})), small),
+        ("$set by _id with conditions (locator claim)", bulks,
+         bulk(lambda i: UpdateOne({"_id": i, "key": "k", "version": {"$lt": 9}}, {"$set": {"lease": {"t": 1}}})), small),
+        ("$max/$set upsert (outbox marker)", bulks,
+         bulk(lambda i: UpdateOne({"_id": i}, {"$max": {"version": 7}, "$set": {"at": 1}}, upsert=True)), small),
+        ("delete by _id (outbox marker done)", bulks, bulk(lambda i: DeleteOne({"_id": i})), small),
+        ("$addToSet upsert of a new reference document (case_refs)", bulks,
+         bulk(lambda i: UpdateOne({"_id": i}, {"$addToSet": {"cases": "c0"}}, upsert=True)), refs),
+        ("$addToSet to a 120-case reference document", bulks,
+         bulk(lambda i: UpdateOne({"_id": i}, {"$addToSet": {"cases": "new"}})), grown),
+        ("$set/$inc on a stored case (mark due)", bulks,
+         bulk(lambda i: UpdateOne({"_id": i}, {"$set": {"due_at": 2}, "$inc": {"version": 1}})), cases),
+        ("replace {_id, version} of a stored case (a save)", bulks,
+         bulk(lambda i: ReplaceOne({"_id": i, "version": 2}, {**stored, "_id": i, "version": 3})), cases),
+    ]
+
+
+def prepare_side_writes(db, ids: list[str], stored: dict) -> None:
+    """The documents the `--side-writes` phases change: reference documents of 120 cases, stored cases."""
+    cases = [f"511322-scjg-2025-{n:04d}" for n in range(120)]
+    for i in range(0, len(ids), MAX_OPS):
+        db.side_refs_grown.insert_many([{"_id": agg_id, "cases": cases} for agg_id in ids[i:i + MAX_OPS]])
+        db.side_cases.insert_many([{**stored, "_id": agg_id, "version": 1} for agg_id in ids[i:i + MAX_OPS]])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=1, help="并发线程数")
     parser.add_argument("--size-kb", type=int, default=12, help="文档大小（KB）")
     parser.add_argument("--packed", action="store_true", help="事实压缩为一个二进制字段存储（内核的存储方式）")
+    parser.add_argument("--side-writes", action="store_true",
+                        help="改测内核与处罚服务的旁路写（每种各按 50 条一批的有序批量写），而非聚合文档的读写")
     parser.add_argument("--out", help="结果 JSON 文件")
     args = parser.parse_args(argv)
     uri = os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/")
@@ -107,19 +161,22 @@ def main(argv: list[str] | None = None) -> int:
         col.insert_one({"_id": "warm-up", "v": 1})
         col.create_index("outbox_pending")
         phases = [
-            ("insert_one", lambda c, i: c.insert_one({**stored, "_id": i})),
-            ("find_one by _id", lambda c, i: unpack_from(c, c.find_one({"_id": i}))),
-            ("replace_one {_id, version}", lambda c, i: c.replace_one({"_id": i, "version": 1}, {**stored, "_id": i, "version": 2})),
-            ("update_one {_id, version} $set", lambda c, i: c.update_one({"_id": i, "version": 2},
-                                                                        {"$set": {"outbox": [], "version": 3}})),
+            ("insert_one", ids, lambda c, i: c.insert_one({**stored, "_id": i}), col),
+            ("find_one by _id", ids, lambda c, i: unpack_from(c, c.find_one({"_id": i})), col),
+            ("replace_one {_id, version}", ids,
+             lambda c, i: c.replace_one({"_id": i, "version": 1}, {**stored, "_id": i, "version": 2}), col),
+            ("update_one {_id, version} $set", ids, lambda c, i: c.update_one({"_id": i, "version": 2},
+                                                                              {"$set": {"outbox": [], "version": 3}}), col),
         ]
-        for label, op in phases:
-            result["phases"].append(timed(label, ids, args.clients, op, col, others))
+        if args.side_writes:
+            prepare_side_writes(client[name], ids, stored)
+            phases = side_write_phases(client[name], ids, stored)
+        for label, items, op, target in phases:
+            result["phases"].append(timed(label, items, args.clients, op, target, others))
             p = result["phases"][-1]
             print(f"{label:<32} {p['ops_per_s']:>8} 次/秒  数据库 CPU {p['db_cpu_ms_per_op']} 毫秒/次  "
                   f"其他进程 {p['others_cpu_share']}", flush=True)
-        wrong = col.count_documents({"version": 3})
-        result["check_version_3"] = wrong
+        result["check_version_3"] = (client[name].side_cases if args.side_writes else col).count_documents({"version": 3})
     finally:
         client.drop_database(name)
         client.close()

@@ -1,0 +1,40 @@
+"""`python -m services.simulator.bench_db --side-writes` on the real FerretDB: each kind of side write is
+sent as the kernel sends it and does what it says (no timing is asserted: rule 5, `make bench`)."""
+import json
+
+import pymongo
+
+from services.simulator import bench_db
+
+
+def test_side_writes_are_each_applied_once_and_priced_per_operation(servers, monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("MONGO_URI", servers["MONGO_URI"])
+    monkeypatch.setenv("AMQP_URI", servers["AMQP_URI"])
+    out = tmp_path / "side.json"
+    assert bench_db.main(["--side-writes", "--packed", "--size-kb", "4", "--ops", "120", "--out", str(out)]) == 0
+    result = json.loads(out.read_text(encoding="utf-8"))
+    labels = [p["op"] for p in result["phases"]]
+    assert len(labels) == 10 and labels[0].startswith("insert") and labels[-1].endswith("(a save)")
+    assert all(p["ops"] == 120 and "mongodb" in p["db_cpu_ms_per_op"] for p in result["phases"])
+    assert result["check_version_3"] == 120  # every case made due once (version 2), then saved over it (3)
+    printed = capsys.readouterr().out
+    assert "$addToSet to a 120-case reference document" in printed and "写回核对：120/120" in printed
+    client = pymongo.MongoClient(servers["MONGO_URI"], serverSelectionTimeoutMS=3000)
+    try:
+        assert not [n for n in client.list_database_names() if n.startswith("zhifa_benchdb_")]  # dropped
+    finally:
+        client.close()
+
+
+def test_the_side_write_phases_change_what_the_phases_before_them_left():
+    class Recording:
+        def __init__(self, name):
+            self.name = name
+
+    class Db:
+        def __getattr__(self, name):
+            return Recording(name)
+
+    phases = bench_db.side_write_phases(Db(), [f"c{i}" for i in range(120)], {"version": 1})
+    assert [len(bulks) for _, bulks, _, _ in phases] == [3] * 10  # 50 + 50 + 20: MAX_OPS per command
+    assert [col.name for *_, col in phases] == ["side_small"] * 6 + ["side_refs", "side_refs_grown"] + ["side_cases"] * 2
