@@ -92,11 +92,16 @@ def timed(name: str, ids: list, clients: int, op: Callable[[pymongo.collection.C
             "db_cpu_ms_per_op_total": round(sum(db_cpu.values()), 2), "others_cpu_share": cpu.get("others_cpu_share")}
 
 
+def _bulks(ids: list[str]) -> list[list[str]]:
+    """`ids` in parts of ≤ MAX_OPS: one bulk_write command each, as the kernel sends them."""
+    return [ids[i:i + MAX_OPS] for i in range(0, len(ids), MAX_OPS)]
+
+
 def side_write_phases(db, ids: list[str], stored: dict) -> list[tuple[str, list, Callable, Any]]:
     """The kernel's and penalty's side writes (`--side-writes`), each kind in ordered bulks of MAX_OPS as
     `SideWrites.flush` sends them: (label, bulks, op, collection). In order: each phase finds the
     documents the ones before it left."""
-    bulks = [ids[i:i + MAX_OPS] for i in range(0, len(ids), MAX_OPS)]
+    bulks = _bulks(ids)
     small, refs, grown, cases = db.side_small, db.side_refs, db.side_refs_grown, db.side_cases
 
     def bulk(make):
@@ -127,9 +132,20 @@ def side_write_phases(db, ids: list[str], stored: dict) -> list[tuple[str, list,
 def prepare_side_writes(db, ids: list[str], stored: dict) -> None:
     """The documents the `--side-writes` phases change: reference documents of 120 cases, stored cases."""
     cases = [f"511322-scjg-2025-{n:04d}" for n in range(120)]
-    for i in range(0, len(ids), MAX_OPS):
-        db.side_refs_grown.insert_many([{"_id": agg_id, "cases": cases} for agg_id in ids[i:i + MAX_OPS]])
-        db.side_cases.insert_many([{**stored, "_id": agg_id, "version": 1} for agg_id in ids[i:i + MAX_OPS]])
+    for part in _bulks(ids):
+        db.side_refs_grown.insert_many([{"_id": agg_id, "cases": cases} for agg_id in part])
+        db.side_cases.insert_many([{**stored, "_id": agg_id, "version": 1} for agg_id in part])
+
+
+def _at_least_one(text: str) -> int:
+    """An integer ≥ 1 (0 operations would leave nothing to divide by)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"应为整数，收到 {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"应不小于 1，收到 {value}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,9 +153,9 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m services.simulator.bench_db",
                                      description="数据库访问模式基准（按内核的读写方式，比较 FerretDB 后端）")
-    parser.add_argument("--ops", type=int, default=1000, help="每种操作的次数")
-    parser.add_argument("--clients", type=int, default=1, help="并发线程数")
-    parser.add_argument("--size-kb", type=int, default=12, help="文档大小（KB）")
+    parser.add_argument("--ops", type=_at_least_one, default=1000, help="每种操作的次数")
+    parser.add_argument("--clients", type=_at_least_one, default=1, help="并发线程数")
+    parser.add_argument("--size-kb", type=_at_least_one, default=12, help="文档大小（KB）")
     parser.add_argument("--packed", action="store_true", help="事实压缩为一个二进制字段存储（内核的存储方式）")
     parser.add_argument("--side-writes", action="store_true",
                         help="改测内核与处罚服务的旁路写（每种各按 50 条一批的有序批量写），而非聚合文档的读写")

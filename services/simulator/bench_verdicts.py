@@ -50,12 +50,12 @@ class Verdict:
                 "offered_rate_per_s": self.offered_rate_per_s, "line": self.line, **self.details}
 
 
-
 def _busy_text(cpu: dict | None) -> str:
     """The sustained phase's own CPU (bench.window_cpu): how busy the machine was and what one event cost."""
     if not cpu or cpu.get("machine_busy_share") is None:
         return ""
     return f"；该阶段整机忙 {cpu['machine_busy_share']:.0%}，每条事件 CPU {_fmt(cpu.get('ms_per_event_all'))} 毫秒"
+
 
 def _fmt(value: Any) -> str:
     if value is None:

@@ -38,3 +38,14 @@ def test_the_side_write_phases_change_what_the_phases_before_them_left():
     phases = bench_db.side_write_phases(Db(), [f"c{i}" for i in range(120)], {"version": 1})
     assert [len(bulks) for _, bulks, _, _ in phases] == [3] * 10  # 50 + 50 + 20: MAX_OPS per command
     assert [col.name for *_, col in phases] == ["side_small"] * 6 + ["side_refs", "side_refs_grown"] + ["side_cases"] * 2
+
+
+def test_counts_that_are_not_positive_integers_are_refused_with_a_reason(capsys):
+    import pytest
+
+    for bad in (["--ops", "0"], ["--ops", "-3"], ["--clients", "zero"], ["--size-kb", "1.5"]):
+        with pytest.raises(SystemExit) as exited:
+            bench_db.main(["--side-writes", *bad])
+        assert exited.value.code == 2
+        err = capsys.readouterr().err
+        assert bad[0] in err and ("应不小于 1" in err or "应为整数" in err), err
