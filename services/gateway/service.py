@@ -490,7 +490,7 @@ class GatewayService:
 
     @http("GET", "/metrics")
     def get_metrics(self, request):
-        return metrics_response()
+        return metrics_response(request)
 
     @http("GET", "/health")
     def get_health(self, request):

@@ -30,8 +30,9 @@ def error(status: int, code: str, message: str, **extra) -> Response:
     return json_response({"error": {"code": code, "message": message, **extra}}, status)
 
 
-def metrics_response() -> Response:
-    body, ctype = metrics_payload()
+def metrics_response(request: Any = None) -> Response:
+    """/metrics; `?name[]=<sample name>` (repeatable) narrows it to the families holding those samples."""
+    body, ctype = metrics_payload(request.args.getlist("name[]") if request is not None else ())
     return Response(body, status=200, headers={"Content-Type": ctype})
 
 

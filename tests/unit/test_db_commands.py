@@ -125,3 +125,54 @@ def test_make_client_with_and_without_a_service():
     finally:
         plain.close()
         counted.close()
+
+
+def test_metrics_page_narrowed_by_name_holds_only_those_families():
+    counter = CommandCounter("unit-db-narrowed")
+    counter.started(started(41, "find", {"find": "cases", "filter": {}}))
+    counter.succeeded(ended(41, 100))
+    metrics.CALLS.labels("unit-narrowed", "handle", "case.*").inc()
+    whole = metrics.metrics_payload()[0].decode()
+    narrowed = metrics.metrics_payload(["zhifa_entrypoint_calls_total", "zhifa_entrypoint_errors_total"])[0].decode()
+    assert "zhifa_db_commands_total" in whole and "zhifa_db_commands_total" not in narrowed
+    assert 'zhifa_entrypoint_calls_total{entrypoint="handle",event_type="case.*",service="unit-narrowed"}' in narrowed
+    assert not [line for line in narrowed.splitlines()
+                if line and not line.startswith("#") and not line.startswith("zhifa_entrypoint_")]
+    assert len(narrowed) < len(whole)
+    assert "zhifa_db_commands_total" in metrics.metrics_payload([""])[0].decode()  # (an empty name: the whole page)
+
+
+def test_metrics_http_app_reads_the_name_query():
+    metrics.CALLS.labels("unit-narrowed-app", "handle", "case.*").inc()
+    answered = {}
+    body = b"".join(metrics._app({"PATH_INFO": "/metrics",
+                                  "QUERY_STRING": "name%5B%5D=zhifa_entrypoint_calls_total"},
+                                 lambda status, headers: answered.update(status=status)))
+    assert answered["status"].startswith("200")
+    lines = [line for line in body.decode().splitlines() if line and not line.startswith("#")]
+    assert any(line.startswith('zhifa_entrypoint_calls_total{entrypoint="handle",event_type="case.*",'
+                               'service="unit-narrowed-app"}') for line in lines)
+    assert all(line.startswith("zhifa_entrypoint_calls_") for line in lines)  # (its family: _total and _created)
+
+
+def test_database_makes_each_collection_once():
+    import pymongo
+
+    from services.kernel.mongo import CollectionsOnce, database
+
+    client = pymongo.MongoClient("mongodb://127.0.0.1:1", connect=False)
+    db = database(client, "unit-once")
+    assert db.cases is db.cases is db["cases"] and db["case_list.a.filed.0"] is db["case_list.a.filed.0"]
+    assert db.cases.database is db and db == client["unit-once"] and db.cases.full_name == "unit-once.cases"
+    try:
+        db._private
+    except AttributeError:
+        pass
+    else:
+        raise AssertionError("a private name must not be taken for a collection")
+    small = CollectionsOnce(client, "unit-once-small")
+    small.MAX_KEPT = 2
+    first = small.a
+    small.b, small.c  # (past the bound: forgotten, made again)
+    assert small.a is not first and small.a.name == "a"
+    client.close()
