@@ -42,6 +42,8 @@ DEFAULTS: dict[str, Any] = {
     "PROJECTION_CACHE_ENTRIES": 20000,
     "PROJECTION_CHANGE_SLOTS": 32,
     "LOG_LEVEL": "INFO",
+    "GC_THRESHOLDS": [20000, 10, 10],  # Python's cyclic collector per service process (kernel/gc_tuning.py)
+    "GC_FREEZE": True,
     "DOCUMENTS_TEMPLATE_DIR": "",
     "DOCUMENTS_RPC_TIMEOUT_SECONDS": 10,
 }
@@ -67,7 +69,7 @@ def load_config(path: str | None = None, env: dict[str, str] | None = None) -> d
 
 # Throughput tuning that an in-process container (a test's) also takes from a plain env var when
 # nameko's config does not set it, so `BATCH_MAX=50 pytest …` runs the whole suite batched.
-ENV_TUNING = ("BATCH_MAX", "BATCH_WAIT_MS", "BATCH_WORKERS", "BATCH_CONCURRENCY")
+ENV_TUNING = ("BATCH_MAX", "BATCH_WAIT_MS", "BATCH_WORKERS", "BATCH_CONCURRENCY", "GC_THRESHOLDS", "GC_FREEZE")
 
 
 def get(key: str) -> Any:

@@ -28,7 +28,7 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 from nameko.extensions import DependencyProvider
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
 
-from services.kernel import config, tracing
+from services.kernel import config, gc_tuning, tracing
 
 log = logging.getLogger("zhifa.metrics")
 
@@ -161,6 +161,8 @@ class Metrics(DependencyProvider):
         start_metrics_server(int(config.get("METRICS_PORT") or 0), str(config.get("METRICS_HOST")))
 
     def start(self):
+        gc_tuning.tune(config.get("GC_THRESHOLDS"), bool(config.get("GC_FREEZE")))  # (once started: what
+        # startup made is frozen; kernel/gc_tuning.py)
         _HEALTH[self.container.service_name] = "ok"
 
     def stop(self):
