@@ -188,7 +188,7 @@ def _flag(value: Any) -> bool | None:
     raise ValueError(value)
 
 
-_INDEXED_REFS: set = set()  # (ref key, case id) pairs this process has written to case_refs
+_INDEXED_REFS = store.KnownRefs()  # (case_refs document, case id) pairs this process has written
 # (database, case id) -> digest of the decisions-index entry this process last wrote for the case
 _WRITTEN_DECISIONS: OrderedDict[tuple[str, str], int] = OrderedDict()
 WRITTEN_DECISIONS_KEPT = 50_000

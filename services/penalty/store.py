@@ -211,28 +211,83 @@ def projected(db: Database, officer_ids: Iterable[str], item_codes: Iterable[str
 
 REF_FIELDS = ("officer_ids", "item_codes", "party_id")
 
+# `case_refs`, the reverse index (what a case refers to -> the cases), is split into *buckets*: the
+# case ids referring to `<field>:<value>` are kept in REF_BUCKETS[field] documents `<field>:<value>#<b>`,
+# b a stable hash of the case id. FerretDB v1 decodes and re-encodes a whole document for every
+# `$addToSet`, so one document per officer or item code made every new case's reference cost grow
+# with the cases already there (0.458 ms of database CPU at 120 cases, bench_db --side-writes; at a
+# million cases an item code's list would be hundreds of KB); a bucket holds 1/REF_BUCKETS of them.
+# A reader asks for every bucket and the unbucketed `<field>:<value>` (written before the buckets) in
+# one `_id $in`. A party's cases stay in one document (a party has few cases). Changing a field's
+# bucket count strands what its old buckets hold: it is part of the storage layout, not a setting.
+REF_BUCKETS = {"officer_ids": 16, "item_codes": 32, "party_id": 1}
+KNOWN_REFS = 200_000  # (reference document, case) pairs a process remembers having written
 
-def ref_keys(snapshot: dict) -> list[str]:
-    """Reverse-index keys of what a case refers to: `officer_ids:<id>`, `item_codes:<code>`, `party_id:<id>`."""
-    keys = []
+
+def ref_key(field: str, value: Any) -> str:
+    """The unbucketed `case_refs` key of an officer, item or party (`<field>:<value>`)."""
+    return f"{field}:{value}"
+
+
+def ref_bucket(field: str, value: Any, case_id: str) -> str:
+    """The `case_refs` document that holds `case_id` among the cases referring to `value`."""
+    key, buckets = ref_key(field, value), REF_BUCKETS.get(field, 1)
+    if buckets == 1:
+        return key
+    digest = hashlib.blake2b(str(case_id).encode(), digest_size=4).digest()
+    return f"{key}#{int.from_bytes(digest, 'big') % buckets}"
+
+
+def ref_documents(field: str, value: Any) -> list[str]:
+    """Every `case_refs` document that may hold cases referring to `value`: the unbucketed one first."""
+    key, buckets = ref_key(field, value), REF_BUCKETS.get(field, 1)
+    return [key] if buckets == 1 else [key, *(f"{key}#{b}" for b in range(buckets))]
+
+
+def ref_targets(snapshot: dict, case_id: str) -> list[str]:
+    """The `case_refs` documents a case belongs in: one per officer, item code and party it refers to."""
+    targets = []
     for field in REF_FIELDS:
         values = snapshot.get(field)
         for value in values if isinstance(values, list) else [values]:
             if value:
-                keys.append(ref_key(field, value))
-    return keys
+                targets.append(ref_bucket(field, value, case_id))
+    return targets
 
 
-def index_refs(db: Database, case_id: str, snapshot: dict, known: set, writes: SideWrites | None = None) -> None:
+class KnownRefs:
+    """The (reference document, case) pairs this process has written, the most recent `limit` of them:
+    a pair forgotten costs one idempotent write again, never a missed one (a set of every pair ever
+    written grew with the cases: ~4 per case, hundreds of MB over a million cases)."""
+
+    def __init__(self, limit: int = KNOWN_REFS):
+        self.limit = limit
+        self._pairs: "OrderedDict[tuple[str, str], None]" = OrderedDict()
+
+    def __contains__(self, pair: tuple[str, str]) -> bool:
+        return pair in self._pairs
+
+    def __len__(self) -> int:
+        return len(self._pairs)
+
+    def update(self, pairs: Iterable[tuple[str, str]]) -> None:
+        for pair in pairs:
+            self._pairs[pair] = None
+            self._pairs.move_to_end(pair)
+        while len(self._pairs) > self.limit:
+            self._pairs.popitem(last=False)
+
+
+def index_refs(db: Database, case_id: str, snapshot: dict, known: Any, writes: SideWrites | None = None) -> None:
     """Record in `case_refs` which cases refer to each officer, item and party (idempotent, blind:
     deferred to the end of the unit of work, one bulk for all its cases, when `writes` is given).
 
-    `known` is a process-local set of (key, case_id) already written, to skip repeat writes (a pair
-    joins it once its write is done).
+    `known` (`KnownRefs`, or a set) holds the (document, case_id) pairs this process wrote already, to
+    skip repeat writes (a pair joins it once its write is done).
     """
-    new = [(key, case_id) for key in ref_keys(snapshot) if (key, case_id) not in known]
-    for key, _ in new:
-        deferred(writes, db.case_refs, UpdateOne({"_id": key}, {"$addToSet": {"cases": case_id}}, upsert=True))
+    new = [(target, case_id) for target in ref_targets(snapshot, case_id) if (target, case_id) not in known]
+    for target, _ in new:
+        deferred(writes, db.case_refs, UpdateOne({"_id": target}, {"$addToSet": {"cases": case_id}}, upsert=True))
     if new:
         if writes is None:
             known.update(new)
@@ -240,21 +295,19 @@ def index_refs(db: Database, case_id: str, snapshot: dict, known: set, writes: S
             writes.after(lambda: known.update(new))
 
 
-def ref_key(field: str, value: Any) -> str:
-    """The `case_refs` key of an officer, item or party (`<field>:<value>`)."""
-    return f"{field}:{value}"
-
-
 def cases_referring(db: Database, field: str, value: Any) -> list[str]:
-    doc = db.case_refs.find_one({"_id": ref_key(field, value)})
-    return list(doc.get("cases", [])) if doc else []
+    """The cases referring to `value` (officer id, item code or party), from all its documents (one find)."""
+    return cases_referring_each(db, field, [value])[value]
 
 
 def cases_referring_each(db: Database, field: str, values: Iterable[Any]) -> dict[Any, list[str]]:
-    """`cases_referring` of several values, {value: cases} (one find per ID_IN_CHUNK values)."""
+    """`cases_referring` of several values, {value: cases} (each case once; one find per ID_IN_CHUNK
+    documents: a value has 1 + REF_BUCKETS[field] of them)."""
     values = list(dict.fromkeys(values))
-    docs = by_id(db.case_refs, [ref_key(field, value) for value in values])
-    return {value: list(docs.get(ref_key(field, value), {}).get("cases", [])) for value in values}
+    docs = by_id(db.case_refs, [doc_id for value in values for doc_id in ref_documents(field, value)])
+    return {value: list(dict.fromkeys(case for doc_id in ref_documents(field, value)
+                                      for case in docs.get(doc_id, {}).get("cases", ())))
+            for value in values}
 
 
 def mark_due(db: Database, field: str, value: Any, now: datetime, *, except_case: str | None = None) -> int:

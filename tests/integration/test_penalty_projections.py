@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 import pymongo
 import pytest
 
+from services.kernel.sidewrites import SideWrites
 from services.penalty import store
 from tests.db_recorder import Recorder
 
@@ -72,7 +73,7 @@ def test_the_decisions_index_is_not_touched_for_a_case_that_never_had_a_decision
     PenaltyService.after_save(svc, None, filed)
     PenaltyService._index_decision(svc, None, filed)
     assert not [s for s in recorder.seen if s[1] == "decisions"]
-    assert db.case_refs.find_one({"_id": "officer_ids:O1"})["cases"] == [case_id]  # the refs still indexed
+    assert store.cases_referring(db, "officer_ids", "O1") == [case_id]  # the refs still indexed
 
     recorder.seen.clear()
     decided = saved_case(case_id, ["case.filed", "case.decided"], [decision])
@@ -87,3 +88,32 @@ def test_the_decisions_index_is_not_touched_for_a_case_that_never_had_a_decision
     recorder.seen.clear()
     PenaltyService._index_decision(svc, None, saved_case(f"C{uuid.uuid4().hex[:6]}", None, []))
     assert [s for s in recorder.seen if s[1] == "decisions"] == [("delete", "decisions")]
+
+
+def test_references_go_to_buckets_and_readers_find_them_with_the_unbucketed_ones(watched):
+    """case_refs split into buckets (store.REF_BUCKETS): a new reference is one `$addToSet` to the
+    case's bucket; a reader finds the cases of every bucket and of the document written before the
+    buckets, each once, in one find."""
+    db, recorder = watched
+    db.case_refs.insert_one({"_id": "officer_ids:O1", "cases": ["OLD1", "C3"]})  # (stored before the buckets)
+    recorder.seen.clear()
+    writes = SideWrites()
+    known = store.KnownRefs()
+    cases = [f"C{i}" for i in range(40)]
+    for case_id in cases:
+        store.index_refs(db, case_id, {"officer_ids": ["O1"], "item_codes": ["I1"], "party_id": f"P{case_id}"},
+                         known, writes)
+    writes.flush()
+    assert recorder.seen == [("update", "case_refs")] * 3  # 120 references in bulks of ≤ 50
+    buckets = {d["_id"]: d["cases"] for d in db.case_refs.find({"_id": {"$in": store.ref_documents("officer_ids", "O1")[1:]}})}
+    assert 1 < len(buckets) <= store.REF_BUCKETS["officer_ids"]
+    assert max(len(v) for v in buckets.values()) < len(cases)  # (spread: no document holds them all)
+    assert all(store.ref_bucket("officer_ids", "O1", c) == doc_id for doc_id, held in buckets.items() for c in held)
+    assert db.case_refs.find_one({"_id": "party_id:PC7"})["cases"] == ["C7"]  # a party: one document
+    recorder.seen.clear()
+    assert sorted(store.cases_referring(db, "officer_ids", "O1")) == sorted(["OLD1", *cases])  # C3 once
+    assert sorted(store.cases_referring_each(db, "item_codes", ["I1", "I2"])["I1"]) == sorted(cases)
+    assert store.cases_referring_each(db, "item_codes", ["I1", "I2"])["I2"] == []
+    assert recorder.seen[0] == ("find", "case_refs") and len(recorder.seen) == 3
+    assert store.mark_due_each(db, "officer_ids", ["O1"], NOW) == 0  # (no case documents here: none modified)
+    assert db.cases_due.count_documents({}) == 41  # every referring case's due-date entry, legacy one too
