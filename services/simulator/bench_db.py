@@ -1,6 +1,7 @@
 """The MongoDB-wire server alone, with the kernel's access pattern: FerretDB's backends compared.
 
-    python -m services.simulator.bench_db [--ops 1000] [--clients 1] [--size-kb 12] [--packed] [--side-writes]   (MONGO_URI)
+    python -m services.simulator.bench_db [--ops 1000] [--clients 1] [--size-kb 12] [--packed] [--side-writes]
+                                          [--command-cost]   (MONGO_URI)
 
 Per event the kernel reads the aggregate by `_id`, writes it back with a version check
 (`replace_one({_id, version})`) and clears its outbox (`update_one({_id, version}, $set)`); a new
@@ -17,6 +18,9 @@ facts in one compressed binary field) and unpacks what it reads; run it with and
 marker and its delete, the case list's locator claim and release, a reference added to `case_refs`,
 a case made due, the save itself), each kind in ordered bulks of MAX_OPS as the kernel's `SideWrites`
 sends them: what one operation of each kind costs the database (docs/benchmark.md, ninth session).
+
+`--command-cost` sends the same small operations 1, 5 and 50 to a command: what every command costs
+the database before its operations (docs/benchmark.md, tenth session).
 """
 from __future__ import annotations
 
@@ -85,11 +89,13 @@ def timed(name: str, ids: list, clients: int, op: Callable[[pymongo.collection.C
     after = sampler.snapshot()
     _, cpu = sampler.stop()
     ops = sum(len(item) if isinstance(item, list) else 1 for item in ids)
-    db_cpu = {n: round(1000 * (after["cpu"][n] - before["cpu"][n]) / ops, 3)
-              for n in ("mongodb", "postgresql") if n in after["cpu"]}
-    return {"op": name, "ops": ops, "clients": clients, "seconds": round(seconds, 2),
+    used = {n: after["cpu"][n] - before["cpu"][n] for n in ("mongodb", "postgresql") if n in after["cpu"]}
+    db_cpu = {n: round(1000 * v / ops, 3) for n, v in used.items()}
+    return {"op": name, "ops": ops, "commands": len(ids), "clients": clients, "seconds": round(seconds, 2),
             "ops_per_s": round(ops / seconds, 1), "db_cpu_ms_per_op": db_cpu,
-            "db_cpu_ms_per_op_total": round(sum(db_cpu.values()), 2), "others_cpu_share": cpu.get("others_cpu_share")}
+            "db_cpu_ms_per_op_total": round(sum(db_cpu.values()), 2),
+            "db_cpu_ms_per_command_total": round(1000 * sum(used.values()) / len(ids), 3) if ids else None,
+            "others_cpu_share": cpu.get("others_cpu_share")}
 
 
 def _bulks(ids: list[str]) -> list[list[str]]:
@@ -129,6 +135,34 @@ def side_write_phases(db, ids: list[str], stored: dict) -> list[tuple[str, list,
     ]
 
 
+COMMAND_SIZES = (1, 5, 50)  # operations per command in `--command-cost`
+
+
+def _parts(ids: list[str], size: int) -> list[list[str]]:
+    return [ids[i:i + size] for i in range(0, len(ids), size)]
+
+
+def command_cost_phases(db, ids: list[str]) -> list[tuple[str, list, Callable, Any]]:
+    """`--command-cost`: the same small operations sent 1, 5 and 50 to a command (an update's
+    statements, an insert's documents, a find's `_id $in` keys), so the database's CPU per command
+    splits into what every command costs and what each operation adds (docs/benchmark.md, tenth
+    session). The documents are 60-byte side entries; each phase changes what the one before left."""
+    small = db.cost_small
+    phases = []
+    for size in COMMAND_SIZES:
+        phases.append((f"insert, {size} per command", _parts([f"{i}:{size}" for i in ids], size),
+                       lambda col, part: col.insert_many([{"_id": i, "due_at": 1.5} for i in part], ordered=True),
+                       small))
+    for size in COMMAND_SIZES:
+        phases.append((f"$set by _id, {size} per command", _parts([f"{i}:{size}" for i in ids], size),
+                       lambda col, part: col.bulk_write([UpdateOne({"_id": i}, {"$set": {"key": "k"}}) for i in part],
+                                                        ordered=True), small))
+    for size in COMMAND_SIZES:
+        phases.append((f"find by _id, {size} per command", _parts([f"{i}:{size}" for i in ids], size),
+                       lambda col, part: list(col.find({"_id": {"$in": part}})), small))
+    return phases
+
+
 def prepare_side_writes(db, ids: list[str], stored: dict) -> None:
     """The documents the `--side-writes` phases change: reference documents of 120 cases, stored cases."""
     cases = [f"511322-scjg-2025-{n:04d}" for n in range(120)]
@@ -159,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--packed", action="store_true", help="事实压缩为一个二进制字段存储（内核的存储方式）")
     parser.add_argument("--side-writes", action="store_true",
                         help="改测内核与处罚服务的旁路写（每种各按 50 条一批的有序批量写），而非聚合文档的读写")
+    parser.add_argument("--command-cost", action="store_true",
+                        help="改测每条命令的固定开销：同样的小操作每条命令 1、5、50 个（插入、$set、按 _id 查找）")
     parser.add_argument("--out", help="结果 JSON 文件")
     args = parser.parse_args(argv)
     uri = os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/")
@@ -187,19 +223,28 @@ def main(argv: list[str] | None = None) -> int:
         if args.side_writes:
             prepare_side_writes(client[name], ids, stored)
             phases = side_write_phases(client[name], ids, stored)
+        elif args.command_cost:
+            phases = command_cost_phases(client[name], ids)
         for label, items, op, target in phases:
             result["phases"].append(timed(label, items, args.clients, op, target, others))
             p = result["phases"][-1]
             print(f"{label:<32} {p['ops_per_s']:>8} 次/秒  数据库 CPU {p['db_cpu_ms_per_op']} 毫秒/次  "
-                  f"其他进程 {p['others_cpu_share']}", flush=True)
-        result["check_version_3"] = (client[name].side_cases if args.side_writes else col).count_documents({"version": 3})
+                  f"{p['db_cpu_ms_per_command_total']} 毫秒/条命令  其他进程 {p['others_cpu_share']}", flush=True)
+        if args.command_cost:  # every document inserted once per phase, then each found in every find phase
+            result["check_command_cost"] = client[name].cost_small.count_documents({"key": "k"})
+            expected = len(COMMAND_SIZES) * args.ops
+            print(f"核对：{result['check_command_cost']}/{expected} 条文档经 $set 修改", flush=True)
+            result["check_version_3"] = None
+        else:
+            result["check_version_3"] = (client[name].side_cases if args.side_writes else col).count_documents({"version": 3})
     finally:
         client.drop_database(name)
         client.close()
     result["load_after"] = load_average()
     print(f"后端 {result['server'].get('backend')}，文档 {result['size_bytes']} 字节"
           f"{'（压缩存储 ' + str(result['stored_bson_bytes']) + ' 字节）' if args.packed else ''}，{args.clients} 个并发，"
-          f"负载 {result['load_before']} → {result['load_after']}；写回核对：{result['check_version_3']}/{args.ops} 条 version=3")
+          f"负载 {result['load_before']} → {result['load_after']}" +
+          (f"；写回核对：{result['check_version_3']}/{args.ops} 条 version=3" if not args.command_cost else ""))
     if args.out:
         with open(args.out, "w", encoding="utf-8") as fh:
             json.dump(result, fh, ensure_ascii=False, indent=1)

@@ -49,3 +49,22 @@ def test_counts_that_are_not_positive_integers_are_refused_with_a_reason(capsys)
         assert exited.value.code == 2
         err = capsys.readouterr().err
         assert bad[0] in err and ("应不小于 1" in err or "应为整数" in err), err
+
+
+def test_command_cost_sends_the_same_operations_1_5_and_50_to_a_command(servers, monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("MONGO_URI", servers["MONGO_URI"])
+    monkeypatch.setenv("AMQP_URI", servers["AMQP_URI"])
+    out = tmp_path / "cost.json"
+    assert bench_db.main(["--command-cost", "--ops", "100", "--out", str(out)]) == 0
+    result = json.loads(out.read_text(encoding="utf-8"))
+    phases = result["phases"]
+    assert [p["op"].split(",")[0] for p in phases] == ["insert"] * 3 + ["$set by _id"] * 3 + ["find by _id"] * 3
+    assert [p["commands"] for p in phases] == [100, 20, 2] * 3 and all(p["ops"] == 100 for p in phases)
+    assert all(p["db_cpu_ms_per_command_total"] is not None for p in phases)
+    assert result["check_command_cost"] == 300  # every document of the three insert phases modified once
+    assert "核对：300/300 条文档经 $set 修改" in capsys.readouterr().out
+    client = pymongo.MongoClient(servers["MONGO_URI"], serverSelectionTimeoutMS=3000)
+    try:
+        assert not [n for n in client.list_database_names() if n.startswith("zhifa_benchdb_")]  # dropped
+    finally:
+        client.close()
