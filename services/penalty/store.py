@@ -221,7 +221,7 @@ REF_FIELDS = ("officer_ids", "item_codes", "party_id")
 # one `_id $in`. A party's cases stay in one document (a party has few cases). Changing a field's
 # bucket count strands what its old buckets hold: it is part of the storage layout, not a setting.
 REF_BUCKETS = {"officer_ids": 16, "item_codes": 32, "party_id": 1}
-KNOWN_REFS = 200_000  # (reference document, case) pairs a process remembers having written
+KNOWN_REFS = 50_000  # (reference document, case) pairs a process remembers having written (≈ 250 bytes each)
 
 
 def ref_key(field: str, value: Any) -> str:
