@@ -5,6 +5,8 @@
 - `officers` / `items`: the newest `officer.changed` / `item.changed` payload per id, kept only
   when its version is not older than the stored one, so out-of-order delivery is harmless.
 - `decisions`: one entry per decided case (its current decision), looked up by party.
+- `case_refs`: which cases refer to each officer, item code and party (the reverse index), officers'
+  and items' lists split into buckets (`REF_BUCKETS`, below).
 - The case list (`case_list.<dept>.<stage>.<0|1>`, `case_counts`, `case_list_at`): see "case
   list" below; lists and their totals never read the aggregate documents.
 """
