@@ -24,9 +24,12 @@ def tune(thresholds: Sequence[Any] | None, freeze: bool = True) -> tuple[int, ..
     process with `freeze`, freeze every object alive now. The thresholds in force."""
     global _frozen
     if thresholds:
-        values = [int(v) for v in thresholds][:3]
-        if any(v < 1 for v in values):
-            raise ValueError(f"GC_THRESHOLDS must be positive integers, got {list(thresholds)}")
+        try:
+            values = [int(v) for v in thresholds][:3]
+        except (TypeError, ValueError):
+            values = []
+        if not values or any(v < 1 for v in values):
+            raise ValueError(f"GC_THRESHOLDS must be one to three positive integers, got {thresholds!r}")
         gc.set_threshold(*values)
     if freeze and not _frozen:
         gc.collect()  # (what startup left as garbage goes first, rather than frozen with the rest)

@@ -9,7 +9,7 @@ from services.kernel import config, gc_tuning
 @pytest.fixture
 def restored():
     before = gc.get_threshold()
-    yield
+    yield before
     gc.set_threshold(*before)
 
 
@@ -27,8 +27,10 @@ def test_no_thresholds_leave_them_as_they_are(restored):
 def test_a_threshold_below_one_is_refused_with_the_setting_named(restored):
     with pytest.raises(ValueError, match="GC_THRESHOLDS"):
         gc_tuning.tune([0, 10, 10], freeze=False)
-    with pytest.raises(ValueError):
-        gc_tuning.tune(["many"], freeze=False)
+    for bad in (["many"], 20000, [None]):
+        with pytest.raises(ValueError, match="GC_THRESHOLDS must be one to three positive integers"):
+            gc_tuning.tune(bad, freeze=False)
+    assert gc.get_threshold() == restored  # (nothing set by a refused value)
 
 
 def test_defaults_raise_the_first_threshold_and_freeze():
