@@ -31,7 +31,9 @@ def error(status: int, code: str, message: str, **extra) -> Response:
 
 
 def metrics_response(request: Any = None) -> Response:
-    """/metrics; `?name[]=<sample name>` (repeatable) narrows it to the families holding those samples."""
+    """/metrics; with the `request`, `?name[]=<sample name>` (repeatable) narrows it to the families
+    holding those samples (the gateway's; the API validates its query against the route, which
+    declares no parameter, so it answers the whole page)."""
     body, ctype = metrics_payload(request.args.getlist("name[]") if request is not None else ())
     return Response(body, status=200, headers={"Content-Type": ctype})
 

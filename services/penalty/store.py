@@ -305,11 +305,10 @@ def cases_referring(db: Database, field: str, value: Any) -> list[str]:
 def cases_referring_each(db: Database, field: str, values: Iterable[Any]) -> dict[Any, list[str]]:
     """`cases_referring` of several values, {value: cases} (each case once; one find per ID_IN_CHUNK
     documents: a value has 1 + REF_BUCKETS[field] of them)."""
-    values = list(dict.fromkeys(values))
-    docs = by_id(db.case_refs, [doc_id for value in values for doc_id in ref_documents(field, value)])
-    return {value: list(dict.fromkeys(case for doc_id in ref_documents(field, value)
-                                      for case in docs.get(doc_id, {}).get("cases", ())))
-            for value in values}
+    documents = {value: ref_documents(field, value) for value in dict.fromkeys(values)}
+    docs = by_id(db.case_refs, [doc_id for ids in documents.values() for doc_id in ids])
+    return {value: list(dict.fromkeys(case for doc_id in ids for case in docs.get(doc_id, {}).get("cases", ())))
+            for value, ids in documents.items()}
 
 
 def mark_due(db: Database, field: str, value: Any, now: datetime, *, except_case: str | None = None) -> int:

@@ -525,10 +525,8 @@ class ProcessSampler(threading.Thread):
         self.watched = {**services, **others, "bench": os.getpid()}
         self.peak_kb: dict[str, int] = {name: 0 for name in services}
         self._halt = threading.Event()
-        self._cpu0 = {name: self._cpu_of(name, pid) for name, pid in self.watched.items()}
+        self._start = self.snapshot()
         self._all0 = cpu_by_process()
-        self._busy0 = machine_busy_seconds()
-        self._t0 = time.monotonic()
 
     @staticmethod
     def _status(pid: int) -> dict[str, int]:
@@ -576,7 +574,8 @@ class ProcessSampler(threading.Thread):
     def stop(self) -> tuple[dict[str, dict], dict[str, Any]]:
         self._halt.set()
         self.join(5)
-        window = time.monotonic() - self._t0
+        end = self.snapshot()
+        window = end["t"] - self._start["t"]
         memory = {}
         for name, pid in self.services.items():
             status = self._status(pid)
@@ -586,10 +585,10 @@ class ProcessSampler(threading.Thread):
         capacity = window * (os.cpu_count() or 1)
         cpu = {"window_s": round(window, 1), "processes": {}}
         for name, pid in self.watched.items():
-            used = max(0.0, self._cpu_of(name, pid) - self._cpu0[name])
+            used = max(0.0, end["cpu"][name] - self._start["cpu"][name])
             cpu["processes"][name] = {"cpu_s": round(used, 1), "share_of_machine": round(used / capacity, 3)}
         # what else ran: the machine's busy time minus the watched processes' (exited processes included)
-        busy = machine_busy_seconds() - self._busy0
+        busy = end["busy"] - self._start["busy"]
         ours = sum(v["cpu_s"] for v in cpu["processes"].values())
         cpu["machine_busy_share"] = round(busy / capacity, 3) if capacity else None
         cpu["others_cpu_share"] = round(max(0.0, busy - ours) / capacity, 3) if capacity and busy else None

@@ -98,16 +98,16 @@ def timed(name: str, ids: list, clients: int, op: Callable[[pymongo.collection.C
             "others_cpu_share": cpu.get("others_cpu_share")}
 
 
-def _bulks(ids: list[str]) -> list[list[str]]:
-    """`ids` in parts of ≤ MAX_OPS: one bulk_write command each, as the kernel sends them."""
-    return [ids[i:i + MAX_OPS] for i in range(0, len(ids), MAX_OPS)]
+def _parts(ids: list[str], size: int = MAX_OPS) -> list[list[str]]:
+    """`ids` in parts of ≤ `size`: one command each (MAX_OPS: a bulk as the kernel sends it)."""
+    return [ids[i:i + size] for i in range(0, len(ids), size)]
 
 
 def side_write_phases(db, ids: list[str], stored: dict) -> list[tuple[str, list, Callable, Any]]:
     """The kernel's and penalty's side writes (`--side-writes`), each kind in ordered bulks of MAX_OPS as
     `SideWrites.flush` sends them: (label, bulks, op, collection). In order: each phase finds the
     documents the ones before it left."""
-    bulks = _bulks(ids)
+    bulks = _parts(ids)
     small, refs, grown, cases = db.side_small, db.side_refs, db.side_refs_grown, db.side_cases
 
     def bulk(make):
@@ -138,35 +138,26 @@ def side_write_phases(db, ids: list[str], stored: dict) -> list[tuple[str, list,
 COMMAND_SIZES = (1, 5, 50)  # operations per command in `--command-cost`
 
 
-def _parts(ids: list[str], size: int) -> list[list[str]]:
-    return [ids[i:i + size] for i in range(0, len(ids), size)]
-
-
 def command_cost_phases(db, ids: list[str]) -> list[tuple[str, list, Callable, Any]]:
     """`--command-cost`: the same small operations sent 1, 5 and 50 to a command (an update's
     statements, an insert's documents, a find's `_id $in` keys), so the database's CPU per command
     splits into what every command costs and what each operation adds (docs/benchmark.md, tenth
     session). The documents are 60-byte side entries; each phase changes what the one before left."""
-    small = db.cost_small
-    phases = []
-    for size in COMMAND_SIZES:
-        phases.append((f"insert, {size} per command", _parts([f"{i}:{size}" for i in ids], size),
-                       lambda col, part: col.insert_many([{"_id": i, "due_at": 1.5} for i in part], ordered=True),
-                       small))
-    for size in COMMAND_SIZES:
-        phases.append((f"$set by _id, {size} per command", _parts([f"{i}:{size}" for i in ids], size),
-                       lambda col, part: col.bulk_write([UpdateOne({"_id": i}, {"$set": {"key": "k"}}) for i in part],
-                                                        ordered=True), small))
-    for size in COMMAND_SIZES:
-        phases.append((f"find by _id, {size} per command", _parts([f"{i}:{size}" for i in ids], size),
-                       lambda col, part: list(col.find({"_id": {"$in": part}})), small))
-    return phases
+    parts = {size: _parts([f"{i}:{size}" for i in ids], size) for size in COMMAND_SIZES}  # (own documents per size)
+    kinds = [
+        ("insert", lambda col, part: col.insert_many([{"_id": i, "due_at": 1.5} for i in part], ordered=True)),
+        ("$set by _id", lambda col, part: col.bulk_write([UpdateOne({"_id": i}, {"$set": {"key": "k"}}) for i in part],
+                                                         ordered=True)),
+        ("find by _id", lambda col, part: list(col.find({"_id": {"$in": part}}))),
+    ]
+    return [(f"{kind}, {size} per command", parts[size], op, db.cost_small)
+            for kind, op in kinds for size in COMMAND_SIZES]
 
 
 def prepare_side_writes(db, ids: list[str], stored: dict) -> None:
     """The documents the `--side-writes` phases change: reference documents of 120 cases, stored cases."""
     cases = [f"511322-scjg-2025-{n:04d}" for n in range(120)]
-    for part in _bulks(ids):
+    for part in _parts(ids):
         db.side_refs_grown.insert_many([{"_id": agg_id, "cases": cases} for agg_id in part])
         db.side_cases.insert_many([{**stored, "_id": agg_id, "version": 1} for agg_id in part])
 
@@ -191,10 +182,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=_at_least_one, default=1, help="并发线程数")
     parser.add_argument("--size-kb", type=_at_least_one, default=12, help="文档大小（KB）")
     parser.add_argument("--packed", action="store_true", help="事实压缩为一个二进制字段存储（内核的存储方式）")
-    parser.add_argument("--side-writes", action="store_true",
-                        help="改测内核与处罚服务的旁路写（每种各按 50 条一批的有序批量写），而非聚合文档的读写")
-    parser.add_argument("--command-cost", action="store_true",
-                        help="改测每条命令的固定开销：同样的小操作每条命令 1、5、50 个（插入、$set、按 _id 查找）")
+    mode = parser.add_mutually_exclusive_group()  # (one set of phases per run)
+    mode.add_argument("--side-writes", action="store_true",
+                      help="改测内核与处罚服务的旁路写（每种各按 50 条一批的有序批量写），而非聚合文档的读写")
+    mode.add_argument("--command-cost", action="store_true",
+                      help="改测每条命令的固定开销：同样的小操作每条命令 1、5、50 个（插入、$set、按 _id 查找）")
     parser.add_argument("--out", help="结果 JSON 文件")
     args = parser.parse_args(argv)
     uri = os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/")

@@ -245,6 +245,8 @@ def test_metrics_need_the_operator_role_unless_scraped_from_an_allowed_address(z
     assert kit.get("/metrics", as_=None).status_code == 200  # the local Prometheus (make monitor)
     assert kit.get("/metrics", as_="scjg").status_code == 403  # a logged-in non-operator is still refused
     assert kit.get("/metrics", as_="ops").status_code == 200
+    narrowed = kit.get("/metrics?name%5B%5D=zhifa_entrypoint_calls_total", as_="ops")  # (the gateway's narrowing:
+    assert narrowed.status_code == 400 and narrowed.json()["error"]["code"] == "unknown_param"  # not declared here)
 
 
 def test_browser_session_needs_csrf_for_changes_and_login_is_throttled(zhifa_config, container_factory):

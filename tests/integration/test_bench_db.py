@@ -68,3 +68,13 @@ def test_command_cost_sends_the_same_operations_1_5_and_50_to_a_command(servers,
         assert not [n for n in client.list_database_names() if n.startswith("zhifa_benchdb_")]  # dropped
     finally:
         client.close()
+
+
+def test_one_mode_per_run_two_are_refused_with_a_reason(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit) as exited:
+        bench_db.main(["--side-writes", "--command-cost"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "--command-cost" in err and "--side-writes" in err

@@ -176,3 +176,12 @@ def test_database_makes_each_collection_once():
     small.b, small.c  # (past the bound: forgotten, made again)
     assert small.a is not first and small.a.name == "a"
     client.close()
+
+
+def test_metrics_page_asked_for_names_it_does_not_hold_is_empty_not_an_error():
+    answered = {}
+    hostile = "name%5B%5D=%00%FF%27%22%3Cscript%3E&name%5B%5D=" + "x" * 5000 + "&name%5B%5D=&name%5B%5D"
+    body = b"".join(metrics._app({"PATH_INFO": "/metrics", "QUERY_STRING": hostile},
+                                 lambda status, headers: answered.update(status=status)))
+    assert answered["status"].startswith("200")
+    assert [line for line in body.decode().splitlines() if line and not line.startswith("#")] == []
