@@ -467,6 +467,10 @@ LIST_PREFIX = "case_list"
 LEASE_SECONDS = 30.0
 LEASE_WAIT_SECONDS = 20.0
 FILL_BATCH = 50  # FerretDB v1 hung on a bulk write of 100
+# cases per case-list sync batch: a unit of work's syncs (≤ BATCH_MAX facts) in one batch, so a
+# partition the unit's moves touch gets one command, not one per 50 cases (each command still
+# carries ≤ MAX_OPS operations: the bulks are chunked)
+SYNC_BATCH = 200
 
 
 def list_key(dept: str | None, stage: str | None, overdue: bool | None) -> str:
@@ -662,7 +666,7 @@ def _sync_row(db: Database, case_id: str, version: int, row: dict, row_kept: boo
 #
 # A batch of facts (a sweep, a command) saves its cases in one unit of work (services/kernel/
 # sidewrites.py). `CaseStore` then collects their syncs, and at the unit's end — before any of its
-# messages is acked — they are carried out together (`sync_cases`, ≤ FILL_BATCH cases per *batch*,
+# messages is acked — they are carried out together (`sync_cases`, ≤ SYNC_BATCH cases per *batch*,
 # token T) in a few bulk commands instead of 1 to 6 commands per case:
 #   0. a batch document `case_list_batches/T` records every move the batch means to make (case,
 #      from, to, row, version): the key a case's row leaves is the one its previous document was
@@ -722,7 +726,7 @@ _swept: dict[str, float] = {}  # database name -> when this process last looked 
 
 
 def sync_cases(entries: list[dict]) -> None:
-    """The deferred syncs of one unit of work, in batches of ≤ FILL_BATCH cases (see above); now and
+    """The deferred syncs of one unit of work, in batches of ≤ SYNC_BATCH cases (see above); now and
     then (BATCH_SWEEP_SECONDS) also the batches whose holder died before claiming any case (nothing
     else would find them)."""
     by_db: dict[str, list[dict]] = {}
@@ -730,8 +734,8 @@ def sync_cases(entries: list[dict]) -> None:
         by_db.setdefault(entry["db"].name, []).append(entry)
     for group in by_db.values():
         db = group[0]["db"]
-        for start in range(0, len(group), FILL_BATCH):
-            _sync_batch(db, group[start:start + FILL_BATCH])
+        for start in range(0, len(group), SYNC_BATCH):
+            _sync_batch(db, group[start:start + SYNC_BATCH])
         now = time.monotonic()
         if now - _swept.setdefault(db.name, now) > BATCH_SWEEP_SECONDS:
             _swept[db.name] = now

@@ -86,6 +86,30 @@ def test_a_unit_of_new_cases_moves_and_kept_rows_costs_a_few_commands_per_batch(
     assert db[store.BATCHES].count_documents({}) == 0
 
 
+def test_a_unit_of_more_cases_than_a_bulk_holds_is_one_batch_one_command_per_partition(watched, db):
+    wdb, recorder = watched
+    n = 120  # (> MAX_OPS 50 per command, ≤ store.SYNC_BATCH)
+    first = [case_doc(f"c{i}", 1, DEPTS[i % 3], "filed", False) for i in range(n)]
+    unit(db, [(doc, None) for doc in first])
+    second = [case_doc(d["_id"], 2, d["dept"], "decided", False) for d in first]
+    recorder.seen.clear()
+    unit(wdb, list(zip(second, first)))
+    seen = [(name, coll.split(".")[0] if coll.startswith(store.LIST_PREFIX + ".") else coll)
+            for name, coll in recorder.seen]
+    claims = -(-n // 50)  # the locators' claims and releases: chunks of ≤ 50 operations
+    assert seen.count(("insert", store.BATCHES)) == 1 and seen.count(("delete", store.BATCHES)) == 1
+    assert seen.count(("update", "case_list_at")) == 2 * claims and seen.count(("update", "case_counts")) == 1
+    moved_to = {key_of(d) for d in second}
+    moved_from = {key_of(d) for d in first}
+    # each partition a command per run of one kind (puts, then removals), its operations chunked by 50
+    puts = {k: sum(key_of(d) == k for d in second) for k in moved_to}
+    removals = {k: sum(key_of(d) == k for d in first) for k in moved_from}
+    assert seen.count(("update", store.LIST_PREFIX)) == sum(-(-c // 50) for c in puts.values())
+    assert seen.count(("delete", store.LIST_PREFIX)) == sum(-(-c // 50) for c in removals.values())
+    assert_exact(db, {d["_id"]: key_of(d) for d in second})
+    assert db[store.BATCHES].count_documents({}) == 0
+
+
 def test_a_case_saved_twice_in_a_unit_is_synced_once_at_its_newest_version(db):
     v1, v2, v3 = (case_doc("c1", v, DEPTS[0], stage, False) for v, stage in ((1, "filed"), (2, "decided"), (3, "archived")))
     other = case_doc("c2", 1, DEPTS[1], "filed", False)
