@@ -1,7 +1,7 @@
 """The MongoDB-wire server alone, with the kernel's access pattern: FerretDB's backends compared.
 
     python -m services.simulator.bench_db [--ops 1000] [--clients 1] [--size-kb 12] [--packed] [--side-writes]
-                                          [--command-cost]   (MONGO_URI)
+                                          [--command-cost] [--case-list]   (MONGO_URI)
 
 Per event the kernel reads the aggregate by `_id`, writes it back with a version check
 (`replace_one({_id, version})`) and clears its outbox (`update_one({_id, version}, $set)`); a new
@@ -21,6 +21,14 @@ sends them: what one operation of each kind costs the database (docs/benchmark.m
 
 `--command-cost` sends the same small operations 1, 5 and 50 to a command: what every command costs
 the database before its operations (docs/benchmark.md, tenth session).
+
+`--case-list` runs penalty's own case-list sync (services/penalty/store.py) on `--ops` cases: each
+unit of work of ≤ BATCH_MAX saves syncs its cases together, as the penalty service does at a unit's
+end; the cases enter the list, then move through every stage of CASE_LIST_STAGES (a new
+`(department, stage)` partition each time). It prices one case's sync (a move) for the database and
+for the client (this process's CPU: the sync's Python and pymongo's), and checks that every case is
+listed once, under its last stage, with counters equal to a recount (docs/benchmark.md, eleventh
+session). Every phase also prints the client's CPU per operation.
 """
 from __future__ import annotations
 
@@ -39,7 +47,7 @@ import pymongo
 from pymongo import DeleteOne, InsertOne, ReplaceOne, UpdateOne
 
 from services.kernel.packing import pack, unpack_from
-from services.kernel.sidewrites import MAX_OPS
+from services.kernel.sidewrites import MAX_OPS, SideWrites
 
 
 # phrases of an inspection record; with a random party name per fact the facts compress about as
@@ -79,13 +87,13 @@ def timed(name: str, ids: list, clients: int, op: Callable[[pymongo.collection.C
     sampler = ProcessSampler({}, others)
     sampler.start()
     before = sampler.snapshot()  # (unrounded: a phase of fast operations uses a few clock ticks)
-    started = time.perf_counter()
+    started, client_before = time.perf_counter(), time.process_time()
     threads = [threading.Thread(target=lambda part=part: [op(col, agg_id) for agg_id in part]) for part in shares]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    seconds = time.perf_counter() - started
+    seconds, client_cpu = time.perf_counter() - started, time.process_time() - client_before
     after = sampler.snapshot()
     _, cpu = sampler.stop()
     ops = sum(len(item) if isinstance(item, list) else 1 for item in ids)
@@ -95,6 +103,7 @@ def timed(name: str, ids: list, clients: int, op: Callable[[pymongo.collection.C
             "ops_per_s": round(ops / seconds, 1), "db_cpu_ms_per_op": db_cpu,
             "db_cpu_ms_per_op_total": round(sum(db_cpu.values()), 2),
             "db_cpu_ms_per_command_total": round(1000 * sum(used.values()) / len(ids), 3) if ids else None,
+            "client_cpu_ms_per_op": round(1000 * client_cpu / ops, 3),
             "others_cpu_share": cpu.get("others_cpu_share")}
 
 
@@ -154,6 +163,50 @@ def command_cost_phases(db, ids: list[str]) -> list[tuple[str, list, Callable, A
             for kind, op in kinds for size in COMMAND_SIZES]
 
 
+CASE_LIST_STAGES = ("filed", "investigating", "notified", "decided", "served", "executed", "closed")
+CASE_LIST_DEPTS = ("511322-scjg", "511322-sthj", "511322-zjj", "511322-jtj", "511322-wjj")
+
+
+def case_list_phases(db, ids: list[str]) -> list[tuple[str, list, Callable, Any]]:
+    """`--case-list`: penalty's case-list syncs of units of work of ≤ BATCH_MAX saves (an item is one
+    unit: its (saved document, document it was saved over) pairs); first the cases enter the list,
+    then they move through every later stage, in a department that changes with the stage (so a move
+    changes partition as a stage change does)."""
+    from services.kernel.config import DEFAULTS
+    from services.penalty import store
+
+    unit_size = int(DEFAULTS["BATCH_MAX"])
+
+    def case(agg_id: str, n: int, step: int) -> dict:
+        return {"_id": agg_id, "version": step + 1, "dept": CASE_LIST_DEPTS[(n + step) % len(CASE_LIST_DEPTS)],
+                "snapshot": {"case_no": agg_id, "stage": CASE_LIST_STAGES[step], "overdue": False}}
+
+    def units(step: int) -> list[list]:
+        pairs = [(case(agg_id, n, step), case(agg_id, n, step - 1) if step else None) for n, agg_id in enumerate(ids)]
+        return [pairs[i:i + unit_size] for i in range(0, len(pairs), unit_size)]
+
+    def sync(database, unit: list) -> None:
+        writes = SideWrites()
+        for doc, old in unit:
+            store.defer_sync(writes, database, doc, old)
+        writes.flush()  # (the syncs run at the unit's end)
+
+    moves = [unit for step in range(1, len(CASE_LIST_STAGES)) for unit in units(step)]
+    return [(f"case list: new cases, units of {unit_size}", units(0), sync, db),
+            (f"case list: moves, units of {unit_size}", moves, sync, db)]
+
+
+def check_case_list(db, ids: list[str]) -> dict:
+    """After `--case-list`: how many cases are listed (rows), how many under their last stage, and how
+    many counters differ from a recount of the rows (store.repair)."""
+    from services.penalty import store
+
+    last = len(CASE_LIST_STAGES) - 1
+    rows = store.recount(db)
+    under_last = sum(n for key, n in rows.items() if store.key_parts(key)[1] == CASE_LIST_STAGES[last])
+    return {"listed": sum(rows.values()), "under_last_stage": under_last, "counters_wrong": len(store.repair(db)["wrong"])}
+
+
 def prepare_side_writes(db, ids: list[str], stored: dict) -> None:
     """The documents the `--side-writes` phases change: reference documents of 120 cases, stored cases."""
     cases = [f"511322-scjg-2025-{n:04d}" for n in range(120)]
@@ -187,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
                       help="改测内核与处罚服务的旁路写（每种各按 50 条一批的有序批量写），而非聚合文档的读写")
     mode.add_argument("--command-cost", action="store_true",
                       help="改测每条命令的固定开销：同样的小操作每条命令 1、5、50 个（插入、$set、按 _id 查找）")
+    mode.add_argument("--case-list", action="store_true",
+                      help="改测处罚服务案件列表的同步：--ops 件案件按工作单元（每单元至多 BATCH_MAX 件）入列，再逐一经过各环节")
     parser.add_argument("--out", help="结果 JSON 文件")
     args = parser.parse_args(argv)
     uri = os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/")
@@ -217,15 +272,24 @@ def main(argv: list[str] | None = None) -> int:
             phases = side_write_phases(client[name], ids, stored)
         elif args.command_cost:
             phases = command_cost_phases(client[name], ids)
+        elif args.case_list:
+            phases = case_list_phases(client[name], ids)
         for label, items, op, target in phases:
             result["phases"].append(timed(label, items, args.clients, op, target, others))
             p = result["phases"][-1]
             print(f"{label:<32} {p['ops_per_s']:>8} 次/秒  数据库 CPU {p['db_cpu_ms_per_op']} 毫秒/次  "
-                  f"{p['db_cpu_ms_per_command_total']} 毫秒/条命令  其他进程 {p['others_cpu_share']}", flush=True)
+                  f"{p['db_cpu_ms_per_command_total']} 毫秒/条命令  本进程 CPU {p['client_cpu_ms_per_op']} 毫秒/次  "
+                  f"其他进程 {p['others_cpu_share']}", flush=True)
         if args.command_cost:  # every document inserted once per phase, then each found in every find phase
             result["check_command_cost"] = client[name].cost_small.count_documents({"key": "k"})
             expected = len(COMMAND_SIZES) * args.ops
             print(f"核对：{result['check_command_cost']}/{expected} 条文档经 $set 修改", flush=True)
+            result["check_version_3"] = None
+        elif args.case_list:
+            result["check_case_list"] = check_case_list(client[name], ids)
+            print(f"核对：{result['check_case_list']['under_last_stage']}/{args.ops} 件案件列在最后环节，共列出 "
+                  f"{result['check_case_list']['listed']} 件，计数与重新清点不符 {result['check_case_list']['counters_wrong']} 项",
+                  flush=True)
             result["check_version_3"] = None
         else:
             result["check_version_3"] = (client[name].side_cases if args.side_writes else col).count_documents({"version": 3})
@@ -236,7 +300,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"后端 {result['server'].get('backend')}，文档 {result['size_bytes']} 字节"
           f"{'（压缩存储 ' + str(result['stored_bson_bytes']) + ' 字节）' if args.packed else ''}，{args.clients} 个并发，"
           f"负载 {result['load_before']} → {result['load_after']}" +
-          (f"；写回核对：{result['check_version_3']}/{args.ops} 条 version=3" if not args.command_cost else ""))
+          (f"；写回核对：{result['check_version_3']}/{args.ops} 条 version=3"
+           if not (args.command_cost or args.case_list) else ""))
     if args.out:
         with open(args.out, "w", encoding="utf-8") as fh:
             json.dump(result, fh, ensure_ascii=False, indent=1)

@@ -78,3 +78,26 @@ def test_one_mode_per_run_two_are_refused_with_a_reason(capsys):
     assert exited.value.code == 2
     err = capsys.readouterr().err
     assert "--command-cost" in err and "--side-writes" in err
+
+
+def test_case_list_prices_a_unit_s_syncs_per_move_and_leaves_every_case_listed_once(servers, monkeypatch, tmp_path,
+                                                                                    capsys):
+    monkeypatch.setenv("MONGO_URI", servers["MONGO_URI"])
+    monkeypatch.setenv("AMQP_URI", servers["AMQP_URI"])
+    out = tmp_path / "list.json"
+    assert bench_db.main(["--case-list", "--ops", "160", "--out", str(out)]) == 0
+    result = json.loads(out.read_text(encoding="utf-8"))
+    phases = result["phases"]
+    assert [p["op"].split(",")[0] for p in phases] == ["case list: new cases", "case list: moves"]
+    stages = len(bench_db.CASE_LIST_STAGES)
+    assert [p["ops"] for p in phases] == [160, 160 * (stages - 1)]  # one sync per case and unit
+    assert [p["commands"] for p in phases] == [2, 2 * (stages - 1)]  # units of ≤ BATCH_MAX 150: 150 + 10
+    assert all("client_cpu_ms_per_op" in p and "mongodb" in p["db_cpu_ms_per_op"] for p in phases)
+    # every case listed once under its last stage, the counters equal to a recount of the rows
+    assert result["check_case_list"] == {"listed": 160, "under_last_stage": 160, "counters_wrong": 0}
+    assert "核对：160/160 件案件列在最后环节" in capsys.readouterr().out
+    client = pymongo.MongoClient(servers["MONGO_URI"], serverSelectionTimeoutMS=3000)
+    try:
+        assert not [n for n in client.list_database_names() if n.startswith("zhifa_benchdb_")]  # dropped
+    finally:
+        client.close()
