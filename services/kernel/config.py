@@ -34,7 +34,7 @@ DEFAULTS: dict[str, Any] = {
     "INGRESS_YEAR_MAX": 2100,
     "INTERNAL_KEY": "",
     "STATUS_RPC_TIMEOUT": 3,
-    "BATCH_MAX": 150,
+    "BATCH_MAX": 600,
     "BATCH_WAIT_MS": 5,
     "BATCH_CONCURRENCY": 8,
     "BATCH_WORKERS": 2,

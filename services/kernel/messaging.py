@@ -573,7 +573,7 @@ class BatchEventHandler(BatchCollector, ReliableEventHandler):
     (BatchCollector). The method returns, for each envelope in order, None (applied: the message is
     acked) or the `sys.exc_info()` of its failure, which goes through the same retry / dead-letter
     path as a single message's (`RetryOrDeadLetter`); a worker that raises fails every message of its
-    batch that way. BATCH_MAX is 150 by default; with BATCH_MAX 1 it is a `ReliableEventHandler`: one
+    batch that way. BATCH_MAX is 600 by default; with BATCH_MAX 1 it is a `ReliableEventHandler`: one
     worker per message, called with the envelope.
     """
 

@@ -467,9 +467,9 @@ LIST_PREFIX = "case_list"
 LEASE_SECONDS = 30.0
 LEASE_WAIT_SECONDS = 20.0
 FILL_BATCH = 50  # FerretDB v1 hung on a bulk write of 100
-# cases per case-list sync batch: a unit of work's syncs (≤ BATCH_MAX facts) in one batch, so a
-# partition the unit's moves touch gets one command, not one per 50 cases (each command still
-# carries ≤ MAX_OPS operations: the bulks are chunked)
+# cases per case-list sync batch: a unit of work's syncs in batches of up to 200 cases, so a partition
+# a batch's moves touch gets one command, not one per 50 cases (each command still carries ≤ MAX_OPS
+# operations: the bulks are chunked; `bench_db --case-list` prices a move)
 SYNC_BATCH = 200
 
 
