@@ -172,10 +172,10 @@ def case_list_phases(db, ids: list[str]) -> list[tuple[str, list, Callable, Any]
     unit: its (saved document, document it was saved over) pairs); first the cases enter the list,
     then they move through every later stage, in a department that changes with the stage (so a move
     changes partition as a stage change does)."""
-    from services.kernel.config import DEFAULTS
+    from services.kernel import config
     from services.penalty import store
 
-    unit_size = int(DEFAULTS["BATCH_MAX"])
+    unit_size = int(config.get("BATCH_MAX"))  # (the services' setting: the environment's, else the default)
 
     def case(agg_id: str, n: int, step: int) -> dict:
         return {"_id": agg_id, "version": step + 1, "dept": CASE_LIST_DEPTS[(n + step) % len(CASE_LIST_DEPTS)],
@@ -196,7 +196,7 @@ def case_list_phases(db, ids: list[str]) -> list[tuple[str, list, Callable, Any]
             (f"case list: moves, units of {unit_size}", moves, sync, db)]
 
 
-def check_case_list(db, ids: list[str]) -> dict:
+def check_case_list(db) -> dict:
     """After `--case-list`: how many cases are listed (rows), how many under their last stage, and how
     many counters differ from a recount of the rows (store.repair)."""
     from services.penalty import store
@@ -244,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
                       help="改测处罚服务案件列表的同步：--ops 件案件按工作单元（每单元至多 BATCH_MAX 件）入列，再逐一经过各环节")
     parser.add_argument("--out", help="结果 JSON 文件")
     args = parser.parse_args(argv)
+    if args.case_list and args.clients > 1:  # (units of one case's later stages would race each other)
+        parser.error("--case-list 只用 1 个并发（--clients 1）：同一件案件的各环节须依次同步")
     uri = os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/")
     others = infrastructure(os.environ.get("AMQP_URI", "amqp://127.0.0.1:1/"), uri)
     others.pop("rabbitmq", None)
@@ -286,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"核对：{result['check_command_cost']}/{expected} 条文档经 $set 修改", flush=True)
             result["check_version_3"] = None
         elif args.case_list:
-            result["check_case_list"] = check_case_list(client[name], ids)
+            result["check_case_list"] = check_case_list(client[name])
             print(f"核对：{result['check_case_list']['under_last_stage']}/{args.ops} 件案件列在最后环节，共列出 "
                   f"{result['check_case_list']['listed']} 件，计数与重新清点不符 {result['check_case_list']['counters_wrong']} 项",
                   flush=True)

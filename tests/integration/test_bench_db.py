@@ -5,7 +5,7 @@ import json
 
 import pymongo
 
-from services.kernel.config import DEFAULTS
+from services.kernel import config
 from services.simulator import bench_db
 
 
@@ -81,6 +81,9 @@ def test_one_mode_per_run_two_are_refused_with_a_reason(capsys):
     assert exited.value.code == 2
     err = capsys.readouterr().err
     assert "--command-cost" in err and "--side-writes" in err
+    with pytest.raises(SystemExit) as exited:  # a case's stages synced one after another
+        bench_db.main(["--case-list", "--clients", "2"])
+    assert exited.value.code == 2 and "--clients 1" in capsys.readouterr().err
 
 
 def test_case_list_prices_a_unit_s_syncs_per_move_and_leaves_every_case_listed_once(servers, monkeypatch, tmp_path,
@@ -90,7 +93,7 @@ def test_case_list_prices_a_unit_s_syncs_per_move_and_leaves_every_case_listed_o
     assert [p["op"].split(",")[0] for p in phases] == ["case list: new cases", "case list: moves"]
     stages = len(bench_db.CASE_LIST_STAGES)
     assert [p["ops"] for p in phases] == [160, 160 * (stages - 1)]  # one sync per case and unit
-    units = -(-160 // int(DEFAULTS["BATCH_MAX"]))  # units of work of ≤ BATCH_MAX cases per stage
+    units = -(-160 // int(config.get("BATCH_MAX")))  # units of work of ≤ BATCH_MAX cases per stage
     assert [p["commands"] for p in phases] == [units, units * (stages - 1)]
     assert all("client_cpu_ms_per_op" in p and "mongodb" in p["db_cpu_ms_per_op"] for p in phases)
     # every case listed once under its last stage, the counters equal to a recount of the rows
