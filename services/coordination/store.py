@@ -52,12 +52,26 @@ def counter_id(key: dict) -> str:
     return "|".join(str(int(key[f]) if f == "escalated" else key[f]) for f in COUNTER_FIELDS)
 
 
+def counter_key(cid: str) -> dict | None:
+    """The fields of counter `cid` (`counter_id`'s inverse); None when they cannot be told apart (a field
+    holding "|")."""
+    parts = cid.split("|")
+    if len(parts) != len(COUNTER_FIELDS):
+        return None
+    key: dict[str, Any] = dict(zip(COUNTER_FIELDS, parts))
+    key["escalated"] = key["escalated"] == "1"
+    return key
+
+
 def _inc(cid: str, key: dict | None, delta: int) -> UpdateOne:
-    """The write that moves counter `cid` by `delta` (created with its fields when `key` is given)."""
+    """The write that moves counter `cid` by `delta`, creating it with its fields (`key`, else read from
+    `cid`) when it does not exist yet: a `-1` can come first when another process counts the entry's
+    first save at the same moment (`count`), and the `+1` that follows must meet it."""
     update: dict[str, Any] = {"$inc": {"n": delta}}
-    if key is not None:
-        update["$setOnInsert"] = {f: key[f] for f in COUNTER_FIELDS}
-    return UpdateOne({"_id": cid}, update, upsert=key is not None)
+    fields = key if key is not None else counter_key(cid)
+    if fields is not None:
+        update["$setOnInsert"] = {f: fields[f] for f in COUNTER_FIELDS}
+    return UpdateOne({"_id": cid}, update, upsert=fields is not None)
 
 
 _COUNTED: dict[tuple[str, str], tuple[int, str]] = {}  # (database, entry) -> (version, counter) counted here
@@ -74,8 +88,9 @@ def count(db: Database, entry_id: str, version: int, key: dict, fresh: bool = Fa
     always a new one) is first tried as an insert sent with the other green threads' writes of that
     moment (`together`: one bulk for a batch's new entries); when that bulk fails (this entry or
     another was counted already) the compare-and-set above decides, and the random token the insert
-    carried tells whether it was this insert that stored the document. Then the counters: `+1` (and
-    `-1` where it was), sent with the other green threads' increments of that moment.
+    carried (kept by later moves) tells whether it was this insert that stored the document — also
+    when another process has moved the entry on meanwhile (its `-1` then needs this `+1`). Then the
+    counters: `+1` (and `-1` where it was), sent with the other green threads' increments of that moment.
 
     A save is counted from `after_save` and again from the relay (sweeps have no `after_save`): the
     second call for the same (version, counter) in this process sends nothing (`_COUNTED`); the
@@ -102,7 +117,11 @@ def count(db: Database, entry_id: str, version: int, key: dict, fresh: bool = Fa
                 {"_id": entry_id, "version": {"$lte": version}}, {"$set": {"key": cid, "version": version}},
                 upsert=True, return_document=ReturnDocument.BEFORE)
         except DuplicateKeyError:  # counted at a newer version — or created meanwhile: ask which
-            stored = db.inbox_counted.find_one({"_id": entry_id}, {"version": 1})
+            stored = db.inbox_counted.find_one({"_id": entry_id}, {"version": 1, "t": 1})
+            if stored is not None and token is not None and stored.get("t") == token:
+                # this call's insert stored it after all (its bulk failed on another write), and another
+                # process moved it on since, taking the count out of `cid`: it still has to go in
+                return _moved(db, memo_key, version, cid, key, None)
             if stored is not None and stored["version"] > version:
                 return False
             continue

@@ -80,6 +80,32 @@ def test_new_entries_counted_together_stay_exact_when_their_bulk_fails(db, order
 
 # ---- the service, a batch at a time -------------------------------------------------------------------------
 
+@pytest.mark.parametrize("others", [0, 2])
+def test_a_new_entry_moved_by_another_process_before_its_failed_bulk_is_resolved_is_counted_once(db, monkeypatch,
+                                                                                                 others):
+    """Two processes: this one's insert of a new entry is stored, but its bulk fails on another write;
+    before it learns by its compare-and-set that the insert was its own, another process moves the
+    entry on (version 2, another counter: -1 here, +1 there). The entry counts once, where it is now,
+    whether its first counter held other entries already or did not exist yet."""
+    for n in range(others):
+        assert store.count(db, f"other{n}", 1, KEY) is True
+    real_together = store.together
+    moved = {**KEY, "state": "resolved"}
+
+    def stored_then_failed(collection, op):
+        real_together(collection, op)
+        if collection.name == "inbox_counted":  # (the other process, between the bulk and its answer)
+            assert store.count(db, "e1", 2, moved) is True
+            raise RuntimeError("the bulk failed on another entry's write")
+
+    monkeypatch.setattr(store, "together", stored_then_failed)
+    store.count(db, "e1", 1, KEY)
+    monkeypatch.setattr(store, "together", real_together)
+    assert {doc["_id"]: doc.get("n") for doc in db.inbox_counters.find({})} == \
+        {store.counter_id(KEY): others, store.counter_id(moved): 1}
+    assert db.inbox_counters.find_one({"_id": store.counter_id(KEY)})["state"] == "new"  # (made with its fields)
+
+
 def test_finding_handlers_take_batches():
     handlers = [ep for name in dir(CoordinationService) if name.endswith("_findings") and name.startswith("handle_")
                 for ep in getattr(getattr(CoordinationService, name), "nameko_entrypoints", ())]
