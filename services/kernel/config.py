@@ -72,6 +72,20 @@ def load_config(path: str | None = None, env: dict[str, str] | None = None) -> d
 ENV_TUNING = ("BATCH_MAX", "BATCH_WAIT_MS", "BATCH_WORKERS", "BATCH_CONCURRENCY", "GC_THRESHOLDS", "GC_FREEZE")
 
 
+def positive_int(key: str) -> int:
+    """Setting `key` as a positive integer; ValueError naming the setting when it is not one (a value
+    set in the environment reaches a process as text)."""
+    value = get(key)
+    try:
+        number = int(value)
+        valid = number >= 1 and not isinstance(value, bool) and float(value) == number
+    except (TypeError, ValueError, OverflowError):
+        valid = False
+    if not valid:
+        raise ValueError(f"{key} must be a positive integer, got {value!r}")
+    return number
+
+
 def get(key: str) -> Any:
     """Read one setting from nameko's global config, falling back to the default (for ENV_TUNING
     keys, first to the environment variable of that name)."""

@@ -48,6 +48,7 @@ from pymongo import DeleteOne, InsertOne, ReplaceOne, UpdateOne
 
 from services.kernel.packing import pack, unpack_from
 from services.kernel.sidewrites import MAX_OPS, SideWrites
+from services.penalty.domain.case import STAGES as CASE_STAGES
 
 
 # phrases of an inspection record; with a random party name per fact the facts compress about as
@@ -107,8 +108,8 @@ def timed(name: str, ids: list, clients: int, op: Callable[[pymongo.collection.C
             "others_cpu_share": cpu.get("others_cpu_share")}
 
 
-def _parts(ids: list[str], size: int = MAX_OPS) -> list[list[str]]:
-    """`ids` in parts of ≤ `size`: one command each (MAX_OPS: a bulk as the kernel sends it)."""
+def _parts(ids: list, size: int = MAX_OPS) -> list[list]:
+    """`ids` in parts of ≤ `size`: one command (or unit of work) each (MAX_OPS: a bulk as the kernel sends it)."""
     return [ids[i:i + size] for i in range(0, len(ids), size)]
 
 
@@ -163,7 +164,8 @@ def command_cost_phases(db, ids: list[str]) -> list[tuple[str, list, Callable, A
             for kind, op in kinds for size in COMMAND_SIZES]
 
 
-CASE_LIST_STAGES = ("filed", "investigating", "notified", "decided", "served", "executed", "closed")
+# a case's stages without hearing, legal review or collective discussion (the penalty domain's own)
+CASE_LIST_STAGES = CASE_STAGES[:3] + CASE_STAGES[7:11]
 CASE_LIST_DEPTS = ("511322-scjg", "511322-sthj", "511322-zjj", "511322-jtj", "511322-wjj")
 
 
@@ -182,8 +184,8 @@ def case_list_phases(db, ids: list[str]) -> list[tuple[str, list, Callable, Any]
                 "snapshot": {"case_no": agg_id, "stage": CASE_LIST_STAGES[step], "overdue": False}}
 
     def units(step: int) -> list[list]:
-        pairs = [(case(agg_id, n, step), case(agg_id, n, step - 1) if step else None) for n, agg_id in enumerate(ids)]
-        return [pairs[i:i + unit_size] for i in range(0, len(pairs), unit_size)]
+        return _parts([(case(agg_id, n, step), case(agg_id, n, step - 1) if step else None)
+                       for n, agg_id in enumerate(ids)], unit_size)
 
     def sync(database, unit: list) -> None:
         writes = SideWrites()

@@ -100,7 +100,6 @@ def test_a_new_entry_moved_by_another_process_before_its_failed_bulk_is_resolved
 
     monkeypatch.setattr(store, "together", stored_then_failed)
     store.count(db, "e1", 1, KEY)
-    monkeypatch.setattr(store, "together", real_together)
     assert {doc["_id"]: doc.get("n") for doc in db.inbox_counters.find({})} == \
         {store.counter_id(KEY): others, store.counter_id(moved): 1}
     assert db.inbox_counters.find_one({"_id": store.counter_id(KEY)})["state"] == "new"  # (made with its fields)

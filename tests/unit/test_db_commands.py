@@ -1,6 +1,8 @@
 """The database command listener (services/kernel/mongo.py) and the bench's commands-per-event table."""
 from types import SimpleNamespace
 
+import pytest
+
 from prometheus_client import generate_latest
 
 from services.kernel import metrics
@@ -185,3 +187,19 @@ def test_metrics_page_asked_for_names_it_does_not_hold_is_empty_not_an_error():
                                  lambda status, headers: answered.update(status=status)))
     assert answered["status"].startswith("200")
     assert [line for line in body.decode().splitlines() if line and not line.startswith("#")] == []
+
+
+def test_a_database_timeout_that_is_not_a_positive_integer_is_refused_with_the_setting_named():
+    from nameko import config as nameko_config
+
+    from services.kernel.mongo import make_client
+
+    for bad in ("abc", 0, "0", -5, "1.5", 1.5, True, "1e999", float("inf"), [5000], {"ms": 5000}, "5000; drop"):
+        with nameko_config.patch({"MONGO_TIMEOUT_MS": bad}, clear=False):
+            with pytest.raises(ValueError, match="MONGO_TIMEOUT_MS must be a positive integer"):
+                make_client("mongodb://127.0.0.1:1/")
+    for good in (5000, "250"):  # (as YAML gives it, and as text)
+        with nameko_config.patch({"MONGO_TIMEOUT_MS": good}, clear=False):
+            client = make_client("mongodb://127.0.0.1:1/")
+            assert client.options.server_selection_timeout == int(good) / 1000
+            client.close()
