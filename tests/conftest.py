@@ -229,3 +229,55 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "integration" in item.nodeid.split("/"):
             item.add_marker(pytest.mark.integration)
+    shard = _shard()
+    if shard is not None:
+        from tests.shards import assign
+
+        index, count = shard
+        mine = assign(sorted({_test_file(item.nodeid) for item in items}), count,
+                      counts=_counts(items))[index - 1]
+        kept = [item for item in items if _test_file(item.nodeid) in mine]
+        dropped = [item for item in items if _test_file(item.nodeid) not in mine]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = kept
+
+
+# -- shards: `make test` runs the suite as ZHIFA_TEST_SHARDS pytest processes side by side -----------
+# (scripts/test_shards.py; tests/shards.py splits the test files by their recorded durations)
+
+def _shard() -> tuple[int, int] | None:
+    """(k, n) from ZHIFA_TEST_SHARD="k/n" (1 <= k <= n), or None (the whole suite)."""
+    spec = os.environ.get("ZHIFA_TEST_SHARD", "").strip()
+    if not spec:
+        return None
+    k, _, n = spec.partition("/")
+    if not (k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n)):
+        raise pytest.UsageError(f"ZHIFA_TEST_SHARD={spec!r}: expected k/n with 1 <= k <= n, e.g. 1/2")
+    return int(k), int(n)
+
+
+def _test_file(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
+
+
+def _counts(items) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[_test_file(item.nodeid)] = counts.get(_test_file(item.nodeid), 0) + 1
+    return counts
+
+
+_durations: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report):
+    _durations[_test_file(report.nodeid)] = _durations.get(_test_file(report.nodeid), 0.0) + report.duration
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Each file's seconds (setup + call + teardown) of this run, for the next split (tests/shards.py)."""
+    if _durations:
+        from tests.shards import record
+
+        record(_durations, os.environ.get("ZHIFA_TEST_SHARD", "all").replace("/", "of"))
