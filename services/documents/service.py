@@ -94,7 +94,7 @@ class DocumentsService:
               default: float = 10, **kwargs) -> tuple[bool, Any]:
         """(answered, reply) of an RPC to another service; (False, None) if it is not running."""
         try:
-            with eventlet.Timeout(float(config.get(timeout_setting) or default)):
+            with eventlet.Timeout(config.seconds(timeout_setting, default=default)):
                 return True, getattr(self.rpc_cluster[service], method)(**kwargs)
         except (eventlet.Timeout, UnknownService, RemoteError) as exc:
             log.warning("RPC %s.%s unavailable: %s", service, method, type(exc).__name__)

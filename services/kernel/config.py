@@ -5,6 +5,7 @@ runs with no configuration at all. The README lists every setting in one table.
 """
 from __future__ import annotations
 
+import math
 import os
 import re
 from typing import Any
@@ -72,18 +73,51 @@ def load_config(path: str | None = None, env: dict[str, str] | None = None) -> d
 ENV_TUNING = ("BATCH_MAX", "BATCH_WAIT_MS", "BATCH_WORKERS", "BATCH_CONCURRENCY", "GC_THRESHOLDS", "GC_FREEZE")
 
 
-def positive_int(key: str) -> int:
-    """Setting `key` as a positive integer; ValueError naming the setting when it is not one (a value
-    set in the environment reaches a process as text)."""
+def number(key: str, *, integer: bool = True, minimum: float = 1, above: bool = False,
+           maximum: float | None = None, default: float | None = None) -> Any:
+    """Setting `key` as a finite number >= `minimum` (> it when `above`; <= `maximum` when given), an
+    integer when `integer`; `default` when it is unset and a default is given. ValueError naming the
+    setting and what it must be when it is not one (a value set in the environment reaches a process
+    as text; a boolean is not a number here)."""
     value = get(key)
+    if value is None and default is not None:
+        return default
     try:
-        number = int(value)
-        valid = number >= 1 and not isinstance(value, bool) and float(value) == number
+        if isinstance(value, bool):
+            raise ValueError
+        if integer:
+            parsed: float = int(value) if not isinstance(value, float) else value
+            valid = float(parsed) == int(parsed)
+            parsed = int(parsed)
+        else:
+            parsed = float(value)
+            valid = math.isfinite(parsed)
+        valid = valid and (parsed > minimum if above else parsed >= minimum) and (maximum is None or parsed <= maximum)
     except (TypeError, ValueError, OverflowError):
         valid = False
     if not valid:
-        raise ValueError(f"{key} must be a positive integer, got {value!r}")
-    return number
+        if integer and not above and minimum in (0, 1):
+            what = "a positive integer" if minimum == 1 else "a non-negative integer"
+        else:
+            what = ("an integer " if integer else "a number ") + (f"> {minimum:g}" if above else f">= {minimum:g}")
+        if maximum is not None:
+            what += f" <= {maximum:g}"
+        raise ValueError(f"{key} must be {what}, got {value!r}")
+    return parsed
+
+
+def positive_int(key: str, default: int | None = None) -> int:
+    """Setting `key` as a positive integer (`number`)."""
+    return number(key, default=default)
+
+
+def non_negative_int(key: str, default: int | None = None) -> int:
+    return number(key, minimum=0, default=default)
+
+
+def seconds(key: str, default: float | None = None) -> float:
+    """Setting `key` as a duration: a number > 0 (`number`)."""
+    return number(key, integer=False, minimum=0, above=True, default=default)
 
 
 def get(key: str) -> Any:

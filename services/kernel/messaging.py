@@ -407,8 +407,9 @@ def batch_settings() -> tuple[int, float, int]:
     """(BATCH_MAX messages, BATCH_WAIT_MS as seconds, BATCH_WORKERS): how many messages one batch
     worker takes at most, how long the first message of a batch waits for more when no batch is
     being worked on, and how many batch workers one entrypoint runs at once. BATCH_MAX 1 = no batching."""
-    return (max(1, int(config.get("BATCH_MAX") or 1)), max(0.0, float(config.get("BATCH_WAIT_MS") or 0) / 1000),
-            max(1, int(config.get("BATCH_WORKERS") or 1)))
+    return (config.positive_int("BATCH_MAX"),
+            config.number("BATCH_WAIT_MS", integer=False, minimum=0) / 1000,
+            config.positive_int("BATCH_WORKERS"))
 
 
 class Batch(list):
@@ -441,7 +442,7 @@ class BatchCollector:
         _, self.batch_wait, self.batch_workers = batch_settings()
         self.batch_max = batch_max
         if raise_prefetch:  # the broker must hand over the batches being worked on and the next one
-            prefetch = int(config.get("PREFETCH_COUNT") or 0)
+            prefetch = config.non_negative_int("PREFETCH_COUNT", default=0)
             self.consumer_options.setdefault("prefetch_count", max(prefetch, (self.batch_workers + 1) * self.batch_max))
         self._buffer: list = []
         self._flush_pending = False

@@ -158,7 +158,7 @@ class Metrics(DependencyProvider):
         self._started: dict[int, float] = {}
         _HEALTH[self.container.service_name] = "starting"
         register_dependency("broker", _ping_broker)
-        start_metrics_server(int(config.get("METRICS_PORT") or 0), str(config.get("METRICS_HOST")))
+        start_metrics_server(config.number("METRICS_PORT", minimum=0, maximum=65535), str(config.get("METRICS_HOST")))
 
     def start(self):
         gc_tuning.tune(config.get("GC_THRESHOLDS"), bool(config.get("GC_FREEZE")))  # (once started: what

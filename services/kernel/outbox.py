@@ -23,6 +23,7 @@ from nameko import config
 from nameko.extensions import DependencyProvider
 from nameko.messaging import encode_to_headers
 
+from services.kernel import config as kernel_config
 from services.kernel.aggregates import AggregateStore
 from services.kernel.confirms import ConfirmedPublisher, Outgoing
 from services.kernel.messaging import event_exchange
@@ -65,7 +66,7 @@ class ConfirmedEvents(DependencyProvider):
     def setup(self):
         self.exchange = event_exchange(self.container.service_name)
         self.publisher = ConfirmedPublisher(config.get("AMQP_URI"), exchanges=(self.exchange, *self.extra_exchanges),
-                                            timeout=float(config.get("PUBLISH_CONFIRM_TIMEOUT_SECONDS") or 30))
+                                            timeout=kernel_config.seconds("PUBLISH_CONFIRM_TIMEOUT_SECONDS"))
 
     def stop(self):
         self.publisher.close()

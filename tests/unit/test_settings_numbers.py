@@ -1,0 +1,69 @@
+"""Numeric settings are read through services/kernel/config.py's `number` accessors: a value that is not
+the number a setting needs is refused with the setting named, never clamped or read as something else."""
+import math
+
+import pytest
+from nameko import config as nameko_config
+
+from services.kernel import config
+
+HOSTILE = ("abc", "", "0x10", "1e999", "nan", "inf", "-inf", True, False, [5], {"n": 5}, "5; drop", float("nan"),
+           float("inf"))
+
+
+def _refused(key, read, value, what):
+    with nameko_config.patch({key: value}, clear=False):
+        with pytest.raises(ValueError) as raised:
+            read()
+    assert str(raised.value).startswith(f"{key} must be {what}"), raised.value
+
+
+@pytest.mark.parametrize("value", HOSTILE + ("0", 0, -3, "-3", "1.5", 1.5, "600.0"))
+def test_a_positive_integer_setting_refuses_what_is_not_one(value):
+    _refused("BATCH_MAX", lambda: config.positive_int("BATCH_MAX"), value, "a positive integer")
+
+
+@pytest.mark.parametrize("value", HOSTILE + ("-1", -1, "0.5"))
+def test_a_non_negative_integer_setting_refuses_what_is_not_one(value):
+    _refused("PREFETCH_COUNT", lambda: config.non_negative_int("PREFETCH_COUNT", default=0), value,
+             "a non-negative integer")
+
+
+@pytest.mark.parametrize("value", HOSTILE[:-2] + ("0", 0, -1, "-0.5"))
+def test_a_duration_refuses_what_is_not_a_number_above_zero(value):
+    _refused("OUTBOX_SWEEP_SECONDS", lambda: config.seconds("OUTBOX_SWEEP_SECONDS"), value, "a number > 0")
+
+
+def test_good_values_are_read_as_yaml_gives_them_and_as_text():
+    with nameko_config.patch({"BATCH_MAX": "250", "PREFETCH_COUNT": 0, "OUTBOX_SWEEP_SECONDS": "0.5",
+                              "METRICS_PORT": "9105"}, clear=False):
+        assert config.positive_int("BATCH_MAX") == 250
+        assert config.non_negative_int("PREFETCH_COUNT") == 0
+        assert math.isclose(config.seconds("OUTBOX_SWEEP_SECONDS"), 0.5)
+        assert config.number("METRICS_PORT", minimum=0, maximum=65535) == 9105
+    with nameko_config.patch({"METRICS_PORT": 70000}, clear=False):
+        with pytest.raises(ValueError, match="METRICS_PORT must be a non-negative integer <= 65535"):
+            config.number("METRICS_PORT", minimum=0, maximum=65535)
+
+
+def test_an_unset_setting_takes_its_default():
+    with nameko_config.patch({"BATCH_MAX": None}, clear=False):
+        assert config.positive_int("BATCH_MAX") == config.DEFAULTS["BATCH_MAX"]
+    assert config.seconds("NOT_A_SETTING_ANYWHERE", default=15) == 15
+
+
+@pytest.mark.parametrize("key,read", [
+    ("BATCH_MAX", lambda: __import__("services.kernel.messaging", fromlist=["x"]).batch_settings()),
+    ("BATCH_WORKERS", lambda: __import__("services.kernel.messaging", fromlist=["x"]).batch_settings()),
+    ("BATCH_WAIT_MS", lambda: __import__("services.kernel.messaging", fromlist=["x"]).batch_settings()),
+    ("OUTBOX_SWEEP_SECONDS", lambda: __import__("services.kernel.settings", fromlist=["x"]).RunConfig.from_config()),
+    ("DEADLINE_SWEEP_SECONDS", lambda: __import__("services.kernel.settings", fromlist=["x"]).RunConfig.from_config()),
+    ("FINDINGS_RECOUNT_SECONDS", lambda: __import__("services.kernel.settings", fromlist=["x"]).RunConfig.from_config()),
+    ("PROJECTION_CACHE_ENTRIES", lambda: __import__("services.kernel.projection_cache", fromlist=["x"]).shared_cache()),
+    ("PROJECTION_CHANGE_SLOTS", lambda: __import__("services.kernel.projection_cache", fromlist=["x"])._slots()),
+    ("INGRESS_BATCH_MAX", lambda: __import__("services.gateway.service", fromlist=["x"]).ingress_batch_max()),
+])
+def test_the_readers_of_the_settings_name_the_setting_they_refuse(key, read):
+    with nameko_config.patch({key: "many"}, clear=False):
+        with pytest.raises(ValueError, match=f"^{key} must be "):
+            read()
