@@ -70,3 +70,78 @@ def test_a_timeout_in_the_middle_of_a_frame_keeps_what_was_read_for_the_next_try
     assert timeouts == 4
     assert got == [(1, 1, b"\x00\x3c\x00\x3c" + b"m" * 40), (2, 1, b"h" * 30), (3, 1, "正文".encode() * 100),
                    (8, 0, b"")]
+
+
+class TimedSock(Sock):
+    """A Sock that counts the timeout changes py-amqp makes around its reads."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.timeout, self.timeout_sets = None, 0
+
+    def gettimeout(self):
+        return self.timeout
+
+    def settimeout(self, value):
+        self.timeout_sets += 1
+        self.timeout = value
+
+
+class Conn:
+    """What `Connection.blocking_read` uses of a connection: its transport and its frame handler."""
+
+    def __init__(self, t):
+        self.transport, self.frames = t, []
+
+    def on_inbound_frame(self, frame):
+        self.frames.append(frame)
+        return False
+
+
+def blocking_reads(conn, n, timeout=1.0):
+    from amqp.connection import Connection
+
+    timeouts = 0
+    while len(conn.frames) < n:
+        try:
+            Connection.blocking_read(conn, timeout)
+        except socket.timeout:
+            timeouts += 1
+    return timeouts
+
+
+def test_frames_held_whole_in_the_buffer_are_read_without_touching_the_socket_timeout():
+    sock = TimedSock(b"".join(FRAMES * 20))
+    conn = Conn(transport(sock))
+    blocking_reads(conn, 80)
+    assert conn.frames == [(1, 1, b"\x00\x3c\x00\x3c" + b"m" * 40), (2, 1, b"h" * 30), (3, 1, "正文".encode() * 100),
+                           (8, 0, b"")] * 20
+    # the first frame comes from the socket (timeout set and set back); the other 79 from the buffer
+    assert sock.timeout_sets == 2 and sock.timeout is None
+
+
+@pytest.mark.parametrize("piece", [1, 7, 8, 9, 333])
+def test_frames_split_by_the_network_still_arrive_whole_and_in_order(piece):
+    conn = Conn(transport(TimedSock(b"".join(FRAMES * 3), piece=piece)))
+    blocking_reads(conn, 12)
+    assert conn.frames == [(1, 1, b"\x00\x3c\x00\x3c" + b"m" * 40), (2, 1, b"h" * 30), (3, 1, "正文".encode() * 100),
+                           (8, 0, b"")] * 3
+
+
+def test_a_timeout_mid_frame_keeps_the_partial_frame_and_the_next_read_finishes_it():
+    sock = TimedSock(b"".join(FRAMES), piece=10, stalls={3, 8, 9, 20})
+    conn = Conn(transport(sock))
+    assert blocking_reads(conn, 4) == 4
+    assert conn.frames == [(1, 1, b"\x00\x3c\x00\x3c" + b"m" * 40), (2, 1, b"h" * 30), (3, 1, "正文".encode() * 100),
+                           (8, 0, b"")]
+    assert sock.timeout is None  # (set back after every read through the socket)
+
+
+def test_a_buffered_frame_with_a_wrong_end_octet_is_refused_as_py_amqp_refuses_it():
+    from amqp.exceptions import UnexpectedFrame
+
+    bad = struct.pack(">BHI", 1, 1, 3) + b"abc" + b"\x00"
+    conn = Conn(transport(TimedSock(FRAMES[0] + bad + FRAMES[1])))
+    blocking_reads(conn, 1)
+    with pytest.raises(UnexpectedFrame):
+        blocking_reads(conn, 2)
