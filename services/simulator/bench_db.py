@@ -217,7 +217,7 @@ def prepare_side_writes(db, ids: list[str], stored: dict) -> None:
         db.side_cases.insert_many([{**stored, "_id": agg_id, "version": 1} for agg_id in part])
 
 
-def _at_least_one(text: str) -> int:
+def at_least_one(text: str) -> int:
     """An integer ≥ 1 (0 operations would leave nothing to divide by)."""
     try:
         value = int(text)
@@ -233,9 +233,9 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m services.simulator.bench_db",
                                      description="数据库访问模式基准（按内核的读写方式，比较 FerretDB 后端）")
-    parser.add_argument("--ops", type=_at_least_one, default=1000, help="每种操作的次数")
-    parser.add_argument("--clients", type=_at_least_one, default=1, help="并发线程数")
-    parser.add_argument("--size-kb", type=_at_least_one, default=12, help="文档大小（KB）")
+    parser.add_argument("--ops", type=at_least_one, default=1000, help="每种操作的次数")
+    parser.add_argument("--clients", type=at_least_one, default=1, help="并发线程数")
+    parser.add_argument("--size-kb", type=at_least_one, default=12, help="文档大小（KB）")
     parser.add_argument("--packed", action="store_true", help="事实压缩为一个二进制字段存储（内核的存储方式）")
     mode = parser.add_mutually_exclusive_group()  # (one set of phases per run)
     mode.add_argument("--side-writes", action="store_true",

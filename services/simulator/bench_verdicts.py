@@ -83,6 +83,14 @@ def is_clean(others_cpu_share: float | None, targets: Targets) -> bool:
     return others_cpu_share is not None and others_cpu_share <= targets.others_share_max
 
 
+def _rounds(raw: dict) -> str:
+    """How the raw ceiling was taken when it was measured several times: the median of N rounds, their range."""
+    rounds, span = raw.get("rounds") or [], raw.get("range")
+    if len(rounds) < 2 or not span:
+        return ""
+    return f"，{len(rounds)} 轮取中位数（范围 {_fmt(span[0])}–{_fmt(span[1])} 条/秒）"
+
+
 def judge(results: dict, targets: Targets = Targets()) -> list[Verdict]:
     """One verdict per target, plus one per service process for peak RSS."""
     s = results.get("sustained") or {}
@@ -134,7 +142,7 @@ def judge(results: dict, targets: Targets = Targets()) -> list[Verdict]:
     out.append(Verdict("raw_ratio", label, targets.raw_ratio, ratio, status, raw.get("publish_rate_per_s"),
                        f"{label}：{STATUS_TEXT[status]}（比值 {_fmt(ratio)} = {_fmt(s.get('events_per_s'))} / "
                        f"{_fmt(raw_rate)} 条/秒；原始上限以发布端全速 {_fmt(raw.get('publish_rate_per_s'))} 条/秒"
-                       f"发布，{_fmt(raw.get('consumers'))} 个消费进程；{cond}{tail}）"))
+                       f"发布，{_fmt(raw.get('consumers'))} 个消费进程{_rounds(raw)}；{cond}{tail}）"))
 
     # peak RSS, per service process
     memory = results.get("memory") or {}

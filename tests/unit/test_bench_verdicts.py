@@ -86,3 +86,24 @@ def test_throughput_line_names_the_phase_s_busy_share_and_cpu_per_event():
     line = by_name(judge(f))["throughput_per_s"].line
     assert "未达标" in line and "该阶段整机忙 81%，每条事件 CPU 6.9 毫秒" in line
     assert "整机忙" not in by_name(judge(figures()))["throughput_per_s"].line  # (not measured: not claimed)
+
+
+def test_the_raw_ceiling_of_several_rounds_is_their_median_round_with_the_range_beside_it():
+    from services.simulator.bench import median_round
+
+    rounds = [{"events_per_s": 1741.0, "seconds": 1.7}, {"events_per_s": 922.0, "seconds": 3.3},
+              {"events_per_s": 1150.0, "seconds": 2.6}]
+    assert median_round(rounds) == {"events_per_s": 1150.0, "seconds": 2.6, "range": [922.0, 1741.0]}
+    # an even count: the lower middle round (a figure a round measured, not an average of two)
+    assert median_round(rounds[:2])["events_per_s"] == 922.0
+    # a round that measured nothing is left out; none measured: the last round as it was
+    assert median_round([{"events_per_s": None}, {"events_per_s": 1000.0}])["events_per_s"] == 1000.0
+    assert median_round([{"events_per_s": None, "consumed": 0}]) == {"events_per_s": None, "consumed": 0}
+
+
+def test_the_ratio_line_says_how_many_rounds_the_raw_ceiling_took_and_their_range():
+    results = figures()
+    results["raw_ceiling"].update(rounds=[1741.0, 922.0, 2000.0], range=[922.0, 2000.0])
+    line = by_name(judge(results))["raw_ratio"].line
+    assert "3 轮取中位数（范围 922–2000 条/秒）" in line, line
+    assert "轮取中位数" not in by_name(judge(figures()))["raw_ratio"].line  # (one round: nothing to say)
