@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -118,6 +118,59 @@ def non_negative_int(key: str, default: int | None = None) -> int:
 def seconds(key: str, default: float | None = None) -> float:
     """Setting `key` as a duration: a number > 0 (`number`)."""
     return number(key, integer=False, minimum=0, above=True, default=default)
+
+
+# Every numeric setting and what it must be, checked together when a service process starts
+# (`check_numbers`, from the metrics dependency every service declares): a wrong value stops the
+# process at once with every wrong setting named, not at the first request or failure that reads it.
+NUMBERS: dict[str, Callable[[str], Any]] = {
+    "MONGO_TIMEOUT_MS": lambda key: positive_int(key),
+    "OUTBOX_SWEEP_SECONDS": lambda key: seconds(key),
+    "DEADLINE_SWEEP_SECONDS": lambda key: seconds(key),
+    "FINDINGS_RECOUNT_SECONDS": lambda key: seconds(key),
+    "METRICS_PORT": lambda key: number(key, minimum=0, maximum=65535),
+    "INGRESS_MAX_BYTES": lambda key: positive_int(key),
+    "INGRESS_MAX_BATCH": lambda key: positive_int(key),
+    "INGRESS_BATCH_MAX": lambda key: positive_int(key),
+    "PUBLISH_CONFIRM_TIMEOUT_SECONDS": lambda key: seconds(key),
+    "INGRESS_YEAR_MIN": lambda key: positive_int(key),
+    "INGRESS_YEAR_MAX": lambda key: positive_int(key),
+    "STATUS_RPC_TIMEOUT": lambda key: seconds(key),
+    "BATCH_MAX": lambda key: positive_int(key),
+    "BATCH_WAIT_MS": lambda key: number(key, integer=False, minimum=0),
+    "BATCH_CONCURRENCY": lambda key: positive_int(key),
+    "BATCH_WORKERS": lambda key: positive_int(key),
+    "AGGREGATE_CACHE_MB": lambda key: number(key, integer=False, minimum=0),
+    "PROJECTION_CACHE_ENTRIES": lambda key: non_negative_int(key),
+    "PROJECTION_CHANGE_SLOTS": lambda key: positive_int(key),
+    "DOCUMENTS_RPC_TIMEOUT_SECONDS": lambda key: seconds(key),
+    "API_RPC_TIMEOUT_SECONDS": lambda key: seconds(key, default=15),
+    "PREFETCH_COUNT": lambda key: non_negative_int(key, default=0),
+    "RETRY_DELAYS_MS": lambda key: delays(key),
+}
+
+
+def delays(key: str) -> list[int]:
+    """Setting `key` as a list of non-negative integers (milliseconds; empty: no retry)."""
+    value = get(key)
+    try:
+        if isinstance(value, list) and all(not isinstance(d, bool) and float(d) == int(d) >= 0 for d in value):
+            return [int(d) for d in value]
+    except (TypeError, ValueError, OverflowError):
+        pass
+    raise ValueError(f"{key} must be a list of non-negative integers (milliseconds), got {value!r}")
+
+
+def check_numbers() -> None:
+    """Every setting of NUMBERS read as what it must be; one ValueError naming each wrong one."""
+    wrong = []
+    for key, read in NUMBERS.items():
+        try:
+            read(key)
+        except ValueError as exc:
+            wrong.append(str(exc))
+    if wrong:
+        raise ValueError("; ".join(wrong))
 
 
 def get(key: str) -> Any:

@@ -84,7 +84,7 @@ def declare_topology(amqp_uri: str | None = None) -> None:
 
 
 def _delays() -> list[int]:
-    return [int(d) for d in config.get("RETRY_DELAYS_MS")]
+    return config.delays("RETRY_DELAYS_MS")
 
 
 def is_outage(exc: BaseException) -> bool:

@@ -158,6 +158,7 @@ class Metrics(DependencyProvider):
         self._started: dict[int, float] = {}
         _HEALTH[self.container.service_name] = "starting"
         register_dependency("broker", _ping_broker)
+        config.check_numbers()  # (every numeric setting, before anything reads one)
         start_metrics_server(config.number("METRICS_PORT", minimum=0, maximum=65535), str(config.get("METRICS_HOST")))
 
     def start(self):

@@ -67,3 +67,42 @@ def test_the_readers_of_the_settings_name_the_setting_they_refuse(key, read):
     with nameko_config.patch({key: "many"}, clear=False):
         with pytest.raises(ValueError, match=f"^{key} must be "):
             read()
+
+
+def test_every_numeric_setting_is_checked_at_start_and_the_defaults_pass():
+    config.check_numbers()  # the defaults (and this test session's settings)
+    numeric = {k for k, v in config.DEFAULTS.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    assert numeric <= set(config.NUMBERS), numeric - set(config.NUMBERS)
+
+
+def test_the_start_check_names_every_wrong_setting_at_once():
+    with nameko_config.patch({"BATCH_MAX": "0", "OUTBOX_SWEEP_SECONDS": "soon", "RETRY_DELAYS_MS": "1000"},
+                             clear=False):
+        with pytest.raises(ValueError) as raised:
+            config.check_numbers()
+    message = str(raised.value)
+    for key in ("BATCH_MAX must be", "OUTBOX_SWEEP_SECONDS must be", "RETRY_DELAYS_MS must be a list"):
+        assert key in message, message
+
+
+@pytest.mark.parametrize("value", ["1000", [1000, -1], [1000, "x"], [True], [1.5], {"a": 1}])
+def test_retry_delays_must_be_a_list_of_non_negative_integers(value):
+    with nameko_config.patch({"RETRY_DELAYS_MS": value}, clear=False):
+        with pytest.raises(ValueError, match="RETRY_DELAYS_MS must be a list of non-negative integers"):
+            config.delays("RETRY_DELAYS_MS")
+
+
+def test_retry_delays_as_yaml_or_text_numbers_are_read():
+    for value, read in (([200, 1000], [200, 1000]), ([], []), (["200", 400.0], [200, 400])):
+        with nameko_config.patch({"RETRY_DELAYS_MS": value}, clear=False):
+            assert config.delays("RETRY_DELAYS_MS") == read
+
+
+def test_a_service_process_with_a_wrong_number_stops_at_setup_with_the_setting_named():
+    from services.kernel.metrics import Metrics
+
+    metrics = Metrics()
+    metrics.container = type("Container", (), {"service_name": "t"})()
+    with nameko_config.patch({"PROJECTION_CHANGE_SLOTS": "-2"}, clear=False):
+        with pytest.raises(ValueError, match="PROJECTION_CHANGE_SLOTS must be a positive integer, got '-2'"):
+            metrics.setup()
