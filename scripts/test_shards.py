@@ -23,7 +23,8 @@ sys.path.insert(0, str(ROOT))
 
 from tests.shards import RECORDED, snapshot  # noqa: E402
 
-SUMMARY = re.compile(r"^=+ (.*\b(passed|failed|error|errors|skipped|deselected|no tests ran)\b.*) =+$")
+# pytest's last line: "=== 972 passed, 974 deselected in 467.34s (0:07:47) ===" (undecorated with -q)
+SUMMARY = re.compile(r"^=*\s*(.*\b(passed|failed|error|errors|skipped|deselected|no tests ran)\b.* in [0-9.]+s\b.*?)\s*=*$")
 
 
 def total(summaries) -> str:
@@ -71,7 +72,13 @@ def main(argv: list[str]) -> int:
         t.start()
     try:
         codes = [p.wait() for p in procs]
-    except KeyboardInterrupt:  # (Ctrl-C reached the shards too: same process group)
+    except KeyboardInterrupt:
+        # Ctrl-C in a terminal reached the shards too (same process group): a second SIGINT would cut
+        # their fixtures' teardown short (service processes left running), so they get time to stop
+        # first; a shard still running then (the signal came to this process alone) is sent one
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(p.poll() is None for p in procs):
+            time.sleep(0.2)
         for p in procs:
             if p.poll() is None:
                 p.send_signal(signal.SIGINT)
