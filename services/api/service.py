@@ -339,7 +339,7 @@ class ApiService:
 
     def _call(self, service: str, method: str, **kwargs):
         try:
-            with eventlet.Timeout(config.seconds("API_RPC_TIMEOUT_SECONDS", default=15)):
+            with eventlet.Timeout(config.checked("API_RPC_TIMEOUT_SECONDS")):
                 return getattr(self.rpc[service], method)(**kwargs)
         except eventlet.Timeout:
             log.warning("RPC %s.%s timed out", service, method)

@@ -48,7 +48,7 @@ PDF_TYPE = "application/pdf"
 FORMATS = ("docx", "pdf")
 PLACEHOLDER_NUMBER = "〔待编号〕"
 # a report's figures scan the county's data (and ask penalty, inspection, handover): longer than a lookup
-REPORT_TIMEOUT = ("DOCUMENTS_REPORT_TIMEOUT_SECONDS", 45)
+REPORT_TIMEOUT = "DOCUMENTS_REPORT_TIMEOUT_SECONDS"
 
 
 def _public(record: dict | None, with_facts: bool = False) -> dict | None:
@@ -91,10 +91,10 @@ class DocumentsService:
         return found
 
     def _call(self, service: str, method: str, timeout_setting: str = "DOCUMENTS_RPC_TIMEOUT_SECONDS",
-              default: float = 10, **kwargs) -> tuple[bool, Any]:
+              **kwargs) -> tuple[bool, Any]:
         """(answered, reply) of an RPC to another service; (False, None) if it is not running."""
         try:
-            with eventlet.Timeout(config.seconds(timeout_setting, default=default)):
+            with eventlet.Timeout(config.checked(timeout_setting)):
                 return True, getattr(self.rpc_cluster[service], method)(**kwargs)
         except (eventlet.Timeout, UnknownService, RemoteError) as exc:
             log.warning("RPC %s.%s unavailable: %s", service, method, type(exc).__name__)
@@ -156,10 +156,10 @@ class DocumentsService:
                               code="invalid_value", field=f"facts.{given[0]}")
         req = reports.report_request(kind, period, dept, local_date(now), role)
         if kind == reports.MONTHLY:
-            answered, report = self._call("coordination", "monthly_report", *REPORT_TIMEOUT, month=period,
+            answered, report = self._call("coordination", "monthly_report", timeout_setting=REPORT_TIMEOUT, month=period,
                                           dept=None if req["county"] else dept)
         else:
-            answered, report = self._call("coordination", "quarterly_report", *REPORT_TIMEOUT, quarter=period)
+            answered, report = self._call("coordination", "quarterly_report", timeout_setting=REPORT_TIMEOUT, quarter=period)
         if not answered or not isinstance(report, dict):
             raise DomainError("协调监督服务暂不可用，无法取得报告数据（未取号、未存档）", code="unavailable", field=None)
         if "error" in report:

@@ -50,7 +50,7 @@ MAX_INGRESS_BATCH = 50  # one unordered insert_many of dedupe claims per batch: 
 def ingress_batch_max() -> int:
     """How many ingress messages (or HTTP batch items) one worker admits together (INGRESS_BATCH_MAX,
     at most MAX_INGRESS_BATCH; 1 = one at a time)."""
-    return min(MAX_INGRESS_BATCH, config.positive_int("INGRESS_BATCH_MAX"))
+    return min(MAX_INGRESS_BATCH, config.checked("INGRESS_BATCH_MAX"))
 
 
 @dataclass
@@ -70,11 +70,11 @@ class Contracts(DependencyProvider):
 
     def setup(self):
         declare_topology()
-        bound_decompression(config.positive_int("INGRESS_MAX_BYTES"))  # kombu unpacks before we see a message
+        bound_decompression(config.checked("INGRESS_MAX_BYTES"))  # kombu unpacks before we see a message
         for warning in startup_warnings():  # secure by default outside the demo: say so loudly
             log.warning("INSECURE: %s", warning)
-        self.catalog = Catalog(max_bytes=config.positive_int("INGRESS_MAX_BYTES"),
-                               years=(config.positive_int("INGRESS_YEAR_MIN"), config.positive_int("INGRESS_YEAR_MAX")))
+        self.catalog = Catalog(max_bytes=config.checked("INGRESS_MAX_BYTES"),
+                               years=(config.checked("INGRESS_YEAR_MIN"), config.checked("INGRESS_YEAR_MAX")))
 
     def get_dependency(self, worker_ctx):
         return self.catalog
@@ -342,8 +342,8 @@ class GatewayService:
     def post_events(self, request):
         """One event (JSON object) or a batch (JSON array) over HTTP."""
         body = request.get_data()
-        max_bytes = config.positive_int("INGRESS_MAX_BYTES")
-        max_batch = config.positive_int("INGRESS_MAX_BATCH")
+        max_bytes = config.checked("INGRESS_MAX_BYTES")
+        max_batch = config.checked("INGRESS_MAX_BATCH")
         try:
             dept = http_dept(request, self.db)
         except Unauthorized as exc:
@@ -393,7 +393,7 @@ class GatewayService:
         owners = {c.owner for (t, _), c in self.catalog.contracts.items() if t == accepted.get("type")}
         for owner in sorted(owners):
             answer = None
-            with eventlet.Timeout(config.seconds("STATUS_RPC_TIMEOUT"), False):
+            with eventlet.Timeout(config.checked("STATUS_RPC_TIMEOUT"), False):
                 try:
                     answer = self.services[owner].fact_status(event_id)
                 except Exception:  # unknown or failing service: the status stays "received"

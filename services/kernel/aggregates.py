@@ -401,7 +401,7 @@ class AggregateStore:
         self.col = collection
         self.layout = layout  # which fields are stored packed (the aggregate's declaration; kernel/packing.py)
         self.listeners: list[Listener] = list(listeners)
-        chosen = shared_cache(config.number("AGGREGATE_CACHE_MB", integer=False, minimum=0)) if cache == "process" else cache
+        chosen = shared_cache(config.checked("AGGREGATE_CACHE_MB")) if cache == "process" else cache
         self.cache: DocCache = chosen if chosen is not None else DocCache(0)  # size 0: keeps nothing
         self._key_prefix = getattr(collection, "full_name", collection.name)
         self._codec = getattr(collection, "codec_options", DEFAULT_CODEC_OPTIONS)

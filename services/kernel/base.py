@@ -301,7 +301,7 @@ class EventSourcedService:
             for i in indexes:
                 outcomes[i] = self._apply_one(envelopes[i])
 
-        concurrency = config.positive_int("BATCH_CONCURRENCY")
+        concurrency = config.checked("BATCH_CONCURRENCY")
         if concurrency == 1 or len(groups) == 1:
             for item in groups.items():
                 run(item)

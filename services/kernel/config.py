@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from functools import partial
 from typing import Any, Callable
 
 import yaml
@@ -124,30 +125,37 @@ def seconds(key: str, default: float | None = None) -> float:
 # (`check_numbers`, from the metrics dependency every service declares): a wrong value stops the
 # process at once with every wrong setting named, not at the first request or failure that reads it.
 NUMBERS: dict[str, Callable[[str], Any]] = {
-    "MONGO_TIMEOUT_MS": lambda key: positive_int(key),
-    "OUTBOX_SWEEP_SECONDS": lambda key: seconds(key),
-    "DEADLINE_SWEEP_SECONDS": lambda key: seconds(key),
-    "FINDINGS_RECOUNT_SECONDS": lambda key: seconds(key),
-    "METRICS_PORT": lambda key: number(key, minimum=0, maximum=65535),
-    "INGRESS_MAX_BYTES": lambda key: positive_int(key),
-    "INGRESS_MAX_BATCH": lambda key: positive_int(key),
-    "INGRESS_BATCH_MAX": lambda key: positive_int(key),
-    "PUBLISH_CONFIRM_TIMEOUT_SECONDS": lambda key: seconds(key),
-    "INGRESS_YEAR_MIN": lambda key: positive_int(key),
-    "INGRESS_YEAR_MAX": lambda key: positive_int(key),
-    "STATUS_RPC_TIMEOUT": lambda key: seconds(key),
-    "BATCH_MAX": lambda key: positive_int(key),
-    "BATCH_WAIT_MS": lambda key: number(key, integer=False, minimum=0),
-    "BATCH_CONCURRENCY": lambda key: positive_int(key),
-    "BATCH_WORKERS": lambda key: positive_int(key),
-    "AGGREGATE_CACHE_MB": lambda key: number(key, integer=False, minimum=0),
-    "PROJECTION_CACHE_ENTRIES": lambda key: non_negative_int(key),
-    "PROJECTION_CHANGE_SLOTS": lambda key: positive_int(key),
-    "DOCUMENTS_RPC_TIMEOUT_SECONDS": lambda key: seconds(key),
-    "API_RPC_TIMEOUT_SECONDS": lambda key: seconds(key, default=15),
-    "PREFETCH_COUNT": lambda key: non_negative_int(key, default=0),
+    "MONGO_TIMEOUT_MS": positive_int,
+    "OUTBOX_SWEEP_SECONDS": seconds,
+    "DEADLINE_SWEEP_SECONDS": seconds,
+    "FINDINGS_RECOUNT_SECONDS": seconds,
+    "METRICS_PORT": partial(number, minimum=0, maximum=65535),
+    "INGRESS_MAX_BYTES": positive_int,
+    "INGRESS_MAX_BATCH": positive_int,
+    "INGRESS_BATCH_MAX": positive_int,
+    "PUBLISH_CONFIRM_TIMEOUT_SECONDS": seconds,
+    "INGRESS_YEAR_MIN": positive_int,
+    "INGRESS_YEAR_MAX": positive_int,
+    "STATUS_RPC_TIMEOUT": seconds,
+    "BATCH_MAX": positive_int,
+    "BATCH_WAIT_MS": partial(number, integer=False, minimum=0),
+    "BATCH_CONCURRENCY": positive_int,
+    "BATCH_WORKERS": positive_int,
+    "AGGREGATE_CACHE_MB": partial(number, integer=False, minimum=0),
+    "PROJECTION_CACHE_ENTRIES": non_negative_int,
+    "PROJECTION_CHANGE_SLOTS": positive_int,
+    "DOCUMENTS_RPC_TIMEOUT_SECONDS": seconds,
+    "DOCUMENTS_REPORT_TIMEOUT_SECONDS": partial(seconds, default=45),
+    "API_RPC_TIMEOUT_SECONDS": partial(seconds, default=15),
+    "PREFETCH_COUNT": partial(non_negative_int, default=0),
     "RETRY_DELAYS_MS": lambda key: delays(key),
 }
+
+
+def checked(key: str) -> Any:
+    """Setting `key` (one of NUMBERS) read as what NUMBERS says it must be: the one place its kind,
+    bounds and default (when it has none in DEFAULTS) are written."""
+    return NUMBERS[key](key)
 
 
 def delays(key: str) -> list[int]:

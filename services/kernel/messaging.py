@@ -84,7 +84,7 @@ def declare_topology(amqp_uri: str | None = None) -> None:
 
 
 def _delays() -> list[int]:
-    return config.delays("RETRY_DELAYS_MS")
+    return config.checked("RETRY_DELAYS_MS")
 
 
 def is_outage(exc: BaseException) -> bool:
@@ -442,9 +442,7 @@ def batch_settings() -> tuple[int, float, int]:
     """(BATCH_MAX messages, BATCH_WAIT_MS as seconds, BATCH_WORKERS): how many messages one batch
     worker takes at most, how long the first message of a batch waits for more when no batch is
     being worked on, and how many batch workers one entrypoint runs at once. BATCH_MAX 1 = no batching."""
-    return (config.positive_int("BATCH_MAX"),
-            config.number("BATCH_WAIT_MS", integer=False, minimum=0) / 1000,
-            config.positive_int("BATCH_WORKERS"))
+    return config.checked("BATCH_MAX"), config.checked("BATCH_WAIT_MS") / 1000, config.checked("BATCH_WORKERS")
 
 
 class Batch(list):
@@ -477,7 +475,7 @@ class BatchCollector:
         _, self.batch_wait, self.batch_workers = batch_settings()
         self.batch_max = batch_max
         if raise_prefetch:  # the broker must hand over the batches being worked on and the next one
-            prefetch = config.non_negative_int("PREFETCH_COUNT", default=0)
+            prefetch = config.checked("PREFETCH_COUNT")
             self.consumer_options.setdefault("prefetch_count", max(prefetch, (self.batch_workers + 1) * self.batch_max))
         self._buffer: list = []
         self._flush_pending = False

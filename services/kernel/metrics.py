@@ -159,7 +159,7 @@ class Metrics(DependencyProvider):
         _HEALTH[self.container.service_name] = "starting"
         register_dependency("broker", _ping_broker)
         config.check_numbers()  # (every numeric setting, before anything reads one)
-        start_metrics_server(config.number("METRICS_PORT", minimum=0, maximum=65535), str(config.get("METRICS_HOST")))
+        start_metrics_server(config.checked("METRICS_PORT"), str(config.get("METRICS_HOST")))
 
     def start(self):
         gc_tuning.tune(config.get("GC_THRESHOLDS"), bool(config.get("GC_FREEZE")))  # (once started: what

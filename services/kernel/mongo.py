@@ -78,7 +78,7 @@ class CommandCounter(monitoring.CommandListener):
 def make_client(uri: str | None = None, timeout_ms: int | None = None,
                 service: str | None = None) -> pymongo.MongoClient:
     """A client with the suite's timeouts; with `service`, its commands are counted for /metrics."""
-    timeout_ms = timeout_ms or config.positive_int("MONGO_TIMEOUT_MS")
+    timeout_ms = timeout_ms or config.checked("MONGO_TIMEOUT_MS")
     return pymongo.MongoClient(
         uri or config.get("MONGO_URI"),
         serverSelectionTimeoutMS=timeout_ms,

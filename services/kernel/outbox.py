@@ -66,7 +66,7 @@ class ConfirmedEvents(DependencyProvider):
     def setup(self):
         self.exchange = event_exchange(self.container.service_name)
         self.publisher = ConfirmedPublisher(config.get("AMQP_URI"), exchanges=(self.exchange, *self.extra_exchanges),
-                                            timeout=kernel_config.seconds("PUBLISH_CONFIRM_TIMEOUT_SECONDS"))
+                                            timeout=kernel_config.checked("PUBLISH_CONFIRM_TIMEOUT_SECONDS"))
 
     def stop(self):
         self.publisher.close()

@@ -74,7 +74,7 @@ RECENT_GENERATIONS = 256  # advances remembered with the keys they saw changed (
 
 
 def _slots() -> int:
-    return config.positive_int("PROJECTION_CHANGE_SLOTS")
+    return config.checked("PROJECTION_CHANGE_SLOTS")
 
 
 def record_change(db: Database, kind: str, key: str) -> None:
@@ -246,7 +246,7 @@ _caches: dict[int, ProjectionCache] = {}
 
 def shared_cache(entries: Any = None) -> ProjectionCache | None:
     """The process's projection cache of that size (PROJECTION_CACHE_ENTRIES by default); None when 0."""
-    size = config.non_negative_int("PROJECTION_CACHE_ENTRIES") if entries is None else int(entries or 0)
+    size = config.checked("PROJECTION_CACHE_ENTRIES") if entries is None else int(entries or 0)
     if size <= 0:
         return None
     return _caches.setdefault(size, ProjectionCache(size))

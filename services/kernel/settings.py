@@ -32,9 +32,9 @@ class RunConfig:
     @classmethod
     def from_config(cls) -> "RunConfig":
         return cls(preset=str(config.get("JURISDICTION_PRESET")),
-                   outbox_sweep_seconds=config.seconds("OUTBOX_SWEEP_SECONDS"),
-                   deadline_sweep_seconds=config.seconds("DEADLINE_SWEEP_SECONDS"),
-                   recount_seconds=config.seconds("FINDINGS_RECOUNT_SECONDS"))
+                   outbox_sweep_seconds=config.checked("OUTBOX_SWEEP_SECONDS"),
+                   deadline_sweep_seconds=config.checked("DEADLINE_SWEEP_SECONDS"),
+                   recount_seconds=config.checked("FINDINGS_RECOUNT_SECONDS"))
 
 
 class Conf(DependencyProvider):

@@ -177,7 +177,7 @@ def case_list_phases(db, ids: list[str]) -> list[tuple[str, list, Callable, Any]
     from services.kernel import config
     from services.penalty import store
 
-    unit_size = int(config.get("BATCH_MAX"))  # (the services' setting: the environment's, else the default)
+    unit_size = config.checked("BATCH_MAX")  # (the services' setting: the environment's, else the default)
 
     def case(agg_id: str, n: int, step: int) -> dict:
         return {"_id": agg_id, "version": step + 1, "dept": CASE_LIST_DEPTS[(n + step) % len(CASE_LIST_DEPTS)],
