@@ -772,6 +772,82 @@ class HandledCounter:
         return int(total)
 
 
+class MessagesHandled:
+    """Messages every service process has handled so far (calls of its event and consumer entrypoints,
+    from /metrics; timers, RPC and HTTP left out: a sweep's tick is not a backlog): flat while nothing
+    is left for the services to take, e.g. the findings other services relay to coordination. Whole
+    pages (read after the measurements: their rendering costs nothing measured), since the API's
+    /metrics, an HTTP route with its query parameters checked, refuses `name[]`."""
+
+    def __init__(self, urls: dict[str, str]):
+        self.urls = urls
+
+    def __call__(self) -> int | None:
+        total = 0.0
+        for url in self.urls.values():
+            try:
+                with urllib.request.urlopen(url, timeout=5) as resp:
+                    text = resp.read().decode()
+            except OSError:
+                return None
+            total += messages_handled(text)
+        return int(total)
+
+
+# the entrypoint kinds kernel/metrics.py puts in `event_type` for calls that are not messages of a queue
+NOT_MESSAGES = frozenset({"timer", "rpc", "http", "other"})
+
+
+def messages_handled(text: str) -> float:
+    """Calls of message entrypoints on one /metrics page (kernel/metrics.py labels a call with the event
+    type it handles, or with its entrypoint's kind)."""
+    total = 0.0
+    for line in text.splitlines():
+        match = _SAMPLE.match(line)
+        if match and match.group(1) == "zhifa_entrypoint_calls_total":
+            if dict(_LABEL.findall(match.group(2))).get("event_type", "other") not in NOT_MESSAGES:
+                total += float(match.group(3))
+    return total
+
+
+def ready_messages(amqp_uri: str, names: Iterable[str]) -> int:
+    """Messages waiting in these queues (a passive declare each; a queue that does not exist holds none)."""
+    from kombu import Connection
+
+    waiting = 0
+    with Connection(amqp_uri) as conn:
+        for name in names:
+            channel = conn.channel()
+            try:
+                waiting += channel.queue_declare(queue=name, passive=True).message_count or 0
+            except Exception:  # (a missing queue closes the channel)
+                pass
+            finally:
+                try:
+                    channel.close()
+                except Exception:
+                    pass
+    return waiting
+
+
+def drain(waiting: Callable[[], int], handled: Callable[[], int | None], timeout: float, quiet: float = 3.0,
+          interval: float = 1.0, clock: Callable[[], float] = time.monotonic,
+          sleep: Callable[[float], None] = time.sleep) -> dict:
+    """Wait until no message waits in the suite's queues and the services' handled count stayed the same
+    for `quiet` seconds (what they had taken is done too), at most `timeout`: {"waited_s", "drained",
+    "left": messages still waiting at the end}."""
+    started = clock()
+    last, still_since = (waiting(), handled()), started
+    while clock() - started < timeout:
+        if last[0] == 0 and last[1] is not None and clock() - still_since >= quiet:
+            return {"waited_s": round(clock() - started, 1), "drained": True, "left": 0}
+        sleep(interval)
+        now = (waiting(), handled())
+        if now != last:
+            last, still_since = now, clock()
+    return {"waited_s": round(clock() - started, 1), "drained": False, "left": last[0]}
+
+
 _DB_SAMPLE = re.compile(r"^zhifa_db_(commands|command_seconds|ops)_total\{([^}]*)\}\s+(\S+)$")
 _DB_FIELD = {"commands": 0, "command_seconds": 1, "ops": 2}
 
@@ -1183,7 +1259,7 @@ def conditions(results: dict, load_before: list[float] | None, load_after: list[
 
 
 def print_summary(results: dict) -> None:
-    m, s, lat, raw = results["machine"], results["sustained"], results["latency"], results["raw_ceiling"]
+    m, s, lat = results["machine"], results["sustained"], results["latency"]
     print()
     print("Zhifa 基准测试结果")
     print(f"  机器        {m['nproc']} 核 · {m['memory_mb']} MB 内存 · {m['cpu_model']} · Linux {m['kernel']}")
@@ -1217,16 +1293,28 @@ def print_summary(results: dict) -> None:
               f"{'?' if busy is None else f'{busy:.0%}'}（{wc['cores']} 核）；每条事件 CPU {wc['ms_per_event_all']} ms："
               + " · ".join(f"{name} {p['ms_per_event']:.2f} ms（{p['cores']:.2f} 核）"
                            for name, p in list(wc["processes"].items())[:7]))
-    fv, oe = lat["fact_visible"], lat["output_event"]
-    print(f"  延迟        以 {lat['offered_rate_per_s']:.0f} 条/秒（实际 {lat['achieved_rate_per_s']}）发布 {lat['seconds']} 秒"
-          f"{'（已饱和' + ('，提前停止加压' if lat.get('note') else '') + '）' if lat.get('saturated') else ''}："
-          f"入库可见 p50 {fv['p50_ms']} / p95 {fv['p95_ms']} / p99 {fv['p99_ms']} ms（{fv['samples']} 个样本）；"
-          f"输出事件 p99 {oe['p99_ms']} ms")
+    if lat.get("skipped"):
+        print(f"  延迟        未测量（{lat['skipped']}：没有可发布的事件）")
+    else:
+        print_latency(lat)
     half = results.get("latency_at_half_capacity")
     if half:
         hv = half["fact_visible"]
         print(f"  延迟（半负荷，参考，非目标速率）以 {half['offered_rate_per_s']:g} 条/秒（持续吞吐的一半）发布 {half['seconds']} 秒："
               f"入库可见 p50 {hv['p50_ms']} / p95 {hv['p95_ms']} / p99 {hv['p99_ms']} ms（{hv['samples']} 个样本）")
+    print_raw_and_rest(results)
+
+
+def print_latency(lat: dict) -> None:
+    fv, oe = lat["fact_visible"], lat["output_event"]
+    print(f"  延迟        以 {lat['offered_rate_per_s']:.0f} 条/秒（实际 {lat['achieved_rate_per_s']}）发布 {lat['seconds']} 秒"
+          f"{'（已饱和' + ('，提前停止加压' if lat.get('note') else '') + '）' if lat.get('saturated') else ''}："
+          f"入库可见 p50 {fv['p50_ms']} / p95 {fv['p95_ms']} / p99 {fv['p99_ms']} ms（{fv['samples']} 个样本）；"
+          f"输出事件 p99 {oe['p99_ms']} ms")
+
+
+def print_raw_and_rest(results: dict) -> None:
+    m, raw = results["machine"], results["raw_ceiling"]
     quiet = raw.get("quiet_wait")
     when = "" if quiet is None else (f"；先于持续吞吐阶段测量，等待服务空闲 {quiet['waited_s']} 秒"
                                       + ("" if quiet["quiet"] else "，未确认空闲"))
@@ -1354,10 +1442,14 @@ def main(argv: list[str] | None = None) -> int:
                     if not results["sustained"]["complete"]:
                         results["notes"].append(settle_backlog(amqp_uri, broker, vhost, use_running, handled,
                                                                results["sustained"]))
-                    results["latency"] = latency(second, amqp_uri, store, output, args.rate, args.sample, services,
-                                                 wait=30, saturated_after=args.saturated_after)
+                    if second:
+                        results["latency"] = latency(second, amqp_uri, store, output, args.rate, args.sample,
+                                                     services, wait=30, saturated_after=args.saturated_after)
+                    else:  # (--rate or --duration 0: nothing to offer)
+                        results["latency"] = {"skipped": f"--rate {args.rate:g} --duration {args.duration:g}"}
+                        log("latency: skipped (no events to offer at this rate and duration)")
                     capacity = results["sustained"]["events_per_s"] or 0
-                    if results["latency"]["saturated"] and not use_running and capacity > 2:
+                    if results["latency"].get("saturated") and not use_running and capacity > 2:
                         # the offered rate only measured queueing: show the pipeline's own latency too
                         settle_backlog(amqp_uri, broker, vhost, use_running, handled, results["sustained"])
                         half = max(1.0, round(capacity / 2, 1))
@@ -1369,6 +1461,17 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 results["memory"], results["cpu"] = sampler.stop()
                 store.close()
+            if args.keep_data and not use_running:
+                # the databases kept should hold what the services do with the events: what they relay
+                # to each other (findings to coordination's inbox…) is still queued when the phases end,
+                # and stopping the suite and deleting its vhost would lose it
+                names = broker.queues(vhost) if broker is not None and vhost else suite_queues()
+                kept = drain(lambda: ready_messages(amqp_uri, names), MessagesHandled(suite.all_metrics_urls()),
+                             timeout=args.max_seconds)
+                results["kept_data"] = {"db_prefix": prefix, **kept}
+                results["notes"].append(f"--keep-data：停止服务前等待队列中的消息处理完，{kept['waited_s']} 秒"
+                                        + ("" if kept["drained"] else f"，超时，仍有 {kept['left']} 条未处理"))
+                log(f"keep-data: queues {'drained' if kept['drained'] else 'not drained'} after {kept['waited_s']}s")
             if args.replay:  # after the CPU window above; the suite still runs: the county is loaded through it
                 from services.simulator import bench_replay
 

@@ -131,6 +131,8 @@ def judge(results: dict, targets: Targets = Targets()) -> list[Verdict]:
             f"{f'，{pending} 个样本未入库' if pending else ''}{'，已饱和' if lat.get('saturated') else ''}")
     if status == NOT_AT_RATE:
         what = f"目标速率 {targets.p99_rate_per_s:g} 条/秒，本次" + what
+    if lat.get("skipped"):
+        what = f"延迟阶段已跳过（{lat['skipped']}）"
     out.append(Verdict("p99_ms", label, targets.p99_ms, p99, status, offered,
                        f"{label}：{STATUS_TEXT[status]}（{what}；{cond}{tail}）",
                        {"achieved_rate_per_s": achieved, "target_rate_per_s": targets.p99_rate_per_s}))

@@ -107,3 +107,12 @@ def test_the_ratio_line_says_how_many_rounds_the_raw_ceiling_took_and_their_rang
     line = by_name(judge(results))["raw_ratio"].line
     assert "3 轮取中位数（范围 922–2000 条/秒）" in line, line
     assert "轮取中位数" not in by_name(judge(figures()))["raw_ratio"].line  # (one round: nothing to say)
+
+
+def test_a_skipped_latency_phase_is_not_measured_and_says_why():
+    results = figures()
+    results["latency"] = {"skipped": "--rate 1000 --duration 0"}
+    p99 = by_name(judge(results))["p99_ms"]
+    assert p99.status == NOT_MEASURED
+    assert "延迟阶段已跳过（--rate 1000 --duration 0）" in p99.line
+    assert "None" not in p99.line
