@@ -4,7 +4,8 @@
 # Without a running suite the bench starts every declared service process (services/*/manifest.py)
 # in a vhost and database prefix of its own. The summary goes to .run/bench/latest.json (--out).
 # Then the API latency figure at 1,000,000 cases is printed from its own JSON (.run/bench/api-cases.json,
-# written by `python -m services.simulator.bigcases`, which takes an hour to fill): with the case count and
+# written by `python -m services.simulator.bigcases`, ≈ 21 minutes to fill here), or else from the
+# measurement recorded in the repository (docs/bench/api-cases.json): with the case count, the machine and
 # the time it was measured at, or how to measure it.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
