@@ -276,23 +276,36 @@ def suite_queues() -> list[str]:
     return names
 
 
-def purge_queues(amqp_uri: str, names: Iterable[str]) -> int:
+def _per_queue(amqp_uri: str, names: Iterable[str], count: Callable[[Any, str], int | None]) -> int:
+    """The sum of `count(channel, queue)` over the queues, a channel each (a queue that does not exist
+    closes its channel: it counts 0)."""
     from kombu import Connection
 
-    waiting = 0
+    total = 0
     with Connection(amqp_uri) as conn:
         for name in names:
             channel = conn.channel()
             try:
-                waiting += channel.queue_purge(name) or 0
-            except Exception:  # a queue that does not exist closes the channel; nothing to purge
+                total += count(channel, name) or 0
+            except Exception:
                 pass
             finally:
                 try:
                     channel.close()
                 except Exception:
                     pass
-    return waiting
+    return total
+
+
+def purge_queues(amqp_uri: str, names: Iterable[str]) -> int:
+    """Drop what waits in these queues: the messages dropped."""
+    return _per_queue(amqp_uri, names, lambda channel, name: channel.queue_purge(name))
+
+
+def ready_messages(amqp_uri: str, names: Iterable[str]) -> int:
+    """Messages waiting in these queues (a passive declare each)."""
+    return _per_queue(amqp_uri, names,
+                      lambda channel, name: channel.queue_declare(queue=name, passive=True).message_count)
 
 
 def with_vhost(amqp_uri: str, vhost: str) -> str:
@@ -808,26 +821,6 @@ def messages_handled(text: str) -> float:
             if dict(_LABEL.findall(match.group(2))).get("event_type", "other") not in NOT_MESSAGES:
                 total += float(match.group(3))
     return total
-
-
-def ready_messages(amqp_uri: str, names: Iterable[str]) -> int:
-    """Messages waiting in these queues (a passive declare each; a queue that does not exist holds none)."""
-    from kombu import Connection
-
-    waiting = 0
-    with Connection(amqp_uri) as conn:
-        for name in names:
-            channel = conn.channel()
-            try:
-                waiting += channel.queue_declare(queue=name, passive=True).message_count or 0
-            except Exception:  # (a missing queue closes the channel)
-                pass
-            finally:
-                try:
-                    channel.close()
-                except Exception:
-                    pass
-    return waiting
 
 
 def drain(waiting: Callable[[], int], handled: Callable[[], int | None], timeout: float, quiet: float = 3.0,

@@ -1,8 +1,10 @@
-"""The bench's raw-ceiling phase waits for a quiet pipeline (services/simulator/bench.py
-`wait_until_flat`): the services' progress counter must stay unchanged for `quiet` seconds."""
+"""The bench waits for a quiet pipeline (services/simulator/bench.py): before the raw-ceiling phase the
+services' progress counter must stay unchanged for `quiet` seconds (`wait_until_flat`); before `--keep-data`
+stops the suite, no message may wait in its queues and the handled count must stay flat (`drain`,
+`messages_handled`), so what the services relay to each other is in the databases kept. A fake clock."""
 from __future__ import annotations
 
-from services.simulator.bench import wait_until_flat
+from services.simulator.bench import drain, messages_handled, wait_until_flat
 
 
 class FakeTime:
@@ -50,3 +52,39 @@ def test_unreadable_counters_are_not_called_quiet():
     t = FakeTime()
     out = wait_until_flat(lambda: None, timeout=60, quiet=3, clock=t.clock, sleep=t.sleep)
     assert out["quiet"] is None and out["waited_s"] == 3.0
+
+
+def test_drained_only_when_nothing_waits_and_the_handled_count_stayed_flat():
+    t = FakeTime()
+    # messages wait for 3 reads, then none; the services go on handling what they took for 2 more reads
+    out = drain(counter([40, 20, 5, 0]), counter([100, 130, 160, 170, 180, 185]), timeout=60,
+                clock=t.clock, sleep=t.sleep)
+    assert out["drained"] is True and out["left"] == 0
+    # flat from the 6th read (t = 5 s) for the quiet 3 s
+    assert out["waited_s"] == 8.0
+
+
+def test_messages_still_waiting_at_the_timeout_are_counted_not_called_drained():
+    t = FakeTime()
+    out = drain(counter([7]), counter([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]), timeout=10, clock=t.clock, sleep=t.sleep)
+    assert out == {"waited_s": 10.0, "drained": False, "left": 7}
+
+
+def test_unreadable_counters_are_never_called_drained():
+    t = FakeTime()
+    out = drain(counter([0]), counter([None]), timeout=5, clock=t.clock, sleep=t.sleep)
+    assert out["drained"] is False
+
+
+METRICS = """\
+# HELP zhifa_entrypoint_calls_total Entrypoint calls
+zhifa_entrypoint_calls_total{service="coordination",entrypoint="handle_finding",event_type="finding.*"} 120.0
+zhifa_entrypoint_calls_total{service="coordination",entrypoint="sweep",event_type="timer"} 9.0
+zhifa_entrypoint_calls_total{service="coordination",entrypoint="list_inbox",event_type="rpc"} 4.0
+zhifa_entrypoint_calls_total{service="gateway",entrypoint="ingress",event_type="consumer"} 30.0
+zhifa_entrypoint_errors_total{service="coordination",entrypoint="handle_finding",event_type="finding.*",error="X"} 2.0
+"""
+
+
+def test_messages_handled_counts_event_and_consumer_calls_only():
+    assert messages_handled(METRICS) == 150.0

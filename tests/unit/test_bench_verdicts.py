@@ -116,3 +116,27 @@ def test_a_skipped_latency_phase_is_not_measured_and_says_why():
     assert p99.status == NOT_MEASURED
     assert "延迟阶段已跳过（--rate 1000 --duration 0）" in p99.line
     assert "None" not in p99.line
+
+
+def test_the_summary_says_the_latency_phase_was_skipped():
+    results = {
+        "machine": {"nproc": 2, "memory_mb": 1, "cpu_model": "x", "kernel": "k", "python": "3.11", "git_commit": "c"},
+        "suite": {"processes": ["penalty"], "services": ["penalty"], "missing": []},
+        "workload": {"counties": 1, "by_service": {"penalty": 10}},
+        "sustained": {"events_per_s": 100.0, "handled": 10, "events": 10, "seconds": 0.1, "complete": True,
+                      "publish_rate_per_s": 1000.0, "findings_raised": 0},
+        "latency": {"skipped": "--rate 1000 --duration 0"},
+        "raw_ceiling": {"events_per_s": 200.0, "consumers": 1},
+        "ratio_to_raw": 0.5, "memory": {}, "notes": [], "targets": [],
+        "conditions": {"load_before": [0, 0, 0], "load_after": [0, 0, 0], "others_cpu_share": 0.0, "others_top": []},
+    }
+    import io
+    from contextlib import redirect_stdout
+
+    from services.simulator.bench import print_summary
+
+    with redirect_stdout(io.StringIO()) as out:
+        print_summary(results)
+    text = out.getvalue()
+    assert "延迟        未测量（--rate 1000 --duration 0：没有可发布的事件）" in text
+    assert "原始上限    200.0 条/秒" in text and "比值 0.5" in text
