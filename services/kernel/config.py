@@ -48,6 +48,8 @@ DEFAULTS: dict[str, Any] = {
     "GC_FREEZE": True,
     "DOCUMENTS_TEMPLATE_DIR": "",
     "DOCUMENTS_RPC_TIMEOUT_SECONDS": 10,
+    "DOCUMENTS_REPORT_TIMEOUT_SECONDS": 45,  # a report's figures scan the county's data: longer than a lookup
+    "API_RPC_TIMEOUT_SECONDS": 15,
 }
 
 
@@ -121,6 +123,17 @@ def seconds(key: str, default: float | None = None) -> float:
     return number(key, integer=False, minimum=0, above=True, default=default)
 
 
+def delays(key: str) -> list[int]:
+    """Setting `key` as a list of non-negative integers (milliseconds; empty: no retry)."""
+    value = get(key)
+    try:
+        if isinstance(value, list) and all(not isinstance(d, bool) and float(d) == int(d) >= 0 for d in value):
+            return [int(d) for d in value]
+    except (TypeError, ValueError, OverflowError):
+        pass
+    raise ValueError(f"{key} must be a list of non-negative integers (milliseconds), got {value!r}")
+
+
 # Every numeric setting and what it must be, checked together when a service process starts
 # (`check_numbers`, from the metrics dependency every service declares): a wrong value stops the
 # process at once with every wrong setting named, not at the first request or failure that reads it.
@@ -145,28 +158,19 @@ NUMBERS: dict[str, Callable[[str], Any]] = {
     "PROJECTION_CACHE_ENTRIES": non_negative_int,
     "PROJECTION_CHANGE_SLOTS": positive_int,
     "DOCUMENTS_RPC_TIMEOUT_SECONDS": seconds,
-    "DOCUMENTS_REPORT_TIMEOUT_SECONDS": partial(seconds, default=45),
-    "API_RPC_TIMEOUT_SECONDS": partial(seconds, default=15),
+    "DOCUMENTS_REPORT_TIMEOUT_SECONDS": seconds,
+    "API_RPC_TIMEOUT_SECONDS": seconds,
     "PREFETCH_COUNT": partial(non_negative_int, default=0),
-    "RETRY_DELAYS_MS": lambda key: delays(key),
+    "RETRY_DELAYS_MS": delays,
 }
 
 
 def checked(key: str) -> Any:
-    """Setting `key` (one of NUMBERS) read as what NUMBERS says it must be: the one place its kind,
-    bounds and default (when it has none in DEFAULTS) are written."""
+    """Setting `key` (one of NUMBERS) read as what NUMBERS says it must be: the one place its kind and
+    bounds are written. Its default is DEFAULTS' — except PREFETCH_COUNT's, kept beside its kind: without
+    a config file it stays 0 (each batch consumer then takes what its batches need), while services/config.yaml
+    gives running services 20."""
     return NUMBERS[key](key)
-
-
-def delays(key: str) -> list[int]:
-    """Setting `key` as a list of non-negative integers (milliseconds; empty: no retry)."""
-    value = get(key)
-    try:
-        if isinstance(value, list) and all(not isinstance(d, bool) and float(d) == int(d) >= 0 for d in value):
-            return [int(d) for d in value]
-    except (TypeError, ValueError, OverflowError):
-        pass
-    raise ValueError(f"{key} must be a list of non-negative integers (milliseconds), got {value!r}")
 
 
 def check_numbers() -> None:
