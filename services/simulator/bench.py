@@ -765,46 +765,44 @@ class HandledCounter:
     QUERY = "?name%5B%5D=zhifa_entrypoint_calls_total&name%5B%5D=zhifa_entrypoint_errors_total"
 
     def __call__(self) -> int | None:
+        return summed_pages({service: url + self.QUERY for service, url in self.urls.items()}, self._ingress)
+
+    @staticmethod
+    def _ingress(service: str, text: str) -> float:
         total = 0.0
-        for service, url in self.urls.items():
-            try:
-                with urllib.request.urlopen(url + self.QUERY, timeout=5) as resp:
-                    text = resp.read().decode()
-            except OSError:
-                return None
-            for line in text.splitlines():
-                match = _SAMPLE.match(line)
-                if not match:
-                    continue
-                labels = dict(_LABEL.findall(match.group(2)))
-                pattern = labels.get("event_type", "")
-                kind = pattern[:-2] if pattern.endswith(".*") else None
-                if labels.get("service") == service_of_key(service) and SERVICE_OF.get(kind) == service_of_key(service):
-                    sign = 1 if match.group(1) == "zhifa_entrypoint_calls_total" else -1
-                    total += sign * float(match.group(3))
-        return int(total)
+        for line in text.splitlines():
+            match = _SAMPLE.match(line)
+            if not match:
+                continue
+            labels = dict(_LABEL.findall(match.group(2)))
+            pattern = labels.get("event_type", "")
+            kind = pattern[:-2] if pattern.endswith(".*") else None
+            if labels.get("service") == service_of_key(service) and SERVICE_OF.get(kind) == service_of_key(service):
+                sign = 1 if match.group(1) == "zhifa_entrypoint_calls_total" else -1
+                total += sign * float(match.group(3))
+        return total
 
 
-class MessagesHandled:
-    """Messages every service process has handled so far (calls of its event and consumer entrypoints,
-    from /metrics; timers, RPC and HTTP left out: a sweep's tick is not a backlog): flat while nothing
-    is left for the services to take, e.g. the findings other services relay to coordination. Whole
-    pages (read after the measurements: their rendering costs nothing measured), since the API's
-    /metrics, an HTTP route with its query parameters checked, refuses `name[]`."""
+def summed_pages(urls: dict[str, str], count: Callable[[str, str], float]) -> int | None:
+    """The sum of `count(name, page text)` over these /metrics pages; None when one does not answer."""
+    total = 0.0
+    for name, url in urls.items():
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                text = resp.read().decode()
+        except OSError:
+            return None
+        total += count(name, text)
+    return int(total)
 
-    def __init__(self, urls: dict[str, str]):
-        self.urls = urls
 
-    def __call__(self) -> int | None:
-        total = 0.0
-        for url in self.urls.values():
-            try:
-                with urllib.request.urlopen(url, timeout=5) as resp:
-                    text = resp.read().decode()
-            except OSError:
-                return None
-            total += messages_handled(text)
-        return int(total)
+def every_message_handled(urls: dict[str, str]) -> Callable[[], int | None]:
+    """Messages every service process has handled so far (calls of its event and consumer entrypoints;
+    timers, RPC and HTTP left out: a sweep's tick is not a backlog): flat while nothing is left for the
+    services to take, e.g. the findings other services relay to coordination. Whole pages (read after
+    the measurements: their rendering costs nothing measured), since the API's /metrics, an HTTP route
+    with its query parameters checked, refuses `name[]`."""
+    return lambda: summed_pages(urls, lambda _name, text: messages_handled(text))
 
 
 # the entrypoint kinds kernel/metrics.py puts in `event_type` for calls that are not messages of a queue
@@ -829,16 +827,16 @@ def drain(waiting: Callable[[], int], handled: Callable[[], int | None], timeout
     """Wait until no message waits in the suite's queues and the services' handled count stayed the same
     for `quiet` seconds (what they had taken is done too), at most `timeout`: {"waited_s", "drained",
     "left": messages still waiting at the end}."""
-    started = clock()
-    last, still_since = (waiting(), handled()), started
-    while clock() - started < timeout:
-        if last[0] == 0 and last[1] is not None and clock() - still_since >= quiet:
-            return {"waited_s": round(clock() - started, 1), "drained": True, "left": 0}
-        sleep(interval)
-        now = (waiting(), handled())
-        if now != last:
-            last, still_since = now, clock()
-    return {"waited_s": round(clock() - started, 1), "drained": False, "left": last[0]}
+    seen: list = []
+
+    def read() -> tuple:
+        seen[:] = [(waiting(), handled())]
+        return seen[0]
+
+    out = wait_until_flat(read, timeout, quiet, interval, clock, sleep,
+                          until=lambda now: now[0] == 0 and now[1] is not None)
+    drained = out["quiet"] is True
+    return {"waited_s": out["waited_s"], "drained": drained, "left": 0 if drained else seen[0][0]}
 
 
 _DB_SAMPLE = re.compile(r"^zhifa_db_(commands|command_seconds|ops)_total\{([^}]*)\}\s+(\S+)$")
@@ -1459,7 +1457,7 @@ def main(argv: list[str] | None = None) -> int:
                 # to each other (findings to coordination's inbox…) is still queued when the phases end,
                 # and stopping the suite and deleting its vhost would lose it
                 names = broker.queues(vhost) if broker is not None and vhost else suite_queues()
-                kept = drain(lambda: ready_messages(amqp_uri, names), MessagesHandled(suite.all_metrics_urls()),
+                kept = drain(lambda: ready_messages(amqp_uri, names), every_message_handled(suite.all_metrics_urls()),
                              timeout=args.max_seconds)
                 results["kept_data"] = {"db_prefix": prefix, **kept}
                 results["notes"].append(f"--keep-data：停止服务前等待队列中的消息处理完，{kept['waited_s']} 秒"
@@ -1512,11 +1510,12 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if not args.strict or all_met(verdicts) else 1
 
 
-def wait_until_flat(read: Callable[[], int | None], timeout: float, quiet: float = 3.0, interval: float = 1.0,
-                    clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> dict:
+def wait_until_flat(read: Callable[[], Any], timeout: float, quiet: float = 3.0, interval: float = 1.0,
+                    clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+                    until: Callable[[Any], bool] = lambda value: True) -> dict:
     """Wait until the services' progress counter (`read`, e.g. HandledCounter) stays unchanged for
-    `quiet` seconds, at most `timeout`: {"waited_s", "quiet": True, False (timed out) or None (the
-    counters could not be read: nothing known)}."""
+    `quiet` seconds with a value `until` accepts, at most `timeout`: {"waited_s", "quiet": True, False
+    (timed out) or None (the counters could not be read: nothing known)}."""
     started = clock()
     last, still_since = read(), started
     while clock() - started < timeout:
@@ -1524,7 +1523,7 @@ def wait_until_flat(read: Callable[[], int | None], timeout: float, quiet: float
         now = read()
         if now != last:
             last, still_since = now, clock()
-        elif clock() - still_since >= quiet:
+        elif clock() - still_since >= quiet and until(now):
             return {"waited_s": round(clock() - started, 1), "quiet": None if now is None else True}
     return {"waited_s": round(clock() - started, 1), "quiet": False}
 
