@@ -104,6 +104,12 @@ _server_lock = threading.Lock()
 _server_started = False
 
 
+# the `event_type` label of a call whose entrypoint declares no event type: its kind, or "other"
+ENTRYPOINT_KINDS = ("rpc", "http", "timer", "consumer")
+# the labels of calls that are not messages taken from a queue (a consumer's are; so are the event types)
+NOT_MESSAGES = frozenset(ENTRYPOINT_KINDS + ("other",)) - {"consumer"}
+
+
 def _event_type(worker_ctx) -> str:
     """The handled event type pattern, or the entrypoint's kind — never an empty label."""
     ep = worker_ctx.entrypoint
@@ -111,7 +117,7 @@ def _event_type(worker_ctx) -> str:
     if declared:
         return declared
     kind = type(ep).__name__.lower()
-    for name in ("rpc", "http", "timer", "consumer"):
+    for name in ENTRYPOINT_KINDS:
         if name in kind:
             return name
     return "other"

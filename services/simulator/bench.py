@@ -805,13 +805,11 @@ def every_message_handled(urls: dict[str, str]) -> Callable[[], int | None]:
     return lambda: summed_pages(urls, lambda _name, text: messages_handled(text))
 
 
-# the entrypoint kinds kernel/metrics.py puts in `event_type` for calls that are not messages of a queue
-NOT_MESSAGES = frozenset({"timer", "rpc", "http", "other"})
-
-
 def messages_handled(text: str) -> float:
     """Calls of message entrypoints on one /metrics page (kernel/metrics.py labels a call with the event
-    type it handles, or with its entrypoint's kind)."""
+    type it handles, or with its entrypoint's kind: NOT_MESSAGES are not messages of a queue)."""
+    from services.kernel.metrics import NOT_MESSAGES
+
     total = 0.0
     for line in text.splitlines():
         match = _SAMPLE.match(line)
