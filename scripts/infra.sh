@@ -23,7 +23,7 @@
 # last commits may be lost on power loss). A profile's FerretDB runs one backend at a time: `down`
 # it before switching. docs/benchmark.md ("FerretDB backend") has the comparison.
 # FerretDB's Go garbage collector: ZHIFA_FERRETDB_GOGC (default 400) and ZHIFA_FERRETDB_GOMEMLIMIT
-# (default 512MiB); docs/benchmark.md ("FerretDB's own CPU per command") has the measurements.
+# (default 512MiB); docs/bench/history.md ("FerretDB's own CPU per command") has the measurements.
 #
 # `up` prints shell `export` lines on stdout (progress goes to stderr), so callers do
 #   eval "$(scripts/infra.sh up test)"

@@ -79,7 +79,7 @@ PLUGIN_FAILURES = Gauge("zhifa_plugin_failures", "Isolated plugin failures (dist
 DB_COMMANDS = Counter("zhifa_db_commands_total", "Database commands sent, by collection (per-key collections "
                       "folded to `<prefix>.*`) and command name", ["service", "collection", "command"])
 # the statements write commands carry (a bulk of 50 updates is one command, 50 operations): FerretDB's
-# work follows the operations, not the commands (docs/benchmark.md, ninth session)
+# work follows the operations, not the commands (docs/bench/history.md, ninth session)
 DB_OPS = Counter("zhifa_db_ops_total", "Operations database commands carried: the documents of an insert, the "
                  "statements of an update or delete, 1 for any other command", ["service", "collection", "command"])
 DB_COMMAND_SECONDS = Counter("zhifa_db_command_seconds_total", "Time spent waiting for database commands",

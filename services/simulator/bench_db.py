@@ -17,17 +17,17 @@ facts in one compressed binary field) and unpacks what it reads; run it with and
 `--side-writes` times instead the small writes a save brings with it (the due-date entry, the outbox
 marker and its delete, the case list's locator claim and release, a reference added to `case_refs`,
 a case made due, the save itself), each kind in ordered bulks of MAX_OPS as the kernel's `SideWrites`
-sends them: what one operation of each kind costs the database (docs/benchmark.md, ninth session).
+sends them: what one operation of each kind costs the database (docs/bench/history.md, ninth session).
 
 `--command-cost` sends the same small operations 1, 5 and 50 to a command: what every command costs
-the database before its operations (docs/benchmark.md, tenth session).
+the database before its operations (docs/bench/history.md, tenth session).
 
 `--case-list` runs penalty's own case-list sync (services/penalty/store.py) on `--ops` cases: each
 unit of work of ≤ BATCH_MAX saves syncs its cases together, as the penalty service does at a unit's
 end; the cases enter the list, then move through every stage of CASE_LIST_STAGES (a new
 `(department, stage)` partition each time). It prices one case's sync (a move) for the database and
 for the client (this process's CPU: the sync's Python and pymongo's), and checks that every case is
-listed once, under its last stage, with counters equal to a recount (docs/benchmark.md, eleventh
+listed once, under its last stage, with counters equal to a recount (docs/bench/history.md, eleventh
 session). Every phase also prints the client's CPU per operation.
 """
 from __future__ import annotations
@@ -151,7 +151,7 @@ COMMAND_SIZES = (1, 5, 50)  # operations per command in `--command-cost`
 def command_cost_phases(db, ids: list[str]) -> list[tuple[str, list, Callable, Any]]:
     """`--command-cost`: the same small operations sent 1, 5 and 50 to a command (an update's
     statements, an insert's documents, a find's `_id $in` keys), so the database's CPU per command
-    splits into what every command costs and what each operation adds (docs/benchmark.md, tenth
+    splits into what every command costs and what each operation adds (docs/bench/history.md, tenth
     session). The documents are 60-byte side entries; each phase changes what the one before left."""
     parts = {size: _parts([f"{i}:{size}" for i in ids], size) for size in COMMAND_SIZES}  # (own documents per size)
     kinds = [

@@ -8,7 +8,7 @@ where every writer read the same version (a replacement, which 0006 writes witho
 update with operators, which reads, applies and writes back), findAndModify counters, and upserts by
 a field that is not `_id`. Any overlap of two writers of one document shows up as a round with two
 winners, a doubled or skipped number, or a duplicate key: a build without the mutex fails all three
-(docs/benchmark.md, HA, seventh session). They run against whichever server the suite uses (the test
+(docs/bench/history.md, HA, seventh session). They run against whichever server the suite uses (the test
 profile's FerretDB, or MongoDB on the Docker path).
 """
 import threading
