@@ -391,7 +391,11 @@ class Suite:
             self.services = [n for n in SERVICES if n in self.health and healthy(self.health[n])]
             log(f"using the running suite at {self.web}: {', '.join(self.services) or 'no services'}")
             return self
-        self._start()
+        try:
+            self._start()
+        except BaseException:  # stopped while starting (Ctrl-C, SIGTERM, a service that did not start)
+            self.__exit__(None, None, None)
+            raise
         return self
 
     def _start(self) -> None:
@@ -1365,6 +1369,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replay-chunk", type=int, default=500, help="direct 装载时每批交给 apply_batch 的事件数")
     args = parser.parse_args(argv)
     replicas = parse_replicas(args.replicas)
+    # stopped from outside (a CI timeout, `kill`): leave through the `finally`s like Ctrl-C does, so the
+    # suite processes this run started are stopped and its databases and vhost removed (not orphaned)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     amqp_uri = os.environ.get("AMQP_URI", DEFAULT_AMQP_URI)
     mongo_uri = os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/")
