@@ -393,7 +393,7 @@ class Suite:
             return self
         try:
             self._start()
-        except BaseException:  # stopped while starting (Ctrl-C, SIGTERM, a service that did not start)
+        except BaseException:  # stopped while starting (Ctrl-C, SIGTERM, a service that did not start): stop what started
             self.__exit__(None, None, None)
             raise
         return self
@@ -426,7 +426,6 @@ class Suite:
             deadline = time.monotonic() + 90
             while not healthy(url, 1):
                 if self.started[name].poll() is not None or time.monotonic() > deadline:
-                    self.__exit__(None, None, None)
                     raise SystemExit(f"bench: {name} did not start; see {self.log_dir / (name + '.log')}")
                 time.sleep(0.3)
         self.services = [n for n in SERVICES if n in self.started]

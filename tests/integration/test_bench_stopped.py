@@ -18,20 +18,7 @@ from pathlib import Path
 
 import pymongo
 
-
-def _processes_with(prefix: str) -> list[int]:
-    """Pids of the processes whose environment holds DB_PREFIX=`prefix`."""
-    found = []
-    wanted = f"DB_PREFIX={prefix}".encode()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if wanted in (entry / "environ").read_bytes().split(b"\0"):
-                found.append(int(entry.name))
-        except OSError:  # gone meanwhile, or not ours to read
-            continue
-    return found
+from services.simulator.bench import find_service_processes
 
 
 def _alive(pid: int) -> bool:
@@ -61,12 +48,12 @@ def test_sigterm_stops_the_suite_the_bench_started(zhifa_config, tmp_path):
             prefix = found.group(1) if found else None
             time.sleep(0.2)
         assert prefix is not None, f"the bench did not start its suite: {log_path.read_text()[-3000:]}"
-        started = _processes_with(prefix)
+        started = find_service_processes(zhifa_config["AMQP_URI"], prefix)
         assert len(started) >= 3, f"expected the suite's processes under {prefix}, found {started}"
 
         bench.send_signal(signal.SIGTERM)
         assert bench.wait(timeout=90) == 143
-        left = [pid for pid in started if _alive(pid)]
+        left = [pid for pid in started.values() if _alive(pid)]
         assert left == [], f"suite processes still running after the bench was stopped: {left}"
         client = pymongo.MongoClient(zhifa_config["MONGO_URI"], serverSelectionTimeoutMS=5000)
         try:
@@ -76,7 +63,7 @@ def test_sigterm_stops_the_suite_the_bench_started(zhifa_config, tmp_path):
     finally:
         if bench.poll() is None:
             bench.kill()
-        for pid in _processes_with(prefix) if prefix else []:
+        for pid in find_service_processes(zhifa_config["AMQP_URI"], prefix).values() if prefix else []:
             try:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
