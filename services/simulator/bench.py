@@ -27,6 +27,12 @@ Simulated counties are the workload; results are printed and written to .run/ben
    throughput is reported as a ratio of it. It is measured first, before anything is published to
    the suite, once the services' counters have stayed flat (a backlog still draining — a running
    suite's, or a saturated phase's — would take its CPU); the wait is printed.
+   `--pairs K` (default 3) alternates the two K times — raw ceiling, sustained round, raw ceiling,
+   sustained round … —, each sustained round with `--events` events of its own, and the pair with
+   the median ratio stands for the run (every pair is printed): the machine's speed drifts by a
+   third within an hour here, so a raw ceiling measured next to each sustained round divides by the
+   machine that round ran on (`median_pair`). The CPU totals leave the later raw rounds out.
+   `--pairs 1`: the raw ceiling once, then one sustained phase (the method before 2026-12-02).
 
 With no suite answering at WEB_SERVER_ADDRESS, the bench starts one (every declared service process,
 from the manifests: services/launcher.py `available()`) with its own DB_PREFIX and, when RABBIT_MGMT_URI is set, in a vhost of its own;
@@ -44,6 +50,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -544,6 +551,28 @@ class ProcessSampler(threading.Thread):
         self._halt = threading.Event()
         self._start = self.snapshot()
         self._all0 = cpu_by_process()
+        # what ran while paused (`paused`: the raw ceiling's later rounds of `--pairs`), left out of the totals
+        self._excluded = {"t": 0.0, "busy": 0.0, "cpu": {name: 0.0 for name in self.watched}}
+        self._excluded_all: dict[int, float] = {}
+
+    @contextlib.contextmanager
+    def paused(self):
+        """Leave the time of the block out of the CPU totals `stop` reports (window, machine busy, every
+        process's seconds), as if the sampler had not been running: a raw ceiling round between two
+        sustained rounds is not the suite's work, and its consumer processes would count as "others".
+        Peak RSS is still sampled."""
+        before, all_before = self.snapshot(), cpu_by_process()
+        try:
+            yield
+        finally:
+            after, all_after = self.snapshot(), cpu_by_process()
+            self._excluded["t"] += after["t"] - before["t"]
+            self._excluded["busy"] += after["busy"] - before["busy"]
+            for name in self.watched:
+                self._excluded["cpu"][name] += max(0.0, after["cpu"][name] - before["cpu"][name])
+            for pid, (_, used) in all_after.items():
+                if pid in all_before:
+                    self._excluded_all[pid] = self._excluded_all.get(pid, 0.0) + used - all_before[pid][1]
 
     @staticmethod
     def _status(pid: int) -> dict[str, int]:
@@ -592,7 +621,8 @@ class ProcessSampler(threading.Thread):
         self._halt.set()
         self.join(5)
         end = self.snapshot()
-        window = end["t"] - self._start["t"]
+        excluded = self._excluded
+        window = end["t"] - self._start["t"] - excluded["t"]
         memory = {}
         for name, pid in self.services.items():
             status = self._status(pid)
@@ -602,10 +632,12 @@ class ProcessSampler(threading.Thread):
         capacity = window * (os.cpu_count() or 1)
         cpu = {"window_s": round(window, 1), "processes": {}}
         for name, pid in self.watched.items():
-            used = max(0.0, end["cpu"][name] - self._start["cpu"][name])
+            used = max(0.0, end["cpu"][name] - self._start["cpu"][name] - excluded["cpu"][name])
             cpu["processes"][name] = {"cpu_s": round(used, 1), "share_of_machine": round(used / capacity, 3)}
+        if excluded["t"]:
+            cpu["paused_s"] = round(excluded["t"], 1)
         # what else ran: the machine's busy time minus the watched processes' (exited processes included)
-        busy = end["busy"] - self._start["busy"]
+        busy = end["busy"] - self._start["busy"] - excluded["busy"]
         ours = sum(v["cpu_s"] for v in cpu["processes"].values())
         cpu["machine_busy_share"] = round(busy / capacity, 3) if capacity else None
         cpu["others_cpu_share"] = round(max(0.0, busy - ours) / capacity, 3) if capacity and busy else None
@@ -614,8 +646,8 @@ class ProcessSampler(threading.Thread):
             if name in self.watched:
                 watched_pids |= children(self.watched[name])
         after = cpu_by_process()
-        others = sorted(((name, used - self._all0.get(pid, (name, 0.0))[1]) for pid, (name, used) in after.items()
-                         if pid not in watched_pids), key=lambda kv: -kv[1])
+        others = sorted(((name, used - self._all0.get(pid, (name, 0.0))[1] - self._excluded_all.get(pid, 0.0))
+                         for pid, (name, used) in after.items() if pid not in watched_pids), key=lambda kv: -kv[1])
         cpu["others_top"] = [{"process": name, "cpu_s": round(used, 1), "share_of_machine": round(used / capacity, 3)}
                              for name, used in others[:6] if used >= 0.5]
         return memory, cpu
@@ -1183,6 +1215,24 @@ def median_round(outs: list[dict]) -> dict:
     return {**chosen, "range": [measured[0]["events_per_s"], measured[-1]["events_per_s"]]}
 
 
+# the raw ceiling's messages per round unless --raw-events says: those of the sustained round, at most this
+# many (≈ 10 s a round here; with --pairs 3 and --raw-rounds 3 nine rounds: ≈ 1.5 min of a default run)
+RAW_EVENTS_DEFAULT = 10_000
+
+
+def median_pair(pairs: list[dict]) -> int | None:
+    """The index of the pair (`{"raw": …, "sustained": …}`, both measured) whose ratio sustained / raw
+    is the median — of an even count the lower middle one, never a figure no pair measured; None when
+    no pair has both rates."""
+    measured = sorted((i for i, p in enumerate(pairs) if pair_ratio(p) is not None), key=lambda i: pair_ratio(pairs[i]))
+    return measured[(len(measured) - 1) // 2] if measured else None
+
+
+def pair_ratio(pair: dict) -> float | None:
+    ours, raw = (pair.get("sustained") or {}).get("events_per_s"), (pair.get("raw") or {}).get("events_per_s")
+    return round(ours / raw, 2) if ours and raw else None
+
+
 def raw_ceiling(events: list[dict], amqp_uri: str, mongo_uri: str, prefix: str, consumers: int, prefetch: int,
                 run_id: str) -> dict:
     import pymongo
@@ -1262,6 +1312,14 @@ def print_summary(results: dict) -> None:
     print(f"  持续吞吐    {s['events_per_s']} 条/秒（{s['handled']}/{s['events']} 条处理入库，{s['seconds']} 秒"
           f"{'' if s['complete'] else '，未处理完'}；发布端 {s['publish_rate_per_s']} 条/秒；"
           f"监督发现 {s['findings_raised']} 条）")
+    paired = results.get("pairs")
+    if paired:
+        print(f"  交替测量    {len(paired['pairs'])} 组（每组先测原始上限，再测持续吞吐），取比值居中的第 {paired['chosen']} 组"
+              "（本节各行与原始上限、比值均为该组）：")
+        for i, p in enumerate(paired["pairs"], 1):
+            print(f"              第 {i} 组  原始上限 {p['raw_events_per_s']} 条/秒 · 持续吞吐 {p['events_per_s']} 条/秒"
+                  f"{'' if p['complete'] else '（未处理完）'} · 比值 {p['ratio']}"
+                  + ("" if p["ms_per_event_all"] is None else f" · 每条事件 CPU {p['ms_per_event_all']} ms"))
     if s.get("database_commands_per_event"):
         print("  数据库命令  持续吞吐阶段每条事件："
               + " · ".join(f"{name} {n:g}" for name, n in s["database_commands_per_event"].items())
@@ -1308,7 +1366,8 @@ def print_latency(lat: dict) -> None:
 def print_raw_and_rest(results: dict) -> None:
     m, raw = results["machine"], results["raw_ceiling"]
     quiet = raw.get("quiet_wait")
-    when = "" if quiet is None else (f"；先于持续吞吐阶段测量，等待服务空闲 {quiet['waited_s']} 秒"
+    before = "先于持续吞吐阶段测量" if not results.get("pairs") else f"在第 {results['pairs']['chosen']} 组持续吞吐之前测量"
+    when = "" if quiet is None else (f"；{before}，等待服务空闲 {quiet['waited_s']} 秒"
                                       + ("" if quiet["quiet"] else "，未确认空闲"))
     rounds = raw.get("rounds") or []
     spread = (f"，{len(rounds)} 轮取中位数，范围 {raw['range'][0]}–{raw['range'][1]}" if len(rounds) > 1 and raw.get("range")
@@ -1346,11 +1405,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample", type=int, default=50, help="延迟阶段每多少条事件取一个入库可见样本")
     parser.add_argument("--saturated-after", type=float, default=10,
                         help="样本超过多少秒仍未入库即判定饱和、停止加压")
-    parser.add_argument("--raw-events", type=int, help="原始上限阶段的消息数（默认同 --events）")
+    parser.add_argument("--raw-events", type=int,
+                        help=f"原始上限每轮的消息数（默认同 --events，至多 {RAW_EVENTS_DEFAULT}）")
     parser.add_argument("--raw-consumers", type=int, default=1, help="原始上限阶段的消费进程数")
     parser.add_argument("--raw-prefetch", type=int, default=100)
     parser.add_argument("--raw-rounds", type=at_least_one, default=3,
                         help="原始上限测量几轮（取中位数，并给出范围）")
+    parser.add_argument("--pairs", type=at_least_one, default=3,
+                        help="原始上限与持续吞吐交替测量几组（每组各用 --events 条新事件），取比值居中的一组代表本次结果")
     parser.add_argument("--start-suite", choices=("auto", "yes", "no"), default="auto",
                         help="auto：有运行中的套件就用它，否则自行启动（结束后停止）")
     parser.add_argument("--stall", type=float, default=60, help="入库计数停滞多少秒判定为未完成")
@@ -1404,7 +1466,7 @@ def main(argv: list[str] | None = None) -> int:
             if not services:
                 raise SystemExit("bench: none of personnel/registry/penalty is running")
             latency_count = int(args.rate * args.duration)
-            events, info = workload(args.events + 2 * latency_count, services, seed, run_id)
+            events, info = workload(args.pairs * args.events + 2 * latency_count, services, seed, run_id)
             results["suite"] = {"services": services, "missing": [s for s in SERVICES if s not in services],
                                 "processes": sorted(suite.pids()),
                                 "started_by_bench": bool(suite.started), "db_prefix": prefix,
@@ -1416,15 +1478,24 @@ def main(argv: list[str] | None = None) -> int:
                                         + "（--replicas；其余服务各 1 个进程）")
             elif scaled:
                 results["notes"].append("--replicas 未生效：测量的是运行中的套件，进程数以其实际为准")
-            first, second = events[:args.events], events[args.events:args.events + latency_count]
-            # the raw ceiling first, on a quiet pipeline: a backlog still draining would take its CPU
-            quiet = wait_until_flat(HandledCounter(suite.metrics_urls()), timeout=900)
-            log(f"raw ceiling: services quiet after {quiet['waited_s']}s"
-                + ("" if quiet["quiet"] else " (not flat: counters " + ("unreadable)" if quiet["quiet"] is None else "still moving)")))
-            raw_events = first[:args.raw_events] if args.raw_events else first
-            results["raw_ceiling"] = {**raw_ceiling_rounds(raw_events, amqp_uri, mongo_uri, prefix, args.raw_consumers,
-                                                           args.raw_prefetch, run_id, args.raw_rounds),
-                                      "measured": "before the sustained phase", "quiet_wait": quiet}
+            rounds = [events[i * args.events:(i + 1) * args.events] for i in range(args.pairs)]
+            rest = args.pairs * args.events
+            second = events[rest:rest + latency_count]
+
+            def raw_round(i: int) -> dict:
+                # the raw ceiling before its sustained round, on a quiet pipeline: a backlog still
+                # draining would take its CPU
+                quiet = wait_until_flat(HandledCounter(suite.metrics_urls()), timeout=900)
+                log(f"raw ceiling: services quiet after {quiet['waited_s']}s"
+                    + ("" if quiet["quiet"] else " (not flat: counters " + ("unreadable)" if quiet["quiet"] is None else "still moving)")))
+                raw_events = rounds[i][:args.raw_events or RAW_EVENTS_DEFAULT]
+                tag = run_id if args.pairs == 1 else f"{run_id}p{i + 1}"
+                return {**raw_ceiling_rounds(raw_events, amqp_uri, mongo_uri, prefix, args.raw_consumers,
+                                             args.raw_prefetch, tag, args.raw_rounds),
+                        "measured": "before the sustained phase" if args.pairs == 1 else f"before sustained round {i + 1}",
+                        "quiet_wait": quiet}
+
+            pairs = [{"raw": raw_round(0)}]
             store = Store(mongo_uri, prefix, services)
             output = OutputEvents()
             sampler = ProcessSampler(suite.pids(), infrastructure(amqp_uri, mongo_uri))
@@ -1432,11 +1503,27 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 with RawTap(amqp_uri, services, output):
                     handled = HandledCounter(suite.metrics_urls(), suite.all_metrics_urls())
-                    results["sustained"] = sustained(first, amqp_uri, store, output, args.stall, args.max_seconds,
-                                                     handled, sampler)
-                    if not results["sustained"]["complete"]:
-                        results["notes"].append(settle_backlog(amqp_uri, broker, vhost, use_running, handled,
-                                                               results["sustained"]))
+                    for i in range(args.pairs):
+                        if i:
+                            with sampler.paused():
+                                pairs.append({"raw": raw_round(i)})
+                        if args.pairs > 1:
+                            log(f"pair {i + 1}/{args.pairs}: raw ceiling {pairs[i]['raw'].get('events_per_s')} events/s")
+                        pairs[i]["sustained"] = sustained(rounds[i], amqp_uri, store, output, args.stall,
+                                                          args.max_seconds, handled, sampler)
+                        if not pairs[i]["sustained"]["complete"]:
+                            results["notes"].append(settle_backlog(amqp_uri, broker, vhost, use_running, handled,
+                                                                   pairs[i]["sustained"]))
+                    chosen = median_pair(pairs)
+                    chosen = len(pairs) - 1 if chosen is None else chosen
+                    results["raw_ceiling"], results["sustained"] = pairs[chosen]["raw"], pairs[chosen]["sustained"]
+                    if args.pairs > 1:
+                        results["pairs"] = {"chosen": chosen + 1, "by": "median ratio", "pairs": [
+                            {"raw_events_per_s": p["raw"].get("events_per_s"), "raw_range": p["raw"].get("range"),
+                             "events_per_s": p["sustained"].get("events_per_s"), "complete": p["sustained"].get("complete"),
+                             "seconds": p["sustained"].get("seconds"),
+                             "ms_per_event_all": (p["sustained"].get("cpu") or {}).get("ms_per_event_all"),
+                             "ratio": pair_ratio(p)} for p in pairs]}
                     if second:
                         results["latency"] = latency(second, amqp_uri, store, output, args.rate, args.sample,
                                                      services, wait=30, saturated_after=args.saturated_after)
@@ -1448,7 +1535,7 @@ def main(argv: list[str] | None = None) -> int:
                         # the offered rate only measured queueing: show the pipeline's own latency too
                         settle_backlog(amqp_uri, broker, vhost, use_running, handled, results["sustained"])
                         half = max(1.0, round(capacity / 2, 1))
-                        third = events[args.events + latency_count:][:int(half * args.duration)] or second
+                        third = events[rest + latency_count:][:int(half * args.duration)] or second
                         results["latency_at_half_capacity"] = latency(
                             third, amqp_uri, store, output, half, max(1, min(args.sample, int(half) // 5)), services,
                             wait=30, saturated_after=args.saturated_after)

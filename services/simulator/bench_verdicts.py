@@ -91,6 +91,15 @@ def _rounds(raw: dict) -> str:
     return f"，{len(rounds)} 轮取中位数（范围 {_fmt(span[0])}–{_fmt(span[1])} 条/秒）"
 
 
+def _pairs(paired: dict | None) -> str:
+    """`--pairs`: which pair stands for the run, and the ratios of all."""
+    if not paired or not paired.get("pairs"):
+        return ""
+    ratios = [p.get("ratio") for p in paired["pairs"]]
+    return (f"；{len(ratios)} 组交替测量取比值居中的第 {paired.get('chosen')} 组，各组比值 "
+            + " / ".join(_fmt(r) for r in ratios))
+
+
 def judge(results: dict, targets: Targets = Targets()) -> list[Verdict]:
     """One verdict per target, plus one per service process for peak RSS."""
     s = results.get("sustained") or {}
@@ -144,7 +153,8 @@ def judge(results: dict, targets: Targets = Targets()) -> list[Verdict]:
     out.append(Verdict("raw_ratio", label, targets.raw_ratio, ratio, status, raw.get("publish_rate_per_s"),
                        f"{label}：{STATUS_TEXT[status]}（比值 {_fmt(ratio)} = {_fmt(s.get('events_per_s'))} / "
                        f"{_fmt(raw_rate)} 条/秒；原始上限以发布端全速 {_fmt(raw.get('publish_rate_per_s'))} 条/秒"
-                       f"发布，{_fmt(raw.get('consumers'))} 个消费进程{_rounds(raw)}；{cond}{tail}）"))
+                       f"发布，{_fmt(raw.get('consumers'))} 个消费进程{_rounds(raw)}{_pairs(results.get('pairs'))}；"
+                       f"{cond}{tail}）"))
 
     # peak RSS, per service process
     memory = results.get("memory") or {}

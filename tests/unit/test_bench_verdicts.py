@@ -101,6 +101,60 @@ def test_the_raw_ceiling_of_several_rounds_is_their_median_round_with_the_range_
     assert median_round([{"events_per_s": None, "consumed": 0}]) == {"events_per_s": None, "consumed": 0}
 
 
+def test_of_alternated_pairs_the_one_with_the_median_ratio_stands_for_the_run():
+    from services.simulator.bench import median_pair, pair_ratio
+
+    def pair(raw, ours):
+        return {"raw": {"events_per_s": raw}, "sustained": {"events_per_s": ours}}
+
+    # ratios 0.5, 0.4, 0.6: the first pair's is the median (the pair, not each side's own median)
+    pairs = [pair(1000.0, 500.0), pair(1250.0, 500.0), pair(900.0, 540.0)]
+    assert [pair_ratio(p) for p in pairs] == [0.5, 0.4, 0.6]
+    assert median_pair(pairs) == 0
+    assert median_pair(pairs[1:]) == 0  # an even count: the lower middle (0.4), a pair that was measured
+    # a pair without a figure on either side is left out; none measured: None
+    assert median_pair([pair(None, 500.0), pair(1000.0, 450.0)]) == 1
+    assert median_pair([pair(1000.0, None)]) is None
+
+
+def test_the_ratio_line_names_the_pair_that_stands_for_the_run_and_every_pairs_ratio():
+    results = figures()
+    results["pairs"] = {"chosen": 1, "pairs": [{"ratio": 0.5}, {"ratio": 0.4}, {"ratio": 0.6}]}
+    line = by_name(judge(results))["raw_ratio"].line
+    assert "3 组交替测量取比值居中的第 1 组，各组比值 0.5 / 0.4 / 0.6" in line, line
+    assert "交替测量" not in by_name(judge(figures()))["raw_ratio"].line  # (one pair: nothing to say)
+
+
+def test_the_sampler_leaves_a_paused_stretch_out_of_its_cpu_totals(monkeypatch):
+    from services.simulator import bench
+
+    clock = {"t": 0.0, "busy": 0.0, "me": 0.0, "other": 0.0}
+    monkeypatch.setattr(bench.time, "monotonic", lambda: clock["t"])
+    monkeypatch.setattr(bench, "machine_busy_seconds", lambda: clock["busy"])
+    monkeypatch.setattr(bench.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(bench.ProcessSampler, "_cpu_of", lambda self, name, pid: clock["me"])
+    monkeypatch.setattr(bench.ProcessSampler, "_status", staticmethod(lambda pid: {"VmRSS": 1024, "VmHWM": 1024}))
+    monkeypatch.setattr(bench, "cpu_by_process", lambda: {4242: ("raw consumer", clock["other"])})
+    sampler = bench.ProcessSampler({"penalty": 1}, {})
+    sampler.start()
+
+    def spend(seconds, busy, ours, other):
+        clock["t"] += seconds
+        clock["busy"] += busy
+        clock["me"] += ours
+        clock["other"] += other
+
+    spend(10, busy=12, ours=10, other=1)  # measured: 10 s, our processes 10 s of CPU, others 2 s
+    with sampler.paused():
+        spend(5, busy=9, ours=3, other=6)  # a raw ceiling round: left out
+    spend(10, busy=12, ours=10, other=1)
+    _, cpu = sampler.stop()
+    assert cpu["window_s"] == 20.0 and cpu["paused_s"] == 5.0
+    assert cpu["processes"]["penalty"]["cpu_s"] == 20.0  # (23 in all, 3 of them paused)
+    assert cpu["machine_busy_share"] == round(24 / 40, 3)
+    assert cpu["others_top"] == [{"process": "raw consumer", "cpu_s": 2.0, "share_of_machine": 0.05}]
+
+
 def test_the_ratio_line_says_how_many_rounds_the_raw_ceiling_took_and_their_range():
     results = figures()
     results["raw_ceiling"].update(rounds=[1741.0, 922.0, 2000.0], range=[922.0, 2000.0])
