@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from contextlib import contextmanager
@@ -170,3 +171,14 @@ def run_concurrently(work: list, apply, workers: int = 8) -> list:
     [t.start() for t in threads]
     [t.join() for t in threads]
     return done
+
+
+def bench_env(servers: dict) -> dict:
+    """The environment of a `python -m services.simulator.bench` subprocess on the test servers: it starts
+    its own suite (no RABBIT_MGMT_URI: no vhost of its own; no DB_PREFIX: one of its own), this checkout
+    on its path."""
+    env = {k: v for k, v in os.environ.items() if k not in ("RABBIT_MGMT_URI", "DB_PREFIX")}
+    env.update({"AMQP_URI": servers["AMQP_URI"], "MONGO_URI": servers["MONGO_URI"],
+                "PYTHONWARNINGS": "ignore::DeprecationWarning", "PYTHONUNBUFFERED": "1",
+                "PYTHONPATH": os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", "")})
+    return env

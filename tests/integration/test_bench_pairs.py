@@ -9,16 +9,14 @@ declared service process on real RabbitMQ and FerretDB, as `make bench` does.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
+from tests.helpers import bench_env
+
 
 def test_pairs_alternate_and_the_median_pair_stands_for_the_run(zhifa_config, tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in ("RABBIT_MGMT_URI", "DB_PREFIX")}
-    env.update({"AMQP_URI": zhifa_config["AMQP_URI"], "MONGO_URI": zhifa_config["MONGO_URI"],
-                "PYTHONWARNINGS": "ignore::DeprecationWarning", "PYTHONUNBUFFERED": "1",
-                "PYTHONPATH": os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", "")})
+    env = bench_env(zhifa_config)
     out = tmp_path / "bench.json"
     run = subprocess.run([sys.executable, "-m", "services.simulator.bench", "--start-suite", "yes", "--pairs", "2",
                           "--events", "200", "--duration", "0", "--raw-events", "60", "--raw-rounds", "1",

@@ -19,6 +19,7 @@ from pathlib import Path
 import pymongo
 
 from services.simulator.bench import find_service_processes
+from tests.helpers import bench_env
 
 
 def _alive(pid: int) -> bool:
@@ -30,10 +31,7 @@ def _alive(pid: int) -> bool:
 
 
 def test_sigterm_stops_the_suite_the_bench_started(zhifa_config, tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in ("RABBIT_MGMT_URI", "DB_PREFIX")}
-    env.update({"AMQP_URI": zhifa_config["AMQP_URI"], "MONGO_URI": zhifa_config["MONGO_URI"],
-                "PYTHONWARNINGS": "ignore::DeprecationWarning", "PYTHONUNBUFFERED": "1",
-                "PYTHONPATH": os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", "")})
+    env = bench_env(zhifa_config)
     log_path = tmp_path / "bench.log"
     with open(log_path, "wb") as log:
         bench = subprocess.Popen([sys.executable, "-m", "services.simulator.bench", "--start-suite", "yes",
