@@ -32,7 +32,8 @@ Simulated counties are the workload; results are printed and written to .run/ben
    the median ratio stands for the run (every pair is printed): the machine's speed drifts by a
    third within an hour here, so a raw ceiling measured next to each sustained round divides by the
    machine that round ran on (`median_pair`). The CPU totals leave the later raw rounds out.
-   `--pairs 1`: the raw ceiling once, then one sustained phase (the method before 2026-12-02).
+   `--pairs 1`: the raw ceiling once, then one sustained phase (the order before 2026-12-02; a raw
+   round now takes at most RAW_EVENTS_DEFAULT messages unless `--raw-events` says).
 
 With no suite answering at WEB_SERVER_ADDRESS, the bench starts one (every declared service process,
 from the manifests: services/launcher.py `available()`) with its own DB_PREFIX and, when RABBIT_MGMT_URI is set, in a vhost of its own;
