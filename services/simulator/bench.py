@@ -552,28 +552,27 @@ class ProcessSampler(threading.Thread):
         self._halt = threading.Event()
         self._start = self.snapshot()
         self._all0 = cpu_by_process()
-        # what ran while paused (`paused`: the raw ceiling's later rounds of `--pairs`), left out of the totals
-        self._excluded = {"t": 0.0, "busy": 0.0, "cpu": {name: 0.0 for name in self.watched}}
-        self._excluded_all: dict[int, float] = {}
+        self.paused_s = 0.0
 
     @contextlib.contextmanager
     def paused(self):
         """Leave the time of the block out of the CPU totals `stop` reports (window, machine busy, every
         process's seconds), as if the sampler had not been running: a raw ceiling round between two
         sustained rounds is not the suite's work, and its consumer processes would count as "others".
-        Peak RSS is still sampled."""
+        Peak RSS is still sampled. (The starting points move forward by what the block used.)"""
         before, all_before = self.snapshot(), cpu_by_process()
         try:
             yield
         finally:
             after, all_after = self.snapshot(), cpu_by_process()
-            self._excluded["t"] += after["t"] - before["t"]
-            self._excluded["busy"] += after["busy"] - before["busy"]
+            self.paused_s += after["t"] - before["t"]
+            for field in ("t", "busy"):
+                self._start[field] += after[field] - before[field]
             for name in self.watched:
-                self._excluded["cpu"][name] += max(0.0, after["cpu"][name] - before["cpu"][name])
-            for pid, (_, used) in all_after.items():
+                self._start["cpu"][name] += max(0.0, after["cpu"][name] - before["cpu"][name])
+            for pid, (name, used) in all_after.items():
                 if pid in all_before:
-                    self._excluded_all[pid] = self._excluded_all.get(pid, 0.0) + used - all_before[pid][1]
+                    self._all0[pid] = (name, self._all0.get(pid, (name, 0.0))[1] + used - all_before[pid][1])
 
     @staticmethod
     def _status(pid: int) -> dict[str, int]:
@@ -622,8 +621,7 @@ class ProcessSampler(threading.Thread):
         self._halt.set()
         self.join(5)
         end = self.snapshot()
-        excluded = self._excluded
-        window = end["t"] - self._start["t"] - excluded["t"]
+        window = end["t"] - self._start["t"]
         memory = {}
         for name, pid in self.services.items():
             status = self._status(pid)
@@ -633,12 +631,12 @@ class ProcessSampler(threading.Thread):
         capacity = window * (os.cpu_count() or 1)
         cpu = {"window_s": round(window, 1), "processes": {}}
         for name, pid in self.watched.items():
-            used = max(0.0, end["cpu"][name] - self._start["cpu"][name] - excluded["cpu"][name])
+            used = max(0.0, end["cpu"][name] - self._start["cpu"][name])
             cpu["processes"][name] = {"cpu_s": round(used, 1), "share_of_machine": round(used / capacity, 3)}
-        if excluded["t"]:
-            cpu["paused_s"] = round(excluded["t"], 1)
+        if self.paused_s:
+            cpu["paused_s"] = round(self.paused_s, 1)
         # what else ran: the machine's busy time minus the watched processes' (exited processes included)
-        busy = end["busy"] - self._start["busy"] - excluded["busy"]
+        busy = end["busy"] - self._start["busy"]
         ours = sum(v["cpu_s"] for v in cpu["processes"].values())
         cpu["machine_busy_share"] = round(busy / capacity, 3) if capacity else None
         cpu["others_cpu_share"] = round(max(0.0, busy - ours) / capacity, 3) if capacity and busy else None
@@ -647,8 +645,8 @@ class ProcessSampler(threading.Thread):
             if name in self.watched:
                 watched_pids |= children(self.watched[name])
         after = cpu_by_process()
-        others = sorted(((name, used - self._all0.get(pid, (name, 0.0))[1] - self._excluded_all.get(pid, 0.0))
-                         for pid, (name, used) in after.items() if pid not in watched_pids), key=lambda kv: -kv[1])
+        others = sorted(((name, used - self._all0.get(pid, (name, 0.0))[1]) for pid, (name, used) in after.items()
+                         if pid not in watched_pids), key=lambda kv: -kv[1])
         cpu["others_top"] = [{"process": name, "cpu_s": round(used, 1), "share_of_machine": round(used / capacity, 3)}
                              for name, used in others[:6] if used >= 0.5]
         return memory, cpu
@@ -1206,13 +1204,20 @@ def raw_ceiling_rounds(events: list[dict], amqp_uri: str, mongo_uri: str, prefix
     return {**median_round(outs), "rounds": [o["events_per_s"] for o in outs]}
 
 
+def lower_middle(items: Iterable, key: Callable[[Any], float | None]) -> tuple[Any, list]:
+    """(the item whose `key` is the median — of an even count the lower middle one: never a figure
+    nothing measured —, the measured items in order of `key`); items whose key is None or 0 are left
+    out; (None, []) when none is left."""
+    measured = sorted((item for item in items if key(item)), key=key)
+    return (measured[(len(measured) - 1) // 2] if measured else None), measured
+
+
 def median_round(outs: list[dict]) -> dict:
-    """The round whose rate is the median (of an even count, the lower middle one: never a figure no
-    round measured), with `range` = [lowest, highest] of the measured rates."""
-    measured = sorted((o for o in outs if o.get("events_per_s")), key=lambda o: o["events_per_s"])
-    if not measured:
+    """The round whose rate is the median (`lower_middle`), with `range` = [lowest, highest] of the
+    measured rates."""
+    chosen, measured = lower_middle(outs, lambda o: o.get("events_per_s"))
+    if chosen is None:
         return dict(outs[-1]) if outs else {}
-    chosen = measured[(len(measured) - 1) // 2]
     return {**chosen, "range": [measured[0]["events_per_s"], measured[-1]["events_per_s"]]}
 
 
@@ -1223,10 +1228,9 @@ RAW_EVENTS_DEFAULT = 10_000
 
 def median_pair(pairs: list[dict]) -> int | None:
     """The index of the pair (`{"raw": …, "sustained": …}`, both measured) whose ratio sustained / raw
-    is the median — of an even count the lower middle one, never a figure no pair measured; None when
-    no pair has both rates."""
-    measured = sorted((i for i, p in enumerate(pairs) if pair_ratio(p) is not None), key=lambda i: pair_ratio(pairs[i]))
-    return measured[(len(measured) - 1) // 2] if measured else None
+    is the median (`lower_middle`); None when no pair has both rates."""
+    ratios = [pair_ratio(p) for p in pairs]
+    return lower_middle(range(len(pairs)), ratios.__getitem__)[0]
 
 
 def pair_ratio(pair: dict) -> float | None:
@@ -1585,8 +1589,7 @@ def main(argv: list[str] | None = None) -> int:
                 broker.delete_vhost(vhost)
             elif "suite" in results:
                 purge_queues(amqp_uri, suite_queues())
-    ours, raw = results["sustained"]["events_per_s"], results["raw_ceiling"]["events_per_s"]
-    results["ratio_to_raw"] = round(ours / raw, 2) if ours and raw else None
+    results["ratio_to_raw"] = pair_ratio({"raw": results["raw_ceiling"], "sustained": results["sustained"]})
     results["conditions"] = conditions(results, load_before, load_average())
     verdicts = judge_verdicts(results, TARGETS)
     results["targets"] = [v.as_dict() for v in verdicts]
