@@ -42,6 +42,7 @@ DEFAULTS: dict[str, Any] = {
     "BATCH_WORKERS": 2,
     "AGGREGATE_CACHE_MB": 32,
     "PROJECTION_CACHE_ENTRIES": 20000,
+    "KNOWN_WRITES_MB": 8,  # what a process remembers having written, all its memos together (kernel/known.py)
     "PROJECTION_CHANGE_SLOTS": 32,
     "LOG_LEVEL": "INFO",
     "GC_THRESHOLDS": [20000, 10, 10],  # Python's cyclic collector per service process (kernel/gc_tuning.py)
@@ -156,6 +157,7 @@ NUMBERS: dict[str, Callable[[str], Any]] = {
     "BATCH_WORKERS": positive_int,
     "AGGREGATE_CACHE_MB": partial(number, integer=False, minimum=0),
     "PROJECTION_CACHE_ENTRIES": non_negative_int,
+    "KNOWN_WRITES_MB": partial(number, integer=False, minimum=0),
     "PROJECTION_CHANGE_SLOTS": positive_int,
     "DOCUMENTS_RPC_TIMEOUT_SECONDS": seconds,
     "DOCUMENTS_REPORT_TIMEOUT_SECONDS": seconds,

@@ -49,7 +49,6 @@ import os
 import sys
 import time
 import uuid
-from collections import OrderedDict
 from typing import Callable, Iterable
 
 from pymongo import DeleteOne, ReplaceOne, ReturnDocument, UpdateOne
@@ -58,6 +57,7 @@ from pymongo.errors import DuplicateKeyError
 
 from services.common.findings import SEVERITY_RANK
 from services.kernel import leases
+from services.kernel.known import KnownWrites
 from services.kernel.mongo import ConcurrencyError
 from services.kernel.sidewrites import SideWrites, deferred, updates_clean
 from services.kernel.sidewrites import chunked as bulk  # (ordered bulks of ≤ 50 operations; the matched or upserted)
@@ -65,12 +65,14 @@ from services.kernel.sidewrites import chunked as bulk  # (ordered bulks of ≤ 
 LEASE_SECONDS = 30.0
 LEASE_WAIT_SECONDS = 20.0
 BUILT = "#built"          # marker in the counters collection: the index holds every aggregate
-KNOWN_LOCATORS = 20_000  # (database, collection, aggregate) -> version this process last saw synced
 BATCH_MAX = 50            # aggregates per batch, operations per bulk (FerretDB v1 once hung on 100)
 SEP = "|"                 # row id = aggregate id | finding key (aggregate ids never contain it)
 
 
-_known: "OrderedDict[tuple[str, str, str], int]" = OrderedDict()  # see FindingsIndex._know
+# (database, collection, aggregate) -> version this process last saw synced (FindingsIndex._know), the
+# most recently written: its share of KNOWN_WRITES_MB (kernel/known.py)
+LOCATOR_ENTRY_BYTES = 270  # one aggregate's version held (measured: tests/unit/test_known_writes.py)
+_known = KnownWrites("findings_at", share=0.25, entry_bytes=LOCATOR_ENTRY_BYTES)
 # The syncs waiting for the end of their unit of work, of every unit of this process: (database,
 # collection, aggregate) -> {doc, old, version}. An aggregate two units saved at once (two batches in
 # flight) has one entry — the newest document over the oldest `old` — synced by the unit that ends
@@ -236,11 +238,7 @@ class FindingsIndex:
         """This process saw the locator of `agg_id` at `version` with no move pending (a move left
         pending later is one of a newer version: that version's own redelivery carries it out)."""
         slot = (self.db.name, self.col.name, agg_id)
-        if _known.get(slot, -1) < version:
-            _known[slot] = version
-        _known.move_to_end(slot)
-        while len(_known) > KNOWN_LOCATORS:
-            _known.popitem(last=False)
+        _known.put(slot, max(_known.get(slot, -1), version))
 
     def _claim_one(self, agg_id: str, move: dict, rd: str, *, new: bool) -> str | None:
         """The lease and the pending `move` in one write, when the locator holds the rows `rd`, is free,

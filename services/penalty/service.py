@@ -23,7 +23,6 @@ import inspect
 import json
 import re
 import sys
-from collections import OrderedDict
 from datetime import datetime
 from typing import Any, Callable
 
@@ -36,6 +35,7 @@ from services.common.ownership import only_reporter
 from services.common.workdays import DEFAULT_CALENDAR, WorkdayCalendar
 from services.kernel.base import EventSourcedService, bounded
 from services.kernel.commands import CommandRefused, refusal
+from services.kernel.known import KnownWrites
 from services.kernel.memo import Memo
 from services.kernel.messaging import batch_event_handler
 from services.kernel.mongo import Mongo
@@ -188,10 +188,10 @@ def _flag(value: Any) -> bool | None:
     raise ValueError(value)
 
 
-_INDEXED_REFS = store.KnownRefs()  # (case_refs document, case id) pairs this process has written
+_INDEXED_REFS = store.known_refs()  # (case_refs document, case id) pairs this process has written
 # (database, case id) -> digest of the decisions-index entry this process last wrote for the case
-_WRITTEN_DECISIONS: OrderedDict[tuple[str, str], int] = OrderedDict()
-WRITTEN_DECISIONS_KEPT = 50_000
+DECISION_ENTRY_BYTES = 290  # one case's digest held (measured: tests/unit/test_known_writes.py)
+_WRITTEN_DECISIONS = KnownWrites("penalty.decisions", share=0.15, entry_bytes=DECISION_ENTRY_BYTES)
 
 
 def _digest(entry: dict | None) -> int:
@@ -199,10 +199,7 @@ def _digest(entry: dict | None) -> int:
 
 
 def _decision_written(key: tuple[str, str], digest: int) -> None:
-    _WRITTEN_DECISIONS[key] = digest
-    _WRITTEN_DECISIONS.move_to_end(key)
-    while len(_WRITTEN_DECISIONS) > WRITTEN_DECISIONS_KEPT:
-        _WRITTEN_DECISIONS.popitem(last=False)
+    _WRITTEN_DECISIONS.put(key, digest)
 
 
 def _decided_in_unit(db, clock, writes) -> list:

@@ -18,7 +18,6 @@ import threading
 import time
 import uuid
 import weakref
-from collections import OrderedDict
 from datetime import datetime
 from typing import Any, Callable, Iterable
 
@@ -32,6 +31,7 @@ from services.kernel import leases
 from services.kernel.sidewrites import chunked as _bulk  # (ordered bulks of ≤ 50 operations; the matched or upserted)
 from services.kernel.sidewrites import updates_clean
 from services.kernel.aggregates import AggregateStore, Change
+from services.kernel.known import KnownWrites
 from services.kernel.memo import Memo, remembered
 from services.kernel.mongo import ConcurrencyError  # noqa: F401 (raised by the lease; callers catch store.ConcurrencyError)
 from services.kernel.packing import reading, unpack_from
@@ -223,7 +223,6 @@ REF_FIELDS = ("officer_ids", "item_codes", "party_id")
 # one `_id $in`. A party's cases stay in one document (a party has few cases). Changing a field's
 # bucket count strands what its old buckets hold: it is part of the storage layout, not a setting.
 REF_BUCKETS = {"officer_ids": 16, "item_codes": 32, "party_id": 1}
-KNOWN_REFS = 50_000  # (reference document, case) pairs a process remembers having written (≈ 250 bytes each)
 
 
 def ref_key(field: str, value: Any) -> str:
@@ -257,37 +256,29 @@ def ref_targets(snapshot: dict, case_id: str) -> list[str]:
     return targets
 
 
-class KnownRefs:
-    """The (reference document, case) pairs this process has written, the most recent `limit` of them:
-    a pair forgotten costs one idempotent write again, never a missed one (a set of every pair ever
-    written grew with the cases: ~4 per case, hundreds of MB over a million cases)."""
+REF_ENTRY_BYTES = 295  # one (document, case) pair held (measured: tests/unit/test_known_writes.py)
 
-    def __init__(self, limit: int = KNOWN_REFS):
-        self.limit = limit
-        self._pairs: "OrderedDict[tuple[str, str], None]" = OrderedDict()
 
-    def __contains__(self, pair: tuple[str, str]) -> bool:
-        return pair in self._pairs
-
-    def __len__(self) -> int:
-        return len(self._pairs)
-
-    def update(self, pairs: Iterable[tuple[str, str]]) -> None:
-        for pair in pairs:
-            self._pairs[pair] = None
-            self._pairs.move_to_end(pair)
-        while len(self._pairs) > self.limit:
-            self._pairs.popitem(last=False)
+def known_refs(limit: int | None = None) -> KnownWrites:
+    """The (reference document, case) pairs a process remembers having written, the most recently
+    written of them (its share of KNOWN_WRITES_MB, kernel/known.py; `limit` entries in a test): a pair
+    forgotten costs one idempotent write again, never a missed one (a set of every pair ever written
+    grew with the cases: ~4 per case, hundreds of MB over a million cases)."""
+    return KnownWrites("penalty.case_refs", share=0.4, entry_bytes=REF_ENTRY_BYTES, limit=limit)
 
 
 def index_refs(db: Database, case_id: str, snapshot: dict, known: Any, writes: SideWrites | None = None) -> None:
     """Record in `case_refs` which cases refer to each officer, item and party (idempotent, blind:
     deferred to the end of the unit of work, one bulk for all its cases, when `writes` is given).
 
-    `known` (`KnownRefs`, or a set) holds the (document, case_id) pairs this process wrote already, to
-    skip repeat writes (a pair joins it once its write is done).
+    `known` (`known_refs()`, or a set) holds the (document, case_id) pairs this process wrote already,
+    to skip repeat writes (a pair joins it once its write is done; a known pair is written into it again,
+    so the pairs of the cases in progress are the ones it keeps).
     """
-    new = [(target, case_id) for target in ref_targets(snapshot, case_id) if (target, case_id) not in known]
+    pairs = [(target, case_id) for target in ref_targets(snapshot, case_id)]
+    new = [pair for pair in pairs if pair not in known]
+    if len(new) < len(pairs):
+        known.update(pair for pair in pairs if pair not in new)
     for target, _ in new:
         deferred(writes, db.case_refs, UpdateOne({"_id": target}, {"$addToSet": {"cases": case_id}}, upsert=True))
     if new:
@@ -751,12 +742,12 @@ def sweep_batches(db: Database) -> int:
 
 
 # What this process last saw of each locator it wrote or read in a batch: (database, case) ->
-# (key, digest, version), the most recent KNOWN_LOCATORS. It picks each case's expected `from` and
+# (key, digest, version), the most recently written (its share of KNOWN_WRITES_MB, kernel/known.py). It picks each case's expected `from` and
 # whether its row is kept more surely than the previous document does (a case saved by two batches
 # of this process at once: the first one's sync may not be done); every use is checked by the
 # write's condition, so a stale entry costs reads and a sync alone, never exactness.
-KNOWN_LOCATORS = 20_000
-_known: "OrderedDict[tuple[str, str], tuple[str | None, str | None, int]]" = OrderedDict()
+LOCATOR_ENTRY_BYTES = 445  # one case's (key, digest, version) held (measured: tests/unit/test_known_writes.py)
+_known = KnownWrites("penalty.case_list_at", share=0.2, entry_bytes=LOCATOR_ENTRY_BYTES)
 _flushing: Any = None  # one batch at a time per process: made at first use (after eventlet's patch: a green lock)
 
 
@@ -768,11 +759,7 @@ def _flush_lock() -> Any:
 
 
 def _know(db: Database, case_id: str, key: str | None, digest: str | None, version: int) -> None:
-    slot = (db.name, case_id)
-    _known[slot] = (key, digest, version)
-    _known.move_to_end(slot)
-    while len(_known) > KNOWN_LOCATORS:
-        _known.popitem(last=False)
+    _known.put((db.name, case_id), (key, digest, version))
 
 
 def _sync_batch(db: Database, entries: list[dict]) -> None:

@@ -23,9 +23,40 @@ def test_targets_are_one_per_reference():
 
 
 def test_known_refs_forget_the_oldest_past_their_limit():
-    known = store.KnownRefs(limit=3)
+    known = store.known_refs(limit=3)
     known.update([("a", "C1"), ("b", "C1"), ("c", "C1")])
     known.update([("a", "C1")])  # written again: the most recent now
     known.update([("d", "C1")])
     assert ("b", "C1") not in known and len(known) == 3
     assert all(pair in known for pair in [("a", "C1"), ("c", "C1"), ("d", "C1")])
+
+
+class _Refs:
+    """A stand-in for the `case_refs` collection: the writes sent to it (this test is of the memo)."""
+
+    def __init__(self):
+        self.sent = []
+
+    def bulk_write(self, ops, ordered=True):
+        self.sent += [op._filter["_id"] for op in ops]
+
+
+class _Db:
+    def __init__(self):
+        self.case_refs = _Refs()
+
+
+def test_a_case_in_progress_keeps_its_pairs_while_newer_cases_come_and_go():
+    """Each save writes the case's known pairs into the memo again, so the pairs forgotten are those of
+    cases no longer saved: a case saved between other cases' saves is not written again."""
+    db, known = _Db(), store.known_refs(limit=6)
+    busy = {"officer_ids": ["O1"], "party_id": "P1"}  # two pairs
+    store.index_refs(db, "C1", busy, known)
+    assert len(db.case_refs.sent) == 2
+    for n in range(2, 6):  # four other cases of two pairs each pass through, C1 saved between them
+        store.index_refs(db, f"C{n}", {"officer_ids": [f"O{n}"], "party_id": f"P{n}"}, known)
+        store.index_refs(db, "C1", busy, known)
+    assert db.case_refs.sent.count(store.ref_bucket("officer_ids", "O1", "C1")) == 1  # never again
+    assert (store.ref_bucket("officer_ids", "O2", "C2"), "C2") not in known  # the oldest other case's: forgotten
+    store.index_refs(db, "C2", {"officer_ids": ["O2"], "party_id": "P2"}, known)
+    assert db.case_refs.sent[-2:] == [store.ref_bucket("officer_ids", "O2", "C2"), "party_id:P2"]  # written again

@@ -1,0 +1,101 @@
+"""What a process remembers having written (services/kernel/known.py): one budget, KNOWN_WRITES_MB,
+shared by the memos of every service; each memo's entry size is measured here, not assumed."""
+import gc
+import tracemalloc
+
+import pytest
+from nameko import config
+
+from services.kernel import known
+from services.kernel import findings_index
+from services.penalty import service as penalty_service
+from services.penalty import store
+
+
+def case_id(n: int) -> str:
+    return f"511322-SJ-pm2026-{n:04d}"  # the simulator's form (services/simulator/generator.py)
+
+
+# One entry of each memo as its writer makes it: fresh key strings and values, the database and
+# collection names shared (pymongo hands out the same name object).
+DB, COL = "zhifa_penalty", "cases"
+ENTRIES = {
+    "penalty.case_refs": lambda n: ((store.ref_bucket("officer_ids", f"511322-SJ-{n % 97:04d}", case_id(n)),
+                                     case_id(n)), None),
+    "penalty.case_list_at": lambda n: ((DB, case_id(n)),
+                                       (f"511322-scjg|investigating|{n % 2}", f"{n * 7919:016x}", n)),
+    "penalty.decisions": lambda n: ((DB, case_id(n)), hash(f"decision {n}")),
+    "findings_at": lambda n: ((DB, COL, case_id(n)), n + 3),
+}
+
+
+def budgeted():
+    return {m.name: m for m in known.memos()}
+
+
+def test_every_memo_of_the_budget_is_here_and_the_shares_add_up_to_at_most_one():
+    memos = budgeted()
+    assert set(memos) == set(ENTRIES)  # a new memo: measure its entry here
+    assert sum(m.share for m in memos.values()) <= 1.0 + 1e-9
+    assert memos["penalty.decisions"] is penalty_service._WRITTEN_DECISIONS
+    assert memos["penalty.case_list_at"] is store._known and memos["findings_at"] is findings_index._known
+    assert memos["penalty.case_refs"] is penalty_service._INDEXED_REFS
+
+
+@pytest.mark.parametrize("name", sorted(ENTRIES))
+def test_a_full_memo_takes_its_share_of_the_budget_as_measured(name):
+    """Filled to its bound under a 2 MB budget, a memo's traced memory is within 15% of its share (an
+    entry size set too low would let the memos outgrow the budget; too high would waste it)."""
+    with config.patch({"KNOWN_WRITES_MB": 2}):
+        memo = known.KnownWrites(name, share=budgeted()[name].share, entry_bytes=budgeted()[name].entry_bytes)
+        known._memos.remove(memo)
+        make = ENTRIES[name]
+        assert memo.limit == int(2 * known.MB * memo.share) // memo.entry_bytes
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            for n in range(memo.limit + 500):  # (past the bound: the oldest are forgotten)
+                key, value = make(n)
+                memo.put(key, value)
+            gc.collect()
+            used = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+        assert len(memo) == memo.limit
+        share = 2 * known.MB * memo.share
+        assert 0.85 * share <= used <= 1.15 * share, f"{name}: {used / memo.limit:.0f} bytes per entry"
+
+
+def test_the_bound_is_read_at_the_first_write_and_again_after_a_reset():
+    memo = known.KnownWrites("t", share=0.5, entry_bytes=100)
+    known._memos.remove(memo)
+    with config.patch({"KNOWN_WRITES_MB": 1}):
+        memo.put("a")
+        assert memo.limit == known.MB // 2 // 100
+    with config.patch({"KNOWN_WRITES_MB": 0}):
+        assert memo.limit == known.MB // 2 // 100  # (read once)
+        memo.reset()
+        memo.put("b")
+        assert memo.limit == 0 and len(memo) == 0 and "b" not in memo  # a budget of 0 keeps nothing
+
+
+def test_least_recently_written_is_forgotten_first_and_reads_do_not_refresh():
+    memo = known.KnownWrites("t", share=1, entry_bytes=1, limit=2)
+    memo.put("a", 1)
+    memo.put("b", 2)
+    assert memo.get("a") == 1 and "a" in memo  # read: not refreshed
+    memo.put("c", 3)
+    assert "a" not in memo and memo.get("b") == 2 and memo.get("c") == 3
+    memo.put("b", 4)  # written again: the most recent
+    memo.put("d", 5)
+    assert list(memo._entries) == ["b", "d"] and memo.pop("b") == 4 and len(memo) == 1
+    assert memo not in known.memos()  # a test's own bound is not the budget's
+
+
+def test_the_setting_is_checked():
+    with config.patch({"KNOWN_WRITES_MB": -1}):
+        with pytest.raises(ValueError, match="KNOWN_WRITES_MB"):
+            known.KnownWrites("t", share=1, entry_bytes=1).limit
+    with pytest.raises(ValueError):
+        known.KnownWrites("t", share=0, entry_bytes=1)
