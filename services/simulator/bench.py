@@ -988,13 +988,18 @@ def window_cpu(before: dict, after: dict, events: int) -> dict:
                           for name, cpu in ranked if cpu > 0}}
 
 
+def since(now: int | None, first: int) -> int | None:
+    """Facts handled since the counters read `first`; None when they did not answer now."""
+    return None if now is None else now - first
+
+
 def sustained(events: list[dict], amqp_uri: str, store: Store, output: OutputEvents, stall: float,
               max_seconds: float, handled: HandledCounter, sampler: "ProcessSampler | None" = None) -> dict:
     """Publish as fast as possible; count until every fact is handled (service counters, cheap), or
     poll the databases when the counters are not reachable; verify with one database count."""
     baseline = store.persisted()
     first = handled()
-    count = (lambda: handled() - first) if first is not None else (lambda: store.persisted() - baseline)
+    count = (lambda: since(handled(), first)) if first is not None else (lambda: store.persisted() - baseline)
     method = "service counters (handled ingress events)" if first is not None else "database poll"
     raised_before = output.counts.get("finding.raised", 0)
     log(f"sustained: publishing {len(events)} events as fast as possible (progress by {method})")
@@ -1006,7 +1011,9 @@ def sustained(events: list[dict], amqp_uri: str, store: Store, output: OutputEve
     done_at, done, progress_at, last_done = None, 0, time.monotonic(), -1
     interval = 0.5
     while True:
-        done = count() or 0
+        reading = count()  # (None: a service's counters did not answer this time; the last reading stands)
+        done = last_done if reading is None else reading
+        done = max(done, 0)
         now = time.monotonic()
         if done >= len(events):
             done_at = now
