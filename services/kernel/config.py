@@ -40,9 +40,9 @@ DEFAULTS: dict[str, Any] = {
     "BATCH_WAIT_MS": 5,
     "BATCH_CONCURRENCY": 8,
     "BATCH_WORKERS": 2,
-    "AGGREGATE_CACHE_MB": 32,
-    "PROJECTION_CACHE_ENTRIES": 20000,
-    "KNOWN_WRITES_MB": 8,  # what a process remembers having written, all its memos together (kernel/known.py)
+    "AGGREGATE_CACHE_MB": 16,
+    "PROJECTION_CACHE_ENTRIES": 5000,
+    "PROCESS_MEMO_MB": 16,  # what a process remembers across units of work, all its memos together (kernel/process_memo.py)
     "PROJECTION_CHANGE_SLOTS": 32,
     "LOG_LEVEL": "INFO",
     "GC_THRESHOLDS": [20000, 10, 10],  # Python's cyclic collector per service process (kernel/gc_tuning.py)
@@ -157,7 +157,7 @@ NUMBERS: dict[str, Callable[[str], Any]] = {
     "BATCH_WORKERS": positive_int,
     "AGGREGATE_CACHE_MB": partial(number, integer=False, minimum=0),
     "PROJECTION_CACHE_ENTRIES": non_negative_int,
-    "KNOWN_WRITES_MB": partial(number, integer=False, minimum=0),
+    "PROCESS_MEMO_MB": partial(number, integer=False, minimum=0),
     "PROJECTION_CHANGE_SLOTS": positive_int,
     "DOCUMENTS_RPC_TIMEOUT_SECONDS": seconds,
     "DOCUMENTS_REPORT_TIMEOUT_SECONDS": seconds,

@@ -57,7 +57,7 @@ from pymongo.errors import DuplicateKeyError
 
 from services.common.findings import SEVERITY_RANK
 from services.kernel import leases
-from services.kernel.known import KnownWrites
+from services.kernel.process_memo import ProcessMemo
 from services.kernel.mongo import ConcurrencyError
 from services.kernel.sidewrites import SideWrites, deferred, updates_clean
 from services.kernel.sidewrites import chunked as bulk  # (ordered bulks of ≤ 50 operations; the matched or upserted)
@@ -70,9 +70,9 @@ SEP = "|"                 # row id = aggregate id | finding key (aggregate ids n
 
 
 # (database, collection, aggregate) -> version this process last saw synced (FindingsIndex._know), the
-# most recently written: its share of KNOWN_WRITES_MB (kernel/known.py)
-LOCATOR_ENTRY_BYTES = 270  # one aggregate's version held (measured: tests/unit/test_known_writes.py)
-_known = KnownWrites("findings_at", share=0.25, entry_bytes=LOCATOR_ENTRY_BYTES)
+# most recently written: its share of PROCESS_MEMO_MB (kernel/process_memo.py)
+LOCATOR_ENTRY_BYTES = 270  # one aggregate's version held (measured: tests/unit/test_process_memo.py)
+_known = ProcessMemo("findings_at", share=0.125, entry_bytes=LOCATOR_ENTRY_BYTES)
 # The syncs waiting for the end of their unit of work, of every unit of this process: (database,
 # collection, aggregate) -> {doc, old, version}. An aggregate two units saved at once (two batches in
 # flight) has one entry — the newest document over the oldest `old` — synced by the unit that ends
@@ -95,6 +95,15 @@ def part_of(finding: dict) -> str:
 
 def row_id(agg_id: str, key: str) -> str:
     return f"{agg_id}{SEP}{key}"
+
+
+def indexed(doc: dict | None) -> dict | None:
+    """What a sync reads of an aggregate document (`_id`, `version`, `findings_open`): a unit of work
+    keeps only this of each document waiting for its end, not the facts and snapshot (hundreds of
+    aggregates of a batch at once: tens of MB per batch worker in penalty)."""
+    if doc is None:
+        return None
+    return {"_id": doc["_id"], "version": doc.get("version"), "findings_open": doc.get("findings_open")}
 
 
 def wanted(doc: dict | None) -> dict[str, tuple[str, str, dict]]:
@@ -174,12 +183,12 @@ class FindingsIndex:
         entry = _waiting.get(key)
         version = int(new.get("version") or 0)
         if entry is None:
-            _waiting[key] = {"doc": new, "old": old, "version": version}
+            _waiting[key] = {"doc": indexed(new), "old": indexed(old), "version": version}
             return
         if version >= entry["version"]:
-            entry.update(doc=new, version=version)
+            entry.update(doc=indexed(new), version=version)
         if int((old or {}).get("version") or 0) < int((entry["old"] or {}).get("version") or 0):
-            entry["old"] = old
+            entry["old"] = indexed(old)
 
     def _unit_keys(self, unit: SideWrites) -> set:
         """The aggregates a unit of work saved; at its end, those still waiting are synced together."""

@@ -27,6 +27,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from services.kernel import config
+from services.kernel.process_memo import ProcessMemo
 from services.common.findings import SEVERITY_RANK, Finding  # noqa: F401  (SEVERITY_RANK: re-exported)
 from services.common.ondemand import OnDemand
 from services.common.qualification import Holder, can_act, holder_from_payload
@@ -226,24 +228,25 @@ def item_view(item: ProjectedItem | None, dept: str, code: str, at: datetime) ->
 # payload is another object: the entry is rebuilt. Entries hold their payload, so an id is never
 # reused while kept.
 
-BUILT_KEPT = 20_000   # entries per kind before the cache starts afresh
-ANSWERS_KEPT = 512    # answers per entry before that entry's answers start afresh
+# The answers are kept in two process memos (services/kernel/process_memo.py; their shares of
+# PROCESS_MEMO_MB), least recently asked forgotten first, keyed by the entry and the question: a newer
+# payload's entry asks afresh and the older one's answers age out. Before the seventeenth session
+# each entry kept up to 512 answers of its own (one per instant asked: every fact of every case an
+# officer worked on), which grew penalty's memory by tens of MB over a long run.
+ITEM_ANSWER_BYTES = 1500     # one item view at an instant (measured: tests/unit/test_process_memo.py)
+OFFICER_ANSWER_BYTES = 420   # one credential verdict (measured: the same test)
+_ITEM_ANSWERS = ProcessMemo("penalty.item_answers", share=0.3, entry_bytes=ITEM_ANSWER_BYTES)
+_OFFICER_ANSWERS = ProcessMemo("penalty.officer_answers", share=0.2, entry_bytes=OFFICER_ANSWER_BYTES)
 
 
 class _Built:
     __slots__ = ("payload", "value", "answers")
 
-    def __init__(self, payload: Mapping[str, Any], value: Any):
-        self.payload, self.value, self.answers = payload, value, {}
+    def __init__(self, payload: Mapping[str, Any], value: Any, answers: ProcessMemo):
+        self.payload, self.value, self.answers = payload, value, answers
 
-    def answer(self, key: tuple, compute: Callable[[], Any]) -> Any:
-        try:
-            return self.answers[key]
-        except KeyError:
-            if len(self.answers) >= ANSWERS_KEPT:
-                self.answers.clear()
-            found = self.answers[key] = compute()
-            return found
+    def answer(self, question: tuple, compute: Callable[[], Any]) -> Any:
+        return self.answers.answer((self, question), compute)
 
 
 _ITEMS: dict[str, _Built] = {}
@@ -251,11 +254,13 @@ _HOLDERS: dict[str, _Built] = {}
 
 
 def _built(kept: dict[str, _Built], key: str, payload: Mapping[str, Any], build: Callable[[Mapping[str, Any]], Any]) -> _Built:
+    """The entry built from `payload` for `key`; the kind's entries start afresh past as many as the
+    projection cache keeps (PROJECTION_CACHE_ENTRIES: the payloads they are built from)."""
     entry = kept.get(key)
     if entry is None or entry.payload is not payload:
-        if len(kept) >= BUILT_KEPT:
+        if len(kept) >= max(1, config.checked("PROJECTION_CACHE_ENTRIES")):
             kept.clear()
-        entry = kept[key] = _Built(payload, build(payload))
+        entry = kept[key] = _Built(payload, build(payload), _ITEM_ANSWERS if kept is _ITEMS else _OFFICER_ANSWERS)
     return entry
 
 

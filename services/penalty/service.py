@@ -35,7 +35,7 @@ from services.common.ownership import only_reporter
 from services.common.workdays import DEFAULT_CALENDAR, WorkdayCalendar
 from services.kernel.base import EventSourcedService, bounded
 from services.kernel.commands import CommandRefused, refusal
-from services.kernel.known import KnownWrites
+from services.kernel.process_memo import ProcessMemo
 from services.kernel.memo import Memo
 from services.kernel.messaging import batch_event_handler
 from services.kernel.mongo import Mongo
@@ -190,8 +190,8 @@ def _flag(value: Any) -> bool | None:
 
 _INDEXED_REFS = store.known_refs()  # (case_refs document, case id) pairs this process has written
 # (database, case id) -> digest of the decisions-index entry this process last wrote for the case
-DECISION_ENTRY_BYTES = 290  # one case's digest held (measured: tests/unit/test_known_writes.py)
-_WRITTEN_DECISIONS = KnownWrites("penalty.decisions", share=0.15, entry_bytes=DECISION_ENTRY_BYTES)
+DECISION_ENTRY_BYTES = 290  # one case's digest held (measured: tests/unit/test_process_memo.py)
+_WRITTEN_DECISIONS = ProcessMemo("penalty.decisions", share=0.075, entry_bytes=DECISION_ENTRY_BYTES)
 
 
 def _digest(entry: dict | None) -> int:

@@ -31,7 +31,7 @@ from services.kernel import leases
 from services.kernel.sidewrites import chunked as _bulk  # (ordered bulks of ≤ 50 operations; the matched or upserted)
 from services.kernel.sidewrites import updates_clean
 from services.kernel.aggregates import AggregateStore, Change
-from services.kernel.known import KnownWrites
+from services.kernel.process_memo import ProcessMemo
 from services.kernel.memo import Memo, remembered
 from services.kernel.mongo import ConcurrencyError  # noqa: F401 (raised by the lease; callers catch store.ConcurrencyError)
 from services.kernel.packing import reading, unpack_from
@@ -256,15 +256,15 @@ def ref_targets(snapshot: dict, case_id: str) -> list[str]:
     return targets
 
 
-REF_ENTRY_BYTES = 295  # one (document, case) pair held (measured: tests/unit/test_known_writes.py)
+REF_ENTRY_BYTES = 295  # one (document, case) pair held (measured: tests/unit/test_process_memo.py)
 
 
-def known_refs(limit: int | None = None) -> KnownWrites:
+def known_refs(limit: int | None = None) -> ProcessMemo:
     """The (reference document, case) pairs a process remembers having written, the most recently
-    written of them (its share of KNOWN_WRITES_MB, kernel/known.py; `limit` entries in a test): a pair
+    written of them (its share of PROCESS_MEMO_MB, kernel/process_memo.py; `limit` entries in a test): a pair
     forgotten costs one idempotent write again, never a missed one (a set of every pair ever written
     grew with the cases: ~4 per case, hundreds of MB over a million cases)."""
-    return KnownWrites("penalty.case_refs", share=0.4, entry_bytes=REF_ENTRY_BYTES, limit=limit)
+    return ProcessMemo("penalty.case_refs", share=0.2, entry_bytes=REF_ENTRY_BYTES, limit=limit)
 
 
 def index_refs(db: Database, case_id: str, snapshot: dict, known: Any, writes: SideWrites | None = None) -> None:
@@ -742,12 +742,12 @@ def sweep_batches(db: Database) -> int:
 
 
 # What this process last saw of each locator it wrote or read in a batch: (database, case) ->
-# (key, digest, version), the most recently written (its share of KNOWN_WRITES_MB, kernel/known.py). It picks each case's expected `from` and
+# (key, digest, version), the most recently written (its share of PROCESS_MEMO_MB, kernel/process_memo.py). It picks each case's expected `from` and
 # whether its row is kept more surely than the previous document does (a case saved by two batches
 # of this process at once: the first one's sync may not be done); every use is checked by the
 # write's condition, so a stale entry costs reads and a sync alone, never exactness.
-LOCATOR_ENTRY_BYTES = 445  # one case's (key, digest, version) held (measured: tests/unit/test_known_writes.py)
-_known = KnownWrites("penalty.case_list_at", share=0.2, entry_bytes=LOCATOR_ENTRY_BYTES)
+LOCATOR_ENTRY_BYTES = 445  # one case's (key, digest, version) held (measured: tests/unit/test_process_memo.py)
+_known = ProcessMemo("penalty.case_list_at", share=0.1, entry_bytes=LOCATOR_ENTRY_BYTES)
 _flushing: Any = None  # one batch at a time per process: made at first use (after eventlet's patch: a green lock)
 
 

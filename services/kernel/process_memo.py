@@ -1,20 +1,26 @@
-"""What a process remembers having written, bounded together by one budget (KNOWN_WRITES_MB).
+"""What a process remembers across units of work, bounded together by one budget (PROCESS_MEMO_MB).
 
-A `KnownWrites` spares a write or a read whose outcome the process already knows: the (case_refs document,
-case) pairs it wrote, the decisions-index entry it last wrote for a case, the version at which it saw
-a case-list or findings locator in step. Forgetting an entry costs that idempotent write or read
-again, never exactness (every use is checked by the write's own condition), so it may be small;
-too small and the writes come back. (Not the unit of work's look-up memo, kernel/memo.py: that one
-forgets at the end of each batch.)
+A `ProcessMemo` spares work whose outcome the process already knows:
 
-KNOWN_WRITES_MB is the memory these memos of one process may take together (memory, not entries: an
+- a write or a read: the (case_refs document, case) pairs it wrote, the decisions-index entry it last
+  wrote for a case, the version at which it saw a case-list or findings locator in step. Forgetting
+  one costs that idempotent write or read again, never exactness (every use is checked by the write's
+  own condition);
+- a computation: penalty's answers about one stored officer or item version (a credential verdict,
+  an item's view at an instant), asked again each time a case's facts are judged. Forgetting one costs
+  computing it again.
+
+So a memo may be small; too small and the writes or the computations come back. (Not the unit of
+work's look-up memo, kernel/memo.py: that one forgets at the end of each batch.)
+
+PROCESS_MEMO_MB is the memory these memos of one process may take together (memory, not entries: an
 operator sizes a process in megabytes, docs/benchmark.md "Peak RSS over a long run"). Each memo takes
 its `share` of it and holds at most share × budget / `entry_bytes` entries, least recently written
 forgotten first; `entry_bytes` is what one entry of that memo measured (key, value and the mapping's
-own slot; tests/unit/test_known_writes.py fills each memo to its bound and checks the bytes with
+own slot; tests/unit/test_process_memo.py fills each memo to its bound and checks the bytes with
 tracemalloc). The shares of every memo add up to at most 1 (the same test). A memo of a service that
 a process does not run stays empty. The document cache (AGGREGATE_CACHE_MB) and the projection cache
-(PROJECTION_CACHE_ENTRIES) hold data rather than what was written, and keep their own settings.
+(PROJECTION_CACHE_ENTRIES) hold data rather than what was done with it, and keep their own settings.
 
 The bound is read from the configuration at a memo's first write (a memo is made at import, before
 nameko's config is loaded); `reset_all()` makes every memo read it again and forget what it holds.
@@ -22,15 +28,15 @@ nameko's config is loaded); `reset_all()` makes every memo read it again and for
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Hashable, Iterable
+from typing import Any, Callable, Hashable, Iterable
 
 from services.kernel import config
 
 MB = 1024 * 1024
-_memos: list["KnownWrites"] = []
+_memos: list["ProcessMemo"] = []
 
 
-class KnownWrites:
+class ProcessMemo:
     """A bounded mapping, least recently written forgotten first (reads do not refresh an entry: a
     memo's entries are refreshed by the writes they stand for)."""
 
@@ -46,9 +52,9 @@ class KnownWrites:
 
     @property
     def limit(self) -> int:
-        """How many entries this memo keeps: its share of KNOWN_WRITES_MB over its entry size."""
+        """How many entries this memo keeps: its share of PROCESS_MEMO_MB over its entry size."""
         if self._limit is None:
-            self._limit = bound(config.checked("KNOWN_WRITES_MB"), self.share, self.entry_bytes)
+            self._limit = bound(config.checked("PROCESS_MEMO_MB"), self.share, self.entry_bytes)
         return self._limit
 
     def __contains__(self, key: Hashable) -> bool:
@@ -69,6 +75,18 @@ class KnownWrites:
         if len(entries) > self.limit:
             while len(entries) > self._limit:
                 entries.popitem(last=False)
+
+    def answer(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        """The value remembered for `key`, refreshed as the most recent; else `compute()`, remembered."""
+        entries = self._entries
+        try:
+            found = entries[key]
+        except KeyError:
+            found = compute()
+            self.put(key, found)
+            return found
+        entries.move_to_end(key)
+        return found
 
     def update(self, keys: Iterable[Hashable]) -> None:
         """`put` each of `keys` with no value (a memo used as a set)."""
@@ -93,7 +111,7 @@ def bound(megabytes: float, share: float, entry_bytes: int) -> int:
     return int(float(megabytes) * MB * share) // entry_bytes
 
 
-def memos() -> list[KnownWrites]:
+def memos() -> list[ProcessMemo]:
     """Every memo of the budget made in this process (those of the modules imported)."""
     return list(_memos)
 

@@ -1,15 +1,18 @@
-"""What a process remembers having written (services/kernel/known.py): one budget, KNOWN_WRITES_MB,
+"""What a process remembers having written (services/kernel/process_memo.py): one budget, PROCESS_MEMO_MB,
 shared by the memos of every service; each memo's entry size is measured here, not assumed."""
 import gc
 import tracemalloc
+from datetime import timedelta
 
 import pytest
 from nameko import config
 
-from services.kernel import known
+from services.kernel import process_memo as known
 from services.kernel import findings_index
+from services.penalty import projections
 from services.penalty import service as penalty_service
 from services.penalty import store
+from tests.unit.test_penalty_service import DEPT, at, item, officer
 
 
 def case_id(n: int) -> str:
@@ -17,8 +20,16 @@ def case_id(n: int) -> str:
 
 
 # One entry of each memo as its writer makes it: fresh key strings and values, the database and
-# collection names shared (pymongo hands out the same name object).
+# collection names shared (pymongo hands out the same name object); an answer's entry (the officer or
+# item built once) is shared by its answers, each asked at its own instant.
 DB, COL = "zhifa_penalty", "cases"
+ITEM = projections._Built(item(), projections.projected_item(item()), None)
+HOLDER = projections._Built(officer(), projections.holder_from_payload(officer()), None)
+T0 = at("2026-03-01T10:00")
+
+
+def instant(n: int):
+    return T0 + timedelta(seconds=37 * n)
 ENTRIES = {
     "penalty.case_refs": lambda n: ((store.ref_bucket("officer_ids", f"511322-SJ-{n % 97:04d}", case_id(n)),
                                      case_id(n)), None),
@@ -26,6 +37,10 @@ ENTRIES = {
                                        (f"511322-scjg|investigating|{n % 2}", f"{n * 7919:016x}", n)),
     "penalty.decisions": lambda n: ((DB, case_id(n)), hash(f"decision {n}")),
     "findings_at": lambda n: ((DB, COL, case_id(n)), n + 3),
+    "penalty.item_answers": lambda n: ((ITEM, (DEPT, *projections._when(instant(n)))),
+                                       projections.item_view(ITEM.value, DEPT, ITEM.payload["item_code"], instant(n))),
+    "penalty.officer_answers": lambda n: ((HOLDER, ("market", *projections._when(instant(n)))),
+                                          projections.officer_verdict(HOLDER.value, "market", instant(n))),
 }
 
 
@@ -40,14 +55,16 @@ def test_every_memo_of_the_budget_is_here_and_the_shares_add_up_to_at_most_one()
     assert memos["penalty.decisions"] is penalty_service._WRITTEN_DECISIONS
     assert memos["penalty.case_list_at"] is store._known and memos["findings_at"] is findings_index._known
     assert memos["penalty.case_refs"] is penalty_service._INDEXED_REFS
+    assert memos["penalty.item_answers"] is projections._ITEM_ANSWERS
+    assert memos["penalty.officer_answers"] is projections._OFFICER_ANSWERS
 
 
 @pytest.mark.parametrize("name", sorted(ENTRIES))
 def test_a_full_memo_takes_its_share_of_the_budget_as_measured(name):
     """Filled to its bound under a 2 MB budget, a memo's traced memory is within 15% of its share (an
     entry size set too low would let the memos outgrow the budget; too high would waste it)."""
-    with config.patch({"KNOWN_WRITES_MB": 2}):
-        memo = known.KnownWrites(name, share=budgeted()[name].share, entry_bytes=budgeted()[name].entry_bytes)
+    with config.patch({"PROCESS_MEMO_MB": 2}):
+        memo = known.ProcessMemo(name, share=budgeted()[name].share, entry_bytes=budgeted()[name].entry_bytes)
         known._memos.remove(memo)
         make = ENTRIES[name]
         assert memo.limit == int(2 * known.MB * memo.share) // memo.entry_bytes
@@ -68,12 +85,12 @@ def test_a_full_memo_takes_its_share_of_the_budget_as_measured(name):
 
 
 def test_the_bound_is_read_at_the_first_write_and_again_after_a_reset():
-    memo = known.KnownWrites("t", share=0.5, entry_bytes=100)
+    memo = known.ProcessMemo("t", share=0.5, entry_bytes=100)
     known._memos.remove(memo)
-    with config.patch({"KNOWN_WRITES_MB": 1}):
+    with config.patch({"PROCESS_MEMO_MB": 1}):
         memo.put("a")
         assert memo.limit == known.MB // 2 // 100
-    with config.patch({"KNOWN_WRITES_MB": 0}):
+    with config.patch({"PROCESS_MEMO_MB": 0}):
         assert memo.limit == known.MB // 2 // 100  # (read once)
         memo.reset()
         memo.put("b")
@@ -81,7 +98,7 @@ def test_the_bound_is_read_at_the_first_write_and_again_after_a_reset():
 
 
 def test_least_recently_written_is_forgotten_first_and_reads_do_not_refresh():
-    memo = known.KnownWrites("t", share=1, entry_bytes=1, limit=2)
+    memo = known.ProcessMemo("t", share=1, entry_bytes=1, limit=2)
     memo.put("a", 1)
     memo.put("b", 2)
     assert memo.get("a") == 1 and "a" in memo  # read: not refreshed
@@ -94,8 +111,8 @@ def test_least_recently_written_is_forgotten_first_and_reads_do_not_refresh():
 
 
 def test_the_setting_is_checked():
-    with config.patch({"KNOWN_WRITES_MB": -1}):
-        with pytest.raises(ValueError, match="KNOWN_WRITES_MB"):
-            known.KnownWrites("t", share=1, entry_bytes=1).limit
+    with config.patch({"PROCESS_MEMO_MB": -1}):
+        with pytest.raises(ValueError, match="PROCESS_MEMO_MB"):
+            known.ProcessMemo("t", share=1, entry_bytes=1).limit
     with pytest.raises(ValueError):
-        known.KnownWrites("t", share=0, entry_bytes=1)
+        known.ProcessMemo("t", share=0, entry_bytes=1)
