@@ -158,7 +158,10 @@ def judge(results: dict, targets: Targets = Targets()) -> list[Verdict]:
 
     # peak RSS, per service process
     memory = results.get("memory") or {}
-    loads = (f"持续阶段 {_fmt(s.get('events'))} 条、全速 {_fmt(s.get('publish_rate_per_s'))} 条/秒，"
+    rounds = len((results.get("pairs") or {}).get("pairs") or ()) or 1  # (the peak is the whole run's)
+    events = (f"{rounds} 轮共 {_fmt(rounds * s['events'])} 条" if rounds > 1 and isinstance(s.get("events"), int)
+              else f"{_fmt(s.get('events'))} 条")
+    loads = (f"持续阶段 {events}、全速 {_fmt(s.get('publish_rate_per_s'))} 条/秒，"
              f"延迟阶段 {_fmt(lat.get('offered_rate_per_s'))} 条/秒")
     for name, mem in sorted(memory.items()):
         value = mem.get("peak_rss_mb")

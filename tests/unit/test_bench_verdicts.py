@@ -58,6 +58,14 @@ def test_rss_judged_per_process():
     assert verdicts["rss_mb:svc1"].status == MISSED and "250 MB" in verdicts["rss_mb:svc1"].line
 
 
+def test_the_rss_line_gives_the_whole_runs_load_when_the_pairs_ran_several_rounds():
+    results = figures()
+    results["pairs"] = {"chosen": 2, "pairs": [{"ratio": 0.5}, {"ratio": 0.4}, {"ratio": 0.6}]}
+    line = by_name(judge(results))["rss_mb:svc0"].line
+    assert "持续阶段 3 轮共 90000 条" in line, line  # (the peak is the whole run's, not one round's)
+    assert "持续阶段 30000 条" in by_name(judge(figures()))["rss_mb:svc0"].line
+
+
 def test_no_processes_found_is_not_measured():
     assert by_name(judge(figures(rss=())))["rss_mb"].status == NOT_MEASURED
 
