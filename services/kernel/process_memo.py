@@ -15,8 +15,8 @@ work's look-up memo, kernel/memo.py: that one forgets at the end of each batch.)
 
 PROCESS_MEMO_MB is the memory these memos of one process may take together (memory, not entries: an
 operator sizes a process in megabytes, docs/benchmark.md "Peak RSS over a long run"). Each memo takes
-its `share` of it and holds at most share × budget / `entry_bytes` entries, least recently written
-forgotten first; `entry_bytes` is what one entry of that memo measured (key, value and the mapping's
+its `share` of it and holds at most share × budget / `entry_bytes` entries, the least recently put
+(or answered) forgotten first; `entry_bytes` is what one entry of that memo measured (key, value and the mapping's
 own slot; tests/unit/test_process_memo.py fills each memo to its bound and checks the bytes with
 tracemalloc). The shares of every memo add up to at most 1 (the same test). A memo of a service that
 a process does not run stays empty. The document cache (AGGREGATE_CACHE_MB) and the projection cache
@@ -37,8 +37,9 @@ _memos: list["ProcessMemo"] = []
 
 
 class ProcessMemo:
-    """A bounded mapping, least recently written forgotten first (reads do not refresh an entry: a
-    memo's entries are refreshed by the writes they stand for)."""
+    """A bounded mapping, the least recently put forgotten first. `get` and `in` do not refresh an
+    entry (a memo of writes is refreshed by the writes its entries stand for, `put`); `answer`, a memo
+    of computations, refreshes the entry it finds."""
 
     def __init__(self, name: str, *, share: float, entry_bytes: int, limit: int | None = None):
         if not 0 < share <= 1 or entry_bytes <= 0:

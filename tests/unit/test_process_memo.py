@@ -116,3 +116,16 @@ def test_the_setting_is_checked():
             known.ProcessMemo("t", share=1, entry_bytes=1).limit
     with pytest.raises(ValueError):
         known.ProcessMemo("t", share=0, entry_bytes=1)
+
+
+def test_an_answer_found_is_refreshed_and_one_not_found_is_computed_once():
+    memo = known.ProcessMemo("t", share=1, entry_bytes=1, limit=2)
+    asked = []
+
+    def compute(value):
+        return lambda: asked.append(value) or value
+
+    assert memo.answer("a", compute(1)) == 1 and memo.answer("b", compute(2)) == 2
+    assert memo.answer("a", compute(99)) == 1  # found: not computed again, and now the most recent
+    memo.answer("c", compute(3))  # forgets "b", the least recently asked
+    assert "b" not in memo and "a" in memo and asked == [1, 2, 3]
