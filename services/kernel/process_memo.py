@@ -48,8 +48,10 @@ class ProcessMemo:
         self._fixed = limit  # (a test's own bound; otherwise the budget's)
         self._limit: int | None = limit
         self._entries: OrderedDict[Hashable, Any] = OrderedDict()
-        if limit is None:
-            _memos.append(self)  # (the budget's: one a test makes with its own bound is not counted)
+        if limit is None:  # (the budget's: one a test makes with its own bound is not counted)
+            if any(m.name == name for m in _memos):
+                raise ValueError(f"memo {name} made twice: each memo of the budget is made once, at import")
+            _memos.append(self)
 
     @property
     def limit(self) -> int:

@@ -98,7 +98,7 @@ def test_references_go_to_buckets_and_readers_find_them_with_the_unbucketed_ones
     db.case_refs.insert_one({"_id": "officer_ids:O1", "cases": ["OLD1", "C3"]})  # (stored before the buckets)
     recorder.seen.clear()
     writes = SideWrites()
-    known = store.known_refs()
+    known = store.known_refs(limit=1000)
     cases = [f"C{i}" for i in range(40)]
     for case_id in cases:
         store.index_refs(db, case_id, {"officer_ids": ["O1"], "item_codes": ["I1"], "party_id": f"P{case_id}"},

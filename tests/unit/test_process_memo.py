@@ -64,7 +64,8 @@ def test_a_full_memo_takes_its_share_of_the_budget_as_measured(name):
     """Filled to its bound under a 2 MB budget, a memo's traced memory is within 15% of its share (an
     entry size set too low would let the memos outgrow the budget; too high would waste it)."""
     with config.patch({"PROCESS_MEMO_MB": 2}):
-        memo = known.ProcessMemo(name, share=budgeted()[name].share, entry_bytes=budgeted()[name].entry_bytes)
+        memo = known.ProcessMemo(f"{name} (measured)", share=budgeted()[name].share,
+                                 entry_bytes=budgeted()[name].entry_bytes)
         known._memos.remove(memo)
         make = ENTRIES[name]
         assert memo.limit == int(2 * known.MB * memo.share) // memo.entry_bytes
@@ -110,10 +111,18 @@ def test_least_recently_written_is_forgotten_first_and_reads_do_not_refresh():
     assert memo not in known.memos()  # a test's own bound is not the budget's
 
 
+def test_a_memo_of_the_budget_is_made_once():
+    with pytest.raises(ValueError, match="made twice"):
+        known.ProcessMemo("penalty.decisions", share=0.1, entry_bytes=1)
+    assert store.known_refs(limit=5) not in known.memos()  # (a test's own bound: allowed, not counted)
+
+
 def test_the_setting_is_checked():
+    memo = known.ProcessMemo("t (setting)", share=1, entry_bytes=1)
+    known._memos.remove(memo)
     with config.patch({"PROCESS_MEMO_MB": -1}):
         with pytest.raises(ValueError, match="PROCESS_MEMO_MB"):
-            known.ProcessMemo("t", share=1, entry_bytes=1).limit
+            memo.limit
     with pytest.raises(ValueError):
         known.ProcessMemo("t", share=0, entry_bytes=1)
 
