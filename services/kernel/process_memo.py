@@ -23,7 +23,7 @@ a process does not run stays empty. The document cache (AGGREGATE_CACHE_MB) and 
 (PROJECTION_CACHE_ENTRIES) hold data rather than what was done with it, and keep their own settings.
 
 The bound is read from the configuration at a memo's first write (a memo is made at import, before
-nameko's config is loaded); `reset_all()` makes every memo read it again and forget what it holds.
+nameko's config is loaded); `reset()` makes a memo read it again and forget what it holds.
 """
 from __future__ import annotations
 
@@ -117,8 +117,3 @@ def bound(megabytes: float, share: float, entry_bytes: int) -> int:
 def memos() -> list[ProcessMemo]:
     """Every memo of the budget made in this process (those of the modules imported)."""
     return list(_memos)
-
-
-def reset_all() -> None:
-    for memo in _memos:
-        memo.reset()

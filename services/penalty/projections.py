@@ -240,13 +240,10 @@ _OFFICER_ANSWERS = ProcessMemo("penalty.officer_answers", share=0.2, entry_bytes
 
 
 class _Built:
-    __slots__ = ("payload", "value", "answers")
+    __slots__ = ("payload", "value")
 
-    def __init__(self, payload: Mapping[str, Any], value: Any, answers: ProcessMemo):
-        self.payload, self.value, self.answers = payload, value, answers
-
-    def answer(self, question: tuple, compute: Callable[[], Any]) -> Any:
-        return self.answers.answer((self, question), compute)
+    def __init__(self, payload: Mapping[str, Any], value: Any):
+        self.payload, self.value = payload, value
 
 
 _ITEMS: dict[str, _Built] = {}
@@ -260,7 +257,7 @@ def _built(kept: dict[str, _Built], key: str, payload: Mapping[str, Any], build:
     if entry is None or entry.payload is not payload:
         if len(kept) >= max(1, config.checked("PROJECTION_CACHE_ENTRIES")):
             kept.clear()
-        entry = kept[key] = _Built(payload, build(payload), _ITEM_ANSWERS if kept is _ITEMS else _OFFICER_ANSWERS)
+        entry = kept[key] = _Built(payload, build(payload))
     return entry
 
 
@@ -285,14 +282,15 @@ def case_facts(officers: Mapping[str, Mapping[str, Any]], items: Mapping[str, Ma
         entry = holders.get(officer_id)
         if entry is None:
             return officer_verdict(None, area, at)
-        allowed, reasons = entry.answer((area, *_when(at)), lambda: officer_verdict(entry.value, area, at))
+        allowed, reasons = _OFFICER_ANSWERS.answer((entry, area, *_when(at)),
+                                                   lambda: officer_verdict(entry.value, area, at))
         return allowed, list(reasons)
 
     def item(dept: str, code: str, at: datetime) -> ItemView | None:
         entry = records.get(code)
         if entry is None:
             return None
-        return entry.answer((dept, *_when(at)), lambda: item_view(entry.value, dept, code, at))
+        return _ITEM_ANSWERS.answer((entry, dept, *_when(at)), lambda: item_view(entry.value, dept, code, at))
 
     return CaseFacts(
         credentials=credentials,

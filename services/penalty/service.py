@@ -198,14 +198,10 @@ def _digest(entry: dict | None) -> int:
     return hash(json.dumps(entry, sort_keys=True, default=str))
 
 
-def _decision_written(key: tuple[str, str], digest: int) -> None:
-    _WRITTEN_DECISIONS.put(key, digest)
-
-
 def _decided_in_unit(db, clock, writes) -> list:
     """A unit of work's decided cases, (parties, case id, key, digest, entry changed, entry), appended by
     `_index_decision`; at the unit's end (after the entries' writes) their parties are logged in one
-    write and their other cases fall due (store.decisions_changed), then each is `_decision_written`."""
+    write and their other cases fall due (store.decisions_changed), then each digest is remembered (`_WRITTEN_DECISIONS`)."""
     saved: list = []
 
     def done() -> None:
@@ -213,7 +209,7 @@ def _decided_in_unit(db, clock, writes) -> list:
         if changed:
             store.decisions_changed(db, changed, clock(), entries={c: entry for _, c, _, _, _, entry in saved})
         for _, _, key, digest, _, _ in saved:
-            _decision_written(key, digest)
+            _WRITTEN_DECISIONS.put(key, digest)
     writes.after(done)
     return saved
 
@@ -279,7 +275,7 @@ class PenaltyService(EventSourcedService):
             changed = store.index_decision(self.db, case_id, entry)  # logged again unless this process did
             if changed or _WRITTEN_DECISIONS.get(key) != digest:
                 store.decision_changed(self.db, parties, self.clock(), case_id, make_due=changed)
-                _decision_written(key, digest)
+                _WRITTEN_DECISIONS.put(key, digest)
             return
         before = projections.decision_entry(case_id, old["snapshot"]) if old is not None else None
         if before == entry and _WRITTEN_DECISIONS.get(key) == digest:
@@ -289,7 +285,7 @@ class PenaltyService(EventSourcedService):
         if writes is None:
             if before != entry:  # after the write: logged for the caches, the parties' other cases due
                 store.decision_changed(self.db, parties, self.clock(), case_id)
-            _decision_written(key, digest)  # (after its log: see the redelivery above)
+            _WRITTEN_DECISIONS.put(key, digest)  # (after its log: see the redelivery above)
             return
         # the unit's decided cases together at its end: one log write for all their parties
         writes.part(("penalty.decisions_changed", self.db.name), lambda: _decided_in_unit(self.db, self.clock, writes)) \

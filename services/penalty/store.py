@@ -275,10 +275,10 @@ def index_refs(db: Database, case_id: str, snapshot: dict, known: Any, writes: S
     to skip repeat writes (a pair joins it once its write is done; a known pair is written into it again,
     so the pairs of the cases in progress are the ones it keeps).
     """
-    pairs = [(target, case_id) for target in ref_targets(snapshot, case_id)]
-    new = [pair for pair in pairs if pair not in known]
-    if len(new) < len(pairs):
-        known.update(pair for pair in pairs if pair not in new)
+    new, seen = [], []
+    for target in ref_targets(snapshot, case_id):
+        (seen if (target, case_id) in known else new).append((target, case_id))
+    known.update(seen)
     for target, _ in new:
         deferred(writes, db.case_refs, UpdateOne({"_id": target}, {"$addToSet": {"cases": case_id}}, upsert=True))
     if new:

@@ -1012,8 +1012,7 @@ def sustained(events: list[dict], amqp_uri: str, store: Store, output: OutputEve
     interval = 0.5
     while True:
         reading = count()  # (None: a service's counters did not answer this time; the last reading stands)
-        done = last_done if reading is None else reading
-        done = max(done, 0)
+        done = max(last_done if reading is None else reading, 0)
         now = time.monotonic()
         if done >= len(events):
             done_at = now

@@ -23,8 +23,8 @@ def case_id(n: int) -> str:
 # collection names shared (pymongo hands out the same name object); an answer's entry (the officer or
 # item built once) is shared by its answers, each asked at its own instant.
 DB, COL = "zhifa_penalty", "cases"
-ITEM = projections._Built(item(), projections.projected_item(item()), None)
-HOLDER = projections._Built(officer(), projections.holder_from_payload(officer()), None)
+ITEM = projections._Built(item(), projections.projected_item(item()))
+HOLDER = projections._Built(officer(), projections.holder_from_payload(officer()))
 T0 = at("2026-03-01T10:00")
 
 
@@ -37,9 +37,9 @@ ENTRIES = {
                                        (f"511322-scjg|investigating|{n % 2}", f"{n * 7919:016x}", n)),
     "penalty.decisions": lambda n: ((DB, case_id(n)), hash(f"decision {n}")),
     "findings_at": lambda n: ((DB, COL, case_id(n)), n + 3),
-    "penalty.item_answers": lambda n: ((ITEM, (DEPT, *projections._when(instant(n)))),
+    "penalty.item_answers": lambda n: ((ITEM, DEPT, *projections._when(instant(n))),
                                        projections.item_view(ITEM.value, DEPT, ITEM.payload["item_code"], instant(n))),
-    "penalty.officer_answers": lambda n: ((HOLDER, ("market", *projections._when(instant(n)))),
+    "penalty.officer_answers": lambda n: ((HOLDER, "market", *projections._when(instant(n))),
                                           projections.officer_verdict(HOLDER.value, "market", instant(n))),
 }
 
