@@ -71,7 +71,7 @@ SEP = "|"                 # row id = aggregate id | finding key (aggregate ids n
 
 # (database, collection, aggregate) -> version this process last saw synced (FindingsIndex._know), the
 # most recently written: its share of PROCESS_MEMO_MB (kernel/process_memo.py)
-LOCATOR_ENTRY_BYTES = 270  # one aggregate's version held (measured: tests/unit/test_process_memo.py)
+LOCATOR_ENTRY_BYTES = 255  # one aggregate's version held (measured: tests/unit/test_process_memo.py)
 _known = ProcessMemo("findings_at", share=0.125, entry_bytes=LOCATOR_ENTRY_BYTES)
 # The syncs waiting for the end of their unit of work, of every unit of this process: (database,
 # collection, aggregate) -> {doc, old, version}. An aggregate two units saved at once (two batches in

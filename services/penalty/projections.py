@@ -233,8 +233,8 @@ def item_view(item: ProjectedItem | None, dept: str, code: str, at: datetime) ->
 # payload's entry asks afresh and the older one's answers age out. Before the seventeenth session
 # each entry kept up to 512 answers of its own (one per instant asked: every fact of every case an
 # officer worked on), which grew penalty's memory by tens of MB over a long run.
-ITEM_ANSWER_BYTES = 1500     # one item view at an instant (measured: tests/unit/test_process_memo.py)
-OFFICER_ANSWER_BYTES = 420   # one credential verdict (measured: the same test)
+ITEM_ANSWER_BYTES = 1400     # one item view at an instant (measured: tests/unit/test_process_memo.py)
+OFFICER_ANSWER_BYTES = 320   # one credential verdict (measured: the same test)
 _ITEM_ANSWERS = ProcessMemo("penalty.item_answers", share=0.3, entry_bytes=ITEM_ANSWER_BYTES)
 _OFFICER_ANSWERS = ProcessMemo("penalty.officer_answers", share=0.2, entry_bytes=OFFICER_ANSWER_BYTES)
 

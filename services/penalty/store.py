@@ -256,7 +256,7 @@ def ref_targets(snapshot: dict, case_id: str) -> list[str]:
     return targets
 
 
-REF_ENTRY_BYTES = 295  # one (document, case) pair held (measured: tests/unit/test_process_memo.py)
+REF_ENTRY_BYTES = 310  # one (document, case) pair held (measured: tests/unit/test_process_memo.py)
 
 
 def known_refs(limit: int | None = None) -> ProcessMemo:
@@ -746,7 +746,7 @@ def sweep_batches(db: Database) -> int:
 # whether its row is kept more surely than the previous document does (a case saved by two batches
 # of this process at once: the first one's sync may not be done); every use is checked by the
 # write's condition, so a stale entry costs reads and a sync alone, never exactness.
-LOCATOR_ENTRY_BYTES = 445  # one case's (key, digest, version) held (measured: tests/unit/test_process_memo.py)
+LOCATOR_ENTRY_BYTES = 450  # one case's (key, digest, version) held (measured: tests/unit/test_process_memo.py)
 _known = ProcessMemo("penalty.case_list_at", share=0.1, entry_bytes=LOCATOR_ENTRY_BYTES)
 _flushing: Any = None  # one batch at a time per process: made at first use (after eventlet's patch: a green lock)
 
