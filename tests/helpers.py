@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
 from kombu import Connection, Exchange, Queue
+from services.kernel import bundles
 
 CST = timezone(timedelta(hours=8))
 SCJG = "511322-scjg"
@@ -61,7 +62,8 @@ def rejection_queue(conn: Connection, dept: str) -> Queue:
 
 
 def drain(conn: Connection, queue: Queue, count: int, timeout: float = 10) -> list[dict]:
-    """Up to `count` messages of `queue` (acked), waiting at most `timeout` seconds. A channel of its own,
+    """Up to `count` messages of `queue` (acked; a gateway bundle counts as its events), waiting at most
+    `timeout` seconds. A channel of its own,
     closed at the end: messages the broker delivered beyond `count` go back to the queue for the next drain
     (on the connection's default channel they stayed unacked, and lost to a second drain, until it closed)."""
     out: list[dict] = []
@@ -74,7 +76,11 @@ def drain(conn: Connection, queue: Queue, count: int, timeout: float = 10) -> li
                 msg = simple.get(timeout=0.5)
             except simple.Empty:
                 continue
-            out.append(json.loads(msg.body) if isinstance(msg.body, (bytes, str)) else msg.payload)
+            body = json.loads(msg.body) if isinstance(msg.body, (bytes, str)) else msg.payload
+            key = (msg.delivery_info or {}).get("routing_key")
+            # a gateway bundle (services/kernel/bundles.py) is what it dispatches: its events, one by one
+            out.extend(envelope for _, envelope in bundles.unbundled(key, body)) if bundles.is_bundle_key(key) \
+                else out.append(body)
             msg.ack()
     finally:
         simple.close()

@@ -26,7 +26,7 @@ from contracts.catalog import ENVELOPE_SCHEMA, MAX_DEPTH, Catalog, ContractError
 from services.gateway.admission import Admitted, Refused, admit, event_status
 from services.gateway.auth import Unauthorized, amqp_identity, http_dept, startup_warnings
 from services.gateway.store import RAW_ENCODING, GatewayStore, digest, ensure_indexes, raw_bytes, storable_text
-from services.kernel import config
+from services.kernel import bundles, config
 from services.kernel.clock import Clock
 from services.kernel.confirms import Outgoing
 from services.kernel.messaging import (ATTEMPTS_HEADER, DEAD_LETTER_QUEUE, INGRESS_EXCHANGE,
@@ -81,11 +81,17 @@ class Contracts(DependencyProvider):
 
 
 class Relay(ConfirmedEvents):
-    """What a worker sends: admitted events on `gateway.events` (routing key = event type, each with its
-    own trace) and rejection notices on `ingress.rejections` (routing key = dept), collected and then
-    published together with one wait for the broker's confirms (services/kernel/confirms.py)."""
+    """What a worker sends: admitted events on `gateway.events` and rejection notices on
+    `ingress.rejections` (routing key = dept), collected and then published together with one wait
+    for the broker's confirms (services/kernel/confirms.py). The admitted events a declared handler
+    consumes go to it as one bundle per handler (services/kernel/bundles.py); the others one by one
+    (routing key = event type, each with its own trace)."""
 
     extra_exchanges = (REJECTIONS_EXCHANGE,)
+
+    def setup(self):
+        super().setup()
+        self.bundle_max = bundles.bundle_max()  # 1: every admitted event alone
 
     def get_dependency(self, worker_ctx):
         return OutgoingBatch(self, worker_ctx)
@@ -96,22 +102,45 @@ class OutgoingBatch:
 
     def __init__(self, relay: Relay, worker_ctx):
         self.relay, self.ctx, self.messages = relay, worker_ctx, []
+        self.bundles: dict[str, list] = {}  # bundle key -> [(traceparent, envelope)], in admission order
 
     def event(self, envelope: dict, incoming_trace: str | None) -> tuple[str, str]:
         """Queue an admitted event; its trace is the publisher's (well-formed) or the event id's.
         Returns (trace id, traceparent)."""
         trace_id = tracing.parse(incoming_trace) or tracing.trace_id_for_event(envelope["event_id"])
         parent = tracing.traceparent(trace_id)
-        headers = encode_to_headers({**self.ctx.context_data, tracing.TRACEPARENT: parent})
-        self.messages.append(Outgoing(self.relay.exchange, envelope["type"], envelope, headers))
+        keys = bundles.targets(self.relay.container.service_name, envelope["type"]) if self.relay.bundle_max > 1 else ()
+        for key in keys:
+            self.bundles.setdefault(key, []).append((parent, envelope))
+        if not keys:
+            self.messages.append(self._alone(envelope, parent))
         return trace_id, parent
+
+    def _alone(self, envelope: dict, parent: str) -> Outgoing:
+        headers = encode_to_headers({**self.ctx.context_data, tracing.TRACEPARENT: parent})
+        return Outgoing(self.relay.exchange, envelope["type"], envelope, headers)
 
     def rejection(self, dept: str, notice: dict) -> None:
         self.messages.append(Outgoing(REJECTIONS_EXCHANGE, dept, notice))
 
     def send(self) -> None:
         messages, self.messages = self.messages, []
-        self.relay.publisher.publish_all(messages)
+        parts, self.bundles = self.bundles, {}
+        if parts:
+            headers = encode_to_headers(self.ctx.context_data)
+            size = self.relay.bundle_max
+            messages += [Outgoing(self.relay.exchange, key, bundles.body(events[i:i + size]), headers, mandatory=True)
+                         for key, events in parts.items() for i in range(0, len(events), size)]
+        returned = self.relay.publisher.publish_all(messages)
+        if returned:  # a bundle no queue took (its handler's queue is not there, or has no such binding):
+            # its events one by one, as before bundles (an event in two bundles once: the exchange copies it)
+            again: dict[str, Outgoing] = {}
+            for out in returned:
+                for parent, envelope in out.body["events"]:
+                    again.setdefault(envelope["event_id"], self._alone(envelope, parent))
+            log.info("%d bundle(s) not routed (%s): %d events dispatched one by one",
+                     len(returned), ", ".join(out.routing_key for out in returned), len(again))
+            self.relay.publisher.publish_all(list(again.values()))
 
 
 class IngressConsumer(BatchCollector, ReliableConsumer):

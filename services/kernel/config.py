@@ -31,6 +31,7 @@ DEFAULTS: dict[str, Any] = {
     "INGRESS_MAX_BYTES": 65536,
     "INGRESS_MAX_BATCH": 500,
     "INGRESS_BATCH_MAX": 50,
+    "GATEWAY_BUNDLE_MAX": 10,  # admitted events of a batch to one consuming handler in one message; 1 = alone (kernel/bundles.py)
     "PUBLISH_CONFIRM_TIMEOUT_SECONDS": 30,
     "INGRESS_YEAR_MIN": 1949,
     "INGRESS_YEAR_MAX": 2100,
@@ -74,7 +75,8 @@ def load_config(path: str | None = None, env: dict[str, str] | None = None) -> d
 
 # Throughput tuning that an in-process container (a test's) also takes from a plain env var when
 # nameko's config does not set it, so `BATCH_MAX=50 pytest …` runs the whole suite batched.
-ENV_TUNING = ("BATCH_MAX", "BATCH_WAIT_MS", "BATCH_WORKERS", "BATCH_CONCURRENCY", "GC_THRESHOLDS", "GC_FREEZE")
+ENV_TUNING = ("BATCH_MAX", "BATCH_WAIT_MS", "BATCH_WORKERS", "BATCH_CONCURRENCY", "GC_THRESHOLDS", "GC_FREEZE",
+              "GATEWAY_BUNDLE_MAX")
 
 
 def number(key: str, *, integer: bool = True, minimum: float = 1, above: bool = False,
@@ -147,6 +149,7 @@ NUMBERS: dict[str, Callable[[str], Any]] = {
     "INGRESS_MAX_BYTES": positive_int,
     "INGRESS_MAX_BATCH": positive_int,
     "INGRESS_BATCH_MAX": positive_int,
+    "GATEWAY_BUNDLE_MAX": positive_int,
     "PUBLISH_CONFIRM_TIMEOUT_SECONDS": seconds,
     "INGRESS_YEAR_MIN": positive_int,
     "INGRESS_YEAR_MAX": positive_int,

@@ -38,16 +38,19 @@ class NotConfirmed(Exception):
 
 @dataclass(frozen=True)
 class Outgoing:
-    """One message: JSON `body` (a dict, or bytes already encoded) to `exchange` with `routing_key`."""
+    """One message: JSON `body` (a dict, or bytes already encoded) to `exchange` with `routing_key`.
+    `mandatory`: the broker returns it when no queue takes it, and `publish_all` hands it back."""
 
     exchange: Exchange
     routing_key: str
     body: object
     headers: dict = field(default_factory=dict)
+    mandatory: bool = False
 
-    def message(self) -> amqp.Message:
+    def message(self, message_id: str | None = None) -> amqp.Message:
+        extra = {"message_id": message_id} if message_id is not None else {}
         return amqp.Message(self.data(), content_type="application/json", content_encoding="utf-8",
-                            delivery_mode=PERSISTENT, application_headers=dict(self.headers))
+                            delivery_mode=PERSISTENT, application_headers=dict(self.headers), **extra)
 
     def data(self) -> bytes:
         if isinstance(self.body, bytes):
@@ -56,6 +59,10 @@ class Outgoing:
             return json.dumps(self.body, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate (echoed from hostile input) keeps its JSON escape
             return json.dumps(self.body).encode("ascii")
+
+
+def _text_id(value) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 class _Lane:
@@ -77,9 +84,18 @@ class _Lane:
         self.channel.confirm_select()
         self.channel.events["basic_ack"].add(self._on_ack)
         self.channel.events["basic_nack"].add(self._on_nack)
+        self.channel.events["basic_return"].add(self._on_return)
         self.tag = 0
         self.pending: set[int] = set()
         self.nacked = 0
+        self.mandatory: dict[str, Outgoing] = {}  # this batch's mandatory messages by message id
+        self.returned: list[Outgoing] = []
+
+    def _on_return(self, exc, exchange, routing_key, message) -> None:
+        # (the broker sends a mandatory message's return before its ack: it is here when send() ends)
+        out = self.mandatory.get(_text_id((message.properties or {}).get("message_id")))
+        if out is not None:
+            self.returned.append(out)
 
     def _settle(self, tag: int, multiple: bool) -> int:
         done = {t for t in self.pending if t <= tag} if multiple else {tag} & self.pending
@@ -92,8 +108,10 @@ class _Lane:
     def _on_nack(self, delivery_tag: int, multiple: bool = False) -> None:
         self.nacked += self._settle(delivery_tag, multiple)
 
-    def send(self, messages: list[Outgoing], timeout: float) -> None:
+    def send(self, messages: list[Outgoing], timeout: float) -> list[Outgoing]:
+        """Publish `messages`, wait for every confirm; the mandatory ones no queue took, in order."""
         self.nacked = 0
+        self.mandatory, self.returned = {}, []
         # the batch's frames are collected and written with one `sendall` (py-amqp writes each
         # message's frames with a system call of their own)
         transport = self.connection.connection.transport
@@ -105,7 +123,13 @@ class _Lane:
             for out in messages:
                 self.tag += 1
                 self.pending.add(self.tag)
-                self.channel.basic_publish(out.message(), exchange=out.exchange.name, routing_key=out.routing_key)
+                if out.mandatory:
+                    message_id = f"zhifa-lane-{id(self)}-{self.tag}"
+                    self.mandatory[message_id] = out
+                    self.channel.basic_publish(out.message(message_id), exchange=out.exchange.name,
+                                               routing_key=out.routing_key, mandatory=True)
+                else:
+                    self.channel.basic_publish(out.message(), exchange=out.exchange.name, routing_key=out.routing_key)
         finally:
             transport._write = sendall
         transport.write(b"".join(frames))
@@ -120,6 +144,8 @@ class _Lane:
                 continue
         if self.nacked:
             raise NotConfirmed(f"消息服务拒收（nack）{self.nacked} 条消息")
+        returned, self.mandatory, self.returned = self.returned, {}, []
+        return returned
 
     def close(self) -> None:
         try:
@@ -140,12 +166,13 @@ class ConfirmedPublisher:
         self.timeout = float(timeout)
         self._free: list[_Lane] = []
 
-    def publish_all(self, messages: list[Outgoing]) -> None:
+    def publish_all(self, messages: list[Outgoing]) -> list[Outgoing]:
+        """Send `messages` and wait for the broker's confirms; the `mandatory` ones no queue took."""
         if not messages:
-            return
+            return []
         lane, reused = (self._free.pop(), True) if self._free else (_Lane(self.amqp_uri, self.exchanges), False)
         try:
-            lane.send(messages, self.timeout)
+            returned = lane.send(messages, self.timeout)
         except CONNECTION_LOST as exc:
             lane.close()
             if not reused:
@@ -155,7 +182,7 @@ class ConfirmedPublisher:
                         type(exc).__name__, exc)
             lane = _Lane(self.amqp_uri, self.exchanges)
             try:
-                lane.send(messages, self.timeout)
+                returned = lane.send(messages, self.timeout)
             except BaseException:
                 lane.close()
                 raise
@@ -163,6 +190,7 @@ class ConfirmedPublisher:
             lane.close()
             raise
         self._free.append(lane)
+        return returned
 
     def close(self) -> None:
         while self._free:

@@ -35,7 +35,7 @@ from nameko.amqp.publish import Publisher as AmqpPublisher, get_connection
 from nameko.events import EventHandler
 from nameko.messaging import Consumer
 
-from services.kernel import config
+from services.kernel import bundles, config
 
 log = logging.getLogger("zhifa.messaging")
 
@@ -434,8 +434,104 @@ def refused_notice(envelope: dict, violations: list[dict], dead_id: str, service
             "rejected_at": datetime.now(timezone.utc).isoformat()}
 
 
+class BundlePart:
+    """One envelope of a bundle (services/kernel/bundles.py) as the message it would have been alone:
+    what the retry / dead-letter path and a batch's trace read of a message (body, headers, routing
+    key, user, content type). `bundle` keeps the bundle's acknowledgement in step."""
+
+    content_type = "application/json"
+    content_encoding = "utf-8"
+
+    def __init__(self, bundle: "_OpenBundle", traceparent: str | None, envelope: dict):
+        self.bundle = bundle
+        self.envelope = envelope
+        self.headers = dict(bundle.headers)
+        if traceparent is not None:
+            self.headers[_TRACE_HEADER] = traceparent
+        self.delivery_info = {"routing_key": envelope.get("type") if isinstance(envelope.get("type"), str) else "",
+                              "exchange": bundle.message.delivery_info.get("exchange", "")}
+        self.properties = {"user_id": bundle.user_id}
+        self.channel = bundle.message.channel
+        self.delivery_tag = None
+
+    @property
+    def body(self) -> bytes:
+        return bundles.encoded(self.envelope)
+
+
+_TRACE_HEADER = "nameko.traceparent"  # (tracing.TRACEPARENT as nameko's context header)
+
+
+class _OpenBundle:
+    """A bundle message whose parts are being worked on: it is settled once every part is."""
+
+    def __init__(self, message, count: int):
+        self.message = message
+        self.headers = {k: v for k, v in (message.headers or {}).items()
+                        if isinstance(k, str) and not k.startswith(INTERNAL_PREFIX)}
+        self.user_id = _text((message.properties or {}).get("user_id"))
+        self.open = count
+        self.requeue = False  # a part's reroute failed: the whole bundle comes again (consumers de-duplicate)
+
+
+def _bundle_parts(body, message, queue: str):
+    """The parts of a message that arrived on a bundle key, or None when it is a plain message."""
+    origin = delivery_of(message, queue)
+    if not bundles.is_bundle_key(origin.routing_key):
+        return None
+    return bundles.parts(body)
+
+
 class ReliableEventHandler(RetryOrDeadLetter, EventHandler):
-    """`@event_handler` that retries with backoff and dead-letters instead of dropping."""
+    """`@event_handler` that retries with backoff and dead-letters instead of dropping. Its queue is
+    bound to its bundle key as well (services/kernel/bundles.py); a bundle's envelopes are republished
+    to the queue one by one (each with its own trace and signed origin: the event type, the bundle's
+    user) and the bundle is acked after the broker confirmed them."""
+
+    def setup(self):
+        super().setup()
+        from kombu import binding
+
+        # (kombu binds a queue that has `bindings` by those alone: the event type's binding is one of them)
+        queue, exchange = self.queue, self.queue.exchange
+        key = bundles.bundle_key(self.source_service, self.container.service_name, self.event_type)
+        self.queue = Queue(queue.name, bindings=[binding(exchange, routing_key=queue.routing_key),
+                                                 binding(exchange, routing_key=key)],
+                           durable=queue.durable, auto_delete=queue.auto_delete, exclusive=queue.exclusive)
+        self.consumer.queues = [self.queue if q is queue else q for q in self.consumer.queues]
+
+    def handle_message(self, body, message):
+        try:
+            found = _bundle_parts(body, message, self._queue_name())
+        except bundles.MalformedBundle as exc:
+            return self._refuse_bundle(message, exc)
+        if found is None:
+            return super().handle_message(body, message)
+        self.container.spawn_managed_thread(partial(self._explode, found, message),
+                                            identifier=f"{type(self).__name__}.explode[{self.method_name}]")
+
+    def _refuse_bundle(self, message, exc: Exception) -> None:
+        try:
+            raise PoisonMessage(str(exc)) from exc
+        except PoisonMessage:
+            self.handle_message_processed(message, None, sys.exc_info())
+
+    def _explode(self, found: list, message) -> None:
+        queue = self._queue_name()
+        bundle = _OpenBundle(message, len(found))
+        try:
+            for traceparent, envelope in found:
+                part = BundlePart(bundle, traceparent, envelope)
+                headers = foreign_headers(part.headers)
+                data = part.body
+                headers.update(origin_headers(queue, 0, part.delivery_info["routing_key"], bundle.user_id, data))
+                self._publisher().publish(data, exchange="", routing_key=queue, headers=headers,
+                                          content_type=part.content_type, content_encoding=part.content_encoding,
+                                          serializer=None)
+        except Exception:  # broker trouble: the bundle comes again (what was republished is de-duplicated)
+            log.exception("could not republish a bundle's events one by one; requeueing it")
+            return settle_message(self.consumer.requeue_message, message)
+        settle_message(self.consumer.ack_message, message)
 
 
 def batch_settings() -> tuple[int, float, int]:
@@ -471,12 +567,15 @@ class BatchCollector:
     its message (`handle_message_processed`: ack, or the retry / dead-letter path). Nothing is acked
     before the worker returned, i.e. after its writes."""
 
-    def setup_batches(self, batch_max: int, *, raise_prefetch: bool = True) -> None:
+    def setup_batches(self, batch_max: int, *, raise_prefetch: bool = True, per_message: int = 1) -> None:
+        """`per_message`: how many items one message may carry (a bundle's events); the prefetch, in
+        messages, is divided by it, so about (BATCH_WORKERS + 1) × BATCH_MAX items wait unacked."""
         _, self.batch_wait, self.batch_workers = batch_settings()
         self.batch_max = batch_max
         if raise_prefetch:  # the broker must hand over the batches being worked on and the next one
             prefetch = config.checked("PREFETCH_COUNT")
-            self.consumer_options.setdefault("prefetch_count", max(prefetch, (self.batch_workers + 1) * self.batch_max))
+            wanted = -(-(self.batch_workers + 1) * self.batch_max // max(1, per_message))
+            self.consumer_options.setdefault("prefetch_count", max(prefetch, wanted))
         self._buffer: list = []
         self._flush_pending = False
         self._inflight = 0
@@ -493,14 +592,19 @@ class BatchCollector:
         return f"{type(self).__name__}.{what}[{self.container.service_name}.{self.method_name}]"
 
     def collect(self, item, message) -> None:
-        """Add one message (and what the worker gets of it) to the next batch."""
-        self._acks.setdefault(message.channel, _ChannelAcks()).collected.add(message.delivery_tag)
+        """Add one message (and what the worker gets of it) to the next batch. A bundle's part is
+        registered through its bundle (`_register`, once per bundle)."""
+        if not isinstance(message, BundlePart):
+            self._register(message)
         self._buffer.append((item, message))
         if len(self._buffer) >= self.batch_max:
             self._flush()
         elif not self._flush_pending:
             self._flush_pending = True
             self.container.spawn_managed_thread(self._flush_later, identifier=self._label("flush"))
+
+    def _register(self, message) -> None:
+        self._acks.setdefault(message.channel, _ChannelAcks()).collected.add(message.delivery_tag)
 
     def _flush_later(self):
         import eventlet
@@ -531,6 +635,10 @@ class BatchCollector:
             except ContainerBeingKilled:
                 self._inflight -= 1
                 for message in messages:
+                    if isinstance(message, BundlePart):
+                        message.bundle.requeue = True
+                        self._part_closed(message)
+                        continue
                     self._settled_alone(message)
                     settle_message(self.consumer.requeue_message, message)
                 self._ack_ready()
@@ -541,7 +649,9 @@ class BatchCollector:
         try:
             outcomes = batch_outcomes(len(messages), result, exc_info)
             for message, outcome in zip(messages, outcomes):
-                if outcome is None:  # applied: acked with the channel's other applied deliveries
+                if isinstance(message, BundlePart):
+                    self._part_settled(message, outcome)
+                elif outcome is None:  # applied: acked with the channel's other applied deliveries
                     self._acks[message.channel].done[message.delivery_tag] = message
                 else:  # the retry / dead-letter path settles it alone
                     self._settled_alone(message)
@@ -551,6 +661,29 @@ class BatchCollector:
             self._inflight -= 1
             self._flush()  # what arrived meanwhile (a backlog: a full batch)
         return result, exc_info
+
+    def _part_settled(self, part: "BundlePart", outcome) -> None:
+        """A bundle's part applied (outcome None) or failed: a failed one goes the retry / dead-letter
+        way alone, as a message of its own would; the bundle is acked when its last part is settled."""
+        if outcome is not None:
+            try:
+                self._reroute_failure(part, outcome)
+            except Exception:  # broker trouble: the whole bundle comes again (consumers de-duplicate)
+                log.exception("could not reroute a failed event of a bundle; requeueing the bundle")
+                part.bundle.requeue = True
+        self._part_closed(part)
+
+    def _part_closed(self, part: "BundlePart") -> None:
+        bundle = part.bundle
+        bundle.open -= 1
+        if bundle.open:
+            return
+        message = bundle.message
+        if bundle.requeue:
+            self._settled_alone(message)
+            settle_message(self.consumer.requeue_message, message)
+        else:
+            self._acks[message.channel].done[message.delivery_tag] = message
 
     def _settled_alone(self, message) -> None:
         acks = self._acks.get(message.channel)
@@ -613,13 +746,26 @@ class BatchEventHandler(BatchCollector, ReliableEventHandler):
 
     def setup(self):
         batch_max = batch_settings()[0]
-        self.setup_batches(batch_max, raise_prefetch=batch_max > 1)
+        self.setup_batches(batch_max, raise_prefetch=batch_max > 1,
+                           per_message=bundles.events_per_message(self.source_service))
         super().setup()
 
     def handle_message(self, body, message):
         if self.batch_max <= 1:
-            return super().handle_message(body, message)
-        self.collect(body, message)
+            return super().handle_message(body, message)  # (a bundle: republished one by one)
+        try:
+            found = _bundle_parts(body, message, self._queue_name())
+        except bundles.MalformedBundle as exc:
+            self._register(message)
+            self._settled_alone(message)
+            self._refuse_bundle(message, exc)
+            return self._ack_ready()
+        if found is None:
+            return self.collect(body, message)
+        self._register(message)  # (its parts are collected as messages of their own, acked as one)
+        bundle = _OpenBundle(message, len(found))
+        for traceparent, envelope in found:
+            self.collect(envelope, BundlePart(bundle, traceparent, envelope))
 
     def batch_context(self, messages: list) -> dict:
         from nameko.messaging import decode_from_headers
