@@ -118,3 +118,69 @@ def test_nothing_is_acked_on_a_channel_whose_connection_is_gone():
     ch.connection = None
     c.handle_batch_result(batch, None, [None, None])
     assert ch.acks == []
+
+
+class BundleCollector(Collector):
+    """Also a bundle's parts: a failed one is rerouted alone (`rerouted`), or the reroute fails."""
+
+    def __init__(self, reroute_fails: bool = False):
+        super().__init__()
+        self.rerouted: list[str] = []
+        self.reroute_fails = reroute_fails
+        self.consumer = type("Consumer", (), {"requeue_message": lambda _, m: self.requeued.append(m.delivery_tag)})()
+        self.requeued: list[int] = []
+
+    def _reroute_failure(self, message, exc_info):
+        if self.reroute_fails:
+            raise ConnectionError("broker gone")
+        self.rerouted.append(message.envelope["event_id"])
+
+
+def bundle(collector, channel, tag, count):
+    """A bundle message of `count` events collected as its parts (BatchEventHandler.handle_message)."""
+    from services.kernel.messaging import BundlePart, _OpenBundle
+
+    message = Message(body=b"{}", delivery_tag=tag, channel=channel, headers={"nameko.call_id_stack": ["x"],
+                                                                              "x-zhifa-attempts": 3})
+    collector._register(message)
+    opened = _OpenBundle(message, count)
+    parts = [BundlePart(opened, f"00-{i:032x}-{i:016x}-01", {"event_id": f"e{tag}.{i}", "type": "case.filed"})
+             for i in range(count)]
+    for part in parts:
+        collector.collect(part.envelope, part)
+    return parts
+
+
+def test_a_bundle_is_acked_once_when_its_last_part_is_settled_and_a_failed_part_goes_alone():
+    ch, c = Channel(), BundleCollector()
+    before = deliveries(c, ch, [1])
+    parts = bundle(c, ch, 2, 3)
+    after = deliveries(c, ch, [3])
+    assert len(c._buffer) == 5 and c._acks[ch].collected == {1, 2, 3}  # the bundle is one delivery
+    c.handle_batch_result(before + parts[:2], None, [None, None, failure()])
+    assert ch.acks == [(1, True)] and c.rerouted == ["e2.1"]  # part 2 of 3 is still open: no ack through 2
+    c.handle_batch_result(parts[2:] + after, None, [None, None])
+    assert ch.acks == [(1, True), (3, True)] and c.requeued == []
+
+
+def test_a_part_whose_reroute_failed_requeues_its_bundle_and_nothing_else():
+    ch, c = Channel(), BundleCollector(reroute_fails=True)
+    parts = bundle(c, ch, 1, 2)
+    after = deliveries(c, ch, [2])
+    c.handle_batch_result(parts + after, None, [failure(), None, None])
+    assert c.requeued == [1]  # the whole bundle comes again (its applied part is de-duplicated)
+    assert ch.acks == [(2, True)]  # the requeued delivery is settled: the next one is acked
+
+
+def test_a_part_looks_like_the_message_it_would_have_been_alone():
+    from services.kernel.messaging import BundlePart, _OpenBundle, delivery_of
+
+    message = Message(body=b"{}", delivery_tag=7, channel=Channel(), headers={"nameko.call_id_stack": ["x"],
+                      "x-zhifa-signature": "forged"}, properties={"user_id": "zhifa"},
+                      delivery_info={"routing_key": "zhifa_bundle.penalty.0123456789ab", "exchange": "gateway.events"})
+    part = BundlePart(_OpenBundle(message, 1), "00-t-p-01", {"event_id": "e1", "type": "case.filed"})
+    assert part.headers == {"nameko.call_id_stack": ["x"], "nameko.traceparent": "00-t-p-01"}  # no x-zhifa-*
+    assert delivery_of(part, "q") == delivery_of(type("M", (), {
+        "headers": {}, "delivery_info": {"routing_key": "case.filed"}, "properties": {"user_id": "zhifa"},
+        "body": part.body})(), "q")
+    assert part.body == b'{"event_id": "e1", "type": "case.filed"}'
