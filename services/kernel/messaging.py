@@ -507,14 +507,25 @@ class ReliableEventHandler(RetryOrDeadLetter, EventHandler):
             return self._refuse_bundle(message, exc)
         if found is None:
             return super().handle_message(body, message)
-        self.container.spawn_managed_thread(partial(self._explode, found, message),
-                                            identifier=f"{type(self).__name__}.explode[{self.method_name}]")
+        self._off_the_consumer("explode", partial(self._explode, found, message))
 
-    def _refuse_bundle(self, message, exc: Exception) -> None:
+    def _off_the_consumer(self, what: str, fn) -> None:
+        """Run `fn` (it publishes and waits for confirms) in a thread of its own, not the consumer's."""
+        self.container.spawn_managed_thread(fn, identifier=f"{type(self).__name__}.{what}[{self.method_name}]")
+
+    def _refuse_bundle(self, message, exc: Exception, then=None) -> None:
+        """Dead-letter a malformed bundle (a poison message: no retry can fix it), then `then()`."""
         try:
             raise PoisonMessage(str(exc)) from exc
         except PoisonMessage:
-            self.handle_message_processed(message, None, sys.exc_info())
+            exc_info = sys.exc_info()
+
+        def refuse():
+            self.handle_message_processed(message, None, exc_info)
+            if then is not None:
+                then()
+
+        self._off_the_consumer("refuse_bundle", refuse)
 
     def _explode(self, found: list, message) -> None:
         queue = self._queue_name()
@@ -756,10 +767,13 @@ class BatchEventHandler(BatchCollector, ReliableEventHandler):
         try:
             found = _bundle_parts(body, message, self._queue_name())
         except bundles.MalformedBundle as exc:
-            self._register(message)
-            self._settled_alone(message)
-            self._refuse_bundle(message, exc)
-            return self._ack_ready()
+            self._register(message)  # (open until dead-lettered and acked: no multiple ack covers it before)
+
+            def settled():
+                self._settled_alone(message)
+                self._ack_ready()
+
+            return self._refuse_bundle(message, exc, then=settled)
         if found is None:
             return self.collect(body, message)
         self._register(message)  # (its parts are collected as messages of their own, acked as one)
