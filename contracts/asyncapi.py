@@ -379,8 +379,12 @@ def _channels(contracts: list[EventContract], services: Iterable | None = None) 
             what = f"events emitted by the {service} service"
         if not names:
             continue
+        routing = ("routing key = event type; the events a declared service consumes travel to it in bundles "
+                   "of at most GATEWAY_BUNDLE_MAX, routing key `zhifa_bundle.<service>.<hash>`, body "
+                   "`{\"bundle\": 1, \"events\": [[traceparent, event], …]}` (GATEWAY_BUNDLE_MAX=1: every event "
+                   "alone)" if declared.relays_ingress else "routing key = event type")
         channels[f"{service}.events"] = {
-            "description": f"Internal nameko event exchange `{service}.events` (routing key = event type): {what}. "
+            "description": f"Internal nameko event exchange `{service}.events` ({routing}): {what}. "
                            "Read-only for departments, and only where an operator grants it.",
             "bindings": _exchange_binding(f"{service}.events"),
             "subscribe": {

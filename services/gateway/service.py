@@ -133,7 +133,9 @@ class OutgoingBatch:
                          for key, events in parts.items() for i in range(0, len(events), size)]
         returned = self.relay.publisher.publish_all(messages)
         if returned:  # a bundle no queue took (its handler's queue is not there, or has no such binding):
-            # its events one by one, as before bundles (an event in two bundles once: the exchange copies it)
+            # its events one by one, as before bundles (an event in two bundles once: the exchange copies it
+            # to every queue its type is bound to, so a handler that took its own bundle may get the event
+            # again; consumers de-duplicate by event id)
             again: dict[str, Outgoing] = {}
             for out in returned:
                 for parent, envelope in out.body["events"]:
