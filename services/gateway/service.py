@@ -84,8 +84,8 @@ class Relay(ConfirmedEvents):
     """What a worker sends: admitted events on `gateway.events` and rejection notices on
     `ingress.rejections` (routing key = dept), collected and then published together with one wait
     for the broker's confirms (services/kernel/confirms.py). The admitted events a declared handler
-    consumes go to it as one bundle per handler (services/kernel/bundles.py); the others one by one
-    (routing key = event type, each with its own trace)."""
+    consumes go to it in bundles of at most GATEWAY_BUNDLE_MAX (services/kernel/bundles.py); the others
+    one by one (routing key = event type, each with its own trace)."""
 
     extra_exchanges = (REJECTIONS_EXCHANGE,)
 
