@@ -1,4 +1,4 @@
-"""Bundles: the gateway's admitted events for one consuming handler sent as one message.
+"""Bundles: the gateway's admitted events for one consuming handler sent together in one message.
 
 The gateway admits ingress events a batch at a time (≤ 50) and used to dispatch each as a message of
 its own on `gateway.events` (routing key = event type), which the consuming services' handlers then
@@ -6,8 +6,9 @@ collect into batches again. Per event that is a publish, a route, a queue entry,
 ack on the broker, and a frame parse and a body decode in the consumer. Instead, the events of one
 admitted batch that a declared handler consumes (`ServiceManifest.consumes`: source `gateway`, a
 topic pattern) go to that handler as *bundles* of at most GATEWAY_BUNDLE_MAX (10) events: one message
-each, routing key `bundle_key(...)`, which
-the handler's queue is bound to besides its pattern (`messaging.ReliableEventHandler.setup`). An event
+each, routing key `bundle_key(...)`, which the handler's queue is bound to besides its pattern
+(`messaging.ReliableEventHandler.setup`). A batching handler divides its prefetch (messages) by
+GATEWAY_BUNDLE_MAX (`events_per_message`), so it holds about as many events unacked as before. An event
 two handlers consume goes into both handlers' bundles, as the topic exchange would have copied it.
 Events no declared handler consumes are dispatched one by one, as before.
 

@@ -1,5 +1,4 @@
-"""The gateway's admitted events reach each consuming handler as one bundle per batch
-(services/kernel/bundles.py), on a real broker and FerretDB with the gateway and personnel services:
+"""The gateway's admitted events reach each consuming handler in bundles (services/kernel/bundles.py), on a real broker and FerretDB with the gateway and personnel services:
 every event applied, a bundle's failed event retried or dead-lettered alone (and its publisher told),
 the bundle acked only when each of its events is settled, a handler without batches republishing the
 events one by one, a bundle no queue takes dispatched one by one, a malformed bundle dead-lettered."""
@@ -48,7 +47,7 @@ def bind(conn, exchange: Exchange, key: str) -> Queue:
     return queue
 
 
-def sizes(conn, queue: Queue, timeout: float = 5) -> list[list[dict]]:
+def bundles_in(conn, queue: Queue, timeout: float = 5) -> list[list[dict]]:
     """The bundles that reached `queue`, each as its envelopes (a plain message: a list of one)."""
     found, channel = [], conn.channel()
     simple = conn.SimpleQueue(queue, channel=channel)
@@ -101,8 +100,8 @@ def test_a_batch_of_admitted_events_reaches_personnel_as_one_bundle_per_handler(
             container_factory(GatewayService).start()
             for i in ids:
                 wait_for(lambda i=i: len(fact_ids(db, i)) >= (2 if i == ids[0] else 1), timeout=15)
-        officers = sizes(conn, seen_officers)
-        credentials = sizes(conn, seen_credentials)
+        officers = bundles_in(conn, seen_officers)
+        credentials = bundles_in(conn, seen_credentials)
     # the broker routed bundles of at most 4, not the events one by one: every event once, in order
     assert all(len(b) <= 4 for b in officers) and max(map(len, officers)) > 1 and [len(b) for b in credentials] == [1]
     assert [e["event_id"] for b in officers for e in b] == [e["event_id"] for e in events[:6]]
@@ -121,7 +120,7 @@ def test_a_bundles_refused_event_goes_its_own_way_and_the_rest_are_applied(zhifa
     wait_for(lambda: fact_ids(db, a), timeout=15)
     good = credential_issued(a, "川A5113228011")
     bad = credential_issued(a, "川A5113228012", dept=STHJ)  # another department's officer: not_owner
-    late = credential_issued(b, "川A5113228013")  # no such officer yet: held, not refused
+    late = credential_issued(b, "川A5113228013")  # no such officer yet: held in b's aggregate, not refused
     with Connection(amqp) as conn:
         rejections = rejection_queue(conn, STHJ)
         dead = bind(conn, DEAD_LETTER_EXCHANGE, "#")
@@ -131,6 +130,7 @@ def test_a_bundles_refused_event_goes_its_own_way_and_the_rest_are_applied(zhifa
     assert notice["event_id"] == bad["event_id"] and [v["rule"] for v in notice["violations"]] == ["not_owner"]
     assert dead_letter["event_id"] == bad["event_id"]  # the refused event alone, not the bundle
     wait_for(lambda: fact_ids(db, a)[1:] == [good["event_id"]], timeout=15)
+    assert wait_for(lambda: officer(db, b), timeout=15)["_id"] == b and late["event_id"] not in fact_ids(db, a)
     # the bundle was acked once each of its events was settled (the credential handler's queue empty)
     wait_for(lambda: [n for name, n in queues(vhost).items()
                       if name.startswith("evt-gateway-credential.*--personnel.")] == [0], timeout=15)
