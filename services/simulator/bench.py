@@ -101,6 +101,20 @@ def log(message: str) -> None:
 
 # -- the machine ----------------------------------------------------------------------------------
 
+_NOT_SHOWN = ("URI", "KEY", "PASSWORD", "TOKEN", "SECRET")  # (connection strings and secrets stay out of reports)
+
+
+def settings_from_environment(env: dict | None = None) -> dict[str, str]:
+    """The suite's settings (services/kernel/config.py DEFAULTS, PREFETCH_COUNT) that the environment sets:
+    what the processes the bench starts inherit instead of the defaults, e.g. `GATEWAY_BUNDLE_MAX=1` in an
+    A/B. Connection strings and secrets are left out."""
+    from services.kernel.config import DEFAULTS
+
+    env = os.environ if env is None else env
+    return {key: env[key] for key in sorted({*DEFAULTS, "PREFETCH_COUNT"})
+            if env.get(key, "") != "" and not any(word in key for word in _NOT_SHOWN) and key != "DB_PREFIX"}
+
+
 def machine() -> dict:
     info: dict[str, Any] = {"nproc": os.cpu_count(), "python": platform.python_version(),
                             "kernel": platform.release(), "cpu_model": None, "memory_mb": None}
@@ -1483,6 +1497,11 @@ def main(argv: list[str] | None = None) -> int:
                                 "started_by_bench": bool(suite.started), "db_prefix": prefix,
                                 "vhost": vhost, "mongo_uri": mongo_uri}
             results["workload"] = info
+            overridden = settings_from_environment() if suite.started else {}
+            results["suite"]["settings_from_environment"] = overridden
+            if overridden:
+                results["notes"].append("服务进程继承的环境变量设置（非默认值）："
+                                        + "，".join(f"{k}={v}" for k, v in overridden.items()))
             scaled = {name: n for name, n in replicas.items() if n > 1}
             if scaled and suite.started:
                 results["notes"].append("竞争消费者：" + "，".join(f"{name} {n} 个进程" for name, n in scaled.items())
