@@ -88,6 +88,15 @@ def drain(conn: Connection, queue: Queue, count: int, timeout: float = 10) -> li
     return out
 
 
+def vhost_queues(vhost: dict) -> list[dict]:
+    """The queues of a test's vhost (the `vhost` fixture) as the management API lists them."""
+    import requests
+    from urllib.parse import quote
+
+    return requests.get(f"{vhost['mgmt']}/api/queues/{quote(vhost['name'], safe='')}", auth=vhost["auth"],
+                        timeout=10).json()
+
+
 def wait_for(check, timeout: float = 10, interval: float = 0.1):
     """Poll `check` until it returns something truthy; return it or fail with the last value."""
     deadline = time.monotonic() + timeout

@@ -28,7 +28,7 @@ from services.gateway.auth import Unauthorized, amqp_identity, http_dept, startu
 from services.gateway.store import RAW_ENCODING, GatewayStore, digest, ensure_indexes, raw_bytes, storable_text
 from services.kernel import bundles, config
 from services.kernel.clock import Clock
-from services.kernel.confirms import Outgoing
+from services.kernel.confirms import Outgoing, json_bytes
 from services.kernel.messaging import (ATTEMPTS_HEADER, DEAD_LETTER_QUEUE, INGRESS_EXCHANGE,
                                        REJECTIONS_EXCHANGE, BatchCollector, DecompressedTooLarge, ReliableConsumer,
                                        bound_decompression, declare_topology,
@@ -441,10 +441,7 @@ class GatewayService:
         which UTF-8 cannot carry, keeps its JSON escape)."""
         if isinstance(item, (bytes, str)):
             return item
-        try:
-            return json.dumps(item, ensure_ascii=False).encode()
-        except UnicodeEncodeError:
-            return json.dumps(item).encode()
+        return json_bytes(item)
 
     # ---- dead letters ----------------------------------------------------------------------
     @DeadLetterConsumer.decorator(queue=DEAD_LETTER_QUEUE, requeue_on_error=True)

@@ -28,7 +28,6 @@ loses nothing.
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
 BUNDLE_WORD = "zhifa_bundle"
@@ -121,15 +120,6 @@ def parts(decoded: Any, max_parts: int = 10_000) -> list[tuple[str | None, dict]
             raise MalformedBundle("事件包中的事件须为 [traceparent, 事件] 对")
         found.append((part[0], part[1]))
     return found
-
-
-def encoded(envelope: dict) -> bytes:
-    """One part's envelope as the body of a message of its own (a retry, a dead letter, a part
-    republished alone)."""
-    try:
-        return json.dumps(envelope, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:  # (a lone surrogate echoed from hostile input keeps its JSON escape)
-        return json.dumps(envelope).encode("ascii")
 
 
 def unbundled(routing_key: str, decoded: Any) -> list[tuple[str, dict]]:

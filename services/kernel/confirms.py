@@ -53,12 +53,16 @@ class Outgoing:
                             delivery_mode=PERSISTENT, application_headers=dict(self.headers), **extra)
 
     def data(self) -> bytes:
-        if isinstance(self.body, bytes):
-            return self.body
-        try:
-            return json.dumps(self.body, ensure_ascii=False).encode("utf-8")
-        except UnicodeEncodeError:  # a lone surrogate (echoed from hostile input) keeps its JSON escape
-            return json.dumps(self.body).encode("ascii")
+        return self.body if isinstance(self.body, bytes) else json_bytes(self.body)
+
+
+def json_bytes(value) -> bytes:
+    """`value` as UTF-8 JSON; a lone surrogate (echoed from hostile input), which UTF-8 cannot carry,
+    keeps its JSON escape."""
+    try:
+        return json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value).encode("ascii")
 
 
 def _text_id(value) -> str:

@@ -23,7 +23,7 @@ import uuid
 import zlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from functools import partial
+from functools import cached_property, partial
 
 from amqp import connection as amqp_connection
 from amqp import transport as amqp_transport
@@ -36,6 +36,7 @@ from nameko.events import EventHandler
 from nameko.messaging import Consumer
 
 from services.kernel import bundles, config
+from services.kernel.confirms import json_bytes
 
 log = logging.getLogger("zhifa.messaging")
 
@@ -163,14 +164,20 @@ def origin_headers(queue: str, attempts: int, routing_key: str, user_id: str, bo
             SIGNATURE_HEADER: sign_retry(queue, attempts, routing_key, user_id, body)}
 
 
+def resent_headers(headers, queue: str, attempts: int, routing_key: str, user_id: str, body) -> dict:
+    """The headers of a message sent again into `queue` (a retry, a replay, a bundle's event alone): its
+    own headers worth keeping (`foreign_headers`) and the signed origin (`origin_headers`)."""
+    kept = foreign_headers(headers)
+    kept.update(origin_headers(queue, attempts, routing_key, user_id, body))
+    return kept
+
+
 def replay_headers(queue: str, stored_headers: dict | None, body) -> dict:
     """Headers for an operator's replay of a dead letter into `queue`: the publisher's own headers,
     attempts back to 0 and, signed again, the routing key and user the message first came with
     (an ingress replay must not arrive as `gateway.ingress` from the suite's user)."""
     stored = stored_headers if isinstance(stored_headers, dict) else {}
-    headers = foreign_headers(stored)
-    headers.update(origin_headers(queue, 0, _text(stored.get(ROUTING_KEY_HEADER)), _text(stored.get(USER_HEADER)), body))
-    return headers
+    return resent_headers(stored, queue, 0, _text(stored.get(ROUTING_KEY_HEADER)), _text(stored.get(USER_HEADER)), body)
 
 
 def foreign_headers(headers) -> dict:
@@ -337,8 +344,7 @@ class RetryOrDeadLetter:
         outage = not poison and bool(delays) and is_outage(exc)
         attempts = min(origin.attempts, len(delays) - 1) if outage else origin.attempts + 1
         dead_id = str(uuid.uuid4())
-        headers = foreign_headers(message.headers)
-        headers.update(origin_headers(queue, attempts, origin.routing_key, origin.user_id, message.body))
+        headers = resent_headers(message.headers, queue, attempts, origin.routing_key, origin.user_id, message.body)
         if outage or (not poison and attempts <= len(delays)):
             delay = delays[-1] if outage else delays[attempts - 1]
             retry_q = Queue(
@@ -454,9 +460,9 @@ class BundlePart:
         self.channel = bundle.message.channel
         self.delivery_tag = None
 
-    @property
-    def body(self) -> bytes:
-        return bundles.encoded(self.envelope)
+    @cached_property
+    def body(self) -> bytes:  # (encoded only when it is sent alone: a retry, a dead letter, a republish)
+        return json_bytes(self.envelope)
 
 
 _TRACE_HEADER = "nameko.traceparent"  # (tracing.TRACEPARENT as nameko's context header)
@@ -533,9 +539,8 @@ class ReliableEventHandler(RetryOrDeadLetter, EventHandler):
         try:
             for traceparent, envelope in found:
                 part = BundlePart(bundle, traceparent, envelope)
-                headers = foreign_headers(part.headers)
                 data = part.body
-                headers.update(origin_headers(queue, 0, part.delivery_info["routing_key"], bundle.user_id, data))
+                headers = resent_headers(part.headers, queue, 0, part.delivery_info["routing_key"], bundle.user_id, data)
                 self._publisher().publish(data, exchange="", routing_key=queue, headers=headers,
                                           content_type=part.content_type, content_encoding=part.content_encoding,
                                           serializer=None)

@@ -7,7 +7,6 @@ import uuid
 
 import pymongo
 import pytest
-import requests
 from kombu import Connection, Exchange, Queue
 from nameko import config
 
@@ -18,7 +17,7 @@ from services.kernel.messaging import DEAD_LETTER_EXCHANGE, declare_topology
 from services.kernel.packing import unpack
 from services.personnel.service import PersonnelService
 from tests.helpers import (SCJG, STHJ, credential_issued, drain, officer_registered, publish, rejection_queue,
-                           wait_for)
+                           vhost_queues, wait_for)
 
 GATEWAY_EVENTS = Exchange("gateway.events", type="topic", durable=True)
 OFFICERS = bundles.bundle_key("gateway", "personnel", "officer.*")
@@ -74,12 +73,8 @@ def send_bundle(amqp_uri: str, key: str, envelopes: list, raw: bytes | None = No
 
 
 def queues(vhost) -> dict[str, int]:
-    """Each queue of the test's vhost and its messages (ready plus unacked), from the management API."""
-    from urllib.parse import quote
-
-    found = requests.get(f"{vhost['mgmt']}/api/queues/{quote(vhost['name'], safe='')}", auth=vhost["auth"],
-                         timeout=5).json()
-    return {q["name"]: int(q.get("messages", 0)) for q in found}
+    """Each queue of the test's vhost and its messages (ready plus unacked)."""
+    return {q["name"]: int(q.get("messages", 0)) for q in vhost_queues(vhost)}
 
 
 def test_a_batch_of_admitted_events_reaches_personnel_as_one_bundle_per_handler(zhifa_config, container_factory, db):

@@ -27,7 +27,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from urllib.parse import quote, urlparse
+from urllib.parse import urlparse
 
 import eventlet
 import pymongo
@@ -41,7 +41,7 @@ from services.gateway.service import GatewayService
 from services.kernel.confirms import ConfirmedPublisher
 from services.kernel.messaging import RetryOrDeadLetter
 from services.personnel.service import PersonnelService
-from tests.helpers import credential_issued, envelope, officer_registered, wait_for
+from tests.helpers import credential_issued, envelope, officer_registered, vhost_queues, wait_for
 from tests.integration.test_hostile import FlakyProxy
 
 # the unpatched module: eventlet's green Popen trips over file descriptors reused between restarts
@@ -121,21 +121,16 @@ def broker_pid() -> int | None:
         return None
 
 
-def queues(vhost: dict) -> list[dict]:
-    return requests.get(f"{vhost['mgmt']}/api/queues/{quote(vhost['name'], safe='')}", auth=vhost["auth"],
-                        timeout=10).json()
-
-
 def queued(vhost: dict) -> tuple[int, int]:
     """(messages, persistent messages) in the vhost's queues, as the management API counts them."""
-    qs = queues(vhost)
+    qs = vhost_queues(vhost)
     return sum(q.get("messages", 0) for q in qs), sum(q.get("messages_persistent", 0) for q in qs)
 
 
 def idle_queues(vhost: dict) -> list[str]:
     """The gateway's ingress queue and the personnel event queues that have no consumer."""
     try:
-        qs = queues(vhost)
+        qs = vhost_queues(vhost)
     except (requests.RequestException, ValueError):  # the management API is still starting
         return ["(management API not answering)"]
     wanted = [q for q in qs if q["name"] == "gateway.ingress"
@@ -198,12 +193,12 @@ def test_the_broker_keeps_what_the_suite_relies_on(zhifa_config, vhost, containe
     assert len(publishers) > 2
     for publisher in publishers:
         assert publisher.use_confirms is True and publisher.delivery_mode == PERSISTENT
-    wait_for(lambda: {"gateway.ingress", "zhifa.dead_letters"} <= {q["name"] for q in queues(vhost)}
-             and any(q["name"].startswith("evt-gateway") for q in queues(vhost)), timeout=30)
+    wait_for(lambda: {"gateway.ingress", "zhifa.dead_letters"} <= {q["name"] for q in vhost_queues(vhost)}
+             and any(q["name"].startswith("evt-gateway") for q in vhost_queues(vhost)), timeout=30)
     gateway.stop()
     personnel.stop()
     # every queue the suite consumes from survives a broker restart
-    for q in queues(vhost):
+    for q in vhost_queues(vhost):
         if q["name"].startswith("rpc.reply-"):  # a caller's own reply queue: gone with the caller
             continue
         assert q["durable"] is True and q["auto_delete"] is False and q["exclusive"] is False, q["name"]
@@ -212,7 +207,7 @@ def test_the_broker_keeps_what_the_suite_relies_on(zhifa_config, vhost, containe
     publish_all(zhifa_config["AMQP_URI"], [event], [0])
     gateway2 = container_factory(GatewayService)
     gateway2.start()
-    wait_for(lambda: [(q.get("messages"), q.get("messages_persistent")) for q in queues(vhost)
+    wait_for(lambda: [(q.get("messages"), q.get("messages_persistent")) for q in vhost_queues(vhost)
                       if q["name"].startswith("evt-gateway-officer.")] == [(1, 1)], timeout=30, interval=0.5)
 
 
@@ -277,7 +272,7 @@ def test_kills_broker_restart_and_database_outage_lose_nothing_and_apply_nothing
     supervisor = eventlet.spawn(supervise)
     started = time.monotonic()
     try:
-        wait_for(lambda: any(q["name"].startswith("evt-gateway") for q in queues(vhost)), timeout=60)
+        wait_for(lambda: any(q["name"].startswith("evt-gateway") for q in vhost_queues(vhost)), timeout=60)
         publisher = eventlet.spawn(publish_all, zhifa_config["AMQP_URI"], events, sent)
         for n, fault in enumerate(faults):
             target = (n + 1) * officers // (len(faults) + 1)
