@@ -85,7 +85,8 @@ DB_OPS = Counter("zhifa_db_ops_total", "Operations database commands carried: th
 DB_COMMAND_SECONDS = Counter("zhifa_db_command_seconds_total", "Time spent waiting for database commands",
                              ["service", "collection", "command"])
 PROJECTION_CACHE = Counter("zhifa_projection_cache_total", "Projection look-ups served from the process cache (hit), "
-                           "read from the database (miss), and entries dropped after a change (dropped)",
+                           "read from the database (miss), entries dropped after a change (dropped), and aggregates "
+                           "made due by an end check that could not tell which keys changed (unknown)",
                            ["service", "kind", "result"])
 # how many messages one batch worker was handed (messaging.BatchCollector: the fact services' batch
 # event handlers and the gateway's ingress); bucket bounds cover BATCH_MAX (150) and INGRESS_BATCH_MAX (50)

@@ -49,7 +49,9 @@ entry, so that entry no longer drops it here; any other entry of that key still 
 it in flight from before the seed are refused as after a drop.
 
 Bounded (PROJECTION_CACHE_ENTRIES, least recently used first; 0: no cache, every read goes to the
-database), counted in `zhifa_projection_cache_total{service, kind, result}` (hit, miss, dropped).
+database), counted in `zhifa_projection_cache_total{service, kind, result}` (hit, miss, dropped; and
+`unknown`: aggregates an end check made due without knowing which keys changed, because the ring had lost
+changes made during the unit — a sign that PROJECTION_CHANGE_SLOTS is small for the rate of changes).
 Greenlets share one cache: nothing between a check and an update yields.
 """
 from __future__ import annotations
@@ -309,8 +311,12 @@ class ProjectionReader:
         if (seen.log, seen.n) == (self.start.log, self.start.n):
             return []
         changed = _changed_between(self.start, seen)
-        return sorted(agg for agg in self.saved if self.used.get(agg)
-                      and (changed is None or self.used[agg] & changed))
+        due = sorted(agg for agg in self.saved if self.used.get(agg)
+                     and (changed is None or self.used[agg] & changed))
+        if changed is None and due:  # the ring lost changes made during the unit (PROJECTION_CHANGE_SLOTS
+            # too small for the rate of changes): every saved aggregate that read any projection falls due
+            self.count("any", "unknown", len(due))
+        return due
 
 
 def projection_reader(db: Database, service: str) -> ProjectionReader | None:

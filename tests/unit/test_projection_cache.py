@@ -183,7 +183,22 @@ def test_an_unknown_stretch_of_the_log_makes_every_saved_aggregate_that_read_a_p
     for _ in range(2 * slots["PROJECTION_CHANGE_SLOTS"] + 2):
         pc.record_change(db, "items", "I9")
     pc.ProjectionReader(db, pc.ProjectionCache(10)).payloads("items", ["I9"], Store().load)  # trims the ring
+    counted = []
+    reader.count = lambda kind, result, n: counted.append((kind, result, n))
     assert reader.finish() == ["case-a"]
+    assert ("any", "unknown", 1) in counted  # what the operator sees: raise PROJECTION_CHANGE_SLOTS
+
+
+def test_an_end_check_that_knows_the_changes_counts_nothing_unknown():
+    db, cache = FakeDb(), pc.ProjectionCache(10)
+    reader = pc.ProjectionReader(db, cache)
+    reader.payloads("officers", ["O1"], Store(O1={"v": 1}).load, "case-a")
+    reader.saved.add("case-a")
+    pc.record_change(db, "officers", "O1")
+    counted = []
+    reader.count = lambda kind, result, n: counted.append((kind, result, n))
+    assert reader.finish() == ["case-a"]
+    assert not [c for c in counted if c[1] == "unknown"]
 
 
 def test_the_cache_is_bounded_least_recently_used_first(slots):
