@@ -1128,7 +1128,12 @@ class VisibilitySampler(threading.Thread):
 
 
 def latency(events: list[dict], amqp_uri: str, store: Store, output: OutputEvents, rate: float, sample: int,
-            services: Iterable[str], wait: float, saturated_after: float) -> dict:
+            services: Iterable[str], wait: float, saturated_after: float,
+            procs: "ProcessSampler | None" = None) -> dict:
+    """Publish at `rate` and time a sample of the events until their facts are visible (and their output
+    events arrive). With `procs`, also the CPU per event at this rate: from the first publish until every
+    sampled fact was visible (what the suite still works on after that is left out, so the figure errs
+    low; an even rate costs more per event than a burst, which comes in full batches)."""
     running = set(services)
     sampler = VisibilitySampler(store)
     sampler.start()
@@ -1152,12 +1157,14 @@ def latency(events: list[dict], amqp_uri: str, store: Store, output: OutputEvent
     log(f"latency: offering {rate:.0f} events/s for {len(events) / rate:.0f}s, sampling 1 in {sample} by database")
     # a sample still invisible after `saturated_after` seconds means the suite cannot keep up:
     # offering more only grows the backlog, so stop and say so
+    cpu_before = procs.snapshot() if procs is not None else None
     stats = publish_amqp(events, amqp_uri, rate=rate, on_sent=on_sent,
                          stop=lambda: sampler.oldest_wait() > saturated_after)
     stopped_early = stats.published < len(events)
     deadline = time.monotonic() + wait
     while sampler.pending and time.monotonic() < deadline:
         time.sleep(0.1)
+    cpu_after = procs.snapshot() if procs is not None else None
     time.sleep(1.0)  # let the last output events arrive
     sampler.stop()
     with output.lock:
@@ -1172,6 +1179,9 @@ def latency(events: list[dict], amqp_uri: str, store: Store, output: OutputEvent
     out = {"offered_rate_per_s": rate, "achieved_rate_per_s": round(stats.rate, 1), "events": stats.published,
            "seconds": round(stats.elapsed, 2), "saturated": saturated, "fact_visible": visible,
            "output_event": by_output}
+    if cpu_before is not None and cpu_after is not None and stats.published and not sampler.pending:
+        # (a backlog left undrained would leave its work out of the window: no figure then)
+        out["cpu"] = window_cpu(cpu_before, cpu_after, stats.published)
     if stopped_early:
         out["note"] = (f"publishing stopped after {stats.published} of {len(events)} events: a sampled fact was "
                        f"still not stored {saturated_after:g}s after it was published")
@@ -1376,7 +1386,8 @@ def print_summary(results: dict) -> None:
     if half:
         hv = half["fact_visible"]
         print(f"  延迟（半负荷，参考，非目标速率）以 {half['offered_rate_per_s']:g} 条/秒（持续吞吐的一半）发布 {half['seconds']} 秒："
-              f"入库可见 p50 {hv['p50_ms']} / p95 {hv['p95_ms']} / p99 {hv['p99_ms']} ms（{hv['samples']} 个样本）")
+              f"入库可见 p50 {hv['p50_ms']} / p95 {hv['p95_ms']} / p99 {hv['p99_ms']} ms（{hv['samples']} 个样本）"
+              + latency_cpu_text(half))
     print_raw_and_rest(results)
 
 
@@ -1385,7 +1396,19 @@ def print_latency(lat: dict) -> None:
     print(f"  延迟        以 {lat['offered_rate_per_s']:.0f} 条/秒（实际 {lat['achieved_rate_per_s']}）发布 {lat['seconds']} 秒"
           f"{'（已饱和' + ('，提前停止加压' if lat.get('note') else '') + '）' if lat.get('saturated') else ''}："
           f"入库可见 p50 {fv['p50_ms']} / p95 {fv['p95_ms']} / p99 {fv['p99_ms']} ms（{fv['samples']} 个样本）；"
-          f"输出事件 p99 {oe['p99_ms']} ms")
+          f"输出事件 p99 {oe['p99_ms']} ms" + latency_cpu_text(lat))
+
+
+def latency_cpu_text(lat: dict) -> str:
+    """The CPU per event at a latency phase's rate (publishing and draining), for the summary; empty when the
+    phase has none (a backlog left undrained, or no process sampler)."""
+    wc = lat.get("cpu")
+    if not wc or wc.get("ms_per_event_all") is None:
+        return ""
+    busy = wc.get("machine_busy_share")
+    top = " · ".join(f"{name} {p['ms_per_event']:.2f}" for name, p in list(wc["processes"].items())[:4])
+    return (f"；此速率下每条事件 CPU {wc['ms_per_event_all']} ms（发布起至最后一个样本入库，{wc['window_s']} 秒，整机忙 "
+            f"{'?' if busy is None else f'{busy:.0%}'}：{top}）")
 
 
 def print_raw_and_rest(results: dict) -> None:
@@ -1556,7 +1579,8 @@ def main(argv: list[str] | None = None) -> int:
                              "ratio": pair_ratio(p)} for p in pairs]}
                     if second:
                         results["latency"] = latency(second, amqp_uri, store, output, args.rate, args.sample,
-                                                     services, wait=30, saturated_after=args.saturated_after)
+                                                     services, wait=30, saturated_after=args.saturated_after,
+                                                     procs=sampler)
                     else:  # (--rate or --duration 0: nothing to offer)
                         results["latency"] = {"skipped": f"--rate {args.rate:g} --duration {args.duration:g}"}
                         log("latency: skipped (no events to offer at this rate and duration)")
@@ -1568,7 +1592,7 @@ def main(argv: list[str] | None = None) -> int:
                         third = events[rest + latency_count:][:int(half * args.duration)] or second
                         results["latency_at_half_capacity"] = latency(
                             third, amqp_uri, store, output, half, max(1, min(args.sample, int(half) // 5)), services,
-                            wait=30, saturated_after=args.saturated_after)
+                            wait=30, saturated_after=args.saturated_after, procs=sampler)
                     results["output_events"] = dict(output.counts)
             finally:
                 results["memory"], results["cpu"] = sampler.stop()

@@ -19,7 +19,7 @@ def test_pairs_alternate_and_the_median_pair_stands_for_the_run(zhifa_config, tm
     env = bench_env(zhifa_config)
     out = tmp_path / "bench.json"
     run = subprocess.run([sys.executable, "-m", "services.simulator.bench", "--start-suite", "yes", "--pairs", "2",
-                          "--events", "200", "--duration", "0", "--raw-events", "60", "--raw-rounds", "1",
+                          "--events", "200", "--duration", "3", "--rate", "50", "--raw-events", "60", "--raw-rounds", "1",
                           "--max-seconds", "90", "--out", str(out)],
                          env=env, capture_output=True, text=True, timeout=400)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
@@ -44,3 +44,9 @@ def test_pairs_alternate_and_the_median_pair_stands_for_the_run(zhifa_config, tm
     ratio_line = next(t for t in results["targets"] if t["name"] == "raw_ratio")["line"]
     assert f"2 组交替测量取比值居中的第 {paired['chosen']} 组" in ratio_line, ratio_line
     assert "交替测量    2 组" in run.stdout and "第 2 组  原始上限" in run.stdout, run.stdout[-3000:]
+    # the latency phase (a short one at an even 50 events/s) has its own CPU window, publishing and draining:
+    # an even rate costs more per event than a burst (docs/benchmark.md, "Bottleneck and what remains")
+    lat = results["latency"]
+    assert not lat["saturated"] and lat["events"] == 150, lat
+    assert lat["cpu"]["ms_per_event_all"] > 0 and lat["cpu"]["window_s"] >= 3, lat["cpu"]
+    assert "此速率下每条事件 CPU" in run.stdout, run.stdout[-3000:]
