@@ -1155,9 +1155,9 @@ def latency(events: list[dict], amqp_uri: str, store: Store, output: OutputEvent
                 sampler.add(env["event_id"], SERVICE_OF[kind], collection, env["payload"][key], t)
 
     log(f"latency: offering {rate:.0f} events/s for {len(events) / rate:.0f}s, sampling 1 in {sample} by database")
+    cpu_before = procs.snapshot() if procs is not None else None
     # a sample still invisible after `saturated_after` seconds means the suite cannot keep up:
     # offering more only grows the backlog, so stop and say so
-    cpu_before = procs.snapshot() if procs is not None else None
     stats = publish_amqp(events, amqp_uri, rate=rate, on_sent=on_sent,
                          stop=lambda: sampler.oldest_wait() > saturated_after)
     stopped_early = stats.published < len(events)
@@ -1373,11 +1373,8 @@ def print_summary(results: dict) -> None:
                   + " ".join(f"{c} {n:g}" for c, n in row["by_command"].items()))
     wc = s.get("cpu")
     if wc:
-        busy = wc["machine_busy_share"]
-        print(f"  阶段 CPU    持续吞吐阶段（{wc['window_s']} 秒，含发布）整机忙 "
-              f"{'?' if busy is None else f'{busy:.0%}'}（{wc['cores']} 核）；每条事件 CPU {wc['ms_per_event_all']} ms："
-              + " · ".join(f"{name} {p['ms_per_event']:.2f} ms（{p['cores']:.2f} 核）"
-                           for name, p in list(wc["processes"].items())[:7]))
+        print(f"  阶段 CPU    持续吞吐阶段（{wc['window_s']} 秒，含发布）整机忙 {busy_text(wc)}（{wc['cores']} 核）；"
+              f"每条事件 CPU {wc['ms_per_event_all']} ms：{processes_text(wc, 7)}")
     if lat.get("skipped"):
         print(f"  延迟        未测量（{lat['skipped']}：没有可发布的事件）")
     else:
@@ -1405,10 +1402,20 @@ def latency_cpu_text(lat: dict) -> str:
     wc = lat.get("cpu")
     if not wc or wc.get("ms_per_event_all") is None:
         return ""
+    return (f"；此速率下每条事件 CPU {wc['ms_per_event_all']} ms（发布起至最后一个样本入库，{wc['window_s']} 秒，"
+            f"整机忙 {busy_text(wc)}：{processes_text(wc, 4)}）")
+
+
+def busy_text(wc: dict) -> str:
+    """A phase's busy share of the whole machine (`window_cpu`), as printed; ? when unknown."""
     busy = wc.get("machine_busy_share")
-    top = " · ".join(f"{name} {p['ms_per_event']:.2f}" for name, p in list(wc["processes"].items())[:4])
-    return (f"；此速率下每条事件 CPU {wc['ms_per_event_all']} ms（发布起至最后一个样本入库，{wc['window_s']} 秒，整机忙 "
-            f"{'?' if busy is None else f'{busy:.0%}'}：{top}）")
+    return "?" if busy is None else f"{busy:.0%}"
+
+
+def processes_text(wc: dict, top: int) -> str:
+    """The `top` busiest processes of a phase's window (`window_cpu`): CPU per event and cores each."""
+    return " · ".join(f"{name} {p['ms_per_event']:.2f} ms（{p['cores']:.2f} 核）"
+                      for name, p in list(wc["processes"].items())[:top])
 
 
 def print_raw_and_rest(results: dict) -> None:
