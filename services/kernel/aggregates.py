@@ -51,7 +51,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, WriteError
 
 from services.common.findings import Finding, diff_findings
 from services.kernel import config
-from services.kernel.mongo import ConcurrencyError
+from services.kernel.mongo import ConcurrencyError, by_id
 from services.kernel.sidewrites import MAX_OPS, SideWrites, chunked, deferred, grouped, holding, together
 from services.kernel.packing import DEFAULT_LAYOUT, Encoded, Layout, decode_parts, unpack_from
 
@@ -395,6 +395,9 @@ class AggregateStore:
     """
 
     writes: Callable[[], SideWrites | None] = staticmethod(lambda: None)
+    # the unit of work's set of aggregate keys `prefetch` found absent (the service sets it with
+    # `writes`; None outside a unit): their `update` decides as new without reading, as `probably_new` does
+    unit_absent: Callable[[], set | None] = staticmethod(lambda: None)
 
     def __init__(self, collection: Collection, listeners: Iterable[Listener] = (), cache: Any = "process",
                  layout: Layout = DEFAULT_LAYOUT):
@@ -534,6 +537,37 @@ class AggregateStore:
             doc["outbox"] = []  # no marker left: the relay of this version is done
         return doc, False
 
+    def prefetch(self, agg_ids: Iterable[str]) -> dict[str, dict]:
+        """Read into the cache, in one `_id $in` find per ID_IN_CHUNK (and one of their outbox markers),
+        the documents of `agg_ids` it does not hold, so the `update`s of a unit of work that follow
+        read nothing: a batch's aggregates are applied concurrently, and each read of its own was a
+        command of its own. The documents read, by id (as `_load` returns them; absent: none stored).
+
+        A document is cached as read only when the cache still holds no version of it afterwards (a
+        green thread of this process may have saved a newer one meanwhile: that one stays). A stale
+        one is what any read may return: its compare-and-set fails and the next attempt reads. An id
+        found absent joins the unit of work's `unit_absent`: its `update` decides as new without a read
+        (as `probably_new`); created meanwhile, the insert loses on its key and the next attempt reads."""
+        if not self.cache.max_bytes:
+            return {}
+        wanted = [a for a in dict.fromkeys(agg_ids) if self.cache.version(self._key(a)) is None]
+        if not wanted:
+            return {}
+        read = {agg_id: unpack_from(self.col, stored) for agg_id, stored in by_id(self.col, wanted).items()}
+        absent = self.unit_absent()
+        if absent is not None:
+            absent.update(self._key(agg_id) for agg_id in wanted if agg_id not in read)
+        with_outbox = [agg_id for agg_id, doc in read.items() if doc.get("outbox")]
+        if with_outbox:
+            marked = by_id(self.outboxes, with_outbox, {"_id": 1})
+            for agg_id in with_outbox:
+                if agg_id not in marked:
+                    read[agg_id]["outbox"] = []  # no marker left: the relay of this version is done (`_load`)
+        for agg_id, doc in read.items():
+            if self.cache.version(self._key(agg_id)) is None:
+                self.cache.put(self._key(agg_id), doc)
+        return read
+
     def update(self, agg_id: str, decide: Callable[[dict | None], Change | None],
                probably_new: bool = False) -> tuple[dict | None, list[dict]]:
         """Run `decide` on the current document and save its result atomically; retry on conflict.
@@ -547,8 +581,10 @@ class AggregateStore:
         decides again, as after a lost compare-and-set (nothing of the lost attempt is relayed, notified
         or cached; the key is not marked contended). Its outbox marker, written before the insert, is
         harmless: the sweep relays the stored document's outbox once more (consumers are idempotent).
+        An aggregate the unit's `prefetch` found absent is guessed new the same way.
         """
-        guess = probably_new
+        absent = self.unit_absent()
+        guess = probably_new or (absent is not None and self._key(agg_id) in absent)
         for _ in range(MAX_ATTEMPTS):
             guessed = guess and self.cache.version(self._key(agg_id)) is None
             guess = False

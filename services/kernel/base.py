@@ -186,7 +186,12 @@ class EventSourcedService:
     def repository(self, aggregate: Aggregate, envelope: dict | None = None) -> EventSourcedRepository:
         store = self.store(aggregate)
         store.writes = lambda: self.writes  # its side writes go to the unit of work running (memoized)
+        store.unit_absent = self._unit_absent  # what the unit's prefetch found absent (AggregateStore.prefetch)
         return EventSourcedRepository(store, self.adapter(aggregate, envelope), self.name)
+
+    def _unit_absent(self) -> set | None:
+        memo = self.memo
+        return None if memo is None else memo.one("kernel.prefetched_absent", None, lambda _: set())
 
     def repositories(self) -> list[EventSourcedRepository]:
         return [self.repository(a) for a in self.manifest.aggregates]
@@ -294,6 +299,15 @@ class EventSourcedService:
                 key = ("", str(i))
             groups.setdefault(key, []).append(i)
 
+        members: dict[str, list[tuple[str, list[dict]]]] = {}
+        for (name, agg_id), indexes in groups.items():
+            if name:
+                members.setdefault(name, []).append((agg_id, [envelopes[i] for i in indexes]))
+        try:
+            self.prefetch(members)
+        except Exception:  # (only reads: each aggregate then reads what it needs itself)
+            log.info("prefetch of a batch failed", exc_info=True, extra={"service": self.name})
+
         def run(item):
             (name, agg_id), indexes = item
             if name and len(indexes) > 1 and self._apply_group(name, [envelopes[i] for i in indexes]):
@@ -310,6 +324,18 @@ class EventSourcedService:
             for _ in pool.imap(run, groups.items()):
                 pass
         return outcomes
+
+    def prefetch(self, groups: dict[str, list[tuple[str, list[dict]]]]) -> dict[str, dict[str, dict]]:
+        """Before a batch's aggregates are applied (concurrently, each reading its own document): read
+        the documents they will read in one find per aggregate kind (AggregateStore.prefetch). `groups`:
+        aggregate name -> [(aggregate id, its facts in the batch)]; facts that create their aggregate
+        (the adapter's `creating`) are not read for (the store inserts them unread). Returns the
+        documents read, name -> id -> document, for a service that reads more for them (its override)."""
+        read = {}
+        for name, members in groups.items():
+            repo = self.repository(self.aggregate(name), members[0][1][-1])
+            read[name] = repo.store.prefetch(agg_id for agg_id, envelopes in members if not repo.creates(envelopes))
+        return read
 
     def _apply_group(self, name: str, envelopes: list[dict]) -> bool:
         """Several facts of one aggregate in one write; False when it failed (nothing was written,

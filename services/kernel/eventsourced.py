@@ -125,9 +125,9 @@ class EventSourcedRepository:
                 raise ValueError(f"aggregate {agg_id} exceeds {MAX_FACTS} facts")
             return self._evaluate(doc, facts, envelope["event_id"], now)
 
-        return self.store.update(agg_id, decide, probably_new=self._creates([envelope]))
+        return self.store.update(agg_id, decide, probably_new=self.creates([envelope]))
 
-    def _creates(self, envelopes: list[dict]) -> bool:
+    def creates(self, envelopes: list[dict]) -> bool:
         """Whether one of `envelopes` is a fact that creates its aggregate (the adapter's optional
         `creating`: fact types): the store then inserts without reading first (AggregateStore.update)."""
         creating = getattr(self.adapter, "creating", ())
@@ -166,7 +166,7 @@ class EventSourcedRepository:
                 raise ValueError(f"aggregate {agg_id} exceeds {MAX_FACTS} facts")
             return self._evaluate(doc, facts, cause, now)
 
-        return self.store.update(agg_id, decide, probably_new=self._creates(envelopes))
+        return self.store.update(agg_id, decide, probably_new=self.creates(envelopes))
 
     def command(self, agg_id: str, build: Callable[[dict | None], dict],
                 as_of: datetime | Callable[[], datetime]) -> tuple[dict | None, list[dict]]:

@@ -6,7 +6,7 @@ FerretDB v1 has no transactions, so every state change is a single-document writ
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from typing import Any, Callable, Iterable
 
 import pymongo
 from pymongo import monitoring
@@ -166,6 +166,21 @@ class Mongo(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return self.db
+
+
+ID_IN_CHUNK = 100  # keys per `_id $in` find (a bounded command and reply)
+
+
+def by_id(col: Collection, ids: Iterable[Any], projection: dict | None = None) -> dict:
+    """{_id: document} of the documents of `col` whose `_id` is one of `ids` (a missing one: absent),
+    in one `{_id: {$in: [...]}}` find per ID_IN_CHUNK keys. FerretDB (SQLite) reads those through the
+    _id index when the ids are strings or ObjectIDs (infra/ferretdb/0012), as a find_one each would.
+    `projection` must keep `_id`."""
+    keys = list(dict.fromkeys(ids))
+    found = {}
+    for start in range(0, len(keys), ID_IN_CHUNK):
+        found.update((d["_id"], d) for d in col.find({"_id": {"$in": keys[start:start + ID_IN_CHUNK]}}, projection))
+    return found
 
 
 class ConcurrencyError(Exception):

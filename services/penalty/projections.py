@@ -24,6 +24,7 @@ supervisor must chase for lateness. Other open findings do not make a case overd
 """
 from __future__ import annotations
 
+import sys
 from datetime import date, datetime
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -131,6 +132,32 @@ def decision_entry(case_id: str, snapshot: Mapping[str, Any]) -> dict[str, Any] 
 DECIDING_FACTS = frozenset({"case.decided", "case.decided_on_spot"})
 
 
+def judged_reads(snapshot: Mapping[str, Any]) -> tuple[tuple, tuple, str | None, bool]:
+    """What judging the case of this snapshot reads of other data: (officer ids, item codes, party id,
+    whether the double-fine check reads the party's other decisions — `rules.check_double_fine`: a
+    current decision with a fine, not revoked, naming the act). A guess for reading ahead
+    (`PenaltyService.prefetch`): what the rules then read is theirs."""
+    entry = decision_entry("", snapshot)
+    fined = bool(entry and not entry["revoked"] and (entry["fine_amount"] or 0) > 0 and entry["act_code"])
+    return (_interned(snapshot.get("officer_ids")), _interned(snapshot.get("item_codes")), snapshot.get("party_id"), fined)
+
+
+def _interned(values: Any) -> tuple:
+    """(Officer ids and item codes recur across a county's cases: a memo of many cases holds each once.)"""
+    return tuple(sys.intern(v) if type(v) is str else v for v in values or ())
+
+
+def fact_reads(fact_type: str, payload: Mapping[str, Any]) -> tuple[list, list, str | None, bool]:
+    """What one fact adds to `judged_reads` of its case (the fold: officers acting or deciding, the
+    item code, the party; a deciding fact with a fine makes the party's other decisions read)."""
+    party, officers = payload.get("party"), payload.get("officers")
+    return ([str(o) for o in officers] if isinstance(officers, (list, tuple)) else [],
+            [str(payload["item_code"])] if payload.get("item_code") else [],
+            str(party["id"]) if isinstance(party, Mapping) and party.get("id") else None,
+            fact_type in DECIDING_FACTS and isinstance(payload.get("fine_amount"), (int, float))
+            and payload["fine_amount"] > 0)
+
+
 def never_decided(doc: Mapping[str, Any]) -> bool:
     """True when no fact the case document holds (applied, held or anomalous) is a decision: then no
     version of the case ever had a decisions-index entry, so there is none to read or to drop (a
@@ -235,7 +262,7 @@ def item_view(item: ProjectedItem | None, dept: str, code: str, at: datetime) ->
 # officer worked on), which grew penalty's memory by tens of MB over a long run.
 ITEM_ANSWER_BYTES = 1400     # one item view at an instant (measured: tests/unit/test_process_memo.py)
 OFFICER_ANSWER_BYTES = 320   # one credential verdict (measured: the same test)
-_ITEM_ANSWERS = ProcessMemo("penalty.item_answers", share=0.3, entry_bytes=ITEM_ANSWER_BYTES)
+_ITEM_ANSWERS = ProcessMemo("penalty.item_answers", share=0.22, entry_bytes=ITEM_ANSWER_BYTES)
 _OFFICER_ANSWERS = ProcessMemo("penalty.officer_answers", share=0.2, entry_bytes=OFFICER_ANSWER_BYTES)
 
 

@@ -194,6 +194,12 @@ DECISION_ENTRY_BYTES = 245  # one case's digest held (measured: tests/unit/test_
 _WRITTEN_DECISIONS = ProcessMemo("penalty.decisions", share=0.075, entry_bytes=DECISION_ENTRY_BYTES)
 
 
+# (database, case id) -> what judging the case read at its last save here (projections.judged_reads), to
+# read ahead for the next batch with facts of it (PenaltyService.prefetch)
+JUDGED_READS_BYTES = 420  # one case's entry held (measured: tests/unit/test_process_memo.py)
+_JUDGED_READS = ProcessMemo("penalty.judged_reads", share=0.08, entry_bytes=JUDGED_READS_BYTES)
+
+
 def _digest(entry: dict | None) -> int:
     return hash(json.dumps(entry, sort_keys=True, default=str))
 
@@ -246,6 +252,35 @@ class PenaltyService(EventSourcedService):
             writes.after(lambda: self._judged_on_changed(reader))
         return reader
 
+    def prefetch(self, groups: dict) -> dict:
+        """The batch's case documents (the kernel's prefetch), then what their judgements will read of
+        the officer and item projections and of their parties' other decisions (store.read_ahead):
+        from each case's document as just read, else as this process last saved it (`_JUDGED_READS`),
+        with what the batch's facts add. A guess: a key it misses is read by the case that needs it."""
+        read = super().prefetch(groups)
+        reader = self.projection_reader()
+        if reader is None or not groups.get("case"):
+            return read
+        docs = read.get("case", {})
+        officers, items, parties = set(), set(), set()
+        for case_id, envelopes in groups["case"]:
+            doc = docs.get(case_id)
+            known = projections.judged_reads(doc.get("snapshot") or {}) if doc is not None \
+                else _JUDGED_READS.get((self.db.name, case_id))
+            party, fined = (known[2], known[3]) if known else (None, False)
+            if known:
+                officers.update(known[0])
+                items.update(known[1])
+            for envelope in envelopes:
+                acting, codes, named, fines = projections.fact_reads(envelope.get("type"), envelope.get("payload") or {})
+                officers.update(acting)
+                items.update(codes)
+                party, fined = party or named, fined or fines
+            if party and fined:
+                parties.add(party)
+        store.read_ahead(reader, self.db, officers, items, parties)
+        return read
+
     def _judged_on_changed(self, reader: ProjectionReader) -> None:
         # the deadline sweep re-evaluates them on fresh projections
         store.mark_cases_due(self.db, reader.finish(), self.clock())
@@ -254,6 +289,7 @@ class PenaltyService(EventSourcedService):
         return [*super().store_listeners(aggregate), self._saved, self._index_decision]
 
     def _saved(self, old: dict | None, new: dict) -> None:
+        _JUDGED_READS.put((self.db.name, new["_id"]), projections.judged_reads(new.get("snapshot") or {}))
         reader = self.projection_reader() if old is not new else None
         if reader is not None:
             reader.saved.add(new["_id"])

@@ -34,6 +34,7 @@ from services.kernel.aggregates import AggregateStore, Change
 from services.kernel.process_memo import ProcessMemo
 from services.kernel.memo import Memo, remembered
 from services.kernel.mongo import ConcurrencyError  # noqa: F401 (raised by the lease; callers catch store.ConcurrencyError)
+from services.kernel.mongo import by_id
 from services.kernel.packing import reading, unpack_from
 from services.kernel.projection_cache import ProjectionReader, record_change, record_changes, shared_cache
 from services.kernel.sidewrites import SideWrites, deferred
@@ -170,21 +171,6 @@ def projections_stored(db: Database, kind: str, stored: dict[str, dict], generat
         for key, payload in stored.items():
             as_read = bson.decode(bson.encode({"payload": payload}), codec_options=db.codec_options)["payload"]
             cache.seed(db.name, kind, key, as_read, generation, logged)
-
-
-ID_IN_CHUNK = 100  # keys per `_id $in` find (a bounded command and reply)
-
-
-def by_id(col: Collection, ids: Iterable[Any], projection: dict | None = None) -> dict:
-    """{_id: document} of the documents of `col` whose `_id` is one of `ids` (a missing one: absent),
-    in one `{_id: {$in: [...]}}` find per ID_IN_CHUNK keys. FerretDB (SQLite) reads those through the
-    _id index when the ids are strings or ObjectIDs (infra/ferretdb/0012), as a find_one each would.
-    `projection` must keep `_id`."""
-    keys = list(dict.fromkeys(ids))
-    found = {}
-    for start in range(0, len(keys), ID_IN_CHUNK):
-        found.update((d["_id"], d) for d in col.find({"_id": {"$in": keys[start:start + ID_IN_CHUNK]}}, projection))
-    return found
 
 
 def _without_id(doc: dict | None) -> dict | None:
@@ -356,6 +342,19 @@ def _party_decisions(db: Database) -> Callable[[list], dict]:
         entries = by_id(db.decisions, [c for cases in listed.values() for c in cases])
         return {party: [(c, _without_id(entries.get(c))) for c in cases] for party, cases in listed.items()}
     return load
+
+
+def read_ahead(reader: ProjectionReader, db: Database, officer_ids: Iterable[str], item_codes: Iterable[str],
+               parties: Iterable[str]) -> None:
+    """Read into the process cache, through the unit's `reader`, the officer and item projections and
+    the parties' decision lists a batch's cases will be judged on and that it does not hold: one find
+    per kind (per ID_IN_CHUNK keys) instead of one for each case that misses (`projected`,
+    `other_decisions` then find them cached)."""
+    for kind, keys, load in ((OFFICERS, officer_ids, _payloads(db.officers)), (ITEMS, item_codes, _payloads(db.items)),
+                             (PARTIES, parties, _party_decisions(db))):
+        keys = sorted(set(keys))
+        if keys:
+            reader.payloads(kind, keys, load)
 
 
 def other_decisions(db: Database, party_id: str | None, case_id: str,

@@ -37,6 +37,10 @@ ENTRIES = {
     "penalty.case_list_at": lambda n: ((DB, case_id(n)),
                                        (f"511322-scjg|investigating|{n % 2}", f"{n * 7919:016x}", n)),
     "penalty.decisions": lambda n: ((DB, case_id(n)), hash(f"decision {n}")),
+    "penalty.judged_reads": lambda n: ((DB, case_id(n)), projections.judged_reads({
+        "officer_ids": [f"511322-SJ-{n % 97:04d}", f"511322-SJ-{(n + 1) % 97:04d}"],
+        "item_codes": [f"511322-scjg-{n % 31:04d}"], "party_id": f"91511322MA{n:08d}",
+        "decisions": [{"fine_amount": 500 + n, "act_code": "A01", "party": {"id": f"91511322MA{n:08d}"}}]})),
     "findings_at": lambda n: ((DB, COL, case_id(n)), n + 3),
     "penalty.item_answers": lambda n: ((ITEM, DEPT, *projections._when(instant(n))),
                                        projections.item_view(ITEM.value, DEPT, ITEM.payload["item_code"], instant(n))),
@@ -54,6 +58,7 @@ def test_every_memo_of_the_budget_is_here_and_the_shares_add_up_to_at_most_one()
     assert set(memos) == set(ENTRIES)  # a new memo: measure its entry here
     assert sum(m.share for m in memos.values()) <= 1.0 + 1e-9
     assert memos["penalty.decisions"] is penalty_service._WRITTEN_DECISIONS
+    assert memos["penalty.judged_reads"] is penalty_service._JUDGED_READS
     assert memos["penalty.case_list_at"] is store._known and memos["findings_at"] is findings_index._known
     assert memos["penalty.case_refs"] is penalty_service._INDEXED_REFS
     assert memos["penalty.item_answers"] is projections._ITEM_ANSWERS
