@@ -370,17 +370,29 @@ class PenaltyService(EventSourcedService):
         stored: dict[str, dict] = {}  # key -> the payload stored last (the newest: older ones are not stored)
         due: dict[str, None] = {}     # keys whose cases fall due, in order
         written: list[int] = []
+        payloads, taken = [], []
         for i, envelope in enumerate(envelopes):
             try:
                 payload = envelope["payload"]
-                key = payload[id_field]
-                if kind == store.OFFICERS:
-                    kept, changed = store.store_officer(self.db, payload, now)
-                else:
-                    kept = changed = store.upsert_item(self.db, payload, now)
+                payload[id_field], int(payload["version" if kind == store.OFFICERS else "revision"])
             except Exception:
                 outcomes[i] = sys.exc_info()
                 continue
+            payloads.append(payload)
+            taken.append(i)
+        try:  # the batch's projections in one read and one bulk (store.store_projections)
+            answers = store.store_projections(self.db, kind, payloads, now) if payloads else []
+        except Exception:
+            failed = sys.exc_info()
+            for i in taken:
+                outcomes[i] = failed
+            answers = []
+        for i, payload, answer in zip(taken, payloads, answers):
+            if isinstance(answer, store.Failed):
+                outcomes[i] = answer.exc_info
+                continue
+            kept, changed = answer
+            key = payload[id_field]
             if kept:
                 stored[key] = payload
                 written.append(i)

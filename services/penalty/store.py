@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import threading
 import time
 import uuid
 import weakref
 from datetime import datetime
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, NamedTuple
 
 import bson
 from pymongo import DeleteOne, ReplaceOne, ReturnDocument, UpdateOne
@@ -109,13 +110,83 @@ def store_officer(db: Database, payload: dict, now: datetime) -> tuple[bool, boo
     answered True so the log and the marks are made again (as `upsert_item` does for an item). One
     command: the write hands back the projection it replaced (none: a new officer)."""
     version = int(payload["version"])
+    stored, old = _store_newer(db.officers, payload["officer_id"], version, payload, now)
+    return _officer_answer(old, version, payload) if stored else (False, False)
+
+
+def _store_newer(col: Collection, key: str, version: int, payload: dict, now: datetime) -> tuple[bool, dict | None]:
+    """Keep `payload` unless a newer version is stored: (whether it was stored, the document it replaced —
+    None for a new one). One command."""
     try:
-        old = db.officers.find_one_and_update(
-            {"_id": payload["officer_id"], "version": {"$lte": version}},
+        old = col.find_one_and_update(
+            {"_id": key, "version": {"$lte": version}},
             {"$set": {"version": version, "payload": payload, "received_at": now}},
             upsert=True, return_document=ReturnDocument.BEFORE)  # (FerretDB v1: no projection here)
     except DuplicateKeyError:  # a newer version is stored: the filter missed and the insert collided
-        return False, False
+        return False, None
+    return True, old
+
+
+class Failed(NamedTuple):
+    """A projection whose write raised (`store_projections`): the message's retry / dead-letter way."""
+    exc_info: tuple
+
+
+def store_projections(db: Database, kind: str, payloads: list[dict], now: datetime) -> list:
+    """`store_officer` (kind OFFICERS) or `upsert_item` (ITEMS) of each of a batch's projections, in
+    order, with their answers — (kept, changed); an item's are both whether it was stored — or
+    `Failed`. The batch's projections are read in one find; one stored already is written in one
+    ordered bulk of replacements guarded by the version read (a single conditional UPDATE in FerretDB,
+    patch 0006) instead of a command each. The first of a new one is written alone (its insert may
+    collide with another writer's), the batch's later ones of it are guarded by the version it wrote.
+    When a guard missed (another process stored a version meanwhile), every guarded one is written
+    alone again: that write finds its own version stored and answers as for a redelivery (True), so the
+    log and the due marks are made again rather than missed. Raises when the read or the bulk fails
+    (nothing of the batch is known stored)."""
+    col, id_field, version_field = (db.officers, "officer_id", "version") if kind == OFFICERS \
+        else (db.items, "item_code", "revision")
+    stored = by_id(col, [p[id_field] for p in payloads])
+    answers: list = [None] * len(payloads)
+    ops, guarded = [], []
+    for i, payload in enumerate(payloads):
+        key, version = payload[id_field], int(payload[version_field])
+        doc = stored.get(key)
+        if doc is None or isinstance(doc.get("version"), bool) or not isinstance(doc.get("version"), int):
+            result = _alone(col, kind, key, version, payload, now)  # new (or not in this form)
+            answers[i] = result if isinstance(result, Failed) else result[0]
+            if not isinstance(result, Failed) and result[1]:
+                stored[key] = {"_id": key, "version": version, "payload": payload}
+            continue
+        if doc["version"] > version:
+            answers[i] = (False, False)  # a newer one is stored: not stored, nothing changed
+            continue
+        new = {"_id": key, "version": version, "payload": payload, "received_at": now}
+        ops.append(ReplaceOne({"_id": key, "version": doc["version"]}, new))
+        guarded.append(i)
+        answers[i] = _officer_answer(doc, version, payload) if kind == OFFICERS else (True, True)
+        stored[key] = new  # (a later one of the same projection in the batch is guarded by this version)
+    if ops and _bulk(col, ops) < len(ops):
+        for i in guarded:
+            key, version = payloads[i][id_field], int(payloads[i][version_field])
+            result = _alone(col, kind, key, version, payloads[i], now)
+            answers[i] = result if isinstance(result, Failed) else result[0]
+    return answers
+
+
+def _alone(col: Collection, kind: str, key: str, version: int, payload: dict, now: datetime):
+    """One projection written alone: ((kept, changed), whether it was stored), or `Failed`."""
+    try:
+        if kind == OFFICERS:
+            stored, old = _store_newer(col, key, version, payload, now)
+            return (_officer_answer(old, version, payload) if stored else (False, False)), stored
+        stored = _upsert_newer(col, key, version, payload, now)
+        return (stored, stored), stored
+    except Exception:
+        return Failed(sys.exc_info())
+
+
+def _officer_answer(old: dict | None, version: int, payload: dict) -> tuple[bool, bool]:
+    """`store_officer`'s answer for `payload` stored over `old` (None: a new officer)."""
     before = old["payload"] if old else None
     again = old is not None and old.get("version") == version
     return (again or _officer_read(before) != _officer_read(payload),

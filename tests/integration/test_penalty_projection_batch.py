@@ -47,7 +47,9 @@ def test_a_batch_of_officer_changes_is_one_log_write_one_reverse_index_read_and_
              {"payload": officer("O1", 2, valid_to="2026-06-30")}]
     outcomes = PenaltyService.handle_officer_changed(service(db), batch)
     assert outcomes == [None] * 4
-    assert recorder.seen == [("findAndModify", "officers")] * 4 + [
+    # the batch's officers read at once; a new one's first version written alone (its insert may
+    # collide), O1's second then in the bulk, guarded by the version the first wrote
+    assert recorder.seen == [("find", "officers")] + [("findAndModify", "officers")] * 2 + [("update", "officers"),
         ("update", CHANGES), ("find", "case_refs"), ("update", "cases_due"), ("update", "cases")]
     assert logged(db) == before + 2  # O1 and O2, once each
     assert db.officers.find_one({"_id": "O1"})["version"] == 2
@@ -57,6 +59,44 @@ def test_a_batch_of_officer_changes_is_one_log_write_one_reverse_index_read_and_
         assert db.cases_due.find_one({"_id": case_id})["due_at"] == NOW
     assert db.cases.find_one({"_id": "C4"}) == {"_id": "C4", "version": 1}  # O3 not stored: not due
     assert db.cases_due.find_one({"_id": "C4"}) is None
+
+
+def test_projections_stored_already_are_one_read_and_one_bulk_and_only_a_rule_relevant_change_makes_cases_due(watched):
+    db, recorder = watched
+    for officer_id in ("O1", "O2"):
+        store.store_officer(db, officer(officer_id, 1), NOW)
+    cases_referring(db, {"officer_ids:O1": ["C1"], "officer_ids:O2": ["C2"]})
+    recorder.seen.clear()
+    batch = [{"payload": officer("O1", 2, valid_to="2026-06-30")},  # what the credential rule reads changed
+             {"payload": {**officer("O2", 2), "name": "改名"}},      # read by penalty, not by the rule
+             {"payload": officer("O1", 3, valid_to="2026-06-30")}]  # the same again, newer
+    assert PenaltyService.handle_officer_changed(service(db), batch) == [None] * 3
+    assert recorder.seen[:2] == [("find", "officers"), ("update", "officers")]  # one read, one bulk
+    assert "findAndModify" not in [c for c, _ in recorder.seen]
+    assert [db.officers.find_one({"_id": o})["version"] for o in ("O1", "O2")] == [3, 2]
+    assert db.officers.find_one({"_id": "O2"})["payload"]["name"] == "改名"
+    assert db.cases.find_one({"_id": "C1"})["version"] == 2  # made due once
+    assert db.cases.find_one({"_id": "C2"})["version"] == 1  # the rule reads nothing that changed
+
+
+def test_a_projection_another_process_stored_between_the_read_and_the_bulk_is_written_again_alone(watched,
+                                                                                                   monkeypatch):
+    db, recorder = watched
+    store.store_officer(db, officer("O1", 1), NOW)
+    cases_referring(db, {"officer_ids:O1": ["C1"]})
+    real = store.by_id
+
+    def read_then_raced(col, ids, projection=None):
+        found = real(col, ids, projection)
+        if col.name == "officers":  # another process stores version 2 after our read
+            store.store_officer(db, officer("O1", 2), NOW)
+        return found
+    monkeypatch.setattr(store, "by_id", read_then_raced)
+    outcomes = PenaltyService.handle_officer_changed(service(db), [{"payload": officer("O1", 3, valid_to="2026-06-30")}])
+    assert outcomes == [None]
+    assert db.officers.find_one({"_id": "O1"})["version"] == 3  # the guard missed; written alone then
+    assert ("findAndModify", "officers") in recorder.seen
+    assert db.cases.find_one({"_id": "C1"})["version"] == 2
 
 
 def test_an_item_batch_makes_the_cases_of_the_stored_items_due(watched):
