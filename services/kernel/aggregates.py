@@ -167,11 +167,11 @@ class DocCache:
             doc["outbox"] = []
         return doc
 
-    def put(self, key: tuple[str, str], doc: dict) -> None:
-        """Keep `doc` (unpacked, as read) at its version."""
+    def put(self, key: tuple[str, str], doc: dict) -> int:
+        """Keep `doc` (unpacked, as read) at its version; the bytes kept (0: not kept)."""
         if not self.max_bytes or key in self._contended:  # (a cache of size 0 keeps nothing)
-            return
-        self._keep(key, bson.encode(doc), None, doc["version"])
+            return 0
+        return self._keep(key, bson.encode(doc), None, doc["version"])
 
     def put_encoded(self, key: tuple[str, str], encoded: Encoded, version: int) -> None:
         """Keep the document saved as `encoded` (packing.Encoded: the bytes written) at `version`."""
@@ -179,16 +179,17 @@ class DocCache:
             return
         self._keep(key, encoded.stored.raw, encoded.inner, version)
 
-    def _keep(self, key: tuple[str, str], data: bytes, inner: bytes | None, version: int) -> None:
+    def _keep(self, key: tuple[str, str], data: bytes, inner: bytes | None, version: int) -> int:
         size = len(data) + len(inner or b"")
         with self._lock:
             self._pop(key)
             if size > self.max_bytes // 4:  # one huge aggregate does not flush everything else
-                return
+                return 0
             self._docs[key] = (data, inner, version, False)
             self.bytes += size
             while self.bytes > self.max_bytes:
                 self._pop(next(iter(self._docs)))
+        return size
 
     def version(self, key: tuple[str, str]) -> int | None:
         """The version of the cached document (one this process saved: stored then), None if none."""
@@ -543,7 +544,8 @@ class AggregateStore:
         read nothing: a batch's aggregates are applied concurrently, and each read of its own was a
         command of its own. The documents read, by id (as `_load` returns them; absent: none stored).
 
-        A document is cached as read only when the cache still holds no version of it afterwards (a
+        At most half the cache is filled so (the rest read as before). A document is cached as read
+        only when the cache still holds no version of it afterwards (a
         green thread of this process may have saved a newer one meanwhile: that one stays). A stale
         one is what any read may return: its compare-and-set fails and the next attempt reads. An id
         found absent joins the unit of work's `unit_absent`: its `update` decides as new without a read
@@ -563,9 +565,10 @@ class AggregateStore:
             for agg_id in with_outbox:
                 if agg_id not in marked:
                     read[agg_id]["outbox"] = []  # no marker left: the relay of this version is done (`_load`)
+        room = self.cache.max_bytes // 2  # (a batch of large documents does not evict what it read first)
         for agg_id, doc in read.items():
-            if self.cache.version(self._key(agg_id)) is None:
-                self.cache.put(self._key(agg_id), doc)
+            if room > 0 and self.cache.version(self._key(agg_id)) is None:
+                room -= self.cache.put(self._key(agg_id), doc)
         return read
 
     def update(self, agg_id: str, decide: Callable[[dict | None], Change | None],

@@ -111,3 +111,15 @@ def test_a_store_without_a_cache_reads_nothing_ahead(db):
     s = AggregateStore(db.things, cache=DocCache(0))
     db.recorder.seen.clear()
     assert s.prefetch(["t1"]) == {} and things(db) == []
+
+
+def test_a_read_ahead_fills_at_most_half_the_cache(db):
+    created(db, *[f"t{n}" for n in range(20)])
+    one = len(__import__("bson").encode(store(db).prefetch(["t0"])["t0"]))
+    ours = AggregateStore(db.things, cache=DocCache(8 * one))
+    ours.unit_absent = lambda: None
+    read = ours.prefetch([f"t{n}" for n in range(20)])
+    assert len(read) == 20  # all read (a service reads ahead from them) ...
+    # ... the first of them fill half the cache (the last one put may pass it by its own size)
+    assert 4 <= len(ours.cache) <= 5 and ours.cache.bytes <= ours.cache.max_bytes // 2 + 2 * one
+    assert ours.cache.version(ours._key("t0")) == 1 and ours.cache.version(ours._key("t19")) is None
