@@ -12,9 +12,8 @@ import pymongo
 import pytest
 
 from plugins.host import build_plugin_manager
-from services.kernel import aggregates, projection_cache
+from services.kernel import aggregates, process_memo, projection_cache
 from services.kernel.replay import offline
-from services.penalty import service as penalty_service
 from services.penalty import store
 from services.penalty.service import PenaltyService
 from tests.db_recorder import Recorder
@@ -60,10 +59,13 @@ def story(case_id: str, party: dict) -> list[dict]:
 
 
 def a_new_process() -> None:
-    """Forget what this process cached (documents, projections, what each case's judgement read)."""
+    """Forget what this process cached and remembers (documents, projections, every memo of the
+    PROCESS_MEMO_MB budget: what each case's judgement read, the reverse-index pairs written — keyed
+    without the database, so another test's cases of the same ids would count as written here)."""
     aggregates._caches.clear()
     projection_cache._caches.clear()
-    penalty_service._JUDGED_READS.reset()
+    for memo in process_memo.memos():
+        memo.reset()
 
 
 def finds(recorder: Recorder) -> dict[str, int]:
