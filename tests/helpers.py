@@ -154,6 +154,29 @@ def tcp_open(port: int) -> bool:
 
 
 @contextmanager
+def offline_recorded(servers: dict, service_cls: type, suffix: str, *, host, preset: str, indexes,
+                     clock=None):
+    """An offline event-sourced service (services/kernel/replay.py `offline`, no container) on a scratch
+    database whose commands are recorded, its indexes made by `indexes(db)`: (service, database, recorder)."""
+    import pymongo
+
+    from services.kernel.replay import offline
+    from tests.db_recorder import Recorder
+
+    with scratch_database(servers, suffix) as db:
+        recorder = Recorder()
+        client = pymongo.MongoClient(servers["MONGO_URI"], serverSelectionTimeoutMS=3000, tz_aware=True,
+                                     event_listeners=[recorder])
+        try:
+            service = offline(service_cls, client[db.name], host=host, preset=preset, dispatch=lambda t, p: None,
+                              clock=clock)
+            indexes(service.db)
+            yield service, db, recorder
+        finally:
+            client.close()
+
+
+@contextmanager
 def scratch_database(servers: dict, suffix: str, *, tz_aware: bool = True, socket_timeout_ms: int | None = None):
     """A database of its own on the test profile's FerretDB (`t<random>_<suffix>`), dropped afterwards."""
     import pymongo

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import copy
 
-import pymongo
 import pytest
 
 from contracts.events.penalty_internal import CONTRACTS
 from services.handover import store
 from services.handover.service import HandoverService
-from services.kernel.replay import offline
 from services.simulator.bench_replay import suite_settings
 from tests.db_recorder import Recorder
-from tests.helpers import envelope, scratch_database
+from tests.helpers import envelope, offline_recorded
 
 CASE_CHANGED = next(c.example for c in CONTRACTS if c.type == "case.changed")
 
@@ -26,17 +24,10 @@ CASE_CHANGED = next(c.example for c in CONTRACTS if c.type == "case.changed")
 @pytest.fixture
 def handover(servers):
     """(the service on a scratch database whose commands are recorded, that database, the recorder)"""
-    with scratch_database(servers, "handover") as db:
-        recorder = Recorder()
-        client = pymongo.MongoClient(servers["MONGO_URI"], serverSelectionTimeoutMS=3000, tz_aware=True,
-                                     event_listeners=[recorder])
-        try:
-            preset, host = suite_settings()
-            service = offline(HandoverService, client[db.name], host=host, preset=preset, dispatch=lambda t, p: None)
-            store.ensure_indexes(service.db)
-            yield service, db, recorder
-        finally:
-            client.close()
+    preset, host = suite_settings()
+    with offline_recorded(servers, HandoverService, "handover", host=host, preset=preset,
+                          indexes=store.ensure_indexes) as recorded:
+        yield recorded
 
 
 def case_changed(case_id: str) -> dict:

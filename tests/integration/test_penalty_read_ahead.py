@@ -8,16 +8,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-import pymongo
 import pytest
 
 from plugins.host import build_plugin_manager
 from services.kernel import aggregates, process_memo, projection_cache
-from services.kernel.replay import offline
 from services.penalty import store
 from services.penalty.service import PenaltyService
 from tests.db_recorder import Recorder
-from tests.helpers import SCJG, envelope, scratch_database
+from tests.helpers import SCJG, envelope, offline_recorded
 
 CST = timezone(timedelta(hours=8))
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=CST)
@@ -29,17 +27,9 @@ CASES = {f"511322-scjg-2026-09{n:02d}": PARTIES["01" if n < 3 else "02"] for n i
 @pytest.fixture
 def penalty(servers):
     """(the service on a scratch database whose commands are recorded, that database, the recorder)"""
-    with scratch_database(servers, "penalty") as db:
-        recorder = Recorder()
-        client = pymongo.MongoClient(servers["MONGO_URI"], serverSelectionTimeoutMS=3000, tz_aware=True,
-                                     event_listeners=[recorder])
-        try:
-            service = offline(PenaltyService, client[db.name], host=build_plugin_manager(enabled=[]),
-                              preset="seed001", dispatch=lambda t, p: None, clock=lambda: T0 + timedelta(days=10))
-            store.ensure_indexes(service.db)
-            yield service, db, recorder
-        finally:
-            client.close()
+    with offline_recorded(servers, PenaltyService, "penalty", host=build_plugin_manager(enabled=[]), preset="seed001",
+                          indexes=store.ensure_indexes, clock=lambda: T0 + timedelta(days=10)) as recorded:
+        yield recorded
 
 
 def fact(type_: str, case_id: str, days: int, **payload) -> dict:
