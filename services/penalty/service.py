@@ -374,7 +374,9 @@ class PenaltyService(EventSourcedService):
         for i, envelope in enumerate(envelopes):
             try:
                 payload = envelope["payload"]
-                payload[id_field], int(payload["version" if kind == store.OFFICERS else "revision"])
+                int(payload["version" if kind == store.OFFICERS else "revision"])
+                if not isinstance(payload[id_field], str):  # (a key the batch's read cannot hold fails alone)
+                    raise TypeError(f"{id_field} must be a string")
             except Exception:
                 outcomes[i] = sys.exc_info()
                 continue

@@ -164,6 +164,15 @@ def test_cases_made_due_together_go_after_a_due_date_a_unit_still_holds(watched)
     assert [d["version"] for d in db.cases.find({}, sort=[("_id", 1)])] == [2, 2]
 
 
+def test_a_projection_whose_key_is_not_a_string_fails_alone(watched):
+    db, _ = watched
+    cases_referring(db, {"officer_ids:O1": ["C1"]})
+    odd = {**officer("O1", 1), "officer_id": {"$gt": ""}}
+    outcomes = PenaltyService.handle_officer_changed(service(db), [{"payload": odd}, {"payload": officer("O1", 1)}])
+    assert outcomes[0] is not None and outcomes[0][0] is TypeError
+    assert outcomes[1] is None and db.officers.count_documents({}) == 1
+
+
 def test_an_envelope_without_a_payload_fails_alone(watched):
     db, _ = watched
     cases_referring(db, {"officer_ids:O1": ["C1"]})
