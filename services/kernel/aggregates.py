@@ -534,9 +534,19 @@ class AggregateStore:
         if doc is not None:
             return doc, True
         doc = self.get(agg_id)
-        if doc is not None and doc.get("outbox") and self.outboxes.find_one({"_id": agg_id}) is None:
-            doc["outbox"] = []  # no marker left: the relay of this version is done
+        if doc is not None:
+            self._drop_relayed_outboxes({agg_id: doc})
         return doc, False
+
+    def _drop_relayed_outboxes(self, docs: dict[str, dict]) -> None:
+        """Empty the stored outboxes of `docs` (as read) whose relay is done: no marker left for them
+        (one find of the markers of those that hold events)."""
+        with_outbox = [agg_id for agg_id, doc in docs.items() if doc.get("outbox")]
+        if with_outbox:
+            marked = by_id(self.outboxes, with_outbox, {"_id": 1})
+            for agg_id in with_outbox:
+                if agg_id not in marked:
+                    docs[agg_id]["outbox"] = []
 
     def prefetch(self, agg_ids: Iterable[str]) -> dict[str, dict]:
         """Read into the cache, in one `_id $in` find per ID_IN_CHUNK (and one of their outbox markers),
@@ -559,12 +569,7 @@ class AggregateStore:
         absent = self.unit_absent()
         if absent is not None:
             absent.update(self._key(agg_id) for agg_id in wanted if agg_id not in read)
-        with_outbox = [agg_id for agg_id, doc in read.items() if doc.get("outbox")]
-        if with_outbox:
-            marked = by_id(self.outboxes, with_outbox, {"_id": 1})
-            for agg_id in with_outbox:
-                if agg_id not in marked:
-                    read[agg_id]["outbox"] = []  # no marker left: the relay of this version is done (`_load`)
+        self._drop_relayed_outboxes(read)
         room = self.cache.max_bytes // 2  # (a batch of large documents does not evict what it read first)
         for agg_id, doc in read.items():
             if room > 0 and self.cache.version(self._key(agg_id)) is None:

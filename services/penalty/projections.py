@@ -134,11 +134,12 @@ DECIDING_FACTS = frozenset({"case.decided", "case.decided_on_spot"})
 
 def judged_reads(snapshot: Mapping[str, Any]) -> tuple[tuple, tuple, str | None, bool]:
     """What judging the case of this snapshot reads of other data: (officer ids, item codes, party id,
-    whether the double-fine check reads the party's other decisions — `rules.check_double_fine`: a
-    current decision with a fine, not revoked, naming the act). A guess for reading ahead
-    (`PenaltyService.prefetch`): what the rules then read is theirs."""
+    whether the double-fine check reads the party's other decisions of the current decision:
+    `rules.double_fine_checked`). A guess for reading ahead (`PenaltyService.prefetch`): what the rules
+    then read is theirs."""
     entry = decision_entry("", snapshot)
-    fined = bool(entry and not entry["revoked"] and (entry["fine_amount"] or 0) > 0 and entry["act_code"])
+    fined = bool(entry) and r.double_fine_checked(entry["revoked"], entry["fine_amount"], entry["party_id"],
+                                                  entry["act_code"])
     return (_interned(snapshot.get("officer_ids")), _interned(snapshot.get("item_codes")), snapshot.get("party_id"), fined)
 
 

@@ -364,23 +364,20 @@ class PenaltyService(EventSourcedService):
         return self._store_projections(kind, envelopes)
 
     def _store_projections(self, kind: str, envelopes: list[dict]) -> list:
-        field, id_field = ("officer_ids", "officer_id") if kind == store.OFFICERS else ("item_codes", "item_code")
+        field = "officer_ids" if kind == store.OFFICERS else "item_codes"
+        id_field = store.PROJECTION_FIELDS[kind][0]
         now, generation = self.clock(), store.cache_generation()
         outcomes: list = [None] * len(envelopes)
         stored: dict[str, dict] = {}  # key -> the payload stored last (the newest: older ones are not stored)
         due: dict[str, None] = {}     # keys whose cases fall due, in order
         written: list[int] = []
-        payloads, taken = [], []
+        taken, payloads = [], []
         for i, envelope in enumerate(envelopes):
             try:
-                payload = envelope["payload"]
-                int(payload["version" if kind == store.OFFICERS else "revision"])
-                if not isinstance(payload[id_field], str):  # (a key the batch's read cannot hold fails alone)
-                    raise TypeError(f"{id_field} must be a string")
-            except Exception:
+                payloads.append(envelope["payload"])
+            except Exception:  # (the message's retry / dead-letter way, with the reason)
                 outcomes[i] = sys.exc_info()
                 continue
-            payloads.append(payload)
             taken.append(i)
         try:  # the batch's projections in one read and one bulk (store.store_projections)
             answers = store.store_projections(self.db, kind, payloads, now) if payloads else []

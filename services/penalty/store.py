@@ -109,22 +109,24 @@ def store_officer(db: Database, payload: dict, now: datetime) -> tuple[bool, boo
     maybe after a crash between the write and its change log or its cases' due marks: both are
     answered True so the log and the marks are made again (as `upsert_item` does for an item). One
     command: the write hands back the projection it replaced (none: a new officer)."""
-    version = int(payload["version"])
-    stored, old = _store_newer(db.officers, payload["officer_id"], version, payload, now)
-    return _officer_answer(old, version, payload) if stored else (False, False)
+    return _write_alone(db.officers, OFFICERS, payload["officer_id"], int(payload["version"]), payload, now)[0]
 
 
-def _store_newer(col: Collection, key: str, version: int, payload: dict, now: datetime) -> tuple[bool, dict | None]:
-    """Keep `payload` unless a newer version is stored: (whether it was stored, the document it replaced —
-    None for a new one). One command."""
+def _write_alone(col: Collection, kind: str, key: str, version: int, payload: dict,
+                 now: datetime) -> tuple[tuple[bool, bool], bool]:
+    """One officer or item projection kept unless a newer version is stored, in one command: (its answer
+    as `store_officer` / `upsert_item` give it, whether it was stored)."""
+    if kind != OFFICERS:
+        stored = _upsert_newer(col, key, version, payload, now)
+        return (stored, stored), stored
     try:
         old = col.find_one_and_update(
             {"_id": key, "version": {"$lte": version}},
             {"$set": {"version": version, "payload": payload, "received_at": now}},
             upsert=True, return_document=ReturnDocument.BEFORE)  # (FerretDB v1: no projection here)
     except DuplicateKeyError:  # a newer version is stored: the filter missed and the insert collided
-        return False, None
-    return True, old
+        return (False, False), False
+    return _officer_answer(old, version, payload), True
 
 
 class Failed(NamedTuple):
@@ -135,54 +137,55 @@ class Failed(NamedTuple):
 def store_projections(db: Database, kind: str, payloads: list[dict], now: datetime) -> list:
     """`store_officer` (kind OFFICERS) or `upsert_item` (ITEMS) of each of a batch's projections, in
     order, with their answers — (kept, changed); an item's are both whether it was stored — or
-    `Failed`. The batch's projections are read in one find; one stored already is written in one
-    ordered bulk of replacements guarded by the version read (a single conditional UPDATE in FerretDB,
-    patch 0006) instead of a command each. The first of a new one is written alone (its insert may
-    collide with another writer's), the batch's later ones of it are guarded by the version it wrote.
-    When a guard missed (another process stored a version meanwhile), every guarded one is written
-    alone again: that write finds its own version stored and answers as for a redelivery (True), so the
-    log and the due marks are made again rather than missed. Raises when the read or the bulk fails
-    (nothing of the batch is known stored)."""
-    col, id_field, version_field = (db.officers, "officer_id", "version") if kind == OFFICERS \
-        else (db.items, "item_code", "revision")
-    stored = by_id(col, [p[id_field] for p in payloads])
+    `Failed` (a payload without a string key or an integer version fails alone, before the read). The
+    batch's projections are read in one find; one stored already is written in one ordered bulk of
+    replacements guarded by the version read (a single conditional UPDATE in FerretDB, patch 0006)
+    instead of a command each. The first of a new one is written alone (its insert may collide with
+    another writer's), the batch's later ones of it are guarded by the version it wrote. When a guard
+    missed (another process stored a version meanwhile), every guarded one is written alone again: that
+    write finds its own version stored and answers as for a redelivery (True), so the log and the due
+    marks are made again rather than missed. Raises when the read or the bulk fails (nothing of the
+    batch is known stored)."""
+    col = db.officers if kind == OFFICERS else db.items
+    id_field, version_field = PROJECTION_FIELDS[kind]
     answers: list = [None] * len(payloads)
-    ops, guarded = [], []
+    parsed: dict[int, tuple[str, int]] = {}
     for i, payload in enumerate(payloads):
-        key, version = payload[id_field], int(payload[version_field])
+        try:
+            if not isinstance(payload[id_field], str):  # (a key the batch's read cannot hold)
+                raise TypeError(f"{id_field} must be a string")
+            parsed[i] = payload[id_field], int(payload[version_field])
+        except Exception:
+            answers[i] = Failed(sys.exc_info())
+    stored = by_id(col, [key for key, _ in parsed.values()])
+
+    def alone(i: int) -> None:
+        key, version = parsed[i]
+        try:
+            answers[i], written = _write_alone(col, kind, key, version, payloads[i], now)
+        except Exception:
+            answers[i] = Failed(sys.exc_info())
+            return
+        if written:
+            stored[key] = {"_id": key, "version": version, "payload": payloads[i]}
+
+    ops, guarded = [], []
+    for i, (key, version) in parsed.items():
         doc = stored.get(key)
         if doc is None or isinstance(doc.get("version"), bool) or not isinstance(doc.get("version"), int):
-            result = _alone(col, kind, key, version, payload, now)  # new (or not in this form)
-            answers[i] = result if isinstance(result, Failed) else result[0]
-            if not isinstance(result, Failed) and result[1]:
-                stored[key] = {"_id": key, "version": version, "payload": payload}
-            continue
-        if doc["version"] > version:
+            alone(i)  # new (or not in this form)
+        elif doc["version"] > version:
             answers[i] = (False, False)  # a newer one is stored: not stored, nothing changed
-            continue
-        new = {"_id": key, "version": version, "payload": payload, "received_at": now}
-        ops.append(ReplaceOne({"_id": key, "version": doc["version"]}, new))
-        guarded.append(i)
-        answers[i] = _officer_answer(doc, version, payload) if kind == OFFICERS else (True, True)
-        stored[key] = new  # (a later one of the same projection in the batch is guarded by this version)
+        else:
+            new = {"_id": key, "version": version, "payload": payloads[i], "received_at": now}
+            ops.append(ReplaceOne({"_id": key, "version": doc["version"]}, new))
+            guarded.append(i)
+            answers[i] = _officer_answer(doc, version, payloads[i]) if kind == OFFICERS else (True, True)
+            stored[key] = new  # (a later one of the same projection in the batch is guarded by this version)
     if ops and _bulk(col, ops) < len(ops):
         for i in guarded:
-            key, version = payloads[i][id_field], int(payloads[i][version_field])
-            result = _alone(col, kind, key, version, payloads[i], now)
-            answers[i] = result if isinstance(result, Failed) else result[0]
+            alone(i)
     return answers
-
-
-def _alone(col: Collection, kind: str, key: str, version: int, payload: dict, now: datetime):
-    """One projection written alone: ((kept, changed), whether it was stored), or `Failed`."""
-    try:
-        if kind == OFFICERS:
-            stored, old = _store_newer(col, key, version, payload, now)
-            return (_officer_answer(old, version, payload) if stored else (False, False)), stored
-        stored = _upsert_newer(col, key, version, payload, now)
-        return (stored, stored), stored
-    except Exception:
-        return Failed(sys.exc_info())
 
 
 def _officer_answer(old: dict | None, version: int, payload: dict) -> tuple[bool, bool]:
@@ -203,6 +206,7 @@ def upsert_item(db: Database, payload: dict, now: datetime) -> bool:
 
 
 OFFICERS, ITEMS = "officers", "items"  # projection kinds in the process cache and its change log
+PROJECTION_FIELDS = {OFFICERS: ("officer_id", "version"), ITEMS: ("item_code", "revision")}  # key, version
 
 
 def projection_changed(db: Database, kind: str, key: str) -> None:

@@ -626,10 +626,16 @@ def check_av(case, facts, settings, as_of, calendar) -> list[Finding]:
     return _finding(AV_MISSING, case, as_of, f"{len(missing)} 次查封扣押或强制拆除未进行全程音像记录", acts=missing)
 
 
+def double_fine_checked(revoked: bool, fine_amount: float | None, party_id: str | None, act_code: str | None) -> bool:
+    """Whether `check_double_fine` looks for a decision's party's other decisions: a fine, not revoked,
+    naming the party and the act."""
+    return not revoked and (fine_amount or 0) > 0 and bool(party_id) and bool(act_code)
+
+
 def check_double_fine(case, facts, settings, as_of, calendar) -> list[Finding]:
     """One illegal act is not fined twice (Art. 29): same party, same act, another case."""
     d = case.decision
-    if not d or d.revoked or d.fine_amount <= 0 or not d.party.get("id") or not d.act_code:
+    if not d or not double_fine_checked(d.revoked, d.fine_amount, d.party.get("id"), d.act_code):
         return []
     window = timedelta(days=settings.duplicate_fine_window_days)
     hits = []
