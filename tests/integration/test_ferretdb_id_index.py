@@ -1,10 +1,11 @@
 """Documents are found, changed and removed by `_id` for every kind of `_id` (infra/ferretdb/0015).
 
-FerretDB's SQLite tables index each document by the expression `_ferretdb_sjson->"_id"`; patch 0015
-answers that expression for a string `_id` without escapes, or an integer one, by scanning the stored
-JSON up to the member instead of converting the whole text. The index entries written through that
-fast path must be exactly what the general path computes, or a find by `_id` misses, a duplicate is
-let in, or an index built before the patch no longer matches. The first test writes, finds, updates,
+FerretDB's SQLite tables index each document by the expression `_ferretdb_sjson->"_id"` (and a secondary
+index on `dept` by `_ferretdb_sjson->"dept"`); patch 0015 answers that expression for a string member
+without escapes, or an integer one, by scanning the stored JSON up to the member instead of converting
+the whole text (NULL when the document has no such member), and 0006's compare-and-set guards the same
+way. The index entries written through that fast path must be exactly what the general path computes,
+or a find by `_id` misses, a duplicate is let in, or an index built before the patch no longer matches. The first test writes, finds, updates,
 replaces (the compare-and-set path of 0006), deletes and duplicates documents under every kind of
 `_id` on whichever server the suite uses; the second asks SQLite itself (Python's own SQLite, which has
 no fast path) to check every index entry of those tables against its own evaluation of the expression
@@ -37,15 +38,23 @@ def db(servers):
         yield database
 
 
+DEPTS = ["cgj", 'q"uote', "back\\slash", "", 7, -3, 2.5, None, {"dept": "inner"}, ["cgj"], True, "行政执法"]
+
+
 def _filler(i: int) -> dict:
     # fields before and after `_id` as FerretDB stores them: nested documents, arrays, strings with
-    # escapes and brackets, so a scan that skipped a value wrongly would land on the wrong member
-    return {"s": f'v{i} "q" \\ {{[,]}}', "nested": {"_id": f"not-{i}", "list": [1, "]", {"x": "}"}]},
-            "bin": Binary(bytes(range(i % 50))), "n": i}
+    # escapes and brackets, so a scan that skipped a value wrongly would land on the wrong member; a
+    # `dept` of every kind, or none (every third document), for the secondary index
+    filler = {"s": f'v{i} "q" \\ {{[,]}}', "nested": {"_id": f"not-{i}", "dept": "nested", "list": [1, "]", {"x": "}"}]},
+              "bin": Binary(bytes(range(i % 50))), "n": i}
+    if i % 3:
+        filler["dept"] = DEPTS[i % len(DEPTS)]
+    return filler
 
 
 def _write_everything(db) -> None:
     col = db.docs
+    col.create_index("dept")  # (a secondary index: SQLite evaluates `_ferretdb_sjson->"dept"` per write)
     col.insert_many([{"_id": key, "version": 1, **_filler(i)} for i, key in enumerate(IDS)])
     for i, key in enumerate(IDS):
         found = col.find_one({"_id": key})
@@ -61,6 +70,10 @@ def _write_everything(db) -> None:
     for i, key in enumerate(IDS):
         doc = col.find_one({"_id": key})
         assert (doc["version"], doc["r"], doc["n"]) == (3, i, i), key
+    for dept in ("cgj", 'q"uote', "back\\slash", "", 7, -3, 2.5, "行政执法"):  # (an array matches its elements)
+        stored = [(i, DEPTS[i % len(DEPTS)]) for i in range(len(IDS)) if i % 3]
+        expected = sorted(i for i, d in stored if (d == dept and type(d) is type(dept)) or (isinstance(d, list) and dept in d))
+        assert sorted(d["n"] for d in col.find({"dept": dept})) == expected, dept
     # every `_id` is still unique: a second insert of each is refused, alone and in a bulk
     with pytest.raises(DuplicateKeyError):
         col.insert_one({"_id": IDS[1]})
@@ -112,7 +125,7 @@ def test_sqlite_finds_each_index_entry_where_its_own_evaluation_puts_it(db, serv
         indexed = 0
         for table in tables:
             sql = connection.execute("SELECT sql FROM sqlite_master WHERE tbl_name = ? AND type = 'index'", (table,))
-            if any(s and '->"_id"' in s.replace("'", '"') for (s,) in sql):
+            if any(s and '->"_id"' in s.replace("'", '"') for (s,) in sql.fetchall()):
                 indexed += connection.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
         assert indexed == len(IDS[1::2]) + len(IDS)
     finally:
