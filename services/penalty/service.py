@@ -188,7 +188,7 @@ def _flag(value: Any) -> bool | None:
     raise ValueError(value)
 
 
-_INDEXED_REFS = store.known_refs()  # (case_refs document, case id) pairs this process has written
+_INDEXED_REFS = store.known_refs()  # (database, case_refs document, case id) entries this process has written
 # (database, case id) -> digest of the decisions-index entry this process last wrote for the case
 DECISION_ENTRY_BYTES = 245  # one case's digest held (measured: tests/unit/test_process_memo.py)
 _WRITTEN_DECISIONS = ProcessMemo("penalty.decisions", share=0.075, entry_bytes=DECISION_ENTRY_BYTES)

@@ -317,12 +317,13 @@ def ref_targets(snapshot: dict, case_id: str) -> list[str]:
     return targets
 
 
-REF_ENTRY_BYTES = 310  # one (document, case) pair held (measured: tests/unit/test_process_memo.py)
+REF_ENTRY_BYTES = 310  # one (database, document, case) entry held (measured: tests/unit/test_process_memo.py)
 
 
 def known_refs(limit: int | None = None) -> ProcessMemo:
-    """The (reference document, case) pairs a process remembers having written, the most recently
-    written of them (its share of PROCESS_MEMO_MB, kernel/process_memo.py; `limit` entries in a test): a pair
+    """The (database, reference document, case) entries a process remembers having written — keyed by the
+    database too, so a process serving several (a test's, the bench's prefixed ones) never skips a write one
+    of them still needs —, the most recently written of them (its share of PROCESS_MEMO_MB, kernel/process_memo.py; `limit` entries in a test): a pair
     forgotten costs one idempotent write again, never a missed one (a set of every pair ever written
     grew with the cases: ~4 per case, hundreds of MB over a million cases)."""
     return ProcessMemo("penalty.case_refs", share=0.2, entry_bytes=REF_ENTRY_BYTES, limit=limit)
@@ -332,15 +333,16 @@ def index_refs(db: Database, case_id: str, snapshot: dict, known: Any, writes: S
     """Record in `case_refs` which cases refer to each officer, item and party (idempotent, blind:
     deferred to the end of the unit of work, one bulk for all its cases, when `writes` is given).
 
-    `known` (`known_refs()`, or a set) holds the (document, case_id) pairs this process wrote already,
-    to skip repeat writes (a pair joins it once its write is done; a known pair is written into it again,
-    so the pairs of the cases in progress are the ones it keeps).
+    `known` (`known_refs()`, or a set) holds the (database name, document, case_id) entries this process
+    wrote already, to skip repeat writes (an entry joins it once its write is done; a known entry is written
+    into it again, so the entries of the cases in progress are the ones it keeps).
     """
     new, seen = [], []
     for target in ref_targets(snapshot, case_id):
-        (seen if (target, case_id) in known else new).append((target, case_id))
+        key = (db.name, target, case_id)
+        (seen if key in known else new).append(key)
     known.update(seen)
-    for target, _ in new:
+    for _, target, _ in new:
         deferred(writes, db.case_refs, UpdateOne({"_id": target}, {"$addToSet": {"cases": case_id}}, upsert=True))
     if new:
         if writes is None:

@@ -105,7 +105,7 @@ def test_the_reverse_index_is_one_bulk_per_unit_written_after_the_unit(watched):
     writes.flush()
     assert recorder.seen == [("update", "case_refs")]
     assert sorted(store.cases_referring(db, "officer_ids", "O1")) == ["C1", "C2", "C3"]
-    assert ("party_id:P1", "C2") in known
+    assert (db.name, "party_id:P1", "C2") in known
     recorder.seen.clear()
     writes = SideWrites()
     store.index_refs(db, "C1", {"officer_ids": ["O1"], "party_id": "P1"}, known, writes)

@@ -42,7 +42,8 @@ class _Refs:
 
 
 class _Db:
-    def __init__(self):
+    def __init__(self, name: str = "zhifa_penalty"):
+        self.name = name
         self.case_refs = _Refs()
 
 
@@ -57,6 +58,19 @@ def test_a_case_in_progress_keeps_its_pairs_while_newer_cases_come_and_go():
         store.index_refs(db, f"C{n}", {"officer_ids": [f"O{n}"], "party_id": f"P{n}"}, known)
         store.index_refs(db, "C1", busy, known)
     assert db.case_refs.sent.count(store.ref_bucket("officer_ids", "O1", "C1")) == 1  # never again
-    assert (store.ref_bucket("officer_ids", "O2", "C2"), "C2") not in known  # the oldest other case's: forgotten
+    assert (db.name, store.ref_bucket("officer_ids", "O2", "C2"), "C2") not in known  # the oldest other case's: forgotten
     store.index_refs(db, "C2", {"officer_ids": ["O2"], "party_id": "P2"}, known)
     assert db.case_refs.sent[-2:] == [store.ref_bucket("officer_ids", "O2", "C2"), "party_id:P2"]  # written again
+
+
+def test_what_one_database_was_given_is_still_written_to_another():
+    """The memo is the process's: a process serving two databases (tests, the bench's prefixed ones) writes
+    each its own references, though the same case and officer were written to the other already."""
+    known = store.known_refs(limit=100)
+    first, second = _Db("zhifa_a_penalty"), _Db("zhifa_b_penalty")
+    snapshot = {"officer_ids": ["O1"], "party_id": "P1"}
+    store.index_refs(first, "C1", snapshot, known)
+    store.index_refs(second, "C1", snapshot, known)
+    store.index_refs(first, "C1", snapshot, known)  # (known there: not again)
+    expected = [store.ref_bucket("officer_ids", "O1", "C1"), "party_id:P1"]
+    assert first.case_refs.sent == expected and second.case_refs.sent == expected

@@ -32,7 +32,7 @@ T0 = at("2026-03-01T10:00")
 def instant(n: int):
     return T0 + timedelta(seconds=37 * n)
 ENTRIES = {
-    "penalty.case_refs": lambda n: ((store.ref_bucket("officer_ids", f"511322-SJ-{n % 97:04d}", case_id(n)),
+    "penalty.case_refs": lambda n: ((DB, store.ref_bucket("officer_ids", f"511322-SJ-{n % 97:04d}", case_id(n)),
                                      case_id(n)), None),
     "penalty.case_list_at": lambda n: ((DB, case_id(n)),
                                        (f"511322-scjg|investigating|{n % 2}", f"{n * 7919:016x}", n)),
