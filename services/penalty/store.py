@@ -321,11 +321,12 @@ REF_ENTRY_BYTES = 310  # one (database, document, case) entry held (measured: te
 
 
 def known_refs(limit: int | None = None) -> ProcessMemo:
-    """The (database, reference document, case) entries a process remembers having written — keyed by the
-    database too, so a process serving several (a test's, the bench's prefixed ones) never skips a write one
-    of them still needs —, the most recently written of them (its share of PROCESS_MEMO_MB, kernel/process_memo.py; `limit` entries in a test): a pair
-    forgotten costs one idempotent write again, never a missed one (a set of every pair ever written
-    grew with the cases: ~4 per case, hundreds of MB over a million cases)."""
+    """The (database, reference document, case) entries a process remembers having written, the most
+    recently written of them (its share of PROCESS_MEMO_MB, kernel/process_memo.py; `limit` entries in a
+    test). Keyed by the database too: a process serving several (a test's, the bench's prefixed ones)
+    never skips a write one of them still needs. An entry forgotten costs one idempotent write again,
+    never a missed one (a set of every entry ever written grew with the cases: ~4 per case, hundreds of
+    MB over a million cases)."""
     return ProcessMemo("penalty.case_refs", share=0.2, entry_bytes=REF_ENTRY_BYTES, limit=limit)
 
 
