@@ -36,5 +36,7 @@ def recorded_database(mongo_uri: str, service: str, recorder: Recorder | None = 
     try:
         yield database
     finally:
-        client.drop_database(database.name)
+        for name in client.list_database_names():  # (and its companions, e.g. penalty's case list)
+            if name.startswith(database.name):
+                client.drop_database(name)
         client.close()

@@ -187,7 +187,9 @@ def scratch_database(servers: dict, suffix: str, *, tz_aware: bool = True, socke
     try:
         yield database
     finally:
-        client.drop_database(database.name)
+        for name in client.list_database_names():  # (and its companions, e.g. penalty's case list)
+            if name.startswith(database.name):
+                client.drop_database(name)
         client.close()
 
 

@@ -7,8 +7,9 @@
 - `decisions`: one entry per decided case (its current decision), looked up by party.
 - `case_refs`: which cases refer to each officer, item code and party (the reverse index), officers'
   and items' lists split into buckets (`REF_BUCKETS`, below).
-- The case list (`case_list.<dept>.<stage>.<0|1>`, `case_counts`, `case_list_at`): see "case
-  list" below; lists and their totals never read the aggregate documents.
+- The case list (`case_list.<dept>.<stage>.<0|1>`, `case_counts`, `case_list_at`), in a database of
+  its own (`<this database>_caselist`, `lists`): see "case list" below; lists and their totals never
+  read the aggregate documents.
 """
 from __future__ import annotations
 
@@ -54,8 +55,8 @@ def ensure_indexes(db: Database) -> None:
     db.decisions.create_index("party_id")
     # a find of one document, not a count: FerretDB v1 counts by reading every document (1,000,000
     # locators: 9 minutes)
-    if db.case_list_at.find_one({}, {"_id": 1}) is None and db.cases.find_one({}, {"_id": 1}) is not None:
-        rebuild_list(db)  # first start on cases stored before the case list existed
+    if lists(db).case_list_at.find_one({}, {"_id": 1}) is None and db.cases.find_one({}, {"_id": 1}) is not None:
+        rebuild_list(db)  # first start on cases stored before the case list (or its own database) existed
 
 
 def cases(db: Database) -> AggregateStore:
@@ -551,7 +552,27 @@ def key_parts(key: str) -> tuple[str | None, str | None, bool]:
 
 
 def partition(db: Database, key: str) -> Collection:
-    return db[f"{LIST_PREFIX}.{key}"]
+    return lists(db)[f"{LIST_PREFIX}.{key}"]
+
+
+# The case list lives in a database of its own, `<cases' database>_caselist`: FerretDB on SQLite keeps
+# one file per database, and one writer per file (SQLite's lock; patch 0016's mutex per database), so
+# the list's ≈ 25 commands at a unit's end no longer wait for the case saves of the other batch worker
+# nor hold them up (docs/architecture.md, "FerretDB"). On MongoDB it is merely a second database.
+LIST_DATABASE_SUFFIX = "_caselist"
+
+
+def lists(db: Database) -> Database:
+    """The database holding the case list (partitions, `case_counts`, `case_list_at`, batches) of the
+    cases in `db`: through `db`'s client, of its class (kernel/mongo.py's `CollectionsOnce` makes each
+    collection once) and with its options; made once per `db` object and kept on it (not in a map:
+    pymongo's databases of two clients of one server compare equal)."""
+    out = db.__dict__.get("_case_list_database")
+    if out is None:
+        out = db.__dict__["_case_list_database"] = type(db)(
+            db.client, db.name + LIST_DATABASE_SUFFIX, codec_options=db.codec_options,
+            read_preference=db.read_preference, write_concern=db.write_concern, read_concern=db.read_concern)
+    return out
 
 
 ROW_VOLATILE = ("version", "evaluated_at")  # change on every save: not part of a row
@@ -582,7 +603,7 @@ def row_key(row: dict) -> str:
 
 def _acquire(db: Database, case_id: str) -> tuple[dict, str]:
     """Take the case's lease (creating its locator); the locator as it is now, and the lease token."""
-    return leases.acquire(db.case_list_at, case_id, seconds=LEASE_SECONDS, wait_seconds=LEASE_WAIT_SECONDS,
+    return leases.acquire(lists(db).case_list_at, case_id, seconds=LEASE_SECONDS, wait_seconds=LEASE_WAIT_SECONDS,
                           what="case list")
 
 
@@ -591,14 +612,14 @@ def _acquire_with_move(db: Database, case_id: str, move: dict) -> tuple[dict | N
     move pending and counts an older version (or does not exist yet): the locator as it was before
     (None: a new case), and the lease token. None when it is not so (the caller takes the lease the
     slow way, which waits, finishes a pending move, or finds the version counted)."""
-    return leases.try_acquire(db.case_list_at, case_id, seconds=LEASE_SECONDS, before=True, also={"pending": move},
+    return leases.try_acquire(lists(db).case_list_at, case_id, seconds=LEASE_SECONDS, before=True, also={"pending": move},
                               only_if={"pending": None, "version": {"$lt": move["version"]}})
 
 
 def _release(db: Database, case_id: str, lease: str, fields: dict) -> bool:
     """Write `fields` and drop the lease, if it is still ours; False when it is not (it expired and
     another sync took it over)."""
-    return db.case_list_at.update_one({"_id": case_id, "lease.token": lease},
+    return lists(db).case_list_at.update_one({"_id": case_id, "lease.token": lease},
                                       {"$set": {**fields, "lease": None}}).matched_count == 1
 
 
@@ -631,7 +652,7 @@ def _count(db: Database, key: str, delta: int, token: str) -> None:
     dropped = False
     try:
         # `tokens`: the array of marks counters kept before (a move pending across the upgrade)
-        db.case_counts.update_one({"_id": key, "tokens": {"$ne": token}, f"applied.{mark}": {"$exists": False}},
+        lists(db).case_counts.update_one({"_id": key, "tokens": {"$ne": token}, f"applied.{mark}": {"$exists": False}},
                                   update, upsert=True)
         dropped = True
     except DuplicateKeyError:  # the counter exists and holds the mark: applied before
@@ -655,7 +676,7 @@ def _carry_out(db: Database, case_id: str, frm: str | None, pending: dict, lease
     if release:
         ours = _release(db, case_id, lease, done)
     else:
-        ours = db.case_list_at.update_one({"_id": case_id, "lease.token": lease}, {"$set": done}).matched_count == 1
+        ours = lists(db).case_list_at.update_one({"_id": case_id, "lease.token": lease}, {"$set": done}).matched_count == 1
     if frm != to and ours:  # (a lease lost meanwhile: the move may still be pending; its marks stay)
         for key in {frm, to} - {None}:
             _finished.setdefault((db.name, key), set()).add(_mark(token))
@@ -684,7 +705,7 @@ def _sync_row(db: Database, case_id: str, version: int, row: dict, row_kept: boo
     _known.pop((db.name, case_id), None)  # (what a batch of this process last saw may change here)
     digest = row_digest(row)
     to = row_key(row)
-    if row_kept and db.case_list_at.update_one({"_id": case_id, "key": to, "digest": digest,
+    if row_kept and lists(db).case_list_at.update_one({"_id": case_id, "key": to, "digest": digest,
                                                 "pending": None, "lease": None, "version": {"$lte": version}},
                                                {"$set": {"version": version}}).matched_count:
         return False
@@ -704,7 +725,7 @@ def _sync_row(db: Database, case_id: str, version: int, row: dict, row_kept: boo
         batch = (loc.get("pending") or {}).get("batch")
         if batch:  # claimed by a batch whose holder died (its lease expired): finish all of that batch
             if not finish_batch(db, batch):  # (gone: finished, so the claim is a left-over; drop it)
-                db.case_list_at.update_one({"_id": case_id, "pending.batch": batch},
+                lists(db).case_list_at.update_one({"_id": case_id, "pending.batch": batch},
                                            {"$set": {"pending": None, "lease": None}})
             released = True  # (the batch's last step dropped every lease it holds, ours included)
             return _sync_row(db, case_id, version, row, row_kept=False)
@@ -721,7 +742,7 @@ def _sync_row(db: Database, case_id: str, version: int, row: dict, row_kept: boo
             _release(db, case_id, lease, {"version": version, "digest": digest})
             released = True
             return False
-        db.case_list_at.update_one({"_id": case_id, "lease.token": lease}, {"$set": {"pending": move}})
+        lists(db).case_list_at.update_one({"_id": case_id, "lease.token": lease}, {"$set": {"pending": move}})
         _carry_out(db, case_id, frm, move, lease, release=True)
         released = True
         return True
@@ -812,7 +833,7 @@ def sync_cases(entries: list[dict]) -> None:
 
 def sweep_batches(db: Database) -> int:
     """Finish the batches whose holder died (their document older than the lease); how many."""
-    stale = [b["_id"] for b in db[BATCHES].find({"at": {"$lt": time.time() - LEASE_SECONDS}}, {"_id": 1})]
+    stale = [b["_id"] for b in lists(db)[BATCHES].find({"at": {"$lt": time.time() - LEASE_SECONDS}}, {"_id": 1})]
     for token in stale:
         finish_batch(db, token)
     return len(stale)
@@ -867,7 +888,7 @@ def _claim_and_finish(db: Database, entries: list[dict]) -> list[dict]:
         else:
             (kept if e["old_row"] is not None and e["old_row"] == row else moves).append(move)
     if moves:
-        db[BATCHES].insert_one({"_id": token, "at": start, "moves": bson.encode({"moves": moves})})
+        lists(db)[BATCHES].insert_one({"_id": token, "at": start, "moves": bson.encode({"moves": moves})})
     ops = [UpdateOne({"_id": m["case"]}, {"$setOnInsert": {"version": 0, "pending": None, "lease": None}}, upsert=True)
            for m in moves if m["from"] is None]
     lease = {"token": token, "until": start + LEASE_SECONDS}
@@ -881,8 +902,8 @@ def _claim_and_finish(db: Database, entries: list[dict]) -> list[dict]:
     ops += [UpdateOne({"_id": m["case"], "version": {"$gte": m["version"]}}, {"$max": {"version": m["version"]}})
             for m in counted]  # (changes nothing; matches only when the version is counted indeed)
     claimed, alone = moves, []
-    if ops and _bulk(db.case_list_at, ops) < len(ops):  # some condition did not hold: which, one read each
-        locators = by_id(db.case_list_at, [m["case"] for m in moves + kept + counted])
+    if ops and _bulk(lists(db).case_list_at, ops) < len(ops):  # some condition did not hold: which, one read each
+        locators = by_id(lists(db).case_list_at, [m["case"] for m in moves + kept + counted])
         found = {m["case"]: locators.get(m["case"]) or {} for m in moves + kept + counted}
         claimed = [m for m in moves if (found[m["case"]].get("pending") or {}).get("batch") == token]
         alone = [m for m in moves if m not in claimed] + \
@@ -921,7 +942,7 @@ def _finish(db: Database, token: str, claimed: list[dict], *, recovering: bool) 
         _bulk(partition(db, key), sorted(ops, key=lambda op: isinstance(op, DeleteOne)))
     net = {key: delta for key, delta in net.items() if delta}
     _count_net(db, net, token, recovering=recovering)
-    released = _bulk(db.case_list_at, [
+    released = _bulk(lists(db).case_list_at, [
         UpdateOne({"_id": m["case"], "pending.batch": token},
                   {"$set": {"key": m["to"], "version": m["version"], "digest": m["digest"], "pending": None,
                             "lease": None}}) for m in claimed])
@@ -932,7 +953,7 @@ def _finish(db: Database, token: str, claimed: list[dict], *, recovering: bool) 
 
 
 def _drop_batch(db: Database, token: str) -> None:
-    db[BATCHES].delete_one({"_id": token})
+    lists(db)[BATCHES].delete_one({"_id": token})
 
 
 def _count_net(db: Database, net: dict[str, int], token: str, *, recovering: bool) -> None:
@@ -952,7 +973,7 @@ def _count_net(db: Database, net: dict[str, int], token: str, *, recovering: boo
             if drops[key]:
                 update["$unset"] = {f"applied.{m}": "" for m in drops[key]}
             updates.append({"q": {"_id": key, f"applied.{mark}": {"$exists": False}}, "u": update, "upsert": True})
-        if updates_clean(db, "case_counts", updates):
+        if updates_clean(lists(db), "case_counts", updates):
             return
         for key, drop in drops.items():  # (dropped again, or still, by the next $inc)
             if drop:
@@ -964,11 +985,11 @@ def _count_net(db: Database, net: dict[str, int], token: str, *, recovering: boo
 def finish_batch(db: Database, token: str) -> bool:
     """Finish the batch `token` another sync began (its holder died): the moves whose locators are
     still claimed by it. False when its document is gone (it finished)."""
-    batch = db[BATCHES].find_one({"_id": token})
+    batch = lists(db)[BATCHES].find_one({"_id": token})
     if batch is None:
         return False
     moves = bson.decode(batch["moves"])["moves"]
-    locators = by_id(db.case_list_at, [m["case"] for m in moves], {"pending": 1})
+    locators = by_id(lists(db).case_list_at, [m["case"] for m in moves], {"pending": 1})
     claimed = [m for m in moves if ((locators.get(m["case"]) or {}).get("pending") or {}).get("batch") == token]
     _finish(db, token, claimed, recovering=True)
     return True
@@ -1009,7 +1030,7 @@ def counted_keys(db: Database, *, dept: str | None = None, stage: str | None = N
     """(key, count) of every non-empty key matching the filters, in list order."""
     rank = {s: i for i, s in enumerate(stage_order)}
     found = []
-    for counter in db.case_counts.find({}, {"n": 1}):
+    for counter in lists(db).case_counts.find({}, {"n": 1}):
         d, s, o = key_parts(counter["_id"])
         if (dept and d != dept) or (stage and s != stage) or (overdue is not None and o != overdue):
             continue
@@ -1056,11 +1077,10 @@ def rebuild_list(db: Database) -> dict:
 
     Meant for a first start on existing cases and for operators with the penalty service stopped:
     a sync running meanwhile may be overwritten (run `repair` afterwards to check)."""
-    for name in db.list_collection_names():
-        if name.startswith(LIST_PREFIX + "."):
-            db.drop_collection(name)
-    db.case_counts.drop()
-    db.case_list_at.drop()
+    for where in (db, lists(db)):  # (`db`: a list kept beside the cases before it had a database of its own)
+        for name in where.list_collection_names():
+            if name.startswith(LIST_PREFIX + ".") or name in ("case_counts", "case_list_at", BATCHES):
+                where.drop_collection(name)
     counts: dict[str, int] = {}
     rows: dict[str, list[dict]] = {}
     locators: list[dict] = []
@@ -1070,7 +1090,7 @@ def rebuild_list(db: Database) -> dict:
             if rows.get(k):
                 partition(db, k).insert_many(rows.pop(k))
         if key is None and locators:
-            db.case_list_at.insert_many(locators)
+            lists(db).case_list_at.insert_many(locators)
             locators.clear()
 
     for doc in (unpack_from(db.cases, d) for d in db.cases.find({}, LISTED)):
@@ -1083,7 +1103,7 @@ def rebuild_list(db: Database) -> dict:
         if len(rows[key]) >= FILL_BATCH:
             flush(key)
         if len(locators) >= FILL_BATCH:
-            db.case_list_at.insert_many(locators)
+            lists(db).case_list_at.insert_many(locators)
             locators.clear()
     flush()
     write_counts(db, counts)
@@ -1094,16 +1114,16 @@ def write_counts(db: Database, counts: dict[str, int]) -> None:
     """Set the counters to `counts` (key -> n), dropping any marks of applied moves."""
     for key, n in counts.items():
         dept, stage, overdue = key_parts(key)
-        db.case_counts.replace_one({"_id": key}, {"n": n, "tokens": [], "dept": dept, "stage": stage,
+        lists(db).case_counts.replace_one({"_id": key}, {"n": n, "tokens": [], "dept": dept, "stage": stage,
                                                   "overdue": overdue}, upsert=True)
 
 
 def recount(db: Database) -> dict[str, int]:
     """The true number of rows in each partition (reads every row: an operator's check)."""
     out = {}
-    for name in db.list_collection_names():
+    for name in lists(db).list_collection_names():
         if name.startswith(LIST_PREFIX + "."):
-            n = db[name].count_documents({})
+            n = lists(db)[name].count_documents({})
             if n:
                 out[name[len(LIST_PREFIX) + 1:]] = n
     return out
@@ -1115,14 +1135,14 @@ def repair(db: Database, *, fix: bool = False) -> dict:
     marks the counters hold: a running service's last finished moves leave a few (each process drops
     them with its next `$inc` of that counter), a crashed process's stay until a fix."""
     carried = sweep_batches(db)  # batches whose holder died (their leases expired)
-    for loc in db.case_list_at.find({"pending": {"$ne": None}}, {"_id": 1}):
+    for loc in lists(db).case_list_at.find({"pending": {"$ne": None}}, {"_id": 1}):
         doc = unpack_from(db.cases, db.cases.find_one({"_id": loc["_id"]}, LISTED))
         if doc is not None:
             sync_case(db, {**doc, "version": -1})  # carries out the pending move; counts nothing new
             carried += 1
     true = recount(db)
     stored = {c["_id"]: (int(c.get("n", 0)), len(c.get("tokens") or ()) + len(c.get("applied") or {}))
-              for c in db.case_counts.find({})}
+              for c in lists(db).case_counts.find({})}
     wrong = {k: {"counter": stored.get(k, (0, 0))[0], "recount": true.get(k, 0)}
              for k in set(true) | set(stored) if stored.get(k, (0, 0))[0] != true.get(k, 0)}
     tokens = sum(t for _, t in stored.values())

@@ -298,7 +298,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             result["check_version_3"] = (client[name].side_cases if args.side_writes else col).count_documents({"version": 3})
     finally:
-        client.drop_database(name)
+        for other in client.list_database_names():  # (and its companions: the case list's, `--case-list`)
+            if other.startswith(name):
+                client.drop_database(other)
         client.close()
     result["load_after"] = load_average()
     print(f"后端 {result['server'].get('backend')}，文档 {result['size_bytes']} 字节"

@@ -166,7 +166,8 @@ def fill_list(client, db_name: str, tmpl: list[dict], count: int, tag: str) -> d
     """Write the case list (partitions, locators, counters) of copies 0..count-1, as the penalty
     service would have written them case by case; rebuilt when its size differs from `count`."""
     db = client[db_name]
-    have = sum(int(c.get("n", 0)) for c in db.case_counts.find({}, {"n": 1}))  # not a count: see copies_stored
+    lists = penalty_store.lists(db)
+    have = sum(int(c.get("n", 0)) for c in lists.case_counts.find({}, {"n": 1}))  # not a count: see copies_stored
     depts = sorted({t.get("dept") for t in tmpl if t.get("dept")}) or ["511322-scjg"]
     base_rows = [penalty_store.list_row({**t, "due_at": None}) for t in tmpl]
     counts: dict[str, int] = {}
@@ -176,13 +177,13 @@ def fill_list(client, db_name: str, tmpl: list[dict], count: int, tag: str) -> d
     started = time.monotonic()
     if have != count:
         log(f"fill list: {db_name} list holds {have}; rebuilding for {count} cases")
-        drop_partitions(db, penalty_store.LIST_PREFIX, db.case_list_at, db.case_counts)
+        drop_partitions(lists, penalty_store.LIST_PREFIX, lists.case_list_at, lists.case_counts)
         out = BatchedInserts()
         for n in range(count):
             row = copy_row(base_rows, n, tag, depts)
             key = penalty_store.row_key(row)
             out.add(penalty_store.partition(db, key), row)
-            out.add(db.case_list_at, {"_id": row["_id"], "key": key, "pending": None, "lease": None,
+            out.add(lists.case_list_at, {"_id": row["_id"], "key": key, "pending": None, "lease": None,
                                       "version": int(tmpl[n % len(tmpl)].get("version") or 0)})
             if (n + 1) % 50000 == 0:
                 log(f"fill list: {n + 1}/{count} ({(n + 1) / (time.monotonic() - started):.0f} cases/s)")

@@ -30,7 +30,7 @@ def case_doc(case_id: str, version: int, dept: str, stage: str, overdue: bool) -
 
 
 def counters(db) -> dict[str, int]:
-    return {c["_id"]: c["n"] for c in db.case_counts.find({}) if c["n"]}
+    return {c["_id"]: c["n"] for c in store.lists(db).case_counts.find({}) if c["n"]}
 
 
 def assert_exact(db, expected_keys: dict[str, str]) -> None:
@@ -40,11 +40,11 @@ def assert_exact(db, expected_keys: dict[str, str]) -> None:
         want[key] = want.get(key, 0) + 1
     assert counters(db) == want
     assert store.recount(db) == want
-    assert db.case_list_at.count_documents({"pending": {"$ne": None}}) == 0
+    assert store.lists(db).case_list_at.count_documents({"pending": {"$ne": None}}) == 0
     # marks left only of moves finished here, each to be dropped by this process's next $inc of its counter
     assert all(not c.get("tokens") and set(c.get("applied") or {}) <= store.finished_marks(db, c["_id"])
-               for c in db.case_counts.find({}))
-    assert {loc["_id"]: loc["key"] for loc in db.case_list_at.find({})} == expected_keys
+               for c in store.lists(db).case_counts.find({}))
+    assert {loc["_id"]: loc["key"] for loc in store.lists(db).case_list_at.find({})} == expected_keys
 
 
 def test_concurrent_and_redelivered_syncs_count_each_move_once(db):
@@ -63,7 +63,7 @@ def test_concurrent_and_redelivered_syncs_count_each_move_once(db):
     assert_exact(db, final)
     rows = {r["_id"]: r for k in final.values() for r in store.partition(db, k).find({})}
     assert rows == {cid: store.list_row(states[-1]) for cid, states in histories.items()}  # the newest row, once
-    assert {loc["_id"]: loc["version"] for loc in db.case_list_at.find({})} == {cid: 6 for cid in histories}
+    assert {loc["_id"]: loc["version"] for loc in store.lists(db).case_list_at.find({})} == {cid: 6 for cid in histories}
     assert any(moves) and not all(moves)
 
 
@@ -75,7 +75,7 @@ def test_a_crash_half_way_through_a_move_is_completed_once_by_the_redelivery(db)
     token = "c1@2"
     # the crashed sync: move written into the locator, row put into `to`, `to` counted; then it died
     # holding the lease (expired since)
-    db.case_list_at.update_one({"_id": "c1"}, {"$set": {
+    store.lists(db).case_list_at.update_one({"_id": "c1"}, {"$set": {
         "pending": {"from": frm, "to": to, "token": token, "version": 2, "row": store.list_row(new)},
         "lease": {"token": "dead", "until": time.time() - 1}}})
     store.partition(db, to).replace_one({"_id": "c1"}, store.list_row(new), upsert=True)
@@ -98,11 +98,11 @@ def test_a_crash_right_after_the_lease_and_move_write_is_completed_once(db):
     move = {"to": to, "token": "c1@2", "version": 2, "row": store.list_row(new)}
     before, lease = store._acquire_with_move(db, "c1", move)
     assert before["key"] == frm and store._acquire_with_move(db, "c1", {**move, "version": 3}) is None  # held
-    db.case_counts.update_one({"_id": frm}, {"$inc": {"n": -1}, "$push": {"tokens": "c1@2"}})
-    db.case_list_at.update_one({"_id": "c1"}, {"$set": {"lease.until": time.time() - 1}})  # the holder died
+    store.lists(db).case_counts.update_one({"_id": frm}, {"$inc": {"n": -1}, "$push": {"tokens": "c1@2"}})
+    store.lists(db).case_list_at.update_one({"_id": "c1"}, {"$set": {"lease.until": time.time() - 1}})  # the holder died
     assert counters(db) == {}  # the half-done state: left `from`, not yet counted in `to`
     assert store.sync_case(db, new) is False  # the redelivery carries out the rest (its version: counted)
-    db.case_counts.update_one({"_id": frm}, {"$set": {"tokens": []}})  # (a repair --fix would drop it)
+    store.lists(db).case_counts.update_one({"_id": frm}, {"$set": {"tokens": []}})  # (a repair --fix would drop it)
     assert_exact(db, {"c1": to})
     assert store.partition(db, to).find_one({"_id": "c1"}) == store.list_row(new)
     assert store.partition(db, frm).find_one({"_id": "c1"}) is None
@@ -116,16 +116,16 @@ def test_a_sync_that_lost_its_lease_leaves_the_marks_of_its_move_in_the_counters
     to = store.row_key(store.list_row(new))
     move = {"to": to, "token": "c1@2", "version": 2, "row": store.list_row(new)}
     before, lease = store._acquire_with_move(db, "c1", move)
-    db.case_list_at.update_one({"_id": "c1"}, {"$set": {"lease.token": "the-other-sync"}})
+    store.lists(db).case_list_at.update_one({"_id": "c1"}, {"$set": {"lease.token": "the-other-sync"}})
     store._carry_out(db, "c1", before["key"], move, lease, release=True)
     assert store._mark("c1@2") not in store.finished_marks(db, to)
-    assert store._mark("c1@2") in db.case_counts.find_one({"_id": to})["applied"]
-    assert db.case_list_at.find_one({"_id": "c1"})["pending"] == move  # still the other sync's to finish
+    assert store._mark("c1@2") in store.lists(db).case_counts.find_one({"_id": to})["applied"]
+    assert store.lists(db).case_list_at.find_one({"_id": "c1"})["pending"] == move  # still the other sync's to finish
 
 
 def test_a_live_lease_makes_a_second_sync_wait(db, monkeypatch):
     store.sync_case(db, case_doc("c1", 1, DEPTS[0], "filed", False))
-    db.case_list_at.update_one({"_id": "c1"}, {"$set": {"lease": {"token": "other", "until": time.time() + 60}}})
+    store.lists(db).case_list_at.update_one({"_id": "c1"}, {"$set": {"lease": {"token": "other", "until": time.time() + 60}}})
     monkeypatch.setattr(store, "LEASE_WAIT_SECONDS", 0.3)
     with pytest.raises(store.ConcurrencyError):
         store.sync_case(db, case_doc("c1", 2, DEPTS[0], "decided", False))
@@ -153,8 +153,8 @@ def test_case_store_keeps_the_list_in_step_under_compare_and_set_retries(db):
     final = {d["_id"]: store.row_key(store.list_row(d)) for d in db.cases.find({})}
     assert len(final) == 5 and all(d["version"] == 12 for d in db.cases.find({}))
     assert_exact(db, final)
-    left = sum(len(c.get("applied") or {}) for c in db.case_counts.find({}))
-    assert 0 < left <= sum(len(store.finished_marks(db, c["_id"])) for c in db.case_counts.find({}))
+    left = sum(len(c.get("applied") or {}) for c in store.lists(db).case_counts.find({}))
+    assert 0 < left <= sum(len(store.finished_marks(db, c["_id"])) for c in store.lists(db).case_counts.find({}))
     assert store.repair(db) == {"pending_carried_out": 0, "wrong": {}, "stale_tokens": left, "fixed": False}
 
 
@@ -193,7 +193,7 @@ def test_rebuild_and_repair_restore_the_counters(db):
     counts = store.rebuild_list(db)
     assert sum(counts.values()) == 20 and counters(db) == store.recount(db) == counts
     key = next(iter(counts))
-    db.case_counts.update_one({"_id": key}, {"$inc": {"n": 5}, "$push": {"tokens": "stray@1"}})
+    store.lists(db).case_counts.update_one({"_id": key}, {"$inc": {"n": 5}, "$push": {"tokens": "stray@1"}})
     report = store.repair(db)
     assert report["wrong"] == {key: {"counter": counts[key] + 5, "recount": counts[key]}} and report["stale_tokens"] == 1
     store.repair(db, fix=True)
@@ -208,7 +208,7 @@ def test_the_operators_command_reports_and_fixes_a_wrong_counter(db, servers, mo
     for i in range(4):
         store.sync_case(db, case_doc(f"c{i}", 1, DEPTS[0], "filed", False))
     key = store.list_key(DEPTS[0], "filed", False)
-    db.case_counts.update_one({"_id": key}, {"$inc": {"n": -1}})
+    store.lists(db).case_counts.update_one({"_id": key}, {"$inc": {"n": -1}})
     assert caselist.main(["check"]) == 1
     assert '"counter": 3' in capsys.readouterr().out
     assert caselist.main(["check", "--fix"]) == 0 and counters(db) == {key: 4}
@@ -239,14 +239,14 @@ def test_a_save_that_changes_nothing_the_list_shows_is_one_small_write(db, serve
         recorder.seen.clear()
         store.sync_case(watched, case_doc("c1", 2, DEPTS[0], "filed", False))  # the redelivery: the same
         assert recorder.seen == [("update", "case_list_at")]
-        assert db.case_list_at.find_one({"_id": "c1"})["version"] == 2
+        assert store.lists(db).case_list_at.find_one({"_id": "c1"})["version"] == 2
         # a row that changes under the same key is rewritten in place (under the lease)
         recorder.seen.clear()
         changed = {**case_doc("c1", 3, DEPTS[0], "filed", False), "due_at": "2026-12-01T00:00:00+08:00"}
         store.sync_case(watched, changed)
         assert ("update", f"{store.LIST_PREFIX}.{key}") in recorder.seen and len(recorder.seen) == 4
         assert store.partition(db, key).find_one({"_id": "c1"}) == store.list_row(changed)
-        assert counters(db) == {key: 1} and db.case_list_at.find_one({"_id": "c1"})["version"] == 3
+        assert counters(db) == {key: 1} and store.lists(db).case_list_at.find_one({"_id": "c1"})["version"] == 3
     finally:
         client.close()
 
@@ -318,8 +318,24 @@ def test_commands_per_save_kind(db, servers):
         assert commands({**changed, "version": 4}) == [release]  # the redelivery
         # the marks of finished moves went with the next $inc of each counter: only the last move's remain
         decided, filed = store.list_key(DEPTS[0], "decided", False), store.list_key(DEPTS[0], "filed", False)
-        assert {c["_id"]: sorted(c.get("applied") or {}) for c in db.case_counts.find({})} == \
+        assert {c["_id"]: sorted(c.get("applied") or {}) for c in store.lists(db).case_counts.find({})} == \
             {decided: [store._mark("c2@1")], filed: [store._mark("c1@2")]}
         assert_exact(db, {"c1": decided, "c2": decided})
     finally:
         client.close()
+
+
+def test_a_list_kept_beside_the_cases_moves_to_its_own_database_on_first_start(db):
+    """Before the twenty-third session the list lived in the cases' database: a first start finds its
+    own database empty, rebuilds the list there and drops the old collections."""
+    for i in range(5):
+        db.cases.insert_one(case_doc(f"c{i}", 2, DEPTS[i % 2], "filed", False))
+    old_key = store.list_key(DEPTS[0], "filed", False)
+    db[f"{store.LIST_PREFIX}.{old_key}"].insert_one({"_id": "c0"})
+    db.case_counts.insert_one({"_id": old_key, "n": 99})
+    db.case_list_at.insert_one({"_id": "c0", "key": old_key, "version": 1, "pending": None, "lease": None})
+    db[store.BATCHES].insert_one({"_id": "left-over", "at": 0})
+    store.ensure_indexes(db)
+    assert counters(db) == store.recount(db) == {old_key: 3, store.list_key(DEPTS[1], "filed", False): 2}
+    assert not [n for n in db.list_collection_names() if n.startswith("case_")]
+    assert store.lists(db).name == db.name + "_caselist"

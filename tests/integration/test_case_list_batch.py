@@ -49,7 +49,7 @@ def key_of(doc) -> str:
 
 def expire_leases(db) -> None:
     """The holder died: its leases run out."""
-    db.case_list_at.update_many({"lease": {"$ne": None}}, {"$set": {"lease.until": time.time() - 1}})
+    store.lists(db).case_list_at.update_many({"lease": {"$ne": None}}, {"$set": {"lease.until": time.time() - 1}})
 
 
 def test_a_unit_of_new_cases_moves_and_kept_rows_costs_a_few_commands_per_batch(watched, db):
@@ -77,13 +77,13 @@ def test_a_unit_of_new_cases_moves_and_kept_rows_costs_a_few_commands_per_batch(
     assert_exact(db, {d["_id"]: key_of(d) for d in second})
     rows = {r["_id"]: r for k in touched for r in store.partition(db, k).find({})}
     assert rows == {d["_id"]: store.list_row(d) for d in second}
-    assert {loc["_id"]: loc["version"] for loc in db.case_list_at.find({})} == {d["_id"]: 2 for d in second}
+    assert {loc["_id"]: loc["version"] for loc in store.lists(db).case_list_at.find({})} == {d["_id"]: 2 for d in second}
     # the redelivery of all of it: one command (the small write of each kept row)
     recorder.seen.clear()
     unit(wdb, [(doc, doc) for doc in second])
     assert recorder.seen == [("update", "case_list_at")]
     assert_exact(db, {d["_id"]: key_of(d) for d in second})
-    assert db[store.BATCHES].count_documents({}) == 0
+    assert store.lists(db)[store.BATCHES].count_documents({}) == 0
 
 
 def test_a_unit_of_more_cases_than_a_bulk_holds_is_one_batch_one_command_per_partition(watched, db):
@@ -107,7 +107,7 @@ def test_a_unit_of_more_cases_than_a_bulk_holds_is_one_batch_one_command_per_par
     assert seen.count(("update", store.LIST_PREFIX)) == sum(-(-c // 50) for c in puts.values())
     assert seen.count(("delete", store.LIST_PREFIX)) == sum(-(-c // 50) for c in removals.values())
     assert_exact(db, {d["_id"]: key_of(d) for d in second})
-    assert db[store.BATCHES].count_documents({}) == 0
+    assert store.lists(db)[store.BATCHES].count_documents({}) == 0
 
 
 def test_a_case_saved_twice_in_a_unit_is_synced_once_at_its_newest_version(db):
@@ -116,7 +116,7 @@ def test_a_case_saved_twice_in_a_unit_is_synced_once_at_its_newest_version(db):
     unit(db, [(v1, None), (other, None)])
     unit(db, [(v2, v1), (v3, v2), (other, other)])
     assert_exact(db, {"c1": key_of(v3), "c2": key_of(other)})
-    assert db.case_list_at.find_one({"_id": "c1"})["version"] == 3
+    assert store.lists(db).case_list_at.find_one({"_id": "c1"})["version"] == 3
     unit(db, [(v2, v1), (other, other)])  # a late unit of an older version changes nothing
     assert_exact(db, {"c1": key_of(v3), "c2": key_of(other)})
 
@@ -148,7 +148,7 @@ def test_cases_another_process_synced_meanwhile_are_synced_alone(db):
     unit(db, [(c0, docs[0]), (c1, docs[1]), (c2, docs[2]), (c3, docs[3])])
     assert_exact(db, {"c0": key_of(c0), "c1": store.list_key(DEPTS[0], "archived", True), "c2": key_of(c2),
                       "c3": key_of(c3)})
-    assert {loc["_id"]: loc["version"] for loc in db.case_list_at.find({})} == {"c0": 3, "c1": 3, "c2": 2, "c3": 2}
+    assert {loc["_id"]: loc["version"] for loc in store.lists(db).case_list_at.find({})} == {"c0": 3, "c1": 3, "c2": 2, "c3": 2}
 
 
 def _fail(what):
@@ -189,17 +189,17 @@ def test_a_crash_between_any_two_steps_is_finished_once(db, monkeypatch, crash, 
     expire_leases(db)
     want = {**{d["_id"]: key_of(d) for d in old}, **{d["_id"]: key_of(d) for d in new}}
     if recovery == "repair":
-        db[store.BATCHES].update_many({}, {"$set": {"at": time.time() - store.LEASE_SECONDS - 1}})
+        store.lists(db)[store.BATCHES].update_many({}, {"$set": {"at": time.time() - store.LEASE_SECONDS - 1}})
         store.repair(db)
         unit(db, [(d, d) for d in new])  # the redelivered facts then find everything counted
     else:
         unit(db, [(d, d) for d in new])  # the redelivered facts: nothing saved, each case synced again
         # a batch that died before claiming any case is found by a later unit's look for old batches
-        db[store.BATCHES].update_many({}, {"$set": {"at": time.time() - store.LEASE_SECONDS - 1}})
+        store.lists(db)[store.BATCHES].update_many({}, {"$set": {"at": time.time() - store.LEASE_SECONDS - 1}})
         monkeypatch.setitem(store._swept, db.name, time.monotonic() - store.BATCH_SWEEP_SECONDS - 1)
         unit(db, [(d, d) for d in new])
     assert_exact(db, want)
-    assert db[store.BATCHES].count_documents({}) == 0
+    assert store.lists(db)[store.BATCHES].count_documents({}) == 0
     rows = {r["_id"]: r for k in set(want.values()) for r in store.partition(db, k).find({})}
     assert rows == {d["_id"]: store.list_row(d) for d in old[9:] + new}
     assert store.repair(db)["wrong"] == {}
@@ -255,8 +255,8 @@ def test_competing_units_redeliveries_and_single_syncs_count_each_move_once(db):
     assert_exact(db, final)
     rows = {r["_id"]: r for k in set(final.values()) for r in store.partition(db, k).find({})}
     assert rows == {cid: store.list_row(states[-1]) for cid, states in histories.items()}
-    assert {loc["_id"]: loc["version"] for loc in db.case_list_at.find({})} == {cid: 6 for cid in histories}
-    assert db[store.BATCHES].count_documents({}) == 0
+    assert {loc["_id"]: loc["version"] for loc in store.lists(db).case_list_at.find({})} == {cid: 6 for cid in histories}
+    assert store.lists(db)[store.BATCHES].count_documents({}) == 0
 
 
 def test_case_store_in_a_unit_of_work_syncs_at_its_end(db):
@@ -270,7 +270,7 @@ def test_case_store_in_a_unit_of_work_syncs_at_its_end(db):
     cases.update("c1", to("filed"))
     cases.update("c1", to("decided"))
     cases.update("c2", to("filed"))
-    assert db.case_list_at.find_one({"_id": "c1"}) is None  # not yet: at the unit's end
+    assert store.lists(db).case_list_at.find_one({"_id": "c1"}) is None  # not yet: at the unit's end
     writes[0].flush()
     assert_exact(db, {"c1": store.list_key(DEPTS[0], "decided", False), "c2": store.list_key(DEPTS[0], "filed", False)})
     writes[0] = None  # no unit of work: at once
@@ -293,7 +293,7 @@ def test_two_units_in_flight_on_one_case_sync_it_once_without_a_read(watched, db
     store.defer_sync(second, wdb, o2, None)
     second.flush()  # the second batch ends first
     assert not any(name == "find" for name, _ in recorder.seen)  # every condition held: no read
-    assert {loc["_id"]: loc["version"] for loc in db.case_list_at.find({})} == {"c1": 2, "c3": 1}
+    assert {loc["_id"]: loc["version"] for loc in store.lists(db).case_list_at.find({})} == {"c1": 2, "c3": 1}
     recorder.seen.clear()
     first.flush()
     assert_exact(db, {"c1": key_of(v2), "c2": key_of(o1), "c3": key_of(o2)})
@@ -313,6 +313,6 @@ def test_the_penalty_service_syncs_its_cases_at_the_end_of_its_unit_of_work(db):
 
     cases.update("c1", to("c1", "filed"))
     cases.update("c2", to("c2", "decided"))
-    assert db.case_list_at.find_one({}) is None  # deferred to the unit's end
+    assert store.lists(db).case_list_at.find_one({}) is None  # deferred to the unit's end
     service.writes.flush()
     assert_exact(db, {"c1": store.list_key(DEPTS[0], "filed", False), "c2": store.list_key(DEPTS[0], "decided", False)})

@@ -21,6 +21,7 @@ def watched(servers):
     database = client[f"t{uuid.uuid4().hex[:8]}_penalty"]
     yield database, recorder
     client.drop_database(database.name)
+    client.drop_database(database.name + "_caselist")  # (penalty's case list: services/penalty/store.py)
     client.close()
 
 
