@@ -122,6 +122,24 @@ def database(client: pymongo.MongoClient, name: str) -> Database:
     return CollectionsOnce(client, name)
 
 
+def companion(db: Database, suffix: str) -> Database:
+    """The database `<db's name><suffix>` (`db` itself for an empty suffix) through `db`'s client, of its
+    class (`CollectionsOnce` makes each collection once) and with its options; made once per `db`
+    object and kept on it (not in a map: pymongo's databases of two clients of one server compare
+    equal). FerretDB on SQLite has one writer per database file (patch 0016): side collections written
+    in many commands at every unit's end (penalty's case list) live in one, so they no longer wait for
+    the aggregates' saves of another batch worker, nor hold them up (docs/architecture.md, "FerretDB")."""
+    if not suffix:
+        return db
+    kept = db.__dict__.setdefault("_companions", {})
+    out = kept.get(suffix)
+    if out is None:
+        out = kept[suffix] = type(db)(db.client, db.name + suffix, codec_options=db.codec_options,
+                                      read_preference=db.read_preference, write_concern=db.write_concern,
+                                      read_concern=db.read_concern)
+    return out
+
+
 def database_name(service: str) -> str:
     return f"{config.get('DB_PREFIX')}{service}"
 

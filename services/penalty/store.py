@@ -36,7 +36,7 @@ from services.kernel.aggregates import AggregateStore, Change
 from services.kernel.process_memo import ProcessMemo
 from services.kernel.memo import Memo, remembered
 from services.kernel.mongo import ConcurrencyError  # noqa: F401 (raised by the lease; callers catch store.ConcurrencyError)
-from services.kernel.mongo import by_id
+from services.kernel.mongo import by_id, companion
 from services.kernel.packing import reading, unpack_from
 from services.kernel.projection_cache import ProjectionReader, record_change, record_changes, shared_cache
 from services.kernel.sidewrites import SideWrites, deferred
@@ -564,15 +564,8 @@ LIST_DATABASE_SUFFIX = "_caselist"
 
 def lists(db: Database) -> Database:
     """The database holding the case list (partitions, `case_counts`, `case_list_at`, batches) of the
-    cases in `db`: through `db`'s client, of its class (kernel/mongo.py's `CollectionsOnce` makes each
-    collection once) and with its options; made once per `db` object and kept on it (not in a map:
-    pymongo's databases of two clients of one server compare equal)."""
-    out = db.__dict__.get("_case_list_database")
-    if out is None:
-        out = db.__dict__["_case_list_database"] = type(db)(
-            db.client, db.name + LIST_DATABASE_SUFFIX, codec_options=db.codec_options,
-            read_preference=db.read_preference, write_concern=db.write_concern, read_concern=db.read_concern)
-    return out
+    cases in `db` (kernel/mongo.py `companion`)."""
+    return companion(db, LIST_DATABASE_SUFFIX)
 
 
 ROW_VOLATILE = ("version", "evaluated_at")  # change on every save: not part of a row

@@ -203,3 +203,19 @@ def test_a_database_timeout_that_is_not_a_positive_integer_is_refused_with_the_s
             client = make_client("mongodb://127.0.0.1:1/")
             assert client.options.server_selection_timeout == int(good) / 1000
             client.close()
+
+
+def test_a_companion_database_is_made_once_per_database_object_through_its_client():
+    import pymongo
+
+    from services.kernel.mongo import CollectionsOnce, companion, database
+
+    one, two = (pymongo.MongoClient("mongodb://127.0.0.1:1", connect=False, tz_aware=tz) for tz in (True, False))
+    db = database(one, "unit-penalty")
+    lists = companion(db, "_caselist")
+    assert lists is companion(db, "_caselist") and isinstance(lists, CollectionsOnce)
+    assert lists.name == "unit-penalty_caselist" and lists.client is one and lists.codec_options.tz_aware
+    assert companion(db, "") is db and companion(db, "_other") is not lists
+    other = companion(database(two, "unit-penalty"), "_caselist")  # (equal to `lists` as pymongo compares them)
+    assert other is not lists and other.client is two and not other.codec_options.tz_aware
+    assert type(companion(one["plain"], "_x")) is pymongo.database.Database
