@@ -596,8 +596,8 @@ def row_key(row: dict) -> str:
 
 def _acquire(db: Database, case_id: str) -> tuple[dict, str]:
     """Take the case's lease (creating its locator); the locator as it is now, and the lease token."""
-    return leases.acquire(lists(db).case_list_at, case_id, seconds=LEASE_SECONDS, wait_seconds=LEASE_WAIT_SECONDS,
-                          what="case list")
+    return leases.acquire(lists(db).case_list_at, case_id, seconds=LEASE_SECONDS,
+                          wait_seconds=LEASE_WAIT_SECONDS, what="case list")
 
 
 def _acquire_with_move(db: Database, case_id: str, move: dict) -> tuple[dict | None, str] | None:
@@ -605,15 +605,15 @@ def _acquire_with_move(db: Database, case_id: str, move: dict) -> tuple[dict | N
     move pending and counts an older version (or does not exist yet): the locator as it was before
     (None: a new case), and the lease token. None when it is not so (the caller takes the lease the
     slow way, which waits, finishes a pending move, or finds the version counted)."""
-    return leases.try_acquire(lists(db).case_list_at, case_id, seconds=LEASE_SECONDS, before=True, also={"pending": move},
-                              only_if={"pending": None, "version": {"$lt": move["version"]}})
+    return leases.try_acquire(lists(db).case_list_at, case_id, seconds=LEASE_SECONDS, before=True,
+                              also={"pending": move}, only_if={"pending": None, "version": {"$lt": move["version"]}})
 
 
 def _release(db: Database, case_id: str, lease: str, fields: dict) -> bool:
     """Write `fields` and drop the lease, if it is still ours; False when it is not (it expired and
     another sync took it over)."""
     return lists(db).case_list_at.update_one({"_id": case_id, "lease.token": lease},
-                                      {"$set": {**fields, "lease": None}}).matched_count == 1
+                                             {"$set": {**fields, "lease": None}}).matched_count == 1
 
 
 # Marks (`applied.<mark>` in a counter) of moves this process finished, per (database, key): each is
@@ -645,8 +645,8 @@ def _count(db: Database, key: str, delta: int, token: str) -> None:
     dropped = False
     try:
         # `tokens`: the array of marks counters kept before (a move pending across the upgrade)
-        lists(db).case_counts.update_one({"_id": key, "tokens": {"$ne": token}, f"applied.{mark}": {"$exists": False}},
-                                  update, upsert=True)
+        lists(db).case_counts.update_one(
+            {"_id": key, "tokens": {"$ne": token}, f"applied.{mark}": {"$exists": False}}, update, upsert=True)
         dropped = True
     except DuplicateKeyError:  # the counter exists and holds the mark: applied before
         pass
@@ -669,7 +669,8 @@ def _carry_out(db: Database, case_id: str, frm: str | None, pending: dict, lease
     if release:
         ours = _release(db, case_id, lease, done)
     else:
-        ours = lists(db).case_list_at.update_one({"_id": case_id, "lease.token": lease}, {"$set": done}).matched_count == 1
+        ours = lists(db).case_list_at.update_one({"_id": case_id, "lease.token": lease},
+                                                 {"$set": done}).matched_count == 1
     if frm != to and ours:  # (a lease lost meanwhile: the move may still be pending; its marks stay)
         for key in {frm, to} - {None}:
             _finished.setdefault((db.name, key), set()).add(_mark(token))
@@ -699,8 +700,8 @@ def _sync_row(db: Database, case_id: str, version: int, row: dict, row_kept: boo
     digest = row_digest(row)
     to = row_key(row)
     if row_kept and lists(db).case_list_at.update_one({"_id": case_id, "key": to, "digest": digest,
-                                                "pending": None, "lease": None, "version": {"$lte": version}},
-                                               {"$set": {"version": version}}).matched_count:
+                                                       "pending": None, "lease": None, "version": {"$lte": version}},
+                                                      {"$set": {"version": version}}).matched_count:
         return False
     move = {"to": to, "token": f"{case_id}@{version}", "version": version, "row": row}
     taken = _acquire_with_move(db, case_id, move)
@@ -719,7 +720,7 @@ def _sync_row(db: Database, case_id: str, version: int, row: dict, row_kept: boo
         if batch:  # claimed by a batch whose holder died (its lease expired): finish all of that batch
             if not finish_batch(db, batch):  # (gone: finished, so the claim is a left-over; drop it)
                 lists(db).case_list_at.update_one({"_id": case_id, "pending.batch": batch},
-                                           {"$set": {"pending": None, "lease": None}})
+                                                  {"$set": {"pending": None, "lease": None}})
             released = True  # (the batch's last step dropped every lease it holds, ours included)
             return _sync_row(db, case_id, version, row, row_kept=False)
         if loc.get("pending"):  # a move a crashed sync left half done
@@ -1108,7 +1109,7 @@ def write_counts(db: Database, counts: dict[str, int]) -> None:
     for key, n in counts.items():
         dept, stage, overdue = key_parts(key)
         lists(db).case_counts.replace_one({"_id": key}, {"n": n, "tokens": [], "dept": dept, "stage": stage,
-                                                  "overdue": overdue}, upsert=True)
+                                                         "overdue": overdue}, upsert=True)
 
 
 def recount(db: Database) -> dict[str, int]:
