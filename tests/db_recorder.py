@@ -36,7 +36,7 @@ def recorded_database(mongo_uri: str, service: str, recorder: Recorder | None = 
     try:
         yield database
     finally:
-        for name in client.list_database_names():  # (and its companions, e.g. penalty's case list)
-            if name.startswith(database.name):
-                client.drop_database(name)
+        from services.kernel.mongo import drop_with_companions
+
+        drop_with_companions(client, database.name)  # (and e.g. penalty's case list)
         client.close()

@@ -181,15 +181,15 @@ def scratch_database(servers: dict, suffix: str, *, tz_aware: bool = True, socke
     """A database of its own on the test profile's FerretDB (`t<random>_<suffix>`), dropped afterwards."""
     import pymongo
 
+    from services.kernel.mongo import drop_with_companions
+
     client = pymongo.MongoClient(servers["MONGO_URI"], serverSelectionTimeoutMS=3000, tz_aware=tz_aware,
                                  socketTimeoutMS=socket_timeout_ms)
     database = client[f"t{uuid.uuid4().hex[:8]}_{suffix}"]
     try:
         yield database
     finally:
-        for name in client.list_database_names():  # (and its companions, e.g. penalty's case list)
-            if name.startswith(database.name):
-                client.drop_database(name)
+        drop_with_companions(client, database.name)  # (and e.g. penalty's case list)
         client.close()
 
 

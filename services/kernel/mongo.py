@@ -131,13 +131,23 @@ def companion(db: Database, suffix: str) -> Database:
     the aggregates' saves of another batch worker, nor hold them up (docs/architecture.md, "FerretDB")."""
     if not suffix:
         return db
-    kept = db.__dict__.setdefault("_companions", {})
+    kept = db.__dict__.get("_companions")
+    if kept is None:
+        kept = db.__dict__["_companions"] = {}
     out = kept.get(suffix)
     if out is None:
         out = kept[suffix] = type(db)(db.client, db.name + suffix, codec_options=db.codec_options,
                                       read_preference=db.read_preference, write_concern=db.write_concern,
                                       read_concern=db.read_concern)
     return out
+
+
+def drop_with_companions(client: pymongo.MongoClient, name: str) -> None:
+    """Drop the database `name` and its companions (`companion`: `<name><suffix>`), e.g. a scratch
+    database of a test or a tool."""
+    for other in client.list_database_names():
+        if other.startswith(name):
+            client.drop_database(other)
 
 
 def database_name(service: str) -> str:

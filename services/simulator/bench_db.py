@@ -46,6 +46,7 @@ import bson
 import pymongo
 from pymongo import DeleteOne, InsertOne, ReplaceOne, UpdateOne
 
+from services.kernel.mongo import drop_with_companions
 from services.kernel.packing import pack, unpack_from
 from services.kernel.sidewrites import MAX_OPS, SideWrites
 from services.penalty.domain.case import STAGES as CASE_STAGES
@@ -298,9 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             result["check_version_3"] = (client[name].side_cases if args.side_writes else col).count_documents({"version": 3})
     finally:
-        for other in client.list_database_names():  # (and its companions: the case list's, `--case-list`)
-            if other.startswith(name):
-                client.drop_database(other)
+        drop_with_companions(client, name)  # (and the case list's, `--case-list`)
         client.close()
     result["load_after"] = load_average()
     print(f"后端 {result['server'].get('backend')}，文档 {result['size_bytes']} 字节"

@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 import pymongo
 import pytest
 
+from services.kernel.mongo import drop_with_companions
 from services.kernel.sidewrites import SideWrites
 from services.penalty import store
 from tests.db_recorder import Recorder
@@ -20,8 +21,7 @@ def watched(servers):
                                  event_listeners=[recorder])
     database = client[f"t{uuid.uuid4().hex[:8]}_penalty"]
     yield database, recorder
-    client.drop_database(database.name)
-    client.drop_database(database.name + "_caselist")  # (penalty's case list: services/penalty/store.py)
+    drop_with_companions(client, database.name)  # (and penalty's case list: services/penalty/store.py)
     client.close()
 
 
