@@ -29,7 +29,7 @@ def service(db):
 def cases_referring(db, refs: dict[str, list[str]]) -> None:
     ids = sorted({c for cases in refs.values() for c in cases})
     db.cases.insert_many([{"_id": c, "version": 1} for c in ids])
-    db.case_refs.insert_many([{"_id": key, "cases": cases} for key, cases in refs.items()])
+    store.lists(db).case_refs.insert_many([{"_id": key, "cases": cases} for key, cases in refs.items()])
 
 
 def logged(db) -> int:

@@ -96,7 +96,7 @@ def test_references_go_to_buckets_and_readers_find_them_with_the_unbucketed_ones
     case's bucket; a reader finds the cases of every bucket and of the document written before the
     buckets, each once, in one find."""
     db, recorder = watched
-    db.case_refs.insert_one({"_id": "officer_ids:O1", "cases": ["OLD1", "C3"]})  # (stored before the buckets)
+    store.lists(db).case_refs.insert_one({"_id": "officer_ids:O1", "cases": ["OLD1", "C3"]})  # (stored before the buckets)
     recorder.seen.clear()
     writes = SideWrites()
     known = store.known_refs(limit=1000)
@@ -106,11 +106,11 @@ def test_references_go_to_buckets_and_readers_find_them_with_the_unbucketed_ones
                          known, writes)
     writes.flush()
     assert recorder.seen == [("update", "case_refs")] * 3  # 120 references in bulks of ≤ 50
-    buckets = {d["_id"]: d["cases"] for d in db.case_refs.find({"_id": {"$in": store.ref_documents("officer_ids", "O1")[1:]}})}
+    buckets = {d["_id"]: d["cases"] for d in store.lists(db).case_refs.find({"_id": {"$in": store.ref_documents("officer_ids", "O1")[1:]}})}
     assert 1 < len(buckets) <= store.REF_BUCKETS["officer_ids"]
     assert max(len(v) for v in buckets.values()) < len(cases)  # (spread: no document holds them all)
     assert all(store.ref_bucket("officer_ids", "O1", c) == doc_id for doc_id, held in buckets.items() for c in held)
-    assert db.case_refs.find_one({"_id": "party_id:PC7"})["cases"] == ["C7"]  # a party: one document
+    assert store.lists(db).case_refs.find_one({"_id": "party_id:PC7"})["cases"] == ["C7"]  # a party: one document
     recorder.seen.clear()
     assert sorted(store.cases_referring(db, "officer_ids", "O1")) == sorted(["OLD1", *cases])  # C3 once
     assert sorted(store.cases_referring_each(db, "item_codes", ["I1", "I2"])["I1"]) == sorted(cases)
@@ -118,3 +118,23 @@ def test_references_go_to_buckets_and_readers_find_them_with_the_unbucketed_ones
     assert recorder.seen[0] == ("find", "case_refs") and len(recorder.seen) == 3
     assert store.mark_due_each(db, "officer_ids", ["O1"], NOW) == 0  # (no case documents here: none modified)
     assert db.cases_due.count_documents({}) == 41  # every referring case's due-date entry, legacy one too
+
+
+def test_a_reverse_index_kept_beside_the_cases_moves_to_the_lists_database_on_first_start(watched, monkeypatch):
+    """Before 2026-12-03 `case_refs` lived in the cases' database: a start moves every document into
+    `store.lists(db)` and drops the old collection. A move cut short (or a reference written in the new
+    place since) leaves documents in both: their cases are merged, none lost, each once."""
+    db, _ = watched
+    monkeypatch.setattr(store, "MOVE_BATCH", 3)  # (several batches, one of them with a clash)
+    old = {f"party_id:P{i}": [f"C{i}"] for i in range(7)}
+    old["officer_ids:O1#3"] = ["C1", "C2"]
+    db.case_refs.insert_many([{"_id": key, "cases": cases} for key, cases in old.items()])
+    store.lists(db).case_refs.insert_many([{"_id": "party_id:P1", "cases": ["C1", "C9"]},
+                                           {"_id": "officer_ids:O1#3", "cases": ["C2"]}])
+    store.ensure_indexes(db)
+    moved = {d["_id"]: sorted(d["cases"]) for d in store.lists(db).case_refs.find({})}
+    assert moved == {**{key: sorted(cases) for key, cases in old.items()}, "party_id:P1": ["C1", "C9"]}
+    assert "case_refs" not in db.list_collection_names()
+    assert sorted(store.cases_referring(db, "party_id", "P1")) == ["C1", "C9"]
+    store.ensure_indexes(db)  # (a later start: nothing to move, nothing changed)
+    assert {d["_id"]: sorted(d["cases"]) for d in store.lists(db).case_refs.find({})} == moved

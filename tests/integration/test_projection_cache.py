@@ -127,7 +127,7 @@ DECISION = {"decision_no": "营市监罚〔2026〕1号", "party": {"id": "P1"}, 
 def test_the_decisions_index_is_written_from_the_old_and_new_versions_without_a_read(watched):
     db, recorder = watched
     case_id, other = f"C{uuid.uuid4().hex[:6]}", f"C{uuid.uuid4().hex[:6]}"
-    db.case_refs.insert_one({"_id": "party_id:P1", "cases": [case_id, other]})
+    store.lists(db).case_refs.insert_one({"_id": "party_id:P1", "cases": [case_id, other]})
     AggregateStore(db.cases, cache=None).update(other, lambda doc: store.Change(fields={"due_at": None}))
     svc = SimpleNamespace(db=db, clock=lambda: NOW, writes=SideWrites())
 
@@ -187,7 +187,7 @@ def test_a_partys_decisions_are_cached_across_batches_until_one_of_them_changes(
     """The double-fine rule's look-up (`other_decisions`): the party's cases and their decisions-index
     entries read once per process; a decision written anywhere is logged and read again."""
     db, recorder = watched
-    db.case_refs.insert_one({"_id": "party_id:P1", "cases": ["C1", "C2", "C3"]})
+    store.lists(db).case_refs.insert_one({"_id": "party_id:P1", "cases": ["C1", "C2", "C3"]})
     db.decisions.insert_one({"_id": "C2", "case_id": "C2", "decision_no": "罚〔2026〕2号"})
     mine = ProjectionCache(100)
     recorder.seen.clear()
@@ -210,7 +210,7 @@ def test_a_partys_decisions_are_cached_across_batches_until_one_of_them_changes(
 def test_a_units_decided_cases_log_their_parties_in_one_write_and_make_each_others_cases_due(watched):
     db, recorder = watched
     a, b, c, other = (f"C{uuid.uuid4().hex[:6]}" for _ in range(4))
-    db.case_refs.insert_many([{"_id": "party_id:P1", "cases": [a, b, other]}, {"_id": "party_id:P2", "cases": [c]}])
+    store.lists(db).case_refs.insert_many([{"_id": "party_id:P1", "cases": [a, b, other]}, {"_id": "party_id:P2", "cases": [c]}])
     for case_id in (a, b, c, other):
         AggregateStore(db.cases, cache=None).update(case_id, lambda doc: store.Change(fields={"due_at": None}))
     svc = SimpleNamespace(db=db, clock=lambda: NOW, writes=SideWrites())
@@ -235,7 +235,7 @@ def test_a_partys_list_this_process_read_after_logging_its_decision_is_served_fr
     cache = pc.ProjectionCache(100)
     monkeypatch.setattr(store, "shared_cache", lambda: cache)
     case_id, party = f"C{uuid.uuid4().hex[:6]}", f"P{uuid.uuid4().hex[:6]}"
-    db.case_refs.insert_one({"_id": f"party_id:{party}", "cases": [case_id]})
+    store.lists(db).case_refs.insert_one({"_id": f"party_id:{party}", "cases": [case_id]})
     AggregateStore(db.cases, cache=None).update(case_id, lambda doc: store.Change(fields={"due_at": None}))
     ProjectionReader(db, cache).payloads("items", ["I0"], lambda keys: {})  # (this process follows the log)
     svc = SimpleNamespace(db=db, clock=lambda: NOW, writes=SideWrites())

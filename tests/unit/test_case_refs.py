@@ -1,5 +1,13 @@
 """The reverse index's layout (services/penalty/store.py: buckets, the remembered writes)."""
+import pytest
+
 from services.penalty import store
+
+
+@pytest.fixture(autouse=True)
+def _refs_beside(monkeypatch):
+    """The stand-in database below holds the reverse index itself (the service's is `store.lists(db)`)."""
+    monkeypatch.setattr(store, "lists", lambda db: db)
 
 
 def test_a_case_goes_to_one_stable_bucket_of_its_officer_or_item_and_a_party_has_one_document():
