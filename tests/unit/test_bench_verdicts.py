@@ -125,6 +125,17 @@ def test_of_alternated_pairs_the_one_with_the_median_ratio_stands_for_the_run():
     assert median_pair([pair(1000.0, None)]) is None
 
 
+def test_a_ratio_just_under_the_target_is_never_rounded_up_to_meet_it():
+    """620.5 events/s over a raw ceiling of 1,038.4 is 0.5976: a rounding to two decimals once printed 0.6
+    and judged it 达标 (2026-12-03). The ratio is cut to four decimals and judged on that."""
+    from services.simulator.bench import pair_ratio
+    ratio = pair_ratio({"raw": {"events_per_s": 1038.4}, "sustained": {"events_per_s": 620.5}})
+    assert ratio == 0.5975
+    v = by_name(judge(figures(ratio=ratio)))["raw_ratio"]
+    assert v.status == MISSED and "比值 0.5975" in v.line and "未达标" in v.line
+    assert pair_ratio({"raw": {"events_per_s": 900.0}, "sustained": {"events_per_s": 540.0}}) == 0.6  # (exactly: met)
+
+
 def test_the_ratio_line_names_the_pair_that_stands_for_the_run_and_every_pairs_ratio():
     results = figures()
     results["pairs"] = {"chosen": 1, "pairs": [{"ratio": 0.5}, {"ratio": 0.4}, {"ratio": 0.6}]}
