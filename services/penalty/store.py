@@ -372,7 +372,7 @@ def move_refs(db: Database) -> int:
             new.insert_many(batch, ordered=False)
         except BulkWriteError as exc:
             errors = exc.details.get("writeErrors") or []
-            if any(e.get("code") != 11000 for e in errors):
+            if not errors or any(e.get("code") != 11000 for e in errors):  # (only duplicates are merged)
                 raise
             _bulk(new, [UpdateOne({"_id": batch[e["index"]]["_id"]},
                                   {"$addToSet": {"cases": {"$each": list(batch[e["index"]].get("cases") or ())}}},
