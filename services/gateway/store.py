@@ -7,10 +7,11 @@ from datetime import datetime
 
 from pymongo import DESCENDING
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
+
+from services.kernel.mongo import insert_new
 
 QUARANTINE_KEEP_BYTES = 1024 * 1024
-DUPLICATE_KEY = 11000
 # Raw input is kept as bytes (BSON binary), so any byte survives on every backend: FerretDB on
 # PostgreSQL cannot store a NUL character in a string (jsonb). Records written before kept the text
 # decoded as UTF-8 with replacement characters (no `raw_encoding` field); `raw_bytes` reads both.
@@ -112,15 +113,7 @@ class GatewayStore:
             hashes = [digest(env) for env in envelopes]
         docs = [{"_id": env["event_id"], "hash": h, "type": env["type"], "dept": env["dept"],
                  "channel": channel, "received_at": received_at} for env, h in zip(envelopes, hashes, strict=True)]
-        try:
-            self.db.accepted.insert_many(docs, ordered=False)
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors") or []
-            others = [e for e in errors if e.get("code") != DUPLICATE_KEY]
-            if others or exc.details.get("writeConcernErrors"):
-                raise
-            return {int(e["index"]) for e in errors}
-        return set()
+        return insert_new(self.db.accepted, docs)
 
     def quarantine(self, items: list[dict], *, channel: str, received_at: datetime) -> list[str]:
         """Keep rejected input (one write for all): each item has `raw` (bytes or text, kept as bytes,

@@ -13,6 +13,7 @@ from pymongo import monitoring
 from nameko.extensions import DependencyProvider
 from pymongo.collection import Collection
 from pymongo.database import Database
+from pymongo.errors import BulkWriteError
 
 from services.kernel import config
 
@@ -194,6 +195,22 @@ class Mongo(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return self.db
+
+
+DUPLICATE_KEY = 11000  # the server's error code for an `_id` (or unique key) already taken
+
+
+def insert_new(col: Collection, docs: list[dict]) -> set[int]:
+    """One unordered `insert_many` of `docs`: the positions whose `_id` was taken already (MongoDB and
+    FerretDB go on after a duplicate key); any other write error, or a write concern error, is raised."""
+    try:
+        col.insert_many(docs, ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors") or []
+        if not errors or exc.details.get("writeConcernErrors") or any(e.get("code") != DUPLICATE_KEY for e in errors):
+            raise
+        return {int(e["index"]) for e in errors}
+    return set()
 
 
 ID_IN_CHUNK = 100  # keys per `_id $in` find (a bounded command and reply)

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import sys
 import threading
@@ -27,7 +28,7 @@ import bson
 from pymongo import DeleteOne, ReplaceOne, ReturnDocument, UpdateOne
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
 from services.kernel import leases
 from services.kernel.sidewrites import chunked as _bulk  # (ordered bulks of ≤ 50 operations; the matched or upserted)
@@ -36,7 +37,7 @@ from services.kernel.aggregates import AggregateStore, Change
 from services.kernel.process_memo import ProcessMemo
 from services.kernel.memo import Memo, remembered
 from services.kernel.mongo import ConcurrencyError  # noqa: F401 (raised by the lease; callers catch store.ConcurrencyError)
-from services.kernel.mongo import by_id, companion
+from services.kernel.mongo import by_id, companion, insert_new
 from services.kernel.packing import reading, unpack_from
 from services.kernel.projection_cache import ProjectionReader, record_change, record_changes, shared_cache
 from services.kernel.sidewrites import SideWrites, deferred
@@ -364,28 +365,13 @@ def move_refs(db: Database) -> int:
     short: a document already in its new place (a move interrupted, or a reference written there since)
     gets the old one's cases added (`$addToSet`), so a second run finishes the move and loses nothing.
     Meant for a start with no other penalty process running (as `rebuild_list`)."""
-    old, new, moved = db.case_refs, lists(db).case_refs, 0
-    batch: list[dict] = []
-
-    def put() -> None:
-        try:
-            new.insert_many(batch, ordered=False)
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors") or []
-            if not errors or any(e.get("code") != 11000 for e in errors):  # (only duplicates are merged)
-                raise
-            _bulk(new, [UpdateOne({"_id": batch[e["index"]]["_id"]},
-                                  {"$addToSet": {"cases": {"$each": list(batch[e["index"]].get("cases") or ())}}},
-                                  upsert=True) for e in errors])
-        batch.clear()
-
-    for doc in old.find({}).batch_size(MOVE_BATCH):
-        batch.append(doc)
-        moved += 1
-        if len(batch) >= MOVE_BATCH:
-            put()
-    if batch:
-        put()
+    new, moved, cursor = lists(db).case_refs, 0, db.case_refs.find({}).batch_size(MOVE_BATCH)
+    while batch := list(itertools.islice(cursor, MOVE_BATCH)):
+        taken = insert_new(new, batch)  # (the documents already there; any other error is raised)
+        _bulk(new, [UpdateOne({"_id": batch[i]["_id"]},
+                              {"$addToSet": {"cases": {"$each": list(batch[i].get("cases") or ())}}}, upsert=True)
+                    for i in sorted(taken)])
+        moved += len(batch)
     db.drop_collection("case_refs")
     return moved
 
