@@ -48,13 +48,15 @@ class SideWrites:
         self._cols: dict[str, tuple[Collection, list]] = {}
         self._keys: set[tuple[str, Hashable]] = set()
         self._after: list[Callable[[], None]] = []
+        self._last: list[Callable[[], None]] = []
+        self._kept: dict[Hashable, Any] = {}
         self._parts: dict[Hashable, Any] = {}
         self.commands = 0  # bulk_write commands sent (tests and measurements)
         self.ops = 0       # operations sent
         _units.add(self)
 
     def __len__(self) -> int:
-        return sum(len(ops) for _, ops in self._cols.values()) + len(self._after)
+        return sum(len(ops) for _, ops in self._cols.values()) + len(self._after) + len(self._last)
 
     def add(self, collection: Collection, op: Any, key: Hashable | None = None) -> None:
         """Defer `op` (a pymongo UpdateOne/ReplaceOne/DeleteOne/InsertOne/UpdateMany/DeleteMany) on
@@ -80,16 +82,32 @@ class SideWrites:
             self._parts[key] = make()
         return self._parts[key]
 
+    def kept(self, key: Hashable, make: Callable[[], Any] | None = None) -> Any:
+        """The unit's own object for `key` for the whole unit, its flush included (unlike `part`): made
+        by `make()` the first time it is asked for with one; None when never made."""
+        if key not in self._kept and make is not None:
+            self._kept[key] = make()
+        return self._kept.get(key)
+
+    def pending_after(self) -> bool:
+        """Whether callbacks wait for the next round of the flush (added by this round's)."""
+        return bool(self._after)
+
     def after(self, fn: Callable[[], None]) -> None:
         """Run `fn` at the flush, after the bulk writes (e.g. a relay that publishes a batch's events)."""
         self._after.append(fn)
 
+    def last(self, fn: Callable[[], None]) -> None:
+        """Run `fn` at the flush after the bulk writes and after every `after` callback of the same round
+        (e.g. the drop of a unit's outbox marker once its relays are done: kernel/aggregates.py)."""
+        self._last.append(fn)
+
     def flush(self) -> None:
         """Send what was deferred and run the `after` callbacks; idempotent, empty after (also when a
         write fails: then it raises, and the callbacks not run yet are dropped with the writes)."""
-        while self._cols or self._after:
-            cols, after = self._cols, self._after
-            self._cols, self._after, self._keys, self._parts = {}, [], set(), {}
+        while self._cols or self._after or self._last:
+            cols, after = self._cols, self._after + self._last
+            self._cols, self._after, self._last, self._keys, self._parts = {}, [], [], set(), {}
             for collection, ops in cols.values():
                 for start in range(0, len(ops), self.max_ops):
                     chunk = ops[start:start + self.max_ops]

@@ -485,3 +485,36 @@ def test_without_monkey_patching_an_op_is_sent_alone(monkeypatch):
     assert ("db.unpatched", "test") not in sidewrites._grouped
     sidewrites.together(col, "marker")
     assert col.calls == [["marker"]]
+
+
+def test_last_callbacks_run_after_the_rounds_after_callbacks_and_their_writes_go_in_the_next_round():
+    log = []
+    col = FakeCollection("db.x_outbox", log)
+    writes = SideWrites()
+    writes.last(lambda: (log.append(("last", 1)), writes.add(col, DeleteOne({"_id": "unit:1"}))))
+    writes.after(lambda: log.append(("after", 1)))  # (added later, run first: a relay before the marker's drop)
+    writes.add(col, DeleteOne({"_id": "a"}))
+    writes.flush()
+    assert log == [("db.x_outbox", [DeleteOne({"_id": "a"})]), ("after", 1), ("last", 1),
+                   ("db.x_outbox", [DeleteOne({"_id": "unit:1"})])]
+
+
+def test_a_failed_after_callback_drops_the_last_ones_of_its_round():
+    log = []
+    writes = SideWrites()
+    writes.last(lambda: log.append("last"))
+    writes.after(lambda: (_ for _ in ()).throw(RuntimeError("publish failed")))
+    with pytest.raises(RuntimeError):
+        writes.flush()
+    assert log == []  # (a unit marker is not dropped when the relay before it failed)
+
+
+def test_kept_objects_last_the_whole_unit_and_parts_only_until_the_flush_begins():
+    writes = SideWrites()
+    writes.part("p", dict)["x"] = 1
+    writes.kept("k", dict)["x"] = 2
+    assert writes.kept("absent") is None
+    seen = []
+    writes.after(lambda: seen.append((writes.part("p", dict), writes.kept("k"))))
+    writes.flush()
+    assert seen == [({}, {"x": 2})]
