@@ -15,6 +15,17 @@ cache below remembers what it relayed), else because no marker is left for the d
 relay of its version is done). When in doubt they are kept: consumers are idempotent and derived
 event ids deterministic, so a second dispatch is harmless, a lost one is not.
 
+A unit of work that saves several aggregates of one kind (a batch of facts: services/kernel/base.py)
+writes one *unit marker* for all of them instead (`cover`): {_id: "unit:<token>", ids, at}, in the
+same `<collection>_outbox`, before any of its saves. A save it covers (made within UNIT_COVER_SECONDS
+of the marker; a later one writes its own) writes no marker of its own and its relay drops none; when
+the unit ends and every outbox it saved under the marker has been relayed, the unit marker is dropped
+(one delete, in the bulk of the unit's other deletes). A unit marker left by a crash (or a failed
+relay) is found by the sweep like any marker once older than IN_FLIGHT: it relays the stored
+outboxes of the aggregates it names and notes their versions; at its next pass it relays those saved
+since and drops the marker. A stored document read while another unit's marker names it keeps its
+outbox, as with its own marker.
+
 A bounded process-local cache of the documents this process wrote (`DocCache`) spares the read
 of the compare-and-set loop: a decision taken on a cached document is trusted only when its
 versioned write succeeds; a stale entry (another writer saved meanwhile) fails that write and is
@@ -36,6 +47,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -376,6 +388,39 @@ def _inserts_answered(details: dict, part: list[int], out: list) -> None:
             out[i] = WriteError(error.get("errmsg", "insert failed"), error.get("code"), error)
 
 
+UNIT_PREFIX = "unit:"  # the `_id` of a unit marker (module doc)
+# a unit's save is covered by its unit marker only this long after the marker was written; later
+# ones write their own. The sweep relays a unit marker's aggregates once it is older than the outbox's
+# IN_FLIGHT (10 s, kernel/outbox.py; it must stay above this), and again at its next pass, when it drops it
+UNIT_COVER_SECONDS = 5.0
+
+
+def _swept(marker: dict) -> dict:
+    """What earlier sweeps relayed of a unit marker: aggregate id -> version."""
+    return {pair.get("id"): pair.get("v") for pair in marker.get("swept") or [] if isinstance(pair, dict)}
+
+
+class _Cover:
+    """The unit marker(s) of one unit of work on one outbox collection: the aggregates they name (and
+    until when, on this process's monotonic clock, a save of each is covered), the versions saved with
+    events under them, the ones relayed, and the aggregates known to have a marker of their own as
+    well (read from storage with one, or saved after the window: its relay still drops that one)."""
+
+    def __init__(self) -> None:
+        self.markers: list[str] = []
+        self.ids: dict[str, float] = {}
+        self.saved: dict[str, int] = {}
+        self.relayed: dict[str, int] = {}
+        self.own_markers: set[str] = set()
+
+    def covers(self, agg_id: str) -> bool:
+        return time.monotonic() < self.ids.get(agg_id, 0.0)
+
+    def done(self) -> bool:
+        """Whether every outbox saved under the marker(s) has been relayed."""
+        return all(self.relayed.get(agg_id, -1) >= version for agg_id, version in self.saved.items())
+
+
 class AggregateStore:
     """Load-modify-save of aggregate documents with optimistic concurrency and an outbox.
 
@@ -543,10 +588,69 @@ class AggregateStore:
         (one find of the markers of those that hold events)."""
         with_outbox = [agg_id for agg_id, doc in docs.items() if doc.get("outbox")]
         if with_outbox:
-            marked = by_id(self.outboxes, with_outbox, {"_id": 1})
+            marked = self._marked(with_outbox)
             for agg_id in with_outbox:
                 if agg_id not in marked:
                     docs[agg_id]["outbox"] = []
+
+    def _marked(self, agg_ids: list[str]) -> set[str]:
+        """Which of `agg_ids` a marker names: its own, or another unit's marker (one find; the unit's
+        own marker does not count: its saves have not been relayed because they have not happened yet).
+        Those with a marker of their own are noted in the unit's cover (their relay drops it)."""
+        cover = self._cover()
+        own = set(cover.markers) if cover is not None else set()
+        wanted = set(agg_ids)
+        marked: set[str] = set()
+        for found in self.outboxes.find({"$or": [{"_id": {"$in": agg_ids}}, {"ids": {"$in": agg_ids}}]},
+                                        {"_id": 1, "ids": 1}):
+            if isinstance(found.get("ids"), list):
+                if found["_id"] not in own:
+                    marked.update(wanted.intersection(found["ids"]))
+            elif found["_id"] in wanted:
+                marked.add(found["_id"])
+                if cover is not None:
+                    cover.own_markers.add(found["_id"])
+        return marked
+
+    def _cover(self) -> _Cover | None:
+        writes = self.writes()
+        return None if writes is None else writes.kept(("outbox-unit", self._key_prefix))
+
+    def cover(self, agg_ids: Iterable[str]) -> int:
+        """Before a unit of work saves these aggregates (a batch's: services/kernel/base.py): one unit
+        marker naming all of them, written now (module doc). Their saves in this unit then write no
+        marker of their own. Nothing when there is no unit of work or fewer than
+        OUTBOX_UNIT_MARKER_MIN aggregates not covered yet (0: never). The aggregates covered."""
+        writes = self.writes()
+        least = config.checked("OUTBOX_UNIT_MARKER_MIN")
+        if writes is None or not least:
+            return 0
+        key = ("outbox-unit", self._key_prefix)
+        known = writes.kept(key)
+        ids = [a for a in dict.fromkeys(agg_ids) if known is None or a not in known.ids]
+        if len(ids) < least:
+            return 0
+        marker = f"{UNIT_PREFIX}{uuid.uuid4().hex}"
+        until = time.monotonic() + UNIT_COVER_SECONDS
+        self.outboxes.insert_one({"_id": marker, "ids": ids, "at": _now()})
+        cover = writes.kept(key, _Cover)
+        if not cover.markers:
+            outboxes = self.outboxes
+            writes.last(lambda: self._uncover(writes, outboxes, cover))
+        cover.markers.append(marker)
+        cover.ids.update((agg_id, until) for agg_id in ids)
+        return len(ids)
+
+    @staticmethod
+    def _uncover(writes: SideWrites, outboxes: Collection, cover: _Cover) -> None:
+        """At the unit's end, after its relays: drop its marker(s) when every outbox saved under them
+        was relayed (deferred: in the bulk of the unit's other deletes); else they stay for the sweep.
+        (A save made by this round's callbacks is relayed in the next round: checked again after it.)"""
+        if cover.done():
+            for marker in cover.markers:
+                writes.add(outboxes, DeleteOne({"_id": marker}))
+        elif writes.pending_after():
+            writes.last(lambda: AggregateStore._uncover(writes, outboxes, cover))
 
     def prefetch(self, agg_ids: Iterable[str]) -> dict[str, dict]:
         """Read into the cache, in one `_id $in` find per ID_IN_CHUNK (and one of their outbox markers),
@@ -620,10 +724,15 @@ class AggregateStore:
             pending = list((doc or {}).get("outbox", [])) + change.events
             new["outbox"] = pending
             new["version"] = 1 if doc is None else doc["version"] + 1
-            if pending:  # before the save: a crash after it leaves the marker for the sweep (stored
-                # when `together` returns; with the markers of the batch's other saves at that moment)
+            cover = self._cover() if pending else None
+            covered = cover is not None and cover.covers(agg_id)
+            if pending and not covered:  # before the save: a crash after it leaves the marker for the
+                # sweep (stored when `together` returns; with the markers of the batch's other saves at
+                # that moment). A save the unit's marker covers needs none (module doc).
                 together(self.outboxes, UpdateOne({"_id": agg_id}, {"$max": {"version": new["version"]},
                                                                     "$set": {"at": _now()}}, upsert=True))
+                if cover is not None:
+                    cover.own_markers.add(agg_id)  # (its relay drops it)
             old_due, new_due = (doc or {}).get("due_at"), new.get("due_at")
             indexed = old_due
             if new_due is not None and new_due != old_due and (old_due is None or new_due < old_due):
@@ -642,6 +751,8 @@ class AggregateStore:
                     self.cache.contended(self._key(agg_id))  # another writer saved (or created it) first
                 continue
             self.cache.put_encoded(self._key(agg_id), encoded, new["version"])
+            if covered:
+                cover.saved[agg_id] = new["version"]
             if new_due != indexed:  # (an earlier one is indexed already; a later one or none waits for
                 # the end of the unit of work: a crash before it makes the sweep early, never late)
                 self._set_due(agg_id, new_due)
@@ -688,16 +799,46 @@ class AggregateStore:
         """The outbox saved at `version` was dispatched: drop its marker (unless a later save wrote a
         newer one; at the end of the unit of work) and remember it, so the next save does not carry
         those events again."""
+        cover = self._cover()
+        if cover is not None and agg_id in cover.saved:
+            cover.relayed[agg_id] = max(version, cover.relayed.get(agg_id, -1))
+            if agg_id not in cover.own_markers:  # (saved under the unit's marker: no marker of its own)
+                self.cache.relayed(self._key(agg_id), version)
+                return
         deferred(self.writes(), self.outboxes, DeleteOne({"_id": agg_id, "version": {"$lte": version}}))
         self.cache.relayed(self._key(agg_id), version)
 
     def waiting(self, limit: int = 200) -> list[dict]:
-        """Markers of outboxes saved and not yet relayed: {_id, version, at}."""
+        """Markers of outboxes saved and not yet relayed: {_id, version, at} of one aggregate, or
+        {_id: "unit:…", ids, at} of a unit of work's aggregates (module doc)."""
         return list(self.outboxes.find({}).limit(limit))
 
     def is_relayed(self, agg_id: str) -> bool:
         """No outbox of this aggregate waits for its relay (tests and tools wait on it)."""
-        return self.outboxes.find_one({"_id": agg_id}, {"_id": 1}) is None
+        return not any(found["_id"] == agg_id or agg_id in (found.get("ids") or ())
+                       for found in self.outboxes.find({"$or": [{"_id": agg_id}, {"ids": agg_id}]}, {"_id": 1, "ids": 1}))
+
+    def swept_unit(self, marker: dict) -> tuple[dict[str, int], dict[str, list[dict]]]:
+        """For the sweep, of a unit marker's aggregates: the version each is stored at, and the events
+        to relay — every stored outbox at the first pass, at the second only those saved since the first
+        (a version other than the one the marker's `swept` notes)."""
+        first = "swept" not in marker
+        swept = _swept(marker)
+        docs = by_id(self.col, [a for a in marker.get("ids") or [] if isinstance(a, str)], {"outbox": 1, "version": 1})
+        versions = {agg_id: int(doc.get("version") or 0) for agg_id, doc in docs.items()}
+        todo = {agg_id: list(doc["outbox"]) for agg_id, doc in docs.items()
+                if doc.get("outbox") and (first or swept.get(agg_id) != versions[agg_id])}
+        return versions, todo
+
+    def settle_unit(self, marker: dict, versions: dict[str, int]) -> None:
+        """After the sweep relayed what a unit marker names: at the first pass note the versions read
+        (`swept`: [{id, v}], as an aggregate id may hold a dot and FerretDB v1 stores no nested
+        arrays), at the second drop the marker (module doc)."""
+        if "swept" in marker:
+            deferred(self.writes(), self.outboxes, DeleteOne({"_id": marker["_id"]}))
+        else:
+            deferred(self.writes(), self.outboxes, UpdateOne(
+                {"_id": marker["_id"]}, {"$set": {"swept": [{"id": agg_id, "v": v} for agg_id, v in versions.items()]}}))
 
     def settle(self, marker: dict, doc: dict | None, now: datetime | None = None) -> None:
         """After the sweep relayed the outbox of `doc` (the stored document, None if there is none):

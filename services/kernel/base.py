@@ -307,6 +307,11 @@ class EventSourcedService:
             self.prefetch(members)
         except Exception:  # (only reads: each aggregate then reads what it needs itself)
             log.info("prefetch of a batch failed", exc_info=True, extra={"service": self.name})
+        for name, group in members.items():  # one outbox marker for the batch's aggregates of each kind
+            try:
+                self.repository(self.aggregate(name), group[0][1][-1]).store.cover(agg_id for agg_id, _ in group)
+            except Exception:  # (then each save writes its own, as alone)
+                log.info("outbox unit marker of a batch not written", exc_info=True, extra={"service": self.name})
 
         def run(item):
             (name, agg_id), indexes = item
@@ -504,7 +509,13 @@ class EventSourcedService:
             now = self.clock()
             lag = 0.0
             for repo in repos:
-                for doc in repo.store.due(now):
+                due_now = repo.store.due(now)
+                try:  # (one outbox marker for the aggregates re-evaluated: AggregateStore.cover)
+                    repo.store.cover(doc["_id"] for doc in due_now)
+                except Exception:
+                    log.info("outbox unit marker of a deadline sweep not written", exc_info=True,
+                             extra={"service": self.name})
+                for doc in due_now:
                     if doc.get("due_at") is not None:
                         lag = max(lag, (now - doc["due_at"]).total_seconds())
                     new, pending = repo.reevaluate(doc["_id"], now)

@@ -42,6 +42,7 @@ DEFAULTS: dict[str, Any] = {
     "BATCH_CONCURRENCY": 8,
     "BATCH_WORKERS": 2,
     "AGGREGATE_CACHE_MB": 16,
+    "OUTBOX_UNIT_MARKER_MIN": 2,  # a batch saving this many aggregates of one kind marks their outboxes with one marker; 0 = one each (kernel/aggregates.py)
     "PROJECTION_CACHE_ENTRIES": 5000,
     "PROCESS_MEMO_MB": 16,  # what a process remembers across units of work, all its memos together (kernel/process_memo.py)
     "PROJECTION_CHANGE_SLOTS": 32,
@@ -159,6 +160,7 @@ NUMBERS: dict[str, Callable[[str], Any]] = {
     "BATCH_CONCURRENCY": positive_int,
     "BATCH_WORKERS": positive_int,
     "AGGREGATE_CACHE_MB": partial(number, integer=False, minimum=0),
+    "OUTBOX_UNIT_MARKER_MIN": non_negative_int,
     "PROJECTION_CACHE_ENTRIES": non_negative_int,
     "PROCESS_MEMO_MB": partial(number, integer=False, minimum=0),
     "PROJECTION_CHANGE_SLOTS": positive_int,

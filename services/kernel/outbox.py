@@ -198,18 +198,26 @@ def relay(store: AggregateStore, agg_id: str, events: Iterable[dict],
 def sweep(stores: Iterable[AggregateStore], dispatch: Callable[[str, dict], None], service: str,
           now: datetime | None = None, in_flight: timedelta = IN_FLIGHT) -> int:
     """Relay what a crash (or a failed relay) left in outboxes, from their markers older than
-    `in_flight`; on the way, set zhifa_outbox_backlog (aggregates waiting) and
+    `in_flight` (an aggregate's own, or a unit of work's naming several: the stored outboxes of all
+    of them, AggregateStore.swept_unit); on the way, set zhifa_outbox_backlog (aggregates waiting) and
     zhifa_outbox_oldest_age_seconds (since the oldest marker was written; wall-clock time, `now` is
     the domain's and not used for it)."""
     total, backlog, oldest = 0, 0, None
     wall = datetime.now(timezone.utc)
     for store in stores:
         for marker in store.waiting():
-            backlog += 1
+            unit = isinstance(marker.get("ids"), list)  # a unit of work's marker (kernel/aggregates.py)
+            backlog += len(marker["ids"]) if unit else 1
             at = marker.get("at")
             if at is not None and (oldest is None or at < oldest):
                 oldest = at
             if at is not None and wall - at < in_flight:
+                continue
+            if unit:
+                versions, todo = store.swept_unit(marker)
+                for agg_id, events in todo.items():
+                    total += relay(store, agg_id, events, dispatch, service)
+                store.settle_unit(marker, versions)
                 continue
             doc, events = store.swept(marker)
             total += relay(store, marker["_id"], events, dispatch, service)

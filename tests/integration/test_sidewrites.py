@@ -135,6 +135,9 @@ def test_a_failed_publish_redelivers_the_batch_and_leaves_the_markers_for_the_sw
     assert not any(named & set(ids) for named in publishes["seen"])
     for i in ids:
         assert not relayed(personnel["db"]["officers"], i)
+    # the batch wrote one marker for both (kernel/aggregates.py `cover`), none of their own
+    left = list(personnel["db"]["officers_outbox"].find({}))
+    assert [m["_id"].split(":")[0] for m in left] == ["unit"] and set(ids) <= set(left[0]["ids"])
     for i in ids:  # the sweep sends them once the markers are older than IN_FLIGHT (10 s)
         assert wait_for(lambda i=i: relayed(personnel["db"]["officers"], i), timeout=30)
     assert set().union(*[named & set(ids) for named in publishes["seen"]]) == set(ids)
