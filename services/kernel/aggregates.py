@@ -22,8 +22,10 @@ of the marker; a later one writes its own) writes no marker of its own and its r
 the unit ends and every outbox it saved under the marker has been relayed, the unit marker is dropped
 (one delete, in the bulk of the unit's other deletes). A unit marker left by a crash (or a failed
 relay) is found by the sweep like any marker once older than IN_FLIGHT: it relays the stored
-outboxes of the aggregates it names and notes their versions; at its next pass it relays those saved
-since and drops the marker. A stored document read while another unit's marker names it keeps its
+outboxes of the aggregates it names, sets their due-date entries from the stored documents and notes
+their versions; at its next pass it does so for those saved since and drops the marker. So a save it
+covers also writes a due date moved earlier at the unit's end (before the marker goes) instead of
+at once: after a crash the sweep sets it, later than the save by IN_FLIGHT and a sweep interval. A stored document read while another unit's marker names it keeps its
 outbox, as with its own marker.
 
 A bounded process-local cache of the documents this process wrote (`DocCache`) spares the read
@@ -724,7 +726,7 @@ class AggregateStore:
             pending = list((doc or {}).get("outbox", [])) + change.events
             new["outbox"] = pending
             new["version"] = 1 if doc is None else doc["version"] + 1
-            cover = self._cover() if pending else None
+            cover = self._cover()
             covered = cover is not None and cover.covers(agg_id)
             if pending and not covered:  # before the save: a crash after it leaves the marker for the
                 # sweep (stored when `together` returns; with the markers of the batch's other saves at
@@ -736,10 +738,12 @@ class AggregateStore:
             old_due, new_due = (doc or {}).get("due_at"), new.get("due_at")
             indexed = old_due
             if new_due is not None and new_due != old_due and (old_due is None or new_due < old_due):
-                # before the write when it moves earlier: a crash can make the sweep early, never late
+                # before the write when it moves earlier: a crash can make the sweep early, never late —
+                # or, under a unit marker, at the unit's end before the marker is dropped: a crash leaves
+                # the marker, and the outbox sweep sets the entry from the stored document (module doc)
                 indexed = new_due
                 # (guessed new: an aggregate that exists after all keeps its own date when that is earlier)
-                self._set_due(agg_id, indexed, now=True, earliest=guessed)
+                self._set_due(agg_id, indexed, now=not covered, earliest=guessed)
             token = random.getrandbits(62)
             new["_w"] = [token, *list((doc or {}).get("_w") or [])[:WRITE_TOKENS - 1]]
             encoded = self.layout.encode(new)  # (the bytes written are the bytes cached)
@@ -751,7 +755,7 @@ class AggregateStore:
                     self.cache.contended(self._key(agg_id))  # another writer saved (or created it) first
                 continue
             self.cache.put_encoded(self._key(agg_id), encoded, new["version"])
-            if covered:
+            if covered and pending:
                 cover.saved[agg_id] = new["version"]
             if new_due != indexed:  # (an earlier one is indexed already; a later one or none waits for
                 # the end of the unit of work: a crash before it makes the sweep early, never late)
@@ -821,13 +825,20 @@ class AggregateStore:
     def swept_unit(self, marker: dict) -> tuple[dict[str, int], dict[str, list[dict]]]:
         """For the sweep, of a unit marker's aggregates: the version each is stored at, and the events
         to relay — every stored outbox at the first pass, at the second only those saved since the first
-        (a version other than the one the marker's `swept` notes)."""
+        (a version other than the one the marker's `swept` notes). The due-date entries of those are
+        set from the stored documents (deferred to the sweep's unit of work): a save under the marker
+        defers an earlier date to its unit's end, which a dead unit never reached."""
         first = "swept" not in marker
         swept = _swept(marker)
-        docs = by_id(self.col, [a for a in marker.get("ids") or [] if isinstance(a, str)], {"outbox": 1, "version": 1})
+        docs = by_id(self.col, [a for a in marker.get("ids") or [] if isinstance(a, str)],
+                     {"outbox": 1, "version": 1, "due_at": 1})
         versions = {agg_id: int(doc.get("version") or 0) for agg_id, doc in docs.items()}
-        todo = {agg_id: list(doc["outbox"]) for agg_id, doc in docs.items()
-                if doc.get("outbox") and (first or swept.get(agg_id) != versions[agg_id])}
+        todo = {}
+        for agg_id, doc in docs.items():
+            if first or swept.get(agg_id) != versions[agg_id]:
+                self._set_due(agg_id, doc.get("due_at"))
+                if doc.get("outbox"):
+                    todo[agg_id] = list(doc["outbox"])
         return versions, todo
 
     def settle_unit(self, marker: dict, versions: dict[str, int]) -> None:

@@ -139,3 +139,26 @@ def test_the_sweep_relays_a_dead_units_aggregates_then_at_its_next_pass_what_was
 
 def test_the_cover_window_ends_well_before_the_sweep_takes_a_marker_as_left_behind():
     assert aggregates.UNIT_COVER_SECONDS * 2 <= IN_FLIGHT.total_seconds()
+
+
+def test_a_covered_save_writes_its_earlier_due_date_at_the_units_end(db):
+    writes = SideWrites()
+    ours = store(db, writes)
+    ours.cover(["t1", "t2"])
+    repo(ours).ingest(fact("thing.created", "t1"), AT)
+    assert db.things_due.find_one({"_id": "t1"}) is None  # not at once: the unit's marker stands for it
+    writes.flush()
+    assert db.things_due.find_one({"_id": "t1"})["due_at"] == AT + timedelta(days=30)
+
+
+def test_the_sweep_sets_the_due_dates_a_dead_unit_never_wrote(db):
+    other = store(db, SideWrites())  # (never flushed: the unit dies after its saves)
+    other.cover(["t1", "t2"])
+    repo(other).ingest(fact("thing.created", "t1"), AT)
+    repo(other).ingest(fact("thing.urgent", "t2"), AT)
+    assert db.things_due.count_documents({}) == 0
+    swept = store(db, SideWrites())
+    sweep([swept], lambda type_, event: None, "things", in_flight=timedelta(0))
+    swept.writes().flush()  # (the sweep's unit of work ends)
+    assert {d["_id"]: d["due_at"] for d in db.things_due.find({})} == {
+        "t1": AT + timedelta(days=30), "t2": AT + timedelta(days=10)}
