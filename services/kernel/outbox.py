@@ -207,11 +207,13 @@ def sweep(stores: Iterable[AggregateStore], dispatch: Callable[[str, dict], None
     for store in stores:
         for marker in store.waiting():
             unit = isinstance(marker.get("ids"), list)  # a unit of work's marker (kernel/aggregates.py)
-            backlog += len(marker["ids"]) if unit else 1
             at = marker.get("at")
+            young = at is not None and wall - at < in_flight
+            # (a running unit's marker names what it will apply, not what waits: counted once it is left behind)
+            backlog += (0 if young else len(marker["ids"])) if unit else 1
             if at is not None and (oldest is None or at < oldest):
                 oldest = at
-            if at is not None and wall - at < in_flight:
+            if young:
                 continue
             if unit:
                 versions, todo = store.swept_unit(marker)

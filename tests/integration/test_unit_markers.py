@@ -162,3 +162,14 @@ def test_the_sweep_sets_the_due_dates_a_dead_unit_never_wrote(db):
     swept.writes().flush()  # (the sweep's unit of work ends)
     assert {d["_id"]: d["due_at"] for d in db.things_due.find({})} == {
         "t1": AT + timedelta(days=30), "t2": AT + timedelta(days=10)}
+
+
+def test_the_backlog_gauge_counts_a_left_unit_marker_by_its_aggregates_and_a_running_one_not_at_all(db):
+    from services.kernel.metrics import OUTBOX_BACKLOG
+
+    store(db, SideWrites()).cover(["t1", "t2", "t3"])  # a running unit (never flushed)
+    swept = store(db, None)
+    sweep([swept], lambda type_, event: None, "things-gauge")
+    assert OUTBOX_BACKLOG.labels("things-gauge")._value.get() == 0
+    sweep([swept], lambda type_, event: None, "things-gauge", in_flight=timedelta(0))
+    assert OUTBOX_BACKLOG.labels("things-gauge")._value.get() == 3
