@@ -5,26 +5,20 @@ the sweep (two passes), and a document read while another unit's marker names it
 On the real FerretDB."""
 from datetime import timedelta
 
-import pytest
-
 from services.kernel import aggregates
-from services.kernel.aggregates import AggregateStore, DocCache
-from services.kernel.eventsourced import EventSourcedRepository
 from services.kernel.outbox import IN_FLIGHT, sweep
 from services.kernel.sidewrites import SideWrites
-from tests.integration.test_insert_first import AT, ThingAdapter, db, fact  # noqa: F401 (db: the recorded scratch database)
+from tests.integration.test_insert_first import AT, db, fact  # noqa: F401 (db: the recorded scratch database)
+from tests.integration.test_prefetch import repo
+from tests.integration.test_prefetch import store as one_process
 
 
 def store(db, writes=None):
     """A store over `db.things` with a document cache of its own (one process), in the unit of work
     `writes` (None: outside a unit)."""
-    s = AggregateStore(db.things, cache=DocCache(1 << 20))
+    s = one_process(db)
     s.writes = lambda: writes
     return s
-
-
-def repo(s):
-    return EventSourcedRepository(s, ThingAdapter(), "things")
 
 
 def outbox_writes(db):
