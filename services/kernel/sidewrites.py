@@ -8,7 +8,7 @@ aggregate saves. `SideWrites` collects them while a unit of work runs (a batch, 
 a sweep, a replay run: `EventSourcedService.memoized()`, services/kernel/base.py) and sends them when
 the unit ends, *before* its messages are acked: one ordered `bulk_write` per collection (≤ MAX_OPS
 operations per command, FerretDB once hung on a bulk of 100), collections in the order first used;
-then the `after` callbacks in the order added. If a write fails, the flush raises and every message
+then the `after` callbacks in the order added, then the `last` ones. If a write fails, the flush raises and every message
 of the unit fails (retry / dead letter as any failure): the writes are idempotent and the redelivery
 makes them again.
 
@@ -103,8 +103,9 @@ class SideWrites:
         self._last.append(fn)
 
     def flush(self) -> None:
-        """Send what was deferred and run the `after` callbacks; idempotent, empty after (also when a
-        write fails: then it raises, and the callbacks not run yet are dropped with the writes)."""
+        """Send what was deferred and run the `after` callbacks, then the `last` ones; writes and callbacks
+        these add go in a next round. Idempotent, empty after (also when a write fails: then it raises,
+        and the callbacks not run yet are dropped with the writes)."""
         while self._cols or self._after or self._last:
             cols, after = self._cols, self._after + self._last
             self._cols, self._after, self._last, self._keys, self._parts = {}, [], [], set(), {}
