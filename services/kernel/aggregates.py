@@ -25,8 +25,8 @@ relay) is found by the sweep like any marker once older than IN_FLIGHT: it relay
 outboxes of the aggregates it names, sets their due-date entries from the stored documents and notes
 their versions; at its next pass it does so for those saved since and drops the marker. So a save it
 covers also writes a due date moved earlier at the unit's end (before the marker goes) instead of
-at once: after a crash the sweep sets it, later than the save by IN_FLIGHT and a sweep interval. A stored document read while another unit's marker names it keeps its
-outbox, as with its own marker.
+at once: after a crash the sweep sets it, later than the save by IN_FLIGHT and a sweep interval. A
+stored document read while another unit's marker names it keeps its outbox, as with its own marker.
 
 A bounded process-local cache of the documents this process wrote (`DocCache`) spares the read
 of the compare-and-set loop: a decision taken on a cached document is trusted only when its
@@ -47,6 +47,7 @@ eventlet's monkey patching, goes alone as one insert_one / replace_one.
 """
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
@@ -68,6 +69,8 @@ from services.kernel import config
 from services.kernel.mongo import ConcurrencyError, by_id
 from services.kernel.sidewrites import MAX_OPS, SideWrites, chunked, deferred, grouped, holding, together
 from services.kernel.packing import DEFAULT_LAYOUT, Encoded, Layout, decode_parts, unpack_from
+
+log = logging.getLogger("zhifa.aggregates")
 
 NAMESPACE = uuid.UUID("6f1c1e0e-4f6e-4a55-9a53-7a68e9b7c001")
 MAX_ATTEMPTS = 20
@@ -397,6 +400,12 @@ UNIT_PREFIX = "unit:"  # the `_id` of a unit marker (module doc)
 UNIT_COVER_SECONDS = 5.0
 
 
+def unit_ids(marker: dict) -> list | None:
+    """The aggregates a unit marker names; None for an aggregate's own marker."""
+    ids = marker.get("ids")
+    return ids if isinstance(ids, list) else None
+
+
 def _swept(marker: dict) -> dict:
     """What earlier sweeps relayed of a unit marker: aggregate id -> version."""
     return {pair.get("id"): pair.get("v") for pair in marker.get("swept") or [] if isinstance(pair, dict)}
@@ -603,16 +612,22 @@ class AggregateStore:
         own = set(cover.markers) if cover is not None else set()
         wanted = set(agg_ids)
         marked: set[str] = set()
-        for found in self.outboxes.find({"$or": [{"_id": {"$in": agg_ids}}, {"ids": {"$in": agg_ids}}]},
-                                        {"_id": 1, "ids": 1}):
-            if isinstance(found.get("ids"), list):
+        for found in self._naming(agg_ids):
+            named = unit_ids(found)
+            if named is not None:
                 if found["_id"] not in own:
-                    marked.update(wanted.intersection(found["ids"]))
+                    marked.update(wanted.intersection(named))
             elif found["_id"] in wanted:
                 marked.add(found["_id"])
                 if cover is not None:
                     cover.own_markers.add(found["_id"])
         return marked
+
+    def _naming(self, agg_ids: list[str]) -> list[dict]:
+        """The markers ({_id, ids}) that may name any of `agg_ids`: their own, and units' (one find;
+        FerretDB v1 scans the markers for it, few while relays keep up)."""
+        return list(self.outboxes.find({"$or": [{"_id": {"$in": agg_ids}}, {"ids": {"$in": agg_ids}}]},
+                                       {"_id": 1, "ids": 1}))
 
     def _cover(self) -> _Cover | None:
         writes = self.writes()
@@ -621,8 +636,8 @@ class AggregateStore:
     def cover(self, agg_ids: Iterable[str]) -> int:
         """Before a unit of work saves these aggregates (a batch's: services/kernel/base.py): one unit
         marker naming all of them, written now (module doc). Their saves in this unit then write no
-        marker of their own. Nothing when there is no unit of work or fewer than
-        OUTBOX_UNIT_MARKER_MIN aggregates not covered yet (0: never). The aggregates covered."""
+        marker of their own. Nothing when there is no unit of work, fewer than OUTBOX_UNIT_MARKER_MIN
+        aggregates not covered yet (0: never) or the marker could not be written. The aggregates covered."""
         writes = self.writes()
         least = config.checked("OUTBOX_UNIT_MARKER_MIN")
         if writes is None or not least:
@@ -634,7 +649,11 @@ class AggregateStore:
             return 0
         marker = f"{UNIT_PREFIX}{uuid.uuid4().hex}"
         until = time.monotonic() + UNIT_COVER_SECONDS
-        self.outboxes.insert_one({"_id": marker, "ids": ids, "at": _now()})
+        try:
+            self.outboxes.insert_one({"_id": marker, "ids": ids, "at": _now()})
+        except Exception:  # (not written: each save writes its own marker, as outside a unit)
+            log.info("outbox unit marker on %s not written", self._key_prefix, exc_info=True)
+            return 0
         cover = writes.kept(key, _Cover)
         if not cover.markers:
             outboxes = self.outboxes
@@ -819,8 +838,7 @@ class AggregateStore:
 
     def is_relayed(self, agg_id: str) -> bool:
         """No outbox of this aggregate waits for its relay (tests and tools wait on it)."""
-        return not any(found["_id"] == agg_id or agg_id in (found.get("ids") or ())
-                       for found in self.outboxes.find({"$or": [{"_id": agg_id}, {"ids": agg_id}]}, {"_id": 1, "ids": 1}))
+        return not any(found["_id"] == agg_id or agg_id in (unit_ids(found) or ()) for found in self._naming([agg_id]))
 
     def swept_unit(self, marker: dict) -> tuple[dict[str, int], dict[str, list[dict]]]:
         """For the sweep, of a unit marker's aggregates: the version each is stored at, and the events
@@ -830,7 +848,7 @@ class AggregateStore:
         defers an earlier date to its unit's end, which a dead unit never reached."""
         first = "swept" not in marker
         swept = _swept(marker)
-        docs = by_id(self.col, [a for a in marker.get("ids") or [] if isinstance(a, str)],
+        docs = by_id(self.col, [a for a in unit_ids(marker) or [] if isinstance(a, str)],
                      {"outbox": 1, "version": 1, "due_at": 1})
         versions = {agg_id: int(doc.get("version") or 0) for agg_id, doc in docs.items()}
         todo = {}

@@ -308,10 +308,7 @@ class EventSourcedService:
         except Exception:  # (only reads: each aggregate then reads what it needs itself)
             log.info("prefetch of a batch failed", exc_info=True, extra={"service": self.name})
         for name, group in members.items():  # one outbox marker for the batch's aggregates of each kind
-            try:
-                self.repository(self.aggregate(name), group[0][1][-1]).store.cover(agg_id for agg_id, _ in group)
-            except Exception:  # (then each save writes its own, as alone)
-                log.info("outbox unit marker of a batch not written", exc_info=True, extra={"service": self.name})
+            self.repository(self.aggregate(name), group[0][1][-1]).store.cover(agg_id for agg_id, _ in group)
 
         def run(item):
             (name, agg_id), indexes = item
@@ -510,11 +507,7 @@ class EventSourcedService:
             lag = 0.0
             for repo in repos:
                 due_now = repo.store.due(now)
-                try:  # (one outbox marker for the aggregates re-evaluated: AggregateStore.cover)
-                    repo.store.cover(doc["_id"] for doc in due_now)
-                except Exception:
-                    log.info("outbox unit marker of a deadline sweep not written", exc_info=True,
-                             extra={"service": self.name})
+                repo.store.cover(doc["_id"] for doc in due_now)  # (one outbox marker for those re-evaluated)
                 for doc in due_now:
                     if doc.get("due_at") is not None:
                         lag = max(lag, (now - doc["due_at"]).total_seconds())

@@ -24,7 +24,7 @@ from nameko.extensions import DependencyProvider
 from nameko.messaging import encode_to_headers
 
 from services.kernel import config as kernel_config
-from services.kernel.aggregates import AggregateStore
+from services.kernel.aggregates import AggregateStore, unit_ids
 from services.kernel.confirms import ConfirmedPublisher, Outgoing
 from services.kernel.messaging import event_exchange
 from services.kernel.metrics import EVENTS_OUT, FINDINGS, OUTBOX_AGE, OUTBOX_BACKLOG
@@ -206,16 +206,16 @@ def sweep(stores: Iterable[AggregateStore], dispatch: Callable[[str, dict], None
     wall = datetime.now(timezone.utc)
     for store in stores:
         for marker in store.waiting():
-            unit = isinstance(marker.get("ids"), list)  # a unit of work's marker (kernel/aggregates.py)
+            unit = unit_ids(marker)  # a unit of work's marker (kernel/aggregates.py), or None
             at = marker.get("at")
             young = at is not None and wall - at < in_flight
             # (a running unit's marker names what it will apply, not what waits: counted once it is left behind)
-            backlog += (0 if young else len(marker["ids"])) if unit else 1
+            backlog += (0 if young else len(unit)) if unit is not None else 1
             if at is not None and (oldest is None or at < oldest):
                 oldest = at
             if young:
                 continue
-            if unit:
+            if unit is not None:
                 versions, todo = store.swept_unit(marker)
                 for agg_id, events in todo.items():
                     total += relay(store, agg_id, events, dispatch, service)

@@ -518,3 +518,18 @@ def test_kept_objects_last_the_whole_unit_and_parts_only_until_the_flush_begins(
     writes.after(lambda: seen.append((writes.part("p", dict), writes.kept("k"))))
     writes.flush()
     assert seen == [({}, {"x": 2})]
+
+
+def test_a_unit_marker_that_cannot_be_written_leaves_each_save_its_own():
+    from services.kernel.aggregates import Change
+
+    writes = SideWrites()
+    store = _store(writes)
+
+    def refused(doc):
+        raise RuntimeError("database down")
+
+    store.outboxes.insert_one = refused
+    assert store.cover(["c1", "c2"]) == 0  # (logged; the batch goes on)
+    store.update("c1", lambda doc: Change({"n": 1}, events=[{"event_id": "e1", "type": "x.y"}]))
+    assert store.outboxes.find_one({"_id": "c1"})["version"] == 1  # its own marker, before the save
