@@ -109,7 +109,7 @@ class OutgoingBatch:
         Returns (trace id, traceparent)."""
         trace_id = tracing.parse(incoming_trace) or tracing.trace_id_for_event(envelope["event_id"])
         parent = tracing.traceparent(trace_id)
-        keys = bundles.targets(self.relay.container.service_name, envelope["type"]) if self.relay.bundle_max > 1 else ()
+        keys = bundles.routed(self.relay.container.service_name, envelope) if self.relay.bundle_max > 1 else ()
         for key in keys:
             self.bundles.setdefault(key, []).append((parent, envelope))
         if not keys:

@@ -75,13 +75,13 @@ def topic_matches(pattern: str, key: str) -> bool:
     return match(pattern.split("."), key.split("."))
 
 
-_targets_cache: dict[tuple[str, str], tuple[str, ...]] = {}
+_targets_cache: dict[tuple[str, str], tuple[tuple[str, Any], ...]] = {}
 _targets_of: list = [None]  # the declarations the cache was made from
 
 
-def targets(source: str, event_type: str) -> tuple[str, ...]:
-    """The bundle keys of the declared handlers that consume `event_type` from `source` (manifests'
-    `consumes`), in declaration order; () when none does."""
+def _consumers(source: str, event_type: str) -> tuple[tuple[str, Any], ...]:
+    """(bundle key, consumer's declaration) of each declared handler that consumes `event_type` from
+    `source` (manifests' `consumes`), in declaration order."""
     from services.kernel.manifest import manifests
 
     declared = manifests()
@@ -91,9 +91,28 @@ def targets(source: str, event_type: str) -> tuple[str, ...]:
     found = _targets_cache.get((source, event_type))
     if found is None:
         found = _targets_cache[(source, event_type)] = tuple(
-            bundle_key(source, m.name, pattern) for m in declared for src, pattern in m.consumes
+            (bundle_key(source, m.name, pattern), m) for m in declared for src, pattern in m.consumes
             if src == source and topic_matches(pattern, event_type))
     return found
+
+
+def targets(source: str, event_type: str) -> tuple[str, ...]:
+    """The bundle keys of the declared handlers that consume `event_type` from `source`; () when none does."""
+    return tuple(key for key, _ in _consumers(source, event_type))
+
+
+def routed(source: str, envelope: dict) -> list[str]:
+    """The routing keys of the bundles `envelope` goes into (`targets`): a partitioned consumer's key
+    names the partition of the envelope's aggregate (services/kernel/partitions.py)."""
+    from services.kernel import partitions
+
+    keys = []
+    for key, consumer in _consumers(source, envelope["type"]):
+        n = partitions.count(consumer.name) if consumer.partition_key else 1
+        if n > 1:
+            key = partitions.routing_key(key, partitions.of(partitions.value_at(envelope, consumer.partition_key), n))
+        keys.append(key)
+    return keys
 
 
 def body(parts: list[tuple[str | None, dict]]) -> dict:

@@ -13,6 +13,8 @@ from typing import Any, Callable
 
 import yaml
 
+from services.kernel import partitions
+
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}")
 
 DEFAULTS: dict[str, Any] = {
@@ -46,6 +48,8 @@ DEFAULTS: dict[str, Any] = {
     "PROJECTION_CACHE_ENTRIES": 5000,
     "PROCESS_MEMO_MB": 16,  # what a process remembers across units of work, all its memos together (kernel/process_memo.py)
     "PROJECTION_CHANGE_SLOTS": 32,
+    "PARTITIONS": "penalty=2",  # processes a partitioned service runs as, each owning its aggregates (kernel/partitions.py)
+    "PARTITION": "",  # this process's partition; unset: every partition (kernel/partitions.py)
     "LOG_LEVEL": "INFO",
     "GC_THRESHOLDS": [20000, 10, 10],  # Python's cyclic collector per service process (kernel/gc_tuning.py)
     "GC_FREEZE": True,
@@ -77,7 +81,7 @@ def load_config(path: str | None = None, env: dict[str, str] | None = None) -> d
 # Throughput tuning that an in-process container (a test's) also takes from a plain env var when
 # nameko's config does not set it, so `BATCH_MAX=50 pytest …` runs the whole suite batched.
 ENV_TUNING = ("BATCH_MAX", "BATCH_WAIT_MS", "BATCH_WORKERS", "BATCH_CONCURRENCY", "GC_THRESHOLDS", "GC_FREEZE",
-              "GATEWAY_BUNDLE_MAX")
+              "GATEWAY_BUNDLE_MAX", "PARTITIONS")
 
 
 def number(key: str, *, integer: bool = True, minimum: float = 1, above: bool = False,
@@ -169,6 +173,8 @@ NUMBERS: dict[str, Callable[[str], Any]] = {
     "API_RPC_TIMEOUT_SECONDS": seconds,
     "PREFETCH_COUNT": partial(non_negative_int, default=0),
     "RETRY_DELAYS_MS": delays,
+    "PARTITIONS": lambda key: partitions.checked(key),
+    "PARTITION": lambda key: partitions.checked_index(key),
 }
 
 

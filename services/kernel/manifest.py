@@ -147,6 +147,7 @@ class ServiceManifest:
     rules: tuple[str, ...] = ()                  # rule ids this service can raise
     order: int = 50                              # start order (lower first)
     relays_ingress: bool = False                 # re-dispatches admitted department events on `<name>.events`
+    partition_key: str | None = None             # envelope path the relayed events are partitioned by (kernel/partitions.py)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -227,6 +228,28 @@ def settings_sections() -> tuple[str, ...]:
     return tuple(sorted({m.settings_section for m in manifests() if m.settings_section}))
 
 
+PARTITION_PORT_STEP = 100  # partition i > 0 of a service serves /metrics and /health on its port + i × this
+
+
+def process_key(service: str, index: int) -> str:
+    """The name of a service's process `index` (0, 1, …): the service itself, then `penalty#2`, `penalty#3`…"""
+    return service if index == 0 else f"{service}#{index + 1}"
+
+
+def service_processes(m: ServiceManifest, counts: dict[str, int] | None = None) -> list[tuple[str, int | None, int | None]]:
+    """(process name, partition or None, health port) of each process a declared service runs as: one,
+    or one per partition (PARTITIONS, services/kernel/partitions.py; `counts` overrides it), partition i
+    on its health port + i × PARTITION_PORT_STEP."""
+    from services.kernel import partitions
+
+    n = (counts or {}).get(m.name) or partitions.count(m.name) if m.partition_key else 1
+    if n <= 1:
+        return [(m.name, None, m.health_port)]
+    return [(process_key(m.name, i), i, m.health_port + i * PARTITION_PORT_STEP if m.health_port else None)
+            for i in range(n)]
+
+
 def health_targets(host: str = "127.0.0.1") -> dict[str, str]:
-    """Name -> /health URL of every service process that serves one."""
-    return {m.name: f"http://{host}:{m.health_port}/health" for m in manifests() if m.health_port}
+    """Name -> /health URL of every service process that serves one (each partition's process too)."""
+    return {name: f"http://{host}:{port}/health" for m in manifests()
+            for name, _, port in service_processes(m) if port}

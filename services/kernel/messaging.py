@@ -505,6 +505,21 @@ class ReliableEventHandler(RetryOrDeadLetter, EventHandler):
                                                  binding(exchange, routing_key=key)],
                            durable=queue.durable, auto_delete=queue.auto_delete, exclusive=queue.exclusive)
         self.consumer.queues = [self.queue if q is queue else q for q in self.consumer.queues]
+        self.consumer.queues += self._partition_queues(exchange, key)
+
+    def _partition_queues(self, exchange, key: str) -> list[Queue]:
+        """The queues of the partitions this process owns (services/kernel/partitions.py): for a handler
+        of the facts a partitioned service gets relayed from the gateway, each bound to its partition's
+        bundle key; [] otherwise."""
+        from services.kernel import partitions
+        from services.kernel.manifest import manifest
+
+        source = manifest(self.source_service)
+        if source is None or not source.relays_ingress:
+            return []
+        return [Queue(partitions.queue_name(self.queue.name, i), exchange=exchange,
+                      routing_key=partitions.routing_key(key, i), durable=True)
+                for i in partitions.owned(self.container.service_name)]
 
     def handle_message(self, body, message):
         try:

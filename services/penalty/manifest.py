@@ -15,6 +15,7 @@ MANIFEST = ServiceManifest(
     # (the case list, counters and indexes are side collections); kernel/packing.py
     aggregates=(Aggregate("case", "cases", ("case.*",), "行政处罚案件", packed=PACKED_FIELDS + ("snapshot",)),),
     consumes=(("gateway", "case.*"), ("personnel", "officer.changed"), ("registry", "item.changed")),
+    partition_key="payload.case_id",  # PARTITIONS: each process owns the cases hashed to it (kernel/partitions.py)
     publishes=("finding.raised", "finding.resolved", "case.changed"),  # case.changed: for handover
     settings=PenaltySettings,
     settings_section="penalty",
