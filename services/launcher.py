@@ -1,7 +1,9 @@
 """`make run`: start every Zhifa service process, load the demo county, print the URLs.
 
 One process per declared service (`nameko run`; the table comes from the `zhifa.services`
-entry points, services/kernel/manifest.py), so each can be killed, restarted and scaled alone.
+entry points, services/kernel/manifest.py), so each can be killed, restarted and scaled alone; a
+partitioned service runs as one process per partition (PARTITIONS: `penalty`, `penalty#2`, each with
+its PARTITION; services/kernel/partitions.py).
 A process has at most one HTTP-facing service, on its declared `http_port`; the others serve
 /metrics and /health on their `metrics_port`. Ctrl-C stops everything started here.
 
@@ -42,6 +44,7 @@ class Process:
     service: str                 # nameko "module:Class"
     metrics_port: int | None     # METRICS_PORT (/metrics, /health) of a process with no HTTP-facing service
     http_port: int | None        # WEB_SERVER_ADDRESS port of the process's one HTTP-facing service
+    partition: int | None = None  # PARTITION of one of a partitioned service's processes (kernel/partitions.py)
 
     @property
     def health_port(self) -> int | None:
@@ -51,19 +54,20 @@ class Process:
         return f"http://{host}:{self.health_port}/health" if self.health_port else None
 
 
-def processes() -> dict[str, Process]:
-    """The process table: one process per declared service, in start order."""
-    from services.kernel.manifest import manifests
+def processes(counts: dict[str, int] | None = None) -> dict[str, Process]:
+    """The process table, in start order: one process per declared service, one per partition of a
+    partitioned one (`penalty`, `penalty#2`: PARTITIONS, or `counts`; kernel/manifest.py `service_processes`)."""
+    from services.kernel.manifest import manifests, service_processes
 
-    return {m.name: Process(m.name, m.service, None if m.http_facing else m.metrics_port,
-                            m.http_port if m.http_facing else None)
-            for m in manifests()}
+    return {name: Process(name, m.service, None if m.http_facing else port, m.http_port if m.http_facing else None,
+                          partition)
+            for m in manifests() for name, partition, port in service_processes(m, counts)}
 
 
-def available() -> dict[str, Process]:
+def available(counts: dict[str, int] | None = None) -> dict[str, Process]:
     """Declared processes whose service module can be found (a declaration without code is skipped)."""
     out = {}
-    for name, proc in processes().items():
+    for name, proc in processes(counts).items():
         if importlib.util.find_spec(proc.service.split(":")[0]) is not None:
             out[name] = proc
         else:
@@ -82,6 +86,8 @@ def child_env(proc: Process, base: dict | None = None) -> dict:
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     if proc.metrics_port:
         env["METRICS_PORT"] = str(proc.metrics_port)
+    if proc.partition is not None:
+        env["PARTITION"] = str(proc.partition)
     if proc.http_port:  # each HTTP-facing service gets its own port (two in one process steal requests)
         env["WEB_SERVER_ADDRESS"] = f"{http_host(env)}:{proc.http_port}"
         env["METRICS_PORT"] = "0"
@@ -232,7 +238,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.only:
         proc = table[args.only]
-        os.execvpe(sys.executable, command(proc), child_env(proc))
+        env = child_env(proc)
+        if os.environ.get("PARTITION", "") != "":  # (a StatefulSet's pod: its index, services/kernel/k8s.py)
+            env["PARTITION"] = os.environ["PARTITION"]
+        os.execvpe(sys.executable, command(proc), env)
 
     try:
         policy = RestartPolicy.from_env()

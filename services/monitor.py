@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from services.kernel.manifest import manifests
+from services.kernel.manifest import manifests, service_processes
 
 ROOT = Path(__file__).resolve().parent.parent
 ALERTS = ROOT / "infra" / "prometheus" / "alerts.yml"
@@ -42,8 +42,8 @@ def local_config(targets: dict[str, str], rabbit_metrics: str | None, interval: 
 
 
 def suite_targets(host: str = "127.0.0.1") -> dict[str, str]:
-    """Every declared process that serves /metrics, at its declared port."""
-    return {m.name: f"{host}:{m.health_port}" for m in manifests() if m.health_port}
+    """Every declared process that serves /metrics, at its declared port (each partition's process too)."""
+    return {name: f"{host}:{port}" for m in manifests() for name, _, port in service_processes(m) if port}
 
 
 def write_config(directory: Path, config: dict) -> Path:

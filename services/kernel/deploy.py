@@ -1,8 +1,9 @@
 """The generated parts of docker-compose.yml and infra/prometheus/prometheus.yml, from the manifests
 (and infra/k8s/services.yaml, services/kernel/k8s.py).
 
-One container per declared service (`python -m services.launcher --only <name>`, health checked on
-its health port) and one Prometheus target per service process. The generated text sits between
+One container per declared service process (`python -m services.launcher --only <name>`, health
+checked on its health port; a partitioned service's partition i > 0 is `<name>-<i+1>`, with its
+PARTITION) and one Prometheus target per service process. The generated text sits between
 `# BEGIN generated` / `# END generated` markers; everything else in those files is hand-written.
 
     python -m services.kernel.deploy           # rewrite both files' generated parts
@@ -15,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Iterable
 
-from services.kernel.manifest import ServiceManifest, manifests
+from services.kernel.manifest import ServiceManifest, manifests, service_processes
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
@@ -27,10 +28,11 @@ END = "# END generated"
 def compose_services(declared: Iterable[ServiceManifest]) -> str:
     """Service entries of docker-compose.yml (indented under `services:`)."""
     out = []
-    for m in declared:
-        port = m.health_port
-        lines = [f"  {m.name}:", "    <<: *zhifa-process", f'    command: ["--only", "{m.name}"]',
+    for m, name, partition, port in _processes(declared):
+        lines = [f"  {container(name)}:", "    <<: *zhifa-process", f'    command: ["--only", "{name}"]',
                  "    environment:", "      <<: *zhifa-env"]
+        if partition is not None:
+            lines.append(f'      PARTITION: "{partition}"')
         if port:
             lines.append(f'      HEALTH_PORT: "{port}"')
         if m.http_facing and port:
@@ -41,16 +43,27 @@ def compose_services(declared: Iterable[ServiceManifest]) -> str:
     return "\n\n".join(out)
 
 
+def _processes(declared: Iterable[ServiceManifest]) -> list[tuple[ServiceManifest, str, int | None, int | None]]:
+    """(declaration, process name, partition, health port) of every service process: one per service, one
+    per partition of a partitioned one (kernel/manifest.py `service_processes`)."""
+    return [(m, name, partition, port) for m in declared for name, partition, port in service_processes(m)]
+
+
+def container(process: str) -> str:
+    """A process's compose service (and host) name: `penalty#2` is `penalty-2` ('#' is not allowed there)."""
+    return process.replace("#", "-")
+
+
 def compose_prometheus_depends(declared: Iterable[ServiceManifest]) -> str:
-    return "\n".join(["    depends_on:", *(f"      - {m.name}" for m in declared)])
+    return "\n".join(["    depends_on:", *(f"      - {container(name)}" for _, name, _, _ in _processes(declared))])
 
 
 def prometheus_targets(declared: Iterable[ServiceManifest]) -> str:
     """`static_configs` of the `zhifa` job: one target per service process that serves /metrics."""
     lines = ["    static_configs:"]
-    for m in declared:
-        if m.health_port:
-            lines += [f'      - targets: ["{m.name}:{m.health_port}"]', f"        labels: {{process: {m.name}}}"]
+    for _, name, _, port in _processes(declared):
+        if port:
+            lines += [f'      - targets: ["{container(name)}:{port}"]', f"        labels: {{process: {name if name.isidentifier() else repr(name)}}}"]
     return "\n".join(lines)
 
 

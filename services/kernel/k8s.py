@@ -9,7 +9,11 @@ kustomization are hand-written beside it.
 
 Every service can be scaled (`kubectl scale deployment/<name> --replicas=N`): the processes of one
 service consume the same queues as competing consumers, and a fact is applied once whichever
-process takes it (tests/integration/test_competing_consumers.py shows it for personnel).
+process takes it (tests/integration/test_competing_consumers.py shows it for personnel). A
+partitioned service (a `partition_key`, services/kernel/partitions.py) is a StatefulSet instead, of
+PARTITIONS[service] pods: each pod's PARTITION is its pod index (the `apps.kubernetes.io/pod-index`
+label, Kubernetes ≥ 1.28), so pod i owns partition i; scale it by changing PARTITIONS in zhifa-env
+and the StatefulSet's replicas together.
 
     python -m services.kernel.k8s           # rewrite infra/k8s/services.yaml
     python -m services.kernel.k8s --check   # exit 1 when it drifted from the manifests
@@ -21,6 +25,7 @@ import sys
 from pathlib import Path
 from typing import Iterable
 
+from services.kernel import partitions
 from services.kernel.manifest import ServiceManifest, manifests
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -30,7 +35,7 @@ IMAGE = "zhifa:local"
 HEADER = """\
 # GENERATED from the service manifests (services/*/manifest.py) by `python -m services.kernel.k8s`;
 # do not edit by hand (tests/unit/test_k8s.py fails when this file drifts from the declarations).
-# One Deployment + Service per declared service process; the servers are in rabbitmq.yaml and
+# One Deployment (a StatefulSet when partitioned) + Service per declared service; the servers are in rabbitmq.yaml and
 # mongodb.yaml, the shared environment in config.yaml (ConfigMap zhifa-env, Secret zhifa-secrets).
 """
 
@@ -44,16 +49,24 @@ def deployment(m: ServiceManifest) -> str:
     """Deployment and Service of one declared service."""
     labels = f"app.kubernetes.io/name: zhifa-{m.name}\n"
     port = m.health_port
+    parts = partitions.count(m.name) if m.partition_key else 1
     lines = [
         "apiVersion: apps/v1",
-        "kind: Deployment",
+        "kind: StatefulSet" if m.partition_key else "kind: Deployment",
         "metadata:",
         f"  name: {m.name}",
         "  labels:",
         "    app.kubernetes.io/part-of: zhifa",
         f"    app.kubernetes.io/name: zhifa-{m.name}",
         "spec:",
-        "  replicas: 1   # scale freely: the processes of a service are competing consumers of its queues",
+    ]
+    if m.partition_key:
+        lines += [f"  replicas: {parts}   # = PARTITIONS for {m.name} in zhifa-env: pod i owns partition i; change both together",
+                  f"  serviceName: {m.name}",
+                  "  podManagementPolicy: Parallel"]
+    else:
+        lines += ["  replicas: 1   # scale freely: the processes of a service are competing consumers of its queues"]
+    lines += [
         "  selector:",
         "    matchLabels:",
         f"      {labels.strip()}",
@@ -80,8 +93,17 @@ def deployment(m: ServiceManifest) -> str:
         "            - secretRef:",
         "                name: zhifa-secrets",
     ]
+    env = []
+    if m.partition_key:
+        env += ["            - name: PARTITION   # the pod's index: the partition it owns (kernel/partitions.py)",
+                "              valueFrom:", "                fieldRef:",
+                "                  fieldPath: metadata.labels['apps.kubernetes.io/pod-index']"]
     if port:
-        lines += ["          env:", "            - name: HEALTH_PORT", f'              value: "{port}"',
+        env += ["            - name: HEALTH_PORT", f'              value: "{port}"']
+    if env:
+        lines += ["          env:", *env]
+    if port:
+        lines += [
                   "          ports:", f"            - name: {'http' if m.http_facing else 'metrics'}",
                   f"              containerPort: {port}",
                   "          livenessProbe:   # the process runs its containers; restart it when not",

@@ -42,11 +42,12 @@ def test_every_resource_is_listed_and_well_formed():
 
 
 def test_one_deployment_per_declared_service_with_probes_and_scrape_annotations():
-    deployments = by_kind("Deployment")
+    deployments = {**by_kind("Deployment"), **{n: d for n, d in by_kind("StatefulSet").items() if n not in ("rabbitmq", "mongodb")}}
     services = by_kind("Service")
     assert set(deployments) == {m.name for m in manifests()}
     for m in manifests():
         d = deployments[m.name]
+        assert d["kind"] == ("StatefulSet" if m.partition_key else "Deployment")
         pod = d["spec"]["template"]
         assert d["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
         [container] = pod["spec"]["containers"]
@@ -103,3 +104,17 @@ def test_a_new_declaration_gets_a_deployment():
     assert deployment["metadata"]["name"] == "extra"
     assert deployment["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["port"] == 9199
     assert service["spec"]["ports"][0]["port"] == 9199
+
+
+def test_a_partitioned_service_is_a_statefulset_whose_pod_index_is_its_partition():
+    """Pod i of penalty's StatefulSet owns partition i (kernel/partitions.py): PARTITION from the pod-index
+    label, as many pods as PARTITIONS gives it."""
+    from services.kernel import partitions
+
+    sts = by_kind("StatefulSet")["penalty"]
+    assert sts["spec"]["replicas"] == partitions.count("penalty") == 2
+    assert sts["spec"]["serviceName"] in by_kind("Service")
+    [container] = sts["spec"]["template"]["spec"]["containers"]
+    [index] = [e for e in container["env"] if e["name"] == "PARTITION"]
+    assert index["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.labels['apps.kubernetes.io/pod-index']"
+    assert "penalty" not in by_kind("Deployment")
