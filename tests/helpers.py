@@ -222,3 +222,56 @@ def bench_env(servers: dict) -> dict:
                 "PYTHONWARNINGS": "ignore::DeprecationWarning", "PYTHONUNBUFFERED": "1",
                 "PYTHONPATH": os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", "")})
     return env
+
+
+@contextmanager
+def launched(plan: list, base: dict, tmp_path, start_timeout: float = 90):
+    """Start `nameko run` processes — `plan`: (name, command, extra environment, base URL) each —, wait
+    until every one answers /health, yield {name: base URL}; SIGTERM them all afterwards (each logs to
+    `tmp_path/<name>.log`, shown when one does not start)."""
+    import signal
+    import subprocess
+
+    from services.launcher import wait_healthy
+
+    started: dict = {}
+    try:
+        for name, cmd, extra, url in plan:
+            log = open(tmp_path / f"{name}.log", "wb")
+            started[name] = (subprocess.Popen(cmd, env={**base, **extra}, stdout=log, stderr=subprocess.STDOUT,
+                                              start_new_session=True), url)
+        for name, (proc, url) in started.items():
+            assert wait_healthy(f"{url}/health", timeout=start_timeout, proc=proc), \
+                f"{name} did not start: {(tmp_path / (name + '.log')).read_text()[-2000:]}"
+        yield {name: url for name, (_, url) in started.items()}
+    finally:
+        for proc, _ in started.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc, _ in started.values():
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@contextmanager
+def gateway_and(zhifa_config: dict, free_port, tmp_path, others: list, **env):
+    """A gateway process and `others` — (name, launcher Process, extra environment) each, on a free
+    METRICS_PORT — on this test's vhost and databases (`launched`); `env` is added to every process's."""
+    from services.kernel.messaging import declare_topology
+    from services.launcher import command, processes
+
+    declare_topology(zhifa_config["AMQP_URI"])
+    base = {**os.environ, "AMQP_URI": zhifa_config["AMQP_URI"], "MONGO_URI": zhifa_config["MONGO_URI"],
+            "DB_PREFIX": zhifa_config["DB_PREFIX"], "PYTHONWARNINGS": "ignore::DeprecationWarning",
+            "ACCESS_LOG_LEVEL": "WARNING", "PYTHONPATH": os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", ""),
+            **env}
+    gateway_addr = f"127.0.0.1:{free_port()}"
+    plan = [("gateway", command(processes()["gateway"]), {"WEB_SERVER_ADDRESS": gateway_addr, "METRICS_PORT": "0"},
+             f"http://{gateway_addr}")]
+    for name, proc, extra in others:
+        port = free_port()
+        plan.append((name, command(proc), {"METRICS_PORT": str(port), **extra}, f"http://127.0.0.1:{port}"))
+    with launched(plan, base, tmp_path) as urls:
+        yield urls

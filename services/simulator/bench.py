@@ -281,21 +281,26 @@ def suite_queues() -> list[str]:
     gateway's ingress), for purging without the management API."""
     from nameko.events import EventHandler
 
-    from services.kernel import config
+    from services.kernel import config, partitions
+    from services.kernel.manifest import manifest, manifests
     from services.launcher import processes
 
-    names = ["gateway.ingress"]
-    for proc in processes().values():
-        module, cls_name = proc.service.split(":")
+    names, relaying = ["gateway.ingress"], {m.name for m in manifests() if m.relays_ingress}
+    for service in dict.fromkeys(proc.service for proc in processes().values()):  # (a partitioned one once)
+        module, cls_name = service.split(":")
         try:
             cls = getattr(__import__(module, fromlist=[cls_name]), cls_name)
         except ImportError:
             continue
+        declared = manifest(cls.name)
+        n = partitions.count(cls.name) if declared is not None and declared.partition_key else 1
         for attr in dir(cls):
             for ep in getattr(getattr(cls, attr), "nameko_entrypoints", ()):
                 if isinstance(ep, EventHandler):
                     queue = f"evt-{ep.source_service}-{ep.event_type}--{cls.name}.{attr}"
                     names += [queue] + [f"{queue}.retry.{ms}" for ms in config.DEFAULTS["RETRY_DELAYS_MS"]]
+                    if n > 1 and ep.source_service in relaying:  # each partition's queue (kernel/partitions.py)
+                        names += [partitions.queue_name(queue, i) for i in range(n)]
     return names
 
 
@@ -374,6 +379,13 @@ def service_of_key(key: str) -> str:
     return key.split("#", 1)[0]
 
 
+def partitioned() -> set[str]:
+    """The declared services that can run as partitions (a `partition_key`; kernel/partitions.py)."""
+    from services.kernel.manifest import manifests
+
+    return {m.name for m in manifests() if m.partition_key}
+
+
 def parse_replicas(values: list[str] | None) -> dict[str, int]:
     """`--replicas penalty=2` (repeatable) -> {"penalty": 2}; an HTTP-facing process cannot have two
     (they would share one port)."""
@@ -398,7 +410,7 @@ class Suite:
                  replicas: dict[str, int] | None = None):
         self.amqp_uri, self.mongo_uri, self.prefix, self.web = amqp_uri, mongo_uri, prefix, web
         self.start_mode, self.log_dir = start, log_dir
-        self.replicas = replicas or {}  # service -> processes to start (competing consumers), 1 if absent
+        self.replicas = replicas or {}  # service -> processes to start (partitions or competing consumers; PARTITIONS / 1 if absent)
         self.started: dict[str, subprocess.Popen] = {}
         self.health: dict[str, str] = {}
         self.services: list[str] = []
@@ -427,14 +439,23 @@ class Suite:
 
         declare_topology(self.amqp_uri)
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        names = list(available())
+        from services.kernel import partitions
+
+        # --replicas of a partitioned service sets its partitions (one process each); of another, competing consumers
+        counts = {name: n for name, n in self.replicas.items() if name in partitioned()}
+        table = available(counts)
+        names = list(table)
         base = {**os.environ, "AMQP_URI": self.amqp_uri, "MONGO_URI": self.mongo_uri, "DB_PREFIX": self.prefix,
                 "WEB_SERVER_ADDRESS": self.web, "PYTHONWARNINGS": "ignore::DeprecationWarning",
                 "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-        for name, proc in available().items():
-            for index in range(self.replicas.get(name, 1)):
+        if counts:
+            base["PARTITIONS"] = ",".join(f"{name}={n}" for name, n in {**partitions.checked(), **counts}.items())
+        for name, proc in table.items():
+            for index in range(1 if proc.partition is not None else self.replicas.get(name, 1)):
                 key = replica_key(name, index)
                 env = dict(base)
+                if proc.partition is not None:
+                    env["PARTITION"] = str(proc.partition)
                 if proc.metrics_port:
                     env["METRICS_PORT"] = str(free_port())
                     self.health[key] = f"http://127.0.0.1:{env['METRICS_PORT']}/health"
@@ -1479,7 +1500,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strict", action="store_true", help="任一目标未达标时以退出码 1 结束")
     parser.add_argument("--out", default=str(ROOT / ".run" / "bench" / "latest.json"), help="结果 JSON 文件")
     parser.add_argument("--replicas", action="append", metavar="SERVICE=N",
-                        help="自行启动套件时某服务的进程数（竞争消费者），可重复，如 --replicas penalty=2")
+                        help="自行启动套件时某服务的进程数，可重复，如 --replicas penalty=2：分区服务（声明 partition_key）为分区数，其余为竞争消费者")
     parser.add_argument("--replay", action="store_true",
                         help="追加重放阶段：装载一个县的全年历史，再按 as_of 重放（services/simulator/bench_replay.py）")
     parser.add_argument("--replay-load", choices=("direct", "ingress"), default="direct",
@@ -1536,9 +1557,16 @@ def main(argv: list[str] | None = None) -> int:
                 results["notes"].append("服务进程继承的环境变量设置（非默认值）："
                                         + "，".join(f"{k}={v}" for k, v in overridden.items()))
             scaled = {name: n for name, n in replicas.items() if n > 1}
-            if scaled and suite.started:
-                results["notes"].append("竞争消费者：" + "，".join(f"{name} {n} 个进程" for name, n in scaled.items())
-                                        + "（--replicas；其余服务各 1 个进程）")
+            if suite.started:
+                per_service: dict[str, int] = {}
+                for key in suite.started:
+                    per_service[service_of_key(key)] = per_service.get(service_of_key(key), 0) + 1
+                results["suite"]["processes"] = per_service
+                several = {name: n for name, n in per_service.items() if n > 1}
+                if several:
+                    results["notes"].append("，".join(
+                        f"{name} {n} 个进程（{'分区：各自处理归属于自己的案件' if name in partitioned() else '竞争消费者'}）"
+                        for name, n in several.items()) + "；其余服务各 1 个进程（PARTITIONS / --replicas）")
             elif scaled:
                 results["notes"].append("--replicas 未生效：测量的是运行中的套件，进程数以其实际为准")
             rounds = [events[i * args.events:(i + 1) * args.events] for i in range(args.pairs)]

@@ -10,18 +10,16 @@ on the aggregate's version; the loser re-reads and re-applies, never twice).
 """
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import time
 from collections import Counter
 
 import pymongo
 import pytest
 
-from services.launcher import command, processes, wait_healthy
+from services.launcher import processes
 from services.simulator.bench import HandledCounter, workload
 from services.simulator.publish import publish_amqp
+from tests.helpers import gateway_and
 
 EVENTS = 2000
 
@@ -29,40 +27,10 @@ EVENTS = 2000
 @pytest.fixture
 def two_personnel(zhifa_config, free_port, tmp_path):
     """A gateway process and two personnel processes on this test's vhost and databases."""
-    from services.kernel.messaging import declare_topology
-
-    declare_topology(zhifa_config["AMQP_URI"])
-    table = processes()
-    base = {**os.environ, "AMQP_URI": zhifa_config["AMQP_URI"], "MONGO_URI": zhifa_config["MONGO_URI"],
-            "DB_PREFIX": zhifa_config["DB_PREFIX"], "PYTHONWARNINGS": "ignore::DeprecationWarning",
-            "ACCESS_LOG_LEVEL": "WARNING", "OUTBOX_SWEEP_SECONDS": "1",
-            "PYTHONPATH": os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    started: dict[str, tuple[subprocess.Popen, str]] = {}
-    gateway_addr = f"127.0.0.1:{free_port()}"
-    plan = [("gateway", {"WEB_SERVER_ADDRESS": gateway_addr, "METRICS_PORT": "0"}, f"http://{gateway_addr}")]
-    for n in (1, 2):
-        port = free_port()
-        plan.append((f"personnel-{n}", {"METRICS_PORT": str(port), "WEB_SERVER_ADDRESS": f"127.0.0.1:{free_port()}"},
-                     f"http://127.0.0.1:{port}"))
-    try:
-        for name, extra, url in plan:
-            log = open(tmp_path / f"{name}.log", "wb")
-            proc = subprocess.Popen(command(table[name.split("-")[0]]), env={**base, **extra}, stdout=log,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
-            started[name] = (proc, url)
-        for name, (proc, url) in started.items():
-            assert wait_healthy(f"{url}/health", timeout=90, proc=proc), \
-                f"{name} did not start: {(tmp_path / (name + '.log')).read_text()[-2000:]}"
-        yield {name: url for name, (proc, url) in started.items()}
-    finally:
-        for proc, _ in started.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc, _ in started.values():
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    personnel = processes()["personnel"]
+    others = [(f"personnel-{n}", personnel, {"WEB_SERVER_ADDRESS": f"127.0.0.1:{free_port()}"}) for n in (1, 2)]
+    with gateway_and(zhifa_config, free_port, tmp_path, others, OUTBOX_SWEEP_SECONDS="1") as urls:
+        yield urls
 
 
 def test_two_processes_share_the_work_and_apply_each_event_once(zhifa_config, two_personnel):
