@@ -79,7 +79,9 @@ def checked(key: str = SETTING) -> dict[str, int]:
     counts = parse(config.get(key))
     for name in counts:
         declared = manifest(name)
-        if declared is not None and not declared.partition_key:
+        if declared is None:
+            raise ValueError(f"{SETTING}: {name} is not a declared service")
+        if not declared.partition_key:
             raise ValueError(f"{SETTING}: {name} declares no partition_key; its processes can only compete")
     return counts
 

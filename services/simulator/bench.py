@@ -67,6 +67,7 @@ import time
 import urllib.parse
 import urllib.request
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -371,12 +372,24 @@ def find_service_processes(amqp_uri: str, prefix: str) -> dict[str, int]:
 
 
 def replica_key(service: str, index: int) -> str:
-    """The bench's name of a service's process: the service itself, then `penalty#2`, `penalty#3`..."""
-    return service if index == 0 else f"{service}#{index + 1}"
+    """The bench's name of a service's process: the launcher's (kernel/manifest.py `process_key`)."""
+    from services.kernel.manifest import process_key
+
+    return process_key(service, index)
 
 
 def service_of_key(key: str) -> str:
     return key.split("#", 1)[0]
+
+
+def per_service(keys: Iterable[str]) -> dict[str, int]:
+    """How many processes each service runs as, from process keys (`penalty`, `penalty#2`, …)."""
+    return dict(Counter(service_of_key(key) for key in keys))
+
+
+def widest(keys: Iterable[str]) -> int:
+    """The most processes any one service runs as, among process keys."""
+    return max(per_service(keys).values(), default=1)
 
 
 def partitioned() -> set[str]:
@@ -1486,7 +1499,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="样本超过多少秒仍未入库即判定饱和、停止加压")
     parser.add_argument("--raw-events", type=int,
                         help=f"原始上限每轮的消息数（默认同 --events，至多 {RAW_EVENTS_DEFAULT}）")
-    parser.add_argument("--raw-consumers", type=int, default=1, help="原始上限阶段的消费进程数")
+    parser.add_argument("--raw-consumers", type=int, default=None,
+                        help="原始上限阶段的消费进程数（默认：与套件中进程最多的服务的进程数相同，如 penalty 的 2 个分区）")
     parser.add_argument("--raw-prefetch", type=int, default=100)
     parser.add_argument("--raw-rounds", type=at_least_one, default=3,
                         help="原始上限测量几轮（取中位数，并给出范围）")
@@ -1558,11 +1572,8 @@ def main(argv: list[str] | None = None) -> int:
                                         + "，".join(f"{k}={v}" for k, v in overridden.items()))
             scaled = {name: n for name, n in replicas.items() if n > 1}
             if suite.started:
-                per_service: dict[str, int] = {}
-                for key in suite.started:
-                    per_service[service_of_key(key)] = per_service.get(service_of_key(key), 0) + 1
-                results["suite"]["processes"] = per_service
-                several = {name: n for name, n in per_service.items() if n > 1}
+                counts = results["suite"]["processes"] = per_service(suite.started)
+                several = {name: n for name, n in counts.items() if n > 1}
                 if several:
                     results["notes"].append("，".join(
                         f"{name} {n} 个进程（{'分区：各自处理归属于自己的案件' if name in partitioned() else '竞争消费者'}）"
@@ -1573,6 +1584,12 @@ def main(argv: list[str] | None = None) -> int:
             rest = args.pairs * args.events
             second = events[rest:rest + latency_count]
 
+            # the raw path gets the suite's parallelism: as many consumer processes as its widest service has
+            # processes (penalty's partitions), so the ceiling is not one process against the suite's several
+            from services.launcher import processes
+
+            raw_consumers = args.raw_consumers or widest(suite.started or processes())
+
             def raw_round(i: int) -> dict:
                 # the raw ceiling before its sustained round, on a quiet pipeline: a backlog still
                 # draining would take its CPU
@@ -1581,7 +1598,7 @@ def main(argv: list[str] | None = None) -> int:
                     + ("" if quiet["quiet"] else " (not flat: counters " + ("unreadable)" if quiet["quiet"] is None else "still moving)")))
                 raw_events = rounds[i][:args.raw_events or RAW_EVENTS_DEFAULT]
                 tag = run_id if args.pairs == 1 else f"{run_id}p{i + 1}"
-                return {**raw_ceiling_rounds(raw_events, amqp_uri, mongo_uri, prefix, args.raw_consumers,
+                return {**raw_ceiling_rounds(raw_events, amqp_uri, mongo_uri, prefix, raw_consumers,
                                              args.raw_prefetch, tag, args.raw_rounds),
                         "measured": "before the sustained phase" if args.pairs == 1 else f"before sustained round {i + 1}",
                         "quiet_wait": quiet}

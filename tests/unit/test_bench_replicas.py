@@ -55,3 +55,10 @@ def test_handled_counter_counts_every_replica_of_the_owning_service(monkeypatch)
     monkeypatch.setitem(bench.SERVICE_OF, "case", "penalty")
     counter = bench.HandledCounter({"penalty": "u1", "penalty#2": "u2"})
     assert counter() == 11
+
+
+def test_the_raw_ceiling_gets_as_many_consumers_as_the_widest_service_has_processes():
+    assert bench.per_service(["gateway", "penalty", "penalty#2", "personnel"]) == {"gateway": 1, "penalty": 2, "personnel": 1}
+    assert bench.widest(["gateway", "penalty", "penalty#2", "penalty#3"]) == 3
+    assert bench.widest(["gateway", "personnel"]) == 1 and bench.widest([]) == 1
+    assert bench.partitioned() == {"penalty"}

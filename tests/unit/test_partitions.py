@@ -24,6 +24,8 @@ def test_only_a_service_with_a_partition_key_can_be_partitioned():
         with pytest.raises(ValueError, match="personnel declares no partition_key"):
             config.checked("PARTITIONS")
         assert partitions.count("personnel") == 1  # (its processes compete, as before)
+    with nameko_config.patch({"PARTITIONS": "penalti=2"}), pytest.raises(ValueError, match="penalti is not a declared service"):
+        config.checked("PARTITIONS")
     with nameko_config.patch({"PARTITIONS": "penalty=3"}):
         assert config.checked("PARTITIONS") == {"penalty": 3} and partitions.count("penalty") == 3
         assert partitions.count("gateway") == 1  # not named, not partitionable
