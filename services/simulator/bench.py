@@ -1459,8 +1459,11 @@ def print_raw_and_rest(results: dict) -> None:
     m, raw = results["machine"], results["raw_ceiling"]
     quiet = raw.get("quiet_wait")
     before = "先于持续吞吐阶段测量" if not results.get("pairs") else f"在第 {results['pairs']['chosen']} 组持续吞吐之前测量"
+    idle = raw.get("idle_wait")
     when = "" if quiet is None else (f"；{before}，等待服务空闲 {quiet['waited_s']} 秒"
-                                      + ("" if quiet["quiet"] else "，未确认空闲"))
+                                      + ("" if quiet["quiet"] else "，未确认空闲")
+                                      + ("" if idle is None else f"，再等待整机空闲 {idle['waited_s']} 秒"
+                                         + ("" if idle["idle"] else "（未达到）")))
     rounds = raw.get("rounds") or []
     spread = (f"，{len(rounds)} 轮取中位数，范围 {raw['range'][0]}–{raw['range'][1]}" if len(rounds) > 1 and raw.get("range")
               else "")
@@ -1499,6 +1502,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="样本超过多少秒仍未入库即判定饱和、停止加压")
     parser.add_argument("--raw-events", type=int,
                         help=f"原始上限每轮的消息数（默认同 --events，至多 {RAW_EVENTS_DEFAULT}）")
+    parser.add_argument("--raw-idle-below", type=float, default=0.2,
+                        help="每轮原始上限前等待整机忙碌低于此比例（持续 2 秒，至多 60 秒）：服务计数停止后仍在进行的后台工作不占用原始上限的 CPU")
     parser.add_argument("--raw-consumers", type=int, default=None,
                         help="原始上限阶段的消费进程数（默认：与套件中进程最多的服务的进程数相同，如 penalty 的 2 个分区）")
     parser.add_argument("--raw-prefetch", type=int, default=100)
@@ -1596,12 +1601,15 @@ def main(argv: list[str] | None = None) -> int:
                 quiet = wait_until_flat(HandledCounter(suite.metrics_urls()), timeout=900)
                 log(f"raw ceiling: services quiet after {quiet['waited_s']}s"
                     + ("" if quiet["quiet"] else " (not flat: counters " + ("unreadable)" if quiet["quiet"] is None else "still moving)")))
+                idle = wait_until_idle(machine_busy(), args.raw_idle_below)
+                log(f"raw ceiling: machine below {args.raw_idle_below:.0%} busy after {idle['waited_s']}s"
+                    + ("" if idle["idle"] else " (not reached)" if idle["idle"] is False else " (unknown)"))
                 raw_events = rounds[i][:args.raw_events or RAW_EVENTS_DEFAULT]
                 tag = run_id if args.pairs == 1 else f"{run_id}p{i + 1}"
                 return {**raw_ceiling_rounds(raw_events, amqp_uri, mongo_uri, prefix, raw_consumers,
                                              args.raw_prefetch, tag, args.raw_rounds),
                         "measured": "before the sustained phase" if args.pairs == 1 else f"before sustained round {i + 1}",
-                        "quiet_wait": quiet}
+                        "quiet_wait": quiet, "idle_wait": idle}
 
             pairs = [{"raw": raw_round(0)}]
             store = Store(mongo_uri, prefix, services)
@@ -1725,6 +1733,52 @@ def wait_until_flat(read: Callable[[], Any], timeout: float, quiet: float = 3.0,
         elif clock() - still_since >= quiet and until(now):
             return {"waited_s": round(clock() - started, 1), "quiet": None if now is None else True}
     return {"waited_s": round(clock() - started, 1), "quiet": False}
+
+
+def machine_busy() -> Callable[[], float | None]:
+    """A reader of the machine's busy share (0–1 of all cores, /proc/stat) since its previous call
+    (None when no time passed or /proc/stat cannot be read)."""
+    def totals() -> tuple[int, int] | None:
+        try:
+            with open("/proc/stat", encoding="ascii") as fh:
+                values = [int(x) for x in fh.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        return sum(values), values[3] + values[4]  # (idle + iowait)
+
+    last = [totals()]
+
+    def read() -> float | None:
+        now, before = totals(), last[0]
+        last[0] = now
+        if now is None or before is None or now[0] == before[0]:
+            return None
+        return 1 - (now[1] - before[1]) / (now[0] - before[0])
+
+    return read
+
+
+def wait_until_idle(busy: Callable[[], float | None], below: float, timeout: float = 60, quiet: float = 2.0,
+                    interval: float = 0.5, clock: Callable[[], float] = time.monotonic,
+                    sleep: Callable[[float], None] = time.sleep) -> dict:
+    """Wait until the machine stays less than `below` busy for `quiet` seconds (work the services do
+    after their counters went flat — sweeps, the case list's batches, SQLite's checkpoints — would
+    otherwise take CPU from a raw round), at most `timeout`: {"waited_s", "idle": True | False | None
+    (unknown), "busy"}."""
+    started, calm_since, value = clock(), None, None
+    busy()
+    while clock() - started < timeout:
+        sleep(interval)
+        value = busy()
+        if value is None:
+            return {"waited_s": round(clock() - started, 1), "idle": None, "busy": None}
+        if value >= below:
+            calm_since = None
+        elif calm_since is None:
+            calm_since = clock()
+        elif clock() - calm_since >= quiet:
+            return {"waited_s": round(clock() - started, 1), "idle": True, "busy": round(value, 3)}
+    return {"waited_s": round(clock() - started, 1), "idle": False, "busy": None if value is None else round(value, 3)}
 
 
 def settle_backlog(amqp_uri: str, broker: Broker | None, vhost: str | None, use_running: bool,

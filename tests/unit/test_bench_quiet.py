@@ -88,3 +88,19 @@ zhifa_entrypoint_errors_total{service="coordination",entrypoint="handle_finding"
 
 def test_messages_handled_counts_event_and_consumer_calls_only():
     assert messages_handled(METRICS) == 150.0
+
+
+def test_a_raw_round_waits_until_the_machine_is_idle_for_a_while():
+    from services.simulator import bench as b
+
+    t = [0.0]
+    readings = iter([None, 0.9, 0.5, 0.1, 0.3, 0.1, 0.1, 0.1, 0.1, 0.1])
+    out = b.wait_until_idle(lambda: next(readings), below=0.2, quiet=1.0, interval=0.5,
+                            clock=lambda: t[0], sleep=lambda dt: t.__setitem__(0, t[0] + dt))
+    assert out["idle"] is True and out["waited_s"] == 3.5  # calm from 2.5 s (the 0.3 at 2.0 s reset it), held 1 s
+    stuck = b.wait_until_idle(lambda: 0.9, below=0.2, timeout=3, clock=lambda: t[0], sleep=lambda dt: t.__setitem__(0, t[0] + dt))
+    assert stuck["idle"] is False and stuck["busy"] == 0.9
+    read = b.machine_busy()
+    sum(range(200_000))
+    value = read()
+    assert value is None or 0.0 <= value <= 1.0
