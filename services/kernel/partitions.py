@@ -64,11 +64,17 @@ def _parse(value: Any) -> dict[str, int]:
         raise ValueError(f"{SETTING} must be <service>=<count>[,<service>=<count>…], got {value!r}")
     found: dict[str, int] = {}
     for name, count in value.items():
-        number = int(count) if not isinstance(count, bool) and str(count).strip().isdigit() else -1
+        number = _small_int(count)
         if not isinstance(name, str) or not name or not 1 <= number <= MAX:
             raise ValueError(f"{SETTING}: {name}={count!r}: the count must be an integer from 1 to {MAX}")
         found[name] = number
     return found
+
+
+def _small_int(value: Any) -> int:
+    """`value` as a non-negative integer of at most three digits (text or int), else -1."""
+    text = "" if isinstance(value, bool) else str(value).strip()
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 3 else -1
 
 
 def checked(key: str = SETTING) -> dict[str, int]:
@@ -93,7 +99,7 @@ def checked_index(key: str = INDEX) -> int | None:
     value = config.get(key)
     if value is None or value == "":
         return None
-    if isinstance(value, bool) or not str(value).strip().isdigit() or int(value) >= MAX:
+    if not 0 <= _small_int(value) < MAX:
         raise ValueError(f"{INDEX} must be an integer from 0 to {MAX - 1} (or unset: every partition), got {value!r}")
     return int(value)
 

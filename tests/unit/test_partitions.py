@@ -14,7 +14,7 @@ def test_the_setting_reads_text_or_a_mapping_and_names_what_is_wrong():
     assert partitions.parse(" penalty = 3 , other=1 ") == {"penalty": 3, "other": 1}
     assert partitions.parse({"penalty": 4}) == {"penalty": 4}
     assert partitions.parse("") == {} and partitions.parse(None) == {}
-    for wrong in ("penalty", "penalty=0", "penalty=two", f"penalty={partitions.MAX + 1}", "=2", ["penalty"], {"penalty": True}):
+    for wrong in ("penalty", "penalty=0", "penalty=two", "penalty=" + "9" * 5000, "penalty=２", f"penalty={partitions.MAX + 1}", "=2", ["penalty"], {"penalty": True}):
         with pytest.raises(ValueError, match="PARTITIONS"):
             partitions.parse(wrong)
 
@@ -40,7 +40,7 @@ def test_the_index_is_unset_or_below_the_count():
     with nameko_config.patch({"PARTITIONS": "penalty=2", "PARTITION": "2"}):
         with pytest.raises(ValueError, match="PARTITION=2"):
             partitions.owned("penalty")
-    for wrong in ("-1", "x", True, partitions.MAX):
+    for wrong in ("-1", "x", True, partitions.MAX, "9" * 5000, 1.5):
         with nameko_config.patch({"PARTITION": wrong}), pytest.raises(ValueError, match="PARTITION must be"):
             config.checked("PARTITION")
     with nameko_config.patch({"PARTITIONS": "penalty=1"}):
