@@ -108,7 +108,7 @@ def routed(source: str, envelope: dict) -> list[str]:
 
     keys = []
     for key, consumer in _consumers(source, envelope["type"]):
-        n = partitions.count(consumer.name) if consumer.partition_key else 1
+        n = partitions.count_for(consumer)
         if n > 1:
             key = partitions.routing_key(key, partitions.of(partitions.value_at(envelope, consumer.partition_key), n))
         keys.append(key)

@@ -49,7 +49,7 @@ def deployment(m: ServiceManifest) -> str:
     """Deployment and Service of one declared service."""
     labels = f"app.kubernetes.io/name: zhifa-{m.name}\n"
     port = m.health_port
-    parts = partitions.count(m.name) if m.partition_key else 1
+    parts = partitions.count_for(m)
     lines = [
         "apiVersion: apps/v1",
         "kind: StatefulSet" if m.partition_key else "kind: Deployment",

@@ -242,7 +242,7 @@ def service_processes(m: ServiceManifest, counts: dict[str, int] | None = None) 
     on its health port + i × PARTITION_PORT_STEP."""
     from services.kernel import partitions
 
-    n = ((counts or {}).get(m.name) or partitions.count(m.name)) if m.partition_key else 1
+    n = ((counts or {}).get(m.name) or partitions.count_for(m)) if m.partition_key else 1
     if n <= 1:
         return [(m.name, None, m.health_port)]
     return [(process_key(m.name, i), i, m.health_port + i * PARTITION_PORT_STEP if m.health_port else None)

@@ -82,14 +82,14 @@ def checked(key: str = SETTING) -> dict[str, int]:
     from services.kernel import config
     from services.kernel.manifest import manifest
 
-    counts = parse(config.get(key))
-    for name in counts:
+    found = parse(config.get(key))
+    for name in found:
         declared = manifest(name)
         if declared is None:
             raise ValueError(f"{SETTING}: {name} is not a declared service")
         if not declared.partition_key:
             raise ValueError(f"{SETTING}: {name} declares no partition_key; its processes can only compete")
-    return counts
+    return found
 
 
 def checked_index(key: str = INDEX) -> int | None:
@@ -104,14 +104,26 @@ def checked_index(key: str = INDEX) -> int | None:
     return int(value)
 
 
-def count(service: str) -> int:
-    """How many partitions `service` runs as (1: it is not partitioned)."""
-    from services.kernel.manifest import manifest
+def counts() -> dict[str, int]:
+    """PARTITIONS as set, {service: count}; `checked` validates it when a process starts (config.NUMBERS),
+    so the gateway reads it per event without checking it again (its text is parsed once: `_parse_text`)."""
+    from services.kernel import config
 
-    declared = manifest(service)
+    return parse(config.get(SETTING))
+
+
+def count_for(declared: Any) -> int:
+    """How many partitions a declared service (ServiceManifest or None) runs as; 1: it is not partitioned."""
     if declared is None or not declared.partition_key:
         return 1
-    return checked().get(service, 1)
+    return counts().get(declared.name, 1)
+
+
+def count(service: str) -> int:
+    """`count_for` the service named `service`."""
+    from services.kernel.manifest import manifest
+
+    return count_for(manifest(service))
 
 
 def owned(service: str) -> list[int]:

@@ -8,9 +8,9 @@ aggregate saves. `SideWrites` collects them while a unit of work runs (a batch, 
 a sweep, a replay run: `EventSourcedService.memoized()`, services/kernel/base.py) and sends them when
 the unit ends, *before* its messages are acked: one ordered `bulk_write` per collection (≤ MAX_OPS
 operations per command, FerretDB once hung on a bulk of 100), collections in the order first used;
-then the `after` callbacks in the order added, then the `last` ones. If a write fails, the flush raises and every message
-of the unit fails (retry / dead letter as any failure): the writes are idempotent and the redelivery
-makes them again.
+then the `after` callbacks in the order added, then the `last` ones. If a write fails, the flush
+raises and every message of the unit fails (retry / dead letter as any failure): the writes are
+idempotent and the redelivery makes them again.
 
 What may be deferred: only a write that is idempotent and whose effect nothing in the same unit reads
 back (or where a stale read is harmless). A write that must land *before* something else (the outbox

@@ -283,7 +283,7 @@ def suite_queues() -> list[str]:
     from nameko.events import EventHandler
 
     from services.kernel import config, partitions
-    from services.kernel.manifest import manifest, manifests
+    from services.kernel.manifest import manifests
     from services.launcher import processes
 
     names, relaying = ["gateway.ingress"], {m.name for m in manifests() if m.relays_ingress}
@@ -293,8 +293,7 @@ def suite_queues() -> list[str]:
             cls = getattr(__import__(module, fromlist=[cls_name]), cls_name)
         except ImportError:
             continue
-        declared = manifest(cls.name)
-        n = partitions.count(cls.name) if declared is not None and declared.partition_key else 1
+        n = partitions.count(cls.name)
         for attr in dir(cls):
             for ep in getattr(getattr(cls, attr), "nameko_entrypoints", ()):
                 if isinstance(ep, EventHandler):
@@ -1502,9 +1501,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="样本超过多少秒仍未入库即判定饱和、停止加压")
     parser.add_argument("--raw-events", type=int,
                         help=f"原始上限每轮的消息数（默认同 --events，至多 {RAW_EVENTS_DEFAULT}）")
-    parser.add_argument("--raw-idle-below", type=float, default=0.2,
+    parser.add_argument("--raw-idle-below", type=share, default=0.2,
                         help="每轮原始上限前等待整机忙碌低于此比例（持续 2 秒，至多 60 秒）：服务计数停止后仍在进行的后台工作不占用原始上限的 CPU")
-    parser.add_argument("--raw-consumers", type=int, default=None,
+    parser.add_argument("--raw-consumers", type=at_least_one, default=None,
                         help="原始上限阶段的消费进程数（默认：与套件中进程最多的服务的进程数相同，如 penalty 的 2 个分区）")
     parser.add_argument("--raw-prefetch", type=int, default=100)
     parser.add_argument("--raw-rounds", type=at_least_one, default=3,
@@ -1735,27 +1734,30 @@ def wait_until_flat(read: Callable[[], Any], timeout: float, quiet: float = 3.0,
     return {"waited_s": round(clock() - started, 1), "quiet": False}
 
 
-def machine_busy() -> Callable[[], float | None]:
-    """A reader of the machine's busy share (0–1 of all cores, /proc/stat) since its previous call
-    (None when no time passed or /proc/stat cannot be read)."""
-    def totals() -> tuple[int, int] | None:
-        try:
-            with open("/proc/stat", encoding="ascii") as fh:
-                values = [int(x) for x in fh.readline().split()[1:]]
-        except (OSError, ValueError):
-            return None
-        return sum(values), values[3] + values[4]  # (idle + iowait)
-
-    last = [totals()]
+def machine_busy(clock: Callable[[], float] = time.monotonic) -> Callable[[], float | None]:
+    """A reader of the machine's busy share (0–1 of all cores: `machine_busy_seconds` over the wall time)
+    since its previous call (None when no time passed)."""
+    last = [clock(), machine_busy_seconds()]
 
     def read() -> float | None:
-        now, before = totals(), last[0]
-        last[0] = now
-        if now is None or before is None or now[0] == before[0]:
+        now, busy = clock(), machine_busy_seconds()
+        (then, before), last[:] = last, [now, busy]
+        if now <= then:
             return None
-        return 1 - (now[1] - before[1]) / (now[0] - before[0])
+        return min(1.0, max(0.0, (busy - before) / ((now - then) * (os.cpu_count() or 1))))  # (clock ticks: 10 ms)
 
     return read
+
+
+def share(text: str) -> float:
+    """A share of the machine: a number > 0 and ≤ 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"应为数字，收到 {text!r}") from None
+    if not 0 < value <= 1:  # (NaN fails too)
+        raise argparse.ArgumentTypeError(f"应大于 0 且不大于 1，收到 {text}")
+    return value
 
 
 def wait_until_idle(busy: Callable[[], float | None], below: float, timeout: float = 60, quiet: float = 2.0,

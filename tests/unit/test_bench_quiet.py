@@ -104,3 +104,16 @@ def test_a_raw_round_waits_until_the_machine_is_idle_for_a_while():
     sum(range(200_000))
     value = read()
     assert value is None or 0.0 <= value <= 1.0
+
+
+def test_the_idle_threshold_is_a_share_of_the_machine():
+    import argparse
+
+    import pytest
+
+    from services.simulator import bench as b
+
+    assert b.share("0.2") == 0.2 and b.share("1") == 1.0
+    for wrong in ("0", "-0.1", "1.5", "nan", "x", ""):
+        with pytest.raises(argparse.ArgumentTypeError):
+            b.share(wrong)
