@@ -1265,7 +1265,26 @@ def raw_ceiling_rounds(events: list[dict], amqp_uri: str, mongo_uri: str, prefix
     the ratio target divides by it."""
     outs = [raw_ceiling(events, amqp_uri, mongo_uri, prefix, consumers, prefetch, f"{run_id}-{i}")
             for i in range(1, rounds + 1)]
-    return {**median_round(outs), "rounds": [o["events_per_s"] for o in outs]}
+    return {**median_round(outs), "rounds": [o["events_per_s"] for o in outs], "round_results": outs}
+
+
+def bracketed(before: dict, after: dict, measured: str) -> dict:
+    """A sustained round's raw ceiling from the rounds measured just before it and just after it
+    (`raw_ceiling_rounds` of each): the round with the median rate of all of them (`median_round`),
+    with every rate and each side's. Back to back on an otherwise idle machine, twelve rounds of
+    10,000 messages here read 1,044–1,676 messages/s with no trend (docs/benchmark.md): the machine's
+    speed moves within seconds, so rounds on both sides of the sustained round, twice as many, stand
+    for the machine during it better than the rounds before it alone."""
+    outs = list(before.get("round_results") or ()) + list(after.get("round_results") or ())
+    return {**median_round(outs), "rounds": [o["events_per_s"] for o in outs],
+            "sides": {"before": before.get("rounds") or [], "after": after.get("rounds") or []},
+            "measured": measured, "quiet_wait": before.get("quiet_wait"), "idle_wait": before.get("idle_wait"),
+            "after_waits": {"quiet_wait": after.get("quiet_wait"), "idle_wait": after.get("idle_wait")}}
+
+
+def without_round_results(raw: dict) -> dict:
+    """The raw ceiling as the results keep it (each round's rate stays in `rounds`)."""
+    return {k: v for k, v in raw.items() if k != "round_results"}
 
 
 def lower_middle(items: Iterable, key: Callable[[Any], float | None]) -> tuple[Any, list]:
@@ -1385,10 +1404,15 @@ def print_summary(results: dict) -> None:
           f"监督发现 {s['findings_raised']} 条）")
     paired = results.get("pairs")
     if paired:
-        print(f"  交替测量    {len(paired['pairs'])} 组（每组先测原始上限，再测持续吞吐），取比值居中的第 {paired['chosen']} 组"
-              "（本节各行与原始上限、比值均为该组）：")
+        bracket = any(p.get("raw_after") for p in paired["pairs"])
+        print(f"  交替测量    {len(paired['pairs'])} 组（"
+              + ("原始上限与持续吞吐交替，最后再测一次原始上限；每组的原始上限取其持续吞吐前后两次测量各轮的中位数"
+                 if bracket else "每组先测原始上限，再测持续吞吐")
+              + f"），取比值居中的第 {paired['chosen']} 组（本节各行与原始上限、比值均为该组）：")
         for i, p in enumerate(paired["pairs"], 1):
-            print(f"              第 {i} 组  原始上限 {p['raw_events_per_s']} 条/秒 · 持续吞吐 {p['events_per_s']} 条/秒"
+            sides = (f"（前 {' / '.join(f'{r:g}' for r in p['raw_before'])}，后 {' / '.join(f'{r:g}' for r in p['raw_after'])}）"
+                     if p.get("raw_after") and p.get("raw_before") else "")
+            print(f"              第 {i} 组  原始上限 {p['raw_events_per_s']} 条/秒{sides} · 持续吞吐 {p['events_per_s']} 条/秒"
                   f"{'' if p['complete'] else '（未处理完）'} · 比值 {p['ratio']}"
                   + ("" if p["ms_per_event_all"] is None else f" · 每条事件 CPU {p['ms_per_event_all']} ms"))
     if s.get("database_commands_per_event"):
@@ -1456,13 +1480,17 @@ def processes_text(wc: dict, top: int) -> str:
 
 def print_raw_and_rest(results: dict) -> None:
     m, raw = results["machine"], results["raw_ceiling"]
-    quiet = raw.get("quiet_wait")
-    before = "先于持续吞吐阶段测量" if not results.get("pairs") else f"在第 {results['pairs']['chosen']} 组持续吞吐之前测量"
-    idle = raw.get("idle_wait")
-    when = "" if quiet is None else (f"；{before}，等待服务空闲 {quiet['waited_s']} 秒"
-                                      + ("" if quiet["quiet"] else "，未确认空闲")
-                                      + ("" if idle is None else f"，再等待整机空闲 {idle['waited_s']} 秒"
-                                         + ("" if idle["idle"] else "（未达到）")))
+    def waits(quiet: dict | None, idle: dict | None) -> str:
+        return "" if quiet is None else (f"等待服务空闲 {quiet['waited_s']} 秒" + ("" if quiet["quiet"] else "，未确认空闲")
+                                         + ("" if idle is None else f"，再等待整机空闲 {idle['waited_s']} 秒"
+                                            + ("" if idle["idle"] else "（未达到）")))
+
+    before = ("先于持续吞吐阶段测量" if not results.get("pairs") else
+              f"在第 {results['pairs']['chosen']} 组持续吞吐{'前后' if raw.get('sides') else '之前'}测量")
+    after = raw.get("after_waits") or {}
+    when = "" if raw.get("quiet_wait") is None else (
+        f"；{before}，" + ("前：" if after else "") + waits(raw.get("quiet_wait"), raw.get("idle_wait"))
+        + (f"；后：{waits(after.get('quiet_wait'), after.get('idle_wait'))}" if after.get("quiet_wait") else ""))
     rounds = raw.get("rounds") or []
     spread = (f"，{len(rounds)} 轮取中位数，范围 {raw['range'][0]}–{raw['range'][1]}" if len(rounds) > 1 and raw.get("range")
               else "")
@@ -1509,7 +1537,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--raw-rounds", type=at_least_one, default=3,
                         help="原始上限测量几轮（取中位数，并给出范围）")
     parser.add_argument("--pairs", type=at_least_one, default=3,
-                        help="原始上限与持续吞吐交替测量几组（每组各用 --events 条新事件），取比值居中的一组代表本次结果")
+                        help="原始上限与持续吞吐交替测量几组（每组各用 --events 条新事件；多于 1 组时最后再测一次原始上限，每组的原始上限取其持续吞吐前后两次测量各轮的中位数），取比值居中的一组代表本次结果")
     parser.add_argument("--start-suite", choices=("auto", "yes", "no"), default="auto",
                         help="auto：有运行中的套件就用它，否则自行启动（结束后停止）")
     parser.add_argument("--stall", type=float, default=60, help="入库计数停滞多少秒判定为未完成")
@@ -1603,14 +1631,16 @@ def main(argv: list[str] | None = None) -> int:
                 idle = wait_until_idle(machine_busy(), args.raw_idle_below)
                 log(f"raw ceiling: machine below {args.raw_idle_below:.0%} busy after {idle['waited_s']}s"
                     + ("" if idle["idle"] else " (not reached)" if idle["idle"] is False else " (unknown)"))
-                raw_events = rounds[i][:args.raw_events or RAW_EVENTS_DEFAULT]
+                raw_events = rounds[min(i, len(rounds) - 1)][:args.raw_events or RAW_EVENTS_DEFAULT]
                 tag = run_id if args.pairs == 1 else f"{run_id}p{i + 1}"
                 return {**raw_ceiling_rounds(raw_events, amqp_uri, mongo_uri, prefix, raw_consumers,
                                              args.raw_prefetch, tag, args.raw_rounds),
-                        "measured": "before the sustained phase" if args.pairs == 1 else f"before sustained round {i + 1}",
+                        "measured": ("before the sustained phase" if args.pairs == 1 else f"before sustained round {i + 1}"
+                                     if i < args.pairs else f"after sustained round {i}"),
                         "quiet_wait": quiet, "idle_wait": idle}
 
-            pairs = [{"raw": raw_round(0)}]
+            sets = [raw_round(0)]  # the raw rounds before each sustained round (and, of several, after the last)
+            pairs = [{"raw": sets[0]}]
             store = Store(mongo_uri, prefix, services)
             output = OutputEvents()
             sampler = ProcessSampler(suite.pids(), infrastructure(amqp_uri, mongo_uri))
@@ -1621,20 +1651,32 @@ def main(argv: list[str] | None = None) -> int:
                     for i in range(args.pairs):
                         if i:
                             with sampler.paused():
-                                pairs.append({"raw": raw_round(i)})
+                                sets.append(raw_round(i))
+                            pairs.append({"raw": sets[i]})
                         if args.pairs > 1:
-                            log(f"pair {i + 1}/{args.pairs}: raw ceiling {pairs[i]['raw'].get('events_per_s')} events/s")
+                            log(f"pair {i + 1}/{args.pairs}: raw ceiling before it {sets[i].get('events_per_s')} events/s")
                         pairs[i]["sustained"] = sustained(rounds[i], amqp_uri, store, output, args.stall,
                                                           args.max_seconds, handled, sampler)
                         if not pairs[i]["sustained"]["complete"]:
                             results["notes"].append(settle_backlog(amqp_uri, broker, vhost, use_running, handled,
                                                                    pairs[i]["sustained"]))
+                    if args.pairs > 1:  # the raw rounds after the last sustained round: every round is bracketed
+                        with sampler.paused():
+                            sets.append(raw_round(args.pairs))
+                        for i, pair in enumerate(pairs):
+                            pair["raw"] = bracketed(sets[i], sets[i + 1], f"before and after sustained round {i + 1}")
+                            log(f"pair {i + 1}/{args.pairs}: raw ceiling {pair['raw'].get('events_per_s')} events/s "
+                                f"(median of {len(pair['raw']['rounds'])} rounds before and after it)")
+                    for pair in pairs:
+                        pair["raw"] = without_round_results(pair["raw"])
                     chosen = median_pair(pairs)
                     chosen = len(pairs) - 1 if chosen is None else chosen
                     results["raw_ceiling"], results["sustained"] = pairs[chosen]["raw"], pairs[chosen]["sustained"]
                     if args.pairs > 1:
                         results["pairs"] = {"chosen": chosen + 1, "by": "median ratio", "pairs": [
                             {"raw_events_per_s": p["raw"].get("events_per_s"), "raw_range": p["raw"].get("range"),
+                             "raw_before": (p["raw"].get("sides") or {}).get("before"),
+                             "raw_after": (p["raw"].get("sides") or {}).get("after"),
                              "events_per_s": p["sustained"].get("events_per_s"), "complete": p["sustained"].get("complete"),
                              "seconds": p["sustained"].get("seconds"),
                              "ms_per_event_all": (p["sustained"].get("cpu") or {}).get("ms_per_event_all"),

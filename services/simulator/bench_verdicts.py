@@ -96,7 +96,8 @@ def _pairs(paired: dict | None) -> str:
     if not paired or not paired.get("pairs"):
         return ""
     ratios = [p.get("ratio") for p in paired["pairs"]]
-    return (f"；{len(ratios)} 组交替测量取比值居中的第 {paired.get('chosen')} 组，各组比值 "
+    bracket = "（各组原始上限取其持续吞吐前后测量的中位数）" if any(p.get("raw_after") for p in paired["pairs"]) else ""
+    return (f"；{len(ratios)} 组交替测量{bracket}取比值居中的第 {paired.get('chosen')} 组，各组比值 "
             + " / ".join(_fmt(r) for r in ratios))
 
 

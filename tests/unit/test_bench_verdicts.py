@@ -125,6 +125,28 @@ def test_of_alternated_pairs_the_one_with_the_median_ratio_stands_for_the_run():
     assert median_pair([pair(1000.0, None)]) is None
 
 
+def test_a_pairs_raw_ceiling_is_the_median_of_the_rounds_before_and_after_its_sustained_round():
+    """Twelve raw rounds back to back on an idle machine read 1,044–1,676 messages/s (2026-12-03): one
+    slow round before a sustained round must not stand for the machine during it."""
+    from services.simulator.bench import bracketed, without_round_results
+
+    def side(*rates, quiet=1.0):
+        outs = [{"events_per_s": r, "seconds": 10000 / r} for r in rates]
+        return {"events_per_s": sorted(rates)[(len(rates) - 1) // 2], "rounds": list(rates), "round_results": outs,
+                "quiet_wait": {"waited_s": quiet, "quiet": True}, "idle_wait": {"waited_s": 2.0, "idle": True}}
+
+    before, after = side(485.8, 1055.1, 441.7), side(1215.8, 1301.0, 1188.4, quiet=4.5)
+    raw = bracketed(before, after, "before and after sustained round 3")
+    # six rounds: the lower middle one, not the 485.8 of the three before alone
+    assert raw["events_per_s"] == 1055.1 and raw["range"] == [441.7, 1301.0]
+    assert raw["rounds"] == [485.8, 1055.1, 441.7, 1215.8, 1301.0, 1188.4]
+    assert raw["sides"] == {"before": [485.8, 1055.1, 441.7], "after": [1215.8, 1301.0, 1188.4]}
+    assert raw["quiet_wait"]["waited_s"] == 1.0 and raw["after_waits"]["quiet_wait"]["waited_s"] == 4.5
+    assert raw["measured"] == "before and after sustained round 3"
+    kept = without_round_results(raw)
+    assert "round_results" not in kept and kept["rounds"] == raw["rounds"]
+
+
 def test_a_ratio_just_under_the_target_is_never_rounded_up_to_meet_it():
     """620.5 events/s over a raw ceiling of 1,038.4 is 0.5976: a rounding to two decimals once printed 0.6
     and judged it 达标 (2026-12-03). The ratio is cut to four decimals and judged on that."""
@@ -142,6 +164,9 @@ def test_the_ratio_line_names_the_pair_that_stands_for_the_run_and_every_pairs_r
     line = by_name(judge(results))["raw_ratio"].line
     assert "3 组交替测量取比值居中的第 1 组，各组比值 0.5 / 0.4 / 0.6" in line, line
     assert "交替测量" not in by_name(judge(figures()))["raw_ratio"].line  # (one pair: nothing to say)
+    results["pairs"]["pairs"][0].update(raw_before=[1000.0], raw_after=[1100.0])
+    line = by_name(judge(results))["raw_ratio"].line
+    assert "3 组交替测量（各组原始上限取其持续吞吐前后测量的中位数）取比值居中的第 1 组" in line, line
 
 
 def test_the_sampler_leaves_a_paused_stretch_out_of_its_cpu_totals(monkeypatch):
