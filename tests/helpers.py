@@ -255,6 +255,14 @@ def launched(plan: list, base: dict, tmp_path, start_timeout: float = 90):
                 proc.kill()
 
 
+def suite_env(zhifa_config: dict, **env) -> dict:
+    """The environment of a service process on this test's vhost and databases (`env` added)."""
+    return {**os.environ, "AMQP_URI": zhifa_config["AMQP_URI"], "MONGO_URI": zhifa_config["MONGO_URI"],
+            "DB_PREFIX": zhifa_config["DB_PREFIX"], "PYTHONWARNINGS": "ignore::DeprecationWarning",
+            "ACCESS_LOG_LEVEL": "WARNING", "PYTHONPATH": os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", ""),
+            **env}
+
+
 @contextmanager
 def gateway_and(zhifa_config: dict, free_port, tmp_path, others: list, **env):
     """A gateway process and `others` — (name, launcher Process, extra environment) each, on a free
@@ -263,10 +271,7 @@ def gateway_and(zhifa_config: dict, free_port, tmp_path, others: list, **env):
     from services.launcher import command, processes
 
     declare_topology(zhifa_config["AMQP_URI"])
-    base = {**os.environ, "AMQP_URI": zhifa_config["AMQP_URI"], "MONGO_URI": zhifa_config["MONGO_URI"],
-            "DB_PREFIX": zhifa_config["DB_PREFIX"], "PYTHONWARNINGS": "ignore::DeprecationWarning",
-            "ACCESS_LOG_LEVEL": "WARNING", "PYTHONPATH": os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", ""),
-            **env}
+    base = suite_env(zhifa_config, **env)
     gateway_addr = f"127.0.0.1:{free_port()}"
     plan = [("gateway", command(processes()["gateway"]), {"WEB_SERVER_ADDRESS": gateway_addr, "METRICS_PORT": "0"},
              f"http://{gateway_addr}")]

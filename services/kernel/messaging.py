@@ -517,9 +517,20 @@ class ReliableEventHandler(RetryOrDeadLetter, EventHandler):
         source = manifest(self.source_service)
         if source is None or not source.relays_ingress:
             return []
-        return [Queue(partitions.queue_name(self.queue.name, i), exchange=exchange,
-                      routing_key=partitions.routing_key(key, i), durable=True)
-                for i in partitions.owned(self.container.service_name)]
+        declared = manifest(self.container.service_name)
+        owned = partitions.owned(self.container.service_name)
+        own = [Queue(partitions.queue_name(self.queue.name, i), exchange=exchange,
+                     routing_key=partitions.routing_key(key, i), durable=True) for i in owned]
+        if declared is None or not declared.partition_key or (owned and 0 not in owned):
+            return own
+        # the first partition's process (or the only process) also takes what a higher count left behind:
+        # PARTITIONS lowered while the dropped partitions' queues still held facts
+        n = partitions.count_for(declared)
+        left = partitions.left_behind(config.get("AMQP_URI"), self.queue.name, n if n > 1 else 0)
+        for name, messages in left:
+            log.warning("%s: consuming %s, a partition queue beyond PARTITIONS=%s (%s messages in it)",
+                        self.container.service_name, name, n, messages)
+        return own + [Queue(name, no_declare=True) for name, _ in left]
 
     def handle_message(self, body, message):
         try:

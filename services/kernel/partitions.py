@@ -24,8 +24,9 @@ process has declared yet sends its bundles back to the gateway, which dispatches
 one to the shared queue (`mandatory`, kernel/confirms.py).
 
 PARTITIONS is text, `<service>=<n>[,<service>=<n>…]` (or a YAML mapping), n between 1 and MAX. Lowering
-a count strands what the dropped partitions' queues still hold until a process consumes them (start one
-with PARTITION set to each dropped index, or drain them before): docs/architecture.md, "Partitions".
+a count leaves the dropped partitions' queues behind, with what they still hold: the process of partition 0
+(or the service's only process, when the count is 1) finds them when it starts (`left_behind`) and consumes
+them besides its own, so nothing waits for an operator (docs/architecture.md, "Partitions").
 """
 from __future__ import annotations
 
@@ -163,3 +164,28 @@ def routing_key(key: str, index: int) -> str:
 def queue_name(queue: str, index: int) -> str:
     """The queue of partition `index` of a handler whose shared queue is `queue`."""
     return f"{queue}{SUFFIX}{index}"
+
+
+def left_behind(amqp_uri: str, queue: str, first: int) -> list[tuple[str, int]]:
+    """[(name, messages ready)] of the partition queues of `queue` from index `first` on that exist: those a
+    higher PARTITIONS declared (a count of m declared 0 … m-1, so they follow each other: the probe stops at
+    the first index without a queue, or at MAX). A passive declare each; [] when the broker cannot be asked
+    (the process then starts with its own queues, as before)."""
+    from amqp.exceptions import NotFound
+    from kombu import Connection
+
+    found: list[tuple[str, int]] = []
+    try:
+        with Connection(amqp_uri, connect_timeout=5) as conn:
+            channel = conn.channel()
+            for index in range(first, MAX):
+                name = queue_name(queue, index)
+                try:
+                    _, messages, _ = channel.queue_declare(name, passive=True)
+                except NotFound:  # (the broker closed the channel)
+                    break
+                found.append((name, messages))
+            channel.close()
+    except Exception:  # noqa: BLE001 — not reachable now: the consumer's own connection reports it
+        return found
+    return found

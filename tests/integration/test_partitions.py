@@ -5,7 +5,8 @@ partition (CRC-32 of the case id mod 2; services/kernel/partitions.py) and the p
 PARTITION=i consumes that partition's queue. Shown here on real RabbitMQ and FerretDB through the real
 ingress: each process handles exactly the facts of its own cases — the counts per process equal the
 counts per partition worked out from the published events, which competing consumers would match only
-by chance — and every fact is stored once.
+by chance — and every fact is stored once. And when PARTITIONS is lowered, the facts a dropped partition's
+queue still holds are applied by partition 0's process, with no operator step.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from services.kernel import partitions
 from services.launcher import processes
 from services.simulator.bench import HandledCounter, workload
 from services.simulator.publish import publish_amqp
-from tests.helpers import gateway_and
+from tests.helpers import gateway_and, launched, suite_env
 
 EVENTS = 1500
 
@@ -64,3 +65,67 @@ def test_each_partition_applies_exactly_the_facts_of_its_own_cases(zhifa_config,
     assert twice == [], f"applied more than once: {twice[:5]}"
     assert set(fact_ids) == {e["event_id"] for e in events}
     assert {partitions.of(doc["_id"], 2) for doc in docs} == {0, 1}
+
+
+def test_a_lowered_count_leaves_no_fact_behind(zhifa_config, free_port, tmp_path):
+    """PARTITIONS=penalty=3 declared three partition queues; the count goes down to 2 while the third
+    partition's queue holds facts: the process that starts with the lower count consumes that queue too."""
+    from services.launcher import command
+    from services.penalty.service import PenaltyService
+
+    events, _ = workload(300, ["penalty"], seed=27, run_id=zhifa_config["DB_PREFIX"][:6])
+    third = [e for e in events if partitions.of(e["payload"]["case_id"], 3) == 2]
+    assert third  # (facts that only the third partition's queue gets)
+    penalty = processes({"penalty": 1})["penalty"]
+
+    def penalty_with(count: int, name: str):
+        port = free_port()
+        return launched([(name, command(penalty), {"METRICS_PORT": str(port), "PARTITIONS": f"penalty={count}"},
+                          f"http://127.0.0.1:{port}")], suite_env(zhifa_config), tmp_path)
+
+    with gateway_and(zhifa_config, free_port, tmp_path, [], PARTITIONS="penalty=3"):
+        with penalty_with(3, "penalty-three"):  # (PARTITION unset: it declares and consumes all three queues)
+            pass
+        # penalty is stopped; the gateway still routes by three partitions
+        stats = publish_amqp(events, zhifa_config["AMQP_URI"])
+        assert stats.confirmed == len(events) and stats.nacked == 0
+        queues = ingress_queues(PenaltyService)
+        assert queues
+        waiting = wait_for(lambda: sum(n for q in queues for _, n in partitions.left_behind(
+            zhifa_config["AMQP_URI"], q, 2)), lambda n: n > 0, timeout=30)
+        assert waiting > 0  # bundles of the third partition wait in its queue
+
+        with penalty_with(2, "penalty-two") as urls:
+            counter = HandledCounter({"penalty": f"{urls['penalty-two']}/metrics"})
+            wait_for(lambda: counter() or 0, lambda n: n >= len(events), timeout=120)
+            client = pymongo.MongoClient(zhifa_config["MONGO_URI"], serverSelectionTimeoutMS=5000)
+            stored = {fid for doc in client[f"{zhifa_config['DB_PREFIX']}penalty"].cases.find({}, {"fact_ids": 1})
+                      for fid in doc.get("fact_ids") or ()}
+            client.close()
+            assert {e["event_id"] for e in third} <= stored  # the third partition's facts: applied
+            assert stored == {e["event_id"] for e in events}
+            assert sum(n for q in queues for _, n in partitions.left_behind(zhifa_config["AMQP_URI"], q, 2)) == 0
+        assert "a partition queue beyond PARTITIONS=2" in (tmp_path / "penalty-two.log").read_text()
+
+
+def ingress_queues(service_cls) -> list[str]:
+    """The shared queues of a service's handlers of the facts the gateway relays (their partition queues
+    are these with `.p<i>`): nameko's queue names, as the bench's `suite_queues` gives them."""
+    from nameko.events import EventHandler
+
+    from services.kernel.manifest import manifests
+
+    relaying = {m.name for m in manifests() if m.relays_ingress}
+    return [f"evt-{ep.source_service}-{ep.event_type}--{service_cls.name}.{attr}"
+            for attr in dir(service_cls) for ep in getattr(getattr(service_cls, attr), "nameko_entrypoints", ())
+            if isinstance(ep, EventHandler) and ep.source_service in relaying]
+
+
+def wait_for(read, done, timeout: float):
+    """`read()` until `done(value)` or `timeout` seconds; the last value."""
+    deadline = time.monotonic() + timeout
+    value = read()
+    while not done(value) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        value = read()
+    return value
