@@ -27,7 +27,13 @@ def zhifa_crime_thresholds(dept):
 
 @hookspec
 def zhifa_case_rules(dept):
-    """Extra case rules for `dept`: list of (rule_id, fn(case, facts, settings, as_of) -> list[Finding])."""
+    """Extra case rules for `dept`: list of (rule_id, fn(case, facts, settings, as_of) -> list[Finding]).
+
+    A rule that does not wait for a case's facts still arriving (it never holds a finding back while
+    `services.penalty.domain.rules.settling_until` says the case is settling) declares
+    `fn.waits_for_arrivals = False`: penalty then judges a case whose own waiting obligations are all met
+    again only at its deadlines, not also when its arrivals settle (`rules.due_dates`). A rule without
+    the attribute is assumed to wait."""
 
 
 @hookspec

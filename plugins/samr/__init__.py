@@ -157,6 +157,9 @@ def check_filing_late(case, facts, settings, as_of: datetime, *, calendar: Workd
     ]
 
 
+check_filing_late.waits_for_arrivals = False  # (plugins/hookspecs.py, zhifa_case_rules)
+
+
 @hookimpl
 def zhifa_dept_settings(dept):
     if not applies_to(dept):

@@ -111,6 +111,15 @@ class PenaltyAdapter:
         return self._per_dept[dept]
 
     @staticmethod
+    def _others_wait(dept_rules: list) -> bool:
+        """Whether a rule a department runs may wait for a case's arriving facts in a way `rules.due_dates`
+        does not know: one that is not the domain's own (the built-in plugin's, wrapped by the plugin host,
+        whose `functools.wraps` keeps the module and attributes) unless it declares
+        `waits_for_arrivals = False` (plugins/hookspecs.py, `zhifa_case_rules`)."""
+        return any(getattr(fn, "__module__", None) != rules.__name__ and getattr(fn, "waits_for_arrivals", True)
+                   for _, fn in dept_rules)
+
+    @staticmethod
     def dept_of(case: c.Case) -> str:
         pending = case.held + case.anomalies
         return case.dept or (pending[0].fact.dept if pending else "")
@@ -140,7 +149,8 @@ class PenaltyAdapter:
         return self._evaluate(agg, as_of)
 
     def due_at(self, agg: c.Case, as_of: datetime) -> datetime | None:
-        dates = rules.due_dates(agg, self.for_dept(self.dept_of(agg))[0], self.calendar, after=as_of)
+        settings, _, dept_rules = self.for_dept(self.dept_of(agg))
+        dates = rules.due_dates(agg, settings, self.calendar, after=as_of, others_wait=self._others_wait(dept_rules))
         return min(dates.values()) if dates else None
 
     def changed_events(self, agg, snapshot: dict, cause: str, as_of: datetime) -> list[dict]:

@@ -661,6 +661,50 @@ def test_facts_that_arrive_together_are_judged_together():
     assert r.OFFICERS_MIN in found(alone, "2026-11-20T10:00:01")
 
 
+def test_the_settle_instant_is_a_moment_to_judge_again_only_while_a_waiting_obligation_is_open():
+    """Judging a case again when its arrivals settle finds something new only through the rules that wait
+    for them (WAITING_RULES). A case with every such obligation met is not brought back then: in the
+    bench 79% of the cases were, and the deadline sweep re-judged each of them one by one after their
+    facts (2026-12-03)."""
+    import dataclasses
+    arrival = at("2026-11-20T10:00")
+    after = at("2026-11-20T10:00:03")
+
+    def arrived(story):
+        return fold([dataclasses.replace(f, received_at=arrival) for f in story.facts], CID)
+
+    # filed, not decided: the decision deadline waits — settle instant kept (even with its clock stopped)
+    assert "settled" in due_dates(arrived(filed()), S, CAL, after=after, others_wait=False)
+    # decided and not served, published, paid: those deadlines wait — kept
+    open_case = arrived(decided(story=filed()))
+    assert set(due_dates(open_case, S, CAL, others_wait=False)) & r.WAITING_RULES
+    assert "settled" in due_dates(open_case, S, CAL, after=after, others_wait=False)
+    # a case closed without a decision: nothing waits — no settle instant, and judging it then finds the same
+    closed = fold([dataclasses.replace(f, received_at=arrival)
+                   for f in [*filed().facts, fact("e9", "case.closed", "2026-04-20T10:00")]], CID)
+    assert not set(due_dates(closed, S, CAL, others_wait=False)) & (r.WAITING_RULES | {"settled"})
+    assert sorted(found(closed, "2026-11-20T10:00:03")) == sorted(found(closed, "2026-11-20T10:00:10"))
+    # a department's rule that may wait (no `waits_for_arrivals = False`): always kept
+    assert "settled" in due_dates(closed, S, CAL, after=after)
+    assert "settled" in due_dates(closed, S, CAL, after=after, others_wait=True)
+
+
+def test_a_departments_own_rules_say_whether_they_wait_for_arriving_facts():
+    from plugins.host import build_plugin_manager
+    from services.penalty.service import PenaltyAdapter
+
+    host = build_plugin_manager()
+    # the built-in rules and the bundled department plugins' (which declare they do not wait)
+    for dept in ("511322-scjg", "511322-cgj", "511322-wjj", "511322-jtj", "511322-sthj"):
+        assert not PenaltyAdapter._others_wait(host.rules("penalty", dept)), dept
+
+    def plugin_rule(case, facts, settings, as_of):
+        return []
+    assert PenaltyAdapter._others_wait([("X-1", plugin_rule)])  # undeclared: assumed to wait
+    plugin_rule.waits_for_arrivals = False
+    assert not PenaltyAdapter._others_wait([("X-1", plugin_rule)])
+
+
 def test_the_credential_finding_states_the_real_reason_with_dates():
     from services.penalty import projections as p
     officer = {"officer_id": "37032200456", "name": "王芳", "dept": DEPT, "agency_id": "A1", "kind": "officer",

@@ -90,6 +90,9 @@ def check_first_violation_fined(case, facts, settings, as_of) -> list:
                             f"{decision.fine_amount:g}元：请核查是否{conditions}（《行政处罚法》第三十三条）")]
 
 
+check_first_violation_fined.waits_for_arrivals = False  # (plugins/hookspecs.py, zhifa_case_rules)
+
+
 def _aware(value: Any):
     from datetime import datetime
 

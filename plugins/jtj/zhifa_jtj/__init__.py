@@ -117,6 +117,9 @@ def check_overload_fine(case, facts, settings, as_of) -> list:
                     evidence={"overweight_kg": over, "fine_amount": fine, "limit": limit}, message=message)]
 
 
+check_overload_fine.waits_for_arrivals = False  # (plugins/hookspecs.py, zhifa_case_rules)
+
+
 @hookimpl
 def zhifa_crime_thresholds(dept):
     if not applies_to(dept):

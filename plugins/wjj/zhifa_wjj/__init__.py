@@ -193,6 +193,9 @@ def check_public_place_range(case, facts, settings, as_of) -> list:
                     message=message)]
 
 
+check_public_place_range.waits_for_arrivals = False  # (plugins/hookspecs.py, zhifa_case_rules)
+
+
 @hookimpl
 def zhifa_dept_settings(dept):
     return {"penalty": dict(PENALTY_SETTINGS)} if applies_to(dept) else None

@@ -770,16 +770,32 @@ def evaluate(case: Case, facts: CaseFacts, settings: PenaltySettings, as_of: dat
     return findings
 
 
+# the rules of this module that wait while the case's facts are still arriving (`settling_until`)
+WAITING_RULES = frozenset({DECISION_OVERDUE, SERVICE_LATE, PUBLICATION_LATE, MAJOR_NOT_FILED, PAYMENT_OVERDUE,
+                           WITHDRAWAL_LATE})
+
+
 def due_dates(case: Case, settings: PenaltySettings, calendar: WorkdayCalendar,
-              after: datetime | None = None) -> dict[str, datetime]:
+              after: datetime | None = None, others_wait: bool = True) -> dict[str, datetime]:
     """For each open obligation, the instant its rule would newly fire with no new fact.
 
     A stopped clock (open suspension, testing or hearing) has no due date: the fact that restarts
     it triggers a new evaluation. With `after`, instants at or before it are left out.
+
+    The instant the arrivals settle ("settled") is one only while a rule that waits for them has an
+    obligation open (WAITING_RULES; a case filed and not decided waits even with its clock stopped):
+    on a case with every such obligation met, judging it again then finds what was found at its last
+    fact — a re-judgement the deadline sweep would make, one case at a time, after every case's facts.
+    `others_wait`: rules from elsewhere (a department plugin's) may wait for the arrivals too; then the
+    settle instant is always one.
     """
     found: dict[str, list[datetime]] = {}
+    waiting = others_wait or bool(case.filed_at and not case.decisions and not case.closed_at)
 
     def add(rule_id: str, at: datetime | None) -> None:
+        nonlocal waiting
+        if at is not None and rule_id in WAITING_RULES:
+            waiting = True
         if at is not None and (after is None or at > after):
             found.setdefault(rule_id, []).append(at)
 
@@ -802,6 +818,6 @@ def due_dates(case: Case, settings: PenaltySettings, calendar: WorkdayCalendar,
             add(WITHDRAWAL_LATE, workdays_due(old.revoked_at, settings.withdrawal_wd, settings, calendar))
     for held in case.held:
         add(FACT_HELD, held.fact.waiting_since + timedelta(days=settings.held_fact_grace_days))
-    if case.last_received_at is not None:  # judge the open obligations again once the arrivals settle
+    if case.last_received_at is not None and waiting:  # judge the open obligations again once the arrivals settle
         add("settled", arrivals.settles_at(case.last_received_at, settings.arrival_settle_seconds))
     return {rule_id: min(ats) for rule_id, ats in found.items()}
