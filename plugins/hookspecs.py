@@ -25,15 +25,13 @@ def zhifa_crime_thresholds(dept):
     """Crime thresholds for `dept`: list of {"id", "bases": [{"law", "article"}], "measure", "threshold", "law", "name"}."""
 
 
+# A case rule that never holds a finding back while the case's facts are still arriving (it does not use
+# `services.penalty.domain.rules.settling_until`) declares `fn.waits_for_arrivals = False`: penalty then
+# judges a case whose own waiting obligations are all met again only at its deadlines, not also when its
+# arrivals settle (`rules.due_dates`). A rule without the attribute is assumed to wait.
 @hookspec
 def zhifa_case_rules(dept):
-    """Extra case rules for `dept`: list of (rule_id, fn(case, facts, settings, as_of) -> list[Finding]).
-
-    A rule that does not wait for a case's facts still arriving (it never holds a finding back while
-    `services.penalty.domain.rules.settling_until` says the case is settling) declares
-    `fn.waits_for_arrivals = False`: penalty then judges a case whose own waiting obligations are all met
-    again only at its deadlines, not also when its arrivals settle (`rules.due_dates`). A rule without
-    the attribute is assumed to wait."""
+    """Extra case rules for `dept`: list of (rule_id, fn(case, facts, settings, as_of) -> list[Finding])."""
 
 
 @hookspec
