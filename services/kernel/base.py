@@ -327,6 +327,44 @@ class EventSourcedService:
                 pass
         return outcomes
 
+    def _reevaluate_due(self, repo, due_now: list[dict], now: datetime) -> None:
+        """The deadline sweep's aggregates that fell due, judged again at `now` as a batch's are applied:
+        their documents read in one find (`prefetch_due`), one outbox marker, BATCH_CONCURRENCY of them at
+        a time. One at a time, each read its document and the outbox markers naming it, and waited for
+        each of its commands alone: after a burst of facts most of penalty's cases fall due (a projection
+        changed, a party's decision, their deadlines) and the sweep took longer than its interval."""
+        ids = [doc["_id"] for doc in due_now]
+        if not ids:
+            return
+        repo.store.cover(ids)  # (one outbox marker for those re-evaluated)
+        try:
+            self.prefetch_due(repo, ids)
+        except Exception:  # (only reads: each aggregate then reads its own document)
+            log.info("prefetch of the due aggregates failed", exc_info=True, extra={"service": self.name})
+
+        def one(doc: dict) -> None:
+            new, pending = repo.reevaluate(doc["_id"], now)
+            self._relay(repo, new, pending)
+            due = (new or {}).get("due_at")
+            if due != doc.get("due_at") and (new is None or not pending):
+                # an entry no save corrected (nothing to change; a crash or a failed end of a
+                # unit of work left it early, or the aggregate is gone): else read every sweep
+                repo.store._set_due(doc["_id"], due)
+
+        concurrency = config.checked("BATCH_CONCURRENCY")
+        if concurrency == 1 or len(due_now) == 1:
+            for doc in due_now:
+                one(doc)
+        else:
+            pool = eventlet.GreenPool(min(concurrency, len(due_now)))
+            for _ in pool.imap(one, due_now):
+                pass
+
+    def prefetch_due(self, repo, agg_ids: list[str]) -> dict[str, dict]:
+        """Before the deadline sweep judges `agg_ids` of `repo` again: their documents, read in one find
+        (AggregateStore.prefetch), by id; a service reads ahead more for them (its override)."""
+        return repo.store.prefetch(agg_ids)
+
     def prefetch(self, groups: dict[str, list[tuple[str, list[dict]]]]) -> dict[str, dict[str, dict]]:
         """Before a batch's aggregates are applied (concurrently, each reading its own document): read
         the documents they will read in one find per aggregate kind (AggregateStore.prefetch). `groups`:
@@ -507,17 +545,9 @@ class EventSourcedService:
             lag = 0.0
             for repo in repos:
                 due_now = repo.store.due(now)
-                repo.store.cover(doc["_id"] for doc in due_now)  # (one outbox marker for those re-evaluated)
-                for doc in due_now:
-                    if doc.get("due_at") is not None:
-                        lag = max(lag, (now - doc["due_at"]).total_seconds())
-                    new, pending = repo.reevaluate(doc["_id"], now)
-                    self._relay(repo, new, pending)
-                    due = (new or {}).get("due_at")
-                    if due != doc.get("due_at") and (new is None or not pending):
-                        # an entry no save corrected (nothing to change; a crash or a failed end of a
-                        # unit of work left it early, or the aggregate is gone): else read every sweep
-                        repo.store._set_due(doc["_id"], due)
+                lag = max([lag, *((now - doc["due_at"]).total_seconds() for doc in due_now
+                                  if doc.get("due_at") is not None)])
+                self._reevaluate_due(repo, due_now, now)
             SWEEP_LAG.labels(self.name).set(lag)
         if _due(self.name, "recount", self.conf.recount_seconds):
             recount_open_findings(self.name, repos)

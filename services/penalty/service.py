@@ -268,12 +268,25 @@ class PenaltyService(EventSourcedService):
         from each case's document as just read, else as this process last saved it (`_JUDGED_READS`),
         with what the batch's facts add. A guess: a key it misses is read by the case that needs it."""
         read = super().prefetch(groups)
+        if groups.get("case"):
+            self._read_ahead(groups["case"], read.get("case", {}))
+        return read
+
+    def prefetch_due(self, repo, agg_ids: list[str]) -> dict[str, dict]:
+        """The deadline sweep's due cases (the kernel's prefetch), then what their judgements will read
+        (`_read_ahead`, from each case's document)."""
+        docs = super().prefetch_due(repo, agg_ids)
+        self._read_ahead([(case_id, []) for case_id in agg_ids], docs)
+        return docs
+
+    def _read_ahead(self, members: list, docs: dict) -> None:
+        """`store.read_ahead` of what the judgements of `members` — [(case id, its facts in the batch)] —
+        will read, from each case's document in `docs`, else as this process last saved it."""
         reader = self.projection_reader()
-        if reader is None or not groups.get("case"):
-            return read
-        docs = read.get("case", {})
+        if reader is None:
+            return
         officers, items, parties = set(), set(), set()
-        for case_id, envelopes in groups["case"]:
+        for case_id, envelopes in members:
             doc = docs.get(case_id)
             known = projections.judged_reads(doc.get("snapshot") or {}) if doc is not None \
                 else _JUDGED_READS.get((self.db.name, case_id))
@@ -289,7 +302,6 @@ class PenaltyService(EventSourcedService):
             if party and fined:
                 parties.add(party)
         store.read_ahead(reader, self.db, officers, items, parties)
-        return read
 
     def _judged_on_changed(self, reader: ProjectionReader) -> None:
         # the deadline sweep re-evaluates them on fresh projections
