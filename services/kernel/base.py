@@ -343,13 +343,18 @@ class EventSourcedService:
             log.info("prefetch of the due aggregates failed", exc_info=True, extra={"service": self.name})
 
         def one(doc: dict) -> None:
-            new, pending = repo.reevaluate(doc["_id"], now)
-            self._relay(repo, new, pending)
-            due = (new or {}).get("due_at")
-            if due != doc.get("due_at") and (new is None or not pending):
-                # an entry no save corrected (nothing to change; a crash or a failed end of a
-                # unit of work left it early, or the aggregate is gone): else read every sweep
-                repo.store._set_due(doc["_id"], due)
+            try:
+                new, pending = repo.reevaluate(doc["_id"], now)
+                self._relay(repo, new, pending)
+                due = (new or {}).get("due_at")
+                if due != doc.get("due_at") and (new is None or not pending):
+                    # an entry no save corrected (nothing to change; a crash or a failed end of a
+                    # unit of work left it early, or the aggregate is gone): else read every sweep
+                    repo.store._set_due(doc["_id"], due)
+            except Exception:  # (its due entry stays: the next sweep judges it again; the others go on,
+                # and none is still running when the sweep's unit of work sends its side writes)
+                log.warning("deadline sweep: %s not judged again", doc["_id"], exc_info=True,
+                            extra={"service": self.name})
 
         concurrency = config.checked("BATCH_CONCURRENCY")
         if concurrency == 1 or len(due_now) == 1:

@@ -79,3 +79,22 @@ def test_one_at_a_time_when_batch_concurrency_is_one_and_nothing_read_when_nothi
     empty = FakeRepo()
     EventSourcedService._reevaluate_due(service, empty, [], NOW)
     assert empty.store.prefetched == [] and empty.store.covered == []
+
+
+def test_one_aggregate_that_fails_does_not_stop_the_others_and_keeps_its_due_entry():
+    """Several at a time, an exception of one would leave the others running after the sweep's unit of work
+    sent its side writes; it is logged, its due entry stays for the next sweep, the others are judged."""
+    service, repo = FakeService(), FakeRepo()
+    judge = repo.reevaluate
+
+    def failing(agg_id, now):
+        if agg_id == "C2":
+            raise RuntimeError("database gone for a moment")
+        return judge(agg_id, now)
+
+    repo.reevaluate = failing
+    due = [{"_id": f"C{i}", "due_at": NOW} for i in range(5)]
+    with nameko_config.patch({"BATCH_CONCURRENCY": 4}, clear=False):
+        EventSourcedService._reevaluate_due(service, repo, due, NOW)
+    assert sorted(a for a, _ in repo.judged) == ["C0", "C1", "C3", "C4"]
+    assert "C2" not in repo.store.set_due and repo.running == 0
