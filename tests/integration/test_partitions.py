@@ -83,14 +83,17 @@ def test_a_lowered_count_leaves_no_fact_behind(zhifa_config, free_port, tmp_path
         return launched([(name, command(penalty), {"METRICS_PORT": str(port), "PARTITIONS": f"penalty={count}"},
                           f"http://127.0.0.1:{port}")], suite_env(zhifa_config), tmp_path)
 
+    queues = ingress_queues(PenaltyService)
+    assert queues
     with gateway_and(zhifa_config, free_port, tmp_path, [], PARTITIONS="penalty=3"):
         with penalty_with(3, "penalty-three"):  # (PARTITION unset: it declares and consumes all three queues)
-            pass
+            # /health answers before every consumer has declared its queues: wait for the third partition's
+            declared = wait_for(lambda: all(partitions.left_behind(zhifa_config["AMQP_URI"], q, 2) for q in queues),
+                                bool, timeout=30)
+            assert declared
         # penalty is stopped; the gateway still routes by three partitions
         stats = publish_amqp(events, zhifa_config["AMQP_URI"])
         assert stats.confirmed == len(events) and stats.nacked == 0
-        queues = ingress_queues(PenaltyService)
-        assert queues
         waiting = wait_for(lambda: sum(n for q in queues for _, n in partitions.left_behind(
             zhifa_config["AMQP_URI"], q, 2)), lambda n: n > 0, timeout=30)
         assert waiting > 0  # bundles of the third partition wait in its queue
