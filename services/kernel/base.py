@@ -133,6 +133,20 @@ def recount_open_findings(service: str, repos) -> None:
     _counted[service] = set(counts) | _counted.get(service, set())
 
 
+def _concurrently(fn: Callable[[Any], Any], items: list) -> None:
+    """`fn` of each item, BATCH_CONCURRENCY at a time (green threads; in order, one by one, when it is 1
+    or there is one item): a batch's aggregates, the deadline sweep's due ones. `fn` handles its own
+    failures — one that raised would leave the others running past the caller's unit of work."""
+    concurrency = config.checked("BATCH_CONCURRENCY")
+    if concurrency == 1 or len(items) <= 1:
+        for item in items:
+            fn(item)
+        return
+    pool = eventlet.GreenPool(min(concurrency, len(items)))
+    for _ in pool.imap(fn, items):
+        pass
+
+
 class EventSourcedService:
     manifest: ClassVar[ServiceManifest]
 
@@ -317,14 +331,7 @@ class EventSourcedService:
             for i in indexes:
                 outcomes[i] = self._apply_one(envelopes[i])
 
-        concurrency = config.checked("BATCH_CONCURRENCY")
-        if concurrency == 1 or len(groups) == 1:
-            for item in groups.items():
-                run(item)
-        else:
-            pool = eventlet.GreenPool(min(concurrency, len(groups)))
-            for _ in pool.imap(run, groups.items()):
-                pass
+        _concurrently(run, list(groups.items()))
         return outcomes
 
     def _reevaluate_due(self, repo, due_now: list[dict], now: datetime) -> None:
@@ -356,14 +363,7 @@ class EventSourcedService:
                 log.warning("deadline sweep: %s not judged again", doc["_id"], exc_info=True,
                             extra={"service": self.name})
 
-        concurrency = config.checked("BATCH_CONCURRENCY")
-        if concurrency == 1 or len(due_now) == 1:
-            for doc in due_now:
-                one(doc)
-        else:
-            pool = eventlet.GreenPool(min(concurrency, len(due_now)))
-            for _ in pool.imap(one, due_now):
-                pass
+        _concurrently(one, due_now)
 
     def prefetch_due(self, repo, agg_ids: list[str]) -> dict[str, dict]:
         """Before the deadline sweep judges `agg_ids` of `repo` again: their documents, read in one find

@@ -73,7 +73,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from services.simulator.bench_db import at_least_one
-from services.simulator.bench_verdicts import Targets, all_met, is_clean
+from services.simulator.bench_verdicts import Targets, all_met, bracketed_pairs, is_clean
 from services.simulator.bench_verdicts import judge as judge_verdicts
 from services.simulator.generator import COUNTIES, DeptSpec, county_config, simulate
 from services.simulator.publish import DEFAULT_AMQP_URI, publish_amqp
@@ -280,8 +280,6 @@ class Broker:
 def suite_queues() -> list[str]:
     """Every queue the suite's services consume (nameko event handlers, their retry queues, the
     gateway's ingress), for purging without the management API."""
-    from nameko.events import EventHandler
-
     from services.kernel import config, partitions
     from services.kernel.manifest import manifests
     from services.launcher import processes
@@ -294,14 +292,21 @@ def suite_queues() -> list[str]:
         except ImportError:
             continue
         n = partitions.count(cls.name)
-        for attr in dir(cls):
-            for ep in getattr(getattr(cls, attr), "nameko_entrypoints", ()):
-                if isinstance(ep, EventHandler):
-                    queue = f"evt-{ep.source_service}-{ep.event_type}--{cls.name}.{attr}"
-                    names += [queue] + [f"{queue}.retry.{ms}" for ms in config.DEFAULTS["RETRY_DELAYS_MS"]]
-                    if n > 1 and ep.source_service in relaying:  # each partition's queue (kernel/partitions.py)
-                        names += [partitions.queue_name(queue, i) for i in range(n)]
+        for queue, ep in handler_queues(cls):
+            names += [queue] + [f"{queue}.retry.{ms}" for ms in config.DEFAULTS["RETRY_DELAYS_MS"]]
+            if n > 1 and ep.source_service in relaying:  # each partition's queue (kernel/partitions.py)
+                names += [partitions.queue_name(queue, i) for i in range(n)]
     return names
+
+
+def handler_queues(cls) -> list[tuple[str, Any]]:
+    """(queue, entrypoint) of each nameko event handler of the service class `cls`: its shared queue, named
+    as nameko names it (`evt-<source>-<event type>--<service>.<method>`; partition queues add `.p<i>`)."""
+    from nameko.events import EventHandler
+
+    return [(f"evt-{ep.source_service}-{ep.event_type}--{cls.name}.{attr}", ep)
+            for attr in dir(cls) for ep in getattr(getattr(cls, attr), "nameko_entrypoints", ())
+            if isinstance(ep, EventHandler)]
 
 
 def _per_queue(amqp_uri: str, names: Iterable[str], count: Callable[[Any, str], int | None]) -> int:
@@ -1442,7 +1447,7 @@ def print_summary(results: dict) -> None:
           f"监督发现 {s['findings_raised']} 条）")
     paired = results.get("pairs")
     if paired:
-        bracket = any(p.get("raw_after") for p in paired["pairs"])
+        bracket = bracketed_pairs(paired)
         print(f"  交替测量    {len(paired['pairs'])} 组（"
               + ("原始上限与持续吞吐交替，最后再测一次原始上限；每组的原始上限取其持续吞吐前后两次测量各轮的中位数"
                  if bracket else "每组先测原始上限，再测持续吞吐")

@@ -91,12 +91,17 @@ def _rounds(raw: dict) -> str:
     return f"，{len(rounds)} 轮取中位数（范围 {_fmt(span[0])}–{_fmt(span[1])} 条/秒）"
 
 
+def bracketed_pairs(paired: dict | None) -> bool:
+    """Whether each pair's raw ceiling was measured on both sides of its sustained round (bench `bracketed`)."""
+    return any(p.get("raw_after") for p in (paired or {}).get("pairs") or ())
+
+
 def _pairs(paired: dict | None) -> str:
     """`--pairs`: which pair stands for the run, and the ratios of all."""
     if not paired or not paired.get("pairs"):
         return ""
     ratios = [p.get("ratio") for p in paired["pairs"]]
-    bracket = "（各组原始上限取其持续吞吐前后测量的中位数）" if any(p.get("raw_after") for p in paired["pairs"]) else ""
+    bracket = "（各组原始上限取其持续吞吐前后测量的中位数）" if bracketed_pairs(paired) else ""
     return (f"；{len(ratios)} 组交替测量{bracket}取比值居中的第 {paired.get('chosen')} 组，各组比值 "
             + " / ".join(_fmt(r) for r in ratios))
 

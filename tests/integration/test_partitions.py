@@ -20,7 +20,7 @@ from services.kernel import partitions
 from services.launcher import processes
 from services.simulator.bench import HandledCounter, workload
 from services.simulator.publish import publish_amqp
-from tests.helpers import gateway_and, launched, suite_env
+from tests.helpers import gateway_and, launched, suite_env, wait_for
 
 EVENTS = 1500
 
@@ -70,8 +70,10 @@ def test_each_partition_applies_exactly_the_facts_of_its_own_cases(zhifa_config,
 def test_a_lowered_count_leaves_no_fact_behind(zhifa_config, free_port, tmp_path):
     """PARTITIONS=penalty=3 declared three partition queues; the count goes down to 2 while the third
     partition's queue holds facts: the process that starts with the lower count consumes that queue too."""
+    from services.kernel.manifest import manifests
     from services.launcher import command
     from services.penalty.service import PenaltyService
+    from services.simulator.bench import handler_queues
 
     events, _ = workload(300, ["penalty"], seed=27, run_id=zhifa_config["DB_PREFIX"][:6])
     third = [e for e in events if partitions.of(e["payload"]["case_id"], 3) == 2]
@@ -83,24 +85,25 @@ def test_a_lowered_count_leaves_no_fact_behind(zhifa_config, free_port, tmp_path
         return launched([(name, command(penalty), {"METRICS_PORT": str(port), "PARTITIONS": f"penalty={count}"},
                           f"http://127.0.0.1:{port}")], suite_env(zhifa_config), tmp_path)
 
-    queues = ingress_queues(PenaltyService)
+    relaying = {m.name for m in manifests() if m.relays_ingress}  # (the handlers that get partition queues)
+    queues = [queue for queue, ep in handler_queues(PenaltyService) if ep.source_service in relaying]
     assert queues
     with gateway_and(zhifa_config, free_port, tmp_path, [], PARTITIONS="penalty=3"):
         with penalty_with(3, "penalty-three"):  # (PARTITION unset: it declares and consumes all three queues)
             # /health answers before every consumer has declared its queues: wait for the third partition's
             declared = wait_for(lambda: all(partitions.left_behind(zhifa_config["AMQP_URI"], q, 2) for q in queues),
-                                bool, timeout=30)
+                                timeout=30)
             assert declared
         # penalty is stopped; the gateway still routes by three partitions
         stats = publish_amqp(events, zhifa_config["AMQP_URI"])
         assert stats.confirmed == len(events) and stats.nacked == 0
         waiting = wait_for(lambda: sum(n for q in queues for _, n in partitions.left_behind(
-            zhifa_config["AMQP_URI"], q, 2)), lambda n: n > 0, timeout=30)
+            zhifa_config["AMQP_URI"], q, 2)), timeout=30)
         assert waiting > 0  # bundles of the third partition wait in its queue
 
         with penalty_with(2, "penalty-two") as urls:
             counter = HandledCounter({"penalty": f"{urls['penalty-two']}/metrics"})
-            wait_for(lambda: counter() or 0, lambda n: n >= len(events), timeout=120)
+            wait_for(lambda: (counter() or 0) >= len(events), timeout=120)
             client = pymongo.MongoClient(zhifa_config["MONGO_URI"], serverSelectionTimeoutMS=5000)
             stored = {fid for doc in client[f"{zhifa_config['DB_PREFIX']}penalty"].cases.find({}, {"fact_ids": 1})
                       for fid in doc.get("fact_ids") or ()}
@@ -109,26 +112,3 @@ def test_a_lowered_count_leaves_no_fact_behind(zhifa_config, free_port, tmp_path
             assert stored == {e["event_id"] for e in events}
             assert sum(n for q in queues for _, n in partitions.left_behind(zhifa_config["AMQP_URI"], q, 2)) == 0
         assert "a partition queue beyond PARTITIONS=2" in (tmp_path / "penalty-two.log").read_text()
-
-
-def ingress_queues(service_cls) -> list[str]:
-    """The shared queues of a service's handlers of the facts the gateway relays (their partition queues
-    are these with `.p<i>`): nameko's queue names, as the bench's `suite_queues` gives them."""
-    from nameko.events import EventHandler
-
-    from services.kernel.manifest import manifests
-
-    relaying = {m.name for m in manifests() if m.relays_ingress}
-    return [f"evt-{ep.source_service}-{ep.event_type}--{service_cls.name}.{attr}"
-            for attr in dir(service_cls) for ep in getattr(getattr(service_cls, attr), "nameko_entrypoints", ())
-            if isinstance(ep, EventHandler) and ep.source_service in relaying]
-
-
-def wait_for(read, done, timeout: float):
-    """`read()` until `done(value)` or `timeout` seconds; the last value."""
-    deadline = time.monotonic() + timeout
-    value = read()
-    while not done(value) and time.monotonic() < deadline:
-        time.sleep(0.5)
-        value = read()
-    return value
