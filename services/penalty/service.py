@@ -115,9 +115,10 @@ class PenaltyAdapter:
         """Whether a rule a department runs may wait for a case's arriving facts in a way `rules.due_dates`
         does not know: one that is not the domain's own (the built-in plugin's, wrapped by the plugin host,
         whose `functools.wraps` keeps the module and attributes) unless it declares
-        `waits_for_arrivals = False` (plugins/hookspecs.py, `zhifa_case_rules`)."""
-        return any(getattr(fn, "__module__", None) != rules.__name__ and getattr(fn, "waits_for_arrivals", True)
-                   for _, fn in dept_rules)
+        `waits_for_arrivals = False` (plugins/hookspecs.py, `zhifa_case_rules`). Only the value False opts
+        out: anything else a plugin sets there (a string, an object whose truth raises) counts as waiting."""
+        return any(getattr(fn, "__module__", None) != rules.__name__
+                   and getattr(fn, "waits_for_arrivals", True) is not False for _, fn in dept_rules)
 
     @staticmethod
     def dept_of(case: c.Case) -> str:

@@ -704,6 +704,13 @@ def test_a_departments_own_rules_say_whether_they_wait_for_arriving_facts():
     plugin_rule.waits_for_arrivals = False
     assert not PenaltyAdapter._others_wait([("X-1", plugin_rule)])
 
+    class Hostile:
+        def __bool__(self):
+            raise RuntimeError("a plugin's attribute whose truth raises")
+    for value in ("false", 0, None, Hostile()):  # only False opts out; nothing a plugin sets there raises
+        plugin_rule.waits_for_arrivals = value
+        assert PenaltyAdapter._others_wait([("X-1", plugin_rule)])
+
 
 def test_the_credential_finding_states_the_real_reason_with_dates():
     from services.penalty import projections as p
