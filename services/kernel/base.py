@@ -44,7 +44,7 @@ from services.kernel.eventsourced import HISTORY_KEYS, EventSourcedRepository, s
 from services.kernel.manifest import Aggregate, ServiceManifest
 from services.kernel.memo import Memo
 from services.kernel.messaging import PoisonMessage, batch_event_handler
-from services.kernel.metrics import FINDINGS_OPEN, SWEEP_LAG, Metrics
+from services.kernel.metrics import FINDINGS_OPEN, SWEEP_JUDGED, SWEEP_LAG, Metrics
 from services.kernel.outbox import EventRelay, relay, sweep
 from services.kernel.settings import Conf, Settings
 from services.kernel.sidewrites import SideWrites
@@ -363,6 +363,7 @@ class EventSourcedService:
                 log.warning("deadline sweep: %s not judged again", doc["_id"], exc_info=True,
                             extra={"service": self.name})
 
+        SWEEP_JUDGED.labels(self.name).inc(len(due_now))
         _concurrently(one, due_now)
 
     def prefetch_due(self, repo, agg_ids: list[str]) -> dict[str, dict]:

@@ -306,7 +306,7 @@ class PenaltyService(EventSourcedService):
 
     def _judged_on_changed(self, reader: ProjectionReader) -> None:
         # the deadline sweep re-evaluates them on fresh projections
-        store.mark_cases_due(self.db, reader.finish(), self.clock())
+        store.mark_cases_due(self.db, reader.finish(), self.clock(), "projection_read")
 
     def store_listeners(self, aggregate) -> list:
         return [*super().store_listeners(aggregate), self._saved, self._index_decision]

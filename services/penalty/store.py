@@ -36,6 +36,7 @@ from services.kernel.sidewrites import updates_clean
 from services.kernel.aggregates import AggregateStore, Change
 from services.kernel.process_memo import ProcessMemo
 from services.kernel.memo import Memo, remembered
+from services.kernel.metrics import MARKED_DUE
 from services.kernel.mongo import ConcurrencyError  # noqa: F401 (raised by the lease; callers catch store.ConcurrencyError)
 from services.kernel.mongo import by_id, companion, insert_new
 from services.kernel.packing import reading, unpack_from
@@ -399,17 +400,25 @@ def mark_due(db: Database, field: str, value: Any, now: datetime, *, except_case
     return mark_due_each(db, field, [value], now, except_case=except_case)
 
 
+REF_CAUSES = {"officer_ids": "officer", "item_codes": "item", "party_id": "party"}  # (zhifa_marked_due_total)
+
+
 def mark_due_each(db: Database, field: str, values: Iterable[Any], now: datetime, *,
                   except_case: str | None = None) -> int:
     """`mark_due` of several values (one reverse-index read per ID_IN_CHUNK values, then
     `mark_cases_due` of every case referring to any of them, each once)."""
     referring = cases_referring_each(db, field, values)
-    return mark_cases_due(db, (c for cases in referring.values() for c in cases if c != except_case), now)
+    return mark_cases_due(db, (c for cases in referring.values() for c in cases if c != except_case), now,
+                          REF_CAUSES.get(field, field))
 
 
-def mark_cases_due(db: Database, case_ids: Iterable[str], now: datetime) -> int:
-    """`AggregateStore.mark_due` of each case, in bulks (`AggregateStore.mark_many_due`). The cases modified."""
-    return AggregateStore(db.cases).mark_many_due(case_ids, now)
+def mark_cases_due(db: Database, case_ids: Iterable[str], now: datetime, cause: str = "other") -> int:
+    """`AggregateStore.mark_due` of each case, in bulks (`AggregateStore.mark_many_due`). The cases modified.
+    Counted by `cause` (what changed: officer, item, party, projection read) in zhifa_marked_due_total."""
+    ids = list(dict.fromkeys(case_ids))
+    if ids:
+        MARKED_DUE.labels("penalty", cause).inc(len(ids))
+    return AggregateStore(db.cases).mark_many_due(ids, now)
 
 
 # -- decisions index ------------------------------------------------------------------------------
@@ -507,7 +516,7 @@ def decisions_changed(db: Database, changed: Iterable[tuple[Iterable[str | None]
     for party, cases in sorted(by_party.items()):
         skip = next(iter(cases)) if len(cases) == 1 else None
         due.extend(case_id for case_id in referring_each[party] if case_id != skip)
-    mark_cases_due(db, due, now)  # (a case of several of these parties: made due once)
+    mark_cases_due(db, due, now, "party")  # (a case of several of these parties: made due once)
     for party in sorted(by_party):
         referring = referring_each[party]
         first = sorted(referring)[:MAX_OTHER_DECISIONS + 1]

@@ -948,17 +948,62 @@ def parse_db_commands(text: str) -> dict[tuple[str, str, str], list[float]]:
     return out
 
 
-def db_commands(urls: dict[str, str]) -> dict[str, dict[tuple[str, str, str], list[float]]]:
-    """The database commands each service process has sent so far, by /metrics page (a page that
-    does not answer is left out; `commands_per_event` compares the pages read both times)."""
-    pages: dict[str, dict[tuple[str, str, str], list[float]]] = {}
+def metric_pages(urls: dict[str, str]) -> dict[str, str]:
+    """Each service process's /metrics page now (a page that does not answer is left out)."""
+    pages: dict[str, str] = {}
     for url in dict.fromkeys(urls.values()):  # one page per process (two services may share one)
         try:
             with urllib.request.urlopen(url, timeout=5) as resp:
-                pages[url] = parse_db_commands(resp.read().decode())
+                pages[url] = resp.read().decode()
         except OSError:
             continue
     return pages
+
+
+def db_commands(urls: dict[str, str], pages: dict[str, str] | None = None) -> dict[str, dict[tuple[str, str, str], list[float]]]:
+    """The database commands each service process has sent so far, by /metrics page (`pages`, else
+    read now; `commands_per_event` compares the pages read both times)."""
+    pages = metric_pages(urls) if pages is None else pages
+    return {url: parse_db_commands(text) for url, text in pages.items()}
+
+
+_DUE_SAMPLE = re.compile(r"^zhifa_(deadline_sweep_judged|marked_due|projection_cache)_total\{([^}]*)\}\s+(\S+)$")
+
+
+def parse_due_work(text: str) -> dict[str, float]:
+    """From one /metrics page: aggregates the deadline sweep judged again (`judged`), those made due
+    by a change their judgement may read, by cause (`marked:<cause>`), and of those the ones an end
+    check made due because the change log had lost entries (`unknown`), summed over the services."""
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        match = _DUE_SAMPLE.match(line)
+        if not match:
+            continue
+        labels = dict(_LABEL.findall(match.group(2)))
+        if match.group(1) == "projection_cache":
+            if labels.get("result") != "unknown":
+                continue
+            key = "unknown"
+        else:
+            key = "judged" if match.group(1) == "deadline_sweep_judged" else f"marked:{labels.get('cause', '?')}"
+        out[key] = out.get(key, 0.0) + float(match.group(3))
+    return out
+
+
+def due_work_per_event(before: dict[str, str], after: dict[str, str], events: int) -> dict:
+    """What the deadline sweep did per event between two readings of the same pages: aggregates judged
+    again, and aggregates made due by cause (officer, item, party, projection read)."""
+    totals: dict[str, float] = {}
+    for url in before:
+        if url not in after:
+            continue
+        old = parse_due_work(before[url])
+        for key, value in parse_due_work(after[url]).items():
+            totals[key] = totals.get(key, 0.0) + value - old.get(key, 0.0)
+    marked = {k.split(":", 1)[1]: round(v / events, 3) for k, v in sorted(totals.items()) if k.startswith("marked:") and v}
+    return {"sweep_judged_per_event": round(totals.get("judged", 0.0) / events, 3),
+            "marked_due_per_event": round(sum(marked.values()), 3), "marked_due_by_cause": marked,
+            "marked_unknown_per_event": round(totals.get("unknown", 0.0) / events, 3)}
 
 
 def _summed(pages: dict[str, dict], urls) -> dict[tuple[str, str, str], list[float]]:
@@ -1057,7 +1102,8 @@ def sustained(events: list[dict], amqp_uri: str, store: Store, output: OutputEve
     raised_before = output.counts.get("finding.raised", 0)
     log(f"sustained: publishing {len(events)} events as fast as possible (progress by {method})")
     commands_before = store.commands()
-    by_collection_before = db_commands(handled.every)
+    pages_before = metric_pages(handled.every)
+    by_collection_before = db_commands(handled.every, pages_before)
     cpu_before = sampler.snapshot() if sampler is not None else None
     stats = publish_amqp(events, amqp_uri)
     log(f"published in {stats.elapsed:.1f}s ({stats.rate:.0f}/s offered); waiting until every fact is stored")
@@ -1084,7 +1130,8 @@ def sustained(events: list[dict], amqp_uri: str, store: Store, output: OutputEve
     end = done_at or progress_at
     seconds = end - stats.started
     commands_after = store.commands()
-    by_collection_after = db_commands(handled.every)
+    pages_after = metric_pages(handled.every)
+    by_collection_after = db_commands(handled.every, pages_after)
     stored = store.persisted() - baseline  # one count, after the window: the scan cannot slow the run
     with output.lock:
         last_output = output.last
@@ -1106,6 +1153,9 @@ def sustained(events: list[dict], amqp_uri: str, store: Store, output: OutputEve
         # the services' own commands (kernel/mongo.py listener), by service x collection: where the work is
         out["db_commands_by_collection"] = commands_per_event(_summed(by_collection_before, both),
                                                               _summed(by_collection_after, both), done)
+    if both and done:
+        # the deadline sweep's share of the work: what it judged again, and what made those due
+        out["due_work"] = due_work_per_event(pages_before, pages_after, done)
     if cpu_before is not None and cpu_after is not None and done_at is not None and done:
         # the window of this phase alone (publishing included): what each process spends per event
         out["cpu"] = window_cpu(cpu_before, cpu_after, done)
@@ -1433,6 +1483,9 @@ def conditions(results: dict, load_before: list[float] | None, load_after: list[
             "clean": is_clean(others, TARGETS)}
 
 
+DUE_CAUSES = {"officer": "人员", "item": "事项", "party": "当事人决定", "projection_read": "判定时所读数据已变"}
+
+
 def print_summary(results: dict) -> None:
     m, s, lat = results["machine"], results["sustained"], results["latency"]
     print()
@@ -1457,7 +1510,8 @@ def print_summary(results: dict) -> None:
                      if p.get("raw_after") and p.get("raw_before") else "")
             print(f"              第 {i} 组  原始上限 {p['raw_events_per_s']} 条/秒{sides} · 持续吞吐 {p['events_per_s']} 条/秒"
                   f"{'' if p['complete'] else '（未处理完）'} · 比值 {p['ratio']}"
-                  + ("" if p["ms_per_event_all"] is None else f" · 每条事件 CPU {p['ms_per_event_all']} ms"))
+                  + ("" if p["ms_per_event_all"] is None else f" · 每条事件 CPU {p['ms_per_event_all']} ms")
+                  + ("" if p.get("sweep_judged_per_event") is None else f" · 每条事件重判 {p['sweep_judged_per_event']:g} 件"))
     if s.get("database_commands_per_event"):
         print("  数据库命令  持续吞吐阶段每条事件："
               + " · ".join(f"{name} {n:g}" for name, n in s["database_commands_per_event"].items())
@@ -1474,6 +1528,13 @@ def print_summary(results: dict) -> None:
                   f" · {row['commands_per_event']:.3f} 条命令/事件"
                   f" · 等待 {row['wait_ms_per_event']:.2f} ms/事件 · "
                   + " ".join(f"{c} {n:g}" for c, n in row["by_command"].items()))
+    due = s.get("due_work")
+    if due:
+        print(f"  到期重判    每条事件：截止期扫描重新判定 {due['sweep_judged_per_event']:g} 件；因所读数据变化标记到期 "
+              f"{due['marked_due_per_event']:g} 件（" + (" · ".join(f"{DUE_CAUSES.get(k, k)} {v:g}" for k, v in
+                                                         due["marked_due_by_cause"].items()) or "无") + "）"
+              + (f"，其中变更记录已丢失条目、无法判断哪些数据变化的 {due['marked_unknown_per_event']:g} 件"
+                 if due.get("marked_unknown_per_event") else ""))
     wc = s.get("cpu")
     if wc:
         print(f"  阶段 CPU    持续吞吐阶段（{wc['window_s']} 秒，含发布）整机忙 {busy_text(wc)}（{wc['cores']} 核）；"
@@ -1732,6 +1793,7 @@ def main(argv: list[str] | None = None) -> int:
                              "events_per_s": p["sustained"].get("events_per_s"), "complete": p["sustained"].get("complete"),
                              "seconds": p["sustained"].get("seconds"),
                              "ms_per_event_all": (p["sustained"].get("cpu") or {}).get("ms_per_event_all"),
+                             "sweep_judged_per_event": (p["sustained"].get("due_work") or {}).get("sweep_judged_per_event"),
                              "ratio": pair_ratio(p)} for p in pairs]}
                     if second:
                         results["latency"] = latency(second, amqp_uri, store, output, args.rate, args.sample,

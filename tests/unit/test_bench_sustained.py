@@ -33,7 +33,7 @@ def test_a_counter_page_that_does_not_answer_once_is_skipped(monkeypatch):
     events = [{"event_id": f"e{i}"} for i in range(10)]
     started = time.monotonic()
     monkeypatch.setattr(bench, "publish_amqp", lambda evs, uri: SimpleNamespace(elapsed=0.01, rate=1000.0, started=started))
-    monkeypatch.setattr(bench, "db_commands", lambda urls: {})
+    monkeypatch.setattr(bench, "metric_pages", lambda urls: {})
     monkeypatch.setattr(bench.time, "sleep", lambda s: None)
     output = SimpleNamespace(counts={}, lock=threading.Lock(), last=None)
     out = bench.sustained(events, "amqp://x", _Store(), output, stall=60, max_seconds=60, handled=_Handled(10))
@@ -45,7 +45,7 @@ def test_counters_that_stop_answering_end_the_phase_as_a_stall(monkeypatch):
     clock = [100.0]
     monkeypatch.setattr(bench.time, "monotonic", lambda: clock[0])
     monkeypatch.setattr(bench, "publish_amqp", lambda evs, uri: SimpleNamespace(elapsed=0.01, rate=1000.0, started=100.0))
-    monkeypatch.setattr(bench, "db_commands", lambda urls: {})
+    monkeypatch.setattr(bench, "metric_pages", lambda urls: {})
 
     def sleep(seconds):
         clock[0] += seconds

@@ -7,7 +7,7 @@ from prometheus_client import generate_latest
 
 from services.kernel import metrics
 from services.kernel.mongo import CommandCounter, collection_label
-from services.simulator.bench import commands_per_event, parse_db_commands
+from services.simulator.bench import commands_per_event, due_work_per_event, parse_db_commands, parse_due_work
 
 
 def sample(name: str, service: str, collection: str, command: str) -> float:
@@ -219,3 +219,27 @@ def test_a_companion_database_is_made_once_per_database_object_through_its_clien
     other = companion(database(two, "unit-penalty"), "_caselist")  # (equal to `lists` as pymongo compares them)
     assert other is not lists and other.client is two and not other.codec_options.tz_aware
     assert type(companion(one["plain"], "_x")) is pymongo.database.Database
+
+
+def test_due_work_per_event_is_the_difference_of_two_readings_by_cause():
+    before = ('zhifa_deadline_sweep_judged_total{service="penalty"} 10.0\n'
+              'zhifa_marked_due_total{cause="officer",service="penalty"} 4.0\n')
+    after = ('zhifa_deadline_sweep_judged_total{service="penalty"} 210.0\n'
+             'zhifa_marked_due_total{cause="officer",service="penalty"} 104.0\n'
+             'zhifa_marked_due_total{cause="party",service="penalty"} 50.0\n'
+             'zhifa_marked_due_total{cause="item",service="penalty"} 0.0\n'
+             'zhifa_projection_cache_total{kind="any",result="unknown",service="penalty"} 30.0\n'
+             'zhifa_projection_cache_total{kind="officers",result="hit",service="penalty"} 900.0\n')
+    other = 'zhifa_deadline_sweep_judged_total{service="inspection"} 7.0\n'
+    work = due_work_per_event({"a": before, "b": other}, {"a": after, "b": other, "c": after}, 100)
+    # (page c was not read before: left out; page b did nothing in between)
+    assert work == {"sweep_judged_per_event": 2.0, "marked_due_per_event": 1.5,
+                    "marked_due_by_cause": {"officer": 1.0, "party": 0.5}, "marked_unknown_per_event": 0.3}
+    assert parse_due_work("zhifa_marked_due_total_created{cause=\"x\"} 1.7e9\n") == {}
+
+
+def test_the_counters_the_sweep_and_the_marks_feed_are_on_the_metrics_page():
+    metrics.SWEEP_JUDGED.labels("t-due").inc(3)
+    metrics.MARKED_DUE.labels("t-due", "officer").inc(2)
+    work = parse_due_work(generate_latest(metrics.REGISTRY).decode())
+    assert work["judged"] >= 3 and work["marked:officer"] >= 2
