@@ -29,16 +29,22 @@ database, not through messages:
   seen. (Any drop used to stop every read in flight from being cached: with a logged change in most
   batches, the reads of concurrent batches were then read again by the next.)
 - At the unit's end (`finish`, after the unit's side writes, e.g. the reverse index of what each
-  aggregate refers to), it reads the epoch once more: an aggregate saved in the unit that read a key
-  changed in between is returned, and the caller makes it due (the deadline sweep re-evaluates it
-  in a unit of its own, which reads afresh).
+  aggregate refers to), it reads the epoch once more, then reads again the keys changed in between
+  that aggregates saved in the unit had read (every key they read, when the ring lost entries): an
+  aggregate whose view of such a key (what its judgement uses of it, `payloads`' `view`) differs
+  from the view it was served is returned, and the caller makes it due (the deadline sweep
+  re-evaluates it in a unit of its own, which reads afresh). One whose views all equal what is
+  stored now was judged on current data: a change it did not use (penalty: its own decision in its
+  party's list, logged by the same unit) or a log too short to name the keys no longer makes it due.
 
 Why no stale result survives. Let a projection change: stored (1), logged as the m-th change (2), the
 aggregates referring to it made due through the reverse index (3). A unit whose first read comes
 after (2) drops the key first: every entry it uses is fresh. A unit whose first read comes before
-(2) may use the old value; then either its end check comes after (2) — it sees m and makes the
-aggregates that read the key due itself — or the end check comes before (2), so the unit's saves and
-its reverse-index writes came before (3), which finds them and makes them due. A re-evaluation of a
+(2) may use the old value; then either its end check comes after (2) — it sees m (or, with the ring
+short, cannot rule the key out), reads the key again after (1), and makes due itself the aggregates
+whose view of it is not the one stored now (those whose view is were judged on the stored value) —
+or the end check comes before (2), so the unit's saves and its reverse-index writes came before (3),
+which finds them and makes them due. A re-evaluation of a
 due aggregate runs in a later unit and reads afresh. Remaining window: from a change until the next
 unit of each process starts (one batch), plus one deadline sweep for what was judged in between —
 the window the due marks of (3) always had.
@@ -50,13 +56,14 @@ it in flight from before the seed are refused as after a drop.
 
 Bounded (PROJECTION_CACHE_ENTRIES, least recently used first; 0: no cache, every read goes to the
 database), counted in `zhifa_projection_cache_total{service, kind, result}` (hit, miss, dropped; and
-`unknown`: aggregates an end check made due without knowing which keys changed, because the ring had lost
+`unknown`: aggregates an end check had to check against every key they read, because the ring had lost
 changes made during the unit — a sign that PROJECTION_CHANGE_SLOTS is small for the rate of changes).
 Greenlets share one cache: nothing between a check and an update yields.
 """
 from __future__ import annotations
 
 import functools
+import logging
 import time
 import uuid
 from collections import OrderedDict, deque
@@ -71,6 +78,12 @@ CHANGES = "projection_changes"
 EPOCH = "epoch"
 _ABSENT = object()
 MISSING = object()  # ProjectionCache.get: not cached
+_DIFFERED = object()  # ProjectionReader.served: one aggregate was served two different views of a key
+log = logging.getLogger(__name__)
+
+
+def _whole(value: Any) -> Any:
+    return value
 REFLECTED_KEPT = 1024  # own log entries whose values were cached after them (ProjectionCache.seed)
 RECENT_GENERATIONS = 256  # advances remembered with the keys they saw changed (ProjectionCache.put)
 
@@ -264,6 +277,10 @@ class ProjectionReader:
         self.start: Log | None = None  # the log as the first read saw it
         self.used: dict[str, set[tuple[str, Hashable]]] = {}  # aggregate id -> what its judgement read
         self.saved: set[str] = set()
+        # (aggregate, kind, key) -> (its view of the value, the view it was served; _DIFFERED when
+        # served two different ones), and a loader per kind: the end check reads again what it used
+        self.served: dict[tuple[str, str, Hashable], tuple[Callable[[Any], Any], Any]] = {}
+        self.loaders: dict[str, Callable[[list], dict]] = {}
 
     def _begin(self) -> None:
         if self.start is None:
@@ -274,12 +291,26 @@ class ProjectionReader:
             self.start = seen
 
     def payloads(self, kind: str, keys: Iterable[Hashable], load: Callable[[list], dict],
-                 for_aggregate: str | None = None) -> dict:
-        """{key: payload} for the `keys` found; `load(missing keys)` reads the ones not cached."""
+                 for_aggregate: str | None = None, view: Callable[[Any], Any] = _whole) -> dict:
+        """{key: payload} for the `keys` found; `load(missing keys)` reads the ones not cached.
+        `for_aggregate`: the aggregate judged on them, checked at the unit's end (`finish`), which
+        compares `view(payload)` — what the judgement uses of it (default: all of it; None when absent)
+        — with what a fresh read gives then."""
         self._begin()
         keys = list(dict.fromkeys(keys))
         if for_aggregate is not None:
             self.used.setdefault(for_aggregate, set()).update((kind, k) for k in keys)
+            self.loaders.setdefault(kind, load)
+            found = self._payloads(kind, keys, load)
+            for key in keys:
+                seen = view(found.get(key))
+                before = self.served.get((for_aggregate, kind, key))
+                self.served[(for_aggregate, kind, key)] = \
+                    (view, seen if before is None or before[1] == seen else _DIFFERED)
+            return found
+        return self._payloads(kind, keys, load)
+
+    def _payloads(self, kind: str, keys: list, load: Callable[[list], dict]) -> dict:
         found: dict = {}
         missing = []
         for key in keys:
@@ -300,8 +331,12 @@ class ProjectionReader:
         return found
 
     def finish(self) -> list[str]:
-        """The aggregates saved in this unit whose judgement read a projection that changed since the
-        unit's first read (all of them that read any, when the log cannot say which): make them due."""
+        """The aggregates saved in this unit whose judgement used a projection that changed since the
+        unit's first read: make them due. The log names the keys changed meanwhile (all keys read, when
+        it lost entries); each saved aggregate that read one of them is checked against a fresh read of
+        those keys (`view` of the value, as `payloads` served it), so one whose judgement used what is
+        stored now is not made due — a change it did not use (its own decision in its party's list),
+        or a log too short to say."""
         if self.start is None or not self.saved:
             return []
         seen = _epoch(self.db)
@@ -311,11 +346,35 @@ class ProjectionReader:
         if (seen.log, seen.n) == (self.start.log, self.start.n):
             return []
         changed = _changed_between(self.start, seen)
-        due = sorted(agg for agg in self.saved if self.used.get(agg)
-                     and (changed is None or self.used[agg] & changed))
-        if changed is None and due:  # the ring lost changes made during the unit (PROJECTION_CHANGE_SLOTS
-            # too small for the rate of changes): every saved aggregate that read any projection falls due
-            self.count("any", "unknown", len(due))
+        suspects = {agg: keys if changed is None else keys & changed
+                    for agg in self.saved if (keys := self.used.get(agg))}
+        suspects = {agg: keys for agg, keys in suspects.items() if keys}
+        if changed is None and suspects:  # the ring lost changes made during the unit (PROJECTION_CHANGE_SLOTS
+            # small for the rate of changes): every saved aggregate that read any projection is checked
+            self.count("any", "unknown", len(suspects))
+        return sorted(self._still_used(suspects)) if suspects else []
+
+    def _still_used(self, suspects: dict[str, set[tuple[str, Hashable]]]) -> list[str]:
+        """The aggregates of `suspects` (aggregate -> keys) whose view of one of those keys, read again
+        now (one `load` per kind), differs from the view they were served. All of them when the read
+        fails (as when the log could not say)."""
+        wanted: dict[str, set] = {}
+        for keys in suspects.values():
+            for kind, key in keys:
+                wanted.setdefault(kind, set()).add(key)
+        try:
+            now = {kind: self.loaders[kind](list(keys)) for kind, keys in wanted.items()}
+        except Exception:  # (a read that failed, or a kind read without a loader: cannot tell)
+            log.warning("projection end check: could not read again what was used; the aggregates fall due",
+                        exc_info=True)
+            return list(suspects)
+        due = []
+        for agg, keys in suspects.items():
+            for kind, key in keys:
+                view, seen = self.served.get((agg, kind, key), (None, _DIFFERED))
+                if seen is _DIFFERED or view(now[kind].get(key)) != seen:
+                    due.append(agg)
+                    break
         return due
 
 

@@ -468,6 +468,13 @@ def read_ahead(reader: ProjectionReader, db: Database, officer_ids: Iterable[str
             reader.payloads(kind, keys, load)
 
 
+def _others(listed: list | None, case_id: str) -> list[dict]:
+    """A party's list (`_party_decisions`) as the case `case_id` reads it: the entries of the first
+    MAX_OTHER_DECISIONS other cases (what the end check of its unit compares, `ProjectionReader.finish`:
+    its own entry, changed by its own decision, is not part of it)."""
+    return [entry for c, entry in [(c, e) for c, e in listed or () if c != case_id][:MAX_OTHER_DECISIONS] if entry]
+
+
 def other_decisions(db: Database, party_id: str | None, case_id: str,
                     reader: ProjectionReader | None = None) -> list[dict]:
     """The decisions-index entries of the other cases referring to `party_id` (the first
@@ -476,8 +483,8 @@ def other_decisions(db: Database, party_id: str | None, case_id: str,
     if not party_id:
         return []
     if reader is not None:
-        listed = reader.payloads(PARTIES, [party_id], _party_decisions(db), case_id).get(party_id, [])
-        return [entry for c, entry in [(c, e) for c, e in listed if c != case_id][:MAX_OTHER_DECISIONS] if entry]
+        return _others(reader.payloads(PARTIES, [party_id], _party_decisions(db), case_id,
+                                       view=lambda listed: _others(listed, case_id)).get(party_id), case_id)
     others = sorted(c for c in cases_referring(db, "party_id", party_id) if c != case_id)[:MAX_OTHER_DECISIONS]
     entries = by_id(db.decisions, others)
     return [d for d in (_without_id(entries.get(c)) for c in others) if d]

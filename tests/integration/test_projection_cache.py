@@ -254,3 +254,20 @@ def test_a_partys_list_this_process_read_after_logging_its_decision_is_served_fr
     recorder.seen.clear()
     assert store.other_decisions(db, party, "C-another", ProjectionReader(db, other)) == found
     assert ("find", "case_refs") in recorder.seen
+
+
+def test_the_end_check_makes_due_a_case_whose_read_of_its_partys_list_changed_not_one_whose_own_entry_did(watched):
+    """Both cases of a party judged in one unit, which also decides one of them (its entry written, its
+    party logged): the other case read the decided one's entry (none then) and falls due; the decided
+    case's own entry is not part of what it read, so its own decision does not make it due."""
+    db, _ = watched
+    a, b, party = f"C{uuid.uuid4().hex[:6]}", f"C{uuid.uuid4().hex[:6]}", f"P{uuid.uuid4().hex[:6]}"
+    store.lists(db).case_refs.insert_one({"_id": f"party_id:{party}", "cases": [a, b]})
+    store.put_decision(db, b, {"case_id": b, "decision_no": "罚〔2026〕2号"})
+    reader = ProjectionReader(db, ProjectionCache(100))
+    assert [d["decision_no"] for d in store.other_decisions(db, party, a, reader)] == ["罚〔2026〕2号"]
+    assert store.other_decisions(db, party, b, reader) == []  # a is not decided yet
+    reader.saved.update({a, b})
+    store.put_decision(db, a, {"case_id": a, "decision_no": "罚〔2026〕1号"})  # this unit decides a
+    store.decision_changed(db, [party], NOW, a, make_due=False)  # (logged: the party's list changed)
+    assert reader.finish() == [b]

@@ -160,9 +160,53 @@ def test_the_end_check_hands_back_the_saved_aggregates_that_read_a_key_changed_d
     reader.payloads("officers", ["O2"], officers.load, "case-b")
     reader.payloads("items", ["I1"], items.load, "case-c")
     reader.saved.update({"case-a", "case-b", "case-c"})
-    pc.record_change(db, "officers", "O1")  # stored by another process while this unit ran
+    officers.payloads["O1"] = {"v": 2}  # stored by another process while this unit ran
+    pc.record_change(db, "officers", "O1")
+    officers.reads.clear()
     assert reader.finish() == ["case-a"]
+    assert officers.reads == ["O1"] and items.reads == ["I1"]  # only the key the log named was read again
     assert cache.get(db.name, "officers", "O1") is pc.MISSING  # and the cache dropped it already
+
+
+def test_a_logged_change_that_left_what_the_judgement_used_as_it_is_makes_nothing_due():
+    db, cache = FakeDb(), pc.ProjectionCache(10)
+    parties = Store(P1=[("case-a", {"fine": 100}), ("case-b", None)])
+    reader = pc.ProjectionReader(db, cache)
+    # each case's judgement uses the other cases' entries of its party's list, not its own
+    reader.payloads("parties", ["P1"], parties.load, "case-a", view=lambda lst: [e for c, e in lst if c != "case-a"])
+    reader.payloads("parties", ["P1"], parties.load, "case-b", view=lambda lst: [e for c, e in lst if c != "case-b"])
+    reader.saved.update({"case-a", "case-b"})
+    parties.payloads["P1"] = [("case-a", {"fine": 100}), ("case-b", {"fine": 50})]  # case-b's own decision
+    pc.record_change(db, "parties", "P1")  # (logged by this very unit)
+    assert reader.finish() == ["case-a"]  # case-a used case-b's entry, which changed; case-b did not
+
+
+def test_an_aggregate_served_two_different_values_of_a_key_in_one_unit_falls_due():
+    db, cache = FakeDb(), pc.ProjectionCache(10)
+    officers = Store(O1={"v": 1})
+    reader = pc.ProjectionReader(db, cache)
+    reader.payloads("officers", ["O1"], officers.load, "case-a")
+    officers.payloads["O1"] = {"v": 2}
+    cache.advance(db.name, pc.Log("other", 0, {}))  # (the cache dropped, then read O1 again)
+    reader.payloads("officers", ["O1"], officers.load, "case-a")
+    reader.saved.add("case-a")
+    pc.record_change(db, "officers", "O1")
+    assert reader.finish() == ["case-a"]  # though its last read equals what is stored now
+
+
+def test_an_end_check_whose_second_read_fails_makes_every_suspect_due():
+    db, cache = FakeDb(), pc.ProjectionCache(10)
+    officers = Store(O1={"v": 1}, O2={"v": 1})
+    reader = pc.ProjectionReader(db, cache)
+    reader.payloads("officers", ["O1"], officers.load, "case-a")
+    reader.payloads("officers", ["O2"], officers.load, "case-b")
+    reader.saved.update({"case-a", "case-b"})
+    pc.record_change(db, "officers", "O1")
+
+    def down(keys):
+        raise OSError("database unreachable")
+    reader.loaders["officers"] = down
+    assert reader.finish() == ["case-a"]  # case-b read no key the log named
 
 
 def test_the_end_check_reads_nothing_when_the_unit_read_no_projection_or_saved_nothing():
@@ -175,25 +219,32 @@ def test_the_end_check_reads_nothing_when_the_unit_read_no_projection_or_saved_n
     assert reader.finish() == []  # case-a was judged but not saved (a lost compare-and-set, a refusal)
 
 
-def test_an_unknown_stretch_of_the_log_makes_every_saved_aggregate_that_read_a_projection_due(slots):
+def test_an_unknown_stretch_of_the_log_checks_every_saved_aggregate_that_read_a_projection(slots):
     db, cache = FakeDb(), pc.ProjectionCache(10)
+    officers = Store(O1={"v": 1}, O2={"v": 1})
     reader = pc.ProjectionReader(db, cache)
-    reader.payloads("officers", ["O1"], Store().load, "case-a")
-    reader.saved.update({"case-a", "case-z"})  # case-z read no projection
+    reader.payloads("officers", ["O1"], officers.load, "case-a")
+    reader.payloads("officers", ["O2"], officers.load, "case-b")
+    reader.saved.update({"case-a", "case-b", "case-z"})  # case-z read no projection
+    officers.payloads["O1"] = {"v": 2}
     for _ in range(2 * slots["PROJECTION_CHANGE_SLOTS"] + 2):
         pc.record_change(db, "items", "I9")
     pc.ProjectionReader(db, pc.ProjectionCache(10)).payloads("items", ["I9"], Store().load)  # trims the ring
     counted = []
     reader.count = lambda kind, result, n: counted.append((kind, result, n))
-    assert reader.finish() == ["case-a"]
-    assert ("any", "unknown", 1) in counted  # what the operator sees: raise PROJECTION_CHANGE_SLOTS
+    officers.reads.clear()
+    assert reader.finish() == ["case-a"]  # the log cannot name O1: read again, it changed; O2 did not
+    assert sorted(officers.reads) == ["O1", "O2"]
+    assert ("any", "unknown", 2) in counted  # what the operator sees: raise PROJECTION_CHANGE_SLOTS
 
 
 def test_an_end_check_that_knows_the_changes_counts_nothing_unknown():
     db, cache = FakeDb(), pc.ProjectionCache(10)
     reader = pc.ProjectionReader(db, cache)
-    reader.payloads("officers", ["O1"], Store(O1={"v": 1}).load, "case-a")
+    officers = Store(O1={"v": 1})
+    reader.payloads("officers", ["O1"], officers.load, "case-a")
     reader.saved.add("case-a")
+    officers.payloads["O1"] = {"v": 2}
     pc.record_change(db, "officers", "O1")
     counted = []
     reader.count = lambda kind, result, n: counted.append((kind, result, n))
