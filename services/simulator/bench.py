@@ -1794,6 +1794,8 @@ def main(argv: list[str] | None = None) -> int:
                              "seconds": p["sustained"].get("seconds"),
                              "ms_per_event_all": (p["sustained"].get("cpu") or {}).get("ms_per_event_all"),
                              "sweep_judged_per_event": (p["sustained"].get("due_work") or {}).get("sweep_judged_per_event"),
+                             "marked_due_per_event": (p["sustained"].get("due_work") or {}).get("marked_due_per_event"),
+                             "db_ops_per_event": (p["sustained"].get("db_commands_by_collection") or {}).get("ops_per_event"),
                              "ratio": pair_ratio(p)} for p in pairs]}
                     if second:
                         results["latency"] = latency(second, amqp_uri, store, output, args.rate, args.sample,
