@@ -79,13 +79,14 @@ EPOCH = "epoch"
 _ABSENT = object()
 MISSING = object()  # ProjectionCache.get: not cached
 _DIFFERED = object()  # ProjectionReader.served: one aggregate was served two different views of a key
+REFLECTED_KEPT = 1024  # own log entries whose values were cached after them (ProjectionCache.seed)
+RECENT_GENERATIONS = 256  # advances remembered with the keys they saw changed (ProjectionCache.put)
 log = logging.getLogger(__name__)
 
 
 def _whole(value: Any) -> Any:
+    """`ProjectionReader.payloads`' default view: the judgement may use all of the value."""
     return value
-REFLECTED_KEPT = 1024  # own log entries whose values were cached after them (ProjectionCache.seed)
-RECENT_GENERATIONS = 256  # advances remembered with the keys they saw changed (ProjectionCache.put)
 
 
 def _slots() -> int:

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from types import SimpleNamespace
 
 from services.kernel.aggregates import AggregateStore
+from services.kernel.metrics import REGISTRY
 from services.kernel.projection_cache import CHANGES, MISSING, ProjectionCache, ProjectionReader
 from services.kernel.sidewrites import SideWrites
 from services.penalty import store
@@ -270,4 +271,11 @@ def test_the_end_check_makes_due_a_case_whose_read_of_its_partys_list_changed_no
     reader.saved.update({a, b})
     store.put_decision(db, a, {"case_id": a, "decision_no": "罚〔2026〕1号"})  # this unit decides a
     store.decision_changed(db, [party], NOW, a, make_due=False)  # (logged: the party's list changed)
-    assert reader.finish() == [b]
+    for case_id in (a, b):
+        AggregateStore(db.cases, cache=None).update(case_id, lambda doc: store.Change(fields={"due_at": None}))
+    counted = REGISTRY.get_sample_value("zhifa_marked_due_total", {"service": "penalty", "cause": "projection_read"}) or 0
+    PenaltyService._judged_on_changed(SimpleNamespace(db=db, clock=lambda: NOW), reader)  # the unit's end
+    assert db.cases_due.find_one({"_id": b})["due_at"] == NOW
+    assert db.cases_due.find_one({"_id": a}) is None
+    assert REGISTRY.get_sample_value("zhifa_marked_due_total", {"service": "penalty", "cause": "projection_read"}) \
+        == counted + 1  # (what `make bench` prints per event)
