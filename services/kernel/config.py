@@ -47,7 +47,7 @@ DEFAULTS: dict[str, Any] = {
     "OUTBOX_UNIT_MARKER_MIN": 2,  # a batch saving this many aggregates of one kind marks their outboxes with one marker; 0 = one each (kernel/aggregates.py)
     "PROJECTION_CACHE_ENTRIES": 5000,
     "PROCESS_MEMO_MB": 16,  # what a process remembers across units of work, all its memos together (kernel/process_memo.py)
-    "PROJECTION_CHANGE_SLOTS": 32,
+    "PROJECTION_CHANGE_SLOTS": 128,
     "PARTITIONS": "penalty=2",  # processes a partitioned service runs as, each owning its aggregates (kernel/partitions.py)
     "PARTITION": "",  # this process's partition; unset: every partition (kernel/partitions.py)
     "LOG_LEVEL": "INFO",
