@@ -76,7 +76,8 @@ SWEEP_LAG = Gauge("zhifa_deadline_sweep_lag_seconds",
                   "How far past its due date the oldest due aggregate was when the sweep reached it", ["service"])
 SWEEP_JUDGED = Counter("zhifa_deadline_sweep_judged_total", "Aggregates the deadline sweep judged again", ["service"])
 MARKED_DUE = Counter("zhifa_marked_due_total", "Aggregates made due now by a change their judgement may read "
-                     "(the deadline sweep judges them again), by what changed", ["service", "cause"])
+                     "(the deadline sweep judges them again), by what changed; counted by penalty",
+                     ["service", "cause"])
 PLUGIN_FAILURES = Gauge("zhifa_plugin_failures", "Isolated plugin failures (distinct), by plugin and hook",
                         ["service", "plugin", "hook"])
 DB_COMMANDS = Counter("zhifa_db_commands_total", "Database commands sent, by collection (per-key collections "

@@ -960,10 +960,9 @@ def metric_pages(urls: dict[str, str]) -> dict[str, str]:
     return pages
 
 
-def db_commands(urls: dict[str, str], pages: dict[str, str] | None = None) -> dict[str, dict[tuple[str, str, str], list[float]]]:
-    """The database commands each service process has sent so far, by /metrics page (`pages`, else
-    read now; `commands_per_event` compares the pages read both times)."""
-    pages = metric_pages(urls) if pages is None else pages
+def db_commands(pages: dict[str, str]) -> dict[str, dict[tuple[str, str, str], list[float]]]:
+    """The database commands each service process has sent so far, by /metrics page (`metric_pages`;
+    `commands_per_event` compares the pages read both times)."""
     return {url: parse_db_commands(text) for url, text in pages.items()}
 
 
@@ -972,8 +971,9 @@ _DUE_SAMPLE = re.compile(r"^zhifa_(deadline_sweep_judged|marked_due|projection_c
 
 def parse_due_work(text: str) -> dict[str, float]:
     """From one /metrics page: aggregates the deadline sweep judged again (`judged`), those made due
-    by a change their judgement may read, by cause (`marked:<cause>`), and of those the ones an end
-    check made due because the change log had lost entries (`unknown`), summed over the services."""
+    by a change their judgement may read, by cause (`marked:<cause>`), and those an end check had to
+    check against everything they read because the change log had lost entries (`unknown`; most of
+    them are not made due), summed over the services."""
     out: dict[str, float] = {}
     for line in text.splitlines():
         match = _DUE_SAMPLE.match(line)
@@ -992,7 +992,8 @@ def parse_due_work(text: str) -> dict[str, float]:
 
 def due_work_per_event(before: dict[str, str], after: dict[str, str], events: int) -> dict:
     """What the deadline sweep did per event between two readings of the same pages: aggregates judged
-    again, and aggregates made due by cause (officer, item, party, projection read)."""
+    again, aggregates made due by cause (officer, item, party, projection read), and aggregates checked
+    by an end check whose change log had lost entries."""
     totals: dict[str, float] = {}
     for url in before:
         if url not in after:
@@ -1003,7 +1004,7 @@ def due_work_per_event(before: dict[str, str], after: dict[str, str], events: in
     marked = {k.split(":", 1)[1]: round(v / events, 3) for k, v in sorted(totals.items()) if k.startswith("marked:") and v}
     return {"sweep_judged_per_event": round(totals.get("judged", 0.0) / events, 3),
             "marked_due_per_event": round(sum(marked.values()), 3), "marked_due_by_cause": marked,
-            "marked_unknown_per_event": round(totals.get("unknown", 0.0) / events, 3)}
+            "checked_unknown_per_event": round(totals.get("unknown", 0.0) / events, 3)}
 
 
 def _summed(pages: dict[str, dict], urls) -> dict[tuple[str, str, str], list[float]]:
@@ -1103,7 +1104,7 @@ def sustained(events: list[dict], amqp_uri: str, store: Store, output: OutputEve
     log(f"sustained: publishing {len(events)} events as fast as possible (progress by {method})")
     commands_before = store.commands()
     pages_before = metric_pages(handled.every)
-    by_collection_before = db_commands(handled.every, pages_before)
+    by_collection_before = db_commands(pages_before)
     cpu_before = sampler.snapshot() if sampler is not None else None
     stats = publish_amqp(events, amqp_uri)
     log(f"published in {stats.elapsed:.1f}s ({stats.rate:.0f}/s offered); waiting until every fact is stored")
@@ -1131,7 +1132,7 @@ def sustained(events: list[dict], amqp_uri: str, store: Store, output: OutputEve
     seconds = end - stats.started
     commands_after = store.commands()
     pages_after = metric_pages(handled.every)
-    by_collection_after = db_commands(handled.every, pages_after)
+    by_collection_after = db_commands(pages_after)
     stored = store.persisted() - baseline  # one count, after the window: the scan cannot slow the run
     with output.lock:
         last_output = output.last
@@ -1533,8 +1534,8 @@ def print_summary(results: dict) -> None:
         print(f"  到期重判    每条事件：截止期扫描重新判定 {due['sweep_judged_per_event']:g} 件；因所读数据变化标记到期 "
               f"{due['marked_due_per_event']:g} 件（" + (" · ".join(f"{DUE_CAUSES.get(k, k)} {v:g}" for k, v in
                                                          due["marked_due_by_cause"].items()) or "无") + "）"
-              + (f"，其中变更记录已丢失条目、无法判断哪些数据变化的 {due['marked_unknown_per_event']:g} 件"
-                 if due.get("marked_unknown_per_event") else ""))
+              + (f"；变更记录已丢失条目、须重新读取所读数据核对的 {due['checked_unknown_per_event']:g} 件"
+                 if due.get("checked_unknown_per_event") else ""))
     wc = s.get("cpu")
     if wc:
         print(f"  阶段 CPU    持续吞吐阶段（{wc['window_s']} 秒，含发布）整机忙 {busy_text(wc)}（{wc['cores']} 核）；"

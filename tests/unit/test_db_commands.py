@@ -234,7 +234,7 @@ def test_due_work_per_event_is_the_difference_of_two_readings_by_cause():
     work = due_work_per_event({"a": before, "b": other}, {"a": after, "b": other, "c": after}, 100)
     # (page c was not read before: left out; page b did nothing in between)
     assert work == {"sweep_judged_per_event": 2.0, "marked_due_per_event": 1.5,
-                    "marked_due_by_cause": {"officer": 1.0, "party": 0.5}, "marked_unknown_per_event": 0.3}
+                    "marked_due_by_cause": {"officer": 1.0, "party": 0.5}, "checked_unknown_per_event": 0.3}
     assert parse_due_work("zhifa_marked_due_total_created{cause=\"x\"} 1.7e9\n") == {}
 
 
