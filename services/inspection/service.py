@@ -73,6 +73,13 @@ def _each(envelopes, handle) -> list | None:
     return outcomes
 
 
+def _officer_read_changed(old: dict | None, version: int, payload: dict) -> bool:
+    """Whether storing an officer's `payload` over the document `old` changed what the inspector rules
+    read of it, or stored the same version again (a redelivery after a stop before its enterprises
+    were made due)."""
+    return officer_facts((old or {}).get("payload")) != officer_facts(payload) or (old or {}).get("version") == version
+
+
 def item_check(payload: dict | None, dept: str, code: str, at: datetime) -> d.ItemCheck | None:
     """What the projected registry says about item `code` for `dept` at `at` (None: never published)."""
     return d.item_check(projected_item(payload) if payload is not None else None, dept, code, at)
@@ -210,8 +217,9 @@ class InspectionService(EventSourcedService):
     # ---- projections ---------------------------------------------------------------------------
     @batch_event_handler("personnel", "officer.changed")
     def handle_officer_changed(self, envelopes):
-        """Officer snapshots, a batch at a time (one outcome per envelope: see `_each`)."""
-        return _each(envelopes, self._officer_changed)
+        """Officer snapshots, a batch at a time (one outcome per envelope: see `_projections`)."""
+        return self._projections(envelopes, self._officer_changed, self.db.officers, "officer_id", "version",
+                                 _officer_read_changed)
 
     def _officer_changed(self, envelope):
         """Officer snapshot for the inspector rules and the draw's inspector pool; the enterprises
@@ -221,14 +229,60 @@ class InspectionService(EventSourcedService):
         now = self.clock()
         version = int(payload["version"])
         stored, old = store.store_projection(self.db.officers, payload["officer_id"], version, payload, now)
-        before = (old or {}).get("payload")
-        if stored and (officer_facts(before) != officer_facts(payload) or (old or {}).get("version") == version):
+        if stored and _officer_read_changed(old, version, payload):
             store.mark_due(self.db, (old or {}).get("targets") or (), now)
 
     @batch_event_handler("registry", "item.changed")
     def handle_item_changed(self, envelopes):
-        """Item time lines, a batch at a time (one outcome per envelope: see `_each`)."""
-        return _each(envelopes, self._item_changed)
+        """Item time lines, a batch at a time (one outcome per envelope: see `_projections`)."""
+        return self._projections(envelopes, self._item_changed, self.db.items, "item_code", "revision",
+                                 lambda old, version, payload: True)
+
+    def _projections(self, envelopes, one, col, key_field: str, version_field: str, makes_due) -> list | None:
+        """A batch of projection envelopes: stored in order as `one` stores each (store.store_projections:
+        one read, one insert, one bulk), then the enterprises referring to those whose change
+        `makes_due(old document, version, payload)` made due in one bulk (`store.mark_due`). One outcome
+        per envelope (messaging.BatchEventHandler): None, or the `sys.exc_info()` of its failure — an
+        envelope without a readable key and version, its own write, or the due marks its store asked
+        for (then it is redelivered: storing the same version again makes them again). Without
+        batching (one envelope, not a list) `one` handles it and its failure is raised (`_each`)."""
+        if not isinstance(envelopes, list):
+            return _each(envelopes, one)
+        outcomes: list = [None] * len(envelopes)
+        entries, positions = [], []
+        for i, envelope in enumerate(envelopes):
+            try:
+                payload = envelope["payload"]
+                entries.append((payload[key_field], int(payload[version_field]), payload))
+                positions.append(i)
+            except Exception:
+                outcomes[i] = sys.exc_info()
+        if not entries:
+            return outcomes
+        now = self.clock()
+        try:
+            answers = store.store_projections(col, entries, now)
+        except Exception:  # the read failed: nothing of the batch was written
+            failed = sys.exc_info()
+            return [failed if i in positions else o for i, o in enumerate(outcomes)]
+        due: dict[int, list] = {}
+        for (key, version, payload), i, answer in zip(entries, positions, answers):
+            if isinstance(answer, store.Failed):
+                outcomes[i] = answer.exc_info  # its write failed: retried / dead-lettered alone
+                continue
+            stored, old = answer
+            if stored and makes_due(old, version, payload):
+                due[i] = (old or {}).get("targets") or []
+        targets = [t for ts in due.values() for t in ts]
+        if targets:
+            try:
+                store.mark_due(self.db, targets, now)
+            except Exception:
+                failed = sys.exc_info()
+                for i, ts in due.items():
+                    if ts:
+                        outcomes[i] = failed
+        return outcomes
 
     def _item_changed(self, envelope):
         """Item time line for the item rule (published, held, an inspection item, its area)."""

@@ -4,8 +4,9 @@
 - `officers` / `items`: the newest `officer.changed` / `item.changed` payload per id (the same
   keep-the-newer projection penalty uses, services/penalty/store.py) and, in `targets`, the
   enterprises whose inspections refer to it, so a late projection makes exactly those enterprises
-  due for re-evaluation (no scan). Storing a projection is one findAndModify that hands back the
-  document it replaced, targets included: no read of its own. An enterprise may refer to an officer
+  due for re-evaluation (no scan). Storing one projection is one findAndModify that hands back the
+  document it replaced, targets included: no read of its own; a batch's are one read, one insert and
+  one bulk of guarded updates (`store_projections`). An enterprise may refer to an officer
   or item before its projection arrives: then `targets` waits in a placeholder (`version` -1, no
   payload). (These were a `refs` collection read on every projection change; `ensure_indexes`
   moves one left by an earlier version into the projections once.)
@@ -20,15 +21,19 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, NamedTuple
 
-from pymongo import ReturnDocument
+import sys
+
+from pymongo import ReturnDocument, UpdateOne
 from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from services.kernel.aggregates import AggregateStore
+from services.kernel.mongo import by_id, insert_new
 from services.kernel.packing import unpack_from
+from services.kernel.sidewrites import MAX_OPS, chunked
 
 MAX_LIST = 5000
 ALL = "*"          # the county in the figures' keys
@@ -82,6 +87,68 @@ def store_projection(col: Collection, key: str, version: int, payload: dict, now
     return True, old
 
 
+class Failed(NamedTuple):
+    """A projection whose write raised (`store_projections`): its message's retry / dead-letter way."""
+    exc_info: tuple
+
+
+def store_projections(col: Collection, entries: list[tuple[str, int, dict]], now: datetime) -> list:
+    """`store_projection` of each of a batch's (key, version, payload), in order: its answer, or
+    `Failed` (its write raised). The batch's projections are read in one find; the first versions
+    of new ones are inserted in one unordered insert, and one stored already is updated in one ordered
+    bulk guarded by what was read of it — its version *and* its `targets` — instead of a findAndModify
+    each (under a burst most officers are new; a findAndModify alone costs FerretDB several times an
+    insert or an update in a bulk). The guard on `targets` keeps the answer exact: an enterprise that
+    added itself since the read (`index_refs`, then its `projection_newer` check) makes the guard miss,
+    so no enterprise referring to the projection is left out of the answer. What missed — an insert
+    that collided (another writer stored it, or a placeholder, since the read), a guard (any of the
+    bulk) — is written alone as before, and its answer is that write's (the same version stored
+    again answers as a redelivery). A later version of a projection in the batch is guarded by the one
+    before it. A key that is not a string is written alone. Raises when the read fails."""
+    answers: list = [None] * len(entries)
+    stored = by_id(col, [key for key, _, _ in entries if isinstance(key, str)])
+
+    def alone(i: int) -> None:
+        key, version, payload = entries[i]
+        try:
+            answers[i] = store_projection(col, key, version, payload, now)
+        except Exception:
+            answers[i] = Failed(sys.exc_info())
+
+    inserts, ops, guarded = [], [], []
+    for i, (key, version, payload) in enumerate(entries):
+        doc = stored.get(key) if isinstance(key, str) else None
+        if not isinstance(key, str) or (doc is not None and (isinstance(doc.get("version"), bool)
+                                                             or not isinstance(doc.get("version"), int))):
+            alone(i)
+            continue
+        new = {"version": version, "payload": payload, "received_at": now}
+        if doc is None:
+            stored[key] = {"_id": key, **new}
+            inserts.append((i, stored[key]))
+            answers[i] = (True, None)
+        elif doc["version"] > version:
+            answers[i] = (False, None)  # a newer one is stored
+        else:
+            targets = {"targets": doc["targets"]} if "targets" in doc else {"targets": {"$exists": False}}
+            ops.append(UpdateOne({"_id": key, "version": doc["version"], **targets}, {"$set": new}))
+            guarded.append(i)
+            answers[i] = (True, doc)
+            stored[key] = {**doc, **new}
+    try:
+        for start in range(0, len(inserts), MAX_OPS):
+            chunk = inserts[start:start + MAX_OPS]
+            for position in sorted(insert_new(col, [first for _, first in chunk])):
+                alone(chunk[position][0])
+        missed = bool(ops) and chunked(col, ops) < len(ops)
+    except Exception:  # (which of them landed is not known: each is written alone, idempotent)
+        missed, guarded = True, [i for i, _ in inserts] + guarded
+    if missed:
+        for i in guarded:
+            alone(i)
+    return answers
+
+
 def _ref(db: Database, key: str) -> tuple[Collection, str]:
     kind, _, ident = key.partition(":")
     return (db.officers if kind == "officer" else db.items), ident
@@ -98,9 +165,8 @@ def index_refs(db: Database, target_id: str, keys: Iterable[str], known: set) ->
 
 
 def mark_due(db: Database, targets: Iterable[str], now: datetime) -> int:
-    """Make the enterprises `targets` due now (a projection they refer to changed)."""
-    enterprises = AggregateStore(db.enterprises)
-    return sum(enterprises.mark_due(t, now) for t in targets)
+    """Make the enterprises `targets` due now (a projection they refer to changed), each once, in bulks."""
+    return AggregateStore(db.enterprises).mark_many_due(list(dict.fromkeys(targets)), now)
 
 
 def _move_refs(db: Database) -> None:

@@ -47,9 +47,9 @@ def test_a_batch_of_officer_changes_is_one_log_write_one_reverse_index_read_and_
              {"payload": officer("O1", 2, valid_to="2026-06-30")}]
     outcomes = PenaltyService.handle_officer_changed(service(db), batch)
     assert outcomes == [None] * 4
-    # the batch's officers read at once; a new one's first version written alone (its insert may
-    # collide), O1's second then in the bulk, guarded by the version the first wrote
-    assert recorder.seen == [("find", "officers")] + [("findAndModify", "officers")] * 2 + [("update", "officers"),
+    # the batch's officers read at once; the new ones' first versions inserted together, O1's second
+    # then in the bulk, guarded by the version its first inserted
+    assert recorder.seen == [("find", "officers"), ("insert", "officers"), ("update", "officers"),
         ("update", CHANGES), ("find", "case_refs"), ("update", "cases_due"), ("update", "cases")]
     assert logged(db) == before + 2  # O1 and O2, once each
     assert db.officers.find_one({"_id": "O1"})["version"] == 2
@@ -97,6 +97,33 @@ def test_a_projection_another_process_stored_between_the_read_and_the_bulk_is_wr
     assert db.officers.find_one({"_id": "O1"})["version"] == 3  # the guard missed; written alone then
     assert ("findAndModify", "officers") in recorder.seen
     assert db.cases.find_one({"_id": "C1"})["version"] == 2
+
+
+@pytest.mark.parametrize("raced_version, stored_version, due", [(2, 3, True), (4, 4, False)])
+def test_a_new_projection_another_process_inserted_since_the_read_is_written_alone(watched, monkeypatch,
+                                                                                    raced_version, stored_version, due):
+    """The batch read found O1 absent; another process stores a version before the batch's insert:
+    that insert collides and the version is written alone — stored and its cases made due when newer
+    than the other's, else neither."""
+    db, recorder = watched
+    cases_referring(db, {"officer_ids:O1": ["C1"], "officer_ids:O2": ["C2"]})
+    real = store.by_id
+
+    def read_then_raced(col, ids, projection=None):
+        found = real(col, ids, projection)
+        if col.name == "officers":
+            store.store_officer(db, officer("O1", raced_version, valid_to="2026-03-31"), NOW)
+        return found
+    monkeypatch.setattr(store, "by_id", read_then_raced)
+    recorder.seen.clear()
+    batch = [{"payload": officer("O1", 3, valid_to="2026-06-30")}, {"payload": officer("O2", 1)}]
+    assert PenaltyService.handle_officer_changed(service(db), batch) == [None, None]
+    seen = [c for c in recorder.seen if c[1] == "officers"]
+    assert seen[seen.index(("insert", "officers")) + 1] == ("findAndModify", "officers")  # O1 alone, after it
+    assert db.officers.find_one({"_id": "O1"})["version"] == stored_version
+    assert db.officers.find_one({"_id": "O2"})["version"] == 1  # inserted with the batch
+    assert (db.cases.find_one({"_id": "C1"})["version"] == 2) is due
+    assert db.cases.find_one({"_id": "C2"})["version"] == 2
 
 
 def test_an_item_batch_makes_the_cases_of_the_stored_items_due(watched):
