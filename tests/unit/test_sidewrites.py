@@ -429,7 +429,7 @@ def test_a_bulk_of_saves_answers_for_each_only_when_its_count_is_the_whole_bulk_
     col = SavesCollection(2, 1)  # the replaces all matched, one of the two inserts is missing
     assert _send_saves(col, _saves(3, None, 5, None)) == [True, None, True, None]
     assert col.calls == [("ReplaceOne", 2, False), ("InsertOne", 2, False)]
-    col = SavesCollection(1, 2)  # a replace missed: unknown for each (never taken as won)
+    col = SavesCollection(1, 2)  # a replace missed, and no read back answers: unknown for each (never taken as won)
     assert _send_saves(col, _saves(3, 4, None, None)) == [None, None, True, True]
     # FerretDB v1's reply without counts (KeyError), a bulk error that does not account for each insert
     col = SavesCollection(KeyError("nModified"), BulkWriteError({"writeErrors": [], "nInserted": 0}))
@@ -443,6 +443,28 @@ def test_a_bulk_of_saves_answers_for_each_only_when_its_count_is_the_whole_bulk_
     lost = AutoReconnect("connection closed")  # the command failed: each of its saves raises it
     col = SavesCollection(lost, 1)
     assert _send_saves(col, _saves(3, 4, None)) == [lost, lost, True]
+
+
+def test_a_bulk_whose_count_is_short_is_read_back_once_and_each_save_told_by_its_own_token():
+    from services.kernel.aggregates import WRITE_TOKENS, _send_saves
+
+    stored = {"a0": {"_id": "a0", "version": 4, "_w": [0, 77]},                   # a0 won (its token 0)
+              "a1": {"_id": "a1", "version": 5, "_w": [55, 66]},                  # a1 lost: another saved 5
+              "a2": {"_id": "a2", "version": 6 + WRITE_TOKENS, "_w": [5, 6, 7, 8]}}  # too many saves since: unknown
+    finds = []
+
+    class ReadBack(SavesCollection):
+        def find(self, flt, projection=None):
+            finds.append((flt, projection))
+            return [stored[i] for i in flt["_id"]["$in"] if i in stored]
+    col = ReadBack(1)
+    assert _send_saves(col, _saves(3, 4, 5)) == [True, False, None]
+    assert finds == [({"_id": {"$in": ["a0", "a1", "a2"]}}, {"version": 1, "_w": 1})]  # one read for the bulk
+    col = ReadBack(KeyError("nModified"))  # FerretDB v1's reply without counts: read back as well
+    assert _send_saves(col, _saves(3, 4)) == [True, False]
+    col = ReadBack(1)
+    del stored["a1"]  # gone: lost (the writer reads it as absent)
+    assert _send_saves(col, _saves(3, 4)) == [True, False]
 
 
 def test_a_second_save_of_one_aggregate_in_a_group_is_lost_without_being_sent():
