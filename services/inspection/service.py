@@ -263,8 +263,8 @@ class InspectionService(EventSourcedService):
         try:
             answers = store.store_projections(col, entries, now)
         except Exception:  # the read failed: nothing of the batch was written
-            failed = sys.exc_info()
-            return [failed if i in positions else o for i, o in enumerate(outcomes)]
+            failed, read = sys.exc_info(), set(positions)
+            return [failed if i in read else o for i, o in enumerate(outcomes)]
         due: dict[int, list] = {}
         for (key, version, payload), i, answer in zip(entries, positions, answers):
             if isinstance(answer, store.Failed):

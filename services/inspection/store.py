@@ -20,10 +20,9 @@
 """
 from __future__ import annotations
 
+import sys
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Mapping, NamedTuple
-
-import sys
 
 from pymongo import ReturnDocument, UpdateOne
 from pymongo.collection import Collection
