@@ -200,14 +200,18 @@ class HandoverService(EventSourcedService):
                 store.mark_due(handovers, handover_id, now)
 
     def store_listeners(self, aggregate) -> list:
-        """After every save of a handover: its link from the penalty case it names (store.py)."""
+        """After every save: the kernel's (the open-findings index, which the findings list and the
+        overview's figures read once it is built), and for a handover its link from the penalty case it
+        names (store.py). (Until 2026-12-04 this replaced the kernel's listeners: under `make run` the
+        index was built empty at the start and the supervisor's findings list never showed a handover's.)"""
+        listeners = super().store_listeners(aggregate)
         if aggregate.name != "handover":
-            return []
+            return listeners
 
         def link(old: dict | None, new: dict) -> None:
             store.link_case(self.db, new["_id"], ((old or {}).get("snapshot") or {}).get("case_id"),
                             (new.get("snapshot") or {}).get("case_id"), _LINKED)
-        return [link]
+        return [*listeners, link]
 
     # ---- queries -----------------------------------------------------------------------------
     @rpc

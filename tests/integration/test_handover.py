@@ -147,6 +147,23 @@ def test_transfer_deadline_fires_through_the_sweep_and_names_the_department(suit
         assert rpc.list_findings(dept=GA)["total"] == 0
 
 
+def test_a_finding_raised_after_the_findings_index_was_built_is_listed(suite):
+    # the index is built at the start (`make run`: no handover yet); the findings list reads only it then
+    from services.kernel.findings_index import FindingsIndex
+    index = FindingsIndex(db(suite).handovers)
+    index.build()
+    assert index.built()
+    t0 = now() - timedelta(hours=3)
+    land(suite, *opening(t0)[:2])
+    suite["clock"].shift = timedelta(hours=23)
+    handover_where(suite, lambda h: h["findings"], timeout=15)
+    with ServiceRpcClient("handover") as rpc:
+        page = wait_for(lambda: (p := rpc.list_findings(rule_id="HOV-TRANSFER-LATE"))["total"] and p)
+        assert page["items"][0]["subject_id"] == HID
+    figures = suite["api"].get("/api/v1/findings-figures").json()
+    assert any(r["rule_id"] == "HOV-TRANSFER-LATE" and r["source"] == "handover" for r in figures["rows"])
+
+
 def test_police_decision_deadline_is_the_police_finding_and_visible_to_the_police(suite):
     t0 = now() - timedelta(hours=5)
     land(suite, *opening(t0), step("received", GA, t0 + timedelta(hours=3)))
