@@ -56,23 +56,6 @@ def _facts(facts: list[dict]) -> list[Fact]:
     return [Fact.from_envelope(f, seq=i) for i, f in enumerate(facts)]
 
 
-def _each(envelopes, handle) -> list | None:
-    """A projection batch (officer.changed, item.changed): each envelope handled in order as a message
-    of its own was; its outcome None (applied) or its failure's `sys.exc_info()`, which retries or
-    dead-letters that message alone (messaging.BatchEventHandler). A batch is acked with one ack.
-    With BATCH_MAX 1 the handler gets one envelope, not a list: handled, a failure raised."""
-    if not isinstance(envelopes, list):
-        return handle(envelopes)
-    outcomes: list = []
-    for envelope in envelopes:
-        try:
-            handle(envelope)
-            outcomes.append(None)
-        except Exception:
-            outcomes.append(sys.exc_info())
-    return outcomes
-
-
 def _officer_read_changed(old: dict | None, version: int, payload: dict) -> bool:
     """Whether storing an officer's `payload` over the document `old` changed what the inspector rules
     read of it, or stored the same version again (a redelivery after a stop before its enterprises
@@ -218,36 +201,28 @@ class InspectionService(EventSourcedService):
     @batch_event_handler("personnel", "officer.changed")
     def handle_officer_changed(self, envelopes):
         """Officer snapshots, a batch at a time (one outcome per envelope: see `_projections`)."""
-        return self._projections(envelopes, self._officer_changed, self.db.officers, "officer_id", "version",
-                                 _officer_read_changed)
-
-    def _officer_changed(self, envelope):
-        """Officer snapshot for the inspector rules and the draw's inspector pool; the enterprises
-        referring to the officer become due when what the inspector rules read of it changed (or the
-        same version came again: a redelivery after a stop before they were made due)."""
-        payload = envelope["payload"]
-        now = self.clock()
-        version = int(payload["version"])
-        stored, old = store.store_projection(self.db.officers, payload["officer_id"], version, payload, now)
-        if stored and _officer_read_changed(old, version, payload):
-            store.mark_due(self.db, (old or {}).get("targets") or (), now)
+        return self._projections(envelopes, self.db.officers, "officer_id", "version", _officer_read_changed)
 
     @batch_event_handler("registry", "item.changed")
     def handle_item_changed(self, envelopes):
         """Item time lines, a batch at a time (one outcome per envelope: see `_projections`)."""
-        return self._projections(envelopes, self._item_changed, self.db.items, "item_code", "revision",
-                                 lambda old, version, payload: True)
+        return self._projections(envelopes, self.db.items, "item_code", "revision", lambda old, version, payload: True)
 
-    def _projections(self, envelopes, one, col, key_field: str, version_field: str, makes_due) -> list | None:
-        """A batch of projection envelopes: stored in order as `one` stores each (store.store_projections:
-        one read, one insert, one bulk), then the enterprises referring to those whose change
-        `makes_due(old document, version, payload)` made due in one bulk (`store.mark_due`). One outcome
-        per envelope (messaging.BatchEventHandler): None, or the `sys.exc_info()` of its failure — an
-        envelope without a readable key and version, its own write, or the due marks its store asked
-        for (then it is redelivered: storing the same version again makes them again). Without
-        batching (one envelope, not a list) `one` handles it and its failure is raised (`_each`)."""
+    def _projections(self, envelopes, col, key_field: str, version_field: str, makes_due) -> list | None:
+        """Officer snapshots (for the inspector rules and the draw's inspector pool) or item time lines
+        (for the item rule), a batch at a time: stored in order, each kept unless a newer version is
+        (store.store_projections: one read, one insert, one bulk), then the enterprises referring to
+        those whose change `makes_due(old document, version, payload)` made due in one bulk
+        (`store.mark_due`). One outcome per envelope (messaging.BatchEventHandler): None, or the
+        `sys.exc_info()` of its failure — an envelope without a readable key and version, its own
+        write, or the due marks its store asked for (then it is redelivered: storing the same version
+        again makes them again). Without batching (BATCH_MAX 1: one envelope, not a list) the same, its
+        failure raised, as penalty's `_projections_changed` does."""
         if not isinstance(envelopes, list):
-            return _each(envelopes, one)
+            failure = self._projections([envelopes], col, key_field, version_field, makes_due)[0]
+            if failure is not None:
+                raise failure[1].with_traceback(failure[2])
+            return None
         outcomes: list = [None] * len(envelopes)
         entries, positions = [], []
         for i, envelope in enumerate(envelopes):
@@ -283,15 +258,6 @@ class InspectionService(EventSourcedService):
                     if ts:
                         outcomes[i] = failed
         return outcomes
-
-    def _item_changed(self, envelope):
-        """Item time line for the item rule (published, held, an inspection item, its area)."""
-        payload = envelope["payload"]
-        now = self.clock()
-        stored, old = store.store_projection(self.db.items, payload["item_code"], int(payload["revision"]), payload,
-                                             now)
-        if stored:
-            store.mark_due(self.db, (old or {}).get("targets") or (), now)
 
     # ---- draws (commands) ------------------------------------------------------------------------
     def _inspector_pool(self, dept: str, item_codes, at: datetime, chosen) -> list[dict]:

@@ -32,7 +32,7 @@ from pymongo.errors import DuplicateKeyError
 from services.kernel.aggregates import AggregateStore
 from services.kernel.mongo import by_id, insert_new
 from services.kernel.packing import unpack_from
-from services.kernel.sidewrites import MAX_OPS, chunked
+from services.kernel.sidewrites import chunked
 
 MAX_LIST = 5000
 ALL = "*"          # the county in the figures' keys
@@ -103,7 +103,7 @@ def store_projections(col: Collection, entries: list[tuple[str, int, dict]], now
     that collided (another writer stored it, or a placeholder, since the read), a guard (any of the
     bulk) — is written alone as before, and its answer is that write's (the same version stored
     again answers as a redelivery). A later version of a projection in the batch is guarded by the one
-    before it. A key that is not a string is written alone. Raises when the read fails."""
+    before it. A key that is not a string fails (`Failed`, TypeError), unwritten. Raises when the read fails."""
     answers: list = [None] * len(entries)
     stored = by_id(col, [key for key, _, _ in entries if isinstance(key, str)])
 
@@ -116,9 +116,14 @@ def store_projections(col: Collection, entries: list[tuple[str, int, dict]], now
 
     inserts, ops, guarded = [], [], []
     for i, (key, version, payload) in enumerate(entries):
-        doc = stored.get(key) if isinstance(key, str) else None
-        if not isinstance(key, str) or (doc is not None and (isinstance(doc.get("version"), bool)
-                                                             or not isinstance(doc.get("version"), int))):
+        if not isinstance(key, str):  # (an operator object as `_id` would select another document)
+            try:
+                raise TypeError("a projection's key must be a string")
+            except TypeError:
+                answers[i] = Failed(sys.exc_info())
+            continue
+        doc = stored.get(key)
+        if doc is not None and (isinstance(doc.get("version"), bool) or not isinstance(doc.get("version"), int)):
             alone(i)
             continue
         new = {"version": version, "payload": payload, "received_at": now}
@@ -135,10 +140,8 @@ def store_projections(col: Collection, entries: list[tuple[str, int, dict]], now
             answers[i] = (True, doc)
             stored[key] = {**doc, **new}
     try:
-        for start in range(0, len(inserts), MAX_OPS):
-            chunk = inserts[start:start + MAX_OPS]
-            for position in sorted(insert_new(col, [first for _, first in chunk])):
-                alone(chunk[position][0])
+        for position in sorted(insert_new(col, [first for _, first in inserts]) if inserts else ()):
+            alone(inserts[position][0])
         missed = bool(ops) and chunked(col, ops) < len(ops)
     except Exception:  # (which of them landed is not known: each is written alone, idempotent)
         missed, guarded = True, [i for i, _ in inserts] + guarded
@@ -165,7 +168,7 @@ def index_refs(db: Database, target_id: str, keys: Iterable[str], known: set) ->
 
 def mark_due(db: Database, targets: Iterable[str], now: datetime) -> int:
     """Make the enterprises `targets` due now (a projection they refer to changed), each once, in bulks."""
-    return AggregateStore(db.enterprises).mark_many_due(list(dict.fromkeys(targets)), now)
+    return AggregateStore(db.enterprises).mark_many_due(targets, now)
 
 
 def _move_refs(db: Database) -> None:

@@ -390,13 +390,20 @@ def _read_back(collection: Collection, saves: list[_Save], part: list[int], out:
     except Exception:
         return
     for i in part:
-        doc = stored.get(saves[i].agg_id)
-        if doc is None:
-            out[i] = False
-        elif saves[i].token in (doc.get("_w") or []):
-            out[i] = True
-        elif doc.get("version", 0) - saves[i].version < WRITE_TOKENS:
-            out[i] = False
+        out[i] = _told(saves[i], stored.get(saves[i].agg_id))
+
+
+def _told(save: _Save, stored: dict | None) -> bool | None:
+    """Whether `save` won, from its document as read after the save (`version` and `_w`): gone, lost;
+    its token among the last write tokens, won; absent while fewer than WRITE_TOKENS saves followed,
+    lost (had it won, its token would still be there); else None (not known)."""
+    if stored is None:
+        return False
+    if save.token in (stored.get("_w") or []):
+        return True
+    if stored.get("version", 0) - save.version < WRITE_TOKENS:
+        return False
+    return None
 
 
 def _expected_order(save: _Save) -> int:
@@ -832,12 +839,9 @@ class AggregateStore:
         if outcome is not None:
             return outcome
         stored = self.col.find_one({"_id": save.agg_id}, {"version": 1, "_w": 1})
-        if stored is None:
-            return False
-        if save.token in (stored.get("_w") or []):
-            return True
-        if stored.get("version", 0) - save.version < WRITE_TOKENS:
-            return False  # (had it won, its token would still be among the last saves' tokens)
+        won = _told(save, stored)
+        if won is not None:
+            return won
         raise ConcurrencyError(f"the save of {save.agg_id} at version {save.version} is not known to have "
                                f"been stored (the document is at {stored.get('version')})")
 

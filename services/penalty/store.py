@@ -41,7 +41,7 @@ from services.kernel.mongo import ConcurrencyError  # noqa: F401 (raised by the 
 from services.kernel.mongo import by_id, companion, insert_new
 from services.kernel.packing import reading, unpack_from
 from services.kernel.projection_cache import ProjectionReader, record_change, record_changes, shared_cache
-from services.kernel.sidewrites import MAX_OPS, SideWrites, deferred
+from services.kernel.sidewrites import SideWrites, deferred
 from services.penalty.manifest import MANIFEST
 from services.penalty.projections import case_summary
 
@@ -194,11 +194,8 @@ def store_projections(db: Database, kind: str, payloads: list[dict], now: dateti
             guarded.append(i)
             answers[i] = _officer_answer(doc, version, payloads[i]) if kind == OFFICERS else (True, True)
             stored[key] = new  # (a later one of the same projection in the batch is guarded by this version)
-    if inserts:
-        for start in range(0, len(inserts), MAX_OPS):
-            chunk = inserts[start:start + MAX_OPS]
-            for position in sorted(insert_new(col, [first for _, first in chunk])):
-                alone(chunk[position][0])  # (stored by another writer since the read: its write alone)
+    for position in sorted(insert_new(col, [first for _, first in inserts]) if inserts else ()):
+        alone(inserts[position][0])  # (stored by another writer since the read: its write alone)
     if ops and _bulk(col, ops) < len(ops):
         for i in guarded:
             alone(i)

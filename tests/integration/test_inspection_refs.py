@@ -94,12 +94,21 @@ def test_the_service_makes_due_the_enterprises_of_the_changed_officers_of_a_batc
     svc = type("S", (), {"db": db, "clock": staticmethod(lambda: NOW)})()
     batch = [{"payload": officer("O1", 1)}, {"payload": {"officer_id": "O9"}},  # no version: fails alone
              {"payload": {**officer("O2", 4), "name": "改名"}}]               # what the rules read: unchanged
-    outcomes = InspectionService._projections(svc, batch, None, db.officers, "officer_id", "version",
-                                              _officer_read_changed)
+    outcomes = InspectionService._projections(svc, batch, db.officers, "officer_id", "version", _officer_read_changed)
     assert outcomes[0] is None and outcomes[2] is None and outcomes[1][0] is KeyError
     versions = {d["_id"]: d["version"] for d in db.enterprises.find({})}
     assert versions == {"E1": 2, "E2": 1, "E3": 1}                     # E1 made due; E2's officer read the same
     assert AggregateStore(db.enterprises).deadlines.find_one({"_id": "E1"})["due_at"] == NOW.replace(tzinfo=None)
+
+
+def test_a_projection_whose_key_is_not_a_string_fails_alone_and_writes_nothing(db):
+    store.store_projection(db.officers, "O1", 1, officer("O1", 1), NOW)
+    odd, good = store.store_projections(db.officers, [({"$gt": ""}, 9, officer("X", 9)), ("O2", 1, officer("O2", 1))],
+                                        NOW)
+    assert isinstance(odd, store.Failed) and odd.exc_info[0] is TypeError
+    assert good == (True, None)
+    assert db.officers.find_one({"_id": "O1"})["version"] == 1  # not selected by the operator
+    assert db.officers.count_documents({}) == 2
 
 
 def test_the_refs_of_an_earlier_version_move_into_the_projections_once(db):
