@@ -203,3 +203,24 @@ def test_two_units_in_flight_on_one_aggregate_sync_it_once_without_a_read(watche
     assert not [c for c in recorder.seen if c[0] in ("find", "findAndModify")], recorder.seen
     assert [c for c in recorder.seen if c[1] == "cases_findings_at"] == [("update", "cases_findings_at")] * 2
     assert_exact(fi.FindingsIndex(db.cases), [states[2] for states in hist.values()])
+
+
+def test_new_aggregates_without_findings_write_nothing_and_their_first_finding_is_indexed(watched, db):
+    """A new aggregate whose `findings_open` is empty (old None, new {}) is nothing to index: no locator,
+    no command — in a unit of work and alone. Until 2026-12-04 each claimed, created and released an
+    empty locator (three operations per new case in the bench). Its first finding creates the locator."""
+    wdb, recorder = watched
+    fresh = [agg_doc(f"n{i}", 1, []) for i in range(5)]
+    recorder.seen.clear()
+    unit(wdb, [(doc, None) for doc in fresh])
+    fi.FindingsIndex(wdb.cases).listener(None, agg_doc("alone", 1, []))
+    assert recorder.seen == []
+    assert db.cases_findings_at.count_documents({}) == 0
+    later = [agg_doc(f"n{i}", 2, [finding(f"n{i}", "PEN-B", "serious", DEPTS[1])] if i % 2 else [])
+             for i in range(5)]
+    unit(wdb, list(zip(later, fresh)))
+    assert_exact(fi.FindingsIndex(db.cases), later)
+    assert sorted(loc["_id"] for loc in db.cases_findings_at.find({})) == ["n1", "n3"]
+    fi.FindingsIndex(wdb.cases).listener(fresh[0], agg_doc("n0", 2, [finding("n0", "PEN-A", "critical", DEPTS[0])]))
+    assert_exact(fi.FindingsIndex(db.cases), [agg_doc("n0", 2, [finding("n0", "PEN-A", "critical", DEPTS[0])]),
+                                              *later[1:]])
