@@ -47,6 +47,7 @@ class SideWrites:
         self.max_ops = max(1, int(max_ops))
         self._cols: dict[str, tuple[Collection, list]] = {}
         self._keys: set[tuple[str, Hashable]] = set()
+        self._sending: set[tuple[str, Hashable]] = set()  # the keys of the flush running (`in_flight`)
         self._after: list[Callable[[], None]] = []
         self._last: list[Callable[[], None]] = []
         self._kept: dict[Hashable, Any] = {}
@@ -106,18 +107,28 @@ class SideWrites:
         """Send what was deferred and run the `after` callbacks, then the `last` ones; writes and callbacks
         these add go in a next round. Idempotent, empty after (also when a write fails: then it raises,
         and the callbacks not run yet are dropped with the writes)."""
-        while self._cols or self._after or self._last:
-            cols, after = self._cols, self._after + self._last
-            self._cols, self._after, self._last, self._keys, self._parts = {}, [], [], set(), {}
-            for collection, ops in cols.values():
-                for start in range(0, len(ops), self.max_ops):
-                    chunk = ops[start:start + self.max_ops]
-                    collection.bulk_write(chunk, ordered=True)
-                    self.commands += 1
-                    self.ops += len(chunk)
-            for fn in after:
-                fn()  # (a callback may defer more writes: the loop sends them too)
+        try:
+            while self._cols or self._after or self._last:
+                cols, after = self._cols, self._after + self._last
+                self._sending |= self._keys
+                self._cols, self._after, self._last, self._keys, self._parts = {}, [], [], set(), {}
+                for collection, ops in cols.values():
+                    for start in range(0, len(ops), self.max_ops):
+                        chunk = ops[start:start + self.max_ops]
+                        collection.bulk_write(chunk, ordered=True)
+                        self.commands += 1
+                        self.ops += len(chunk)
+                for fn in after:
+                    fn()  # (a callback may defer more writes: the loop sends them too)
+        finally:
+            self._sending = set()
         self._parts = {}
+
+    def in_flight(self, collection: Collection, key: Hashable) -> bool:
+        """Whether a write added with this `key` on `collection` waits for the flush or is in the flush
+        running (until its last callback returned or a write failed)."""
+        name = (_name(collection), key)
+        return name in self._keys or name in self._sending
 
 
 def refuse_fragile(op: Any) -> None:
@@ -136,15 +147,23 @@ def refuse_fragile(op: Any) -> None:
 def holding(collection: Collection, key: Hashable) -> Iterator[SideWrites]:
     """The units of work of this process (any worker's) holding a write added with `key` on
     `collection`: a write made at once to that document goes into them too, after what they hold."""
+    return (unit for unit in _each_unit() if unit.holds(collection, key))
+
+
+def in_flight(collection: Collection, key: Hashable) -> bool:
+    """Whether a unit of work of this process holds a write added with `key` on `collection` or is sending
+    it (`SideWrites.in_flight`): a writer that only needs the write done once, its effect idempotent, can
+    leave it to that unit (if the unit fails, the facts it applied come again)."""
+    return any(unit.in_flight(collection, key) for unit in _each_unit())
+
+
+def _each_unit() -> list[SideWrites]:
     for _ in range(3):
         try:
-            units = list(_units)
-            break
+            return list(_units)
         except RuntimeError:  # (a replay's OS thread added a unit meanwhile)
             continue
-    else:
-        units = []
-    return (unit for unit in units if unit.holds(collection, key))
+    return []
 
 
 def chunked(collection: Collection, ops: list) -> int:

@@ -41,7 +41,7 @@ from services.kernel.mongo import ConcurrencyError  # noqa: F401 (raised by the 
 from services.kernel.mongo import by_id, companion, insert_new
 from services.kernel.packing import reading, unpack_from
 from services.kernel.projection_cache import ProjectionReader, record_change, record_changes, shared_cache
-from services.kernel.sidewrites import SideWrites, deferred
+from services.kernel.sidewrites import SideWrites, deferred, in_flight
 from services.penalty.manifest import MANIFEST
 from services.penalty.projections import case_summary
 
@@ -351,14 +351,25 @@ def index_refs(db: Database, case_id: str, snapshot: dict, known: Any, writes: S
     `known` (`known_refs()`, or a set) holds the (database name, document, case_id) entries this process
     wrote already, to skip repeat writes (an entry joins it once its write is done; a known entry is written
     into it again, so the entries of the cases in progress are the ones it keeps).
+
+    An entry a unit of work of this process holds deferred or is sending (this one's, or the other batch
+    worker's with a fact of the same case: `sidewrites.in_flight`) is not added again: with two batch workers a case's consecutive facts are often
+    saved by both at once, and each wrote the case's references (0.51 operations per event in the bench
+    against 0.38 with one worker). If that unit fails its writes, its facts come again and write them (the
+    entry never joined `known`), and so does the case's next save.
     """
     new, seen = [], []
+    refs = lists(db).case_refs
     for target in ref_targets(snapshot, case_id):
         key = (db.name, target, case_id)
-        (seen if key in known else new).append(key)
+        if key in known:
+            seen.append(key)
+        elif writes is None or not in_flight(refs, (target, case_id)):
+            new.append(key)
     known.update(seen)
     for _, target, _ in new:
-        deferred(writes, lists(db).case_refs, UpdateOne({"_id": target}, {"$addToSet": {"cases": case_id}}, upsert=True))
+        deferred(writes, refs, UpdateOne({"_id": target}, {"$addToSet": {"cases": case_id}}, upsert=True),
+                 key=(target, case_id))
     if new:
         if writes is None:
             known.update(new)

@@ -120,6 +120,39 @@ def test_references_go_to_buckets_and_readers_find_them_with_the_unbucketed_ones
     assert db.cases_due.count_documents({}) == 41  # every referring case's due-date entry, legacy one too
 
 
+def test_a_reference_another_unit_of_work_holds_is_written_once_and_again_if_that_unit_fails(watched):
+    """Two batch workers save consecutive facts of one case at once: the references the first unit holds
+    deferred are not added by the second (one `$addToSet` each, not two); the second's own new reference is
+    its own. When the holding unit's writes fail, the entries never became known and the case's next save
+    writes them."""
+    db, recorder = watched
+    snap = {"officer_ids": ["O1", "O2"], "item_codes": ["I1"], "party_id": "P1"}
+    known = store.known_refs(limit=1000)
+    first, second = SideWrites(), SideWrites()
+    store.index_refs(db, "C1", snap, known, first)
+    store.index_refs(db, "C1", {**snap, "item_codes": ["I1", "I2"]}, known, second)
+    assert first.ops == second.ops == 0 and len(first) == 4 + 1 and len(second) == 1 + 1  # (I2 only; + the after)
+    recorder.seen.clear()
+    second.flush()
+    first.flush()
+    assert first.ops + second.ops == 5
+    assert sorted(d["_id"].split("#")[0] for d in store.lists(db).case_refs.find({"cases": "C1"})) == \
+        ["item_codes:I1", "item_codes:I2", "officer_ids:O1", "officer_ids:O2", "party_id:P1"]
+    store.index_refs(db, "C1", snap, known, SideWrites())  # known now: nothing to write
+    other = pymongo.MongoClient(db.client.address[0], db.client.address[1], serverSelectionTimeoutMS=500)
+    failing = SideWrites()
+    store.index_refs(other[db.name], "C2", snap, known, failing)
+    later = SideWrites()
+    store.index_refs(db, "C2", snap, known, later)
+    assert len(later) == 0
+    other.close()  # (the holding unit's writes fail)
+    with pytest.raises(pymongo.errors.InvalidOperation):
+        failing.flush()
+    retry = SideWrites()
+    store.index_refs(db, "C2", snap, known, retry)
+    assert len(retry) == 4 + 1  # not known, not held: written again
+
+
 def test_a_reverse_index_kept_beside_the_cases_moves_to_the_lists_database_on_first_start(watched, monkeypatch):
     """Before 2026-12-03 `case_refs` lived in the cases' database: a start moves every document into
     `store.lists(db)` and drops the old collection. A move cut short (or a reference written in the new
