@@ -944,13 +944,19 @@ def _claim_and_finish(db: Database, entries: list[dict]) -> list[dict]:
             (kept if e["old_row"] is not None and e["old_row"] == row else moves).append(move)
     if moves:
         lists(db)[BATCHES].insert_one({"_id": token, "at": start, "moves": bson.encode({"moves": moves})})
-    ops = [UpdateOne({"_id": m["case"]}, {"$setOnInsert": {"version": 0, "pending": None, "lease": None}}, upsert=True)
-           for m in moves if m["from"] is None]
     lease = {"token": token, "until": start + LEASE_SECONDS}
-    ops += [UpdateOne({"_id": m["case"], "key": m["from"], "pending": None, "version": {"$lt": m["version"]},
-                       "$or": [{"lease": None}, {"lease.until": {"$lt": start}}]},
-                      {"$set": {"lease": lease, "pending": {"batch": token, "version": m["version"]}}})
-            for m in moves]
+    # a case new as far as this process knows: its locator inserted already claimed (one insert for all of
+    # them; before 2026-12-04 an upsert creating it and the claim, two updates each). One that exists
+    # (another sync created it) is claimed as any other below, and synced alone when that fails.
+    fresh = [m for m in moves if m["from"] is None]
+    taken = insert_new(lists(db).case_list_at, [
+        {"_id": m["case"], "version": 0, "pending": {"batch": token, "version": m["version"]}, "lease": lease}
+        for m in fresh]) if fresh else set()
+    inserted = {m["case"] for i, m in enumerate(fresh) if i not in taken}
+    ops = [UpdateOne({"_id": m["case"], "key": m["from"], "pending": None, "version": {"$lt": m["version"]},
+                      "$or": [{"lease": None}, {"lease.until": {"$lt": start}}]},
+                     {"$set": {"lease": lease, "pending": {"batch": token, "version": m["version"]}}})
+           for m in moves if m["case"] not in inserted]
     ops += [UpdateOne({"_id": m["case"], "key": m["to"], "digest": m["digest"], "pending": None, "lease": None,
                        "version": {"$lte": m["version"]}}, {"$set": {"version": m["version"]}})
             for m in kept]

@@ -58,8 +58,9 @@ def test_a_unit_of_new_cases_moves_and_kept_rows_costs_a_few_commands_per_batch(
     recorder.seen.clear()
     unit(wdb, [(doc, None) for doc in first])
     parts = {key_of(d) for d in first}
+    # (new cases: their locators inserted already claimed, one insert; no upsert and claim of each)
     assert [(n, c.split(".")[0]) for n, c in recorder.seen] == \
-        [("insert", store.BATCHES), ("update", "case_list_at")] + [("update", "case_list")] * len(parts) + \
+        [("insert", store.BATCHES), ("insert", "case_list_at")] + [("update", "case_list")] * len(parts) + \
         [("update", "case_counts"), ("update", "case_list_at"), ("delete", store.BATCHES)]
     assert_exact(db, {d["_id"]: key_of(d) for d in first})
     # 10 cases move (to 'decided'), 5 change their row under the same key, 5 keep their row
@@ -149,6 +150,23 @@ def test_cases_another_process_synced_meanwhile_are_synced_alone(db):
     assert_exact(db, {"c0": key_of(c0), "c1": store.list_key(DEPTS[0], "archived", True), "c2": key_of(c2),
                       "c3": key_of(c3)})
     assert {loc["_id"]: loc["version"] for loc in store.lists(db).case_list_at.find({})} == {"c0": 3, "c1": 3, "c2": 2, "c3": 2}
+
+
+def test_a_new_case_whose_locator_exists_is_claimed_as_any_other_or_synced_alone(watched, db):
+    """A case new to this unit (no previous row) has its locator inserted already claimed; one that exists
+    (another process synced the case since; a locator left empty) is claimed by the usual conditional write,
+    or synced alone when that condition fails, and the counters count each case once."""
+    wdb, recorder = watched
+    store.sync_case(db, case_doc("n0", 2, DEPTS[0], "decided", False))  # another process: at v2 already
+    store.lists(db).case_list_at.insert_one({"_id": "n1", "version": 0, "pending": None, "lease": None})
+    docs = [case_doc(f"n{i}", 1, DEPTS[i % 2], "filed", False) for i in range(4)]
+    recorder.seen.clear()
+    unit(wdb, [(d, None) for d in docs])
+    assert ("insert", "case_list_at") in recorder.seen
+    assert_exact(db, {"n0": store.list_key(DEPTS[0], "decided", False), **{d["_id"]: key_of(d) for d in docs[1:]}})
+    assert {loc["_id"]: loc["version"] for loc in store.lists(db).case_list_at.find({})} == \
+        {"n0": 2, "n1": 1, "n2": 1, "n3": 1}
+    assert store.lists(db)[store.BATCHES].count_documents({}) == 0
 
 
 def _fail(what):
