@@ -127,8 +127,7 @@ class SideWrites:
     def in_flight(self, collection: Collection, key: Hashable) -> bool:
         """Whether a write added with this `key` on `collection` waits for the flush or is in the flush
         running (until its last callback returned or a write failed)."""
-        name = (_name(collection), key)
-        return name in self._keys or name in self._sending
+        return self.holds(collection, key) or (_name(collection), key) in self._sending
 
 
 def refuse_fragile(op: Any) -> None:
