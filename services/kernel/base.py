@@ -20,7 +20,6 @@ DomainAdapter over its pure domain for one declared aggregate). From the manifes
 from __future__ import annotations
 
 import logging
-import re
 import sys
 import time
 import uuid
@@ -41,7 +40,7 @@ from services.kernel.commands import CommandRefused, build_envelope, refusal, va
 from services.kernel.findings_index import FindingsIndex, counts_by_rule, order_key
 from services.kernel.findings_index import page as findings_page
 from services.kernel.eventsourced import HISTORY_KEYS, EventSourcedRepository, stored_fact
-from services.kernel.manifest import Aggregate, ServiceManifest
+from services.kernel.manifest import Aggregate, ServiceManifest, handler_name
 from services.kernel.memo import Memo
 from services.kernel.messaging import PoisonMessage, batch_event_handler
 from services.kernel.metrics import FINDINGS_OPEN, SWEEP_JUDGED, SWEEP_LAG, Metrics
@@ -63,10 +62,6 @@ def _due(service: str, what: str, every: float) -> bool:
     return True
 
 
-def _handler_name(pattern: str) -> str:
-    return "handle_" + re.sub(r"\W", "_", pattern.split(".")[0])
-
-
 def _handled(cls) -> set[tuple[str, str]]:
     """(source, event type) of the event handlers the class already has."""
     found = set()
@@ -77,15 +72,16 @@ def _handled(cls) -> set[tuple[str, str]]:
     return found
 
 
-def _make_handler(name: str, aggregate: Aggregate, source: str, pattern: str) -> Callable:
+def _make_handler(name: str, aggregate: Aggregate, source: str, patterns: tuple[str, ...]) -> Callable:
     def handler(self, envelopes):
         if isinstance(envelopes, list):  # a batch (BATCH_MAX > 1): one outcome per envelope
             return self.apply_batch(envelopes)
         self.apply(envelopes)
 
     handler.__name__ = handler.__qualname__ = name
-    handler.__doc__ = f"`{pattern}` facts from {source} into the {aggregate.name} aggregate ({aggregate.description})."
-    return batch_event_handler(source, pattern)(handler)
+    handler.__doc__ = (f"{', '.join(f'`{p}`' for p in patterns)} facts from {source} into the {aggregate.name} "
+                       f"aggregate ({aggregate.description}).")
+    return batch_event_handler(source, patterns[0], also=patterns[1:])(handler)
 
 
 def _make_getter(name: str, aggregate: Aggregate) -> Callable:
@@ -165,12 +161,12 @@ class EventSourcedService:
             return
         cls.name = declared.name
         handled = _handled(cls)
-        for source, pattern in declared.consumes:
-            aggregate = declared.aggregate_for(pattern)
-            name = _handler_name(pattern)
-            if aggregate is None or (source, pattern) in handled or name in cls.__dict__:
+        for source, patterns in declared.handlers():
+            aggregate = declared.aggregate_for(patterns[0])
+            name = handler_name(patterns[0])
+            if aggregate is None or (source, patterns[0]) in handled or name in cls.__dict__:
                 continue
-            setattr(cls, name, _make_handler(name, aggregate, source, pattern))
+            setattr(cls, name, _make_handler(name, aggregate, source, patterns))
         for aggregate in declared.aggregates:
             name = f"get_{aggregate.name}"
             if not hasattr(cls, name):

@@ -91,8 +91,8 @@ def _consumers(source: str, event_type: str) -> tuple[tuple[str, Any], ...]:
     found = _targets_cache.get((source, event_type))
     if found is None:
         found = _targets_cache[(source, event_type)] = tuple(
-            (bundle_key(source, m.name, pattern), m) for m in declared for src, pattern in m.consumes
-            if src == source and topic_matches(pattern, event_type))
+            (bundle_key(source, m.name, patterns[0]), m) for m in declared for src, patterns in m.handlers()
+            if src == source and any(topic_matches(p, event_type) for p in patterns))
     return found
 
 

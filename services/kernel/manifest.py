@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from fnmatch import fnmatchcase
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -137,7 +138,9 @@ class ServiceManifest:
     http_facing: bool = False                    # the process's one HTTP-facing service
     http_port: int | None = None                 # its WEB_SERVER_ADDRESS port when http_facing
     aggregates: tuple[Aggregate, ...] = ()
-    consumes: tuple[tuple[str, str], ...] = ()   # (source service, event type pattern)
+    # (source service, event type pattern), or (source, (pattern, pattern, …)): the facts one handler
+    # (one queue) takes; the facts of one aggregate arriving on one queue are batched together
+    consumes: tuple[tuple[str, str | tuple[str, ...]], ...] = ()
     publishes: tuple[str, ...] = ()              # event types on `<name>.events`
     settings: Callable[..., Any] | None = None   # settings class with from_mapping(**section)
     settings_section: str | None = None          # key in presets / department settings
@@ -155,9 +158,24 @@ class ServiceManifest:
         """Where the process serves /health and /metrics: its HTTP port if HTTP-facing, else METRICS_PORT."""
         return self.http_port if self.http_facing else self.metrics_port
 
+    def handlers(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """(source, patterns) of each declared handler, in declaration order: a handler (and its queue)
+        is named after its first pattern and bound to all of them (`consumes`)."""
+        return tuple((source, (patterns,) if isinstance(patterns, str) else tuple(patterns))
+                     for source, patterns in self.consumes)
+
+    def consumed(self) -> tuple[tuple[str, str], ...]:
+        """Every declared (source, pattern), a handler's patterns one by one."""
+        return tuple((source, pattern) for source, patterns in self.handlers() for pattern in patterns)
+
     def aggregate_for(self, event_type: str) -> Aggregate | None:
         """The aggregate whose routes match `event_type` (first match, declaration order)."""
         return next((a for a in self.aggregates if any(fnmatchcase(event_type, r) for r in a.routes)), None)
+
+
+def handler_name(pattern: str) -> str:
+    """The method (and queue) name of the generated handler whose first pattern is `pattern`."""
+    return "handle_" + re.sub(r"\W", "_", pattern.split(".")[0])
 
 
 def _load(ep) -> ServiceManifest | None:

@@ -488,11 +488,42 @@ def _bundle_parts(body, message, queue: str):
     return bundles.parts(body)
 
 
+def retire_queues(amqp_uri: str, exchange: str, queues: dict[str, tuple[str, ...]]) -> list[tuple[str, int]]:
+    """[(name, messages ready)] of those of `queues` (name -> the routing keys it was bound to on `exchange`)
+    that exist, each unbound from those keys. A passive declare each; [] when the broker cannot be asked
+    (the consumer's own connection then reports it)."""
+    from amqp.exceptions import NotFound
+    from kombu import Connection
+
+    found: list[tuple[str, int]] = []
+    if not queues:
+        return found
+    try:
+        with Connection(amqp_uri, connect_timeout=5) as conn:
+            for name, keys in queues.items():
+                channel = conn.channel()
+                try:
+                    _, messages, _ = channel.queue_declare(name, passive=True)
+                except NotFound:  # (the broker closed that channel)
+                    continue
+                for key in keys:
+                    channel.queue_unbind(name, exchange, routing_key=key)
+                found.append((name, messages))
+                channel.close()
+    except Exception:  # noqa: BLE001
+        log.warning("retired queues not looked for", exc_info=True)
+    return found
+
+
 class ReliableEventHandler(RetryOrDeadLetter, EventHandler):
     """`@event_handler` that retries with backoff and dead-letters instead of dropping. Its queue is
     bound to its bundle key as well (services/kernel/bundles.py); a bundle's envelopes are republished
     to the queue one by one (each with its own trace and signed origin: the event type, the bundle's
     user) and the bundle is acked after the broker confirmed them."""
+
+    def __init__(self, source_service, event_type, *, also: tuple[str, ...] = (), **kwargs):
+        super().__init__(source_service, event_type, **kwargs)
+        self.also = tuple(also)  # more patterns the queue is bound to (one handler for them all)
 
     def setup(self):
         super().setup()
@@ -502,10 +533,28 @@ class ReliableEventHandler(RetryOrDeadLetter, EventHandler):
         queue, exchange = self.queue, self.queue.exchange
         key = bundles.bundle_key(self.source_service, self.container.service_name, self.event_type)
         self.queue = Queue(queue.name, bindings=[binding(exchange, routing_key=queue.routing_key),
+                                                 *(binding(exchange, routing_key=p) for p in self.also),
                                                  binding(exchange, routing_key=key)],
                            durable=queue.durable, auto_delete=queue.auto_delete, exclusive=queue.exclusive)
         self.consumer.queues = [self.queue if q is queue else q for q in self.consumer.queues]
         self.consumer.queues += self._partition_queues(exchange, key)
+        self.consumer.queues += [Queue(name, no_declare=True) for name in self._retired_queues(exchange)]
+
+    def _retired_queues(self, exchange) -> list[str]:
+        """The queues an earlier declaration gave this handler's other patterns (`also`) a handler of their
+        own for, where they exist: unbound (no new event goes to them) and consumed by this handler until
+        what they held is applied (the facts are idempotent). An upgrade loses nothing and leaves no queue
+        filling that no one reads; an empty one may be deleted by the operator."""
+        from services.kernel.manifest import handler_name
+
+        service = self.container.service_name
+        old = {f"evt-{self.source_service}-{p}--{service}.{handler_name(p)}":
+               (p, bundles.bundle_key(self.source_service, service, p)) for p in self.also}
+        found = retire_queues(config.get("AMQP_URI"), exchange.name, old)
+        for name, messages in found:
+            log.warning("%s: consuming %s (%s messages), the queue an earlier declaration gave %s alone; "
+                        "unbound, it may be deleted once empty", service, name, messages, old[name][0])
+        return [name for name, _ in found]
 
     def _partition_queues(self, exchange, key: str) -> list[Queue]:
         """The queues of the partitions this process owns (services/kernel/partitions.py): for a handler

@@ -22,8 +22,8 @@ MANIFEST = ServiceManifest(
                   lifted=("snapshot.status", "snapshot.name", "snapshot.credential_numbers")),
         Aggregate("agency", "agencies", ("agency.*",), "执法主体"),
     ),
-    consumes=(("gateway", "agency.*"), ("gateway", "officer.*"), ("gateway", "credential.*"),
-              ("gateway", "training.*")),
+    # an officer's facts on one queue: batched together, no two workers racing for one officer
+    consumes=(("gateway", "agency.*"), ("gateway", ("officer.*", "credential.*", "training.*"))),
     publishes=("officer.changed", "finding.raised", "finding.resolved"),
     settings=PersonnelSettings,
     settings_section="personnel",

@@ -1,8 +1,8 @@
 """Personnel credentials service (执法主体、人员、证件、培训).
 
 Declared in manifest.py; the kernel (services/kernel/base.py) generates the event handlers of
-the declared routes (`handle_agency`, `handle_officer`, `handle_credential`, `handle_training`),
-the findings query, the sweep and the command path. What is this service's own: the adapter over
+the declared routes (`handle_agency`; `handle_officer`, one queue for an officer's officer,
+credential and training facts), the findings query, the sweep and the command path. What is this service's own: the adapter over
 the pure personnel domain, the officer/credential queries and the credential commands.
 """
 from __future__ import annotations

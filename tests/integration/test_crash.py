@@ -93,5 +93,4 @@ def _queues_ready(cfg) -> bool:
     mgmt = os.environ.get("RABBIT_MGMT_URI", "http://guest:guest@127.0.0.1:15682")
     queues = requests.get(f"{_mgmt_base(mgmt)}/api/queues/{vhost}", auth=_mgmt_auth(mgmt), timeout=5).json()
     names = {q["name"] for q in queues}
-    return {"evt-gateway-officer.*--personnel.handle_officer", "evt-gateway-training.*--personnel.handle_training",
-            "evt-gateway-credential.*--personnel.handle_credential"} <= names
+    return {"evt-gateway-officer.*--personnel.handle_officer", "evt-gateway-agency.*--personnel.handle_agency"} <= names

@@ -30,6 +30,9 @@ def test_a_bundle_key_is_plain_words_one_per_handler():
 def test_targets_come_from_the_declarations():
     assert bundles.targets("gateway", "case.filed") == (bundles.bundle_key("gateway", "penalty", "case.*"),)
     assert bundles.targets("gateway", "officer.registered") == (bundles.bundle_key("gateway", "personnel", "officer.*"),)
+    # a handler of several patterns has one key, its first pattern's: an officer's facts travel together
+    for event_type in ("credential.issued", "training.completed"):
+        assert bundles.targets("gateway", event_type) == bundles.targets("gateway", "officer.registered")
     assert bundles.targets("gateway", "no_such.type") == ()
     assert bundles.targets("personnel", "officer.changed")  # (other sources have declared consumers too)
 
@@ -52,13 +55,14 @@ def test_every_declared_consumer_of_the_gateway_has_a_handler_binding_its_key():
     from services.kernel.messaging import ReliableEventHandler
 
     for declared in m.manifests():
-        wanted = {p for s, p in declared.consumes if s == "gateway"}
+        wanted = {patterns for s, patterns in declared.handlers() if s == "gateway"}
         if not wanted:
             continue
         module, _, name = declared.service.partition(":")
         cls = getattr(import_module(module), name)
         assert cls.name == declared.name
-        found = {ep.event_type for attr in dir(cls) for ep in getattr(getattr(cls, attr), "nameko_entrypoints", ())
+        found = {(ep.event_type, *getattr(ep, "also", ())) for attr in dir(cls)
+                 for ep in getattr(getattr(cls, attr), "nameko_entrypoints", ())
                  if isinstance(ep, EventHandler) and ep.source_service == "gateway"}
         assert found == wanted, declared.name
         assert all(isinstance(ep, ReliableEventHandler) for attr in dir(cls)

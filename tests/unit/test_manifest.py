@@ -20,8 +20,9 @@ def echo():
 
 
 def handlers(cls) -> dict[str, set]:
-    return {attr: {(ep.source_service, ep.event_type) for ep in getattr(cls, attr).nameko_entrypoints
-                   if isinstance(ep, EventHandler)}
+    """Each event handler's (source, pattern) bindings: its event type and the patterns it also takes."""
+    return {attr: {(ep.source_service, pattern) for ep in getattr(cls, attr).nameko_entrypoints
+                   if isinstance(ep, EventHandler) for pattern in (ep.event_type, *getattr(ep, "also", ()))}
             for attr in dir(cls) if getattr(getattr(cls, attr), "nameko_entrypoints", None)}
 
 
@@ -36,8 +37,12 @@ def test_the_suite_declares_its_services_once():
 def test_event_handlers_are_generated_from_declared_routes():
     for cls in (PersonnelService, RegistryService, PenaltyService):
         found = set().union(*handlers(cls).values())
-        assert found == set(cls.manifest.consumes), cls.name  # every declared consumption, nothing else
-    assert handlers(PersonnelService)["handle_officer"] == {("gateway", "officer.*")}
+        assert found == set(cls.manifest.consumed()), cls.name  # every declared consumption, nothing else
+    # an officer's facts (officer, credential, training) on one handler and queue; agencies on their own
+    assert handlers(PersonnelService)["handle_officer"] == {("gateway", "officer.*"), ("gateway", "credential.*"),
+                                                            ("gateway", "training.*")}
+    assert handlers(PersonnelService)["handle_agency"] == {("gateway", "agency.*")}
+    assert "handle_credential" not in handlers(PersonnelService)
     # a handler the class writes itself wins over generation (leniency lists are no aggregate)
     assert RegistryService.__dict__["handle_leniency_list"].__doc__.startswith("Leniency lists")
     assert "handle_case" in handlers(PenaltyService) and "handle_officer_changed" in handlers(PenaltyService)

@@ -50,7 +50,7 @@ def settle(service, officer_id: str = "511322-scjg-0001", after: float = 11):
 
 def test_facts_produce_officer_changed_and_a_finding_once_the_arrivals_settle(service):
     service.handle_officer(REGISTERED)
-    service.handle_credential(ISSUED)
+    service.handle_officer(ISSUED)
     changed = sent(service, "officer.changed")[-1]["payload"]
     assert changed["name"] == "李明" and changed["credentials"][0]["number"] == "HB13000000215"
     # the filing may be in the same batch: nothing is raised while the officer's facts are arriving,
@@ -64,11 +64,11 @@ def test_facts_produce_officer_changed_and_a_finding_once_the_arrivals_settle(se
 
 def test_an_open_finding_stays_open_while_new_facts_arrive(service):
     service.handle_officer(REGISTERED)
-    service.handle_credential(ISSUED)
+    service.handle_officer(ISSUED)
     [raised] = settle(service)
     # a training record arrives (it changes nothing about the filing): the open finding is neither
     # resolved nor raised again while the officer settles
-    service.handle_training(envelope("training.completed", {"officer_id": "511322-scjg-0001", "hours": 4,
+    service.handle_officer(envelope("training.completed", {"officer_id": "511322-scjg-0001", "hours": 4,
                                                             "topic": "行政处罚法", "completed_on": "2025-05-02"}))
     doc = service.db.officers.find_one({"_id": "511322-scjg-0001"})
     assert list(doc["findings_open"]) == [raised["payload"]["finding_key"]]
@@ -86,12 +86,12 @@ def test_duplicate_fact_changes_nothing(service):
 def test_impossible_fact_is_poison_not_retried(service):
     bad = envelope("credential.issued", {**ISSUED["payload"], "valid_to": "2020-01-01"})  # ends before it starts
     with pytest.raises(PoisonMessage):
-        service.handle_credential(bad)
+        service.handle_officer(bad)
 
 
 def test_suspension_command_and_verdict(service):
     service.handle_officer(REGISTERED)
-    service.handle_credential(ISSUED)
+    service.handle_officer(ISSUED)
     assert service.verify_officer("511322-scjg-0001", "market", "2025-05-02T10:00:00+08:00")["reasons"][0]["code"] \
         == "unfiled"
     filed = service.change_credential("file", "511322-scjg-0001", "HB13000000215", "2025-05-03T09:00:00+08:00", SCJG)
@@ -113,7 +113,7 @@ def test_the_settle_instant_is_due_only_when_a_finding_was_held_back(service):
     doc = service.db.officers.find_one({"_id": "511322-scjg-0001"})
     assert doc["findings_open"] == {} and doc["due_at"] != NOW + timedelta(seconds=10)
     assert settle(service) == []
-    service.handle_credential(ISSUED)  # a State Council credential not filed: held back while settling
+    service.handle_officer(ISSUED)  # a State Council credential not filed: held back while settling
     assert service.db.officers.find_one({"_id": "511322-scjg-0001"})["due_at"] == NOW + timedelta(seconds=10)
     # asked outside an evaluation (not known whether anything was held back): the settle instant stays
     adapter = service.adapter(service.aggregate("officer"))
