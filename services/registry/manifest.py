@@ -14,7 +14,8 @@ MANIFEST = ServiceManifest(
     order=20,
     aggregates=(Aggregate("item", "items", ("item.*", "standard.*"), "执法事项（版本、裁量基准）",
                           dept_field="snapshot.depts"),),
-    consumes=(("gateway", "item.*"), ("gateway", "standard.*"), ("gateway", "leniency_list.*")),
+    # an item's versions and its discretion standards on one queue (one handler): none races another
+    consumes=(("gateway", ("item.*", "standard.*")), ("gateway", "leniency_list.*")),
     publishes=("item.changed", "finding.raised", "finding.resolved"),
     settings=RegistrySettings,
     settings_section="registry",

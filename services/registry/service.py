@@ -128,8 +128,8 @@ def _moment(value, now: datetime) -> date | datetime:
 class RegistryService(EventSourcedService):
     """Enforcement items, discretion standards and leniency lists; the source of `item.changed`.
 
-    `handle_item` (item.*) and `handle_standard` (standard.*, an invalid standard is dead-lettered
-    with every reason) are generated from the manifest; leniency lists are this service's own.
+    `handle_item` (item.* and standard.*, one queue: an invalid standard is dead-lettered with every
+    reason) is generated from the manifest; leniency lists are this service's own.
     """
 
     manifest = MANIFEST

@@ -180,7 +180,7 @@ def test_standard_with_too_few_tiers_is_refused_into_dead_letters(suite):
     publish(suite["amqp"], [bad])
 
     [dl] = wait_for(lambda: dead_letters(suite), timeout=10)
-    assert (dl["service"], dl["entrypoint"]) == ("registry", "handle_standard")
+    assert (dl["service"], dl["entrypoint"]) == ("registry", "handle_item")  # (item.* and standard.*)
     assert dl["error"].startswith("invalid_standard: ") and "PoisonMessage" not in dl["error"]
     assert "裁量阶次不足：至少应有 5 个阶次，实有 3 个" in dl["error"]
     assert dl["event"]["event_id"] == bad["event_id"] and "body" not in dl  # no payload for operators

@@ -48,6 +48,19 @@ def test_event_handlers_are_generated_from_declared_routes():
     assert "handle_case" in handlers(PenaltyService) and "handle_officer_changed" in handlers(PenaltyService)
 
 
+def test_the_facts_of_one_aggregate_from_one_source_come_on_one_queue():
+    """Two handlers (two queues, two batch workers) applying facts of one aggregate at once lose
+    compare-and-set races to each other: each declared aggregate's patterns from one source are one handler's."""
+    for declared in m.manifests():
+        handler_of: dict = {}
+        for source, patterns in declared.handlers():
+            for pattern in patterns:
+                aggregate = declared.aggregate_for(pattern)
+                if aggregate is not None:
+                    assert handler_of.setdefault((source, aggregate.name), patterns) == patterns, (declared.name, pattern)
+    assert handlers(RegistryService)["handle_item"] == {("gateway", "item.*"), ("gateway", "standard.*")}
+
+
 def test_names_and_ports_are_unique():
     declared = m.manifests()
     assert len({d.name for d in declared}) == len(declared)

@@ -79,7 +79,7 @@ def test_published_item_is_stored_and_announced_as_item_changed(service):
 
 def test_standard_reaches_projections_as_flat_tier_ranges(service):
     service.handle_item(example("item.published"))
-    service.handle_standard(example("standard.published"))
+    service.handle_item(example("standard.published"))
 
     changed = dispatched(service, "item.changed")[-1]
     assert changed["payload"]["revision"] == 2
@@ -96,7 +96,7 @@ def test_refused_standard_is_poison_with_every_reason(service):
     three = copy.deepcopy(EXAMPLES["standard.published"]["tiers"][:3])
 
     with pytest.raises(PoisonMessage) as err:
-        service.handle_standard(example("standard.published", tiers=three))
+        service.handle_item(example("standard.published", tiers=three))
     assert "invalid_standard" in str(err.value) and "至少应有 5 个阶次，实有 3 个" in str(err.value)
     # nothing was recorded and nothing announced
     assert service.get_item(CODE)["standards"] == []
