@@ -51,6 +51,10 @@ def test_one_trace_id_follows_an_event_across_services(zhifa_config, container_f
     registered = officer_registered(officer)
     issued = credential_issued(officer, "川A5113227001")
     publish(zhifa_config["AMQP_URI"], [registered])
+    # the officer applied first: the credential's facts share the officer's queue, and one batch holding both
+    # would relay one officer.changed for the two, in the batch's first trace (the registration's)
+    wait_for(lambda: any(line.get("logger") == "zhifa.access" and line.get("service") == "penalty"
+                         for line in captured), timeout=20)
     publish(zhifa_config["AMQP_URI"], [issued])
     trace = uuid.UUID(issued["event_id"]).hex
 
