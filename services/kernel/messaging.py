@@ -490,9 +490,10 @@ def _bundle_parts(body, message, queue: str):
 
 def retire_queues(amqp_uri: str, exchange: str, queues: dict[str, tuple[str, ...]]) -> list[tuple[str, int]]:
     """[(name, messages ready)] of those of `queues` (name -> the routing keys it was bound to on `exchange`)
-    that exist, each unbound from those keys. A passive declare each; [] when the broker cannot be asked
-    (the consumer's own connection then reports it)."""
-    from amqp.exceptions import NotFound
+    that exist and hold messages or have a consumer (an earlier version's process), each unbound from those
+    keys; one that is empty and unused once unbound is deleted instead. Passive declares; [] when the broker
+    cannot be asked (the consumer's own connection then reports it)."""
+    from amqp.exceptions import ChannelError, NotFound
     from kombu import Connection
 
     found: list[tuple[str, int]] = []
@@ -503,13 +504,22 @@ def retire_queues(amqp_uri: str, exchange: str, queues: dict[str, tuple[str, ...
             for name, keys in queues.items():
                 channel = conn.channel()
                 try:
-                    _, messages, _ = channel.queue_declare(name, passive=True)
+                    channel.queue_declare(name, passive=True)
                 except NotFound:  # (the broker closed that channel)
                     continue
                 for key in keys:
                     channel.queue_unbind(name, exchange, routing_key=key)
+                _, messages, _ = channel.queue_declare(name, passive=True)  # (unbound: nothing more comes)
+                if messages == 0:
+                    try:
+                        channel.queue_delete(name, if_unused=True, if_empty=True)
+                        channel.close()
+                        continue
+                    except ChannelError:  # (a consumer, or a message just routed: the broker closed the channel)
+                        messages = conn.channel().queue_declare(name, passive=True)[1]
+                else:
+                    channel.close()
                 found.append((name, messages))
-                channel.close()
     except Exception:  # noqa: BLE001
         log.warning("retired queues not looked for", exc_info=True)
     return found
@@ -543,8 +553,9 @@ class ReliableEventHandler(RetryOrDeadLetter, EventHandler):
     def _retired_queues(self, exchange) -> list[str]:
         """The queues an earlier declaration gave this handler's other patterns (`also`) a handler of their
         own for, where they exist: unbound (no new event goes to them) and consumed by this handler until
-        what they held is applied (the facts are idempotent). An upgrade loses nothing and leaves no queue
-        filling that no one reads; an empty one may be deleted by the operator."""
+        what they held is applied (the facts are idempotent); deleted at a start that finds one empty and
+        unused. An upgrade loses nothing and leaves no queue filling that no one reads. (A partitioned
+        handler's earlier partition queues are not looked for: no partitioned service declares `also`.)"""
         from services.kernel.manifest import handler_name
 
         service = self.container.service_name
@@ -553,7 +564,7 @@ class ReliableEventHandler(RetryOrDeadLetter, EventHandler):
         found = retire_queues(config.get("AMQP_URI"), exchange.name, old)
         for name, messages in found:
             log.warning("%s: consuming %s (%s messages), the queue an earlier declaration gave %s alone; "
-                        "unbound, it may be deleted once empty", service, name, messages, old[name][0])
+                        "unbound, and deleted at a start that finds it empty", service, name, messages, old[name][0])
         return [name for name, _ in found]
 
     def _partition_queues(self, exchange, key: str) -> list[Queue]:

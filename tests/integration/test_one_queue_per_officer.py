@@ -15,11 +15,13 @@ from collections import Counter
 from urllib.parse import quote
 
 import pymongo
+import pytest
 import requests
+from amqp.exceptions import NotFound
 from kombu import Connection, Queue, binding
 
 from services.kernel import bundles
-from services.kernel.messaging import event_exchange
+from services.kernel.messaging import event_exchange, retire_queues
 from services.launcher import command, processes
 from services.simulator.bench import HandledCounter, workload
 from services.simulator.publish import publish_amqp
@@ -97,3 +99,27 @@ def test_facts_left_in_the_earlier_queues_are_applied_once_and_those_queues_reti
                 assert set(stored) == {e["event_id"] for e in events}
     log = (tmp_path / "personnel.log").read_text()
     assert "the queue an earlier declaration gave credential.* alone" in log
+
+    # personnel stopped, the retired queues empty and unused: the next start deletes them
+    with Connection(zhifa_config["AMQP_URI"]) as conn:
+        assert all(_ready(conn, name) == 0 for name in RETIRED)
+    assert retire_queues(zhifa_config["AMQP_URI"], "gateway.events", {name: () for name in RETIRED}) == []
+    with Connection(zhifa_config["AMQP_URI"]) as conn:
+        for name in RETIRED:
+            with pytest.raises(NotFound):
+                _ready(conn, name)
+        assert _ready(conn, "evt-gateway-officer.*--personnel.handle_officer") == 0  # (kept: not retired)
+
+
+def test_a_retired_queue_that_still_holds_facts_is_kept_unbound(zhifa_config):
+    """An earlier queue holding a fact is unbound but neither deleted nor reported empty."""
+    exchange = event_exchange("gateway")
+    name = "evt-gateway-training.*--personnel.handle_training"
+    with Connection(zhifa_config["AMQP_URI"]) as conn:
+        Queue(name, bindings=[binding(exchange, routing_key="training.*")], durable=True)(conn.channel()).declare()
+        conn.Producer().publish({"x": 1}, exchange=exchange, routing_key="training.completed", declare=[exchange])
+        wait_for(lambda: _ready(conn, name) == 1, timeout=10)
+    assert retire_queues(zhifa_config["AMQP_URI"], "gateway.events", {name: ("training.*",)}) == [(name, 1)]
+    assert _bindings(zhifa_config, name) == set()
+    with Connection(zhifa_config["AMQP_URI"]) as conn:
+        assert _ready(conn, name) == 1
