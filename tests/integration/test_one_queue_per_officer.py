@@ -10,7 +10,6 @@ queues hold are applied, once each, and the queues are unbound, so no copy of a 
 from __future__ import annotations
 
 import os
-import time
 from collections import Counter
 from urllib.parse import quote
 
@@ -55,7 +54,7 @@ def _ready(conn, name: str) -> int:
 
 def test_facts_left_in_the_earlier_queues_are_applied_once_and_those_queues_retired(zhifa_config, free_port,
                                                                                      tmp_path):
-    events, info = workload(400, ["personnel"], seed=31, run_id=zhifa_config["DB_PREFIX"][:6])
+    events, _ = workload(400, ["personnel"], seed=31, run_id=zhifa_config["DB_PREFIX"][:6])
     kinds = Counter(e["type"].split(".")[0] for e in events)
     assert kinds["credential"] and kinds["training"] and kinds["officer"]  # (facts for every old queue)
 
@@ -91,12 +90,16 @@ def test_facts_left_in_the_earlier_queues_are_applied_once_and_those_queues_reti
 
                 client = pymongo.MongoClient(zhifa_config["MONGO_URI"], serverSelectionTimeoutMS=5000)
                 db = client[f"{zhifa_config['DB_PREFIX']}personnel"]
-                time.sleep(1)  # (the counter counts a batch as its facts are settled)
-                stored = [fid for col in ("officers", "agencies")
-                          for doc in db[col].find({}, {"fact_ids": 1}) for fid in doc.get("fact_ids") or ()]
-                client.close()
-                assert [fid for fid, n in Counter(stored).items() if n > 1] == []  # each applied once
-                assert set(stored) == {e["event_id"] for e in events}
+
+                def stored() -> list:
+                    return [fid for col in ("officers", "agencies")
+                            for doc in db[col].find({}, {"fact_ids": 1}) for fid in doc.get("fact_ids") or ()]
+                try:
+                    facts = wait_for(lambda: (found := stored()) and set(found) == {e["event_id"] for e in events}
+                                     and found, timeout=15)
+                finally:
+                    client.close()
+                assert [fid for fid, n in Counter(facts).items() if n > 1] == []  # each applied once
     log = (tmp_path / "personnel.log").read_text()
     assert "the queue an earlier declaration gave credential.* alone" in log
 
