@@ -97,6 +97,16 @@ def vhost_queues(vhost: dict) -> list[dict]:
                         timeout=10).json()
 
 
+def queue_bindings(vhost: dict, queue: str, exchange: str = "gateway.events") -> set[str]:
+    """The routing keys binding `queue` of a test's vhost to `exchange`, as the management API lists them."""
+    import requests
+    from urllib.parse import quote
+
+    found = requests.get(f"{vhost['mgmt']}/api/queues/{quote(vhost['name'], safe='')}/{quote(queue, safe='')}"
+                         "/bindings", auth=vhost["auth"], timeout=10).json()
+    return {b["routing_key"] for b in found if b["source"] == exchange}
+
+
 def wait_for(check, timeout: float = 10, interval: float = 0.1):
     """Poll `check` until it returns something truthy; return it or fail with the last value."""
     deadline = time.monotonic() + timeout

@@ -516,7 +516,9 @@ def retire_queues(amqp_uri: str, exchange: str, queues: dict[str, tuple[str, ...
                         channel.close()
                         continue
                     except ChannelError:  # (a consumer, or a message just routed: the broker closed the channel)
-                        messages = conn.channel().queue_declare(name, passive=True)[1]
+                        channel = conn.channel()
+                        messages = channel.queue_declare(name, passive=True)[1]
+                        channel.close()
                 else:
                     channel.close()
                 found.append((name, messages))
@@ -535,6 +537,11 @@ class ReliableEventHandler(RetryOrDeadLetter, EventHandler):
         super().__init__(source_service, event_type, **kwargs)
         self.also = tuple(also)  # more patterns the queue is bound to (one handler for them all)
 
+    @property
+    def patterns(self) -> tuple[str, ...]:
+        """Every pattern the handler's queue is bound to: its event type first, then `also`."""
+        return (self.event_type, *self.also)
+
     def setup(self):
         super().setup()
         from kombu import binding
@@ -542,8 +549,7 @@ class ReliableEventHandler(RetryOrDeadLetter, EventHandler):
         # (kombu binds a queue that has `bindings` by those alone: the event type's binding is one of them)
         queue, exchange = self.queue, self.queue.exchange
         key = bundles.bundle_key(self.source_service, self.container.service_name, self.event_type)
-        self.queue = Queue(queue.name, bindings=[binding(exchange, routing_key=queue.routing_key),
-                                                 *(binding(exchange, routing_key=p) for p in self.also),
+        self.queue = Queue(queue.name, bindings=[*(binding(exchange, routing_key=p) for p in self.patterns),
                                                  binding(exchange, routing_key=key)],
                            durable=queue.durable, auto_delete=queue.auto_delete, exclusive=queue.exclusive)
         self.consumer.queues = [self.queue if q is queue else q for q in self.consumer.queues]

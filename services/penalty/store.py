@@ -355,8 +355,9 @@ def index_refs(db: Database, case_id: str, snapshot: dict, known: Any, writes: S
     An entry a unit of work of this process holds deferred or is sending (this one's, or the other batch
     worker's with a fact of the same case: `sidewrites.in_flight`) is not added again: with two batch
     workers a case's consecutive facts are often saved by both at once, and each wrote the case's
-    references (0.51 operations per event in the bench against 0.38 with one worker). If that unit fails its writes, its facts come again and write them (the
-    entry never joined `known`), and so does the case's next save.
+    references (0.51 operations per event in the bench against 0.38 with one worker). If that unit fails
+    its writes, its facts come again and write them (the entry never joined `known`), and so does the
+    case's next save.
     """
     new, seen = [], []
     refs = lists(db).case_refs

@@ -9,23 +9,17 @@ queues hold are applied, once each, and the queues are unbound, so no copy of a 
 """
 from __future__ import annotations
 
-import os
 from collections import Counter
-from urllib.parse import quote
 
 import pymongo
-import pytest
-import requests
-from amqp.exceptions import NotFound
 from kombu import Connection, Queue, binding
 
 from services.kernel import bundles
 from services.kernel.messaging import event_exchange, retire_queues
 from services.launcher import command, processes
-from services.simulator.bench import HandledCounter, workload
+from services.simulator.bench import HandledCounter, ready_messages, workload
 from services.simulator.publish import publish_amqp
-from tests.conftest import _mgmt_auth, _mgmt_base
-from tests.helpers import gateway_and, launched, suite_env, wait_for
+from tests.helpers import gateway_and, launched, queue_bindings, suite_env, vhost_queues, wait_for
 
 OLD = {  # the queues the earlier declaration gave each pattern (nameko's names), with the patterns bound
     "evt-gateway-officer.*--personnel.handle_officer": "officer.*",
@@ -36,24 +30,9 @@ OLD = {  # the queues the earlier declaration gave each pattern (nameko's names)
 RETIRED = ("evt-gateway-credential.*--personnel.handle_credential", "evt-gateway-training.*--personnel.handle_training")
 
 
-def _bindings(zhifa_config: dict, queue: str) -> set[str]:
-    vhost = zhifa_config["AMQP_URI"].rsplit("/", 1)[1]
-    mgmt = os.environ.get("RABBIT_MGMT_URI", "http://guest:guest@127.0.0.1:15682")
-    found = requests.get(f"{_mgmt_base(mgmt)}/api/queues/{quote(vhost, safe='')}/{quote(queue, safe='')}/bindings",
-                         auth=_mgmt_auth(mgmt), timeout=5).json()
-    return {b["routing_key"] for b in found if b["source"] == "gateway.events"}
-
-
-def _ready(conn, name: str) -> int:
-    channel = conn.channel()
-    try:
-        return channel.queue_declare(name, passive=True)[1]
-    finally:
-        channel.close()
-
-
-def test_facts_left_in_the_earlier_queues_are_applied_once_and_those_queues_retired(zhifa_config, free_port,
+def test_facts_left_in_the_earlier_queues_are_applied_once_and_those_queues_retired(zhifa_config, vhost, free_port,
                                                                                      tmp_path):
+    amqp = zhifa_config["AMQP_URI"]
     events, _ = workload(400, ["personnel"], seed=31, run_id=zhifa_config["DB_PREFIX"][:6])
     kinds = Counter(e["type"].split(".")[0] for e in events)
     assert kinds["credential"] and kinds["training"] and kinds["officer"]  # (facts for every old queue)
@@ -70,8 +49,9 @@ def test_facts_left_in_the_earlier_queues_are_applied_once_and_those_queues_reti
             # did (bundles would go to handle_officer's queue, the bundle key of `officer.*` being unchanged)
             stats = publish_amqp(events, zhifa_config["AMQP_URI"])
             assert stats.confirmed == len(events) and stats.nacked == 0
-            wait_for(lambda: sum(_ready(conn, n) for n in OLD) >= len(events), timeout=60)
-            assert _ready(conn, RETIRED[0]) == kinds["credential"] and _ready(conn, RETIRED[1]) == kinds["training"]
+            wait_for(lambda: ready_messages(amqp, OLD) >= len(events), timeout=60)
+            assert ready_messages(amqp, RETIRED[:1]) == kinds["credential"]
+            assert ready_messages(amqp, RETIRED[1:]) == kinds["training"]
 
             port = free_port()
             personnel = processes()["personnel"]
@@ -79,12 +59,12 @@ def test_facts_left_in_the_earlier_queues_are_applied_once_and_those_queues_reti
                             f"http://127.0.0.1:{port}")], suite_env(zhifa_config), tmp_path):
                 counter = HandledCounter({"personnel": f"http://127.0.0.1:{port}/metrics"})
                 wait_for(lambda: (counter() or 0) >= len(events), timeout=120, interval=0.5)
-                assert wait_for(lambda: sum(_ready(conn, n) for n in OLD) == 0 or None, timeout=30)
+                assert wait_for(lambda: ready_messages(amqp, OLD) == 0 or None, timeout=30)
 
                 # retired: no binding left, so a later credential fact goes to handle_officer's queue alone
                 for name in RETIRED:
-                    assert _bindings(zhifa_config, name) == set(), name
-                kept = _bindings(zhifa_config, "evt-gateway-officer.*--personnel.handle_officer")
+                    assert queue_bindings(vhost, name) == set(), name
+                kept = queue_bindings(vhost, "evt-gateway-officer.*--personnel.handle_officer")
                 assert {"officer.*", "credential.*", "training.*",
                         bundles.bundle_key("gateway", "personnel", "officer.*")} <= kept
 
@@ -104,25 +84,22 @@ def test_facts_left_in_the_earlier_queues_are_applied_once_and_those_queues_reti
     assert "the queue an earlier declaration gave credential.* alone" in log
 
     # personnel stopped, the retired queues empty and unused: the next start deletes them
-    with Connection(zhifa_config["AMQP_URI"]) as conn:
-        assert all(_ready(conn, name) == 0 for name in RETIRED)
-    assert retire_queues(zhifa_config["AMQP_URI"], "gateway.events", {name: () for name in RETIRED}) == []
-    with Connection(zhifa_config["AMQP_URI"]) as conn:
-        for name in RETIRED:
-            with pytest.raises(NotFound):
-                _ready(conn, name)
-        assert _ready(conn, "evt-gateway-officer.*--personnel.handle_officer") == 0  # (kept: not retired)
+    assert ready_messages(amqp, RETIRED) == 0
+    assert retire_queues(amqp, "gateway.events", {name: () for name in RETIRED}) == []
+    names = {q["name"] for q in vhost_queues(vhost)}
+    assert not names & set(RETIRED)
+    assert "evt-gateway-officer.*--personnel.handle_officer" in names  # (kept: not retired)
+    assert ready_messages(amqp, ["evt-gateway-officer.*--personnel.handle_officer"]) == 0
 
 
-def test_a_retired_queue_that_still_holds_facts_is_kept_unbound(zhifa_config):
+def test_a_retired_queue_that_still_holds_facts_is_kept_unbound(zhifa_config, vhost):
     """An earlier queue holding a fact is unbound but neither deleted nor reported empty."""
     exchange = event_exchange("gateway")
     name = "evt-gateway-training.*--personnel.handle_training"
     with Connection(zhifa_config["AMQP_URI"]) as conn:
         Queue(name, bindings=[binding(exchange, routing_key="training.*")], durable=True)(conn.channel()).declare()
         conn.Producer().publish({"x": 1}, exchange=exchange, routing_key="training.completed", declare=[exchange])
-        wait_for(lambda: _ready(conn, name) == 1, timeout=10)
+        wait_for(lambda: ready_messages(zhifa_config["AMQP_URI"], [name]) == 1, timeout=10)
     assert retire_queues(zhifa_config["AMQP_URI"], "gateway.events", {name: ("training.*",)}) == [(name, 1)]
-    assert _bindings(zhifa_config, name) == set()
-    with Connection(zhifa_config["AMQP_URI"]) as conn:
-        assert _ready(conn, name) == 1
+    assert queue_bindings(vhost, name) == set()
+    assert ready_messages(zhifa_config["AMQP_URI"], [name]) == 1

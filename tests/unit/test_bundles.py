@@ -61,7 +61,7 @@ def test_every_declared_consumer_of_the_gateway_has_a_handler_binding_its_key():
         module, _, name = declared.service.partition(":")
         cls = getattr(import_module(module), name)
         assert cls.name == declared.name
-        found = {(ep.event_type, *getattr(ep, "also", ())) for attr in dir(cls)
+        found = {getattr(ep, "patterns", (ep.event_type,)) for attr in dir(cls)
                  for ep in getattr(getattr(cls, attr), "nameko_entrypoints", ())
                  if isinstance(ep, EventHandler) and ep.source_service == "gateway"}
         assert found == wanted, declared.name

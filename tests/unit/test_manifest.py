@@ -22,7 +22,7 @@ def echo():
 def handlers(cls) -> dict[str, set]:
     """Each event handler's (source, pattern) bindings: its event type and the patterns it also takes."""
     return {attr: {(ep.source_service, pattern) for ep in getattr(cls, attr).nameko_entrypoints
-                   if isinstance(ep, EventHandler) for pattern in (ep.event_type, *getattr(ep, "also", ()))}
+                   if isinstance(ep, EventHandler) for pattern in getattr(ep, "patterns", (ep.event_type,))}
             for attr in dir(cls) if getattr(getattr(cls, attr), "nameko_entrypoints", None)}
 
 
