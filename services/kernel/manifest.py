@@ -153,6 +153,17 @@ class ServiceManifest:
     partition_key: str | None = None             # envelope path the relayed events are partitioned by (kernel/partitions.py)
     extra: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # (a declaration is loaded by every process, the gateway's included, which routes by it: a malformed
+        # `consumes` entry is refused here, where a plugin's broken declaration is logged and left out)
+        for entry in self.consumes:
+            source, patterns = entry if isinstance(entry, tuple) and len(entry) == 2 else (None, None)
+            patterns = (patterns,) if isinstance(patterns, str) else patterns
+            if not (isinstance(source, str) and source and isinstance(patterns, tuple) and patterns
+                    and all(isinstance(p, str) and p for p in patterns)):
+                raise ValueError(f"{self.name}: consumes entry {entry!r} is not (source, pattern) or "
+                                 "(source, (pattern, …)) of non-empty strings")
+
     @property
     def health_port(self) -> int | None:
         """Where the process serves /health and /metrics: its HTTP port if HTTP-facing, else METRICS_PORT."""
@@ -181,10 +192,10 @@ def handler_name(pattern: str) -> str:
 def _load(ep) -> ServiceManifest | None:
     try:
         obj = ep.load()
+        obj = obj() if callable(obj) and not isinstance(obj, ServiceManifest) else obj
     except Exception:  # a broken third-party declaration must not stop the suite
         log.exception("service declaration %s could not be loaded", ep.name)
         return None
-    obj = obj() if callable(obj) and not isinstance(obj, ServiceManifest) else obj
     if not isinstance(obj, ServiceManifest):
         log.error("entry point %s is not a ServiceManifest", ep.name)
         return None

@@ -145,3 +145,24 @@ def test_a_broken_declaration_does_not_stop_the_suite(monkeypatch):
     finally:
         monkeypatch.undo()
         m.manifests.cache_clear()
+
+
+@pytest.mark.parametrize("entry", [("gateway", ()), ("gateway", ("x.*", "")), ("", "x.*"), ("gateway",), "x.*",
+                                   ("gateway", ["x.*"]), ("gateway", 3)])
+def test_a_malformed_consumes_entry_is_refused_and_such_a_declaration_left_out(monkeypatch, entry):
+    with pytest.raises(ValueError, match="consumes entry"):
+        m.ServiceManifest(name="odd", title="t", service="x:Y", consumes=(entry,))
+
+    class EP:
+        name = "odd"
+
+        def load(self):
+            return lambda: m.ServiceManifest(name="odd", title="t", service="x:Y", consumes=(entry,))
+
+    monkeypatch.setattr(m, "entry_points", lambda group: [EP()])
+    m.manifests.cache_clear()
+    try:
+        assert m.manifests() == ()
+    finally:
+        monkeypatch.undo()
+        m.manifests.cache_clear()
