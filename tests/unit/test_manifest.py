@@ -138,13 +138,7 @@ def test_a_broken_declaration_does_not_stop_the_suite(monkeypatch):
         def load(self):
             return object()
 
-    monkeypatch.setattr(m, "entry_points", lambda group: [EP(), NotAManifest()])
-    m.manifests.cache_clear()
-    try:
-        assert m.manifests() == ()
-    finally:
-        monkeypatch.undo()
-        m.manifests.cache_clear()
+    assert _declared_by(monkeypatch, EP(), NotAManifest()) == ()
 
 
 @pytest.mark.parametrize("entry", [("gateway", ()), ("gateway", ("x.*", "")), ("", "x.*"), ("gateway",), "x.*",
@@ -159,10 +153,15 @@ def test_a_malformed_consumes_entry_is_refused_and_such_a_declaration_left_out(m
         def load(self):
             return lambda: m.ServiceManifest(name="odd", title="t", service="x:Y", consumes=(entry,))
 
-    monkeypatch.setattr(m, "entry_points", lambda group: [EP()])
+    assert _declared_by(monkeypatch, EP()) == ()
+
+
+def _declared_by(monkeypatch, *entry_points) -> tuple:
+    """The declarations loaded when these are the package's only entry points."""
+    monkeypatch.setattr(m, "entry_points", lambda group: list(entry_points))
     m.manifests.cache_clear()
     try:
-        assert m.manifests() == ()
+        return m.manifests()
     finally:
         monkeypatch.undo()
         m.manifests.cache_clear()
