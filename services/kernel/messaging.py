@@ -673,13 +673,22 @@ class BatchCollector:
     batches) and for at most BATCH_WAIT_MS when one is free (so a lone message waits only that long);
     then one worker gets the batch's items as a list and returns one outcome per item, which settles
     its message (`handle_message_processed`: ack, or the retry / dead-letter path). Nothing is acked
-    before the worker returned, i.e. after its writes."""
+    before the worker returned, i.e. after its writes.
+
+    A worker beside a running one starts only for a backlog: BATCH_BACKLOG_SHARE of a full batch
+    waiting. Below that the next batch waits for the running one and grows meanwhile. Without the
+    rule an even rate (events arriving a few at a time) kept both workers busy with small batches,
+    each paying a batch's commands (the case list's one per partition, the outbox marker, the
+    projections' reads) for a few events: the same work in more, smaller pieces, so the suite ran
+    the machine full at rates a burst passes easily. A burst still runs both workers (the prefetch
+    holds several full batches). 0 restores the earlier rule (any free worker takes what waits)."""
 
     def setup_batches(self, batch_max: int, *, raise_prefetch: bool = True, per_message: int = 1) -> None:
         """`per_message`: how many items one message may carry (a bundle's events); the prefetch, in
         messages, is divided by it, so about (BATCH_WORKERS + 1) × BATCH_MAX items wait unacked."""
         _, self.batch_wait, self.batch_workers = batch_settings()
         self.batch_max = batch_max
+        self.batch_backlog = config.checked("BATCH_BACKLOG_SHARE") * batch_max
         if raise_prefetch:  # the broker must hand over the batches being worked on and the next one
             prefetch = config.checked("PREFETCH_COUNT")
             wanted = -(-(self.batch_workers + 1) * self.batch_max // max(1, per_message))
@@ -722,8 +731,12 @@ class BatchCollector:
         self._flush()
 
     def _flush(self):
-        """Hand the next batch to a worker, unless BATCH_WORKERS are busy (the last one to finish does)."""
+        """Hand the next batch to a worker, unless BATCH_WORKERS are busy (the last one to finish does) or
+        a batch is being worked on and what waits is no backlog (below BATCH_BACKLOG_SHARE of a full
+        batch: the running one hands it over when it finishes, a bigger batch by then)."""
         if not self._buffer or self._inflight >= self.batch_workers:
+            return
+        if self._inflight and len(self._buffer) < self.batch_backlog:
             return
         batch, self._buffer = self._buffer[:self.batch_max], self._buffer[self.batch_max:]
         self._inflight += 1

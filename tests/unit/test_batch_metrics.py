@@ -1,5 +1,8 @@
-"""zhifa_batch_messages: how many messages each batch worker of a BatchCollector was handed."""
+"""When a BatchCollector hands a batch to a worker (BATCH_WORKERS, BATCH_BACKLOG_SHARE) and how many
+messages each got (zhifa_batch_messages)."""
+import pytest
 from kombu.message import Message
+from nameko import config as nameko_config
 from prometheus_client import REGISTRY
 
 from services.kernel.messaging import BatchCollector
@@ -56,3 +59,62 @@ def test_nothing_is_observed_while_every_worker_is_busy():
     for tag in range(1, 5):
         c.collect({}, Message(body=b"{}", delivery_tag=tag, channel=ch))
     assert (sample("zhifa_batch_messages_count") or 0) == before
+
+
+def handed():
+    return sample("zhifa_batch_messages_count") or 0
+
+
+@pytest.mark.parametrize("share,second_at", [(0.5, 5), (0.3, 3), (1, 10)])
+def test_a_second_worker_starts_only_for_a_backlog(share, second_at):
+    with nameko_config.patch({"BATCH_BACKLOG_SHARE": share, "BATCH_WORKERS": 2}, clear=False):
+        c, ch = Collector(batch_max=10), Channel()
+    c._inflight = 1  # one batch being worked on
+    before = handed()
+    for tag in range(1, second_at):  # below the share of a full batch: it waits for the running one
+        c.collect({}, Message(body=b"{}", delivery_tag=tag, channel=ch))
+        c._flush()  # (the BATCH_WAIT_MS timer)
+    assert handed() == before and len(c._buffer) == second_at - 1
+    c.collect({}, Message(body=b"{}", delivery_tag=second_at, channel=ch))  # a backlog: the second worker takes it
+    c._flush()
+    assert handed() == before + 1 and c._buffer == [] and c._inflight == 2
+
+
+def test_what_waits_below_the_backlog_goes_when_the_running_batch_finishes():
+    with nameko_config.patch({"BATCH_BACKLOG_SHARE": 0.5, "BATCH_WORKERS": 2}, clear=False):
+        c, ch = Collector(batch_max=10), Channel()
+    c._inflight = 1
+    before_count, before_sum = handed(), sample("zhifa_batch_messages_sum") or 0
+    for tag in range(1, 4):
+        c.collect({}, Message(body=b"{}", delivery_tag=tag, channel=ch))
+    c._flush()
+    assert handed() == before_count
+    c.handle_batch_result([], None, [])  # the running batch (no messages of its own here) finished
+    assert handed() == before_count + 1
+    assert sample("zhifa_batch_messages_sum") - before_sum == 3
+
+
+def test_with_no_batch_running_a_free_worker_takes_even_one_message():
+    with nameko_config.patch({"BATCH_BACKLOG_SHARE": 0.5}, clear=False):
+        c, ch = Collector(batch_max=10), Channel()
+    before = handed()
+    c.collect({}, Message(body=b"{}", delivery_tag=1, channel=ch))
+    c._flush()
+    assert handed() == before + 1
+
+
+def test_a_share_of_zero_lets_every_free_worker_take_what_waits():
+    with nameko_config.patch({"BATCH_BACKLOG_SHARE": 0, "BATCH_WORKERS": 2}, clear=False):
+        c, ch = Collector(batch_max=10), Channel()
+    c._inflight = 1
+    before = handed()
+    c.collect({}, Message(body=b"{}", delivery_tag=1, channel=ch))
+    c._flush()
+    assert handed() == before + 1
+
+
+@pytest.mark.parametrize("value", ["-0.1", 1.5, "half", True])
+def test_the_backlog_share_must_be_a_number_from_0_to_1(value):
+    with nameko_config.patch({"BATCH_BACKLOG_SHARE": value}, clear=False):
+        with pytest.raises(ValueError, match="^BATCH_BACKLOG_SHARE must be "):
+            Collector(batch_max=10)
