@@ -44,6 +44,7 @@ DEFAULTS: dict[str, Any] = {
     "BATCH_CONCURRENCY": 8,
     "BATCH_WORKERS": 2,
     "BATCH_BACKLOG_SHARE": 0.5,  # a batch worker beside a running one starts only for this share of a full batch waiting (kernel/messaging.py)
+    "BATCH_BACKLOG_WAIT_MS": 3000,  # … or once the running batch has taken this long
     "AGGREGATE_CACHE_MB": 16,
     "OUTBOX_UNIT_MARKER_MIN": 2,  # a batch saving this many aggregates of one kind marks their outboxes with one marker; 0 = one each (kernel/aggregates.py)
     "PROJECTION_CACHE_ENTRIES": 5000,
@@ -81,8 +82,8 @@ def load_config(path: str | None = None, env: dict[str, str] | None = None) -> d
 
 # Throughput tuning that an in-process container (a test's) also takes from a plain env var when
 # nameko's config does not set it, so `BATCH_MAX=50 pytest …` runs the whole suite batched.
-ENV_TUNING = ("BATCH_MAX", "BATCH_WAIT_MS", "BATCH_WORKERS", "BATCH_BACKLOG_SHARE", "BATCH_CONCURRENCY", "GC_THRESHOLDS",
-              "GC_FREEZE", "GATEWAY_BUNDLE_MAX", "PARTITIONS")
+ENV_TUNING = ("BATCH_MAX", "BATCH_WAIT_MS", "BATCH_WORKERS", "BATCH_BACKLOG_SHARE", "BATCH_BACKLOG_WAIT_MS",
+              "BATCH_CONCURRENCY", "GC_THRESHOLDS", "GC_FREEZE", "GATEWAY_BUNDLE_MAX", "PARTITIONS")
 
 
 def number(key: str, *, integer: bool = True, minimum: float = 1, above: bool = False,
@@ -165,6 +166,7 @@ NUMBERS: dict[str, Callable[[str], Any]] = {
     "BATCH_CONCURRENCY": positive_int,
     "BATCH_WORKERS": positive_int,
     "BATCH_BACKLOG_SHARE": partial(number, integer=False, minimum=0, maximum=1),
+    "BATCH_BACKLOG_WAIT_MS": partial(number, integer=False, minimum=0),
     "AGGREGATE_CACHE_MB": partial(number, integer=False, minimum=0),
     "OUTBOX_UNIT_MARKER_MIN": non_negative_int,
     "PROJECTION_CACHE_ENTRIES": non_negative_int,

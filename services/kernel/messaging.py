@@ -19,6 +19,7 @@ import lzma
 import socket
 import struct
 import sys
+import time
 import uuid
 import zlib
 from dataclasses import dataclass
@@ -689,6 +690,8 @@ class BatchCollector:
         _, self.batch_wait, self.batch_workers = batch_settings()
         self.batch_max = batch_max
         self.batch_backlog = config.checked("BATCH_BACKLOG_SHARE") * batch_max
+        self.batch_backlog_wait = config.checked("BATCH_BACKLOG_WAIT_MS") / 1000
+        self._running_since = 0.0  # when the batch being worked on (the first of those) was handed over
         if raise_prefetch:  # the broker must hand over the batches being worked on and the next one
             prefetch = config.checked("PREFETCH_COUNT")
             wanted = -(-(self.batch_workers + 1) * self.batch_max // max(1, per_message))
@@ -723,22 +726,32 @@ class BatchCollector:
     def _register(self, message) -> None:
         self._acks.setdefault(message.channel, _ChannelAcks()).collected.add(message.delivery_tag)
 
-    def _flush_later(self):
+    def _flush_later(self, wait: float | None = None):
         import eventlet
 
-        eventlet.sleep(self.batch_wait)
+        eventlet.sleep(self.batch_wait if wait is None else wait)
         self._flush_pending = False
         self._flush()
 
     def _flush(self):
         """Hand the next batch to a worker, unless BATCH_WORKERS are busy (the last one to finish does) or
         a batch is being worked on and what waits is no backlog (below BATCH_BACKLOG_SHARE of a full
-        batch: the running one hands it over when it finishes, a bigger batch by then)."""
+        batch: the running one hands it over when it finishes, a bigger batch by then) — for at most
+        BATCH_BACKLOG_WAIT_MS of that batch's work (one held up by a lease or a slow database does not
+        hold up what arrives behind it longer)."""
         if not self._buffer or self._inflight >= self.batch_workers:
             return
         if self._inflight and len(self._buffer) < self.batch_backlog:
-            return
+            left = self._running_since + self.batch_backlog_wait - time.monotonic()
+            if left > 0:
+                if not self._flush_pending:  # (looked at again then, if nothing hands it over before)
+                    self._flush_pending = True
+                    self.container.spawn_managed_thread(partial(self._flush_later, left),
+                                                        identifier=self._label("flush"))
+                return
         batch, self._buffer = self._buffer[:self.batch_max], self._buffer[self.batch_max:]
+        if not self._inflight:
+            self._running_since = time.monotonic()
         self._inflight += 1
         from nameko.exceptions import ContainerBeingKilled
 

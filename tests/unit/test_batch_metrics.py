@@ -1,5 +1,7 @@
 """When a BatchCollector hands a batch to a worker (BATCH_WORKERS, BATCH_BACKLOG_SHARE) and how many
 messages each got (zhifa_batch_messages)."""
+import time
+
 import pytest
 from kombu.message import Message
 from nameko import config as nameko_config
@@ -65,11 +67,16 @@ def handed():
     return sample("zhifa_batch_messages_count") or 0
 
 
+def running(c, since=0.0):
+    """One batch being worked on, handed over `since` seconds ago."""
+    c._inflight, c._running_since = 1, time.monotonic() - since
+
+
 @pytest.mark.parametrize("share,second_at", [(0.5, 5), (0.3, 3), (1, 10)])
 def test_a_second_worker_starts_only_for_a_backlog(share, second_at):
     with nameko_config.patch({"BATCH_BACKLOG_SHARE": share, "BATCH_WORKERS": 2}, clear=False):
         c, ch = Collector(batch_max=10), Channel()
-    c._inflight = 1  # one batch being worked on
+    running(c)
     before = handed()
     for tag in range(1, second_at):  # below the share of a full batch: it waits for the running one
         c.collect({}, Message(body=b"{}", delivery_tag=tag, channel=ch))
@@ -83,7 +90,7 @@ def test_a_second_worker_starts_only_for_a_backlog(share, second_at):
 def test_what_waits_below_the_backlog_goes_when_the_running_batch_finishes():
     with nameko_config.patch({"BATCH_BACKLOG_SHARE": 0.5, "BATCH_WORKERS": 2}, clear=False):
         c, ch = Collector(batch_max=10), Channel()
-    c._inflight = 1
+    running(c)
     before_count, before_sum = handed(), sample("zhifa_batch_messages_sum") or 0
     for tag in range(1, 4):
         c.collect({}, Message(body=b"{}", delivery_tag=tag, channel=ch))
@@ -106,15 +113,38 @@ def test_with_no_batch_running_a_free_worker_takes_even_one_message():
 def test_a_share_of_zero_lets_every_free_worker_take_what_waits():
     with nameko_config.patch({"BATCH_BACKLOG_SHARE": 0, "BATCH_WORKERS": 2}, clear=False):
         c, ch = Collector(batch_max=10), Channel()
-    c._inflight = 1
+    running(c)
     before = handed()
     c.collect({}, Message(body=b"{}", delivery_tag=1, channel=ch))
     c._flush()
     assert handed() == before + 1
 
 
+def test_a_batch_running_longer_than_the_backlog_wait_no_longer_holds_up_what_arrived_behind_it():
+    with nameko_config.patch({"BATCH_BACKLOG_SHARE": 0.5, "BATCH_BACKLOG_WAIT_MS": 3000, "BATCH_WORKERS": 2},
+                             clear=False):
+        c, ch = Collector(batch_max=10), Channel()
+    running(c, since=1.0)
+    before = handed()
+    c.collect({}, Message(body=b"{}", delivery_tag=1, channel=ch))
+    c._flush_pending = False  # (the BATCH_WAIT_MS timer has fired)
+    c._flush()
+    assert handed() == before and c.container.spawned[-1].endswith(".flush[svc_batch_metrics.handle_test]")
+    assert c._flush_pending  # looked at again when the wait is over
+    running(c, since=3.1)  # the running batch has taken longer than BATCH_BACKLOG_WAIT_MS
+    c._flush()
+    assert handed() == before + 1 and c._buffer == []
+
+
 @pytest.mark.parametrize("value", ["-0.1", 1.5, "half", True])
 def test_the_backlog_share_must_be_a_number_from_0_to_1(value):
     with nameko_config.patch({"BATCH_BACKLOG_SHARE": value}, clear=False):
         with pytest.raises(ValueError, match="^BATCH_BACKLOG_SHARE must be "):
+            Collector(batch_max=10)
+
+
+@pytest.mark.parametrize("value", ["-1", "soon", True])
+def test_the_backlog_wait_must_be_a_non_negative_number(value):
+    with nameko_config.patch({"BATCH_BACKLOG_WAIT_MS": value}, clear=False):
+        with pytest.raises(ValueError, match="^BATCH_BACKLOG_WAIT_MS must be "):
             Collector(batch_max=10)
