@@ -44,7 +44,7 @@ DEFAULTS: dict[str, Any] = {
     "BATCH_CONCURRENCY": 8,
     "BATCH_WORKERS": 2,
     "BATCH_BACKLOG_SHARE": 0.5,  # a batch worker beside a running one starts only for this share of a full batch waiting (kernel/messaging.py)
-    "BATCH_BACKLOG_WAIT_MS": 3000,  # … or once the running batch has taken this long
+    "BATCH_BACKLOG_WAIT_MS": 500,  # … or once the running batch has taken this long
     "AGGREGATE_CACHE_MB": 16,
     "OUTBOX_UNIT_MARKER_MIN": 2,  # a batch saving this many aggregates of one kind marks their outboxes with one marker; 0 = one each (kernel/aggregates.py)
     "PROJECTION_CACHE_ENTRIES": 5000,

@@ -677,7 +677,8 @@ class BatchCollector:
     before the worker returned, i.e. after its writes.
 
     A worker beside a running one starts only for a backlog: BATCH_BACKLOG_SHARE of a full batch
-    waiting. Below that the next batch waits for the running one and grows meanwhile. Without the
+    waiting, or the running batch having taken BATCH_BACKLOG_WAIT_MS. Until then the next batch waits
+    for the running one and grows meanwhile. Without the
     rule an even rate (events arriving a few at a time) kept both workers busy with small batches,
     each paying a batch's commands (the case list's one per partition, the outbox marker, the
     projections' reads) for a few events: the same work in more, smaller pieces, so the suite ran
