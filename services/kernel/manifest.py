@@ -158,7 +158,7 @@ class ServiceManifest:
         # `consumes` entry is refused here, where a plugin's broken declaration is logged and left out)
         for entry in self.consumes:
             source, patterns = entry if isinstance(entry, tuple) and len(entry) == 2 else (None, None)
-            patterns = (patterns,) if isinstance(patterns, str) else patterns
+            patterns = _patterns(patterns)
             if not (isinstance(source, str) and source and isinstance(patterns, tuple) and patterns
                     and all(isinstance(p, str) and p for p in patterns)):
                 raise ValueError(f"{self.name}: consumes entry {entry!r} is not (source, pattern) or "
@@ -172,8 +172,7 @@ class ServiceManifest:
     def handlers(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
         """(source, patterns) of each declared handler, in declaration order: a handler (and its queue)
         is named after its first pattern and bound to all of them (`consumes`)."""
-        return tuple((source, (patterns,) if isinstance(patterns, str) else tuple(patterns))
-                     for source, patterns in self.consumes)
+        return tuple((source, _patterns(patterns)) for source, patterns in self.consumes)
 
     def consumed(self) -> tuple[tuple[str, str], ...]:
         """Every declared (source, pattern), a handler's patterns one by one."""
@@ -182,6 +181,11 @@ class ServiceManifest:
     def aggregate_for(self, event_type: str) -> Aggregate | None:
         """The aggregate whose routes match `event_type` (first match, declaration order)."""
         return next((a for a in self.aggregates if any(fnmatchcase(event_type, r) for r in a.routes)), None)
+
+
+def _patterns(declared: Any) -> Any:
+    """A `consumes` entry's patterns as a tuple: one pattern written alone is a tuple of one."""
+    return (declared,) if isinstance(declared, str) else declared
 
 
 def handler_name(pattern: str) -> str:
