@@ -718,8 +718,9 @@ class BatchCollector:
         if not isinstance(message, BundlePart):
             self._register(message)
         self._buffer.append((item, message))
-        if len(self._buffer) >= self.batch_max:
-            self._flush()
+        waiting = len(self._buffer)
+        if waiting >= self.batch_max or (self._inflight and self.batch_backlog and waiting >= self.batch_backlog):
+            self._flush()  # a full batch, or a backlog beside a running one
         elif not self._flush_pending:
             self._flush_pending = True
             self.container.spawn_managed_thread(self._flush_later, identifier=self._label("flush"))

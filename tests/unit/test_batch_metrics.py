@@ -87,6 +87,18 @@ def test_a_second_worker_starts_only_for_a_backlog(share, second_at):
     assert handed() == before + 1 and c._buffer == [] and c._inflight == 2
 
 
+def test_a_backlog_reached_while_a_batch_runs_goes_to_the_second_worker_as_it_arrives():
+    with nameko_config.patch({"BATCH_BACKLOG_SHARE": 0.5, "BATCH_WORKERS": 2}, clear=False):
+        c, ch = Collector(batch_max=10), Channel()
+    running(c)
+    before = handed()
+    for tag in range(1, 5):
+        c.collect({}, Message(body=b"{}", delivery_tag=tag, channel=ch))
+    assert handed() == before  # (no timer runs here: only the collect itself hands it over)
+    c.collect({}, Message(body=b"{}", delivery_tag=5, channel=ch))
+    assert handed() == before + 1 and c._buffer == []
+
+
 def test_what_waits_below_the_backlog_goes_when_the_running_batch_finishes():
     with nameko_config.patch({"BATCH_BACKLOG_SHARE": 0.5, "BATCH_WORKERS": 2}, clear=False):
         c, ch = Collector(batch_max=10), Channel()
