@@ -38,11 +38,12 @@ The compare-and-set saves that green threads of one process make to one collecti
 moment (a batch's aggregates are applied concurrently, BATCH_CONCURRENCY) go out together
 (`sidewrites.grouped`, `_send_saves`): one bulk of versioned replaces and one of inserts, ≤ MAX_OPS
 each (group commit, like the outbox markers' `together`). Each save writes a random token first into
-the document's `_w` (the last WRITE_TOKENS saves' tokens, newest first). When a bulk's count is not
-the whole bulk's (one of it lost, a new aggregate collided, or FerretDB v1 answered an error without
-counts) each writer of that bulk reads its own document's `version` and `_w`: its token there means
-it won; absent while fewer than WRITE_TOKENS saves followed, it lost (the usual retry); otherwise
-the outcome is unknown and the writer fails (never taken as won). A single save, or any save without
+the document's `_w` (the last WRITE_TOKENS saves' tokens, newest first; a token names the version
+it saved). When a bulk's count is not the whole bulk's (one of it lost, a new aggregate collided, or
+FerretDB v1 answered an error without counts) each writer of that bulk reads its own document's
+`version` and `_w`: its token there means it won; absent while fewer than WRITE_TOKENS writes
+followed, or while a token of a save at or before its version is still kept, it lost (the usual
+retry); otherwise the outcome is unknown and the writer fails (never taken as won). A single save, or any save without
 eventlet's monkey patching, goes alone as one insert_one / replace_one.
 """
 from __future__ import annotations
@@ -80,6 +81,22 @@ MARKER_GRACE = timedelta(minutes=10)
 # the write tokens of an aggregate's last saves kept in its document (`_w`, newest first): a writer
 # whose save went out in a group bulk that did not answer for each save finds its own among them
 WRITE_TOKENS = 4
+
+
+def write_token(version: int) -> str:
+    """A save's token, `<version>-<48 random bits>`: the version it saves, so a writer whose token is gone
+    can tell a save of its version or an older one still kept (it lost) from WRITE_TOKENS saves after it
+    (unknown). Documents saved before 2026-12-04 hold bare random integers (no version to read)."""
+    return f"{version}-{random.getrandbits(48):012x}"
+
+
+def _token_version(token: Any) -> int | None:
+    """The version a write token saved (None: a token without one)."""
+    if isinstance(token, str):
+        head, sep, _ = token.partition("-")
+        if sep and head.isdigit():
+            return int(head)
+    return None
 
 
 def derived_event_id(*parts: str) -> str:
@@ -300,7 +317,7 @@ class _Save:
     expected: int | None
     version: int  # the version saved
     doc: Mapping[str, Any]  # as stored (packed; encoded once, packing.Encoded), holding `token` first in `_w`
-    token: int
+    token: Any  # `write_token(version)` (an int in tests written before it)
 
 
 def _save_alone(collection: Collection, save: _Save) -> bool:
@@ -395,13 +412,21 @@ def _read_back(collection: Collection, saves: list[_Save], part: list[int], out:
 
 def _told(save: _Save, stored: dict | None) -> bool | None:
     """Whether `save` won, from its document as read after the save (`version` and `_w`): gone, lost;
-    its token among the last write tokens, won; absent while fewer than WRITE_TOKENS saves followed,
-    lost (had it won, its token would still be there); else None (not known)."""
+    its token among the last write tokens, won; absent while fewer than WRITE_TOKENS writes followed, or
+    while a token of a save at or before its version is kept (tokens leave oldest first: had it won, its
+    own would still be there), lost; else None (not known).
+
+    The second rule tells the saves that lost to *version bumps* (`mark_due`: `$inc version`, no token):
+    penalty makes a case due once per officer or item change it refers to, so a case can move on by
+    more than WRITE_TOKENS versions between a save and its read back with no save among them."""
     if stored is None:
         return False
-    if save.token in (stored.get("_w") or []):
+    kept = stored.get("_w") or []
+    if save.token in kept:
         return True
     if stored.get("version", 0) - save.version < WRITE_TOKENS:
+        return False
+    if any(v is not None and v <= save.version for v in map(_token_version, kept)):
         return False
     return None
 
@@ -797,7 +822,7 @@ class AggregateStore:
                 indexed = new_due
                 # (guessed new: an aggregate that exists after all keeps its own date when that is earlier)
                 self._set_due(agg_id, indexed, now=not covered, earliest=guessed)
-            token = random.getrandbits(62)
+            token = write_token(new["version"])
             new["_w"] = [token, *list((doc or {}).get("_w") or [])[:WRITE_TOKENS - 1]]
             encoded = self.layout.encode(new)  # (the bytes written are the bytes cached)
             if not self._save(_Save(agg_id, None if doc is None else doc["version"], new["version"],
