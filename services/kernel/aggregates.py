@@ -43,8 +43,8 @@ it saved). When a bulk's count is not the whole bulk's (one of it lost, a new ag
 FerretDB v1 answered an error without counts) each writer of that bulk reads its own document's
 `version` and `_w`: its token there means it won; absent while fewer than WRITE_TOKENS writes
 followed, or while a token of a save at or before its version is still kept, it lost (the usual
-retry); otherwise the outcome is unknown and the writer fails (never taken as won). A single save, or any save without
-eventlet's monkey patching, goes alone as one insert_one / replace_one.
+retry); otherwise the outcome is unknown and the writer fails (never taken as won). A single save, or
+any save without eventlet's monkey patching, goes alone as one insert_one / replace_one.
 """
 from __future__ import annotations
 
