@@ -700,6 +700,7 @@ class BatchCollector:
         self._buffer: list = []
         self._flush_pending = False
         self._inflight = 0
+        self._stopping = False
         self._acks: dict = {}  # channel -> _ChannelAcks: what was collected there, what waits for an ack
         from services.kernel.metrics import BATCH_MESSAGES
 
@@ -708,6 +709,18 @@ class BatchCollector:
     def batch_context(self, messages: list) -> dict:
         """The context data of a batch's worker (none by default)."""
         return {}
+
+    def stop_batches(self) -> None:
+        """Hand no further batch to a worker. A stopping container waits for the workers running, then
+        stops the database clients; a batch handed over after that (a BATCH_WAIT_MS timer firing, a
+        finished batch handing on what waits) ran on closed clients and sent each of its messages the
+        retry way (145 `Cannot use MongoClient after close` at one bench's stop). What waits stays unacked:
+        the broker hands it out again when the connection closes."""
+        self._stopping = True
+
+    def stop(self):
+        self.stop_batches()
+        super().stop()
 
     def _label(self, what: str) -> str:
         return f"{type(self).__name__}.{what}[{self.container.service_name}.{self.method_name}]"
@@ -741,7 +754,7 @@ class BatchCollector:
         batch: the running one hands it over when it finishes, a bigger batch by then) — for at most
         BATCH_BACKLOG_WAIT_MS of that batch's work (one held up by a lease or a slow database does not
         hold up what arrives behind it longer)."""
-        if not self._buffer or self._inflight >= self.batch_workers:
+        if not self._buffer or self._inflight >= self.batch_workers or getattr(self, "_stopping", False):
             return
         if self._inflight and len(self._buffer) < self.batch_backlog:
             left = self._running_since + self.batch_backlog_wait - time.monotonic()

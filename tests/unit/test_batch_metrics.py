@@ -160,3 +160,20 @@ def test_the_backlog_wait_must_be_a_non_negative_number(value):
     with nameko_config.patch({"BATCH_BACKLOG_WAIT_MS": value}, clear=False):
         with pytest.raises(ValueError, match="^BATCH_BACKLOG_WAIT_MS must be "):
             Collector(batch_max=10)
+
+
+def test_once_the_entrypoint_stops_no_batch_is_handed_to_a_worker():
+    """A stopping container waits for the workers running, then stops the database clients: a batch handed
+    over after the entrypoint's stop (a BATCH_WAIT_MS timer firing, a finished batch handing on what
+    waits) ran on closed clients and sent every message the retry way. What waits stays unacked; the
+    broker hands it out again when the connection closes."""
+    c, ch = Collector(batch_max=5), Channel()
+    before = sample("zhifa_batch_messages_count") or 0
+    for tag in range(1, 4):
+        c.collect({}, Message(body=b"{}", delivery_tag=tag, channel=ch))
+    c.stop_batches()
+    c._flush()  # (the timer)
+    for tag in range(4, 10):  # (a full batch's worth arriving late)
+        c.collect({}, Message(body=b"{}", delivery_tag=tag, channel=ch))
+    assert (sample("zhifa_batch_messages_count") or 0) - before == 0
+    assert len(c._buffer) == 9
