@@ -754,7 +754,7 @@ class BatchCollector:
         batch: the running one hands it over when it finishes, a bigger batch by then) — for at most
         BATCH_BACKLOG_WAIT_MS of that batch's work (one held up by a lease or a slow database does not
         hold up what arrives behind it longer)."""
-        if not self._buffer or self._inflight >= self.batch_workers or getattr(self, "_stopping", False):
+        if not self._buffer or self._inflight >= self.batch_workers or self._stopping:
             return
         if self._inflight and len(self._buffer) < self.batch_backlog:
             left = self._running_since + self.batch_backlog_wait - time.monotonic()
