@@ -169,6 +169,20 @@ def _order_violation(mapping: dict, path: str) -> list[Violation]:
     return out
 
 
+_PLAIN_LEAVES = frozenset({int, bool, type(None)})  # (floats need the finiteness check)
+
+
+def _plain_text(value: Any) -> bool:
+    """A string no rule of `_string_violation` can fail on, already in NFC: printable ASCII (no control,
+    bidi, surrogate or zero-width character; all spaces or empty is not "zero-width only")."""
+    return type(value) is str and value.isascii() and value.isprintable()
+
+
+def _plain_key(key: Any) -> bool:
+    """A key `inspect_values` keeps as it is: printable ASCII (so no NUL), not empty, no `$` first, no `.`."""
+    return _plain_text(key) and key != "" and key[0] != "$" and "." not in key
+
+
 def inspect_values(value: Any, path: str = "", depth: int = 0) -> tuple[Any, list[Violation]]:
     """Everything checkable from the event alone that cerberus does not check, in one walk.
 
@@ -180,6 +194,8 @@ def inspect_values(value: Any, path: str = "", depth: int = 0) -> tuple[Any, lis
     if depth > MAX_DEPTH:
         return value, [Violation(path or "$root", "max_depth", f"嵌套层级超过 {MAX_DEPTH}")]
     if isinstance(value, str):
+        if value.isascii() and value.isprintable():  # (no rule can fail on it, and it is NFC: `_plain_text`)
+            return value, []
         bad = _string_violation(value, path or "$root")
         if bad is not None:
             return value, [bad]
@@ -189,7 +205,11 @@ def inspect_values(value: Any, path: str = "", depth: int = 0) -> tuple[Any, lis
     out: list[Violation] = []
     if isinstance(value, dict):
         clean = {}
+        leaf_ok = depth < MAX_DEPTH  # (a child at depth + 1 is within MAX_DEPTH)
         for k, v in value.items():
+            if leaf_ok and _plain_key(k) and (type(v) in _PLAIN_LEAVES or _plain_text(v)):
+                clean[k] = v  # (what the walk below returns for it, without building its path)
+                continue
             p = f"{path}.{k}" if path else str(k)
             if not isinstance(k, str) or not k or k.startswith("$") or "." in k or "\x00" in k:
                 if k == "":
