@@ -118,6 +118,12 @@ for p in "${PATCHES[@]}"; do
     patch -p1 --forward --batch --quiet < "$p" || die "patch $(basename "$p") does not apply to FerretDB $FERRETDB_VERSION"
 done
 
+# 3b. the Go tests of the package our sjson patches change (0018's scanner and 0019's encoders against
+#     encoding/json, and FerretDB's own sjson tests): a patch that changes what is stored fails the build
+say "testing internal/handler/sjson (patches 0018, 0019)"
+CGO_ENABLED=0 "$GO" test -buildvcs=false -count=1 ./internal/handler/sjson/ >&2 \
+    || die "FerretDB's sjson tests fail with the patches applied"
+
 # 4. build (pure Go SQLite driver; no cgo needed). -buildvcs=false: the copy lives inside the
 #    project's git work tree, whose VCS state must not be stamped into FerretDB.
 CGO_ENABLED=0 "$GO" build -buildvcs=false -trimpath -o "$OUT.tmp" ./cmd/ferretdb
