@@ -194,7 +194,7 @@ def inspect_values(value: Any, path: str = "", depth: int = 0) -> tuple[Any, lis
     if depth > MAX_DEPTH:
         return value, [Violation(path or "$root", "max_depth", f"嵌套层级超过 {MAX_DEPTH}")]
     if isinstance(value, str):
-        if value.isascii() and value.isprintable():  # (no rule can fail on it, and it is NFC: `_plain_text`)
+        if _plain_text(value):  # (no rule can fail on it, and it is NFC)
             return value, []
         bad = _string_violation(value, path or "$root")
         if bad is not None:
