@@ -93,7 +93,8 @@ mv "$SRC.tmp" "$SRC"
 
 # 2b. a third-party module one of our patches changes (its paths start with zhifa/<copy>/) is copied
 #     from the module cache into the source tree and used in place of the original (go.mod replace)
-for m in "modernc.org/sqlite=zhifa/modernc-sqlite" "modernc.org/memory=zhifa/modernc-memory"; do
+for m in "modernc.org/sqlite=zhifa/modernc-sqlite" "modernc.org/memory=zhifa/modernc-memory" \
+         "github.com/FerretDB/wire=zhifa/ferretdb-wire"; do
     mod="${m%%=*}" rel="${m#*=}"
     grep -q "^+++ b/$rel/" "${PATCHES[@]}" /dev/null || continue
     ver="$(awk -v m="$mod" '$1 == m || ($1 == "require" && $2 == m) { print ($1 == m) ? $2 : $3; exit }' "$SRC/go.mod")"
@@ -123,6 +124,13 @@ done
 say "testing internal/handler/sjson (patches 0018, 0019)"
 CGO_ENABLED=0 "$GO" test -buildvcs=false -count=1 ./internal/handler/sjson/ >&2 \
     || die "FerretDB's sjson tests fail with the patches applied"
+# 3c. the wire module's tests, its patched copy's (0020's fast check against DecodeDeep and the NaN check,
+#     and the module's own message tests)
+if [[ -d "$SRC/zhifa/ferretdb-wire" ]]; then
+    say "testing github.com/FerretDB/wire (patch 0020)"
+    CGO_ENABLED=0 "$GO" test -buildvcs=false -count=1 github.com/FerretDB/wire >&2 \
+        || die "the wire module's tests fail with the patches applied"
+fi
 
 # 4. build (pure Go SQLite driver; no cgo needed). -buildvcs=false: the copy lives inside the
 #    project's git work tree, whose VCS state must not be stamped into FerretDB.
