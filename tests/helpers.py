@@ -203,6 +203,11 @@ def scratch_database(servers: dict, suffix: str, *, tz_aware: bool = True, socke
         client.close()
 
 
+def is_ferretdb(db) -> bool:
+    """Whether `db` is served by FerretDB (its buildInfo names its version), not MongoDB."""
+    return "ferretdbVersion" in db.client.admin.command("buildInfo")
+
+
 def run_concurrently(work: list, apply, workers: int = 8) -> list:
     """Pop items of `work` from `workers` threads at once and apply each; the results, in the order done."""
     import threading

@@ -11,6 +11,7 @@ the index search. They run against whichever server the suite uses.
 import pytest
 from bson import ObjectId
 
+from tests.helpers import is_ferretdb
 from tests.integration.test_ferretdb_skip import db  # noqa: F401  (fixture: a database of its own, dropped after)
 
 OIDS = [ObjectId(f"{n:024x}") for n in range(1, 6)]
@@ -107,7 +108,7 @@ def test_in_on_an_empty_or_missing_collection(db):  # noqa: F811
 
 
 def _is_ferretdb_sqlite(db):
-    if "ferretdbVersion" not in db.client.admin.command("buildInfo"):
+    if not is_ferretdb(db):
         return False
     plan = db.command("explain", {"find": "docs", "filter": {"_id": "s001"}}).get("queryPlanner") or {}
     return any("USING INDEX" in str(row) for row in plan.get("Plan", []))  # (PostgreSQL's plan reads otherwise)

@@ -19,13 +19,10 @@ from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 from pymongo.errors import PyMongoError
 
+from tests.helpers import is_ferretdb
 from tests.integration.test_ferretdb_skip import db  # noqa: F401  (fixture: a database of its own, dropped after)
 
 RAW = CodecOptions(document_class=RawBSONDocument)
-
-
-def _ferretdb(db) -> bool:  # noqa: F811
-    return "ferretdb" in str(db.client.server_info()).lower()
 
 
 def _document(i: int) -> dict:
@@ -49,7 +46,7 @@ def test_documents_of_every_kind_pass_and_read_back_byte_for_byte(db):  # noqa: 
 
 @pytest.mark.parametrize("where", ["top", "nested", "array", "filter", "update"])
 def test_nan_is_refused_and_nothing_is_stored(db, where):  # noqa: F811
-    if not _ferretdb(db):
+    if not is_ferretdb(db):
         pytest.skip("MongoDB stores NaN: the refusal is FerretDB's")
     db.w.insert_one({"_id": "base", "x": 1.0})
     doc = {"_id": "n", "x": 1.0, "nested": {"a": {"b": 2.0}}, "arr": [1.0, 2.0]}
@@ -70,7 +67,7 @@ def test_nan_is_refused_and_nothing_is_stored(db, where):  # noqa: F811
 
 
 def test_a_type_ferretdb_refuses_is_refused(db):  # noqa: F811
-    if not _ferretdb(db):
+    if not is_ferretdb(db):
         pytest.skip("MongoDB stores MinKey: the refusal is FerretDB's")
     with pytest.raises(PyMongoError):
         db.w.insert_one({"_id": "m", "k": {"deep": [MinKey()]}})
