@@ -136,7 +136,7 @@ fi
 
 # 3d. the SQLite driver copy's test of 0024 (the WAL written a run of frames at a time holds the frames
 #     written one by one, and recovers from a crash to the rows written)
-if grep -q "^+++ b/zhifa/modernc-sqlite/zhifa_wal_frames_test.go" "${PATCHES[@]}" /dev/null; then
+if [[ -f "$SRC/zhifa/modernc-sqlite/zhifa_wal_frames_test.go" ]]; then
     say "testing modernc.org/sqlite's WAL frames (patch 0024)"
     CGO_ENABLED=0 "$GO" test -buildvcs=false -count=1 -run 'TestZhifaWal' modernc.org/sqlite >&2 \
         || die "the SQLite driver's WAL test fails with the patches applied"
