@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import sys
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Mapping, NamedTuple
+from typing import Any, Callable, Iterable, Mapping
 
 from pymongo import ReturnDocument, UpdateOne
 from pymongo.collection import Collection
@@ -30,7 +30,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from services.kernel.aggregates import AggregateStore
-from services.kernel.mongo import by_id, insert_new
+from services.kernel.mongo import Failed, by_id, insert_new
 from services.kernel.packing import unpack_from
 from services.kernel.sidewrites import chunked
 
@@ -84,11 +84,6 @@ def store_projection(col: Collection, key: str, version: int, payload: dict, now
     except DuplicateKeyError:  # a newer version is stored: the filter missed and the insert collided
         return False, None
     return True, old
-
-
-class Failed(NamedTuple):
-    """A projection whose write raised (`store_projections`): its message's retry / dead-letter way."""
-    exc_info: tuple
 
 
 def store_projections(col: Collection, entries: list[tuple[str, int, dict]], now: datetime) -> list:

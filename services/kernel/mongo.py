@@ -6,7 +6,7 @@ FerretDB v1 has no transactions, so every state change is a single-document writ
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, NamedTuple
 
 import pymongo
 from pymongo import monitoring
@@ -230,3 +230,10 @@ def by_id(col: Collection, ids: Iterable[Any], projection: dict | None = None) -
 
 class ConcurrencyError(Exception):
     """Someone else saved the same document first; reload and retry."""
+
+
+class Failed(NamedTuple):
+    """One item of a batch whose write raised (a projection of `store_projections` in penalty and inspection):
+    the worker puts its `exc_info` in that message's outcome, so the message takes the retry / dead-letter
+    way alone while the others are acked."""
+    exc_info: tuple

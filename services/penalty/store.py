@@ -22,7 +22,7 @@ import time
 import uuid
 import weakref
 from datetime import datetime
-from typing import Any, Callable, Iterable, NamedTuple
+from typing import Any, Callable, Iterable
 
 import bson
 from pymongo import DeleteOne, ReplaceOne, ReturnDocument, UpdateOne
@@ -38,7 +38,7 @@ from services.kernel.process_memo import ProcessMemo
 from services.kernel.memo import Memo, remembered
 from services.kernel.metrics import MARKED_DUE
 from services.kernel.mongo import ConcurrencyError  # noqa: F401 (raised by the lease; callers catch store.ConcurrencyError)
-from services.kernel.mongo import by_id, companion, insert_new
+from services.kernel.mongo import Failed, by_id, companion, insert_new
 from services.kernel.packing import reading, unpack_from
 from services.kernel.projection_cache import ProjectionReader, record_change, record_changes, shared_cache
 from services.kernel.sidewrites import SideWrites, deferred, in_flight
@@ -132,11 +132,6 @@ def _write_alone(col: Collection, kind: str, key: str, version: int, payload: di
     except DuplicateKeyError:  # a newer version is stored: the filter missed and the insert collided
         return (False, False), False
     return _officer_answer(old, version, payload), True
-
-
-class Failed(NamedTuple):
-    """A projection whose write raised (`store_projections`): the message's retry / dead-letter way."""
-    exc_info: tuple
 
 
 def store_projections(db: Database, kind: str, payloads: list[dict], now: datetime) -> list:
