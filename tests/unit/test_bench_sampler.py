@@ -1,0 +1,69 @@
+"""The bench's visibility sampler (services/simulator/bench.py `VisibilitySampler`): the samples due at one tick
+are looked at with one read per collection, a fact seen settles its sample with its latency, and a fact not
+seen yet is looked at again after max(20 ms, 10% of its age), at most 0.5 s later."""
+from services.simulator import bench
+
+
+class FakeStore:
+    """What the sampler reads: the facts stored per (service, collection, aggregate), and every read asked."""
+
+    def __init__(self):
+        self.facts: dict[tuple[str, str, str], set[str]] = {}
+        self.reads: list[tuple[str, str, frozenset]] = []
+
+    def facts_of(self, service, collection, agg_ids):
+        ids = frozenset(agg_ids)
+        self.reads.append((service, collection, ids))
+        return {agg: set(self.facts[(service, collection, agg)]) for agg in ids
+                if (service, collection, agg) in self.facts}
+
+
+def test_samples_due_at_one_tick_are_read_once_per_collection():
+    store = FakeStore()
+    sampler = bench.VisibilitySampler(store)
+    now = bench.time.monotonic()
+    sampler.add("e1", "penalty", "cases", "C1", now - 1.0)
+    sampler.add("e2", "penalty", "cases", "C2", now - 1.0)
+    sampler.add("e3", "penalty", "cases", "C1", now - 1.0)  # a second sample of the same case
+    sampler.add("e4", "personnel", "officers", "O1", now - 1.0)
+    sampler.add("e5", "penalty", "cases", "C3", now)  # not due yet: its first look is 20 ms after it was sent
+    store.facts[("penalty", "cases", "C1")] = {"e1", "x"}
+    store.facts[("personnel", "officers", "O1")] = {"e4"}
+    sampler.look(now)
+    assert sorted(store.reads) == [("penalty", "cases", frozenset({"C1", "C2"})),
+                                   ("personnel", "officers", frozenset({"O1"}))]
+    assert set(sampler.pending) == {"e2", "e3", "e5"}  # e1 and e4 seen; e3's case holds e1 only
+    assert len(sampler.latencies) == 2 and all(0.99 < x < 2.0 for x in sampler.latencies)
+    # not seen: looked at again after 10% of its age (≈ 0.1 s here), not at the next tick
+    assert 0.09 < sampler.next_look["e2"] - now < 0.2
+    store.reads.clear()
+    sampler.look(now + 0.05)
+    assert store.reads == [("penalty", "cases", frozenset({"C3"}))]  # e5's first look; e2 and e3 not due yet
+    store.facts[("penalty", "cases", "C2")] = {"e2"}
+    store.reads.clear()
+    sampler.look(now + 0.25)
+    assert store.reads == [("penalty", "cases", frozenset({"C1", "C2", "C3"}))]
+    assert "e2" not in sampler.pending and sampler.oldest_wait() > 1.0  # e3 still waits
+
+
+def test_a_long_wait_is_looked_at_every_half_second_at_most():
+    store = FakeStore()
+    sampler = bench.VisibilitySampler(store)
+    now = bench.time.monotonic()
+    sampler.add("e1", "penalty", "cases", "C1", now - 30.0)
+    sampler.look(now)
+    assert sampler.next_look["e1"] - now <= 0.5 + 0.05 and "e1" in sampler.pending
+
+
+def test_batches_between_two_readings_of_the_metric_pages():
+    page = ('zhifa_batch_messages_sum{entrypoint="handle_case",service="penalty"} %s\n'
+            'zhifa_batch_messages_count{entrypoint="handle_case",service="penalty"} %s\n'
+            'zhifa_batch_messages_bucket{entrypoint="handle_case",le="1.0",service="penalty"} 3.0\n'
+            'zhifa_batch_messages_sum{entrypoint="handle_ingress",service="gateway"} %s\n'
+            'zhifa_batch_messages_count{entrypoint="handle_ingress",service="gateway"} %s\n')
+    before = {"a": page % (100, 2, 50, 5), "gone": page % (1, 1, 1, 1)}
+    after = {"a": page % (1100, 6, 2050, 105)}
+    out = bench.batches_between(before, after, 2000)
+    assert list(out) == ["gateway.handle_ingress", "penalty.handle_case"]  # the most batches first
+    assert out["gateway.handle_ingress"] == {"batches_per_1000_events": 50.0, "mean_messages": 20.0}
+    assert out["penalty.handle_case"] == {"batches_per_1000_events": 2.0, "mean_messages": 250.0}
