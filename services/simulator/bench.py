@@ -1010,39 +1010,53 @@ def due_work_per_event(before: dict[str, str], after: dict[str, str], events: in
             "checked_unknown_per_event": round(totals.get("unknown", 0.0) / events, 3)}
 
 
-_BATCH_SAMPLE = re.compile(r"^zhifa_batch_messages_(sum|count)\{([^}]*)\}\s+(\S+)$")
+_BATCH_SAMPLE = re.compile(r"^zhifa_(batch_messages|entrypoint_latency_seconds)_(sum|count)\{([^}]*)\}\s+(\S+)$")
+_BATCH_FIELD = {("batch_messages", "sum"): 0, ("batch_messages", "count"): 1,
+                ("entrypoint_latency_seconds", "sum"): 2, ("entrypoint_latency_seconds", "count"): 3}
 
 
 def parse_batches(text: str) -> dict[str, list[float]]:
-    """From one /metrics page: "service.entrypoint" -> [messages, batches] handed to batch workers so far
-    (kernel/metrics.py `zhifa_batch_messages`: the fact services' batch handlers and the gateway's ingress)."""
+    """From one /metrics page: "service.entrypoint" -> [messages, batches, seconds, calls] so far: the messages
+    handed to batch workers and their number (kernel/metrics.py `zhifa_batch_messages`: the fact services' batch
+    handlers and the gateway's ingress), and the time the entrypoint's workers took and how many ran
+    (`zhifa_entrypoint_latency_seconds`, one observation per worker: per batch for a batch handler)."""
     out: dict[str, list[float]] = {}
     for line in text.splitlines():
         match = _BATCH_SAMPLE.match(line)
         if not match:
             continue
-        labels = dict(_LABEL.findall(match.group(2)))
+        labels = dict(_LABEL.findall(match.group(3)))
         key = f"{labels.get('service', '?')}.{labels.get('entrypoint', '?')}"
-        out.setdefault(key, [0.0, 0.0])[0 if match.group(1) == "sum" else 1] += float(match.group(3))
+        out.setdefault(key, [0.0, 0.0, 0.0, 0.0])[_BATCH_FIELD[match.group(1), match.group(2)]] += float(match.group(4))
     return out
 
 
 def batches_between(before: dict[str, str], after: dict[str, str], events: int) -> dict:
-    """The batches each handler ran between two readings of the same pages: how many per event, and their
-    mean size in messages (a message to a batching fact service is a bundle of up to GATEWAY_BUNDLE_MAX
-    events): an even rate makes smaller batches than a burst, and each batch pays its commands."""
+    """The workers each entrypoint ran between two readings of the same pages, per 1,000 events, and how long
+    one took (`mean_ms`); for a batch handler also the mean batch (`mean_messages`: the items handed to one
+    worker, each event of a bundle counted, as `zhifa_batch_messages` counts them). An even rate makes smaller
+    batches than a burst, and each batch pays its commands; timers (the deadline sweep) run beside them."""
     totals: dict[str, list[float]] = {}
     for url in before:
         if url not in after:
             continue
         old = parse_batches(before[url])
-        for key, (messages, batches) in parse_batches(after[url]).items():
-            acc = totals.setdefault(key, [0.0, 0.0])
-            m0, b0 = old.get(key, (0.0, 0.0))
-            acc[0] += messages - m0
-            acc[1] += batches - b0
-    return {key: {"batches_per_1000_events": round(b * 1000 / events, 2), "mean_messages": round(m / b, 1)}
-            for key, (m, b) in sorted(totals.items(), key=lambda kv: -kv[1][1]) if b > 0}
+        for key, values in parse_batches(after[url]).items():
+            acc = totals.setdefault(key, [0.0] * 4)
+            for i, (value, was) in enumerate(zip(values, old.get(key, (0.0,) * 4))):
+                acc[i] += value - was
+    out = {}
+    for key, (m, b, sec, calls) in sorted(totals.items(), key=lambda kv: -kv[1][2]):  # (the longest in total first)
+        if calls <= 0 and b <= 0:
+            continue
+        row = {"per_1000_events": round(max(calls, b) * 1000 / events, 2)}
+        if b > 0:
+            row["mean_messages"] = round(m / b, 1)
+        if calls > 0:
+            row["mean_ms"] = round(sec * 1000 / calls, 1)
+            row["ms_per_event"] = round(sec * 1000 / events, 3)
+        out[key] = row
+    return out
 
 
 def phase_work(pages_before: dict[str, str], pages_after: dict[str, str], events: int) -> dict:
@@ -1053,7 +1067,7 @@ def phase_work(pages_before: dict[str, str], pages_after: dict[str, str], events
     out: dict[str, Any] = {}
     if both and events:
         out["db_commands_by_collection"] = commands_per_event(_summed(before, both), _summed(after, both), events)
-        out["batches"] = batches_between(pages_before, pages_after, events)
+        out["workers"] = batches_between(pages_before, pages_after, events)
         # the deadline sweep's share of the work: what it judged again, and what made those due
         out["due_work"] = due_work_per_event(pages_before, pages_after, events)
     return out
@@ -1232,6 +1246,7 @@ class VisibilitySampler(threading.Thread):
         self.pending: dict[str, tuple[str, str, str, float]] = {}
         self.next_look: dict[str, float] = {}
         self.latencies: list[float] = []
+        self.by_collection: dict[str, list[float]] = {}  # the same latencies by the aggregates' collection
         self.lock = threading.Lock()
         self._halt = threading.Event()
 
@@ -1262,6 +1277,7 @@ class VisibilitySampler(threading.Thread):
                         self.pending.pop(event_id, None)
                         self.next_look.pop(event_id, None)
                         self.latencies.append(seen - sent)
+                        self.by_collection.setdefault(collection, []).append(seen - sent)
                     else:
                         self.next_look[event_id] = seen + min(0.5, max(0.02, (seen - sent) * 0.1))
 
@@ -1328,6 +1344,8 @@ def latency(events: list[dict], amqp_uri: str, store: Store, output: OutputEvent
     # saturated: publishing had to stop, or facts waited longer than the threshold anyway
     saturated = stopped_early or bool(sampler.pending) or (visible["max_ms"] or 0) > saturated_after * 1000
     visible["not_visible_within_s"] = {"seconds": wait, "count": len(sampler.pending)}
+    # by the kind of aggregate (cases: penalty; officers, agencies: personnel; items: registry): which one lags
+    visible["by_collection"] = {name: percentiles(values) for name, values in sorted(sampler.by_collection.items())}
     by_output = percentiles(changed)
     by_output["expected"] = len(expected_changed)
     out = {"offered_rate_per_s": rate, "achieved_rate_per_s": round(stats.rate, 1), "events": stats.published,

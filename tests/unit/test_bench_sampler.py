@@ -34,6 +34,7 @@ def test_samples_due_at_one_tick_are_read_once_per_collection():
                                    ("personnel", "officers", frozenset({"O1"}))]
     assert set(sampler.pending) == {"e2", "e3", "e5"}  # e1 and e4 seen; e3's case holds e1 only
     assert len(sampler.latencies) == 2 and all(0.99 < x < 2.0 for x in sampler.latencies)
+    assert sorted(sampler.by_collection) == ["cases", "officers"] and len(sampler.by_collection["cases"]) == 1
     # not seen: looked at again after 10% of its age (≈ 0.1 s here), not at the next tick
     assert 0.09 < sampler.next_look["e2"] - now < 0.2
     store.reads.clear()
@@ -60,10 +61,23 @@ def test_batches_between_two_readings_of_the_metric_pages():
             'zhifa_batch_messages_count{entrypoint="handle_case",service="penalty"} %s\n'
             'zhifa_batch_messages_bucket{entrypoint="handle_case",le="1.0",service="penalty"} 3.0\n'
             'zhifa_batch_messages_sum{entrypoint="handle_ingress",service="gateway"} %s\n'
-            'zhifa_batch_messages_count{entrypoint="handle_ingress",service="gateway"} %s\n')
-    before = {"a": page % (100, 2, 50, 5), "gone": page % (1, 1, 1, 1)}
-    after = {"a": page % (1100, 6, 2050, 105)}
+            'zhifa_batch_messages_count{entrypoint="handle_ingress",service="gateway"} %s\n'
+            'zhifa_entrypoint_latency_seconds_sum{entrypoint="handle_case",event_type="case.filed",service="penalty"} %s\n'
+            'zhifa_entrypoint_latency_seconds_count{entrypoint="handle_case",event_type="case.filed",service="penalty"} %s\n'
+            'zhifa_entrypoint_latency_seconds_sum{entrypoint="handle_case",event_type="case.closed",service="penalty"} %s\n'
+            'zhifa_entrypoint_latency_seconds_count{entrypoint="handle_case",event_type="case.closed",service="penalty"} %s\n')
+    before = {"a": page % (100, 2, 50, 5, 1.0, 1, 0.5, 1), "gone": page % (1, 1, 1, 1, 1, 1, 1, 1)}
+    after = {"a": page % (1100, 6, 2050, 105, 1.6, 3, 1.1, 3)}
     out = bench.batches_between(before, after, 2000)
-    assert list(out) == ["gateway.handle_ingress", "penalty.handle_case"]  # the most batches first
-    assert out["gateway.handle_ingress"] == {"batches_per_1000_events": 50.0, "mean_messages": 20.0}
-    assert out["penalty.handle_case"] == {"batches_per_1000_events": 2.0, "mean_messages": 250.0}
+    # four batches in the window, 1.2 s between them (over both event types); the longest in total first
+    assert list(out) == ["penalty.handle_case", "gateway.handle_ingress"]
+    assert out["penalty.handle_case"] == {"per_1000_events": 2.0, "mean_messages": 250.0, "mean_ms": 300.0,
+                                          "ms_per_event": 0.6}
+    assert out["gateway.handle_ingress"] == {"per_1000_events": 50.0, "mean_messages": 20.0}
+
+
+def test_a_timer_counts_its_runs_and_their_time():
+    page = 'zhifa_entrypoint_latency_seconds_sum{entrypoint="sweep",event_type="timer",service="penalty"} %s\n' \
+           'zhifa_entrypoint_latency_seconds_count{entrypoint="sweep",event_type="timer",service="penalty"} %s\n'
+    out = bench.batches_between({"a": page % (1.0, 10)}, {"a": page % (4.0, 30)}, 1000)
+    assert out == {"penalty.sweep": {"per_1000_events": 20.0, "mean_ms": 150.0, "ms_per_event": 3.0}}
