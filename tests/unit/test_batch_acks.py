@@ -21,11 +21,14 @@ class Collector(BatchCollector):
     """A BatchCollector without a container: collected messages are handed out by the test."""
 
     def __init__(self):
-        self.batch_max, self._buffer, self._flush_pending, self._inflight, self._acks = 1000, [], True, 2, {}
-        self.batch_backlog = 0  # (no backlog rule: the test hands batches out itself)
+        self.batch_max, self._buffer, self._flush_dues, self._inflight, self._acks = 1000, [], [], 2, {}
+        self.batch_backlog, self.batch_wait = 0, 0.005  # (no backlog rule: the test hands batches out itself)
         self.failed: list[int] = []
 
     def _flush(self):
+        pass
+
+    def _flush_within(self, wait):  # (no timers either)
         pass
 
     def handle_message_processed(self, message, result=None, exc_info=None):

@@ -139,10 +139,10 @@ def test_a_batch_running_longer_than_the_backlog_wait_no_longer_holds_up_what_ar
     running(c, since=1.0)
     before = handed()
     c.collect({}, Message(body=b"{}", delivery_tag=1, channel=ch))
-    c._flush_pending = False  # (the BATCH_WAIT_MS timer has fired)
+    c._flush_dues.clear()  # (the BATCH_WAIT_MS timer has fired)
     c._flush()
     assert handed() == before and c.container.spawned[-1].endswith(".flush[svc_batch_metrics.handle_test]")
-    assert c._flush_pending  # looked at again when the wait is over
+    assert c._flush_dues  # looked at again when the wait is over
     running(c, since=3.1)  # the running batch has taken longer than BATCH_BACKLOG_WAIT_MS
     c._flush()
     assert handed() == before + 1 and c._buffer == []
@@ -177,3 +177,40 @@ def test_once_the_entrypoint_stops_no_batch_is_handed_to_a_worker():
         c.collect({}, Message(body=b"{}", delivery_tag=tag, channel=ch))
     assert (sample("zhifa_batch_messages_count") or 0) - before == 0
     assert len(c._buffer) == 9
+
+
+def test_a_message_arriving_after_the_running_batch_finished_waits_only_the_batch_wait():
+    """The running batch set a timer for BATCH_BACKLOG_WAIT_MS; it finished, and the next message must not wait
+    for that timer (it did until 2026-12-05: up to 500 ms with every worker free)."""
+    with nameko_config.patch({"BATCH_BACKLOG_SHARE": 0.5, "BATCH_BACKLOG_WAIT_MS": 500, "BATCH_WAIT_MS": 5,
+                              "BATCH_WORKERS": 2}, clear=False):
+        c, ch = Collector(batch_max=10), Channel()
+    running(c)
+    before = handed()
+    c.collect({}, Message(body=b"{}", delivery_tag=1, channel=ch))  # held beside the running batch
+    c._flush_dues.clear()  # (its BATCH_WAIT_MS timer has fired:)
+    c._flush()  # still held: a timer for the rest of the backlog wait
+    assert handed() == before and len(c._flush_dues) == 1 and c._flush_dues[0] - time.monotonic() > 0.4
+    c.handle_batch_result([], None, [])  # the running batch finished: it hands on what waits
+    assert handed() == before + 1 and c._inflight == 1
+    c._inflight = 0  # that batch finished too; the backlog timer is still pending
+    spawned = len(c.container.spawned)
+    c.collect({}, Message(body=b"{}", delivery_tag=2, channel=ch))
+    assert len(c.container.spawned) == spawned + 1  # a timer of its own …
+    assert min(c._flush_dues) - time.monotonic() <= 0.005  # … within BATCH_WAIT_MS, not the backlog's 500 ms
+    c.collect({}, Message(body=b"{}", delivery_tag=3, channel=ch))
+    assert len(c.container.spawned) == spawned + 1  # (one timer for both)
+
+
+def test_messages_held_beside_a_running_batch_add_no_timer_each():
+    with nameko_config.patch({"BATCH_BACKLOG_SHARE": 0.5, "BATCH_BACKLOG_WAIT_MS": 500, "BATCH_WORKERS": 2},
+                             clear=False):
+        c, ch = Collector(batch_max=100), Channel()
+    running(c)
+    c.collect({}, Message(body=b"{}", delivery_tag=1, channel=ch))
+    c._flush_dues.clear()
+    c._flush()  # the backlog timer
+    spawned = len(c.container.spawned)
+    for tag in range(2, 30):
+        c.collect({}, Message(body=b"{}", delivery_tag=tag, channel=ch))
+    assert len(c.container.spawned) == spawned and len(c._buffer) == 29
