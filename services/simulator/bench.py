@@ -1625,6 +1625,8 @@ def print_summary(results: dict) -> None:
                                                          due["marked_due_by_cause"].items()) or "无") + "）"
               + (f"；变更记录已丢失条目、须重新读取所读数据核对的 {due['checked_unknown_per_event']:g} 件"
                  if due.get("checked_unknown_per_event") else ""))
+    if s.get("workers"):
+        print(f"  工作单元    持续吞吐阶段{workers_text(s['workers'])}")
     wc = s.get("cpu")
     if wc:
         print(f"  阶段 CPU    持续吞吐阶段（{wc['window_s']} 秒，含发布）整机忙 {busy_text(wc)}（{wc['cores']} 核）；"
@@ -1648,6 +1650,26 @@ def print_latency(lat: dict) -> None:
           f"{'（已饱和' + ('，提前停止加压' if lat.get('note') else '') + '）' if lat.get('saturated') else ''}："
           f"入库可见 p50 {fv['p50_ms']} / p95 {fv['p95_ms']} / p99 {fv['p99_ms']} ms（{fv['samples']} 个样本）；"
           f"输出事件 p99 {oe['p99_ms']} ms" + latency_cpu_text(lat))
+    kinds = fv.get("by_collection") or {}
+    if len(kinds) > 1:
+        print("              按聚合：" + " · ".join(f"{AGGREGATE_NAMES.get(name, name)} p50 {k['p50_ms']} / p99 {k['p99_ms']} ms"
+                                                    f"（{k['samples']} 个）" for name, k in kinds.items() if k["samples"]))
+    if lat.get("workers"):
+        print(f"              工作单元{workers_text(lat['workers'])}")
+
+
+# the aggregates' collections the latency sampler reads, as the summary names them
+AGGREGATE_NAMES = {"cases": "案件", "officers": "执法人员", "agencies": "执法主体", "items": "执法事项"}
+
+
+def workers_text(workers: dict, top: int = 4) -> str:
+    """The entrypoints whose workers took the most time in a phase (`batches_between`), for the summary: per
+    1,000 events how many ran, their mean size (a batch handler's) and mean time."""
+    return "（耗时最多的前 {}，每千条事件）：".format(min(top, len(workers))) + " · ".join(
+        f"{key} {w['per_1000_events']:g} 次"
+        + (f"（每批 {w['mean_messages']:g} 条" if "mean_messages" in w else "（")
+        + (("，" if "mean_messages" in w else "") + f"平均 {w['mean_ms']:g} ms）" if "mean_ms" in w else "）")
+        for key, w in list(workers.items())[:top])
 
 
 def latency_cpu_text(lat: dict) -> str:

@@ -81,3 +81,21 @@ def test_a_timer_counts_its_runs_and_their_time():
            'zhifa_entrypoint_latency_seconds_count{entrypoint="sweep",event_type="timer",service="penalty"} %s\n'
     out = bench.batches_between({"a": page % (1.0, 10)}, {"a": page % (4.0, 30)}, 1000)
     assert out == {"penalty.sweep": {"per_1000_events": 20.0, "mean_ms": 150.0, "ms_per_event": 3.0}}
+
+
+def test_the_summary_names_the_workers_that_took_longest_and_the_latency_by_aggregate(capsys):
+    workers = {"penalty.handle_case": {"per_1000_events": 2.6, "mean_messages": 335.4, "mean_ms": 1579.5},
+               "penalty.sweep": {"per_1000_events": 2.2, "mean_ms": 365.7},
+               "gateway.handle_ingress": {"per_1000_events": 48.8, "mean_messages": 20.5}}
+    text = bench.workers_text(workers)
+    assert text.startswith("（耗时最多的前 3，每千条事件）：")
+    assert "penalty.handle_case 2.6 次（每批 335.4 条，平均 1579.5 ms）" in text
+    assert "penalty.sweep 2.2 次（平均 365.7 ms）" in text and "gateway.handle_ingress 48.8 次（每批 20.5 条）" in text
+    fv = {"p50_ms": 100.0, "p95_ms": 300.0, "p99_ms": 400.0, "samples": 50,
+          "by_collection": {"cases": {"samples": 40, "p50_ms": 120.0, "p99_ms": 400.0},
+                            "officers": {"samples": 10, "p50_ms": 30.0, "p99_ms": 45.0}}}
+    bench.print_latency({"offered_rate_per_s": 1000, "achieved_rate_per_s": 999.8, "seconds": 20.0, "fact_visible": fv,
+                         "output_event": {"p99_ms": 50.0}, "workers": workers})
+    out = capsys.readouterr().out
+    assert "按聚合：案件 p50 120.0 / p99 400.0 ms（40 个） · 执法人员 p50 30.0 / p99 45.0 ms（10 个）" in out
+    assert "工作单元（耗时最多的前 3" in out
