@@ -758,9 +758,11 @@ class BatchCollector:
     def _flush_later(self, wait: float, due: float):
         import eventlet
 
-        eventlet.sleep(wait)
-        if due in self._flush_dues:
-            self._flush_dues.remove(due)
+        try:
+            eventlet.sleep(wait)
+        finally:  # (also when the timer is killed: a due left behind would stand for a timer that never fires)
+            if due in self._flush_dues:
+                self._flush_dues.remove(due)
         self._flush()
 
     def _flush(self):

@@ -214,3 +214,19 @@ def test_messages_held_beside_a_running_batch_add_no_timer_each():
     for tag in range(2, 30):
         c.collect({}, Message(body=b"{}", delivery_tag=tag, channel=ch))
     assert len(c.container.spawned) == spawned and len(c._buffer) == 29
+
+
+def test_a_flush_timer_killed_before_it_fires_leaves_no_due_behind():
+    """A due left behind would stand for a timer that never fires: no message would get a timer again."""
+    import eventlet
+
+    c, ch = Collector(batch_max=10), Channel()
+    c._flush_within(30)
+    assert len(c._flush_dues) == 1
+    timer = eventlet.spawn(c._flush_later, 30, c._flush_dues[0])
+    eventlet.sleep(0)  # (the timer sleeps)
+    timer.kill()
+    assert c._flush_dues == []
+    spawned = len(c.container.spawned)
+    c.collect({}, Message(body=b"{}", delivery_tag=1, channel=ch))
+    assert len(c.container.spawned) == spawned + 1  # the next message gets its timer
