@@ -1059,6 +1059,13 @@ def batches_between(before: dict[str, str], after: dict[str, str], events: int) 
     return out
 
 
+def server_commands_per_event(before: dict[str, int], after: dict[str, int], events: int) -> dict[str, float]:
+    """The data commands the server ran per event between two readings of `Store.commands` (server-wide: on a
+    server other clients use too, their commands are counted as well), those that ran at all."""
+    return {name: round((after.get(name, 0) - before.get(name, 0)) / events, 2)
+            for name in DATA_COMMANDS if after.get(name, 0) - before.get(name, 0) > 0}
+
+
 def phase_work(pages_before: dict[str, str], pages_after: dict[str, str], events: int) -> dict:
     """The services' database commands by collection, their batches and the deadline sweep's work between two
     readings of their /metrics pages, per event (both phases report them, so a burst and an even rate compare)."""
@@ -1210,9 +1217,7 @@ def sustained(events: list[dict], amqp_uri: str, store: Store, output: OutputEve
     if commands_before is not None and commands_after is not None and done:
         # the work per event, which a loaded machine slows down but does not change (server-wide:
         # on a server other clients use too, their commands are counted as well)
-        out["database_commands_per_event"] = {
-            name: round((commands_after.get(name, 0) - commands_before.get(name, 0)) / done, 2)
-            for name in DATA_COMMANDS if commands_after.get(name, 0) - commands_before.get(name, 0) > 0}
+        out["database_commands_per_event"] = server_commands_per_event(commands_before, commands_after, done)
     if done:
         # the services' own commands (kernel/mongo.py listener), by service x collection: where the work is;
         # and the batches each handler ran
@@ -1299,7 +1304,8 @@ def latency(events: list[dict], amqp_uri: str, store: Store, output: OutputEvent
     events arrive). With `procs`, also the CPU per event at this rate: from the first publish until every
     sampled fact was visible (what the suite still works on after that is left out, so the figure errs
     low; an even rate costs more per event than a burst, which comes in full batches). With `metric_urls` (each
-    service process's /metrics), also the database commands and the batches per event in the same window."""
+    service process's /metrics), also the services' database commands, their workers and the deadline sweep's work
+    per event in the same window (`phase_work`)."""
     running = set(services)
     sampler = VisibilitySampler(store)
     sampler.start()
@@ -1357,9 +1363,8 @@ def latency(events: list[dict], amqp_uri: str, store: Store, output: OutputEvent
     if stats.published and not sampler.pending:
         # the same window's work per event, as the sustained phase gives it for a burst
         if commands_before is not None and commands_after is not None:
-            out["database_commands_per_event"] = {
-                name: round((commands_after.get(name, 0) - commands_before.get(name, 0)) / stats.published, 2)
-                for name in DATA_COMMANDS if commands_after.get(name, 0) - commands_before.get(name, 0) > 0}
+            out["database_commands_per_event"] = server_commands_per_event(commands_before, commands_after,
+                                                                           stats.published)
         out.update(phase_work(pages_before, pages_after, stats.published))
     if stopped_early:
         out["note"] = (f"publishing stopped after {stats.published} of {len(events)} events: a sampled fact was "

@@ -99,3 +99,9 @@ def test_the_summary_names_the_workers_that_took_longest_and_the_latency_by_aggr
     out = capsys.readouterr().out
     assert "按聚合：案件 p50 120.0 / p99 400.0 ms（40 个） · 执法人员 p50 30.0 / p99 45.0 ms（10 个）" in out
     assert "工作单元（耗时最多的前 3" in out
+
+
+def test_server_commands_per_event_leaves_out_what_did_not_run():
+    before = {"find": 10, "insert": 5, "update": 7}
+    after = {"find": 30, "insert": 5, "update": 17, "delete": 4}
+    assert bench.server_commands_per_event(before, after, 20) == {"find": 1.0, "update": 0.5, "delete": 0.2}
