@@ -70,7 +70,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from services.simulator.bench_db import at_least_one
 from services.simulator.bench_verdicts import Targets, all_met, bracketed_pairs, is_clean
@@ -841,6 +841,35 @@ _SAMPLE = re.compile(r"^(zhifa_entrypoint_(?:calls|errors)_total)\{([^}]*)\}\s+(
 _LABEL = re.compile(r'(\w+)="([^"]*)"')
 
 
+def samples(text: str, pattern: re.Pattern) -> Iterator[tuple[tuple[str, ...], dict[str, str], float]]:
+    """The samples of one /metrics page that `pattern` matches (its groups: parts of the name, then the labels,
+    then the value): (the name's parts, the labels, the value)."""
+    for line in text.splitlines():
+        match = pattern.match(line)
+        if match:
+            *names, labels, value = match.groups()
+            yield tuple(names), dict(_LABEL.findall(labels)), float(value)
+
+
+def grown(before: dict[str, str], after: dict[str, str], parse: Callable[[str], dict]) -> dict:
+    """What each key's figures grew by between two readings of the same /metrics pages (`parse` of a page: key ->
+    a figure, or a list of figures), summed over the pages read both times."""
+    totals: dict = {}
+    for url in before:
+        if url not in after:
+            continue
+        old = parse(before[url])
+        for key, value in parse(after[url]).items():
+            was = old.get(key)
+            if isinstance(value, list):
+                acc = totals.setdefault(key, [0.0] * len(value))
+                for i, figure in enumerate(value):
+                    acc[i] += figure - (was[i] if was else 0.0)
+            else:
+                totals[key] = totals.get(key, 0.0) + value - (was or 0.0)
+    return totals
+
+
 class HandledCounter:
     """Ingress facts the services have handled, from their Prometheus counters: calls minus errors
     of the entrypoints subscribed to `<kind>.*` in the owning service. A handler returns only after
@@ -860,16 +889,11 @@ class HandledCounter:
     @staticmethod
     def _ingress(service: str, text: str) -> float:
         total = 0.0
-        for line in text.splitlines():
-            match = _SAMPLE.match(line)
-            if not match:
-                continue
-            labels = dict(_LABEL.findall(match.group(2)))
+        for (name,), labels, value in samples(text, _SAMPLE):
             pattern = labels.get("event_type", "")
             kind = pattern[:-2] if pattern.endswith(".*") else None
             if labels.get("service") == service_of_key(service) and SERVICE_OF.get(kind) == service_of_key(service):
-                sign = 1 if match.group(1) == "zhifa_entrypoint_calls_total" else -1
-                total += sign * float(match.group(3))
+                total += value if name == "zhifa_entrypoint_calls_total" else -value
         return total
 
 
@@ -900,13 +924,8 @@ def messages_handled(text: str) -> float:
     type it handles, or with its entrypoint's kind: NOT_MESSAGES are not messages of a queue)."""
     from services.kernel.metrics import NOT_MESSAGES
 
-    total = 0.0
-    for line in text.splitlines():
-        match = _SAMPLE.match(line)
-        if match and match.group(1) == "zhifa_entrypoint_calls_total":
-            if dict(_LABEL.findall(match.group(2))).get("event_type", "other") not in NOT_MESSAGES:
-                total += float(match.group(3))
-    return total
+    return sum(value for (name,), labels, value in samples(text, _SAMPLE)
+               if name == "zhifa_entrypoint_calls_total" and labels.get("event_type", "other") not in NOT_MESSAGES)
 
 
 def drain(waiting: Callable[[], int], handled: Callable[[], int | None], timeout: float, quiet: float = 3.0,
@@ -936,14 +955,10 @@ def parse_db_commands(text: str) -> dict[tuple[str, str, str], list[float]]:
     (kernel/mongo.py; a page without operations counts each command as one)."""
     out: dict[tuple[str, str, str], list[float]] = {}
     ops_seen = set()
-    for line in text.splitlines():
-        match = _DB_SAMPLE.match(line)
-        if not match:
-            continue
-        labels = dict(_LABEL.findall(match.group(2)))
+    for (field,), labels, value in samples(text, _DB_SAMPLE):
         key = (labels.get("service", "?"), labels.get("collection", "?"), labels.get("command", "?"))
-        out.setdefault(key, [0.0, 0.0, 0.0])[_DB_FIELD[match.group(1)]] += float(match.group(3))
-        if match.group(1) == "ops":
+        out.setdefault(key, [0.0, 0.0, 0.0])[_DB_FIELD[field]] += value
+        if field == "ops":
             ops_seen.add(key)
     for key, row in out.items():
         if key not in ops_seen:
@@ -978,18 +993,14 @@ def parse_due_work(text: str) -> dict[str, float]:
     check against everything they read because the change log had lost entries (`unknown`; most of
     them are not made due), summed over the services."""
     out: dict[str, float] = {}
-    for line in text.splitlines():
-        match = _DUE_SAMPLE.match(line)
-        if not match:
-            continue
-        labels = dict(_LABEL.findall(match.group(2)))
-        if match.group(1) == "projection_cache":
+    for (name,), labels, value in samples(text, _DUE_SAMPLE):
+        if name == "projection_cache":
             if labels.get("result") != "unknown":
                 continue
             key = "unknown"
         else:
-            key = "judged" if match.group(1) == "deadline_sweep_judged" else f"marked:{labels.get('cause', '?')}"
-        out[key] = out.get(key, 0.0) + float(match.group(3))
+            key = "judged" if name == "deadline_sweep_judged" else f"marked:{labels.get('cause', '?')}"
+        out[key] = out.get(key, 0.0) + value
     return out
 
 
@@ -997,54 +1008,36 @@ def due_work_per_event(before: dict[str, str], after: dict[str, str], events: in
     """What the deadline sweep did per event between two readings of the same pages: aggregates judged
     again, aggregates made due by cause (officer, item, party, projection read), and aggregates checked
     by an end check whose change log had lost entries."""
-    totals: dict[str, float] = {}
-    for url in before:
-        if url not in after:
-            continue
-        old = parse_due_work(before[url])
-        for key, value in parse_due_work(after[url]).items():
-            totals[key] = totals.get(key, 0.0) + value - old.get(key, 0.0)
+    totals = grown(before, after, parse_due_work)
     marked = {k.split(":", 1)[1]: round(v / events, 3) for k, v in sorted(totals.items()) if k.startswith("marked:") and v}
     return {"sweep_judged_per_event": round(totals.get("judged", 0.0) / events, 3),
             "marked_due_per_event": round(sum(marked.values()), 3), "marked_due_by_cause": marked,
             "checked_unknown_per_event": round(totals.get("unknown", 0.0) / events, 3)}
 
 
-_BATCH_SAMPLE = re.compile(r"^zhifa_(batch_messages|entrypoint_latency_seconds)_(sum|count)\{([^}]*)\}\s+(\S+)$")
-_BATCH_FIELD = {("batch_messages", "sum"): 0, ("batch_messages", "count"): 1,
-                ("entrypoint_latency_seconds", "sum"): 2, ("entrypoint_latency_seconds", "count"): 3}
+_WORKER_SAMPLE = re.compile(r"^zhifa_(batch_messages|entrypoint_latency_seconds)_(sum|count)\{([^}]*)\}\s+(\S+)$")
+_WORKER_FIELD = {("batch_messages", "sum"): 0, ("batch_messages", "count"): 1,
+                 ("entrypoint_latency_seconds", "sum"): 2, ("entrypoint_latency_seconds", "count"): 3}
 
 
-def parse_batches(text: str) -> dict[str, list[float]]:
+def parse_workers(text: str) -> dict[str, list[float]]:
     """From one /metrics page: "service.entrypoint" -> [messages, batches, seconds, calls] so far: the messages
     handed to batch workers and their number (kernel/metrics.py `zhifa_batch_messages`: the fact services' batch
     handlers and the gateway's ingress), and the time the entrypoint's workers took and how many ran
     (`zhifa_entrypoint_latency_seconds`, one observation per worker: per batch for a batch handler)."""
     out: dict[str, list[float]] = {}
-    for line in text.splitlines():
-        match = _BATCH_SAMPLE.match(line)
-        if not match:
-            continue
-        labels = dict(_LABEL.findall(match.group(3)))
+    for names, labels, value in samples(text, _WORKER_SAMPLE):
         key = f"{labels.get('service', '?')}.{labels.get('entrypoint', '?')}"
-        out.setdefault(key, [0.0, 0.0, 0.0, 0.0])[_BATCH_FIELD[match.group(1), match.group(2)]] += float(match.group(4))
+        out.setdefault(key, [0.0, 0.0, 0.0, 0.0])[_WORKER_FIELD[names]] += value
     return out
 
 
-def batches_between(before: dict[str, str], after: dict[str, str], events: int) -> dict:
+def workers_between(before: dict[str, str], after: dict[str, str], events: int) -> dict:
     """The workers each entrypoint ran between two readings of the same pages, per 1,000 events, and how long
     one took (`mean_ms`); for a batch handler also the mean batch (`mean_messages`: the items handed to one
     worker, each event of a bundle counted, as `zhifa_batch_messages` counts them). An even rate makes smaller
     batches than a burst, and each batch pays its commands; timers (the deadline sweep) run beside them."""
-    totals: dict[str, list[float]] = {}
-    for url in before:
-        if url not in after:
-            continue
-        old = parse_batches(before[url])
-        for key, values in parse_batches(after[url]).items():
-            acc = totals.setdefault(key, [0.0] * 4)
-            for i, (value, was) in enumerate(zip(values, old.get(key, (0.0,) * 4))):
-                acc[i] += value - was
+    totals = grown(before, after, parse_workers)
     out = {}
     for key, (m, b, sec, calls) in sorted(totals.items(), key=lambda kv: -kv[1][2]):  # (the longest in total first)
         if calls <= 0 and b <= 0:
@@ -1074,7 +1067,7 @@ def phase_work(pages_before: dict[str, str], pages_after: dict[str, str], events
     out: dict[str, Any] = {}
     if both and events:
         out["db_commands_by_collection"] = commands_per_event(_summed(before, both), _summed(after, both), events)
-        out["workers"] = batches_between(pages_before, pages_after, events)
+        out["workers"] = workers_between(pages_before, pages_after, events)
         # the deadline sweep's share of the work: what it judged again, and what made those due
         out["due_work"] = due_work_per_event(pages_before, pages_after, events)
     return out
@@ -1250,10 +1243,13 @@ class VisibilitySampler(threading.Thread):
         self.store = store
         self.pending: dict[str, tuple[str, str, str, float]] = {}
         self.next_look: dict[str, float] = {}
-        self.latencies: list[float] = []
-        self.by_collection: dict[str, list[float]] = {}  # the same latencies by the aggregates' collection
+        self.by_collection: dict[str, list[float]] = {}  # the latencies seen, by the aggregates' collection
         self.lock = threading.Lock()
         self._halt = threading.Event()
+
+    @property
+    def latencies(self) -> list[float]:
+        return [latency for values in self.by_collection.values() for latency in values]
 
     def oldest_wait(self) -> float:
         with self.lock:
@@ -1281,7 +1277,6 @@ class VisibilitySampler(threading.Thread):
                     if event_id in facts.get(agg_id, ()):
                         self.pending.pop(event_id, None)
                         self.next_look.pop(event_id, None)
-                        self.latencies.append(seen - sent)
                         self.by_collection.setdefault(collection, []).append(seen - sent)
                     else:
                         self.next_look[event_id] = seen + min(0.5, max(0.02, (seen - sent) * 0.1))
@@ -1668,7 +1663,7 @@ AGGREGATE_NAMES = {"cases": "案件", "officers": "执法人员", "agencies": "�
 
 
 def workers_text(workers: dict, top: int = 4) -> str:
-    """The entrypoints whose workers took the most time in a phase (`batches_between`), for the summary: per
+    """The entrypoints whose workers took the most time in a phase (`workers_between`), for the summary: per
     1,000 events how many ran, their mean size (a batch handler's) and mean time."""
     return "（耗时最多的前 {}，每千条事件）：".format(min(top, len(workers))) + " · ".join(
         f"{key} {w['per_1000_events']:g} 次"

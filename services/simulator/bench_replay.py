@@ -238,7 +238,7 @@ def quiet(amqp_uri: str, metrics_urls: Iterable[str], still: float = 3.0, limit:
 
     from kombu import Connection
 
-    from services.simulator.bench import _LABEL, _SAMPLE, suite_queues
+    from services.simulator.bench import _SAMPLE, samples, suite_queues
 
     def calls() -> float:
         total = 0.0
@@ -248,11 +248,8 @@ def quiet(amqp_uri: str, metrics_urls: Iterable[str], still: float = 3.0, limit:
                     text = resp.read().decode()
             except OSError:
                 continue
-            for line in text.splitlines():
-                match = _SAMPLE.match(line)
-                if match and match.group(1) == "zhifa_entrypoint_calls_total" and \
-                        "." in dict(_LABEL.findall(match.group(2))).get("event_type", ""):
-                    total += float(match.group(3))
+            total += sum(value for (name,), labels, value in samples(text, _SAMPLE)
+                         if name == "zhifa_entrypoint_calls_total" and "." in labels.get("event_type", ""))
         return total
 
     queues = suite_queues()

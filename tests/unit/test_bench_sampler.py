@@ -56,7 +56,7 @@ def test_a_long_wait_is_looked_at_every_half_second_at_most():
     assert sampler.next_look["e1"] - now <= 0.5 + 0.05 and "e1" in sampler.pending
 
 
-def test_batches_between_two_readings_of_the_metric_pages():
+def test_workers_between_two_readings_of_the_metric_pages():
     page = ('zhifa_batch_messages_sum{entrypoint="handle_case",service="penalty"} %s\n'
             'zhifa_batch_messages_count{entrypoint="handle_case",service="penalty"} %s\n'
             'zhifa_batch_messages_bucket{entrypoint="handle_case",le="1.0",service="penalty"} 3.0\n'
@@ -68,7 +68,7 @@ def test_batches_between_two_readings_of_the_metric_pages():
             'zhifa_entrypoint_latency_seconds_count{entrypoint="handle_case",event_type="case.closed",service="penalty"} %s\n')
     before = {"a": page % (100, 2, 50, 5, 1.0, 1, 0.5, 1), "gone": page % (1, 1, 1, 1, 1, 1, 1, 1)}
     after = {"a": page % (1100, 6, 2050, 105, 1.6, 3, 1.1, 3)}
-    out = bench.batches_between(before, after, 2000)
+    out = bench.workers_between(before, after, 2000)
     # four batches in the window, 1.2 s between them (over both event types); the longest in total first
     assert list(out) == ["penalty.handle_case", "gateway.handle_ingress"]
     assert out["penalty.handle_case"] == {"per_1000_events": 2.0, "mean_messages": 250.0, "mean_ms": 300.0,
@@ -79,7 +79,7 @@ def test_batches_between_two_readings_of_the_metric_pages():
 def test_a_timer_counts_its_runs_and_their_time():
     page = 'zhifa_entrypoint_latency_seconds_sum{entrypoint="sweep",event_type="timer",service="penalty"} %s\n' \
            'zhifa_entrypoint_latency_seconds_count{entrypoint="sweep",event_type="timer",service="penalty"} %s\n'
-    out = bench.batches_between({"a": page % (1.0, 10)}, {"a": page % (4.0, 30)}, 1000)
+    out = bench.workers_between({"a": page % (1.0, 10)}, {"a": page % (4.0, 30)}, 1000)
     assert out == {"penalty.sweep": {"per_1000_events": 20.0, "mean_ms": 150.0, "ms_per_event": 3.0}}
 
 
