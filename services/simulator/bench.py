@@ -78,6 +78,7 @@ from services.simulator.bench_verdicts import judge as judge_verdicts
 from services.simulator.generator import COUNTIES, DeptSpec, county_config, simulate
 from services.simulator.publish import DEFAULT_AMQP_URI, publish_amqp
 from services.simulator.report import EventTap, write_json
+from services.simulator.stopping import exit_on_sigterm
 
 TARGETS = Targets()
 SERVICES = ("personnel", "registry", "penalty")  # the services the simulated workload's events go to
@@ -1777,7 +1778,7 @@ def main(argv: list[str] | None = None) -> int:
     replicas = parse_replicas(args.replicas)
     # stopped from outside (a CI timeout, `kill`): leave through the `finally`s like Ctrl-C does, so the
     # suite processes this run started are stopped and its databases and vhost removed (not orphaned)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    exit_on_sigterm()
 
     amqp_uri = os.environ.get("AMQP_URI", DEFAULT_AMQP_URI)
     mongo_uri = os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/")

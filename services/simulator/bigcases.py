@@ -58,6 +58,7 @@ from services.kernel.packing import unpack_from
 from services.penalty import store as penalty_store
 from services.penalty.manifest import MANIFEST as PENALTY
 from services.simulator.report import write_json
+from services.simulator.stopping import exit_on_sigterm
 
 BATCH_MAX = 50  # FerretDB v1 hung on a bulk write of 100
 CASES = PENALTY.aggregates[0].layout  # stored as the penalty service stores its cases (kernel/packing.py)
@@ -513,7 +514,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.templates:
         parser.error("--templates is required (a penalty database holding real case documents)")
     # stopped from outside (a timeout, Ctrl-C): still stop the processes started here
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    exit_on_sigterm()
 
     import pymongo
 
