@@ -6,9 +6,12 @@ batch of facts makes many small writes to side collections (due-date index, outb
 rows and counters, a service's own indexes); written one command each they cost more than the
 aggregate saves. `SideWrites` collects them while a unit of work runs (a batch, one fact, a command,
 a sweep, a replay run: `EventSourcedService.memoized()`, services/kernel/base.py) and sends them when
-the unit ends, *before* its messages are acked: one ordered `bulk_write` per collection (≤ MAX_OPS
+the unit ends, *before* its messages are acked: ordered bulks per collection (≤ MAX_OPS
 operations per command, FerretDB once hung on a bulk of 100), collections in the order first used;
-then the `after` callbacks in the order added, then the `last` ones. If a write fails, the flush
+then the `after` callbacks in the order added, then the `last` ones. A collection's operations go out
+grouped by kind (`by_kind`: inserts, updates, deletes), each document's own in the order added: pymongo
+sends an ordered bulk as one command per run of one kind, and a unit's due-date entries set and cleared
+in turn went out as up to a dozen commands. If a write fails, the flush
 raises and every message of the unit fails (retry / dead letter as any failure): the writes are
 idempotent and the redelivery makes them again.
 
@@ -24,6 +27,7 @@ import logging
 import weakref
 from typing import Any, Callable, Hashable, Iterator
 
+from pymongo import DeleteMany, DeleteOne, InsertOne, ReplaceOne, UpdateMany, UpdateOne
 from pymongo.collection import Collection
 from pymongo.database import Database
 
@@ -38,10 +42,79 @@ def _name(collection: Collection) -> str:
     return getattr(collection, "full_name", None) or collection.name
 
 
+# the command each operation travels in (pymongo sends an ordered bulk as one command per run of one kind)
+_COMMAND = {InsertOne: 0, UpdateOne: 1, ReplaceOne: 1, UpdateMany: 1, DeleteOne: 2, DeleteMany: 2}
+_SINGLE = (UpdateOne, ReplaceOne, DeleteOne)  # (filtered: one document at most)
+
+
+def _document(op: Any) -> Hashable | None:
+    """The one document `op` writes, by `_id` (an insert without one: a document of its own); None when
+    it is not known to touch one document alone (a many-document op, an `_id` given by an operator)."""
+    if type(op) is InsertOne:
+        doc = op._doc
+        key = doc.get("_id", object()) if isinstance(doc, dict) else None  # (none: pymongo gives it a new one)
+    elif type(op) in _SINGLE:
+        filt = op._filter
+        key = filt.get("_id") if isinstance(filt, dict) else None
+    else:
+        return None
+    if key is None or isinstance(key, (dict, list)):
+        return None
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def by_kind(ops: list) -> list:
+    """`ops` in an order that sends them in the fewest commands with the same outcome: grouped by kind
+    (inserts, updates, deletes), each document's own in the order given. Operations on different documents
+    commute; one document's that change kind (set, cleared, set again) go out in successive *waves*, each
+    wave grouped. An operation not known to touch one document alone (`_document`) stays where it is,
+    with everything before it sent before it and everything after it after."""
+    out: list = []
+    segment: list[tuple[int, int, int, Any]] = []
+    last: dict[Hashable, tuple[int, int]] = {}  # document -> (kind, wave) of its last op in the segment
+
+    def close() -> None:
+        segment.sort(key=lambda t: t[:3])  # (wave, kind, position)
+        out.extend(t[3] for t in segment)
+        segment.clear()
+        last.clear()
+
+    for i, op in enumerate(ops):
+        key = _document(op)
+        if key is None:
+            close()
+            out.append(op)
+            continue
+        kind = _COMMAND[type(op)]
+        seen = last.get(key)
+        wave = 0 if seen is None else seen[1] + (seen[0] != kind)
+        last[key] = (kind, wave)
+        segment.append((wave, kind, i, op))
+    close()
+    return out
+
+
+def commands(ops: list, max_ops: int = MAX_OPS) -> Iterator[list]:
+    """`by_kind(ops)` cut into what one command carries: runs of one kind, ≤ max_ops each."""
+    run: list = []
+    for op in by_kind(ops):
+        if run and (len(run) >= max_ops or _COMMAND.get(type(op), -1) != _COMMAND.get(type(run[-1]), -2)):
+            yield run
+            run = []
+        run.append(op)
+    if run:
+        yield run
+
+
 class SideWrites:
     """Writes to side collections deferred to the end of one unit of work (a batch, one fact, a
-    replay run) and sent then as one ordered bulk_write per collection (≤ 50 operations per command),
-    collections in first-use order; then the `after` callbacks in order."""
+    replay run) and sent then as ordered bulks per collection, one command per kind of operation
+    (`by_kind`; ≤ 50 operations per command), collections in first-use order; then the `after`
+    callbacks in order."""
 
     def __init__(self, max_ops: int = MAX_OPS):
         self.max_ops = max(1, int(max_ops))
@@ -113,8 +186,7 @@ class SideWrites:
                 self._sending |= self._keys
                 self._cols, self._after, self._last, self._keys, self._parts = {}, [], [], set(), {}
                 for collection, ops in cols.values():
-                    for start in range(0, len(ops), self.max_ops):
-                        chunk = ops[start:start + self.max_ops]
+                    for chunk in commands(ops, self.max_ops):
                         collection.bulk_write(chunk, ordered=True)
                         self.commands += 1
                         self.ops += len(chunk)
@@ -166,10 +238,11 @@ def _each_unit() -> list[SideWrites]:
 
 
 def chunked(collection: Collection, ops: list) -> int:
-    """Send `ops` now in ordered bulks of ≤ MAX_OPS; the documents matched or upserted."""
+    """Send `ops` now in ordered bulks of ≤ MAX_OPS of one kind each (`commands`); the documents matched
+    or upserted."""
     done = 0
-    for start in range(0, len(ops), MAX_OPS):
-        result = collection.bulk_write(ops[start:start + MAX_OPS], ordered=True)
+    for chunk in commands(ops):
+        result = collection.bulk_write(chunk, ordered=True)
         done += result.matched_count + result.upserted_count
     return done
 

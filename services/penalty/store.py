@@ -995,8 +995,8 @@ def _finish(db: Database, token: str, claimed: list[dict], *, recovering: bool) 
             if frm is not None:
                 rows.setdefault(frm, []).append(DeleteOne({"_id": m["case"]}))
                 net[frm] = net.get(frm, 0) - 1
-    for key, ops in rows.items():  # (replacements first: a bulk sends one command per run of one kind)
-        _bulk(partition(db, key), sorted(ops, key=lambda op: isinstance(op, DeleteOne)))
+    for key, ops in rows.items():  # (one command for the replacements, one for the deletes: `_bulk` groups them)
+        _bulk(partition(db, key), ops)
     net = {key: delta for key, delta in net.items() if delta}
     _count_net(db, net, token, recovering=recovering)
     released = _bulk(lists(db).case_list_at, [

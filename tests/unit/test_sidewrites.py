@@ -1,9 +1,9 @@
 """SideWrites (services/kernel/sidewrites.py): deferred side writes, one ordered bulk per collection."""
 import pytest
-from pymongo import DeleteOne, InsertOne, ReplaceOne, UpdateOne
+from pymongo import DeleteMany, DeleteOne, InsertOne, ReplaceOne, UpdateMany, UpdateOne
 
 from services.kernel.base import EventSourcedService
-from services.kernel.sidewrites import MAX_OPS, SideWrites, deferred
+from services.kernel.sidewrites import MAX_OPS, SideWrites, by_kind, commands, deferred
 
 
 class FakeCollection:
@@ -32,8 +32,41 @@ def test_one_ordered_bulk_per_collection_in_first_use_order_then_the_callbacks()
     writes.after(lambda: log.append(("after", 2)))
     assert log == [] and len(writes) == 6  # nothing is sent before the flush
     writes.flush()
-    assert log == [("db.x_outbox", [DeleteOne({"_id": "m"})]), ("db.x_due", ops), ("after", 1), ("after", 2)]
-    assert (writes.commands, writes.ops) == (2, 4)
+    # one command per kind: b's entry goes with a's, a's delete after both (pymongo sent three commands)
+    assert log == [("db.x_outbox", [DeleteOne({"_id": "m"})]), ("db.x_due", [ops[0], ops[2]]), ("db.x_due", [ops[1]]),
+                   ("after", 1), ("after", 2)]
+    assert (writes.commands, writes.ops) == (3, 4)
+
+
+def test_ops_are_grouped_by_kind_each_document_s_in_the_order_given():
+    a_set, a_clear, a_again = (ReplaceOne({"_id": "a"}, {"due_at": 1}, upsert=True), DeleteOne({"_id": "a"}),
+                               UpdateOne({"_id": "a"}, {"$min": {"due_at": 0}}, upsert=True))
+    b_clear, c_set, c_inc = (DeleteOne({"_id": "b"}), ReplaceOne({"_id": "c"}, {"due_at": 3}, upsert=True),
+                             UpdateOne({"_id": "c"}, {"$inc": {"n": 1}}))
+    new = InsertOne({"_id": "d"})
+    ops = [a_set, b_clear, a_clear, c_set, new, a_again, c_inc]
+    # wave 0: a set, b cleared, c set and bumped, d inserted; wave 1: a cleared; wave 2: a set again
+    assert by_kind(ops) == [new, a_set, c_set, c_inc, b_clear, a_clear, a_again]
+    assert [len(c) for c in commands(ops)] == [1, 3, 2, 1]
+
+
+def test_an_op_on_several_documents_or_an_unknown_one_is_a_fence_nothing_crosses():
+    before, after = ReplaceOne({"_id": 1}, {"x": 1}, upsert=True), DeleteOne({"_id": 2})
+    for fence in (UpdateMany({"open": True}, {"$set": {"open": False}}), DeleteMany({}),
+                  UpdateOne({"_id": {"$in": [1, 2]}}, {"$set": {"x": 0}}), DeleteOne({"party": "p"}),
+                  UpdateOne({"_id": [1]}, {"$set": {"x": 0}})):
+        ops = [DeleteOne({"_id": 3}), before, fence, after, ReplaceOne({"_id": 4}, {"x": 4}, upsert=True)]
+        assert by_kind(ops) == [before, ops[0], fence, ops[4], after]
+    anonymous = [InsertOne({"n": 1}), DeleteOne({"_id": 5}), InsertOne({"n": 2})]  # (pymongo gives each an _id)
+    assert by_kind(anonymous) == [anonymous[0], anonymous[2], anonymous[1]]
+
+
+def test_a_run_of_one_kind_is_cut_at_max_ops():
+    ops = [DeleteOne({"_id": i}) if i % 2 else ReplaceOne({"_id": i}, {}, upsert=True) for i in range(2 * MAX_OPS + 2)]
+    cut = list(commands(ops))
+    assert [len(c) for c in cut] == [MAX_OPS, 1, MAX_OPS, 1]
+    assert {type(op) for op in cut[0] + cut[1]} == {ReplaceOne} and {type(op) for op in cut[2] + cut[3]} == {DeleteOne}
+    assert [op._filter["_id"] for op in cut[0] + cut[1]] == list(range(0, 2 * MAX_OPS + 2, 2))
 
 
 def test_bulks_are_chunked_at_max_ops():
