@@ -146,6 +146,7 @@ def zhifa_config(servers, vhost):
         "METRICS_PORT": 0,
         "WEB_SERVER_ADDRESS": f"127.0.0.1:{_free_port()}",
         "max_workers": 10,
+        "CASE_LIST_LAG_MS": 100,  # (the lagged case list sync runs in every test, a shorter lag than a suite's)
     }
     with config.patch(settings, clear=False):
         yield settings

@@ -119,6 +119,14 @@ def wait_for(check, timeout: float = 10, interval: float = 0.1):
     raise AssertionError(f"condition not met within {timeout}s (last value: {value!r})")
 
 
+def case_list_settled(cases_col) -> bool:
+    """The penalty case list has caught up with the cases of `cases_col` (the `cases` collection): no sync
+    recorded for the lagged sync (CASE_LIST_LAG_MS) or left pending (services/penalty/store.py)."""
+    from services.penalty import store
+
+    return store.lists(cases_col.database)[store.BATCHES].find_one({}, {"_id": 1}) is None
+
+
 def relayed(col, agg_id: str) -> bool:
     """No outbox of aggregate `agg_id` of collection `col` waits for its relay (its marker is gone)."""
     from services.kernel.aggregates import AggregateStore

@@ -50,6 +50,7 @@ DEFAULTS: dict[str, Any] = {
     "PROJECTION_CACHE_ENTRIES": 5000,
     "PROCESS_MEMO_MB": 16,  # what a process remembers across units of work, all its memos together (kernel/process_memo.py)
     "PROJECTION_CHANGE_SLOTS": 128,
+    "CASE_LIST_LAG_MS": 500,  # penalty's fact batches leave the case list's syncs to one per process per this long; 0 = at each batch's end (penalty/store.py)
     "PARTITIONS": "penalty=2",  # processes a partitioned service runs as, each owning its aggregates (kernel/partitions.py)
     "PARTITION": "",  # this process's partition; unset: every partition (kernel/partitions.py)
     "LOG_LEVEL": "INFO",
@@ -172,6 +173,7 @@ NUMBERS: dict[str, Callable[[str], Any]] = {
     "PROJECTION_CACHE_ENTRIES": non_negative_int,
     "PROCESS_MEMO_MB": partial(number, integer=False, minimum=0),
     "PROJECTION_CHANGE_SLOTS": positive_int,
+    "CASE_LIST_LAG_MS": partial(number, integer=False, minimum=0),
     "DOCUMENTS_RPC_TIMEOUT_SECONDS": seconds,
     "DOCUMENTS_REPORT_TIMEOUT_SECONDS": seconds,
     "API_RPC_TIMEOUT_SECONDS": seconds,

@@ -167,11 +167,14 @@ def _ping_database() -> None:
 
 
 class Mongo(DependencyProvider):
-    """Injects the service's pymongo Database. `indexes(db)` runs once at container start."""
+    """Injects the service's pymongo Database. `indexes(db)` runs once at container start, `before_close(db)`
+    at its stop (after its workers finished), before the client closes."""
 
-    def __init__(self, service: str, indexes: Callable[[Database], None] | None = None):
+    def __init__(self, service: str, indexes: Callable[[Database], None] | None = None,
+                 before_close: Callable[[Database], None] | None = None):
         self.service = service
         self.indexes = indexes
+        self.before_close = before_close
         self.client: pymongo.MongoClient | None = None
         self.db: Database | None = None
 
@@ -188,10 +191,16 @@ class Mongo(DependencyProvider):
 
     def stop(self):
         if self.client is not None:
+            if self.before_close is not None and self.db is not None:
+                try:
+                    self.before_close(self.db)
+                except Exception:  # (best effort: the client closes anyway)
+                    log.warning("%s: work left at stop not done", self.service, exc_info=True)
             self.client.close()
 
     def kill(self):
-        self.stop()
+        if self.client is not None:
+            self.client.close()
 
     def get_dependency(self, worker_ctx):
         return self.db

@@ -240,7 +240,7 @@ class PenaltyService(EventSourcedService):
 
     manifest = MANIFEST
 
-    db = Mongo("penalty", indexes=store.ensure_indexes)
+    db = Mongo("penalty", indexes=store.ensure_indexes, before_close=store.settle_lagged)
     plugins = Plugins()
 
     def adapter(self, aggregate, envelope=None) -> PenaltyAdapter:
@@ -262,6 +262,17 @@ class PenaltyService(EventSourcedService):
         if reader is not None:
             writes.after(lambda: self._judged_on_changed(reader))
         return reader
+
+    def _apply_batch(self, envelopes: list[dict]) -> list:
+        """The kernel's batch of facts, its case list syncs left to the process's lagged sync
+        (store.may_lag: CASE_LIST_LAG_MS); a clerk's command (`act`) syncs at its end."""
+        store.may_lag(self.writes)
+        return super()._apply_batch(envelopes)
+
+    def _sweep(self):
+        """The kernel's sweep (outboxes, deadlines), its case list syncs lagged as a batch's."""
+        store.may_lag(self.writes)
+        super()._sweep()
 
     def prefetch(self, groups: dict) -> dict:
         """The batch's case documents (the kernel's prefetch), then what their judgements will read of

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import logging
 import sys
 import threading
 import time
@@ -28,9 +29,9 @@ import bson
 from pymongo import DeleteOne, ReplaceOne, ReturnDocument, UpdateOne
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, InvalidOperation
 
-from services.kernel import leases
+from services.kernel import config, leases
 from services.kernel.sidewrites import chunked as _bulk  # (ordered bulks of ≤ 50 operations; the matched or upserted)
 from services.kernel.sidewrites import updates_clean
 from services.kernel.aggregates import AggregateStore, Change
@@ -41,9 +42,11 @@ from services.kernel.mongo import ConcurrencyError  # noqa: F401 (raised by the 
 from services.kernel.mongo import Failed, by_id, companion, insert_new
 from services.kernel.packing import reading, unpack_from
 from services.kernel.projection_cache import ProjectionReader, record_change, record_changes, shared_cache
-from services.kernel.sidewrites import SideWrites, deferred, in_flight
+from services.kernel.sidewrites import SideWrites, deferred, in_flight, patched
 from services.penalty.manifest import MANIFEST
 from services.penalty.projections import case_summary
+
+log = logging.getLogger("zhifa.penalty.store")
 
 MAX_OTHER_DECISIONS = 500
 
@@ -848,8 +851,7 @@ def defer_sync(writes: Any, db: Database, doc: dict, old: dict | None) -> None:
     keys = _units.get(writes)
     if keys is None:
         keys = _units[writes] = set()
-        writes.after(lambda: sync_cases([e for e in (_waiting.pop(k, None) for k in _units.pop(writes, ()))
-                                         if e is not None]))
+        writes.after(lambda: _unit_ended(writes))
     key = (db.name, doc["_id"])
     keys.add(key)
     version = int(doc.get("version") or 0)
@@ -859,6 +861,133 @@ def defer_sync(writes: Any, db: Database, doc: dict, old: dict | None) -> None:
                          "old_row": None if old is None else list_row(old)}
     elif version >= entry["version"]:
         entry.update(version=version, row=list_row(doc))
+
+
+def _unit_ended(writes: Any) -> None:
+    """The syncs of the unit `writes`, at its end: carried out now (`sync_cases`), or — a unit that `may_lag`
+    and CASE_LIST_LAG_MS above 0 — recorded (`_intend`) and left to the process's next lagged sync."""
+    entries = [e for e in (_waiting.pop(k, None) for k in _units.pop(writes, ())) if e is not None]
+    if not entries:
+        return
+    lag = config.checked("CASE_LIST_LAG_MS") / 1000 if writes.kept(MAY_LAG) else 0.0
+    if lag <= 0 or not patched():
+        sync_cases(entries)
+        return
+    by_db: dict[str, list[dict]] = {}
+    for entry in entries:
+        by_db.setdefault(entry["db"].name, []).append(entry)
+    for group in by_db.values():
+        _lag(group, _intend(group[0]["db"], group))
+    _lagged_sync_within(lag)
+
+
+# -- case list: synced a moment after the unit (CASE_LIST_LAG_MS) --------------------------------
+#
+# A batch of facts syncs the list of the cases it saved at its end, ≈ 25 commands (a partition's rows, the
+# counters, the locators) whether it saved 10 cases or 300. At an even rate of a few hundred events a second
+# the batches are small and those commands were a third of the database's and most of a batch's time:
+# the next facts of the cases waited for them (docs/benchmark.md, thirty-eighth session). A unit of facts
+# (`may_lag`: penalty's fact batches and its deadline sweep; not a clerk's command, whose answer shows the
+# case moved) now only records its syncs, in one insert — an *intent*, `case_list_batches/intent:<token>`,
+# before its messages are acked, so nothing is lost when the process dies — and the process carries out the
+# syncs of all the units that ended in the last CASE_LIST_LAG_MS together (`_lagged_sync`, a green thread):
+# one `sync_cases` (steps 0-5 above), then the intents are deleted. The list and its counters are that much
+# behind the cases. A process that dies leaves its intents: `sweep_batches` (any process's, once they are
+# older than the lease) or `repair` syncs each case they name alone (`_finish_intent`: `_sync_row`, which
+# compares versions, so a case synced since is left as it is).
+
+INTENT_PREFIX = "intent:"
+MAY_LAG = "case_list.may_lag"  # (the unit's kept flag: `may_lag`)
+LAG_RETRY_SECONDS = 5.0  # the longest wait before a lagged sync that failed is tried again
+
+_lagged: dict[tuple[str, str], dict] = {}  # the syncs waiting for the next lagged sync: key -> entry
+_intents: dict[str, tuple[Database, list[str]]] = {}  # database name -> (database, the intents they cover)
+_lag_timer: list = [None]  # the green thread of the next lagged sync (None: none pending)
+
+
+def may_lag(writes: Any) -> None:
+    """Let the unit of work `writes` leave the case list's syncs to the process's lagged sync."""
+    if writes is not None:
+        writes.kept(MAY_LAG, lambda: True)
+
+
+def _intend(db: Database, entries: list[dict]) -> str:
+    """Record the syncs `entries` (one insert); the intent's token."""
+    token = INTENT_PREFIX + uuid.uuid4().hex
+    moves = [{"case": e["case"], "version": e["version"], "row": e["row"]} for e in entries]
+    lists(db)[BATCHES].insert_one({"_id": token, "at": time.time(), "intent": True,
+                                   "moves": bson.encode({"moves": moves})})
+    return token
+
+
+def _lag(entries: list[dict], token: str | None) -> None:
+    """Queue `entries` for the lagged sync (of a case queued already: the newest version and row, over the
+    row the list showed before the first of them), and the intent that covers them."""
+    for e in entries:
+        key = (e["db"].name, e["case"])
+        queued = _lagged.get(key)
+        if queued is None:
+            _lagged[key] = e
+        elif e["version"] >= queued["version"]:
+            queued.update(version=e["version"], row=e["row"])
+        else:  # (an older entry put back after a failed sync: the row it moved from is the older one)
+            queued["old_row"] = e["old_row"]
+    if token is not None and entries:
+        db = entries[0]["db"]
+        _intents.setdefault(db.name, (db, []))[1].append(token)
+
+
+def _lagged_sync_within(lag: float) -> None:
+    if _lag_timer[0] is None:
+        import eventlet
+
+        _lag_timer[0] = eventlet.spawn_after(lag, _lagged_sync, lag)
+
+
+def _lagged_sync(lag: float, retry: bool = True) -> None:
+    """Carry out the queued syncs together, then drop their intents. When that fails they are queued
+    again and tried again (`retry`) — the intents stay, so if this process dies meanwhile another one
+    finishes them —, except after the database client closed (the service stopped): then, and without
+    `retry`, the intents are left to that recovery."""
+    entries, intents = list(_lagged.values()), list(_intents.values())
+    _lagged.clear()
+    _intents.clear()
+    wait = lag
+    try:
+        sync_cases(entries)
+        for db, tokens in intents:
+            lists(db)[BATCHES].delete_many({"_id": {"$in": tokens}})
+    except InvalidOperation:
+        log.info("lagged case list sync of %s cases left to the intents' recovery: the client closed", len(entries))
+    except Exception:
+        log.warning("lagged case list sync of %s cases failed%s", len(entries), "; tried again" if retry else "",
+                    exc_info=True)
+        if retry:
+            _lag(entries, None)
+            for db, tokens in intents:
+                _intents.setdefault(db.name, (db, []))[1].extend(tokens)
+            wait = min(LAG_RETRY_SECONDS, max(lag, 0.5))
+    _lag_timer[0] = None
+    if _lagged or _intents:
+        _lagged_sync_within(wait)
+
+
+def settle_lagged(*_: Any) -> None:
+    """Carry out the queued syncs now, once (a stopping service, before its database client closes; tests)."""
+    timer = _lag_timer[0]
+    if timer is not None:
+        timer.cancel()  # (one already running goes on; `_flush_lock` keeps the two apart)
+        _lag_timer[0] = None
+    if _lagged or _intents:
+        _lagged_sync(0.0, retry=False)
+
+
+def _finish_intent(db: Database, token: str, batch: dict) -> None:
+    """The syncs an intent records whose process died before carrying them out: each case alone, at the
+    recorded version and row (`_sync_row` leaves a case whose locator counts that version or a newer one)."""
+    for m in bson.decode(batch["moves"])["moves"]:
+        _sync_row(db, m["case"], int(m["version"]), m["row"], row_kept=False)
+    _drop_batch(db, token)
 
 
 BATCH_SWEEP_SECONDS = 60.0  # how often a process looks for batches whose holder died
@@ -1045,6 +1174,9 @@ def finish_batch(db: Database, token: str) -> bool:
     batch = lists(db)[BATCHES].find_one({"_id": token})
     if batch is None:
         return False
+    if batch.get("intent"):  # (syncs recorded for the lagged sync of a process that died)
+        _finish_intent(db, token, batch)
+        return True
     moves = bson.decode(batch["moves"])["moves"]
     locators = by_id(lists(db).case_list_at, [m["case"] for m in moves], {"pending": 1})
     claimed = [m for m in moves if ((locators.get(m["case"]) or {}).get("pending") or {}).get("batch") == token]
@@ -1055,8 +1187,9 @@ def finish_batch(db: Database, token: str) -> bool:
 class CaseStore(AggregateStore):
     """The case aggregates; every save (fact, batch, command, deadline sweep) and every redelivery
     that finds its fact applied is followed by a sync of the case list (`sync_case`; in a unit of
-    work, `writes()` not None, all of the unit's at its end: `defer_sync`), so the case list and its
-    counters follow the stage and the overdue flag whichever path changed them."""
+    work, `writes()` not None, all of the unit's at its end: `defer_sync`, or CASE_LIST_LAG_MS later for a
+    unit that `may_lag`), so the case list and its counters follow the stage and the overdue flag
+    whichever path changed them."""
 
     def __init__(self, collection: Collection, *args: Any, writes: Callable[[], Any] | None = None, **kwargs: Any):
         super().__init__(collection, *args, **kwargs)

@@ -334,3 +334,112 @@ def test_the_penalty_service_syncs_its_cases_at_the_end_of_its_unit_of_work(db):
     assert store.lists(db).case_list_at.find_one({}) is None  # deferred to the unit's end
     service.writes.flush()
     assert_exact(db, {"c1": store.list_key(DEPTS[0], "filed", False), "c2": store.list_key(DEPTS[0], "decided", False)})
+
+
+# -- the lagged sync (CASE_LIST_LAG_MS: penalty's fact batches and its sweep) --------------------------------
+
+def lagged_unit(db, saves) -> None:
+    """`unit`, as a batch of facts: its syncs left to the process's lagged sync."""
+    writes = SideWrites()
+    store.may_lag(writes)
+    for doc, old in saves:
+        store.defer_sync(writes, db, doc, old)
+    writes.flush()
+
+
+def intents(db) -> list[dict]:
+    return list(store.lists(db)[store.BATCHES].find({"intent": True}))
+
+
+@pytest.fixture
+def lag():
+    from nameko import config
+
+    with config.patch({"CASE_LIST_LAG_MS": 300}, clear=False):
+        yield
+    store.settle_lagged()
+
+
+def test_a_batch_of_facts_records_its_syncs_in_one_insert_and_the_process_carries_them_out_after_the_lag(
+        watched, db, lag):
+    wdb, recorder = watched
+    first = [case_doc(f"c{i}", 1, DEPTS[i % 2], "filed", False) for i in range(10)]
+    recorder.seen.clear()
+    lagged_unit(wdb, [(doc, None) for doc in first])
+    assert recorder.seen == [("insert", store.BATCHES)]  # before the unit's messages are acked: the intent only
+    assert store.lists(db).case_list_at.count_documents({}) == 0 and len(intents(db)) == 1
+    second = [case_doc(d["_id"], 2, d["dept"], "decided", False) for d in first[:5]]
+    lagged_unit(wdb, list(zip(second, first)))  # a second batch within the lag: its cases synced with the first's
+    assert len(intents(db)) == 2 and store.lists(db).case_list_at.count_documents({}) == 0
+    expected = {d["_id"]: key_of(d) for d in second + first[5:]}
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and intents(db):
+        time.sleep(0.05)  # (the test's green threads: the lagged sync runs meanwhile)
+    assert intents(db) == []
+    assert_exact(db, expected)
+    rows = {r["_id"]: r for k in set(expected.values()) for r in store.partition(db, k).find({})}
+    assert rows == {d["_id"]: store.list_row(d) for d in second + first[5:]}
+    # the five cases saved twice within the lag were never listed under 'filed': no row was taken out of it
+    assert not [c for n, c in recorder.seen if n == "delete" and c.startswith(store.LIST_PREFIX + ".")]
+
+
+def test_a_clerk_s_command_and_a_unit_without_lag_sync_at_their_end(db, lag):
+    writes = SideWrites()  # (not a batch of facts: no `may_lag`)
+    doc = case_doc("k1", 1, DEPTS[0], "filed", False)
+    store.defer_sync(writes, db, doc, None)
+    writes.flush()
+    assert_exact(db, {"k1": key_of(doc)}) and intents(db) == []
+    from nameko import config
+
+    with config.patch({"CASE_LIST_LAG_MS": 0}, clear=False):
+        moved = case_doc("k1", 2, DEPTS[0], "decided", False)
+        lagged_unit(db, [(moved, doc)])
+    assert_exact(db, {"k1": key_of(moved)})
+    assert intents(db) == []
+
+
+def test_the_intents_of_a_process_that_died_are_carried_out_by_the_sweep_each_case_at_its_newest_version(db, lag):
+    docs = [case_doc(f"d{i}", 1, DEPTS[i % 3], "filed", False) for i in range(6)]
+    lagged_unit(db, [(d, None) for d in docs])
+    moved = [case_doc(d["_id"], 2, d["dept"], "investigated", False) for d in docs[:3]]
+    lagged_unit(db, list(zip(moved, docs)))
+    assert len(intents(db)) == 2
+    store._lagged.clear()  # the process dies before its lagged sync: what it queued is gone, the intents stay
+    store._intents.clear()
+    store.settle_lagged()
+    assert store.lists(db).case_list_at.count_documents({}) == 0
+    assert store.sweep_batches(db) == 0  # younger than the lease: their process may still be alive
+    store.lists(db)[store.BATCHES].update_many({}, {"$set": {"at": time.time() - store.LEASE_SECONDS - 1}})
+    assert store.sweep_batches(db) == 2
+    assert intents(db) == []
+    assert_exact(db, {d["_id"]: key_of(d) for d in moved + docs[3:]})
+    # an intent older than what is listed changes nothing
+    store._intend(db, [{"db": db, "case": "d0", "version": 1, "row": store.list_row(docs[0]), "old_row": None}])
+    store.lists(db)[store.BATCHES].update_many({}, {"$set": {"at": time.time() - store.LEASE_SECONDS - 1}})
+    assert store.repair(db)["pending_carried_out"] == 1
+    assert_exact(db, {d["_id"]: key_of(d) for d in moved + docs[3:]})
+
+
+def test_a_lagged_sync_that_fails_is_queued_again_and_its_intents_stay_until_it_is_done(db, lag, monkeypatch):
+    docs = [case_doc(f"f{i}", 1, DEPTS[0], "filed", False) for i in range(4)]
+    real, calls = store.sync_cases, []
+
+    def flaky(entries):
+        calls.append(len(entries))
+        if len(calls) == 1:
+            raise pymongo.errors.AutoReconnect("database away")
+        real(entries)
+
+    monkeypatch.setattr(store, "sync_cases", flaky)
+    lagged_unit(db, [(d, None) for d in docs])
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not calls:
+        time.sleep(0.02)
+    assert calls == [4] and len(intents(db)) == 1 and store.lists(db).case_list_at.count_documents({}) == 0
+    moved = case_doc("f0", 2, DEPTS[0], "decided", False)
+    lagged_unit(db, [(moved, docs[0])])  # a newer save of one of them meanwhile: one entry, the newest version
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and len(intents(db)) > 0:
+        time.sleep(0.05)
+    assert calls[1:] == [4] and intents(db) == []
+    assert_exact(db, {"f0": key_of(moved), **{d["_id"]: key_of(d) for d in docs[1:]}})

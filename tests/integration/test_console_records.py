@@ -18,7 +18,7 @@ import pytest
 
 from services.common.chinatime import CST
 from tests.console_kit import E2E, OFF1, OFF2, SHOTS, county, drive, people  # noqa: F401 (fixtures)
-from tests.helpers import SCJG, STHJ, envelope, publish, relayed, wait_for
+from tests.helpers import SCJG, STHJ, case_list_settled, envelope, publish, relayed, wait_for
 
 SFJ = "511322-sfj"
 GA, JCY = "511322-ga", "511322-jcy"
@@ -41,6 +41,8 @@ def land(kit, service: str, collection: str, *envelopes):
     for env in envelopes:
         publish(kit.config["AMQP_URI"], [env])
         wait_for(lambda: (doc := c.find_one({"fact_ids": env["event_id"]})) and relayed(c, doc["_id"]), timeout=15)
+    if service == "penalty":  # (and the case list caught up: it lags the cases by CASE_LIST_LAG_MS)
+        wait_for(lambda: case_list_settled(c), timeout=15)
 
 
 def ok(resp):

@@ -18,8 +18,8 @@ from services.penalty.service import PenaltyService
 from services.personnel.service import PersonnelService
 from services.registry.service import RegistryService
 from tests.api_kit import start_api
-from tests.helpers import (FakeClock, CST, SCJG, STHJ, credential_issued, drain, envelope, officer_registered, publish,
-                           relayed, wait_for)
+from tests.helpers import (FakeClock, CST, SCJG, STHJ, case_list_settled, credential_issued, drain, envelope,
+                           officer_registered, publish, relayed, wait_for)
 
 CODE = "330217001000"
 FOOD_LAW = {"law": "《中华人民共和国食品安全法》", "article": "第一百二十四条第一款第（一）项"}
@@ -69,6 +69,8 @@ def land(suite, service: str, collection: str, *envelopes):
     for env in envelopes:
         publish(suite["amqp"], [env])
         wait_for(lambda: (doc := col.find_one({"fact_ids": env["event_id"]})) and relayed(col, doc["_id"]))
+    if service == "penalty":  # (and the case list caught up: it lags the cases by CASE_LIST_LAG_MS)
+        wait_for(lambda: case_list_settled(col))
 
 
 def item_published():
@@ -340,3 +342,22 @@ def test_commands_through_http_converge_on_the_same_model(suite):
         assert (resp.status_code, resp.json()["error"]["code"]) == (status, code), resp.text
         assert resp.json()["error"]["message"]
     assert len(get_case(suite, cid)["facts"]) == 6
+
+
+def test_the_case_list_lags_the_facts_of_a_batch_and_shows_a_clerk_s_command_at_once(suite):
+    from services.penalty import store
+
+    cases = db(suite, "penalty").cases
+    listed = lambda cid: [c["case_id"] for c in get(suite, "/api/v1/cases", dept=SCJG).json()["items"]].count(cid)
+    with nameko_config.patch({"CASE_LIST_LAG_MS": 60000}, clear=False):
+        cid = "511322-scjg-2026-0031"
+        filed = story(cid, n=31)[0]
+        publish(suite["amqp"], [filed])
+        wait_for(lambda: (doc := cases.find_one({"fact_ids": filed["event_id"]})) and relayed(cases, doc["_id"]))
+        assert listed(cid) == 0 and not case_list_settled(cases)  # applied and relayed; the list's sync recorded
+        store.settle_lagged()  # (the lag's end, or the service stopping)
+        assert listed(cid) == 1 and case_list_settled(cases)
+        other = "511322-scjg-2026-0032"
+        resp = command(suite, other, "file_case", {"item_code": CODE, "party": party(32), "case_no": "营市监立〔2026〕32号"})
+        assert resp.status_code == 200 and resp.json()["ok"]
+        assert listed(other) == 1 and case_list_settled(cases)  # a clerk's command: listed when it answers
