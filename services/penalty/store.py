@@ -958,7 +958,7 @@ def _lagged_sync(lag: float, retry: bool = True) -> None:
         for db, tokens in intents:
             lists(db)[BATCHES].delete_many({"_id": {"$in": tokens}})
     except InvalidOperation:
-        log.info("lagged case list sync of %s cases left to the intents' recovery: the client closed", len(entries))
+        log.warning("lagged case list sync of %s cases left to the intents' recovery (a closed client)", len(entries))
     except Exception:
         log.warning("lagged case list sync of %s cases failed%s", len(entries), "; tried again" if retry else "",
                     exc_info=True)
