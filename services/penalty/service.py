@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 import re
 import sys
 from datetime import datetime
@@ -64,6 +65,8 @@ COMMANDS = {
 DATETIME_PARAMS = frozenset({"at", "discovered_at", "hearing_at", "served_at"})
 SUPPLIED = frozenset({"case", "event_id", "dept"})  # filled in by the service, never by the caller
 TRUE, FALSE = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no"})
+
+log = logging.getLogger("zhifa.penalty")
 
 
 def _bad_argument(field: str, message: str) -> dict:
@@ -270,9 +273,16 @@ class PenaltyService(EventSourcedService):
         return super()._apply_batch(envelopes)
 
     def _sweep(self):
-        """The kernel's sweep (outboxes, deadlines), its case list syncs lagged as a batch's."""
+        """The kernel's sweep (outboxes, deadlines), its case list syncs lagged as a batch's; now and then
+        also the case list syncs a dead process recorded and left (store.look_for_abandoned: with no
+        facts arriving, no list sync would look)."""
         store.may_lag(self.writes)
         super()._sweep()
+        try:
+            store.look_for_abandoned(self.db)
+        except Exception:  # (looked for again at the next sweep)
+            log.warning("case list syncs left by a dead process not carried out", exc_info=True,
+                        extra={"service": self.name})
 
     def prefetch(self, groups: dict) -> dict:
         """The batch's case documents (the kernel's prefetch), then what their judgements will read of

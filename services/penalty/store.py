@@ -892,9 +892,10 @@ def _unit_ended(writes: Any) -> None:
 # before its messages are acked, so nothing is lost when the process dies — and the process carries out the
 # syncs of all the units that ended in the last CASE_LIST_LAG_MS together (`_lagged_sync`, a green thread):
 # one `sync_cases` (steps 0-5 above), then the intents are deleted. The list and its counters are that much
-# behind the cases. A process that dies leaves its intents: `sweep_batches` (any process's, once they are
-# older than the lease) or `repair` syncs each case they name alone (`_finish_intent`: `_sync_row`, which
-# compares versions, so a case synced since is left as it is).
+# behind the cases. A process that dies leaves its intents: once they are older than INTENT_STALE_SECONDS,
+# `sweep_batches` — which every penalty process runs every BATCH_SWEEP_SECONDS from its list syncs and from its
+# periodic sweep (`look_for_abandoned`), so also when no fact arrives — or `repair` syncs each case they name
+# alone (`_finish_intent`: `_sync_row`, which compares versions, so a case synced since is left as it is).
 
 INTENT_PREFIX = "intent:"
 MAY_LAG = "case_list.may_lag"  # (the unit's kept flag: `may_lag`)
@@ -990,7 +991,10 @@ def _finish_intent(db: Database, token: str, batch: dict) -> None:
     _drop_batch(db, token)
 
 
-BATCH_SWEEP_SECONDS = 60.0  # how often a process looks for batches whose holder died
+BATCH_SWEEP_SECONDS = 15.0  # how often a process looks for batches and intents whose holder died (60 until 2026-12-05)
+# an intent this old is taken to be left by a process that died (its own carries it out within CASE_LIST_LAG_MS;
+# finishing one that is still its process's does no harm: each case is synced alone, idempotently)
+INTENT_STALE_SECONDS = 10.0
 _swept: dict[str, float] = {}  # database name -> when this process last looked (time.monotonic)
 
 
@@ -1005,15 +1009,27 @@ def sync_cases(entries: list[dict]) -> None:
         db = group[0]["db"]
         for start in range(0, len(group), SYNC_BATCH):
             _sync_batch(db, group[start:start + SYNC_BATCH])
-        now = time.monotonic()
-        if now - _swept.setdefault(db.name, now) > BATCH_SWEEP_SECONDS:
-            _swept[db.name] = now
-            sweep_batches(db)
+        look_for_abandoned(db)
+
+
+def look_for_abandoned(db: Database) -> int:
+    """`sweep_batches`, once per BATCH_SWEEP_SECONDS per database (the first BATCH_SWEEP_SECONDS after this
+    process first asked): from every list sync, and from penalty's periodic sweep, so an intent a dead
+    process left is carried out also when no fact arrives. How many were finished."""
+    now = time.monotonic()
+    if now - _swept.setdefault(db.name, now) <= BATCH_SWEEP_SECONDS:
+        return 0
+    _swept[db.name] = now
+    return sweep_batches(db)
 
 
 def sweep_batches(db: Database) -> int:
-    """Finish the batches whose holder died (their document older than the lease); how many."""
-    stale = [b["_id"] for b in lists(db)[BATCHES].find({"at": {"$lt": time.time() - LEASE_SECONDS}}, {"_id": 1})]
+    """Finish the batches whose holder died (their document older than the lease) and the intents whose
+    process did (older than INTENT_STALE_SECONDS); how many."""
+    now = time.time()
+    stale = [b["_id"] for b in lists(db)[BATCHES].find(
+        {"$or": [{"at": {"$lt": now - LEASE_SECONDS}}, {"intent": True, "at": {"$lt": now - INTENT_STALE_SECONDS}}]},
+        {"_id": 1})]
     for token in stale:
         finish_batch(db, token)
     return len(stale)

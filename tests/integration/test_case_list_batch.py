@@ -408,9 +408,9 @@ def test_the_intents_of_a_process_that_died_are_carried_out_by_the_sweep_each_ca
     store._intents.clear()
     store.settle_lagged()
     assert store.lists(db).case_list_at.count_documents({}) == 0
-    assert store.sweep_batches(db) == 0  # younger than the lease: their process may still be alive
-    store.lists(db)[store.BATCHES].update_many({}, {"$set": {"at": time.time() - store.LEASE_SECONDS - 1}})
-    assert store.sweep_batches(db) == 2
+    assert store.sweep_batches(db) == 0  # just written: their process may still be about to carry them out
+    store.lists(db)[store.BATCHES].update_many({}, {"$set": {"at": time.time() - store.INTENT_STALE_SECONDS - 1}})
+    assert store.sweep_batches(db) == 2  # (a claimed batch waits out the lease; an intent claims nothing)
     assert intents(db) == []
     assert_exact(db, {d["_id"]: key_of(d) for d in moved + docs[3:]})
     # an intent older than what is listed changes nothing

@@ -361,3 +361,22 @@ def test_the_case_list_lags_the_facts_of_a_batch_and_shows_a_clerk_s_command_at_
         resp = command(suite, other, "file_case", {"item_code": CODE, "party": party(32), "case_no": "营市监立〔2026〕32号"})
         assert resp.status_code == 200 and resp.json()["ok"]
         assert listed(other) == 1 and case_list_settled(cases)  # a clerk's command: listed when it answers
+
+
+def test_the_case_list_syncs_a_dead_process_left_are_carried_out_with_no_fact_arriving(suite, monkeypatch):
+    from services.penalty import store
+
+    cases = db(suite, "penalty").cases
+    listed = lambda cid: [c["case_id"] for c in get(suite, "/api/v1/cases", dept=SCJG).json()["items"]].count(cid)
+    with nameko_config.patch({"CASE_LIST_LAG_MS": 60000}, clear=False):
+        cid = "511322-scjg-2026-0033"
+        filed = story(cid, n=33)[0]
+        publish(suite["amqp"], [filed])
+        wait_for(lambda: (doc := cases.find_one({"fact_ids": filed["event_id"]})) and relayed(cases, doc["_id"]))
+        store._lagged.clear()  # the process dies before its lagged sync; its record (the intent) stays
+        store._intents.clear()
+        assert listed(cid) == 0 and not case_list_settled(cases)
+        monkeypatch.setattr(store, "INTENT_STALE_SECONDS", 0.5)  # (10 s and every 15 s in a suite)
+        monkeypatch.setattr(store, "BATCH_SWEEP_SECONDS", 0.2)
+        # no further fact: the periodic sweep (each second here) of a living process finds it
+        wait_for(lambda: listed(cid) == 1 and case_list_settled(cases), timeout=15)
