@@ -344,39 +344,47 @@ def test_commands_through_http_converge_on_the_same_model(suite):
     assert len(get_case(suite, cid)["facts"]) == 6
 
 
+def listed(suite, case_id) -> int:
+    """How often `case_id` is on the first page of SCJG's case list (the supervisor's view)."""
+    return [c["case_id"] for c in get(suite, "/api/v1/cases", dept=SCJG).json()["items"]].count(case_id)
+
+
+def filed_unlisted(suite, n: int):
+    """A case filed through the ingress with the case list's lag long (60 s, patched for the caller's `with`):
+    (its cases collection, its id) once its fact is applied and relayed — its list sync only recorded."""
+    cases, cid = db(suite, "penalty").cases, f"511322-scjg-2026-{n:04d}"
+    filed = story(cid, n=n)[0]
+    publish(suite["amqp"], [filed])
+    wait_for(lambda: (doc := cases.find_one({"fact_ids": filed["event_id"]})) and relayed(cases, doc["_id"]))
+    return cases, cid
+
+
+LONG_LAG = {"CASE_LIST_LAG_MS": 60000}
+
+
 def test_the_case_list_lags_the_facts_of_a_batch_and_shows_a_clerk_s_command_at_once(suite):
     from services.penalty import store
 
-    cases = db(suite, "penalty").cases
-    listed = lambda cid: [c["case_id"] for c in get(suite, "/api/v1/cases", dept=SCJG).json()["items"]].count(cid)
-    with nameko_config.patch({"CASE_LIST_LAG_MS": 60000}, clear=False):
-        cid = "511322-scjg-2026-0031"
-        filed = story(cid, n=31)[0]
-        publish(suite["amqp"], [filed])
-        wait_for(lambda: (doc := cases.find_one({"fact_ids": filed["event_id"]})) and relayed(cases, doc["_id"]))
-        assert listed(cid) == 0 and not case_list_settled(cases)  # applied and relayed; the list's sync recorded
+    with nameko_config.patch(LONG_LAG, clear=False):
+        cases, cid = filed_unlisted(suite, 31)
+        assert listed(suite, cid) == 0 and not case_list_settled(cases)  # applied and relayed; the sync recorded
         store.settle_lagged()  # (the lag's end, or the service stopping)
-        assert listed(cid) == 1 and case_list_settled(cases)
+        assert listed(suite, cid) == 1 and case_list_settled(cases)
         other = "511322-scjg-2026-0032"
         resp = command(suite, other, "file_case", {"item_code": CODE, "party": party(32), "case_no": "营市监立〔2026〕32号"})
         assert resp.status_code == 200 and resp.json()["ok"]
-        assert listed(other) == 1 and case_list_settled(cases)  # a clerk's command: listed when it answers
+        assert listed(suite, other) == 1 and case_list_settled(cases)  # a clerk's command: listed when it answers
 
 
 def test_the_case_list_syncs_a_dead_process_left_are_carried_out_with_no_fact_arriving(suite, monkeypatch):
     from services.penalty import store
 
-    cases = db(suite, "penalty").cases
-    listed = lambda cid: [c["case_id"] for c in get(suite, "/api/v1/cases", dept=SCJG).json()["items"]].count(cid)
-    with nameko_config.patch({"CASE_LIST_LAG_MS": 60000}, clear=False):
-        cid = "511322-scjg-2026-0033"
-        filed = story(cid, n=33)[0]
-        publish(suite["amqp"], [filed])
-        wait_for(lambda: (doc := cases.find_one({"fact_ids": filed["event_id"]})) and relayed(cases, doc["_id"]))
+    with nameko_config.patch(LONG_LAG, clear=False):
+        cases, cid = filed_unlisted(suite, 33)
         store._lagged.clear()  # the process dies before its lagged sync; its record (the intent) stays
         store._intents.clear()
-        assert listed(cid) == 0 and not case_list_settled(cases)
+        assert listed(suite, cid) == 0 and not case_list_settled(cases)
         monkeypatch.setattr(store, "INTENT_STALE_SECONDS", 0.5)  # (10 s and every 15 s in a suite)
         monkeypatch.setattr(store, "BATCH_SWEEP_SECONDS", 0.2)
         # no further fact: the periodic sweep (each second here) of a living process finds it
-        wait_for(lambda: listed(cid) == 1 and case_list_settled(cases), timeout=15)
+        wait_for(lambda: listed(suite, cid) == 1 and case_list_settled(cases), timeout=15)
