@@ -58,10 +58,8 @@ def _document(op: Any) -> Hashable | None:
         key = filt.get("_id") if isinstance(filt, dict) else None
     else:
         return None
-    if key is None or isinstance(key, (dict, list)):
-        return None
     try:
-        hash(key)
+        hash(key)  # (an `_id` given by an operator, a dict, is not one document's)
     except TypeError:
         return None
     return key

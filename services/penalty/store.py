@@ -852,15 +852,26 @@ def defer_sync(writes: Any, db: Database, doc: dict, old: dict | None) -> None:
     if keys is None:
         keys = _units[writes] = set()
         writes.after(lambda: _unit_ended(writes))
-    key = (db.name, doc["_id"])
-    keys.add(key)
-    version = int(doc.get("version") or 0)
-    entry = _waiting.get(key)
-    if entry is None:
-        _waiting[key] = {"db": db, "case": doc["_id"], "version": version, "row": list_row(doc),
-                         "old_row": None if old is None else list_row(old)}
-    elif version >= entry["version"]:
-        entry.update(version=version, row=list_row(doc))
+    keys.add((db.name, doc["_id"]))
+    _merge(_waiting, {"db": db, "case": doc["_id"], "version": int(doc.get("version") or 0), "row": list_row(doc),
+                      "old_row": None if old is None else list_row(old)})
+
+
+def _merge(queue: dict[tuple[str, str], dict], entry: dict) -> dict:
+    """Put the sync `entry` into `queue` (key -> entry); of a case queued already, the newest version and row over
+    the row the first of them moved from. The entry queued."""
+    queued = queue.setdefault((entry["db"].name, entry["case"]), entry)
+    if queued is not entry and entry["version"] >= queued["version"]:
+        queued.update(version=entry["version"], row=entry["row"])
+    return queued
+
+
+def _by_db(entries: list[dict]) -> list[list[dict]]:
+    """`entries` in groups of one database each."""
+    groups: dict[str, list[dict]] = {}
+    for entry in entries:
+        groups.setdefault(entry["db"].name, []).append(entry)
+    return list(groups.values())
 
 
 def _unit_ended(writes: Any) -> None:
@@ -873,10 +884,7 @@ def _unit_ended(writes: Any) -> None:
     if lag <= 0 or not patched():
         sync_cases(entries)
         return
-    by_db: dict[str, list[dict]] = {}
-    for entry in entries:
-        by_db.setdefault(entry["db"].name, []).append(entry)
-    for group in by_db.values():
+    for group in _by_db(entries):
         _lag(group, _intend(group[0]["db"], group))
     _lagged_sync_within(lag)
 
@@ -925,13 +933,8 @@ def _lag(entries: list[dict], token: str | None) -> None:
     """Queue `entries` for the lagged sync (of a case queued already: the newest version and row, over the
     row the list showed before the first of them), and the intent that covers them."""
     for e in entries:
-        key = (e["db"].name, e["case"])
-        queued = _lagged.get(key)
-        if queued is None:
-            _lagged[key] = e
-        elif e["version"] >= queued["version"]:
-            queued.update(version=e["version"], row=e["row"])
-        else:  # (an older entry put back after a failed sync: the row it moved from is the older one)
+        queued = _merge(_lagged, e)
+        if e["version"] < queued["version"]:  # (an older entry put back after a failed sync: the row it moved from is the older one)
             queued["old_row"] = e["old_row"]
     if token is not None and entries:
         db = entries[0]["db"]
@@ -973,8 +976,9 @@ def _lagged_sync(lag: float, retry: bool = True) -> None:
         _lagged_sync_within(wait)
 
 
-def settle_lagged(*_: Any) -> None:
-    """Carry out the queued syncs now, once (a stopping service, before its database client closes; tests)."""
+def settle_lagged(db: Database | None = None) -> None:
+    """Carry out the queued syncs now, once — of every database, `db` (a stopping service's, before its client
+    closes: kernel/mongo.py `before_close`) among them; tests."""
     timer = _lag_timer[0]
     if timer is not None:
         timer.cancel()  # (one already running goes on; `_flush_lock` keeps the two apart)
@@ -1002,10 +1006,7 @@ def sync_cases(entries: list[dict]) -> None:
     """The deferred syncs of one unit of work, in batches of ≤ SYNC_BATCH cases (see above); now and
     then (BATCH_SWEEP_SECONDS) also the batches whose holder died before claiming any case (nothing
     else would find them)."""
-    by_db: dict[str, list[dict]] = {}
-    for entry in entries:
-        by_db.setdefault(entry["db"].name, []).append(entry)
-    for group in by_db.values():
+    for group in _by_db(entries):
         db = group[0]["db"]
         for start in range(0, len(group), SYNC_BATCH):
             _sync_batch(db, group[start:start + SYNC_BATCH])
