@@ -173,7 +173,9 @@ NUMBERS: dict[str, Callable[[str], Any]] = {
     "PROJECTION_CACHE_ENTRIES": non_negative_int,
     "PROCESS_MEMO_MB": partial(number, integer=False, minimum=0),
     "PROJECTION_CHANGE_SLOTS": positive_int,
-    "CASE_LIST_LAG_MS": partial(number, integer=False, minimum=0),
+    # (at most 10 s: a record older than that is taken for a dead process's and finished by any process anyway,
+    # penalty/store.py INTENT_STALE_SECONDS)
+    "CASE_LIST_LAG_MS": partial(number, integer=False, minimum=0, maximum=10000),
     "DOCUMENTS_RPC_TIMEOUT_SECONDS": seconds,
     "DOCUMENTS_REPORT_TIMEOUT_SECONDS": seconds,
     "API_RPC_TIMEOUT_SECONDS": seconds,

@@ -106,3 +106,13 @@ def test_a_service_process_with_a_wrong_number_stops_at_setup_with_the_setting_n
     with nameko_config.patch({"PROJECTION_CHANGE_SLOTS": "-2"}, clear=False):
         with pytest.raises(ValueError, match="PROJECTION_CHANGE_SLOTS must be a positive integer, got '-2'"):
             metrics.setup()
+
+
+@pytest.mark.parametrize("value", HOSTILE + ("-1", -1, "10001", 1e12))
+def test_the_case_list_lag_is_a_number_of_milliseconds_from_0_to_10_seconds(value):
+    with nameko_config.patch({"CASE_LIST_LAG_MS": value}, clear=False):
+        with pytest.raises(ValueError, match="^CASE_LIST_LAG_MS must be a number >= 0 <= 10000"):
+            config.checked("CASE_LIST_LAG_MS")
+    for good in (0, "0", 500, "2.5", 10000):
+        with nameko_config.patch({"CASE_LIST_LAG_MS": good}, clear=False):
+            assert config.checked("CASE_LIST_LAG_MS") == float(good)
