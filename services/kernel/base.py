@@ -20,9 +20,11 @@ DomainAdapter over its pure domain for one declared aggregate). From the manifes
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import time
 import uuid
+from collections import deque
 from contextlib import contextmanager
 from typing import Any, Callable, ClassVar, Iterator
 
@@ -52,6 +54,37 @@ log = logging.getLogger("zhifa.service")
 
 _last_run: dict[tuple[str, str], float] = {}
 MAX_FINDINGS_PAGE = 1000
+SWEEP_TICK_SECONDS = 1  # the service timer's interval (`sweep`)
+
+
+class DueShare:
+    """The due aggregates one deadline scan found, judged again a share at each tick of the sweep timer
+    instead of all at once: after a burst, or at a moment many deadlines fall on, one scan finds hundreds,
+    and judging them in one unit of work held penalty's case batches back for seconds every
+    DEADLINE_SWEEP_SECONDS (the latency's tail at 300 events/s: docs/benchmark.md, "Thirty-ninth session").
+    A new scan replaces what is left (it finds again whatever is still due). Pure: no I/O, no clock."""
+
+    def __init__(self):
+        self.left: deque = deque()
+        self.share = 0
+
+    def refill(self, found: list, ticks: int) -> None:
+        """What a scan found, to be judged over `ticks` ticks (at least one), an equal share each."""
+        self.left = deque(found)
+        self.share = max(1, math.ceil(len(found) / max(1, ticks)))
+
+    def take(self) -> list:
+        """This tick's share (fewer at the end; [] when nothing is left)."""
+        return [self.left.popleft() for _ in range(min(self.share, len(self.left)))]
+
+
+_due_shares: dict[tuple[str, str], DueShare] = {}
+
+
+def spread_ticks(spread_seconds: float, interval_seconds: float) -> int:
+    """Over how many sweep ticks one scan's due aggregates are judged: DEADLINE_SWEEP_SPREAD_SECONDS, no longer
+    than the scans' interval (DEADLINE_SWEEP_SECONDS), at least one tick (0 or 1: all at the scan's tick)."""
+    return max(1, int(min(spread_seconds, interval_seconds) // SWEEP_TICK_SECONDS))
 
 
 def _due(service: str, what: str, every: float) -> bool:
@@ -330,6 +363,26 @@ class EventSourcedService:
         _concurrently(run, list(groups.items()))
         return outcomes
 
+    def _sweep_deadlines(self, repos: list, scan: bool) -> None:
+        """The deadline sweep's part of one tick: with `scan` (every DEADLINE_SWEEP_SECONDS), read which
+        aggregates fell due; at every tick, judge again this tick's share of them (`DueShare`: spread over
+        DEADLINE_SWEEP_SPREAD_SECONDS), as of the tick's moment."""
+        if scan:
+            now = self.clock()
+            lag = 0.0
+            ticks = spread_ticks(self.conf.deadline_spread_seconds, self.conf.deadline_sweep_seconds)
+            for aggregate, repo in zip(self.manifest.aggregates, repos):
+                due_now = repo.store.due(now)
+                lag = max([lag, *((now - doc["due_at"]).total_seconds() for doc in due_now
+                                  if doc.get("due_at") is not None)])
+                _due_shares.setdefault((self.name, aggregate.name), DueShare()).refill(due_now, ticks)
+            SWEEP_LAG.labels(self.name).set(lag)
+        for aggregate, repo in zip(self.manifest.aggregates, repos):
+            queued = _due_shares.get((self.name, aggregate.name))
+            share = queued.take() if queued is not None else []
+            if share:
+                self._reevaluate_due(repo, share, self.clock())
+
     def _reevaluate_due(self, repo, due_now: list[dict], now: datetime) -> None:
         """The deadline sweep's aggregates that fell due, judged again at `now` as a batch's are applied:
         their documents read in one find (`prefetch_due`), one outbox marker, BATCH_CONCURRENCY of them at
@@ -531,7 +584,7 @@ class EventSourcedService:
         return {"applied": False}
 
     # ---- timer ----------------------------------------------------------------------------------
-    @timer(interval=1)
+    @timer(interval=SWEEP_TICK_SECONDS)
     def sweep(self):
         """Relay outboxes left by a crash; re-evaluate aggregates whose deadlines fell due (one unit
         of work: `memoized`)."""
@@ -542,14 +595,6 @@ class EventSourcedService:
         repos = self.repositories()
         if _due(self.name, "outbox", self.conf.outbox_sweep_seconds):
             sweep([r.store for r in repos], self.dispatch, self.name, now=self.clock())
-        if _due(self.name, "deadlines", self.conf.deadline_sweep_seconds):
-            now = self.clock()
-            lag = 0.0
-            for repo in repos:
-                due_now = repo.store.due(now)
-                lag = max([lag, *((now - doc["due_at"]).total_seconds() for doc in due_now
-                                  if doc.get("due_at") is not None)])
-                self._reevaluate_due(repo, due_now, now)
-            SWEEP_LAG.labels(self.name).set(lag)
+        self._sweep_deadlines(repos, _due(self.name, "deadlines", self.conf.deadline_sweep_seconds))
         if _due(self.name, "recount", self.conf.recount_seconds):
             recount_open_findings(self.name, repos)

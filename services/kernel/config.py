@@ -25,6 +25,7 @@ DEFAULTS: dict[str, Any] = {
     "RETRY_DELAYS_MS": [1000, 5000, 30000],
     "OUTBOX_SWEEP_SECONDS": 30,
     "DEADLINE_SWEEP_SECONDS": 30,
+    "DEADLINE_SWEEP_SPREAD_SECONDS": 10,  # one deadline scan's due aggregates judged over this long, a share each second (kernel/base.py DueShare)
     "METRICS_PORT": 0,
     "METRICS_HOST": "127.0.0.1",
     "FINDINGS_RECOUNT_SECONDS": 60,
@@ -152,6 +153,7 @@ NUMBERS: dict[str, Callable[[str], Any]] = {
     "MONGO_TIMEOUT_MS": positive_int,
     "OUTBOX_SWEEP_SECONDS": seconds,
     "DEADLINE_SWEEP_SECONDS": seconds,
+    "DEADLINE_SWEEP_SPREAD_SECONDS": partial(number, integer=False, minimum=0, maximum=3600),
     "FINDINGS_RECOUNT_SECONDS": seconds,
     "METRICS_PORT": partial(number, minimum=0, maximum=65535),
     "INGRESS_MAX_BYTES": positive_int,

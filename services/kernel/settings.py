@@ -28,13 +28,15 @@ class RunConfig:
     outbox_sweep_seconds: float
     deadline_sweep_seconds: float
     recount_seconds: float
+    deadline_spread_seconds: float = 0.0
 
     @classmethod
     def from_config(cls) -> "RunConfig":
         return cls(preset=str(config.get("JURISDICTION_PRESET")),
                    outbox_sweep_seconds=config.checked("OUTBOX_SWEEP_SECONDS"),
                    deadline_sweep_seconds=config.checked("DEADLINE_SWEEP_SECONDS"),
-                   recount_seconds=config.checked("FINDINGS_RECOUNT_SECONDS"))
+                   recount_seconds=config.checked("FINDINGS_RECOUNT_SECONDS"),
+                   deadline_spread_seconds=config.checked("DEADLINE_SWEEP_SPREAD_SECONDS"))
 
 
 class Conf(DependencyProvider):

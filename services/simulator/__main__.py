@@ -176,9 +176,10 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--http", help="改用 HTTP 入口，例如 http://127.0.0.1:8000")
     run.add_argument("--batch", type=int, default=500, help="HTTP 每批事件数")
     run.add_argument("--rate", type=float, help="发布速率（条/秒），默认尽快")
-    run.add_argument("--settle", type=float, default=45,
-                     help="监督发现事件静默多少秒视为处理完毕（应不短于 DEADLINE_SWEEP_SECONDS + 到达静默期 10 秒：案件事实到齐后，"
-                          "“未作出/未送达/未公示”类发现由定时扫描判定）")
+    run.add_argument("--settle", type=float, default=55,
+                     help="监督发现事件静默多少秒视为处理完毕（应不短于 DEADLINE_SWEEP_SECONDS + DEADLINE_SWEEP_SPREAD_SECONDS + "
+                          "到达静默期 10 秒：案件事实到齐后，“未作出/未送达/未公示”类发现由定时扫描判定，一次扫描找到的到期案件"
+                          "在其后若干秒内分批重新判定）")
     run.add_argument("--timeout", type=float, default=900, help="最长等待秒数")
     run.add_argument("--no-db-check", action="store_true",
                      help="不从各服务数据库（MONGO_URI、DB_PREFIX）读取未关闭的监督发现做交叉核对")

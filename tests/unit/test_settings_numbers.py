@@ -59,6 +59,7 @@ def test_an_unset_setting_takes_its_default():
     ("OUTBOX_SWEEP_SECONDS", lambda: __import__("services.kernel.settings", fromlist=["x"]).RunConfig.from_config()),
     ("DEADLINE_SWEEP_SECONDS", lambda: __import__("services.kernel.settings", fromlist=["x"]).RunConfig.from_config()),
     ("FINDINGS_RECOUNT_SECONDS", lambda: __import__("services.kernel.settings", fromlist=["x"]).RunConfig.from_config()),
+    ("DEADLINE_SWEEP_SPREAD_SECONDS", lambda: __import__("services.kernel.settings", fromlist=["x"]).RunConfig.from_config()),
     ("PROJECTION_CACHE_ENTRIES", lambda: __import__("services.kernel.projection_cache", fromlist=["x"]).shared_cache()),
     ("PROJECTION_CHANGE_SLOTS", lambda: __import__("services.kernel.projection_cache", fromlist=["x"])._slots()),
     ("INGRESS_BATCH_MAX", lambda: __import__("services.gateway.service", fromlist=["x"]).ingress_batch_max()),
