@@ -373,6 +373,9 @@ class EventSourcedService:
             ticks = spread_ticks(self.conf.deadline_spread_seconds, self.conf.deadline_sweep_seconds)
             for aggregate, repo in zip(self.manifest.aggregates, repos):
                 due_now = repo.store.due(now)
+                mine = self._owned(aggregate)
+                if mine is not None:
+                    due_now = [doc for doc in due_now if mine(doc["_id"])]
                 lag = max([lag, *((now - doc["due_at"]).total_seconds() for doc in due_now
                                   if doc.get("due_at") is not None)])
                 _due_shares.setdefault((self.name, aggregate.name), DueShare()).refill(due_now, ticks)
@@ -382,6 +385,22 @@ class EventSourcedService:
             share = queued.take() if queued is not None else []
             if share:
                 self._reevaluate_due(repo, share, self.clock())
+
+    def _owned(self, aggregate) -> Callable[[str], bool] | None:
+        """For an aggregate whose id is the service's partition key (`Aggregate.partitioned`) in a process
+        of one or some of the service's partitions: whether an aggregate id is one of this process's. Its
+        facts come to this process alone (kernel/partitions.py), so its cache holds the document; a sweep
+        of every process judged every due case, twice the work, and each other process's save made the
+        owner read the case again. None: every due aggregate is this process's to judge."""
+        from services.kernel import partitions
+
+        if not getattr(aggregate, "partitioned", False):
+            return None
+        n = partitions.count_for(self.manifest)
+        owned = set(partitions.owned_of(self.name, n))
+        if n <= 1 or len(owned) == n:
+            return None
+        return lambda agg_id: partitions.of(agg_id, n) in owned
 
     def _reevaluate_due(self, repo, due_now: list[dict], now: datetime) -> None:
         """The deadline sweep's aggregates that fell due, judged again at `now` as a batch's are applied:

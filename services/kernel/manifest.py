@@ -121,6 +121,9 @@ class Aggregate:
     dept_field: str = "dept"   # document field holding the department(s) its findings can belong to
     packed: tuple[str, ...] = PACKED_FIELDS
     lifted: tuple[str, ...] = ()
+    # its id is the value of the service's `partition_key`: run as partitions, each process's deadline sweep
+    # judges again only the due aggregates of its own partitions (kernel/base.py `_sweep_deadlines`)
+    partitioned: bool = False
 
     @property
     def layout(self) -> Layout:

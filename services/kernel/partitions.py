@@ -131,7 +131,11 @@ def owned(service: str) -> list[int]:
     """The partitions whose queues this process of `service` consumes: its own (PARTITION), or every one
     when PARTITION is unset; [] when the service is not partitioned. ValueError when PARTITION is not below
     the service's count."""
-    n = count(service)
+    return owned_of(service, count(service))
+
+
+def owned_of(service: str, n: int) -> list[int]:
+    """`owned` for a service that runs as `n` partitions."""
     if n <= 1:
         return []
     index = checked_index()

@@ -13,7 +13,8 @@ MANIFEST = ServiceManifest(
     order=30,
     # the snapshot (~250 nested fields) packed with the facts: no query reads it in the database
     # (the case list, counters and indexes are side collections); kernel/packing.py
-    aggregates=(Aggregate("case", "cases", ("case.*",), "行政处罚案件", packed=PACKED_FIELDS + ("snapshot",)),),
+    aggregates=(Aggregate("case", "cases", ("case.*",), "行政处罚案件", packed=PACKED_FIELDS + ("snapshot",),
+                          partitioned=True),),  # a case's id is its case_id: each partition's sweep judges its own
     consumes=(("gateway", "case.*"), ("personnel", "officer.changed"), ("registry", "item.changed")),
     partition_key="payload.case_id",  # PARTITIONS: each process owns the cases hashed to it (kernel/partitions.py)
     publishes=("finding.raised", "finding.resolved", "case.changed"),  # case.changed: for handover

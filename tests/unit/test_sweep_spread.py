@@ -8,8 +8,9 @@ from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
 import pytest
+from nameko import config as nameko_config
 
-from services.kernel import base
+from services.kernel import base, partitions
 from services.kernel.base import DueShare, EventSourcedService, spread_ticks
 from services.kernel.settings import RunConfig
 
@@ -49,6 +50,7 @@ class FakeStore:
 class FakeService:
     name = "fake-spread"
     _sweep_deadlines = EventSourcedService._sweep_deadlines
+    _owned = EventSourcedService._owned
 
     def __init__(self, spread: float, interval: float = 30):
         self.conf = RunConfig(preset="x", outbox_sweep_seconds=30, deadline_sweep_seconds=interval, recount_seconds=60,
@@ -108,3 +110,21 @@ def test_a_short_interval_bounds_the_spread_and_a_new_scan_takes_over():
     assert [len(ids) for _, ids, _ in service.judged] == [3, 3, 3, 3]
     assert len(repos[0].store.scans) == 2
 
+
+@pytest.mark.parametrize("index", [0, 1])
+def test_a_partitions_process_judges_the_due_aggregates_of_its_own_partitions_only(index):
+    service, repos = FakeService(spread=0), _repos(40, 4)
+    with nameko_config.patch({"PARTITIONS": "fake-spread=2", "PARTITION": index}, clear=False):
+        service._sweep_deadlines(repos, scan=True)
+    judged = {name: ids for name, ids, _ in service.judged}
+    assert judged["case"] == [f"C{i}" for i in range(40) if partitions.of(f"C{i}", 2) == index]
+    assert 0 < len(judged["case"]) < 40
+    assert judged["party"] == ["P0", "P1", "P2", "P3"]  # (not keyed by the partition key: every process's)
+
+
+def test_a_process_of_every_partition_or_an_unpartitioned_service_judges_them_all():
+    for settings in ({"PARTITIONS": "fake-spread=2", "PARTITION": None}, {"PARTITIONS": None, "PARTITION": None}):
+        service, repos = FakeService(spread=0), _repos(10, 0)
+        with nameko_config.patch(settings, clear=False):
+            service._sweep_deadlines(repos, scan=True)
+        assert service.judged == [("case", [f"C{i}" for i in range(10)], T0)]
