@@ -9,6 +9,8 @@ from datetime import datetime, timedelta
 
 import json
 import time
+from contextlib import contextmanager
+from typing import Iterator
 
 import pymongo
 import pytest
@@ -58,23 +60,31 @@ def collect(conn: Connection, queue: Queue, until, timeout: float, then: float) 
     return out
 
 
-@pytest.fixture
-def suite(zhifa_config, container_factory):
-    patch = nameko_config.patch({"DEADLINE_SWEEP_SECONDS": 1}, clear=False)
-    patch.start()
-    with Connection(zhifa_config["AMQP_URI"]) as conn:  # personnel's finding events, bound before anything happens
-        findings = Queue("test-personnel-findings", exchange=Exchange("personnel.events", type="topic", durable=True),
+@contextmanager
+def personnel_with(zhifa_config, container_factory, settings: dict, plugin, queue: str) -> Iterator[dict]:
+    """The gateway and personnel with `settings` and a department `plugin`, and a queue `queue` bound to
+    personnel's finding events before anything happens: {amqp, conn, findings (the queue), officers}."""
+    with nameko_config.patch(settings, clear=False), Connection(zhifa_config["AMQP_URI"]) as conn:
+        findings = Queue(queue, exchange=Exchange("personnel.events", type="topic", durable=True),
                          routing_key="finding.*", auto_delete=False)
         findings(conn.channel()).declare()
         container_factory(GatewayService).start()
         personnel = container_factory(PersonnelService)
         personnel.start()
-        next(dep for dep in personnel.dependencies if isinstance(dep, Plugins)).host.register(Settle(), "test-settle")
+        next(dep for dep in personnel.dependencies if isinstance(dep, Plugins)).host.register(plugin, queue)
         client = pymongo.MongoClient(zhifa_config["MONGO_URI"], serverSelectionTimeoutMS=3000, tz_aware=True)
-        yield {"amqp": zhifa_config["AMQP_URI"], "conn": conn, "findings": findings,
-               "officers": client[f"{zhifa_config['DB_PREFIX']}personnel"].officers}
-        client.close()
-    patch.stop()
+        try:
+            yield {"amqp": zhifa_config["AMQP_URI"], "conn": conn, "findings": findings,
+                   "officers": client[f"{zhifa_config['DB_PREFIX']}personnel"].officers}
+        finally:
+            client.close()
+
+
+@pytest.fixture
+def suite(zhifa_config, container_factory):
+    with personnel_with(zhifa_config, container_factory, {"DEADLINE_SWEEP_SECONDS": 1}, Settle(),
+                        "test-personnel-findings") as found:
+        yield found
 
 
 def test_out_of_order_facts_raise_no_finding_resolved_milliseconds_later(suite):
