@@ -69,9 +69,9 @@ class DueShare:
         self.share = 0
 
     def refill(self, found: list, ticks: int) -> None:
-        """What a scan found, to be judged over `ticks` ticks (at least one), an equal share each."""
+        """What a scan found, to be judged over `ticks` ticks (at least one: `spread_ticks`), an equal share each."""
         self.left = deque(found)
-        self.share = max(1, math.ceil(len(found) / max(1, ticks)))
+        self.share = math.ceil(len(found) / ticks)
 
     def take(self) -> list:
         """This tick's share (fewer at the end; [] when nothing is left)."""
@@ -394,7 +394,7 @@ class EventSourcedService:
         owner read the case again. None: every due aggregate is this process's to judge."""
         from services.kernel import partitions
 
-        if not getattr(aggregate, "partitioned", False):
+        if not aggregate.partitioned:
             return None
         n = partitions.count_for(self.manifest)
         owned = set(partitions.owned_of(self.name, n))

@@ -28,7 +28,7 @@ class RunConfig:
     outbox_sweep_seconds: float
     deadline_sweep_seconds: float
     recount_seconds: float
-    deadline_spread_seconds: float = 0.0
+    deadline_spread_seconds: float
 
     @classmethod
     def from_config(cls) -> "RunConfig":
