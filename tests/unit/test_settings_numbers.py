@@ -109,11 +109,17 @@ def test_a_service_process_with_a_wrong_number_stops_at_setup_with_the_setting_n
             metrics.setup()
 
 
+BOUNDED = [("CASE_LIST_LAG_MS", 10000, (0, "0", 500, "2.5", 10000)),  # milliseconds, at most 10 s
+           ("DEADLINE_SWEEP_SPREAD_SECONDS", 3600, (0, "0", 10, "2.5", 3600))]  # seconds, at most an hour
+
+
+@pytest.mark.parametrize("key,maximum,goods", BOUNDED)
 @pytest.mark.parametrize("value", HOSTILE + ("-1", -1, "10001", 1e12))
-def test_the_case_list_lag_is_a_number_of_milliseconds_from_0_to_10_seconds(value):
-    with nameko_config.patch({"CASE_LIST_LAG_MS": value}, clear=False):
-        with pytest.raises(ValueError, match="^CASE_LIST_LAG_MS must be a number >= 0 <= 10000"):
-            config.checked("CASE_LIST_LAG_MS")
-    for good in (0, "0", 500, "2.5", 10000):
-        with nameko_config.patch({"CASE_LIST_LAG_MS": good}, clear=False):
-            assert config.checked("CASE_LIST_LAG_MS") == float(good)
+def test_a_bounded_number_setting_refuses_what_is_not_one_from_0_to_its_maximum(key, maximum, goods, value):
+    for bad in (value, str(maximum + 0.5)):  # (and just above its maximum)
+        with nameko_config.patch({key: bad}, clear=False):
+            with pytest.raises(ValueError, match=f"^{key} must be a number >= 0 <= {maximum}"):
+                config.checked(key)
+    for good in goods:
+        with nameko_config.patch({key: good}, clear=False):
+            assert config.checked(key) == float(good)
