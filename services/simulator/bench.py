@@ -1642,6 +1642,13 @@ def print_summary(results: dict) -> None:
         print(f"  延迟（半负荷，参考，非目标速率）以 {half['offered_rate_per_s']:g} 条/秒（持续吞吐的一半）发布 {half['seconds']} 秒："
               f"入库可见 p50 {hv['p50_ms']} / p95 {hv['p95_ms']} / p99 {hv['p99_ms']} ms（{hv['samples']} 个样本）"
               + latency_cpu_text(half))
+    if results.get("knee"):
+        from services.simulator.bench_knee import summary_lines
+
+        head, *points = summary_lines(results["knee"])
+        print(f"  延迟拐点    {head}")
+        for line in points:
+            print(f"              {line}")
     print_raw_and_rest(results)
 
 
@@ -1768,6 +1775,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(ROOT / ".run" / "bench" / "latest.json"), help="结果 JSON 文件")
     parser.add_argument("--replicas", action="append", metavar="SERVICE=N",
                         help="自行启动套件时某服务的进程数，可重复，如 --replicas penalty=2：分区服务（声明 partition_key）为分区数，其余为竞争消费者")
+    parser.add_argument("--knee", action="store_true",
+                        help="追加延迟拐点探测：主延迟阶段未满足 p99 目标时，以更低的发布速率做几次短延迟阶段，"
+                             "找出满足 p99 目标的最高速率（参考值，非目标判定；services/simulator/bench_knee.py）")
+    parser.add_argument("--knee-probes", type=at_least_one, default=5, help="延迟拐点最多探测几次")
+    parser.add_argument("--knee-seconds", type=probe_seconds, default=15, help="每次探测的发布时长（秒）")
+    parser.add_argument("--knee-p99-ms", type=positive_ms, default=TARGETS.p99_ms,
+                        help=f"延迟拐点所找的 p99 上限（毫秒，默认为目标的 {TARGETS.p99_ms:g}）：如按 500 ms 规划容量")
     parser.add_argument("--replay", action="store_true",
                         help="追加重放阶段：装载一个县的全年历史，再按 as_of 重放（services/simulator/bench_replay.py）")
     parser.add_argument("--replay-load", choices=("direct", "ingress"), default="direct",
@@ -1812,7 +1826,9 @@ def main(argv: list[str] | None = None) -> int:
             if not services:
                 raise SystemExit("bench: none of personnel/registry/penalty is running")
             latency_count = int(args.rate * args.duration)
-            events, info = workload(args.pairs * args.events + 2 * latency_count, services, seed, run_id)
+            # the knee's probes run below the main phase's rate: at most this many events, after the latency phases'
+            knee_budget = int(args.knee_probes * args.knee_seconds * args.rate) if args.knee else 0
+            events, info = workload(args.pairs * args.events + 2 * latency_count + knee_budget, services, seed, run_id)
             results["suite"] = {"services": services, "missing": [s for s in SERVICES if s not in services],
                                 "processes": sorted(suite.pids()),
                                 "started_by_bench": bool(suite.started), "db_prefix": prefix,
@@ -1927,6 +1943,13 @@ def main(argv: list[str] | None = None) -> int:
                             third, amqp_uri, store, output, half, max(1, min(args.sample, int(half) // 5)), services,
                             wait=30, saturated_after=args.saturated_after, procs=sampler,
                             metric_urls=handled.every)
+                    if args.knee and results["latency"].get("skipped"):
+                        results["notes"].append("--knee 未执行：没有主延迟阶段（--rate 或 --duration 为 0）")
+                    elif args.knee:
+                        results["knee"] = knee(events[rest + 2 * latency_count:], results["latency"], args, amqp_uri,
+                                               store, output, services, sampler, handled,
+                                               lambda: settle_backlog(amqp_uri, broker, vhost, use_running, handled,
+                                                                      results["sustained"]))
                     results["output_events"] = dict(output.counts)
             finally:
                 results["memory"], results["cpu"] = sampler.stop()
@@ -2032,6 +2055,28 @@ def share(text: str) -> float:
     return value
 
 
+def positive_ms(text: str) -> float:
+    """A latency bound: milliseconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"应为数字，收到 {text!r}") from None
+    if not 0 < value < math.inf:  # (NaN fails too)
+        raise argparse.ArgumentTypeError(f"应为大于 0 的有限数，收到 {text}")
+    return value
+
+
+def probe_seconds(text: str) -> float:
+    """A knee probe's duration: seconds > 0 and ≤ 600."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"应为数字，收到 {text!r}") from None
+    if not 0 < value <= 600:  # (NaN fails too)
+        raise argparse.ArgumentTypeError(f"应大于 0 且不大于 600，收到 {text}")
+    return value
+
+
 def wait_until_idle(busy: Callable[[], float | None], below: float, timeout: float = 60, quiet: float = 2.0,
                     interval: float = 0.5, clock: Callable[[], float] = time.monotonic,
                     sleep: Callable[[float], None] = time.sleep) -> dict:
@@ -2053,6 +2098,30 @@ def wait_until_idle(busy: Callable[[], float | None], below: float, timeout: flo
         elif clock() - calm_since >= quiet:
             return {"waited_s": round(clock() - started, 1), "idle": True, "busy": round(value, 3)}
     return {"waited_s": round(clock() - started, 1), "idle": False, "busy": None if value is None else round(value, 3)}
+
+
+def knee(spare: list[dict], first: dict, args, amqp_uri: str, store: "Store", output: OutputEvents,
+         services: Iterable[str], procs: "ProcessSampler", handled: "HandledCounter",
+         settle: Callable[[], Any]) -> dict:
+    """`--knee`: latency phases below the main one's rate until the highest rate meeting the p99 target is
+    bracketed (services/simulator/bench_knee.py). Each probe starts on a settled suite (the backlog dropped or
+    waited out, as before the half-capacity phase) with events of its own, about 300 of them sampled."""
+    from services.simulator import bench_knee
+
+    left = list(spare)
+
+    def probe(rate: float) -> dict:
+        count = max(1, int(rate * args.knee_seconds))
+        mine, left[:] = left[:count], left[count:]
+        settle()
+        log(f"knee: probing {rate:g} events/s")
+        return latency(mine, amqp_uri, store, output, rate, max(1, round(count / 300)), services, wait=30,
+                       saturated_after=args.saturated_after, procs=procs, metric_urls=handled.every)
+
+    found = bench_knee.search(first, probe, args.knee_p99_ms, TARGETS.rate_tolerance, args.knee_probes)
+    log(f"knee: p99 <= {args.knee_p99_ms:g} ms up to {found['rate_per_s']} events/s "
+        f"(lowest failing {found['lowest_failed_per_s']}, {found['probes']} probes)")
+    return found
 
 
 def settle_backlog(amqp_uri: str, broker: Broker | None, vhost: str | None, use_running: bool,

@@ -6,6 +6,9 @@ The machine's speed drifts by up to a third within an hour here (docs/benchmark.
 two sides were measured minutes apart moved between 0.37 and 0.58 on one tree. With pairs each
 sustained round is divided by a raw ceiling measured just before it. A real bench: it starts every
 declared service process on real RabbitMQ and FerretDB, as `make bench` does.
+
+The same run probes the latency knee (`--knee`, services/simulator/bench_knee.py) for a bound no phase can
+meet (`--knee-p99-ms 1`), so that both probes run: below the main phase's rate, each on events of its own.
 """
 from __future__ import annotations
 
@@ -21,7 +24,8 @@ def test_pairs_alternate_and_the_median_pair_stands_for_the_run(zhifa_config, tm
     out = tmp_path / "bench.json"
     run = subprocess.run([sys.executable, "-m", "services.simulator.bench", "--start-suite", "yes", "--pairs", "2",
                           "--events", "200", "--duration", "3", "--rate", "50", "--raw-events", "60", "--raw-rounds", "1",
-                          "--max-seconds", "90", "--out", str(out)],
+                          "--max-seconds", "90", "--knee", "--knee-probes", "2", "--knee-seconds", "2",
+                          "--knee-p99-ms", "1", "--out", str(out)],
                          env=env, capture_output=True, text=True, timeout=400)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     results = json.loads(out.read_text())
@@ -61,3 +65,15 @@ def test_pairs_alternate_and_the_median_pair_stands_for_the_run(zhifa_config, tm
     assert not lat["saturated"] and lat["events"] == 150, lat
     assert lat["cpu"]["ms_per_event_all"] > 0 and lat["cpu"]["window_s"] >= 3, lat["cpu"]
     assert "此速率下每条事件 CPU" in run.stdout, run.stdout[-3000:]
+
+    # the knee: the main phase (50/s) and two probes below it, a quarter each time (none can meet 1 ms)
+    knee = results["knee"]
+    assert knee["p99_target_ms"] == 1 and knee["probes"] == 2, knee
+    assert [p["offered_rate_per_s"] for p in knee["points"]] == [50, 12, 3], knee
+    assert knee["rate_per_s"] is None and knee["lowest_failed_per_s"] == 3 and not knee["bracketed"]
+    for point in knee["points"][1:]:  # each probe published its events at its rate and saw them stored
+        assert point["probe"] and not point["met"] and not point["saturated"], point
+        assert point["achieved_rate_per_s"] > 0.8 * point["offered_rate_per_s"], point
+        assert point["samples"] > 0 and point["p99_ms"] > 1, point
+    assert "延迟拐点    p99 ≤ 1 ms：所测各速率均未满足（最低 3 条/秒）" in run.stdout, run.stdout[-3000:]
+    assert "探测 12 条/秒" in run.stdout and "探测 3 条/秒" in run.stdout
