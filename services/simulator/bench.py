@@ -2044,37 +2044,24 @@ def machine_busy(clock: Callable[[], float] = time.monotonic) -> Callable[[], fl
     return read
 
 
-def share(text: str) -> float:
-    """A share of the machine: a number > 0 and ≤ 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"应为数字，收到 {text!r}") from None
-    if not 0 < value <= 1:  # (NaN fails too)
-        raise argparse.ArgumentTypeError(f"应大于 0 且不大于 1，收到 {text}")
-    return value
+def number_in(low: float, high: float) -> Callable[[str], float]:
+    """An argument type: a number > `low` and ≤ `high` (finite: with `high` infinite, any finite number above
+    `low`), refused with a message in Chinese (argparse names the option)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"应为数字，收到 {text!r}") from None
+        if not (low < value <= high and math.isfinite(value)):  # (NaN fails too)
+            raise argparse.ArgumentTypeError(f"应大于 {low:g}" + ("" if math.isinf(high) else f" 且不大于 {high:g}")
+                                             + f"，收到 {text}")
+        return value
+    return parse
 
 
-def positive_ms(text: str) -> float:
-    """A latency bound: milliseconds > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"应为数字，收到 {text!r}") from None
-    if not 0 < value < math.inf:  # (NaN fails too)
-        raise argparse.ArgumentTypeError(f"应为大于 0 的有限数，收到 {text}")
-    return value
-
-
-def probe_seconds(text: str) -> float:
-    """A knee probe's duration: seconds > 0 and ≤ 600."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"应为数字，收到 {text!r}") from None
-    if not 0 < value <= 600:  # (NaN fails too)
-        raise argparse.ArgumentTypeError(f"应大于 0 且不大于 600，收到 {text}")
-    return value
+share = number_in(0, 1)                # a share of the machine
+probe_seconds = number_in(0, 600)      # a knee probe's duration
+positive_ms = number_in(0, math.inf)   # a latency bound
 
 
 def wait_until_idle(busy: Callable[[], float | None], below: float, timeout: float = 60, quiet: float = 2.0,
