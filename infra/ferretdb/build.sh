@@ -134,12 +134,13 @@ if [[ -d "$SRC/zhifa/ferretdb-wire" ]]; then
         || die "the wire module's tests fail with the patches applied"
 fi
 
-# 3d. the SQLite driver copy's test of 0024 (the WAL written a run of frames at a time holds the frames
-#     written one by one, and recovers from a crash to the rows written)
+# 3d. the SQLite driver copy's tests of 0024 (the WAL written a run of frames at a time holds the frames
+#     written one by one, and recovers from a crash to the rows written) and 0026 (the statement cache keeps
+#     the recently used)
 if [[ -f "$SRC/zhifa/modernc-sqlite/zhifa_wal_frames_test.go" ]]; then
-    say "testing modernc.org/sqlite's WAL frames (patch 0024)"
-    CGO_ENABLED=0 "$GO" test -buildvcs=false -count=1 -run 'TestZhifaWal' modernc.org/sqlite >&2 \
-        || die "the SQLite driver's WAL test fails with the patches applied"
+    say "testing modernc.org/sqlite's WAL frames and statement cache (patches 0024, 0026)"
+    CGO_ENABLED=0 "$GO" test -buildvcs=false -count=1 -run 'TestZhifa' modernc.org/sqlite >&2 \
+        || die "the SQLite driver's tests of the patches fail with the patches applied"
 fi
 
 # 4. build (pure Go SQLite driver; no cgo needed). -buildvcs=false: the copy lives inside the
