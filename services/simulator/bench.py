@@ -1852,6 +1852,7 @@ def main(argv: list[str] | None = None) -> int:
             rounds = [events[i * args.events:(i + 1) * args.events] for i in range(args.pairs)]
             rest = args.pairs * args.events
             second = events[rest:rest + latency_count]
+            spent = rest + 2 * latency_count  # the events the phases before the knee's may take
 
             # the raw path gets the suite's parallelism: as many consumer processes as its widest service has
             # processes (penalty's partitions), so the ceiling is not one process against the suite's several
@@ -1939,6 +1940,8 @@ def main(argv: list[str] | None = None) -> int:
                         settle_backlog(amqp_uri, broker, vhost, use_running, handled, results["sustained"])
                         half = max(1.0, round(capacity / 2, 1))
                         third = events[rest + latency_count:][:int(half * args.duration)] or second
+                        if third is not second:  # (the knee's probes take the events after these)
+                            spent = max(spent, rest + latency_count + len(third))
                         results["latency_at_half_capacity"] = latency(
                             third, amqp_uri, store, output, half, max(1, min(args.sample, int(half) // 5)), services,
                             wait=30, saturated_after=args.saturated_after, procs=sampler,
@@ -1946,7 +1949,7 @@ def main(argv: list[str] | None = None) -> int:
                     if args.knee and results["latency"].get("skipped"):
                         results["notes"].append("--knee 未执行：没有主延迟阶段（--rate 或 --duration 为 0）")
                     elif args.knee:
-                        results["knee"] = knee(events[rest + 2 * latency_count:], results["latency"], args, amqp_uri,
+                        results["knee"] = knee(events[spent:], results["latency"], args, amqp_uri,
                                                store, output, services, sampler, handled,
                                                lambda: settle_backlog(amqp_uri, broker, vhost, use_running, handled,
                                                                       results["sustained"]))
@@ -2097,8 +2100,11 @@ def knee(spare: list[dict], first: dict, args, amqp_uri: str, store: "Store", ou
 
     left = list(spare)
 
-    def probe(rate: float) -> dict:
+    def probe(rate: float) -> dict | None:
         count = max(1, int(rate * args.knee_seconds))
+        if len(left) < count:  # (a half-capacity phase above its budget took them): the search ends here
+            log(f"knee: {len(left)} events left, {count} needed for {rate:g} events/s")
+            return None
         mine, left[:] = left[:count], left[count:]
         settle()
         log(f"knee: probing {rate:g} events/s")

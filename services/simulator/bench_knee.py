@@ -61,23 +61,28 @@ def next_rate(best_met: float | None, lowest_failed: float | None, tried: set[fl
     return rate
 
 
-def search(first: dict, probe: Callable[[float], dict], p99_ms: float, tolerance: float,
+def search(first: dict, probe: Callable[[float], dict | None], p99_ms: float, tolerance: float,
            probes: int) -> dict:
     """Probe below `first` (the main latency phase) for the highest rate meeting the target.
 
-    `probe(rate)` runs one latency phase at `rate` and returns its result. Returns the JSON's `knee`: the
-    target, every point (the first, then each probe in order, with the figures a reader needs), the highest
-    rate that met the target (`rate_per_s`, None when none did) and the lowest that failed."""
-    points = [_point(first, p99_ms, tolerance, probe=False)]
+    `probe(rate)` runs one latency phase at `rate` and returns its result, or None when it cannot (no events
+    left for it: the search ends there, `ran_out`). Returns the JSON's `knee`: the target, every point (the
+    first, then each probe in order, with the figures a reader needs), the highest rate that met the target
+    (`rate_per_s`, None when none did) and the lowest that failed."""
+    points, ran_out = [_point(first, p99_ms, tolerance, probe=False)], False
     for _ in range(probes):
         best, lowest = _bounds(points)
         rate = next_rate(best, lowest, {p["offered_rate_per_s"] for p in points})
         if rate is None:
             break
-        points.append(_point(probe(rate), p99_ms, tolerance, probe=True))
+        measured = probe(rate)
+        if measured is None:
+            ran_out = True
+            break
+        points.append(_point(measured, p99_ms, tolerance, probe=True))
     best, lowest = _bounds(points)
     return {"p99_target_ms": p99_ms, "probes": sum(p["probe"] for p in points), "points": points,
-            "rate_per_s": best, "lowest_failed_per_s": lowest,
+            "rate_per_s": best, "lowest_failed_per_s": lowest, "ran_out": ran_out,
             "bracketed": best is not None and lowest is not None and lowest <= best * BRACKET}
 
 
@@ -108,6 +113,8 @@ def summary_lines(knee: dict) -> list[str]:
     else:
         head = (f"p99 ≤ {target:g} ms 可承受的最高发布速率 ≈ {best:g} 条/秒（{best:g} 满足、{lowest:g} 未满足"
                 + ("" if knee["bracketed"] else "，区间未收敛到 10% 以内") + "）")
+    if knee.get("ran_out"):
+        head += "；预留的事件已用完，探测提前结束"
     lines = [f"{head}；参考值，非目标判定（探测 {knee['probes']} 次，每次只有数百个样本，本机速度随时段漂移）"]
     for p in knee["points"]:
         cpu = "" if p["ms_per_event_all"] is None else (

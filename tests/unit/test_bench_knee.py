@@ -135,3 +135,17 @@ def test_the_knee_options_take_durations_bounds_and_counts():
 
     assert bench.probe_seconds("15") == 15.0 and bench.probe_seconds("600") == 600.0
     assert bench.positive_ms("200") == 200.0 and bench.positive_ms("0.5") == 0.5
+
+
+def test_a_probe_without_events_ends_the_search_and_says_so():
+    asked: list[float] = []
+
+    def probe(rate: float):
+        asked.append(rate)
+        return phase(rate, 100.0) if len(asked) == 1 else None  # the second finds no events left
+
+    found = search(phase(1000, 3400.0), probe, TARGET, TOLERANCE, probes=5)
+    assert asked == [250.0, 500.0] and found["ran_out"] and found["probes"] == 1
+    assert found["rate_per_s"] == 250.0 and found["lowest_failed_per_s"] == 1000.0
+    assert "预留的事件已用完，探测提前结束" in summary_lines(found)[0]
+    assert not search(phase(1000, 3400.0), machine(270.0)[0], TARGET, TOLERANCE, probes=3)["ran_out"]
