@@ -112,7 +112,8 @@ def summary_lines(knee: dict) -> list[str]:
         head = f"p99 ≤ {target:g} ms：在主延迟阶段的 {best:g} 条/秒已满足，未再向下探测"
     else:
         head = (f"p99 ≤ {target:g} ms 可承受的最高发布速率 ≈ {best:g} 条/秒（{best:g} 满足、{lowest:g} 未满足"
-                + ("" if knee["bracketed"] else "，区间未收敛到 10% 以内") + "）")
+                + ("，结果随速率不单调：本机噪声" if lowest < best else "" if knee["bracketed"] else "，区间未收敛到 10% 以内")
+                + "）")
     if knee.get("ran_out"):
         head += "；预留的事件已用完，探测提前结束"
     lines = [f"{head}；参考值，非目标判定（探测 {knee['probes']} 次，每次只有数百个样本，本机速度随时段漂移）"]

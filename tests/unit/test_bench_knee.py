@@ -149,3 +149,17 @@ def test_a_probe_without_events_ends_the_search_and_says_so():
     assert found["rate_per_s"] == 250.0 and found["lowest_failed_per_s"] == 1000.0
     assert "预留的事件已用完，探测提前结束" in summary_lines(found)[0]
     assert not search(phase(1000, 3400.0), machine(270.0)[0], TARGET, TOLERANCE, probes=3)["ran_out"]
+
+
+def test_a_noisy_machine_failing_below_a_rate_it_met_is_reported_as_such():
+    answers = {250.0: 150.0, 500.0: 250.0, 350.0: 190.0, 420.0: 210.0}  # 420 fails, 350 meets …
+
+    def probe(rate: float):
+        return phase(rate, answers.get(rate, 500.0))
+
+    found = search(phase(1000, 3400.0), probe, TARGET, TOLERANCE, probes=3)
+    assert found["rate_per_s"] == 350.0 and found["lowest_failed_per_s"] == 500.0
+    noisy = dict(found, points=found["points"] + [bench_knee._point(phase(300.0, 260.0), TARGET, TOLERANCE, probe=True)])
+    noisy["lowest_failed_per_s"] = 300.0  # … and a later probe at 300 failed
+    assert "结果随速率不单调：本机噪声" in summary_lines(noisy)[0]
+    assert "不单调" not in summary_lines(found)[0]
