@@ -23,27 +23,23 @@ from __future__ import annotations
 import math
 from typing import Callable
 
+from services.simulator.bench_verdicts import p99_within, reached_rate
+
 BRACKET = 1.1        # stop once the lowest failing rate is within 10% of the highest meeting one
 FIRST_STEP = 4.0     # below a failing rate with none met yet: a quarter of it
 MIN_RATE = 1.0       # events/s: nothing slower is probed
 
 
 def met(lat: dict, p99_ms: float, tolerance: float) -> bool:
-    """Whether a latency phase (`bench.latency`'s result) met the p99 target at its rate."""
-    fv = lat.get("fact_visible") or {}
-    p99 = fv.get("p99_ms")
-    offered, achieved = lat.get("offered_rate_per_s") or 0, lat.get("achieved_rate_per_s") or 0
-    return (not lat.get("saturated") and p99 is not None and p99 <= p99_ms
-            and not (fv.get("not_visible_within_s") or {}).get("count")
-            and offered > 0 and achieved >= tolerance * offered)
+    """Whether a latency phase (`bench.latency`'s result) met the p99 bound at its own rate: the verdict's
+    rule (bench_verdicts), with the phase's offered rate for the target's."""
+    offered = lat.get("offered_rate_per_s")
+    return bool(offered) and reached_rate(lat, offered, tolerance) and p99_within(lat, p99_ms)
 
 
 def two_figures(rate: float) -> float:
     """`rate` rounded to two significant figures (354.2 -> 350, 1,414 -> 1,400, 7.26 -> 7.3)."""
-    if rate <= 0:
-        return 0.0
-    scale = 10 ** (math.floor(math.log10(rate)) - 1)
-    return float(round(rate / scale) * scale) if scale >= 1 else round(round(rate / scale) * scale, 6)
+    return float(round(rate, 1 - math.floor(math.log10(rate)))) if rate > 0 else 0.0
 
 
 def next_rate(best_met: float | None, lowest_failed: float | None, tried: set[float]) -> float | None:

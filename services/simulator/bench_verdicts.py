@@ -106,6 +106,20 @@ def _pairs(paired: dict | None) -> str:
             + " / ".join(_fmt(r) for r in ratios))
 
 
+def reached_rate(lat: dict, rate: float, tolerance: float) -> bool:
+    """Whether a latency phase offered `rate` (or more) and its publisher reached `tolerance` of it."""
+    offered, achieved = lat.get("offered_rate_per_s"), lat.get("achieved_rate_per_s")
+    return offered is not None and achieved is not None and offered >= rate and achieved >= tolerance * rate
+
+
+def p99_within(lat: dict, p99_ms: float) -> bool:
+    """Whether a latency phase's p99 (publish to fact visible) is within `p99_ms`, every sample seen and the
+    phase not saturated."""
+    fv = lat.get("fact_visible") or {}
+    p99, pending = fv.get("p99_ms"), (fv.get("not_visible_within_s") or {}).get("count", 0)
+    return p99 is not None and p99 <= p99_ms and not pending and not lat.get("saturated")
+
+
 def judge(results: dict, targets: Targets = Targets()) -> list[Verdict]:
     """One verdict per target, plus one per service process for peak RSS."""
     s = results.get("sustained") or {}
@@ -132,15 +146,12 @@ def judge(results: dict, targets: Targets = Targets()) -> list[Verdict]:
     fv = lat.get("fact_visible") or {}
     p99, offered, achieved = fv.get("p99_ms"), lat.get("offered_rate_per_s"), lat.get("achieved_rate_per_s")
     pending = (fv.get("not_visible_within_s") or {}).get("count", 0)
-    at_rate = (offered is not None and achieved is not None and offered >= targets.p99_rate_per_s
-               and achieved >= targets.rate_tolerance * targets.p99_rate_per_s)
     if p99 is None and not pending:
         status = NOT_MEASURED
-    elif not at_rate:
+    elif not reached_rate(lat, targets.p99_rate_per_s, targets.rate_tolerance):
         status = NOT_AT_RATE
     else:
-        status = MET if (p99 is not None and p99 <= targets.p99_ms and not pending
-                         and not lat.get("saturated")) else MISSED
+        status = MET if p99_within(lat, targets.p99_ms) else MISSED
     label = f"p99 ≤ {targets.p99_ms:g} 毫秒（在 {targets.p99_rate_per_s:g} 条/秒下）"
     what = (f"以 {_fmt(offered)} 条/秒发布（实际 {_fmt(achieved)} 条/秒）测得 p99 {_fmt(p99)} 毫秒"
             f"{f'，{pending} 个样本未入库' if pending else ''}{'，已饱和' if lat.get('saturated') else ''}")
