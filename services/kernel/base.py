@@ -35,7 +35,7 @@ from nameko.timer import timer
 
 from services.common.errors import DomainError
 from services.common.findings import SEVERITY_RANK
-from services.kernel import config, packing
+from services.kernel import config, packing, partitions
 from services.kernel.aggregates import AggregateStore
 from services.kernel.clock import Clock
 from services.kernel.commands import CommandRefused, build_envelope, refusal, validate
@@ -392,8 +392,6 @@ class EventSourcedService:
         facts come to this process alone (kernel/partitions.py), so its cache holds the document; a sweep
         of every process judged every due case, twice the work, and each other process's save made the
         owner read the case again. None: every due aggregate is this process's to judge."""
-        from services.kernel import partitions
-
         if not aggregate.partitioned:
             return None
         n = partitions.count_for(self.manifest)
