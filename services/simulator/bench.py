@@ -239,10 +239,19 @@ def healthy(url: str, timeout: float = 2) -> bool:
         return False
 
 
+_GIVEN_PORTS: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port free now that this process has not handed out before (the kernel may offer a port it
+    offered a moment ago while no one has bound it yet: two services given one port, one of them fails)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _GIVEN_PORTS:
+            _GIVEN_PORTS.add(port)
+            return port
 
 
 class Broker:
@@ -490,6 +499,9 @@ class Suite:
                 if self.started[name].poll() is not None or time.monotonic() > deadline:
                     raise SystemExit(f"bench: {name} did not start; see {self.log_dir / (name + '.log')}")
                 time.sleep(0.3)
+        gone = [name for name, proc in self.started.items() if proc.poll() is not None]
+        if gone:
+            raise SystemExit(f"bench: {', '.join(gone)} exited while the suite started; see {self.log_dir}")
         self.services = [n for n in SERVICES if n in self.started]
         log(f"started {', '.join(names)} (DB_PREFIX={self.prefix}, logs in {self.log_dir})")
 

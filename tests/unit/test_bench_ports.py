@@ -1,0 +1,41 @@
+"""The ports the bench hands its processes: never one port to two of them.
+
+The kernel offers a port it offered a moment ago when no one has bound it yet (here: 12 calls of
+bind(0) gave one port twice). Two processes given one port: one fails to bind, and the bench's health
+check, answered by the other, took the suite as started (a latency phase then read "saturated" with
+no gateway running)."""
+import socket
+
+from services.simulator import bench
+
+
+def test_free_ports_are_never_handed_out_twice(monkeypatch):
+    offered = iter([40001, 40002, 40001, 40002, 40003])  # what bind(0) gives, repeats included
+
+    class Socket:
+        def __init__(self, *args):
+            self.port = None
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def bind(self, address):
+            self.port = next(offered)
+
+        def getsockname(self):
+            return ("127.0.0.1", self.port)
+
+    monkeypatch.setattr(bench, "_GIVEN_PORTS", set())
+    monkeypatch.setattr(bench.socket, "socket", Socket)
+    assert [bench.free_port(), bench.free_port(), bench.free_port()] == [40001, 40002, 40003]
+
+
+def test_many_real_free_ports_are_distinct_and_free(monkeypatch):
+    monkeypatch.setattr(bench, "_GIVEN_PORTS", set())
+    ports = [bench.free_port() for _ in range(300)]
+    assert len(set(ports)) == len(ports)
+    with socket.socket() as s:  # (and each was free when handed out: the last one still is)
+        s.bind(("127.0.0.1", ports[-1]))
