@@ -51,6 +51,7 @@ DEFAULTS: dict[str, Any] = {
     "PROJECTION_CACHE_ENTRIES": 5000,
     "PROCESS_MEMO_MB": 16,  # what a process remembers across units of work, all its memos together (kernel/process_memo.py)
     "PROJECTION_CHANGE_SLOTS": 128,
+    "PROJECTION_LOG_REUSE_MS": 50,  # a unit of work starts from the projection log as read this recently in its process (kernel/projection_cache.py)
     "CASE_LIST_LAG_MS": 500,  # penalty's fact batches leave the case list's syncs to one per process per this long; 0 = at each batch's end (penalty/store.py)
     "PARTITIONS": "penalty=2",  # processes a partitioned service runs as, each owning its aggregates (kernel/partitions.py)
     "PARTITION": "",  # this process's partition; unset: every partition (kernel/partitions.py)
@@ -175,6 +176,7 @@ NUMBERS: dict[str, Callable[[str], Any]] = {
     "PROJECTION_CACHE_ENTRIES": non_negative_int,
     "PROCESS_MEMO_MB": partial(number, integer=False, minimum=0),
     "PROJECTION_CHANGE_SLOTS": positive_int,
+    "PROJECTION_LOG_REUSE_MS": partial(number, integer=False, minimum=0, maximum=10000),
     # (at most 10 s: a record older than that is taken for a dead process's and finished by any process anyway,
     # penalty/store.py INTENT_STALE_SECONDS)
     "CASE_LIST_LAG_MS": partial(number, integer=False, minimum=0, maximum=10000),

@@ -28,6 +28,10 @@ database, not through messages:
   change of every key): a read that started before a change cannot be cached after the change was
   seen. (Any drop used to stop every read in flight from being cached: with a logged change in most
   batches, the reads of concurrent batches were then read again by the next.)
+  A unit whose process read the log at most PROJECTION_LOG_REUSE_MS ago (a first read or an end check,
+  of any unit, that found the cache current) starts from the log as read then, without reading it:
+  the cache's entries are as new as that read, and what changed since is for its end check, as a
+  change during the unit is (one `find` fewer per unit; a unit of one event read the log twice).
 - At the unit's end (`finish`, after the unit's side writes, e.g. the reverse index of what each
   aggregate refers to), it reads the epoch once more, then reads again the keys changed in between
   that aggregates saved in the unit had read (every key they read, when the ring lost entries): an
@@ -38,16 +42,17 @@ database, not through messages:
   party's list, logged by the same unit) or a log too short to name the keys no longer makes it due.
 
 Why no stale result survives. Let a projection change: stored (1), logged as the m-th change (2), the
-aggregates referring to it made due through the reverse index (3). A unit whose first read comes
-after (2) drops the key first: every entry it uses is fresh. A unit whose first read comes before
-(2) may use the old value; then either its end check comes after (2) — it sees m (or, with the ring
-short, cannot rule the key out), reads the key again after (1), and makes due itself the aggregates
-whose view of it is not the one stored now (those whose view is were judged on the stored value) —
-or the end check comes before (2), so the unit's saves and its reverse-index writes came before (3),
-which finds them and makes them due. A re-evaluation of a
+aggregates referring to it made due through the reverse index (3). A unit whose start (its first read
+of the log, or the recent read it starts from) comes after (2) drops the key first: every entry it
+uses is fresh. A unit whose start comes before (2) may use the old value; then either its end check
+comes after (2) — it sees m (or, with the ring short, cannot rule the key out), reads the key again
+after (1), and makes due itself the aggregates whose view of it is not the one stored now (those whose
+view is were judged on the stored value) — or the end check comes before (2), so the unit's saves and
+its reverse-index writes came before (3), which finds them and makes them due. A re-evaluation of a
 due aggregate runs in a later unit and reads afresh. Remaining window: from a change until the next
-unit of each process starts (one batch), plus one deadline sweep for what was judged in between —
-the window the due marks of (3) always had.
+unit of each process starts (one batch; PROJECTION_LOG_REUSE_MS more for a unit that starts from a
+recent read), plus one deadline sweep for what was judged in between — the window the due marks of
+(3) always had.
 
 A process that logged a change and then read the changed value (penalty: a party's list, read by the
 due marks after the log) may `seed` its cache with it: the value is at least as new as its own log
@@ -91,6 +96,10 @@ def _whole(value: Any) -> Any:
 
 def _slots() -> int:
     return config.checked("PROJECTION_CHANGE_SLOTS")
+
+
+def _reuse_seconds() -> float:
+    return config.checked("PROJECTION_LOG_REUSE_MS") / 1000.0
 
 
 def record_change(db: Database, kind: str, key: str) -> None:
@@ -170,6 +179,7 @@ class ProjectionCache:
         self.max_entries = max(0, int(max_entries))
         self._entries: OrderedDict[tuple[str, str, Hashable], Any] = OrderedDict()
         self._known: dict[str, Log] = {}  # database -> the log as last applied
+        self._known_at: dict[str, float] = {}  # database -> when a read that found `_known` current began
         self.generation = 0  # bumped by every advance: a read started before it is cached only if
         # the key is not among those that advance saw changed (`_recent`: generation, database, keys or None: all)
         self._recent: deque[tuple[int, str, frozenset | None]] = deque(maxlen=RECENT_GENERATIONS)
@@ -180,11 +190,13 @@ class ProjectionCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def advance(self, database: str, seen: Log) -> int:
-        """Drop what changed in `database` since the last call (`seen`: the log as read); how many
-        entries were dropped."""
+    def advance(self, database: str, seen: Log, read_at: float | None = None) -> int:
+        """Drop what changed in `database` since the last call (`seen`: the log as read by a read that
+        began at `read_at`, time.monotonic()); how many entries were dropped."""
         known = self._known.get(database)
         if known is not None and known.log == seen.log and seen.n <= known.n:
+            if seen.n == known.n and read_at is not None:  # (the cache was current when this read began)
+                self._known_at[database] = max(self._known_at.get(database, read_at), read_at)
             return 0  # nothing new (or a read older than one already applied)
         reflected: set = set()  # changes this process logged and cached the value of afterwards (`seed`)
         changed = _changed_between(known, seen, self._consume_reflected(database, reflected)) \
@@ -196,10 +208,22 @@ class ProjectionCache:
         for k in doomed:
             del self._entries[k]
         self._known[database] = seen
+        if read_at is not None:
+            self._known_at[database] = read_at
+        else:
+            self._known_at.pop(database, None)
         self.generation += 1  # (a reflected change still refuses the reads in flight: they may be older)
         self._recent.append((self.generation, database, None if changed is None else frozenset(changed | reflected)))
         self.dropped += len(doomed)
         return len(doomed)
+
+    def current(self, database: str, within: float) -> Log | None:
+        """The log as last applied to `database`'s entries when a read that found it current began at
+        most `within` seconds ago (the entries are as new as it), else None."""
+        at = self._known_at.get(database)
+        if at is None or within <= 0 or time.monotonic() - at > within:
+            return None
+        return self._known.get(database)
 
     def seed(self, database: str, kind: str, key: Hashable, value: Any, generation: int,
              logged: dict[str, tuple[str, str]]) -> bool:
@@ -285,8 +309,13 @@ class ProjectionReader:
 
     def _begin(self) -> None:
         if self.start is None:
+            recent = self.cache.current(self.db.name, _reuse_seconds())
+            if recent is not None:
+                self.start = recent
+                return
+            read_at = time.monotonic()
             seen = _epoch(self.db)
-            dropped = self.cache.advance(self.db.name, seen)
+            dropped = self.cache.advance(self.db.name, seen, read_at)
             if dropped:
                 self.count("any", "dropped", dropped)
             self.start = seen
@@ -340,8 +369,9 @@ class ProjectionReader:
         or a log too short to say."""
         if self.start is None or not self.saved:
             return []
+        read_at = time.monotonic()
         seen = _epoch(self.db)
-        dropped = self.cache.advance(self.db.name, seen)
+        dropped = self.cache.advance(self.db.name, seen, read_at)
         if dropped:
             self.count("any", "dropped", dropped)
         if (seen.log, seen.n) == (self.start.log, self.start.n):

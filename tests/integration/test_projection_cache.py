@@ -7,6 +7,9 @@ import uuid
 from datetime import datetime, timezone
 from types import SimpleNamespace
 
+import pytest
+from nameko import config
+
 from services.kernel.aggregates import AggregateStore
 from services.kernel.metrics import REGISTRY
 from services.kernel.projection_cache import CHANGES, MISSING, ProjectionCache, ProjectionReader
@@ -16,6 +19,14 @@ from services.penalty.service import PenaltyService
 from tests.integration.test_penalty_projections import watched  # noqa: F401 (the recorded scratch database)
 
 NOW = datetime(2026, 11, 30, 10, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture(autouse=True)
+def each_unit_reads_the_log():
+    """These tests follow each unit's own read of the change log (PROJECTION_LOG_REUSE_MS 0); a unit
+    starting from a recent read is tested in test_a_unit_right_after_another_starts_from_its_read."""
+    with config.patch({"PROJECTION_LOG_REUSE_MS": 0}, clear=False):
+        yield
 
 
 def officer(officer_id: str, version: int, valid_to: str = "2028-12-31", training_hours: int = 10) -> dict:
@@ -279,3 +290,33 @@ def test_the_end_check_makes_due_a_case_whose_read_of_its_partys_list_changed_no
     assert db.cases_due.find_one({"_id": a}) is None
     assert REGISTRY.get_sample_value("zhifa_marked_due_total", {"service": "penalty", "cause": "projection_read"}) \
         == counted + 1  # (what `make bench` prints per event)
+
+
+def test_a_unit_right_after_another_starts_from_its_read(watched):
+    """PROJECTION_LOG_REUSE_MS: a unit starting within it of its process's last read of the change log
+    reads no log at its start; a change another process logs in between is served old from the cache,
+    and the unit's end check reads the log, reads the key again and hands back the case judged on it."""
+    db, recorder = watched
+    changed_officer(db, officer("O1", 1))
+    mine = ProjectionCache(100)
+    with config.patch({"PROJECTION_LOG_REUSE_MS": 10000}, clear=False):
+        read(db, mine, ["O1"])
+        recorder.seen.clear()
+        _, found = read(db, mine, ["O1"])  # the next batch: nothing read
+        assert recorder.seen == [] and found["O1"]["version"] == 1
+
+        changed_officer(db, officer("O1", 2, valid_to="2026-06-30"))  # another process
+        recorder.seen.clear()
+        reader, found = read(db, mine, ["O1"], case_id="C1")
+        assert found["O1"]["version"] == 1  # served from memory: the log was not read at the start
+        reader.saved.add("C1")
+        assert reader.finish() == ["C1"]  # judged on version 1: made due, judged again by the sweep
+        assert recorder.seen[0] == ("find", CHANGES) and ("find", "officers") in recorder.seen
+
+        recorder.seen.clear()
+        _, found = read(db, mine, ["O1"])  # starts from the end check's read: O1 was dropped there
+        assert found["O1"]["version"] == 2 and recorder.seen == [("find", "officers")]
+    with config.patch({"PROJECTION_LOG_REUSE_MS": 0}, clear=False):
+        recorder.seen.clear()
+        read(db, mine, ["O1"])
+        assert recorder.seen == [("find", CHANGES)]

@@ -45,7 +45,7 @@ class FakeDb:
 
 @pytest.fixture(autouse=True)
 def slots(monkeypatch):
-    settings = {"PROJECTION_CHANGE_SLOTS": 4, "PROJECTION_CACHE_ENTRIES": 3}
+    settings = {"PROJECTION_CHANGE_SLOTS": 4, "PROJECTION_CACHE_ENTRIES": 3, "PROJECTION_LOG_REUSE_MS": 0}
     monkeypatch.setattr(pc.config, "get", lambda key: settings.get(key))
     return settings
 
@@ -327,3 +327,83 @@ def test_a_value_read_after_this_process_logged_its_change_survives_that_entry_b
     pc.record_change(db, "parties", "P1")  # another process changes P1
     assert pc.ProjectionReader(db, cache).payloads("parties", ["P1"], parties.load) == {"P1": ["old"]}
     assert parties.reads == ["P1"]
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def monotonic(self):
+        return self.now
+
+
+@pytest.fixture
+def reuse(slots, monkeypatch):
+    """The log as read within PROJECTION_LOG_REUSE_MS (250 ms here) starts the next unit; a fake clock."""
+    slots["PROJECTION_LOG_REUSE_MS"] = 250
+    clock = Clock()
+    monkeypatch.setattr(pc.time, "monotonic", clock.monotonic)
+    return clock
+
+
+def test_a_unit_starting_soon_after_a_read_of_the_log_starts_from_it_without_reading_it(reuse):
+    db, cache, officers = FakeDb(), pc.ProjectionCache(10), Store(O1={"v": 1})
+    pc.ProjectionReader(db, cache).payloads("officers", ["O1"], officers.load)
+    assert db[pc.CHANGES].finds == 1
+    reuse.now += 0.2
+    assert pc.ProjectionReader(db, cache).payloads("officers", ["O1"], officers.load) == {"O1": {"v": 1}}
+    assert db[pc.CHANGES].finds == 1  # started from the log as read 200 ms ago
+    reuse.now += 0.3  # 500 ms after the last read: read again
+    pc.ProjectionReader(db, cache).payloads("officers", ["O1"], officers.load)
+    assert db[pc.CHANGES].finds == 2
+    assert officers.reads == ["O1"]
+
+
+def test_a_change_logged_after_the_reused_read_is_caught_by_the_end_check(reuse):
+    db, cache = FakeDb(), pc.ProjectionCache(10)
+    officers = Store(O1={"v": 1}, O2={"v": 1})
+    pc.ProjectionReader(db, cache).payloads("officers", ["O1", "O2"], officers.load)
+    officers.payloads["O1"] = {"v": 2}
+    pc.record_change(db, "officers", "O1")  # another process, just after this process read the log
+    reuse.now += 0.1
+    reader = pc.ProjectionReader(db, cache)
+    assert reader.payloads("officers", ["O1"], officers.load, "case-a") == {"O1": {"v": 1}}  # (served from memory)
+    reader.payloads("officers", ["O2"], officers.load, "case-b")
+    reader.saved.update({"case-a", "case-b"})
+    assert reader.finish() == ["case-a"]  # judged on the old O1: made due, judged again later
+    assert cache.get(db.name, "officers", "O1") is pc.MISSING
+    reuse.now += 0.1
+    assert pc.ProjectionReader(db, cache).payloads("officers", ["O1"], officers.load) == {"O1": {"v": 2}}
+
+
+def test_the_end_checks_read_of_the_log_starts_the_next_unit(reuse):
+    db, cache, officers = FakeDb(), pc.ProjectionCache(10), Store(O1={"v": 1})
+    reader = pc.ProjectionReader(db, cache)
+    reader.payloads("officers", ["O1"], officers.load, "case-a")
+    reader.saved.add("case-a")
+    reuse.now += 0.2
+    assert reader.finish() == []
+    assert db[pc.CHANGES].finds == 2
+    reuse.now += 0.2  # 400 ms after the first read, 200 ms after the end check's
+    pc.ProjectionReader(db, cache).payloads("officers", ["O1"], officers.load)
+    assert db[pc.CHANGES].finds == 2
+
+
+def test_a_read_older_than_the_log_applied_does_not_make_it_recent(reuse):
+    cache = pc.ProjectionCache(10)
+    newer, older = pc.Log("L", 5, {}), pc.Log("L", 4, {})
+    cache.advance("db", newer, read_at=reuse.now)
+    reuse.now += 1.0
+    assert cache.current("db", 0.25) is None
+    cache.advance("db", older, read_at=reuse.now)  # began before the newer one was applied, came back late
+    assert cache.current("db", 0.25) is None
+    cache.advance("db", pc.Log("L", 5, {}), read_at=reuse.now)  # found it current
+    assert cache.current("db", 0.25) == newer
+
+
+def test_no_reuse_when_the_setting_is_zero(slots, monkeypatch):
+    slots["PROJECTION_LOG_REUSE_MS"] = 0
+    db, cache, officers = FakeDb(), pc.ProjectionCache(10), Store(O1={"v": 1})
+    for _ in range(3):
+        pc.ProjectionReader(db, cache).payloads("officers", ["O1"], officers.load)
+    assert db[pc.CHANGES].finds == 3

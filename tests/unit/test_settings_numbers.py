@@ -62,6 +62,7 @@ def test_an_unset_setting_takes_its_default():
     ("DEADLINE_SWEEP_SPREAD_SECONDS", lambda: __import__("services.kernel.settings", fromlist=["x"]).RunConfig.from_config()),
     ("PROJECTION_CACHE_ENTRIES", lambda: __import__("services.kernel.projection_cache", fromlist=["x"]).shared_cache()),
     ("PROJECTION_CHANGE_SLOTS", lambda: __import__("services.kernel.projection_cache", fromlist=["x"])._slots()),
+    ("PROJECTION_LOG_REUSE_MS", lambda: __import__("services.kernel.projection_cache", fromlist=["x"])._reuse_seconds()),
     ("INGRESS_BATCH_MAX", lambda: __import__("services.gateway.service", fromlist=["x"]).ingress_batch_max()),
 ])
 def test_the_readers_of_the_settings_name_the_setting_they_refuse(key, read):
@@ -123,3 +124,12 @@ def test_a_bounded_number_setting_refuses_what_is_not_one_from_0_to_its_maximum(
     for good in goods:
         with nameko_config.patch({key: good}, clear=False):
             assert config.checked(key) == float(good)
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "inf", "10001", True, "soon"])
+def test_the_projection_log_reuse_is_a_bounded_number_of_milliseconds(value):
+    with nameko_config.patch({"PROJECTION_LOG_REUSE_MS": value}, clear=False):
+        with pytest.raises(ValueError, match="PROJECTION_LOG_REUSE_MS must be a number >= 0 <= 10000"):
+            config.checked("PROJECTION_LOG_REUSE_MS")
+    with nameko_config.patch({"PROJECTION_LOG_REUSE_MS": "0"}, clear=False):
+        assert config.checked("PROJECTION_LOG_REUSE_MS") == 0
