@@ -6,7 +6,6 @@ one machine account per role and call routes as that role (bearer tokens).
 """
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass, field
 
 import pymongo
@@ -16,6 +15,7 @@ from nameko import config as nameko_config
 from services.api import accounts
 from services.api.service import ApiService
 from services.kernel.clock import utcnow
+from services.simulator.ports import free_port
 from tests.helpers import SCJG, STHJ
 
 # account name -> (role, dept)
@@ -28,10 +28,6 @@ ACCOUNTS = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -72,7 +68,7 @@ def start_declared(container_factory, skip: tuple[str, ...] = ("api",)) -> list[
 
 def start_api(zhifa_config: dict, container_factory, **settings) -> ApiKit:
     """Start the API service on its own port (the gateway keeps WEB_SERVER_ADDRESS) with test accounts."""
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{free_port()}"
     patch = nameko_config.patch({"API_WEB_SERVER_ADDRESS": address, "API_COOKIE_SECURE": False,
                                  "API_METRICS_ALLOW": "", **settings},
                                 clear=False)

@@ -214,11 +214,9 @@ def ferretdb_on_postgresql():
 
 
 def _free_port() -> int:
-    import socket
+    from services.simulator.ports import free_port  # (never one port twice in this process)
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_port()
 
 
 @pytest.fixture

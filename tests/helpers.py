@@ -155,12 +155,11 @@ def stop_process(proc, timeout: float = 10) -> None:
 
 
 def free_tcp_port() -> int:
-    """A local TCP port nobody listens on (for a server a test starts itself)."""
-    import socket
+    """A local TCP port nobody listens on (for a server a test starts itself), never one this process
+    handed out before (services/simulator/ports.py)."""
+    from services.simulator.ports import free_port
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_port()
 
 
 def tcp_open(port: int) -> bool:

@@ -73,6 +73,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from services.simulator.bench_db import at_least_one
+from services.simulator.ports import free_port  # noqa: F401 (also imported from here by bigcases and bench_gateway)
 from services.simulator.bench_verdicts import Targets, all_met, bracketed_pairs, is_clean
 from services.simulator.bench_verdicts import judge as judge_verdicts
 from services.simulator.generator import COUNTIES, DeptSpec, county_config, simulate
@@ -237,21 +238,6 @@ def healthy(url: str, timeout: float = 2) -> bool:
             return resp.status == 200
     except OSError:
         return False
-
-
-_GIVEN_PORTS: set[int] = set()
-
-
-def free_port() -> int:
-    """A port free now that this process has not handed out before (the kernel may offer a port it
-    offered a moment ago while no one has bound it yet: two services given one port, one of them fails)."""
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port not in _GIVEN_PORTS:
-            _GIVEN_PORTS.add(port)
-            return port
 
 
 class Broker:

@@ -1,4 +1,5 @@
-"""The ports the bench hands its processes: never one port to two of them.
+"""The ports the bench and the tests hand the processes they start (services/simulator/ports.py): never
+one port to two of them.
 
 The kernel offers a port it offered a moment ago when no one has bound it yet (here: 12 calls of
 bind(0) gave one port twice). Two processes given one port: one fails to bind, and the bench's health
@@ -6,7 +7,7 @@ check, answered by the other, took the suite as started (a latency phase then re
 no gateway running)."""
 import socket
 
-from services.simulator import bench
+from services.simulator import bench, ports
 
 
 def test_free_ports_are_never_handed_out_twice(monkeypatch):
@@ -28,14 +29,15 @@ def test_free_ports_are_never_handed_out_twice(monkeypatch):
         def getsockname(self):
             return ("127.0.0.1", self.port)
 
-    monkeypatch.setattr(bench, "_GIVEN_PORTS", set())
-    monkeypatch.setattr(bench.socket, "socket", Socket)
-    assert [bench.free_port(), bench.free_port(), bench.free_port()] == [40001, 40002, 40003]
+    monkeypatch.setattr(ports, "_GIVEN", set())
+    monkeypatch.setattr(ports.socket, "socket", Socket)
+    assert [ports.free_port(), ports.free_port(), ports.free_port()] == [40001, 40002, 40003]
+    assert bench.free_port is ports.free_port  # (the bench's, bigcases' and bench_gateway's)
 
 
 def test_many_real_free_ports_are_distinct_and_free(monkeypatch):
-    monkeypatch.setattr(bench, "_GIVEN_PORTS", set())
-    ports = [bench.free_port() for _ in range(300)]
-    assert len(set(ports)) == len(ports)
+    monkeypatch.setattr(ports, "_GIVEN", set())
+    given = [ports.free_port() for _ in range(300)]
+    assert len(set(given)) == len(given)
     with socket.socket() as s:  # (and each was free when handed out: the last one still is)
-        s.bind(("127.0.0.1", ports[-1]))
+        s.bind(("127.0.0.1", given[-1]))
