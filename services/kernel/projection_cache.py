@@ -190,12 +190,12 @@ class ProjectionCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def advance(self, database: str, seen: Log, read_at: float | None = None) -> int:
+    def advance(self, database: str, seen: Log, read_at: float) -> int:
         """Drop what changed in `database` since the last call (`seen`: the log as read by a read that
         began at `read_at`, time.monotonic()); how many entries were dropped."""
         known = self._known.get(database)
         if known is not None and known.log == seen.log and seen.n <= known.n:
-            if seen.n == known.n and read_at is not None:  # (the cache was current when this read began)
+            if seen.n == known.n:  # (the cache was current when this read began)
                 self._known_at[database] = max(self._known_at.get(database, read_at), read_at)
             return 0  # nothing new (or a read older than one already applied)
         reflected: set = set()  # changes this process logged and cached the value of afterwards (`seed`)
@@ -208,10 +208,7 @@ class ProjectionCache:
         for k in doomed:
             del self._entries[k]
         self._known[database] = seen
-        if read_at is not None:
-            self._known_at[database] = read_at
-        else:
-            self._known_at.pop(database, None)
+        self._known_at[database] = read_at
         self.generation += 1  # (a reflected change still refuses the reads in flight: they may be older)
         self._recent.append((self.generation, database, None if changed is None else frozenset(changed | reflected)))
         self.dropped += len(doomed)
@@ -309,16 +306,16 @@ class ProjectionReader:
 
     def _begin(self) -> None:
         if self.start is None:
-            recent = self.cache.current(self.db.name, _reuse_seconds())
-            if recent is not None:
-                self.start = recent
-                return
-            read_at = time.monotonic()
-            seen = _epoch(self.db)
-            dropped = self.cache.advance(self.db.name, seen, read_at)
-            if dropped:
-                self.count("any", "dropped", dropped)
-            self.start = seen
+            self.start = self.cache.current(self.db.name, _reuse_seconds()) or self._read_log()
+
+    def _read_log(self) -> Log:
+        """The log as it is now, applied to the cache (what changed since drops)."""
+        read_at = time.monotonic()
+        seen = _epoch(self.db)
+        dropped = self.cache.advance(self.db.name, seen, read_at)
+        if dropped:
+            self.count("any", "dropped", dropped)
+        return seen
 
     def payloads(self, kind: str, keys: Iterable[Hashable], load: Callable[[list], dict],
                  for_aggregate: str | None = None, view: Callable[[Any], Any] = _whole) -> dict:
@@ -369,11 +366,7 @@ class ProjectionReader:
         or a log too short to say."""
         if self.start is None or not self.saved:
             return []
-        read_at = time.monotonic()
-        seen = _epoch(self.db)
-        dropped = self.cache.advance(self.db.name, seen, read_at)
-        if dropped:
-            self.count("any", "dropped", dropped)
+        seen = self._read_log()
         if (seen.log, seen.n) == (self.start.log, self.start.n):
             return []
         changed = _changed_between(self.start, seen)

@@ -187,7 +187,7 @@ def test_an_aggregate_served_two_different_values_of_a_key_in_one_unit_falls_due
     reader = pc.ProjectionReader(db, cache)
     reader.payloads("officers", ["O1"], officers.load, "case-a")
     officers.payloads["O1"] = {"v": 2}
-    cache.advance(db.name, pc.Log("other", 0, {}))  # (the cache dropped, then read O1 again)
+    cache.advance(db.name, pc.Log("other", 0, {}), 0.0)  # (the cache dropped, then read O1 again)
     reader.payloads("officers", ["O1"], officers.load, "case-a")
     reader.saved.add("case-a")
     pc.record_change(db, "officers", "O1")
