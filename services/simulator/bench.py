@@ -73,10 +73,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from services.simulator.bench_db import at_least_one
-from services.simulator.ports import free_port  # noqa: F401 (also imported from here by bigcases and bench_gateway)
 from services.simulator.bench_verdicts import Targets, all_met, bracketed_pairs, is_clean
 from services.simulator.bench_verdicts import judge as judge_verdicts
 from services.simulator.generator import COUNTIES, DeptSpec, county_config, simulate
+from services.simulator.ports import free_port
 from services.simulator.publish import DEFAULT_AMQP_URI, publish_amqp
 from services.simulator.report import EventTap, write_json
 from services.simulator.stopping import exit_on_sigterm

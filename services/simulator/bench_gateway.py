@@ -23,7 +23,8 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-from services.simulator.bench import Broker, free_port, parse_db_commands, with_vhost, workload
+from services.simulator.bench import Broker, parse_db_commands, with_vhost, workload
+from services.simulator.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 _ACCEPTED = re.compile(r"^zhifa_ingress_accepted_total\{[^}]*\} ([0-9.e+]+)$", re.M)

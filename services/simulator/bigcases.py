@@ -50,8 +50,9 @@ from typing import Any
 
 import requests
 
-from services.simulator.bench import (ROOT, Broker, free_port, git_commit, load_average, log, machine, percentiles,
+from services.simulator.bench import (ROOT, Broker, git_commit, load_average, log, machine, percentiles,
                                       with_vhost)
+from services.simulator.ports import free_port
 from services.simulator.publish import DEFAULT_AMQP_URI
 from services.kernel.aggregates import AggregateStore
 from services.kernel.packing import unpack_from
