@@ -14,7 +14,7 @@ RUN_ARGS    ?=
 BENCH_ARGS  ?=
 PY          := .venv/bin/python
 
-.PHONY: help bootstrap venv rabbitmq ferretdb browser-deps run test chaos bench monitor \
+.PHONY: help bootstrap venv constraints rabbitmq ferretdb browser-deps run test chaos bench monitor \
         infra-up infra-down infra-status stop clean-data distclean check-infra
 
 help:
@@ -29,6 +29,7 @@ help:
 	@echo "  make bench          bootstrap, run-profile servers, python -m services.simulator.bench \$$(BENCH_ARGS)"
 	@echo "  make monitor        Debian Prometheus on :9090 scraping the running suite (make run), alert rules loaded"
 	@echo "  make bootstrap      venv + rabbitmq-server + patched FerretDB (idempotent)"
+	@echo "  make constraints    write constraints.txt (the tested Python package versions) from .venv"
 	@echo "  make browser-deps   Debian chromium for browser tests (Playwright executable_path=/usr/bin/chromium)"
 	@echo "  make infra-up       start servers of PROFILE=run|test and print export lines (eval them)"
 	@echo "  make infra-down     stop servers of PROFILE=run|test"
@@ -43,6 +44,9 @@ bootstrap:
 
 venv:
 	@scripts/bootstrap.sh venv
+
+constraints: venv
+	@scripts/constraints.sh
 
 rabbitmq:
 	@scripts/bootstrap.sh rabbitmq

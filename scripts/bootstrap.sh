@@ -5,7 +5,7 @@
 #
 # Default: venv rabbitmq ferretdb monitor docs console. Every step checks first and does nothing when already done,
 # so a second run takes a fraction of a second (no apt, no go build, no pip):
-#   venv      .venv + `pip install -e '.[dev]'` + the department plugin distributions plugins/wjj, plugins/jtj
+#   venv      .venv + `pip install -c constraints.txt -e '.[dev]'` + the department plugin distributions plugins/wjj, plugins/jtj
 #             (editable); redone when pyproject.toml (or a plugin's) is newer than the stamp
 #   rabbitmq  Debian package rabbitmq-server, only if /usr/lib/rabbitmq/bin/rabbitmq-server is
 #             missing (skipped when AMQP_URI is set: an external broker is used)
@@ -68,8 +68,8 @@ apt_install() {
 step_venv() {
     local stamp="$STAMPS/venv"
     [[ -f pyproject.toml ]] || die "pyproject.toml not found in $ROOT"
-    if [[ -x .venv/bin/python && -f "$stamp" && "$stamp" -nt pyproject.toml && "$stamp" -nt plugins/wjj/pyproject.toml \
-          && "$stamp" -nt plugins/jtj/pyproject.toml ]]; then
+    if [[ -x .venv/bin/python && -f "$stamp" && "$stamp" -nt pyproject.toml && "$stamp" -nt constraints.txt \
+          && "$stamp" -nt plugins/wjj/pyproject.toml && "$stamp" -nt plugins/jtj/pyproject.toml ]]; then
         return 0
     fi
     if ! .venv/bin/python -c 'import sys' >/dev/null 2>&1; then
@@ -82,8 +82,9 @@ step_venv() {
             "$PYTHON" -m venv .venv
         fi
     fi
-    say "installing Python dependencies into .venv (pip install -e '.[dev]')"
-    .venv/bin/python -m pip install -q -e '.[dev]'
+    # constraints.txt: the versions the suite is tested with (a fresh clone installs those, not the newest)
+    say "installing Python dependencies into .venv (pip install -c constraints.txt -e '.[dev]')"
+    .venv/bin/python -m pip install -q -c constraints.txt -e '.[dev]'
     # the 卫健 and 交通 department plugins are distributions of their own (entry points zhifa.plugins:
     # wjj, jtj); editable, so the services, make run and the simulator use the checkout's code
     say "installing the department plugin distributions plugins/wjj and plugins/jtj into .venv (editable)"
