@@ -2,7 +2,8 @@
 (default 20,000) while
 - the personnel process is SIGKILLed CHAOS_KILLS times (default 10) and started again by a supervisor,
 - RabbitMQ itself is stopped (SIGTERM, the same graceful path as `rabbitmqctl stop`) with the
-  stream's messages queued in it, and started again: the chaos run has a node of its own (profile
+  stream's messages queued in it (the personnel process frozen meanwhile, so CHAOS_BROKER_BACKLOG events,
+  default 3,000, wait in the broker), and started again: the chaos run has a node of its own (profile
   `chaos` of scripts/infra.sh: its own ports, node name, data and log directories under
   .run/chaos/), so no other test run shares the broker it restarts,
 - the personnel database is unreachable for CHAOS_DB_OUTAGE_S seconds (default 60; a real network
@@ -10,10 +11,14 @@
 Afterwards: 0 events lost (each officer has exactly its facts), 0 applied twice (no fact id twice),
 0 dead letters. Figures are printed and written to .run/chaos-figures.json.
 
-Measured (`make chaos` with the default figures, 2-core machine shared with other test runs):
-19,998 events, 10 kills, RabbitMQ stopped with 9,890 messages queued (all persistent) and back
-after 37.0 s, 60 s database outage: 0 lost, 0 applied twice, 0 dead letters in
-3,309.2 s (6.0 events/s); the personnel process was started again 10 times (its kills).
+Measured (`make chaos` with the default figures, 2026-12-05 19:20 UTC, the 2-core Intel Xeon machine, quiet):
+19,998 events, 10 kills, RabbitMQ stopped with 1,663 messages queued (all persistent: 3,000 events,
+most in the gateway's bundles for personnel) and back after 12.5 s, every consumer again 4.5 s later,
+60 s database outage: 0 lost, 0 applied twice, 0 dead letters in 113.0 s (177.0 events/s, the outage
+included); the personnel process was started again 10 times (its kills). The first measurement
+(2026-11-30, a shared machine at load 19) took 3,309.2 s with 9,890 messages queued at the stop; as the
+suite got faster it drained the stream before the stop (8 messages queued in a run of 2026-12-05),
+so the process is frozen now while the backlog builds.
 
 `test_the_broker_keeps_what_the_suite_relies_on` (default run) checks what surviving a broker
 restart depends on: durable queues, persistent messages, publisher confirms on the gateway and on
@@ -52,6 +57,8 @@ PROFILE = "chaos"
 EVENTS = int(os.environ.get("CHAOS_EVENTS", "20000"))
 KILLS = int(os.environ.get("CHAOS_KILLS", "10"))
 OUTAGE = float(os.environ.get("CHAOS_DB_OUTAGE_S", "60"))
+# events published while the personnel process is frozen before the broker stops: queued in the broker then
+BACKLOG = int(os.environ.get("CHAOS_BROKER_BACKLOG", "3000"))
 PER_OFFICER = 3
 INGRESS = Exchange("ingress", type="topic", durable=True)
 PERSISTENT = 2
@@ -127,6 +134,19 @@ def queued(vhost: dict) -> tuple[int, int]:
     return sum(q.get("messages", 0) for q in qs), sum(q.get("messages_persistent", 0) for q in qs)
 
 
+def settled_queued(vhost: dict, timeout: float = 15) -> tuple[int, int]:
+    """`queued` once the management statistics (collect_statistics_interval 1 s) have caught up: two reads a
+    second and a half apart that agree, with something queued (read once two seconds after 3,000 events had gone
+    to the frozen process, it gave 12 messages; the next run's read gave 1,078)."""
+    last, deadline = None, time.monotonic() + timeout
+    while True:
+        eventlet.sleep(1.5)
+        now = queued(vhost)
+        if (now == last and now[0] > 0) or time.monotonic() > deadline:
+            return now
+        last = now
+
+
 def idle_queues(vhost: dict) -> list[str]:
     """The gateway's ingress queue and the personnel event queues that have no consumer."""
     try:
@@ -150,18 +170,29 @@ def await_consumers(vhost: dict, timeout: float = 180) -> float:
     return round(time.monotonic() - started, 1)
 
 
-def restart_broker(vhost: dict, figures: dict, log: Path, sent: list[int]) -> None:
-    """Stop the chaos profile's RabbitMQ node (SIGTERM: a graceful `rabbitmqctl stop`) and start it again."""
+def restart_broker(vhost: dict, figures: dict, log: Path, sent: list[int], personnel, published) -> None:
+    """Stop the chaos profile's RabbitMQ node (SIGTERM: a graceful `rabbitmqctl stop`) with a backlog of the
+    stream queued in it, and start it again. The suite drains the stream about as fast as it is published,
+    so the personnel process is first frozen (SIGSTOP: its consumer stays, its unacknowledged messages with
+    it) until BACKLOG more events were published (or the publisher is done), and woken (SIGCONT) once the
+    node is back: it then finds its connection gone and reconnects by itself, as after any broker restart."""
     before = broker_pid()
     assert before is not None, "the chaos profile's RabbitMQ node is not running"
-    eventlet.sleep(2)  # let the management statistics catch up (collect_statistics_interval 1 s)
-    figures["broker_messages_at_stop"], figures["broker_persistent_at_stop"] = queued(vhost)
-    figures["published_at_stop"] = sent[0]
-    stopped = time.monotonic()
-    infra("down", PROFILE, "rabbitmq", log=log)
-    assert broker_pid() is None
-    infra("up", PROFILE, "rabbitmq", log=log)
-    figures["broker_down_s"] = round(time.monotonic() - stopped, 1)
+    proc = personnel()
+    proc.send_signal(signal.SIGSTOP)
+    try:
+        frozen_at = sent[0]
+        wait_for(lambda: sent[0] - frozen_at >= BACKLOG or published.dead, timeout=300, interval=0.2)
+        figures["published_while_frozen"] = sent[0] - frozen_at
+        figures["broker_messages_at_stop"], figures["broker_persistent_at_stop"] = settled_queued(vhost)
+        figures["published_at_stop"] = sent[0]
+        stopped = time.monotonic()
+        infra("down", PROFILE, "rabbitmq", log=log)
+        assert broker_pid() is None
+        infra("up", PROFILE, "rabbitmq", log=log)
+        figures["broker_down_s"] = round(time.monotonic() - stopped, 1)
+    finally:
+        proc.send_signal(signal.SIGCONT)
     after = broker_pid()
     assert after is not None and after != before, (before, after)
     figures["broker_restarts"] += 1
@@ -266,7 +297,7 @@ def test_kills_broker_restart_and_database_outage_lose_nothing_and_apply_nothing
     # what happens at which share of the stream: kills, the broker restart halfway through them, the outage
     faults = [kill_personnel] * KILLS
     sent = [0]
-    faults.insert(KILLS // 2, lambda: restart_broker(vhost, figures, infra_log, sent))
+    faults.insert(KILLS // 2, lambda: restart_broker(vhost, figures, infra_log, sent, lambda: state["proc"], publisher))
     faults.append(database_outage)
 
     supervisor = eventlet.spawn(supervise)
@@ -311,5 +342,6 @@ def test_kills_broker_restart_and_database_outage_lose_nothing_and_apply_nothing
     # every service came back by itself after the broker restart and the outage: the personnel process
     # was started again only after its kills, the in-process gateway never stopped
     assert figures["restarts"] == KILLS and figures["gateway_survived"], figures
-    # `broker_messages_at_stop`: the stream's messages queued in the broker when it stopped (9,890 in the
-    # measured default run; a small CHAOS_EVENTS run on an idle machine may have drained them by then)
+    # the broker stopped with the events published while personnel was frozen still queued in it (as
+    # bundles of the gateway's and in its ingress queue: `broker_messages_at_stop` counts messages)
+    assert figures["published_while_frozen"] > 0 and figures["broker_persistent_at_stop"] > 0, figures
