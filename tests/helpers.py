@@ -7,6 +7,7 @@ import time
 import uuid
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 from kombu import Connection, Exchange, Queue
 from services.kernel import bundles
@@ -167,7 +168,29 @@ def tcp_open(port: int) -> bool:
     import socket
 
     with socket.socket() as s:
+        s.settimeout(0.5)
         return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+# the FerretDB build (scripts/bootstrap.sh); ZHIFA_TEST_FERRETDB_BIN: another build to try (a new patch
+# before it replaces .run/bin/ferretdb)
+FERRETDB = Path(os.environ.get("ZHIFA_TEST_FERRETDB_BIN")
+                or Path(__file__).resolve().parents[1] / ".run" / "bin" / "ferretdb")
+
+
+def start_ferretdb(tmp_path: Path, port: int, state: Path | None = None):
+    """A FerretDB of a test's own on 127.0.0.1:`port`, its SQLite files under `state` (default
+    tmp_path/ferretdb; started again on the same files, it finds what it held), its log in tmp_path: for a
+    test that stops the database, or whose figures the shared server's other clients would change."""
+    import subprocess
+
+    assert FERRETDB.exists(), "FerretDB binary missing: run scripts/bootstrap.sh"
+    state = state or tmp_path / "ferretdb"
+    state.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(
+        [str(FERRETDB), "--handler=sqlite", f"--sqlite-url=file:{state}/", f"--listen-addr=127.0.0.1:{port}",
+         "--debug-addr=-", f"--state-dir={state}", "--telemetry=disable", "--log-level=error"],
+        stdout=subprocess.DEVNULL, stderr=open(tmp_path / "ferretdb.log", "ab"))
 
 
 @contextmanager

@@ -5,29 +5,17 @@ Unpatched, FerretDB v1.24 kept every update's query open until the whole command
 read-modify-write mutex of patch 0002, and every later update waited forever. Run on a FerretDB of
 its own so that a regression cannot hang the servers other tests share.
 """
-import os
-import subprocess
 import time
-from pathlib import Path
 
 import pymongo
 from pymongo import ReplaceOne, UpdateOne
 
-from tests.helpers import free_tcp_port, stop_process, tcp_open, wait_for
-
-# ZHIFA_TEST_FERRETDB_BIN: another build to try (a new patch before it replaces .run/bin/ferretdb)
-FERRETDB = Path(os.environ.get("ZHIFA_TEST_FERRETDB_BIN")
-                or Path(__file__).resolve().parents[2] / ".run" / "bin" / "ferretdb")
+from tests.helpers import free_tcp_port, start_ferretdb, stop_process, tcp_open, wait_for
 
 
 def test_a_bulk_of_hundreds_of_compare_and_set_updates_completes_and_the_server_stays_usable(tmp_path):
-    assert FERRETDB.exists(), "FerretDB binary missing: run scripts/bootstrap.sh"
-    port, state = free_tcp_port(), tmp_path / "ferretdb"
-    state.mkdir()
-    proc = subprocess.Popen(
-        [str(FERRETDB), "--handler=sqlite", f"--sqlite-url=file:{state}/", f"--listen-addr=127.0.0.1:{port}",
-         "--debug-addr=-", f"--state-dir={state}", "--telemetry=disable", "--log-level=error"],
-        stdout=subprocess.DEVNULL, stderr=open(tmp_path / "ferretdb.log", "ab"))
+    port = free_tcp_port()
+    proc = start_ferretdb(tmp_path, port)
     try:
         wait_for(lambda: tcp_open(port), timeout=20)
         client = pymongo.MongoClient(f"mongodb://127.0.0.1:{port}/", serverSelectionTimeoutMS=10000,

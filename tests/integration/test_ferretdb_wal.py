@@ -7,28 +7,17 @@ times the auto-checkpoint size; a one-operation delete closed its read first and
 other writes hid it; a database that sees only single updates for a while did not. Run on a FerretDB of its
 own: the WAL of a shared server depends on every other test's writes.
 """
-import os
-import subprocess
-from pathlib import Path
-
 import pymongo
 
-from tests.helpers import free_tcp_port, stop_process, tcp_open, wait_for
+from tests.helpers import free_tcp_port, start_ferretdb, stop_process, tcp_open, wait_for
 
-FERRETDB = Path(os.environ.get("ZHIFA_TEST_FERRETDB_BIN")
-                or Path(__file__).resolve().parents[2] / ".run" / "bin" / "ferretdb")
 AUTO_CHECKPOINT_BYTES = 1000 * 4096  # SQLite's default: a checkpoint once the WAL holds 1,000 pages
 WRITES = 3000
 
 
 def test_one_operation_updates_let_the_wal_restart(tmp_path):
-    assert FERRETDB.exists(), "FerretDB binary missing: run scripts/bootstrap.sh"
     port, state = free_tcp_port(), tmp_path / "ferretdb"
-    state.mkdir()
-    proc = subprocess.Popen(
-        [str(FERRETDB), "--handler=sqlite", f"--sqlite-url=file:{state}/", f"--listen-addr=127.0.0.1:{port}",
-         "--debug-addr=-", f"--state-dir={state}", "--telemetry=disable", "--log-level=error"],
-        stdout=subprocess.DEVNULL, stderr=open(tmp_path / "ferretdb.log", "ab"))
+    proc = start_ferretdb(tmp_path, port, state)
     try:
         wait_for(lambda: tcp_open(port), timeout=20)
         client = pymongo.MongoClient(f"mongodb://127.0.0.1:{port}/", serverSelectionTimeoutMS=10000,

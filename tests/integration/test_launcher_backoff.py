@@ -5,18 +5,13 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 from services.launcher import Keeper, Process, RestartPolicy, start, stop_all
-from tests.helpers import stop_process, wait_for
-from tests.integration.test_observability import FERRETDB, _port_open, _start_ferretdb
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import start_ferretdb, stop_process, tcp_open, wait_for
 
 
 def test_a_service_started_while_the_database_is_down_is_retried_with_back_off_until_it_is_back(
         zhifa_config, tmp_path, free_port):
-    assert FERRETDB.exists(), "FerretDB binary missing: run scripts/bootstrap.sh"
     from services.kernel.messaging import declare_topology
 
     declare_topology(zhifa_config["AMQP_URI"])
@@ -49,8 +44,8 @@ def test_a_service_started_while_the_database_is_down_is_retried_with_back_off_u
         assert "ServerSelectionTimeoutError" in log or "Connection refused" in log, log[-2000:]
 
         # the database comes back: the next attempt starts and stays healthy
-        db = _start_ferretdb(tmp_path, db_port, tmp_path / "ferretdb")
-        wait_for(lambda: _port_open(db_port), timeout=20)
+        db = start_ferretdb(tmp_path, db_port, tmp_path / "ferretdb")
+        wait_for(lambda: tcp_open(db_port), timeout=20)
         assert keeper.wait_healthy("registry", registry.health_url(), timeout=90), [line for _, line in said]
         exits = len(said)
         deadline = time.monotonic() + 3

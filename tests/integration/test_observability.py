@@ -3,10 +3,8 @@ ingress through every service that acts on it (in the log lines and in the AMQP 
 readiness follows the database — false while it is unreachable, true again once it is back."""
 import json
 import logging
-import subprocess
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 import requests
@@ -16,10 +14,9 @@ from services.gateway.service import GatewayService
 from services.kernel.logs import JsonFormatter
 from services.penalty.service import PenaltyService
 from services.personnel.service import PersonnelService
-from tests.helpers import credential_issued, officer_registered, publish, stop_process, wait_for
+from tests.helpers import (credential_issued, officer_registered, publish, start_ferretdb, stop_process, tcp_open,
+                           wait_for)
 
-ROOT = Path(__file__).resolve().parents[2]
-FERRETDB = ROOT / ".run" / "bin" / "ferretdb"
 
 
 class Capture(logging.Handler):
@@ -80,22 +77,13 @@ def test_one_trace_id_follows_an_event_across_services(zhifa_config, container_f
     assert "zhifa_business_gauge" not in metrics
 
 
-def _start_ferretdb(tmp_path: Path, port: int, state: Path) -> subprocess.Popen:
-    state.mkdir(parents=True, exist_ok=True)
-    return subprocess.Popen(
-        [str(FERRETDB), "--handler=sqlite", f"--sqlite-url=file:{state}/", f"--listen-addr=127.0.0.1:{port}",
-         "--debug-addr=-", f"--state-dir={state}", "--telemetry=disable", "--log-level=error"],
-        stdout=subprocess.DEVNULL, stderr=open(tmp_path / "ferretdb.log", "ab"))
-
-
 def test_readiness_is_false_while_the_database_is_away_and_true_again_after(
         zhifa_config, container_factory, tmp_path, free_port):
-    assert FERRETDB.exists(), "FerretDB binary missing: run scripts/bootstrap.sh"
     port, metrics_port = free_port(), free_port()
     state = tmp_path / "ferretdb"
-    db = _start_ferretdb(tmp_path, port, state)
+    db = start_ferretdb(tmp_path, port, state)
     try:
-        wait_for(lambda: _port_open(port), timeout=20)
+        wait_for(lambda: tcp_open(port), timeout=20)
         patch = nameko_config.patch({"MONGO_URI": f"mongodb://127.0.0.1:{port}/", "MONGO_TIMEOUT_MS": 1000,
                                      "METRICS_PORT": metrics_port}, clear=False)
         patch.start()
@@ -122,7 +110,7 @@ def test_readiness_is_false_while_the_database_is_away_and_true_again_after(
             assert down["dependencies"]["broker"]["status"] == "ok"
             assert requests.get(f"{base}/health/live", timeout=5).status_code == 200  # alive: do not restart
 
-            db = _start_ferretdb(tmp_path, port, state)
+            db = start_ferretdb(tmp_path, port, state)
             wait_for(lambda: requests.get(f"{base}/health/ready", timeout=10).status_code == 200, timeout=30)
         finally:
             patch.stop()
@@ -130,14 +118,6 @@ def test_readiness_is_false_while_the_database_is_away_and_true_again_after(
             metrics._CHECK_CACHE.clear()
     finally:
         stop_process(db)
-
-
-def _port_open(port: int) -> bool:
-    import socket
-
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def test_a_publishers_headers_do_not_travel_into_the_suite_but_its_traceparent_does(zhifa_config, container_factory):
