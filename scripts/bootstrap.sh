@@ -6,7 +6,7 @@
 # Default: venv rabbitmq ferretdb monitor docs console. Every step checks first and does nothing when already done,
 # so a second run takes a fraction of a second (no apt, no go build, no pip):
 #   venv      .venv + `pip install -c constraints.txt -e '.[dev]'` + the department plugin distributions plugins/wjj, plugins/jtj
-#             (editable); redone when pyproject.toml (or a plugin's) is newer than the stamp
+#             (editable); redone when pyproject.toml (or a plugin's) or constraints.txt is newer than the stamp
 #   rabbitmq  Debian package rabbitmq-server, only if /usr/lib/rabbitmq/bin/rabbitmq-server is
 #             missing (skipped when AMQP_URI is set: an external broker is used)
 #   ferretdb  patched FerretDB binary in .run/bin (infra/ferretdb/build.sh; skipped when MONGO_URI

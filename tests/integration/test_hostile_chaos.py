@@ -170,19 +170,21 @@ def await_consumers(vhost: dict, timeout: float = 180) -> float:
     return round(time.monotonic() - started, 1)
 
 
-def restart_broker(vhost: dict, figures: dict, log: Path, sent: list[int], personnel, published) -> None:
+def restart_broker(vhost: dict, figures: dict, log: Path, sent: list[int], personnel, publisher) -> None:
     """Stop the chaos profile's RabbitMQ node (SIGTERM: a graceful `rabbitmqctl stop`) with a backlog of the
     stream queued in it, and start it again. The suite drains the stream about as fast as it is published,
     so the personnel process is first frozen (SIGSTOP: its consumer stays, its unacknowledged messages with
     it) until BACKLOG more events were published (or the publisher is done), and woken (SIGCONT) once the
-    node is back: it then finds its connection gone and reconnects by itself, as after any broker restart."""
+    node is back: it then finds its connection gone and reconnects by itself, as after any broker restart.
+    `personnel`: the current personnel process (the supervisor replaces it after a kill); `publisher`: the
+    green thread publishing the stream."""
     before = broker_pid()
     assert before is not None, "the chaos profile's RabbitMQ node is not running"
     proc = personnel()
     proc.send_signal(signal.SIGSTOP)
     try:
         frozen_at = sent[0]
-        wait_for(lambda: sent[0] - frozen_at >= BACKLOG or published.dead, timeout=300, interval=0.2)
+        wait_for(lambda: sent[0] - frozen_at >= BACKLOG or publisher.dead, timeout=300, interval=0.2)
         figures["published_while_frozen"] = sent[0] - frozen_at
         figures["broker_messages_at_stop"], figures["broker_persistent_at_stop"] = settled_queued(vhost)
         figures["published_at_stop"] = sent[0]
