@@ -28,8 +28,6 @@ ACCOUNTS = {
 }
 
 
-
-
 @dataclass
 class ApiKit:
     base: str

@@ -21,9 +21,9 @@ from urllib.parse import quote, urlsplit, urlunsplit  # noqa: E402
 
 import pytest  # noqa: E402
 
+from services.simulator import ports  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-FERRETDB = ROOT / ".run" / "bin" / "ferretdb"
 
 
 def pytest_configure(config):
@@ -144,7 +144,7 @@ def zhifa_config(servers, vhost):
         "RETRY_DELAYS_MS": [200, 400],
         "OUTBOX_SWEEP_SECONDS": 1,
         "METRICS_PORT": 0,
-        "WEB_SERVER_ADDRESS": f"127.0.0.1:{_free_port()}",
+        "WEB_SERVER_ADDRESS": f"127.0.0.1:{ports.free_port()}",
         "max_workers": 10,
         "CASE_LIST_LAG_MS": 100,  # (the lagged case list sync runs in every test, a shorter lag than a suite's)
     }
@@ -171,7 +171,7 @@ def ferretdb_on_postgresql():
 
     import pymongo
 
-    from tests.helpers import free_tcp_port, stop_process, tcp_open, wait_for
+    from tests.helpers import FERRETDB, stop_process, tcp_open, wait_for
 
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"))
     assert found, "PostgreSQL is not installed: run scripts/bootstrap.sh postgresql"
@@ -196,7 +196,7 @@ def ferretdb_on_postgresql():
         wait_for(lambda: (sock / ".s.PGSQL.5432").exists(), timeout=30)
         wait_for(lambda: subprocess.run(_as_pg() + [str(bin_dir / "createdb"), "-h", str(sock), "-U", "zhifa",
                                                     "ferretdb"], capture_output=True).returncode == 0, timeout=30)
-        port = free_tcp_port()
+        port = ports.free_port()
         ferret = subprocess.Popen(
             [str(FERRETDB), "--handler=postgresql", f"--postgresql-url=postgres:///ferretdb?host={sock}&user=zhifa",
              f"--listen-addr=127.0.0.1:{port}", "--debug-addr=-", f"--state-dir={base}",
@@ -213,15 +213,9 @@ def ferretdb_on_postgresql():
         shutil.rmtree(base, ignore_errors=True)
 
 
-def _free_port() -> int:
-    from services.simulator.ports import free_port  # (never one port twice in this process)
-
-    return free_port()
-
-
 @pytest.fixture
 def free_port():
-    return _free_port
+    return ports.free_port  # (never one port twice in this process)
 
 
 def pytest_collection_modifyitems(config, items):

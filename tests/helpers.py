@@ -155,14 +155,6 @@ def stop_process(proc, timeout: float = 10) -> None:
         proc.kill()
 
 
-def free_tcp_port() -> int:
-    """A local TCP port nobody listens on (for a server a test starts itself), never one this process
-    handed out before (services/simulator/ports.py)."""
-    from services.simulator.ports import free_port
-
-    return free_port()
-
-
 def tcp_open(port: int) -> bool:
     """Whether something accepts connections on a local TCP port."""
     import socket

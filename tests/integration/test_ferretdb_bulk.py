@@ -10,11 +10,12 @@ import time
 import pymongo
 from pymongo import ReplaceOne, UpdateOne
 
-from tests.helpers import free_tcp_port, start_ferretdb, stop_process, tcp_open, wait_for
+from services.simulator.ports import free_port
+from tests.helpers import start_ferretdb, stop_process, tcp_open, wait_for
 
 
 def test_a_bulk_of_hundreds_of_compare_and_set_updates_completes_and_the_server_stays_usable(tmp_path):
-    port = free_tcp_port()
+    port = free_port()
     proc = start_ferretdb(tmp_path, port)
     try:
         wait_for(lambda: tcp_open(port), timeout=20)

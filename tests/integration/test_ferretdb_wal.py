@@ -9,14 +9,15 @@ own: the WAL of a shared server depends on every other test's writes.
 """
 import pymongo
 
-from tests.helpers import free_tcp_port, start_ferretdb, stop_process, tcp_open, wait_for
+from services.simulator.ports import free_port
+from tests.helpers import start_ferretdb, stop_process, tcp_open, wait_for
 
 AUTO_CHECKPOINT_BYTES = 1000 * 4096  # SQLite's default: a checkpoint once the WAL holds 1,000 pages
 WRITES = 3000
 
 
 def test_one_operation_updates_let_the_wal_restart(tmp_path):
-    port, state = free_tcp_port(), tmp_path / "ferretdb"
+    port, state = free_port(), tmp_path / "ferretdb"
     proc = start_ferretdb(tmp_path, port, state)
     try:
         wait_for(lambda: tcp_open(port), timeout=20)

@@ -3,7 +3,6 @@ ingress through every service that acts on it (in the log lines and in the AMQP 
 readiness follows the database — false while it is unreachable, true again once it is back."""
 import json
 import logging
-import time
 import uuid
 
 import pytest

@@ -2,21 +2,11 @@
 after its change is logged (services/penalty/store.py `projection_stored`): the next judgement in this
 process reads nothing of it, every other process still drops it and reads the new one, and a newer
 version another process stores afterwards still drops the seeded one here."""
-import pytest
-from nameko import config
-
 from services.kernel.projection_cache import CHANGES, ProjectionCache, ProjectionReader
 from services.penalty import store
 from tests.integration.test_penalty_projections import watched  # noqa: F401 (the recorded scratch database)
 from tests.integration.test_projection_cache import NOW, changed_officer, officer, read
-
-
-@pytest.fixture(autouse=True)
-def each_unit_reads_the_log():
-    """These tests follow each unit's own read of the change log (PROJECTION_LOG_REUSE_MS 0); a unit
-    starting from a recent read is tested in test_a_unit_right_after_another_starts_from_its_read."""
-    with config.patch({"PROJECTION_LOG_REUSE_MS": 0}, clear=False):
-        yield
+from tests.integration.test_projection_cache import each_unit_reads_the_log  # noqa: F401 (autouse: REUSE_MS 0)
 
 
 def handled(db, cache, monkeypatch, payload: dict) -> None:
