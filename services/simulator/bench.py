@@ -1243,6 +1243,7 @@ class VisibilitySampler(threading.Thread):
         self.pending: dict[str, tuple[str, str, str, float]] = {}
         self.next_look: dict[str, float] = {}
         self.by_collection: dict[str, list[float]] = {}  # the latencies seen, by the aggregates' collection
+        self.by_sent: list[tuple[float, float]] = []  # (sent at, latency) of every sample seen
         self.lock = threading.Lock()
         self._halt = threading.Event()
 
@@ -1277,6 +1278,7 @@ class VisibilitySampler(threading.Thread):
                         self.pending.pop(event_id, None)
                         self.next_look.pop(event_id, None)
                         self.by_collection.setdefault(collection, []).append(seen - sent)
+                        self.by_sent.append((sent, seen - sent))
                     else:
                         self.next_look[event_id] = seen + min(0.5, max(0.02, (seen - sent) * 0.1))
 
@@ -1289,6 +1291,16 @@ class VisibilitySampler(threading.Thread):
     def stop(self) -> None:
         self._halt.set()
         self.join(5)
+
+
+def by_half(by_sent: list[tuple[float, float]], start: float, seconds: float) -> dict:
+    """The latencies of the samples sent in the first and in the second half of a publishing window (`start`,
+    monotonic, and its length): a suite that keeps up at the rate offered shows about the same figures in both,
+    one that falls behind a growing second half, since every sample queues behind the backlog before it."""
+    middle = start + seconds / 2
+    return {"half_s": round(seconds / 2, 2),
+            "first": percentiles([lat for sent, lat in by_sent if sent < middle]),
+            "second": percentiles([lat for sent, lat in by_sent if sent >= middle])}
 
 
 def latency(events: list[dict], amqp_uri: str, store: Store, output: OutputEvents, rate: float, sample: int,
@@ -1306,9 +1318,12 @@ def latency(events: list[dict], amqp_uri: str, store: Store, output: OutputEvent
     sent_at: dict[str, float] = {}
     expected_changed: dict[str, str] = {}
     counter = 0
+    first_sent: list[float] = []
 
     def on_sent(env: dict, t: float) -> None:
         nonlocal counter
+        if not first_sent:
+            first_sent.append(t)
         kind = env["type"].split(".")[0]
         changed = derived_changed_id(env)
         if changed:
@@ -1346,6 +1361,8 @@ def latency(events: list[dict], amqp_uri: str, store: Store, output: OutputEvent
     visible["not_visible_within_s"] = {"seconds": wait, "count": len(sampler.pending)}
     # by the kind of aggregate (cases: penalty; officers, agencies: personnel; items: registry): which one lags
     visible["by_collection"] = {name: percentiles(values) for name, values in sorted(sampler.by_collection.items())}
+    if first_sent:
+        visible["by_half"] = by_half(sampler.by_sent, first_sent[0], stats.elapsed)
     by_output = percentiles(changed)
     by_output["expected"] = len(expected_changed)
     out = {"offered_rate_per_s": rate, "achieved_rate_per_s": round(stats.rate, 1), "events": stats.published,
@@ -1660,6 +1677,11 @@ def print_latency(lat: dict) -> None:
     if len(kinds) > 1:
         print("              按聚合：" + " · ".join(f"{AGGREGATE_NAMES.get(name, name)} p50 {k['p50_ms']} / p99 {k['p99_ms']} ms"
                                                     f"（{k['samples']} 个）" for name, k in kinds.items() if k["samples"]))
+    halves = fv.get("by_half")
+    if halves and halves["first"]["samples"] and halves["second"]["samples"]:
+        print("              按发布时段：" + " · ".join(
+            f"{label} {halves['half_s']:g} 秒发布的 p50 {h['p50_ms']} / p99 {h['p99_ms']} ms（{h['samples']} 个）"
+            for label, h in (("前", halves["first"]), ("后", halves["second"]))))
     if lat.get("workers"):
         print(f"              工作单元{workers_text(lat['workers'])}")
 

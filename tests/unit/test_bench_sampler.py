@@ -47,6 +47,31 @@ def test_samples_due_at_one_tick_are_read_once_per_collection():
     assert "e2" not in sampler.pending and sampler.oldest_wait() > 1.0  # e3 still waits
 
 
+def test_latencies_by_half_of_the_publishing_window():
+    """A sample counts in the half of the window it was sent in: a suite falling behind shows a slower second half."""
+    store = FakeStore()
+    sampler = bench.VisibilitySampler(store)
+    now = bench.time.monotonic()
+    start = now - 10.0
+    for i, sent in enumerate([0.5, 2.0, 4.9, 5.0, 9.0]):
+        store.facts[("penalty", "cases", f"C{i}")] = {f"e{i}"}
+        sampler.add(f"e{i}", "penalty", "cases", f"C{i}", start + sent)
+    sampler.look(now)
+    # (each seen at `now`: its latency is its age then)
+    assert sorted((round(sent - start, 3), round(lat, 3)) for sent, lat in sampler.by_sent) == [
+        (0.5, 9.5), (2.0, 8.0), (4.9, 5.1), (5.0, 5.0), (9.0, 1.0)]
+    halves = bench.by_half(sampler.by_sent, start, 10.0)
+    assert halves["half_s"] == 5.0
+    assert halves["first"]["samples"] == 3 and halves["second"]["samples"] == 2
+    # from given latencies: the split is at the window's middle, each half's percentiles its own
+    pairs = [(start + 1.0, 0.1), (start + 4.0, 0.3), (start + 4.99, 0.2),
+             (start + 5.0, 3.0), (start + 6.0, 2.0), (start + 8.0, 4.0)]
+    halves = bench.by_half(pairs, start, 10.0)
+    assert (halves["first"]["p50_ms"], halves["first"]["max_ms"]) == (200.0, 300.0)
+    assert (halves["second"]["p50_ms"], halves["second"]["max_ms"]) == (3000.0, 4000.0)
+    assert bench.by_half([], start, 10.0)["first"]["samples"] == 0
+
+
 def test_a_long_wait_is_looked_at_every_half_second_at_most():
     store = FakeStore()
     sampler = bench.VisibilitySampler(store)
