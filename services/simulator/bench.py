@@ -416,6 +416,39 @@ def parse_replicas(values: list[str] | None) -> dict[str, int]:
     return out
 
 
+# the service logs of this many bench runs are kept (.run/bench/<run id>/, this run's included): at INFO each
+# process writes an access line per handled message, ≈ 50–60 MB a `--knee` run, and 400 runs had filled 2.9 GB
+RUN_LOGS_KEPT = 20
+_RUN_ID = re.compile(r"[0-9a-f]{6}")
+
+
+def prune_run_logs(base: Path, keep: int) -> list[Path]:
+    """Remove all but the `keep` newest run log directories under `base` (by modification time): directories
+    named like a run id (six hex digits) that hold nothing but the processes' `*.log` files; anything else under
+    `base` is left alone. Returns the directories removed."""
+    if not base.is_dir():
+        return []
+    runs = []
+    for entry in base.iterdir():
+        try:
+            if (entry.is_dir() and not entry.is_symlink() and _RUN_ID.fullmatch(entry.name)
+                    and all(f.is_file() and f.suffix == ".log" for f in entry.iterdir())):
+                runs.append((entry.stat().st_mtime, entry))
+        except OSError:  # (another bench removing it meanwhile)
+            continue
+    runs.sort(reverse=True)
+    removed = []
+    for _, entry in runs[max(0, keep):]:
+        try:
+            for f in entry.iterdir():
+                f.unlink()
+            entry.rmdir()
+            removed.append(entry)
+        except OSError:
+            continue
+    return removed
+
+
 class Suite:
     """The suite under test: the running one, or processes the bench starts (and stops) itself."""
 
@@ -1791,6 +1824,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stall", type=float, default=60, help="入库计数停滞多少秒判定为未完成")
     parser.add_argument("--seed", type=int, default=None, help="工作负载种子（默认按时间取，避免与既有数据重复）")
     parser.add_argument("--keep-data", action="store_true", help="保留自行启动的套件写入的数据库")
+    parser.add_argument("--keep-run-logs", type=int, default=RUN_LOGS_KEPT, metavar="N",
+                        help=f"只保留最近 N 次运行的服务进程日志目录（.run/bench/<运行编号>/，含本次；默认 {RUN_LOGS_KEPT}，0 为全部保留）")
     parser.add_argument("--strict", action="store_true", help="任一目标未达标时以退出码 1 结束")
     parser.add_argument("--out", default=str(ROOT / ".run" / "bench" / "latest.json"), help="结果 JSON 文件")
     parser.add_argument("--replicas", action="append", metavar="SERVICE=N",
@@ -1839,6 +1874,10 @@ def main(argv: list[str] | None = None) -> int:
             vhost = f"zhifa-bench-{run_id}"
             broker.create_vhost(vhost, urllib.parse.urlsplit(amqp_uri).username or "guest")
             amqp_uri = with_vhost(amqp_uri, vhost)
+    if not use_running and args.keep_run_logs > 0:
+        removed = prune_run_logs(ROOT / ".run" / "bench", args.keep_run_logs - 1)
+        if removed:
+            log(f"removed the service logs of {len(removed)} earlier runs (--keep-run-logs {args.keep_run_logs})")
     try:
         with Suite(amqp_uri, mongo_uri, prefix, web, "no" if use_running else "yes",
                    ROOT / ".run" / "bench" / run_id, replicas) as suite:
