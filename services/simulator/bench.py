@@ -72,7 +72,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from services.simulator.bench_db import at_least_one
+from services.simulator.bench_db import at_least_one, integer_at_least
 from services.simulator.bench_verdicts import Targets, all_met, bracketed_pairs, is_clean
 from services.simulator.bench_verdicts import judge as judge_verdicts
 from services.simulator.generator import COUNTIES, DeptSpec, county_config, simulate
@@ -1824,7 +1824,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stall", type=float, default=60, help="入库计数停滞多少秒判定为未完成")
     parser.add_argument("--seed", type=int, default=None, help="工作负载种子（默认按时间取，避免与既有数据重复）")
     parser.add_argument("--keep-data", action="store_true", help="保留自行启动的套件写入的数据库")
-    parser.add_argument("--keep-run-logs", type=int, default=RUN_LOGS_KEPT, metavar="N",
+    parser.add_argument("--keep-run-logs", type=integer_at_least(0), default=RUN_LOGS_KEPT, metavar="N",
                         help=f"只保留最近 N 次运行的服务进程日志目录（.run/bench/<运行编号>/，含本次；默认 {RUN_LOGS_KEPT}，0 为全部保留）")
     parser.add_argument("--strict", action="store_true", help="任一目标未达标时以退出码 1 结束")
     parser.add_argument("--out", default=str(ROOT / ".run" / "bench" / "latest.json"), help="结果 JSON 文件")

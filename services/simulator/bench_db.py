@@ -218,15 +218,20 @@ def prepare_side_writes(db, ids: list[str], stored: dict) -> None:
         db.side_cases.insert_many([{**stored, "_id": agg_id, "version": 1} for agg_id in part])
 
 
-def at_least_one(text: str) -> int:
-    """An integer ≥ 1 (0 operations would leave nothing to divide by)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"应为整数，收到 {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"应不小于 1，收到 {value}")
-    return value
+def integer_at_least(low: int):
+    """An argparse type: an integer ≥ `low`, refused with the value given otherwise."""
+    def checked(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"应为整数，收到 {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"应不小于 {low}，收到 {value}")
+        return value
+    return checked
+
+
+at_least_one = integer_at_least(1)  # (0 operations would leave nothing to divide by)
 
 
 def main(argv: list[str] | None = None) -> int:

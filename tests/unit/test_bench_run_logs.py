@@ -2,6 +2,8 @@
 processes write into .run/bench/<run id>/, ≈ 50–60 MB a `--knee` run at the default log level."""
 import os
 
+import pytest
+
 from services.simulator import bench
 
 
@@ -33,3 +35,10 @@ def test_keep_zero_removes_every_run_and_a_missing_directory_is_no_error(tmp_pat
     assert sorted(bench.prune_run_logs(tmp_path, 0)) == sorted(runs)
     assert bench.prune_run_logs(tmp_path / "absent", 3) == []
 
+
+
+def test_a_negative_count_is_refused_with_the_option_named(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        bench.main(["--keep-run-logs", "-1"])
+    assert stopped.value.code == 2
+    assert "--keep-run-logs: 应不小于 0，收到 -1" in capsys.readouterr().err
