@@ -1275,14 +1275,24 @@ class VisibilitySampler(threading.Thread):
         self.store = store
         self.pending: dict[str, tuple[str, str, str, float]] = {}
         self.next_look: dict[str, float] = {}
-        self.by_collection: dict[str, list[float]] = {}  # the latencies seen, by the aggregates' collection
-        self.by_sent: list[tuple[float, float]] = []  # (sent at, latency) of every sample seen
+        self.settled: list[tuple[str, float, float]] = []  # (the aggregates' collection, sent at, latency) of each sample seen
         self.lock = threading.Lock()
         self._halt = threading.Event()
 
     @property
     def latencies(self) -> list[float]:
-        return [latency for values in self.by_collection.values() for latency in values]
+        return [latency for _, _, latency in self.settled]
+
+    @property
+    def by_collection(self) -> dict[str, list[float]]:
+        out: dict[str, list[float]] = {}
+        for collection, _, latency in self.settled:
+            out.setdefault(collection, []).append(latency)
+        return out
+
+    @property
+    def by_sent(self) -> list[tuple[float, float]]:
+        return [(sent, latency) for _, sent, latency in self.settled]
 
     def oldest_wait(self) -> float:
         with self.lock:
@@ -1310,8 +1320,7 @@ class VisibilitySampler(threading.Thread):
                     if event_id in facts.get(agg_id, ()):
                         self.pending.pop(event_id, None)
                         self.next_look.pop(event_id, None)
-                        self.by_collection.setdefault(collection, []).append(seen - sent)
-                        self.by_sent.append((sent, seen - sent))
+                        self.settled.append((collection, sent, seen - sent))
                     else:
                         self.next_look[event_id] = seen + min(0.5, max(0.02, (seen - sent) * 0.1))
 
@@ -1351,12 +1360,9 @@ def latency(events: list[dict], amqp_uri: str, store: Store, output: OutputEvent
     sent_at: dict[str, float] = {}
     expected_changed: dict[str, str] = {}
     counter = 0
-    first_sent: list[float] = []
 
     def on_sent(env: dict, t: float) -> None:
         nonlocal counter
-        if not first_sent:
-            first_sent.append(t)
         kind = env["type"].split(".")[0]
         changed = derived_changed_id(env)
         if changed:
@@ -1394,8 +1400,8 @@ def latency(events: list[dict], amqp_uri: str, store: Store, output: OutputEvent
     visible["not_visible_within_s"] = {"seconds": wait, "count": len(sampler.pending)}
     # by the kind of aggregate (cases: penalty; officers, agencies: personnel; items: registry): which one lags
     visible["by_collection"] = {name: percentiles(values) for name, values in sorted(sampler.by_collection.items())}
-    if first_sent:
-        visible["by_half"] = by_half(sampler.by_sent, first_sent[0], stats.elapsed)
+    if stats.published:
+        visible["by_half"] = by_half(sampler.by_sent, stats.started, stats.elapsed)
     by_output = percentiles(changed)
     by_output["expected"] = len(expected_changed)
     out = {"offered_rate_per_s": rate, "achieved_rate_per_s": round(stats.rate, 1), "events": stats.published,
