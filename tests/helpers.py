@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import time
 import uuid
 from contextlib import contextmanager
@@ -15,6 +16,12 @@ from services.kernel import bundles
 CST = timezone(timedelta(hours=8))
 SCJG = "511322-scjg"
 STHJ = "511322-sthj"
+
+
+def distinct_ids(prefix: str, n: int) -> list[str]:
+    """`n` different ids `<prefix><three hex digits>` for one test's aggregates: drawn without repeats (four
+    separately drawn `uuid4().hex[:3]` collide about once in 700 tests, and a test then sees three aggregates)."""
+    return [f"{prefix}{k:03x}" for k in random.sample(range(16 ** 3), n)]
 
 
 def envelope(type_: str, payload: dict, dept: str = SCJG, occurred_at: str | None = None,

@@ -15,8 +15,8 @@ from nameko import config
 from services.kernel.messaging import DEAD_LETTER_EXCHANGE
 from services.kernel.packing import unpack
 from services.personnel.service import PersonnelService
-from tests.helpers import (SCJG, STHJ, credential_issued, drain, officer_registered, rejection_queue, relayed,
-                           wait_for)
+from tests.helpers import (SCJG, STHJ, credential_issued, distinct_ids, drain, officer_registered, rejection_queue,
+                           relayed, wait_for)
 
 GATEWAY_EVENTS = Exchange("gateway.events", type="topic", durable=True)
 
@@ -97,7 +97,7 @@ def test_one_aggregate_twice_in_a_batch_is_one_write(personnel):
 
 
 def test_a_redelivered_batch_changes_nothing(personnel):
-    ids = [f"{SCJG}-6{uuid.uuid4().hex[:3]}" for _ in range(3)]
+    ids = distinct_ids(f"{SCJG}-6", 3)
     batch = [officer_registered(i) for i in ids] + [credential_issued(ids[0], "川A5113229021")]
     dispatch(personnel["amqp"], batch)
     before = {i: wait_for(lambda i=i: applied(personnel, i, 2 if i == ids[0] else 1)) for i in ids}

@@ -2,7 +2,6 @@
 FerretDB, with the personnel service: they are in the database once the batch is done, and when they
 fail at the end of the batch every message of the batch is redelivered (and the writes made again)."""
 import json
-import uuid
 
 import pymongo
 import pytest
@@ -10,7 +9,7 @@ from nameko import config
 from pymongo import ReplaceOne
 
 from services.personnel.service import PersonnelService
-from tests.helpers import SCJG, officer_registered, relayed, wait_for
+from tests.helpers import SCJG, distinct_ids, officer_registered, relayed, wait_for
 from tests.integration.test_batching import dispatch
 
 PROBE = "sidewrite_probe"
@@ -54,7 +53,7 @@ def probed(p, officer_id):
 
 
 def test_a_batch_s_deferred_writes_are_in_the_database_after_it(personnel):
-    ids = [f"{SCJG}-4{uuid.uuid4().hex[:3]}" for _ in range(3)]
+    ids = distinct_ids(f"{SCJG}-4", 3)
     dispatch(personnel["amqp"], [officer_registered(i) for i in ids])
     for i in ids:
         assert wait_for(lambda i=i: probed(personnel, i))
@@ -67,7 +66,7 @@ def test_a_batch_s_deferred_writes_are_in_the_database_after_it(personnel):
 
 
 def test_a_failed_flush_makes_every_message_of_the_batch_redelivered(personnel):
-    ids = [f"{SCJG}-3{uuid.uuid4().hex[:3]}" for _ in range(3)]
+    ids = distinct_ids(f"{SCJG}-3", 3)
     ProbedPersonnel.fail_once.add(ids[0])
     dispatch(personnel["amqp"], [officer_registered(i) for i in ids])
     for i in ids:
@@ -110,7 +109,7 @@ def publishes(monkeypatch):
 
 
 def test_a_batch_s_events_go_out_in_one_publish(personnel, publishes):
-    ids = [f"{SCJG}-2{uuid.uuid4().hex[:3]}" for _ in range(4)]
+    ids = distinct_ids(f"{SCJG}-2", 4)
     dispatch(personnel["amqp"], [officer_registered(i) for i in ids])
     for i in ids:
         assert wait_for(lambda i=i: probed(personnel, i) and relayed(personnel["db"]["officers"], i))
@@ -122,7 +121,7 @@ def test_a_batch_s_events_go_out_in_one_publish(personnel, publishes):
 
 
 def test_a_failed_publish_redelivers_the_batch_and_leaves_the_markers_for_the_sweep(personnel, publishes):
-    ids = [f"{SCJG}-1{uuid.uuid4().hex[:3]}" for _ in range(2)]
+    ids = distinct_ids(f"{SCJG}-1", 2)
     publishes["fail_once"].add(ids[0])
     dispatch(personnel["amqp"], [officer_registered(i) for i in ids])
     for i in ids:
