@@ -6,7 +6,10 @@
 # Default: venv rabbitmq ferretdb monitor docs console. Every step checks first and does nothing when already done,
 # so a second run takes a fraction of a second (no apt, no go build, no pip):
 #   venv      .venv + `pip install -c constraints.txt -e '.[dev]'` + the department plugin distributions plugins/wjj, plugins/jtj
-#             (editable); redone when pyproject.toml (or a plugin's) or constraints.txt is newer than the stamp
+#             (editable); redone when pyproject.toml (or a plugin's) or constraints.txt is newer than the stamp.
+#             Its interpreter: PYTHON when set, else Debian's python3.11 (Debian packages python3.11 and
+#             python3.11-venv, installed when missing; built with PGO and LTO, as the Docker image's python:3.11 is),
+#             else python3. A .venv made by another interpreter is made again (docs/benchmark.md, forty-fourth session)
 #   rabbitmq  Debian package rabbitmq-server, only if /usr/lib/rabbitmq/bin/rabbitmq-server is
 #             missing (skipped when AMQP_URI is set: an external broker is used)
 #   ferretdb  patched FerretDB binary in .run/bin (infra/ferretdb/build.sh; skipped when MONGO_URI
@@ -30,7 +33,16 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-PYTHON="${PYTHON:-python3}"
+# Debian's CPython 3.11 where there is apt-get (its build is optimised with PGO and LTO; the pyenv CPython met on
+# these machines is not, and runs the suite's services ≈ 5% slower: docs/benchmark.md, forty-fourth session)
+DEBIAN_PYTHON=/usr/bin/python3.11
+if [[ -n "${PYTHON:-}" ]]; then
+    :
+elif [[ -x "$DEBIAN_PYTHON" ]] || command -v apt-get >/dev/null; then
+    PYTHON="$DEBIAN_PYTHON"
+else
+    PYTHON=python3
+fi
 STAMPS="$ROOT/.run/stamps"
 RABBIT_SERVER="${RABBITMQ_BIN_DIR:-/usr/lib/rabbitmq/bin}/rabbitmq-server"
 
@@ -65,20 +77,38 @@ apt_install() {
     "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null
 }
 
+# The interpreter a venv was made with (its real path), or nothing when there is no working venv.
+venv_base() {
+    .venv/bin/python -c 'import os, sys; print(os.path.realpath(sys._base_executable))' 2>/dev/null || true
+}
+
 step_venv() {
-    local stamp="$STAMPS/venv"
+    local stamp="$STAMPS/venv" want
     [[ -f pyproject.toml ]] || die "pyproject.toml not found in $ROOT"
+    if [[ "$PYTHON" == "$DEBIAN_PYTHON" && ! -x "$DEBIAN_PYTHON" ]]; then
+        apt_install python3.11 python3.11-venv
+    fi
+    # the interpreter's own answer (a pyenv shim on PATH is a script that runs the real one)
+    want="$("$PYTHON" -c 'import os, sys; print(os.path.realpath(sys.executable))' 2>/dev/null)" \
+        || die "Python interpreter '$PYTHON' not found or does not start"
     if [[ -x .venv/bin/python && -f "$stamp" && "$stamp" -nt pyproject.toml && "$stamp" -nt constraints.txt \
-          && "$stamp" -nt plugins/wjj/pyproject.toml && "$stamp" -nt plugins/jtj/pyproject.toml ]]; then
+          && "$stamp" -nt plugins/wjj/pyproject.toml && "$stamp" -nt plugins/jtj/pyproject.toml \
+          && "$(venv_base)" == "$want" ]]; then
         return 0
     fi
+    local have
+    have="$(venv_base)"
+    if [[ -n "$have" && "$have" != "$want" ]]; then
+        say "re-creating .venv: it runs $have, the interpreter chosen is $want"
+        rm -rf .venv
+    fi
     if ! .venv/bin/python -c 'import sys' >/dev/null 2>&1; then
-        say "creating .venv with $("$PYTHON" --version 2>&1)"
+        say "creating .venv with $("$PYTHON" --version 2>&1) ($want)"
         rm -rf .venv
         if ! "$PYTHON" -m venv .venv >/dev/null 2>&1; then
             # Debian's own python3 ships venv/ensurepip separately
             rm -rf .venv
-            apt_install python3-venv
+            if [[ "$PYTHON" == "$DEBIAN_PYTHON" ]]; then apt_install python3.11-venv; else apt_install python3-venv; fi
             "$PYTHON" -m venv .venv
         fi
     fi

@@ -121,6 +121,9 @@ def settings_from_environment(env: dict | None = None) -> dict[str, str]:
 
 def machine() -> dict:
     info: dict[str, Any] = {"nproc": os.cpu_count(), "python": platform.python_version(),
+                            # which build of it (the suite's processes run the bench's own interpreter): builds of
+                            # one version differ in speed (docs/benchmark.md, "Forty-fourth session")
+                            "python_executable": os.path.realpath(getattr(sys, "_base_executable", sys.executable)),
                             "kernel": platform.release(), "cpu_model": None, "memory_mb": None}
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as fh:
@@ -1796,7 +1799,8 @@ def print_raw_and_rest(results: dict) -> None:
           f"{'未知' if c['others_cpu_share'] is None else format(c['others_cpu_share'], '.0%')}"
           + (("（" + "，".join(f"{o['process'][:50]} {o['cpu_s']} 秒" for o in c["others_top"][:3]) + "）")
              if c["others_top"] else ""))
-    print(f"  软件        Python {m['python']} · {db.get('server')} {db.get('ferretdb') or db.get('wire_version')}"
+    build = f"（{m['python_executable']}）" if m.get("python_executable") else ""
+    print(f"  软件        Python {m['python']}{build} · {db.get('server')} {db.get('ferretdb') or db.get('wire_version')}"
           f"{' · 后端 ' + str(db.get('backend')) if db.get('ferretdb') else ''} · 提交 {m.get('git_commit')}")
     for note in results.get("notes", []):
         print(f"  说明        {note}")
