@@ -36,12 +36,8 @@ cd "$ROOT"
 # Debian's CPython 3.11 where there is apt-get (its build is optimised with PGO and LTO; the pyenv CPython met on
 # these machines is not, and runs the suite's services ≈ 5% slower: docs/benchmark.md, forty-fourth session)
 DEBIAN_PYTHON=/usr/bin/python3.11
-if [[ -n "${PYTHON:-}" ]]; then
-    :
-elif [[ -x "$DEBIAN_PYTHON" ]] || command -v apt-get >/dev/null; then
-    PYTHON="$DEBIAN_PYTHON"
-else
-    PYTHON=python3
+if [[ -z "${PYTHON:-}" ]]; then
+    if [[ -x "$DEBIAN_PYTHON" ]] || command -v apt-get >/dev/null; then PYTHON="$DEBIAN_PYTHON"; else PYTHON=python3; fi
 fi
 STAMPS="$ROOT/.run/stamps"
 RABBIT_SERVER="${RABBITMQ_BIN_DIR:-/usr/lib/rabbitmq/bin}/rabbitmq-server"
@@ -83,7 +79,7 @@ venv_base() {
 }
 
 step_venv() {
-    local stamp="$STAMPS/venv" want
+    local stamp="$STAMPS/venv" want have
     [[ -f pyproject.toml ]] || die "pyproject.toml not found in $ROOT"
     if [[ "$PYTHON" == "$DEBIAN_PYTHON" && ! -x "$DEBIAN_PYTHON" ]]; then
         apt_install python3.11 python3.11-venv
@@ -91,24 +87,23 @@ step_venv() {
     # the interpreter's own answer (a pyenv shim on PATH is a script that runs the real one)
     want="$("$PYTHON" -c 'import os, sys; print(os.path.realpath(sys.executable))' 2>/dev/null)" \
         || die "Python interpreter '$PYTHON' not found or does not start"
-    if [[ -x .venv/bin/python && -f "$stamp" && "$stamp" -nt pyproject.toml && "$stamp" -nt constraints.txt \
-          && "$stamp" -nt plugins/wjj/pyproject.toml && "$stamp" -nt plugins/jtj/pyproject.toml \
-          && "$(venv_base)" == "$want" ]]; then
+    have="$(venv_base)"  # empty: no working .venv
+    if [[ "$have" == "$want" && -f "$stamp" && "$stamp" -nt pyproject.toml && "$stamp" -nt constraints.txt \
+          && "$stamp" -nt plugins/wjj/pyproject.toml && "$stamp" -nt plugins/jtj/pyproject.toml ]]; then
         return 0
     fi
-    local have
-    have="$(venv_base)"
     if [[ -n "$have" && "$have" != "$want" ]]; then
         say "re-creating .venv: it runs $have, the interpreter chosen is $want"
-        rm -rf .venv
+        have=""
     fi
-    if ! .venv/bin/python -c 'import sys' >/dev/null 2>&1; then
+    if [[ -z "$have" ]]; then
         say "creating .venv with $("$PYTHON" --version 2>&1) ($want)"
+        rm -f "$stamp"  # (an install stopped halfway must not pass for done next time)
         rm -rf .venv
         if ! "$PYTHON" -m venv .venv >/dev/null 2>&1; then
-            # Debian's own python3 ships venv/ensurepip separately
+            # Debian's own python3 ships venv/ensurepip separately (python3-venv brings python3.11-venv)
             rm -rf .venv
-            if [[ "$PYTHON" == "$DEBIAN_PYTHON" ]]; then apt_install python3.11-venv; else apt_install python3-venv; fi
+            apt_install python3-venv
             "$PYTHON" -m venv .venv
         fi
     fi
