@@ -3,7 +3,8 @@
 Counters (`inbox_counters`, one document per department × rule × severity × state × escalated)
 are kept on write: after each save of an inbox entry its count moves from the counter it was in to
 the one it is in now. Which counter an entry is in is remembered per entry (`inbox_counted`, moved
-with a compare-and-set on the entry's version), so a redelivered or repeated save changes nothing
+with a compare-and-set on the entry's version, or for several entries saved at one moment with one
+read and one bulk of guarded updates), so a redelivered or repeated save changes nothing
 and an older save arriving late cannot move the count back. FerretDB v1 has no transactions: a
 crash between the move and the increment leaves one counter off by one until that entry is saved
 again (documented in docs/rules-coordination.md); a process stopped between saving an entry and
@@ -20,7 +21,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from services.kernel.aggregates import AggregateStore
-from services.kernel.sidewrites import together
+from services.kernel.sidewrites import MAX_OPS, grouped, together
 
 INBOX, CASES = "inbox", "supervision_cases"
 COMPLAINTS, NORMATIVE, DEVICES, DISPUTES = "complaints", "normative_documents", "devices", "disputes"
@@ -92,6 +93,10 @@ def count(db: Database, entry_id: str, version: int, key: dict, fresh: bool = Fa
     when another process has moved the entry on meanwhile (its `-1` then needs this `+1`). Then the
     counters: `+1` (and `-1` where it was), sent with the other green threads' increments of that moment.
 
+    An entry saved again (version > 1) is moved with the other green threads' moves of that moment
+    (`_send_moves`: one read of where their counts are, one bulk of guarded updates) when there are
+    several; alone, or when its guarded update lost to another writer, it takes the compare-and-set.
+
     A save is counted from `after_save` and again from the relay (sweeps have no `after_save`): the
     second call for the same (version, counter) in this process sends nothing (`_COUNTED`); the
     stored state can only have moved past what this process counted, never back — except when an
@@ -111,6 +116,15 @@ def count(db: Database, entry_id: str, version: int, key: dict, fresh: bool = Fa
             log.debug("counting %s as new failed; compare-and-set", entry_id, exc_info=True)
         else:
             return _moved(db, memo_key, version, cid, key, None)
+    elif version > 1 and not fresh:
+        was = grouped(db.inbox_counted, (entry_id, version, cid), _send_moves, "moves")
+        if was is _STALE:
+            return False
+        if was == cid:
+            _COUNTED[memo_key] = (version, cid)
+            return False
+        if was is not None:
+            return _moved(db, memo_key, version, cid, key, {"key": was})
     for _ in range(MAX_ATTEMPTS):
         try:
             seen = db.inbox_counted.find_one_and_update(
@@ -137,11 +151,72 @@ def count(db: Database, entry_id: str, version: int, key: dict, fresh: bool = Fa
 def _moved(db: Database, memo_key: tuple[str, str], version: int, cid: str, key: dict, seen: dict | None) -> bool:
     """The counters after a move of one entry's count to `cid` (from `seen`'s counter, or none)."""
     _COUNTED[memo_key] = (version, cid)
-    if seen is None:
-        together(db.inbox_counters, _inc(cid, key, 1))
-    else:
-        db.inbox_counters.bulk_write([_inc(cid, key, 1), _inc(seen["key"], None, -1)], ordered=True)
+    ops = [_inc(cid, key, 1)] if seen is None else [_inc(cid, key, 1), _inc(seen["key"], None, -1)]
+    grouped(db.inbox_counters, ops, _send_increments, "increments")
     return True
+
+
+_STALE = object()  # (`_send_moves`: the entry is counted at a newer version already)
+
+
+def _stored(collection, entry_ids: list[str]) -> dict[str, dict]:
+    """Where the counts of these entries are: their `inbox_counted` documents, by id."""
+    return {doc["_id"]: doc for doc in collection.find({"_id": {"$in": entry_ids}}, {"key": 1, "version": 1})}
+
+
+def _send_moves(collection, moves: list[tuple[str, int, str]]) -> list:
+    """The moves (entry, version, counter) green threads ask for at one moment, decided together: one read
+    of where each count is, one ordered bulk of updates each guarded by the version and counter it read,
+    carrying a random token of its own (`m`; `t` stays the first insert's). Per move: the counter the
+    count was in (the same one: nothing to move), `_STALE` (counted at a newer version), or None — decide
+    it alone by the compare-and-set: a move alone in its group (one findAndModify is cheaper than a read
+    and a write), an entry not counted yet or twice in the group, a guarded update another writer beat
+    (when the bulk matched fewer than it sent, the tokens read back tell whose landed)."""
+    out: list = [None] * len(moves)
+    if len(moves) < 2:
+        return out
+    stored = _stored(collection, sorted({entry_id for entry_id, _, _ in moves}))
+    planned: dict[int, tuple[str, str]] = {}
+    ops, taken = [], set()
+    for i, (entry_id, version, cid) in enumerate(moves):
+        doc = stored.get(entry_id)
+        if doc is None or entry_id in taken:
+            continue
+        taken.add(entry_id)
+        if doc["version"] > version:
+            out[i] = _STALE
+        elif doc["version"] == version and doc["key"] == cid:
+            out[i] = cid  # (counted there already: a repeated save)
+        else:
+            token = uuid.uuid4().hex
+            ops.append(UpdateOne({"_id": entry_id, "version": doc["version"], "key": doc["key"]},
+                                 {"$set": {"key": cid, "version": version, "m": token}}))
+            planned[i] = (token, doc["key"])
+    if not ops:
+        return out
+    result = collection.bulk_write(ops, ordered=True)
+    landed = None
+    if result.matched_count != len(ops):
+        landed = {doc["_id"]: doc.get("m") for doc in
+                  collection.find({"_id": {"$in": [moves[i][0] for i in planned]}}, {"m": 1})}
+    for i, (token, was) in planned.items():
+        if landed is None or landed.get(moves[i][0]) == token:
+            out[i] = was
+    return out
+
+
+def _send_increments(collection, groups: list[list[UpdateOne]]) -> list:
+    """The counter writes of the moves green threads made at one moment, in ordered bulks of ≤ MAX_OPS;
+    one move's `+1` and `-1` travel in one command."""
+    chunk: list = []
+    for ops in groups:
+        if chunk and len(chunk) + len(ops) > MAX_OPS:
+            collection.bulk_write(chunk, ordered=True)
+            chunk = []
+        chunk.extend(ops)
+    if chunk:
+        collection.bulk_write(chunk, ordered=True)
+    return [None] * len(groups)
 
 
 def repair_counts(db: Database, counter_key, limit: int = 100_000) -> int:

@@ -78,6 +78,76 @@ def test_new_entries_counted_together_stay_exact_when_their_bulk_fails(db, order
     assert {d["_id"] for d in db.inbox_counted.find({})} == {"old", "new"}
 
 
+def count_at_once(db, *moves) -> list[bool]:
+    """`store.count` of each (entry, version, key) from green threads of one moment (a batch's saves)."""
+    threads = [eventlet.spawn(store.count, db, entry, version, key) for entry, version, key in moves]
+    return [t.wait() for t in threads]
+
+
+def test_entries_saved_again_at_one_moment_are_moved_with_one_read_and_two_bulks(db):
+    entries = [f"e{n}" for n in range(6)]
+    for entry in entries:
+        assert store.count(db, entry, 1, KEY) is True
+    seen = db.recorder.seen
+    seen.clear()
+    closed, serious = {**KEY, "state": "resolved"}, {**KEY, "severity": "serious"}
+    moved = count_at_once(db, *[(e, 2, closed if n % 2 else serious) for n, e in enumerate(entries[:4])],
+                          (entries[4], 3, KEY))                 # saved again in the counter it is in
+    assert moved == [True, True, True, True, False]
+    assert seen == [("find", "inbox_counted"), ("update", "inbox_counted"), ("update", "inbox_counters")]
+    assert totals(db) == {store.counter_id(KEY): 2, store.counter_id(closed): 2, store.counter_id(serious): 2}
+    assert {d["_id"]: d["version"] for d in db.inbox_counted.find({})} == \
+        {"e0": 2, "e1": 2, "e2": 2, "e3": 2, "e4": 3, "e5": 1}
+    seen.clear()
+    assert count_at_once(db, ("e0", 2, serious), ("e1", 2, closed)) == [False, False]   # memo: nothing sent
+    assert seen == []
+
+
+def test_a_group_of_moves_leaves_stale_repeated_new_and_doubled_entries_to_the_compare_and_set(db):
+    """In one group: an older save than the one counted, a save counted already (another process
+    remembers nothing), an entry never counted, one entry twice: each ends as the compare-and-set alone
+    would leave it."""
+    closed = {**KEY, "state": "resolved"}
+    for entry in ("old", "same", "twice"):
+        assert store.count(db, entry, 1, KEY) is True
+    assert store.count(db, "old", 3, closed) is True
+    assert store.count(db, "same", 2, closed) is True
+    store._COUNTED.clear()
+    moved = count_at_once(db, ("old", 2, KEY), ("same", 2, closed), ("never", 2, closed), ("twice", 2, closed),
+                          ("twice", 3, KEY))
+    assert moved == [False, False, True, True, True]
+    assert totals(db) == {store.counter_id(KEY): 1, store.counter_id(closed): 3}
+    assert {d["_id"]: (d["version"], d["key"]) for d in db.inbox_counted.find({})} == {
+        "old": (3, store.counter_id(closed)), "same": (2, store.counter_id(closed)),
+        "never": (2, store.counter_id(closed)), "twice": (3, store.counter_id(KEY))}
+
+
+def test_a_move_another_process_makes_between_the_read_and_the_bulk_is_not_lost(db, monkeypatch):
+    """Another process moves one entry of the group on after the group read where its count was: that
+    entry's guarded update misses, the tokens read back say so, and the compare-and-set decides it; the
+    other entries of the bulk stay moved once."""
+    closed, serious = {**KEY, "state": "resolved"}, {**KEY, "severity": "serious"}
+    for entry in ("a", "b", "c"):
+        assert store.count(db, entry, 1, KEY) is True
+    real_stored = store._stored
+
+    def then_moved(collection, ids):
+        found = real_stored(collection, ids)
+        assert store.count(db, "b", 3, serious, fresh=True) is True     # (the other process, version 3)
+        return found
+
+    monkeypatch.setattr(store, "_stored", then_moved)
+    db.recorder.seen.clear()
+    moved = count_at_once(db, ("a", 2, closed), ("b", 2, closed), ("c", 2, closed))
+    assert moved == [True, False, True]                                 # b's version 2 is older than 3
+    seen = db.recorder.seen
+    assert seen[:5] == [("find", "inbox_counted"), ("findAndModify", "inbox_counted"), ("update", "inbox_counters"),
+                        ("update", "inbox_counted"), ("find", "inbox_counted")]   # the read, the other process, the
+    assert seen.count(("findAndModify", "inbox_counted")) == 2                    # bulk, whose updates landed; b alone
+    assert totals(db) == {store.counter_id(closed): 2, store.counter_id(serious): 1}
+    assert {d["_id"]: d["version"] for d in db.inbox_counted.find({})} == {"a": 2, "b": 3, "c": 2}
+
+
 # ---- the service, a batch at a time -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("others", [0, 2])
