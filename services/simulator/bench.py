@@ -164,7 +164,7 @@ def database_server(mongo_uri: str) -> dict:
     FerretDB process, read from /proc), or MongoDB itself."""
     import pymongo
 
-    out: dict[str, Any] = {"uri_host": urllib.parse.urlsplit(mongo_uri).hostname}
+    out: dict[str, Any] = {"uri_host": _unix_socket(mongo_uri) or urllib.parse.urlsplit(mongo_uri).hostname}
     client = pymongo.MongoClient(mongo_uri, serverSelectionTimeoutMS=5000)
     try:
         build = client.admin.command("buildInfo")
@@ -178,9 +178,7 @@ def database_server(mongo_uri: str) -> dict:
     finally:
         client.close()
     if out.get("ferretdb"):
-        parts = urllib.parse.urlsplit(mongo_uri)
-        local = listener_pid(parts.port or 27017) if parts.hostname in ("127.0.0.1", "localhost", "::1") else None
-        for candidate in (local, pid):
+        for candidate in (local_server_pid(mongo_uri, 27017), pid):
             args = _cmdline(candidate) if candidate else []
             handler = next((a.split("=", 1)[1] for a in args if a.startswith("--handler=")), None)
             if handler:
@@ -566,6 +564,41 @@ def listener_pid(port: int) -> int | None:
                         inodes.add(f"socket:[{fields[9]}]")
         except OSError:
             continue
+    return _holder(inodes)
+
+
+def _unix_socket(uri: str) -> str | None:
+    """The Unix domain socket a URI names, as pymongo writes one (`mongodb://%2Fpath%2Fto.sock/`), else None."""
+    host = urllib.parse.unquote(urllib.parse.urlsplit(uri).netloc.rpartition("@")[2])
+    return host if host.startswith("/") and host.endswith(".sock") else None
+
+
+def local_server_pid(uri: str, default_port: int) -> int | None:
+    """The process on this machine serving `uri`: by its Unix socket, or by its TCP port on a loopback host."""
+    path = _unix_socket(uri)
+    if path:
+        return unix_listener_pid(path)
+    parts = urllib.parse.urlsplit(uri)
+    return listener_pid(parts.port or default_port) if parts.hostname in ("127.0.0.1", "localhost", "::1") else None
+
+
+def unix_listener_pid(path: str) -> int | None:
+    """The process listening on a Unix domain socket at `path` (FerretDB's `--listen-unix`), through /proc."""
+    inodes = set()
+    try:
+        with open("/proc/net/unix", encoding="utf-8", errors="replace") as fh:
+            next(fh)
+            for line in fh:
+                fields = line.split()
+                if len(fields) >= 8 and fields[5] == "01" and fields[7] == path:  # (state 01: listening)
+                    inodes.add(f"socket:[{fields[6]}]")
+    except OSError:
+        return None
+    return _holder(inodes)
+
+
+def _holder(inodes: set[str]) -> int | None:
+    """The process holding one of these sockets (`socket:[inode]`)."""
     if not inodes:
         return None
     for entry in Path("/proc").iterdir():
@@ -600,11 +633,9 @@ def infrastructure(amqp_uri: str, mongo_uri: str) -> dict[str, int]:
     PostgreSQL, whose CPU is counted with its backends: ProcessSampler.TREES)."""
     out = {}
     for name, uri, default in (("rabbitmq", amqp_uri, 5672), ("mongodb", mongo_uri, 27017)):
-        parts = urllib.parse.urlsplit(uri)
-        if parts.hostname in ("127.0.0.1", "localhost", "::1"):
-            pid = listener_pid(parts.port or default)
-            if pid:
-                out[name] = pid
+        pid = local_server_pid(uri, default)
+        if pid:
+            out[name] = pid
     postmaster = postgres_postmaster(out["mongodb"]) if "mongodb" in out else None
     if postmaster:
         out["postgresql"] = postmaster
