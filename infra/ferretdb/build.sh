@@ -135,10 +135,10 @@ if [[ -d "$SRC/zhifa/ferretdb-wire" ]]; then
 fi
 
 # 3d. the SQLite driver copy's tests of 0024 (the WAL written a run of frames at a time holds the frames
-#     written one by one, and recovers from a crash to the rows written) and 0026 (the statement cache keeps
-#     the recently used)
+#     written one by one, and recovers from a crash to the rows written), 0026 (the statement cache keeps
+#     the recently used) and 0028 (no goroutine per statement; a canceled context still interrupts)
 if [[ -f "$SRC/zhifa/modernc-sqlite/zhifa_wal_frames_test.go" ]]; then
-    say "testing modernc.org/sqlite's WAL frames and statement cache (patches 0024, 0026)"
+    say "testing modernc.org/sqlite's WAL frames, statement cache and interrupts (patches 0024, 0026, 0028)"
     CGO_ENABLED=0 "$GO" test -buildvcs=false -count=1 -run 'TestZhifa' modernc.org/sqlite >&2 \
         || die "the SQLite driver's tests of the patches fail with the patches applied"
 fi
