@@ -121,10 +121,13 @@ done
 
 # 3b. the Go tests of the packages our patches change most (0018's scanner, 0019's encoders and 0021's
 #     scalar decoders against encoding/json, 0022's schema, 0023's values and 0025's schema reader against
-#     FerretDB's own code, FerretDB's own sjson tests; 0021's query log and missing-key error): a patch that changes
-#     what is stored or answered fails the build
-say "testing internal/handler/sjson, internal/util/fsql, internal/types (patches 0018, 0019, 0021–0023, 0025)"
-CGO_ENABLED=0 "$GO" test -buildvcs=false -count=1 ./internal/handler/sjson/ ./internal/util/fsql/ ./internal/types/ >&2 \
+#     FerretDB's own code, FerretDB's own sjson tests; 0021's query log and missing-key error; 0029's parameters
+#     against FerretDB's own tests of them, and its remembered names): a patch that changes what is stored or
+#     answered fails the build
+say "testing internal/handler/sjson, internal/util/fsql, internal/types, internal/handler/handlerparams and the name checks (patches 0018, 0019, 0021–0023, 0025, 0029)"
+CGO_ENABLED=0 "$GO" test -buildvcs=false -count=1 ./internal/handler/sjson/ ./internal/util/fsql/ ./internal/types/ \
+    ./internal/handler/handlerparams/ >&2 \
+    && CGO_ENABLED=0 "$GO" test -buildvcs=false -count=1 -run 'TestZhifa' ./internal/backends/ >&2 \
     || die "FerretDB's tests of the patched packages fail with the patches applied"
 # 3c. the wire module's tests, its patched copy's (0020's fast check against DecodeDeep and the NaN check,
 #     and the module's own message tests)
