@@ -120,11 +120,8 @@ def count(db: Database, entry_id: str, version: int, key: dict, fresh: bool = Fa
         was = grouped(db.inbox_counted, (entry_id, version, cid), _send_moves, "moves")
         if was is _STALE:
             return False
-        if was == cid:
-            _COUNTED[memo_key] = (version, cid)
-            return False
         if was is not None:
-            return _moved(db, memo_key, version, cid, key, {"key": was})
+            return _moved(db, memo_key, version, cid, key, was)
     for _ in range(MAX_ATTEMPTS):
         try:
             seen = db.inbox_counted.find_one_and_update(
@@ -141,17 +138,17 @@ def count(db: Database, entry_id: str, version: int, key: dict, fresh: bool = Fa
             continue
         if seen is not None and token is not None and seen.get("t") == token:
             seen = None  # stored by the insert above after all (its bulk failed on another write)
-        if seen is not None and seen["key"] == cid:
-            _COUNTED[memo_key] = (version, cid)
-            return False
-        return _moved(db, memo_key, version, cid, key, seen)
+        return _moved(db, memo_key, version, cid, key, None if seen is None else seen["key"])
     return False
 
 
-def _moved(db: Database, memo_key: tuple[str, str], version: int, cid: str, key: dict, seen: dict | None) -> bool:
-    """The counters after a move of one entry's count to `cid` (from `seen`'s counter, or none)."""
+def _moved(db: Database, memo_key: tuple[str, str], version: int, cid: str, key: dict, was: str | None) -> bool:
+    """The counters after one entry's count went to `cid` from counter `was` (None: from none); True if it
+    moved — nothing to write when it was in `cid` already."""
     _COUNTED[memo_key] = (version, cid)
-    ops = [_inc(cid, key, 1)] if seen is None else [_inc(cid, key, 1), _inc(seen["key"], None, -1)]
+    if was == cid:
+        return False
+    ops = [_inc(cid, key, 1)] if was is None else [_inc(cid, key, 1), _inc(was, None, -1)]
     grouped(db.inbox_counters, ops, _send_increments, "increments")
     return True
 
