@@ -4,7 +4,9 @@
 
 Each process (a *shard*) runs the test files tests/shards.py gives it (ZHIFA_TEST_SHARD=k/N, every
 shard reading one snapshot of the recorded seconds per file). Their lines are printed as they come,
-each prefixed with its shard ("[1/2] "); at the end, each shard's summary line and the total. Exits
+each prefixed with its shard ("[1/2] "); at the end, each shard's summary line, the total and every
+failing test's line from the shards' short summaries again (a CI log that keeps only its tail still
+names what failed). Exits
 0 when every shard passed, else with the first failing shard's pytest exit code. N = 1 is plain pytest.
 """
 from __future__ import annotations
@@ -25,6 +27,8 @@ from tests.shards import RECORDED, snapshot  # noqa: E402
 
 # pytest's last line: "=== 972 passed, 974 deselected in 467.34s (0:07:47) ===" (undecorated with -q)
 SUMMARY = re.compile(r"^=*\s*(.*\b(passed|failed|error|errors|skipped|deselected|no tests ran)\b.* in [0-9.]+s\b.*?)\s*=*$")
+# a line of pytest's short test summary (-ra) naming a test that failed or errored
+FAILURE = re.compile(r"^(FAILED|ERROR) \S")
 
 
 def total(summaries) -> str:
@@ -49,6 +53,7 @@ def main(argv: list[str]) -> int:
     weights = snapshot(RECORDED / f"weights-{os.getpid()}.json")
     out_lock = threading.Lock()
     summaries: dict[int, str] = {}
+    failures: dict[int, list[str]] = {}
     procs: list[subprocess.Popen] = []
     started = time.monotonic()
     for k in range(1, shards + 1):
@@ -64,6 +69,8 @@ def main(argv: list[str]) -> int:
             match = SUMMARY.match(line.strip())
             if match:
                 summaries[k] = match.group(1)
+            elif FAILURE.match(line):
+                failures.setdefault(k, []).append(line)
             with out_lock:
                 print(f"[{k}/{shards}] {line}", flush=True)
 
@@ -90,6 +97,9 @@ def main(argv: list[str]) -> int:
     for k, code in enumerate(codes, 1):
         print(f"  shard {k}/{shards}: {summaries.get(k, 'no summary')} (exit {code})")
     print(f"  in all: {total(summaries.values())}")
+    for k in sorted(failures):
+        for line in failures[k]:
+            print(f"  [{k}/{shards}] {line}")
     failed = [code for code in codes if code != 0]
     return failed[0] if failed else 0
 

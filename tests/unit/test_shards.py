@@ -73,6 +73,22 @@ def test_the_runner_adds_up_the_shards_summaries_without_the_deselected():
     assert runner.SUMMARY.match("[  9%] tests/unit/test_x.py passed something") is None
 
 
+def test_the_runner_names_the_failing_tests_again_at_the_end(tmp_path, monkeypatch, capsys):
+    """A CI log keeps its tail: the tests that failed are printed after the total, with their shard."""
+    runner = _runner()
+    (tmp_path / "test_a.py").write_text("def test_fine():\n    pass\n")
+    (tmp_path / "test_b.py").write_text("def test_broken():\n    assert 1 == 2, 'one is not two'\n")
+    monkeypatch.setattr(runner, "ROOT", tmp_path)
+    monkeypatch.setattr(runner, "snapshot", lambda path: tmp_path / "weights.json")
+    monkeypatch.setenv("CI", "true")  # pytest writes the failure's message whole
+    code = runner.main(["2", "-p", "no:cacheprovider", "-ra", "-q", str(tmp_path)])
+    out = capsys.readouterr().out
+    tail = out[out.index("in all:"):]
+    assert code == 1
+    assert "test_b.py::test_broken - AssertionError: one is not two" in tail, tail
+    assert "test_fine" not in tail
+
+
 def test_the_runner_refuses_a_shard_count_that_is_not_a_positive_number(capsys):
     runner = _runner()
     assert runner.main([]) == 2
