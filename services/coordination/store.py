@@ -164,11 +164,14 @@ def _stored(collection, entry_ids: list[str]) -> dict[str, dict]:
 def _send_moves(collection, moves: list[tuple[str, int, str]]) -> list:
     """The moves (entry, version, counter) green threads ask for at one moment, decided together: one read
     of where each count is, one ordered bulk of updates each guarded by the version and counter it read,
-    carrying a random token of its own (`m`; `t` stays the first insert's). Per move: the counter the
-    count was in (the same one: nothing to move), `_STALE` (counted at a newer version), or None — decide
-    it alone by the compare-and-set: a move alone in its group (one findAndModify is cheaper than a read
-    and a write), an entry not counted yet or twice in the group, a guarded update another writer beat
-    (when the bulk matched fewer than it sent, the tokens read back tell whose landed)."""
+    carrying a random token of its own under its version (`mv.v<version>`; `t` stays the first insert's).
+    Per move: the counter the count was in (the same one: nothing to move), `_STALE` (counted at a newer
+    version), or None — decide it alone by the compare-and-set: a move alone in its group (one
+    findAndModify is cheaper than a read and a write), an entry not counted yet or twice in the group, a
+    guarded update another writer beat (when the bulk matched fewer than it sent, the tokens read back tell
+    whose landed). A token is kept per version, not in one field, because another process can move the
+    entry on between this bulk and its read-back: one field would then hold that process's token, and a
+    move that landed would be taken for one that missed — and counted by nobody."""
     out: list = [None] * len(moves)
     if len(moves) < 2:
         return out
@@ -187,19 +190,24 @@ def _send_moves(collection, moves: list[tuple[str, int, str]]) -> list:
         else:
             token = uuid.uuid4().hex
             ops.append(UpdateOne({"_id": entry_id, "version": doc["version"], "key": doc["key"]},
-                                 {"$set": {"key": cid, "version": version, "m": token}}))
+                                 {"$set": {"key": cid, "version": version, f"mv.v{version}": token}}))
             planned[i] = (token, doc["key"])
     if not ops:
         return out
     result = collection.bulk_write(ops, ordered=True)
     landed = None
     if result.matched_count != len(ops):
-        landed = {doc["_id"]: doc.get("m") for doc in
-                  collection.find({"_id": {"$in": [moves[i][0] for i in planned]}}, {"m": 1})}
+        landed = _landed(collection, [moves[i][0] for i in planned])
     for i, (token, was) in planned.items():
-        if landed is None or landed.get(moves[i][0]) == token:
+        entry_id, version, _ = moves[i]
+        if landed is None or landed.get(entry_id, {}).get(f"v{version}") == token:
             out[i] = was
     return out
+
+
+def _landed(collection, entry_ids: list[str]) -> dict[str, dict]:
+    """The grouped moves' tokens these entries keep, by entry and version (`_send_moves`)."""
+    return {doc["_id"]: doc.get("mv") or {} for doc in collection.find({"_id": {"$in": entry_ids}}, {"mv": 1})}
 
 
 def _send_increments(collection, groups: list[list[UpdateOne]]) -> list:

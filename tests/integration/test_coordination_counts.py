@@ -148,6 +148,42 @@ def test_a_move_another_process_makes_between_the_read_and_the_bulk_is_not_lost(
     assert {d["_id"]: d["version"] for d in db.inbox_counted.find({})} == {"a": 2, "b": 3, "c": 2}
 
 
+def test_a_move_that_landed_and_was_moved_on_before_the_read_back_is_still_counted(db, monkeypatch):
+    """The group's bulk misses one entry (another process moved it first), so the tokens are read back —
+    but before that, a third process moves on an entry whose guarded update had landed (version 3, in a
+    group of its own). The landed move is still this call's: its token is kept under its version, and
+    the counters end where the entries are (a single token field would have held the third process's,
+    and the landed move from KEY would have been counted by nobody)."""
+    closed, serious = {**KEY, "state": "resolved"}, {**KEY, "severity": "serious"}
+    for entry in ("a", "b"):
+        assert store.count(db, entry, 1, KEY) is True
+    real_stored, real_landed = store._stored, store._landed
+
+    def then_b_moved(collection, ids):
+        found = real_stored(collection, ids)
+        assert store.count(db, "b", 3, serious, fresh=True) is True     # (b's guarded update will miss)
+        return found
+
+    def after_a_moved_on(collection, ids):
+        # (the third process's group, as its own `_send_moves` and `_moved` do it: this process's group of
+        # moves is still being sent, so its green threads could not group theirs here)
+        monkeypatch.setattr(store, "_stored", real_stored)
+        theirs = [("a", 3, serious), ("b", 4, closed)]
+        was = store._send_moves(collection, [(e, v, store.counter_id(k)) for e, v, k in theirs])
+        assert was == [store.counter_id(closed), store.counter_id(serious)]   # both guarded updates landed
+        for (entry, version, key), before in zip(theirs, was):
+            assert store._moved(db, ("third process", entry), version, store.counter_id(key), key, before)
+        return real_landed(collection, ids)
+
+    monkeypatch.setattr(store, "_stored", then_b_moved)
+    monkeypatch.setattr(store, "_landed", after_a_moved_on)
+    moved = count_at_once(db, ("a", 2, closed), ("b", 2, closed))
+    assert moved == [True, False]
+    assert {d["_id"]: (d["version"], d["key"]) for d in db.inbox_counted.find({})} == {
+        "a": (3, store.counter_id(serious)), "b": (4, store.counter_id(closed))}
+    assert totals(db) == {store.counter_id(serious): 1, store.counter_id(closed): 1}
+
+
 # ---- the service, a batch at a time -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("others", [0, 2])
