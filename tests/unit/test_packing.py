@@ -122,6 +122,46 @@ def test_damaged_or_unknown_packed_data_is_a_clear_error():
         packing.unpack({**good, packing.PACKED: Binary(b"\x01not zlib")})
     with pytest.raises(packing.PackingError, match="damaged"):
         packing.unpack({**good, packing.PACKED: Binary(b"\x01" + zlib.compress(b"\x05\x00\x00\x00\x01"))})
+    with pytest.raises(packing.PackingError, match="damaged"):
+        packing.unpack({**good, packing.PACKED: Binary(b"\x02not zstd")})
+    with pytest.raises(packing.PackingError, match="damaged"):
+        packing.unpack({**good, packing.PACKED: Binary(bytes(good[packing.PACKED])[:-4])})   # cut short
+
+
+def test_packed_fields_are_written_with_zstandard_and_zlib_ones_still_read():
+    """Since 2026-12-06 the packed field is Zstandard (format byte 2); a document packed with zlib
+    (format byte 1) before reads the same, and its next save writes it with Zstandard."""
+    for docs in aggregates_of_every_service().values():
+        for doc in docs[:20]:
+            packed = packing.pack(doc)
+            assert bytes(packed[packing.PACKED])[:1] == packing.FORMAT_BSON_ZSTD
+            inner = bson.encode({k: doc[k] for k in packing.PACKED_FIELDS if k in doc})
+            old = {**packed, packing.PACKED: Binary(packing.FORMAT_BSON_ZLIB + zlib.compress(inner, 1))}
+            assert packing.unpack(stored(old)) == packing.unpack(stored(packed)) == stored(doc)
+            assert bytes(packing.pack(packing.unpack(stored(old)))[packing.PACKED])[:1] == packing.FORMAT_BSON_ZSTD
+
+
+def test_packing_is_safe_from_several_threads():
+    """(The Zstandard contexts are per operating-system thread: one is not for two threads at once.)"""
+    from eventlet.patcher import original
+
+    threading = original("threading")  # (real threads: the suite's conftest patches the module)
+
+    docs = aggregates_of_every_service()["personnel+registry+penalty"][:30]
+    wrong: list[str] = []
+
+    def work():
+        for _ in range(20):
+            for doc in docs:
+                if packing.unpack(stored(packing.pack(doc))) != stored(doc):
+                    wrong.append(doc["_id"])
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert wrong == []
 
 
 def test_unpack_from_uses_the_collection_codec():
