@@ -1632,6 +1632,7 @@ def raw_ceiling(events: list[dict], amqp_uri: str, mongo_uri: str, prefix: str, 
             proc.join(10)
             if proc.is_alive():
                 proc.terminate()
+                proc.join(5)  # (gone before its database is dropped: a late insert would make it again)
         with Connection(amqp_uri) as conn:
             channel = conn.channel()
             queue(channel).delete()
