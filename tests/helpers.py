@@ -268,6 +268,35 @@ def bench_env(servers: dict) -> dict:
     return env
 
 
+def run_bench(args: list[str], env: dict, timeout: float) -> "subprocess.CompletedProcess":
+    """`python -m services.simulator.bench ARGS` to its end, its output captured. Past `timeout` it gets
+    SIGTERM — it then stops the suite it started and drops its databases (tests/integration/
+    test_bench_stopped.py) — and the test fails with what it printed; a SIGKILL, as `subprocess.run`'s
+    timeout sends, would leave the suite's nine processes running after the test."""
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "services.simulator.bench", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except Exception as exc:  # subprocess.TimeoutExpired (green or original subprocess module)
+        if type(exc).__name__ != "TimeoutExpired":
+            raise
+        proc.send_signal(signal.SIGTERM)
+        try:
+            out, err = proc.communicate(timeout=90)
+        except Exception as late:
+            if type(late).__name__ != "TimeoutExpired":
+                raise
+            proc.kill()
+            out, err = proc.communicate()
+        raise AssertionError(f"the bench ran over {timeout:g} s and was stopped: {(out or '')[-3000:]}"
+                             f"{(err or '')[-2000:]}") from None
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
 @contextmanager
 def launched(plan: list, base: dict, tmp_path, start_timeout: float = 90):
     """Start `nameko run` processes — `plan`: (name, command, extra environment, base URL) each —, wait

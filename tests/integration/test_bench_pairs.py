@@ -13,20 +13,16 @@ meet (`--knee-p99-ms 1`), so that both probes run: below the main phase's rate, 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
-from tests.helpers import bench_env
+from tests.helpers import bench_env, run_bench
 
 
 def test_pairs_alternate_and_the_median_pair_stands_for_the_run(zhifa_config, tmp_path):
     env = bench_env(zhifa_config)
     out = tmp_path / "bench.json"
-    run = subprocess.run([sys.executable, "-m", "services.simulator.bench", "--start-suite", "yes", "--pairs", "2",
-                          "--events", "200", "--duration", "3", "--rate", "50", "--raw-events", "60", "--raw-rounds", "1",
-                          "--max-seconds", "90", "--knee", "--knee-probes", "2", "--knee-seconds", "2",
-                          "--knee-p99-ms", "1", "--out", str(out)],
-                         env=env, capture_output=True, text=True, timeout=400)
+    run = run_bench(["--start-suite", "yes", "--pairs", "2", "--events", "200", "--duration", "3", "--rate", "50",
+                     "--raw-events", "60", "--raw-rounds", "1", "--max-seconds", "90", "--knee", "--knee-probes", "2",
+                     "--knee-seconds", "2", "--knee-p99-ms", "1", "--out", str(out)], env, timeout=400)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     results = json.loads(out.read_text())
 
