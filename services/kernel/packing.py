@@ -37,11 +37,11 @@ from datetime import timezone
 from typing import Any, Iterable, Mapping
 
 import bson
+import zstandard
 from bson.binary import Binary
 from bson.codec_options import CodecOptions
 from bson.errors import InvalidBSON
 from bson.raw_bson import RawBSONDocument
-import zstandard
 
 PACKED = "packed"
 PACKED_FIELDS = ("facts", "emitted")
