@@ -21,6 +21,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from services.kernel.aggregates import AggregateStore
+from services.kernel.mongo import by_id
 from services.kernel.sidewrites import MAX_OPS, grouped, together
 
 INBOX, CASES = "inbox", "supervision_cases"
@@ -158,7 +159,7 @@ _STALE = object()  # (`_send_moves`: the entry is counted at a newer version alr
 
 def _stored(collection, entry_ids: list[str]) -> dict[str, dict]:
     """Where the counts of these entries are: their `inbox_counted` documents, by id."""
-    return {doc["_id"]: doc for doc in collection.find({"_id": {"$in": entry_ids}}, {"key": 1, "version": 1})}
+    return by_id(collection, entry_ids, {"key": 1, "version": 1})
 
 
 def _send_moves(collection, moves: list[tuple[str, int, str]]) -> list:
@@ -175,7 +176,7 @@ def _send_moves(collection, moves: list[tuple[str, int, str]]) -> list:
     out: list = [None] * len(moves)
     if len(moves) < 2:
         return out
-    stored = _stored(collection, sorted({entry_id for entry_id, _, _ in moves}))
+    stored = _stored(collection, [entry_id for entry_id, _, _ in moves])
     planned: dict[int, tuple[str, str]] = {}
     ops, taken = [], set()
     for i, (entry_id, version, cid) in enumerate(moves):
@@ -207,7 +208,7 @@ def _send_moves(collection, moves: list[tuple[str, int, str]]) -> list:
 
 def _landed(collection, entry_ids: list[str]) -> dict[str, dict]:
     """The grouped moves' tokens these entries keep, by entry and version (`_send_moves`)."""
-    return {doc["_id"]: doc.get("mv") or {} for doc in collection.find({"_id": {"$in": entry_ids}}, {"mv": 1})}
+    return {entry_id: doc.get("mv") or {} for entry_id, doc in by_id(collection, entry_ids, {"mv": 1}).items()}
 
 
 def _send_increments(collection, groups: list[list[UpdateOne]]) -> list:

@@ -122,6 +122,20 @@ def test_a_group_of_moves_leaves_stale_repeated_new_and_doubled_entries_to_the_c
         "never": (2, store.counter_id(closed)), "twice": (3, store.counter_id(KEY))}
 
 
+def moved_by_another_process_after_the_read(db, monkeypatch, entry: str, version: int, key: dict) -> None:
+    """The next group's read of where its counts are is followed at once by another process's move of
+    `entry` (to `version`, counter `key`): that entry's guarded update in the group's bulk will miss."""
+    real_stored = store._stored
+
+    def then_moved(collection, ids):
+        monkeypatch.setattr(store, "_stored", real_stored)              # (once)
+        found = real_stored(collection, ids)
+        assert store.count(db, entry, version, key, fresh=True) is True
+        return found
+
+    monkeypatch.setattr(store, "_stored", then_moved)
+
+
 def test_a_move_another_process_makes_between_the_read_and_the_bulk_is_not_lost(db, monkeypatch):
     """Another process moves one entry of the group on after the group read where its count was: that
     entry's guarded update misses, the tokens read back say so, and the compare-and-set decides it; the
@@ -129,14 +143,7 @@ def test_a_move_another_process_makes_between_the_read_and_the_bulk_is_not_lost(
     closed, serious = {**KEY, "state": "resolved"}, {**KEY, "severity": "serious"}
     for entry in ("a", "b", "c"):
         assert store.count(db, entry, 1, KEY) is True
-    real_stored = store._stored
-
-    def then_moved(collection, ids):
-        found = real_stored(collection, ids)
-        assert store.count(db, "b", 3, serious, fresh=True) is True     # (the other process, version 3)
-        return found
-
-    monkeypatch.setattr(store, "_stored", then_moved)
+    moved_by_another_process_after_the_read(db, monkeypatch, "b", 3, serious)   # (the other process, version 3)
     db.recorder.seen.clear()
     moved = count_at_once(db, ("a", 2, closed), ("b", 2, closed), ("c", 2, closed))
     assert moved == [True, False, True]                                 # b's version 2 is older than 3
@@ -157,17 +164,11 @@ def test_a_move_that_landed_and_was_moved_on_before_the_read_back_is_still_count
     closed, serious = {**KEY, "state": "resolved"}, {**KEY, "severity": "serious"}
     for entry in ("a", "b"):
         assert store.count(db, entry, 1, KEY) is True
-    real_stored, real_landed = store._stored, store._landed
-
-    def then_b_moved(collection, ids):
-        found = real_stored(collection, ids)
-        assert store.count(db, "b", 3, serious, fresh=True) is True     # (b's guarded update will miss)
-        return found
+    real_landed = store._landed
 
     def after_a_moved_on(collection, ids):
         # (the third process's group, as its own `_send_moves` and `_moved` do it: this process's group of
         # moves is still being sent, so its green threads could not group theirs here)
-        monkeypatch.setattr(store, "_stored", real_stored)
         theirs = [("a", 3, serious), ("b", 4, closed)]
         was = store._send_moves(collection, [(e, v, store.counter_id(k)) for e, v, k in theirs])
         assert was == [store.counter_id(closed), store.counter_id(serious)]   # both guarded updates landed
@@ -175,7 +176,7 @@ def test_a_move_that_landed_and_was_moved_on_before_the_read_back_is_still_count
             assert store._moved(db, ("third process", entry), version, store.counter_id(key), key, before)
         return real_landed(collection, ids)
 
-    monkeypatch.setattr(store, "_stored", then_b_moved)
+    moved_by_another_process_after_the_read(db, monkeypatch, "b", 3, serious)   # (b's guarded update will miss)
     monkeypatch.setattr(store, "_landed", after_a_moved_on)
     moved = count_at_once(db, ("a", 2, closed), ("b", 2, closed))
     assert moved == [True, False]
