@@ -27,6 +27,9 @@ Simulated counties are the workload; results are printed and written to .run/ben
    throughput is reported as a ratio of it. It is measured first, before anything is published to
    the suite, once the services' counters have stayed flat (a backlog still draining — a running
    suite's, or a saturated phase's — would take its CPU); the wait is printed.
+   After the latency phase the same path also runs at the latency phase's even rate (`raw_at_rate`,
+   `--no-raw-at-rate` to leave it out): each message timed from publish until its insert returned,
+   and its CPU per event — the p99 target's reference, as the raw ceiling is the throughput's.
    `--pairs K` (default 3) alternates the two K times — raw ceiling, sustained round, raw ceiling,
    sustained round … —, each sustained round with `--events` events of its own, and the pair with
    the median ratio stands for the run (every pair is printed): the machine's speed drifts by a
@@ -57,6 +60,7 @@ import math
 import multiprocessing as mp
 import os
 import platform
+import queue as queue_module
 import re
 import signal
 import socket
@@ -1460,17 +1464,22 @@ def latency(events: list[dict], amqp_uri: str, store: Store, output: OutputEvent
 
 
 def _raw_consumer(amqp_uri: str, queue: str, mongo_uri: str, db_name: str, expected: int, prefetch: int,
-                  consumed, last_at, ready) -> None:
-    """One raw consumer process: consume, insert_one per message, ack."""
+                  consumed, last_at, ready, times=None) -> None:
+    """One raw consumer process: consume, insert_one per message, ack. With `times` (a queue), it also notes
+    when each message's insert returned (the monotonic clock, which every process here shares) and puts
+    that list of (event id, time) on `times` before it ends."""
     import pymongo
     from kombu import Connection, Consumer, Queue
 
     collection = pymongo.MongoClient(mongo_uri)[db_name]["messages"]
+    stored: list[tuple[str, float]] = []
 
     def on_message(body, message):
         doc = json.loads(message.body)
         doc["_id"] = doc.get("event_id") or str(uuid.uuid4())
         collection.insert_one(doc)
+        if times is not None:
+            stored.append((doc["_id"], time.monotonic()))
         message.ack()
         with consumed.get_lock():
             consumed.value += 1
@@ -1489,6 +1498,115 @@ def _raw_consumer(amqp_uri: str, queue: str, mongo_uri: str, db_name: str, expec
                 conn.drain_events(timeout=1)
             except (socket.timeout, TimeoutError):
                 continue
+    if times is not None:
+        times.put(stored)
+
+
+@dataclass
+class RawPath:
+    """The raw path's exchange and queue (`name`), and its consumer processes with their shared counters."""
+    name: str
+    expected: int
+    consumed: Any
+    last_at: Any
+    procs: list
+    times: Any = None
+
+    def pids(self) -> dict[str, int]:
+        return {f"raw consumer {i + 1}": proc.pid for i, proc in enumerate(self.procs)}
+
+    def wait(self, timeout: float) -> bool:
+        """Until every expected message was consumed (True), at most `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while self.consumed.value < self.expected and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.consumed.value >= self.expected
+
+    def stored_at(self, timeout: float = 30) -> dict[str, float]:
+        """When each message's insert returned, by event id (a timed path, after `wait`): every consumer's list."""
+        out: dict[str, float] = {}
+        for _ in self.procs:
+            try:
+                out.update(self.times.get(timeout=timeout))
+            except queue_module.Empty:  # (a consumer that never finished: its messages stay untimed)
+                break
+        return out
+
+
+@contextlib.contextmanager
+def raw_path(amqp_uri: str, mongo_uri: str, prefix: str, consumers: int, prefetch: int, run_id: str,
+             expected: int, timed: bool = False) -> Iterator[RawPath]:
+    """The machine's raw path for `expected` messages: a scratch exchange, queue and database and `consumers`
+    consumer processes (`_raw_consumer`), ready when this yields; all of it removed on leaving."""
+    import pymongo
+    from kombu import Connection, Exchange, Queue
+
+    name = f"zhifa.bench.raw.{run_id}"
+    db_name = f"{prefix}bench_raw_{run_id}"
+    exchange = Exchange(name, type="topic", durable=True)
+    queue = Queue(name, exchange=exchange, routing_key="#", durable=True)
+    with Connection(amqp_uri) as conn:
+        queue(conn.channel()).declare()
+    ctx = mp.get_context("spawn")
+    consumed, last_at = ctx.Value("i", 0), ctx.Value("d", 0.0)
+    times = ctx.Queue() if timed else None
+    readies = [ctx.Event() for _ in range(consumers)]
+    procs = [ctx.Process(target=_raw_consumer, args=(amqp_uri, name, mongo_uri, db_name, expected, prefetch,
+                                                     consumed, last_at, ready, times), daemon=True)
+             for ready in readies]
+    try:
+        for proc in procs:
+            proc.start()
+        for ready in readies:
+            ready.wait(60)
+        yield RawPath(name, expected, consumed, last_at, procs, times)
+    finally:
+        for proc in procs:
+            proc.join(10)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(5)  # (gone before its database is dropped: a late insert would make it again)
+        with Connection(amqp_uri) as conn:
+            channel = conn.channel()
+            queue(channel).delete()
+            exchange(channel).delete()
+        client = pymongo.MongoClient(mongo_uri, serverSelectionTimeoutMS=5000)
+        client.drop_database(db_name)
+        client.close()
+
+
+def raw_at_rate(events: list[dict], amqp_uri: str, mongo_uri: str, prefix: str, consumers: int, prefetch: int,
+                rate: float, run_id: str) -> dict:
+    """The raw path at an even `rate` (the latency phase's): each message's time from publish until its insert
+    returned, and the CPU per event of the broker, the database, the consumers and the bench's publisher, with
+    the machine's busy share. The p99 target's reference, as the raw ceiling is the throughput's: what the
+    plainest path — one publish, one consume, one insert per event, nothing batched — costs and takes at the
+    rate the target names, measured on the machine of the hour."""
+    sent: dict[str, float] = {}
+
+    def on_sent(env: dict, t: float) -> None:
+        sent[env["event_id"]] = t
+
+    with raw_path(amqp_uri, mongo_uri, prefix, consumers, prefetch, run_id, len(events), timed=True) as path:
+        watch = ProcessSampler(path.pids(), infrastructure(amqp_uri, mongo_uri))
+        log(f"raw path at {rate:g} events/s: {len(events)} messages → kombu → {consumers} consumer process(es) "
+            f"→ insert_one")
+        before = watch.snapshot()
+        stats = publish_amqp(events, amqp_uri, rate=rate, on_sent=on_sent, exchange=path.name)
+        done = path.wait(120)
+        after = watch.snapshot()
+        stored = path.stored_at() if done else {}  # (consumers still waiting for messages send nothing)
+    # (an event id published twice is timed from its last publish)
+    stored_in = [stored[eid] - t for eid, t in sent.items() if eid in stored]
+    out = {"offered_rate_per_s": rate, "achieved_rate_per_s": round(stats.rate, 1), "events": stats.published,
+           "consumed": path.consumed.value, "consumers": consumers, "prefetch": prefetch,
+           "seconds": round(stats.elapsed, 2), "stored": percentiles(stored_in)}
+    if done and stats.published:
+        out["cpu"] = window_cpu(before, after, stats.published)
+    log(f"raw path at {rate:g} events/s: stored p50 {out['stored']['p50_ms']} ms, p99 {out['stored']['p99_ms']} ms"
+        + (f", {out['cpu']['ms_per_event_all']} ms of CPU per event, machine {busy_text(out['cpu'])} busy"
+           if "cpu" in out else f" ({out['consumed']} of {out['events']} consumed)"))
+    return out
 
 
 # a raw round during which the suite's own processes used more than this share of the machine measured them
@@ -1597,49 +1715,16 @@ def pair_ratio(pair: dict) -> float | None:
 
 def raw_ceiling(events: list[dict], amqp_uri: str, mongo_uri: str, prefix: str, consumers: int, prefetch: int,
                 run_id: str) -> dict:
-    import pymongo
-    from kombu import Connection, Exchange, Queue
-
-    name = f"zhifa.bench.raw.{run_id}"
-    db_name = f"{prefix}bench_raw_{run_id}"
-    exchange = Exchange(name, type="topic", durable=True)
-    queue = Queue(name, exchange=exchange, routing_key="#", durable=True)
-    with Connection(amqp_uri) as conn:
-        queue(conn.channel()).declare()
-    ctx = mp.get_context("spawn")
-    consumed, last_at = ctx.Value("i", 0), ctx.Value("d", 0.0)
-    readies = [ctx.Event() for _ in range(consumers)]
-    procs = [ctx.Process(target=_raw_consumer, args=(amqp_uri, name, mongo_uri, db_name, len(events), prefetch,
-                                                     consumed, last_at, ready), daemon=True) for ready in readies]
-    try:
-        for proc in procs:
-            proc.start()
-        for ready in readies:
-            ready.wait(60)
+    with raw_path(amqp_uri, mongo_uri, prefix, consumers, prefetch, run_id, len(events)) as path:
         log(f"raw ceiling: {len(events)} messages → kombu → {consumers} consumer process(es) → insert_one")
-        stats = publish_amqp(events, amqp_uri, exchange=name)
-        deadline = time.monotonic() + 600
-        while consumed.value < len(events) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        seconds = last_at.value - stats.started
-        out = {"events": len(events), "consumed": consumed.value, "consumers": consumers, "prefetch": prefetch,
-               "seconds": round(seconds, 2), "events_per_s": round(consumed.value / seconds, 1) if seconds > 0 else None,
+        stats = publish_amqp(events, amqp_uri, exchange=path.name)
+        path.wait(600)
+        seconds = path.last_at.value - stats.started
+        out = {"events": len(events), "consumed": path.consumed.value, "consumers": consumers, "prefetch": prefetch,
+               "seconds": round(seconds, 2), "events_per_s": round(path.consumed.value / seconds, 1) if seconds > 0 else None,
                "publish_rate_per_s": round(stats.rate, 1)}
         log(f"raw ceiling: {out['events_per_s']} events/s (publisher alone {out['publish_rate_per_s']}/s)")
         return out
-    finally:
-        for proc in procs:
-            proc.join(10)
-            if proc.is_alive():
-                proc.terminate()
-                proc.join(5)  # (gone before its database is dropped: a late insert would make it again)
-        with Connection(amqp_uri) as conn:
-            channel = conn.channel()
-            queue(channel).delete()
-            exchange(channel).delete()
-        client = pymongo.MongoClient(mongo_uri, serverSelectionTimeoutMS=5000)
-        client.drop_database(db_name)
-        client.close()
 
 
 def drop_databases(mongo_uri: str, prefix: str) -> None:
@@ -1725,6 +1810,9 @@ def print_summary(results: dict) -> None:
         print(f"  延迟        未测量（{lat['skipped']}：没有可发布的事件）")
     else:
         print_latency(lat)
+    raw_rate = results.get("raw_at_rate")
+    if raw_rate:
+        print(raw_at_rate_text(raw_rate, lat))
     half = results.get("latency_at_half_capacity")
     if half:
         hv = half["fact_visible"]
@@ -1772,6 +1860,22 @@ def workers_text(workers: dict, top: int = 4) -> str:
         + (f"（每批 {w['mean_messages']:g} 条" if "mean_messages" in w else "（")
         + (("，" if "mean_messages" in w else "") + f"平均 {w['mean_ms']:g} ms）" if "mean_ms" in w else "）")
         for key, w in list(workers.items())[:top])
+
+
+def raw_at_rate_text(raw: dict, lat: dict) -> str:
+    """The summary's line for the raw path at the latency phase's rate (`raw_at_rate`), beside the suite's
+    CPU per event at that rate when the latency phase has it."""
+    st, wc = raw["stored"], raw.get("cpu") or {}
+    line = (f"  原始路径    同速率参照（非目标判定）：以 {raw['offered_rate_per_s']:g} 条/秒（实际 {raw['achieved_rate_per_s']}）"
+            f"发布 {raw['seconds']} 秒，kombu → {raw['consumers']} 个消费进程 → 每条 insert_one：入库 p50 {st['p50_ms']} / "
+            f"p99 {st['p99_ms']} ms（{st['samples']} 条）")
+    if wc.get("ms_per_event_all") is None:
+        return line + f"；{raw['consumed']} / {raw['events']} 条已消费，CPU 未计"
+    line += f"；每条事件 CPU {wc['ms_per_event_all']} ms，整机忙 {busy_text(wc)}（{processes_text(wc, 3)}）"
+    suite = (lat.get("cpu") or {}).get("ms_per_event_all")
+    if suite and lat.get("offered_rate_per_s") == raw["offered_rate_per_s"]:
+        line += f"；套件同速率每条事件 {suite} ms，为原始路径的 {suite / wc['ms_per_event_all']:.2f} 倍"
+    return line
 
 
 def latency_cpu_text(lat: dict) -> str:
@@ -1857,6 +1961,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--raw-consumers", type=at_least_one, default=None,
                         help="原始上限阶段的消费进程数（默认：与套件中进程最多的服务的进程数相同，如 penalty 的 2 个分区）")
     parser.add_argument("--raw-prefetch", type=int, default=100)
+    parser.add_argument("--raw-at-rate", action=argparse.BooleanOptionalAction, default=True,
+                        help="延迟阶段之后以同一速率测一次原始路径（kombu→消费进程→insert_one，不批量）："
+                             "入库 p50/p99、每条事件 CPU 与整机忙碌比例，作为 p99 目标的参照（不是判定）")
     parser.add_argument("--raw-rounds", type=at_least_one, default=3,
                         help="原始上限测量几轮（取中位数，并给出范围）")
     parser.add_argument("--pairs", type=at_least_one, default=3,
@@ -2047,6 +2154,18 @@ def main(argv: list[str] | None = None) -> int:
                             third, amqp_uri, store, output, half, max(1, min(args.sample, int(half) // 5)), services,
                             wait=30, saturated_after=args.saturated_after, procs=sampler,
                             metric_urls=handled.every)
+                    if second and args.raw_at_rate:
+                        # the p99 target's reference: the raw path at the latency phase's rate, on a settled
+                        # suite and an idle machine, left out of the suite's CPU totals
+                        with sampler.paused():
+                            if args.keep_data:  # (what is kept should hold the services' work: nothing purged)
+                                wait_until_flat(handled, timeout=900)
+                            else:
+                                settle_backlog(amqp_uri, broker, vhost, use_running, handled, results["sustained"])
+                            idle = wait_until_idle(machine_busy(), args.raw_idle_below)
+                            results["raw_at_rate"] = {
+                                **raw_at_rate(second, amqp_uri, mongo_uri, prefix, raw_consumers, args.raw_prefetch,
+                                              args.rate, f"{run_id}r"), "idle_wait": idle}
                     if args.knee and results["latency"].get("skipped"):
                         results["notes"].append("--knee 未执行：没有主延迟阶段（--rate 或 --duration 为 0）")
                     elif args.knee:

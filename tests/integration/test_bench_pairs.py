@@ -61,6 +61,15 @@ def test_pairs_alternate_and_the_median_pair_stands_for_the_run(zhifa_config, tm
     assert not lat["saturated"] and lat["events"] == 150, lat
     assert lat["cpu"]["ms_per_event_all"] > 0 and lat["cpu"]["window_s"] >= 3, lat["cpu"]
     assert "此速率下每条事件 CPU" in run.stdout, run.stdout[-3000:]
+    # the raw path at the latency phase's rate, the p99 target's reference: every message timed from its
+    # publish until its insert returned, in a CPU window of its own that the suite's totals leave out
+    raw_rate = results["raw_at_rate"]
+    assert raw_rate["offered_rate_per_s"] == 50 and raw_rate["events"] == raw_rate["consumed"] == 150, raw_rate
+    stored = raw_rate["stored"]
+    assert stored["samples"] == 150 and 0 < stored["p50_ms"] <= stored["p99_ms"] <= stored["max_ms"], stored
+    assert raw_rate["cpu"]["ms_per_event_all"] > 0 and "raw consumer 1" in raw_rate["cpu"]["processes"], raw_rate
+    assert "原始路径    同速率参照（非目标判定）：以 50 条/秒" in run.stdout, run.stdout[-3000:]
+    assert "同速率原始路径 p99" in next(t for t in results["targets"] if t["name"] == "p99_ms")["line"]
 
     # the knee: the main phase (50/s) and two probes below it, a quarter each time (none can meet 1 ms)
     knee = results["knee"]

@@ -271,3 +271,38 @@ def test_the_summary_says_the_latency_phase_was_skipped():
     text = out.getvalue()
     assert "延迟        未测量（--rate 1000 --duration 0：没有可发布的事件）" in text
     assert "原始上限    200.0 条/秒" in text and "比值 0.5" in text
+
+
+RAW_AT_RATE = {"offered_rate_per_s": 1000.0, "achieved_rate_per_s": 1000.1, "events": 20000, "consumed": 20000,
+               "consumers": 2, "prefetch": 100, "seconds": 20.0,
+               "stored": {"samples": 20000, "p50_ms": 1.6, "p95_ms": 3.0, "p99_ms": 6.1, "max_ms": 13.5},
+               "cpu": {"window_s": 20.1, "cores": 2, "machine_busy_share": 0.59, "ms_per_event_all": 1.11,
+                       "processes": {"rabbitmq": {"cores": 0.33, "ms_per_event": 0.331},
+                                     "mongodb": {"cores": 0.27, "ms_per_event": 0.271},
+                                     "raw consumer 1": {"cores": 0.21, "ms_per_event": 0.208}}}}
+
+
+def test_the_p99_line_names_the_raw_path_at_the_same_rate_as_a_reference_never_as_the_verdict():
+    results = figures(p99=1900.0)
+    results["raw_at_rate"] = RAW_AT_RATE
+    p99 = by_name(judge(results))["p99_ms"]
+    assert p99.status == MISSED  # the raw path's 6.1 ms judges nothing
+    assert "同速率原始路径 p99 6.1 毫秒、每条事件 CPU 1.11 ms（参照）" in p99.line, p99.line
+    # measured at another rate than the latency phase's: not beside it
+    results["raw_at_rate"] = {**RAW_AT_RATE, "offered_rate_per_s": 50.0}
+    assert "原始路径" not in by_name(judge(results))["p99_ms"].line
+
+
+def test_the_summary_line_of_the_raw_path_at_rate_compares_the_suites_cpu_per_event_at_that_rate():
+    from services.simulator.bench import raw_at_rate_text
+
+    lat = {"offered_rate_per_s": 1000.0, "cpu": {"ms_per_event_all": 2.03}}
+    line = raw_at_rate_text(RAW_AT_RATE, lat)
+    assert "原始路径    同速率参照（非目标判定）：以 1000 条/秒（实际 1000.1）发布 20.0 秒" in line, line
+    assert "入库 p50 1.6 / p99 6.1 ms（20000 条）；每条事件 CPU 1.11 ms，整机忙 59%" in line, line
+    assert "rabbitmq 0.33 ms（0.33 核）" in line and "套件同速率每条事件 2.03 ms，为原始路径的 1.83 倍" in line, line
+    # consumers that did not finish: no CPU window, and it says how far they got
+    unfinished = {**RAW_AT_RATE, "consumed": 150}
+    del unfinished["cpu"]
+    line = raw_at_rate_text(unfinished, lat)
+    assert "150 / 20000 条已消费，CPU 未计" in line and "倍" not in line, line
