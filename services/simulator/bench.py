@@ -1576,12 +1576,14 @@ def raw_path(amqp_uri: str, mongo_uri: str, prefix: str, consumers: int, prefetc
 
 
 def raw_at_rate(events: list[dict], amqp_uri: str, mongo_uri: str, prefix: str, consumers: int, prefetch: int,
-                rate: float, run_id: str) -> dict:
+                rate: float, run_id: str, suite_pids: dict[str, int] | None = None) -> dict:
     """The raw path at an even `rate` (the latency phase's): each message's time from publish until its insert
     returned, and the CPU per event of the broker, the database, the consumers and the bench's publisher, with
     the machine's busy share. The p99 target's reference, as the raw ceiling is the throughput's: what the
     plainest path — one publish, one consume, one insert per event, nothing batched — costs and takes at the
-    rate the target names, measured on the machine of the hour."""
+    rate the target names, measured on the machine of the hour. With `suite_pids`, also the share of the machine
+    those processes took meanwhile (work a suite still does after its phases — sweeps, the case list's batches —,
+    which lengthens the raw path's tail; `suite_cpu_share`)."""
     sent: dict[str, float] = {}
 
     def on_sent(env: dict, t: float) -> None:
@@ -1591,10 +1593,10 @@ def raw_at_rate(events: list[dict], amqp_uri: str, mongo_uri: str, prefix: str, 
         watch = ProcessSampler(path.pids(), infrastructure(amqp_uri, mongo_uri))
         log(f"raw path at {rate:g} events/s: {len(events)} messages → kombu → {consumers} consumer process(es) "
             f"→ insert_one")
-        before = watch.snapshot()
+        before, suite_before = watch.snapshot(), _cpu_of_pids(suite_pids)
         stats = publish_amqp(events, amqp_uri, rate=rate, on_sent=on_sent, exchange=path.name)
         done = path.wait(120)
-        after = watch.snapshot()
+        after, suite_after = watch.snapshot(), _cpu_of_pids(suite_pids)
         stored = path.stored_at() if done else {}  # (consumers still waiting for messages send nothing)
     # (an event id published twice is timed from its last publish)
     stored_in = [stored[eid] - t for eid, t in sent.items() if eid in stored]
@@ -1603,6 +1605,8 @@ def raw_at_rate(events: list[dict], amqp_uri: str, mongo_uri: str, prefix: str, 
            "seconds": round(stats.elapsed, 2), "stored": percentiles(stored_in)}
     if done and stats.published:
         out["cpu"] = window_cpu(before, after, stats.published)
+    if suite_pids and after["t"] > before["t"]:
+        out["suite_cpu_share"] = round((suite_after - suite_before) / ((after["t"] - before["t"]) * (os.cpu_count() or 1)), 3)
     log(f"raw path at {rate:g} events/s: stored p50 {out['stored']['p50_ms']} ms, p99 {out['stored']['p99_ms']} ms"
         + (f", {out['cpu']['ms_per_event_all']} ms of CPU per event, machine {busy_text(out['cpu'])} busy"
            if "cpu" in out else f" ({out['consumed']} of {out['events']} consumed)"))
@@ -1872,6 +1876,8 @@ def raw_at_rate_text(raw: dict, lat: dict) -> str:
     if wc.get("ms_per_event_all") is None:
         return line + f"；{raw['consumed']} / {raw['events']} 条已消费，CPU 未计"
     line += f"；每条事件 CPU {wc['ms_per_event_all']} ms，整机忙 {busy_text(wc)}（{processes_text(wc, 3)}）"
+    if raw.get("suite_cpu_share") is not None:
+        line += f"；其间套件进程占整机 {raw['suite_cpu_share']:.0%}"
     suite = (lat.get("cpu") or {}).get("ms_per_event_all")
     if suite and lat.get("offered_rate_per_s") == raw["offered_rate_per_s"]:
         line += f"；套件同速率每条事件 {suite} ms，为原始路径的 {suite / wc['ms_per_event_all']:.2f} 倍"
@@ -2165,7 +2171,7 @@ def main(argv: list[str] | None = None) -> int:
                             idle = wait_until_idle(machine_busy(), args.raw_idle_below)
                             results["raw_at_rate"] = {
                                 **raw_at_rate(second, amqp_uri, mongo_uri, prefix, raw_consumers, args.raw_prefetch,
-                                              args.rate, f"{run_id}r"), "idle_wait": idle}
+                                              args.rate, f"{run_id}r", suite.pids()), "idle_wait": idle}
                     if args.knee and results["latency"].get("skipped"):
                         results["notes"].append("--knee 未执行：没有主延迟阶段（--rate 或 --duration 为 0）")
                     elif args.knee:

@@ -301,6 +301,8 @@ def test_the_summary_line_of_the_raw_path_at_rate_compares_the_suites_cpu_per_ev
     assert "原始路径    同速率参照（非目标判定）：以 1000 条/秒（实际 1000.1）发布 20.0 秒" in line, line
     assert "入库 p50 1.6 / p99 6.1 ms（20000 条）；每条事件 CPU 1.11 ms，整机忙 59%" in line, line
     assert "rabbitmq 0.33 ms（0.33 核）" in line and "套件同速率每条事件 2.03 ms，为原始路径的 1.83 倍" in line, line
+    assert "套件进程占整机" not in line  # (not measured: no suite processes given)
+    assert "；其间套件进程占整机 12%；" in raw_at_rate_text({**RAW_AT_RATE, "suite_cpu_share": 0.12}, lat)
     # consumers that did not finish: no CPU window, and it says how far they got
     unfinished = {**RAW_AT_RATE, "consumed": 150}
     del unfinished["cpu"]
