@@ -68,6 +68,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
@@ -76,6 +77,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
+from services.simulator import bench_leftovers
 from services.simulator.bench_db import at_least_one, integer_at_least
 from services.simulator.bench_verdicts import Targets, all_met, bracketed_pairs, is_clean
 from services.simulator.bench_verdicts import judge as judge_verdicts
@@ -271,6 +273,14 @@ class Broker:
 
     def delete_vhost(self, vhost: str) -> None:
         self._call("DELETE", f"/api/vhosts/{urllib.parse.quote(vhost, safe='')}")
+
+    def delete_vhost_if_any(self, vhost: str) -> None:
+        """`delete_vhost`, a vhost that is gone already being no error."""
+        try:
+            self.delete_vhost(vhost)
+        except urllib.error.HTTPError as exc:
+            if exc.code != 404:
+                raise
 
     def queues(self, vhost: str) -> list[str]:
         """Queues of `vhost` another connection may purge (exclusive ones belong to their owner)."""
@@ -1492,8 +1502,9 @@ def _raw_consumer(amqp_uri: str, queue: str, mongo_uri: str, db_name: str, expec
                             accept=["json", "application/json"])
         consumer.consume()
         ready.set()
-        deadline = time.monotonic() + 900
-        while consumed.value < expected and time.monotonic() < deadline:
+        deadline, parent = time.monotonic() + 900, os.getppid()
+        # (a bench killed before its cleanup leaves no consumer behind: one whose parent is gone stops)
+        while consumed.value < expected and time.monotonic() < deadline and os.getppid() == parent:
             try:
                 conn.drain_events(timeout=1)
             except (socket.timeout, TimeoutError):
@@ -2019,14 +2030,22 @@ def main(argv: list[str] | None = None) -> int:
 
     use_running = args.start_suite == "no" or (args.start_suite == "auto" and healthy(f"http://{web}/health"))
     broker, vhost = (Broker(mgmt) if mgmt else None), None
+    # what earlier runs killed before their cleanup left on this server (services/simulator/bench_leftovers.py)
+    for line in bench_leftovers.clean(mongo_uri, lambda p: drop_databases(mongo_uri, p),
+                                      broker.delete_vhost_if_any if broker is not None else None):
+        log(f"leftovers: {line}")
     if use_running:
         prefix = os.environ.get("DB_PREFIX", "zhifa_")
         results["notes"].append("测量的是运行中的套件；基准数据（带 tag 的编号）留在其数据库中")
+        # (only the raw path's scratch databases are this run's to remove)
+        record = bench_leftovers.register(run_id, prefix=f"{prefix}bench_raw_{run_id}", mongo_uri=mongo_uri)
     else:
         prefix = f"zhifa_bench{run_id}_"
         web = f"127.0.0.1:{free_port()}"
         if broker is not None:  # a private vhost: nothing the bench leaves behind can reach another suite
             vhost = f"zhifa-bench-{run_id}"
+        record = bench_leftovers.register(run_id, prefix=prefix, mongo_uri=mongo_uri, vhost=vhost, suite=True)
+        if vhost is not None:
             broker.create_vhost(vhost, urllib.parse.urlsplit(amqp_uri).username or "guest")
             amqp_uri = with_vhost(amqp_uri, vhost)
     if not use_running and args.keep_run_logs > 0:
@@ -2224,6 +2243,11 @@ def main(argv: list[str] | None = None) -> int:
                 broker.delete_vhost(vhost)
             elif "suite" in results:
                 purge_queues(amqp_uri, suite_queues())
+        # (reached only when the cleanup above went through: otherwise the record stays for the next run)
+        if args.keep_data and not use_running:
+            bench_leftovers.keep(record)
+        else:
+            bench_leftovers.release(record)
     results["ratio_to_raw"] = pair_ratio({"raw": results["raw_ceiling"], "sustained": results["sustained"]})
     results["conditions"] = conditions(results, load_before, load_average())
     verdicts = judge_verdicts(results, TARGETS)

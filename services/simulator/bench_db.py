@@ -259,6 +259,12 @@ def main(argv: list[str] | None = None) -> int:
     others.pop("rabbitmq", None)
     client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=5000, maxPoolSize=args.clients + 2)
     name = f"zhifa_benchdb_{uuid.uuid4().hex[:6]}"
+    # a run killed before its `finally` leaves the database: the next bench run drops it (bench_leftovers.py)
+    from services.simulator import bench_leftovers
+
+    for line in bench_leftovers.clean(uri, lambda prefix: drop_with_companions(client, prefix), None):
+        print(f"leftovers: {line}", flush=True)
+    record = bench_leftovers.register(name, prefix=name, mongo_uri=uri)
     col = client[name]["cases"]
     ids = [f"511322-scjg-2025-{n:05d}" for n in range(args.ops)]
     template = case_document("x", args.size_kb)
@@ -306,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         drop_with_companions(client, name)  # (and the case list's, `--case-list`)
         client.close()
+        bench_leftovers.release(record)
     result["load_after"] = load_average()
     print(f"后端 {result['server'].get('backend')}，文档 {result['size_bytes']} 字节"
           f"{'（压缩存储 ' + str(result['stored_bson_bytes']) + ' 字节）' if args.packed else ''}，{args.clients} 个并发，"

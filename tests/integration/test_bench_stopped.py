@@ -8,6 +8,7 @@ databases are dropped. Real RabbitMQ, FerretDB and service processes.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -19,7 +20,7 @@ from pathlib import Path
 import pymongo
 
 from services.simulator.bench import find_service_processes
-from tests.helpers import bench_env
+from tests.helpers import bench_env, run_bench
 
 
 def _alive(pid: int) -> bool:
@@ -62,6 +63,55 @@ def test_sigterm_stops_the_suite_the_bench_started(zhifa_config, tmp_path):
         if bench.poll() is None:
             bench.kill()
         for pid in find_service_processes(zhifa_config["AMQP_URI"], prefix).values() if prefix else []:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
+def test_what_a_bench_killed_with_sigkill_left_is_cleaned_by_the_next_run(zhifa_config, tmp_path):
+    """SIGKILL gives the bench no `finally`: its suite keeps running and its databases stay. The run's record
+    (services/simulator/bench_leftovers.py) lets the next bench stop those processes and drop those databases."""
+    runs = tmp_path / "runs"
+    env = {**bench_env(zhifa_config), "BENCH_RUNS_DIR": str(runs)}
+    log_path = tmp_path / "first.log"
+    with open(log_path, "wb") as log:
+        first = subprocess.Popen([sys.executable, "-m", "services.simulator.bench", "--start-suite", "yes",
+                                  "--events", "300", "--duration", "0", "--raw-events", "50", "--max-seconds", "60",
+                                  "--out", str(tmp_path / "first.json")],
+                                 env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    prefix, started = None, {}
+    client = pymongo.MongoClient(zhifa_config["MONGO_URI"], serverSelectionTimeoutMS=5000)
+    try:
+        deadline = time.monotonic() + 120
+        while prefix is None and time.monotonic() < deadline and first.poll() is None:
+            found = re.search(r"started .* \(DB_PREFIX=(zhifa_bench(\w+?)_),", log_path.read_text(errors="replace"))
+            prefix, run_id = (found.group(1), found.group(2)) if found else (None, None)
+            time.sleep(0.2)
+        assert prefix is not None, f"the bench did not start its suite: {log_path.read_text()[-3000:]}"
+        started = find_service_processes(zhifa_config["AMQP_URI"], prefix)
+        assert len(started) >= 3, f"expected the suite's processes under {prefix}, found {started}"
+        assert json.loads((runs / f"{run_id}.json").read_text())["prefix"] == prefix
+
+        first.send_signal(signal.SIGKILL)
+        assert first.wait(timeout=30) == -9
+        time.sleep(1)
+        assert all(_alive(pid) for pid in started.values()), "SIGKILL left the suite running, as it did before"
+        assert [n for n in client.list_database_names() if n.startswith(prefix)], "and its databases"
+
+        second = run_bench(["--start-suite", "yes", "--pairs", "1", "--events", "60", "--duration", "0",
+                            "--raw-events", "30", "--raw-rounds", "1", "--max-seconds", "60",
+                            "--out", str(tmp_path / "second.json")], env, timeout=300)
+        assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+        assert f"leftovers: cleaned what run {run_id} " in second.stderr + second.stdout, second.stderr[-3000:]
+        assert [pid for pid in started.values() if _alive(pid)] == []
+        assert [n for n in client.list_database_names() if n.startswith(prefix)] == []
+        assert list(runs.glob("*.json")) == []  # the first run's record cleaned, the second's released
+    finally:
+        client.close()
+        if first.poll() is None:
+            first.kill()
+        for pid in started.values():
             try:
                 os.kill(pid, signal.SIGKILL)
             except OSError:

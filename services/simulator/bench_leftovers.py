@@ -1,0 +1,169 @@
+"""What a bench run that could not clean up after itself left behind, cleaned by the next run.
+
+A `make bench` that starts its own suite makes databases `zhifa_bench<run>_*`, a vhost `zhifa-bench-<run>` (with
+the management API) and the suite's service processes, and removes them all on its way out — also on Ctrl-C and
+SIGTERM (tests/integration/test_bench_stopped.py). SIGKILL, an out-of-memory kill or a power cut leaves them: the
+processes keep running, the databases and the vhost's queues keep their data. A bench against a running suite
+leaves its raw path's scratch databases (`<DB_PREFIX>bench_raw_<run>…`); `bench_db` leaves `zhifa_benchdb_<id>`.
+
+So each run writes a record, `.run/bench/runs/<run id>.json` (`BENCH_RUNS_DIR` for another directory), before it
+makes any of them, and removes it after its own cleanup. `--keep-data` marks the record kept instead: those
+databases are wanted (bigcases takes its templates from them), and a kept record is never cleaned. At its start a
+run cleans every record whose run is gone — no process with its pid runs `services.simulator.bench…` — that is not
+kept and names the same database server: the suite's service processes it had started stopped (found by their
+DB_PREFIX; only for a run that started its suite), its databases dropped (by the record's prefix), its vhost
+deleted, and the record removed. A record whose cleanup fails stays for the next run. Databases no record names —
+a running suite's, older runs', templates — are never touched.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+ROOT = Path(__file__).resolve().parents[2]
+MARK = "services.simulator.bench"  # (bench and bench_db: `python -m services.simulator.bench…`)
+
+
+def runs_dir() -> Path:
+    return Path(os.environ.get("BENCH_RUNS_DIR") or ROOT / ".run" / "bench" / "runs")
+
+
+def register(run_id: str, *, prefix: str, mongo_uri: str, vhost: str | None = None, suite: bool = False,
+             directory: Path | None = None) -> Path:
+    """Record this run before it makes anything: what a later run would clean if this one could not."""
+    folder = directory or runs_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{run_id}.json"
+    record = {"run_id": run_id, "pid": os.getpid(), "prefix": prefix, "mongo_uri": mongo_uri, "vhost": vhost,
+              "suite": suite, "kept": False, "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def keep(path: Path) -> None:
+    """`--keep-data`: what the record names is wanted; no later run cleans it."""
+    record = json.loads(path.read_text(encoding="utf-8"))
+    record["kept"] = True
+    path.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
+
+
+def release(path: Path) -> None:
+    """The run cleaned up after itself."""
+    path.unlink(missing_ok=True)
+
+
+def bench_alive(pid: int) -> bool:
+    """Whether `pid` is still a bench (a pid the system gave to another program since is not)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return False
+    return MARK in cmdline
+
+
+def abandoned(directory: Path | None = None, alive: Callable[[int], bool] = bench_alive) -> list[tuple[Path, dict]]:
+    """The records of runs that are gone and were not kept (unreadable records are left as they are)."""
+    folder = directory or runs_dir()
+    out = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else ():
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            pid = int(record["pid"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if not record.get("kept") and not alive(pid):
+            out.append((path, record))
+    return out
+
+
+def _environ(pid: int) -> dict[str, str]:
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return {}
+    return dict(item.split("=", 1) for item in raw.decode(errors="replace").split("\0") if "=" in item)
+
+
+def suite_processes(prefix: str) -> list[int]:
+    """`nameko run` processes whose DB_PREFIX is `prefix` (a suite a bench started gives each its run's prefix)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = [a for a in (entry / "cmdline").read_bytes().split(b"\0") if a]
+        except OSError:
+            continue
+        if b"nameko" in b" ".join(args) and b"run" in args and _environ(int(entry.name)).get("DB_PREFIX") == prefix:
+            found.append(int(entry.name))
+    return found
+
+
+def stop(pids: Iterable[int], wait: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL for those still running after `wait` seconds."""
+    pids = list(pids)
+    for pid in pids:
+        with _gone():
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + wait
+    while pids and time.monotonic() < deadline:
+        pids = [pid for pid in pids if Path(f"/proc/{pid}").exists() and not _zombie(pid)]
+        time.sleep(0.2)
+    for pid in pids:
+        with _gone():
+            os.kill(pid, signal.SIGKILL)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
+class _gone:
+    """Ignore a process that ended meanwhile."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, *_) -> bool:
+        return kind is not None and issubclass(kind, ProcessLookupError)
+
+
+def clean(mongo_uri: str, drop: Callable[[str], Any], delete_vhost: Callable[[str], Any] | None,
+          directory: Path | None = None, alive: Callable[[int], bool] = bench_alive,
+          processes: Callable[[str], list[int]] = suite_processes) -> list[str]:
+    """Clean what the abandoned runs on this database server left (`drop(prefix)` drops the databases whose names
+    start with it; `delete_vhost(name)`, None without the management API: a record with a vhost then stays). One
+    line per run cleaned or left, for the log."""
+    lines = []
+    for path, record in abandoned(directory, alive):
+        if record.get("mongo_uri") != mongo_uri:
+            continue  # (another server's: cleaned by a run on that one)
+        prefix, vhost = record.get("prefix"), record.get("vhost")
+        if not isinstance(prefix, str) or not prefix.startswith("zhifa_") or len(prefix) <= len("zhifa_"):
+            lines.append(f"left {path.name}: its prefix {prefix!r} is not a bench run's")
+            continue
+        try:
+            if record.get("suite"):
+                stop(processes(prefix))
+            drop(prefix)
+            if vhost:
+                if delete_vhost is None:
+                    lines.append(f"left {path.name}: vhost {vhost} needs the management API (RABBIT_MGMT_URI)")
+                    continue
+                delete_vhost(vhost)
+        except Exception as exc:  # (the server refused or went away: the record stays for the next run)
+            lines.append(f"left {path.name}: {type(exc).__name__}: {exc}")
+            continue
+        release(path)
+        lines.append(f"cleaned what run {record.get('run_id')} (pid {record.get('pid')}, {record.get('started_at')}) "
+                     f"left: databases {prefix}*" + (f", vhost {vhost}" if vhost else ""))
+    return lines
