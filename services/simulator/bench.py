@@ -357,14 +357,6 @@ def with_vhost(amqp_uri: str, vhost: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, parts.netloc, "/" + urllib.parse.quote(vhost, safe=""), "", ""))
 
 
-def _environ(pid: int) -> dict[str, str]:
-    try:
-        raw = Path(f"/proc/{pid}/environ").read_bytes()
-    except OSError:
-        return {}
-    return dict(item.split("=", 1) for item in raw.decode(errors="replace").split("\0") if "=" in item)
-
-
 def find_service_processes(amqp_uri: str, prefix: str) -> dict[str, int]:
     """`nameko run` processes of this suite: service by command line, suite by environment."""
     found: dict[str, int] = {}
@@ -380,7 +372,7 @@ def find_service_processes(amqp_uri: str, prefix: str) -> dict[str, int]:
             continue
         target = next((a for a in args if a.startswith("services.") and ":" in a), "")
         name = target.split(".")[1] if target.count(".") >= 2 else ""
-        env = _environ(int(entry.name))
+        env = bench_leftovers.environ(int(entry.name))
         if name and env.get("AMQP_URI", DEFAULT_AMQP_URI) == amqp_uri and env.get("DB_PREFIX", "zhifa_") == prefix:
             found[name] = int(entry.name)
     return found

@@ -82,7 +82,8 @@ def abandoned(directory: Path | None = None, alive: Callable[[int], bool] = benc
     return out
 
 
-def _environ(pid: int) -> dict[str, str]:
+def environ(pid: int) -> dict[str, str]:
+    """The environment a process started with (/proc; empty when it is gone or not readable)."""
     try:
         raw = Path(f"/proc/{pid}/environ").read_bytes()
     except OSError:
@@ -100,7 +101,7 @@ def suite_processes(prefix: str) -> list[int]:
             args = [a for a in (entry / "cmdline").read_bytes().split(b"\0") if a]
         except OSError:
             continue
-        if b"nameko" in b" ".join(args) and b"run" in args and _environ(int(entry.name)).get("DB_PREFIX") == prefix:
+        if b"nameko" in b" ".join(args) and b"run" in args and environ(int(entry.name)).get("DB_PREFIX") == prefix:
             found.append(int(entry.name))
     return found
 

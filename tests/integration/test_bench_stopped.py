@@ -31,22 +31,33 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def test_sigterm_stops_the_suite_the_bench_started(zhifa_config, tmp_path):
-    env = bench_env(zhifa_config)
-    log_path = tmp_path / "bench.log"
+def start_bench(env: dict, tmp_path: Path, name: str) -> tuple[subprocess.Popen, Path]:
+    """A bench that starts its own suite, its output in `<name>.log` (a run long enough to be stopped midway)."""
+    log_path = tmp_path / f"{name}.log"
     with open(log_path, "wb") as log:
         bench = subprocess.Popen([sys.executable, "-m", "services.simulator.bench", "--start-suite", "yes",
                                   "--events", "300", "--duration", "0", "--raw-events", "50", "--max-seconds", "60",
-                                  "--out", str(tmp_path / "bench.json")],
+                                  "--out", str(tmp_path / f"{name}.json")],
                                  env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    return bench, log_path
+
+
+def suite_started(bench: subprocess.Popen, log_path: Path) -> tuple[str, str]:
+    """The DB_PREFIX and run id of the suite the bench logs it started (waiting up to two minutes)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and bench.poll() is None:
+        found = re.search(r"started .* \(DB_PREFIX=(zhifa_bench(\w+?)_),", log_path.read_text(errors="replace"))
+        if found:
+            return found.group(1), found.group(2)
+        time.sleep(0.2)
+    raise AssertionError(f"the bench did not start its suite: {log_path.read_text()[-3000:]}")
+
+
+def test_sigterm_stops_the_suite_the_bench_started(zhifa_config, tmp_path):
+    bench, log_path = start_bench(bench_env(zhifa_config), tmp_path, "bench")
     prefix = None
     try:
-        deadline = time.monotonic() + 120
-        while prefix is None and time.monotonic() < deadline and bench.poll() is None:
-            found = re.search(r"started .* \(DB_PREFIX=(zhifa_bench\w+_),", log_path.read_text(errors="replace"))
-            prefix = found.group(1) if found else None
-            time.sleep(0.2)
-        assert prefix is not None, f"the bench did not start its suite: {log_path.read_text()[-3000:]}"
+        prefix, _ = suite_started(bench, log_path)
         started = find_service_processes(zhifa_config["AMQP_URI"], prefix)
         assert len(started) >= 3, f"expected the suite's processes under {prefix}, found {started}"
 
@@ -74,21 +85,11 @@ def test_what_a_bench_killed_with_sigkill_left_is_cleaned_by_the_next_run(zhifa_
     (services/simulator/bench_leftovers.py) lets the next bench stop those processes and drop those databases."""
     runs = tmp_path / "runs"
     env = {**bench_env(zhifa_config), "BENCH_RUNS_DIR": str(runs)}
-    log_path = tmp_path / "first.log"
-    with open(log_path, "wb") as log:
-        first = subprocess.Popen([sys.executable, "-m", "services.simulator.bench", "--start-suite", "yes",
-                                  "--events", "300", "--duration", "0", "--raw-events", "50", "--max-seconds", "60",
-                                  "--out", str(tmp_path / "first.json")],
-                                 env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    first, log_path = start_bench(env, tmp_path, "first")
     prefix, started = None, {}
     client = pymongo.MongoClient(zhifa_config["MONGO_URI"], serverSelectionTimeoutMS=5000)
     try:
-        deadline = time.monotonic() + 120
-        while prefix is None and time.monotonic() < deadline and first.poll() is None:
-            found = re.search(r"started .* \(DB_PREFIX=(zhifa_bench(\w+?)_),", log_path.read_text(errors="replace"))
-            prefix, run_id = (found.group(1), found.group(2)) if found else (None, None)
-            time.sleep(0.2)
-        assert prefix is not None, f"the bench did not start its suite: {log_path.read_text()[-3000:]}"
+        prefix, run_id = suite_started(first, log_path)
         started = find_service_processes(zhifa_config["AMQP_URI"], prefix)
         assert len(started) >= 3, f"expected the suite's processes under {prefix}, found {started}"
         assert json.loads((runs / f"{run_id}.json").read_text())["prefix"] == prefix
