@@ -357,9 +357,21 @@ def with_vhost(amqp_uri: str, vhost: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, parts.netloc, "/" + urllib.parse.quote(vhost, safe=""), "", ""))
 
 
+def _environ(pid: int) -> dict[str, str]:
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return {}
+    return dict(item.split("=", 1) for item in raw.decode(errors="replace").split("\0") if "=" in item)
+
+
 def find_service_processes(amqp_uri: str, prefix: str) -> dict[str, int]:
-    """`nameko run` processes of this suite: service by command line, suite by environment."""
-    found: dict[str, int] = {}
+    """`nameko run` processes of this suite: service by command line, suite by environment (one per service)."""
+    return dict(service_processes(amqp_uri, prefix))
+
+
+def service_processes(amqp_uri: str, prefix: str) -> Iterator[tuple[str, int]]:
+    """Every `nameko run` process of this suite, replicas included: (service, pid)."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -372,10 +384,9 @@ def find_service_processes(amqp_uri: str, prefix: str) -> dict[str, int]:
             continue
         target = next((a for a in args if a.startswith("services.") and ":" in a), "")
         name = target.split(".")[1] if target.count(".") >= 2 else ""
-        env = bench_leftovers.environ(int(entry.name))
+        env = _environ(int(entry.name))
         if name and env.get("AMQP_URI", DEFAULT_AMQP_URI) == amqp_uri and env.get("DB_PREFIX", "zhifa_") == prefix:
-            found[name] = int(entry.name)
-    return found
+            yield name, int(entry.name)
 
 
 def replica_key(service: str, index: int) -> str:
@@ -2023,8 +2034,9 @@ def main(argv: list[str] | None = None) -> int:
     use_running = args.start_suite == "no" or (args.start_suite == "auto" and healthy(f"http://{web}/health"))
     broker, vhost = (Broker(mgmt) if mgmt else None), None
     # what earlier runs killed before their cleanup left on this server (services/simulator/bench_leftovers.py)
-    for line in bench_leftovers.clean(mongo_uri, lambda p: drop_databases(mongo_uri, p),
-                                      broker.delete_vhost_if_any if broker is not None else None):
+    for line in bench_leftovers.clean(
+            mongo_uri, lambda p: drop_databases(mongo_uri, p), broker.delete_vhost_if_any if broker is not None else None,
+            processes=lambda record: [pid for _, pid in service_processes(record["amqp_uri"], record["prefix"])]):
         log(f"leftovers: {line}")
     if use_running:
         prefix = os.environ.get("DB_PREFIX", "zhifa_")
@@ -2036,10 +2048,11 @@ def main(argv: list[str] | None = None) -> int:
         web = f"127.0.0.1:{free_port()}"
         if broker is not None:  # a private vhost: nothing the bench leaves behind can reach another suite
             vhost = f"zhifa-bench-{run_id}"
-        record = bench_leftovers.register(run_id, prefix=prefix, mongo_uri=mongo_uri, vhost=vhost, suite=True)
+        suite_uri = with_vhost(amqp_uri, vhost) if vhost is not None else amqp_uri  # (what its processes get)
+        record = bench_leftovers.register(run_id, prefix=prefix, mongo_uri=mongo_uri, vhost=vhost, amqp_uri=suite_uri)
         if vhost is not None:
             broker.create_vhost(vhost, urllib.parse.urlsplit(amqp_uri).username or "guest")
-            amqp_uri = with_vhost(amqp_uri, vhost)
+        amqp_uri = suite_uri
     if not use_running and args.keep_run_logs > 0:
         removed = prune_run_logs(ROOT / ".run" / "bench", args.keep_run_logs - 1)
         if removed:

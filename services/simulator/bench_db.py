@@ -47,6 +47,7 @@ import pymongo
 from pymongo import DeleteOne, InsertOne, ReplaceOne, UpdateOne
 
 from services.kernel.mongo import drop_with_companions
+from services.simulator import bench_leftovers
 from services.kernel.packing import pack, unpack_from
 from services.kernel.sidewrites import MAX_OPS, SideWrites
 from services.penalty.domain.case import STAGES as CASE_STAGES
@@ -260,8 +261,6 @@ def main(argv: list[str] | None = None) -> int:
     client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=5000, maxPoolSize=args.clients + 2)
     name = f"zhifa_benchdb_{uuid.uuid4().hex[:6]}"
     # a run killed before its `finally` leaves the database: the next bench run drops it (bench_leftovers.py)
-    from services.simulator import bench_leftovers
-
     for line in bench_leftovers.clean(uri, lambda prefix: drop_with_companions(client, prefix), None):
         print(f"leftovers: {line}", flush=True)
     record = bench_leftovers.register(name, prefix=name, mongo_uri=uri)

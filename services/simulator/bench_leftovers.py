@@ -11,12 +11,13 @@ makes any of them, and removes it after its own cleanup. `--keep-data` marks the
 databases are wanted (bigcases takes its templates from them), and a kept record is never cleaned. At its start a
 run cleans every record whose run is gone — no process with its pid runs `services.simulator.bench…` — that is not
 kept and names the same database server: the suite's service processes it had started stopped (found by their
-DB_PREFIX; only for a run that started its suite), its databases dropped (by the record's prefix), its vhost
+AMQP_URI and DB_PREFIX; only for a run that started its suite, and only by `make bench`), its databases dropped (by the record's prefix), its vhost
 deleted, and the record removed. A record whose cleanup fails stays for the next run. Databases no record names —
 a running suite's, older runs', templates — are never touched.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -32,25 +33,29 @@ def runs_dir() -> Path:
     return Path(os.environ.get("BENCH_RUNS_DIR") or ROOT / ".run" / "bench" / "runs")
 
 
-def register(run_id: str, *, prefix: str, mongo_uri: str, vhost: str | None = None, suite: bool = False,
+def register(run_id: str, *, prefix: str, mongo_uri: str, vhost: str | None = None, amqp_uri: str | None = None,
              directory: Path | None = None) -> Path:
-    """Record this run before it makes anything: what a later run would clean if this one could not."""
+    """Record this run before it makes anything: what a later run would clean if this one could not. `amqp_uri`
+    (the one its suite's processes get) for a run that starts its own suite."""
     folder = directory or runs_dir()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{run_id}.json"
-    record = {"run_id": run_id, "pid": os.getpid(), "prefix": prefix, "mongo_uri": mongo_uri, "vhost": vhost,
-              "suite": suite, "kept": False, "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
-    tmp.replace(path)
+    _write(path, {"run_id": run_id, "pid": os.getpid(), "prefix": prefix, "mongo_uri": mongo_uri, "vhost": vhost,
+                  "suite": amqp_uri is not None, "amqp_uri": amqp_uri, "kept": False,
+                  "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     return path
 
 
 def keep(path: Path) -> None:
     """`--keep-data`: what the record names is wanted; no later run cleans it."""
-    record = json.loads(path.read_text(encoding="utf-8"))
-    record["kept"] = True
-    path.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
+    _write(path, {**json.loads(path.read_text(encoding="utf-8")), "kept": True})
+
+
+def _write(path: Path, record: dict) -> None:
+    """Whole or not at all (a run killed while writing leaves the record before, never half of one)."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(path)
 
 
 def release(path: Path) -> None:
@@ -82,42 +87,18 @@ def abandoned(directory: Path | None = None, alive: Callable[[int], bool] = benc
     return out
 
 
-def environ(pid: int) -> dict[str, str]:
-    """The environment a process started with (/proc; empty when it is gone or not readable)."""
-    try:
-        raw = Path(f"/proc/{pid}/environ").read_bytes()
-    except OSError:
-        return {}
-    return dict(item.split("=", 1) for item in raw.decode(errors="replace").split("\0") if "=" in item)
-
-
-def suite_processes(prefix: str) -> list[int]:
-    """`nameko run` processes whose DB_PREFIX is `prefix` (a suite a bench started gives each its run's prefix)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            args = [a for a in (entry / "cmdline").read_bytes().split(b"\0") if a]
-        except OSError:
-            continue
-        if b"nameko" in b" ".join(args) and b"run" in args and environ(int(entry.name)).get("DB_PREFIX") == prefix:
-            found.append(int(entry.name))
-    return found
-
-
 def stop(pids: Iterable[int], wait: float = 10.0) -> None:
     """SIGTERM, then SIGKILL for those still running after `wait` seconds."""
     pids = list(pids)
     for pid in pids:
-        with _gone():
+        with contextlib.suppress(ProcessLookupError):  # (ended meanwhile)
             os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + wait
     while pids and time.monotonic() < deadline:
         pids = [pid for pid in pids if Path(f"/proc/{pid}").exists() and not _zombie(pid)]
         time.sleep(0.2)
     for pid in pids:
-        with _gone():
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
 
 
@@ -128,22 +109,13 @@ def _zombie(pid: int) -> bool:
         return True
 
 
-class _gone:
-    """Ignore a process that ended meanwhile."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind, *_) -> bool:
-        return kind is not None and issubclass(kind, ProcessLookupError)
-
-
 def clean(mongo_uri: str, drop: Callable[[str], Any], delete_vhost: Callable[[str], Any] | None,
           directory: Path | None = None, alive: Callable[[int], bool] = bench_alive,
-          processes: Callable[[str], list[int]] = suite_processes) -> list[str]:
+          processes: Callable[[dict], list[int]] | None = None) -> list[str]:
     """Clean what the abandoned runs on this database server left (`drop(prefix)` drops the databases whose names
-    start with it; `delete_vhost(name)`, None without the management API: a record with a vhost then stays). One
-    line per run cleaned or left, for the log."""
+    start with it; `delete_vhost(name)`, None without the management API: a record with a vhost then stays;
+    `processes(record)` finds the service processes of a run that started its suite, None where the caller cannot:
+    such a record stays). One line per run cleaned or left, for the log."""
     lines = []
     for path, record in abandoned(directory, alive):
         if record.get("mongo_uri") != mongo_uri:
@@ -152,9 +124,12 @@ def clean(mongo_uri: str, drop: Callable[[str], Any], delete_vhost: Callable[[st
         if not isinstance(prefix, str) or not prefix.startswith("zhifa_") or len(prefix) <= len("zhifa_"):
             lines.append(f"left {path.name}: its prefix {prefix!r} is not a bench run's")
             continue
+        if record.get("suite") and processes is None:
+            lines.append(f"left {path.name}: its suite's processes are found by `make bench`")
+            continue
         try:
             if record.get("suite"):
-                stop(processes(prefix))
+                stop(processes(record))
             drop(prefix)
             if vhost:
                 if delete_vhost is None:

@@ -12,6 +12,7 @@ import pytest
 from services.simulator import bench_leftovers as leftovers
 
 SERVER = "mongodb://127.0.0.1:27017/"
+AMQP = "amqp://guest:guest@127.0.0.1:5672/zhifa-bench-abc123"
 
 
 class Calls:
@@ -26,8 +27,8 @@ class Calls:
     def delete_vhost(self, vhost: str) -> None:
         self.vhosts.append(vhost)
 
-    def processes(self, prefix: str) -> list[int]:
-        self.stopped_prefixes.append(prefix)
+    def processes(self, record: dict) -> list[int]:
+        self.stopped_prefixes.append(record["prefix"])
         return []
 
 
@@ -37,7 +38,7 @@ def gone(_pid: int) -> bool:
 
 def test_a_run_records_itself_and_removes_the_record_after_its_cleanup(tmp_path):
     path = leftovers.register("abc123", prefix="zhifa_benchabc123_", mongo_uri=SERVER, vhost="zhifa-bench-abc123",
-                              suite=True, directory=tmp_path)
+                              amqp_uri=AMQP, directory=tmp_path)
     record = json.loads(path.read_text())
     assert record["pid"] > 0 and record["prefix"] == "zhifa_benchabc123_" and record["vhost"] == "zhifa-bench-abc123"
     assert record["suite"] is True and record["kept"] is False and record["mongo_uri"] == SERVER
@@ -60,7 +61,7 @@ def test_only_records_of_runs_that_are_gone_and_not_kept_are_abandoned(tmp_path)
 
 
 def test_cleaning_stops_the_suite_drops_its_databases_deletes_its_vhost_and_removes_the_record(tmp_path):
-    leftovers.register("r1", prefix="zhifa_benchr1_", mongo_uri=SERVER, vhost="zhifa-bench-r1", suite=True,
+    leftovers.register("r1", prefix="zhifa_benchr1_", mongo_uri=SERVER, vhost="zhifa-bench-r1", amqp_uri=AMQP,
                        directory=tmp_path)
     leftovers.register("r2", prefix="zhifa_bench_raw_r2", mongo_uri=SERVER, directory=tmp_path)  # a running suite's
     calls = Calls()
@@ -115,3 +116,10 @@ def test_the_records_directory_follows_bench_runs_dir(tmp_path, monkeypatch, pre
     monkeypatch.setenv("BENCH_RUNS_DIR", str(tmp_path / "runs"))
     path = leftovers.register("r9", prefix=prefix, mongo_uri=SERVER)
     assert path.parent == tmp_path / "runs" and json.loads(path.read_text())["prefix"] == prefix
+
+
+def test_a_suites_record_stays_for_a_caller_that_cannot_find_its_processes(tmp_path):
+    suite = leftovers.register("s1", prefix="zhifa_benchs1_", mongo_uri=SERVER, amqp_uri=AMQP, directory=tmp_path)
+    calls = Calls()
+    lines = leftovers.clean(SERVER, calls.drop, calls.delete_vhost, tmp_path, alive=gone)  # (bench_db: no processes)
+    assert suite.exists() and calls.dropped == [] and lines == ["left s1.json: its suite's processes are found by `make bench`"]
