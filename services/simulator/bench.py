@@ -366,11 +366,19 @@ def _environ(pid: int) -> dict[str, str]:
 
 
 def find_service_processes(amqp_uri: str, prefix: str) -> dict[str, int]:
-    """`nameko run` processes of this suite: service by command line, suite by environment (one per service)."""
-    return dict(service_processes(amqp_uri, prefix))
+    """`nameko run` processes of this suite by process key, as a suite the bench starts names them (`penalty`,
+    `penalty#2`, …, numbered by pid): service by command line, suite by environment. (Until 2026-12-06 one per
+    service: a running suite's second penalty process went unmeasured.)"""
+    found: dict[str, int] = {}
+    for name, pid in sorted(suite_process_pids(amqp_uri, prefix), key=lambda item: item[1]):
+        index = 0
+        while replica_key(name, index) in found:
+            index += 1
+        found[replica_key(name, index)] = pid
+    return found
 
 
-def service_processes(amqp_uri: str, prefix: str) -> Iterator[tuple[str, int]]:
+def suite_process_pids(amqp_uri: str, prefix: str) -> Iterator[tuple[str, int]]:
     """Every `nameko run` process of this suite, replicas included: (service, pid)."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -2036,7 +2044,7 @@ def main(argv: list[str] | None = None) -> int:
     # what earlier runs killed before their cleanup left on this server (services/simulator/bench_leftovers.py)
     for line in bench_leftovers.clean(
             mongo_uri, lambda p: drop_databases(mongo_uri, p), broker.delete_vhost_if_any if broker is not None else None,
-            processes=lambda record: [pid for _, pid in service_processes(record["amqp_uri"], record["prefix"])]):
+            processes=lambda record: [pid for _, pid in suite_process_pids(record["amqp_uri"], record["prefix"])]):
         log(f"leftovers: {line}")
     if use_running:
         prefix = os.environ.get("DB_PREFIX", "zhifa_")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pymongo
 
-from services.simulator.bench import find_service_processes, service_processes
+from services.simulator.bench import find_service_processes, suite_process_pids
 from tests.helpers import bench_env, run_bench
 
 
@@ -73,7 +73,7 @@ def test_sigterm_stops_the_suite_the_bench_started(zhifa_config, tmp_path):
     finally:
         if bench.poll() is None:
             bench.kill()
-        for _, pid in service_processes(zhifa_config["AMQP_URI"], prefix) if prefix else []:  # (replicas too)
+        for _, pid in suite_process_pids(zhifa_config["AMQP_URI"], prefix) if prefix else []:  # (replicas too)
             try:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
@@ -112,7 +112,7 @@ def test_what_a_bench_killed_with_sigkill_left_is_cleaned_by_the_next_run(zhifa_
         client.close()
         if first.poll() is None:
             first.kill()
-        for _, pid in service_processes(zhifa_config["AMQP_URI"], prefix) if prefix else []:  # (replicas too)
+        for _, pid in suite_process_pids(zhifa_config["AMQP_URI"], prefix) if prefix else []:  # (replicas too)
             try:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
