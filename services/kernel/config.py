@@ -42,7 +42,7 @@ DEFAULTS: dict[str, Any] = {
     "STATUS_RPC_TIMEOUT": 3,
     "BATCH_MAX": 600,
     "BATCH_WAIT_MS": 5,
-    "BATCH_CONCURRENCY": 8,
+    "BATCH_CONCURRENCY": 64,  # a batch's aggregates decided at once: their saves go in fewer bulks (docs/benchmark.md, forty-eighth session)
     "BATCH_WORKERS": 2,
     "BATCH_BACKLOG_SHARE": 0.5,  # a batch worker beside a running one starts only for this share of a full batch waiting (kernel/messaging.py)
     "BATCH_BACKLOG_WAIT_MS": 500,  # … or once the running batch has taken this long
@@ -52,7 +52,7 @@ DEFAULTS: dict[str, Any] = {
     "PROCESS_MEMO_MB": 16,  # what a process remembers across units of work, all its memos together (kernel/process_memo.py)
     "PROJECTION_CHANGE_SLOTS": 128,
     "PROJECTION_LOG_REUSE_MS": 50,  # a unit of work starts from the projection log as read this recently in its process (kernel/projection_cache.py)
-    "CASE_LIST_LAG_MS": 500,  # penalty's fact batches leave the case list's syncs to one per process per this long; 0 = at each batch's end (penalty/store.py)
+    "CASE_LIST_LAG_MS": 2000,  # penalty's fact batches leave the case list's syncs to one per process per this long; 0 = at each batch's end (penalty/store.py)
     "PARTITIONS": "penalty=2",  # processes a partitioned service runs as, each owning its aggregates (kernel/partitions.py)
     "PARTITION": "",  # this process's partition; unset: every partition (kernel/partitions.py)
     "LOG_LEVEL": "INFO",
