@@ -78,6 +78,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from services.simulator import bench_leftovers
+from services.simulator.procfs import cmdline, environ
 from services.simulator.bench_db import at_least_one, integer_at_least
 from services.simulator.bench_verdicts import Targets, all_met, bracketed_pairs, is_clean
 from services.simulator.bench_verdicts import judge as judge_verdicts
@@ -185,7 +186,7 @@ def database_server(mongo_uri: str) -> dict:
         client.close()
     if out.get("ferretdb"):
         for candidate in (local_server_pid(mongo_uri, 27017), pid):
-            args = _cmdline(candidate) if candidate else []
+            args = cmdline(candidate) if candidate else []
             handler = next((a.split("=", 1)[1] for a in args if a.startswith("--handler=")), None)
             if handler:
                 out["backend"] = handler
@@ -194,13 +195,6 @@ def database_server(mongo_uri: str) -> dict:
         else:
             out["backend"] = "unknown (FerretDB not local)"
     return out
-
-
-def _cmdline(pid: int) -> list[str]:
-    try:
-        return [a.decode(errors="replace") for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if a]
-    except OSError:
-        return []
 
 
 def cpu_by_process() -> dict[int, tuple[str, float]]:
@@ -220,7 +214,7 @@ def cpu_by_process() -> dict[int, tuple[str, float]]:
             used = (int(fields[11]) + int(fields[12])) / tick
         except (IndexError, ValueError):
             continue
-        args = _cmdline(int(entry.name))
+        args = cmdline(int(entry.name))
         name = " ".join(args)[:120] if args else head.split("(", 1)[-1]
         out[int(entry.name)] = (name, used)
     return out
@@ -272,12 +266,9 @@ class Broker:
                    {"configure": ".*", "write": ".*", "read": ".*"})
 
     def delete_vhost(self, vhost: str) -> None:
-        self._call("DELETE", f"/api/vhosts/{urllib.parse.quote(vhost, safe='')}")
-
-    def delete_vhost_if_any(self, vhost: str) -> None:
-        """`delete_vhost`, a vhost that is gone already being no error."""
+        """Delete `vhost`; one that is gone already is no error (a cleanup may find it deleted)."""
         try:
-            self.delete_vhost(vhost)
+            self._call("DELETE", f"/api/vhosts/{urllib.parse.quote(vhost, safe='')}")
         except urllib.error.HTTPError as exc:
             if exc.code != 404:
                 raise
@@ -357,14 +348,6 @@ def with_vhost(amqp_uri: str, vhost: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, parts.netloc, "/" + urllib.parse.quote(vhost, safe=""), "", ""))
 
 
-def _environ(pid: int) -> dict[str, str]:
-    try:
-        raw = Path(f"/proc/{pid}/environ").read_bytes()
-    except OSError:
-        return {}
-    return dict(item.split("=", 1) for item in raw.decode(errors="replace").split("\0") if "=" in item)
-
-
 def find_service_processes(amqp_uri: str, prefix: str) -> dict[str, int]:
     """`nameko run` processes of this suite by process key, as a suite the bench starts names them (`penalty`,
     `penalty#2`, …, numbered by pid): service by command line, suite by environment. (Until 2026-12-06 one per
@@ -383,16 +366,12 @@ def suite_process_pids(amqp_uri: str, prefix: str) -> Iterator[tuple[str, int]]:
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        try:
-            cmd = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        args = [a.decode(errors="replace") for a in cmd if a]
+        args = cmdline(int(entry.name))
         if "nameko" not in " ".join(args) or "run" not in args:
             continue
         target = next((a for a in args if a.startswith("services.") and ":" in a), "")
         name = target.split(".")[1] if target.count(".") >= 2 else ""
-        env = _environ(int(entry.name))
+        env = environ(int(entry.name))
         if name and env.get("AMQP_URI", DEFAULT_AMQP_URI) == amqp_uri and env.get("DB_PREFIX", "zhifa_") == prefix:
             yield name, int(entry.name)
 
@@ -641,7 +620,7 @@ def _holder(inodes: set[str]) -> int | None:
 def postgres_postmaster(ferretdb_pid: int) -> int | None:
     """The local PostgreSQL postmaster behind FerretDB's `--postgresql-url` (a unix socket directory
     given as `host=`: its `.s.PGSQL.<port>.lock` names the postmaster), else None."""
-    url = next((a.split("=", 1)[1] for a in _cmdline(ferretdb_pid) if a.startswith("--postgresql-url=")), None)
+    url = next((a.split("=", 1)[1] for a in cmdline(ferretdb_pid) if a.startswith("--postgresql-url=")), None)
     if not url:
         return None
     query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
@@ -2043,7 +2022,7 @@ def main(argv: list[str] | None = None) -> int:
     broker, vhost = (Broker(mgmt) if mgmt else None), None
     # what earlier runs killed before their cleanup left on this server (services/simulator/bench_leftovers.py)
     for line in bench_leftovers.clean(
-            mongo_uri, lambda p: drop_databases(mongo_uri, p), broker.delete_vhost_if_any if broker is not None else None,
+            mongo_uri, lambda p: drop_databases(mongo_uri, p), broker.delete_vhost if broker is not None else None,
             processes=lambda record: [pid for _, pid in suite_process_pids(record["amqp_uri"], record["prefix"])]):
         log(f"leftovers: {line}")
     if use_running:

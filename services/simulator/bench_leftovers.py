@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from services.simulator.procfs import cmdline
+
 ROOT = Path(__file__).resolve().parents[2]
 MARK = "services.simulator.bench"  # (bench and bench_db: `python -m services.simulator.bench…`)
 
@@ -65,11 +67,7 @@ def release(path: Path) -> None:
 
 def bench_alive(pid: int) -> bool:
     """Whether `pid` is still a bench (a pid the system gave to another program since is not)."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return False
-    return MARK in cmdline
+    return MARK in " ".join(cmdline(pid))
 
 
 def abandoned(directory: Path | None = None, alive: Callable[[int], bool] = bench_alive) -> list[tuple[Path, dict]]:

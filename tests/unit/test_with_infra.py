@@ -10,6 +10,7 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -35,10 +36,11 @@ def stage(tmp_path):
     log.touch()
     procs: list[subprocess.Popen] = []
 
-    def call(*options: str, starts: str = "", gate: str = "go") -> subprocess.Popen:
+    def call(*options: str, starts: str = "", gate: str = "go", command: str | None = None) -> subprocess.Popen:
+        """with-infra.sh running `command` (default: wait until the file `gate` exists)."""
         env = {**os.environ, "ZHIFA_INFRA_SH": str(infra), "ZHIFA_BOOTSTRAP_SH": "true",
                "STUB_LOG": str(log), "STUB_STARTS": starts, "CI": ""}
-        command = f'while [ ! -e "{tmp_path / gate}" ]; do sleep 0.02; done'
+        command = command or f'while [ ! -e "{tmp_path / gate}" ]; do sleep 0.02; done'
         proc = subprocess.Popen(["bash", str(SCRIPT), profile, *options, "--", "bash", "-c", command],
                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         procs.append(proc)
@@ -57,9 +59,8 @@ def stage(tmp_path):
         (tmp_path / gate).touch()
         return proc.wait(10)
 
-    yield type("Stage", (), {"call": staticmethod(call), "lines": staticmethod(lines),
-                             "wait_for": staticmethod(wait_for), "release": staticmethod(release),
-                             "profile": profile, "users": ROOT / ".run" / profile / "users"})
+    yield SimpleNamespace(call=call, lines=lines, wait_for=wait_for, release=release, profile=profile,
+                          users=ROOT / ".run" / profile / "users")
     for proc in procs:
         if proc.poll() is None:
             proc.kill()
@@ -121,12 +122,8 @@ def test_a_call_that_died_does_not_hold_the_servers_up(stage):
     assert not (stage.users / str(dead.pid)).exists()
 
 
-def test_the_exit_code_is_the_commands(stage, tmp_path):
-    env = {**os.environ, "ZHIFA_INFRA_SH": str(tmp_path / "infra.sh"), "ZHIFA_BOOTSTRAP_SH": "true",
-           "STUB_LOG": str(tmp_path / "calls.log"), "STUB_STARTS": "ferretdb", "CI": ""}
-    done = subprocess.run(["bash", str(SCRIPT), stage.profile, "--", "bash", "-c", "exit 3"], env=env,
-                          capture_output=True, text=True, timeout=10)
-    assert done.returncode == 3
+def test_the_exit_code_is_the_commands(stage):
+    assert stage.call(starts="ferretdb", command="exit 3").wait(10) == 3
     assert _downs(stage.lines()) == [f"down {stage.profile} ferretdb"]
 
 
