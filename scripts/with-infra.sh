@@ -57,12 +57,16 @@ others() {
     return $found
 }
 
+# the lock on fd 9 that registering, deciding and stopping hold (util-linux's flock; as in bootstrap.sh, a
+# system without it runs unlocked)
+lock() { if command -v flock >/dev/null; then flock 9; fi; }
+
 ZHIFA_INFRA_STARTED=""
 cleanup() {
     local rc=$? stop=""
     trap - EXIT INT TERM HUP
     {
-        flock 9
+        lock
         rm -f "$USERS/$$"
         [[ $KEEP == 0 ]] && stop="$ZHIFA_INFRA_STARTED"
         if others; then
@@ -87,7 +91,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
 
-{ flock 9; : > "$USERS/$$"; } 9>"$USERS/.lock"   # (before `up`: a call ending meanwhile sees this one)
+{ lock; : > "$USERS/$$"; } 9>"$USERS/.lock"   # (before `up`: a call ending meanwhile sees this one)
 exports="$("$INFRA" up "$PROFILE")"
 eval "$exports"
 
