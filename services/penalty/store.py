@@ -912,6 +912,14 @@ LAG_RETRY_SECONDS = 5.0  # the longest wait before a lagged sync that failed is 
 _lagged: dict[tuple[str, str], dict] = {}  # the syncs waiting for the next lagged sync: key -> entry
 _intents: dict[str, tuple[Database, list[str]]] = {}  # database name -> (database, the intents they cover)
 _lag_timer: list = [None]  # the green thread of the next lagged sync (None: none pending)
+_lag_running: Any = None  # held while a lagged sync runs (made at first use, after eventlet's patch: a green lock)
+
+
+def _lag_lock() -> Any:
+    global _lag_running
+    if _lag_running is None:
+        _lag_running = threading.Lock()
+    return _lag_running
 
 
 def may_lag(writes: Any) -> None:
@@ -945,7 +953,12 @@ def _lagged_sync_within(lag: float) -> None:
     if _lag_timer[0] is None:
         import eventlet
 
-        _lag_timer[0] = eventlet.spawn_after(lag, _lagged_sync, lag)
+        _lag_timer[0] = eventlet.spawn_after(lag, _timed_lagged_sync, lag)
+
+
+def _timed_lagged_sync(lag: float) -> None:
+    with _lag_lock():  # (`settle_lagged` waits for it: a stopping service's client closes only after)
+        _lagged_sync(lag)
 
 
 def _lagged_sync(lag: float, retry: bool = True) -> None:
@@ -978,13 +991,16 @@ def _lagged_sync(lag: float, retry: bool = True) -> None:
 
 def settle_lagged(db: Database | None = None) -> None:
     """Carry out the queued syncs now, once — of every database, `db` (a stopping service's, before its client
-    closes: kernel/mongo.py `before_close`) among them; tests."""
+    closes: kernel/mongo.py `before_close`) among them; tests. A lagged sync already running is waited for
+    first: one cut off by the client closing under it would leave the cases it had claimed leased (until
+    LEASE_SECONDS), and the next sync of any of them waiting for that lease."""
     timer = _lag_timer[0]
     if timer is not None:
-        timer.cancel()  # (one already running goes on; `_flush_lock` keeps the two apart)
+        timer.cancel()  # (one already running goes on: waited for below)
         _lag_timer[0] = None
-    if _lagged or _intents:
-        _lagged_sync(0.0, retry=False)
+    with _lag_lock():
+        if _lagged or _intents:
+            _lagged_sync(0.0, retry=False)
 
 
 def _finish_intent(db: Database, token: str, batch: dict) -> None:

@@ -443,3 +443,28 @@ def test_a_lagged_sync_that_fails_is_queued_again_and_its_intents_stay_until_it_
         time.sleep(0.05)
     assert calls[1:] == [4] and intents(db) == []
     assert_exact(db, {"f0": key_of(moved), **{d["_id"]: key_of(d) for d in docs[1:]}})
+
+
+def test_settling_waits_for_a_lagged_sync_already_running_so_a_stopping_service_closes_its_client_after_it(
+        db, lag, monkeypatch):
+    # (found by CI: a service stopping while its lagged sync ran closed the client under it; the cases that
+    # sync had claimed stayed leased for LEASE_SECONDS and the next load's sync of them gave up waiting)
+    docs = [case_doc(f"s{i}", 1, DEPTS[0], "filed", False) for i in range(4)]
+    real, began, ended = store.sync_cases, [], []
+
+    def slow(entries):
+        began.append(time.monotonic())
+        time.sleep(0.5)  # (the lagged sync's green thread, part-way through its commands)
+        real(entries)
+        ended.append(time.monotonic())
+
+    monkeypatch.setattr(store, "sync_cases", slow)
+    lagged_unit(db, [(d, None) for d in docs])
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not began:
+        time.sleep(0.01)
+    assert began and not ended  # the lagged sync is running
+    store.settle_lagged(db)  # what `before_close` calls
+    assert ended and time.monotonic() >= ended[0]  # it returned only after the running sync was done
+    assert intents(db) == [] and store.lists(db).case_list_at.count_documents({"lease": {"$ne": None}}) == 0
+    assert_exact(db, {d["_id"]: key_of(d) for d in docs})
