@@ -76,7 +76,9 @@ cleanup() {
             fi
             stop=""
         elif [[ -f "$USERS/stop" ]]; then
-            [[ $KEEP == 0 ]] && stop="$stop $(tr '\n' ' ' < "$USERS/stop")"
+            # (only the names infra.sh starts: a damaged word, or a `*`, neither reaches `down` — which
+            # refuses a list with an unknown name — nor keeps the rest of the servers up)
+            [[ $KEEP == 0 ]] && stop="$stop $(tr -s '[:space:]' '\n' < "$USERS/stop" | { grep -axE 'rabbitmq|ferretdb|postgresql' || true; } | tr '\n' ' ')"
             rm -f "$USERS/stop"
         fi
         if [[ -n "${stop// /}" ]]; then  # (under the lock: a call starting meanwhile waits, then starts them again)

@@ -138,3 +138,14 @@ def test_a_pid_now_running_another_program_does_not_hold_the_servers_up(stage):
     finally:
         other.kill()
         other.wait(5)
+
+
+def test_a_damaged_stop_list_stops_the_servers_it_names_and_ignores_the_rest(stage):
+    stage.users.mkdir(parents=True, exist_ok=True)
+    # (a partial write, an editor's stray text, a glob: infra.sh refuses a list with an unknown name,
+    # which left every server up)
+    (stage.users / "stop").write_text("rabbitmq ferretd\x00b\n* ../x postgresql;rm\nferretdbx\n")
+    proc = stage.call(starts="")
+    assert stage.release("go", proc) == 0
+    assert _downs(stage.lines()) == [f"down {stage.profile} rabbitmq"]
+    assert not (stage.users / "stop").exists()
