@@ -96,6 +96,7 @@ NO_FINDINGS = frozenset(name for name, kind in KINDS.items() if kind.findings is
 PENALTY_PAGE = 500
 OPEN_MONTHS_EVERY = 300
 REPAIR_COUNTS_EVERY = 120
+_COUNTS_SEEN: dict[str, dict] = {}  # database name -> the counters' last recount (`repair_counts`)
 CLOSED_STAGES = ("closed", "archived")
 RPC_TIMEOUT = 20
 
@@ -178,8 +179,11 @@ class CoordinationService(EventSourcedService):
 
     @timer(interval=REPAIR_COUNTS_EVERY)
     def repair_counts(self):
-        """Entries saved but not counted (a stop between the two writes) are counted now."""
+        """Entries saved but not counted (a stop between the two writes) are counted now; then the counters
+        that differ from a recount and read the same as at the last round are set to it (a stop between a
+        count's move and its increments: store.reconcile_counters)."""
         store.repair_counts(self.db, ib.counter_key)
+        _COUNTS_SEEN[self.db.name], _ = store.reconcile_counters(self.db, _COUNTS_SEEN.get(self.db.name))
 
     # ---- helpers --------------------------------------------------------------------------------------
     def _command(self, aggregate: str, agg_id: str, decide: Callable, dept: str, summary=None) -> dict:

@@ -6,9 +6,9 @@ the one it is in now. Which counter an entry is in is remembered per entry (`inb
 with a compare-and-set on the entry's version, or for several entries saved at one moment with one
 read and one bulk of guarded updates), so a redelivered or repeated save changes nothing
 and an older save arriving late cannot move the count back. FerretDB v1 has no transactions: a
-crash between the move and the increment leaves one counter off by one until that entry is saved
-again (documented in docs/rules-coordination.md); a process stopped between saving an entry and
-counting it is repaired by `repair_counts` (the service runs it periodically).
+crash between the move and the increment leaves one counter off by one, set right by `reconcile_counters` (the service
+runs it periodically; docs/rules-coordination.md); a process stopped between saving an entry and
+counting it is repaired by `repair_counts` (run with it).
 """
 from __future__ import annotations
 
@@ -237,6 +237,53 @@ def repair_counts(db: Database, counter_key, limit: int = 100_000) -> int:
         if mine is None or mine["key"] != counter_id(key):
             moved += count(db, doc["_id"], doc["version"], key, fresh=True)
     return moved
+
+
+# A stop between moving an entry's count (`inbox_counted`) and its counters' increments leaves a counter off
+# by one; nothing else would ever find it. Every count is where its `inbox_counted` document says, so the
+# counters are reconciled against a recount of those documents. A writer beside it moves a count in two
+# writes a moment apart, so a difference seen once may be a move in flight: a counter is set only when the
+# recount and the counter read the same at two observations at least a timer's interval apart (`before`) —
+# nothing moved in or out meanwhile and the difference stayed —, guarded by the value it read (a move landing
+# at that moment, or another process's reconciliation, makes the guard fail: the next round looks again).
+
+def recount(db: Database) -> dict[str, tuple[int, int | None]]:
+    """Per counter: (the entries `inbox_counted` puts there, the counter's `n` — None: no counter document)."""
+    truth: dict[str, int] = {}
+    for doc in db.inbox_counted.find({}, {"key": 1}):
+        truth[doc["key"]] = truth.get(doc["key"], 0) + 1
+    held = {doc["_id"]: int(doc.get("n") or 0) for doc in db.inbox_counters.find({}, {"n": 1})}
+    return {cid: (truth.get(cid, 0), held.get(cid)) for cid in truth.keys() | held.keys()}
+
+
+def reconcile_counters(db: Database, before: dict[str, tuple[int, int | None]] | None) -> tuple[dict, list[dict]]:
+    """Set the counters that differ from the recount and read the same as at the observation `before` (a
+    `recount` at least a move's moment earlier; None: observe only). The observation made now, and what was
+    set: [{counter, was, now}]."""
+    seen = recount(db)
+    fixed: list[dict] = []
+    for cid, (truth, n) in sorted(seen.items()):
+        if truth == (n or 0) or before is None or before.get(cid) != (truth, n):
+            continue
+        try:
+            if n is None:  # (an entry's first count whose `+1` never landed: the counter made with its fields)
+                fields = counter_key(cid)
+                if fields is None:
+                    continue
+                done = db.inbox_counters.update_one(
+                    {"_id": cid, "n": {"$exists": False}},
+                    {"$inc": {"n": truth}, "$setOnInsert": {f: fields[f] for f in COUNTER_FIELDS}}, upsert=True)
+                landed = done.upserted_id is not None or done.modified_count == 1
+            else:
+                landed = db.inbox_counters.update_one({"_id": cid, "n": n}, {"$inc": {"n": truth - n}}).modified_count == 1
+        except DuplicateKeyError:  # (made meanwhile by a move: looked at again next round)
+            continue
+        if landed:
+            fixed.append({"counter": cid, "was": n or 0, "now": truth})
+            seen[cid] = (truth, truth)
+    if fixed:
+        log.warning("inbox counters set to their recount (a stop between a move and its increments): %s", fixed)
+    return seen, fixed
 
 
 def counters(db: Database, dept: str | None = None) -> dict:

@@ -212,6 +212,74 @@ def test_a_new_entry_moved_by_another_process_before_its_failed_bulk_is_resolved
     assert db.inbox_counters.find_one({"_id": store.counter_id(KEY)})["state"] == "new"  # (made with its fields)
 
 
+def test_a_counter_a_stop_left_off_by_one_is_set_to_the_recount_once_it_reads_the_same_twice(db):
+    """A stop between an entry's move (`inbox_counted`) and its increments: nothing moves the counters back,
+    and `repair_counts` (entries never counted) does not see it. `reconcile_counters` recounts where every
+    entry is counted and sets a counter only when the recount and the counter read the same at two rounds
+    (a move in flight shows a difference once)."""
+    moved = {**KEY, "state": "resolved"}
+    for n in range(3):
+        assert store.count(db, f"e{n}", 1, KEY) is True
+    # the process stopped after moving e0's count to `moved`, before the -1 / +1
+    db.inbox_counted.update_one({"_id": "e0"}, {"$set": {"key": store.counter_id(moved), "version": 2}})
+    assert totals(db) == {store.counter_id(KEY): 3}
+    seen, fixed = store.reconcile_counters(db, None)  # one look: it may be a move about to land
+    assert fixed == [] and totals(db) == {store.counter_id(KEY): 3}
+    assert seen == {store.counter_id(KEY): (2, 3), store.counter_id(moved): (1, None)}
+    seen, fixed = store.reconcile_counters(db, seen)
+    assert totals(db) == {store.counter_id(KEY): 2, store.counter_id(moved): 1}
+    assert sorted((f["counter"], f["was"], f["now"]) for f in fixed) == \
+        [(store.counter_id(KEY), 3, 2), (store.counter_id(moved), 0, 1)]
+    assert db.inbox_counters.find_one({"_id": store.counter_id(moved)})["state"] == "resolved"  # (made with its fields)
+    assert store.counters(db)["by_state"] == {"new": 2, "resolved": 1}
+    assert store.reconcile_counters(db, seen)[1] == []  # right now: nothing more
+
+
+def test_a_difference_that_moves_between_rounds_is_left_for_the_next(db):
+    for n in range(2):
+        assert store.count(db, f"e{n}", 1, KEY) is True
+    db.inbox_counters.update_one({"_id": store.counter_id(KEY)}, {"$inc": {"n": 1}})  # off by one
+    seen, _ = store.reconcile_counters(db, None)
+    assert store.count(db, "e2", 1, KEY) is True  # a move lands between the rounds: the counter reads 4 now
+    seen, fixed = store.reconcile_counters(db, seen)
+    assert fixed == [] and totals(db) == {store.counter_id(KEY): 4}
+    seen, fixed = store.reconcile_counters(db, seen)  # the same twice: set
+    assert [(f["was"], f["now"]) for f in fixed] == [(4, 3)] and totals(db) == {store.counter_id(KEY): 3}
+
+
+def test_the_service_s_repair_timer_reconciles_across_its_rounds(db):
+    from types import SimpleNamespace
+
+    from services.coordination import service as coordination
+
+    for n in range(2):
+        assert store.count(db, f"e{n}", 1, KEY) is True
+    db.inbox_counters.delete_one({"_id": store.counter_id(KEY)})  # both increments lost
+    coordination._COUNTS_SEEN.pop(db.name, None)
+    worker = SimpleNamespace(db=db)
+    CoordinationService.repair_counts(worker)  # (its first round in this process only looks)
+    assert totals(db) == {}
+    CoordinationService.repair_counts(worker)
+    assert totals(db) == {store.counter_id(KEY): 2}
+    coordination._COUNTS_SEEN.pop(db.name, None)
+
+
+def test_the_operators_command_reports_and_sets_a_counter_left_off(db, servers, monkeypatch, capsys):
+    from services.coordination import counters
+
+    monkeypatch.setenv("MONGO_URI", servers["MONGO_URI"])
+    monkeypatch.setenv("DB_PREFIX", db.name[:-len("coordination")])
+    for n in range(3):
+        assert store.count(db, f"e{n}", 1, KEY) is True
+    db.inbox_counters.update_one({"_id": store.counter_id(KEY)}, {"$inc": {"n": -1}})
+    assert counters.main(["check"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["wrong"] == {store.counter_id(KEY): {"counter": 2, "recount": 3}} and out["set"] == []
+    assert counters.main(["check", "--fix", "--settle", "0.2"]) == 0
+    assert json.loads(capsys.readouterr().out)["set"] == [{"counter": store.counter_id(KEY), "was": 2, "now": 3}]
+    assert totals(db) == {store.counter_id(KEY): 3} and counters.main(["check"]) == 0
+
+
 def test_finding_handlers_take_batches():
     handlers = [ep for name in dir(CoordinationService) if name.endswith("_findings") and name.startswith("handle_")
                 for ep in getattr(getattr(CoordinationService, name), "nameko_entrypoints", ())]
