@@ -179,11 +179,13 @@ class CoordinationService(EventSourcedService):
 
     @timer(interval=REPAIR_COUNTS_EVERY)
     def repair_counts(self):
-        """Entries saved but not counted (a stop between the two writes) are counted now; then the counters
+        """Entries saved but not counted (a stop between the two writes) are counted now (every entry compared in
+        this process's first round, afterwards those saved since they were counted); then the counters
         that differ from a recount and read the same as at the last round are set to it (a stop between a
         count's move and its increments: store.reconcile_counters)."""
-        store.repair_counts(self.db, ib.counter_key)
-        _COUNTS_SEEN[self.db.name], _ = store.reconcile_counters(self.db, _COUNTS_SEEN.get(self.db.name))
+        before = _COUNTS_SEEN.get(self.db.name)  # (None: this process's first round — every entry compared)
+        store.repair_counts(self.db, ib.counter_key, full=before is None)
+        _COUNTS_SEEN[self.db.name], _ = store.reconcile_counters(self.db, before)
 
     # ---- helpers --------------------------------------------------------------------------------------
     def _command(self, aggregate: str, agg_id: str, decide: Callable, dept: str, summary=None) -> dict:

@@ -247,6 +247,37 @@ def test_a_difference_that_moves_between_rounds_is_left_for_the_next(db):
     assert [(f["was"], f["now"]) for f in fixed] == [(4, 3)] and totals(db) == {store.counter_id(KEY): 3}
 
 
+def _entry(db, entry_id: str, version: int, **snapshot) -> dict:
+    """An inbox entry as the service stores it (the fields the repair reads)."""
+    snap = {**KEY, "known": True, **snapshot}
+    db[store.INBOX].replace_one({"_id": entry_id}, {"_id": entry_id, "version": version, "snapshot": snap}, upsert=True)
+    return snap
+
+
+def test_the_repair_reads_whole_only_the_entries_saved_since_they_were_counted_except_in_a_first_round(
+        db, monkeypatch):
+    real, asked = store.by_id, []
+
+    def by_id(col, ids, projection=None):
+        if col.name == store.INBOX:
+            asked.append(sorted(ids))
+        return real(col, ids, projection)
+
+    monkeypatch.setattr(store, "by_id", by_id)
+    for n in range(3):
+        store.count(db, f"e{n}", 1, ib.counter_key(_entry(db, f"e{n}", 1)))
+    _entry(db, "e0", 2, state="resolved")  # saved again, the process stopped before counting it
+    _entry(db, "e1", 1, severity="serious")  # counted under a key its snapshot no longer maps to (new code)
+    _entry(db, "e3", 1)  # saved, never counted
+    assert store.repair_counts(db, ib.counter_key, full=False) == 2  # e0 and e3
+    assert asked == [["e0", "e3"]]  # (read whole: the others by their version alone)
+    assert totals(db) == {store.counter_id(KEY): 3, store.counter_id({**KEY, "state": "resolved"}): 1}
+    assert store.repair_counts(db, ib.counter_key, full=True) == 1  # a first round compares every entry: e1
+    assert totals(db) == {store.counter_id(KEY): 2, store.counter_id({**KEY, "state": "resolved"}): 1,
+                          store.counter_id({**KEY, "severity": "serious"}): 1}
+    assert store.repair_counts(db, ib.counter_key, full=False) == store.repair_counts(db, ib.counter_key) == 0
+
+
 def test_the_service_s_repair_timer_reconciles_across_its_rounds(db):
     from types import SimpleNamespace
 
