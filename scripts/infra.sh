@@ -47,9 +47,11 @@ shift 2
 COMPONENTS=("$@")
 ARGS_GIVEN=("$@")
 [[ ${#COMPONENTS[@]} -gt 0 ]] || COMPONENTS=(rabbitmq ferretdb)
+# shellcheck source=scripts/components.sh
+source "$(dirname "${BASH_SOURCE[0]}")/components.sh"
 for c in "${COMPONENTS[@]}"; do
-    [[ "$c" == rabbitmq || "$c" == ferretdb || "$c" == postgresql ]] \
-        || die "unknown component '$c' (rabbitmq|ferretdb|postgresql)"
+    [[ " ${ZHIFA_COMPONENTS[*]} " == *" $c "* && "$c" != *" "* ]] \
+        || die "unknown component '$c' ($(IFS='|'; echo "${ZHIFA_COMPONENTS[*]}"))"
 done
 wants() { local c; for c in "${COMPONENTS[@]}"; do [[ "$c" == "$1" ]] && return 0; done; return 1; }
 

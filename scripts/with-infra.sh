@@ -22,6 +22,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 INFRA="${ZHIFA_INFRA_SH:-$ROOT/scripts/infra.sh}"   # (tests put a stand-in here)
 BOOTSTRAP="${ZHIFA_BOOTSTRAP_SH:-$ROOT/scripts/bootstrap.sh}"
+# shellcheck source=scripts/components.sh
+source "$ROOT/scripts/components.sh"
 
 [[ $# -ge 1 ]] || { sed -n '2,10p' "$0" >&2; exit 2; }
 PROFILE="$1"; shift
@@ -76,9 +78,10 @@ cleanup() {
             fi
             stop=""
         elif [[ -f "$USERS/stop" ]]; then
-            # (only the names infra.sh starts: a damaged word, or a `*`, neither reaches `down` — which
-            # refuses a list with an unknown name — nor keeps the rest of the servers up)
-            [[ $KEEP == 0 ]] && stop="$stop $(tr -s '[:space:]' '\n' < "$USERS/stop" | { grep -axE 'rabbitmq|ferretdb|postgresql' || true; } | tr '\n' ' ')"
+            # (only the names infra.sh knows, scripts/components.sh: a damaged word, or a `*`, neither reaches
+            # `down` — which refuses a list with an unknown name — nor keeps the rest of the servers up)
+            [[ $KEEP == 0 ]] && stop="$stop $(tr -s '[:space:]' '\n' < "$USERS/stop" \
+                | { grep -axF -f <(printf '%s\n' "${ZHIFA_COMPONENTS[@]}") || true; } | tr '\n' ' ')"
             rm -f "$USERS/stop"
         fi
         if [[ -n "${stop// /}" ]]; then  # (under the lock: a call starting meanwhile waits, then starts them again)

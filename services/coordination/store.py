@@ -69,11 +69,17 @@ def _inc(cid: str, key: dict | None, delta: int) -> UpdateOne:
     """The write that moves counter `cid` by `delta`, creating it with its fields (`key`, else read from
     `cid`) when it does not exist yet: a `-1` can come first when another process counts the entry's
     first save at the same moment (`count`), and the `+1` that follows must meet it."""
+    update, creatable = _inc_update(cid, key, delta)
+    return UpdateOne({"_id": cid}, update, upsert=creatable)
+
+
+def _inc_update(cid: str, key: dict | None, delta: int) -> tuple[dict, bool]:
+    """`_inc`'s update, and whether it may create the counter (False: its fields cannot be told from `cid`)."""
     update: dict[str, Any] = {"$inc": {"n": delta}}
     fields = key if key is not None else counter_key(cid)
     if fields is not None:
         update["$setOnInsert"] = {f: fields[f] for f in COUNTER_FIELDS}
-    return UpdateOne({"_id": cid}, update, upsert=fields is not None)
+    return update, fields is not None
 
 
 _COUNTED: dict[tuple[str, str], tuple[int, str]] = {}  # (database, entry) -> (version, counter) counted here
@@ -284,12 +290,10 @@ def reconcile_counters(db: Database, before: dict[str, tuple[int, int | None]] |
             continue
         try:
             if n is None:  # (an entry's first count whose `+1` never landed: the counter made with its fields)
-                fields = counter_key(cid)
-                if fields is None:
+                update, creatable = _inc_update(cid, None, truth)
+                if not creatable:
                     continue
-                done = db.inbox_counters.update_one(
-                    {"_id": cid, "n": {"$exists": False}},
-                    {"$inc": {"n": truth}, "$setOnInsert": {f: fields[f] for f in COUNTER_FIELDS}}, upsert=True)
+                done = db.inbox_counters.update_one({"_id": cid, "n": {"$exists": False}}, update, upsert=True)
                 landed = done.upserted_id is not None or done.modified_count == 1
             else:
                 landed = db.inbox_counters.update_one({"_id": cid, "n": n}, {"$inc": {"n": truth - n}}).modified_count == 1

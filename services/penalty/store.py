@@ -912,14 +912,15 @@ LAG_RETRY_SECONDS = 5.0  # the longest wait before a lagged sync that failed is 
 _lagged: dict[tuple[str, str], dict] = {}  # the syncs waiting for the next lagged sync: key -> entry
 _intents: dict[str, tuple[Database, list[str]]] = {}  # database name -> (database, the intents they cover)
 _lag_timer: list = [None]  # the green thread of the next lagged sync (None: none pending)
-_lag_running: Any = None  # held while a lagged sync runs (made at first use, after eventlet's patch: a green lock)
+_locks: dict[str, Any] = {}  # this process's locks by name, made at first use (after eventlet's patch: green locks)
 
 
-def _lag_lock() -> Any:
-    global _lag_running
-    if _lag_running is None:
-        _lag_running = threading.Lock()
-    return _lag_running
+def _process_lock(name: str) -> Any:
+    """"lag": held while a lagged sync runs; "flush": one case list batch at a time."""
+    lock = _locks.get(name)
+    if lock is None:
+        lock = _locks[name] = threading.Lock()
+    return lock
 
 
 def may_lag(writes: Any) -> None:
@@ -957,7 +958,7 @@ def _lagged_sync_within(lag: float) -> None:
 
 
 def _timed_lagged_sync(lag: float) -> None:
-    with _lag_lock():  # (`settle_lagged` waits for it: a stopping service's client closes only after)
+    with _process_lock("lag"):  # (`settle_lagged` waits for it: a stopping service's client closes only after)
         _lagged_sync(lag)
 
 
@@ -998,7 +999,7 @@ def settle_lagged(db: Database | None = None) -> None:
     if timer is not None:
         timer.cancel()  # (one already running goes on: waited for below)
         _lag_timer[0] = None
-    with _lag_lock():
+    with _process_lock("lag"):
         if _lagged or _intents:
             _lagged_sync(0.0, retry=False)
 
@@ -1059,16 +1060,6 @@ def sweep_batches(db: Database) -> int:
 # write's condition, so a stale entry costs reads and a sync alone, never exactness.
 LOCATOR_ENTRY_BYTES = 450  # one case's (key, digest, version) held (measured: tests/unit/test_process_memo.py)
 _known = ProcessMemo("penalty.case_list_at", share=0.1, entry_bytes=LOCATOR_ENTRY_BYTES)
-_flushing: Any = None  # one batch at a time per process: made at first use (after eventlet's patch: a green lock)
-
-
-def _flush_lock() -> Any:
-    global _flushing
-    if _flushing is None:
-        _flushing = threading.Lock()
-    return _flushing
-
-
 def _know(db: Database, case_id: str, key: str | None, digest: str | None, version: int) -> None:
     _known.put((db.name, case_id), (key, digest, version))
 
@@ -1078,7 +1069,7 @@ def _sync_batch(db: Database, entries: list[dict]) -> None:
         e = entries[0]
         _sync_row(db, e["case"], e["version"], e["row"], row_kept=e["old_row"] is not None and e["old_row"] == e["row"])
         return
-    with _flush_lock():
+    with _process_lock("flush"):
         alone = _claim_and_finish(db, entries)
     for m in alone:  # (outside the lock: a sync alone may wait for another holder's lease)
         _sync_row(db, m["case"], m["version"], m["row"], row_kept=False)
