@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 
 from services.coordination import store
 from services.coordination.domain import inbox as ib
-from services.kernel.config import load_config
-from services.kernel.mongo import make_client
+from services.kernel.mongo import operator_command, operator_database
 
 
+@operator_command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m services.coordination.counters",
                                      description=__doc__.splitlines()[0])
@@ -35,8 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 0 <= args.settle <= 3600:
         parser.error("--settle: a number of seconds from 0 to 3600")
-    conf = load_config(None, dict(os.environ))
-    db = make_client(conf["MONGO_URI"], 5000)[f"{conf['DB_PREFIX']}coordination"]
+    db = operator_database("coordination")
     uncounted = store.repair_counts(db, ib.counter_key)
     seen, fixed = store.reconcile_counters(db, None)
     if args.fix and _wrong(seen):

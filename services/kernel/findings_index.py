@@ -45,7 +45,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import sys
 import time
 import uuid
@@ -58,7 +57,7 @@ from pymongo.errors import DuplicateKeyError
 from services.common.findings import SEVERITY_RANK
 from services.kernel import leases
 from services.kernel.process_memo import ProcessMemo
-from services.kernel.mongo import ConcurrencyError
+from services.kernel.mongo import ConcurrencyError, operator_command
 from services.kernel.sidewrites import SideWrites, deferred, updates_clean
 from services.kernel.sidewrites import chunked as bulk  # (ordered bulks of ≤ 50 operations; the matched or upserted)
 
@@ -513,6 +512,7 @@ def counts_by_rule(indexes: Iterable[FindingsIndex]) -> dict[tuple[str, str], in
     return out
 
 
+@operator_command
 def main(argv: list[str] | None = None) -> int:
     """Operators: `python -m services.kernel.findings_index check [--fix] SERVICE` or `rebuild SERVICE`."""
     parser = argparse.ArgumentParser(prog="python -m services.kernel.findings_index",
@@ -521,16 +521,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("service", help="service name, e.g. penalty")
     parser.add_argument("--fix", action="store_true", help="check: set the counters that differ from the recount")
     args = parser.parse_args(argv)
-    from services.kernel.config import load_config
     from services.kernel.manifest import manifest
-    from services.kernel.mongo import make_client
+    from services.kernel.mongo import operator_database
 
-    conf = load_config(None, dict(os.environ))
     try:
         declared = manifest(args.service)
     except Exception:
         parser.error(f"unknown service {args.service}")
-    db = make_client(conf["MONGO_URI"], 5000)[f"{conf['DB_PREFIX']}{args.service}"]
+    db = operator_database(args.service)
     indexes = [FindingsIndex(db[a.collection]) for a in declared.aggregates]
     if args.action == "rebuild":
         print(json.dumps({i.col.name: i.rebuild() for i in indexes}, ensure_ascii=False))

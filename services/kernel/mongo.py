@@ -5,7 +5,10 @@ FerretDB v1 has no transactions, so every state change is a single-document writ
 """
 from __future__ import annotations
 
+import functools
 import logging
+import os
+import sys
 from typing import Any, Callable, Iterable, NamedTuple
 
 import pymongo
@@ -74,6 +77,45 @@ class CommandCounter(monitoring.CommandListener):
 
     succeeded = _ended
     failed = _ended
+
+
+class InvalidSetting(Exception):
+    """A setting an operators' command reads is not what it must be (`operator_database`)."""
+
+
+def operator_database(service: str) -> Database:
+    """`service`'s database for an operators' command run from a checkout (services.penalty.caselist,
+    services.coordination.counters, services.kernel.findings_index): MONGO_URI, DB_PREFIX and MONGO_TIMEOUT_MS
+    from the environment, as the services read them."""
+    from nameko import config as nameko_config
+
+    from services.kernel.config import load_config
+
+    conf = load_config(None, dict(os.environ))
+    try:
+        with nameko_config.patch({"MONGO_TIMEOUT_MS": conf["MONGO_TIMEOUT_MS"]}, clear=False):
+            timeout = config.checked("MONGO_TIMEOUT_MS")  # (read as the services read it)
+    except ValueError as exc:
+        raise InvalidSetting(str(exc)) from exc
+    return make_client(conf["MONGO_URI"], timeout)[f"{conf['DB_PREFIX']}{service}"]
+
+
+def operator_command(main: Callable[[list[str] | None], int]) -> Callable[[list[str] | None], int]:
+    """An operators' command's `main`: a database it cannot reach, or that refuses it, and a setting that does not
+    parse end it with exit code 2 and one line saying why, instead of a traceback (exit code 1 says what the command
+    found)."""
+    @functools.wraps(main)
+    def run(argv: list[str] | None = None) -> int:
+        try:
+            return main(argv)
+        except pymongo.errors.PyMongoError as exc:
+            reason = f"数据库不可用或拒绝了操作（MONGO_URI、DB_PREFIX 与服务相同）：{str(exc)[:300]}"
+        except InvalidSetting as exc:
+            reason = f"设置无效：{exc}"
+        print(f"zhifa: {reason}", file=sys.stderr)
+        return 2
+
+    return run
 
 
 def make_client(uri: str | None = None, timeout_ms: int | None = None,

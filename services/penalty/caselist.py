@@ -14,21 +14,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
-from services.kernel.config import load_config
-from services.kernel.mongo import make_client
+from services.kernel.mongo import operator_command, operator_database
 from services.penalty import store
 
 
+@operator_command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m services.penalty.caselist", description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=("check", "rebuild"))
     parser.add_argument("--fix", action="store_true", help="check: set the counters that differ from the recount")
     args = parser.parse_args(argv)
-    conf = load_config(None, dict(os.environ))
-    db = make_client(conf["MONGO_URI"], 5000)[f"{conf['DB_PREFIX']}penalty"]
+    db = operator_database("penalty")
     if args.action == "rebuild":
         counts = store.rebuild_list(db)
         print(json.dumps({"rebuilt": sum(counts.values()), "keys": len(counts)}, ensure_ascii=False))
