@@ -61,7 +61,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import bson
 from bson.codec_options import DEFAULT_CODEC_OPTIONS
-from pymongo import DeleteOne, InsertOne, ReplaceOne, UpdateOne
+from pymongo import ASCENDING, DeleteOne, InsertOne, ReplaceOne, UpdateOne
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, DuplicateKeyError, WriteError
 
@@ -948,4 +948,8 @@ class AggregateStore:
         return doc, list(doc.get("outbox") or [])
 
     def due(self, as_of: datetime, limit: int = 500) -> list[dict]:
-        return list(self.deadlines.find({"due_at": {"$lte": as_of}}, {"_id": 1, "due_at": 1}).limit(limit))
+        """The aggregates due at `as_of`, the longest overdue first, at most `limit` (the rest at the next scan).
+        Until 2026-12-06 in the database's order: after an outage with more than `limit` due, a case overdue
+        for hours could wait several scans behind ones due a moment ago."""
+        return list(self.deadlines.find({"due_at": {"$lte": as_of}}, {"_id": 1, "due_at": 1})
+                    .sort([("due_at", ASCENDING), ("_id", ASCENDING)]).limit(limit))
