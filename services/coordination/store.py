@@ -13,7 +13,9 @@ counting it is repaired by `repair_counts` (run with it).
 from __future__ import annotations
 
 import logging
+import math
 import uuid
+from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from pymongo import ASCENDING, DESCENDING, InsertOne, ReturnDocument, UpdateOne
@@ -270,16 +272,38 @@ def repair_counts(db: Database, counter_key, *, full: bool = True) -> int:
 # nothing moved in or out meanwhile and the difference stayed —, guarded by the value it read (a move landing
 # at that moment, or another process's reconciliation, makes the guard fail: the next round looks again).
 
-def recount(db: Database) -> dict[str, tuple[int, int | None]]:
-    """Per counter: (the entries `inbox_counted` puts there, the counter's `n` — None: no counter document)."""
+@dataclass(frozen=True)
+class NotACount:
+    """A counter's stored `n` that is no whole number (written by hand, say), as stored: never equal to a
+    recount, so the reconciliation sets it (`$inc` on it fails, as every move's increment of it does until then).
+    Two reads of the same value are equal (by its repr: a NaN read twice too)."""
+    value: Any = field(compare=False)
+    shown: str = ""
+
+
+def _held(doc: dict) -> int | NotACount:
+    """A counter document's `n` as a count (missing: 0)."""
+    if "n" not in doc:
+        return 0
+    value = doc["n"]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    return NotACount(value, repr(value))
+
+
+def recount(db: Database) -> dict[str, tuple[int, Any]]:
+    """Per counter: (the entries `inbox_counted` puts there, the counter's `n` — None: no counter document;
+    NotACount: a value that is no whole number)."""
     truth: dict[str, int] = {}
     for doc in db.inbox_counted.find({}, {"key": 1}):
         truth[doc["key"]] = truth.get(doc["key"], 0) + 1
-    held = {doc["_id"]: int(doc.get("n") or 0) for doc in db.inbox_counters.find({}, {"n": 1})}
+    held = {doc["_id"]: _held(doc) for doc in db.inbox_counters.find({}, {"n": 1})}
     return {cid: (truth.get(cid, 0), held.get(cid)) for cid in truth.keys() | held.keys()}
 
 
-def reconcile_counters(db: Database, before: dict[str, tuple[int, int | None]] | None) -> tuple[dict, list[dict]]:
+def reconcile_counters(db: Database, before: dict[str, tuple[int, Any]] | None) -> tuple[dict, list[dict]]:
     """Set the counters that differ from the recount and read the same as at the observation `before` (a
     `recount` at least a move's moment earlier; None: observe only). The observation made now, and what was
     set: [{counter, was, now}]."""
@@ -295,12 +319,14 @@ def reconcile_counters(db: Database, before: dict[str, tuple[int, int | None]] |
                     continue
                 done = db.inbox_counters.update_one({"_id": cid, "n": {"$exists": False}}, update, upsert=True)
                 landed = done.upserted_id is not None or done.modified_count == 1
-            else:
+            elif isinstance(n, int):
                 landed = db.inbox_counters.update_one({"_id": cid, "n": n}, {"$inc": {"n": truth - n}}).modified_count == 1
+            else:  # (NotACount: set, guarded by the value as stored)
+                landed = db.inbox_counters.update_one({"_id": cid, "n": n.value}, {"$set": {"n": truth}}).modified_count == 1
         except DuplicateKeyError:  # (made meanwhile by a move: looked at again next round)
             continue
         if landed:
-            fixed.append({"counter": cid, "was": n or 0, "now": truth})
+            fixed.append({"counter": cid, "was": n.value if isinstance(n, NotACount) else n or 0, "now": truth})
             seen[cid] = (truth, truth)
     if fixed:
         log.warning("inbox counters set to their recount (a stop between a move and its increments): %s", fixed)
@@ -313,7 +339,10 @@ def counters(db: Database, dept: str | None = None) -> dict:
     out: dict[str, Any] = {"by_dept": {}, "by_rule": {}, "by_severity": {}, "by_state": {}, "escalated": 0,
                            "total": 0}
     for doc in db.inbox_counters.find(query):
-        n = int(doc.get("n") or 0)
+        n = _held(doc)
+        if isinstance(n, NotACount):  # (set to its recount by the next reconciliations: `reconcile_counters`)
+            log.warning("inbox counter %s holds %r, not a count: left out of the figures", doc.get("_id"), n.value)
+            continue
         if n <= 0:
             continue
         out["total"] += n

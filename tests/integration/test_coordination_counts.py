@@ -247,6 +247,25 @@ def test_a_difference_that_moves_between_rounds_is_left_for_the_next(db):
     assert [(f["was"], f["now"]) for f in fixed] == [(4, 3)] and totals(db) == {store.counter_id(KEY): 3}
 
 
+@pytest.mark.parametrize("stored", ["三", 2.5, None, [2]])  # (FerretDB refuses NaN)
+def test_a_counter_that_holds_no_count_is_left_out_of_the_figures_and_set_to_its_recount(db, stored, caplog):
+    """A counter whose `n` is no whole number (written by hand, say): the console's figures leave it out, with a
+    warning, instead of failing on it; the reconciliation sets it to the recount (`$inc` on it would fail)."""
+    closed = {**KEY, "state": "resolved"}
+    for n in range(2):
+        assert store.count(db, f"e{n}", 1, KEY) is True
+    assert store.count(db, "e9", 1, closed) is True
+    db.inbox_counters.update_one({"_id": store.counter_id(KEY)}, {"$set": {"n": stored}})
+    assert store.counters(db)["by_state"] == {"resolved": 1} and "not a count" in caplog.text
+    seen, fixed = store.reconcile_counters(db, None)
+    assert fixed == []
+    seen, fixed = store.reconcile_counters(db, seen)
+    assert [(f["counter"], f["now"]) for f in fixed] == [(store.counter_id(KEY), 2)]
+    assert store.counters(db)["by_state"] == {"new": 2, "resolved": 1}
+    assert store.count(db, "e2", 1, KEY) is True  # (an increment works on it again)
+    assert totals(db)[store.counter_id(KEY)] == 3
+
+
 def _entry(db, entry_id: str, version: int, **snapshot) -> dict:
     """An inbox entry as the service stores it (the fields the repair reads)."""
     snap = {**KEY, "known": True, **snapshot}
