@@ -29,6 +29,7 @@ DEFAULTS: dict[str, Any] = {
     "METRICS_PORT": 0,
     "METRICS_HOST": "127.0.0.1",
     "FINDINGS_RECOUNT_SECONDS": 60,
+    "COUNTS_REPAIR_ENTRIES_SECONDS": 600,  # coordination: how often the counts' repair reads the inbox entries (services/coordination/service.py)
     "JURISDICTION_PRESET": "seed001",
     "PLUGINS_ENABLED": None,
     "INGRESS_MAX_BYTES": 65536,
@@ -156,6 +157,7 @@ NUMBERS: dict[str, Callable[[str], Any]] = {
     "DEADLINE_SWEEP_SECONDS": seconds,
     "DEADLINE_SWEEP_SPREAD_SECONDS": partial(number, integer=False, minimum=0, maximum=3600),
     "FINDINGS_RECOUNT_SECONDS": seconds,
+    "COUNTS_REPAIR_ENTRIES_SECONDS": seconds,
     "METRICS_PORT": partial(number, minimum=0, maximum=65535),
     "INGRESS_MAX_BYTES": positive_int,
     "INGRESS_MAX_BATCH": positive_int,

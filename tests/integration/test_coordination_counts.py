@@ -306,12 +306,37 @@ def test_the_service_s_repair_timer_reconciles_across_its_rounds(db):
         assert store.count(db, f"e{n}", 1, KEY) is True
     db.inbox_counters.delete_one({"_id": store.counter_id(KEY)})  # both increments lost
     coordination._COUNTS_SEEN.pop(db.name, None)
+    coordination._ENTRIES_READ.pop(db.name, None)
     worker = SimpleNamespace(db=db)
     CoordinationService.repair_counts(worker)  # (its first round in this process only looks)
     assert totals(db) == {}
     CoordinationService.repair_counts(worker)
     assert totals(db) == {store.counter_id(KEY): 2}
     coordination._COUNTS_SEEN.pop(db.name, None)
+    coordination._ENTRIES_READ.pop(db.name, None)
+
+
+def test_the_timer_reads_the_inbox_entries_in_its_first_round_and_then_every_few_rounds(db, monkeypatch):
+    """The entries saved but not counted are looked for in the process's first round (all of them) and then
+    every COUNTS_REPAIR_ENTRIES_SECONDS (those saved since they were counted), not at every two-minute round:
+    that reads every inbox entry whole on FerretDB. The counters are reconciled at every round."""
+    from types import SimpleNamespace
+
+    from services.coordination import service as coordination
+
+    repairs, reconciled, clock = [], [], [1000.0]
+    monkeypatch.setattr(store, "repair_counts", lambda db_, key, full=True: repairs.append(full) or 0)
+    monkeypatch.setattr(store, "reconcile_counters", lambda db_, before: reconciled.append(before) or ({}, []))
+    monkeypatch.setattr(coordination.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(coordination, "_COUNTS_SEEN", {})
+    monkeypatch.setattr(coordination, "_ENTRIES_READ", {})
+    worker = SimpleNamespace(db=db)
+    with nameko_config.patch({"COUNTS_REPAIR_ENTRIES_SECONDS": 600}, clear=False):
+        for _ in range(6):  # every two minutes for ten minutes
+            CoordinationService.repair_counts(worker)
+            clock[0] += 120
+    assert repairs == [True, False]  # the first round whole; the next at 600 s, by version
+    assert len(reconciled) == 6 and reconciled[0] is None and reconciled[1] == {}
 
 
 def test_the_operators_command_reports_and_sets_a_counter_left_off(db, servers, monkeypatch, capsys):
