@@ -327,7 +327,7 @@ def test_the_timer_reads_the_inbox_entries_in_its_first_round_and_then_every_few
     repairs, reconciled, clock = [], [], [1000.0]
     monkeypatch.setattr(store, "repair_counts", lambda db_, key, full=True: repairs.append(full) or 0)
     monkeypatch.setattr(store, "reconcile_counters", lambda db_, before: reconciled.append(before) or ({}, []))
-    monkeypatch.setattr(coordination.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(coordination, "_monotonic", lambda: clock[0])
     monkeypatch.setattr(coordination, "_COUNTS_SEEN", {})
     monkeypatch.setattr(coordination, "_ENTRIES_READ", {})
     worker = SimpleNamespace(db=db)
