@@ -278,7 +278,7 @@ class NotACount:
     recount, so the reconciliation sets it (`$inc` on it fails, as every move's increment of it does until then).
     Two reads of the same value are equal (by its repr: a NaN read twice too)."""
     value: Any = field(compare=False)
-    shown: str = ""
+    shown: str  # (`repr(value)`: what two reads compare)
 
 
 def _held(doc: dict) -> int | NotACount:

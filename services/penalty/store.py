@@ -916,7 +916,8 @@ _locks: dict[str, Any] = {}  # this process's locks by name, made at first use (
 
 
 def _process_lock(name: str) -> Any:
-    """"lag": held while a lagged sync runs; "flush": one case list batch at a time."""
+    """This process's lock `name`: "lag" is held while a lagged sync runs, "flush" lets one case list batch run
+    at a time."""
     lock = _locks.get(name)
     if lock is None:
         lock = _locks[name] = threading.Lock()

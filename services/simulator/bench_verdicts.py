@@ -109,8 +109,7 @@ def _pairs(paired: dict | None) -> str:
 def _raw_reference(raw: dict | None, offered: float | None, p99_ms: float | None = None) -> str:
     """The raw path measured at the same rate (the bench's `raw_at_rate`), as the p99 line's reference; when
     its own p99 is above the target's `p99_ms`, the line says so, with the share of the machine the suite's own
-    processes took beside it (its sweeps and timers: in the fiftieth session's run 7%, and the raw path read
-    219.5 ms there against 7.6–8.9 ms alone an hour later; docs/benchmark.md)."""
+    processes took beside it (docs/benchmark.md, "Fiftieth session": that share, not the machine, can be why)."""
     if not raw or offered is None or raw.get("offered_rate_per_s") != offered:
         return ""
     cpu = (raw.get("cpu") or {}).get("ms_per_event_all")
