@@ -129,7 +129,8 @@ class Tab:
 
 
 def pages(browser, spec: dict) -> dict:
-    """Log in as each person, open every entry of the menu; what each page showed."""
+    """Log in as each person, open every entry of the menu; what each page showed (its text too for the
+    entries `texts_of` names per person)."""
     out = {}
     for user in spec["users"]:
         tab = Tab(browser, spec)
@@ -139,6 +140,8 @@ def pages(browser, spec: dict) -> dict:
             tab.page.locator("nav.side a", has_text=entry).click()
             tab.settle()
             seen["pages"][entry] = {"title": tab.title(), "alerts": tab.alerts(), "axe": tab.axe(), "hash": tab.hash()}
+            if entry in spec.get("texts_of", {}).get(user, ()):
+                seen["pages"][entry]["text"] = tab.main_text()
             if shot := spec.get("shots_of", {}).get(user, {}).get(entry):
                 tab.shot(shot)
         seen["errors"] = tab.errors

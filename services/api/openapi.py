@@ -11,7 +11,7 @@ from pathlib import Path
 
 from services.api import downloads
 from services.api.routes import Route, all_routes
-from services.kernel.manifest import PUBLIC, Param, manifests
+from services.kernel.manifest import HEALTH_LAYOUTS, PUBLIC, Param, manifests
 
 CHECKED_IN = Path(__file__).with_name("openapi.json")
 ERROR_CODES = {
@@ -81,6 +81,18 @@ OWN_SCHEMAS = {
                               "problems": {"type": "array"}}},
     "Health": {"type": "object", "required": ["status"], "properties": {"status": {"enum": ["ok", "degraded"]}}},
     "Liveness": {"type": "object", "required": ["status"], "properties": {"status": {"enum": ["alive", "dead"]}}},
+    "SuiteHealth": {"type": "object", "required": ["status", "layout", "processes"],
+                    "properties": {"status": {"enum": ["ok", "degraded"]},
+                                   "layout": {"enum": list(HEALTH_LAYOUTS)},
+                                   "processes": {"type": "array", "items": {
+                                       "type": "object", "required": ["process", "service", "title", "status", "url"],
+                                       "properties": {"process": STR, "service": STR, "title": STR,
+                                                      "status": {"enum": ["ok", "degraded", "unreachable"]},
+                                                      "url": STR, "error": STR,
+                                                      "services": {"type": "object", "description": "进程内各服务的状态"},
+                                                      "dependencies": {"type": "object",
+                                                                       "description": "依赖（database、broker）的状态与说明"},
+                                                      "plugins": {"type": "object", "description": "插件失败（隔离，不影响就绪）"}}}}}},
 }
 
 

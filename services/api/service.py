@@ -32,6 +32,7 @@ from services.api.params import ParamError, parse
 from services.api.routes import Route, all_routes, findings_sources
 from services.kernel import config
 from services.kernel.clock import Clock
+from services.kernel.health import suite_report
 from services.kernel.manifest import DEPT_USER, OPERATOR, SUPERVISOR, manifests
 from services.kernel.metrics import Metrics, health, liveness
 from services.kernel.mongo import Mongo
@@ -547,6 +548,18 @@ class ApiService:
         if principal is None or principal.role not in (OPERATOR, SUPERVISOR):
             doc = {"status": doc["status"]}
         return json_response(doc, code)
+
+    def _own_suite_health(self, route, principal, args, request) -> Response:
+        """Every declared service process's /health, asked at once (kernel/health.py): 200 with the table
+        whatever it says — a process down is the answer's content, not this route's failure. The API's own
+        /health tells an anonymous caller (the probe) its status alone, so this process's row carries its
+        dependencies and plugin failures as read here."""
+        report = suite_report(config.checked("SUITE_HEALTH_LAYOUT"), config.checked("SUITE_HEALTH_TIMEOUT_SECONDS"))
+        _, own = health()
+        for row in report["processes"]:
+            if row["service"] == self.name and row["status"] != "unreachable":
+                row.update({key: own[key] for key in ("services", "dependencies", "plugins") if key in own})
+        return json_response(report)
 
     def _own_health_ready(self, route, principal, args, request) -> Response:
         return self._own_health(route, principal, args, request)

@@ -14,6 +14,7 @@ from typing import Any, Callable
 import yaml
 
 from services.kernel import partitions
+from services.kernel.manifest import HEALTH_LAYOUTS
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}")
 
@@ -63,6 +64,8 @@ DEFAULTS: dict[str, Any] = {
     "DOCUMENTS_RPC_TIMEOUT_SECONDS": 10,
     "DOCUMENTS_REPORT_TIMEOUT_SECONDS": 45,  # a report's figures scan the county's data: longer than a lookup
     "API_RPC_TIMEOUT_SECONDS": 15,
+    "SUITE_HEALTH_LAYOUT": "local",  # where the API reaches every service process's /health (kernel/manifest.py health_targets)
+    "SUITE_HEALTH_TIMEOUT_SECONDS": 2,  # … and how long it waits for each
 }
 
 
@@ -137,6 +140,14 @@ def seconds(key: str, default: float | None = None) -> float:
     return number(key, integer=False, minimum=0, above=True, default=default)
 
 
+def one_of(choices: tuple[str, ...], key: str) -> str:
+    """Setting `key` as one of `choices`; ValueError naming the setting and the choices when it is not."""
+    value = get(key)
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{key} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
 def delays(key: str) -> list[int]:
     """Setting `key` as a list of non-negative integers (milliseconds; empty: no retry)."""
     value = get(key)
@@ -185,6 +196,8 @@ NUMBERS: dict[str, Callable[[str], Any]] = {
     "DOCUMENTS_RPC_TIMEOUT_SECONDS": seconds,
     "DOCUMENTS_REPORT_TIMEOUT_SECONDS": seconds,
     "API_RPC_TIMEOUT_SECONDS": seconds,
+    "SUITE_HEALTH_LAYOUT": partial(one_of, HEALTH_LAYOUTS),
+    "SUITE_HEALTH_TIMEOUT_SECONDS": seconds,
     "PREFETCH_COUNT": partial(non_negative_int, default=0),
     "RETRY_DELAYS_MS": delays,
     "PARTITIONS": lambda key: partitions.checked(key),

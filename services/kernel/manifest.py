@@ -285,7 +285,19 @@ def service_processes(m: ServiceManifest, counts: dict[str, int] | None = None) 
             for i in range(n)]
 
 
-def health_targets(host: str = "127.0.0.1") -> dict[str, str]:
-    """Name -> /health URL of every service process that serves one (each partition's process too)."""
-    return {name: f"http://{host}:{port}/health" for m in manifests()
+HEALTH_LAYOUTS = ("local", "compose", "kubernetes")
+
+
+def health_targets(host: str = "127.0.0.1", layout: str = "local") -> dict[str, str]:
+    """Name -> /health URL of every service process that serves one, as a process of the suite reaches it:
+    `local` — each process (each partition's too) on `host` at its declared port (`make run`, one machine);
+    `compose` — each process's container (docker-compose.yml: `penalty#2` is `penalty-2`) at that port;
+    `kubernetes` — each service's Service at the service's port (infra/k8s: one of its pods answers)."""
+    from services.kernel.deploy import container
+
+    if layout == "kubernetes":
+        return {m.name: f"http://{m.name}:{m.health_port}/health" for m in manifests() if m.health_port}
+    if layout not in HEALTH_LAYOUTS:
+        raise ValueError(f"unknown health layout {layout!r}: one of {', '.join(HEALTH_LAYOUTS)}")
+    return {name: f"http://{container(name) if layout == 'compose' else host}:{port}/health" for m in manifests()
             for name, _, port in service_processes(m) if port}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 from tests.console_kit import ALONE, SHOTS, STHJ_CASE, STHJ_OFF, county, drive, people  # noqa: F401 (fixtures)
+from services.kernel.manifest import manifests, service_processes
 from tests.helpers import SCJG
 
 # the pages each role's menu shows (the API's x-roles decide; the server enforces them)
@@ -24,7 +25,7 @@ SHOTS_OF = {"web-sup": {"驾驶舱": "overview", "监督发现": "findings"}, "w
 
 
 def test_every_role_opens_its_pages_without_errors_or_serious_accessibility_violations(people):
-    seen = drive(people, "pages", timeout=360, users=list(MENU), shots_of=SHOTS_OF)
+    seen = drive(people, "pages", timeout=360, users=list(MENU), shots_of=SHOTS_OF, texts_of={"web-ops": ["运维"]})
     problems = []
     for user, menu in MENU.items():
         got = seen[user]
@@ -38,6 +39,12 @@ def test_every_role_opens_its_pages_without_errors_or_serious_accessibility_viol
     assert problems == [], json.dumps(problems, ensure_ascii=False, indent=1)
     # what each role's pages show, from the real services
     assert seen["web-sup"]["pages"]["驾驶舱"]["hash"] == "/overview"
+    # the operator's 运维 page lists every declared service process with its state (here none of them
+    # serves its health port: the services run inside this test's process, so each row says why it went unheard)
+    ops = seen["web-ops"]["pages"]["运维"]["text"]
+    processes = [name for m in manifests() for name, _, port in service_processes(m) if port]
+    assert "全套服务" in ops and f"{len(processes)} 个进程" in ops, ops
+    assert all(name in ops for name in processes), (processes, ops)
     for name in ("overview", "findings", "operations"):
         assert (SHOTS / f"{name}.png").stat().st_size > 10_000
 

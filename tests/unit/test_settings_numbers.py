@@ -133,3 +133,14 @@ def test_the_projection_log_reuse_is_a_bounded_number_of_milliseconds(value):
             config.checked("PROJECTION_LOG_REUSE_MS")
     with nameko_config.patch({"PROJECTION_LOG_REUSE_MS": "0"}, clear=False):
         assert config.checked("PROJECTION_LOG_REUSE_MS") == 0
+
+
+@pytest.mark.parametrize("value", ["", "Local", "k8s", "local ", 1, True, None, ["local"]])
+def test_the_suite_health_layout_is_one_of_the_three_or_the_start_check_names_it(value):
+    with nameko_config.patch({"SUITE_HEALTH_LAYOUT": value}, clear=False):
+        if value is None:  # unset: the default
+            assert config.checked("SUITE_HEALTH_LAYOUT") == "local"
+            return
+        with pytest.raises(ValueError) as raised:
+            config.check_numbers()
+    assert "SUITE_HEALTH_LAYOUT must be one of local, compose, kubernetes" in str(raised.value), raised.value
