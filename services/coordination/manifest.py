@@ -6,7 +6,7 @@ handlers are generated from the declarations when the service class is created
 (services/coordination/service.py), so a service declared later feeds the inbox with no change here.
 """
 from services.coordination.domain import complaints, devices, disputes, normative, reporting
-from services.coordination.domain.inbox import STATES
+from services.coordination.domain.inbox import OPEN, OPEN_LABEL, STATES
 from services.coordination.domain.settings import DOC_KINDS, CoordinationSettings
 from services.coordination.domain.supervision import KINDS, ORIGINS, RULES
 from services.kernel.manifest import (AUDITOR, DEPT_USER, SUPERVISOR, Aggregate, Command, Param, Query,
@@ -56,7 +56,7 @@ MANIFEST = ServiceManifest(
     queries=(
         Query("list_inbox", "list_inbox", "/inbox", "监督发现收件箱（处理流程：待处理、已阅、已交办、不予处理、已合并、已消除）",
               paged=True, roles=frozenset({SUPERVISOR, AUDITOR}),
-              params=(DEPT, Param("state", enum=STATES, description="处理状态"),
+              params=(DEPT, Param("state", enum=(*STATES, OPEN), description=f"处理状态；{OPEN}：未结（{OPEN_LABEL}）"),
                       Param("rule_id", max_length=64, description="规则编号"),
                       Param("severity", enum=("info", "warning", "serious", "critical"), description="严重程度"),
                       Param("escalated", "boolean", description="是否已升级"),

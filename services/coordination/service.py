@@ -216,8 +216,9 @@ class CoordinationService(EventSourcedService):
     @rpc
     def list_inbox(self, dept=None, state=None, rule_id=None, severity=None, escalated=None, assignee=None,
                    limit=50, offset=0):
-        """Inbox entries (snapshots), most severe and oldest first, with the true total."""
-        if state and state not in INBOX_STATES:
+        """Inbox entries (snapshots), most severe and oldest first, with the true total; `state` "open": every
+        open state at once."""
+        if state and state not in INBOX_STATES and state != ib.OPEN:
             return {"error": {"code": "invalid_value", "field": "state", "message": f"未知的处理状态 {state}"}}
         if severity and severity not in SEVERITY_RANK:
             return {"error": {"code": "invalid_value", "field": "severity", "message": f"未知的严重程度 {severity}"}}

@@ -22,6 +22,7 @@ from pymongo import ASCENDING, DESCENDING, InsertOne, ReturnDocument, UpdateOne
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
+from services.coordination.domain.inbox import OPEN, OPEN_STATES
 from services.kernel.aggregates import AggregateStore
 from services.kernel.mongo import by_id
 from services.kernel.sidewrites import MAX_OPS, grouped, together
@@ -363,6 +364,8 @@ def list_inbox(db: Database, *, dept: str | None, state: str | None, rule_id: st
                          ("snapshot.severity", severity), ("snapshot.assignee", assignee)):
         if value:
             query[field] = value
+    if state == OPEN:
+        query["snapshot.state"] = {"$in": sorted(OPEN_STATES)}
     if escalated is not None:
         query["snapshot.escalated"] = bool(escalated)
     cursor = db[INBOX].find(query, {"snapshot": 1}).sort(

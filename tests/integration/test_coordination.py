@@ -113,10 +113,20 @@ def test_an_interleaved_relay_cannot_reopen_a_resolved_penalty_finding(suite):
     relay("penalty", "finding.raised", finding_payload(key, raised_at))
     entry = wait_for(lambda: (e := inbox_entry(suite, key)) and len(e["history"]) == 2 and e)
     assert entry["state"] == "resolved" and entry["source"] == "penalty" and entry["episodes"] == 1
+    assert listed(suite, key, "open") == [] and listed(suite, key, None) == ["resolved"]  # the inbox opens on open ones
     # a later raise is a new episode
     relay("penalty", "finding.raised", finding_payload(key, raised_at + timedelta(days=2)))
     entry = wait_for(lambda: (e := inbox_entry(suite, key)) and len(e["history"]) == 3 and e)
     assert (entry["state"], entry["episodes"]) == ("new", 2)
+    assert listed(suite, key, "open") == ["new"] and listed(suite, key, "resolved") == []
+
+
+def listed(suite, key: str, state: str | None) -> list[str]:
+    """The states of `key`'s entries that the supervisor's inbox lists with the `state` filter (None: all)."""
+    resp = suite["api"].get("/api/v1/inbox", as_="sup", rule_id=key.split(":", 1)[0], limit=500,
+                            **({"state": state} if state else {}))
+    assert resp.status_code == 200, resp.text
+    return [item["state"] for item in resp.json()["items"] if item["finding_key"] == key]
 
 
 def test_two_racing_acknowledgements_exactly_one_wins(suite):

@@ -46,6 +46,8 @@ UNHANDLED = frozenset({"new", "acknowledged"})   # what escalates
 STATE_LABELS = {"new": "待处理", "acknowledged": "已阅", "assigned": "已交办", "in_case": "已立案监督",
                 "dismissed": "不予处理",
                 "merged": "已合并", "resolved": "已消除"}
+OPEN = "open"  # the listing's filter for every open state at once (what the bureau still has to act on)
+OPEN_LABEL = "、".join(STATE_LABELS[s] for s in STATES if s in OPEN_STATES)
 MIN_REASON = 4
 
 
