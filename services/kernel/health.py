@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
-from services.kernel.manifest import health_targets, manifests
+from services.kernel.manifest import health_targets, manifests, service_of
 
 
 def probe(url: str, timeout: float = 2.0) -> dict:
@@ -57,6 +57,6 @@ def suite_report(layout: str = "local", timeout: float = 2.0) -> dict:
     titles = {m.name: m.title for m in manifests()}
     rows = []
     for name, answer in doc["services"].items():
-        service = name.split("#", 1)[0]
+        service = service_of(name)
         rows.append({"process": name, "service": service, "title": titles.get(service, service), **answer})
     return {"status": doc["status"], "layout": layout, "processes": rows}

@@ -272,6 +272,11 @@ def process_key(service: str, index: int) -> str:
     return service if index == 0 else f"{service}#{index + 1}"
 
 
+def service_of(process: str) -> str:
+    """The service a process runs (`process_key` read back): `penalty#2` runs penalty."""
+    return process.split("#", 1)[0]
+
+
 def service_processes(m: ServiceManifest, counts: dict[str, int] | None = None) -> list[tuple[str, int | None, int | None]]:
     """(process name, partition or None, health port) of each process a declared service runs as: one,
     or one per partition (PARTITIONS, services/kernel/partitions.py; `counts` overrides it), partition i

@@ -384,7 +384,9 @@ def replica_key(service: str, index: int) -> str:
 
 
 def service_of_key(key: str) -> str:
-    return key.split("#", 1)[0]
+    from services.kernel.manifest import service_of
+
+    return service_of(key)
 
 
 def per_service(keys: Iterable[str]) -> dict[str, int]:
