@@ -360,12 +360,11 @@ def counters(db: Database, dept: str | None = None) -> dict:
 def list_inbox(db: Database, *, dept: str | None, state: str | None, rule_id: str | None, severity: str | None,
                escalated: bool | None, assignee: str | None, limit: int, offset: int) -> dict:
     query: dict[str, Any] = {"snapshot.known": True}   # not: triage facts held before their finding
-    for field, value in (("dept", dept), ("snapshot.state", state), ("snapshot.rule_id", rule_id),
+    states = {"$in": sorted(OPEN_STATES)} if state == OPEN else state
+    for field, value in (("dept", dept), ("snapshot.state", states), ("snapshot.rule_id", rule_id),
                          ("snapshot.severity", severity), ("snapshot.assignee", assignee)):
         if value:
             query[field] = value
-    if state == OPEN:
-        query["snapshot.state"] = {"$in": sorted(OPEN_STATES)}
     if escalated is not None:
         query["snapshot.escalated"] = bool(escalated)
     cursor = db[INBOX].find(query, {"snapshot": 1}).sort(

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 
-from tests.console_kit import ALONE, SHOTS, STHJ_CASE, STHJ_OFF, county, drive, people  # noqa: F401 (fixtures)
 from services.kernel.manifest import manifests, service_processes
+from tests.console_kit import ALONE, SHOTS, STHJ_CASE, STHJ_OFF, county, drive, people  # noqa: F401 (fixtures)
 from tests.helpers import SCJG
 
 # the pages each role's menu shows (the API's x-roles decide; the server enforces them)
